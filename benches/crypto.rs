@@ -1,0 +1,47 @@
+//! Envelope encryption benchmarks. `bench/openssl-compare.sh` puts the 16 KiB
+//! figure next to `openssl speed -evp aes-256-gcm`.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use windflow::crypto::primitives::aes256gcm_seal;
+use windflow::crypto::{Keyring, MasterKey};
+
+fn envelope_16k(c: &mut Criterion) {
+    let ring = Keyring::new(MasterKey::generate());
+    let plaintext = vec![0x5a; 16 * 1024];
+    let mut group = c.benchmark_group("envelope_16k");
+    group.throughput(Throughput::Bytes(plaintext.len() as u64));
+    group.bench_function("roundtrip", |b| {
+        b.iter(|| {
+            let sealed = ring.encrypt("session", black_box(&plaintext)).unwrap();
+            ring.decrypt("session", &sealed).unwrap()
+        })
+    });
+    group.bench_function("encrypt", |b| {
+        b.iter(|| ring.encrypt("session", black_box(&plaintext)).unwrap())
+    });
+    // The bare AEAD, the same operation `openssl speed` times.
+    let (key, nonce) = ([7u8; 32], [9u8; 12]);
+    group.bench_function("aes256gcm_seal", |b| {
+        b.iter(|| aes256gcm_seal(&key, &nonce, b"session", black_box(&plaintext)).unwrap())
+    });
+    group.finish();
+}
+
+fn envelope_64b(c: &mut Criterion) {
+    let ring = Keyring::new(MasterKey::generate());
+    let value = [0x42u8; 64];
+    let sealed = ring.encrypt("totp:alice", &value).unwrap();
+    let mut group = c.benchmark_group("envelope_64b");
+    group.bench_function("encrypt", |b| {
+        b.iter(|| ring.encrypt("totp:alice", black_box(&value)).unwrap())
+    });
+    group.bench_function("decrypt", |b| {
+        b.iter(|| ring.decrypt("totp:alice", black_box(&sealed)).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, envelope_16k, envelope_64b);
+criterion_main!(benches);

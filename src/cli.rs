@@ -1,0 +1,313 @@
+//! The command line: `windflow` opens the console; every headless
+//! subcommand prints text, or JSON with `--json`.
+//!
+//! Exit codes, the same for every subcommand: 0 ok, 1 failure, 2 bad usage
+//! or bad input, 3 refused by policy.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, CommandFactory, Parser, Subcommand};
+
+use crate::config::{BaseDirs, Config, Flags};
+use crate::console::{self, Exit, Services, app::App, app::Settings, theme::ColorMode};
+use crate::{demo, logging, service, store};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "windflow",
+    version,
+    about = "WindFlow Console: a keyboard-driven terminal security console"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Config file (default: windflow.toml in the XDG config dir).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Folder of the embedded local store (default: the XDG data dir).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// error, warn, info, debug or trace (the log goes to a file in the XDG state dir).
+    #[arg(long, global = true, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+    /// Refuse every state-changing action.
+    #[arg(long, global = true)]
+    pub read_only: bool,
+    /// Colour theme: dark, light, high-contrast, terminal, or one in the config dir.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub theme: Option<String>,
+    /// Keymap: vim, arrows, or one in the config dir.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub keymap: Option<String>,
+    /// Enable the mouse (click to focus, wheel to scroll).
+    #[arg(long, global = true)]
+    pub mouse: bool,
+    /// Environment name shown in the status bar (e.g. prod).
+    #[arg(long = "env", global = true, value_name = "NAME")]
+    pub environment: Option<String>,
+    /// Operator name.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub operator: Option<String>,
+    /// Open the console on a fresh temporary store fed by a workload generator.
+    #[arg(long)]
+    pub demo: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show the effective configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Print shell completions.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// The effective configuration (secrets redacted) and every path used.
+    Show {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// An error with the exit code it maps to.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Bad usage or bad input: exit 2.
+    #[error("{0}")]
+    Usage(String),
+    /// Refused by policy (read-only, role, MFA): exit 3.
+    #[error("{0}")]
+    Refused(String),
+    /// Anything else that failed: exit 1.
+    #[error("{0:#}")]
+    Failure(#[from] anyhow::Error),
+}
+
+impl CliError {
+    pub fn code(&self) -> u8 {
+        match self {
+            CliError::Failure(_) => 1,
+            CliError::Usage(_) => 2,
+            CliError::Refused(_) => 3,
+        }
+    }
+}
+
+impl From<crate::config::ConfigError> for CliError {
+    fn from(e: crate::config::ConfigError) -> Self {
+        CliError::Usage(e.to_string())
+    }
+}
+
+impl GlobalArgs {
+    fn flags(&self) -> Flags {
+        Flags {
+            config: self.config.clone(),
+            data_dir: self.data_dir.clone(),
+            log_level: self.log_level.clone(),
+            read_only: self.read_only,
+            theme: self.theme.clone(),
+            keymap: self.keymap.clone(),
+            mouse: self.mouse,
+            environment: self.environment.clone(),
+            operator: self.operator.clone(),
+        }
+    }
+}
+
+/// Parses the command line and runs it.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "windflow: {e}");
+            ExitCode::from(e.code())
+        }
+    }
+}
+
+pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    let env = |k: &str| std::env::var(k).ok();
+    let base = BaseDirs::detect()?;
+    let config = Config::load(&cli.global.flags(), &env, &base)?;
+    match cli.command {
+        None => run_console(config, cli.global.demo),
+        Some(Command::Config {
+            command: ConfigCommand::Show { json },
+        }) => {
+            show_config(&config, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Completions { shell }) => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "windflow",
+                &mut std::io::stdout(),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn show_config(config: &Config, json: bool) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    let res = if json {
+        serde_json::to_writer_pretty(&mut out, config)
+            .map_err(std::io::Error::other)
+            .and_then(|_| writeln!(out))
+    } else {
+        let src = |k: &str| {
+            config
+                .sources
+                .get(k)
+                .map(|s| format!("{s:?}").to_lowercase())
+                .unwrap_or_default()
+        };
+        let mut lines = vec![
+            format!(
+                "operator          = {}  ({})",
+                config.operator,
+                src("operator")
+            ),
+            format!(
+                "environment       = {}  ({})",
+                config.environment.as_deref().unwrap_or("-"),
+                src("environment")
+            ),
+            format!(
+                "environment_color = {}  ({})",
+                config.environment_color,
+                src("environment_color")
+            ),
+            format!(
+                "read_only         = {}  ({})",
+                config.read_only,
+                src("read_only")
+            ),
+            format!("theme             = {}  ({})", config.theme, src("theme")),
+            format!("keymap            = {}  ({})", config.keymap, src("keymap")),
+            format!("mouse             = {}  ({})", config.mouse, src("mouse")),
+            format!("clock             = {:?}  ({})", config.clock, src("clock")).to_lowercase(),
+            format!(
+                "log_level         = {}  ({})",
+                config.log_level,
+                src("log_level")
+            ),
+            String::new(),
+        ];
+        let p = &config.paths;
+        let exists = if p.config_file_exists {
+            ""
+        } else {
+            "  (not present)"
+        };
+        lines.extend([
+            format!("config file       {}{exists}", p.config_file.display()),
+            format!("data dir          {}", p.data_dir.display()),
+            format!("state dir         {}", p.state_dir.display()),
+            format!("log file          {}", p.log_file.display()),
+            format!("themes dir        {}", p.themes_dir.display()),
+            format!("keymaps dir       {}", p.keymaps_dir.display()),
+            format!("keymap overrides  {}", p.keymap_overrides.display()),
+        ]);
+        writeln!(out, "{}", lines.join("\n"))
+    };
+    res.map_err(|e| CliError::Failure(e.into()))
+}
+
+fn run_console(config: Config, demo_mode: bool) -> Result<ExitCode, CliError> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        return Err(CliError::Usage(
+            "the console needs a terminal; for scripts use the headless subcommands (windflow --help)".into(),
+        ));
+    }
+    // Demo mode: a fresh temporary data dir, removed on exit.
+    let demo_dir = if demo_mode {
+        Some(
+            tempfile::Builder::new()
+                .prefix("windflow-demo-")
+                .tempdir()
+                .map_err(anyhow::Error::from)?,
+        )
+    } else {
+        None
+    };
+    let data_dir = demo_dir
+        .as_ref()
+        .map_or(config.paths.data_dir.clone(), |d| d.path().to_path_buf());
+    let _log =
+        logging::init(&config.paths.log_file, &config.log_level).map_err(CliError::Failure)?;
+    tracing::info!(data_dir = %data_dir.display(), demo = demo_mode, "console starting");
+
+    let environment = match &config.environment {
+        Some(env) => Some((
+            env.clone(),
+            config
+                .environment_color
+                .parse()
+                .map_err(|e: String| CliError::Usage(format!("environment_color: {e}")))?,
+        )),
+        None => None,
+    };
+    let settings = Settings {
+        operator: config.operator.clone(),
+        environment,
+        read_only: config.read_only,
+        read_only_locked: config.read_only,
+        demo: demo_mode,
+        utc_clock: config.clock == crate::config::Clock::Utc,
+        mouse: config.mouse,
+        color_mode: ColorMode::detect(),
+        config_dir: Some(config.paths.config_dir.clone()),
+    };
+    // Themes and keymaps are checked before the terminal is touched.
+    let app = App::new(settings, console::panes(), &config.theme, &config.keymap)
+        .map_err(CliError::Usage)?;
+    let store = store::Store::open(&data_dir).map_err(|e| CliError::Failure(e.into()))?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)?;
+    let exit = runtime.block_on(async move {
+        let (tx, rx) = service::channel();
+        let store_handle = store::service::spawn(Arc::new(store), tx.clone());
+        if demo_mode {
+            demo::spawn(store_handle.clone(), tx.clone());
+        }
+        let services = Services {
+            store: Some(store_handle),
+        };
+        console::run(app, services, rx).await
+    });
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    drop(demo_dir);
+    match exit {
+        Ok(Exit::Quit) => Ok(ExitCode::SUCCESS),
+        Ok(Exit::Signal(sig)) => {
+            tracing::info!(signal = sig, "console stopped by a signal");
+            Ok(ExitCode::from(128 + sig as u8))
+        }
+        Err(e) => Err(CliError::Failure(e)),
+    }
+}

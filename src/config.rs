@@ -1,0 +1,454 @@
+//! Configuration: `windflow.toml` in the XDG config dir (or `--config`),
+//! then `WINDFLOW_*` environment variables, then flags. Every value knows
+//! where it came from, for `windflow config show`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::tomlpos::FileError;
+
+/// The config file as written. Unknown keys are errors (a typo must not be
+/// silently ignored on a security tool).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub operator: Option<String>,
+    pub environment: Option<String>,
+    pub environment_color: Option<String>,
+    pub read_only: Option<bool>,
+    pub theme: Option<String>,
+    pub keymap: Option<String>,
+    pub mouse: Option<bool>,
+    pub clock: Option<Clock>,
+    pub data_dir: Option<PathBuf>,
+    pub log_level: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Clock {
+    #[default]
+    Utc,
+    Local,
+}
+
+/// Values given on the command line (None: not given).
+#[derive(Clone, Debug, Default)]
+pub struct Flags {
+    pub config: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+    pub log_level: Option<String>,
+    pub read_only: bool,
+    pub theme: Option<String>,
+    pub keymap: Option<String>,
+    pub mouse: bool,
+    pub environment: Option<String>,
+    pub operator: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Default,
+    File,
+    Env,
+    Flag,
+}
+
+/// Every path the console uses.
+#[derive(Clone, Debug, Serialize)]
+pub struct Paths {
+    pub config_file: PathBuf,
+    pub config_file_exists: bool,
+    pub config_dir: PathBuf,
+    pub data_dir: PathBuf,
+    pub state_dir: PathBuf,
+    pub log_file: PathBuf,
+    pub themes_dir: PathBuf,
+    pub keymaps_dir: PathBuf,
+    pub keymap_overrides: PathBuf,
+}
+
+/// The effective configuration.
+#[derive(Clone, Debug, Serialize)]
+pub struct Config {
+    pub operator: String,
+    pub environment: Option<String>,
+    pub environment_color: String,
+    pub read_only: bool,
+    pub theme: String,
+    pub keymap: String,
+    pub mouse: bool,
+    pub clock: Clock,
+    pub log_level: String,
+    pub paths: Paths,
+    /// Where each value came from.
+    pub sources: BTreeMap<&'static str, Source>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid config file {0}")]
+    File(#[from] FileError),
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("environment variable {var}={value:?}: {message}")]
+    Env {
+        var: String,
+        value: String,
+        message: String,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The XDG base folders for windflow.
+#[derive(Clone, Debug)]
+pub struct BaseDirs {
+    pub config: PathBuf,
+    pub data: PathBuf,
+    pub state: PathBuf,
+}
+
+impl BaseDirs {
+    /// `$XDG_CONFIG_HOME/windflow`, `$XDG_DATA_HOME/windflow`,
+    /// `$XDG_STATE_HOME/windflow` (with the XDG defaults under `$HOME`).
+    pub fn detect() -> Result<Self, ConfigError> {
+        let dirs = directories::ProjectDirs::from("", "", "windflow").ok_or_else(|| {
+            ConfigError::Invalid(
+                "cannot find the home directory: set HOME or XDG_CONFIG_HOME".into(),
+            )
+        })?;
+        let state = dirs
+            .state_dir()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| dirs.data_local_dir().join("state"));
+        Ok(Self {
+            config: dirs.config_dir().to_path_buf(),
+            data: dirs.data_dir().to_path_buf(),
+            state,
+        })
+    }
+}
+
+/// The colour an environment's badge gets when the config gives none.
+pub fn default_environment_color(env: &str) -> &'static str {
+    match env.to_ascii_lowercase().as_str() {
+        "prod" | "production" | "live" => "red",
+        "staging" | "stage" | "preprod" | "uat" => "yellow",
+        "dev" | "development" | "test" | "local" => "green",
+        _ => "blue",
+    }
+}
+
+pub const LOG_LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
+
+impl Config {
+    /// Loads the file (if any) and resolves it with the environment and the flags.
+    pub fn load(
+        flags: &Flags,
+        env: &dyn Fn(&str) -> Option<String>,
+        base: &BaseDirs,
+    ) -> Result<Self, ConfigError> {
+        let explicit = flags
+            .config
+            .clone()
+            .or_else(|| env("WINDFLOW_CONFIG").map(PathBuf::from));
+        let config_file = explicit
+            .clone()
+            .unwrap_or_else(|| base.config.join("windflow.toml"));
+        let file = match std::fs::read_to_string(&config_file) {
+            Ok(src) => Some(parse_file(&src, &config_file)?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && explicit.is_none() => None,
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: config_file,
+                    source,
+                });
+            }
+        };
+        let exists = file.is_some();
+        Self::resolve(
+            file.unwrap_or_default(),
+            config_file,
+            exists,
+            flags,
+            env,
+            base,
+        )
+    }
+
+    pub fn resolve(
+        file: FileConfig,
+        config_file: PathBuf,
+        config_file_exists: bool,
+        flags: &Flags,
+        env: &dyn Fn(&str) -> Option<String>,
+        base: &BaseDirs,
+    ) -> Result<Self, ConfigError> {
+        let mut sources = BTreeMap::new();
+        let mut pick =
+            |key: &'static str, var: &str, flag: Option<String>, file: Option<String>| {
+                let (v, s) = if let Some(v) = flag {
+                    (Some(v), Source::Flag)
+                } else if let Some(v) = env(var).filter(|v| !v.is_empty()) {
+                    (Some(v), Source::Env)
+                } else if let Some(v) = file {
+                    (Some(v), Source::File)
+                } else {
+                    (None, Source::Default)
+                };
+                sources.insert(key, s);
+                v
+            };
+        let user = env("USER")
+            .or_else(|| env("LOGNAME"))
+            .unwrap_or_else(|| "operator".into());
+        let operator = pick(
+            "operator",
+            "WINDFLOW_OPERATOR",
+            flags.operator.clone(),
+            file.operator,
+        )
+        .unwrap_or(user);
+        let environment = pick(
+            "environment",
+            "WINDFLOW_ENV",
+            flags.environment.clone(),
+            file.environment,
+        );
+        let environment_color = pick(
+            "environment_color",
+            "WINDFLOW_ENV_COLOR",
+            None,
+            file.environment_color,
+        )
+        .unwrap_or_else(|| {
+            default_environment_color(environment.as_deref().unwrap_or("")).to_string()
+        });
+        let theme = pick("theme", "WINDFLOW_THEME", flags.theme.clone(), file.theme)
+            .unwrap_or_else(|| "dark".into());
+        let keymap = pick(
+            "keymap",
+            "WINDFLOW_KEYMAP",
+            flags.keymap.clone(),
+            file.keymap,
+        )
+        .unwrap_or_else(|| "vim".into());
+        let log_level = pick(
+            "log_level",
+            "WINDFLOW_LOG_LEVEL",
+            flags.log_level.clone(),
+            file.log_level,
+        )
+        .unwrap_or_else(|| "info".into());
+        let data_dir = pick(
+            "data_dir",
+            "WINDFLOW_DATA_DIR",
+            flags.data_dir.as_ref().map(|p| p.display().to_string()),
+            file.data_dir.map(|p| p.display().to_string()),
+        )
+        .map(PathBuf::from)
+        .unwrap_or_else(|| base.data.clone());
+        let read_only = pick_bool(
+            &mut sources,
+            "read_only",
+            "WINDFLOW_READ_ONLY",
+            flags.read_only,
+            env,
+            file.read_only,
+        )?;
+        let mouse = pick_bool(
+            &mut sources,
+            "mouse",
+            "WINDFLOW_MOUSE",
+            flags.mouse,
+            env,
+            file.mouse,
+        )?;
+        let clock = match env("WINDFLOW_CLOCK").filter(|v| !v.is_empty()) {
+            Some(v) => {
+                sources.insert("clock", Source::Env);
+                match v.to_ascii_lowercase().as_str() {
+                    "utc" => Clock::Utc,
+                    "local" => Clock::Local,
+                    _ => {
+                        return Err(ConfigError::Env {
+                            var: "WINDFLOW_CLOCK".into(),
+                            value: v,
+                            message: "expected utc or local".into(),
+                        });
+                    }
+                }
+            }
+            None => {
+                sources.insert(
+                    "clock",
+                    if file.clock.is_some() {
+                        Source::File
+                    } else {
+                        Source::Default
+                    },
+                );
+                file.clock.unwrap_or_default()
+            }
+        };
+        if !LOG_LEVELS.contains(&log_level.as_str()) {
+            return Err(ConfigError::Invalid(format!(
+                "log level `{log_level}` ({:?}): use one of {}",
+                sources["log_level"],
+                LOG_LEVELS.join(", ")
+            )));
+        }
+        if let Err(e) = environment_color.parse::<crate::console::theme::ThemeColor>() {
+            return Err(ConfigError::Invalid(format!("environment_color: {e}")));
+        }
+        let paths = Paths {
+            config_file,
+            config_file_exists,
+            config_dir: base.config.clone(),
+            data_dir,
+            state_dir: base.state.clone(),
+            log_file: base.state.join("windflow.log"),
+            themes_dir: base.config.join("themes"),
+            keymaps_dir: base.config.join("keymaps"),
+            keymap_overrides: base.config.join("keymap.toml"),
+        };
+        Ok(Self {
+            operator,
+            environment,
+            environment_color,
+            read_only,
+            theme,
+            keymap,
+            mouse,
+            clock,
+            log_level,
+            paths,
+            sources,
+        })
+    }
+}
+
+fn pick_bool(
+    sources: &mut BTreeMap<&'static str, Source>,
+    key: &'static str,
+    var: &str,
+    flag: bool,
+    env: &dyn Fn(&str) -> Option<String>,
+    file: Option<bool>,
+) -> Result<bool, ConfigError> {
+    if flag {
+        sources.insert(key, Source::Flag);
+        return Ok(true);
+    }
+    if let Some(v) = env(var).filter(|v| !v.is_empty()) {
+        sources.insert(key, Source::Env);
+        return match v.to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Ok(true),
+            "0" | "false" | "no" | "off" => Ok(false),
+            _ => Err(ConfigError::Env {
+                var: var.into(),
+                value: v,
+                message: "expected true or false".into(),
+            }),
+        };
+    }
+    sources.insert(
+        key,
+        if file.is_some() {
+            Source::File
+        } else {
+            Source::Default
+        },
+    );
+    Ok(file.unwrap_or(false))
+}
+
+/// Parses the config file, locating any error by line and key.
+pub fn parse_file(src: &str, path: &Path) -> Result<FileConfig, ConfigError> {
+    toml::from_str(src).map_err(|e| ConfigError::File(FileError::from_toml(path, src, &e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> BaseDirs {
+        BaseDirs {
+            config: "/c/windflow".into(),
+            data: "/d/windflow".into(),
+            state: "/s/windflow".into(),
+        }
+    }
+
+    #[test]
+    fn flags_beat_env_beat_file_beat_defaults() {
+        let file = parse_file(
+            "theme = \"light\"\nkeymap = \"arrows\"\nread_only = true\nenvironment = \"prod\"\n",
+            Path::new("f"),
+        )
+        .unwrap();
+        let env = |k: &str| match k {
+            "WINDFLOW_THEME" => Some("high-contrast".to_string()),
+            "USER" => Some("alice".to_string()),
+            _ => None,
+        };
+        let flags = Flags {
+            theme: Some("terminal".into()),
+            ..Flags::default()
+        };
+        let c = Config::resolve(file.clone(), "f".into(), true, &flags, &env, &base()).unwrap();
+        assert_eq!(c.theme, "terminal");
+        assert_eq!(c.sources["theme"], Source::Flag);
+        assert_eq!(c.keymap, "arrows");
+        assert_eq!(c.sources["keymap"], Source::File);
+        assert!(c.read_only);
+        assert_eq!(c.operator, "alice");
+        assert_eq!(c.environment_color, "red");
+        assert_eq!(c.paths.data_dir, PathBuf::from("/d/windflow"));
+        let c = Config::resolve(file, "f".into(), true, &Flags::default(), &env, &base()).unwrap();
+        assert_eq!(
+            (c.theme.as_str(), c.sources["theme"]),
+            ("high-contrast", Source::Env)
+        );
+    }
+
+    #[test]
+    fn bad_files_name_file_line_and_key() {
+        let err = parse_file(
+            "theme = \"dark\"\nread_only = \"yes\"\n",
+            Path::new("/etc/w.toml"),
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("/etc/w.toml, line 2, key `read_only`"),
+            "{text}"
+        );
+        let err = parse_file("thme = \"dark\"\n", Path::new("w.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 1") && err.contains("thme"), "{err}");
+    }
+
+    #[test]
+    fn bad_env_values_are_refused() {
+        let env = |k: &str| (k == "WINDFLOW_READ_ONLY").then(|| "maybe".to_string());
+        let err = Config::resolve(
+            FileConfig::default(),
+            "f".into(),
+            false,
+            &Flags::default(),
+            &env,
+            &base(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("WINDFLOW_READ_ONLY"), "{err}");
+    }
+}

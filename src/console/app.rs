@@ -1,0 +1,811 @@
+//! The console's state and its update function: `App::update(msg)` turns one
+//! message (a key, a mouse event, a service event, a tick) into a new state
+//! and a list of requests for the event loop. No IO, no await, no terminal:
+//! all of it is testable as plain function calls.
+
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime};
+
+use crossterm::event::{KeyEvent, MouseButton, MouseEvent, MouseEventKind};
+use ratatui::layout::Rect;
+use ratatui_textarea::TextArea;
+
+use super::actions::{self, ActionRegistry, name};
+use super::filter::Filter;
+use super::fmt;
+use super::help::HelpState;
+use super::keymap::{Keymap, Lookup};
+use super::keys::KeyChord;
+use super::palette::{self, Palette};
+use super::panes::{self, Effect, Pane, Shared};
+use super::theme::{self, ColorMode, Theme, ThemeColor};
+use crate::service::{Level, ServiceEvent};
+use crate::store::service::StoreRequest;
+use crate::tomlpos::FileError;
+
+/// Input to [`App::update`].
+#[derive(Debug)]
+pub enum Msg {
+    Key(KeyEvent),
+    Mouse(MouseEvent),
+    Paste(String),
+    Resize(u16, u16),
+    Service(ServiceEvent),
+    /// Once a second: clocks, rates, expiring messages.
+    Tick,
+}
+
+/// Output of [`App::update`]: work for the event loop.
+#[derive(Debug)]
+pub enum Request {
+    Quit,
+    /// Ctrl-Z: give the terminal back to the shell until `fg`.
+    Suspend,
+    /// Clear the screen and draw everything again.
+    Redraw,
+    /// Put text on the clipboard through OSC 52.
+    Copy(String),
+    SetMouse(bool),
+    /// Ask every service to probe its backend now.
+    ProbeAll,
+    Store(StoreRequest),
+}
+
+/// A question before a dangerous action.
+#[derive(Debug)]
+pub struct ConfirmSpec {
+    pub title: String,
+    pub body: String,
+    /// The most dangerous actions ask the operator to type this name.
+    pub typed: Option<String>,
+    /// The action being confirmed (for the activity log).
+    pub action: &'static str,
+    pub then: Vec<Request>,
+}
+
+pub struct ConfirmState {
+    pub spec: ConfirmSpec,
+    pub input: TextArea<'static>,
+    pub error: Option<String>,
+}
+
+pub enum Mode {
+    Normal,
+    Palette(Palette),
+    Filter(TextArea<'static>),
+    Help(HelpState),
+    Confirm(ConfirmState),
+}
+
+/// How the console was started.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub operator: String,
+    pub environment: Option<(String, ThemeColor)>,
+    pub read_only: bool,
+    /// Read-only was forced by a flag or the config: `:readonly off` is refused.
+    pub read_only_locked: bool,
+    pub demo: bool,
+    pub utc_clock: bool,
+    pub mouse: bool,
+    pub color_mode: ColorMode,
+    /// The user's config dir (themes/, keymaps/, keymap.toml), if any.
+    pub config_dir: Option<PathBuf>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            operator: "operator".into(),
+            environment: None,
+            read_only: false,
+            read_only_locked: false,
+            demo: false,
+            utc_clock: true,
+            mouse: false,
+            color_mode: ColorMode::TrueColor,
+            config_dir: None,
+        }
+    }
+}
+
+/// Screen positions from the last render, for mouse clicks.
+#[derive(Clone, Debug, Default)]
+pub struct HitMap {
+    pub tabs: Vec<(u16, u16, usize)>,
+    pub tab_row: Option<u16>,
+    pub pane: Rect,
+}
+
+/// How long a status message stays in the footer.
+const MESSAGE_TTL: std::time::Duration = std::time::Duration::from_secs(6);
+
+pub struct App {
+    pub settings: Settings,
+    pub theme: Theme,
+    pub keymap: Keymap,
+    pub registry: ActionRegistry,
+    pub panes: Vec<Box<dyn Pane>>,
+    pub focus: usize,
+    pub zoom: bool,
+    pub mode: Mode,
+    pub pending: Vec<KeyChord>,
+    pub shared: Shared,
+    pub message: Option<(Level, String, Instant)>,
+    pub dirty: bool,
+    pub history: Vec<String>,
+    pub hits: HitMap,
+    clock: String,
+    rates: String,
+}
+
+impl App {
+    /// Builds the console with the given panes, theme and keymap names.
+    pub fn new(
+        settings: Settings,
+        panes: Vec<Box<dyn Pane>>,
+        theme_name: &str,
+        keymap_name: &str,
+    ) -> Result<Self, String> {
+        let registry = super::registry(&panes);
+        let theme = load_theme(&settings, theme_name)?;
+        let keymap = load_keymap(&settings, &registry, keymap_name)?;
+        let clock = fmt::clock_minutes(SystemTime::now(), settings.utc_clock);
+        Ok(Self {
+            settings,
+            theme,
+            keymap,
+            registry,
+            panes,
+            focus: 0,
+            zoom: false,
+            mode: Mode::Normal,
+            pending: Vec::new(),
+            shared: Shared::default(),
+            message: None,
+            dirty: true,
+            history: Vec::new(),
+            hits: HitMap::default(),
+            clock,
+            rates: String::new(),
+        })
+    }
+
+    pub fn pane(&self) -> &dyn Pane {
+        self.panes[self.focus].as_ref()
+    }
+
+    pub fn clock(&self) -> &str {
+        &self.clock
+    }
+
+    /// The one entry point: apply a message, return the loop's work.
+    pub fn update(&mut self, msg: Msg) -> Vec<Request> {
+        let mut out = Vec::new();
+        match msg {
+            Msg::Key(key) => {
+                self.key(key, &mut out);
+                self.dirty = true;
+            }
+            Msg::Mouse(m) => self.mouse(m, &mut out),
+            Msg::Paste(text) => self.paste(&text),
+            Msg::Resize(..) => self.dirty = true,
+            Msg::Service(ev) => {
+                let visible = panes::overview::affects(&ev);
+                if self.shared.apply(ev, Instant::now()) || visible {
+                    for p in &mut self.panes {
+                        p.shared_changed(&self.shared);
+                    }
+                    self.dirty = true;
+                }
+            }
+            Msg::Tick => self.tick(),
+        }
+        out
+    }
+
+    fn tick(&mut self) {
+        let clock = fmt::clock_minutes(SystemTime::now(), self.settings.utc_clock);
+        if clock != self.clock {
+            self.clock = clock;
+            self.dirty = true;
+        }
+        if self
+            .message
+            .as_ref()
+            .is_some_and(|(_, _, at)| at.elapsed() >= MESSAGE_TTL)
+        {
+            self.message = None;
+            self.dirty = true;
+        }
+        let now = Instant::now();
+        let rates: String = self
+            .shared
+            .services
+            .iter()
+            .map(|s| fmt::rate(s.rate(now)))
+            .collect::<Vec<_>>()
+            .join(",");
+        if rates != self.rates {
+            self.rates = rates;
+            self.dirty = true;
+        }
+    }
+
+    /// Shows a message in the footer and logs it in the activity pane.
+    pub fn notify(&mut self, level: Level, text: impl Into<String>) {
+        let text = text.into();
+        self.shared
+            .log("console", level, text.clone(), SystemTime::now());
+        for p in &mut self.panes {
+            p.shared_changed(&self.shared);
+        }
+        self.message = Some((level, text, Instant::now()));
+        self.dirty = true;
+    }
+
+    fn key(&mut self, key: KeyEvent, out: &mut Vec<Request>) {
+        if key.kind == crossterm::event::KeyEventKind::Release {
+            return;
+        }
+        let chord = KeyChord::from_event(&key);
+        match std::mem::replace(&mut self.mode, Mode::Normal) {
+            Mode::Normal => self.normal_key(chord, out),
+            Mode::Filter(input) => self.filter_key(input, key, chord),
+            Mode::Palette(p) => self.palette_key(p, key, chord, out),
+            Mode::Help(h) => self.help_key(h, key, chord),
+            Mode::Confirm(c) => self.confirm_key(c, key, chord, out),
+        }
+    }
+
+    /// Resolves a chord in `scopes`, keeping multi-key sequences pending.
+    fn resolve(
+        &mut self,
+        scopes: &[&str],
+        chord: KeyChord,
+    ) -> Option<(&'static str, &'static str)> {
+        self.pending.push(chord);
+        match self.keymap.lookup(scopes, &self.pending) {
+            Lookup::Action(scope, action) => {
+                self.pending.clear();
+                Some((scope, action))
+            }
+            Lookup::Pending => None,
+            Lookup::None => {
+                let retry = self.pending.len() > 1;
+                self.pending.clear();
+                if retry {
+                    self.resolve(scopes, chord)
+                } else {
+                    None
+                }
+            }
+        }
+    }
+
+    fn normal_key(&mut self, chord: KeyChord, out: &mut Vec<Request>) {
+        let pane_scope = self.pane().id();
+        if let Some((scope, action)) =
+            self.resolve(&[pane_scope, actions::LIST, actions::GLOBAL], chord)
+        {
+            self.dispatch(scope, action, out);
+        }
+    }
+
+    /// Runs an action by scope and name, after the read-only check.
+    pub fn dispatch(&mut self, scope: &str, action: &str, out: &mut Vec<Request>) {
+        if let Some(def) = self.registry.get(scope, action) {
+            if def.mutates && self.settings.read_only {
+                self.notify(
+                    Level::Warn,
+                    format!("read-only: `{}` changes state and is refused (start without --read-only to allow it)", def.name),
+                );
+                return;
+            }
+        }
+        if scope == actions::GLOBAL {
+            self.global(action, out);
+            return;
+        }
+        let mut effects = Vec::new();
+        let changed = self.panes[self.focus].handle(action, &self.shared, &mut effects);
+        self.dirty |= changed;
+        self.apply_effects(effects, out);
+    }
+
+    fn apply_effects(&mut self, effects: Vec<Effect>, out: &mut Vec<Request>) {
+        for e in effects {
+            match e {
+                Effect::Request(r) => out.push(r),
+                Effect::Notify(level, text) => self.notify(level, text),
+                Effect::Confirm(spec) => {
+                    self.mode = Mode::Confirm(ConfirmState {
+                        input: single_line_input(
+                            spec.typed
+                                .as_deref()
+                                .map(|t| format!("type {t}"))
+                                .unwrap_or_default(),
+                        ),
+                        spec,
+                        error: None,
+                    })
+                }
+            }
+        }
+    }
+
+    fn global(&mut self, action: &str, out: &mut Vec<Request>) {
+        match action {
+            name::QUIT => out.push(Request::Quit),
+            name::HELP => self.mode = Mode::Help(HelpState::default()),
+            name::PALETTE => self.mode = Mode::Palette(Palette::new(self)),
+            name::FILTER => {
+                let current = self
+                    .pane()
+                    .filter()
+                    .map(|f| f.text.clone())
+                    .unwrap_or_default();
+                let mut input = single_line_input("regex; ! inverts".into());
+                input.insert_str(current);
+                self.mode = Mode::Filter(input);
+            }
+            name::NEXT_PANE => self.focus_pane((self.focus + 1) % self.panes.len()),
+            name::PREV_PANE => {
+                self.focus_pane((self.focus + self.panes.len() - 1) % self.panes.len())
+            }
+            name::ZOOM => self.zoom = !self.zoom,
+            name::COPY => match self.pane().selected_text(&self.shared) {
+                Some(text) => {
+                    let n = text.chars().count();
+                    out.push(Request::Copy(text));
+                    self.notify(Level::Info, format!("copied {n} characters (OSC 52)"));
+                }
+                None => self.notify(Level::Info, "nothing selected to copy"),
+            },
+            name::REDRAW => out.push(Request::Redraw),
+            name::SUSPEND => out.push(Request::Suspend),
+            name::BACK => {
+                if self.pane().filter().is_some() {
+                    self.panes[self.focus].set_filter(None);
+                } else if self.zoom {
+                    self.zoom = false;
+                }
+            }
+            other => {
+                if let Some(i) = name::PANE.iter().position(|p| *p == other) {
+                    if i < self.panes.len() {
+                        self.focus_pane(i);
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn focus_pane(&mut self, i: usize) {
+        if i < self.panes.len() {
+            self.focus = i;
+            self.pending.clear();
+            self.dirty = true;
+        }
+    }
+
+    fn filter_key(&mut self, mut input: TextArea<'static>, key: KeyEvent, chord: KeyChord) {
+        match self.resolve(&[actions::INPUT], chord) {
+            Some((_, name::SUBMIT)) => return,
+            Some((_, name::CANCEL)) => {
+                self.panes[self.focus].set_filter(None);
+                return;
+            }
+            Some(_) => {}
+            None if !self.pending.is_empty() => {}
+            None => {
+                input.input(key);
+                let text = input.lines().first().cloned().unwrap_or_default();
+                self.panes[self.focus].set_filter(Filter::new(&text));
+            }
+        }
+        self.mode = Mode::Filter(input);
+    }
+
+    fn palette_key(
+        &mut self,
+        mut p: Palette,
+        key: KeyEvent,
+        chord: KeyChord,
+        out: &mut Vec<Request>,
+    ) {
+        match self.resolve(&[actions::INPUT], chord) {
+            Some((_, name::SUBMIT)) => {
+                let line = p.line();
+                if !line.trim().is_empty() {
+                    self.history.retain(|h| h != &line);
+                    self.history.push(line.clone());
+                    if self.history.len() > 200 {
+                        self.history.remove(0);
+                    }
+                    self.run_command(&line, out);
+                }
+                return;
+            }
+            Some((_, name::CANCEL)) => return,
+            Some((_, name::COMPLETE)) => p.complete(self, true),
+            Some((_, name::COMPLETE_PREV)) => p.complete(self, false),
+            Some((_, name::HISTORY_PREV)) => p.history(&self.history, true),
+            Some((_, name::HISTORY_NEXT)) => p.history(&self.history, false),
+            Some(_) => {}
+            None => {
+                if p.input.input(key) {
+                    p.edited(self);
+                }
+            }
+        }
+        self.mode = Mode::Palette(p);
+    }
+
+    fn help_key(&mut self, mut h: HelpState, key: KeyEvent, chord: KeyChord) {
+        if let Some(mut input) = h.search.take() {
+            match self.resolve(&[actions::INPUT], chord) {
+                Some((_, name::SUBMIT)) => h.typing = false,
+                Some((_, name::CANCEL)) => {
+                    h.query = None;
+                    h.typing = false;
+                }
+                _ => {
+                    if input.input(key) {
+                        h.query = Filter::new(input.lines().first().map_or("", |s| s.as_str()));
+                        h.scroll = 0;
+                    }
+                }
+            }
+            if h.typing {
+                h.search = Some(input);
+            }
+            self.mode = Mode::Help(h);
+            return;
+        }
+        match self.resolve(&[actions::HELP], chord) {
+            Some((_, name::HELP_CLOSE)) => return,
+            Some((_, name::HELP_SEARCH)) => {
+                h.search = Some(single_line_input("search keys and descriptions".into()));
+                h.typing = true;
+            }
+            Some((_, action)) => h.scroll_by(action),
+            None => {}
+        }
+        self.mode = Mode::Help(h);
+    }
+
+    fn confirm_key(
+        &mut self,
+        mut c: ConfirmState,
+        key: KeyEvent,
+        chord: KeyChord,
+        out: &mut Vec<Request>,
+    ) {
+        let answer = if c.spec.typed.is_some() {
+            match self.resolve(&[actions::INPUT], chord) {
+                Some((_, name::SUBMIT)) => Some(true),
+                Some((_, name::CANCEL)) => Some(false),
+                Some(_) => None,
+                None => {
+                    c.input.input(key);
+                    c.error = None;
+                    None
+                }
+            }
+        } else {
+            match self.resolve(&[actions::CONFIRM], chord) {
+                Some((_, name::CONFIRM_YES)) => Some(true),
+                Some((_, name::CONFIRM_NO)) => Some(false),
+                _ => None,
+            }
+        };
+        match answer {
+            Some(true) => {
+                if let Some(expected) = &c.spec.typed {
+                    let typed = c.input.lines().first().map_or("", |s| s.trim());
+                    if typed != expected {
+                        c.error = Some(format!(
+                            "type `{expected}` exactly to confirm, or Esc to cancel"
+                        ));
+                        self.mode = Mode::Confirm(c);
+                        return;
+                    }
+                }
+                self.notify(Level::Info, format!("confirmed: {}", c.spec.action));
+                out.extend(c.spec.then);
+            }
+            Some(false) => self.notify(Level::Info, format!("cancelled: {}", c.spec.action)),
+            None => self.mode = Mode::Confirm(c),
+        }
+    }
+
+    fn paste(&mut self, text: &str) {
+        let first_line = text.lines().next().unwrap_or("");
+        match &mut self.mode {
+            Mode::Palette(p) => {
+                p.input.insert_str(first_line);
+                let mut p = std::mem::replace(&mut self.mode, Mode::Normal);
+                if let Mode::Palette(pal) = &mut p {
+                    pal.edited(self);
+                }
+                self.mode = p;
+            }
+            Mode::Filter(input) => {
+                input.insert_str(first_line);
+                let t = input.lines().first().cloned().unwrap_or_default();
+                self.panes[self.focus].set_filter(Filter::new(&t));
+            }
+            Mode::Confirm(c) => {
+                c.input.insert_str(first_line);
+            }
+            Mode::Help(h) => {
+                if let Some(s) = &mut h.search {
+                    s.insert_str(first_line);
+                    h.query = Filter::new(s.lines().first().map_or("", |s| s.as_str()));
+                }
+            }
+            Mode::Normal => {}
+        }
+        self.dirty = true;
+    }
+
+    fn mouse(&mut self, m: MouseEvent, out: &mut Vec<Request>) {
+        if !self.settings.mouse {
+            return;
+        }
+        let scroll = match m.kind {
+            MouseEventKind::ScrollUp => Some(name::UP),
+            MouseEventKind::ScrollDown => Some(name::DOWN),
+            _ => None,
+        };
+        if let Some(action) = scroll {
+            match &mut self.mode {
+                Mode::Help(h) => h.scroll_by(action),
+                Mode::Normal => self.dispatch(actions::LIST, action, out),
+                _ => return,
+            }
+            self.dirty = true;
+            return;
+        }
+        if m.kind != MouseEventKind::Down(MouseButton::Left) || !matches!(self.mode, Mode::Normal) {
+            return;
+        }
+        if Some(m.row) == self.hits.tab_row {
+            if let Some(&(_, _, i)) = self
+                .hits
+                .tabs
+                .iter()
+                .find(|(x0, x1, _)| m.column >= *x0 && m.column < *x1)
+            {
+                self.focus_pane(i);
+            }
+            return;
+        }
+        let area = self.hits.pane;
+        if m.row >= area.y
+            && m.row < area.y + area.height
+            && m.column >= area.x
+            && m.column < area.x + area.width
+        {
+            if self.panes[self.focus].click(m.row - area.y) {
+                self.dirty = true;
+            }
+        }
+    }
+
+    /// Runs a palette command line (`pane sessions`, `theme light`, ...).
+    pub fn run_command(&mut self, line: &str, out: &mut Vec<Request>) {
+        let mut words = line.split_whitespace();
+        let Some(cmd) = words.next() else { return };
+        let arg = words.collect::<Vec<_>>().join(" ");
+        let Some(def) = palette::find(cmd) else {
+            self.notify(
+                Level::Warn,
+                format!("unknown command `{cmd}`: press Tab in the palette to list commands"),
+            );
+            return;
+        };
+        if def.mutates && self.settings.read_only {
+            self.notify(
+                Level::Warn,
+                format!("read-only: `:{}` changes state and is refused", def.name),
+            );
+            return;
+        }
+        match def.name {
+            "quit" => out.push(Request::Quit),
+            "help" => self.mode = Mode::Help(HelpState::default()),
+            "zoom" => self.zoom = !self.zoom,
+            "redraw" => out.push(Request::Redraw),
+            "pane" => {
+                let found = self
+                    .panes
+                    .iter()
+                    .position(|p| p.id() == arg || p.title().eq_ignore_ascii_case(&arg))
+                    .or_else(|| {
+                        arg.parse::<usize>()
+                            .ok()
+                            .and_then(|n| n.checked_sub(1))
+                            .filter(|i| *i < self.panes.len())
+                    });
+                match found {
+                    Some(i) => self.focus_pane(i),
+                    None => {
+                        let ids: Vec<_> = self.panes.iter().map(|p| p.id()).collect();
+                        self.notify(
+                            Level::Warn,
+                            format!("no pane `{arg}` (panes: {})", ids.join(", ")),
+                        );
+                    }
+                }
+            }
+            "theme" => match load_theme(&self.settings, &arg) {
+                Ok(t) => {
+                    self.theme = t;
+                    self.notify(Level::Info, format!("theme {arg}"));
+                }
+                Err(e) => self.notify(Level::Error, e),
+            },
+            "keymap" => match load_keymap(&self.settings, &self.registry, &arg) {
+                Ok(k) => {
+                    self.keymap = k;
+                    self.notify(Level::Info, format!("keymap {arg}"));
+                }
+                Err(e) => self.notify(Level::Error, e),
+            },
+            "readonly" => match arg.as_str() {
+                "" | "on" => {
+                    self.settings.read_only = true;
+                    self.notify(
+                        Level::Info,
+                        "read-only on: state-changing actions are refused",
+                    );
+                }
+                "off" if self.settings.read_only_locked => self.notify(
+                    Level::Warn,
+                    "read-only was set by --read-only or the config and stays on",
+                ),
+                "off" => {
+                    self.settings.read_only = false;
+                    self.notify(Level::Info, "read-only off");
+                }
+                other => self.notify(Level::Warn, format!("`:readonly {other}`: use on or off")),
+            },
+            "mouse" => {
+                let on = match arg.as_str() {
+                    "" => !self.settings.mouse,
+                    "on" => true,
+                    "off" => false,
+                    other => {
+                        self.notify(Level::Warn, format!("`:mouse {other}`: use on or off"));
+                        return;
+                    }
+                };
+                self.settings.mouse = on;
+                out.push(Request::SetMouse(on));
+                self.notify(
+                    Level::Info,
+                    format!("mouse {}", if on { "on" } else { "off" }),
+                );
+            }
+            "filter" => {
+                self.panes[self.focus].set_filter(Filter::new(&arg));
+            }
+            "probe" => out.push(Request::ProbeAll),
+            "compact" => {
+                self.focus_pane(
+                    self.panes
+                        .iter()
+                        .position(|p| p.id() == panes::overview::ID)
+                        .unwrap_or(self.focus),
+                );
+                self.dispatch(panes::overview::ID, "compact_store", out);
+            }
+            _ => {}
+        }
+    }
+
+    pub fn theme_names(&self) -> Vec<String> {
+        names_in(
+            theme::BUNDLED.iter().map(|(n, _)| *n),
+            self.user_dir("themes"),
+        )
+    }
+
+    pub fn keymap_names(&self) -> Vec<String> {
+        names_in(
+            super::keymap::BUNDLED.iter().map(|(n, _)| *n),
+            self.user_dir("keymaps"),
+        )
+    }
+
+    fn user_dir(&self, sub: &str) -> Option<PathBuf> {
+        self.settings.config_dir.as_ref().map(|d| d.join(sub))
+    }
+}
+
+fn names_in<'a>(bundled: impl Iterator<Item = &'a str>, dir: Option<PathBuf>) -> Vec<String> {
+    let mut names: Vec<String> = bundled.map(String::from).collect();
+    if let Some(Ok(entries)) = dir.map(std::fs::read_dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.extension().is_some_and(|x| x == "toml") {
+                if let Some(stem) = p.file_stem().and_then(|s| s.to_str()) {
+                    if !names.iter().any(|n| n == stem) {
+                        names.push(stem.to_string());
+                    }
+                }
+            }
+        }
+    }
+    names
+}
+
+/// A one-line text input with a placeholder.
+pub fn single_line_input(placeholder: String) -> TextArea<'static> {
+    let mut t = TextArea::default();
+    t.set_placeholder_text(placeholder);
+    t.set_cursor_line_style(ratatui::style::Style::default());
+    t
+}
+
+fn user_file(settings: &Settings, sub: &str, name: &str) -> Option<PathBuf> {
+    let p = settings
+        .config_dir
+        .as_ref()?
+        .join(sub)
+        .join(format!("{name}.toml"));
+    p.is_file().then_some(p)
+}
+
+fn read(path: &Path) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+/// A theme by name: the user's themes dir first, then the bundled ones.
+pub fn load_theme(settings: &Settings, name: &str) -> Result<Theme, String> {
+    match user_file(settings, "themes", name) {
+        Some(path) => {
+            Theme::parse(&read(&path)?, &path, settings.color_mode).map_err(|e| e.to_string())
+        }
+        None => Theme::bundled(name, settings.color_mode).map_err(|_| {
+            let names = names_in(theme::BUNDLED.iter().map(|(n, _)| *n), None);
+            format!("no theme named `{name}` (bundled: {})", names.join(", "))
+        }),
+    }
+}
+
+/// A keymap by name (the user's keymaps dir first, then bundled), with the
+/// user's `keymap.toml` overrides applied.
+pub fn load_keymap(
+    settings: &Settings,
+    registry: &ActionRegistry,
+    name: &str,
+) -> Result<Keymap, String> {
+    let join = |errs: Vec<FileError>| {
+        errs.iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let mut km = match user_file(settings, "keymaps", name) {
+        Some(path) => Keymap::parse(name, &read(&path)?, &path, registry).map_err(join)?,
+        None => Keymap::bundled(name, registry).map_err(|e| {
+            if e.iter().any(|e| e.message == "no such bundled keymap") {
+                let names: Vec<_> = super::keymap::BUNDLED.iter().map(|(n, _)| *n).collect();
+                format!("no keymap named `{name}` (bundled: {})", names.join(", "))
+            } else {
+                join(e)
+            }
+        })?,
+    };
+    if let Some(dir) = &settings.config_dir {
+        let path = dir.join("keymap.toml");
+        if path.is_file() {
+            km.apply_overrides(&read(&path)?, &path, registry)
+                .map_err(join)?;
+        }
+    }
+    Ok(km)
+}

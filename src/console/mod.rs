@@ -1,0 +1,156 @@
+//! The terminal console: terminal setup and restore, the event loop, layout,
+//! panes, palette, filter, help, themes and keymaps.
+
+pub mod actions;
+pub mod app;
+pub mod filter;
+pub mod fmt;
+pub mod help;
+pub mod keymap;
+pub mod keys;
+pub mod osc52;
+pub mod palette;
+pub mod panes;
+pub mod terminal;
+pub mod theme;
+pub mod view;
+
+use std::time::{Duration, Instant};
+
+use crossterm::event::{Event, EventStream};
+use futures::StreamExt;
+use tokio::signal::unix::{SignalKind, signal};
+
+use app::{App, Msg, Request};
+use panes::Pane;
+
+use crate::service::{EventRx, Level};
+use crate::store::service::{StoreHandle, StoreRequest};
+
+/// The panes, in pane-bar order.
+pub fn panes() -> Vec<Box<dyn Pane>> {
+    vec![
+        Box::new(panes::overview::Overview::default()),
+        Box::new(panes::activity::Activity::default()),
+    ]
+}
+
+/// Every action: the console's own and each pane's.
+pub fn registry(panes: &[Box<dyn Pane>]) -> actions::ActionRegistry {
+    let mut defs = actions::core_actions();
+    for p in panes {
+        defs.extend(p.actions());
+    }
+    actions::ActionRegistry::new(defs)
+}
+
+/// Handles to the service tasks, for the requests of [`App::update`].
+#[derive(Clone, Default)]
+pub struct Services {
+    pub store: Option<StoreHandle>,
+}
+
+impl Services {
+    fn send(&self, req: Request, app: &mut App) {
+        match req {
+            Request::ProbeAll => {
+                if let Some(s) = &self.store {
+                    s.try_send(StoreRequest::Probe);
+                }
+            }
+            Request::Store(r) => {
+                let sent = self.store.as_ref().is_some_and(|s| s.try_send(r));
+                if !sent {
+                    app.notify(
+                        Level::Error,
+                        "the store service is not running or is saturated; nothing was done",
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Why the console stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    Quit,
+    /// SIGTERM or SIGHUP (a dropped SSH connection).
+    Signal(i32),
+}
+
+/// The shortest time between two frames (60 fps).
+pub const FRAME: Duration = Duration::from_millis(16);
+
+/// Runs the console until the operator quits or a signal arrives. The
+/// terminal is restored on every way out.
+pub async fn run(mut app: App, services: Services, mut events: EventRx) -> anyhow::Result<Exit> {
+    let mut term = terminal::enter(app.settings.mouse)?;
+    let _guard = terminal::Guard;
+    let mut input = EventStream::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sighup = signal(SignalKind::hangup())?;
+    let mux = osc52::Multiplexer::detect();
+    let mut last_draw = Instant::now() - FRAME;
+
+    loop {
+        if app.dirty && last_draw.elapsed() >= FRAME {
+            term.draw(|f| view::render(&mut app, f))?;
+            app.dirty = false;
+            last_draw = Instant::now();
+        }
+        let next_frame = tokio::time::Instant::from_std(last_draw + FRAME);
+        let msg = tokio::select! {
+            ev = input.next() => match ev {
+                Some(Ok(ev)) => match ev {
+                    Event::Key(k) => Msg::Key(k),
+                    Event::Mouse(m) => Msg::Mouse(m),
+                    Event::Paste(p) => Msg::Paste(p),
+                    Event::Resize(w, h) => Msg::Resize(w, h),
+                    Event::FocusGained | Event::FocusLost => continue,
+                },
+                Some(Err(e)) => return Err(anyhow::anyhow!("reading the terminal failed: {e}")),
+                None => return Ok(Exit::Signal(libc::SIGHUP)),
+            },
+            Some(ev) = events.recv() => {
+                // Coalesce a burst into one redraw.
+                let mut reqs = app.update(Msg::Service(ev));
+                for _ in 0..1024 {
+                    match events.try_recv() {
+                        Ok(ev) => reqs.extend(app.update(Msg::Service(ev))),
+                        Err(_) => break,
+                    }
+                }
+                debug_assert!(reqs.is_empty());
+                continue;
+            }
+            _ = tick.tick() => Msg::Tick,
+            _ = sigterm.recv() => return Ok(Exit::Signal(libc::SIGTERM)),
+            _ = sighup.recv() => return Ok(Exit::Signal(libc::SIGHUP)),
+            _ = tokio::time::sleep_until(next_frame), if app.dirty => continue,
+        };
+        for req in app.update(msg) {
+            match req {
+                Request::Quit => return Ok(Exit::Quit),
+                Request::Suspend => {
+                    terminal::suspend(&mut term)?;
+                    app.dirty = true;
+                }
+                Request::Redraw => {
+                    term.clear()?;
+                    app.dirty = true;
+                }
+                Request::Copy(text) => {
+                    if let Err(e) = terminal::write_raw(osc52::sequence(&text, mux).as_bytes()) {
+                        app.notify(Level::Error, format!("copy failed: {e}"));
+                    }
+                }
+                Request::SetMouse(on) => terminal::set_mouse(on)?,
+                other => services.send(other, &mut app),
+            }
+        }
+    }
+}

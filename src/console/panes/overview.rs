@@ -1,0 +1,271 @@
+//! The Overview: every service and backend with its state, round-trip time,
+//! event rate and figures, and the most recent problems.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table};
+
+use super::{Effect, ListView, Pane, RenderCtx, Shared};
+use crate::console::actions::{ActionDef, name};
+use crate::console::app::{ConfirmSpec, Request};
+use crate::console::filter::{self, Filter};
+use crate::console::fmt;
+use crate::console::theme::Role;
+use crate::service::{HealthState, Level, ServiceEvent};
+use crate::store::service::StoreRequest;
+
+pub const ID: &str = "overview";
+const REFRESH: &str = "refresh";
+const COMPACT: &str = "compact_store";
+
+#[derive(Default)]
+pub struct Overview {
+    list: ListView,
+}
+
+/// The state of a service as a role (for colours) and a word.
+pub fn state_role(state: Option<HealthState>) -> Role {
+    match state {
+        Some(HealthState::Connected) => Role::Ok,
+        Some(HealthState::Starting) | None => Role::Muted,
+        Some(HealthState::Degraded | HealthState::Reconnecting) => Role::Warn,
+        Some(HealthState::Down) => Role::Danger,
+        Some(HealthState::Stopped) => Role::Muted,
+    }
+}
+
+fn row_text(s: &super::ServiceRow) -> String {
+    let h = s.health.as_ref();
+    format!(
+        "{} {} {} {} {}",
+        s.name,
+        h.map_or("", |h| h.backend.label()),
+        h.map_or("starting", |h| h.state.label()),
+        h.map_or("", |h| h.target.as_str()),
+        h.and_then(|h| h.last_error.as_deref()).unwrap_or("")
+    )
+}
+
+impl Overview {
+    fn visible<'a>(&self, shared: &'a Shared) -> Vec<&'a super::ServiceRow> {
+        shared
+            .services
+            .iter()
+            .filter(|s| {
+                self.list
+                    .filter
+                    .as_ref()
+                    .is_none_or(|f| f.keeps(&row_text(s)))
+            })
+            .collect()
+    }
+}
+
+impl Pane for Overview {
+    fn id(&self) -> &'static str {
+        ID
+    }
+
+    fn title(&self) -> &'static str {
+        "Overview"
+    }
+
+    fn actions(&self) -> Vec<ActionDef> {
+        vec![
+            ActionDef::new(ID, REFRESH, "Probe every backend now").hint(),
+            ActionDef::new(ID, COMPACT, "Compact the embedded store").mutating(),
+        ]
+    }
+
+    fn handle(&mut self, action: &str, shared: &Shared, effects: &mut Vec<Effect>) -> bool {
+        match action {
+            REFRESH => {
+                effects.push(Effect::Request(Request::ProbeAll));
+                effects.push(Effect::Notify(Level::Info, "probing every backend".into()));
+                true
+            }
+            COMPACT => {
+                effects.push(Effect::Confirm(ConfirmSpec {
+                    title: "Compact the embedded store?".into(),
+                    body: "SQLite VACUUM rewrites the store file; other windflow processes wait until it is done."
+                        .into(),
+                    typed: None,
+                    action: COMPACT,
+                    then: vec![Request::Store(StoreRequest::Compact)],
+                }));
+                true
+            }
+            name::SELECT => false,
+            other => {
+                let len = self.visible(shared).len();
+                self.list.navigate(other, len)
+            }
+        }
+    }
+
+    fn render(&mut self, frame: &mut Frame, area: Rect, ctx: &RenderCtx) {
+        let t = ctx.theme;
+        let rows = self.visible(ctx.shared);
+        let problems: Vec<_> = ctx
+            .shared
+            .activity
+            .iter()
+            .rev()
+            .filter(|e| e.level >= Level::Warn)
+            .take(8)
+            .collect();
+        let services_height =
+            (rows.len() as u16 + 3).clamp(4, area.height.saturating_sub(5).max(4));
+        let [top, bottom] =
+            Layout::vertical([Constraint::Length(services_height), Constraint::Min(0)]).areas(area);
+
+        let title = match &self.list.filter {
+            Some(f) => format!(
+                " Services  /{} ({} of {}) ",
+                f.text,
+                rows.len(),
+                ctx.shared.services.len()
+            ),
+            None => format!(" Services ({}) ", rows.len()),
+        };
+        let block = Block::default()
+            .borders(Borders::ALL)
+            .border_style(t.border(ctx.focused))
+            .title(Span::styled(title, t.title()));
+        let inner_height = top.height.saturating_sub(3) as usize;
+        let window = self.list.window(rows.len(), inner_height);
+        self.list.body_top = 2;
+        let hl = t.highlight();
+        let header = Row::new([
+            "SERVICE",
+            "BACKEND",
+            "STATE",
+            "RTT",
+            "RATE",
+            "FIGURES",
+            "TARGET / LAST ERROR",
+        ])
+        .style(t.muted());
+        let body: Vec<Row> = rows[window.clone()]
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let h = s.health.as_ref();
+                let state = h.map(|h| h.state);
+                let figures = s
+                    .figures
+                    .iter()
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let (detail, detail_style) = match h.and_then(|h| h.last_error.as_deref()) {
+                    Some(e) => (e.to_string(), t.role(Role::Danger)),
+                    None => (h.map_or(String::new(), |h| h.target.clone()), t.muted()),
+                };
+                let f = self.list.filter.as_ref();
+                let cell = |text: String, style: Style| {
+                    Cell::from(Line::from(owned(filter::spans(f, &text, style, hl))))
+                };
+                let row = Row::new(vec![
+                    cell(s.name.to_string(), t.text()),
+                    cell(h.map_or("—", |h| h.backend.label()).to_string(), t.text()),
+                    cell(
+                        format!("● {}", state.map_or("starting", |s| s.label())),
+                        t.role(state_role(state)),
+                    ),
+                    Cell::from(fmt::rtt(h.and_then(|h| h.rtt))),
+                    Cell::from(fmt::rate(s.rate(ctx.now))),
+                    cell(figures, t.text()),
+                    cell(detail, detail_style),
+                ]);
+                if window.start + i == self.list.selected && ctx.focused {
+                    row.style(t.selection())
+                } else {
+                    row
+                }
+            })
+            .collect();
+        let table = Table::new(
+            body,
+            [
+                Constraint::Length(10),
+                Constraint::Length(10),
+                Constraint::Length(15),
+                Constraint::Length(8),
+                Constraint::Length(7),
+                Constraint::Fill(1),
+                Constraint::Fill(2),
+            ],
+        )
+        .header(header)
+        .block(block);
+        frame.render_widget(table, top);
+
+        if bottom.height < 3 {
+            return;
+        }
+        let block = Block::default()
+            .borders(Borders::ALL)
+            .border_style(t.border(false))
+            .title(Span::styled(" Recent problems ", t.title()));
+        let lines: Vec<Line> = if problems.is_empty() {
+            vec![Line::styled(
+                "No warnings or errors. Alerts appear here once an alert source is configured.",
+                t.muted(),
+            )]
+        } else {
+            problems
+                .iter()
+                .map(|e| {
+                    let role = if e.level == Level::Error {
+                        Role::Danger
+                    } else {
+                        Role::Warn
+                    };
+                    Line::from(vec![
+                        Span::styled(fmt::clock_time(e.at, false), t.muted()),
+                        Span::raw(" "),
+                        Span::styled(format!("{:<8}", e.source), t.accent()),
+                        Span::styled(e.message.clone(), t.role(role)),
+                    ])
+                })
+                .collect()
+        };
+        frame.render_widget(Paragraph::new(lines).block(block), bottom);
+    }
+
+    fn set_filter(&mut self, filter: Option<Filter>) {
+        self.list.filter = filter;
+        self.list.selected = 0;
+    }
+
+    fn filter(&self) -> Option<&Filter> {
+        self.list.filter.as_ref()
+    }
+
+    fn selected_text(&self, shared: &Shared) -> Option<String> {
+        self.visible(shared)
+            .get(self.list.selected)
+            .map(|s| row_text(s).trim().to_string())
+    }
+
+    fn click(&mut self, row: u16) -> bool {
+        // Only the services table is clickable; its length is not known
+        // here, so clamp at the next render.
+        self.list.click(row, usize::MAX)
+    }
+}
+
+fn owned(spans: Vec<Span<'_>>) -> Vec<Span<'static>> {
+    spans
+        .into_iter()
+        .map(|s| Span::styled(s.content.into_owned(), s.style))
+        .collect()
+}
+
+/// Whether an event could change what the Overview shows.
+pub fn affects(ev: &ServiceEvent) -> bool {
+    !matches!(ev, ServiceEvent::Processed { .. })
+}

@@ -1,0 +1,75 @@
+//! Demo mode: a workload generator that drives the real services through
+//! their normal interfaces (no painted data). Each domain adds its load here.
+
+use std::time::Duration;
+
+use rand::Rng;
+
+use crate::service::{Backend, EventTx, Health, HealthState, Level, ServiceEvent, activity};
+use crate::store::service::{StoreHandle, StoreRequest};
+
+pub const NAME: &str = "demo";
+
+pub fn spawn(store: StoreHandle, events: EventTx) {
+    tokio::spawn(run(store, events));
+}
+
+async fn run(store: StoreHandle, events: EventTx) {
+    let _ = events
+        .send(ServiceEvent::Health {
+            service: NAME,
+            health: Health {
+                state: HealthState::Connected,
+                backend: Backend::InProcess,
+                target: "workload generator".into(),
+                rtt: None,
+                last_error: None,
+            },
+        })
+        .await;
+    activity(
+        &events,
+        NAME,
+        Level::Info,
+        "demo workload generator started",
+    )
+    .await;
+    let mut writes: u64 = 0;
+    loop {
+        let pause = rand::rng().random_range(150..600);
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        writes += 1;
+        // A rolling set of records: the store stays small however long the demo runs.
+        let record = serde_json::json!({ "seq": writes, "at": chrono::Utc::now().to_rfc3339() });
+        let req = StoreRequest::Put {
+            ns: "demo".into(),
+            key: format!("heartbeat/{:03}", writes % 100),
+            value: record.to_string().into_bytes(),
+        };
+        if !store.send(req).await {
+            break;
+        }
+        let _ = events.try_send(ServiceEvent::Processed {
+            service: NAME,
+            count: 1,
+        });
+        if writes % 25 == 0 {
+            let _ = events
+                .send(ServiceEvent::Figure {
+                    service: NAME,
+                    label: "writes",
+                    value: writes.to_string(),
+                })
+                .await;
+        }
+        if writes % 200 == 0 {
+            activity(
+                &events,
+                NAME,
+                Level::Warn,
+                format!("demo: simulated slow write after {writes} records"),
+            )
+            .await;
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! WindFlow Console: a keyboard-driven terminal security console.
+//!
+//! The library holds everything; the `windflow` binary only calls
+//! [`cli::main`]. See `ARCHITECTURE.md` for the map.
+
+pub mod cli;
+pub mod config;
+pub mod console;
+pub mod demo;
+pub mod fsutil;
+pub mod logging;
+pub mod service;
+pub mod store;
+pub mod tomlpos;
