@@ -9,6 +9,7 @@ pub mod console;
 pub mod demo;
 pub mod fsutil;
 pub mod logging;
+pub mod mfa;
 pub mod service;
 pub mod store;
 pub mod tomlpos;

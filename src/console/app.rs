@@ -179,6 +179,17 @@ impl App {
         &self.clock
     }
 
+    /// Pins the status bar clock (for snapshots).
+    pub fn set_clock(&mut self, text: &str) {
+        self.clock = text.to_string();
+    }
+
+    /// Opens a confirmation dialog; `spec.then` runs on yes.
+    pub fn confirm(&mut self, spec: ConfirmSpec) {
+        let mut out = Vec::new();
+        self.apply_effects(vec![Effect::Confirm(spec)], &mut out);
+    }
+
     /// The one entry point: apply a message, return the loop's work.
     pub fn update(&mut self, msg: Msg) -> Vec<Request> {
         let mut out = Vec::new();

@@ -32,6 +32,8 @@ pub const BUNDLED: [(&str, &str); 2] = [
 pub struct Origin {
     pub path: PathBuf,
     pub line: usize,
+    /// 0 for the keymap itself, 1 for the user's overrides (blamed first).
+    pub layer: u8,
 }
 
 #[derive(Clone, Debug)]
@@ -136,7 +138,7 @@ impl Keymap {
                             errors.push(e.key(format!("{scope}.{action_name}")));
                             continue;
                         };
-                        match parse_entry(entry, src, path) {
+                        match parse_entry(entry, src, path, u8::from(overriding)) {
                             Ok((keys, description)) => {
                                 let existing = self
                                     .bindings
@@ -214,15 +216,15 @@ impl Keymap {
                     None
                 };
                 if let Some(what) = clash {
-                    let (later, earlier) = if o2.line >= o1.line {
-                        (o2, o1)
+                    let (later, blamed, earlier) = if (o2.layer, o2.line) >= (o1.layer, o1.line) {
+                        (o2, b2, o1)
                     } else {
-                        (o1, o2)
+                        (o1, b1, o2)
                     };
                     errors.push(FileError {
                         path: later.path.clone(),
                         line: Some(later.line),
-                        key: Some(format!("{}.{}", b2.scope, b2.action)),
+                        key: Some(format!("{}.{}", blamed.scope, blamed.action)),
                         message: format!(
                             "{what} `{}.{}` and `{}.{}` (the other at {}:{})",
                             b1.scope,
@@ -311,12 +313,14 @@ fn parse_entry(
     entry: &toml::Spanned<DeValue<'_>>,
     src: &str,
     path: &Path,
+    layer: u8,
 ) -> Result<Entry, FileError> {
     let err =
         |span: std::ops::Range<usize>, msg: String| FileError::new(path, msg).at(src, span.start);
     let origin = |span: std::ops::Range<usize>| Origin {
         path: path.to_path_buf(),
         line: line_of(src, span.start),
+        layer,
     };
     let parse_keys = |v: &toml::Spanned<DeValue<'_>>| -> Result<Vec<(KeySeq, Origin)>, FileError> {
         match v.get_ref() {

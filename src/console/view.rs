@@ -56,6 +56,7 @@ pub fn render(app: &mut App, frame: &mut Frame) {
             theme,
             focus,
             mode,
+            settings,
             ..
         } = app;
         let ctx = RenderCtx {
@@ -64,6 +65,7 @@ pub fn render(app: &mut App, frame: &mut Frame) {
             now: Instant::now(),
             wall: SystemTime::now(),
             focused: matches!(mode, Mode::Normal | Mode::Filter(_)),
+            utc: settings.utc_clock,
         };
         panes[*focus].render(frame, body, &ctx);
     }

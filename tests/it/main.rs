@@ -1,1 +1,8 @@
+//! One integration test crate (the library is linked once).
 
+mod console;
+mod snapshots;
+mod e2e;
+mod mfa;
+mod support;
+mod pty_selftest;

@@ -286,11 +286,11 @@ fn waits_end_early_when_the_program_exits() {
 #[test]
 fn wait_until_and_wait_for_gone() {
     let mut pty = bash("echo first; read -r _; clear; echo second; read -r _");
-    ok(pty.wait_until(WAIT, |text| text.lines().next() == Some("first")));
+    ok(pty.wait_until(|text| text.lines().next() == Some("first"), WAIT));
     pty.key(Key::Enter);
     ok(pty.wait_for_gone("first", WAIT));
     ok(pty.wait_for("second", WAIT));
-    ok(pty.wait_screen(WAIT, |screen| screen.cursor_position() == (1, 0)));
+    ok(pty.wait_screen(|screen| screen.cursor_position() == (1, 0), WAIT));
     ok(pty.wait_idle(Duration::from_millis(100), WAIT));
 }
 
@@ -335,13 +335,13 @@ fn pages_through_a_file_with_less() {
     let file = file.to_str().expect("a UTF-8 path");
     let mut pty = Pty::spawn(Path::new("less"), &[file], &[], 80, 24);
     let has_line = |n: u32| move |text: &str| text.lines().any(|l| l == format!("line {n}"));
-    ok(pty.wait_until(WAIT, has_line(23)));
+    ok(pty.wait_until(has_line(23), WAIT));
     assert!(pty.alternate_screen());
     pty.key(Key::PageDown);
-    ok(pty.wait_until(WAIT, has_line(46)));
+    ok(pty.wait_until(has_line(46), WAIT));
     assert!(!has_line(1)(&pty.screen_text()), "{}", pty.screen_text());
     pty.key(Key::End);
-    ok(pty.wait_until(WAIT, has_line(200)));
+    ok(pty.wait_until(has_line(200), WAIT));
     pty.keys("q");
     assert_eq!(exit_code(&mut pty), 0);
     assert!(!pty.alternate_screen());

@@ -135,7 +135,7 @@ impl Pane for Activity {
                     .map(|s| Span::styled(s.content.into_owned(), s.style))
                     .collect();
                 let row = Row::new(vec![
-                    Cell::from(fmt::clock_time(e.at, false)).style(t.muted()),
+                    Cell::from(fmt::clock_time(e.at, ctx.utc)).style(t.muted()),
                     Cell::from(level_label(e.level)).style(t.role(role)),
                     Cell::from(e.source).style(t.accent()),
                     Cell::from(Line::from(msg)),
@@ -174,7 +174,7 @@ impl Pane for Activity {
         self.visible(shared).get(self.list.selected).map(|e| {
             format!(
                 "{} {} {}: {}",
-                fmt::clock_time(e.at, false),
+                chrono::DateTime::<chrono::Utc>::from(e.at).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 level_label(e.level),
                 e.source,
                 e.message

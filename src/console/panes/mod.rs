@@ -161,6 +161,8 @@ pub struct RenderCtx<'a> {
     pub now: Instant,
     pub wall: SystemTime,
     pub focused: bool,
+    /// Times in UTC (else local time).
+    pub utc: bool,
 }
 
 pub trait Pane {

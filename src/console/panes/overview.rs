@@ -225,7 +225,7 @@ impl Pane for Overview {
                         Role::Warn
                     };
                     Line::from(vec![
-                        Span::styled(fmt::clock_time(e.at, false), t.muted()),
+                        Span::styled(fmt::clock_time(e.at, ctx.utc), t.muted()),
                         Span::raw(" "),
                         Span::styled(format!("{:<8}", e.source), t.accent()),
                         Span::styled(e.message.clone(), t.role(role)),

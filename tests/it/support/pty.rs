@@ -590,8 +590,8 @@ impl Pty {
     /// Waits until `ready` holds for the screen's text (as [`Pty::screen_text`]).
     pub fn wait_until(
         &self,
-        timeout: Duration,
         ready: impl FnMut(&str) -> bool,
+        timeout: Duration,
     ) -> Result<(), String> {
         self.wait_text("the condition", timeout, ready)
     }
@@ -600,8 +600,8 @@ impl Pty {
     /// colours, modes).
     pub fn wait_screen(
         &self,
-        timeout: Duration,
         ready: impl FnMut(&vt100::Screen) -> bool,
+        timeout: Duration,
     ) -> Result<(), String> {
         self.wait_screen_inner("the screen condition", timeout, true, ready)
     }

@@ -1,0 +1,434 @@
+//! The console's update function and rendering, without a terminal:
+//! keys in, state and requests out; frames drawn into ratatui's TestBackend.
+
+use std::time::{Duration, SystemTime};
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use windflow::console::app::{App, ConfirmSpec, Mode, Msg, Request, Settings};
+use windflow::console::theme::ColorMode;
+use windflow::console::{self, view};
+use windflow::service::{Backend, Health, HealthState, Level, ServiceEvent};
+use windflow::store::service::StoreRequest;
+
+pub fn settings() -> Settings {
+    Settings {
+        operator: "alice".into(),
+        environment: Some(("prod".into(), "red".parse().unwrap())),
+        color_mode: ColorMode::TrueColor,
+        ..Settings::default()
+    }
+}
+
+pub fn app_with(settings: Settings, theme: &str) -> App {
+    let mut app = App::new(settings, console::panes(), theme, "vim").unwrap();
+    app.set_clock("12:34 UTC");
+    feed_services(&mut app);
+    app
+}
+
+pub fn app() -> App {
+    app_with(settings(), "dark")
+}
+
+/// Two services and a few activity lines, at fixed times.
+pub fn feed_services(app: &mut App) {
+    let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_000_000);
+    let health = |state, backend, target: &str, err: Option<&str>| Health {
+        state,
+        backend,
+        target: target.into(),
+        rtt: Some(Duration::from_micros(420)),
+        last_error: err.map(String::from),
+    };
+    for ev in [
+        ServiceEvent::Health {
+            service: "store",
+            health: health(HealthState::Connected, Backend::Embedded, "/var/lib/windflow/windflow.db", None),
+        },
+        ServiceEvent::Health {
+            service: "redis",
+            health: health(
+                HealthState::Reconnecting,
+                Backend::Real("redis://10.0.0.7:6379".into()),
+                "redis://10.0.0.7:6379",
+                Some("connection refused (os error 111)"),
+            ),
+        },
+        ServiceEvent::Figure { service: "store", label: "records", value: "42".into() },
+        ServiceEvent::Activity { service: "store", level: Level::Info, message: "opened the store".into(), at },
+        ServiceEvent::Activity {
+            service: "redis",
+            level: Level::Warn,
+            message: "connection lost; reconnecting".into(),
+            at: at + Duration::from_secs(5),
+        },
+        ServiceEvent::Activity {
+            service: "redis",
+            level: Level::Error,
+            message: "connection refused (os error 111)".into(),
+            at: at + Duration::from_secs(9),
+        },
+    ] {
+        assert!(app.update(Msg::Service(ev)).is_empty());
+    }
+}
+
+pub fn key_event(code: KeyCode, mods: KeyModifiers) -> Msg {
+    Msg::Key(KeyEvent::new(code, mods))
+}
+
+/// Types `text`, one key per character, and returns every request made.
+pub fn typed(app: &mut App, text: &str) -> Vec<Request> {
+    let mut out = Vec::new();
+    for c in text.chars() {
+        out.extend(app.update(key_event(KeyCode::Char(c), KeyModifiers::NONE)));
+    }
+    out
+}
+
+pub fn press(app: &mut App, code: KeyCode) -> Vec<Request> {
+    app.update(key_event(code, KeyModifiers::NONE))
+}
+
+pub fn render(app: &mut App, w: u16, h: u16) -> Terminal<TestBackend> {
+    let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
+    term.draw(|f| view::render(app, f)).unwrap();
+    term
+}
+
+pub fn screen(app: &mut App, w: u16, h: u16) -> String {
+    let term = render(app, w, h);
+    let buf = term.backend().buffer();
+    (0..h)
+        .map(|y| {
+            let line: String = (0..w).map(|x| buf[(x, y)].symbol()).collect();
+            line.trim_end().to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn focused(app: &App) -> &'static str {
+    app.pane().id()
+}
+
+#[test]
+fn number_keys_and_tab_switch_panes() {
+    let mut app = app();
+    assert_eq!(focused(&app), "overview");
+    typed(&mut app, "2");
+    assert_eq!(focused(&app), "activity");
+    press(&mut app, KeyCode::Tab);
+    assert_eq!(focused(&app), "overview", "Tab wraps around");
+    app.update(key_event(KeyCode::BackTab, KeyModifiers::SHIFT));
+    assert_eq!(focused(&app), "activity");
+    typed(&mut app, "9");
+    assert_eq!(focused(&app), "activity", "a pane number that does not exist is ignored");
+    typed(&mut app, "1");
+    assert!(screen(&mut app, 80, 24).lines().nth(1).unwrap().contains("Services"));
+}
+
+#[test]
+fn quit_and_vim_sequences() {
+    let mut app = app();
+    assert!(matches!(typed(&mut app, "q")[..], [Request::Quit]));
+    typed(&mut app, "2");
+    typed(&mut app, "gg");
+    let top = app.pane().selected_text(&app.shared).unwrap();
+    assert!(top.contains("opened the store"), "{top}");
+    typed(&mut app, "G");
+    let bottom = app.pane().selected_text(&app.shared).unwrap();
+    assert!(bottom.contains("connection refused"), "{bottom}");
+    // A pending prefix shows in the footer, and an unbound follow-up is dropped.
+    typed(&mut app, "g");
+    assert!(screen(&mut app, 80, 24).contains("waiting for the next key"));
+    typed(&mut app, "x");
+    assert!(app.pending.is_empty());
+    typed(&mut app, "k");
+    let up = app.pane().selected_text(&app.shared).unwrap();
+    assert!(up.contains("reconnecting"), "{up}");
+}
+
+#[test]
+fn help_lists_bindings_from_the_keymap_and_searches() {
+    let mut app = app();
+    typed(&mut app, "?");
+    assert!(matches!(app.mode, Mode::Help(_)));
+    let s = screen(&mut app, 100, 40);
+    assert!(s.contains("Overview pane") && s.contains("Probe every backend now"), "{s}");
+    assert!(s.contains("g g, Home") && s.contains("Quit WindFlow"), "{s}");
+    typed(&mut app, "/compact");
+    let s = screen(&mut app, 100, 40);
+    assert!(s.contains("Compact the embedded store"), "{s}");
+    assert!(!s.contains("Quit WindFlow"), "search hides what does not match:\n{s}");
+    press(&mut app, KeyCode::Esc);
+    press(&mut app, KeyCode::Esc);
+    assert!(matches!(app.mode, Mode::Normal));
+
+    // Help follows the keymap: rebinding quit shows the new key.
+    let mut app = app_with(settings(), "dark");
+    app.run_command("keymap arrows", &mut Vec::new());
+    typed(&mut app, "?");
+    let s = screen(&mut app, 100, 60);
+    assert!(s.contains("Ctrl-q, F10") && s.contains("Quit WindFlow"), "{s}");
+}
+
+#[test]
+fn palette_completes_runs_and_remembers() {
+    let mut app = app();
+    typed(&mut app, ":th");
+    press(&mut app, KeyCode::Tab);
+    typed(&mut app, "l");
+    press(&mut app, KeyCode::Tab);
+    let Mode::Palette(p) = &app.mode else { panic!("palette closed") };
+    assert_eq!(p.line(), "theme light");
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.theme.name, "light");
+    assert!(matches!(app.mode, Mode::Normal));
+
+    typed(&mut app, ":theme nope");
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.theme.name, "light", "a bad theme keeps the current one");
+    let (level, msg, _) = app.message.clone().unwrap();
+    assert_eq!(level, Level::Error);
+    assert!(msg.contains("no theme named `nope`"), "{msg}");
+
+    typed(&mut app, ":");
+    press(&mut app, KeyCode::Up);
+    let Mode::Palette(p) = &app.mode else { panic!() };
+    assert_eq!(p.line(), "theme nope");
+    press(&mut app, KeyCode::Up);
+    let Mode::Palette(p) = &app.mode else { panic!() };
+    assert_eq!(p.line(), "theme light");
+    press(&mut app, KeyCode::Esc);
+
+    typed(&mut app, ":pane activity");
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(focused(&app), "activity");
+    typed(&mut app, ":pa");
+    press(&mut app, KeyCode::Tab);
+    let Mode::Palette(p) = &app.mode else { panic!() };
+    assert_eq!(p.line(), "pane ", "a unique command moves on to its arguments");
+    assert_eq!(p.candidates, ["pane overview", "pane activity"]);
+    press(&mut app, KeyCode::Esc);
+    assert!(matches!(typed(&mut app, ":q\r")[..], []), "Enter is a key event, not a char");
+    let reqs = press(&mut app, KeyCode::Enter);
+    assert!(matches!(reqs[..], [Request::Quit]));
+}
+
+#[test]
+fn keymap_switch_changes_the_keys_live() {
+    let mut app = app();
+    typed(&mut app, ":keymap arrows");
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.keymap.name, "arrows");
+    assert!(typed(&mut app, "q").is_empty(), "q no longer quits");
+    let reqs = app.update(key_event(KeyCode::Char('q'), KeyModifiers::CONTROL));
+    assert!(matches!(reqs[..], [Request::Quit]));
+}
+
+#[test]
+fn filter_regex_inversion_highlight_and_escape() {
+    let mut app = app();
+    typed(&mut app, "/store");
+    let s = screen(&mut app, 100, 24);
+    assert!(s.contains("/store (1 of 2)"), "{s}");
+    assert!(!s.contains("redis://"), "{s}");
+    press(&mut app, KeyCode::Enter);
+    assert!(app.pane().filter().is_some(), "Enter keeps the filter");
+    // Matches are highlighted with the theme's highlight style.
+    let term = render(&mut app, 100, 24);
+    let buf = term.backend().buffer();
+    let row = (0..24).find(|y| (0..100).map(|x| buf[(x, *y)].symbol()).collect::<String>().contains("store  ")).unwrap();
+    assert_eq!(buf[(1, row)].style().bg, app.theme.highlight().bg);
+
+    typed(&mut app, "/");
+    for _ in 0..5 {
+        press(&mut app, KeyCode::Backspace);
+    }
+    typed(&mut app, "!^sto");
+    let s = screen(&mut app, 100, 24);
+    assert!(s.contains("redis") && !s.contains("/var/lib/windflow"), "inverted:\n{s}");
+    press(&mut app, KeyCode::Esc);
+    assert!(app.pane().filter().is_none(), "Esc leaves the filter and clears it");
+    typed(&mut app, "/re(dis");
+    press(&mut app, KeyCode::Enter);
+    assert!(app.pane().filter().unwrap().literal, "an invalid regex is matched literally");
+    press(&mut app, KeyCode::Esc);
+    assert!(app.pane().filter().is_none(), "Esc in normal mode clears the filter");
+}
+
+#[test]
+fn read_only_refuses_state_changes_everywhere() {
+    let mut s = settings();
+    s.read_only = true;
+    s.read_only_locked = true;
+    let mut app = app_with(s, "dark");
+    assert!(typed(&mut app, "C").is_empty());
+    assert!(matches!(app.mode, Mode::Normal), "no confirmation is even offered");
+    assert!(app.message.as_ref().unwrap().1.contains("read-only"));
+    let mut out = Vec::new();
+    app.run_command("compact", &mut out);
+    assert!(out.is_empty());
+    assert!(app.message.as_ref().unwrap().1.contains("read-only: `:compact`"));
+    app.run_command("readonly off", &mut out);
+    assert!(app.settings.read_only, "read-only from the flag cannot be lifted");
+    assert!(screen(&mut app, 80, 24).contains("READ-ONLY"));
+
+    let mut app = self::app();
+    app.run_command("readonly", &mut out);
+    assert!(typed(&mut app, "C").is_empty());
+    app.run_command("readonly off", &mut out);
+    typed(&mut app, "C");
+    assert!(matches!(app.mode, Mode::Confirm(_)));
+}
+
+#[test]
+fn confirmations_plain_and_typed() {
+    let mut app = app();
+    typed(&mut app, "C");
+    assert!(screen(&mut app, 80, 24).contains("Compact the embedded store?"));
+    assert!(typed(&mut app, "n").is_empty());
+    assert!(matches!(app.mode, Mode::Normal));
+    typed(&mut app, "C");
+    let reqs = typed(&mut app, "y");
+    assert!(matches!(reqs[..], [Request::Store(StoreRequest::Compact)]), "{reqs:?}");
+
+    app.confirm(ConfirmSpec {
+        title: "Revoke every session of alice?".into(),
+        body: "All of alice's sessions end now.".into(),
+        typed: Some("alice".into()),
+        action: "revoke_user",
+        then: vec![Request::Quit],
+    });
+    assert!(typed(&mut app, "y").is_empty(), "y is text here, not a yes");
+    assert!(press(&mut app, KeyCode::Enter).is_empty(), "`y` is not the name");
+    let s = screen(&mut app, 80, 24);
+    assert!(s.contains("type `alice` exactly"), "{s}");
+    press(&mut app, KeyCode::Backspace);
+    typed(&mut app, "alice");
+    let reqs = press(&mut app, KeyCode::Enter);
+    assert!(matches!(reqs[..], [Request::Quit]));
+    assert!(matches!(app.mode, Mode::Normal));
+}
+
+#[test]
+fn copy_zoom_and_redraw() {
+    let mut app = app();
+    typed(&mut app, "j");
+    let reqs = typed(&mut app, "y");
+    let [Request::Copy(text)] = &reqs[..] else { panic!("{reqs:?}") };
+    assert!(text.starts_with("redis real reconnecting"), "{text}");
+    typed(&mut app, "z");
+    assert!(app.zoom);
+    let s = screen(&mut app, 80, 24);
+    assert!(!s.contains(" 1 Overview ") && s.contains("ZOOM"), "{s}");
+    press(&mut app, KeyCode::Esc);
+    assert!(!app.zoom);
+    let reqs = app.update(key_event(KeyCode::Char('l'), KeyModifiers::CONTROL));
+    assert!(matches!(reqs[..], [Request::Redraw]));
+    let reqs = app.update(key_event(KeyCode::Char('z'), KeyModifiers::CONTROL));
+    assert!(matches!(reqs[..], [Request::Suspend]));
+}
+
+#[test]
+fn mouse_is_off_by_default_then_clicks_and_scrolls() {
+    let mut app = app();
+    render(&mut app, 80, 24);
+    let click = |col, row| {
+        Msg::Mouse(MouseEvent {
+            kind: MouseEventKind::Down(MouseButton::Left),
+            column: col,
+            row,
+            modifiers: KeyModifiers::NONE,
+        })
+    };
+    // " WindFlow   1 Overview   2 Activity ": tab 2 starts at column 24.
+    app.update(click(26, 0));
+    assert_eq!(focused(&app), "overview", "mouse off: clicks are ignored");
+    let mut out = Vec::new();
+    app.run_command("mouse on", &mut out);
+    assert!(matches!(out[..], [Request::SetMouse(true)]));
+    app.update(click(26, 0));
+    assert_eq!(focused(&app), "activity");
+    render(&mut app, 80, 24);
+    app.update(click(10, 2));
+    assert!(app.pane().selected_text(&app.shared).unwrap().contains("opened the store"));
+    app.update(Msg::Mouse(MouseEvent {
+        kind: MouseEventKind::ScrollDown,
+        column: 10,
+        row: 5,
+        modifiers: KeyModifiers::NONE,
+    }));
+    assert!(app.pane().selected_text(&app.shared).unwrap().contains("reconnecting"));
+}
+
+#[test]
+fn service_events_mark_the_screen_dirty_and_show() {
+    let mut app = app();
+    app.update(Msg::Tick);
+    render(&mut app, 80, 24);
+    app.dirty = false;
+    app.update(Msg::Tick);
+    assert!(!app.dirty, "an idle tick changes nothing visible");
+    app.update(Msg::Service(ServiceEvent::Processed { service: "store", count: 1 }));
+    assert!(!app.dirty, "counters alone wait for the next tick");
+    app.update(Msg::Tick);
+    assert!(app.dirty, "the tick shows the new rate");
+    app.dirty = false;
+    app.update(Msg::Service(ServiceEvent::Health {
+        service: "redis",
+        health: Health {
+            state: HealthState::Connected,
+            backend: Backend::Real("redis://10.0.0.7:6379".into()),
+            target: "redis://10.0.0.7:6379".into(),
+            rtt: Some(Duration::from_millis(2)),
+            last_error: None,
+        },
+    }));
+    assert!(app.dirty);
+    let s = screen(&mut app, 120, 24);
+    assert!(s.contains("● connected") && !s.contains("◐"), "{s}");
+}
+
+#[test]
+fn tiny_terminals_get_a_message_not_a_panic() {
+    let mut app = app();
+    for (w, h) in [(1, 1), (20, 5), (39, 30), (80, 9)] {
+        let s = screen(&mut app, w, h);
+        assert!(s.contains("WindFlow") || w < 10, "{w}x{h}: {s}");
+    }
+    for (w, h) in [(40, 10), (80, 24), (250, 70)] {
+        let s = screen(&mut app, w, h);
+        assert!(s.contains("Overview") && s.contains("alice"), "{w}x{h}:\n{s}");
+    }
+}
+
+#[test]
+fn user_keymap_and_theme_files_load_and_bad_ones_are_located() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("themes")).unwrap();
+    std::fs::write(
+        dir.path().join("themes/mine.toml"),
+        windflow::console::theme::BUNDLED[1].1.replace("name = \"light\"", "name = \"mine\""),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("keymap.toml"), "[global]\nquit = { keys = [\"ctrl-x\"] }\n").unwrap();
+    let mut s = settings();
+    s.config_dir = Some(dir.path().to_path_buf());
+    let mut app = App::new(s.clone(), console::panes(), "mine", "vim").unwrap();
+    assert_eq!(app.theme.name, "mine");
+    assert!(typed(&mut app, "q").is_empty());
+    let reqs = app.update(key_event(KeyCode::Char('x'), KeyModifiers::CONTROL));
+    assert!(matches!(reqs[..], [Request::Quit]));
+    let mut out = Vec::new();
+    app.run_command("theme mine", &mut out);
+    assert!(app.theme_names().contains(&"mine".to_string()));
+
+    std::fs::write(dir.path().join("keymap.toml"), "[global]\nquit = [\"z\"]\n").unwrap();
+    let err = App::new(s, console::panes(), "dark", "vim").err().unwrap();
+    assert!(err.contains("keymap.toml, line 2") && err.contains("`z`") && err.contains("global.zoom"), "{err}");
+    assert!(err.contains("key `global.quit`"), "the user's file is blamed: {err}");
+}

@@ -1,0 +1,159 @@
+//! The real `windflow` binary in a pseudo-terminal: keys typed, the screen
+//! read back through a vt100 parser, the terminal checked after exit.
+
+use std::time::Duration;
+
+use crate::support::pty::{Key, Pty};
+use crate::support::windflow_bin;
+
+const T: Duration = Duration::from_secs(10);
+
+fn start(args: &[&str], env: &[(&str, &str)], cols: u16, rows: u16) -> Pty {
+    let pty = Pty::spawn(&windflow_bin(), args, env, cols, rows);
+    pty.wait_for("WindFlow", T).unwrap();
+    pty.wait_for("Overview", T).unwrap();
+    pty
+}
+
+fn exited_cleanly(pty: &mut Pty) -> i32 {
+    let status = pty.wait_exit(T).expect("windflow did not exit");
+    assert!(!pty.alternate_screen(), "the alternate screen was left");
+    assert!(!pty.cursor_hidden(), "the cursor is visible again");
+    status.exit_code() as i32
+}
+
+#[test]
+fn start_switch_help_theme_resize_quit() {
+    let mut pty = start(&["--demo"], &[], 80, 24);
+    assert!(pty.alternate_screen() && pty.cursor_hidden());
+    pty.wait_for("DEMO", T).unwrap();
+    pty.wait_for("store ●", T).unwrap();
+
+    pty.keys("2");
+    pty.wait_for("Activity (", T).unwrap();
+    pty.wait_for("demo workload generator started", T).unwrap();
+    pty.key(Key::Tab);
+    pty.wait_for("Services (", T).unwrap();
+
+    pty.keys("?");
+    pty.wait_for("Probe every backend now", T).unwrap();
+    pty.key(Key::Esc);
+    pty.wait_for_gone("Probe every backend now", T).unwrap();
+
+    pty.keys(":theme light");
+    pty.key(Key::Enter);
+    pty.wait_for("theme light", T).unwrap();
+
+    pty.resize(120, 40);
+    // The status bar moves to the new last row and the pane widens.
+    pty.wait_until(|s| s.lines().nth(39).is_some_and(|l| l.contains("UTC")), T).unwrap();
+    pty.wait_until(|s| s.lines().nth(1).is_some_and(|l| l.chars().count() == 120), T).unwrap();
+    pty.resize(80, 24);
+    pty.wait_until(|s| s.lines().nth(23).is_some_and(|l| l.contains("UTC")), T).unwrap();
+
+    pty.keys("q");
+    assert_eq!(exited_cleanly(&mut pty), 0);
+}
+
+#[test]
+fn sigterm_and_sighup_restore_the_terminal() {
+    for (sig, code) in [(libc::SIGTERM, 143), (libc::SIGHUP, 129)] {
+        let mut pty = start(&[], &[], 80, 24);
+        pty.signal(sig).unwrap();
+        assert_eq!(exited_cleanly(&mut pty), code);
+    }
+}
+
+#[test]
+fn ctrl_z_suspends_to_the_shell_and_fg_redraws() {
+    // A real interactive shell with job control, as over SSH.
+    let mut pty = Pty::spawn(
+        std::path::Path::new("/bin/bash"),
+        &["--norc", "--noprofile", "-i"],
+        &[("PS1", "prompt$ ")],
+        80,
+        24,
+    );
+    pty.wait_for("prompt$", T).unwrap();
+    pty.keys(&format!("{}\r", windflow_bin().display()));
+    pty.wait_for("Overview", T).unwrap();
+    pty.key(Key::Ctrl('z'));
+    pty.wait_for("Stopped", T).unwrap();
+    pty.wait_screen(|s| !s.alternate_screen() && !s.hide_cursor(), T).unwrap();
+    let before = pty.output_len();
+    pty.keys("fg\r");
+    pty.wait_screen(|s| s.alternate_screen(), T).unwrap();
+    pty.wait_for("Services (", T).unwrap();
+    assert!(pty.output_len() > before + 500, "a full redraw after fg");
+    pty.keys("q");
+    pty.wait_screen(|s| !s.alternate_screen() && !s.hide_cursor(), T).unwrap();
+    pty.keys("echo rc=$?\r");
+    pty.wait_for("rc=0", T).unwrap();
+    pty.keys("exit\r");
+    pty.wait_exit(T).expect("the shell exits");
+}
+
+#[test]
+fn no_color_means_no_colour_escapes() {
+    let mut pty = start(&[], &[("NO_COLOR", "1")], 80, 24);
+    pty.keys("2");
+    pty.wait_for("Activity (", T).unwrap();
+    pty.keys("q");
+    exited_cleanly(&mut pty);
+    let raw = String::from_utf8_lossy(&pty.raw_output()).into_owned();
+    for sgr in sgr_params(&raw) {
+        for p in sgr.split(';') {
+            let n: u32 = p.parse().unwrap_or(0);
+            assert!(
+                !(30..=49).contains(&n) && !(90..=107).contains(&n) && n != 58 && n != 59,
+                "colour escape `\\e[{sgr}m` with NO_COLOR"
+            );
+        }
+    }
+    // Without NO_COLOR the same screen has colours (the check can fail).
+    let mut pty = start(&[], &[], 80, 24);
+    pty.keys("q");
+    exited_cleanly(&mut pty);
+    let raw = String::from_utf8_lossy(&pty.raw_output()).into_owned();
+    assert!(sgr_params(&raw).iter().any(|s| s.starts_with("38;2;")), "truecolor escapes expected");
+}
+
+/// The parameter strings of every SGR (`ESC [ ... m`) sequence.
+fn sgr_params(raw: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = raw;
+    while let Some(i) = rest.find("\x1b[") {
+        rest = &rest[i + 2..];
+        let end = rest.find(|c: char| !(c.is_ascii_digit() || c == ';')).unwrap_or(rest.len());
+        if rest[end..].starts_with('m') {
+            out.push(rest[..end].to_string());
+        }
+        rest = &rest[end..];
+    }
+    out
+}
+
+#[test]
+fn invalid_config_exits_2_without_touching_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("windflow.toml");
+    std::fs::write(&cfg, "theme = \"dark\"\nread_only = \"sometimes\"\n").unwrap();
+    let mut pty = Pty::spawn(&windflow_bin(), &["--config", cfg.to_str().unwrap()], &[], 80, 24);
+    let status = pty.wait_exit(T).expect("exits");
+    assert_eq!(status.exit_code(), 2);
+    let raw = String::from_utf8_lossy(&pty.raw_output()).into_owned();
+    assert!(!raw.contains("\x1b[?1049h"), "never entered the alternate screen");
+    assert!(raw.contains("line 2") && raw.contains("read_only"), "{raw}");
+}
+
+#[test]
+fn read_only_badge_and_refusal() {
+    let mut pty = start(&["--read-only", "--env", "prod"], &[], 80, 24);
+    pty.wait_for("READ-ONLY", T).unwrap();
+    pty.wait_for("PROD", T).unwrap();
+    pty.keys(":compact");
+    pty.key(Key::Enter);
+    pty.wait_for("read-only", T).unwrap();
+    pty.keys("q");
+    assert_eq!(exited_cleanly(&mut pty), 0);
+}
