@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod config;
 pub mod console;
+pub mod crypto;
 pub mod demo;
 pub mod fsutil;
 pub mod logging;

@@ -34,14 +34,15 @@ pub fn aes256gcm_seal(
     aad: &[u8],
     plaintext: &[u8],
 ) -> Result<Vec<u8>, CryptoError> {
-    let mut buffer = Vec::with_capacity(plaintext.len() + TAG_LEN);
+    // Zeroizing only matters if encryption fails with the plaintext still inside.
+    let mut buffer = Zeroizing::new(Vec::with_capacity(plaintext.len() + TAG_LEN));
     buffer.extend_from_slice(plaintext);
     cipher(key)
-        .encrypt_in_place(nonce_ref(nonce), aad, &mut buffer)
+        .encrypt_in_place(nonce_ref(nonce), aad, &mut *buffer)
         .map_err(|_| CryptoError::PlaintextTooLong {
             len: plaintext.len(),
         })?;
-    Ok(buffer)
+    Ok(std::mem::take(&mut *buffer))
 }
 
 /// AES-256-GCM decryption of ciphertext-and-tag; any mismatch is

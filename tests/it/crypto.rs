@@ -389,7 +389,7 @@ fn add_key_appends_and_becomes_primary() {
     );
     std::fs::write(&path, text).unwrap(); // no trailing newline on purpose
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let mut ring = Keyring::from_env_or_file(&path, false).unwrap();
+    let mut ring = Keyring::load(&KeySource::File(path.clone())).unwrap();
     let old = ring.encrypt("session", b"old").unwrap();
     let kid = ring.add_key(&path).unwrap();
     assert_eq!(

@@ -1,6 +1,7 @@
 //! One integration test crate (the library is linked once).
 
 mod console;
+mod crypto;
 mod snapshots;
 mod e2e;
 mod mfa;
