@@ -74,6 +74,25 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// TOTP second factor: enroll, confirm, verify, backup codes, reset.
+    Mfa {
+        #[command(subcommand)]
+        command: crate::cli_auth::MfaCommand,
+    },
+    /// Operators and their roles: add, list, remove, set-role.
+    Operators {
+        #[command(subcommand)]
+        command: crate::cli_auth::OperatorsCommand,
+    },
+    /// Open a step-up grant (5 minutes, or step_up_minutes): --operator NAME --code CODE.
+    Login(crate::cli_auth::LoginArgs),
+    /// Close the step-up grant of --operator NAME.
+    Logout(crate::cli_auth::LogoutArgs),
+    /// Envelope encryption: encrypt, decrypt, rewrap, add-key.
+    Crypto {
+        #[command(subcommand)]
+        command: crate::cli_auth::CryptoCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -155,6 +174,11 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             show_config(&config, json)?;
             Ok(ExitCode::SUCCESS)
         }
+        Some(Command::Mfa { command }) => crate::cli_auth::run_mfa(&config, command),
+        Some(Command::Operators { command }) => crate::cli_auth::run_operators(&config, command),
+        Some(Command::Login(args)) => crate::cli_auth::run_login(&config, args),
+        Some(Command::Logout(args)) => crate::cli_auth::run_logout(&config, args),
+        Some(Command::Crypto { command }) => crate::cli_auth::run_crypto(&config, command),
         Some(Command::Completions { shell }) => {
             clap_complete::generate(
                 shell,
@@ -278,11 +302,22 @@ fn run_console(config: Config, demo_mode: bool) -> Result<ExitCode, CliError> {
         mouse: config.mouse,
         color_mode: ColorMode::detect(),
         config_dir: Some(config.paths.config_dir.clone()),
+        sign_in: true,
+        auto_lock: (config.auto_lock_minutes > 0).then(|| std::time::Duration::from_secs(config.auto_lock_minutes * 60)),
+        step_up_window: std::time::Duration::from_secs(config.step_up_minutes * 60),
     };
     // Themes and keymaps are checked before the terminal is touched.
-    let app = App::new(settings, console::panes(), &config.theme, &config.keymap)
-        .map_err(CliError::Usage)?;
-    let store = store::Store::open(&data_dir).map_err(|e| CliError::Failure(e.into()))?;
+    let app = App::new(settings, console::panes(), &config.theme, &config.keymap).map_err(CliError::Usage)?;
+    let store = Arc::new(store::Store::open(&data_dir).map_err(|e| CliError::Failure(e.into()))?);
+    let keyring = crate::crypto::Keyring::from_env_or_file(&data_dir.join(crate::crypto::KEY_FILE_NAME), true)
+        .map_err(|e| CliError::Failure(e.into()))?;
+    let auth = crate::auth::Auth::new(
+        store.clone(),
+        Arc::new(keyring),
+        crate::audit::Audit::local(&data_dir),
+        crate::mfa::Policy::default(),
+    );
+
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -291,12 +326,14 @@ fn run_console(config: Config, demo_mode: bool) -> Result<ExitCode, CliError> {
         .map_err(anyhow::Error::from)?;
     let exit = runtime.block_on(async move {
         let (tx, rx) = service::channel();
-        let store_handle = store::service::spawn(Arc::new(store), tx.clone());
+        let store_handle = store::service::spawn(store, tx.clone());
+        let auth_handle = crate::auth::service::spawn(auth, tx.clone());
         if demo_mode {
             demo::spawn(store_handle.clone(), tx.clone());
         }
         let services = Services {
             store: Some(store_handle),
+            auth: Some(auth_handle),
         };
         console::run(app, services, rx).await
     });

@@ -24,6 +24,11 @@ pub struct FileConfig {
     pub clock: Option<Clock>,
     pub data_dir: Option<PathBuf>,
     pub log_level: Option<String>,
+    /// Lock the console after this many idle minutes (0: never).
+    pub auto_lock_minutes: Option<u64>,
+    /// A second factor older than this many minutes is asked again before
+    /// revealing, rotating, rolling back or revoking.
+    pub step_up_minutes: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -83,6 +88,8 @@ pub struct Config {
     pub mouse: bool,
     pub clock: Clock,
     pub log_level: String,
+    pub auto_lock_minutes: u64,
+    pub step_up_minutes: u64,
     pub paths: Paths,
     /// Where each value came from.
     pub sources: BTreeMap<&'static str, Source>,
@@ -308,6 +315,24 @@ impl Config {
         if let Err(e) = environment_color.parse::<crate::console::theme::ThemeColor>() {
             return Err(ConfigError::Invalid(format!("environment_color: {e}")));
         }
+        let minutes = |sources: &mut BTreeMap<&'static str, Source>, key: &'static str, var: &str, file: Option<u64>, default: u64| {
+            match env(var).filter(|v| !v.is_empty()) {
+                Some(v) => {
+                    sources.insert(key, Source::Env);
+                    v.parse::<u64>().map_err(|_| ConfigError::Env {
+                        var: var.into(),
+                        value: v,
+                        message: "expected a whole number of minutes".into(),
+                    })
+                }
+                None => {
+                    sources.insert(key, if file.is_some() { Source::File } else { Source::Default });
+                    Ok(file.unwrap_or(default))
+                }
+            }
+        };
+        let auto_lock_minutes = minutes(&mut sources, "auto_lock_minutes", "WINDFLOW_AUTO_LOCK_MINUTES", file.auto_lock_minutes, 15)?;
+        let step_up_minutes = minutes(&mut sources, "step_up_minutes", "WINDFLOW_STEP_UP_MINUTES", file.step_up_minutes, 5)?;
         let paths = Paths {
             config_file,
             config_file_exists,
@@ -329,6 +354,8 @@ impl Config {
             mouse,
             clock,
             log_level,
+            auto_lock_minutes,
+            step_up_minutes,
             paths,
             sources,
         })

@@ -3,7 +3,10 @@
 //! The library holds everything; the `windflow` binary only calls
 //! [`cli::main`]. See `ARCHITECTURE.md` for the map.
 
+pub mod audit;
+pub mod auth;
 pub mod cli;
+pub mod cli_auth;
 pub mod config;
 pub mod console;
 pub mod crypto;

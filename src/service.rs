@@ -83,6 +83,8 @@ pub enum ServiceEvent {
     },
     /// `count` more units of work done, for the event rates.
     Processed { service: &'static str, count: u64 },
+    /// Sign-in, enrolment and step-up outcomes.
+    Auth(crate::auth::service::AuthEvent),
     /// A figure for the Overview (`sessions: 42`).
     Figure {
         service: &'static str,

@@ -27,6 +27,9 @@ pub struct ActionDef {
     pub mutates: bool,
     /// Shown in the footer's key hints.
     pub hint: bool,
+    /// The name the authorisation table knows this action by
+    /// (`auth::requirement`): role and step-up are checked there.
+    pub guard: Option<&'static str>,
 }
 
 impl ActionDef {
@@ -37,7 +40,14 @@ impl ActionDef {
             summary,
             mutates: false,
             hint: false,
+            guard: None,
         }
+    }
+
+    /// Checked by `auth::requirement(guard)` before it runs.
+    pub const fn guarded(mut self, guard: &'static str) -> Self {
+        self.guard = Some(guard);
+        self
     }
 
     pub const fn hint(mut self) -> Self {

@@ -12,6 +12,7 @@ use ratatui_textarea::TextArea;
 
 use super::actions::{self, ActionRegistry, name};
 use super::filter::Filter;
+use super::gate::{Gate, Signed};
 use super::fmt;
 use super::help::HelpState;
 use super::keymap::{Keymap, Lookup};
@@ -19,6 +20,8 @@ use super::keys::KeyChord;
 use super::palette::{self, Palette};
 use super::panes::{self, Effect, Pane, Shared};
 use super::theme::{self, ColorMode, Theme, ThemeColor};
+use crate::auth::service::{AuthEvent, AuthRequest};
+use crate::auth::{Role, requirement};
 use crate::service::{Level, ServiceEvent};
 use crate::store::service::StoreRequest;
 use crate::tomlpos::FileError;
@@ -49,6 +52,7 @@ pub enum Request {
     /// Ask every service to probe its backend now.
     ProbeAll,
     Store(StoreRequest),
+    Auth(AuthRequest),
 }
 
 /// A question before a dangerous action.
@@ -69,8 +73,19 @@ pub struct ConfirmState {
     pub error: Option<String>,
 }
 
+/// Asking for a fresh code before a sensitive action.
+pub struct StepUp {
+    pub input: TextArea<'static>,
+    pub scope: &'static str,
+    pub action: &'static str,
+    pub guard: &'static str,
+    pub error: Option<String>,
+    pub busy: bool,
+}
+
 pub enum Mode {
     Normal,
+    StepUp(StepUp),
     Palette(Palette),
     Filter(TextArea<'static>),
     Help(HelpState),
@@ -91,6 +106,12 @@ pub struct Settings {
     pub color_mode: ColorMode,
     /// The user's config dir (themes/, keymaps/, keymap.toml), if any.
     pub config_dir: Option<PathBuf>,
+    /// Require sign-in with a second factor before anything is shown.
+    pub sign_in: bool,
+    /// Lock after this long without input.
+    pub auto_lock: Option<std::time::Duration>,
+    /// How long a second factor counts as fresh for step-up.
+    pub step_up_window: std::time::Duration,
 }
 
 impl Default for Settings {
@@ -105,6 +126,9 @@ impl Default for Settings {
             mouse: false,
             color_mode: ColorMode::TrueColor,
             config_dir: None,
+            sign_in: false,
+            auto_lock: None,
+            step_up_window: std::time::Duration::from_secs(300),
         }
     }
 }
@@ -135,6 +159,8 @@ pub struct App {
     pub dirty: bool,
     pub history: Vec<String>,
     pub hits: HitMap,
+    pub gate: Gate,
+    pub last_input: Instant,
     clock: String,
     rates: String,
 }
@@ -151,7 +177,19 @@ impl App {
         let theme = load_theme(&settings, theme_name)?;
         let keymap = load_keymap(&settings, &registry, keymap_name)?;
         let clock = fmt::clock_minutes(SystemTime::now(), settings.utc_clock);
+        let gate = if settings.sign_in {
+            Gate::Checking
+        } else {
+            Gate::Open(Signed {
+                operator: settings.operator.clone(),
+                role: Role::Admin,
+                mfa_at: Instant::now(),
+                auto: false,
+            })
+        };
         Ok(Self {
+            gate,
+            last_input: Instant::now(),
             settings,
             theme,
             keymap,
@@ -169,6 +207,35 @@ impl App {
             clock,
             rates: String::new(),
         })
+    }
+
+    /// What the event loop must do before the first key: ask whether any
+    /// operator exists (sign-in or first run).
+    pub fn start(&self) -> Vec<Request> {
+        match self.gate {
+            Gate::Checking if self.settings.demo => vec![Request::Auth(AuthRequest::DemoSignIn)],
+            Gate::Checking => vec![Request::Auth(AuthRequest::Status)],
+            _ => Vec::new(),
+        }
+    }
+
+    /// The signed-in operator, if any.
+    pub fn signed(&self) -> Option<&Signed> {
+        match &self.gate {
+            Gate::Open(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Signs in without a code (demo mode: the generator enrolled this operator).
+    pub fn auto_sign_in(&mut self, operator: &str) {
+        self.gate = Gate::Open(Signed {
+            operator: operator.to_string(),
+            role: Role::Admin,
+            mfa_at: Instant::now(),
+            auto: true,
+        });
+        self.dirty = true;
     }
 
     pub fn pane(&self) -> &dyn Pane {
@@ -195,10 +262,25 @@ impl App {
         let mut out = Vec::new();
         match msg {
             Msg::Key(key) => {
-                self.key(key, &mut out);
+                self.last_input = Instant::now();
+                if self.gate.is_open() {
+                    self.key(key, &mut out);
+                } else if key.kind != crossterm::event::KeyEventKind::Release {
+                    let action = self.resolve(&[actions::INPUT], KeyChord::from_event(&key)).map(|(_, a)| a);
+                    out.extend(self.gate.key(key, action));
+                }
                 self.dirty = true;
             }
-            Msg::Mouse(m) => self.mouse(m, &mut out),
+            Msg::Mouse(m) => {
+                self.last_input = Instant::now();
+                if self.gate.is_open() {
+                    self.mouse(m, &mut out);
+                }
+            }
+            Msg::Service(ServiceEvent::Auth(ev)) => {
+                self.auth_event(ev, &mut out);
+                self.dirty = true;
+            }
             Msg::Paste(text) => self.paste(&text),
             Msg::Resize(..) => self.dirty = true,
             Msg::Service(ev) => {
@@ -215,7 +297,55 @@ impl App {
         out
     }
 
+    fn auth_event(&mut self, ev: AuthEvent, out: &mut Vec<Request>) {
+        match ev {
+            AuthEvent::SteppedUp { action } => {
+                if let Mode::StepUp(s) = std::mem::replace(&mut self.mode, Mode::Normal) {
+                    if s.guard == action {
+                        if let Gate::Open(signed) = &mut self.gate {
+                            signed.mfa_at = Instant::now();
+                        }
+                        self.dispatch_checked(s.scope, s.action, out, true);
+                        return;
+                    }
+                    self.mode = Mode::StepUp(s);
+                }
+            }
+            AuthEvent::DemoSignedIn { operator } => {
+                self.auto_sign_in(&operator);
+                self.notify(Level::Info, format!("demo: enrolled and signed in as {operator}"));
+            }
+            AuthEvent::StepUpRejected { action, reason } => {
+                if let Mode::StepUp(s) = &mut self.mode {
+                    if s.guard == action {
+                        s.busy = false;
+                        s.error = Some(reason);
+                    }
+                }
+            }
+            ev => {
+                let was_open = self.gate.is_open();
+                let default = self.settings.operator.clone();
+                out.extend(self.gate.event(&ev, &default));
+                if !was_open {
+                    if let Some(s) = self.signed() {
+                        let msg = format!("signed in as {} ({})", s.operator, s.role);
+                        self.notify(Level::Info, msg);
+                    }
+                }
+            }
+        }
+    }
+
     fn tick(&mut self) {
+        if let (Some(limit), true) = (self.settings.auto_lock, self.gate.is_open() && self.settings.sign_in) {
+            if self.last_input.elapsed() >= limit {
+                self.mode = Mode::Normal;
+                let mins = limit.as_secs().div_ceil(60);
+                self.gate.lock(&format!("locked after {mins} idle minutes: sign in again"));
+                self.dirty = true;
+            }
+        }
         let clock = fmt::clock_minutes(SystemTime::now(), self.settings.utc_clock);
         if clock != self.clock {
             self.clock = clock;
@@ -266,6 +396,7 @@ impl App {
             Mode::Palette(p) => self.palette_key(p, key, chord, out),
             Mode::Help(h) => self.help_key(h, key, chord),
             Mode::Confirm(c) => self.confirm_key(c, key, chord, out),
+            Mode::StepUp(s) => self.step_up_key(s, key, chord, out),
         }
     }
 
@@ -303,15 +434,45 @@ impl App {
         }
     }
 
-    /// Runs an action by scope and name, after the read-only check.
+    /// Runs an action by scope and name, after the read-only, role and
+    /// step-up checks (the role table is `auth::requirement`).
     pub fn dispatch(&mut self, scope: &str, action: &str, out: &mut Vec<Request>) {
-        if let Some(def) = self.registry.get(scope, action) {
+        self.dispatch_checked(scope, action, out, false)
+    }
+
+    /// `stepped_up`: a code was verified for this very action just now.
+    fn dispatch_checked(&mut self, scope: &str, action: &str, out: &mut Vec<Request>, stepped_up: bool) {
+        if let Some(def) = self.registry.get(scope, action).copied() {
             if def.mutates && self.settings.read_only {
                 self.notify(
                     Level::Warn,
                     format!("read-only: `{}` changes state and is refused (start without --read-only to allow it)", def.name),
                 );
                 return;
+            }
+            if let Some(guard) = def.guard {
+                let need = requirement(guard);
+                let Some(signed) = self.signed() else { return };
+                if signed.role < need.role {
+                    let msg = format!("{} is {}; `{}` needs {}", signed.operator, signed.role, def.name, need.role);
+                    self.notify(Level::Warn, msg);
+                    return;
+                }
+                if need.step_up && !stepped_up && signed.mfa_at.elapsed() > self.settings.step_up_window {
+                    self.mode = Mode::StepUp(StepUp {
+                        input: {
+                            let mut t = single_line_input("code from your authenticator".into());
+                            t.set_mask_char('•');
+                            t
+                        },
+                        scope: def.scope,
+                        action: def.name,
+                        guard,
+                        error: None,
+                        busy: false,
+                    });
+                    return;
+                }
             }
         }
         if scope == actions::GLOBAL {
@@ -531,6 +692,38 @@ impl App {
         }
     }
 
+    fn step_up_key(&mut self, mut s: StepUp, key: KeyEvent, chord: KeyChord, out: &mut Vec<Request>) {
+        if s.busy {
+            self.mode = Mode::StepUp(s);
+            return;
+        }
+        match self.resolve(&[actions::INPUT], chord) {
+            Some((_, name::CANCEL)) => {
+                self.notify(Level::Info, format!("cancelled: {}", s.action));
+                return;
+            }
+            Some((_, name::SUBMIT)) => {
+                let code = s.input.lines().first().map(|l| l.trim().to_string()).unwrap_or_default();
+                if let (false, Some(signed)) = (code.is_empty(), self.signed()) {
+                    s.busy = true;
+                    s.error = None;
+                    out.push(Request::Auth(AuthRequest::StepUp {
+                        operator: signed.operator.clone(),
+                        code: secrecy::SecretString::from(code),
+                        action: s.guard,
+                    }));
+                    s.input = single_line_input(String::new());
+                    s.input.set_mask_char('•');
+                }
+            }
+            Some(_) => {}
+            None => {
+                s.input.input(key);
+            }
+        }
+        self.mode = Mode::StepUp(s);
+    }
+
     fn paste(&mut self, text: &str) {
         let first_line = text.lines().next().unwrap_or("");
         match &mut self.mode {
@@ -555,6 +748,9 @@ impl App {
                     s.insert_str(first_line);
                     h.query = Filter::new(s.lines().first().map_or("", |s| s.as_str()));
                 }
+            }
+            Mode::StepUp(s) => {
+                s.input.insert_str(first_line);
             }
             Mode::Normal => {}
         }

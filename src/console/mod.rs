@@ -5,6 +5,7 @@ pub mod actions;
 pub mod app;
 pub mod filter;
 pub mod fmt;
+pub mod gate;
 pub mod help;
 pub mod keymap;
 pub mod keys;
@@ -25,6 +26,7 @@ use app::{App, Msg, Request};
 use panes::Pane;
 
 use crate::service::{EventRx, Level};
+use crate::auth::service::AuthHandle;
 use crate::store::service::{StoreHandle, StoreRequest};
 
 /// The panes, in pane-bar order.
@@ -48,6 +50,7 @@ pub fn registry(panes: &[Box<dyn Pane>]) -> actions::ActionRegistry {
 #[derive(Clone, Default)]
 pub struct Services {
     pub store: Option<StoreHandle>,
+    pub auth: Option<AuthHandle>,
 }
 
 impl Services {
@@ -56,6 +59,12 @@ impl Services {
             Request::ProbeAll => {
                 if let Some(s) = &self.store {
                     s.try_send(StoreRequest::Probe);
+                }
+            }
+            Request::Auth(r) => {
+                let sent = self.auth.as_ref().is_some_and(|s| s.try_send(r));
+                if !sent {
+                    app.notify(Level::Error, "the sign-in service is not running or is busy; try again");
                 }
             }
             Request::Store(r) => {
@@ -95,6 +104,9 @@ pub async fn run(mut app: App, services: Services, mut events: EventRx) -> anyho
     let mut sighup = signal(SignalKind::hangup())?;
     let mux = osc52::Multiplexer::detect();
     let mut last_draw = Instant::now() - FRAME;
+    for req in app.start() {
+        services.send(req, &mut app);
+    }
 
     loop {
         if app.dirty && last_draw.elapsed() >= FRAME {

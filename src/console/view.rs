@@ -30,6 +30,13 @@ pub fn render(app: &mut App, frame: &mut Frame) {
         frame.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }), area);
         return;
     }
+    if !app.gate.is_open() {
+        // Nothing but the gate until an operator has signed in.
+        let [body, status] = Layout::vertical([Constraint::Fill(1), Constraint::Length(1)]).areas(area);
+        app.gate.render(&app.theme, frame, body);
+        status_bar(app, frame, status);
+        return;
+    }
     let mut hits = HitMap::default();
     let (bar, body, footer, status) = if app.zoom {
         let [body, status] =
@@ -190,6 +197,14 @@ fn footer_line(app: &mut App, frame: &mut Frame, area: Rect) {
     match &app.mode {
         Mode::Filter(input) => input_line(frame, "/", input),
         Mode::Palette(p) => input_line(frame, ":", &p.input),
+        Mode::StepUp(s) => {
+            let prompt = match (&s.error, s.busy) {
+                (_, true) => format!("verifying the code for {}… ", s.action),
+                (Some(e), _) => format!("{e} · code for {}: ", s.action),
+                (None, _) => format!("{} needs a fresh code: ", s.action),
+            };
+            input_line(frame, &prompt, &s.input)
+        }
         Mode::Help(_) | Mode::Confirm(_) => {
             let scope = if matches!(app.mode, Mode::Help(_)) {
                 actions::HELP
@@ -224,7 +239,12 @@ fn status_bar(app: &App, frame: &mut Frame, area: Rect) {
     let t = &app.theme;
     let s = &app.settings;
     frame.render_widget(Block::default().style(t.bar()), area);
-    let mut left = vec![Span::styled(format!(" {} ", s.operator), t.bar())];
+    let who = match &app.gate {
+        super::gate::Gate::Open(signed) if signed.auto => format!(" {} (demo sign-in) ", signed.operator),
+        super::gate::Gate::Open(signed) => format!(" {} · {} ", signed.operator, signed.role),
+        _ => " not signed in ".to_string(),
+    };
+    let mut left = vec![Span::styled(who, t.bar())];
     if let Some((env, color)) = &s.environment {
         left.push(Span::styled(
             format!(" {} ", env.to_uppercase()),

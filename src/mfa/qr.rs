@@ -30,16 +30,21 @@ pub fn modules(data: &str) -> Result<(usize, Vec<bool>), MfaError> {
 /// rows per line, with a [`QUIET_ZONE`] of light modules. Drawn = light.
 pub fn render_half_blocks(data: &str) -> Result<Vec<String>, MfaError> {
     let (width, dark) = modules(data)?;
-    let size = width + 2 * QUIET_ZONE;
+    Ok(half_blocks(width, &dark, QUIET_ZONE))
+}
+
+/// Lines of half blocks for a `width`-square code with `quiet` light modules around.
+fn half_blocks(width: usize, dark: &[bool], quiet: usize) -> Vec<String> {
+    let size = width + 2 * quiet;
     // Light if inside the quiet-zone square and not a dark module of the code.
     let light = |x: usize, y: usize| -> bool {
         if y >= size {
             return false;
         }
-        let inside = |v: usize| (QUIET_ZONE..QUIET_ZONE + width).contains(&v);
-        !(inside(x) && inside(y) && dark[(y - QUIET_ZONE) * width + (x - QUIET_ZONE)])
+        let inside = |v: usize| (quiet..quiet + width).contains(&v);
+        !(inside(x) && inside(y) && dark[(y - quiet) * width + (x - quiet)])
     };
-    Ok((0..size.div_ceil(2))
+    (0..size.div_ceil(2))
         .map(|line| {
             (0..size)
                 .map(|x| match (light(x, 2 * line), light(x, 2 * line + 1)) {
@@ -50,7 +55,7 @@ pub fn render_half_blocks(data: &str) -> Result<Vec<String>, MfaError> {
                 })
                 .collect()
         })
-        .collect())
+        .collect()
 }
 
 /// [`render_half_blocks`] with ANSI colours (bright white on black) around
@@ -60,4 +65,15 @@ pub fn render_ansi(data: &str) -> Result<Vec<String>, MfaError> {
         .into_iter()
         .map(|line| format!("\x1b[97;40m{line}\x1b[0m"))
         .collect())
+}
+
+/// A smaller code for small terminals: error correction level L (7 %) and a
+/// quiet zone of 2 modules, so an enrolment URI fits in 80x24. Same
+/// convention as [`render_half_blocks`]: drawn = light.
+pub fn render_compact(data: &str) -> Result<Vec<String>, MfaError> {
+    let code = QrCode::with_error_correction_level(data.as_bytes(), qrcode::EcLevel::L)
+        .map_err(|e| MfaError::Qr(e.to_string()))?;
+    let width = code.width();
+    let dark: Vec<bool> = code.into_colors().into_iter().map(|c| c == Color::Dark).collect();
+    Ok(half_blocks(width, &dark, 2))
 }

@@ -432,3 +432,175 @@ fn user_keymap_and_theme_files_load_and_bad_ones_are_located() {
     assert!(err.contains("keymap.toml, line 2") && err.contains("`z`") && err.contains("global.zoom"), "{err}");
     assert!(err.contains("key `global.quit`"), "the user's file is blamed: {err}");
 }
+
+/// A pane with one action that needs step-up (like revoking a session).
+struct Guarded;
+
+impl windflow::console::panes::Pane for Guarded {
+    fn id(&self) -> &'static str {
+        "guarded"
+    }
+    fn title(&self) -> &'static str {
+        "Guarded"
+    }
+    fn actions(&self) -> Vec<windflow::console::actions::ActionDef> {
+        vec![windflow::console::actions::ActionDef::new("guarded", "revoke", "Revoke").guarded("sessions.revoke")]
+    }
+    fn handle(
+        &mut self,
+        action: &str,
+        _: &windflow::console::panes::Shared,
+        effects: &mut Vec<windflow::console::panes::Effect>,
+    ) -> bool {
+        effects.push(windflow::console::panes::Effect::Notify(Level::Info, format!("ran {action}")));
+        true
+    }
+    fn render(&mut self, _: &mut ratatui::Frame, _: ratatui::layout::Rect, _: &windflow::console::panes::RenderCtx) {}
+    fn set_filter(&mut self, _: Option<windflow::console::filter::Filter>) {}
+    fn filter(&self) -> Option<&windflow::console::filter::Filter> {
+        None
+    }
+    fn selected_text(&self, _: &windflow::console::panes::Shared) -> Option<String> {
+        None
+    }
+}
+
+fn with_guarded() -> Vec<Box<dyn windflow::console::panes::Pane>> {
+    let mut panes = console::panes();
+    panes.push(Box::new(Guarded));
+    panes
+}
+
+fn auth(ev: windflow::auth::service::AuthEvent) -> Msg {
+    Msg::Service(ServiceEvent::Auth(ev))
+}
+
+#[test]
+fn step_up_asks_for_a_fresh_code_then_runs_the_action() {
+    use windflow::auth::service::{AuthEvent, AuthRequest};
+    let mut s = settings();
+    s.step_up_window = Duration::ZERO;
+    let mut app = App::new(s, with_guarded(), "dark", "vim").unwrap();
+    app.focus_pane(2);
+    let mut out = Vec::new();
+    app.dispatch("guarded", "revoke", &mut out);
+    assert!(out.is_empty() && matches!(app.mode, Mode::StepUp(_)), "a stale second factor asks first");
+    assert!(screen(&mut app, 80, 24).contains("revoke needs a fresh code"));
+    typed(&mut app, "123456");
+    let reqs = press(&mut app, KeyCode::Enter);
+    let [Request::Auth(AuthRequest::StepUp { operator, action, .. })] = &reqs[..] else { panic!("{reqs:?}") };
+    assert_eq!((operator.as_str(), *action), ("alice", "sessions.revoke"));
+    app.update(auth(AuthEvent::StepUpRejected { action: "sessions.revoke", reason: "invalid code".into() }));
+    assert!(screen(&mut app, 80, 24).contains("invalid code"));
+    assert!(!app.shared.activity.iter().any(|e| e.message == "ran revoke"));
+    typed(&mut app, "654321");
+    press(&mut app, KeyCode::Enter);
+    app.update(auth(AuthEvent::SteppedUp { action: "sessions.revoke" }));
+    assert!(matches!(app.mode, Mode::Normal));
+    assert!(app.shared.activity.iter().any(|e| e.message == "ran revoke"), "the action ran after the code");
+
+    // Within the window no code is asked again.
+    let mut s = settings();
+    s.step_up_window = Duration::from_secs(300);
+    let mut app = App::new(s, with_guarded(), "dark", "vim").unwrap();
+    app.focus_pane(2);
+    app.dispatch("guarded", "revoke", &mut out);
+    assert!(matches!(app.mode, Mode::Normal));
+    assert!(app.shared.activity.iter().any(|e| e.message == "ran revoke"));
+}
+
+#[test]
+fn sign_in_gate_roles_and_auto_lock() {
+    use windflow::auth::Role;
+    use windflow::auth::service::{AuthEvent, AuthRequest};
+    let mut s = settings();
+    s.sign_in = true;
+    s.auto_lock = Some(Duration::ZERO);
+    let mut app = App::new(s, with_guarded(), "dark", "vim").unwrap();
+    assert!(matches!(app.start()[..], [Request::Auth(AuthRequest::Status)]));
+    assert!(!screen(&mut app, 80, 24).contains("Guarded"), "nothing shows before sign-in");
+    app.update(auth(AuthEvent::Ready { has_operators: true }));
+    assert!(screen(&mut app, 80, 24).contains("sign in"));
+    typed(&mut app, "q");
+    assert!(app.gate.is_open() == false && !matches!(typed(&mut app, "")[..], [Request::Quit]), "q is text here");
+    let reqs = press(&mut app, KeyCode::Enter);
+    let [Request::Auth(AuthRequest::SignIn { operator, .. })] = &reqs[..] else { panic!("{reqs:?}") };
+    assert_eq!(operator, "alice");
+    app.update(auth(AuthEvent::Rejected { reason: "invalid code: 4 tries left".into() }));
+    assert!(screen(&mut app, 80, 24).contains("4 tries left"));
+    app.update(auth(AuthEvent::SignedIn { operator: "alice".into(), role: Role::Viewer }));
+    assert!(screen(&mut app, 80, 24).contains("alice · viewer"));
+    // A viewer may not revoke: refused before any code is asked.
+    let mut out = Vec::new();
+    app.dispatch("guarded", "revoke", &mut out);
+    assert!(matches!(app.mode, Mode::Normal));
+    assert!(app.message.as_ref().unwrap().1.contains("needs operator"), "{:?}", app.message);
+    // Idle past the limit: locked, back to the sign-in screen.
+    app.update(Msg::Tick);
+    let s = screen(&mut app, 80, 24);
+    assert!(!app.gate.is_open() && s.contains("locked after") && !s.contains("Guarded"), "{s}");
+
+    // First run: the wizard asks for a name, then shows the enrolment.
+    let mut s = settings();
+    s.sign_in = true;
+    let mut app = App::new(s, console::panes(), "dark", "vim").unwrap();
+    app.update(auth(AuthEvent::Ready { has_operators: false }));
+    assert!(screen(&mut app, 80, 24).contains("first run"));
+    let reqs = press(&mut app, KeyCode::Enter);
+    assert!(matches!(&reqs[..], [Request::Auth(AuthRequest::CreateFirst { operator })] if operator == "alice"));
+    app.update(auth(AuthEvent::Enrollment {
+        operator: "alice".into(),
+        uri: "otpauth://totp/WindFlow:alice%40windflow?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=WindFlow".into(),
+        secret: "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP".into(),
+        backup_codes: (0..10).map(|i| format!("abcde-fghj{i}").into()).collect(),
+    }));
+    let s = screen(&mut app, 80, 24);
+    assert!(s.contains("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP") && s.contains("abcde-fghj9"), "{s}");
+    assert!(s.contains('▀') || s.contains('▄'), "the QR code fits at 80x24:\n{s}");
+}
+
+/// The compact QR code the wizard draws decodes (with an independent
+/// decoder) back to the URI, and fits an 80x24 terminal.
+#[test]
+fn wizard_qr_code_decodes_and_fits_80x24() {
+    let uri = "otpauth://totp/WindFlow:operator%40windflow?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=WindFlow";
+    let lines = windflow::mfa::qr::render_compact(uri).unwrap();
+    assert!(lines.len() <= 23 && lines[0].chars().count() <= 48, "{}x{}", lines[0].chars().count(), lines.len());
+    let w = lines[0].chars().count();
+    let h = lines.len() * 2;
+    let scale = 4;
+    let img = image_from(&lines, w, h, scale);
+    let mut prepared = rqrr::PreparedImage::prepare_from_greyscale(w * scale + 16, h * scale + 16, |x, y| img[y * (w * scale + 16) + x]);
+    let grids = prepared.detect_grids();
+    assert_eq!(grids.len(), 1);
+    let (_, content) = grids[0].decode().unwrap();
+    assert_eq!(content, uri);
+}
+
+/// Half-block lines back to a greyscale image (drawn half = light), with a
+/// dark border like the terminal around it.
+fn image_from(lines: &[String], w: usize, h: usize, scale: usize) -> Vec<u8> {
+    let iw = w * scale + 16;
+    let ih = h * scale + 16;
+    let mut img = vec![0u8; iw * ih];
+    for (ly, line) in lines.iter().enumerate() {
+        for (x, ch) in line.chars().enumerate() {
+            let (top, bottom) = match ch {
+                '█' => (true, true),
+                '▀' => (true, false),
+                '▄' => (false, true),
+                _ => (false, false),
+            };
+            for (dy, light) in [(0, top), (1, bottom)] {
+                if light {
+                    for sy in 0..scale {
+                        for sx in 0..scale {
+                            img[(8 + (ly * 2 + dy) * scale + sy) * iw + 8 + x * scale + sx] = 255;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    img
+}

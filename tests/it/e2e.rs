@@ -8,8 +8,11 @@ use crate::support::windflow_bin;
 
 const T: Duration = Duration::from_secs(10);
 
+/// Starts the console in demo mode (it enrols a demo operator and signs in).
 fn start(args: &[&str], env: &[(&str, &str)], cols: u16, rows: u16) -> Pty {
-    let pty = Pty::spawn(&windflow_bin(), args, env, cols, rows);
+    let mut all = vec!["--demo"];
+    all.extend_from_slice(args);
+    let pty = Pty::spawn(&windflow_bin(), &all, env, cols, rows);
     pty.wait_for("WindFlow", T).unwrap();
     pty.wait_for("Overview", T).unwrap();
     pty
@@ -24,7 +27,8 @@ fn exited_cleanly(pty: &mut Pty) -> i32 {
 
 #[test]
 fn start_switch_help_theme_resize_quit() {
-    let mut pty = start(&["--demo"], &[], 80, 24);
+    let mut pty = start(&[], &[], 80, 24);
+    pty.wait_for("demo (demo sign-in)", T).unwrap();
     assert!(pty.alternate_screen() && pty.cursor_hidden());
     pty.wait_for("DEMO", T).unwrap();
     pty.wait_for("store ●", T).unwrap();
@@ -75,7 +79,7 @@ fn ctrl_z_suspends_to_the_shell_and_fg_redraws() {
         24,
     );
     pty.wait_for("prompt$", T).unwrap();
-    pty.keys(&format!("{}\r", windflow_bin().display()));
+    pty.keys(&format!("{} --demo\r", windflow_bin().display()));
     pty.wait_for("Overview", T).unwrap();
     pty.key(Key::Ctrl('z'));
     pty.wait_for("Stopped", T).unwrap();
@@ -154,6 +158,60 @@ fn read_only_badge_and_refusal() {
     pty.keys(":compact");
     pty.key(Key::Enter);
     pty.wait_for("read-only", T).unwrap();
+    pty.keys("q");
+    assert_eq!(exited_cleanly(&mut pty), 0);
+}
+
+/// The first run enrols the first operator (QR, secret, backup codes, a
+/// confirming code); the next start asks for operator and code.
+#[test]
+fn first_run_wizard_then_sign_in() {
+    use secrecy::ExposeSecret;
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().to_str().unwrap();
+    let mut pty = Pty::spawn(&windflow_bin(), &["--data-dir", dir], &[("USER", "alice")], 100, 30);
+    pty.wait_for("first run", T).unwrap();
+    pty.wait_for("alice", T).unwrap();
+    pty.key(Key::Enter);
+    pty.wait_for("Backup codes", T).unwrap();
+    let screen = pty.screen_text();
+    // The QR code is drawn with half blocks; the secret is shown as text.
+    assert!(screen.contains('▀') || screen.contains('▄'), "{screen}");
+    let secret = screen
+        .lines()
+        .find_map(|l| l.split_whitespace().find(|w| w.len() == 32 && w.chars().all(|c| c.is_ascii_uppercase() || ('2'..='7').contains(&c))))
+        .unwrap_or_else(|| panic!("no base32 secret on screen:\n{screen}"))
+        .to_string();
+    let backup = screen
+        .lines()
+        .flat_map(|l| l.split_whitespace())
+        .find(|w| w.len() == 11 && w.as_bytes()[5] == b'-')
+        .expect("backup codes on screen")
+        .to_string();
+    let key = windflow::mfa::TotpKey::from_base32(&secret, windflow::mfa::Algorithm::Sha1, 6, 30).unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    // A wrong code first: refused, the wizard stays.
+    let wrong = format!("{:06}", (key.code_at(now).expose_secret().parse::<u32>().unwrap() + 1) % 1_000_000);
+    pty.keys(&wrong);
+    pty.key(Key::Enter);
+    pty.wait_for("invalid", T).unwrap();
+    pty.keys(key.code_at(now).expose_secret());
+    pty.key(Key::Enter);
+    pty.wait_for("Services (", T).unwrap();
+    pty.wait_for("alice · admin", T).unwrap();
+    pty.keys("q");
+    assert_eq!(exited_cleanly(&mut pty), 0);
+
+    // Second start: the sign-in screen; the TOTP code was used, a backup code works.
+    let mut pty = Pty::spawn(&windflow_bin(), &["--data-dir", dir], &[("USER", "alice")], 100, 30);
+    pty.wait_for("sign in", T).unwrap();
+    assert!(!pty.contains("Services ("), "nothing is shown before sign-in");
+    pty.keys(key.code_at(now).expose_secret());
+    pty.key(Key::Enter);
+    pty.wait_for("already used", T).unwrap_or_else(|_| pty.wait_for("replay", T).unwrap());
+    pty.keys(&backup);
+    pty.key(Key::Enter);
+    pty.wait_for("Services (", T).unwrap();
     pty.keys("q");
     assert_eq!(exited_cleanly(&mut pty), 0);
 }

@@ -1,5 +1,6 @@
 //! One integration test crate (the library is linked once).
 
+mod auth;
 mod console;
 mod crypto;
 mod snapshots;

@@ -151,6 +151,8 @@ impl Shared {
                     .as_ref()
                     != Some(&value)
             }
+            // The console's sign-in gate handles these.
+            ServiceEvent::Auth(_) => false,
         }
     }
 }

@@ -75,7 +75,9 @@ impl Pane for Overview {
     fn actions(&self) -> Vec<ActionDef> {
         vec![
             ActionDef::new(ID, REFRESH, "Probe every backend now").hint(),
-            ActionDef::new(ID, COMPACT, "Compact the embedded store").mutating(),
+            ActionDef::new(ID, COMPACT, "Compact the embedded store")
+                .mutating()
+                .guarded("store.compact"),
         ]
     }
 

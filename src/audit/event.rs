@@ -1,0 +1,201 @@
+//! The security event: who did what, when, from where, and how much it matters.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::OnceLock;
+
+use serde::{Deserialize, Serialize};
+
+/// How much an event matters, from the table in `assets/audit/event_types.toml`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    /// The severity of `event_type`; types missing from the table are [`Severity::Medium`].
+    pub fn of(event_type: &str) -> Self {
+        severity_table()
+            .get(event_type)
+            .copied()
+            .unwrap_or(Severity::Medium)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The event types table, shipped in the binary.
+const EVENT_TYPES: &str = include_str!("../../assets/audit/event_types.toml");
+
+#[derive(Deserialize)]
+struct EventTypes {
+    severity: BTreeMap<String, Severity>,
+}
+
+fn severity_table() -> &'static BTreeMap<String, Severity> {
+    static TABLE: OnceLock<BTreeMap<String, Severity>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        // The file is part of the build and checked by a unit test.
+        toml::from_str::<EventTypes>(EVENT_TYPES)
+            .map(|t| t.severity)
+            .unwrap_or_default()
+    })
+}
+
+/// Where an action came from: filled once per process (see [`Origin::detect`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Origin {
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    pub session_id: Option<String>,
+}
+
+impl Origin {
+    /// The SSH client address (from `SSH_CONNECTION` or `SSH_CLIENT`) and
+    /// `user_agent`, e.g. `windflow-cli/0.1.0`.
+    pub fn detect(user_agent: &str) -> Self {
+        let ssh_ip = ["SSH_CONNECTION", "SSH_CLIENT"].iter().find_map(|var| {
+            std::env::var(var)
+                .ok()
+                .and_then(|v| v.split_whitespace().next().map(str::to_owned))
+        });
+        Self {
+            ip_address: ssh_ip,
+            user_agent: Some(user_agent.to_owned()),
+            session_id: None,
+        }
+    }
+}
+
+/// One security event, as written to every sink (JSON).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SecurityEvent {
+    /// Random, UUID-shaped hex.
+    pub id: String,
+    /// RFC 3339, UTC.
+    pub timestamp: String,
+    pub event_type: String,
+    pub user_id: Option<String>,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    pub session_id: Option<String>,
+    /// A JSON object with what is specific to the event type. Never a secret.
+    pub details: serde_json::Value,
+    pub severity: Severity,
+    pub tags: Vec<String>,
+}
+
+impl SecurityEvent {
+    /// An event happening now; `details` that is not an object is wrapped as `{"value": ..}`.
+    pub fn new(event_type: &str, user_id: Option<&str>, details: serde_json::Value) -> Self {
+        let details = match details {
+            serde_json::Value::Object(_) => details,
+            serde_json::Value::Null => serde_json::Value::Object(Default::default()),
+            other => serde_json::json!({ "value": other }),
+        };
+        Self {
+            id: random_id(),
+            timestamp: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            event_type: event_type.to_owned(),
+            user_id: user_id.map(str::to_owned),
+            ip_address: None,
+            user_agent: None,
+            session_id: None,
+            details,
+            severity: Severity::of(event_type),
+            tags: vec!["security".into(), "audit".into(), event_type.to_owned()],
+        }
+    }
+
+    /// Fills the origin fields that are still empty.
+    pub fn with_origin(mut self, origin: &Origin) -> Self {
+        let fill = |field: &mut Option<String>, value: &Option<String>| {
+            if field.is_none() {
+                field.clone_from(value);
+            }
+        };
+        fill(&mut self.ip_address, &origin.ip_address);
+        fill(&mut self.user_agent, &origin.user_agent);
+        fill(&mut self.session_id, &origin.session_id);
+        self
+    }
+
+    /// `YYYY-MM` of the event's timestamp (the month its log file or index is named by).
+    pub fn month(&self) -> String {
+        chrono::DateTime::parse_from_rfc3339(&self.timestamp)
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .unwrap_or_else(|_| chrono::Utc::now())
+            .format("%Y-%m")
+            .to_string()
+    }
+}
+
+/// 16 random bytes as UUID v4 text.
+fn random_id() -> String {
+    let mut b: [u8; 16] = rand::random();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_parses_and_gives_severities() {
+        let table: EventTypes = toml::from_str(EVENT_TYPES).expect("event_types.toml parses");
+        assert!(table.severity.len() >= 15);
+        assert_eq!(Severity::of("mfa_success"), Severity::Low);
+        assert_eq!(Severity::of("mfa_lockout"), Severity::High);
+        assert_eq!(Severity::of("operator_removed"), Severity::High);
+        assert_eq!(Severity::of("no_such_event"), Severity::Medium);
+    }
+
+    #[test]
+    fn new_event_shape() {
+        let ev = SecurityEvent::new("mfa_failure", Some("alice"), serde_json::json!(null));
+        assert_eq!(ev.tags, ["security", "audit", "mfa_failure"]);
+        assert_eq!(ev.severity, Severity::Medium);
+        assert!(ev.details.is_object());
+        assert_eq!(ev.id.len(), 36);
+        assert!(ev.timestamp.ends_with('Z'));
+        assert_eq!(ev.month(), ev.timestamp[..7]);
+        let json = serde_json::to_value(&ev).unwrap();
+        assert_eq!(json["severity"], "medium");
+        assert_eq!(json["user_id"], "alice");
+        let origin = Origin {
+            ip_address: Some("10.0.0.7".into()),
+            ..Origin::default()
+        };
+        assert_eq!(
+            ev.with_origin(&origin).ip_address.as_deref(),
+            Some("10.0.0.7")
+        );
+    }
+}

@@ -1,0 +1,140 @@
+//! Security events: the model ([`SecurityEvent`], [`Severity`]), the sink
+//! trait and the embedded sink ([`LocalLog`]), and the [`Audit`] handle the
+//! domains emit through.
+//!
+//! ```
+//! use windflow::audit::{Audit, MemorySink};
+//! use std::sync::Arc;
+//!
+//! let sink = Arc::new(MemorySink::default());
+//! let audit = Audit::new(sink.clone());
+//! audit.emit("mfa_success", Some("alice"), serde_json::json!({"method": "totp"})).unwrap();
+//! assert_eq!(sink.events()[0].event_type, "mfa_success");
+//! ```
+
+mod event;
+mod local;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+pub use event::{Origin, SecurityEvent, Severity};
+pub use local::LocalLog;
+
+/// Why an event could not be recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error(
+        "cannot write the audit log {path}: {source} (check the data dir's permissions and free space)"
+    )]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot encode a security event: {0}")]
+    Encode(String),
+}
+
+/// Somewhere security events go (a local log, Elasticsearch, ...).
+pub trait AuditSink: Send + Sync {
+    fn record(&self, ev: &SecurityEvent) -> Result<(), AuditError>;
+}
+
+/// The handle the domains emit events through; cheap to clone.
+#[derive(Clone)]
+pub struct Audit {
+    sink: Arc<dyn AuditSink>,
+    origin: Origin,
+}
+
+impl std::fmt::Debug for Audit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Audit")
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Audit {
+    pub fn new(sink: Arc<dyn AuditSink>) -> Self {
+        Self {
+            sink,
+            origin: Origin::default(),
+        }
+    }
+
+    /// The embedded default: a [`LocalLog`] in `<data_dir>/audit`.
+    pub fn local(data_dir: &std::path::Path) -> Self {
+        Self::new(Arc::new(LocalLog::new(data_dir)))
+    }
+
+    /// A handle that drops every event (for tests and throwaway stores).
+    pub fn discard() -> Self {
+        Self::new(Arc::new(Discard))
+    }
+
+    /// Stamps every event emitted through this handle with `origin`.
+    pub fn with_origin(mut self, origin: Origin) -> Self {
+        self.origin = origin;
+        self
+    }
+
+    /// Records an event of `event_type` about `user` now; returns it.
+    /// `details` must never hold a secret.
+    pub fn emit(
+        &self,
+        event_type: &str,
+        user: Option<&str>,
+        details: serde_json::Value,
+    ) -> Result<SecurityEvent, AuditError> {
+        let ev = SecurityEvent::new(event_type, user, details).with_origin(&self.origin);
+        self.sink.record(&ev)?;
+        Ok(ev)
+    }
+
+    /// Records an already built event.
+    pub fn record(&self, ev: &SecurityEvent) -> Result<(), AuditError> {
+        self.sink.record(ev)
+    }
+}
+
+/// Drops every event.
+#[derive(Debug, Default)]
+pub struct Discard;
+
+impl AuditSink for Discard {
+    fn record(&self, _: &SecurityEvent) -> Result<(), AuditError> {
+        Ok(())
+    }
+}
+
+/// Keeps events in memory (tests, the console's recent-events view).
+#[derive(Debug, Default)]
+pub struct MemorySink {
+    events: Mutex<Vec<SecurityEvent>>,
+}
+
+impl MemorySink {
+    /// Every event recorded so far, oldest first.
+    pub fn events(&self) -> Vec<SecurityEvent> {
+        self.events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The event types recorded so far, oldest first.
+    pub fn types(&self) -> Vec<String> {
+        self.events().into_iter().map(|e| e.event_type).collect()
+    }
+}
+
+impl AuditSink for MemorySink {
+    fn record(&self, ev: &SecurityEvent) -> Result<(), AuditError> {
+        self.events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(ev.clone());
+        Ok(())
+    }
+}

@@ -1,0 +1,87 @@
+//! Errors of the auth domain. None carries a code, a secret or a key.
+
+use super::Role;
+use crate::crypto::CryptoError;
+use crate::mfa::MfaError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error(
+        "unknown operator {0:?}: see `windflow operators list`; an admin adds operators with `windflow operators add`"
+    )]
+    UnknownOperator(String),
+
+    #[error(
+        "{0:?} has no confirmed second factor: enrol with `windflow mfa enroll {0}` and confirm with `windflow mfa confirm {0} CODE`"
+    )]
+    NotEnrolled(String),
+
+    #[error("{0}")]
+    Mfa(MfaError),
+
+    #[error("{operator:?} is {role}, but {action} needs {needed}")]
+    Forbidden {
+        operator: String,
+        role: Role,
+        needed: Role,
+        action: String,
+    },
+
+    #[error(
+        "{action} needs a fresh second factor: pass --code CODE, or open a grant first with `windflow login --operator NAME --code CODE`"
+    )]
+    StepUpRequired { action: String },
+
+    #[error("{operator:?} is the last admin: make another operator admin first")]
+    LastAdmin { operator: String },
+
+    #[error("encrypted record in the local store: {0}")]
+    Crypto(#[from] CryptoError),
+
+    #[error(transparent)]
+    Store(#[from] StoreError),
+
+    #[error("record {0} in the local store is unreadable (not valid JSON of the expected shape)")]
+    Corrupt(String),
+
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl AuthError {
+    /// The CLI exit code: 2 bad input, 3 refused by policy (role, step-up,
+    /// rejected or locked-out code), 1 anything else. `windflow mfa verify`
+    /// and `mfa confirm` report a rejected code with 1 instead.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            AuthError::UnknownOperator(_) | AuthError::Invalid(_) => 2,
+            AuthError::Mfa(e) if e.is_rejection() => 3,
+            AuthError::Mfa(
+                MfaError::Malformed(_) | MfaError::NoPendingEnrollment | MfaError::PendingExpired,
+            ) => 2,
+            AuthError::NotEnrolled(_)
+            | AuthError::Forbidden { .. }
+            | AuthError::StepUpRequired { .. }
+            | AuthError::LastAdmin { .. } => 3,
+            AuthError::Mfa(_)
+            | AuthError::Crypto(_)
+            | AuthError::Store(_)
+            | AuthError::Corrupt(_) => 1,
+        }
+    }
+
+    /// A code was checked and refused (wrong, replayed, locked out, or no second factor).
+    pub fn is_rejected_code(&self) -> bool {
+        matches!(self, AuthError::NotEnrolled(_))
+            || matches!(self, AuthError::Mfa(e) if e.is_rejection())
+    }
+
+    /// `MfaError::NotEnrolled` names no user; this one does.
+    pub(crate) fn from_mfa(user: &str, e: MfaError) -> Self {
+        match e {
+            MfaError::NotEnrolled => AuthError::NotEnrolled(user.to_owned()),
+            e => AuthError::Mfa(e),
+        }
+    }
+}

@@ -1,0 +1,564 @@
+//! Operators, roles, second factor persistence, step-up grants, and the one
+//! authorisation check ([`Auth::authorize`]) every console action and CLI
+//! command goes through.
+//!
+//! Storage: operators as JSON in namespace `operators`; MFA records
+//! ([`mfa::MfaRecord`]) encrypted whole under `totp:<user>` in `mfa`; grants
+//! encrypted under `grant:<operator>` in `grants`. Every outcome a security
+//! team cares about is emitted through the [`Audit`] handle.
+
+mod error;
+mod grant;
+mod operators;
+mod role;
+pub mod sealed;
+pub mod service;
+
+use std::sync::Arc;
+
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+pub use error::AuthError;
+pub use grant::{DEFAULT_GRANT_TTL_SECS, Grant};
+pub use operators::{MAX_NAME_LEN, OPERATORS_NS, Operator, validate_name};
+pub use role::{ACTIONS, Requirement, Role, requirement};
+pub use sealed::{GRANTS_NS, MFA_NS, RewrapCount};
+
+use crate::audit::Audit;
+use crate::crypto::Keyring;
+use crate::mfa::{self, MfaError, MfaRecord};
+use crate::store::Store;
+use operators::StoredOperator;
+
+/// Operators, their second factors and grants, over the local store.
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct Auth {
+    store: Arc<Store>,
+    keyring: Arc<Keyring>,
+    audit: Audit,
+    policy: mfa::Policy,
+    grant_ttl_secs: u64,
+    /// Who is acting (recorded in events), when known.
+    actor: Option<String>,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth")
+            .field("store", &self.store)
+            .field("keyring", &self.keyring)
+            .field("policy", &self.policy)
+            .field("grant_ttl_secs", &self.grant_ttl_secs)
+            .field("actor", &self.actor)
+            .finish()
+    }
+}
+
+impl Auth {
+    pub fn new(
+        store: Arc<Store>,
+        keyring: Arc<Keyring>,
+        audit: Audit,
+        policy: mfa::Policy,
+    ) -> Self {
+        Self {
+            store,
+            keyring,
+            audit,
+            policy,
+            grant_ttl_secs: DEFAULT_GRANT_TTL_SECS,
+            actor: None,
+        }
+    }
+
+    /// Grants last `secs` (default [`DEFAULT_GRANT_TTL_SECS`]).
+    pub fn with_grant_ttl(mut self, secs: u64) -> Self {
+        self.grant_ttl_secs = secs;
+        self
+    }
+
+    /// Records `operator` as the actor of every event emitted through this handle.
+    pub fn with_actor(mut self, operator: &str) -> Self {
+        self.actor = Some(operator.to_owned());
+        self
+    }
+
+    pub fn policy(&self) -> &mfa::Policy {
+        &self.policy
+    }
+
+    pub fn grant_ttl_secs(&self) -> u64 {
+        self.grant_ttl_secs
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    pub fn keyring(&self) -> &Arc<Keyring> {
+        &self.keyring
+    }
+
+    // ------------------------------------------------------------ operators
+
+    /// Every operator, by name.
+    pub fn operators(&self) -> Result<Vec<Operator>, AuthError> {
+        self.store
+            .list(OPERATORS_NS, "")?
+            .into_iter()
+            .map(|(key, bytes)| {
+                let stored = StoredOperator::decode(&key, &bytes)?;
+                let enrolled = self.is_enrolled(&stored.name)?;
+                Ok(stored.with_enrolled(enrolled))
+            })
+            .collect()
+    }
+
+    pub fn operator(&self, name: &str) -> Result<Option<Operator>, AuthError> {
+        match self.stored_operator(name)? {
+            Some(stored) => {
+                let enrolled = self.is_enrolled(name)?;
+                Ok(Some(stored.with_enrolled(enrolled)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    pub fn has_operators(&self) -> Result<bool, AuthError> {
+        Ok(self.store.count(OPERATORS_NS)? > 0)
+    }
+
+    /// Adds an operator. No authorisation here: callers check
+    /// `authorize(actor, "operators.manage", ..)` first.
+    pub fn add_operator(&self, name: &str, role: Role) -> Result<Operator, AuthError> {
+        self.insert_operator(name, role, false)
+    }
+
+    /// Adds the first operator of an empty store (the first-run wizard and
+    /// `windflow operators add` on an empty store). Fails with
+    /// [`AuthError::Forbidden`] once any operator exists, atomically, so two
+    /// racing first-runs cannot both succeed. The first operator must be an admin.
+    pub fn add_first_operator(&self, name: &str, role: Role) -> Result<Operator, AuthError> {
+        if role != Role::Admin {
+            return Err(AuthError::Invalid(format!(
+                "the first operator must be an admin (nobody could manage operators otherwise): use --role admin for {name}"
+            )));
+        }
+        self.insert_operator(name, role, true)
+    }
+
+    fn insert_operator(
+        &self,
+        name: &str,
+        role: Role,
+        only_if_empty: bool,
+    ) -> Result<Operator, AuthError> {
+        validate_name(name)?;
+        let stored = StoredOperator {
+            name: name.to_owned(),
+            role,
+            created_at: mfa::unix_seconds(std::time::SystemTime::now()),
+        };
+        let value = stored.encode();
+        // 0 inserted, 1 name taken, 2 store not empty.
+        let outcome = self.store.transaction(|tx| {
+            if only_if_empty {
+                let n: i64 = tx.query_row(
+                    "SELECT count(*) FROM kv WHERE ns = ?1",
+                    [OPERATORS_NS],
+                    |r| r.get(0),
+                )?;
+                if n > 0 {
+                    return Ok(2);
+                }
+            }
+            let inserted = tx.execute(
+                "INSERT INTO kv (ns, key, value, updated_at) VALUES (?1, ?2, ?3, unixepoch())
+                 ON CONFLICT (ns, key) DO NOTHING",
+                rusqlite::params![OPERATORS_NS, name, value],
+            )?;
+            Ok(if inserted == 1 { 0 } else { 1 })
+        })?;
+        match outcome {
+            0 => {}
+            1 => {
+                return Err(AuthError::Invalid(format!(
+                    "operator {name:?} already exists (see `windflow operators list`)"
+                )));
+            }
+            _ => {
+                return Err(AuthError::Forbidden {
+                    operator: self.actor.clone().unwrap_or_else(|| "(nobody)".into()),
+                    role: Role::Viewer,
+                    needed: Role::Admin,
+                    action: "operators.manage".into(),
+                });
+            }
+        }
+        self.emit(
+            "operator_added",
+            Some(name),
+            json!({ "operator": name, "role": role }),
+        );
+        Ok(stored.with_enrolled(self.is_enrolled(name)?))
+    }
+
+    /// Removes an operator with their second factor and grant. The last admin stays.
+    pub fn remove_operator(&self, name: &str) -> Result<(), AuthError> {
+        let stored = self.require_operator(name)?;
+        if stored.role == Role::Admin && self.admin_count()? <= 1 {
+            return Err(AuthError::LastAdmin {
+                operator: name.to_owned(),
+            });
+        }
+        self.store.delete(OPERATORS_NS, name)?;
+        self.store.delete(MFA_NS, name)?;
+        self.store.delete(GRANTS_NS, name)?;
+        self.emit(
+            "operator_removed",
+            Some(name),
+            json!({ "operator": name, "role": stored.role }),
+        );
+        Ok(())
+    }
+
+    /// Changes an operator's role. The last admin cannot be demoted.
+    pub fn set_role(&self, name: &str, role: Role) -> Result<(), AuthError> {
+        let mut stored = self.require_operator(name)?;
+        if stored.role == role {
+            return Ok(());
+        }
+        if stored.role == Role::Admin && self.admin_count()? <= 1 {
+            return Err(AuthError::LastAdmin {
+                operator: name.to_owned(),
+            });
+        }
+        let from = stored.role;
+        stored.role = role;
+        self.store.put(OPERATORS_NS, name, &stored.encode())?;
+        self.emit(
+            "operator_role_changed",
+            Some(name),
+            json!({ "operator": name, "from": from, "to": role }),
+        );
+        Ok(())
+    }
+
+    fn stored_operator(&self, name: &str) -> Result<Option<StoredOperator>, AuthError> {
+        self.store
+            .get(OPERATORS_NS, name)?
+            .map(|bytes| StoredOperator::decode(name, &bytes))
+            .transpose()
+    }
+
+    fn require_operator(&self, name: &str) -> Result<StoredOperator, AuthError> {
+        self.stored_operator(name)?
+            .ok_or_else(|| AuthError::UnknownOperator(name.to_owned()))
+    }
+
+    fn admin_count(&self) -> Result<usize, AuthError> {
+        let mut n = 0;
+        for (key, bytes) in self.store.list(OPERATORS_NS, "")? {
+            if StoredOperator::decode(&key, &bytes)?.role == Role::Admin {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    // ------------------------------------------------------------ second factor
+
+    /// The user's MFA record (decrypted; its `Debug` shows no secret).
+    pub fn mfa_record(&self, user: &str) -> Result<Option<MfaRecord>, AuthError> {
+        sealed::load(&self.store, &self.keyring, MFA_NS, user)
+    }
+
+    /// Whether `user` has a confirmed second factor.
+    pub fn is_enrolled(&self, user: &str) -> Result<bool, AuthError> {
+        Ok(self.mfa_record(user)?.is_some_and(|r| r.is_active()))
+    }
+
+    /// Starts a TOTP enrolment for `user` (replacing an unconfirmed one; an
+    /// active key stays active until the new one is confirmed). Show the
+    /// returned secret, QR and backup codes once; only the encrypted record is kept.
+    pub fn begin_enrollment(&self, user: &str, now: u64) -> Result<mfa::Enrollment, AuthError> {
+        validate_name(user)?;
+        let enrollment = self.update_mfa(user, |record| {
+            let record = match record.take() {
+                Some(existing) => record.insert(existing),
+                None => record.insert(MfaRecord::new(user)?),
+            };
+            record.begin_enrollment(now)
+        })?;
+        let enrollment = enrollment.map_err(|e| AuthError::from_mfa(user, e))?;
+        self.emit(
+            "mfa_enrollment_started",
+            Some(user),
+            json!({ "expires_at": now.saturating_add(self.policy.pending_ttl_secs) }),
+        );
+        Ok(enrollment)
+    }
+
+    /// Confirms the pending enrolment with a code from the new key.
+    pub fn confirm_enrollment(&self, user: &str, code: &str, now: u64) -> Result<(), AuthError> {
+        let policy = &self.policy;
+        let outcome = self.update_mfa(user, |record| match record {
+            Some(record) => record.confirm(code, now, policy),
+            None => Err(MfaError::NoPendingEnrollment),
+        })?;
+        match outcome {
+            Ok(()) => {
+                self.emit("mfa_enrolled", Some(user), json!({}));
+                Ok(())
+            }
+            Err(e) => {
+                self.emit_rejection(user, "confirm", &e);
+                Err(AuthError::from_mfa(user, e))
+            }
+        }
+    }
+
+    /// Checks a TOTP code or a backup code. The record is persisted after
+    /// success and failure alike; emits `mfa_success`, `mfa_failure` or `mfa_lockout`.
+    pub fn verify(&self, user: &str, code: &str, now: u64) -> Result<mfa::Verified, AuthError> {
+        let policy = &self.policy;
+        let outcome = self.update_mfa(user, |record| match record {
+            Some(record) => record.verify(code, now, policy),
+            None => Err(MfaError::NotEnrolled),
+        })?;
+        match outcome {
+            Ok(verified) => {
+                self.emit("mfa_success", Some(user), json!(verified));
+                Ok(verified)
+            }
+            Err(e) => {
+                self.emit_rejection(user, "verify", &e);
+                Err(AuthError::from_mfa(user, e))
+            }
+        }
+    }
+
+    /// Signs an operator in (console): the operator must exist, then the code
+    /// is verified. Emits `signin_success` or `signin_failure` as well.
+    pub fn sign_in(&self, operator: &str, code: &str, now: u64) -> Result<Operator, AuthError> {
+        let result = self
+            .operator(operator)?
+            .ok_or_else(|| AuthError::UnknownOperator(operator.to_owned()))
+            .and_then(|op| self.verify(operator, code, now).map(|v| (op, v)));
+        match result {
+            Ok((op, verified)) => {
+                self.emit("signin_success", Some(operator), json!(verified));
+                Ok(op)
+            }
+            Err(e) => {
+                self.emit(
+                    "signin_failure",
+                    Some(operator),
+                    json!({ "reason": reason(&e) }),
+                );
+                Err(e)
+            }
+        }
+    }
+
+    /// Replaces the user's backup codes; returns the new ones (show them once).
+    pub fn regenerate_backup_codes(&self, user: &str) -> Result<Vec<SecretString>, AuthError> {
+        let codes = self
+            .update_mfa(user, |record| match record {
+                Some(record) => record.regenerate_backup_codes(),
+                None => Err(MfaError::NotEnrolled),
+            })?
+            .map_err(|e| AuthError::from_mfa(user, e))?;
+        self.emit(
+            "backup_codes_regenerated",
+            Some(user),
+            json!({ "count": codes.len() }),
+        );
+        Ok(codes)
+    }
+
+    /// Deletes the user's second factor (and grant): they must enrol again.
+    pub fn reset_mfa(&self, user: &str) -> Result<(), AuthError> {
+        let existed = self.store.delete(MFA_NS, user)?;
+        self.store.delete(GRANTS_NS, user)?;
+        self.emit("mfa_reset", Some(user), json!({ "had_record": existed }));
+        Ok(())
+    }
+
+    fn update_mfa<R>(
+        &self,
+        user: &str,
+        f: impl FnOnce(&mut Option<MfaRecord>) -> R,
+    ) -> Result<R, AuthError> {
+        sealed::update(&self.store, &self.keyring, MFA_NS, user, f)
+    }
+
+    // ------------------------------------------------------------ grants
+
+    /// Verifies `code` and opens a step-up grant for the operator.
+    pub fn open_grant(&self, operator: &str, code: &str, now: u64) -> Result<Grant, AuthError> {
+        self.require_operator(operator)?;
+        self.verify(operator, code, now)?;
+        let grant = Grant::new(operator, now, self.grant_ttl_secs);
+        sealed::save(&self.store, &self.keyring, GRANTS_NS, operator, &grant)?;
+        self.emit(
+            "login_grant_opened",
+            Some(operator),
+            json!({ "opened_at": grant.opened_at, "expires_at": grant.expires_at }),
+        );
+        Ok(grant)
+    }
+
+    /// The operator's open grant; `None` when there is none or it expired.
+    pub fn grant(&self, operator: &str, now: u64) -> Result<Option<Grant>, AuthError> {
+        let Some(grant) = sealed::load::<Grant>(&self.store, &self.keyring, GRANTS_NS, operator)?
+        else {
+            return Ok(None);
+        };
+        if grant.is_valid(operator, now, self.grant_ttl_secs) {
+            return Ok(Some(grant));
+        }
+        if now >= grant.expires_at {
+            // Tidy up; a failure here changes nothing for the caller.
+            let _ = self.store.delete(GRANTS_NS, operator);
+        }
+        Ok(None)
+    }
+
+    /// Ends the operator's grant, if any.
+    pub fn close_grant(&self, operator: &str) -> Result<(), AuthError> {
+        if self.store.delete(GRANTS_NS, operator)? {
+            self.emit("login_grant_closed", Some(operator), json!({}));
+        }
+        Ok(())
+    }
+
+    // ------------------------------------------------------------ the check
+
+    /// The one check: the operator's role against [`requirement`]`(action)`,
+    /// then, when the action needs step-up, a fresh second factor: `code`
+    /// verified now (it is consumed), or else an open grant.
+    pub fn authorize(
+        &self,
+        operator: &str,
+        action: &str,
+        code: Option<&str>,
+        now: u64,
+    ) -> Result<(), AuthError> {
+        let need = requirement(action);
+        let op = self.require_operator(operator)?;
+        if op.role < need.role {
+            self.emit(
+                "authorization_denied",
+                Some(operator),
+                json!({ "action": action, "role": op.role, "needed": need.role }),
+            );
+            return Err(AuthError::Forbidden {
+                operator: operator.to_owned(),
+                role: op.role,
+                needed: need.role,
+                action: action.to_owned(),
+            });
+        }
+        if !need.step_up {
+            return Ok(());
+        }
+        let via = match code {
+            Some(code) => {
+                self.verify(operator, code, now)?;
+                "code"
+            }
+            None if self.grant(operator, now)?.is_some() => "grant",
+            None => {
+                self.emit(
+                    "authorization_denied",
+                    Some(operator),
+                    json!({ "action": action, "reason": "step_up_required" }),
+                );
+                return Err(AuthError::StepUpRequired {
+                    action: action.to_owned(),
+                });
+            }
+        };
+        self.emit(
+            "step_up",
+            Some(operator),
+            json!({ "action": action, "via": via }),
+        );
+        Ok(())
+    }
+
+    /// Re-encrypts every stored MFA record and grant under the newest key.
+    pub fn rewrap(&self) -> Result<Vec<RewrapCount>, AuthError> {
+        let report = sealed::rewrap_all(&self.store, &self.keyring)?;
+        self.emit(
+            "envelopes_rewrapped",
+            None,
+            json!({ "primary_kid": self.keyring.primary_kid(), "namespaces": report }),
+        );
+        Ok(report)
+    }
+
+    // ------------------------------------------------------------ events
+
+    /// Records an event through the audit handle, adding the actor. An audit
+    /// failure is logged and does not undo or refuse the action.
+    pub fn emit(&self, event_type: &str, user: Option<&str>, mut details: Value) {
+        if let (Some(actor), Value::Object(map)) = (&self.actor, &mut details) {
+            map.insert("actor".into(), Value::String(actor.clone()));
+        }
+        if let Err(e) = self.audit.emit(event_type, user, details) {
+            tracing::error!(event_type, error = %e, "security event not recorded");
+        }
+    }
+
+    fn emit_rejection(&self, user: &str, stage: &str, e: &MfaError) {
+        match e {
+            MfaError::LockedOut {
+                until,
+                started: true,
+            } => self.emit(
+                "mfa_lockout",
+                Some(user),
+                json!({ "stage": stage, "until": until }),
+            ),
+            _ => self.emit(
+                "mfa_failure",
+                Some(user),
+                json!({ "stage": stage, "reason": mfa_reason(e) }),
+            ),
+        }
+    }
+}
+
+/// A short machine-readable reason (for events and `--json`), never a secret.
+pub fn reason(e: &AuthError) -> &'static str {
+    match e {
+        AuthError::UnknownOperator(_) => "unknown_operator",
+        AuthError::NotEnrolled(_) => "not_enrolled",
+        AuthError::Mfa(e) => mfa_reason(e),
+        AuthError::Forbidden { .. } => "forbidden",
+        AuthError::StepUpRequired { .. } => "step_up_required",
+        AuthError::LastAdmin { .. } => "last_admin",
+        AuthError::Crypto(_) => "crypto",
+        AuthError::Store(_) => "store",
+        AuthError::Corrupt(_) => "corrupt_record",
+        AuthError::Invalid(_) => "invalid",
+    }
+}
+
+fn mfa_reason(e: &MfaError) -> &'static str {
+    match e {
+        MfaError::NotEnrolled => "not_enrolled",
+        MfaError::NoPendingEnrollment => "no_pending_enrollment",
+        MfaError::PendingExpired => "pending_expired",
+        MfaError::InvalidCode { .. } => "invalid_code",
+        MfaError::Replayed => "replayed",
+        MfaError::LockedOut { .. } => "locked_out",
+        MfaError::Malformed(_) => "malformed",
+        MfaError::Qr(_) => "qr",
+        MfaError::Hashing(_) => "hashing",
+    }
+}

@@ -1,0 +1,117 @@
+//! Roles and the one table of what each action needs.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// What an operator may do. Ordered: `Viewer < Operator < Admin`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Looks at everything that is not a secret value.
+    Viewer,
+    /// Acts: reveals, rotates and rolls back secrets, revokes sessions.
+    Operator,
+    /// Manages operators and their second factors.
+    Admin,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Viewer, Role::Operator, Role::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| format!("unknown role {s:?}: use viewer, operator or admin"))
+    }
+}
+
+/// What an action needs: a role at least this high, and whether a fresh
+/// second factor (a code now, or an open grant) is needed too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Requirement {
+    pub role: Role,
+    pub step_up: bool,
+}
+
+const fn need(role: Role, step_up: bool) -> Requirement {
+    Requirement { role, step_up }
+}
+
+/// Every action the console and the CLI know, with what it needs.
+/// An action missing here needs an admin with step-up (fail closed).
+pub const ACTIONS: &[(&str, Requirement)] = &[
+    ("console.open", need(Role::Viewer, false)),
+    ("view", need(Role::Viewer, false)),
+    ("operators.list", need(Role::Viewer, false)),
+    // Re-enrolling or regenerating one's own second factor.
+    ("mfa.self", need(Role::Viewer, true)),
+    ("store.compact", need(Role::Operator, false)),
+    ("secrets.reveal", need(Role::Operator, true)),
+    ("secrets.rotate", need(Role::Operator, true)),
+    ("secrets.rollback", need(Role::Operator, true)),
+    ("sessions.revoke", need(Role::Operator, true)),
+    ("sessions.revoke_user", need(Role::Operator, true)),
+    ("operators.manage", need(Role::Admin, true)),
+    ("mfa.reset", need(Role::Admin, true)),
+    // New master key, rewrap of stored envelopes.
+    ("crypto.rotate", need(Role::Admin, true)),
+];
+
+/// What `action` needs (see [`ACTIONS`]); unknown actions need an admin with step-up.
+pub fn requirement(action: &str) -> Requirement {
+    ACTIONS
+        .iter()
+        .find(|(name, _)| *name == action)
+        .map_or(need(Role::Admin, true), |(_, req)| *req)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_order_parse_and_print() {
+        assert!(Role::Viewer < Role::Operator && Role::Operator < Role::Admin);
+        assert_eq!("Admin".parse::<Role>(), Ok(Role::Admin));
+        assert!(
+            "root"
+                .parse::<Role>()
+                .unwrap_err()
+                .contains("viewer, operator or admin")
+        );
+        assert_eq!(
+            serde_json::to_string(&Role::Operator).unwrap(),
+            "\"operator\""
+        );
+        assert_eq!(Role::Viewer.to_string(), "viewer");
+    }
+
+    #[test]
+    fn table_has_no_duplicates() {
+        let mut names: Vec<_> = ACTIONS.iter().map(|(n, _)| *n).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), ACTIONS.len());
+    }
+}

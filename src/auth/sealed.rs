@@ -1,0 +1,228 @@
+//! Records kept encrypted in the local store: JSON sealed with the envelope
+//! under a context derived from the namespace and the key (`totp:<user>`,
+//! `grant:<operator>`), so a record copied to another key does not open.
+
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use zeroize::Zeroizing;
+
+use super::AuthError;
+use crate::crypto::{CryptoError, Keyring};
+use crate::store::Store;
+
+/// MFA records, one per user.
+pub const MFA_NS: &str = "mfa";
+/// Step-up grants, one per operator.
+pub const GRANTS_NS: &str = "grants";
+
+/// The encrypted namespaces and the context prefix of each.
+pub const ENCRYPTED_NAMESPACES: &[(&str, &str)] = &[(MFA_NS, "totp:"), (GRANTS_NS, "grant:")];
+
+/// The envelope context of `key` in namespace `ns`.
+pub fn context(ns: &str, key: &str) -> String {
+    let prefix = ENCRYPTED_NAMESPACES
+        .iter()
+        .find(|(n, _)| *n == ns)
+        .map_or("", |(_, p)| *p);
+    if prefix.is_empty() {
+        format!("{ns}:{key}")
+    } else {
+        format!("{prefix}{key}")
+    }
+}
+
+/// Whether `context` is one windflow uses for its own records (and so must
+/// not be produced or opened by hand with `windflow crypto`).
+pub fn is_reserved_context(context: &str) -> bool {
+    ENCRYPTED_NAMESPACES
+        .iter()
+        .any(|(_, prefix)| context.starts_with(prefix))
+}
+
+/// Reads and decrypts a record.
+pub fn load<T: DeserializeOwned>(
+    store: &Store,
+    keyring: &Keyring,
+    ns: &str,
+    key: &str,
+) -> Result<Option<T>, AuthError> {
+    store
+        .get(ns, key)?
+        .map(|bytes| open(keyring, ns, key, &bytes))
+        .transpose()
+}
+
+/// Encrypts and writes a record.
+pub fn save<T: Serialize>(
+    store: &Store,
+    keyring: &Keyring,
+    ns: &str,
+    key: &str,
+    value: &T,
+) -> Result<(), AuthError> {
+    let sealed = seal(keyring, ns, key, value)?;
+    store.put(ns, key, sealed.as_bytes())?;
+    Ok(())
+}
+
+/// Reads a record, lets `f` change it (or set it to `None` to delete it) and
+/// writes back whatever `f` left, all in one store transaction, so that two
+/// processes never both accept the same code. The state is written whether
+/// `f`'s result is a success or not (failures and lockouts are state).
+pub fn update<T, R>(
+    store: &Store,
+    keyring: &Keyring,
+    ns: &str,
+    key: &str,
+    f: impl FnOnce(&mut Option<T>) -> R,
+) -> Result<R, AuthError>
+where
+    T: Serialize + DeserializeOwned,
+{
+    store.transaction(|tx| {
+        let old: Option<Vec<u8>> = tx
+            .query_row(
+                "SELECT value FROM kv WHERE ns = ?1 AND key = ?2",
+                params![ns, key],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let existed = old.is_some();
+        let mut value = match old
+            .map(|bytes| open::<T>(keyring, ns, key, &bytes))
+            .transpose()
+        {
+            Ok(value) => value,
+            Err(e) => return Ok(Err(e)),
+        };
+        let out = f(&mut value);
+        match value {
+            Some(value) => {
+                let sealed = match seal(keyring, ns, key, &value) {
+                    Ok(sealed) => sealed,
+                    Err(e) => return Ok(Err(e)),
+                };
+                write(tx, ns, key, sealed.as_bytes())?;
+            }
+            None if existed => {
+                tx.execute(
+                    "DELETE FROM kv WHERE ns = ?1 AND key = ?2",
+                    params![ns, key],
+                )?;
+            }
+            None => {}
+        }
+        Ok(Ok(out))
+    })?
+}
+
+fn write(
+    tx: &rusqlite::Transaction<'_>,
+    ns: &str,
+    key: &str,
+    value: &[u8],
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO kv (ns, key, value, updated_at) VALUES (?1, ?2, ?3, unixepoch())
+         ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        params![ns, key, value],
+    )
+    .map(|_| ())
+}
+
+fn seal<T: Serialize>(
+    keyring: &Keyring,
+    ns: &str,
+    key: &str,
+    value: &T,
+) -> Result<String, AuthError> {
+    let json = Zeroizing::new(
+        serde_json::to_vec(value).map_err(|_| AuthError::Corrupt(format!("{ns}/{key}")))?,
+    );
+    Ok(keyring.encrypt(&context(ns, key), &json)?)
+}
+
+fn open<T: DeserializeOwned>(
+    keyring: &Keyring,
+    ns: &str,
+    key: &str,
+    bytes: &[u8],
+) -> Result<T, AuthError> {
+    let text = std::str::from_utf8(bytes).map_err(|_| {
+        AuthError::Crypto(CryptoError::Malformed {
+            reason: format!("record {ns}/{key} is not envelope text"),
+        })
+    })?;
+    let json = keyring.decrypt(&context(ns, key), text)?;
+    serde_json::from_slice(&json).map_err(|_| AuthError::Corrupt(format!("{ns}/{key}")))
+}
+
+/// What `windflow crypto rewrap` did in one namespace.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RewrapCount {
+    pub namespace: String,
+    pub total: usize,
+    pub rewrapped: usize,
+    pub unchanged: usize,
+    /// `key: reason` of every record that could not be rewrapped.
+    pub failed: Vec<String>,
+}
+
+/// Re-encrypts every record of the encrypted namespaces that is not sealed
+/// under the keyring's primary key. Each record is rewrapped in its own
+/// transaction (re-read inside it, so a concurrent update is never lost).
+pub fn rewrap_all(store: &Store, keyring: &Keyring) -> Result<Vec<RewrapCount>, AuthError> {
+    let mut report = Vec::new();
+    for (ns, _) in ENCRYPTED_NAMESPACES {
+        let mut count = RewrapCount {
+            namespace: (*ns).to_owned(),
+            ..RewrapCount::default()
+        };
+        for (key, value) in store.list(ns, "")? {
+            count.total += 1;
+            let text = String::from_utf8_lossy(&value);
+            if !keyring.needs_rewrap(&text) {
+                count.unchanged += 1;
+                continue;
+            }
+            match rewrap_one(store, keyring, ns, &key)? {
+                Ok(true) => count.rewrapped += 1,
+                Ok(false) => count.unchanged += 1,
+                Err(e) => count.failed.push(format!("{key}: {e}")),
+            }
+        }
+        report.push(count);
+    }
+    Ok(report)
+}
+
+/// `Ok(Ok(true))` rewrapped, `Ok(Ok(false))` gone or already current.
+fn rewrap_one(
+    store: &Store,
+    keyring: &Keyring,
+    ns: &str,
+    key: &str,
+) -> Result<Result<bool, CryptoError>, AuthError> {
+    let context = context(ns, key);
+    Ok(store.transaction(|tx| {
+        let Some(old) = tx
+            .query_row(
+                "SELECT value FROM kv WHERE ns = ?1 AND key = ?2",
+                params![ns, key],
+                |r| r.get::<_, Vec<u8>>(0),
+            )
+            .optional()?
+        else {
+            return Ok(Ok(false));
+        };
+        let text = String::from_utf8_lossy(&old);
+        if !keyring.needs_rewrap(&text) {
+            return Ok(Ok(false));
+        }
+        match keyring.rewrap(&context, &text) {
+            Ok(new) => write(tx, ns, key, new.as_bytes()).map(|()| Ok(true)),
+            Err(e) => Ok(Err(e)),
+        }
+    })?)
+}

@@ -1,0 +1,186 @@
+//! The task that owns [`Auth`] for the console: sign-in, the first-run
+//! enrolment and step-up codes are verified here, off the UI loop (backup
+//! codes cost an Argon2 hash each), and the outcome comes back as an event.
+
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::mpsc;
+
+use super::{Auth, Role, reason};
+use crate::mfa;
+use crate::service::{EventTx, ServiceEvent};
+
+#[derive(Debug)]
+pub enum AuthRequest {
+    /// Is there any operator yet? (first run or sign-in)
+    Status,
+    /// Demo mode: enrol the demo operator and sign in for the user.
+    DemoSignIn,
+    SignIn {
+        operator: String,
+        code: SecretString,
+    },
+    /// First run: create the first operator (an admin) and start enrolment.
+    CreateFirst { operator: String },
+    /// First run: confirm the enrolment with a code from the app.
+    Confirm {
+        operator: String,
+        code: SecretString,
+    },
+    /// A fresh code before a sensitive action.
+    StepUp {
+        operator: String,
+        code: SecretString,
+        action: &'static str,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub enum AuthEvent {
+    Ready {
+        has_operators: bool,
+    },
+    SignedIn {
+        operator: String,
+        role: Role,
+    },
+    /// Demo mode signed in for the user.
+    DemoSignedIn {
+        operator: String,
+    },
+    Rejected {
+        reason: String,
+    },
+    /// Shown once: the QR code, the URI, the secret and the backup codes.
+    Enrollment {
+        operator: String,
+        uri: SecretString,
+        secret: SecretString,
+        backup_codes: Vec<SecretString>,
+    },
+    SteppedUp {
+        action: &'static str,
+    },
+    StepUpRejected {
+        action: &'static str,
+        reason: String,
+    },
+}
+
+#[derive(Clone)]
+pub struct AuthHandle {
+    tx: mpsc::Sender<AuthRequest>,
+}
+
+impl AuthHandle {
+    pub fn try_send(&self, req: AuthRequest) -> bool {
+        self.tx.try_send(req).is_ok()
+    }
+}
+
+pub fn spawn(auth: Auth, events: EventTx) -> AuthHandle {
+    let (tx, mut rx) = mpsc::channel::<AuthRequest>(16);
+    tokio::spawn(async move {
+        while let Some(req) = rx.recv().await {
+            let auth = auth.clone();
+            let ev = tokio::task::spawn_blocking(move || handle(&auth, req))
+                .await
+                .unwrap_or_else(|e| AuthEvent::Rejected {
+                    reason: format!("the sign-in task failed: {e}"),
+                });
+            if events.send(ServiceEvent::Auth(ev)).await.is_err() {
+                break;
+            }
+        }
+    });
+    AuthHandle { tx }
+}
+
+fn now() -> u64 {
+    mfa::unix_seconds(std::time::SystemTime::now())
+}
+
+/// One request, synchronously (also what tests call).
+pub fn handle(auth: &Auth, req: AuthRequest) -> AuthEvent {
+    let rejected = |e: super::AuthError| AuthEvent::Rejected {
+        reason: e.to_string(),
+    };
+    match req {
+        AuthRequest::Status => match auth.has_operators() {
+            Ok(has_operators) => AuthEvent::Ready { has_operators },
+            Err(e) => rejected(e),
+        },
+        AuthRequest::DemoSignIn => match demo_sign_in(auth) {
+            Ok(operator) => AuthEvent::DemoSignedIn { operator },
+            Err(e) => rejected(e),
+        },
+        AuthRequest::SignIn { operator, code } => {
+            match auth.sign_in(&operator, code.expose_secret(), now()) {
+                Ok(op) => AuthEvent::SignedIn {
+                    operator: op.name,
+                    role: op.role,
+                },
+                Err(e) => rejected(e),
+            }
+        }
+        AuthRequest::CreateFirst { operator } => {
+            let res = auth
+                .add_first_operator(&operator, Role::Admin)
+                .and_then(|_| auth.begin_enrollment(&operator, now()));
+            match res {
+                Ok(en) => AuthEvent::Enrollment {
+                    operator,
+                    uri: en.otpauth_uri.clone(),
+                    secret: en.secret_base32.clone(),
+                    backup_codes: en.backup_codes.clone(),
+                },
+                Err(e) => rejected(e),
+            }
+        }
+        AuthRequest::Confirm { operator, code } => {
+            match auth.confirm_enrollment(&operator, code.expose_secret(), now()) {
+                Ok(()) => match auth.operator(&operator) {
+                    Ok(Some(op)) => AuthEvent::SignedIn {
+                        operator: op.name,
+                        role: op.role,
+                    },
+                    Ok(None) => AuthEvent::Rejected {
+                        reason: format!("operator {operator} vanished during enrolment"),
+                    },
+                    Err(e) => rejected(e),
+                },
+                Err(e) => rejected(e),
+            }
+        }
+        AuthRequest::StepUp {
+            operator,
+            code,
+            action,
+        } => match auth.authorize(&operator, action, Some(code.expose_secret()), now()) {
+            Ok(()) => AuthEvent::SteppedUp { action },
+            Err(e) => AuthEvent::StepUpRejected {
+                action,
+                reason: format!("{} ({})", e, reason(&e)),
+            },
+        },
+    }
+}
+
+/// Demo mode: enrol a `demo` admin and sign in for the user, through the
+/// same calls as a person would (the code is computed from the secret).
+pub fn demo_sign_in(auth: &Auth) -> Result<String, super::AuthError> {
+    const DEMO: &str = "demo";
+    if auth.operator(DEMO)?.is_none() {
+        auth.add_first_operator(DEMO, Role::Admin)?;
+    }
+    let t = now();
+    let en = auth.begin_enrollment(DEMO, t)?;
+    let key = mfa::TotpKey::from_base32(
+        en.secret_base32.expose_secret(),
+        mfa::Algorithm::Sha1,
+        6,
+        30,
+    )
+    .map_err(super::AuthError::Mfa)?;
+    auth.confirm_enrollment(DEMO, key.code_at(t).expose_secret(), t)?;
+    Ok(DEMO.to_string())
+}

@@ -1,0 +1,854 @@
+//! Operators, sign-in, step-up and roles: the real binary for the CLI flows,
+//! and the library for `requirement()` and `authorize()`.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use secrecy::ExposeSecret;
+use serde_json::Value;
+use windflow::audit::{Audit, MemorySink, SecurityEvent};
+use windflow::auth::{Auth, AuthError, Role, requirement};
+use windflow::crypto::{Keyring, MasterKey};
+use windflow::mfa::{self, Algorithm, MfaError, Policy, TotpKey, Verified};
+use windflow::store::Store;
+
+// ------------------------------------------------------------------ helpers
+
+/// A data dir and private HOME/XDG dirs for one run of the binary.
+struct Env {
+    root: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Self {
+        Self {
+            root: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn data(&self) -> PathBuf {
+        self.root.path().join("data")
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let root = self.root.path();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_windflow"));
+        cmd.arg("--data-dir")
+            .arg(self.data())
+            .args(args)
+            .env("HOME", root.join("home"))
+            .env("XDG_CONFIG_HOME", root.join("config"))
+            .env("XDG_DATA_HOME", root.join("xdg-data"))
+            .env("XDG_STATE_HOME", root.join("state"))
+            .env_remove("WINDFLOW_MASTER_KEY")
+            .env_remove("WINDFLOW_OPERATOR")
+            .env_remove("WINDFLOW_CONFIG")
+            .env_remove("WINDFLOW_READ_ONLY")
+            .env_remove("WINDFLOW_STEP_UP_MINUTES")
+            .env_remove("SSH_CONNECTION")
+            .env_remove("SSH_CLIENT")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("run windflow")
+    }
+
+    fn run_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        use std::io::Write;
+        let mut child = self
+            .cmd(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn windflow");
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// Runs and asserts the exit code; returns stdout.
+    fn expect(&self, args: &[&str], code: i32) -> String {
+        let out = self.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "windflow {args:?}\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let text = self.expect(args, 0);
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: {e}: {text}"))
+    }
+
+    /// Every audit event written so far.
+    fn events(&self) -> Vec<SecurityEvent> {
+        audit_files(&self.data())
+            .iter()
+            .flat_map(|p| {
+                std::fs::read_to_string(p)
+                    .unwrap()
+                    .lines()
+                    .map(|l| serde_json::from_str(l).unwrap())
+                    .collect::<Vec<SecurityEvent>>()
+            })
+            .collect()
+    }
+
+    fn event_types(&self) -> Vec<String> {
+        self.events().into_iter().map(|e| e.event_type).collect()
+    }
+}
+
+fn audit_files(data: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(data.join("audit"))
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+fn now() -> u64 {
+    mfa::unix_seconds(SystemTime::now())
+}
+
+fn key(secret: &str) -> TotpKey {
+    TotpKey::from_base32(secret, Algorithm::Sha1, 6, 30).unwrap()
+}
+
+fn code(key: &TotpKey, time: u64) -> String {
+    key.code_at(time).expose_secret().to_owned()
+}
+
+/// A 6-digit code valid at no step within two steps of `time`.
+fn wrong_code(key: &TotpKey, time: u64) -> String {
+    let near: Vec<String> = (0..5).map(|i| code(key, time + i * 30 - 60)).collect();
+    (0..)
+        .map(|n: u32| format!("{:06}", n * 111_111 % 1_000_000))
+        .find(|c| !near.contains(c))
+        .unwrap()
+}
+
+/// The first operator `admin`, enrolled and confirmed. Returns its key and backup codes.
+fn admin(env: &Env) -> (TotpKey, String, Vec<String>) {
+    let out = env.json(&["operators", "add", "admin", "--json"]);
+    assert_eq!(out["operator"]["name"], "admin");
+    assert_eq!(out["operator"]["role"], "admin");
+    assert_eq!(out["operator"]["enrolled"], false);
+    let enrollment = &out["enrollment"];
+    let secret = enrollment["secret"].as_str().unwrap().to_owned();
+    let uri = enrollment["otpauth_uri"].as_str().unwrap();
+    assert!(
+        uri.starts_with("otpauth://totp/WindFlow:admin%40windflow?"),
+        "{uri}"
+    );
+    assert!(uri.contains(&format!("secret={secret}")), "{uri}");
+    assert!(enrollment["expires_at"].as_u64().unwrap() >= now() + 590);
+    let backup: Vec<String> = enrollment["backup_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(backup.len(), 10);
+    let key = key(&secret);
+    env.expect(&["mfa", "confirm", "admin", &code(&key, now())], 0);
+    (key, secret, backup)
+}
+
+// ------------------------------------------------------------------ CLI
+
+#[test]
+fn cli_first_operator_enrolment_verify_and_admin_gated_management() {
+    let env = Env::new();
+    assert_eq!(
+        env.json(&["operators", "list", "--json"]),
+        Value::Array(vec![])
+    );
+
+    // The first operator needs no grant and starts its enrolment at once.
+    let (key, secret, backup) = admin(&env);
+    let listed = env.json(&["operators", "list", "--json"]);
+    assert_eq!(listed[0]["name"], "admin");
+    assert_eq!(listed[0]["enrolled"], true);
+
+    // Verify: the confirming step is spent (replay guard), the next step is accepted.
+    let next = code(&key, now() + 30);
+    let ok = env.json(&["mfa", "verify", "admin", &next, "--json"]);
+    assert_eq!(ok["accepted"], true);
+    assert_eq!(ok["method"], "totp");
+    let out = env.run(&["mfa", "verify", "admin", &next, "--json"]);
+    assert_eq!(out.status.code(), Some(1), "replayed code rejected");
+    let replay: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(replay["accepted"], false);
+    assert_eq!(replay["reason"], "replayed");
+    let out = env.run(&["mfa", "verify", "admin", &wrong_code(&key, now())]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("invalid code"),
+        "reason on stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Managing operators now needs an admin with a fresh second factor.
+    let out = env.run(&["operators", "add", "bob", "--role", "operator"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--operator"));
+    let out = env.run(&["operators", "add", "bob", "--operator", "admin"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("fresh second factor"));
+    env.expect(
+        &[
+            "operators",
+            "add",
+            "bob",
+            "--role",
+            "operator",
+            "--operator",
+            "admin",
+            "--code",
+            &backup[0],
+        ],
+        0,
+    );
+    // A spent backup code does not work twice.
+    env.expect(
+        &[
+            "operators",
+            "add",
+            "zed",
+            "--operator",
+            "admin",
+            "--code",
+            &backup[0],
+        ],
+        3,
+    );
+
+    // bob enrols himself (no grant needed before his first confirmation);
+    // text mode draws the QR code and prints URI, secret and backup codes.
+    let text = env.expect(&["mfa", "enroll", "bob"], 0);
+    assert!(
+        text.contains("\x1b[97;40m") && text.contains('█'),
+        "QR drawn"
+    );
+    assert!(text.contains("otpauth://totp/WindFlow:bob%40windflow?secret="));
+    assert!(text.contains("Secret: "));
+    assert!(text.matches('-').count() >= 10, "backup codes shown");
+    // Replacing an active second factor needs the user or an admin.
+    env.expect(&["mfa", "enroll", "admin"], 3);
+    env.expect(&["mfa", "enroll", "nobody"], 2);
+
+    // bob is an operator, not an admin: refused before any code is checked.
+    let out = env.run(&[
+        "operators",
+        "add",
+        "eve",
+        "--operator",
+        "bob",
+        "--code",
+        "123456",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs admin"));
+
+    // A grant from `login` stands in for the code, until `logout`.
+    let grant = env.json(&[
+        "login",
+        "--operator",
+        "admin",
+        "--code",
+        &backup[1],
+        "--json",
+    ]);
+    assert_eq!(grant["operator"], "admin");
+    assert_eq!(
+        grant["expires_at"].as_u64().unwrap() - grant["opened_at"].as_u64().unwrap(),
+        300
+    );
+    env.expect(
+        &[
+            "operators",
+            "add",
+            "carol",
+            "--role",
+            "viewer",
+            "--operator",
+            "admin",
+        ],
+        0,
+    );
+    env.expect(
+        &[
+            "operators",
+            "set-role",
+            "carol",
+            "operator",
+            "--operator",
+            "admin",
+        ],
+        0,
+    );
+    let listed = env.json(&["operators", "list", "--json"]);
+    let roles: Vec<(&str, &str)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| (o["name"].as_str().unwrap(), o["role"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            ("admin", "admin"),
+            ("bob", "operator"),
+            ("carol", "operator")
+        ]
+    );
+    env.expect(&["operators", "remove", "carol", "--operator", "admin"], 0);
+    // The last admin can be neither removed nor demoted.
+    env.expect(&["operators", "remove", "admin", "--operator", "admin"], 3);
+    env.expect(
+        &[
+            "operators",
+            "set-role",
+            "admin",
+            "viewer",
+            "--operator",
+            "admin",
+        ],
+        3,
+    );
+    // WINDFLOW_OPERATOR names the operator too.
+    let out = env
+        .cmd(&["operators", "set-role", "bob", "viewer"])
+        .env("WINDFLOW_OPERATOR", "admin")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    env.expect(&["logout", "--operator", "admin"], 0);
+    env.expect(&["operators", "add", "dave", "--operator", "admin"], 3);
+    let names: Vec<String> = env
+        .json(&["operators", "list", "--json"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["admin", "bob"]);
+
+    // Bad input exits 2.
+    env.expect(
+        &[
+            "operators",
+            "add",
+            "x y",
+            "--operator",
+            "admin",
+            "--code",
+            &backup[2],
+        ],
+        2,
+    );
+    env.expect(&["operators", "add", "frank", "--role", "root"], 2);
+
+    // Backup codes: count, then a regenerated set replaces the old one.
+    let left = env.json(&["mfa", "backup-codes", "admin", "--json"]);
+    assert_eq!(left["remaining"], 7);
+    let fresh = env.json(&[
+        "mfa",
+        "backup-codes",
+        "admin",
+        "--regenerate",
+        "--operator",
+        "admin",
+        "--code",
+        &backup[3],
+        "--json",
+    ]);
+    let fresh: Vec<String> = fresh["backup_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(fresh.len(), 10);
+    env.expect(&["mfa", "verify", "admin", &backup[4]], 1);
+    let used = env.json(&["mfa", "verify", "admin", &fresh[0], "--json"]);
+    assert_eq!(used["method"], "backup_code");
+    assert_eq!(used["remaining"], 9);
+
+    // At rest: the key file is private and the MFA record is an envelope,
+    // with no trace of the base32 secret in the database files.
+    let data = env.data();
+    assert_eq!(mode(&data.join("master.key")), 0o600);
+    assert_eq!(mode(&data.join("windflow.db")), 0o600);
+    for name in ["windflow.db", "windflow.db-wal"] {
+        if let Ok(bytes) = std::fs::read(data.join(name)) {
+            let text = String::from_utf8_lossy(&bytes);
+            assert!(!text.contains(&secret), "secret in plaintext in {name}");
+            assert!(!text.contains(&secret.to_lowercase()), "secret in {name}");
+        }
+    }
+    let db = rusqlite::Connection::open(data.join("windflow.db")).unwrap();
+    let (stored, ns_count): (Vec<u8>, i64) = db
+        .query_row(
+            "SELECT value, (SELECT count(*) FROM kv WHERE ns = 'mfa') FROM kv WHERE ns = 'mfa' AND key = 'admin'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        ns_count, 2,
+        "admin and bob (pending) have MFA records; carol was removed"
+    );
+    let stored = String::from_utf8(stored).unwrap();
+    assert!(stored.starts_with("wf1."), "{stored}");
+    assert!(!stored.contains(&secret));
+
+    // The audit log: private file, events for what happened.
+    let files = audit_files(&data);
+    assert_eq!(files.len(), 1);
+    assert_eq!(mode(&files[0]), 0o600);
+    assert_eq!(mode(&data.join("audit")), 0o700);
+    let types = env.event_types();
+    for expected in [
+        "operator_added",
+        "mfa_enrollment_started",
+        "mfa_enrolled",
+        "mfa_success",
+        "mfa_failure",
+        "step_up",
+        "authorization_denied",
+        "login_grant_opened",
+        "login_grant_closed",
+        "operator_role_changed",
+        "operator_removed",
+        "backup_codes_regenerated",
+    ] {
+        assert!(
+            types.iter().any(|t| t == expected),
+            "no {expected} event in {types:?}"
+        );
+    }
+    let events = env.events();
+    let failure = events
+        .iter()
+        .find(|e| e.event_type == "mfa_failure")
+        .unwrap();
+    assert_eq!(failure.user_id.as_deref(), Some("admin"));
+    assert_eq!(failure.severity, windflow::audit::Severity::Medium);
+    assert_eq!(failure.tags, ["security", "audit", "mfa_failure"]);
+    let log = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(!log.contains(&secret));
+    for c in backup.iter().chain(&fresh) {
+        assert!(!log.contains(c.as_str()), "a backup code in the audit log");
+    }
+}
+
+#[test]
+fn cli_lockout_after_five_failures_is_audited() {
+    let env = Env::new();
+    let (key, _, _) = admin(&env);
+    let wrong = wrong_code(&key, now());
+    for attempt in 1..=5 {
+        let out = env.run(&["mfa", "verify", "admin", &wrong, "--json"]);
+        assert_eq!(out.status.code(), Some(1), "attempt {attempt}");
+        let body: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let expected = if attempt < 5 {
+            "invalid_code"
+        } else {
+            "locked_out"
+        };
+        assert_eq!(body["reason"], expected, "attempt {attempt}");
+    }
+    // Locked: even the right code is refused now.
+    let out = env.run(&["mfa", "verify", "admin", &code(&key, now() + 30)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("locked out"));
+
+    let events = env.events();
+    let failures = events
+        .iter()
+        .filter(|e| e.event_type == "mfa_failure")
+        .count();
+    let lockouts: Vec<_> = events
+        .iter()
+        .filter(|e| e.event_type == "mfa_lockout")
+        .collect();
+    assert_eq!(failures, 5, "4 wrong codes and 1 attempt while locked");
+    assert_eq!(lockouts.len(), 1);
+    assert_eq!(lockouts[0].severity, windflow::audit::Severity::High);
+    assert!(lockouts[0].details["until"].as_u64().unwrap() > now());
+    assert!(events.iter().any(|e| e.event_type == "mfa_enrolled"));
+}
+
+#[test]
+fn cli_crypto_round_trip_contexts_and_key_file() {
+    let env = Env::new();
+    let plain = b"db password: hunter2\n";
+    let out = env.run_stdin(
+        &["crypto", "encrypt", "--context", "deployment:api-7"],
+        plain,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let envelope = String::from_utf8(out.stdout).unwrap();
+    assert!(envelope.starts_with("wf1."), "{envelope}");
+    assert_eq!(envelope.trim().split('.').count(), 5);
+    assert_eq!(mode(&env.data().join("master.key")), 0o600);
+
+    let out = env.run_stdin(
+        &["crypto", "decrypt", "--context", "deployment:api-7"],
+        envelope.as_bytes(),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, plain);
+
+    let out = env.run_stdin(
+        &["crypto", "decrypt", "--context", "deployment:api-8"],
+        envelope.as_bytes(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("wrong context"));
+    assert!(out.stdout.is_empty());
+
+    let out = env.run_stdin(
+        &["crypto", "decrypt", "--context", "deployment:api-7"],
+        b"wf1.nope",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("malformed"));
+
+    // windflow's own contexts are not for hand use (no forged grants).
+    let out = env.run_stdin(&["crypto", "encrypt", "--context", "grant:admin"], b"{}");
+    assert_eq!(out.status.code(), Some(3));
+
+    let out = env.run_stdin(&["crypto", "encrypt", "--context", "x", "--json"], b"hi");
+    let body: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(body["envelope"].as_str().unwrap().starts_with("wf1."));
+
+    // A key file open to others is refused, as ssh does.
+    std::fs::set_permissions(
+        env.data().join("master.key"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let out = env.run_stdin(
+        &["crypto", "decrypt", "--context", "deployment:api-7"],
+        envelope.as_bytes(),
+    );
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("chmod 600"));
+}
+
+#[test]
+fn cli_add_key_and_rewrap_keep_mfa_working() {
+    let env = Env::new();
+    let (_, secret, backup) = admin(&env);
+    // The grant lasts step_up_minutes.
+    let out = env
+        .cmd(&[
+            "login",
+            "--operator",
+            "admin",
+            "--code",
+            &backup[0],
+            "--json",
+        ])
+        .env("WINDFLOW_STEP_UP_MINUTES", "2")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let grant: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        grant["expires_at"].as_u64().unwrap() - grant["opened_at"].as_u64().unwrap(),
+        120
+    );
+    // Rotation is an admin action: without an operator it is refused.
+    env.expect(&["crypto", "add-key"], 3);
+    let added = env.json(&["crypto", "add-key", "--operator", "admin", "--json"]);
+    let kid = added["kid"].as_str().unwrap().to_owned();
+    assert_eq!(added["kids"].as_array().unwrap().len(), 2);
+    let key_file = std::fs::read_to_string(env.data().join("master.key")).unwrap();
+    assert_eq!(key_file.lines().count(), 2);
+    assert_eq!(mode(&env.data().join("master.key")), 0o600);
+
+    let report = env.json(&["crypto", "rewrap", "--operator", "admin", "--json"]);
+    assert_eq!(report["primary_kid"], kid.as_str());
+    let ns = report["namespaces"].as_array().unwrap();
+    let mfa = ns.iter().find(|c| c["namespace"] == "mfa").unwrap();
+    assert_eq!(mfa["rewrapped"], 1);
+    assert_eq!(mfa["failed"].as_array().unwrap().len(), 0);
+    let grants = ns.iter().find(|c| c["namespace"] == "grants").unwrap();
+    assert_eq!(grants["total"], 1);
+
+    let db = rusqlite::Connection::open(env.data().join("windflow.db")).unwrap();
+    let stored: Vec<u8> = db
+        .query_row(
+            "SELECT value FROM kv WHERE ns = 'mfa' AND key = 'admin'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let stored = String::from_utf8(stored).unwrap();
+    assert!(stored.starts_with(&format!("wf1.{kid}.")), "{stored}");
+    assert!(!stored.contains(&secret));
+
+    // Still readable, and a second rewrap has nothing to do.
+    env.expect(&["mfa", "verify", "admin", &backup[1]], 0);
+    let again = env.json(&["crypto", "rewrap", "--operator", "admin", "--json"]);
+    let mfa = &again["namespaces"].as_array().unwrap()[0];
+    assert_eq!(mfa["rewrapped"], 0);
+}
+
+// ------------------------------------------------------------------ library
+
+const T0: u64 = 1_750_000_020;
+
+struct Lib {
+    _dir: tempfile::TempDir,
+    auth: Auth,
+    events: Arc<MemorySink>,
+}
+
+fn lib() -> Lib {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(dir.path()).unwrap());
+    let keyring = Arc::new(Keyring::new(MasterKey::generate()));
+    let events = Arc::new(MemorySink::default());
+    let auth = Auth::new(
+        store,
+        keyring,
+        Audit::new(events.clone()),
+        Policy::default(),
+    );
+    Lib {
+        _dir: dir,
+        auth,
+        events,
+    }
+}
+
+/// Adds and enrols `name` at `T0`; returns the TOTP key.
+fn enrolled(auth: &Auth, name: &str, role: Role) -> TotpKey {
+    auth.add_operator(name, role).unwrap();
+    let enrollment = auth.begin_enrollment(name, T0).unwrap();
+    let key = key(enrollment.secret_base32.expose_secret());
+    auth.confirm_enrollment(name, &code(&key, T0), T0).unwrap();
+    key
+}
+
+#[test]
+fn requirement_table() {
+    let r = |a| requirement(a);
+    assert_eq!(
+        (r("console.open").role, r("console.open").step_up),
+        (Role::Viewer, false)
+    );
+    assert_eq!((r("view").role, r("view").step_up), (Role::Viewer, false));
+    assert_eq!(
+        (r("store.compact").role, r("store.compact").step_up),
+        (Role::Operator, false)
+    );
+    for action in [
+        "secrets.reveal",
+        "secrets.rotate",
+        "secrets.rollback",
+        "sessions.revoke",
+        "sessions.revoke_user",
+    ] {
+        assert_eq!(
+            (r(action).role, r(action).step_up),
+            (Role::Operator, true),
+            "{action}"
+        );
+    }
+    for action in ["operators.manage", "mfa.reset", "no.such.action", ""] {
+        assert_eq!(
+            (r(action).role, r(action).step_up),
+            (Role::Admin, true),
+            "{action}"
+        );
+    }
+}
+
+#[test]
+fn authorize_role_then_fresh_second_factor() {
+    let Lib { auth, events, _dir } = lib();
+    enrolled(&auth, "root", Role::Admin);
+    let viewer = enrolled(&auth, "vic", Role::Viewer);
+    let op = enrolled(&auth, "olga", Role::Operator);
+
+    // Unknown operators and roles too low are refused before any code is checked.
+    assert!(matches!(
+        auth.authorize("nobody", "view", None, T0),
+        Err(AuthError::UnknownOperator(_))
+    ));
+    let e = auth
+        .authorize(
+            "vic",
+            "secrets.reveal",
+            Some(&code(&viewer, T0 + 30)),
+            T0 + 30,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            AuthError::Forbidden {
+                role: Role::Viewer,
+                needed: Role::Operator,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(e.exit_code(), 3);
+    assert!(
+        auth.mfa_record("vic").unwrap().unwrap().last_step() == Some(T0 / 30),
+        "code not consumed"
+    );
+    auth.authorize("vic", "view", None, T0).unwrap();
+
+    // Step-up: no code and no grant is refused; a code works once.
+    let e = auth
+        .authorize("olga", "secrets.reveal", None, T0 + 30)
+        .unwrap_err();
+    assert!(matches!(e, AuthError::StepUpRequired { .. }), "{e:?}");
+    assert_eq!(e.exit_code(), 3);
+    auth.authorize("olga", "store.compact", None, T0).unwrap();
+    let c = code(&op, T0 + 30);
+    auth.authorize("olga", "secrets.reveal", Some(&c), T0 + 30)
+        .unwrap();
+    let e = auth
+        .authorize("olga", "secrets.rotate", Some(&c), T0 + 30)
+        .unwrap_err();
+    assert!(matches!(e, AuthError::Mfa(MfaError::Replayed)), "{e:?}");
+
+    // A grant stands in for the code until it expires or is closed.
+    let grant = auth
+        .open_grant("olga", &code(&op, T0 + 60), T0 + 60)
+        .unwrap();
+    assert_eq!(grant.expires_at, T0 + 60 + 300);
+    auth.authorize("olga", "sessions.revoke", None, T0 + 100)
+        .unwrap();
+    assert!(auth.grant("olga", T0 + 359).unwrap().is_some());
+    assert!(auth.grant("olga", T0 + 360).unwrap().is_none());
+    assert!(matches!(
+        auth.authorize("olga", "sessions.revoke", None, T0 + 360),
+        Err(AuthError::StepUpRequired { .. })
+    ));
+    auth.open_grant("olga", &code(&op, T0 + 90), T0 + 90)
+        .unwrap();
+    auth.close_grant("olga").unwrap();
+    assert!(auth.grant("olga", T0 + 91).unwrap().is_none());
+    // A grant is the operator's own; the role check still applies with one.
+    auth.open_grant("vic", &code(&viewer, T0 + 90), T0 + 90)
+        .unwrap();
+    assert!(matches!(
+        auth.authorize("vic", "operators.manage", None, T0 + 91),
+        Err(AuthError::Forbidden { .. })
+    ));
+
+    let types = events.types();
+    for t in [
+        "step_up",
+        "authorization_denied",
+        "login_grant_opened",
+        "login_grant_closed",
+        "mfa_enrolled",
+    ] {
+        assert!(types.iter().any(|x| x == t), "{t} in {types:?}");
+    }
+    let step_up: Vec<_> = events
+        .events()
+        .into_iter()
+        .filter(|e| e.event_type == "step_up")
+        .map(|e| e.details["via"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(step_up, ["code", "grant"]);
+}
+
+#[test]
+fn persistence_across_handles_roles_and_reset() {
+    let Lib { auth, events, _dir } = lib();
+    let key = enrolled(&auth, "root", Role::Admin);
+    // Another handle on the same store and key sees the replay guard.
+    let other = auth.clone().with_actor("root");
+    assert!(matches!(
+        other.verify("root", &code(&key, T0), T0 + 1),
+        Err(AuthError::Mfa(MfaError::Replayed))
+    ));
+    assert_eq!(
+        other.verify("root", &code(&key, T0 + 30), T0 + 30).unwrap(),
+        Verified::Totp {
+            step: (T0 + 30) / 30
+        }
+    );
+    assert_eq!(events.events().last().unwrap().details["actor"], "root");
+
+    // The first-operator path is closed once an operator exists.
+    assert!(matches!(
+        auth.add_first_operator("mallory", Role::Admin),
+        Err(AuthError::Forbidden { .. })
+    ));
+    assert!(matches!(
+        auth.add_operator("root", Role::Viewer),
+        Err(AuthError::Invalid(_))
+    ));
+
+    auth.add_operator("bob", Role::Viewer).unwrap();
+    auth.set_role("bob", Role::Admin).unwrap();
+    auth.set_role("root", Role::Operator).unwrap();
+    assert!(matches!(
+        auth.set_role("bob", Role::Viewer),
+        Err(AuthError::LastAdmin { .. })
+    ));
+    assert!(matches!(
+        auth.remove_operator("bob"),
+        Err(AuthError::LastAdmin { .. })
+    ));
+    assert_eq!(auth.operator("root").unwrap().unwrap().role, Role::Operator);
+    assert!(auth.operator("root").unwrap().unwrap().enrolled);
+    assert!(!auth.operator("bob").unwrap().unwrap().enrolled);
+
+    auth.reset_mfa("root").unwrap();
+    assert!(matches!(
+        auth.verify("root", &code(&key, T0 + 60), T0 + 60),
+        Err(AuthError::NotEnrolled(_))
+    ));
+    auth.remove_operator("root").unwrap();
+    assert!(auth.operator("root").unwrap().is_none());
+    assert_eq!(auth.operators().unwrap().len(), 1);
+}
