@@ -67,7 +67,8 @@ impl Env {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn windflow");
-        child.stdin.take().unwrap().write_all(input).unwrap();
+        // A command refused before it reads stdin closes the pipe early: not an error here.
+        let _ = child.stdin.take().unwrap().write_all(input);
         child.wait_with_output().unwrap()
     }
 
