@@ -303,21 +303,25 @@ fn run_console(config: Config, demo_mode: bool) -> Result<ExitCode, CliError> {
         color_mode: ColorMode::detect(),
         config_dir: Some(config.paths.config_dir.clone()),
         sign_in: true,
-        auto_lock: (config.auto_lock_minutes > 0).then(|| std::time::Duration::from_secs(config.auto_lock_minutes * 60)),
+        auto_lock: (config.auto_lock_minutes > 0)
+            .then(|| std::time::Duration::from_secs(config.auto_lock_minutes * 60)),
         step_up_window: std::time::Duration::from_secs(config.step_up_minutes * 60),
     };
     // Themes and keymaps are checked before the terminal is touched.
-    let app = App::new(settings, console::panes(), &config.theme, &config.keymap).map_err(CliError::Usage)?;
+    let app = App::new(settings, console::panes(), &config.theme, &config.keymap)
+        .map_err(CliError::Usage)?;
     let store = Arc::new(store::Store::open(&data_dir).map_err(|e| CliError::Failure(e.into()))?);
-    let keyring = crate::crypto::Keyring::from_env_or_file(&data_dir.join(crate::crypto::KEY_FILE_NAME), true)
-        .map_err(|e| CliError::Failure(e.into()))?;
+    let keyring = crate::crypto::Keyring::from_env_or_file(
+        &data_dir.join(crate::crypto::KEY_FILE_NAME),
+        true,
+    )
+    .map_err(|e| CliError::Failure(e.into()))?;
     let auth = crate::auth::Auth::new(
         store.clone(),
         Arc::new(keyring),
         crate::audit::Audit::local(&data_dir),
         crate::mfa::Policy::default(),
     );
-
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -315,7 +315,11 @@ impl Config {
         if let Err(e) = environment_color.parse::<crate::console::theme::ThemeColor>() {
             return Err(ConfigError::Invalid(format!("environment_color: {e}")));
         }
-        let minutes = |sources: &mut BTreeMap<&'static str, Source>, key: &'static str, var: &str, file: Option<u64>, default: u64| {
+        let minutes = |sources: &mut BTreeMap<&'static str, Source>,
+                       key: &'static str,
+                       var: &str,
+                       file: Option<u64>,
+                       default: u64| {
             match env(var).filter(|v| !v.is_empty()) {
                 Some(v) => {
                     sources.insert(key, Source::Env);
@@ -326,13 +330,32 @@ impl Config {
                     })
                 }
                 None => {
-                    sources.insert(key, if file.is_some() { Source::File } else { Source::Default });
+                    sources.insert(
+                        key,
+                        if file.is_some() {
+                            Source::File
+                        } else {
+                            Source::Default
+                        },
+                    );
                     Ok(file.unwrap_or(default))
                 }
             }
         };
-        let auto_lock_minutes = minutes(&mut sources, "auto_lock_minutes", "WINDFLOW_AUTO_LOCK_MINUTES", file.auto_lock_minutes, 15)?;
-        let step_up_minutes = minutes(&mut sources, "step_up_minutes", "WINDFLOW_STEP_UP_MINUTES", file.step_up_minutes, 5)?;
+        let auto_lock_minutes = minutes(
+            &mut sources,
+            "auto_lock_minutes",
+            "WINDFLOW_AUTO_LOCK_MINUTES",
+            file.auto_lock_minutes,
+            15,
+        )?;
+        let step_up_minutes = minutes(
+            &mut sources,
+            "step_up_minutes",
+            "WINDFLOW_STEP_UP_MINUTES",
+            file.step_up_minutes,
+            5,
+        )?;
         let paths = Paths {
             config_file,
             config_file_exists,

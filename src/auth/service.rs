@@ -82,17 +82,31 @@ pub fn spawn(auth: Auth, events: EventTx) -> AuthHandle {
     tokio::spawn(async move {
         while let Some(req) = rx.recv().await {
             let auth = auth.clone();
-            let ev = tokio::task::spawn_blocking(move || handle(&auth, req))
-                .await
-                .unwrap_or_else(|e| AuthEvent::Rejected {
-                    reason: format!("the sign-in task failed: {e}"),
-                });
+            let ev = tokio::task::spawn_blocking(move || {
+                let ev = handle(&auth, req);
+                release_memory();
+                ev
+            })
+            .await
+            .unwrap_or_else(|e| AuthEvent::Rejected {
+                reason: format!("the sign-in task failed: {e}"),
+            });
             if events.send(ServiceEvent::Auth(ev)).await.is_err() {
                 break;
             }
         }
     });
     AuthHandle { tx }
+}
+
+/// Argon2 (backup codes) allocates tens of MiB per hash; glibc keeps freed
+/// heap pages, so give them back to keep an idle console small.
+fn release_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free heap memory to the system.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 fn now() -> u64 {

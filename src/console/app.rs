@@ -12,8 +12,8 @@ use ratatui_textarea::TextArea;
 
 use super::actions::{self, ActionRegistry, name};
 use super::filter::Filter;
-use super::gate::{Gate, Signed};
 use super::fmt;
+use super::gate::{Gate, Signed};
 use super::help::HelpState;
 use super::keymap::{Keymap, Lookup};
 use super::keys::KeyChord;
@@ -266,7 +266,9 @@ impl App {
                 if self.gate.is_open() {
                     self.key(key, &mut out);
                 } else if key.kind != crossterm::event::KeyEventKind::Release {
-                    let action = self.resolve(&[actions::INPUT], KeyChord::from_event(&key)).map(|(_, a)| a);
+                    let action = self
+                        .resolve(&[actions::INPUT], KeyChord::from_event(&key))
+                        .map(|(_, a)| a);
                     out.extend(self.gate.key(key, action));
                 }
                 self.dirty = true;
@@ -313,7 +315,10 @@ impl App {
             }
             AuthEvent::DemoSignedIn { operator } => {
                 self.auto_sign_in(&operator);
-                self.notify(Level::Info, format!("demo: enrolled and signed in as {operator}"));
+                self.notify(
+                    Level::Info,
+                    format!("demo: enrolled and signed in as {operator}"),
+                );
             }
             AuthEvent::StepUpRejected { action, reason } => {
                 if let Mode::StepUp(s) = &mut self.mode {
@@ -338,11 +343,15 @@ impl App {
     }
 
     fn tick(&mut self) {
-        if let (Some(limit), true) = (self.settings.auto_lock, self.gate.is_open() && self.settings.sign_in) {
+        if let (Some(limit), true) = (
+            self.settings.auto_lock,
+            self.gate.is_open() && self.settings.sign_in,
+        ) {
             if self.last_input.elapsed() >= limit {
                 self.mode = Mode::Normal;
                 let mins = limit.as_secs().div_ceil(60);
-                self.gate.lock(&format!("locked after {mins} idle minutes: sign in again"));
+                self.gate
+                    .lock(&format!("locked after {mins} idle minutes: sign in again"));
                 self.dirty = true;
             }
         }
@@ -441,7 +450,13 @@ impl App {
     }
 
     /// `stepped_up`: a code was verified for this very action just now.
-    fn dispatch_checked(&mut self, scope: &str, action: &str, out: &mut Vec<Request>, stepped_up: bool) {
+    fn dispatch_checked(
+        &mut self,
+        scope: &str,
+        action: &str,
+        out: &mut Vec<Request>,
+        stepped_up: bool,
+    ) {
         if let Some(def) = self.registry.get(scope, action).copied() {
             if def.mutates && self.settings.read_only {
                 self.notify(
@@ -454,11 +469,17 @@ impl App {
                 let need = requirement(guard);
                 let Some(signed) = self.signed() else { return };
                 if signed.role < need.role {
-                    let msg = format!("{} is {}; `{}` needs {}", signed.operator, signed.role, def.name, need.role);
+                    let msg = format!(
+                        "{} is {}; `{}` needs {}",
+                        signed.operator, signed.role, def.name, need.role
+                    );
                     self.notify(Level::Warn, msg);
                     return;
                 }
-                if need.step_up && !stepped_up && signed.mfa_at.elapsed() > self.settings.step_up_window {
+                if need.step_up
+                    && !stepped_up
+                    && signed.mfa_at.elapsed() > self.settings.step_up_window
+                {
                     self.mode = Mode::StepUp(StepUp {
                         input: {
                             let mut t = single_line_input("code from your authenticator".into());
@@ -692,7 +713,13 @@ impl App {
         }
     }
 
-    fn step_up_key(&mut self, mut s: StepUp, key: KeyEvent, chord: KeyChord, out: &mut Vec<Request>) {
+    fn step_up_key(
+        &mut self,
+        mut s: StepUp,
+        key: KeyEvent,
+        chord: KeyChord,
+        out: &mut Vec<Request>,
+    ) {
         if s.busy {
             self.mode = Mode::StepUp(s);
             return;
@@ -703,7 +730,12 @@ impl App {
                 return;
             }
             Some((_, name::SUBMIT)) => {
-                let code = s.input.lines().first().map(|l| l.trim().to_string()).unwrap_or_default();
+                let code = s
+                    .input
+                    .lines()
+                    .first()
+                    .map(|l| l.trim().to_string())
+                    .unwrap_or_default();
                 if let (false, Some(signed)) = (code.is_empty(), self.signed()) {
                     s.busy = true;
                     s.error = None;
@@ -794,10 +826,9 @@ impl App {
             && m.row < area.y + area.height
             && m.column >= area.x
             && m.column < area.x + area.width
+            && self.panes[self.focus].click(m.row - area.y)
         {
-            if self.panes[self.focus].click(m.row - area.y) {
-                self.dirty = true;
-            }
+            self.dirty = true;
         }
     }
 

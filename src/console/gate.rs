@@ -101,7 +101,10 @@ impl Wizard {
 }
 
 fn text(t: &TextArea<'static>) -> String {
-    t.lines().first().map(|s| s.trim().to_string()).unwrap_or_default()
+    t.lines()
+        .first()
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
 }
 
 impl Gate {
@@ -118,9 +121,9 @@ impl Gate {
             Gate::SignIn(s) => match input_action {
                 _ if s.busy => {}
                 Some(name::CANCEL) => out.push(Request::Quit),
-                Some(name::COMPLETE | name::COMPLETE_PREV | name::HISTORY_PREV | name::HISTORY_NEXT) => {
-                    s.on_code = !s.on_code
-                }
+                Some(
+                    name::COMPLETE | name::COMPLETE_PREV | name::HISTORY_PREV | name::HISTORY_NEXT,
+                ) => s.on_code = !s.on_code,
                 Some(name::SUBMIT) => {
                     let (operator, code) = (text(&s.operator), text(&s.code));
                     if operator.is_empty() {
@@ -139,7 +142,11 @@ impl Gate {
                     }
                 }
                 _ => {
-                    let field = if s.on_code { &mut s.code } else { &mut s.operator };
+                    let field = if s.on_code {
+                        &mut s.code
+                    } else {
+                        &mut s.operator
+                    };
                     field.input(key);
                 }
             },
@@ -171,7 +178,11 @@ impl Gate {
                     }
                 },
                 _ => {
-                    let field = if w.enrollment.is_some() { &mut w.code } else { &mut w.name };
+                    let field = if w.enrollment.is_some() {
+                        &mut w.code
+                    } else {
+                        &mut w.name
+                    };
                     field.input(key);
                 }
             },
@@ -210,7 +221,15 @@ impl Gate {
                 w.busy = false;
                 w.error = Some(reason.clone());
             }
-            (Gate::Wizard(w), AuthEvent::Enrollment { operator, uri, secret, backup_codes }) => {
+            (
+                Gate::Wizard(w),
+                AuthEvent::Enrollment {
+                    operator,
+                    uri,
+                    secret,
+                    backup_codes,
+                },
+            ) => {
                 w.busy = false;
                 w.enrollment = Some(EnrollmentView {
                     operator: operator.clone(),
@@ -248,17 +267,36 @@ impl Gate {
 }
 
 fn centered(area: Rect, w: u16, h: u16) -> Rect {
-    let [v] = Layout::vertical([Constraint::Length(h.min(area.height))]).flex(Flex::Center).areas(area);
-    let [r] = Layout::horizontal([Constraint::Length(w.min(area.width))]).flex(Flex::Center).areas(v);
+    let [v] = Layout::vertical([Constraint::Length(h.min(area.height))])
+        .flex(Flex::Center)
+        .areas(area);
+    let [r] = Layout::horizontal([Constraint::Length(w.min(area.width))])
+        .flex(Flex::Center)
+        .areas(v);
     r
 }
 
-fn field(frame: &mut Frame, theme: &Theme, area: Rect, label: &str, input: &TextArea<'static>, active: bool) {
+fn field(
+    frame: &mut Frame,
+    theme: &Theme,
+    area: Rect,
+    label: &str,
+    input: &TextArea<'static>,
+    active: bool,
+) {
     let [l, f] = Layout::horizontal([Constraint::Length(11), Constraint::Fill(1)]).areas(area);
-    let style = if active { theme.accent() } else { theme.muted() };
+    let style = if active {
+        theme.accent()
+    } else {
+        theme.muted()
+    };
     frame.render_widget(Span::styled(label.to_string(), style), l);
     let mut input = input.clone();
-    input.set_cursor_style(if active { Style::default().add_modifier(ratatui::style::Modifier::REVERSED) } else { Style::default() });
+    input.set_cursor_style(if active {
+        Style::default().add_modifier(ratatui::style::Modifier::REVERSED)
+    } else {
+        Style::default()
+    });
     frame.render_widget(&input, f);
 }
 
@@ -292,7 +330,8 @@ fn render_sign_in(s: &SignIn, t: &Theme, frame: &mut Frame, area: Rect) {
     frame.render_widget(status, rows[4]);
     if let Some(e) = &s.error {
         frame.render_widget(
-            Paragraph::new(Line::styled(e.clone(), t.role(ThemeRole::Danger))).wrap(Wrap { trim: true }),
+            Paragraph::new(Line::styled(e.clone(), t.role(ThemeRole::Danger)))
+                .wrap(Wrap { trim: true }),
             rows[5],
         );
     }
@@ -322,7 +361,11 @@ fn render_wizard(w: &Wizard, t: &Theme, frame: &mut Frame, area: Rect) {
             intro,
         );
         field(frame, t, name, "Name", &w.name, true);
-        let s = if w.busy { "creating…" } else { "Enter continues · Esc quits" };
+        let s = if w.busy {
+            "creating…"
+        } else {
+            "Enter continues · Esc quits"
+        };
         frame.render_widget(Line::styled(s, t.muted()), status);
         if let Some(e) = &w.error {
             frame.render_widget(Line::styled(e.clone(), t.role(ThemeRole::Danger)), err);
@@ -338,12 +381,22 @@ fn render_wizard(w: &Wizard, t: &Theme, frame: &mut Frame, area: Rect) {
         ColorMode::None => Style::default(),
         _ => Style::default().fg(Color::White).bg(Color::Black),
     };
-    let qr_lines: Vec<Line> = en.qr.iter().map(|l| Line::styled(l.clone(), qr_style)).collect();
+    let qr_lines: Vec<Line> = en
+        .qr
+        .iter()
+        .map(|l| Line::styled(l.clone(), qr_style))
+        .collect();
     frame.render_widget(Paragraph::new(qr_lines), left);
     let mut lines = vec![
-        Line::styled(format!("Enrol {} in your authenticator app", en.operator), t.title()),
+        Line::styled(
+            format!("Enrol {} in your authenticator app", en.operator),
+            t.title(),
+        ),
         Line::styled("Scan the code, or type the secret:", t.text()),
-        Line::styled(en.secret.expose_secret().to_string(), t.role(ThemeRole::Warn)),
+        Line::styled(
+            en.secret.expose_secret().to_string(),
+            t.role(ThemeRole::Warn),
+        ),
         Line::styled("Backup codes (shown once, each works once):", t.text()),
     ];
     for pair in en.backup_codes.chunks(2) {
@@ -362,11 +415,16 @@ fn render_wizard(w: &Wizard, t: &Theme, frame: &mut Frame, area: Rect) {
     .areas(right);
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), body);
     field(frame, t, code, "Code", &w.code, true);
-    let s = if w.busy { "verifying…" } else { "Enter confirms · Esc quits" };
+    let s = if w.busy {
+        "verifying…"
+    } else {
+        "Enter confirms · Esc quits"
+    };
     frame.render_widget(Line::styled(s, t.muted()), status);
     if let Some(e) = &w.error {
         frame.render_widget(
-            Paragraph::new(Line::styled(e.clone(), t.role(ThemeRole::Danger))).wrap(Wrap { trim: true }),
+            Paragraph::new(Line::styled(e.clone(), t.role(ThemeRole::Danger)))
+                .wrap(Wrap { trim: true }),
             err,
         );
     }

@@ -25,8 +25,8 @@ use tokio::signal::unix::{SignalKind, signal};
 use app::{App, Msg, Request};
 use panes::Pane;
 
-use crate::service::{EventRx, Level};
 use crate::auth::service::AuthHandle;
+use crate::service::{EventRx, Level};
 use crate::store::service::{StoreHandle, StoreRequest};
 
 /// The panes, in pane-bar order.
@@ -64,7 +64,10 @@ impl Services {
             Request::Auth(r) => {
                 let sent = self.auth.as_ref().is_some_and(|s| s.try_send(r));
                 if !sent {
-                    app.notify(Level::Error, "the sign-in service is not running or is busy; try again");
+                    app.notify(
+                        Level::Error,
+                        "the sign-in service is not running or is busy; try again",
+                    );
                 }
             }
             Request::Store(r) => {

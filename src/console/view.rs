@@ -32,7 +32,8 @@ pub fn render(app: &mut App, frame: &mut Frame) {
     }
     if !app.gate.is_open() {
         // Nothing but the gate until an operator has signed in.
-        let [body, status] = Layout::vertical([Constraint::Fill(1), Constraint::Length(1)]).areas(area);
+        let [body, status] =
+            Layout::vertical([Constraint::Fill(1), Constraint::Length(1)]).areas(area);
         app.gate.render(&app.theme, frame, body);
         status_bar(app, frame, status);
         return;
@@ -240,7 +241,9 @@ fn status_bar(app: &App, frame: &mut Frame, area: Rect) {
     let s = &app.settings;
     frame.render_widget(Block::default().style(t.bar()), area);
     let who = match &app.gate {
-        super::gate::Gate::Open(signed) if signed.auto => format!(" {} (demo sign-in) ", signed.operator),
+        super::gate::Gate::Open(signed) if signed.auto => {
+            format!(" {} (demo sign-in) ", signed.operator)
+        }
         super::gate::Gate::Open(signed) => format!(" {} · {} ", signed.operator, signed.role),
         _ => " not signed in ".to_string(),
     };

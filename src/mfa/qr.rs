@@ -74,6 +74,10 @@ pub fn render_compact(data: &str) -> Result<Vec<String>, MfaError> {
     let code = QrCode::with_error_correction_level(data.as_bytes(), qrcode::EcLevel::L)
         .map_err(|e| MfaError::Qr(e.to_string()))?;
     let width = code.width();
-    let dark: Vec<bool> = code.into_colors().into_iter().map(|c| c == Color::Dark).collect();
+    let dark: Vec<bool> = code
+        .into_colors()
+        .into_iter()
+        .map(|c| c == Color::Dark)
+        .collect();
     Ok(half_blocks(width, &dark, 2))
 }

@@ -45,7 +45,12 @@ pub fn feed_services(app: &mut App) {
     for ev in [
         ServiceEvent::Health {
             service: "store",
-            health: health(HealthState::Connected, Backend::Embedded, "/var/lib/windflow/windflow.db", None),
+            health: health(
+                HealthState::Connected,
+                Backend::Embedded,
+                "/var/lib/windflow/windflow.db",
+                None,
+            ),
         },
         ServiceEvent::Health {
             service: "redis",
@@ -56,8 +61,17 @@ pub fn feed_services(app: &mut App) {
                 Some("connection refused (os error 111)"),
             ),
         },
-        ServiceEvent::Figure { service: "store", label: "records", value: "42".into() },
-        ServiceEvent::Activity { service: "store", level: Level::Info, message: "opened the store".into(), at },
+        ServiceEvent::Figure {
+            service: "store",
+            label: "records",
+            value: "42".into(),
+        },
+        ServiceEvent::Activity {
+            service: "store",
+            level: Level::Info,
+            message: "opened the store".into(),
+            at,
+        },
         ServiceEvent::Activity {
             service: "redis",
             level: Level::Warn,
@@ -125,9 +139,19 @@ fn number_keys_and_tab_switch_panes() {
     app.update(key_event(KeyCode::BackTab, KeyModifiers::SHIFT));
     assert_eq!(focused(&app), "activity");
     typed(&mut app, "9");
-    assert_eq!(focused(&app), "activity", "a pane number that does not exist is ignored");
+    assert_eq!(
+        focused(&app),
+        "activity",
+        "a pane number that does not exist is ignored"
+    );
     typed(&mut app, "1");
-    assert!(screen(&mut app, 80, 24).lines().nth(1).unwrap().contains("Services"));
+    assert!(
+        screen(&mut app, 80, 24)
+            .lines()
+            .nth(1)
+            .unwrap()
+            .contains("Services")
+    );
 }
 
 #[test]
@@ -157,12 +181,21 @@ fn help_lists_bindings_from_the_keymap_and_searches() {
     typed(&mut app, "?");
     assert!(matches!(app.mode, Mode::Help(_)));
     let s = screen(&mut app, 100, 40);
-    assert!(s.contains("Overview pane") && s.contains("Probe every backend now"), "{s}");
-    assert!(s.contains("g g, Home") && s.contains("Quit WindFlow"), "{s}");
+    assert!(
+        s.contains("Overview pane") && s.contains("Probe every backend now"),
+        "{s}"
+    );
+    assert!(
+        s.contains("g g, Home") && s.contains("Quit WindFlow"),
+        "{s}"
+    );
     typed(&mut app, "/compact");
     let s = screen(&mut app, 100, 40);
     assert!(s.contains("Compact the embedded store"), "{s}");
-    assert!(!s.contains("Quit WindFlow"), "search hides what does not match:\n{s}");
+    assert!(
+        !s.contains("Quit WindFlow"),
+        "search hides what does not match:\n{s}"
+    );
     press(&mut app, KeyCode::Esc);
     press(&mut app, KeyCode::Esc);
     assert!(matches!(app.mode, Mode::Normal));
@@ -172,7 +205,10 @@ fn help_lists_bindings_from_the_keymap_and_searches() {
     app.run_command("keymap arrows", &mut Vec::new());
     typed(&mut app, "?");
     let s = screen(&mut app, 100, 60);
-    assert!(s.contains("Ctrl-q, F10") && s.contains("Quit WindFlow"), "{s}");
+    assert!(
+        s.contains("Ctrl-q, F10") && s.contains("Quit WindFlow"),
+        "{s}"
+    );
 }
 
 #[test]
@@ -182,7 +218,9 @@ fn palette_completes_runs_and_remembers() {
     press(&mut app, KeyCode::Tab);
     typed(&mut app, "l");
     press(&mut app, KeyCode::Tab);
-    let Mode::Palette(p) = &app.mode else { panic!("palette closed") };
+    let Mode::Palette(p) = &app.mode else {
+        panic!("palette closed")
+    };
     assert_eq!(p.line(), "theme light");
     press(&mut app, KeyCode::Enter);
     assert_eq!(app.theme.name, "light");
@@ -197,10 +235,14 @@ fn palette_completes_runs_and_remembers() {
 
     typed(&mut app, ":");
     press(&mut app, KeyCode::Up);
-    let Mode::Palette(p) = &app.mode else { panic!() };
+    let Mode::Palette(p) = &app.mode else {
+        panic!()
+    };
     assert_eq!(p.line(), "theme nope");
     press(&mut app, KeyCode::Up);
-    let Mode::Palette(p) = &app.mode else { panic!() };
+    let Mode::Palette(p) = &app.mode else {
+        panic!()
+    };
     assert_eq!(p.line(), "theme light");
     press(&mut app, KeyCode::Esc);
 
@@ -209,11 +251,20 @@ fn palette_completes_runs_and_remembers() {
     assert_eq!(focused(&app), "activity");
     typed(&mut app, ":pa");
     press(&mut app, KeyCode::Tab);
-    let Mode::Palette(p) = &app.mode else { panic!() };
-    assert_eq!(p.line(), "pane ", "a unique command moves on to its arguments");
+    let Mode::Palette(p) = &app.mode else {
+        panic!()
+    };
+    assert_eq!(
+        p.line(),
+        "pane ",
+        "a unique command moves on to its arguments"
+    );
     assert_eq!(p.candidates, ["pane overview", "pane activity"]);
     press(&mut app, KeyCode::Esc);
-    assert!(matches!(typed(&mut app, ":q\r")[..], []), "Enter is a key event, not a char");
+    assert!(
+        matches!(typed(&mut app, ":q\r")[..], []),
+        "Enter is a key event, not a char"
+    );
     let reqs = press(&mut app, KeyCode::Enter);
     assert!(matches!(reqs[..], [Request::Quit]));
 }
@@ -241,7 +292,14 @@ fn filter_regex_inversion_highlight_and_escape() {
     // Matches are highlighted with the theme's highlight style.
     let term = render(&mut app, 100, 24);
     let buf = term.backend().buffer();
-    let row = (0..24).find(|y| (0..100).map(|x| buf[(x, *y)].symbol()).collect::<String>().contains("store  ")).unwrap();
+    let row = (0..24)
+        .find(|y| {
+            (0..100)
+                .map(|x| buf[(x, *y)].symbol())
+                .collect::<String>()
+                .contains("store  ")
+        })
+        .unwrap();
     assert_eq!(buf[(1, row)].style().bg, app.theme.highlight().bg);
 
     typed(&mut app, "/");
@@ -250,14 +308,26 @@ fn filter_regex_inversion_highlight_and_escape() {
     }
     typed(&mut app, "!^sto");
     let s = screen(&mut app, 100, 24);
-    assert!(s.contains("redis") && !s.contains("/var/lib/windflow"), "inverted:\n{s}");
+    assert!(
+        s.contains("redis") && !s.contains("/var/lib/windflow"),
+        "inverted:\n{s}"
+    );
     press(&mut app, KeyCode::Esc);
-    assert!(app.pane().filter().is_none(), "Esc leaves the filter and clears it");
+    assert!(
+        app.pane().filter().is_none(),
+        "Esc leaves the filter and clears it"
+    );
     typed(&mut app, "/re(dis");
     press(&mut app, KeyCode::Enter);
-    assert!(app.pane().filter().unwrap().literal, "an invalid regex is matched literally");
+    assert!(
+        app.pane().filter().unwrap().literal,
+        "an invalid regex is matched literally"
+    );
     press(&mut app, KeyCode::Esc);
-    assert!(app.pane().filter().is_none(), "Esc in normal mode clears the filter");
+    assert!(
+        app.pane().filter().is_none(),
+        "Esc in normal mode clears the filter"
+    );
 }
 
 #[test]
@@ -267,14 +337,26 @@ fn read_only_refuses_state_changes_everywhere() {
     s.read_only_locked = true;
     let mut app = app_with(s, "dark");
     assert!(typed(&mut app, "C").is_empty());
-    assert!(matches!(app.mode, Mode::Normal), "no confirmation is even offered");
+    assert!(
+        matches!(app.mode, Mode::Normal),
+        "no confirmation is even offered"
+    );
     assert!(app.message.as_ref().unwrap().1.contains("read-only"));
     let mut out = Vec::new();
     app.run_command("compact", &mut out);
     assert!(out.is_empty());
-    assert!(app.message.as_ref().unwrap().1.contains("read-only: `:compact`"));
+    assert!(
+        app.message
+            .as_ref()
+            .unwrap()
+            .1
+            .contains("read-only: `:compact`")
+    );
     app.run_command("readonly off", &mut out);
-    assert!(app.settings.read_only, "read-only from the flag cannot be lifted");
+    assert!(
+        app.settings.read_only,
+        "read-only from the flag cannot be lifted"
+    );
     assert!(screen(&mut app, 80, 24).contains("READ-ONLY"));
 
     let mut app = self::app();
@@ -294,7 +376,10 @@ fn confirmations_plain_and_typed() {
     assert!(matches!(app.mode, Mode::Normal));
     typed(&mut app, "C");
     let reqs = typed(&mut app, "y");
-    assert!(matches!(reqs[..], [Request::Store(StoreRequest::Compact)]), "{reqs:?}");
+    assert!(
+        matches!(reqs[..], [Request::Store(StoreRequest::Compact)]),
+        "{reqs:?}"
+    );
 
     app.confirm(ConfirmSpec {
         title: "Revoke every session of alice?".into(),
@@ -304,7 +389,10 @@ fn confirmations_plain_and_typed() {
         then: vec![Request::Quit],
     });
     assert!(typed(&mut app, "y").is_empty(), "y is text here, not a yes");
-    assert!(press(&mut app, KeyCode::Enter).is_empty(), "`y` is not the name");
+    assert!(
+        press(&mut app, KeyCode::Enter).is_empty(),
+        "`y` is not the name"
+    );
     let s = screen(&mut app, 80, 24);
     assert!(s.contains("type `alice` exactly"), "{s}");
     press(&mut app, KeyCode::Backspace);
@@ -319,7 +407,9 @@ fn copy_zoom_and_redraw() {
     let mut app = app();
     typed(&mut app, "j");
     let reqs = typed(&mut app, "y");
-    let [Request::Copy(text)] = &reqs[..] else { panic!("{reqs:?}") };
+    let [Request::Copy(text)] = &reqs[..] else {
+        panic!("{reqs:?}")
+    };
     assert!(text.starts_with("redis real reconnecting"), "{text}");
     typed(&mut app, "z");
     assert!(app.zoom);
@@ -355,14 +445,24 @@ fn mouse_is_off_by_default_then_clicks_and_scrolls() {
     assert_eq!(focused(&app), "activity");
     render(&mut app, 80, 24);
     app.update(click(10, 2));
-    assert!(app.pane().selected_text(&app.shared).unwrap().contains("opened the store"));
+    assert!(
+        app.pane()
+            .selected_text(&app.shared)
+            .unwrap()
+            .contains("opened the store")
+    );
     app.update(Msg::Mouse(MouseEvent {
         kind: MouseEventKind::ScrollDown,
         column: 10,
         row: 5,
         modifiers: KeyModifiers::NONE,
     }));
-    assert!(app.pane().selected_text(&app.shared).unwrap().contains("reconnecting"));
+    assert!(
+        app.pane()
+            .selected_text(&app.shared)
+            .unwrap()
+            .contains("reconnecting")
+    );
 }
 
 #[test]
@@ -373,7 +473,10 @@ fn service_events_mark_the_screen_dirty_and_show() {
     app.dirty = false;
     app.update(Msg::Tick);
     assert!(!app.dirty, "an idle tick changes nothing visible");
-    app.update(Msg::Service(ServiceEvent::Processed { service: "store", count: 1 }));
+    app.update(Msg::Service(ServiceEvent::Processed {
+        service: "store",
+        count: 1,
+    }));
     assert!(!app.dirty, "counters alone wait for the next tick");
     app.update(Msg::Tick);
     assert!(app.dirty, "the tick shows the new rate");
@@ -402,7 +505,10 @@ fn tiny_terminals_get_a_message_not_a_panic() {
     }
     for (w, h) in [(40, 10), (80, 24), (250, 70)] {
         let s = screen(&mut app, w, h);
-        assert!(s.contains("Overview") && s.contains("alice"), "{w}x{h}:\n{s}");
+        assert!(
+            s.contains("Overview") && s.contains("alice"),
+            "{w}x{h}:\n{s}"
+        );
     }
 }
 
@@ -412,10 +518,16 @@ fn user_keymap_and_theme_files_load_and_bad_ones_are_located() {
     std::fs::create_dir_all(dir.path().join("themes")).unwrap();
     std::fs::write(
         dir.path().join("themes/mine.toml"),
-        windflow::console::theme::BUNDLED[1].1.replace("name = \"light\"", "name = \"mine\""),
+        windflow::console::theme::BUNDLED[1]
+            .1
+            .replace("name = \"light\"", "name = \"mine\""),
     )
     .unwrap();
-    std::fs::write(dir.path().join("keymap.toml"), "[global]\nquit = { keys = [\"ctrl-x\"] }\n").unwrap();
+    std::fs::write(
+        dir.path().join("keymap.toml"),
+        "[global]\nquit = { keys = [\"ctrl-x\"] }\n",
+    )
+    .unwrap();
     let mut s = settings();
     s.config_dir = Some(dir.path().to_path_buf());
     let mut app = App::new(s.clone(), console::panes(), "mine", "vim").unwrap();
@@ -429,8 +541,14 @@ fn user_keymap_and_theme_files_load_and_bad_ones_are_located() {
 
     std::fs::write(dir.path().join("keymap.toml"), "[global]\nquit = [\"z\"]\n").unwrap();
     let err = App::new(s, console::panes(), "dark", "vim").err().unwrap();
-    assert!(err.contains("keymap.toml, line 2") && err.contains("`z`") && err.contains("global.zoom"), "{err}");
-    assert!(err.contains("key `global.quit`"), "the user's file is blamed: {err}");
+    assert!(
+        err.contains("keymap.toml, line 2") && err.contains("`z`") && err.contains("global.zoom"),
+        "{err}"
+    );
+    assert!(
+        err.contains("key `global.quit`"),
+        "the user's file is blamed: {err}"
+    );
 }
 
 /// A pane with one action that needs step-up (like revoking a session).
@@ -444,7 +562,10 @@ impl windflow::console::panes::Pane for Guarded {
         "Guarded"
     }
     fn actions(&self) -> Vec<windflow::console::actions::ActionDef> {
-        vec![windflow::console::actions::ActionDef::new("guarded", "revoke", "Revoke").guarded("sessions.revoke")]
+        vec![
+            windflow::console::actions::ActionDef::new("guarded", "revoke", "Revoke")
+                .guarded("sessions.revoke"),
+        ]
     }
     fn handle(
         &mut self,
@@ -452,10 +573,19 @@ impl windflow::console::panes::Pane for Guarded {
         _: &windflow::console::panes::Shared,
         effects: &mut Vec<windflow::console::panes::Effect>,
     ) -> bool {
-        effects.push(windflow::console::panes::Effect::Notify(Level::Info, format!("ran {action}")));
+        effects.push(windflow::console::panes::Effect::Notify(
+            Level::Info,
+            format!("ran {action}"),
+        ));
         true
     }
-    fn render(&mut self, _: &mut ratatui::Frame, _: ratatui::layout::Rect, _: &windflow::console::panes::RenderCtx) {}
+    fn render(
+        &mut self,
+        _: &mut ratatui::Frame,
+        _: ratatui::layout::Rect,
+        _: &windflow::console::panes::RenderCtx,
+    ) {
+    }
     fn set_filter(&mut self, _: Option<windflow::console::filter::Filter>) {}
     fn filter(&self) -> Option<&windflow::console::filter::Filter> {
         None
@@ -484,20 +614,46 @@ fn step_up_asks_for_a_fresh_code_then_runs_the_action() {
     app.focus_pane(2);
     let mut out = Vec::new();
     app.dispatch("guarded", "revoke", &mut out);
-    assert!(out.is_empty() && matches!(app.mode, Mode::StepUp(_)), "a stale second factor asks first");
+    assert!(
+        out.is_empty() && matches!(app.mode, Mode::StepUp(_)),
+        "a stale second factor asks first"
+    );
     assert!(screen(&mut app, 80, 24).contains("revoke needs a fresh code"));
     typed(&mut app, "123456");
     let reqs = press(&mut app, KeyCode::Enter);
-    let [Request::Auth(AuthRequest::StepUp { operator, action, .. })] = &reqs[..] else { panic!("{reqs:?}") };
+    let [
+        Request::Auth(AuthRequest::StepUp {
+            operator, action, ..
+        }),
+    ] = &reqs[..]
+    else {
+        panic!("{reqs:?}")
+    };
     assert_eq!((operator.as_str(), *action), ("alice", "sessions.revoke"));
-    app.update(auth(AuthEvent::StepUpRejected { action: "sessions.revoke", reason: "invalid code".into() }));
+    app.update(auth(AuthEvent::StepUpRejected {
+        action: "sessions.revoke",
+        reason: "invalid code".into(),
+    }));
     assert!(screen(&mut app, 80, 24).contains("invalid code"));
-    assert!(!app.shared.activity.iter().any(|e| e.message == "ran revoke"));
+    assert!(
+        !app.shared
+            .activity
+            .iter()
+            .any(|e| e.message == "ran revoke")
+    );
     typed(&mut app, "654321");
     press(&mut app, KeyCode::Enter);
-    app.update(auth(AuthEvent::SteppedUp { action: "sessions.revoke" }));
+    app.update(auth(AuthEvent::SteppedUp {
+        action: "sessions.revoke",
+    }));
     assert!(matches!(app.mode, Mode::Normal));
-    assert!(app.shared.activity.iter().any(|e| e.message == "ran revoke"), "the action ran after the code");
+    assert!(
+        app.shared
+            .activity
+            .iter()
+            .any(|e| e.message == "ran revoke"),
+        "the action ran after the code"
+    );
 
     // Within the window no code is asked again.
     let mut s = settings();
@@ -506,7 +662,12 @@ fn step_up_asks_for_a_fresh_code_then_runs_the_action() {
     app.focus_pane(2);
     app.dispatch("guarded", "revoke", &mut out);
     assert!(matches!(app.mode, Mode::Normal));
-    assert!(app.shared.activity.iter().any(|e| e.message == "ran revoke"));
+    assert!(
+        app.shared
+            .activity
+            .iter()
+            .any(|e| e.message == "ran revoke")
+    );
 }
 
 #[test]
@@ -517,37 +678,66 @@ fn sign_in_gate_roles_and_auto_lock() {
     s.sign_in = true;
     s.auto_lock = Some(Duration::ZERO);
     let mut app = App::new(s, with_guarded(), "dark", "vim").unwrap();
-    assert!(matches!(app.start()[..], [Request::Auth(AuthRequest::Status)]));
-    assert!(!screen(&mut app, 80, 24).contains("Guarded"), "nothing shows before sign-in");
-    app.update(auth(AuthEvent::Ready { has_operators: true }));
+    assert!(matches!(
+        app.start()[..],
+        [Request::Auth(AuthRequest::Status)]
+    ));
+    assert!(
+        !screen(&mut app, 80, 24).contains("Guarded"),
+        "nothing shows before sign-in"
+    );
+    app.update(auth(AuthEvent::Ready {
+        has_operators: true,
+    }));
     assert!(screen(&mut app, 80, 24).contains("sign in"));
     typed(&mut app, "q");
-    assert!(app.gate.is_open() == false && !matches!(typed(&mut app, "")[..], [Request::Quit]), "q is text here");
+    assert!(
+        !app.gate.is_open() && !matches!(typed(&mut app, "")[..], [Request::Quit]),
+        "q is text here"
+    );
     let reqs = press(&mut app, KeyCode::Enter);
-    let [Request::Auth(AuthRequest::SignIn { operator, .. })] = &reqs[..] else { panic!("{reqs:?}") };
+    let [Request::Auth(AuthRequest::SignIn { operator, .. })] = &reqs[..] else {
+        panic!("{reqs:?}")
+    };
     assert_eq!(operator, "alice");
-    app.update(auth(AuthEvent::Rejected { reason: "invalid code: 4 tries left".into() }));
+    app.update(auth(AuthEvent::Rejected {
+        reason: "invalid code: 4 tries left".into(),
+    }));
     assert!(screen(&mut app, 80, 24).contains("4 tries left"));
-    app.update(auth(AuthEvent::SignedIn { operator: "alice".into(), role: Role::Viewer }));
+    app.update(auth(AuthEvent::SignedIn {
+        operator: "alice".into(),
+        role: Role::Viewer,
+    }));
     assert!(screen(&mut app, 80, 24).contains("alice · viewer"));
     // A viewer may not revoke: refused before any code is asked.
     let mut out = Vec::new();
     app.dispatch("guarded", "revoke", &mut out);
     assert!(matches!(app.mode, Mode::Normal));
-    assert!(app.message.as_ref().unwrap().1.contains("needs operator"), "{:?}", app.message);
+    assert!(
+        app.message.as_ref().unwrap().1.contains("needs operator"),
+        "{:?}",
+        app.message
+    );
     // Idle past the limit: locked, back to the sign-in screen.
     app.update(Msg::Tick);
     let s = screen(&mut app, 80, 24);
-    assert!(!app.gate.is_open() && s.contains("locked after") && !s.contains("Guarded"), "{s}");
+    assert!(
+        !app.gate.is_open() && s.contains("locked after") && !s.contains("Guarded"),
+        "{s}"
+    );
 
     // First run: the wizard asks for a name, then shows the enrolment.
     let mut s = settings();
     s.sign_in = true;
     let mut app = App::new(s, console::panes(), "dark", "vim").unwrap();
-    app.update(auth(AuthEvent::Ready { has_operators: false }));
+    app.update(auth(AuthEvent::Ready {
+        has_operators: false,
+    }));
     assert!(screen(&mut app, 80, 24).contains("first run"));
     let reqs = press(&mut app, KeyCode::Enter);
-    assert!(matches!(&reqs[..], [Request::Auth(AuthRequest::CreateFirst { operator })] if operator == "alice"));
+    assert!(
+        matches!(&reqs[..], [Request::Auth(AuthRequest::CreateFirst { operator })] if operator == "alice")
+    );
     app.update(auth(AuthEvent::Enrollment {
         operator: "alice".into(),
         uri: "otpauth://totp/WindFlow:alice%40windflow?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=WindFlow".into(),
@@ -555,8 +745,14 @@ fn sign_in_gate_roles_and_auto_lock() {
         backup_codes: (0..10).map(|i| format!("abcde-fghj{i}").into()).collect(),
     }));
     let s = screen(&mut app, 80, 24);
-    assert!(s.contains("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP") && s.contains("abcde-fghj9"), "{s}");
-    assert!(s.contains('▀') || s.contains('▄'), "the QR code fits at 80x24:\n{s}");
+    assert!(
+        s.contains("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP") && s.contains("abcde-fghj9"),
+        "{s}"
+    );
+    assert!(
+        s.contains('▀') || s.contains('▄'),
+        "the QR code fits at 80x24:\n{s}"
+    );
 }
 
 /// The compact QR code the wizard draws decodes (with an independent
@@ -565,12 +761,20 @@ fn sign_in_gate_roles_and_auto_lock() {
 fn wizard_qr_code_decodes_and_fits_80x24() {
     let uri = "otpauth://totp/WindFlow:operator%40windflow?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=WindFlow";
     let lines = windflow::mfa::qr::render_compact(uri).unwrap();
-    assert!(lines.len() <= 23 && lines[0].chars().count() <= 48, "{}x{}", lines[0].chars().count(), lines.len());
+    assert!(
+        lines.len() <= 23 && lines[0].chars().count() <= 48,
+        "{}x{}",
+        lines[0].chars().count(),
+        lines.len()
+    );
     let w = lines[0].chars().count();
     let h = lines.len() * 2;
     let scale = 4;
     let img = image_from(&lines, w, h, scale);
-    let mut prepared = rqrr::PreparedImage::prepare_from_greyscale(w * scale + 16, h * scale + 16, |x, y| img[y * (w * scale + 16) + x]);
+    let mut prepared =
+        rqrr::PreparedImage::prepare_from_greyscale(w * scale + 16, h * scale + 16, |x, y| {
+            img[y * (w * scale + 16) + x]
+        });
     let grids = prepared.detect_grids();
     assert_eq!(grids.len(), 1);
     let (_, content) = grids[0].decode().unwrap();

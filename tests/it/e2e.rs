@@ -50,10 +50,16 @@ fn start_switch_help_theme_resize_quit() {
 
     pty.resize(120, 40);
     // The status bar moves to the new last row and the pane widens.
-    pty.wait_until(|s| s.lines().nth(39).is_some_and(|l| l.contains("UTC")), T).unwrap();
-    pty.wait_until(|s| s.lines().nth(1).is_some_and(|l| l.chars().count() == 120), T).unwrap();
+    pty.wait_until(|s| s.lines().nth(39).is_some_and(|l| l.contains("UTC")), T)
+        .unwrap();
+    pty.wait_until(
+        |s| s.lines().nth(1).is_some_and(|l| l.chars().count() == 120),
+        T,
+    )
+    .unwrap();
     pty.resize(80, 24);
-    pty.wait_until(|s| s.lines().nth(23).is_some_and(|l| l.contains("UTC")), T).unwrap();
+    pty.wait_until(|s| s.lines().nth(23).is_some_and(|l| l.contains("UTC")), T)
+        .unwrap();
 
     pty.keys("q");
     assert_eq!(exited_cleanly(&mut pty), 0);
@@ -83,14 +89,16 @@ fn ctrl_z_suspends_to_the_shell_and_fg_redraws() {
     pty.wait_for("Overview", T).unwrap();
     pty.key(Key::Ctrl('z'));
     pty.wait_for("Stopped", T).unwrap();
-    pty.wait_screen(|s| !s.alternate_screen() && !s.hide_cursor(), T).unwrap();
+    pty.wait_screen(|s| !s.alternate_screen() && !s.hide_cursor(), T)
+        .unwrap();
     let before = pty.output_len();
     pty.keys("fg\r");
     pty.wait_screen(|s| s.alternate_screen(), T).unwrap();
     pty.wait_for("Services (", T).unwrap();
     assert!(pty.output_len() > before + 500, "a full redraw after fg");
     pty.keys("q");
-    pty.wait_screen(|s| !s.alternate_screen() && !s.hide_cursor(), T).unwrap();
+    pty.wait_screen(|s| !s.alternate_screen() && !s.hide_cursor(), T)
+        .unwrap();
     pty.keys("echo rc=$?\r");
     pty.wait_for("rc=0", T).unwrap();
     pty.keys("exit\r");
@@ -119,7 +127,10 @@ fn no_color_means_no_colour_escapes() {
     pty.keys("q");
     exited_cleanly(&mut pty);
     let raw = String::from_utf8_lossy(&pty.raw_output()).into_owned();
-    assert!(sgr_params(&raw).iter().any(|s| s.starts_with("38;2;")), "truecolor escapes expected");
+    assert!(
+        sgr_params(&raw).iter().any(|s| s.starts_with("38;2;")),
+        "truecolor escapes expected"
+    );
 }
 
 /// The parameter strings of every SGR (`ESC [ ... m`) sequence.
@@ -128,7 +139,9 @@ fn sgr_params(raw: &str) -> Vec<String> {
     let mut rest = raw;
     while let Some(i) = rest.find("\x1b[") {
         rest = &rest[i + 2..];
-        let end = rest.find(|c: char| !(c.is_ascii_digit() || c == ';')).unwrap_or(rest.len());
+        let end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == ';'))
+            .unwrap_or(rest.len());
         if rest[end..].starts_with('m') {
             out.push(rest[..end].to_string());
         }
@@ -142,11 +155,20 @@ fn invalid_config_exits_2_without_touching_the_terminal() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("windflow.toml");
     std::fs::write(&cfg, "theme = \"dark\"\nread_only = \"sometimes\"\n").unwrap();
-    let mut pty = Pty::spawn(&windflow_bin(), &["--config", cfg.to_str().unwrap()], &[], 80, 24);
+    let mut pty = Pty::spawn(
+        &windflow_bin(),
+        &["--config", cfg.to_str().unwrap()],
+        &[],
+        80,
+        24,
+    );
     let status = pty.wait_exit(T).expect("exits");
     assert_eq!(status.exit_code(), 2);
     let raw = String::from_utf8_lossy(&pty.raw_output()).into_owned();
-    assert!(!raw.contains("\x1b[?1049h"), "never entered the alternate screen");
+    assert!(
+        !raw.contains("\x1b[?1049h"),
+        "never entered the alternate screen"
+    );
     assert!(raw.contains("line 2") && raw.contains("read_only"), "{raw}");
 }
 
@@ -169,7 +191,13 @@ fn first_run_wizard_then_sign_in() {
     use secrecy::ExposeSecret;
     let data = tempfile::tempdir().unwrap();
     let dir = data.path().to_str().unwrap();
-    let mut pty = Pty::spawn(&windflow_bin(), &["--data-dir", dir], &[("USER", "alice")], 100, 30);
+    let mut pty = Pty::spawn(
+        &windflow_bin(),
+        &["--data-dir", dir],
+        &[("USER", "alice")],
+        100,
+        30,
+    );
     pty.wait_for("first run", T).unwrap();
     pty.wait_for("alice", T).unwrap();
     pty.key(Key::Enter);
@@ -179,7 +207,13 @@ fn first_run_wizard_then_sign_in() {
     assert!(screen.contains('▀') || screen.contains('▄'), "{screen}");
     let secret = screen
         .lines()
-        .find_map(|l| l.split_whitespace().find(|w| w.len() == 32 && w.chars().all(|c| c.is_ascii_uppercase() || ('2'..='7').contains(&c))))
+        .find_map(|l| {
+            l.split_whitespace().find(|w| {
+                w.len() == 32
+                    && w.chars()
+                        .all(|c| c.is_ascii_uppercase() || ('2'..='7').contains(&c))
+            })
+        })
         .unwrap_or_else(|| panic!("no base32 secret on screen:\n{screen}"))
         .to_string();
     let backup = screen
@@ -188,10 +222,17 @@ fn first_run_wizard_then_sign_in() {
         .find(|w| w.len() == 11 && w.as_bytes()[5] == b'-')
         .expect("backup codes on screen")
         .to_string();
-    let key = windflow::mfa::TotpKey::from_base32(&secret, windflow::mfa::Algorithm::Sha1, 6, 30).unwrap();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let key = windflow::mfa::TotpKey::from_base32(&secret, windflow::mfa::Algorithm::Sha1, 6, 30)
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     // A wrong code first: refused, the wizard stays.
-    let wrong = format!("{:06}", (key.code_at(now).expose_secret().parse::<u32>().unwrap() + 1) % 1_000_000);
+    let wrong = format!(
+        "{:06}",
+        (key.code_at(now).expose_secret().parse::<u32>().unwrap() + 1) % 1_000_000
+    );
     pty.keys(&wrong);
     pty.key(Key::Enter);
     pty.wait_for("invalid", T).unwrap();
@@ -203,15 +244,98 @@ fn first_run_wizard_then_sign_in() {
     assert_eq!(exited_cleanly(&mut pty), 0);
 
     // Second start: the sign-in screen; the TOTP code was used, a backup code works.
-    let mut pty = Pty::spawn(&windflow_bin(), &["--data-dir", dir], &[("USER", "alice")], 100, 30);
+    let mut pty = Pty::spawn(
+        &windflow_bin(),
+        &["--data-dir", dir],
+        &[("USER", "alice")],
+        100,
+        30,
+    );
     pty.wait_for("sign in", T).unwrap();
-    assert!(!pty.contains("Services ("), "nothing is shown before sign-in");
+    assert!(
+        !pty.contains("Services ("),
+        "nothing is shown before sign-in"
+    );
     pty.keys(key.code_at(now).expose_secret());
     pty.key(Key::Enter);
-    pty.wait_for("already used", T).unwrap_or_else(|_| pty.wait_for("replay", T).unwrap());
+    pty.wait_for("already used", T)
+        .unwrap_or_else(|_| pty.wait_for("replay", T).unwrap());
     pty.keys(&backup);
     pty.key(Key::Enter);
     pty.wait_for("Services (", T).unwrap();
     pty.keys("q");
     assert_eq!(exited_cleanly(&mut pty), 0);
+}
+
+/// The headless basics: version, effective config as JSON, completions.
+#[test]
+fn version_config_show_and_completions() {
+    let home = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new(windflow_bin());
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap())
+            .env("HOME", home.path());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    let out = run(&["--version"], &[]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("windflow "));
+
+    let out = run(
+        &["config", "show", "--json", "--theme", "light"],
+        &[
+            ("WINDFLOW_ENV", "prod"),
+            (
+                "WINDFLOW_MASTER_KEY",
+                "c2VjcmV0LWtleS1tYXRlcmlhbC0zMi1ieXRlcy1sb25n",
+            ),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("c2VjcmV0"), "no secret in config show");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["theme"], "light");
+    assert_eq!(v["sources"]["theme"], "flag");
+    assert_eq!(v["environment"], "prod");
+    assert_eq!(v["sources"]["environment"], "env");
+    assert_eq!(v["environment_color"], "red");
+    let data_dir = v["paths"]["data_dir"].as_str().unwrap();
+    assert!(
+        data_dir.starts_with(home.path().to_str().unwrap()) && data_dir.ends_with("windflow"),
+        "{data_dir}"
+    );
+    for key in [
+        "config_file",
+        "state_dir",
+        "log_file",
+        "themes_dir",
+        "keymaps_dir",
+        "keymap_overrides",
+    ] {
+        assert!(v["paths"][key].is_string(), "{key} missing");
+    }
+
+    let out = run(&["config", "show", "--log-level", "loud"], &[]);
+    assert_eq!(out.status.code(), Some(2), "bad input exits 2");
+    let out = run(&["no-such-command"], &[]);
+    assert_eq!(out.status.code(), Some(2), "bad usage exits 2");
+
+    for shell in ["bash", "zsh", "fish"] {
+        let out = run(&["completions", shell], &[]);
+        assert!(out.status.success());
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("windflow"),
+            "{shell}"
+        );
+    }
 }

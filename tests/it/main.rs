@@ -3,8 +3,8 @@
 mod auth;
 mod console;
 mod crypto;
-mod snapshots;
 mod e2e;
 mod mfa;
-mod support;
 mod pty_selftest;
+mod snapshots;
+mod support;

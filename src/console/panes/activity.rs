@@ -174,7 +174,8 @@ impl Pane for Activity {
         self.visible(shared).get(self.list.selected).map(|e| {
             format!(
                 "{} {} {}: {}",
-                chrono::DateTime::<chrono::Utc>::from(e.at).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                chrono::DateTime::<chrono::Utc>::from(e.at)
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 level_label(e.level),
                 e.source,
                 e.message
