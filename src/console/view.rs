@@ -412,7 +412,8 @@ fn centered(area: Rect, percent_x: u16, percent_y: u16) -> Rect {
     h
 }
 
-fn centered_fixed(area: Rect, width: u16, height: u16) -> Rect {
+/// A `width` x `height` rectangle centred in `area` (clamped to it).
+pub fn centered_fixed(area: Rect, width: u16, height: u16) -> Rect {
     let [v] = Layout::vertical([Constraint::Length(height.min(area.height))])
         .flex(Flex::Center)
         .areas(area);
