@@ -83,11 +83,16 @@ pub fn highlight_with<'a>(re: &Regex, text: &'a str, base: Style, hl: Style) -> 
 }
 
 /// Optional filter helper: highlight when a filter is set, plain otherwise.
-pub fn spans<'a>(filter: Option<&Filter>, text: &'a str, base: Style, hl: Style) -> Vec<Span<'a>> {
-    match filter {
+/// The spans own their text, so they can outlive `text` (table cells).
+pub fn spans(filter: Option<&Filter>, text: &str, base: Style, hl: Style) -> Vec<Span<'static>> {
+    let spans = match filter {
         Some(f) => f.highlight(text, base, hl),
         None => vec![Span::styled(text, base)],
-    }
+    };
+    spans
+        .into_iter()
+        .map(|s| Span::styled(s.content.into_owned(), s.style))
+        .collect()
 }
 
 #[cfg(test)]

@@ -164,18 +164,18 @@ pub fn render(app: &App, state: &mut HelpState, frame: &mut Frame, area: Rect) {
             HelpRow::Section(s) => Line::styled(s.clone(), t.accent()),
             HelpRow::Entry { keys, description } => {
                 let padded = format!("  {:<key_width$}  ", keys);
-                let mut spans: Vec<Span<'static>> = own(filter::spans(
+                let mut spans: Vec<Span<'static>> = filter::spans(
                     state.query.as_ref(),
                     &padded,
                     t.role(super::theme::Role::Warn),
                     hl,
-                ));
-                spans.extend(own(filter::spans(
+                );
+                spans.extend(filter::spans(
                     state.query.as_ref(),
                     description,
                     t.text(),
                     hl,
-                )));
+                ));
                 Line::from(spans)
             }
         })
@@ -195,11 +195,4 @@ pub fn render(app: &App, state: &mut HelpState, frame: &mut Frame, area: Rect) {
         frame.render_widget(Span::styled("/ ", t.accent()), label);
         frame.render_widget(input, field);
     }
-}
-
-fn own(spans: Vec<Span<'_>>) -> Vec<Span<'static>> {
-    spans
-        .into_iter()
-        .map(|s| Span::styled(s.content.into_owned(), s.style))
-        .collect()
 }

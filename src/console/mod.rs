@@ -118,13 +118,16 @@ pub async fn run(mut app: App, services: Services, mut events: EventRx) -> anyho
             last_draw = Instant::now();
         }
         let next_frame = tokio::time::Instant::from_std(last_draw + FRAME);
-        let msg = tokio::select! {
+        // Every branch yields the requests the update made; requests from
+        // service events (a step-up that was granted runs its action) are
+        // handled exactly like those from keys.
+        let reqs = tokio::select! {
             ev = input.next() => match ev {
                 Some(Ok(ev)) => match ev {
-                    Event::Key(k) => Msg::Key(k),
-                    Event::Mouse(m) => Msg::Mouse(m),
-                    Event::Paste(p) => Msg::Paste(p),
-                    Event::Resize(w, h) => Msg::Resize(w, h),
+                    Event::Key(k) => app.update(Msg::Key(k)),
+                    Event::Mouse(m) => app.update(Msg::Mouse(m)),
+                    Event::Paste(p) => app.update(Msg::Paste(p)),
+                    Event::Resize(w, h) => app.update(Msg::Resize(w, h)),
                     Event::FocusGained | Event::FocusLost => continue,
                 },
                 Some(Err(e)) => return Err(anyhow::anyhow!("reading the terminal failed: {e}")),
@@ -139,15 +142,14 @@ pub async fn run(mut app: App, services: Services, mut events: EventRx) -> anyho
                         Err(_) => break,
                     }
                 }
-                debug_assert!(reqs.is_empty());
-                continue;
+                reqs
             }
-            _ = tick.tick() => Msg::Tick,
+            _ = tick.tick() => app.update(Msg::Tick),
             _ = sigterm.recv() => return Ok(Exit::Signal(libc::SIGTERM)),
             _ = sighup.recv() => return Ok(Exit::Signal(libc::SIGHUP)),
             _ = tokio::time::sleep_until(next_frame), if app.dirty => continue,
         };
-        for req in app.update(msg) {
+        for req in reqs {
             match req {
                 Request::Quit => return Ok(Exit::Quit),
                 Request::Suspend => {

@@ -130,10 +130,7 @@ impl Pane for Activity {
                     Level::Warn => Role::Warn,
                     Level::Error => Role::Danger,
                 };
-                let msg: Vec<Span<'static>> = filter::spans(f, &e.message, t.role(role), hl)
-                    .into_iter()
-                    .map(|s| Span::styled(s.content.into_owned(), s.style))
-                    .collect();
+                let msg = filter::spans(f, &e.message, t.role(role), hl);
                 let row = Row::new(vec![
                     Cell::from(fmt::clock_time(e.at, ctx.utc)).style(t.muted()),
                     Cell::from(level_label(e.level)).style(t.role(role)),

@@ -168,7 +168,7 @@ impl Pane for Overview {
                 };
                 let f = self.list.filter.as_ref();
                 let cell = |text: String, style: Style| {
-                    Cell::from(Line::from(owned(filter::spans(f, &text, style, hl))))
+                    Cell::from(Line::from(filter::spans(f, &text, style, hl)))
                 };
                 let row = Row::new(vec![
                     cell(s.name.to_string(), t.text()),
@@ -258,13 +258,6 @@ impl Pane for Overview {
         // here, so clamp at the next render.
         self.list.click(row, usize::MAX)
     }
-}
-
-fn owned(spans: Vec<Span<'_>>) -> Vec<Span<'static>> {
-    spans
-        .into_iter()
-        .map(|s| Span::styled(s.content.into_owned(), s.style))
-        .collect()
 }
 
 /// Whether an event could change what the Overview shows.
