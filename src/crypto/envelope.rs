@@ -6,16 +6,15 @@
 
 use std::fmt;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64_simd::URL_SAFE_NO_PAD as B64;
 use rand::RngCore;
 use zeroize::Zeroizing;
 
-use super::CryptoError;
 use super::key::{MASTER_KEY_LEN, kid_of};
 use super::primitives::{
-    KEY_LEN, NONCE_LEN, TAG_LEN, aes256gcm_open_in_place, aes256gcm_seal, hkdf_sha256,
+    KEY_LEN, NONCE_LEN, TAG_LEN, aes256gcm_open_in_place, aes256gcm_seal_in_place, hkdf_sha256,
 };
+use super::{CryptoError, Plaintext};
 
 /// First part of every envelope: format version 1.
 pub const PREFIX: &str = "wf1";
@@ -89,12 +88,10 @@ impl Envelope {
         self,
         master: &[u8; MASTER_KEY_LEN],
         context: &str,
-    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    ) -> Result<Plaintext, CryptoError> {
         check_context(context)?;
         let key = derive_key(master, &self.salt, context);
-        let mut buffer = Zeroizing::new(self.ciphertext);
-        aes256gcm_open_in_place(&key, &self.nonce, context.as_bytes(), &mut buffer)?;
-        Ok(buffer)
+        aes256gcm_open_in_place(&key, &self.nonce, context.as_bytes(), self.ciphertext)
     }
 }
 
@@ -153,7 +150,7 @@ pub fn open(
     master: &[u8; MASTER_KEY_LEN],
     context: &str,
     envelope: &str,
-) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+) -> Result<Plaintext, CryptoError> {
     check_context(context)?;
     let envelope = Envelope::parse(envelope)?;
     if envelope.kid != kid_of(master) {
@@ -186,8 +183,10 @@ fn seal_parts(
 ) -> Result<String, CryptoError> {
     check_context(context)?;
     let key = derive_key(master, salt, context);
-    let ciphertext = aes256gcm_seal(&key, nonce, context.as_bytes(), plaintext)?;
-    Ok(encode(kid, salt, nonce, &ciphertext))
+    let mut buffer = Vec::with_capacity(plaintext.len() + TAG_LEN);
+    buffer.extend_from_slice(plaintext);
+    aes256gcm_seal_in_place(&key, nonce, context.as_bytes(), &mut buffer)?;
+    Ok(encode(kid, salt, nonce, &buffer))
 }
 
 pub(crate) fn check_context(context: &str) -> Result<(), CryptoError> {
@@ -205,13 +204,13 @@ fn encode(kid: &str, salt: &[u8], nonce: &[u8], ciphertext: &[u8]) -> String {
     out.push_str(kid);
     for part in [salt, nonce, ciphertext] {
         out.push('.');
-        B64.encode_string(part, &mut out);
+        B64.encode_append(part, &mut out);
     }
     out
 }
 
 fn decode(part: &str, name: &str) -> Result<Vec<u8>, CryptoError> {
-    B64.decode(part)
+    B64.decode_to_vec(part)
         .map_err(|_| CryptoError::malformed(format!("the {name} is not base64url without padding")))
 }
 

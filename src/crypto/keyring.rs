@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
 use super::envelope::{Envelope, check_context, seal_random};
-use super::{CryptoError, KeyError, MasterKey};
+use super::{CryptoError, KeyError, MasterKey, Plaintext};
 
 /// Environment variable holding master keys: standard base64, comma-separated, newest last.
 pub const MASTER_KEY_ENV: &str = "WINDFLOW_MASTER_KEY";
@@ -150,11 +150,7 @@ impl Keyring {
     }
 
     /// Opens an envelope with the key its kid names.
-    pub fn decrypt(
-        &self,
-        context: &str,
-        envelope: &str,
-    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    pub fn decrypt(&self, context: &str, envelope: &str) -> Result<Plaintext, CryptoError> {
         check_context(context)?;
         let envelope = Envelope::parse(envelope)?;
         let key = self

@@ -91,6 +91,55 @@ fn wycheproof_aes_256_gcm_through_the_envelope_primitive() {
     assert_eq!((valid, invalid), (39, 27));
 }
 
+/// The aes-gcm crate (RustCrypto, independent of ring's assembly) agrees with our
+/// AES-256-GCM on random keys, nonces, AADs and every length around the block and
+/// SIMD stride boundaries, both ways, and rejects what we reject.
+#[test]
+fn aes_256_gcm_agrees_with_an_independent_implementation() {
+    use aes_gcm::aead::{Aead, KeyInit, Payload};
+    let mut rng = rand::rng();
+    for len in (0..=300).chain([1023, 1024, 1025, 4096, 16 * 1024 + 7]) {
+        let key: [u8; 32] = rng.random();
+        let nonce: [u8; 12] = rng.random();
+        let aad: Vec<u8> = (0..len % 37).map(|_| rng.random()).collect();
+        let msg: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+        let oracle = aes_gcm::Aes256Gcm::new(&key.into());
+        let ours = aes256gcm_seal(&key, &nonce, &aad, &msg).unwrap();
+        let theirs = oracle
+            .encrypt(
+                &nonce.into(),
+                Payload {
+                    msg: &msg,
+                    aad: &aad,
+                },
+            )
+            .unwrap();
+        assert_eq!(ours, theirs, "length {len}");
+        assert_eq!(
+            &aes256gcm_open(&key, &nonce, &aad, &theirs).unwrap()[..],
+            &msg[..]
+        );
+        let mut forged = theirs.clone();
+        let at = rng.random_range(0..forged.len());
+        forged[at] ^= 1 << rng.random_range(0..8);
+        assert_eq!(
+            aes256gcm_open(&key, &nonce, &aad, &forged),
+            Err(CryptoError::AuthenticationFailed)
+        );
+        assert!(
+            oracle
+                .decrypt(
+                    &nonce.into(),
+                    Payload {
+                        msg: &forged,
+                        aad: &aad
+                    }
+                )
+                .is_err()
+        );
+    }
+}
+
 #[test]
 fn rfc5869_hkdf_sha256_vectors() {
     let doc = fixture("rfc5869_hkdf_sha256_vectors.json");
