@@ -10,6 +10,7 @@
 mod error;
 mod grant;
 mod operators;
+pub mod pane;
 mod role;
 pub mod sealed;
 pub mod service;
@@ -21,7 +22,9 @@ use serde_json::{Value, json};
 
 pub use error::AuthError;
 pub use grant::{DEFAULT_GRANT_TTL_SECS, Grant};
-pub use operators::{MAX_NAME_LEN, OPERATORS_NS, Operator, validate_name};
+pub use operators::{
+    MAX_NAME_LEN, MfaState, OPERATORS_NS, Operator, OperatorStatus, validate_name,
+};
 pub use role::{ACTIONS, Requirement, Role, requirement};
 pub use sealed::{GRANTS_NS, MFA_NS, RewrapCount};
 
@@ -112,6 +115,32 @@ impl Auth {
                 let stored = StoredOperator::decode(&key, &bytes)?;
                 let enrolled = self.is_enrolled(&stored.name)?;
                 Ok(stored.with_enrolled(enrolled))
+            })
+            .collect()
+    }
+
+    /// Every operator with the state of their second factor, by name.
+    pub fn operator_statuses(&self) -> Result<Vec<OperatorStatus>, AuthError> {
+        self.store
+            .list(OPERATORS_NS, "")?
+            .into_iter()
+            .map(|(key, bytes)| {
+                let stored = StoredOperator::decode(&key, &bytes)?;
+                let record = self.mfa_record(&stored.name)?;
+                let mfa = match &record {
+                    Some(r) if r.is_active() => MfaState::Active,
+                    Some(r) if r.pending_key().is_some() => MfaState::Pending,
+                    _ => MfaState::None,
+                };
+                Ok(OperatorStatus {
+                    name: stored.name,
+                    role: stored.role,
+                    created_at: stored.created_at,
+                    mfa,
+                    backup_codes_left: record.as_ref().map_or(0, |r| r.backup_codes_remaining()),
+                    failures: record.as_ref().map_or(0, |r| r.failures()),
+                    locked_until: record.as_ref().and_then(|r| r.locked_until()),
+                })
             })
             .collect()
     }

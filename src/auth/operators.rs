@@ -81,3 +81,40 @@ mod tests {
         }
     }
 }
+
+/// The state of an operator's second factor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MfaState {
+    /// A confirmed TOTP key.
+    Active,
+    /// Enrolment begun, not confirmed yet.
+    Pending,
+    /// No second factor: the operator cannot sign in until enrolled.
+    None,
+}
+
+impl MfaState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MfaState::Active => "active",
+            MfaState::Pending => "pending",
+            MfaState::None => "none",
+        }
+    }
+}
+
+/// An operator with their second factor's state (the Operators pane's row).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct OperatorStatus {
+    pub name: String,
+    pub role: Role,
+    /// Unix seconds.
+    pub created_at: u64,
+    pub mfa: MfaState,
+    pub backup_codes_left: usize,
+    /// Consecutive failed codes.
+    pub failures: u32,
+    /// Unix seconds; in the future while locked out.
+    pub locked_until: Option<u64>,
+}

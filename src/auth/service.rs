@@ -5,7 +5,7 @@
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::mpsc;
 
-use super::{Auth, Role, reason};
+use super::{Auth, OperatorStatus, Role, reason};
 use crate::mfa;
 use crate::service::{EventTx, ServiceEvent};
 
@@ -32,6 +32,43 @@ pub enum AuthRequest {
         code: SecretString,
         action: &'static str,
     },
+    /// The operators and their second factors (the Operators pane).
+    Operators,
+    /// A change to an operator, already authorised by the console's one check.
+    Manage { actor: String, change: Change },
+    /// New backup codes for the operator's own second factor (shown once).
+    RegenerateBackupCodes { operator: String },
+}
+
+/// What an admin changes from the Operators pane.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    SetRole {
+        name: String,
+        role: Role,
+    },
+    Remove {
+        name: String,
+    },
+    /// Deletes the second factor: the operator must enrol again.
+    ResetMfa {
+        name: String,
+    },
+}
+
+impl Change {
+    /// What was done, for the status bar.
+    fn done(&self) -> String {
+        match self {
+            Change::SetRole { name, role } => format!("{name} is now {role}"),
+            Change::Remove { name } => format!("removed operator {name}"),
+            Change::ResetMfa { name } => {
+                format!(
+                    "reset the second factor of {name}: they must enrol again (windflow mfa enroll {name})"
+                )
+            }
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -63,6 +100,20 @@ pub enum AuthEvent {
     StepUpRejected {
         action: &'static str,
         reason: String,
+    },
+    Operators(Vec<OperatorStatus>),
+    /// A change was made; the fresh list follows it.
+    Managed {
+        message: String,
+        operators: Vec<OperatorStatus>,
+    },
+    ManageFailed {
+        reason: String,
+    },
+    /// Shown once, then dropped (wiped).
+    BackupCodes {
+        operator: String,
+        codes: Vec<SecretString>,
     },
 }
 
@@ -176,6 +227,37 @@ pub fn handle(auth: &Auth, req: AuthRequest) -> AuthEvent {
                 reason: format!("{} ({})", e, reason(&e)),
             },
         },
+        AuthRequest::Operators => match auth.operator_statuses() {
+            Ok(list) => AuthEvent::Operators(list),
+            Err(e) => AuthEvent::ManageFailed {
+                reason: format!("cannot list operators: {e}"),
+            },
+        },
+        AuthRequest::Manage { actor, change } => {
+            let auth = auth.clone().with_actor(&actor);
+            let res = match &change {
+                Change::SetRole { name, role } => auth.set_role(name, *role),
+                Change::Remove { name } => auth.remove_operator(name),
+                Change::ResetMfa { name } => auth.reset_mfa(name),
+            };
+            match res.and_then(|()| auth.operator_statuses()) {
+                Ok(operators) => AuthEvent::Managed {
+                    message: change.done(),
+                    operators,
+                },
+                Err(e) => AuthEvent::ManageFailed {
+                    reason: e.to_string(),
+                },
+            }
+        }
+        AuthRequest::RegenerateBackupCodes { operator } => {
+            match auth.regenerate_backup_codes(&operator) {
+                Ok(codes) => AuthEvent::BackupCodes { operator, codes },
+                Err(e) => AuthEvent::ManageFailed {
+                    reason: e.to_string(),
+                },
+            }
+        }
     }
 }
 

@@ -215,6 +215,7 @@ impl App {
         match self.gate {
             Gate::Checking if self.settings.demo => vec![Request::Auth(AuthRequest::DemoSignIn)],
             Gate::Checking => vec![Request::Auth(AuthRequest::Status)],
+            Gate::Open(_) => vec![Request::Auth(AuthRequest::Operators)],
             _ => Vec::new(),
         }
     }
@@ -296,6 +297,10 @@ impl App {
             }
             Msg::Tick => self.tick(),
         }
+        let signed = self.signed().map(|s| (s.operator.as_str(), s.role));
+        if self.shared.operator.as_ref().map(|(n, r)| (n.as_str(), *r)) != signed {
+            self.shared.operator = signed.map(|(n, r)| (n.to_string(), r));
+        }
         out
     }
 
@@ -315,6 +320,7 @@ impl App {
             }
             AuthEvent::DemoSignedIn { operator } => {
                 self.auto_sign_in(&operator);
+                out.push(Request::Auth(AuthRequest::Operators));
                 self.notify(
                     Level::Info,
                     format!("demo: enrolled and signed in as {operator}"),
@@ -328,6 +334,12 @@ impl App {
                     }
                 }
             }
+            ev @ (AuthEvent::Operators(_)
+            | AuthEvent::Managed { .. }
+            | AuthEvent::ManageFailed { .. }
+            | AuthEvent::BackupCodes { .. }) => {
+                self.pane_event(&ServiceEvent::Auth(ev), out);
+            }
             ev => {
                 let was_open = self.gate.is_open();
                 let default = self.settings.operator.clone();
@@ -336,6 +348,7 @@ impl App {
                     if let Some(s) = self.signed() {
                         let msg = format!("signed in as {} ({})", s.operator, s.role);
                         self.notify(Level::Info, msg);
+                        out.push(Request::Auth(AuthRequest::Operators));
                     }
                 }
             }
@@ -506,6 +519,15 @@ impl App {
         self.apply_effects(effects, out);
     }
 
+    /// Offers a service event to every pane; each takes its own domain's.
+    fn pane_event(&mut self, ev: &ServiceEvent, out: &mut Vec<Request>) {
+        let mut effects = Vec::new();
+        for p in &mut self.panes {
+            self.dirty |= p.service_event(ev, &mut effects);
+        }
+        self.apply_effects(effects, out);
+    }
+
     fn apply_effects(&mut self, effects: Vec<Effect>, out: &mut Vec<Request>) {
         for e in effects {
             match e {
@@ -558,7 +580,9 @@ impl App {
             name::REDRAW => out.push(Request::Redraw),
             name::SUSPEND => out.push(Request::Suspend),
             name::BACK => {
-                if self.pane().filter().is_some() {
+                if self.panes[self.focus].back() {
+                    self.dirty = true;
+                } else if self.pane().filter().is_some() {
                     self.panes[self.focus].set_filter(None);
                 } else if self.zoom {
                     self.zoom = false;

@@ -853,3 +853,139 @@ fn persistence_across_handles_roles_and_reset() {
     assert!(auth.operator("root").unwrap().is_none());
     assert_eq!(auth.operators().unwrap().len(), 1);
 }
+
+// ------------------------------------------------------------------ Operators pane requests
+
+#[test]
+fn operators_pane_requests_list_change_and_refuse_through_the_service() {
+    use windflow::auth::service::{AuthEvent, AuthRequest, Change, handle};
+    use windflow::auth::{MfaState, OperatorStatus};
+    let lib = lib();
+    let auth = &lib.auth;
+    let alice = enrolled(auth, "alice", Role::Admin);
+    enrolled(auth, "bob", Role::Viewer);
+    auth.add_operator("carol", Role::Operator).unwrap();
+    auth.begin_enrollment("carol", now()).unwrap();
+
+    let AuthEvent::Operators(list) = handle(auth, AuthRequest::Operators) else {
+        panic!("no list")
+    };
+    let row = |list: &[OperatorStatus], name: &str| {
+        list.iter().find(|o| o.name == name).cloned().unwrap()
+    };
+    assert_eq!(list.len(), 3);
+    assert_eq!(
+        (
+            row(&list, "alice").mfa,
+            row(&list, "alice").backup_codes_left
+        ),
+        (MfaState::Active, 10)
+    );
+    assert_eq!(row(&list, "carol").mfa, MfaState::Pending);
+
+    // A wrong code counts as a failure and shows in the list.
+    let _ = auth.verify("bob", &wrong_code(&alice, now()), now());
+    let manage = |change| {
+        handle(
+            auth,
+            AuthRequest::Manage {
+                actor: "alice".into(),
+                change,
+            },
+        )
+    };
+    let AuthEvent::Managed { message, operators } = manage(Change::SetRole {
+        name: "bob".into(),
+        role: Role::Operator,
+    }) else {
+        panic!("set-role failed")
+    };
+    assert_eq!(message, "bob is now operator");
+    assert_eq!(row(&operators, "bob").role, Role::Operator);
+    assert_eq!(row(&operators, "bob").failures, 1);
+    assert_eq!(auth.operator("bob").unwrap().unwrap().role, Role::Operator);
+
+    let AuthEvent::Managed { operators, .. } = manage(Change::ResetMfa { name: "bob".into() })
+    else {
+        panic!("reset failed")
+    };
+    assert_eq!(row(&operators, "bob").mfa, MfaState::None);
+    assert!(!auth.is_enrolled("bob").unwrap());
+
+    // The last admin can be neither demoted nor removed; nothing changes.
+    for change in [
+        Change::SetRole {
+            name: "alice".into(),
+            role: Role::Viewer,
+        },
+        Change::Remove {
+            name: "alice".into(),
+        },
+    ] {
+        let AuthEvent::ManageFailed { reason } = manage(change) else {
+            panic!("the last admin was changed")
+        };
+        assert!(reason.contains("alice"), "{reason}");
+    }
+    assert_eq!(auth.operator("alice").unwrap().unwrap().role, Role::Admin);
+
+    let AuthEvent::Managed { operators, .. } = manage(Change::Remove {
+        name: "carol".into(),
+    }) else {
+        panic!("remove failed")
+    };
+    assert_eq!(
+        operators
+            .iter()
+            .map(|o| o.name.as_str())
+            .collect::<Vec<_>>(),
+        ["alice", "bob"]
+    );
+
+    // New backup codes: ten, each usable, the old set gone.
+    let old = auth.regenerate_backup_codes("alice").unwrap();
+    let AuthEvent::BackupCodes { operator, codes } = handle(
+        auth,
+        AuthRequest::RegenerateBackupCodes {
+            operator: "alice".into(),
+        },
+    ) else {
+        panic!("no codes")
+    };
+    assert_eq!((operator.as_str(), codes.len()), ("alice", 10));
+    assert!(auth.verify("alice", old[0].expose_secret(), now()).is_err());
+    assert!(
+        auth.verify("alice", codes[0].expose_secret(), now())
+            .is_ok()
+    );
+    assert!(
+        matches!(
+            handle(
+                auth,
+                AuthRequest::RegenerateBackupCodes {
+                    operator: "bob".into()
+                }
+            ),
+            AuthEvent::ManageFailed { .. }
+        ),
+        "bob has no second factor left to attach codes to"
+    );
+
+    // Every change was audited with the admin who made it.
+    let types = lib.events.types();
+    for t in [
+        "operator_role_changed",
+        "mfa_reset",
+        "operator_removed",
+        "backup_codes_regenerated",
+    ] {
+        assert!(types.iter().any(|x| x == t), "{t} missing from {types:?}");
+    }
+    let removed = lib
+        .events
+        .events()
+        .into_iter()
+        .find(|e| e.event_type == "operator_removed")
+        .unwrap();
+    assert_eq!(removed.details["actor"], "alice");
+}

@@ -37,6 +37,9 @@ fn start_switch_help_theme_resize_quit() {
     pty.wait_for("Activity (", T).unwrap();
     pty.wait_for("demo workload generator started", T).unwrap();
     pty.key(Key::Tab);
+    pty.wait_for("Operators (1)", T).unwrap();
+    pty.wait_for("demo (you)", T).unwrap();
+    pty.key(Key::Tab);
     pty.wait_for("Services (", T).unwrap();
 
     pty.keys("?");

@@ -5,6 +5,7 @@ mod console;
 mod crypto;
 mod e2e;
 mod mfa;
+mod operators;
 mod pty_selftest;
 mod snapshots;
 mod support;

@@ -31,6 +31,8 @@ pub enum Effect {
 /// The console state every pane may read.
 #[derive(Debug, Default)]
 pub struct Shared {
+    /// The signed-in operator and role (None before sign-in and while locked).
+    pub operator: Option<(String, crate::auth::Role)>,
     pub services: Vec<ServiceRow>,
     pub activity: VecDeque<ActivityEntry>,
     /// Entries pushed out of the bounded activity log.
@@ -189,6 +191,16 @@ pub trait Pane {
     /// Called when shared state changed; returns whether the pane must redraw
     /// beyond what the console already redraws.
     fn shared_changed(&mut self, _shared: &Shared) {}
+    /// An event from a service (each pane picks its own domain's); returns
+    /// whether the pane must redraw.
+    fn service_event(&mut self, _ev: &ServiceEvent, _effects: &mut Vec<Effect>) -> bool {
+        false
+    }
+    /// `back` (esc): close the pane's own overlay or detail view first;
+    /// returns whether it did.
+    fn back(&mut self) -> bool {
+        false
+    }
 }
 
 /// Selection and scrolling of a list, shared by every list pane.
