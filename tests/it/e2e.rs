@@ -219,12 +219,14 @@ fn first_run_wizard_then_sign_in() {
         })
         .unwrap_or_else(|| panic!("no base32 secret on screen:\n{screen}"))
         .to_string();
-    let backup = screen
+    let backups: Vec<String> = screen
         .lines()
         .flat_map(|l| l.split_whitespace())
-        .find(|w| w.len() == 11 && w.as_bytes()[5] == b'-')
-        .expect("backup codes on screen")
-        .to_string();
+        .filter(|w| w.len() == 11 && w.as_bytes()[5] == b'-')
+        .map(str::to_string)
+        .collect();
+    assert_eq!(backups.len(), 10, "{screen}");
+    let backup = backups[0].clone();
     let key = windflow::mfa::TotpKey::from_base32(&secret, windflow::mfa::Algorithm::Sha1, 6, 30)
         .unwrap();
     let now = std::time::SystemTime::now()
@@ -247,10 +249,11 @@ fn first_run_wizard_then_sign_in() {
     assert_eq!(exited_cleanly(&mut pty), 0);
 
     // Second start: the sign-in screen; the TOTP code was used, a backup code works.
+    // Every change asks for a fresh code (a step-up window of 0 minutes).
     let mut pty = Pty::spawn(
         &windflow_bin(),
         &["--data-dir", dir],
-        &[("USER", "alice")],
+        &[("USER", "alice"), ("WINDFLOW_STEP_UP_MINUTES", "0")],
         100,
         30,
     );
@@ -266,8 +269,48 @@ fn first_run_wizard_then_sign_in() {
     pty.keys(&backup);
     pty.key(Key::Enter);
     pty.wait_for("Services (", T).unwrap();
+
+    // Replacing the backup codes from the Operators pane: step-up, confirm, shown once.
+    pty.keys("3");
+    pty.wait_for("alice (you)", T).unwrap();
+    pty.wait_for("9", T).unwrap();
+    pty.keys("B");
+    pty.wait_for("needs a fresh code", T).unwrap();
+    pty.keys(&backups[0]);
+    pty.key(Key::Enter);
+    pty.wait_for("invalid code", T).unwrap();
+    pty.keys(&backups[1]);
+    pty.key(Key::Enter);
+    pty.wait_for("Replace your backup codes?", T).unwrap();
+    pty.key(Key::Enter);
+    pty.wait_for("shown this once", T).unwrap();
+    let fresh: Vec<String> = pty
+        .screen_text()
+        .lines()
+        .flat_map(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+        .filter(|w| w.len() == 11 && w.as_bytes()[5] == b'-')
+        .collect();
+    assert_eq!(fresh.len(), 10, "{}", pty.screen_text());
+    pty.key(Key::Esc);
+    pty.wait_for_gone("shown this once", T).unwrap();
     pty.keys("q");
     assert_eq!(exited_cleanly(&mut pty), 0);
+
+    // The old set is gone, the new one works (once).
+    let verify = |code: &str| {
+        std::process::Command::new(windflow_bin())
+            .args(["--data-dir", dir, "mfa", "verify", "alice", code])
+            .env("HOME", data.path())
+            .env("XDG_CONFIG_HOME", data.path().join("config"))
+            .env_remove("WINDFLOW_MASTER_KEY")
+            .output()
+            .unwrap()
+            .status
+            .code()
+    };
+    assert_eq!(verify(&backups[2]), Some(1), "an old backup code");
+    assert_eq!(verify(&fresh[0]), Some(0), "a new backup code");
+    assert_eq!(verify(&fresh[0]), Some(1), "used once already");
 }
 
 /// The headless basics: version, effective config as JSON, completions.
