@@ -1,0 +1,275 @@
+//! Scans: every real scanner report parses, merges and goes through the
+//! gate; the CLI through the real binary; manifest checks.
+
+use std::path::{Path, PathBuf};
+
+use windflow::scans::gate::{self, Policy};
+use windflow::scans::model::{FindingKind, Scanner, Severity};
+use windflow::scans::{ReportFormat, aggregate, merge, read_report};
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/scans")
+}
+
+fn files(dir: &str) -> Vec<PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(fixtures().join(dir))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    v.sort();
+    assert!(!v.is_empty(), "no fixtures in {dir}");
+    v
+}
+
+/// Counts a report's findings per severity word with a plain JSON walk,
+/// independent of the typed parsers.
+fn raw_severities(path: &Path) -> Vec<String> {
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let mut out = Vec::new();
+    let word = |x: &serde_json::Value, k: &str| x[k].as_str().unwrap_or("").to_string();
+    if let Some(results) = v["Results"].as_array() {
+        for r in results {
+            for x in r["Vulnerabilities"].as_array().into_iter().flatten() {
+                out.push(word(x, "Severity"));
+            }
+            for x in r["Misconfigurations"].as_array().into_iter().flatten() {
+                if x["Status"] != "PASS" {
+                    out.push(word(x, "Severity"));
+                }
+            }
+            for x in r["Secrets"].as_array().into_iter().flatten() {
+                out.push(word(x, "Severity"));
+            }
+        }
+    } else if let Some(m) = v["matches"].as_array() {
+        out.extend(m.iter().map(|x| word(&x["vulnerability"], "severity")));
+    } else if let Some(l) = v["vulnerabilities"].as_array() {
+        out.extend(l.iter().map(|x| word(x, "severity")));
+    } else if let Some(groups) = v["Vulnerabilities"].as_object() {
+        for l in groups.values() {
+            out.extend(l.as_array().unwrap().iter().map(|x| word(x, "Severity")));
+        }
+    }
+    out
+}
+
+fn expected(word: &str) -> Severity {
+    match word.to_ascii_lowercase().as_str() {
+        "critical" | "defcon1" => Severity::Critical,
+        "high" => Severity::High,
+        "medium" => Severity::Medium,
+        "low" | "negligible" => Severity::Low,
+        _ => Severity::Unknown,
+    }
+}
+
+#[test]
+fn every_real_report_parses_with_every_finding_and_severity() {
+    for dir in ["trivy", "grype", "clair"] {
+        for path in files(dir) {
+            let report = read_report(&path).unwrap_or_else(|e| panic!("{e}"));
+            let mut got: Vec<Severity> = report.findings.iter().map(|f| f.severity).collect();
+            let mut want: Vec<Severity> =
+                raw_severities(&path).iter().map(|w| expected(w)).collect();
+            got.sort();
+            want.sort();
+            assert_eq!(got, want, "{}", path.display());
+            let scanner = match dir {
+                "trivy" => Scanner::Trivy,
+                "grype" => Scanner::Grype,
+                _ => Scanner::Clair,
+            };
+            assert_eq!(report.format.scanner(), scanner, "{}", path.display());
+            for f in &report.findings {
+                assert!(!f.id.is_empty(), "{}: a finding without id", path.display());
+            }
+        }
+    }
+}
+
+#[test]
+fn report_details_users_rely_on() {
+    let fx = fixtures();
+    let klar = read_report(&fx.join("clair/defectdojo-clairklar_mixed.json")).unwrap();
+    assert_eq!(klar.format, ReportFormat::Klar);
+    let perl = klar
+        .findings
+        .iter()
+        .find(|f| f.id == "RHSA-2019:0109")
+        .unwrap();
+    assert_eq!(
+        perl.severity,
+        Severity::Critical,
+        "klar Defcon1 counts as critical"
+    );
+    assert_eq!(perl.package, "perl-libs");
+    assert_eq!(perl.fixed.as_deref(), Some("4:5.16.3-294.el7_6"));
+
+    let grype = read_report(&fx.join("grype/defectdojo-debian10-check_all_fields.json")).unwrap();
+    assert_eq!(grype.artifact, "vulnerable-image:latest");
+    let krb = grype
+        .findings
+        .iter()
+        .find(|f| f.id == "CVE-2004-0971")
+        .unwrap();
+    assert_eq!(krb.severity, Severity::Low, "negligible counts as low");
+    let django = grype
+        .findings
+        .iter()
+        .find(|f| f.package == "Django")
+        .unwrap();
+    assert_eq!(django.aliases, vec!["CVE-2021-44420"]);
+    assert_eq!(django.fixed.as_deref(), Some("3.2.10"));
+    let redis = grype
+        .findings
+        .iter()
+        .find(|f| f.package == "redis")
+        .unwrap();
+    assert_eq!(redis.fixed, None, "a wont-fix state is not fixable");
+
+    let trivy = read_report(&fx.join("trivy/alpine-310.json.golden")).unwrap();
+    assert_eq!(trivy.artifact, "testdata/fixtures/images/alpine-310.tar.gz");
+    assert!(
+        trivy
+            .findings
+            .iter()
+            .all(|f| f.package.starts_with("lib") && f.fixable())
+    );
+
+    let secrets = read_report(&fx.join("trivy/secrets.json.golden")).unwrap();
+    assert!(
+        secrets
+            .findings
+            .iter()
+            .all(|f| f.kind == FindingKind::Secret)
+    );
+    let text = format!("{secrets:?}");
+    for raw in raw_secret_matches(&fx.join("trivy/secrets.json.golden")) {
+        assert!(
+            !text.contains(&raw),
+            "the secret's match text must not be kept"
+        );
+    }
+    let helm = read_report(&fx.join("trivy/helm.json.golden")).unwrap();
+    assert!(
+        helm.findings
+            .iter()
+            .all(|f| f.kind == FindingKind::Misconfiguration)
+    );
+    assert!(helm.findings.iter().any(|f| f.id == "KSV-0001"));
+
+    let clair = read_report(&fx.join("clair/defectdojo-clair_few_vuln.json")).unwrap();
+    assert_eq!(clair.format, ReportFormat::ClairScanner);
+    assert!(clair.artifact.ends_with("ubuntu:bionic-20190912.1"));
+
+    let v4 = read_report(&fx.join("derived/clair-v4-vulnerable-image.json")).unwrap();
+    assert_eq!(v4.format, ReportFormat::ClairV4);
+    let libc = v4.findings.iter().find(|f| f.package == "libc6").unwrap();
+    assert_eq!(
+        (libc.id.as_str(), libc.installed.as_str()),
+        ("CVE-2021-33574", "2.28-10")
+    );
+    assert_eq!(libc.severity, Severity::Critical);
+    let krb = v4
+        .findings
+        .iter()
+        .find(|f| f.id == "CVE-2004-0971")
+        .unwrap();
+    assert_eq!(krb.severity, Severity::Low);
+}
+
+fn raw_secret_matches(path: &Path) -> Vec<String> {
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let mut out = Vec::new();
+    for r in v["Results"].as_array().unwrap() {
+        for s in r["Secrets"].as_array().into_iter().flatten() {
+            out.push(s["Match"].as_str().unwrap().to_string());
+        }
+    }
+    assert!(!out.is_empty());
+    out
+}
+
+#[test]
+fn bad_input_names_the_file_and_the_place() {
+    let fx = fixtures();
+    let p = fx.join("derived/malformed-trivy.json");
+    let e = read_report(&p).unwrap_err().to_string();
+    assert!(e.starts_with(&p.display().to_string()), "{e}");
+    assert!(e.contains("line 6, column"), "{e}");
+    assert!(e.contains("not valid JSON"), "{e}");
+    let p = fx.join("derived/not-a-report.json");
+    let e = read_report(&p).unwrap_err().to_string();
+    assert!(
+        e.contains("not-a-report.json: top level: not a scanner report"),
+        "{e}"
+    );
+    let e = read_report(&fx.join("k8s/apps/istio-bookinfo.yaml"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("istio-bookinfo.yaml: line 1, column"), "{e}");
+    let e = read_report(&fx.join("missing.json"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("missing.json: file: cannot read it"), "{e}");
+}
+
+#[test]
+fn three_scanners_on_one_image_merge_to_one_finding_each() {
+    let fx = fixtures();
+    let mut all = Vec::new();
+    for f in [
+        "grype/defectdojo-debian10-check_all_fields.json",
+        "derived/trivy-vulnerable-image.json",
+        "derived/clair-v4-vulnerable-image.json",
+    ] {
+        all.extend(read_report(&fx.join(f)).unwrap().findings);
+    }
+    let raw = all.len();
+    let merged = merge(all);
+    assert_eq!(raw, 6 + 3 + 2);
+    // libc6 CVE-2021-33574: grype + trivy + clair; Django: grype (twice) +
+    // trivy under GHSA/CVE; krb5: grype + clair.
+    let libc6 = merged
+        .iter()
+        .find(|m| m.package == "libc6" && m.id == "CVE-2021-33574")
+        .unwrap();
+    assert_eq!(
+        libc6.scanners,
+        vec![Scanner::Trivy, Scanner::Grype, Scanner::Clair]
+    );
+    let django: Vec<_> = merged.iter().filter(|m| m.package == "Django").collect();
+    assert_eq!(django.len(), 1);
+    assert_eq!(django[0].id, "CVE-2021-44420");
+    assert_eq!(django[0].aliases, vec!["GHSA-v6rh-hp5x-86rv"]);
+    assert_eq!(django[0].scanners, vec![Scanner::Trivy, Scanner::Grype]);
+    let krb = merged.iter().find(|m| m.id == "CVE-2004-0971").unwrap();
+    assert_eq!(krb.scanners, vec![Scanner::Grype, Scanner::Clair]);
+    // libc-bin is another package: its own finding.
+    assert!(merged.iter().any(|m| m.package == "libc-bin"));
+    assert_eq!(merged.len(), 6);
+    // Most severe first, fixable first within a severity.
+    assert_eq!(merged[0].severity, Severity::Critical);
+    let highs: Vec<_> = merged
+        .iter()
+        .filter(|m| m.severity == Severity::High)
+        .collect();
+    assert!(highs[0].fixable() && !highs.last().unwrap().fixable());
+
+    let agg = aggregate(&merged);
+    assert_eq!(agg.counts.get(Severity::Critical), 2);
+    assert_eq!(agg.counts.get(Severity::High), 3);
+    assert_eq!(agg.counts.get(Severity::Low), 1);
+    assert_eq!(agg.counts.total(), merged.len());
+
+    let today = "2026-06-01".parse().unwrap();
+    let v = gate::evaluate(&merged, &Policy::default_policy(), today);
+    assert!(!v.allowed);
+    assert_eq!(v.reasons.len(), 1);
+    assert_eq!(v.reasons[0].message, "Critical vulnerabilities found");
+    assert_eq!(v.reasons[0].findings.len(), 2);
+    // Both criticals have no fix: ignore-unfixed lets it through.
+    let mut p = Policy::default_policy();
+    p.gate.ignore_unfixed = true;
+    assert!(gate::evaluate(&merged, &p, today).allowed);
+}
