@@ -93,6 +93,11 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::cli_auth::CryptoCommand,
     },
+    /// Vulnerability reports and scans through the deploy gate; Kubernetes manifest checks.
+    Scan {
+        #[command(subcommand)]
+        command: crate::cli_scans::ScanCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -179,6 +184,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Some(Command::Login(args)) => crate::cli_auth::run_login(&config, args),
         Some(Command::Logout(args)) => crate::cli_auth::run_logout(&config, args),
         Some(Command::Crypto { command }) => crate::cli_auth::run_crypto(&config, command),
+        Some(Command::Scan { command }) => crate::cli_scans::run(&config, command),
         Some(Command::Completions { shell }) => {
             clap_complete::generate(
                 shell,

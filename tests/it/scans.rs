@@ -273,3 +273,232 @@ fn three_scanners_on_one_image_merge_to_one_finding_each() {
     p.gate.ignore_unfixed = true;
     assert!(gate::evaluate(&merged, &p, today).allowed);
 }
+
+// ------------------------------------------------------------------ CLI
+
+mod cli {
+    use std::process::{Command, Output, Stdio};
+
+    use super::fixtures;
+
+    pub fn windflow(args: &[&str]) -> Output {
+        let root = tempfile::tempdir().unwrap();
+        Command::new(env!("CARGO_BIN_EXE_windflow"))
+            .args(args)
+            .env("HOME", root.path().join("home"))
+            .env("XDG_CONFIG_HOME", root.path().join("config"))
+            .env("XDG_DATA_HOME", root.path().join("data"))
+            .env("XDG_STATE_HOME", root.path().join("state"))
+            .env_remove("WINDFLOW_CONFIG")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run windflow")
+    }
+
+    fn fx(p: &str) -> String {
+        fixtures().join(p).display().to_string()
+    }
+
+    fn json(o: &Output) -> serde_json::Value {
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{e}: {}\n{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            )
+        })
+    }
+
+    #[test]
+    fn scan_report_blocks_with_reasons_and_merged_counts() {
+        let out = windflow(&[
+            "scan",
+            "report",
+            &fx("grype/defectdojo-debian10-check_all_fields.json"),
+            &fx("derived/trivy-vulnerable-image.json"),
+            &fx("derived/clair-v4-vulnerable-image.json"),
+            "--json",
+        ]);
+        assert_eq!(
+            out.status.code(),
+            Some(3),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v = json(&out);
+        assert_eq!(v["verdict"], "blocked");
+        assert_eq!(v["reasons"][0]["message"], "Critical vulnerabilities found");
+        assert_eq!(v["counts"]["critical"], 2);
+        assert_eq!(v["counts"]["high"], 3);
+        assert_eq!(v["counts"]["medium"], 0);
+        assert_eq!(v["counts"]["low"], 1);
+        assert_eq!(v["counts"]["unknown"], 0);
+        let findings = v["findings"].as_array().unwrap();
+        assert_eq!(findings.len(), 6);
+        let django = findings.iter().find(|f| f["package"] == "Django").unwrap();
+        assert_eq!(django["id"], "CVE-2021-44420");
+        assert_eq!(
+            django["aliases"],
+            serde_json::json!(["GHSA-v6rh-hp5x-86rv"])
+        );
+        assert_eq!(django["installed"], "3.2.9");
+        assert_eq!(django["fixed"], "3.2.10");
+        assert_eq!(django["severity"], "high");
+        assert_eq!(django["scanners"], serde_json::json!(["trivy", "grype"]));
+        assert_eq!(django["targets"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn scan_report_allows_and_honours_a_policy_with_waivers() {
+        let out = windflow(&[
+            "scan",
+            "report",
+            &fx("trivy/alpine-310.json.golden"),
+            "--json",
+        ]);
+        assert_eq!(out.status.code(), Some(0));
+        assert_eq!(json(&out)["verdict"], "allowed");
+
+        let dir = tempfile::tempdir().unwrap();
+        let policy = dir.path().join("policy.toml");
+        std::fs::write(
+            &policy,
+            "[gate]\nmax_critical = 0\nmax_high = 10\n\n[[waivers]]\nid = \"CVE-2021-33574\"\n\
+             justification = \"mq_notify is never called by the service\"\nexpires = 2026-12-31\n",
+        )
+        .unwrap();
+        let args = |today: &'static str| {
+            vec![
+                "scan".to_string(),
+                "report".into(),
+                fx("grype/defectdojo-debian10-check_all_fields.json"),
+                "--policy".into(),
+                policy.display().to_string(),
+                "--today".into(),
+                today.into(),
+                "--json".into(),
+            ]
+        };
+        let a = args("2026-12-31");
+        let out = windflow(&a.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let v = json(&out);
+        assert_eq!(
+            v["waived"].as_array().unwrap().len(),
+            2,
+            "libc6 and libc-bin"
+        );
+        // Counts are of every merged finding; `counted` is what the gate judged.
+        assert_eq!(v["counts"]["critical"], 2);
+        assert_eq!(v["counted"]["critical"], 0);
+        let a = args("2027-01-01");
+        let out = windflow(&a.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(out.status.code(), Some(3));
+        assert_eq!(json(&out)["expired_waivers"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn scan_report_refuses_bad_input_with_file_and_place() {
+        let out = windflow(&[
+            "scan",
+            "report",
+            &fx("trivy/npm.json.golden"),
+            &fx("derived/malformed-trivy.json"),
+        ]);
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("malformed-trivy.json: line 6, column"),
+            "{err}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let policy = dir.path().join("p.toml");
+        std::fs::write(&policy, "[gate]\nmax_high = \"many\"\n").unwrap();
+        let out = windflow(&[
+            "scan",
+            "report",
+            &fx("trivy/npm.json.golden"),
+            "--policy",
+            &policy.display().to_string(),
+        ]);
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("p.toml, line 2, key `max_high`"), "{err}");
+    }
+
+    #[test]
+    fn scan_manifests_json_and_min_score() {
+        let out = windflow(&["scan", "manifests", &fx("k8s/apps"), "--json"]);
+        assert_eq!(out.status.code(), Some(0));
+        let v = json(&out);
+        let score = v["score"].as_u64().unwrap();
+        assert!(score < 100);
+        let f = v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["check"] == "image-tag" && f["name"] == "deployment-2048")
+            .unwrap();
+        assert_eq!(f["kind"], "Deployment");
+        assert_eq!(f["namespace"], "game-2048");
+        assert_eq!(f["container"], "app-2048");
+        assert_eq!(f["severity"], "medium");
+        assert!(
+            f["file"]
+                .as_str()
+                .unwrap()
+                .ends_with("aws-lbc-2048_full.yaml")
+        );
+        assert!(f["message"].as_str().unwrap().contains(":latest"));
+        let above = (score + 1).to_string();
+        let out = windflow(&["scan", "manifests", &fx("k8s/apps"), "--min-score", &above]);
+        assert_eq!(out.status.code(), Some(3));
+        let at = score.to_string();
+        let out = windflow(&["scan", "manifests", &fx("k8s/apps"), "--min-score", &at]);
+        assert_eq!(out.status.code(), Some(0));
+    }
+
+    #[test]
+    fn scan_manifests_reports_a_malformed_document_and_checks_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("mixed.yaml");
+        std::fs::write(
+            &f,
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: good\nspec:\n  containers:\n  - name: c\n    image: nginx\n    securityContext:\n      privileged: true\n\
+             ---\napiVersion: v1\nkind: Pod\nmetadata: {name: [broken\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: third\nspec:\n  hostNetwork: true\n  containers:\n  - name: c\n    image: nginx:1.27\n",
+        )
+        .unwrap();
+        let out = windflow(&["scan", "manifests", &f.display().to_string(), "--json"]);
+        assert_eq!(out.status.code(), Some(0));
+        let v = json(&out);
+        let errors = v["errors"].as_array().unwrap();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0]["document"], 2);
+        // Within document 2 (lines 12 to 15): where the parser gave up.
+        let line = errors[0]["line"].as_u64().unwrap();
+        assert!((12..=15).contains(&line), "{line}");
+        let checks: Vec<(String, String)> = v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["name"].as_str().unwrap().to_string(),
+                    f["check"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        assert!(checks.contains(&("good".into(), "privileged".into())));
+        assert!(checks.contains(&("third".into(), "host-network".into())));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("mixed.yaml: document 2 (line {line})")),
+            "{err}"
+        );
+    }
+}

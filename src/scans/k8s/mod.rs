@@ -10,10 +10,13 @@
 //!
 //! ## Score
 //!
-//! Each finding costs points by severity: critical 40, high 20, medium 10,
-//! low 5, unknown 2. An object's score is `max(0, 100 - cost of its
-//! findings)`. The overall score is the mean of the scores of the checked
-//! objects (workloads and namespaces), rounded down; 100 when there are none.
+//! Each check an object fails costs points by the check's severity:
+//! critical 30, high 15, medium 6, low 2, unknown 1. A check counts once
+//! per object however many of its containers fail it, so a pod with three
+//! sidecars is not punished three times for one habit. An object's score is
+//! `max(0, 100 - cost)`. The overall score is the mean of the scores of the
+//! checked objects (workloads and namespaces), rounded down; 100 when there
+//! are none.
 
 pub mod checks;
 pub mod load;
@@ -68,11 +71,11 @@ pub struct ManifestReport {
 /// Points a finding of this severity costs.
 pub fn weight(s: Severity) -> u32 {
     match s {
-        Severity::Critical => 40,
-        Severity::High => 20,
-        Severity::Medium => 10,
-        Severity::Low => 5,
-        Severity::Unknown => 2,
+        Severity::Critical => 30,
+        Severity::High => 15,
+        Severity::Medium => 6,
+        Severity::Low => 2,
+        Severity::Unknown => 1,
     }
 }
 
@@ -163,8 +166,8 @@ mod tests {
     #[test]
     fn scores_are_weighted_by_severity() {
         assert_eq!(object_score(&[]), 100);
-        assert_eq!(object_score(&[Severity::Critical, Severity::High]), 40);
-        assert_eq!(object_score(&[Severity::Critical; 3]), 0);
-        assert_eq!(object_score(&[Severity::Low, Severity::Medium]), 85);
+        assert_eq!(object_score(&[Severity::Critical, Severity::High]), 55);
+        assert_eq!(object_score(&[Severity::Critical; 4]), 0);
+        assert_eq!(object_score(&[Severity::Low, Severity::Medium]), 92);
     }
 }
