@@ -502,3 +502,110 @@ mod cli {
         );
     }
 }
+
+// ------------------------------------------------------------------ kube-score agreement
+
+mod kube_score {
+    use std::collections::BTreeMap;
+
+    use windflow::scans::k8s;
+
+    use super::fixtures;
+
+    /// Our verdict for a kube-score check on one file, from the findings of
+    /// the checks we share with it.
+    fn ours(check: &str, file: &str, run_config: &str) -> Option<&'static str> {
+        let path = fixtures().join("k8s/kube-score").join(file);
+        let report = k8s::check_paths(&[path]).unwrap();
+        assert!(report.errors.is_empty(), "{file}: {:?}", report.errors);
+        let has = |id: &str| report.findings.iter().any(|f| f.check == id);
+        let fail_if = |ids: &[&str]| if ids.iter().any(|i| has(i)) { "fail" } else { "pass" };
+        Some(match check {
+            "Container Image Tag" => fail_if(&["image-tag"]),
+            "Container Image Pull Policy" => fail_if(&["image-pull-policy"]),
+            "Container Security Context Privileged" => fail_if(&["privileged"]),
+            "Container Security Context ReadOnlyRootFilesystem" => fail_if(&["read-only-root-fs"]),
+            "Container Security Context User Group ID" => fail_if(&["run-as-root"]),
+            "Pod NetworkPolicy" => fail_if(&["network-policy"]),
+            "Pod Probes" => fail_if(&["readiness-probe"]),
+            "Container Resources" => {
+                let mut limits = vec![];
+                if !run_config.contains("IgnoreContainerCpuLimitRequirement: true") {
+                    limits.push("cpu-limits");
+                }
+                if !run_config.contains("IgnoreContainerMemoryLimitRequirement: true") {
+                    limits.push("memory-limits");
+                }
+                if limits.iter().any(|i| has(i)) {
+                    "fail"
+                } else if has("cpu-requests") || has("memory-requests") {
+                    "warn"
+                } else {
+                    "pass"
+                }
+            }
+            _ => return None,
+        })
+    }
+
+    /// kube-score's grade as we compare it: for checks where we have no
+    /// warning level, its warning means "not failed".
+    fn comparable(check: &str, verdict: &str) -> &'static str {
+        match (check, verdict) {
+            ("Container Resources", "warn") => "warn",
+            (_, "fail") => "fail",
+            _ => "pass",
+        }
+    }
+
+    /// The rows where we disagree with kube-score on purpose, and why.
+    const KNOWN: &[(&str, &str, &str)] = &[(
+        "pod-security-context-low-group-id.yaml",
+        "Container Security Context User Group ID",
+        "kube-score also wants runAsGroup >= 10000; run-as-root is about the user only (runAsUser 15000 is not root)",
+    )];
+
+    #[test]
+    fn agreement_with_kube_score_labels_on_shared_checks() {
+        let labels = std::fs::read_to_string(fixtures().join("k8s/kube-score/LABELS.tsv")).unwrap();
+        let mut table: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+        let mut disagreements = Vec::new();
+        for line in labels.lines().skip(1) {
+            let cols: Vec<&str> = line.split('\t').collect();
+            let (file, check, verdict) = (cols[0], cols[1], cols[3]);
+            let run_config = cols.get(7).copied().unwrap_or("");
+            if verdict == "skipped" {
+                continue;
+            }
+            let Some(got) = ours(check, file, run_config) else {
+                continue;
+            };
+            let want = comparable(check, verdict);
+            let row = table.entry(check.to_string()).or_default();
+            row.0 += 1;
+            if got == want {
+                row.1 += 1;
+            } else {
+                disagreements.push((file.to_string(), check.to_string(), want, got));
+            }
+        }
+        eprintln!("| kube-score check | rows | agree |");
+        for (check, (n, ok)) in &table {
+            eprintln!("| {check} | {n} | {ok} |");
+        }
+        assert_eq!(table.len(), 8, "every shared check has labelled rows");
+        let total: usize = table.values().map(|r| r.0).sum();
+        assert!(total >= 40, "{total}");
+        let unexplained: Vec<_> = disagreements
+            .iter()
+            .filter(|(f, c, ..)| !KNOWN.iter().any(|(kf, kc, _)| kf == f && kc == c))
+            .collect();
+        assert!(unexplained.is_empty(), "unexplained disagreements: {unexplained:#?}");
+        for (f, c, why) in KNOWN {
+            assert!(
+                disagreements.iter().any(|(df, dc, ..)| df == f && dc == c),
+                "{f} / {c} agrees now; drop it from KNOWN ({why})"
+            );
+        }
+    }
+}
