@@ -364,12 +364,16 @@ impl Runner {
         };
         if !output.status.success() {
             let stderr = String::from_utf8_lossy(&output.stderr);
-            let last = stderr
-                .lines()
+            // The fatal line says why; else the last line said.
+            let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+            let last = lines
+                .iter()
                 .rev()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("")
-                .trim();
+                .find(|l| l.contains("FATAL") || l.contains("ERROR") || l.contains("error:"))
+                .or(lines.last())
+                .copied()
+                .unwrap_or("");
+            let last = last.rsplit('\t').next().unwrap_or(last).trim();
             let last: String = last.chars().take(300).collect();
             return Err(format!(
                 "{} exited with {}: {last}",
@@ -415,4 +419,67 @@ pub fn counts_text(c: &[usize; 5]) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scans::report::ReportFormat;
+
+    fn report(digest: &str) -> Arc<Report> {
+        Arc::new(Report {
+            format: ReportFormat::Trivy,
+            artifact: "app:1".into(),
+            digest: Some(digest.into()),
+            findings: Vec::new(),
+        })
+    }
+
+    #[test]
+    fn the_cache_is_keyed_by_digest_and_scanner() {
+        let mut c = Cache::default();
+        let by_tag = Job {
+            target: Target::Image("app:1".into()),
+            tool: Tool::Trivy,
+        };
+        assert!(c.get(&by_tag).is_none());
+        c.put(&by_tag, &report("sha256:aa"));
+        assert!(c.get(&by_tag).is_some());
+        // The same digest under a pinned reference hits; another scanner does not.
+        let pinned = Job {
+            target: Target::Image("registry/app@sha256:aa".into()),
+            tool: Tool::Trivy,
+        };
+        assert!(c.get(&pinned).is_some());
+        let grype = Job {
+            target: Target::Image("app:1".into()),
+            tool: Tool::Grype,
+        };
+        assert!(c.get(&grype).is_none());
+        // Config scans are never cached.
+        let cfg = Job {
+            target: Target::Config("/x".into()),
+            tool: Tool::Trivy,
+        };
+        c.put(&cfg, &report("sha256:bb"));
+        assert!(c.get(&cfg).is_none());
+        assert_eq!(c.len(), 1);
+    }
+
+    #[test]
+    fn command_lines() {
+        let j = Job {
+            target: Target::Secrets("/src".into()),
+            tool: Tool::Trivy,
+        };
+        assert_eq!(
+            j.args().join(" "),
+            "fs --scanners secret --offline-scan --skip-db-update --format json --quiet /src"
+        );
+        let j = Job {
+            target: Target::Image("a:1".into()),
+            tool: Tool::Grype,
+        };
+        assert_eq!(j.args().join(" "), "a:1 -o json -q");
+    }
 }

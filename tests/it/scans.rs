@@ -777,3 +777,159 @@ pub mod trivy {
         assert!(unexplained.is_empty(), "{unexplained:#?}");
     }
 }
+
+// ------------------------------------------------------------------ runner (real trivy)
+
+mod runner {
+    use std::collections::HashMap;
+    use std::time::Duration;
+
+    use tokio::sync::{mpsc, watch};
+    use windflow::scans::model::{FindingKind, Severity};
+    use windflow::scans::runner::{Job, Progress, Runner, RunnerConfig, Target, Tool};
+
+    use super::trivy::{sample_dir, trivy};
+
+    fn runner(timeout: Duration) -> Runner {
+        Runner::new(RunnerConfig {
+            concurrency: 2,
+            timeout,
+            programs: HashMap::from([(Tool::Trivy, trivy())]),
+            tick: Duration::from_millis(50),
+        })
+    }
+
+    async fn run(
+        r: &Runner,
+        jobs: Vec<Job>,
+        cancel_now: bool,
+    ) -> (Vec<windflow::scans::runner::JobResult>, Vec<Progress>) {
+        let (tx, mut rx) = mpsc::channel(1024);
+        let (ctx, crx) = watch::channel(false);
+        if cancel_now {
+            ctx.send(true).unwrap();
+        }
+        let results = r.run(jobs, tx, crx).await;
+        let mut events = Vec::new();
+        while let Ok(p) = rx.try_recv() {
+            events.push(p);
+        }
+        (results, events)
+    }
+
+    #[tokio::test]
+    async fn real_offline_scans_with_progress_and_a_failing_scanner_that_does_not_spoil_the_rest() {
+        let dir = sample_dir();
+        let secrets = tempfile::tempdir().unwrap();
+        std::fs::write(
+            secrets.path().join("deploy.sh"),
+            "export AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLA\n",
+        )
+        .unwrap();
+        let jobs = vec![
+            Job {
+                target: Target::Config(dir.path().to_path_buf()),
+                tool: Tool::Trivy,
+            },
+            Job {
+                target: Target::Secrets(secrets.path().to_path_buf()),
+                tool: Tool::Trivy,
+            },
+            // No vulnerability database offline: trivy fails, for real.
+            Job {
+                target: Target::Image("alpine:3.19".into()),
+                tool: Tool::Trivy,
+            },
+            // Not installed here (or pointed at a missing program).
+            Job {
+                target: Target::Image("alpine:3.19".into()),
+                tool: Tool::Grype,
+            },
+        ];
+        let r = Runner::new(RunnerConfig {
+            programs: HashMap::from([
+                (Tool::Trivy, trivy()),
+                (Tool::Grype, "/nonexistent/grype".into()),
+            ]),
+            tick: Duration::from_millis(50),
+            ..RunnerConfig::default()
+        });
+        let (results, events) = run(&r, jobs.clone(), false).await;
+        assert_eq!(results.len(), 4);
+        let config = results[0]
+            .outcome
+            .as_ref()
+            .expect("trivy config works offline");
+        assert!(
+            config
+                .findings
+                .iter()
+                .any(|f| f.kind == FindingKind::Misconfiguration && f.id == "KSV-0017")
+        );
+        let sec = results[1]
+            .outcome
+            .as_ref()
+            .expect("the secret scan works offline");
+        assert_eq!(sec.findings.len(), 1);
+        assert_eq!(
+            (sec.findings[0].id.as_str(), sec.findings[0].severity),
+            ("aws-access-key-id", Severity::Critical)
+        );
+        let img = results[2].outcome.as_ref().unwrap_err();
+        assert!(
+            img.contains("trivy exited with 1") && img.contains("DB"),
+            "{img}"
+        );
+        let grype = results[3].outcome.as_ref().unwrap_err();
+        assert!(grype.contains("cannot start /nonexistent/grype"), "{grype}");
+
+        // Every job is queued first, then runs, then ends done or failed.
+        for job in &jobs {
+            let mine: Vec<&Progress> = events.iter().filter(|p| p.job() == job).collect();
+            assert!(matches!(mine[0], Progress::Queued { .. }), "{mine:?}");
+            let last = mine.last().unwrap();
+            assert!(
+                matches!(last, Progress::Done { .. } | Progress::Failed { .. }),
+                "{mine:?}"
+            );
+        }
+        let done = events.iter().find_map(|p| match p {
+            Progress::Done { job, counts, .. } if *job == jobs[1] => Some(*counts),
+            _ => None,
+        });
+        assert_eq!(done, Some([1, 0, 0, 0, 0]));
+        assert!(
+            events
+                .iter()
+                .any(|p| matches!(p, Progress::Running { job, .. } if *job == jobs[0]))
+        );
+    }
+
+    #[tokio::test]
+    async fn timeout_and_cancellation_stop_the_scanner() {
+        let dir = sample_dir();
+        let job = Job {
+            target: Target::Config(dir.path().to_path_buf()),
+            tool: Tool::Trivy,
+        };
+        let (results, _) = run(&runner(Duration::from_millis(1)), vec![job.clone()], false).await;
+        assert_eq!(
+            results[0].outcome.as_ref().unwrap_err(),
+            "timed out after 0s"
+        );
+        let (results, events) = run(
+            &runner(Duration::from_secs(60)),
+            vec![job.clone(), job],
+            true,
+        )
+        .await;
+        for r in &results {
+            assert!(
+                r.outcome.as_ref().unwrap_err().starts_with("cancelled"),
+                "{:?}",
+                r.outcome
+            );
+        }
+        assert!(events.iter().all(|p| !matches!(p, Progress::Done { .. })));
+    }
+}
