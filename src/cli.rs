@@ -341,9 +341,21 @@ fn run_console(config: Config, demo_mode: bool) -> Result<ExitCode, CliError> {
         if demo_mode {
             demo::spawn(store_handle.clone(), tx.clone());
         }
+        let scans_handle = crate::scans::service::spawn(
+            crate::scans::service::ScanConfig {
+                policy_path: Some(data_dir.join("scans").join("policy.toml")),
+                runner: crate::scans::runner::RunnerConfig::default(),
+                audit: crate::audit::Audit::local(&data_dir),
+            },
+            tx.clone(),
+        );
+        if demo_mode {
+            crate::scans::service::demo(scans_handle.clone());
+        }
         let services = Services {
             store: Some(store_handle),
             auth: Some(auth_handle),
+            scans: Some(scans_handle),
         };
         console::run(app, services, rx).await
     });

@@ -153,6 +153,8 @@ impl Shared {
             }
             // The console's sign-in gate handles these.
             ServiceEvent::Auth(_) => false,
+            // Domain events go to the panes (`Pane::service_event`).
+            ServiceEvent::Scans(_) => false,
         }
     }
 }
@@ -189,6 +191,20 @@ pub trait Pane {
     /// Called when shared state changed; returns whether the pane must redraw
     /// beyond what the console already redraws.
     fn shared_changed(&mut self, _shared: &Shared) {}
+    /// A service event, for panes that show a domain's own events; returns
+    /// whether anything visible changed.
+    fn service_event(&mut self, _ev: &ServiceEvent) -> bool {
+        false
+    }
+    /// Whether the pane is editing text now: keys then go to
+    /// [`Pane::text_key`] instead of the keymap.
+    fn editing(&self) -> bool {
+        false
+    }
+    /// A key while [`Pane::editing`]; returns whether anything changed.
+    fn text_key(&mut self, _key: crossterm::event::KeyEvent, _effects: &mut Vec<Effect>) -> bool {
+        false
+    }
 }
 
 /// Selection and scrolling of a list, shared by every list pane.
