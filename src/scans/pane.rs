@@ -500,7 +500,13 @@ impl ScansPane {
             _ => lines.push(Line::styled("scanning…", t.muted())),
         }
         // Jobs with their bars.
-        let label_w = inner_w.saturating_sub(34).clamp(10, 40);
+        let longest = g
+            .jobs
+            .iter()
+            .map(|(l, _)| l.chars().count())
+            .max()
+            .unwrap_or(0);
+        let label_w = longest.clamp(8, inner_w.saturating_sub(32).max(8));
         for (label, state) in &g.jobs {
             let (text, role) = match state {
                 JobState::Queued => ("queued".to_string(), Role::Muted),
@@ -547,7 +553,12 @@ impl ScansPane {
                 t.muted(),
             ));
         }
-        frame.render_widget(Paragraph::new(lines).block(block), area);
+        frame.render_widget(
+            Paragraph::new(lines)
+                .wrap(Wrap { trim: false })
+                .block(block),
+            area,
+        );
     }
 
     fn render_findings(&mut self, frame: &mut Frame, area: Rect, ctx: &RenderCtx, gi: usize) {
@@ -655,8 +666,12 @@ impl ScansPane {
                 ),
                 Span::styled(f.title.clone(), t.text()),
             ])];
+            let fixed = f
+                .fixed
+                .as_deref()
+                .map_or("no fix yet".to_string(), |v| format!("fixed in {v}"));
             lines.push(Line::styled(
-                format!("in {}", f.targets.join("; ")),
+                format!("{fixed} · in {}", f.targets.join("; ")),
                 t.muted(),
             ));
             lines.push(Line::styled(

@@ -933,3 +933,218 @@ mod runner {
         assert!(events.iter().all(|p| !matches!(p, Progress::Done { .. })));
     }
 }
+
+// ------------------------------------------------------------------ service + pane
+
+mod pane {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use crossterm::event::{KeyCode, KeyModifiers};
+    use windflow::audit::Audit;
+    use windflow::console::app::{App, Mode, Msg, Request};
+    use windflow::scans::runner::RunnerConfig;
+    use windflow::scans::service::{
+        self, ScanConfig, ScanEvent, ScanHandle, ScanRequest, Source, samples,
+    };
+    use windflow::service::{EventRx, ServiceEvent};
+
+    use crate::console::{app, key_event, press, screen, typed};
+
+    fn sources(list: &[(&str, &[u8])]) -> Vec<Source> {
+        list.iter()
+            .map(|(n, b)| Source::Bytes {
+                name: n.to_string(),
+                bytes: Arc::from(*b),
+            })
+            .collect()
+    }
+
+    /// Feeds service events into the app until `done` says so.
+    async fn pump(app: &mut App, rx: &mut EventRx, done: impl Fn(&ScanEvent) -> bool) {
+        loop {
+            let ev = tokio::time::timeout(Duration::from_secs(20), rx.recv())
+                .await
+                .expect("the scan service answers")
+                .expect("the channel is open");
+            let stop = matches!(&ev, ServiceEvent::Scans(e) if done(e));
+            for req in app.update(Msg::Service(ev)) {
+                panic!("unexpected request {req:?}");
+            }
+            if stop {
+                return;
+            }
+        }
+    }
+
+    fn start(policy: &std::path::Path) -> (ScanHandle, EventRx) {
+        let (tx, rx) = windflow::service::channel();
+        let handle = service::spawn(
+            ScanConfig {
+                policy_path: Some(policy.to_path_buf()),
+                runner: RunnerConfig::default(),
+                audit: Audit::discard(),
+            },
+            tx,
+        );
+        (handle, rx)
+    }
+
+    fn focus_scans(app: &mut App) {
+        let i = windflow::console::panes()
+            .iter()
+            .position(|p| p.id() == "scans")
+            .unwrap()
+            + 1;
+        typed(app, &i.to_string());
+        assert_eq!(app.pane().id(), "scans");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn queue_verdict_findings_waiver_and_manifests() {
+        let dir = tempfile::tempdir().unwrap();
+        let policy = dir.path().join("scans/policy.toml");
+        let (scans, mut rx) = start(&policy);
+        let mut app = app();
+        focus_scans(&mut app);
+        assert!(screen(&mut app, 80, 24).contains("No scans yet"));
+
+        assert!(scans.try_send(ScanRequest::Reports {
+            name: "vulnerable-image:latest".into(),
+            sources: sources(samples::REPORTS),
+            pace: Duration::ZERO,
+        }));
+        pump(&mut app, &mut rx, |e| {
+            matches!(e, ScanEvent::Verdict { .. })
+        })
+        .await;
+        assert!(scans.try_send(ScanRequest::Manifests {
+            name: "payments + guestbook".into(),
+            sources: sources(samples::MANIFESTS),
+            pace: Duration::ZERO,
+        }));
+        pump(&mut app, &mut rx, |e| {
+            matches!(e, ScanEvent::Manifests { .. })
+        })
+        .await;
+        let s = screen(&mut app, 80, 24);
+        insta::assert_snapshot!("scans_queue_80x24", s);
+        assert!(s.contains("BLOCKED") && s.contains("Critical vulnerabilities found"));
+
+        // Drill down: most severe first, fixable first within a severity.
+        press(&mut app, KeyCode::Enter);
+        let s = screen(&mut app, 80, 24);
+        insta::assert_snapshot!("scans_findings_80x24", s);
+        let rows: Vec<&str> = s.lines().filter(|l| l.contains("CVE-")).collect();
+        assert!(
+            rows[0].contains("critical") && rows[2].contains("high"),
+            "{s}"
+        );
+        assert!(
+            rows[2].contains("CVE-2021-3999") && rows[4].contains("redis"),
+            "fixable high first: {s}"
+        );
+
+        // Filter, then waive libc6's critical from the pane.
+        typed(&mut app, "/libc6");
+        press(&mut app, KeyCode::Enter);
+        let sel = app.pane().selected_text(&app.shared).unwrap();
+        assert!(
+            sel.starts_with("critical CVE-2021-33574") && sel.contains("libc6"),
+            "{sel}"
+        );
+        typed(&mut app, "w");
+        if matches!(app.mode, Mode::StepUp(_)) {
+            app.update(Msg::Service(ServiceEvent::Auth(
+                windflow::auth::service::AuthEvent::SteppedUp {
+                    action: "scans.waive",
+                },
+            )));
+        }
+        assert!(app.pane().editing(), "the waiver form is open");
+        typed(&mut app, "short");
+        app.update(key_event(KeyCode::Char('s'), KeyModifiers::CONTROL));
+        assert!(screen(&mut app, 80, 24).contains("at least 10 characters"));
+        typed(&mut app, " reason: mq_notify is never called");
+        press(&mut app, KeyCode::Tab);
+        for _ in 0..12 {
+            press(&mut app, KeyCode::Backspace);
+        }
+        typed(&mut app, "2099-01-31");
+        let s = screen(&mut app, 80, 24);
+        insta::assert_snapshot!("scans_waiver_form_80x24", s);
+        press(&mut app, KeyCode::Enter);
+        assert!(
+            matches!(app.mode, Mode::Confirm(_)),
+            "a waiver is confirmed first"
+        );
+        let reqs = typed(&mut app, "y");
+        let [Request::Scans(req @ ScanRequest::AddWaiver { .. })] = &reqs[..] else {
+            panic!("{reqs:?}")
+        };
+        let ScanRequest::AddWaiver { waiver, .. } = req else {
+            unreachable!()
+        };
+        assert_eq!(waiver.id, "CVE-2021-33574");
+        assert_eq!(waiver.package.as_deref(), Some("libc6"));
+        assert_eq!(waiver.expires.to_string(), "2099-01-31");
+        assert_eq!(
+            waiver.justification,
+            "short reason: mq_notify is never called"
+        );
+        let Some(Request::Scans(req)) = reqs.into_iter().next() else {
+            unreachable!()
+        };
+        assert!(scans.try_send(req));
+        pump(&mut app, &mut rx, |e| {
+            matches!(e, ScanEvent::Verdict { .. })
+        })
+        .await;
+        // libc-bin's copy of the CVE is another package: still blocked, by one critical now.
+        typed(&mut app, "h");
+        let s = screen(&mut app, 80, 24);
+        assert!(s.contains("1 critical (limit 0)"), "{s}");
+        // The waiver is kept, owner-only.
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(&policy).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        let saved = windflow::scans::Policy::load(&policy).unwrap();
+        assert_eq!(saved.waivers.len(), 1);
+
+        // The manifest view: objects with scores, findings grouped by check.
+        typed(&mut app, "j");
+        press(&mut app, KeyCode::Enter);
+        typed(&mut app, "j");
+        let s = screen(&mut app, 80, 24);
+        insta::assert_snapshot!("scans_manifests_80x24", s);
+        assert!(
+            s.contains("docker-socket") && s.contains("Never mount the Docker"),
+            "{s}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_bad_report_fails_its_job_and_the_others_still_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let (scans, mut rx) = start(&dir.path().join("p.toml"));
+        let mut app = app();
+        focus_scans(&mut app);
+        let mut srcs = sources(samples::CLEAN);
+        srcs.push(Source::Bytes {
+            name: "broken.json".into(),
+            bytes: Arc::from(&b"{\"Results\": [}"[..]),
+        });
+        assert!(scans.try_send(ScanRequest::Reports {
+            name: "mixed".into(),
+            sources: srcs,
+            pace: Duration::ZERO
+        }));
+        pump(&mut app, &mut rx, |e| {
+            matches!(e, ScanEvent::Verdict { .. })
+        })
+        .await;
+        let s = screen(&mut app, 80, 24);
+        assert!(s.contains("failed: broken.json: line 1, column 14"), "{s}");
+        assert!(s.contains("ALLOWED") && s.contains("medium   ▇"), "{s}");
+    }
+}
