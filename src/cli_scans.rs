@@ -267,7 +267,7 @@ fn judge(
         print_json(&verdict_json(reports, &merged, &agg, &verdict, failures))?;
     } else {
         let mut lines = Vec::new();
-        lines.push(format!("{}", verdict.label().to_uppercase()));
+        lines.push(verdict.label().to_uppercase());
         for r in &verdict.reasons {
             lines.push(format!("  {}: {}", r.message, r.detail));
             for f in r.findings.iter().take(10) {

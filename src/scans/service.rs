@@ -629,7 +629,7 @@ pub fn demo(handle: ScanHandle) {
             },
         ];
         for r in reqs {
-            if !handle.tx.send(r).await.is_ok() {
+            if handle.tx.send(r).await.is_err() {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(700)).await;

@@ -968,9 +968,8 @@ mod pane {
                 .expect("the scan service answers")
                 .expect("the channel is open");
             let stop = matches!(&ev, ServiceEvent::Scans(e) if done(e));
-            for req in app.update(Msg::Service(ev)) {
-                panic!("unexpected request {req:?}");
-            }
+            let reqs = app.update(Msg::Service(ev));
+            assert!(reqs.is_empty(), "unexpected requests {reqs:?}");
             if stop {
                 return;
             }
