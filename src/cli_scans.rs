@@ -214,10 +214,12 @@ fn load_policy(path: Option<&Path>) -> Result<Policy, CliError> {
 }
 
 fn print_json(v: &serde_json::Value) -> Result<(), CliError> {
-    let mut out = std::io::stdout().lock();
+    // Buffered: stdout is line-buffered, and a big report has many lines.
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     serde_json::to_writer_pretty(&mut out, v)
         .map_err(std::io::Error::other)
         .and_then(|_| writeln!(out))
+        .and_then(|_| out.flush())
         .map_err(|e| CliError::Failure(e.into()))
 }
 
@@ -323,8 +325,10 @@ fn judge(
                 ));
             }
         }
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "{}", lines.join("\n")).map_err(|e| CliError::Failure(e.into()))?;
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        writeln!(out, "{}", lines.join("\n"))
+            .and_then(|_| out.flush())
+            .map_err(|e| CliError::Failure(e.into()))?;
     }
     Ok(if verdict.allowed {
         ExitCode::SUCCESS

@@ -597,6 +597,29 @@ fn container_checks(cx: &mut Ctx, c: &Value, pod_sc: Option<&Value>) {
         }
     }
     let image = c.get("image").and_then(Value::as_str).unwrap_or("");
+    if !image.is_empty() {
+        image_checks(cx, name, image, c);
+    }
+    for e in c.get("env").and_then(Value::as_array).into_iter().flatten() {
+        let ename = e.get("name").and_then(Value::as_str).unwrap_or("");
+        let literal = e
+            .get("value")
+            .and_then(Value::as_str)
+            .is_some_and(|v| !v.trim().is_empty());
+        if literal && sensitive_name(ename) {
+            // The value itself is never repeated.
+            cx.add(
+                "secret-in-env",
+                Some(name),
+                format!("env {ename} holds a literal value"),
+            );
+        }
+    }
+}
+
+/// `image-tag` and `image-pull-policy` (a container without an image is
+/// invalid, not a tagging problem: it is left to the API server).
+fn image_checks(cx: &mut Ctx, name: &str, image: &str, c: &Value) {
     let (tag, digest) = image_tag(image);
     let floating = !digest && tag.is_none_or(|t| t == "latest");
     if floating {
@@ -623,21 +646,6 @@ fn container_checks(cx: &mut Ctx, c: &Value, pod_sc: Option<&Value>) {
                 }
             },
         );
-    }
-    for e in c.get("env").and_then(Value::as_array).into_iter().flatten() {
-        let ename = e.get("name").and_then(Value::as_str).unwrap_or("");
-        let literal = e
-            .get("value")
-            .and_then(Value::as_str)
-            .is_some_and(|v| !v.trim().is_empty());
-        if literal && sensitive_name(ename) {
-            // The value itself is never repeated.
-            cx.add(
-                "secret-in-env",
-                Some(name),
-                format!("env {ename} holds a literal value"),
-            );
-        }
     }
 }
 
