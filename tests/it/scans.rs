@@ -432,6 +432,54 @@ mod cli {
     }
 
     #[test]
+    fn scan_image_reports_each_failing_scanner_and_gives_no_verdict_without_results() {
+        // Offline, trivy cannot fetch its vulnerability database: a real failure.
+        let trivy = super::trivy::trivy();
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(&trivy, dir.path().join("trivy")).unwrap();
+        let root = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_windflow"))
+            .args([
+                "scan",
+                "image",
+                "alpine:3.19",
+                "--scanner",
+                "trivy,grype",
+                "--json",
+                "--timeout",
+                "60",
+            ])
+            .env("PATH", dir.path())
+            .env("HOME", root.path())
+            .env("XDG_CONFIG_HOME", root.path().join("config"))
+            .env("XDG_DATA_HOME", root.path().join("data"))
+            .env("XDG_STATE_HOME", root.path().join("state"))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v = json(&out);
+        assert!(v["verdict"].is_null());
+        let failures = v["failures"].as_array().unwrap();
+        assert_eq!(failures.len(), 2);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("trivy alpine:3.19: trivy exited with 1"),
+            "{err}"
+        );
+        assert!(
+            err.contains("grype alpine:3.19: grype is not installed"),
+            "{err}"
+        );
+        assert!(err.contains("every scan failed; no verdict"), "{err}");
+    }
+
+    #[test]
     fn scan_manifests_json_and_min_score() {
         let out = windflow(&["scan", "manifests", &fx("k8s/apps"), "--json"]);
         assert_eq!(out.status.code(), Some(0));
