@@ -480,6 +480,31 @@ mod cli {
     }
 
     #[test]
+    fn scan_manifests_flags_literal_secrets_without_repeating_them() {
+        let out = windflow(&["scan", "manifests", &fx("k8s/risky"), "--json"]);
+        assert_eq!(out.status.code(), Some(0));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            !text.contains("hunter2-literal"),
+            "the literal value leaked"
+        );
+        let v = json(&out);
+        let hits: Vec<_> = v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["check"] == "secret-in-env")
+            .collect();
+        assert_eq!(
+            hits.len(),
+            1,
+            "only the literal DB_PASSWORD, not the secretKeyRef or LOG_LEVEL"
+        );
+        assert!(hits[0]["message"].as_str().unwrap().contains("DB_PASSWORD"));
+        assert_eq!(hits[0]["severity"], "high");
+    }
+
+    #[test]
     fn scan_manifests_json_and_min_score() {
         let out = windflow(&["scan", "manifests", &fx("k8s/apps"), "--json"]);
         assert_eq!(out.status.code(), Some(0));
