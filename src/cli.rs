@@ -93,6 +93,11 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::cli_auth::CryptoCommand,
     },
+    /// Vulnerability reports and scans through the deploy gate; Kubernetes manifest checks.
+    Scan {
+        #[command(subcommand)]
+        command: crate::cli_scans::ScanCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -179,6 +184,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Some(Command::Login(args)) => crate::cli_auth::run_login(&config, args),
         Some(Command::Logout(args)) => crate::cli_auth::run_logout(&config, args),
         Some(Command::Crypto { command }) => crate::cli_auth::run_crypto(&config, command),
+        Some(Command::Scan { command }) => crate::cli_scans::run(&config, command),
         Some(Command::Completions { shell }) => {
             clap_complete::generate(
                 shell,
@@ -335,9 +341,21 @@ fn run_console(config: Config, demo_mode: bool) -> Result<ExitCode, CliError> {
         if demo_mode {
             demo::spawn(store_handle.clone(), tx.clone());
         }
+        let scans_handle = crate::scans::service::spawn(
+            crate::scans::service::ScanConfig {
+                policy_path: Some(data_dir.join("scans").join("policy.toml")),
+                runner: crate::scans::runner::RunnerConfig::default(),
+                audit: crate::audit::Audit::local(&data_dir),
+            },
+            tx.clone(),
+        );
+        if demo_mode {
+            crate::scans::service::demo(scans_handle.clone());
+        }
         let services = Services {
             store: Some(store_handle),
             auth: Some(auth_handle),
+            scans: Some(scans_handle),
         };
         console::run(app, services, rx).await
     });

@@ -85,6 +85,8 @@ pub enum ServiceEvent {
     Processed { service: &'static str, count: u64 },
     /// Sign-in, enrolment and step-up outcomes.
     Auth(crate::auth::service::AuthEvent),
+    /// Scan progress, verdicts and manifest results, for the Scans pane.
+    Scans(Box<crate::scans::service::ScanEvent>),
     /// A figure for the Overview (`sessions: 42`).
     Figure {
         service: &'static str,

@@ -76,6 +76,9 @@ pub const ACTIONS: &[(&str, Requirement)] = &[
     ("mfa.reset", need(Role::Admin, true)),
     // New master key, rewrap of stored envelopes.
     ("crypto.rotate", need(Role::Admin, true)),
+    // A deploy-gate waiver lets known findings through until it expires.
+    ("scans.waive", need(Role::Operator, true)),
+    ("scans.run", need(Role::Operator, false)),
 ];
 
 /// What `action` needs (see [`ACTIONS`]); unknown actions need an admin with step-up.

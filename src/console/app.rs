@@ -53,6 +53,7 @@ pub enum Request {
     ProbeAll,
     Store(StoreRequest),
     Auth(AuthRequest),
+    Scans(crate::scans::service::ScanRequest),
 }
 
 /// A question before a dangerous action.
@@ -287,6 +288,7 @@ impl App {
             Msg::Paste(text) => self.paste(&text),
             Msg::Resize(..) => self.dirty = true,
             Msg::Service(ev) => {
+                self.pane_event(&ev, &mut out);
                 let visible = panes::overview::affects(&ev);
                 if self.shared.apply(ev, Instant::now()) || visible {
                     for p in &mut self.panes {
@@ -413,6 +415,11 @@ impl App {
         }
         let chord = KeyChord::from_event(&key);
         match std::mem::replace(&mut self.mode, Mode::Normal) {
+            Mode::Normal if self.panes[self.focus].editing() => {
+                let mut effects = Vec::new();
+                self.dirty |= self.panes[self.focus].text_key(key, &mut effects);
+                self.apply_effects(effects, out);
+            }
             Mode::Normal => self.normal_key(chord, out),
             Mode::Filter(input) => self.filter_key(input, key, chord),
             Mode::Palette(p) => self.palette_key(p, key, chord, out),

@@ -34,6 +34,7 @@ pub fn panes() -> Vec<Box<dyn Pane>> {
     vec![
         Box::new(panes::overview::Overview::default()),
         Box::new(panes::activity::Activity::default()),
+        Box::new(crate::scans::pane::ScansPane::default()),
         Box::new(crate::auth::pane::Operators::default()),
     ]
 }
@@ -52,6 +53,7 @@ pub fn registry(panes: &[Box<dyn Pane>]) -> actions::ActionRegistry {
 pub struct Services {
     pub store: Option<StoreHandle>,
     pub auth: Option<AuthHandle>,
+    pub scans: Option<crate::scans::service::ScanHandle>,
 }
 
 impl Services {
@@ -68,6 +70,15 @@ impl Services {
                     app.notify(
                         Level::Error,
                         "the sign-in service is not running or is busy; try again",
+                    );
+                }
+            }
+            Request::Scans(r) => {
+                let sent = self.scans.as_ref().is_some_and(|s| s.try_send(r));
+                if !sent {
+                    app.notify(
+                        Level::Error,
+                        "the scan service is not running or is busy; nothing was done",
                     );
                 }
             }

@@ -36,10 +36,7 @@ fn start_switch_help_theme_resize_quit() {
     pty.keys("2");
     pty.wait_for("Activity (", T).unwrap();
     pty.wait_for("demo workload generator started", T).unwrap();
-    pty.key(Key::Tab);
-    pty.wait_for("Operators (1)", T).unwrap();
-    pty.wait_for("demo (you)", T).unwrap();
-    pty.key(Key::Tab);
+    pty.key(Key::BackTab);
     pty.wait_for("Services (", T).unwrap();
 
     pty.keys("?");
@@ -271,7 +268,7 @@ fn first_run_wizard_then_sign_in() {
     pty.wait_for("Services (", T).unwrap();
 
     // Replacing the backup codes from the Operators pane: step-up, confirm, shown once.
-    pty.keys("3");
+    pty.keys(":pane operators\r");
     pty.wait_for("alice (you)", T).unwrap();
     pty.wait_for("9", T).unwrap();
     pty.keys("B");

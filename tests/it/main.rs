@@ -7,5 +7,6 @@ mod e2e;
 mod mfa;
 mod operators;
 mod pty_selftest;
+mod scans;
 mod snapshots;
 mod support;

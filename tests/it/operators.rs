@@ -24,6 +24,11 @@ fn op(name: &str, role: Role, mfa: MfaState, backup: usize, failures: u32) -> Op
     }
 }
 
+fn focus_operators(app: &mut App) {
+    let i = windflow::console::panes().iter().position(|p| p.id() == "operators").unwrap();
+    app.focus_pane(i);
+}
+
 fn auth(app: &mut App, ev: AuthEvent) -> Vec<Request> {
     app.update(Msg::Service(ServiceEvent::Auth(ev)))
 }
@@ -41,7 +46,7 @@ fn operators_app() -> App {
             .any(|r| matches!(r, Request::Auth(AuthRequest::Operators))),
         "the list is asked for when the console opens"
     );
-    typed(&mut app, "3");
+    focus_operators(&mut app);
     auth(
         &mut app,
         AuthEvent::Operators(vec![
@@ -205,7 +210,7 @@ fn a_viewer_may_look_but_not_change() {
         reqs.iter()
             .any(|r| matches!(r, Request::Auth(AuthRequest::Operators)))
     );
-    typed(&mut app, "3");
+    focus_operators(&mut app);
     auth(
         &mut app,
         AuthEvent::Operators(vec![op("alice", Role::Viewer, MfaState::Active, 10, 0)]),

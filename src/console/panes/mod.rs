@@ -155,6 +155,8 @@ impl Shared {
             }
             // The console's sign-in gate handles these.
             ServiceEvent::Auth(_) => false,
+            // Domain events go to the panes (`Pane::service_event`).
+            ServiceEvent::Scans(_) => false,
         }
     }
 }
@@ -199,6 +201,15 @@ pub trait Pane {
     /// `back` (esc): close the pane's own overlay or detail view first;
     /// returns whether it did.
     fn back(&mut self) -> bool {
+        false
+    }
+    /// Whether the pane is editing text now: keys then go to
+    /// [`Pane::text_key`] instead of the keymap.
+    fn editing(&self) -> bool {
+        false
+    }
+    /// A key while [`Pane::editing`]; returns whether anything changed.
+    fn text_key(&mut self, _key: crossterm::event::KeyEvent, _effects: &mut Vec<Effect>) -> bool {
         false
     }
 }

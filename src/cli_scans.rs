@@ -1,0 +1,394 @@
+//! `windflow scan report|image|manifests`: the deploy gate and the manifest
+//! checks, headless. Text by default, JSON with `--json`. Exit codes as in
+//! [`crate::cli`]: 0 allowed (or score at least `--min-score`), 1 failure
+//! (every scanner failed), 2 bad usage or unreadable input, 3 blocked by
+//! the policy (or score under `--min-score`).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use clap::Subcommand;
+use serde_json::json;
+
+use crate::cli::CliError;
+use crate::config::Config;
+use crate::scans::gate::{self, Policy, Verdict};
+use crate::scans::k8s::{self, ManifestReport};
+use crate::scans::merge::{Aggregate, MergedFinding};
+use crate::scans::report::Report;
+use crate::scans::runner::{self, Job, Progress, Runner, RunnerConfig, Target, Tool};
+use crate::scans::{aggregate, merge, read_report};
+
+#[derive(Debug, Subcommand)]
+pub enum ScanCommand {
+    /// Judge scanner reports (Trivy, Grype, clair-scanner, klar, Clair v4 JSON)
+    /// against the deploy policy: exit 0 allowed, 3 blocked.
+    Report {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Policy file (default: the bundled assets/policy/default.toml).
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
+        /// Judge waivers' expiry as of this day (YYYY-MM-DD; default today).
+        #[arg(long, value_name = "DATE", hide = true)]
+        today: Option<NaiveDate>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Scan images with Trivy and/or Grype (found on PATH) and judge the merged
+    /// findings: exit 0 allowed, 3 blocked, 1 when every scanner failed.
+    Image {
+        #[arg(required = true, value_name = "IMAGE")]
+        images: Vec<String>,
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
+        /// trivy, grype (repeat or comma-separate; default both).
+        #[arg(long = "scanner", value_delimiter = ',', value_parser = parse_tool)]
+        scanners: Vec<Tool>,
+        /// Scans at once.
+        #[arg(long, default_value_t = 2)]
+        concurrency: usize,
+        /// Seconds before a scan is stopped.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+        #[arg(long, value_name = "DATE", hide = true)]
+        today: Option<NaiveDate>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Security checks of Kubernetes manifests (files and folders, multi-document
+    /// YAML): findings, a 0-100 score; exit 3 under --min-score.
+    Manifests {
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Lowest acceptable overall score.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=100))]
+        min_score: Option<u8>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_tool(s: &str) -> Result<Tool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "trivy" => Ok(Tool::Trivy),
+        "grype" => Ok(Tool::Grype),
+        other => Err(format!("unknown scanner `{other}`: trivy or grype")),
+    }
+}
+
+pub fn run(_config: &Config, command: ScanCommand) -> Result<ExitCode, CliError> {
+    match command {
+        ScanCommand::Report {
+            files,
+            policy,
+            today,
+            json,
+        } => {
+            let policy = load_policy(policy.as_deref())?;
+            let mut reports = Vec::new();
+            for f in &files {
+                let r = read_report(f).map_err(|e| CliError::Usage(e.to_string()))?;
+                reports.push((f.display().to_string(), r));
+            }
+            judge(&reports, &[], &policy, today, json)
+        }
+        ScanCommand::Image {
+            images,
+            policy,
+            scanners,
+            concurrency,
+            timeout,
+            today,
+            json,
+        } => {
+            let policy = load_policy(policy.as_deref())?;
+            let tools = if scanners.is_empty() {
+                vec![Tool::Trivy, Tool::Grype]
+            } else {
+                scanners
+            };
+            let jobs: Vec<Job> = images
+                .iter()
+                .flat_map(|i| {
+                    tools.iter().map(|t| Job {
+                        target: Target::Image(i.clone()),
+                        tool: *t,
+                    })
+                })
+                .collect();
+            let runner = Runner::new(RunnerConfig {
+                concurrency,
+                timeout: Duration::from_secs(timeout),
+                ..RunnerConfig::default()
+            });
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(anyhow::Error::from)?;
+            let results = rt.block_on(async {
+                let (tx, mut rx) = tokio::sync::mpsc::channel(256);
+                let (_cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
+                let printer = tokio::spawn(async move {
+                    while let Some(p) = rx.recv().await {
+                        if !json {
+                            print_progress(&p);
+                        }
+                    }
+                });
+                let out = runner.run(jobs, tx, cancel_rx).await;
+                let _ = printer.await;
+                out
+            });
+            let mut reports = Vec::new();
+            let mut failures = Vec::new();
+            for r in results {
+                let name = format!("{} {}", r.job.tool.program(), r.job.target.label());
+                match r.outcome {
+                    Ok(rep) => reports.push((name, (*rep).clone())),
+                    Err(reason) => {
+                        eprintln!("windflow: {name}: {reason}");
+                        failures.push(json!({"scanner": r.job.tool, "image": r.job.target.label(), "reason": reason}));
+                    }
+                }
+            }
+            if reports.is_empty() {
+                if json {
+                    print_json(&json!({"verdict": null, "failures": failures}))?;
+                }
+                return Err(CliError::Failure(anyhow::anyhow!(
+                    "every scan failed; no verdict (see the reasons above)"
+                )));
+            }
+            judge(&reports, &failures, &policy, today, json)
+        }
+        ScanCommand::Manifests {
+            paths,
+            min_score,
+            json,
+        } => {
+            let report = k8s::check_paths(&paths).map_err(CliError::Usage)?;
+            print_manifests(&report, min_score, json)?;
+            for e in &report.errors {
+                eprintln!("windflow: {e}");
+            }
+            Ok(match min_score {
+                Some(min) if report.score < min => ExitCode::from(3),
+                _ => ExitCode::SUCCESS,
+            })
+        }
+    }
+}
+
+fn print_progress(p: &Progress) {
+    let job = p.job();
+    let who = format!("{} {}", job.tool.program(), job.target.label());
+    let line = match p {
+        Progress::Queued { .. } => format!("queued   {who}"),
+        Progress::Running { elapsed_ms, .. } => format!("running  {who} ({}s)", elapsed_ms / 1000),
+        Progress::Done {
+            counts, elapsed_ms, ..
+        } => {
+            format!(
+                "done     {who} in {:.1}s: {}",
+                *elapsed_ms as f64 / 1000.0,
+                runner::counts_text(counts)
+            )
+        }
+        Progress::Cached { counts, .. } => {
+            format!("cached   {who}: {}", runner::counts_text(counts))
+        }
+        Progress::Failed { reason, .. } => format!("failed   {who}: {reason}"),
+    };
+    eprintln!("{line}");
+}
+
+fn load_policy(path: Option<&Path>) -> Result<Policy, CliError> {
+    match path {
+        Some(p) => Policy::load(p).map_err(|e| CliError::Usage(e.to_string())),
+        None => Ok(Policy::default_policy()),
+    }
+}
+
+fn print_json(v: &serde_json::Value) -> Result<(), CliError> {
+    // Buffered: stdout is line-buffered, and a big report has many lines.
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    serde_json::to_writer_pretty(&mut out, v)
+        .map_err(std::io::Error::other)
+        .and_then(|_| writeln!(out))
+        .and_then(|_| out.flush())
+        .map_err(|e| CliError::Failure(e.into()))
+}
+
+/// The JSON of a judged set of findings (shared with the pane's export).
+pub fn verdict_json(
+    reports: &[(String, Report)],
+    merged: &[MergedFinding],
+    agg: &Aggregate,
+    verdict: &Verdict,
+    failures: &[serde_json::Value],
+) -> serde_json::Value {
+    json!({
+        "verdict": verdict.label(),
+        "reasons": verdict.reasons,
+        "counts": agg.counts,
+        "counted": verdict.counted,
+        "fixable": agg.fixable,
+        "not_fixable": agg.not_fixable,
+        "per_target": agg.per_target,
+        "findings": merged,
+        "waived": verdict.waived,
+        "expired_waivers": verdict.expired,
+        "ignored_unfixed": verdict.ignored_unfixed,
+        "reports": reports.iter().map(|(name, r)| json!({
+            "source": name,
+            "format": r.format,
+            "artifact": r.artifact,
+            "digest": r.digest,
+            "findings": r.findings.len(),
+        })).collect::<Vec<_>>(),
+        "failures": failures,
+    })
+}
+
+fn judge(
+    reports: &[(String, Report)],
+    failures: &[serde_json::Value],
+    policy: &Policy,
+    today: Option<NaiveDate>,
+    json: bool,
+) -> Result<ExitCode, CliError> {
+    let today = today.unwrap_or_else(|| chrono::Utc::now().date_naive());
+    let merged = merge(reports.iter().flat_map(|(_, r)| r.findings.iter().cloned()));
+    let agg = aggregate(&merged);
+    let verdict = gate::evaluate(&merged, policy, today);
+    if json {
+        print_json(&verdict_json(reports, &merged, &agg, &verdict, failures))?;
+    } else {
+        let mut lines = Vec::new();
+        lines.push(verdict.label().to_uppercase());
+        for r in &verdict.reasons {
+            lines.push(format!("  {}: {}", r.message, r.detail));
+            for f in r.findings.iter().take(10) {
+                lines.push(format!("    {f}"));
+            }
+            if r.findings.len() > 10 {
+                lines.push(format!("    ... and {} more", r.findings.len() - 10));
+            }
+        }
+        let c = &agg.counts;
+        lines.push(format!(
+            "{} findings from {} reports: critical {}, high {}, medium {}, low {}, unknown {}; {} fixable",
+            merged.len(),
+            reports.len(),
+            c.0[0],
+            c.0[1],
+            c.0[2],
+            c.0[3],
+            c.0[4],
+            agg.fixable
+        ));
+        for w in &verdict.waived {
+            lines.push(format!(
+                "waived {} ({}) until {}: {}",
+                w.id, w.package, w.expires, w.justification
+            ));
+        }
+        for w in &verdict.expired {
+            lines.push(format!(
+                "expired waiver {} ({}) ended {}",
+                w.id, w.package, w.expires
+            ));
+        }
+        if !merged.is_empty() {
+            lines.push(String::new());
+            lines.push(format!(
+                "{:<9} {:<22} {:<24} {:<18} {:<18} {}",
+                "SEVERITY", "ID", "PACKAGE", "INSTALLED", "FIXED", "SCANNERS"
+            ));
+            for m in &merged {
+                lines.push(format!(
+                    "{:<9} {:<22} {:<24} {:<18} {:<18} {}",
+                    m.severity.label(),
+                    m.id,
+                    m.package,
+                    m.installed,
+                    m.fixed.as_deref().unwrap_or("-"),
+                    m.scanners
+                        .iter()
+                        .map(|s| s.label())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                ));
+            }
+        }
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        writeln!(out, "{}", lines.join("\n"))
+            .and_then(|_| out.flush())
+            .map_err(|e| CliError::Failure(e.into()))?;
+    }
+    Ok(if verdict.allowed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(3)
+    })
+}
+
+fn print_manifests(
+    report: &ManifestReport,
+    min_score: Option<u8>,
+    json: bool,
+) -> Result<(), CliError> {
+    if json {
+        return print_json(&json!({
+            "score": report.score,
+            "min_score": min_score,
+            "objects": report.objects,
+            "findings": report.findings,
+            "errors": report.errors,
+            "files": report.files,
+            "documents": report.documents,
+        }));
+    }
+    let mut lines = vec![format!(
+        "score {}/100 over {} objects ({} files, {} documents, {} findings)",
+        report.score,
+        report.objects.len(),
+        report.files,
+        report.documents,
+        report.findings.len()
+    )];
+    for o in &report.objects {
+        lines.push(format!(
+            "\n{:>3}  {}/{}/{}  {}",
+            o.score, o.kind, o.namespace, o.name, o.file
+        ));
+        let mut own: Vec<_> = report
+            .findings
+            .iter()
+            .filter(|f| f.kind == o.kind && f.namespace == o.namespace && f.name == o.name)
+            .collect();
+        own.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.check.cmp(b.check)));
+        for f in own {
+            let c = f
+                .container
+                .as_deref()
+                .map(|c| format!(" [{c}]"))
+                .unwrap_or_default();
+            lines.push(format!(
+                "     {:<8} {:<24}{c} {}",
+                f.severity.label(),
+                f.check,
+                f.message
+            ));
+        }
+    }
+    for e in &report.errors {
+        lines.push(format!("\nunreadable: {e}"));
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", lines.join("\n")).map_err(|e| CliError::Failure(e.into()))
+}

@@ -1,0 +1,287 @@
+//! Reading manifests: files and folders, multi-document YAML split at `---`
+//! lines so that one malformed document never hides the others.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// One Kubernetes object read from a document.
+#[derive(Clone, Debug)]
+pub struct Object {
+    pub file: PathBuf,
+    /// 1-based document number in the file.
+    pub document: usize,
+    pub kind: String,
+    pub name: String,
+    /// `metadata.namespace`, else `default` (for a Namespace: its own name).
+    pub namespace: String,
+    pub value: Value,
+}
+
+/// A document that could not be read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DocError {
+    pub file: String,
+    pub document: usize,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl std::fmt::Display for DocError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: document {}", self.file, self.document)?;
+        if let Some(l) = self.line {
+            write!(f, " (line {l})")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub objects: Vec<Object>,
+    pub errors: Vec<DocError>,
+    pub files: usize,
+    pub documents: usize,
+}
+
+impl Object {
+    pub fn file_label(&self) -> String {
+        super::display_path(&self.file)
+    }
+
+    pub fn namespace_or_name(&self) -> String {
+        if self.kind == "Namespace" {
+            self.name.clone()
+        } else {
+            self.namespace.clone()
+        }
+    }
+
+    /// The pod spec of a workload, if this is one.
+    pub fn pod_spec(&self) -> Option<&Value> {
+        let spec = match self.kind.as_str() {
+            "Pod" => self.value.get("spec"),
+            "Deployment"
+            | "StatefulSet"
+            | "DaemonSet"
+            | "ReplicaSet"
+            | "ReplicationController"
+            | "Job" => self.value.pointer("/spec/template/spec"),
+            "CronJob" => self.value.pointer("/spec/jobTemplate/spec/template/spec"),
+            _ => None,
+        }?;
+        spec.is_object().then_some(spec)
+    }
+
+    /// The labels its pods carry.
+    pub fn pod_labels(&self) -> Option<&serde_json::Map<String, Value>> {
+        let meta = match self.kind.as_str() {
+            "Pod" => self.value.get("metadata"),
+            "CronJob" => self
+                .value
+                .pointer("/spec/jobTemplate/spec/template/metadata"),
+            _ => self.value.pointer("/spec/template/metadata"),
+        }?;
+        meta.get("labels")?.as_object()
+    }
+}
+
+fn is_manifest(p: &Path) -> bool {
+    matches!(
+        p.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml" | "json")
+    )
+}
+
+fn collect(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if meta.is_dir() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(|e| format!("{}: {e}", path.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        entries.sort();
+        for e in entries {
+            if e.is_dir() || is_manifest(&e) {
+                collect(&e, out)?;
+            }
+        }
+    } else {
+        out.push(path.to_path_buf());
+    }
+    Ok(())
+}
+
+/// Reads every manifest in the given files and folders (folders recursively:
+/// `*.yaml`, `*.yml`, `*.json`).
+pub fn load_paths(paths: &[PathBuf]) -> Result<Loaded, String> {
+    let mut files = Vec::new();
+    for p in paths {
+        collect(p, &mut files)?;
+    }
+    let mut loaded = Loaded::default();
+    for f in files {
+        let src = std::fs::read_to_string(&f).map_err(|e| format!("{}: {e}", f.display()))?;
+        load_str(&f, &src, &mut loaded);
+    }
+    Ok(loaded)
+}
+
+/// Splits a YAML stream into documents: (first line number, text).
+pub fn split_documents(src: &str) -> Vec<(usize, String)> {
+    let mut docs = Vec::new();
+    let mut cur = String::new();
+    let mut start = 1;
+    for (i, line) in src.lines().enumerate() {
+        let is_sep = line == "---" || line.starts_with("--- ") || line.starts_with("---\t");
+        let is_end = line == "...";
+        if is_sep || is_end {
+            docs.push((start, std::mem::take(&mut cur)));
+            start = i + 2;
+            if is_sep {
+                // `--- {inline: doc}` keeps its content.
+                let rest = line[3..].trim();
+                if !rest.is_empty() && !rest.starts_with('#') {
+                    start = i + 1;
+                    cur.push_str(rest);
+                    cur.push('\n');
+                }
+            }
+            continue;
+        }
+        cur.push_str(line);
+        cur.push('\n');
+    }
+    docs.push((start, cur));
+    docs
+}
+
+fn blank(doc: &str) -> bool {
+    doc.lines().all(|l| {
+        let t = l.trim();
+        t.is_empty() || t.starts_with('#')
+    })
+}
+
+pub fn load_str(file: &Path, src: &str, loaded: &mut Loaded) {
+    loaded.files += 1;
+    let shown = super::display_path(file);
+    let mut n = 0;
+    for (first_line, doc) in split_documents(src) {
+        if blank(&doc) {
+            continue;
+        }
+        n += 1;
+        loaded.documents += 1;
+        let err = |line: Option<usize>, message: String| DocError {
+            file: shown.clone(),
+            document: n,
+            line,
+            message,
+        };
+        let value: Value = match serde_yaml_ng::from_str(&doc) {
+            Ok(v) => v,
+            Err(e) => {
+                let line = e.location().map(|l| first_line + l.line() - 1);
+                let mut msg = e.to_string();
+                if let Some(i) = msg.find(" at line ") {
+                    msg.truncate(i);
+                }
+                loaded.errors.push(err(line, msg));
+                continue;
+            }
+        };
+        push_object(file, n, first_line, value, loaded, &err);
+    }
+}
+
+fn push_object(
+    file: &Path,
+    n: usize,
+    first_line: usize,
+    value: Value,
+    loaded: &mut Loaded,
+    err: &dyn Fn(Option<usize>, String) -> DocError,
+) {
+    let Some(obj) = value.as_object() else {
+        loaded.errors.push(err(
+            Some(first_line),
+            "not a Kubernetes object (expected a mapping with apiVersion and kind)".into(),
+        ));
+        return;
+    };
+    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or_default();
+    if kind.is_empty() {
+        loaded.errors.push(err(
+            Some(first_line),
+            "no `kind`: not a Kubernetes object".into(),
+        ));
+        return;
+    }
+    if kind == "List" || kind.ends_with("List") && obj.contains_key("items") {
+        for item in obj
+            .get("items")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            push_object(file, n, first_line, item.clone(), loaded, err);
+        }
+        return;
+    }
+    let meta = obj.get("metadata");
+    let name = meta
+        .and_then(|m| m.get("name"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let namespace = meta
+        .and_then(|m| m.get("namespace"))
+        .and_then(Value::as_str)
+        .unwrap_or("default")
+        .to_string();
+    loaded.objects.push(Object {
+        file: file.to_path_buf(),
+        document: n,
+        kind: kind.to_string(),
+        name,
+        namespace,
+        value,
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_split_at_separator_lines_only() {
+        let src = "---\na: 1\n---\nb: |\n  -----BEGIN X-----\n---\n\n";
+        let docs: Vec<_> = split_documents(src)
+            .into_iter()
+            .filter(|(_, d)| !blank(d))
+            .collect();
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[1].0, 4);
+        assert!(docs[1].1.contains("-----BEGIN X-----"));
+    }
+
+    #[test]
+    fn a_malformed_document_is_reported_and_the_others_kept() {
+        let src = "kind: Pod\nmetadata: {name: a}\n---\nkind: Pod\nmetadata: [unclosed\n---\nkind: Service\nmetadata: {name: s}\n";
+        let mut l = Loaded::default();
+        load_str(Path::new("m.yaml"), src, &mut l);
+        assert_eq!(l.objects.len(), 2);
+        assert_eq!(l.errors.len(), 1);
+        assert_eq!(l.errors[0].document, 2);
+        assert!(
+            l.errors[0]
+                .to_string()
+                .starts_with("m.yaml: document 2 (line "),
+            "{}",
+            l.errors[0]
+        );
+    }
+}

@@ -1,0 +1,173 @@
+//! Kubernetes manifest checks.
+//!
+//! Reads multi-document YAML (or JSON) files and folders, checks every
+//! workload (Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, Job,
+//! CronJob) and namespace against the checks in [`checks::CHECKS`], and
+//! scores each object and the whole set.
+//!
+//! A malformed document is reported with its file and document number (and
+//! line); the other documents of the file are still checked.
+//!
+//! ## Score
+//!
+//! Each check an object fails costs points by the check's severity:
+//! critical 30, high 15, medium 6, low 2, unknown 1. A check counts once
+//! per object however many of its containers fail it, so a pod with three
+//! sidecars is not punished three times for one habit. An object's score is
+//! `max(0, 100 - cost)`. The overall score is the mean of the scores of the
+//! checked objects (workloads and namespaces), rounded down; 100 when there
+//! are none.
+
+pub mod checks;
+pub mod load;
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::model::Severity;
+pub use load::{DocError, Object, load_paths};
+
+/// One problem found in a manifest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct K8sFinding {
+    pub check: &'static str,
+    pub severity: Severity,
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    pub container: Option<String>,
+    pub message: String,
+    pub remediation: &'static str,
+    pub file: String,
+    /// 1-based document number in the file.
+    pub document: usize,
+}
+
+/// An object with its score.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ObjectScore {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    pub file: String,
+    pub score: u8,
+    pub findings: usize,
+}
+
+/// Everything found in a set of manifests.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ManifestReport {
+    pub score: u8,
+    pub objects: Vec<ObjectScore>,
+    pub findings: Vec<K8sFinding>,
+    pub errors: Vec<DocError>,
+    /// Files read.
+    pub files: usize,
+    /// Documents read (including empty and malformed ones).
+    pub documents: usize,
+}
+
+/// Points a finding of this severity costs.
+pub fn weight(s: Severity) -> u32 {
+    match s {
+        Severity::Critical => 30,
+        Severity::High => 15,
+        Severity::Medium => 6,
+        Severity::Low => 2,
+        Severity::Unknown => 1,
+    }
+}
+
+/// `max(0, 100 - sum of weights)`.
+pub fn object_score<'a>(severities: impl IntoIterator<Item = &'a Severity>) -> u8 {
+    let cost: u32 = severities.into_iter().map(|s| weight(*s)).sum();
+    100u32.saturating_sub(cost) as u8
+}
+
+/// Reads and checks files and folders.
+pub fn check_paths(paths: &[PathBuf]) -> Result<ManifestReport, String> {
+    let loaded = load_paths(paths)?;
+    Ok(check_objects(loaded))
+}
+
+pub fn check_objects(loaded: load::Loaded) -> ManifestReport {
+    let findings = checks::run(&loaded.objects);
+    let mut objects = Vec::new();
+    let mut scored = |kind: &str, ns: &str, name: &str, file: &str| {
+        let own: Vec<Severity> = findings
+            .iter()
+            .filter(|f| {
+                f.kind == kind
+                    && f.namespace == ns
+                    && f.name == name
+                    && (file.is_empty() || f.file == file)
+            })
+            .map(|f| f.severity)
+            .collect();
+        objects.push(ObjectScore {
+            kind: kind.into(),
+            namespace: ns.into(),
+            name: name.into(),
+            file: file.into(),
+            score: object_score(&own),
+            findings: own.len(),
+        });
+    };
+    for o in &loaded.objects {
+        if o.pod_spec().is_some() || o.kind == "Namespace" {
+            scored(&o.kind, &o.namespace_or_name(), &o.name, &o.file_label());
+        }
+    }
+    // Namespaces that only findings name (no Namespace object in the set).
+    let mut implied: Vec<(String, String)> = findings
+        .iter()
+        .filter(|f| f.kind == "Namespace")
+        .filter(|f| {
+            !loaded
+                .objects
+                .iter()
+                .any(|o| o.kind == "Namespace" && o.name == f.name)
+        })
+        .map(|f| (f.name.clone(), f.file.clone()))
+        .collect();
+    implied.sort();
+    implied.dedup_by(|a, b| a.0 == b.0);
+    for (ns, _) in implied {
+        scored("Namespace", &ns, &ns, "");
+    }
+    let score = if objects.is_empty() {
+        100
+    } else {
+        (objects.iter().map(|o| o.score as u32).sum::<u32>() / objects.len() as u32) as u8
+    };
+    ManifestReport {
+        score,
+        objects,
+        findings,
+        errors: loaded.errors,
+        files: loaded.files,
+        documents: loaded.documents,
+    }
+}
+
+/// Shown paths: relative to the current folder when they are under it.
+pub fn display_path(p: &Path) -> String {
+    match std::env::current_dir() {
+        Ok(cwd) => p.strip_prefix(&cwd).unwrap_or(p).display().to_string(),
+        Err(_) => p.display().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scores_are_weighted_by_severity() {
+        assert_eq!(object_score(&[]), 100);
+        assert_eq!(object_score(&[Severity::Critical, Severity::High]), 55);
+        assert_eq!(object_score(&[Severity::Critical; 4]), 0);
+        assert_eq!(object_score(&[Severity::Low, Severity::Medium]), 92);
+    }
+}
