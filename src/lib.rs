@@ -14,6 +14,7 @@ pub mod demo;
 pub mod fsutil;
 pub mod logging;
 pub mod mfa;
+pub mod secrets;
 pub mod service;
 pub mod store;
 pub mod tomlpos;

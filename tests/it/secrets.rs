@@ -1,0 +1,454 @@
+//! Secrets: one behavioural test body run against the embedded store and a
+//! real OpenBao dev server; rotation with validation and rollback; crash
+//! recovery with a real `windflow` process killed at each step; the CLI.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use windflow::audit::{Audit, MemorySink};
+use windflow::crypto::{Keyring, MasterKey};
+use windflow::secrets::backend::{LocalStore, SecretStore, SecretsError};
+use windflow::secrets::model::{self, Change, SecretValue, Values};
+use windflow::secrets::rotation::{self, Outcome, RotateOptions, Step, StepStatus, Validation};
+use windflow::secrets::{Secrets, VaultSettings, VaultStore};
+use windflow::store::Store;
+
+use crate::support::secrets_bao::{Bao, TOKEN, free_port};
+
+// ------------------------------------------------------------------ helpers
+
+struct Fixture {
+    secrets: Secrets,
+    sink: Arc<MemorySink>,
+    _dir: tempfile::TempDir,
+}
+
+fn vals(kv: &[(&str, &str)]) -> Values {
+    kv.iter()
+        .map(|(k, v)| (k.to_string(), SecretValue::from(*v)))
+        .collect()
+}
+
+fn fixture(store: impl FnOnce(Arc<Store>) -> Arc<dyn SecretStore>) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let local = Arc::new(Store::open(&dir.path().join("data")).unwrap());
+    let sink = Arc::new(MemorySink::default());
+    let secrets = Secrets::new(
+        store(local.clone()),
+        Arc::new(Keyring::new(MasterKey::generate())),
+        local,
+        Audit::new(sink.clone()),
+    )
+    .with_actor("alice");
+    Fixture {
+        secrets,
+        sink,
+        _dir: dir,
+    }
+}
+
+fn local_fixture() -> Fixture {
+    fixture(|local| Arc::new(LocalStore::new(local)))
+}
+
+fn vault_store(addr: &str, token: &str) -> VaultStore {
+    VaultStore::new(&VaultSettings {
+        addr: addr.into(),
+        token: token.to_owned().into(),
+        mount: "secret".into(),
+        timeout: Duration::from_secs(5),
+    })
+    .unwrap()
+}
+
+fn vault_fixture(bao: &Bao) -> Fixture {
+    let store = vault_store(&bao.addr, TOKEN);
+    fixture(move |_| Arc::new(store))
+}
+
+fn no_progress() -> impl FnMut(rotation::Progress) + Send {
+    |_| {}
+}
+
+// ------------------------------------------------------------------ the one behaviour body
+
+/// What both stores must do the same way.
+async fn behaviour(f: &Fixture) {
+    let s = &f.secrets;
+    let path = "deployments/api-7";
+
+    // Write with check-and-set; a second create loses with a clear conflict.
+    let v1 = s
+        .put(
+            path,
+            &vals(&[("db_password", "hunter2"), ("api_key", "k1")]),
+            Some(0),
+        )
+        .await
+        .unwrap();
+    assert_eq!(v1.version, 1);
+    let err = s
+        .put(path, &vals(&[("db_password", "other")]), Some(0))
+        .await
+        .unwrap_err();
+    match &err {
+        SecretsError::CasConflict {
+            expected, current, ..
+        } => assert_eq!((*expected, *current), (0, 1)),
+        e => panic!("expected a CAS conflict, got {e:?}"),
+    }
+    assert!(err.to_string().contains("check-and-set conflict"), "{err}");
+    // The loser wrote nothing.
+    assert_eq!(s.metadata(path).await.unwrap().current_version, 1);
+
+    // The backend only ever sees envelopes.
+    let raw = s.store().read(path, None).await.unwrap();
+    for (k, v) in &raw.data {
+        assert!(v.starts_with("wf1."), "{k} is not an envelope: {v}");
+        assert!(!v.contains("hunter2"));
+    }
+    let (plain, meta) = s.read(path, None).await.unwrap();
+    assert_eq!(plain["db_password"].expose(), "hunter2");
+    assert_eq!(meta.version, 1);
+    // Envelopes are bound to the deployment: another context cannot open them.
+    assert!(
+        s.keyring()
+            .decrypt("deployment:other", &raw.data["db_password"])
+            .is_err()
+    );
+    assert!(
+        s.keyring()
+            .decrypt("deployment:api-7", &raw.data["db_password"])
+            .is_ok()
+    );
+
+    // Custom metadata.
+    let m = s.metadata(path).await.unwrap();
+    assert_eq!(m.custom["created_by"], "windflow");
+    assert_eq!(m.custom["deployment_id"], "api-7");
+    let expires = m.expires_at().expect("expires_at set");
+    let now = chrono::Utc::now().timestamp();
+    assert!(
+        (expires - (now + model::DEFAULT_TTL_SECS)).abs() < 60,
+        "{expires}"
+    );
+
+    // Versions: 12 writes keep the last 10.
+    for i in 2..=12 {
+        s.put(
+            path,
+            &vals(&[("db_password", &format!("pw{i}")), ("api_key", "k1")]),
+            Some(i - 1),
+        )
+        .await
+        .unwrap();
+    }
+    let m = s.metadata(path).await.unwrap();
+    assert_eq!(m.current_version, 12);
+    assert_eq!(m.versions.len(), 10);
+    assert_eq!(m.versions.first().unwrap().version, 3);
+    assert!(s.read(path, Some(1)).await.is_err());
+    assert_eq!(
+        s.read(path, Some(3)).await.unwrap().0["db_password"].expose(),
+        "pw3"
+    );
+
+    // Diff between two versions.
+    let d = s.diff(path, 3, 12).await.unwrap();
+    assert_eq!(
+        d.iter().find(|l| l.key == "db_password").unwrap().change,
+        Change::Changed
+    );
+    assert_eq!(
+        d.iter().find(|l| l.key == "api_key").unwrap().change,
+        Change::Same
+    );
+
+    // Soft delete, undelete, destroy.
+    s.delete_versions(path, &[11]).await.unwrap();
+    match s.read(path, Some(11)).await.unwrap_err() {
+        SecretsError::Gone { state, version, .. } => assert_eq!((state, version), ("deleted", 11)),
+        e => panic!("expected deleted, got {e:?}"),
+    }
+    s.undelete_versions(path, &[11]).await.unwrap();
+    assert_eq!(
+        s.read(path, Some(11)).await.unwrap().0["db_password"].expose(),
+        "pw11"
+    );
+    s.destroy_versions(path, &[10]).await.unwrap();
+    s.undelete_versions(path, &[10]).await.unwrap();
+    match s.read(path, Some(10)).await.unwrap_err() {
+        SecretsError::Gone { state, .. } => assert_eq!(state, "destroyed"),
+        e => panic!("expected destroyed, got {e:?}"),
+    }
+    let m = s.metadata(path).await.unwrap();
+    assert!(m.version(10).unwrap().destroyed);
+    assert!(m.version(11).unwrap().is_live());
+
+    // Rollback restores an old version as a new one.
+    let r = s.rollback(path, 5).await.unwrap();
+    assert_eq!(r.version, 13);
+    assert_eq!(
+        s.read(path, None).await.unwrap().0["db_password"].expose(),
+        "pw5"
+    );
+
+    // Not found is specific.
+    match s.read("deployments/none", None).await.unwrap_err() {
+        SecretsError::NotFound { path, .. } => assert_eq!(path, "deployments/none"),
+        e => panic!("expected not found, got {e:?}"),
+    }
+
+    // Listing, one level and recursive.
+    s.put("deployments/web/db", &vals(&[("pw", "1")]), None)
+        .await
+        .unwrap();
+    s.put("infra/ci/token", &vals(&[("t", "1")]), None)
+        .await
+        .unwrap();
+    let top = s.store().list("").await.unwrap();
+    assert_eq!(top, ["deployments/", "infra/"]);
+    let mut dep = s.store().list("deployments").await.unwrap();
+    dep.sort();
+    assert_eq!(dep, ["api-7", "web/"]);
+    assert_eq!(
+        s.list("").await.unwrap(),
+        ["deployments/api-7", "deployments/web/db", "infra/ci/token"]
+    );
+    assert_eq!(s.list("infra/").await.unwrap(), ["infra/ci/token"]);
+    assert!(s.store().list("nothing/here").await.unwrap().is_empty());
+
+    // Delete everything of one secret.
+    s.store().delete_all("infra/ci/token").await.unwrap();
+    assert!(matches!(
+        s.store().delete_all("infra/ci/token").await,
+        Err(SecretsError::NotFound { .. })
+    ));
+
+    // Every write and rollback was audited; no event holds a value.
+    let types = f.sink.types();
+    assert!(types.iter().filter(|t| *t == "secret_written").count() >= 13);
+    assert!(types.contains(&"secret_rolled_back".to_string()));
+    assert!(types.contains(&"secret_destroyed".to_string()));
+    let all = serde_json::to_string(&f.sink.events()).unwrap();
+    assert!(!all.contains("hunter2") && !all.contains("pw5"));
+}
+
+/// Rotation against either store: success, failed validation -> rollback, a
+/// validator that gets the value through env and stdin, CAS conflict.
+async fn rotation_behaviour(f: &Fixture) {
+    let s = &f.secrets;
+    let path = "deployments/payments";
+    s.put(
+        path,
+        &vals(&[("password", "old-pw"), ("user", "svc")]),
+        None,
+    )
+    .await
+    .unwrap();
+
+    // Success with read-back validation: only the chosen key changes.
+    let mut steps = Vec::new();
+    let opts = RotateOptions {
+        keys: vec!["password".into()],
+        ..RotateOptions::default()
+    };
+    let out = rotation::rotate(s, path, &opts, &mut |p| steps.push((p.step, p.status)))
+        .await
+        .unwrap();
+    let Outcome::Rotated {
+        old_version,
+        new_version,
+        ..
+    } = out
+    else {
+        panic!("{out:?}")
+    };
+    assert_eq!((old_version, new_version), (1, 2));
+    let (now_vals, _) = s.read(path, None).await.unwrap();
+    assert_ne!(now_vals["password"].expose(), "old-pw");
+    assert_eq!(now_vals["password"].len(), 32);
+    assert_eq!(now_vals["user"].expose(), "svc");
+    let seen: Vec<Step> = steps
+        .iter()
+        .filter(|(_, st)| matches!(st, StepStatus::Done(_)))
+        .map(|(s, _)| *s)
+        .collect();
+    assert_eq!(
+        seen,
+        [Step::Generate, Step::Deploy, Step::Validate, Step::Cleanup]
+    );
+    // The old version stays until the grace period is over.
+    assert!(s.read(path, Some(1)).await.is_ok());
+    assert!(rotation::sweep(s).await.unwrap().is_empty());
+    rotation::schedule_cleanup(s, path, 1, -1).unwrap();
+    assert_eq!(rotation::sweep(s).await.unwrap(), [(path.to_string(), 1)]);
+    assert!(matches!(
+        s.read(path, Some(1)).await,
+        Err(SecretsError::Gone {
+            state: "deleted",
+            ..
+        })
+    ));
+
+    // A validator that receives the value via env and stdin (never argv).
+    let dir = tempfile::tempdir().unwrap();
+    let envf = dir.path().join("env");
+    let stdinf = dir.path().join("stdin");
+    let cmd = format!(
+        "printf %s \"$WINDFLOW_SECRET_PASSWORD\" > {}; cat > {}; test \"$WINDFLOW_SECRET_PATH\" = {path}",
+        envf.display(),
+        stdinf.display()
+    );
+    let opts = RotateOptions {
+        keys: vec!["password".into()],
+        validation: Validation::Command(cmd),
+        ..RotateOptions::default()
+    };
+    let out = rotation::rotate(s, path, &opts, &mut no_progress())
+        .await
+        .unwrap();
+    assert!(
+        matches!(out, Outcome::Rotated { new_version: 3, .. }),
+        "{out:?}"
+    );
+    let (v3, _) = s.read(path, None).await.unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&envf).unwrap(),
+        v3["password"].expose()
+    );
+    let stdin: BTreeMap<String, String> =
+        serde_json::from_str(&std::fs::read_to_string(&stdinf).unwrap()).unwrap();
+    assert_eq!(stdin["password"], v3["password"].expose());
+
+    // Failed validation rolls back: the previous value is restored as a new version.
+    let opts = RotateOptions {
+        validation: Validation::Command("echo 'db refused the login' >&2; exit 3".into()),
+        ..RotateOptions::default()
+    };
+    let out = rotation::rotate(s, path, &opts, &mut no_progress())
+        .await
+        .unwrap();
+    match &out {
+        Outcome::RolledBack {
+            old_version,
+            failed_version,
+            restored_as,
+            reason,
+            ..
+        } => {
+            assert_eq!((*old_version, *failed_version, *restored_as), (3, 4, 5));
+            assert!(reason.contains("db refused the login"), "{reason}");
+            assert!(reason.contains("code 3"), "{reason}");
+        }
+        o => panic!("{o:?}"),
+    }
+    assert_eq!(s.read(path, None).await.unwrap().0, v3);
+    assert!(rotation::journals(s).unwrap().is_empty());
+
+    // External generator.
+    let opts = RotateOptions {
+        keys: vec!["password".into()],
+        generator: Some(r#"echo '{"password":"from-the-generator"}'"#.into()),
+        ..RotateOptions::default()
+    };
+    rotation::rotate(s, path, &opts, &mut no_progress())
+        .await
+        .unwrap();
+    assert_eq!(
+        s.read(path, None).await.unwrap().0["password"].expose(),
+        "from-the-generator"
+    );
+
+    // Batch selection by expiry.
+    let soon = s.clone().with_ttl(3600);
+    soon.put("deployments/expiring", &vals(&[("k", "v")]), None)
+        .await
+        .unwrap();
+    let list = rotation::expiring(s, "", 7 * 86_400).await.unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].0, "deployments/expiring");
+
+    let types = f.sink.types();
+    assert!(types.contains(&"secret_rotated".to_string()));
+    assert!(types.contains(&"secret_rotation_failed".to_string()));
+    let all = serde_json::to_string(&f.sink.events()).unwrap();
+    assert!(!all.contains(v3["password"].expose()));
+}
+
+#[tokio::test]
+async fn local_store_behaviour() {
+    behaviour(&local_fixture()).await;
+}
+
+#[tokio::test]
+async fn vault_store_behaviour() {
+    let bao = Bao::start();
+    behaviour(&vault_fixture(&bao)).await;
+}
+
+#[tokio::test]
+async fn local_store_rotation() {
+    rotation_behaviour(&local_fixture()).await;
+}
+
+#[tokio::test]
+async fn vault_store_rotation() {
+    let bao = Bao::start();
+    rotation_behaviour(&vault_fixture(&bao)).await;
+}
+
+#[tokio::test]
+async fn vault_errors_are_specific() {
+    let bao = Bao::start();
+    let f = vault_fixture(&bao);
+    f.secrets
+        .put("deployments/a", &vals(&[("k", "v")]), None)
+        .await
+        .unwrap();
+
+    // Vault stores what windflow wrote as envelopes: check with the bao CLI itself.
+    let out = bao.cli(&["kv", "get", "-format=json", "secret/deployments/a"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("\"k\": \"wf1."), "{text}");
+
+    // 403: a token without rights.
+    let denied = fixture(|_| Arc::new(vault_store(&bao.addr, "not-a-token")));
+    let e = denied
+        .secrets
+        .read("deployments/a", None)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, SecretsError::PermissionDenied { .. }), "{e:?}");
+    assert!(e.to_string().contains("403"), "{e}");
+
+    // Unreachable: nothing listens.
+    let port = free_port();
+    let gone = fixture(|_| Arc::new(vault_store(&format!("http://127.0.0.1:{port}"), TOKEN)));
+    let e = gone.secrets.store().ping().await.unwrap_err();
+    assert!(matches!(e, SecretsError::Unreachable { .. }), "{e:?}");
+    assert!(e.to_string().contains("unreachable"), "{e}");
+
+    // Bad settings are refused before anything is sent.
+    let e = VaultStore::new(&VaultSettings {
+        addr: "not a url".into(),
+        token: TOKEN.to_owned().into(),
+        mount: "secret".into(),
+        timeout: Duration::from_secs(1),
+    })
+    .unwrap_err();
+    assert!(e.to_string().contains("VAULT_ADDR"), "{e}");
+
+    // Sealed: every call says so, and nothing is half-written.
+    bao.seal();
+    let e = f.secrets.store().ping().await.unwrap_err();
+    assert!(matches!(e, SecretsError::Sealed { .. }), "{e:?}");
+    let e = f
+        .secrets
+        .put("deployments/a", &vals(&[("k", "w")]), Some(1))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, SecretsError::Sealed { .. }), "{e:?}");
+    assert!(e.to_string().contains("sealed"), "{e}");
+}
