@@ -93,6 +93,8 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::cli_auth::CryptoCommand,
     },
+    /// Secrets (embedded store or Vault KV v2): list, get, put, history, diff, rotate, rollback.
+    Secrets(Box<crate::cli_secrets::SecretsArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -152,6 +154,8 @@ impl GlobalArgs {
 
 /// Parses the command line and runs it.
 pub fn main() -> ExitCode {
+    // One TLS stack (rustls with ring) for every client (Vault, ...).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
@@ -179,6 +183,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Some(Command::Login(args)) => crate::cli_auth::run_login(&config, args),
         Some(Command::Logout(args)) => crate::cli_auth::run_logout(&config, args),
         Some(Command::Crypto { command }) => crate::cli_auth::run_crypto(&config, command),
+        Some(Command::Secrets(args)) => crate::cli_secrets::run(&config, *args),
         Some(Command::Completions { shell }) => {
             clap_complete::generate(
                 shell,

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod cli_auth;
+pub mod cli_secrets;
 pub mod config;
 pub mod console;
 pub mod crypto;

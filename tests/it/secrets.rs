@@ -452,3 +452,393 @@ async fn vault_errors_are_specific() {
     assert!(matches!(e, SecretsError::Sealed { .. }), "{e:?}");
     assert!(e.to_string().contains("sealed"), "{e}");
 }
+
+// ------------------------------------------------------------------ the real binary
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+use secrecy::ExposeSecret;
+use serde_json::Value;
+use windflow::audit::SecurityEvent;
+use windflow::mfa::{Algorithm, TotpKey};
+
+/// A data dir with an enrolled admin `alice` holding an open grant, and
+/// optionally an OpenBao server the CLI talks to.
+struct Cli {
+    root: tempfile::TempDir,
+    vault: Option<Bao>,
+}
+
+fn unix() -> u64 {
+    windflow::mfa::unix_seconds(std::time::SystemTime::now())
+}
+
+impl Cli {
+    fn new(vault: bool) -> Self {
+        let cli = Self {
+            root: tempfile::tempdir().unwrap(),
+            vault: vault.then(Bao::start),
+        };
+        let out = cli.json(&["operators", "add", "alice", "--json"]);
+        let secret = out["enrollment"]["secret"].as_str().unwrap().to_owned();
+        let key = TotpKey::from_base32(&secret, Algorithm::Sha1, 6, 30).unwrap();
+        let code = |t: u64| key.code_at(t).expose_secret().to_owned();
+        cli.expect(&["mfa", "confirm", "alice", &code(unix())], 0);
+        cli.expect(
+            &["--operator", "alice", "login", "--code", &code(unix() + 30)],
+            0,
+        );
+        cli
+    }
+
+    fn data(&self) -> PathBuf {
+        self.root.path().join("data")
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let root = self.root.path();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_windflow"));
+        cmd.arg("--data-dir")
+            .arg(self.data())
+            .args(args)
+            .env("HOME", root.join("home"))
+            .env("XDG_CONFIG_HOME", root.join("config"))
+            .env("XDG_DATA_HOME", root.join("xdg-data"))
+            .env("XDG_STATE_HOME", root.join("state"))
+            .env_remove("WINDFLOW_MASTER_KEY")
+            .env_remove("WINDFLOW_OPERATOR")
+            .env_remove("WINDFLOW_CONFIG")
+            .env_remove("WINDFLOW_READ_ONLY")
+            .env_remove(rotation::PAUSE_ENV)
+            .env_remove("VAULT_ADDR")
+            .env_remove("VAULT_TOKEN")
+            .env_remove("WINDFLOW_SECRETS_BACKEND")
+            .stdin(Stdio::null());
+        if let Some(bao) = &self.vault {
+            cmd.env("WINDFLOW_SECRETS_BACKEND", "vault")
+                .env("VAULT_ADDR", &bao.addr)
+                .env("VAULT_TOKEN", TOKEN);
+        }
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("run windflow")
+    }
+
+    fn expect(&self, args: &[&str], code: i32) -> String {
+        let out = self.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "windflow {args:?}\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let text = self.expect(args, 0);
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: {e}: {text}"))
+    }
+
+    /// `secrets ...` as alice (with her grant).
+    fn secrets(&self, args: &[&str]) -> Vec<String> {
+        let mut v: Vec<String> = ["--operator", "alice", "secrets"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        v.extend(args.iter().map(|s| s.to_string()));
+        v
+    }
+
+    fn sj(&self, args: &[&str]) -> Value {
+        let a = self.secrets(args);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        self.json(&a)
+    }
+
+    /// The library's view of the same store (for checks behind the CLI's back).
+    fn library(&self) -> Secrets {
+        let local = Arc::new(Store::open(&self.data()).unwrap());
+        let keyring = Keyring::from_env_or_file(&self.data().join("master.key"), false).unwrap();
+        let store: Arc<dyn SecretStore> = match &self.vault {
+            Some(bao) => Arc::new(vault_store(&bao.addr, TOKEN)),
+            None => Arc::new(LocalStore::new(local.clone())),
+        };
+        Secrets::new(store, Arc::new(keyring), local, Audit::discard())
+    }
+
+    fn events(&self) -> Vec<SecurityEvent> {
+        let dir = self.data().join("audit");
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .map(|d| d.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default();
+        files.sort();
+        files
+            .iter()
+            .flat_map(|p: &PathBuf| {
+                std::fs::read_to_string(p)
+                    .unwrap()
+                    .lines()
+                    .map(|l| serde_json::from_str(l).unwrap())
+                    .collect::<Vec<SecurityEvent>>()
+            })
+            .collect()
+    }
+}
+
+fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+fn cli_flow(cli: &Cli) {
+    let path = "deployments/api-7";
+    let v = cli.sj(&["put", path, "password=s3cret-old", "user=svc", "--json"]);
+    assert_eq!(v["version"], 1);
+    // CAS conflict: exit 1 with a clear message, nothing written.
+    let a = cli.secrets(&["put", path, "password=x", "--cas", "0"]);
+    let out = cli.run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("check-and-set conflict"), "{err}");
+
+    // Masked by default, revealed with step-up (the grant).
+    let g = cli.sj(&["get", path, "--json"]);
+    assert_eq!(g["version"], 1);
+    assert!(g["keys"]["password"].get("value").is_none());
+    assert_eq!(g["keys"]["password"]["hash"].as_str().unwrap().len(), 8);
+    assert_eq!(g["metadata"]["custom_metadata"]["deployment_id"], "api-7");
+    let text = cli.expect(&["secrets", "get", path], 0);
+    assert!(
+        !text.contains("s3cret-old") && text.contains("********"),
+        "{text}"
+    );
+    // Without an operator, reveal is refused (exit 3).
+    let out = cli.run(&["secrets", "get", path, "--reveal"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--operator"));
+    let g = cli.sj(&["get", path, "--reveal", "--json"]);
+    assert_eq!(g["keys"]["password"]["value"], "s3cret-old");
+
+    // Rotate with the default read-back validation.
+    let r = cli.sj(&["rotate", path, "--keys", "password", "--json"]);
+    assert_eq!(r["outcome"], "rotated", "{r}");
+    assert_eq!(r["new_version"], 2);
+    let steps: Vec<&str> = r["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["status"] == "ok")
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["generate", "deploy", "validate", "cleanup"]);
+
+    // A failing validator: exit 1, rolled back, with the reason.
+    let a = cli.secrets(&[
+        "rotate",
+        path,
+        "--validate-cmd",
+        "echo login refused >&2; exit 1",
+        "--json",
+    ]);
+    let out = cli.run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(out.status.code(), Some(1));
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["outcome"], "rolled_back");
+    assert!(
+        r["reason"].as_str().unwrap().contains("login refused"),
+        "{r}"
+    );
+    assert_eq!(r["restored_as"], 4);
+
+    // History, diff, rollback.
+    let h = cli.sj(&["history", path, "--json"]);
+    assert_eq!(h["current_version"], 4);
+    assert_eq!(h["versions"].as_array().unwrap().len(), 4);
+    let d = cli.sj(&["diff", path, "1", "2", "--json"]);
+    let keys = d["keys"].as_array().unwrap();
+    let pw = keys.iter().find(|k| k["key"] == "password").unwrap();
+    assert_eq!(pw["change"], "changed");
+    assert!(pw.get("old_value").is_none());
+    let rb = cli.sj(&["rollback", path, "--version", "1", "--json"]);
+    assert_eq!(rb["new_version"], 5);
+    let g = cli.sj(&["get", path, "--reveal", "--json"]);
+    assert_eq!(g["keys"]["password"]["value"], "s3cret-old");
+
+    // Batch: only the secret close to expiry is rotated.
+    cli.sj(&["--ttl", "2d", "put", "deployments/soon", "k=v", "--json"]);
+    let b = cli.sj(&["rotate", "--expiring-within", "7d", "--json"]);
+    assert_eq!(b["rotated"], 1, "{b}");
+    assert_eq!(b["results"][0]["path"], "deployments/soon");
+
+    let l = cli.sj(&["list", "--json"]);
+    let paths: Vec<&str> = l["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["deployments/api-7", "deployments/soon"]);
+
+    // Audited: reveal, write, rotation, rollback; never a value.
+    let events = cli.events();
+    let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+    for t in [
+        "secret_written",
+        "secret_revealed",
+        "secret_rotated",
+        "secret_rotation_failed",
+        "secret_rolled_back",
+    ] {
+        assert!(types.contains(&t), "{t} missing from {types:?}");
+    }
+    let all = serde_json::to_string(&events).unwrap();
+    assert!(!all.contains("s3cret-old"));
+}
+
+#[test]
+fn cli_local_store() {
+    cli_flow(&Cli::new(false));
+}
+
+#[test]
+fn cli_vault() {
+    let cli = Cli::new(true);
+    cli_flow(&cli);
+    // What Vault holds is ciphertext.
+    let out =
+        cli.vault
+            .as_ref()
+            .unwrap()
+            .cli(&["kv", "get", "-format=json", "secret/deployments/api-7"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !text.contains("s3cret-old") && text.contains("wf1."),
+        "{text}"
+    );
+}
+
+// ------------------------------------------------------------------ kill -9 at each step
+
+/// Starts `rotate` paused at `point`, kills it with SIGKILL, and returns.
+fn kill_at(cli: &Cli, path: &str, point: &str, extra: &[&str]) {
+    use std::io::{BufRead, BufReader};
+    let mut args = cli.secrets(&["rotate", path, "--keys", "password", "--json"]);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let mut child = cli
+        .cmd(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        .env(rotation::PAUSE_ENV, point)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = err.read_line(&mut line).unwrap();
+        assert!(n > 0, "windflow ended before pausing at {point}");
+        if line.contains(&format!("paused at {point}")) {
+            break;
+        }
+    }
+    // SAFETY: kill(2) on our own child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGKILL);
+    }
+    let status = child.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(libc::SIGKILL));
+}
+
+fn crash_at_each_step(cli: &Cli) {
+    let lib = cli.library();
+    // (pause point, extra args, recovery action, whether the new value stays)
+    let cases: &[(&str, &[&str], &str, bool)] = &[
+        ("generate", &[], "abandoned", false),
+        ("generate:done", &[], "abandoned", false),
+        ("deploy", &[], "abandoned", false),
+        ("deploy:done", &[], "rolled_back", false),
+        ("validate", &[], "rolled_back", false),
+        ("validate:done", &[], "rolled_back", false),
+        ("cleanup", &[], "completed", true),
+        (
+            "rollback",
+            &["--validate-cmd", "exit 1"],
+            "rolled_back",
+            false,
+        ),
+    ];
+    for (i, (point, extra, action, new_stays)) in cases.iter().enumerate() {
+        let path = format!("deployments/crash-{i}");
+        cli.sj(&["put", &path, "password=original", "user=svc", "--json"]);
+        kill_at(cli, &path, point, extra);
+
+        // Between the kill and the next start: the old or the new value is fully in place.
+        let (cur, cur_meta) = block_on(lib.read(&path, None)).unwrap();
+        assert_eq!(cur["user"].expose(), "svc");
+        assert!(
+            cur["password"].expose() == "original"
+                || (cur_meta.version == 2 && cur["password"].len() == 32),
+            "{point}: neither the old nor the new value is in place"
+        );
+
+        // The next start finds the journal and finishes it.
+        let rec = cli.sj(&["recover", "--json"]);
+        let recovered = rec["recovered"].as_array().unwrap();
+        assert_eq!(recovered.len(), 1, "{point}: {rec}");
+        assert_eq!(recovered[0]["path"], path.as_str());
+        assert_eq!(recovered[0]["action"], *action, "{point}: {rec}");
+        assert!(
+            block_on(async { rotation::journals(&lib) })
+                .unwrap()
+                .is_empty()
+        );
+
+        let meta = block_on(lib.metadata(&path)).unwrap();
+        let (now_vals, _) = block_on(lib.read(&path, None)).unwrap();
+        // The old value is never lost: version 1 is intact.
+        let (v1, _) = block_on(lib.read(&path, Some(1))).unwrap();
+        assert_eq!(v1["password"].expose(), "original", "{point}");
+        if *new_stays {
+            assert_eq!(meta.current_version, 2, "{point}");
+            assert_ne!(now_vals["password"].expose(), "original", "{point}");
+        } else {
+            assert_eq!(now_vals["password"].expose(), "original", "{point}");
+            let expected = if *action == "abandoned" { 1 } else { 3 };
+            assert_eq!(meta.current_version, expected, "{point}");
+        }
+        // A second start finds nothing left to do.
+        assert!(
+            cli.sj(&["recover", "--json"])["recovered"]
+                .as_array()
+                .unwrap()
+                .is_empty()
+        );
+    }
+    let types: Vec<String> = cli.events().into_iter().map(|e| e.event_type).collect();
+    assert_eq!(
+        types
+            .iter()
+            .filter(|t| *t == "secret_rotation_recovered")
+            .count(),
+        cases.len()
+    );
+}
+
+#[test]
+fn crash_at_each_rotation_step_local() {
+    crash_at_each_step(&Cli::new(false));
+}
+
+#[test]
+fn crash_at_each_rotation_step_vault() {
+    crash_at_each_step(&Cli::new(true));
+}
