@@ -321,9 +321,22 @@ fn run_console(config: Config, demo_mode: bool) -> Result<ExitCode, CliError> {
         true,
     )
     .map_err(|e| CliError::Failure(e.into()))?;
+    let keyring = Arc::new(keyring);
+    let secrets = match crate::secrets::service::from_env(
+        store.clone(),
+        keyring.clone(),
+        crate::audit::Audit::local(&data_dir),
+        &config.operator,
+    ) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::error!(error = %e, "secrets service not started");
+            None
+        }
+    };
     let auth = crate::auth::Auth::new(
         store.clone(),
-        Arc::new(keyring),
+        keyring,
         crate::audit::Audit::local(&data_dir),
         crate::mfa::Policy::default(),
     );
@@ -336,6 +349,7 @@ fn run_console(config: Config, demo_mode: bool) -> Result<ExitCode, CliError> {
     let exit = runtime.block_on(async move {
         let (tx, rx) = service::channel();
         let store_handle = store::service::spawn(store, tx.clone());
+        let secrets_handle = secrets.map(|s| crate::secrets::service::spawn(s, tx.clone()));
         let auth_handle = crate::auth::service::spawn(auth, tx.clone());
         if demo_mode {
             demo::spawn(store_handle.clone(), tx.clone());
@@ -343,6 +357,7 @@ fn run_console(config: Config, demo_mode: bool) -> Result<ExitCode, CliError> {
         let services = Services {
             store: Some(store_handle),
             auth: Some(auth_handle),
+            secrets: secrets_handle,
         };
         console::run(app, services, rx).await
     });

@@ -85,6 +85,8 @@ pub enum ServiceEvent {
     Processed { service: &'static str, count: u64 },
     /// Sign-in, enrolment and step-up outcomes.
     Auth(crate::auth::service::AuthEvent),
+    /// What the secrets service did (for the Secrets pane).
+    Secrets(crate::secrets::service::SecretsEvent),
     /// A figure for the Overview (`sessions: 42`).
     Figure {
         service: &'static str,

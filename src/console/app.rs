@@ -53,6 +53,7 @@ pub enum Request {
     ProbeAll,
     Store(StoreRequest),
     Auth(AuthRequest),
+    Secrets(crate::secrets::service::SecretsRequest),
 }
 
 /// A question before a dangerous action.
@@ -286,6 +287,11 @@ impl App {
             Msg::Paste(text) => self.paste(&text),
             Msg::Resize(..) => self.dirty = true,
             Msg::Service(ev) => {
+                let mut effects = Vec::new();
+                for p in &mut self.panes {
+                    self.dirty |= p.service_event(&ev, &mut effects);
+                }
+                self.apply_effects(effects, &mut out);
                 let visible = panes::overview::affects(&ev);
                 if self.shared.apply(ev, Instant::now()) || visible {
                     for p in &mut self.panes {
@@ -400,6 +406,11 @@ impl App {
         }
         let chord = KeyChord::from_event(&key);
         match std::mem::replace(&mut self.mode, Mode::Normal) {
+            Mode::Normal if self.panes[self.focus].wants_keys() => {
+                let mut effects = Vec::new();
+                self.dirty |= self.panes[self.focus].key(key, &mut effects);
+                self.apply_effects(effects, out);
+            }
             Mode::Normal => self.normal_key(chord, out),
             Mode::Filter(input) => self.filter_key(input, key, chord),
             Mode::Palette(p) => self.palette_key(p, key, chord, out),

@@ -34,6 +34,7 @@ pub fn panes() -> Vec<Box<dyn Pane>> {
     vec![
         Box::new(panes::overview::Overview::default()),
         Box::new(panes::activity::Activity::default()),
+        Box::new(crate::secrets::pane::SecretsPane::default()),
     ]
 }
 
@@ -51,6 +52,7 @@ pub fn registry(panes: &[Box<dyn Pane>]) -> actions::ActionRegistry {
 pub struct Services {
     pub store: Option<StoreHandle>,
     pub auth: Option<AuthHandle>,
+    pub secrets: Option<crate::secrets::service::SecretsHandle>,
 }
 
 impl Services {
@@ -67,6 +69,15 @@ impl Services {
                     app.notify(
                         Level::Error,
                         "the sign-in service is not running or is busy; try again",
+                    );
+                }
+            }
+            Request::Secrets(r) => {
+                let sent = self.secrets.as_ref().is_some_and(|s| s.try_send(r));
+                if !sent {
+                    app.notify(
+                        Level::Error,
+                        "the secrets service is not running or is busy; nothing was done",
                     );
                 }
             }

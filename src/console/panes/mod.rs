@@ -153,6 +153,8 @@ impl Shared {
             }
             // The console's sign-in gate handles these.
             ServiceEvent::Auth(_) => false,
+            // Domain events go to the panes (`Pane::service_event`).
+            ServiceEvent::Secrets(_) => false,
         }
     }
 }
@@ -189,6 +191,18 @@ pub trait Pane {
     /// Called when shared state changed; returns whether the pane must redraw
     /// beyond what the console already redraws.
     fn shared_changed(&mut self, _shared: &Shared) {}
+    /// A service event for this pane's domain; returns whether to redraw.
+    fn service_event(&mut self, _ev: &ServiceEvent, _effects: &mut Vec<Effect>) -> bool {
+        false
+    }
+    /// While true, keys go to [`Pane::key`] as they are (a text editor is open).
+    fn wants_keys(&self) -> bool {
+        false
+    }
+    /// A raw key while [`Pane::wants_keys`]; returns whether to redraw.
+    fn key(&mut self, _key: crossterm::event::KeyEvent, _effects: &mut Vec<Effect>) -> bool {
+        false
+    }
 }
 
 /// Selection and scrolling of a list, shared by every list pane.
