@@ -741,7 +741,21 @@ impl SecretsPane {
                         let badge = expiry_badge(e);
                         let indent = "  ".repeat(*depth);
                         let room = w.saturating_sub(badge.chars().count() + 1 + indent.len());
-                        let name = fmt::truncate(label, room);
+                        // Search results are whole paths: keep their end, where names differ.
+                        let name =
+                            if *depth == 0 && label.contains('/') && label.chars().count() > room {
+                                let tail: String = label
+                                    .chars()
+                                    .rev()
+                                    .take(room.saturating_sub(1))
+                                    .collect::<Vec<_>>()
+                                    .into_iter()
+                                    .rev()
+                                    .collect();
+                                format!("…{tail}")
+                            } else {
+                                fmt::truncate(label, room)
+                            };
                         let pad = w.saturating_sub(
                             indent.len() + name.chars().count() + badge.chars().count(),
                         );
@@ -821,7 +835,7 @@ impl SecretsPane {
             ]));
         }
         lines.push(Line::styled(
-            "VERSIONS ([ ]: choose, m: mark, d: diff, b: rollback)",
+            "VERSIONS  [ ] choose  m d diff  b rollback",
             t.muted().add_modifier(Modifier::BOLD),
         ));
         for (i, v) in self.versions().iter().enumerate() {
@@ -862,16 +876,19 @@ impl SecretsPane {
     fn render_editor(&self, frame: &mut Frame, area: Rect, t: &Theme) {
         let View::Edit(ed) = &self.view else { return };
         if let Some((_, lines)) = &ed.review {
-            let mut out = vec![Line::styled(
-                format!(
-                    "Save {} as a new version (CAS v{})?  y/Enter: save  n/Esc: back",
-                    ed.path, ed.version
+            let mut out = vec![
+                Line::styled(
+                    format!("Save as a new version (check-and-set v{})?", ed.version),
+                    t.role(Role::Warn),
                 ),
-                t.role(Role::Warn),
-            )];
+                Line::styled("y/Enter: save   n/Esc: back to the editor", t.muted()),
+            ];
             out.extend(diff_lines(t, lines, None));
-            let b = block(t, " Review the change ".into(), true);
-            frame.render_widget(Paragraph::new(out).block(b), area);
+            let b = block(t, format!(" Review {} ", ed.path), true);
+            frame.render_widget(
+                Paragraph::new(out).block(b).wrap(Wrap { trim: false }),
+                area,
+            );
             return;
         }
         let [edit, status] =

@@ -842,3 +842,435 @@ fn crash_at_each_rotation_step_local() {
 fn crash_at_each_rotation_step_vault() {
     crash_at_each_step(&Cli::new(true));
 }
+
+// ------------------------------------------------------------------ the pane (TestBackend, 80x24)
+
+mod pane {
+    use super::*;
+    use crate::console::{app, key_event, press, screen, settings, typed};
+    use crossterm::event::{KeyCode, KeyModifiers};
+    use windflow::console::app::{App, Mode, Msg, Request};
+    use windflow::secrets::model::{SecretMeta, VersionMeta};
+    use windflow::secrets::rotation::Progress;
+    use windflow::secrets::service::{SecretsEvent, SecretsRequest};
+    use windflow::service::ServiceEvent;
+
+    const T0: i64 = 1_790_000_000;
+
+    fn ev(e: SecretsEvent) -> Msg {
+        Msg::Service(ServiceEvent::Secrets(e))
+    }
+
+    fn meta(path: &str, current: u64, expires_in: Option<i64>) -> SecretMeta {
+        let now = chrono::Utc::now().timestamp();
+        let mut custom = BTreeMap::new();
+        custom.insert("created_by".to_string(), "windflow".to_string());
+        if let Some(id) = model::deployment_id(path) {
+            custom.insert("deployment_id".to_string(), id.to_string());
+        }
+        if let Some(s) = expires_in {
+            custom.insert("expires_at".to_string(), model::format_time(now + s));
+        }
+        SecretMeta {
+            path: path.into(),
+            current_version: current,
+            oldest_version: 1,
+            max_versions: 10,
+            created_time: T0,
+            updated_time: T0 + 3600 * current as i64,
+            custom,
+            versions: (1..=current)
+                .map(|v| VersionMeta {
+                    version: v,
+                    created_time: T0 + 3600 * v as i64,
+                    deletion_time: (v == 1 && current > 2).then_some(T0),
+                    destroyed: false,
+                })
+                .collect(),
+        }
+    }
+
+    const DAY: i64 = 86_400;
+    // Half an hour of slack so the labels do not change while the test runs.
+    const PATHS: [(&str, Option<i64>); 5] = [
+        ("deployments/api-7", Some(3 * DAY + 5400)),
+        ("deployments/payments-db", Some(-2 * DAY - 1800)),
+        ("deployments/web/redis", Some(20 * DAY + 1800)),
+        ("infra/ci/token", None),
+        ("infra/smtp", Some(9 * DAY + 1800)),
+    ];
+
+    /// The console on the Secrets pane with a loaded mount and api-7 selected.
+    fn loaded() -> App {
+        let mut app = app();
+        typed(&mut app, "3");
+        assert_eq!(app.pane().id(), "secrets");
+        let reqs = app.update(ev(SecretsEvent::Index {
+            paths: PATHS.iter().map(|(p, _)| p.to_string()).collect(),
+            took: Duration::from_millis(12),
+        }));
+        // The first secret is selected and its detail requested.
+        assert!(
+            matches!(&reqs[..], [Request::Secrets(SecretsRequest::Load { path })] if path == "deployments/api-7"),
+            "{reqs:?}"
+        );
+        app.update(ev(SecretsEvent::Metas(
+            PATHS.iter().map(|(p, e)| meta(p, 2, *e)).collect(),
+        )));
+        app.update(ev(SecretsEvent::Detail {
+            meta: meta("deployments/api-7", 3, PATHS[0].1),
+            version: 3,
+            hashes: vec![
+                ("api_key".into(), "1f2e3d4c".into()),
+                ("db_password".into(), "a1b2c3d4".into()),
+            ],
+        }));
+        app
+    }
+
+    fn masked(s: String) -> String {
+        regex::Regex::new(r"masks in \d+ s")
+            .unwrap()
+            .replace_all(&s, "masks in N s")
+            .into_owned()
+    }
+
+    #[test]
+    fn tree_detail_and_expiry_80x24() {
+        let mut app = loaded();
+        let s = screen(&mut app, 80, 24);
+        insta::assert_snapshot!("secrets_tree_80x24", s);
+        assert!(s.contains("3d 1h left") && s.contains("expired") && !s.contains("a1b2c3d4x"));
+        // Expiry colours: warn under 7 days, danger once expired.
+        let term = crate::console::render(&mut app, 80, 24);
+        let buf = term.backend().buffer();
+        let find = |needle: &str| {
+            (0..24u16)
+                .find_map(|y| {
+                    let line: String = (0..80u16).map(|x| buf[(x, y)].symbol()).collect();
+                    line.find(needle).map(|i| {
+                        let x = line[..i].chars().count() as u16;
+                        buf[(x, y)].fg
+                    })
+                })
+                .unwrap()
+        };
+        let theme = &app.theme;
+        use windflow::console::theme::Role;
+        assert_eq!(find("expired"), theme.role(Role::Danger).fg.unwrap());
+        assert_eq!(find("3d 1h left"), theme.role(Role::Warn).fg.unwrap());
+    }
+
+    #[test]
+    fn fuzzy_search_across_the_mount() {
+        let mut app = loaded();
+        typed(&mut app, "/pay");
+        let s = screen(&mut app, 80, 24);
+        assert!(s.contains("/pay (1 of 5)"), "{s}");
+        assert!(s.contains("payments-db"), "{s}");
+        assert!(!s.contains("smtp"));
+        press(&mut app, KeyCode::Esc);
+        // Searching tolerates gaps: `inci` finds infra/ci/token.
+        typed(&mut app, "/inci");
+        let s = screen(&mut app, 80, 24);
+        assert!(
+            s.contains("infra/ci/token") && s.contains("(1 of 5)"),
+            "{s}"
+        );
+        press(&mut app, KeyCode::Enter);
+        let reqs = press(&mut app, KeyCode::Enter);
+        assert!(
+            matches!(&reqs[..], [Request::Secrets(SecretsRequest::Load { path })] if path == "infra/ci/token"),
+            "{reqs:?}"
+        );
+    }
+
+    #[test]
+    fn reveal_needs_step_up_and_masks_again() {
+        // A stale second factor: reveal asks for a code first.
+        let mut s = settings();
+        s.step_up_window = Duration::ZERO;
+        let mut app = crate::console::app_with(s, "dark");
+        typed(&mut app, "3");
+        app.update(ev(SecretsEvent::Index {
+            paths: vec!["deployments/api-7".into()],
+            took: Duration::from_millis(1),
+        }));
+        let reqs = typed(&mut app, "v");
+        assert!(
+            reqs.is_empty() && matches!(app.mode, Mode::StepUp(_)),
+            "{reqs:?}"
+        );
+        press(&mut app, KeyCode::Esc);
+
+        let mut app = loaded();
+        let reqs = typed(&mut app, "v");
+        assert!(
+            matches!(&reqs[..], [Request::Secrets(SecretsRequest::Reveal { path, version: Some(3) })] if path == "deployments/api-7"),
+            "{reqs:?}"
+        );
+        app.update(ev(SecretsEvent::Revealed {
+            path: "deployments/api-7".into(),
+            version: 3,
+            values: vals(&[("api_key", "AKIA-TEST"), ("db_password", "hunter2")]),
+        }));
+        let s = masked(screen(&mut app, 80, 24));
+        insta::assert_snapshot!("secrets_revealed_80x24", s);
+        assert!(s.contains("hunter2") && s.contains("masks in N s"));
+        // The service's timer re-masks.
+        app.update(ev(SecretsEvent::Remask {
+            path: "deployments/api-7".into(),
+        }));
+        let s = screen(&mut app, 80, 24);
+        assert!(!s.contains("hunter2") && s.contains("a1b2c3d4"), "{s}");
+    }
+
+    #[test]
+    fn rotate_with_typed_confirmation_and_live_steps() {
+        let mut app = loaded();
+        typed(&mut app, "R");
+        assert!(matches!(app.mode, Mode::Confirm(_)));
+        let reqs = typed(&mut app, "deployments/api-7");
+        assert!(reqs.is_empty());
+        let reqs = press(&mut app, KeyCode::Enter);
+        assert!(
+            matches!(&reqs[..], [Request::Secrets(SecretsRequest::Rotate { path })] if path == "deployments/api-7"),
+            "{reqs:?}"
+        );
+        let step = |step, status| {
+            ev(SecretsEvent::Progress(Progress {
+                path: "deployments/api-7".into(),
+                step,
+                status,
+            }))
+        };
+        app.update(step(Step::Generate, StepStatus::Started));
+        app.update(step(
+            Step::Generate,
+            StepStatus::Done("2 new value(s)".into()),
+        ));
+        app.update(step(
+            Step::Deploy,
+            StepStatus::Done("version 4 written".into()),
+        ));
+        app.update(step(Step::Validate, StepStatus::Started));
+        let s = screen(&mut app, 80, 24);
+        insta::assert_snapshot!("secrets_rotation_running_80x24", s);
+        app.update(step(
+            Step::Validate,
+            StepStatus::Failed("validation command `check-db` exited with code 1".into()),
+        ));
+        app.update(step(
+            Step::Rollback,
+            StepStatus::Done("version 3 restored as version 5".into()),
+        ));
+        app.update(ev(SecretsEvent::Rotated(Ok(Outcome::RolledBack {
+            path: "deployments/api-7".into(),
+            old_version: 3,
+            failed_version: 4,
+            restored_as: 5,
+            reason: "validation command `check-db` exited with code 1".into(),
+        }))));
+        let s = screen(&mut app, 80, 24);
+        assert!(s.contains("rolled back: v3 restored as v5"), "{s}");
+        assert!(s.contains("✗ validate"), "{s}");
+        // A wrong typed confirmation runs nothing.
+        typed(&mut app, "x");
+        typed(&mut app, "R");
+        typed(&mut app, "deployments/api");
+        let reqs = press(&mut app, KeyCode::Enter);
+        assert!(reqs.is_empty() && matches!(app.mode, Mode::Confirm(_)));
+    }
+
+    #[test]
+    fn rollback_to_a_chosen_version_and_diff() {
+        let mut app = loaded();
+        // The current version cannot be the target.
+        assert!(typed(&mut app, "b").is_empty());
+        typed(&mut app, "m]");
+        let reqs = typed(&mut app, "d");
+        assert!(
+            matches!(
+                &reqs[..],
+                [Request::Secrets(SecretsRequest::Diff {
+                    v1: 2,
+                    v2: 3,
+                    reveal: false,
+                    ..
+                })]
+            ),
+            "{reqs:?}"
+        );
+        app.update(ev(SecretsEvent::Diff {
+            path: "deployments/api-7".into(),
+            v1: 2,
+            v2: 3,
+            lines: model::diff(
+                &vals(&[
+                    ("api_key", "a"),
+                    ("db_password", "old-pass"),
+                    ("legacy", "z"),
+                ]),
+                &vals(&[
+                    ("api_key", "a"),
+                    ("db_password", "new-pass"),
+                    ("region", "eu"),
+                ]),
+            ),
+            values: None,
+        }));
+        let s = screen(&mut app, 80, 24);
+        insta::assert_snapshot!("secrets_diff_80x24", s);
+        assert!(
+            !s.contains("old-pass") && !s.contains("new-pass"),
+            "values stay masked"
+        );
+        typed(&mut app, "x");
+        typed(&mut app, "b");
+        let Mode::Confirm(c) = &app.mode else {
+            panic!("rollback asks first")
+        };
+        assert_eq!(c.spec.typed.as_deref(), Some("deployments/api-7"));
+        typed(&mut app, "deployments/api-7");
+        let reqs = press(&mut app, KeyCode::Enter);
+        assert!(
+            matches!(
+                &reqs[..],
+                [Request::Secrets(SecretsRequest::Rollback {
+                    version: 2,
+                    ..
+                })]
+            ),
+            "{reqs:?}"
+        );
+    }
+
+    #[test]
+    fn edit_validates_json_and_shows_a_diff_before_saving() {
+        let mut app = loaded();
+        let reqs = typed(&mut app, "e");
+        assert!(matches!(
+            &reqs[..],
+            [Request::Secrets(SecretsRequest::Edit { .. })]
+        ));
+        app.update(ev(SecretsEvent::Editing {
+            path: "deployments/api-7".into(),
+            version: 3,
+            values: vals(&[("config", "{\"pool\": 5}"), ("db_password", "hunter2")]),
+        }));
+        // Keys go to the editor now: `q` types, it does not quit.
+        assert!(typed(&mut app, "q").is_empty());
+        let ctrl_s = || key_event(KeyCode::Char('s'), KeyModifiers::CONTROL);
+        // Break the JSON on line 1: `q{"pool": 5}` is not JSON.
+        press(&mut app, KeyCode::Home);
+        press(&mut app, KeyCode::Delete);
+        for _ in 0.."config=".len() {
+            press(&mut app, KeyCode::Right);
+        }
+        typed(&mut app, "[");
+        app.update(ctrl_s());
+        let s = screen(&mut app, 80, 24);
+        assert!(
+            s.contains("line 1: the value of config is not valid JSON"),
+            "{s}"
+        );
+        press(&mut app, KeyCode::Backspace);
+        press(&mut app, KeyCode::Down);
+        press(&mut app, KeyCode::End);
+        typed(&mut app, "9");
+        assert!(app.update(ctrl_s()).is_empty());
+        let s = screen(&mut app, 80, 24);
+        insta::assert_snapshot!("secrets_edit_review_80x24", s);
+        assert!(
+            s.contains("~ db_password") && !s.contains("hunter29"),
+            "{s}"
+        );
+        let reqs = typed(&mut app, "y");
+        let [Request::Secrets(SecretsRequest::Put { path, values, cas })] = &reqs[..] else {
+            panic!("{reqs:?}")
+        };
+        assert_eq!((path.as_str(), *cas), ("deployments/api-7", 3));
+        assert_eq!(values["db_password"].expose(), "hunter29");
+        assert_eq!(values["config"].expose(), "{\"pool\": 5}");
+        assert!(!app.pane().wants_keys());
+    }
+
+    #[test]
+    fn copy_gives_the_revealed_value_else_the_path() {
+        let mut app = loaded();
+        let reqs = typed(&mut app, "y");
+        assert!(
+            matches!(&reqs[..], [Request::Copy(t)] if t == "deployments/api-7"),
+            "{reqs:?}"
+        );
+        app.update(ev(SecretsEvent::Revealed {
+            path: "deployments/api-7".into(),
+            version: 3,
+            values: vals(&[("token", "tok-123")]),
+        }));
+        let reqs = typed(&mut app, "y");
+        assert!(
+            matches!(&reqs[..], [Request::Copy(t)] if t == "tok-123"),
+            "{reqs:?}"
+        );
+    }
+}
+
+/// The service over a real embedded store: events out, audit in.
+#[tokio::test]
+async fn service_answers_with_events() {
+    use windflow::secrets::service::{self, SecretsEvent, SecretsRequest};
+    use windflow::service::ServiceEvent;
+    let f = local_fixture();
+    f.secrets
+        .put("deployments/a", &vals(&[("k", "v1")]), None)
+        .await
+        .unwrap();
+    let (tx, mut rx) = windflow::service::channel();
+    let mut next = async || loop {
+        if let Some(ServiceEvent::Secrets(e)) = rx.recv().await {
+            return e;
+        }
+    };
+    service::handle(&f.secrets, &tx, SecretsRequest::Refresh).await;
+    let SecretsEvent::Index { paths, .. } = next().await else {
+        panic!()
+    };
+    assert_eq!(paths, ["deployments/a"]);
+    service::handle(
+        &f.secrets,
+        &tx,
+        SecretsRequest::Reveal {
+            path: "deployments/a".into(),
+            version: None,
+        },
+    )
+    .await;
+    let mut got = None;
+    for _ in 0..3 {
+        if let SecretsEvent::Revealed { values, .. } = next().await {
+            got = Some(values);
+            break;
+        }
+    }
+    assert_eq!(got.unwrap()["k"].expose(), "v1");
+    assert!(f.sink.types().contains(&"secret_revealed".to_string()));
+    // A failure is an event, not a crash.
+    service::handle(
+        &f.secrets,
+        &tx,
+        SecretsRequest::Rollback {
+            path: "deployments/none".into(),
+            version: 1,
+        },
+    )
+    .await;
+    let mut failed = None;
+    for _ in 0..4 {
+        if let SecretsEvent::Failed { error, .. } = next().await {
+            failed = Some(error);
+            break;
+        }
+    }
+    assert!(failed.unwrap().contains("not found"));
+}
