@@ -349,7 +349,12 @@ fn run_console(config: Config, demo_mode: bool) -> Result<ExitCode, CliError> {
     let exit = runtime.block_on(async move {
         let (tx, rx) = service::channel();
         let store_handle = store::service::spawn(store, tx.clone());
-        let secrets_handle = secrets.map(|s| crate::secrets::service::spawn(s, tx.clone()));
+        let secrets_handle = secrets
+            .clone()
+            .map(|s| crate::secrets::service::spawn(s, tx.clone()));
+        if let (true, Some(s), Some(h)) = (demo_mode, secrets, secrets_handle.clone()) {
+            crate::secrets::demo::spawn(s, h);
+        }
         let auth_handle = crate::auth::service::spawn(auth, tx.clone());
         if demo_mode {
             demo::spawn(store_handle.clone(), tx.clone());

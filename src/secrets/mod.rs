@@ -9,6 +9,7 @@
 //! event for every read of a value, write, rotation and rollback.
 
 pub mod backend;
+pub mod demo;
 pub mod model;
 pub mod pane;
 pub mod rotation;

@@ -503,8 +503,8 @@ impl Pane for SecretsPane {
                 version,
                 hashes,
             } => {
+                self.metas.insert(meta.path.clone(), meta.clone());
                 if self.selected_path() == Some(meta.path.as_str()) {
-                    self.metas.insert(meta.path.clone(), meta.clone());
                     self.detail = Some(Detail {
                         meta: meta.clone(),
                         version: *version,

@@ -37,7 +37,7 @@ fn start_switch_help_theme_resize_quit() {
     pty.wait_for("Activity (", T).unwrap();
     pty.wait_for("demo workload generator started", T).unwrap();
     pty.key(Key::Tab);
-    pty.wait_for("select a secret", T).unwrap();
+    pty.wait_for("Secrets (", T).unwrap();
     pty.key(Key::Tab);
     pty.wait_for("Services (", T).unwrap();
 
