@@ -1274,3 +1274,151 @@ async fn service_answers_with_events() {
     }
     assert!(failed.unwrap().contains("not found"));
 }
+
+/// A one-request HTTP server answering `status`; returns its URL and what it received.
+fn probe_server(status: u16) -> (String, std::thread::JoinHandle<String>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/check", listener.local_addr().unwrap());
+    let handle = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        // Read the head, then the body by its content-length.
+        loop {
+            let n = conn.read(&mut chunk).unwrap();
+            buf.extend_from_slice(&chunk[..n]);
+            let text = String::from_utf8_lossy(&buf).to_string();
+            if let Some(i) = text.find("\r\n\r\n") {
+                let len: usize = text
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap())
+                    })
+                    .unwrap_or(0);
+                if buf.len() >= i + 4 + len {
+                    break;
+                }
+            }
+            if n == 0 {
+                break;
+            }
+        }
+        let reason = if status == 200 { "OK" } else { "Error" };
+        write!(
+            conn,
+            "HTTP/1.1 {status} {reason}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+        )
+        .unwrap();
+        String::from_utf8_lossy(&buf).to_string()
+    });
+    (url, handle)
+}
+
+#[tokio::test]
+async fn http_probe_validation_gets_the_value_in_the_body() {
+    let f = local_fixture();
+    let s = &f.secrets;
+    let path = "deployments/probe";
+    s.put(path, &vals(&[("token", "old-token")]), None)
+        .await
+        .unwrap();
+
+    let (url, server) = probe_server(200);
+    let opts = RotateOptions {
+        validation: Validation::Http(url.clone()),
+        ..RotateOptions::default()
+    };
+    let out = rotation::rotate(s, path, &opts, &mut no_progress())
+        .await
+        .unwrap();
+    assert!(
+        matches!(out, Outcome::Rotated { new_version: 2, .. }),
+        "{out:?}"
+    );
+    let request = server.join().unwrap();
+    let (new, _) = s.read(path, None).await.unwrap();
+    let (head, body) = request.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("POST /check "), "{head}");
+    assert!(
+        !head.contains(new["token"].expose()),
+        "the value is never in the URL or headers"
+    );
+    let sent: BTreeMap<String, String> = serde_json::from_str(body).unwrap();
+    assert_eq!(sent["token"], new["token"].expose());
+
+    // A failing probe rolls back.
+    let (url, server) = probe_server(503);
+    let opts = RotateOptions {
+        validation: Validation::Http(url),
+        ..RotateOptions::default()
+    };
+    let out = rotation::rotate(s, path, &opts, &mut no_progress())
+        .await
+        .unwrap();
+    match out {
+        Outcome::RolledBack {
+            reason,
+            restored_as,
+            ..
+        } => {
+            assert!(reason.contains("503"), "{reason}");
+            assert_eq!(restored_as, 4);
+        }
+        o => panic!("{o:?}"),
+    }
+    server.join().unwrap();
+    assert_eq!(s.read(path, None).await.unwrap().0, new);
+}
+
+#[test]
+fn cli_vault_mount_and_backend_errors() {
+    let cli = Cli::new(true);
+    let bao = cli.vault.as_ref().unwrap();
+    let out = bao.cli(&["secrets", "enable", "-path=team", "kv-v2"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    cli.sj(&[
+        "--vault-mount",
+        "team",
+        "put",
+        "deployments/x",
+        "k=v",
+        "--json",
+    ]);
+    let out = bao.cli(&["kv", "get", "-format=json", "team/deployments/x"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("wf1."));
+    // Not in the default mount.
+    let a = cli.secrets(&["get", "deployments/x"]);
+    let out = cli.run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not found"));
+    // A bad token: 403, refused (exit 3), with what to check.
+    let out = cli
+        .cmd(&["secrets", "list"])
+        .env("VAULT_TOKEN", "bogus")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("permission denied (403)"));
+    // Sealed: a clear message, exit 1.
+    bao.seal();
+    let out = cli.run(&["secrets", "list"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is sealed"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
