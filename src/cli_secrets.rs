@@ -39,6 +39,10 @@ pub enum BackendKind {
     Vault,
 }
 
+fn parse_token(s: &str) -> Result<secrecy::SecretString, String> {
+    Ok(secrecy::SecretString::from(s))
+}
+
 /// Where the secrets are.
 #[derive(Debug, Clone, Args)]
 pub struct BackendArgs {
@@ -60,9 +64,10 @@ pub struct BackendArgs {
         env = "VAULT_TOKEN",
         hide_env_values = true,
         global = true,
-        value_name = "TOKEN"
+        value_name = "TOKEN",
+        value_parser = parse_token
     )]
-    pub vault_token: Option<String>,
+    pub vault_token: Option<secrecy::SecretString>,
     /// The KV v2 mount.
     #[arg(long, env = "WINDFLOW_VAULT_MOUNT", default_value = DEFAULT_MOUNT, global = true, value_name = "MOUNT")]
     pub vault_mount: String,
@@ -250,7 +255,7 @@ pub fn open_store(args: &BackendArgs, local: Arc<Store>) -> Result<Arc<dyn Secre
             Arc::new(
                 VaultStore::new(&VaultSettings {
                     addr,
-                    token: token.into(),
+                    token,
                     mount: args.vault_mount.clone(),
                     timeout: Duration::from_secs(15),
                 })
@@ -930,4 +935,22 @@ fn put_values(assignments: &[String], file: Option<&PathBuf>) -> Result<Values, 
         ));
     }
     Ok(values)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    #[test]
+    fn the_vault_token_never_shows_in_debug() {
+        let cli = crate::cli::Cli::try_parse_from([
+            "windflow",
+            "secrets",
+            "--vault-token",
+            "hvs.very-secret",
+            "list",
+        ])
+        .unwrap();
+        assert!(!format!("{cli:?}").contains("very-secret"));
+    }
 }
