@@ -1422,3 +1422,51 @@ fn cli_vault_mount_and_backend_errors() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The real console in a pseudo-terminal (demo mode seeds secrets through the
+/// service): search, reveal, rotate with live steps, quit cleanly.
+#[test]
+fn console_search_reveal_and_rotate_in_a_terminal() {
+    use crate::support::pty::{Key, Pty};
+    const T: Duration = Duration::from_secs(15);
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path().display().to_string();
+    let mut pty = Pty::spawn(
+        &crate::support::windflow_bin(),
+        &["--demo"],
+        &[
+            ("HOME", h.as_str()),
+            ("XDG_CONFIG_HOME", &format!("{h}/config")),
+            ("XDG_STATE_HOME", &format!("{h}/state")),
+            ("WINDFLOW_SECRETS_BACKEND", "local"),
+        ],
+        80,
+        24,
+    );
+    pty.wait_for("demo (demo sign-in)", T).unwrap();
+    pty.keys("3");
+    pty.wait_for("Secrets (6)", T).unwrap();
+    pty.wait_for("expired", T).unwrap();
+    pty.keys("/smtp");
+    pty.wait_for("(1 of 6)", T).unwrap();
+    pty.key(Key::Enter);
+    pty.key(Key::Enter);
+    pty.wait_for("┌ infra/smtp", T).unwrap();
+    pty.wait_for("•••••••• ", T).unwrap();
+    pty.keys("v");
+    pty.wait_for("svc-windflow", T).unwrap();
+    pty.keys("R");
+    pty.wait_for("Rotate infra/smtp?", T).unwrap();
+    pty.keys("infra/smtp");
+    pty.key(Key::Enter);
+    pty.wait_for("● cleanup", T).unwrap();
+    pty.wait_for("rotated: v1 → v2", T).unwrap();
+    pty.keys("x");
+    pty.wait_for("v2  of 2", T).unwrap();
+    // The rotation re-masked the values.
+    assert!(!pty.contains("svc-windflow"), "{}", pty.screen_text());
+    pty.keys("q");
+    let status = pty.wait_exit(T).expect("windflow exits");
+    assert_eq!(status.exit_code(), 0);
+    assert!(!pty.alternate_screen());
+}
