@@ -73,7 +73,11 @@ impl Services {
                 }
             }
             Request::Secrets(r) => {
-                let sent = self.secrets.as_ref().is_some_and(|s| s.try_send(r));
+                let actor = app.signed().map(|s| s.operator.clone());
+                let sent = self
+                    .secrets
+                    .as_ref()
+                    .is_some_and(|s| s.try_send_as(actor.as_deref(), r));
                 if !sent {
                     app.notify(
                         Level::Error,

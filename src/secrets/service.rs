@@ -107,12 +107,18 @@ pub enum SecretsEvent {
 
 #[derive(Clone)]
 pub struct SecretsHandle {
-    tx: mpsc::Sender<SecretsRequest>,
+    tx: mpsc::Sender<(Option<String>, SecretsRequest)>,
 }
 
 impl SecretsHandle {
+    /// Queues a request; returns false when the service is gone or saturated.
     pub fn try_send(&self, req: SecretsRequest) -> bool {
-        self.tx.try_send(req).is_ok()
+        self.tx.try_send((None, req)).is_ok()
+    }
+
+    /// Queues a request made by `operator` (the signed-in operator, recorded in events).
+    pub fn try_send_as(&self, operator: Option<&str>, req: SecretsRequest) -> bool {
+        self.tx.try_send((operator.map(str::to_owned), req)).is_ok()
     }
 }
 
@@ -157,7 +163,11 @@ async fn health(s: &Secrets, events: &EventTx, last: &mut Option<Health>) {
     }
 }
 
-async fn run(s: Secrets, events: EventTx, mut rx: mpsc::Receiver<SecretsRequest>) {
+async fn run(
+    s: Secrets,
+    events: EventTx,
+    mut rx: mpsc::Receiver<(Option<String>, SecretsRequest)>,
+) {
     let mut last = None;
     health(&s, &events, &mut last).await;
     match rotation::recover(&s).await {
@@ -195,7 +205,7 @@ async fn run(s: Secrets, events: EventTx, mut rx: mpsc::Receiver<SecretsRequest>
     probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     probe.tick().await;
     loop {
-        let req = tokio::select! {
+        let (actor, req) = tokio::select! {
             _ = probe.tick() => {
                 health(&s, &events, &mut last).await;
                 continue;
@@ -205,7 +215,10 @@ async fn run(s: Secrets, events: EventTx, mut rx: mpsc::Receiver<SecretsRequest>
                 None => break,
             },
         };
-        handle(&s, &events, req).await;
+        match actor {
+            Some(a) => handle(&s.clone().with_actor(&a), &events, req).await,
+            None => handle(&s, &events, req).await,
+        }
     }
 }
 

@@ -1470,3 +1470,46 @@ fn console_search_reveal_and_rotate_in_a_terminal() {
     assert_eq!(status.exit_code(), 0);
     assert!(!pty.alternate_screen());
 }
+
+/// A dead Vault: the service reports it (health down, a failure event) and keeps serving.
+#[tokio::test]
+async fn service_reports_a_dead_backend_and_stays_up() {
+    use windflow::secrets::service::{self, SecretsEvent, SecretsRequest};
+    use windflow::service::{HealthState, ServiceEvent};
+    let port = free_port();
+    let f = fixture(|_| Arc::new(vault_store(&format!("http://127.0.0.1:{port}"), TOKEN)));
+    let (tx, mut rx) = windflow::service::channel();
+    let handle = service::spawn(f.secrets.clone(), tx);
+    let mut health = None;
+    let mut failure = None;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while health.is_none() || failure.is_none() {
+        let ev = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .expect("events from the service")
+            .unwrap();
+        match ev {
+            ServiceEvent::Health { health: h, .. } => health = Some(h),
+            ServiceEvent::Secrets(SecretsEvent::Failed { error, .. }) => failure = Some(error),
+            _ => {}
+        }
+    }
+    let h = health.unwrap();
+    assert_eq!(h.state, HealthState::Down);
+    assert!(h.last_error.unwrap().contains("unreachable"));
+    assert!(failure.unwrap().contains("unreachable"));
+    // Still serving: another request gets its own answer.
+    assert!(handle.try_send(SecretsRequest::Load {
+        path: "deployments/a".into()
+    }));
+    loop {
+        let ev = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        if let ServiceEvent::Secrets(SecretsEvent::Failed { what, .. }) = ev {
+            assert!(what.contains("deployments/a"));
+            break;
+        }
+    }
+}
