@@ -705,7 +705,24 @@ fn cli_flow(cli: &Cli) {
 
 #[test]
 fn cli_local_store() {
-    cli_flow(&Cli::new(false));
+    let cli = Cli::new(false);
+    cli_flow(&cli);
+    // Read-only refuses changes (exit 3) and writes nothing.
+    let a = cli.secrets(&["--read-only", "put", "deployments/ro", "k=v"]);
+    let out = cli.run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("read-only"));
+    // A wrong code is refused even with a grant open elsewhere: the code is checked.
+    cli.expect(&["--operator", "alice", "logout"], 0);
+    let a = cli.secrets(&["get", "deployments/api-7", "--reveal"]);
+    let out = cli.run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(out.status.code(), Some(3), "no grant, no code: refused");
+    let a = cli.secrets(&["get", "deployments/api-7", "--reveal", "--code", "000000"]);
+    let out = cli.run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_ne!(out.status.code(), Some(0));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("s3cret-old"));
+    let l = cli.sj(&["list", "--json"]);
+    assert!(!l.to_string().contains("deployments/ro"));
 }
 
 #[test]
