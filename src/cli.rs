@@ -98,6 +98,8 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::cli_scans::ScanCommand,
     },
+    /// Secrets (embedded store or Vault KV v2): list, get, put, history, diff, rotate, rollback.
+    Secrets(Box<crate::cli_secrets::SecretsArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -157,6 +159,8 @@ impl GlobalArgs {
 
 /// Parses the command line and runs it.
 pub fn main() -> ExitCode {
+    // One TLS stack (rustls with ring) for every client (Vault, ...).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
@@ -185,6 +189,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Some(Command::Logout(args)) => crate::cli_auth::run_logout(&config, args),
         Some(Command::Crypto { command }) => crate::cli_auth::run_crypto(&config, command),
         Some(Command::Scan { command }) => crate::cli_scans::run(&config, command),
+        Some(Command::Secrets(args)) => crate::cli_secrets::run(&config, *args),
         Some(Command::Completions { shell }) => {
             clap_complete::generate(
                 shell,
@@ -322,9 +327,22 @@ fn run_console(config: Config, demo_mode: bool) -> Result<ExitCode, CliError> {
         true,
     )
     .map_err(|e| CliError::Failure(e.into()))?;
+    let keyring = Arc::new(keyring);
+    let secrets = match crate::secrets::service::from_env(
+        store.clone(),
+        keyring.clone(),
+        crate::audit::Audit::local(&data_dir),
+        &config.operator,
+    ) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::error!(error = %e, "secrets service not started");
+            None
+        }
+    };
     let auth = crate::auth::Auth::new(
         store.clone(),
-        Arc::new(keyring),
+        keyring,
         crate::audit::Audit::local(&data_dir),
         crate::mfa::Policy::default(),
     );
@@ -337,6 +355,12 @@ fn run_console(config: Config, demo_mode: bool) -> Result<ExitCode, CliError> {
     let exit = runtime.block_on(async move {
         let (tx, rx) = service::channel();
         let store_handle = store::service::spawn(store, tx.clone());
+        let secrets_handle = secrets
+            .clone()
+            .map(|s| crate::secrets::service::spawn(s, tx.clone()));
+        if let (true, Some(s), Some(h)) = (demo_mode, secrets, secrets_handle.clone()) {
+            crate::secrets::demo::spawn(s, h);
+        }
         let auth_handle = crate::auth::service::spawn(auth, tx.clone());
         if demo_mode {
             demo::spawn(store_handle.clone(), tx.clone());
@@ -356,6 +380,7 @@ fn run_console(config: Config, demo_mode: bool) -> Result<ExitCode, CliError> {
             store: Some(store_handle),
             auth: Some(auth_handle),
             scans: Some(scans_handle),
+            secrets: secrets_handle,
         };
         console::run(app, services, rx).await
     });

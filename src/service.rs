@@ -87,6 +87,8 @@ pub enum ServiceEvent {
     Auth(crate::auth::service::AuthEvent),
     /// Scan progress, verdicts and manifest results, for the Scans pane.
     Scans(Box<crate::scans::service::ScanEvent>),
+    /// What the secrets service did (for the Secrets pane).
+    Secrets(crate::secrets::service::SecretsEvent),
     /// A figure for the Overview (`sessions: 42`).
     Figure {
         service: &'static str,

@@ -70,6 +70,9 @@ pub const ACTIONS: &[(&str, Requirement)] = &[
     ("secrets.reveal", need(Role::Operator, true)),
     ("secrets.rotate", need(Role::Operator, true)),
     ("secrets.rollback", need(Role::Operator, true)),
+    // Writing, soft-deleting and undeleting secret versions; destroying them for good.
+    ("secrets.write", need(Role::Operator, true)),
+    ("secrets.destroy", need(Role::Admin, true)),
     ("sessions.revoke", need(Role::Operator, true)),
     ("sessions.revoke_user", need(Role::Operator, true)),
     ("operators.manage", need(Role::Admin, true)),

@@ -54,6 +54,7 @@ pub enum Request {
     Store(StoreRequest),
     Auth(AuthRequest),
     Scans(crate::scans::service::ScanRequest),
+    Secrets(crate::secrets::service::SecretsRequest),
 }
 
 /// A question before a dangerous action.

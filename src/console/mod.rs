@@ -33,9 +33,10 @@ use crate::store::service::{StoreHandle, StoreRequest};
 pub fn panes() -> Vec<Box<dyn Pane>> {
     vec![
         Box::new(panes::overview::Overview::default()),
-        Box::new(panes::activity::Activity::default()),
+        Box::new(crate::secrets::pane::SecretsPane::default()),
         Box::new(crate::scans::pane::ScansPane::default()),
         Box::new(crate::auth::pane::Operators::default()),
+        Box::new(panes::activity::Activity::default()),
     ]
 }
 
@@ -54,6 +55,7 @@ pub struct Services {
     pub store: Option<StoreHandle>,
     pub auth: Option<AuthHandle>,
     pub scans: Option<crate::scans::service::ScanHandle>,
+    pub secrets: Option<crate::secrets::service::SecretsHandle>,
 }
 
 impl Services {
@@ -79,6 +81,19 @@ impl Services {
                     app.notify(
                         Level::Error,
                         "the scan service is not running or is busy; nothing was done",
+                    );
+                }
+            }
+            Request::Secrets(r) => {
+                let actor = app.signed().map(|s| s.operator.clone());
+                let sent = self
+                    .secrets
+                    .as_ref()
+                    .is_some_and(|s| s.try_send_as(actor.as_deref(), r));
+                if !sent {
+                    app.notify(
+                        Level::Error,
+                        "the secrets service is not running or is busy; nothing was done",
                     );
                 }
             }

@@ -8,5 +8,6 @@ mod mfa;
 mod operators;
 mod pty_selftest;
 mod scans;
+mod secrets;
 mod snapshots;
 mod support;

@@ -20,7 +20,7 @@ fn layout_200x60() {
 #[test]
 fn activity_80x24() {
     let mut app = app();
-    typed(&mut app, "2");
+    crate::console::focus(&mut app, "activity");
     insta::assert_snapshot!(screen(&mut app, 80, 24));
 }
 

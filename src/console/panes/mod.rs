@@ -157,6 +157,7 @@ impl Shared {
             ServiceEvent::Auth(_) => false,
             // Domain events go to the panes (`Pane::service_event`).
             ServiceEvent::Scans(_) => false,
+            ServiceEvent::Secrets(_) => false,
         }
     }
 }

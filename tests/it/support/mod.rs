@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod pty;
+pub mod secrets_bao;
 
 use std::path::PathBuf;
 

@@ -1,0 +1,956 @@
+//! `windflow secrets`: list, get, put, history, diff, rotate, rollback,
+//! delete, undelete, destroy and recover, over the embedded store (default)
+//! or Vault KV v2 (`--backend vault`, `VAULT_ADDR`, `VAULT_TOKEN`,
+//! `--vault-mount`). Text, or JSON with `--json`; exit codes as in
+//! [`crate::cli`], and `rotate` exits 1 when it rolled back.
+//!
+//! Revealing a value and every change need the acting operator
+//! (`--operator`) with a fresh code (`--code`) or an open grant
+//! (`windflow login`). Every command first finishes rotations a killed
+//! process left unfinished, and reports what it did.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::{Value, json};
+use zeroize::Zeroizing;
+
+use crate::audit::{Audit, Origin};
+use crate::auth::AuthError;
+use crate::cli::CliError;
+use crate::cli_auth::{StepUp, explicit_operator, load_keyring, open_auth};
+use crate::config::Config;
+use crate::secrets::model::{self, Policy, SecretValue, Values};
+use crate::secrets::rotation::{self, Outcome, Progress, RotateOptions, StepStatus, Validation};
+use crate::secrets::{
+    DEFAULT_MOUNT, LocalStore, SecretStore, Secrets, SecretsError, VaultSettings, VaultStore,
+};
+use crate::store::Store;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BackendKind {
+    /// The embedded local store (default).
+    Local,
+    /// Vault KV v2 at VAULT_ADDR with VAULT_TOKEN.
+    Vault,
+}
+
+fn parse_token(s: &str) -> Result<secrecy::SecretString, String> {
+    Ok(secrecy::SecretString::from(s))
+}
+
+/// Where the secrets are.
+#[derive(Debug, Clone, Args)]
+pub struct BackendArgs {
+    /// local (the embedded store) or vault.
+    #[arg(
+        long,
+        value_enum,
+        env = "WINDFLOW_SECRETS_BACKEND",
+        default_value = "local",
+        global = true
+    )]
+    pub backend: BackendKind,
+    /// Vault's address.
+    #[arg(long, env = "VAULT_ADDR", global = true, value_name = "URL")]
+    pub vault_addr: Option<String>,
+    /// Vault token (prefer the environment variable).
+    #[arg(
+        long,
+        env = "VAULT_TOKEN",
+        hide_env_values = true,
+        global = true,
+        value_name = "TOKEN",
+        value_parser = parse_token
+    )]
+    pub vault_token: Option<secrecy::SecretString>,
+    /// The KV v2 mount.
+    #[arg(long, env = "WINDFLOW_VAULT_MOUNT", default_value = DEFAULT_MOUNT, global = true, value_name = "MOUNT")]
+    pub vault_mount: String,
+    /// Lifetime of written values (the expires_at metadata), e.g. 30d.
+    #[arg(long, default_value = "30d", global = true, value_name = "DURATION")]
+    pub ttl: String,
+}
+
+#[derive(Debug, Args)]
+pub struct SecretsArgs {
+    #[command(flatten)]
+    pub backend: BackendArgs,
+    #[command(subcommand)]
+    pub command: SecretsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Every secret path under PREFIX (recursively), with version and expiry.
+    List {
+        prefix: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A secret's keys and metadata; values masked (as short hashes) unless --reveal.
+    Get {
+        path: String,
+        #[arg(long)]
+        version: Option<u64>,
+        /// Show the values (needs --operator and --code or a grant).
+        #[arg(long)]
+        reveal: bool,
+        #[command(flatten)]
+        step_up: StepUp,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a new version: KEY=VALUE..., or --from-file F (KEY=VALUE lines or a JSON object; - for stdin).
+    Put {
+        path: String,
+        assignments: Vec<String>,
+        #[arg(long, value_name = "FILE")]
+        from_file: Option<PathBuf>,
+        /// Check-and-set: the version the secret must be at (0: must not exist).
+        /// Default: the version read just before writing.
+        #[arg(long)]
+        cas: Option<u64>,
+        #[command(flatten)]
+        step_up: StepUp,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Versions and metadata.
+    History {
+        path: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Keys added, removed and changed between two versions (hashes unless --reveal).
+    Diff {
+        path: String,
+        v1: u64,
+        v2: u64,
+        #[arg(long)]
+        reveal: bool,
+        #[command(flatten)]
+        step_up: StepUp,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rotate: generate, deploy (CAS), validate, then clean up or roll back.
+    /// Exit 0 rotated, 1 rolled back (with the reason).
+    Rotate {
+        /// The secret (or use --expiring-within).
+        path: Option<String>,
+        /// Keys to rotate (default: every key).
+        #[arg(long, value_delimiter = ',')]
+        keys: Vec<String>,
+        /// Validate with `sh -c CMD`; values in WINDFLOW_SECRET_<KEY> and as JSON on stdin.
+        #[arg(long, value_name = "CMD", conflicts_with = "validate_url")]
+        validate_cmd: Option<String>,
+        /// Validate by POSTing the values as JSON to URL (2xx passes).
+        #[arg(long, value_name = "URL")]
+        validate_url: Option<String>,
+        /// Generate with `sh -c CMD` printing a JSON object of values.
+        #[arg(long, value_name = "CMD")]
+        generator_cmd: Option<String>,
+        /// Policy for every key: LEN or LEN:ALPHABET (alnum, symbols, hex, digits).
+        #[arg(long, default_value = "32:alnum", value_name = "POLICY")]
+        policy: String,
+        /// Per-key policy: KEY=LEN[:ALPHABET] (repeatable).
+        #[arg(long = "key-policy", value_name = "KEY=POLICY")]
+        key_policies: Vec<String>,
+        /// How long the old version stays before it is deleted.
+        #[arg(long, default_value = "24h", value_name = "DURATION")]
+        grace: String,
+        /// Rotate every secret whose expires_at is within DURATION (e.g. 7d), one at a time.
+        #[arg(long, value_name = "DURATION", conflicts_with = "path")]
+        expiring_within: Option<String>,
+        #[command(flatten)]
+        step_up: StepUp,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restore version N as a new version.
+    Rollback {
+        path: String,
+        #[arg(long)]
+        version: u64,
+        #[command(flatten)]
+        step_up: StepUp,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Soft-delete versions (default: the current one).
+    Delete {
+        path: String,
+        #[arg(long, value_delimiter = ',')]
+        versions: Vec<u64>,
+        #[command(flatten)]
+        step_up: StepUp,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Undo a soft delete.
+    Undelete {
+        path: String,
+        #[arg(long, value_delimiter = ',', required = true)]
+        versions: Vec<u64>,
+        #[command(flatten)]
+        step_up: StepUp,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Destroy versions for good (admin).
+    Destroy {
+        path: String,
+        #[arg(long, value_delimiter = ',', required = true)]
+        versions: Vec<u64>,
+        #[command(flatten)]
+        step_up: StepUp,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Finish rotations a killed process left, and delete old versions whose grace period is over.
+    Recover {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+// ------------------------------------------------------------------ setup
+
+fn failure(e: impl std::fmt::Display) -> CliError {
+    CliError::Failure(anyhow::anyhow!("{e}"))
+}
+
+fn secrets_err(e: SecretsError) -> CliError {
+    match e {
+        SecretsError::Invalid(_) => CliError::Usage(e.to_string()),
+        SecretsError::PermissionDenied { .. } => CliError::Refused(e.to_string()),
+        e => failure(e),
+    }
+}
+
+fn auth_err(e: AuthError) -> CliError {
+    match e.exit_code() {
+        2 => CliError::Usage(e.to_string()),
+        3 => CliError::Refused(e.to_string()),
+        _ => failure(e),
+    }
+}
+
+/// The store named by the flags.
+pub fn open_store(args: &BackendArgs, local: Arc<Store>) -> Result<Arc<dyn SecretStore>, CliError> {
+    Ok(match args.backend {
+        BackendKind::Local => Arc::new(LocalStore::new(local)),
+        BackendKind::Vault => {
+            let addr = args.vault_addr.clone().ok_or_else(|| {
+                CliError::Usage("--backend vault needs VAULT_ADDR (or --vault-addr)".into())
+            })?;
+            let token = args.vault_token.clone().ok_or_else(|| {
+                CliError::Usage("--backend vault needs VAULT_TOKEN (or --vault-token)".into())
+            })?;
+            Arc::new(
+                VaultStore::new(&VaultSettings {
+                    addr,
+                    token,
+                    mount: args.vault_mount.clone(),
+                    timeout: Duration::from_secs(15),
+                })
+                .map_err(secrets_err)?,
+            )
+        }
+    })
+}
+
+fn open_secrets(config: &Config, args: &BackendArgs) -> Result<Secrets, CliError> {
+    let data_dir = &config.paths.data_dir;
+    let local = Arc::new(Store::open(data_dir).map_err(failure)?);
+    let keyring = load_keyring(config, true)?;
+    let audit = Audit::local(data_dir).with_origin(Origin::detect(concat!(
+        "windflow-cli/",
+        env!("CARGO_PKG_VERSION")
+    )));
+    let ttl =
+        model::parse_duration(&args.ttl).map_err(|e| CliError::Usage(format!("--ttl: {e}")))?;
+    let store = open_store(args, local.clone())?;
+    let mut s = Secrets::new(store, Arc::new(keyring), local, audit).with_ttl(ttl);
+    if let Some(op) = explicit_operator(config) {
+        s = s.with_actor(&op);
+    }
+    Ok(s)
+}
+
+/// The acting operator, authorised for `action` (role + fresh second factor).
+fn authorize(
+    config: &Config,
+    action: &str,
+    step_up: &StepUp,
+    what: &str,
+) -> Result<String, CliError> {
+    let Some(actor) = explicit_operator(config) else {
+        return Err(CliError::Refused(format!(
+            "{what} needs an operator: pass --operator NAME (or set WINDFLOW_OPERATOR) with \
+             --code CODE, or open a grant first with `windflow login`"
+        )));
+    };
+    let auth = open_auth(config)?.with_actor(&actor);
+    auth.authorize(&actor, action, step_up.code.as_deref(), now())
+        .map_err(auth_err)?;
+    Ok(actor)
+}
+
+fn writable(config: &Config, what: &str) -> Result<(), CliError> {
+    if config.read_only {
+        return Err(CliError::Refused(format!(
+            "read-only mode: `secrets {what}` changes state; run without --read-only"
+        )));
+    }
+    Ok(())
+}
+
+fn now() -> u64 {
+    crate::mfa::unix_seconds(std::time::SystemTime::now())
+}
+
+fn print_json(value: &Value) -> Result<(), CliError> {
+    let text = Zeroizing::new(serde_json::to_string_pretty(value).map_err(failure)?);
+    writeln!(std::io::stdout().lock(), "{}", text.as_str()).map_err(failure)
+}
+
+fn print_text(text: &str) -> Result<(), CliError> {
+    writeln!(std::io::stdout().lock(), "{text}").map_err(failure)
+}
+
+fn check_path(path: &str) -> Result<(), CliError> {
+    model::check_path(path).map_err(CliError::Usage)
+}
+
+// ------------------------------------------------------------------ run
+
+pub fn run(config: &Config, args: SecretsArgs) -> Result<ExitCode, CliError> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(failure)?;
+    runtime.block_on(run_async(config, args))
+}
+
+async fn run_async(config: &Config, args: SecretsArgs) -> Result<ExitCode, CliError> {
+    let s = open_secrets(config, &args.backend)?;
+    // Unfinished rotations left by a killed process come first.
+    let recovered = if config.read_only {
+        Vec::new()
+    } else {
+        let r = rotation::recover(&s).await.map_err(secrets_err)?;
+        for rec in &r {
+            let _ = writeln!(
+                std::io::stderr(),
+                "windflow: recovered an unfinished rotation of {} ({}): {}",
+                rec.path,
+                rec.action.replace('_', " "),
+                rec.detail
+            );
+        }
+        if let Err(e) = rotation::sweep(&s).await {
+            tracing::warn!(error = %e, "old versions not cleaned up");
+        }
+        r
+    };
+    match args.command {
+        SecretsCommand::Recover { json } => {
+            if json {
+                print_json(&json!({ "recovered": recovered }))?;
+            } else if recovered.is_empty() {
+                print_text("no unfinished rotation")?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        SecretsCommand::List { prefix, json } => {
+            list(&s, prefix.as_deref().unwrap_or(""), json).await
+        }
+        SecretsCommand::Get {
+            path,
+            version,
+            reveal,
+            step_up,
+            json,
+        } => {
+            check_path(&path)?;
+            let s = if reveal {
+                let actor = authorize(config, "secrets.reveal", &step_up, "revealing a secret")?;
+                s.with_actor(&actor)
+            } else {
+                s
+            };
+            get(&s, &path, version, reveal, json).await
+        }
+        SecretsCommand::Put {
+            path,
+            assignments,
+            from_file,
+            cas,
+            step_up,
+            json,
+        } => {
+            check_path(&path)?;
+            writable(config, "put")?;
+            let values = put_values(&assignments, from_file.as_ref())?;
+            let actor = authorize(config, "secrets.write", &step_up, "writing a secret")?;
+            let s = s.with_actor(&actor);
+            let meta = s.put(&path, &values, cas).await.map_err(secrets_err)?;
+            if json {
+                print_json(
+                    &json!({ "path": path, "version": meta.version, "keys": values.keys().collect::<Vec<_>>() }),
+                )?;
+            } else {
+                print_text(&format!(
+                    "{path}: version {} written ({} key(s))",
+                    meta.version,
+                    values.len()
+                ))?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        SecretsCommand::History { path, json } => {
+            check_path(&path)?;
+            let meta = s.metadata(&path).await.map_err(secrets_err)?;
+            if json {
+                print_json(&meta_json(&meta))?;
+            } else {
+                let mut lines = vec![format!(
+                    "{path}  current v{}  {}",
+                    meta.current_version,
+                    model::Expiry::of(meta.expires_at(), chrono::Utc::now().timestamp()).label()
+                )];
+                for v in meta.versions.iter().rev() {
+                    lines.push(format!(
+                        "  v{:<4} {}  {}",
+                        v.version,
+                        model::format_time(v.created_time),
+                        v.state()
+                    ));
+                }
+                for (k, v) in &meta.custom {
+                    lines.push(format!("  {k} = {v}"));
+                }
+                print_text(&lines.join("\n"))?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        SecretsCommand::Diff {
+            path,
+            v1,
+            v2,
+            reveal,
+            step_up,
+            json,
+        } => {
+            check_path(&path)?;
+            let s = if reveal {
+                let actor = authorize(config, "secrets.reveal", &step_up, "revealing a secret")?;
+                s.with_actor(&actor)
+            } else {
+                s
+            };
+            diff(&s, &path, v1, v2, reveal, json).await
+        }
+        SecretsCommand::Rotate {
+            path,
+            keys,
+            validate_cmd,
+            validate_url,
+            generator_cmd,
+            policy,
+            key_policies,
+            grace,
+            expiring_within,
+            step_up,
+            json,
+        } => {
+            writable(config, "rotate")?;
+            let mut opts = RotateOptions {
+                keys,
+                default_policy: policy
+                    .parse()
+                    .map_err(|e| CliError::Usage(format!("--policy: {e}")))?,
+                generator: generator_cmd,
+                validation: match (validate_cmd, validate_url) {
+                    (Some(c), _) => Validation::Command(c),
+                    (None, Some(u)) => Validation::Http(u),
+                    (None, None) => Validation::ReadBack,
+                },
+                grace_secs: model::parse_duration(&grace)
+                    .map_err(|e| CliError::Usage(format!("--grace: {e}")))?,
+                ..RotateOptions::default()
+            };
+            for kp in &key_policies {
+                let (k, p) = kp.split_once('=').ok_or_else(|| {
+                    CliError::Usage(format!("--key-policy {kp:?}: expected KEY=LEN[:ALPHABET]"))
+                })?;
+                let p: Policy = p
+                    .parse()
+                    .map_err(|e| CliError::Usage(format!("--key-policy {k}: {e}")))?;
+                opts.policies.insert(k.to_owned(), p);
+            }
+            let targets: Vec<String> = match (&path, &expiring_within) {
+                (Some(p), None) => {
+                    check_path(p)?;
+                    vec![p.clone()]
+                }
+                (None, Some(d)) => {
+                    let within = model::parse_duration(d)
+                        .map_err(|e| CliError::Usage(format!("--expiring-within: {e}")))?;
+                    rotation::expiring(&s, "", within)
+                        .await
+                        .map_err(secrets_err)?
+                        .into_iter()
+                        .map(|(p, _)| p)
+                        .collect()
+                }
+                _ => {
+                    return Err(CliError::Usage(
+                        "rotate needs a PATH or --expiring-within DURATION".into(),
+                    ));
+                }
+            };
+            let actor = authorize(config, "secrets.rotate", &step_up, "rotating a secret")?;
+            let s = s.with_actor(&actor);
+            rotate(&s, &targets, &opts, expiring_within.is_some(), json).await
+        }
+        SecretsCommand::Rollback {
+            path,
+            version,
+            step_up,
+            json,
+        } => {
+            check_path(&path)?;
+            writable(config, "rollback")?;
+            let actor = authorize(
+                config,
+                "secrets.rollback",
+                &step_up,
+                "rolling back a secret",
+            )?;
+            let s = s.with_actor(&actor);
+            let meta = s.rollback(&path, version).await.map_err(secrets_err)?;
+            if json {
+                print_json(
+                    &json!({ "path": path, "restored_version": version, "new_version": meta.version }),
+                )?;
+            } else {
+                print_text(&format!(
+                    "{path}: version {version} restored as version {}",
+                    meta.version
+                ))?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        SecretsCommand::Delete {
+            path,
+            versions,
+            step_up,
+            json,
+        } => {
+            check_path(&path)?;
+            writable(config, "delete")?;
+            let actor = authorize(
+                config,
+                "secrets.write",
+                &step_up,
+                "deleting a secret version",
+            )?;
+            let s = s.with_actor(&actor);
+            let versions = if versions.is_empty() {
+                vec![
+                    s.metadata(&path)
+                        .await
+                        .map_err(secrets_err)?
+                        .current_version,
+                ]
+            } else {
+                versions
+            };
+            s.delete_versions(&path, &versions)
+                .await
+                .map_err(secrets_err)?;
+            done(json, &path, "deleted", &versions)
+        }
+        SecretsCommand::Undelete {
+            path,
+            versions,
+            step_up,
+            json,
+        } => {
+            check_path(&path)?;
+            writable(config, "undelete")?;
+            let actor = authorize(
+                config,
+                "secrets.write",
+                &step_up,
+                "undeleting a secret version",
+            )?;
+            s.with_actor(&actor)
+                .undelete_versions(&path, &versions)
+                .await
+                .map_err(secrets_err)?;
+            done(json, &path, "undeleted", &versions)
+        }
+        SecretsCommand::Destroy {
+            path,
+            versions,
+            step_up,
+            json,
+        } => {
+            check_path(&path)?;
+            writable(config, "destroy")?;
+            let actor = authorize(
+                config,
+                "secrets.destroy",
+                &step_up,
+                "destroying a secret version",
+            )?;
+            s.with_actor(&actor)
+                .destroy_versions(&path, &versions)
+                .await
+                .map_err(secrets_err)?;
+            done(json, &path, "destroyed", &versions)
+        }
+    }
+}
+
+fn done(json: bool, path: &str, what: &str, versions: &[u64]) -> Result<ExitCode, CliError> {
+    if json {
+        print_json(&json!({ "path": path, what: versions }))?;
+    } else {
+        let list: Vec<String> = versions.iter().map(|v| format!("v{v}")).collect();
+        print_text(&format!("{path}: {what} {}", list.join(", ")))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn meta_json(meta: &model::SecretMeta) -> Value {
+    let now = chrono::Utc::now().timestamp();
+    json!({
+        "path": meta.path,
+        "current_version": meta.current_version,
+        "oldest_version": meta.oldest_version,
+        "max_versions": meta.max_versions,
+        "created_time": model::format_time(meta.created_time),
+        "updated_time": model::format_time(meta.updated_time),
+        "custom_metadata": meta.custom,
+        "expires_in": meta.expires_at().map(|at| at - now),
+        "versions": meta.versions.iter().map(|v| json!({
+            "version": v.version,
+            "created_time": model::format_time(v.created_time),
+            "deletion_time": v.deletion_time.map(model::format_time),
+            "destroyed": v.destroyed,
+            "state": v.state(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+async fn list(s: &Secrets, prefix: &str, json: bool) -> Result<ExitCode, CliError> {
+    use futures::StreamExt;
+    let paths = s.list(prefix).await.map_err(secrets_err)?;
+    let metas: Vec<_> = futures::stream::iter(paths)
+        .map(|p| async move {
+            let m = s.store().metadata(&p).await;
+            (p, m)
+        })
+        .buffered(16)
+        .collect()
+        .await;
+    let now = chrono::Utc::now().timestamp();
+    if json {
+        let rows: Vec<Value> = metas
+            .iter()
+            .map(|(p, m)| match m {
+                Ok(m) => json!({ "path": p, "current_version": m.current_version, "expires_at": m.expires_at().map(model::format_time) }),
+                Err(e) => json!({ "path": p, "error": e.to_string() }),
+            })
+            .collect();
+        print_json(&json!({ "backend": s.store().kind(), "secrets": rows }))?;
+    } else if metas.is_empty() {
+        print_text(&format!("no secrets under {:?}", prefix))?;
+    } else {
+        let width = metas.iter().map(|(p, _)| p.len()).max().unwrap_or(4);
+        let lines: Vec<String> = metas
+            .iter()
+            .map(|(p, m)| match m {
+                Ok(m) => format!(
+                    "{p:width$}  v{:<4} {}",
+                    m.current_version,
+                    model::Expiry::of(m.expires_at(), now).label()
+                ),
+                Err(e) => format!("{p:width$}  {e}"),
+            })
+            .collect();
+        print_text(&lines.join("\n"))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn get(
+    s: &Secrets,
+    path: &str,
+    version: Option<u64>,
+    reveal: bool,
+    json: bool,
+) -> Result<ExitCode, CliError> {
+    let (values, vmeta) = if reveal {
+        s.reveal(path, version, "cli").await
+    } else {
+        s.read(path, version).await
+    }
+    .map_err(secrets_err)?;
+    let meta = s.metadata(path).await.map_err(secrets_err)?;
+    if json {
+        let keys: serde_json::Map<String, Value> = values
+            .iter()
+            .map(|(k, v)| {
+                let mut o = json!({ "hash": v.short_hash(), "length": v.len() });
+                if reveal {
+                    o["value"] = Value::String(v.expose().to_owned());
+                }
+                (k.clone(), o)
+            })
+            .collect();
+        let mut out = json!({ "path": path, "version": vmeta.version, "keys": keys, "metadata": meta_json(&meta) });
+        print_json(&out)?;
+        // The copy inside `out` holds values: clear it.
+        if let Some(keys) = out["keys"].as_object_mut() {
+            for v in keys.values_mut() {
+                if let Some(Value::String(s)) = v.get_mut("value") {
+                    zeroize::Zeroize::zeroize(s);
+                }
+            }
+        }
+    } else {
+        let mut text = Zeroizing::new(format!(
+            "{path}  v{}  {}\n",
+            vmeta.version,
+            model::Expiry::of(meta.expires_at(), chrono::Utc::now().timestamp()).label()
+        ));
+        for (k, v) in &values {
+            if reveal {
+                text.push_str(&format!("  {k} = {}\n", v.expose()));
+            } else {
+                text.push_str(&format!("  {k} = ******** (sha256 {})\n", v.short_hash()));
+            }
+        }
+        print_text(text.trim_end())?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn diff(
+    s: &Secrets,
+    path: &str,
+    v1: u64,
+    v2: u64,
+    reveal: bool,
+    json: bool,
+) -> Result<ExitCode, CliError> {
+    let (a, b) = if reveal {
+        (
+            s.reveal(path, Some(v1), "cli diff")
+                .await
+                .map_err(secrets_err)?
+                .0,
+            s.reveal(path, Some(v2), "cli diff")
+                .await
+                .map_err(secrets_err)?
+                .0,
+        )
+    } else {
+        (
+            s.read(path, Some(v1)).await.map_err(secrets_err)?.0,
+            s.read(path, Some(v2)).await.map_err(secrets_err)?.0,
+        )
+    };
+    let lines = model::diff(&a, &b);
+    if json {
+        let rows: Vec<Value> = lines
+            .iter()
+            .map(|l| {
+                let mut o = serde_json::to_value(l).unwrap_or_default();
+                if reveal {
+                    o["old_value"] = a.get(&l.key).map(|v| v.expose().to_owned()).into();
+                    o["new_value"] = b.get(&l.key).map(|v| v.expose().to_owned()).into();
+                }
+                o
+            })
+            .collect();
+        print_json(&json!({ "path": path, "from": v1, "to": v2, "keys": rows }))?;
+    } else {
+        let mut text = Zeroizing::new(format!("{path}: v{v1} -> v{v2}\n"));
+        for l in &lines {
+            let show = |m: &Values, h: &Option<String>| -> String {
+                match (reveal, m.get(&l.key)) {
+                    (true, Some(v)) => v.expose().to_owned(),
+                    _ => h.clone().unwrap_or_else(|| "-".into()),
+                }
+            };
+            let sign = match l.change {
+                model::Change::Added => "+",
+                model::Change::Removed => "-",
+                model::Change::Changed => "~",
+                model::Change::Same => " ",
+            };
+            text.push_str(&format!(
+                "{sign} {}  {} -> {}\n",
+                l.key,
+                show(&a, &l.old_hash),
+                show(&b, &l.new_hash)
+            ));
+        }
+        print_text(text.trim_end())?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn rotate(
+    s: &Secrets,
+    targets: &[String],
+    opts: &RotateOptions,
+    batch: bool,
+    json: bool,
+) -> Result<ExitCode, CliError> {
+    let mut results = Vec::new();
+    let mut rolled_back = 0;
+    let mut failed = 0;
+    for path in targets {
+        let mut steps: Vec<Value> = Vec::new();
+        let mut progress = |p: Progress| {
+            let (status, detail) = match &p.status {
+                StepStatus::Started => ("started", String::new()),
+                StepStatus::Done(d) => ("ok", d.clone()),
+                StepStatus::Failed(d) => ("failed", d.clone()),
+            };
+            if !json && status != "started" {
+                let _ = writeln!(
+                    std::io::stdout(),
+                    "{:<40} {:<9} {:<7} {detail}",
+                    p.path,
+                    p.step.as_str(),
+                    status
+                );
+            }
+            steps.push(json!({ "step": p.step.as_str(), "status": status, "detail": detail }));
+        };
+        let res = rotation::rotate(s, path, opts, &mut progress).await;
+        match res {
+            Ok(out) => {
+                if matches!(out, Outcome::RolledBack { .. }) {
+                    rolled_back += 1;
+                }
+                if !json {
+                    if let Outcome::RolledBack { reason, .. } = &out {
+                        let _ =
+                            writeln!(std::io::stderr(), "windflow: {path}: rolled back: {reason}");
+                    }
+                }
+                let mut o = serde_json::to_value(&out).unwrap_or_default();
+                o["steps"] = Value::Array(steps);
+                results.push(o);
+            }
+            Err(e) if batch => {
+                failed += 1;
+                if !json {
+                    let _ = writeln!(std::io::stderr(), "windflow: {path}: {e}");
+                }
+                results.push(json!({ "outcome": "failed", "path": path, "reason": e.to_string(), "steps": steps }));
+            }
+            Err(e) => return Err(secrets_err(e)),
+        }
+    }
+    let rotated = results.len() - rolled_back - failed;
+    if json {
+        if batch {
+            print_json(
+                &json!({ "rotated": rotated, "rolled_back": rolled_back, "failed": failed, "results": results }),
+            )?;
+        } else if let Some(r) = results.pop() {
+            print_json(&r)?;
+        }
+    } else if batch {
+        print_text(&format!(
+            "{} secret(s) expiring: {rotated} rotated, {rolled_back} rolled back, {failed} failed",
+            targets.len()
+        ))?;
+    }
+    Ok(if rolled_back + failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The values of `put`: KEY=VALUE arguments or a file (KEY=VALUE lines or a JSON object).
+fn put_values(assignments: &[String], file: Option<&PathBuf>) -> Result<Values, CliError> {
+    let mut values = Values::new();
+    if let Some(f) = file {
+        let text = Zeroizing::new(if f.as_os_str() == "-" {
+            let mut s = String::new();
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .map_err(|e| CliError::Usage(format!("cannot read stdin: {e}")))?;
+            s
+        } else {
+            std::fs::read_to_string(f)
+                .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", f.display())))?
+        });
+        let parsed = if text.trim_start().starts_with('{') {
+            let map: std::collections::BTreeMap<String, String> = serde_json::from_str(&text)
+                .map_err(|e| {
+                    CliError::Usage(format!(
+                        "{}: not a JSON object of strings: {e}",
+                        f.display()
+                    ))
+                })?;
+            let mut v = Values::new();
+            for (k, val) in map {
+                model::check_key(&k)
+                    .map_err(|e| CliError::Usage(format!("{}: {e}", f.display())))?;
+                v.insert(k, SecretValue::new(val));
+            }
+            v
+        } else {
+            model::parse_editor(&text)
+                .map_err(|e| CliError::Usage(format!("{}: {e}", f.display())))?
+        };
+        values.extend(parsed);
+    }
+    for a in assignments {
+        let (k, v) = model::parse_assignment(a).map_err(CliError::Usage)?;
+        values.insert(k, v);
+    }
+    if values.is_empty() {
+        return Err(CliError::Usage(
+            "put needs KEY=VALUE arguments or --from-file FILE".into(),
+        ));
+    }
+    Ok(values)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    #[test]
+    fn the_vault_token_never_shows_in_debug() {
+        let cli = crate::cli::Cli::try_parse_from([
+            "windflow",
+            "secrets",
+            "--vault-token",
+            "hvs.very-secret",
+            "list",
+        ])
+        .unwrap();
+        assert!(!format!("{cli:?}").contains("very-secret"));
+    }
+}

@@ -1,0 +1,296 @@
+//! Secrets: the model (versions, metadata, expiry, diffs), the stores (the
+//! embedded one and Vault KV v2), the journaled rotation, the service and the
+//! pane.
+//!
+//! [`Secrets`] is the one door: it encrypts every value with the envelope
+//! (context `deployment:<id>` for `deployments/<id>`) before a backend sees
+//! it, sets the custom metadata (`created_by`, `deployment_id`,
+//! `expires_at`), passes check-and-set on every write and emits a security
+//! event for every read of a value, write, rotation and rollback.
+
+pub mod backend;
+pub mod demo;
+pub mod model;
+pub mod pane;
+pub mod rotation;
+pub mod service;
+pub mod vault;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+pub use backend::{LocalStore, Result, SecretStore, SecretsError};
+use model::{
+    CREATED_BY, DiffLine, META_CREATED_BY, META_DEPLOYMENT, META_EXPIRES, Sealed, SecretMeta,
+    SecretValue, Values, VersionMeta,
+};
+pub use vault::{DEFAULT_MOUNT, VaultSettings, VaultStore};
+
+use crate::audit::Audit;
+use crate::crypto::Keyring;
+use crate::store::Store;
+
+/// Secrets over one backend, with the local store for journals and schedules.
+#[derive(Clone)]
+pub struct Secrets {
+    store: Arc<dyn SecretStore>,
+    keyring: Arc<Keyring>,
+    local: Arc<Store>,
+    audit: Audit,
+    actor: Option<String>,
+    ttl_secs: i64,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Secrets")
+            .field("store", &self.store.target())
+            .field("actor", &self.actor)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Secrets {
+    pub fn new(
+        store: Arc<dyn SecretStore>,
+        keyring: Arc<Keyring>,
+        local: Arc<Store>,
+        audit: Audit,
+    ) -> Self {
+        Self {
+            store,
+            keyring,
+            local,
+            audit,
+            actor: None,
+            ttl_secs: model::DEFAULT_TTL_SECS,
+        }
+    }
+
+    /// The operator recorded in events and in `rotated_by`.
+    pub fn with_actor(mut self, actor: &str) -> Self {
+        self.actor = Some(actor.to_owned());
+        self
+    }
+
+    /// Lifetime of written values (the `expires_at` metadata).
+    pub fn with_ttl(mut self, secs: i64) -> Self {
+        self.ttl_secs = secs;
+        self
+    }
+
+    pub fn store(&self) -> &Arc<dyn SecretStore> {
+        &self.store
+    }
+
+    pub fn local(&self) -> &Arc<Store> {
+        &self.local
+    }
+
+    pub fn keyring(&self) -> &Arc<Keyring> {
+        &self.keyring
+    }
+
+    pub fn actor(&self) -> Option<&str> {
+        self.actor.as_deref()
+    }
+
+    /// Records a security event; `details` never holds a value.
+    pub fn emit(&self, event_type: &str, mut details: Value) {
+        if let (Some(actor), Value::Object(map)) = (&self.actor, &mut details) {
+            map.insert("actor".into(), Value::String(actor.clone()));
+            map.insert("backend".into(), Value::String(self.store.kind().into()));
+        }
+        if let Err(e) = self.audit.emit(event_type, self.actor.as_deref(), details) {
+            tracing::error!(event_type, error = %e, "security event not recorded");
+        }
+    }
+
+    /// Encrypts each value for `path`'s context.
+    pub fn seal(&self, path: &str, values: &Values) -> Result<Sealed> {
+        let ctx = model::context(path);
+        values
+            .iter()
+            .map(|(k, v)| {
+                self.keyring
+                    .encrypt(&ctx, v.expose().as_bytes())
+                    .map(|env| (k.clone(), env))
+                    .map_err(|e| SecretsError::Crypto {
+                        path: path.to_owned(),
+                        reason: e.to_string(),
+                    })
+            })
+            .collect()
+    }
+
+    /// Decrypts each value of `path`.
+    pub fn open(&self, path: &str, sealed: &Sealed) -> Result<Values> {
+        let ctx = model::context(path);
+        sealed
+            .iter()
+            .map(|(k, env)| {
+                let pt = self
+                    .keyring
+                    .decrypt(&ctx, env)
+                    .map_err(|e| SecretsError::Crypto {
+                        path: format!("{path} key {k}"),
+                        reason: e.to_string(),
+                    })?;
+                let text = std::str::from_utf8(&pt).map_err(|_| SecretsError::Crypto {
+                    path: format!("{path} key {k}"),
+                    reason: "the value is not UTF-8 text".into(),
+                })?;
+                Ok((k.clone(), SecretValue::new(text)))
+            })
+            .collect()
+    }
+
+    /// Every secret path under `prefix`.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        self.store.list_recursive(prefix).await
+    }
+
+    pub async fn metadata(&self, path: &str) -> Result<SecretMeta> {
+        model::check_path(path).map_err(SecretsError::Invalid)?;
+        self.store.metadata(path).await
+    }
+
+    /// A version's values, decrypted, without an event: for comparisons
+    /// and hashes that never leave the process. Callers that show or hand
+    /// out a value use [`Secrets::reveal`].
+    pub async fn read(&self, path: &str, version: Option<u64>) -> Result<(Values, VersionMeta)> {
+        model::check_path(path).map_err(SecretsError::Invalid)?;
+        let v = self.store.read(path, version).await?;
+        Ok((self.open(path, &v.data)?, v.meta))
+    }
+
+    /// A version's values for a person or a script to see: emits `secret_revealed`.
+    pub async fn reveal(
+        &self,
+        path: &str,
+        version: Option<u64>,
+        via: &str,
+    ) -> Result<(Values, VersionMeta)> {
+        let out = self.read(path, version).await?;
+        self.emit(
+            "secret_revealed",
+            json!({ "path": path, "version": out.1.version, "keys": out.0.keys().collect::<Vec<_>>(), "via": via }),
+        );
+        Ok(out)
+    }
+
+    /// Writes `values` as a new version if the secret is at version `cas`
+    /// (0: it must not exist yet), then sets the custom metadata. No event.
+    pub async fn write(&self, path: &str, values: &Values, cas: u64) -> Result<VersionMeta> {
+        model::check_path(path).map_err(SecretsError::Invalid)?;
+        if values.is_empty() {
+            return Err(SecretsError::Invalid(format!(
+                "{path}: a secret needs at least one KEY=VALUE"
+            )));
+        }
+        for k in values.keys() {
+            model::check_key(k).map_err(|e| SecretsError::Invalid(format!("{path}: {e}")))?;
+        }
+        let sealed = self.seal(path, values)?;
+        let meta = self.store.write(path, &sealed, cas).await?;
+        self.stamp(path, meta.created_time).await?;
+        Ok(meta)
+    }
+
+    /// Sets `created_by`, `deployment_id` and `expires_at` (keeping other custom metadata).
+    async fn stamp(&self, path: &str, written_at: i64) -> Result<()> {
+        let mut custom: BTreeMap<String, String> = self
+            .store
+            .metadata(path)
+            .await
+            .map(|m| m.custom)
+            .unwrap_or_default();
+        custom.insert(META_CREATED_BY.into(), CREATED_BY.into());
+        if let Some(id) = model::deployment_id(path) {
+            custom.insert(META_DEPLOYMENT.into(), id.into());
+        }
+        let base = if written_at > 0 {
+            written_at
+        } else {
+            backend::unix_now()
+        };
+        custom.insert(
+            META_EXPIRES.into(),
+            model::format_time(base + self.ttl_secs),
+        );
+        self.store.set_custom(path, &custom).await
+    }
+
+    /// `put`: a new version with check-and-set against `cas`, or against the
+    /// version read just now when `cas` is `None`. Emits `secret_written`.
+    pub async fn put(&self, path: &str, values: &Values, cas: Option<u64>) -> Result<VersionMeta> {
+        let cas = match cas {
+            Some(c) => c,
+            None => match self.store.metadata(path).await {
+                Ok(m) => m.current_version,
+                Err(SecretsError::NotFound { .. }) => 0,
+                Err(e) => return Err(e),
+            },
+        };
+        let meta = self.write(path, values, cas).await?;
+        self.emit(
+            "secret_written",
+            json!({ "path": path, "version": meta.version, "keys": values.keys().collect::<Vec<_>>() }),
+        );
+        Ok(meta)
+    }
+
+    /// Keys added, removed and changed between two versions.
+    pub async fn diff(&self, path: &str, v1: u64, v2: u64) -> Result<Vec<DiffLine>> {
+        let (a, _) = self.read(path, Some(v1)).await?;
+        let (b, _) = self.read(path, Some(v2)).await?;
+        Ok(model::diff(&a, &b))
+    }
+
+    /// Restores `version` as a new version (as `vault kv rollback` does), with
+    /// check-and-set against the current version. Emits `secret_rolled_back`.
+    pub async fn rollback(&self, path: &str, version: u64) -> Result<VersionMeta> {
+        let meta = self.metadata(path).await?;
+        if version == meta.current_version {
+            return Err(SecretsError::Invalid(format!(
+                "{path}: version {version} is already the current version"
+            )));
+        }
+        let (values, _) = self.read(path, Some(version)).await?;
+        let new = self.write(path, &values, meta.current_version).await?;
+        self.emit(
+            "secret_rolled_back",
+            json!({ "path": path, "from_version": meta.current_version, "restored_version": version, "new_version": new.version }),
+        );
+        Ok(new)
+    }
+
+    pub async fn delete_versions(&self, path: &str, versions: &[u64]) -> Result<()> {
+        self.store.delete_versions(path, versions).await?;
+        self.emit(
+            "secret_deleted",
+            json!({ "path": path, "versions": versions }),
+        );
+        Ok(())
+    }
+
+    pub async fn undelete_versions(&self, path: &str, versions: &[u64]) -> Result<()> {
+        self.store.undelete_versions(path, versions).await?;
+        self.emit(
+            "secret_undeleted",
+            json!({ "path": path, "versions": versions }),
+        );
+        Ok(())
+    }
+
+    pub async fn destroy_versions(&self, path: &str, versions: &[u64]) -> Result<()> {
+        self.store.destroy_versions(path, versions).await?;
+        self.emit(
+            "secret_destroyed",
+            json!({ "path": path, "versions": versions }),
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,1082 @@
+//! The Secrets pane: a tree of every path with recursive fuzzy search (`/`),
+//! the selected secret's metadata, keys (masked) and versions, expiry as time
+//! left, reveal with step-up (re-masked after 30 s), copy (OSC 52), diff
+//! between versions, rotation with live steps, rollback to a chosen version,
+//! and an editor whose save shows a diff first. No IO: requests out, events in.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+use ratatui_textarea::TextArea;
+
+use super::model::{self, Change, DiffLine, Expiry, PathIndex, SecretMeta, Values};
+use super::rotation::{Outcome, Progress, Recovered, Step, StepStatus};
+use super::service::{REVEAL_FOR, SecretsEvent, SecretsRequest};
+use crate::console::actions::{ActionDef, name};
+use crate::console::app::{ConfirmSpec, Request};
+use crate::console::filter::Filter;
+use crate::console::fmt;
+use crate::console::panes::{Effect, ListView, Pane, RenderCtx, Shared};
+use crate::console::theme::{Role, Theme};
+use crate::service::{Level, ServiceEvent};
+
+pub const ID: &str = "secrets";
+pub const REFRESH: &str = "refresh";
+pub const REVEAL: &str = "reveal";
+pub const ROTATE: &str = "rotate";
+pub const ROLLBACK: &str = "rollback";
+pub const EDIT: &str = "edit";
+pub const OLDER: &str = "older_version";
+pub const NEWER: &str = "newer_version";
+pub const MARK: &str = "mark_version";
+pub const DIFF: &str = "diff";
+pub const CLOSE: &str = "close";
+
+/// One row of the tree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Row {
+    Folder {
+        label: String,
+        depth: usize,
+    },
+    Secret {
+        path: String,
+        label: String,
+        depth: usize,
+    },
+}
+
+struct Revealed {
+    path: String,
+    version: u64,
+    values: Values,
+    until: Instant,
+}
+
+struct Detail {
+    meta: SecretMeta,
+    version: u64,
+    hashes: Vec<(String, String)>,
+}
+
+struct DiffView {
+    path: String,
+    v1: u64,
+    v2: u64,
+    lines: Vec<DiffLine>,
+    values: Option<(Values, Values)>,
+}
+
+struct RotationView {
+    path: String,
+    steps: Vec<(Step, StepStatus)>,
+    outcome: Option<Result<Outcome, String>>,
+}
+
+struct Editor {
+    path: String,
+    version: u64,
+    original: Values,
+    area: TextArea<'static>,
+    error: Option<String>,
+    /// Parsed and diffed: waiting for the save to be confirmed.
+    review: Option<(Values, Vec<DiffLine>)>,
+}
+
+enum View {
+    Detail,
+    Diff(DiffView),
+    Rotation(RotationView),
+    Edit(Box<Editor>),
+}
+
+pub struct SecretsPane {
+    index: PathIndex,
+    metas: HashMap<String, SecretMeta>,
+    rows: Vec<Row>,
+    list: ListView,
+    detail: Option<Detail>,
+    revealed: Option<Revealed>,
+    /// Index into the detail's versions, newest first.
+    version_sel: usize,
+    mark: Option<u64>,
+    view: View,
+    loaded: Option<Duration>,
+    error: Option<String>,
+    recovered: Vec<Recovered>,
+    /// Unix seconds "now" for expiry (tests fix it; else the wall clock).
+    now_override: Option<i64>,
+}
+
+impl Default for SecretsPane {
+    fn default() -> Self {
+        Self {
+            index: PathIndex::default(),
+            metas: HashMap::new(),
+            rows: Vec::new(),
+            list: ListView::default(),
+            detail: None,
+            revealed: None,
+            version_sel: 0,
+            mark: None,
+            view: View::Detail,
+            loaded: None,
+            error: None,
+            recovered: Vec::new(),
+            now_override: None,
+        }
+    }
+}
+
+fn req(r: SecretsRequest) -> Effect {
+    Effect::Request(Request::Secrets(r))
+}
+
+/// The tree rows of sorted `paths`: a folder row for each new folder.
+fn tree_rows(paths: &[String]) -> Vec<Row> {
+    let mut rows = Vec::new();
+    let mut open: Vec<&str> = Vec::new();
+    for p in paths {
+        let parts: Vec<&str> = p.split('/').collect();
+        let (dirs, leaf) = parts.split_at(parts.len() - 1);
+        let common = open
+            .iter()
+            .zip(dirs.iter())
+            .take_while(|(a, b)| a == b)
+            .count();
+        open.truncate(common);
+        for (depth, d) in dirs.iter().enumerate().skip(common) {
+            rows.push(Row::Folder {
+                label: format!("{d}/"),
+                depth,
+            });
+            open.push(d);
+        }
+        rows.push(Row::Secret {
+            path: p.clone(),
+            label: leaf[0].to_owned(),
+            depth: dirs.len(),
+        });
+    }
+    rows
+}
+
+impl SecretsPane {
+    /// Fixes "now" for expiry labels (snapshot tests).
+    pub fn with_now(mut self, unix: i64) -> Self {
+        self.now_override = Some(unix);
+        self
+    }
+
+    fn now(&self) -> i64 {
+        self.now_override
+            .unwrap_or_else(|| chrono::Utc::now().timestamp())
+    }
+
+    fn query(&self) -> Option<&str> {
+        self.list
+            .filter
+            .as_ref()
+            .map(|f| f.text.as_str())
+            .filter(|t| !t.trim().is_empty())
+    }
+
+    fn rebuild(&mut self) {
+        let selected = self.selected_path().map(str::to_owned);
+        self.rows = match self.query() {
+            Some(q) => self
+                .index
+                .search(q)
+                .into_iter()
+                .map(|i| {
+                    let p = self.index.paths()[i].clone();
+                    Row::Secret {
+                        label: p.clone(),
+                        path: p,
+                        depth: 0,
+                    }
+                })
+                .collect(),
+            None => tree_rows(self.index.paths()),
+        };
+        if let Some(sel) = selected {
+            if let Some(i) = self
+                .rows
+                .iter()
+                .position(|r| matches!(r, Row::Secret { path, .. } if *path == sel))
+            {
+                self.list.selected = i;
+            }
+        }
+    }
+
+    fn selected_path(&self) -> Option<&str> {
+        match self.rows.get(self.list.selected) {
+            Some(Row::Secret { path, .. }) => Some(path),
+            _ => None,
+        }
+    }
+
+    /// The detail's versions, newest first.
+    fn versions(&self) -> Vec<&model::VersionMeta> {
+        self.detail
+            .as_ref()
+            .map(|d| d.meta.versions.iter().rev().collect())
+            .unwrap_or_default()
+    }
+
+    fn chosen_version(&self) -> Option<u64> {
+        self.versions().get(self.version_sel).map(|v| v.version)
+    }
+
+    fn select_changed(&mut self, effects: &mut Vec<Effect>) {
+        let path = self.selected_path().map(str::to_owned);
+        if self.detail.as_ref().map(|d| d.meta.path.as_str()) != path.as_deref() {
+            self.detail = None;
+            self.version_sel = 0;
+            self.mark = None;
+            self.revealed = None;
+            if let Some(p) = path {
+                effects.push(req(SecretsRequest::Load { path: p }));
+            }
+        }
+    }
+
+    fn revealed_for(&self, path: &str, version: u64) -> Option<&Values> {
+        self.revealed
+            .as_ref()
+            .filter(|r| r.path == path && r.version == version && Instant::now() < r.until)
+            .map(|r| &r.values)
+    }
+
+    fn editor_key(&mut self, key: KeyEvent, effects: &mut Vec<Effect>) -> bool {
+        let View::Edit(ed) = &mut self.view else {
+            return false;
+        };
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        if let Some((values, _)) = &ed.review {
+            match key.code {
+                KeyCode::Enter | KeyCode::Char('y') => {
+                    effects.push(req(SecretsRequest::Put {
+                        path: ed.path.clone(),
+                        values: values.clone(),
+                        cas: ed.version,
+                    }));
+                    effects.push(Effect::Notify(
+                        Level::Info,
+                        format!("saving {} (check-and-set against v{})", ed.path, ed.version),
+                    ));
+                    self.view = View::Detail;
+                }
+                KeyCode::Esc | KeyCode::Char('n') => ed.review = None,
+                _ => {}
+            }
+            return true;
+        }
+        match key.code {
+            KeyCode::Esc => {
+                self.view = View::Detail;
+                effects.push(Effect::Notify(
+                    Level::Info,
+                    "edit cancelled; nothing saved".into(),
+                ));
+            }
+            KeyCode::Char('s') if ctrl => {
+                let text = zeroize::Zeroizing::new(ed.area.lines().join("\n"));
+                match model::parse_editor(&text) {
+                    Ok(values) => {
+                        let lines = model::diff(&ed.original, &values);
+                        if lines.iter().all(|l| l.change == Change::Same) {
+                            ed.error = Some("nothing changed".into());
+                        } else {
+                            ed.error = None;
+                            ed.review = Some((values, lines));
+                        }
+                    }
+                    Err(e) => ed.error = Some(e),
+                }
+            }
+            _ => {
+                ed.area.input(key);
+                ed.error = None;
+            }
+        }
+        true
+    }
+}
+
+impl Pane for SecretsPane {
+    fn id(&self) -> &'static str {
+        ID
+    }
+
+    fn title(&self) -> &'static str {
+        "Secrets"
+    }
+
+    fn actions(&self) -> Vec<ActionDef> {
+        vec![
+            ActionDef::new(ID, REFRESH, "Reload every path of the mount"),
+            ActionDef::new(ID, REVEAL, "Reveal the values for 30 s (step-up)")
+                .hint()
+                .guarded("secrets.reveal"),
+            ActionDef::new(
+                ID,
+                ROTATE,
+                "Rotate the secret (typed confirmation, step-up)",
+            )
+            .hint()
+            .mutating()
+            .guarded("secrets.rotate"),
+            ActionDef::new(ID, ROLLBACK, "Roll back to the chosen version (step-up)")
+                .mutating()
+                .guarded("secrets.rollback"),
+            ActionDef::new(ID, EDIT, "Edit the key/values (save shows a diff first)")
+                .mutating()
+                .guarded("secrets.write"),
+            ActionDef::new(ID, OLDER, "Choose an older version"),
+            ActionDef::new(ID, NEWER, "Choose a newer version"),
+            ActionDef::new(ID, MARK, "Mark the chosen version for a diff"),
+            ActionDef::new(ID, DIFF, "Diff the marked version with the chosen one"),
+            ActionDef::new(ID, CLOSE, "Close the view, clear the search"),
+        ]
+    }
+
+    fn handle(&mut self, action: &str, _shared: &Shared, effects: &mut Vec<Effect>) -> bool {
+        let path = self.selected_path().map(str::to_owned);
+        match action {
+            REFRESH => {
+                effects.push(req(SecretsRequest::Refresh));
+                true
+            }
+            REVEAL => {
+                if let (Some(p), Some(v)) = (path, self.chosen_version()) {
+                    effects.push(req(SecretsRequest::Reveal {
+                        path: p,
+                        version: Some(v),
+                    }));
+                }
+                true
+            }
+            ROTATE => {
+                if let Some(p) = path {
+                    effects.push(Effect::Confirm(ConfirmSpec {
+                        title: format!("Rotate {p}?"),
+                        body: "Generates new values, writes them with check-and-set, validates by reading back; rolls back on failure. The old version is deleted after 24 h."
+                            .into(),
+                        typed: Some(p.clone()),
+                        action: "secrets.rotate",
+                        then: vec![Request::Secrets(SecretsRequest::Rotate { path: p.clone() })],
+                    }));
+                    self.view = View::Rotation(RotationView {
+                        path: p,
+                        steps: Vec::new(),
+                        outcome: None,
+                    });
+                }
+                true
+            }
+            ROLLBACK => {
+                let current = self.detail.as_ref().map(|d| d.meta.current_version);
+                match (path, self.chosen_version(), current) {
+                    (Some(p), Some(v), Some(cur)) if v != cur => {
+                        effects.push(Effect::Confirm(ConfirmSpec {
+                            title: format!("Roll {p} back to version {v}?"),
+                            body: format!(
+                                "Version {v} is written again as a new version (check-and-set against v{cur}); nothing is deleted."
+                            ),
+                            typed: Some(p.clone()),
+                            action: "secrets.rollback",
+                            then: vec![Request::Secrets(SecretsRequest::Rollback {
+                                path: p,
+                                version: v,
+                            })],
+                        }));
+                    }
+                    (Some(_), Some(_), Some(_)) => effects.push(Effect::Notify(
+                        Level::Warn,
+                        "choose an older version first ([ and ])".into(),
+                    )),
+                    _ => {}
+                }
+                true
+            }
+            EDIT => {
+                if let Some(p) = path {
+                    effects.push(req(SecretsRequest::Edit { path: p }));
+                }
+                true
+            }
+            OLDER => {
+                let n = self.versions().len();
+                self.version_sel = (self.version_sel + 1).min(n.saturating_sub(1));
+                true
+            }
+            NEWER => {
+                self.version_sel = self.version_sel.saturating_sub(1);
+                true
+            }
+            MARK => {
+                self.mark = self.chosen_version();
+                true
+            }
+            DIFF => {
+                match (path, self.mark, self.chosen_version()) {
+                    (Some(p), Some(m), Some(v)) if m != v => {
+                        let reveal = self
+                            .revealed
+                            .as_ref()
+                            .is_some_and(|r| r.path == p && Instant::now() < r.until);
+                        let (v1, v2) = (m.min(v), m.max(v));
+                        effects.push(req(SecretsRequest::Diff {
+                            path: p,
+                            v1,
+                            v2,
+                            reveal,
+                        }));
+                    }
+                    _ => effects.push(Effect::Notify(
+                        Level::Info,
+                        "mark a version with m, choose another with [ or ], then d".into(),
+                    )),
+                }
+                true
+            }
+            CLOSE => {
+                if !matches!(self.view, View::Detail) {
+                    self.view = View::Detail;
+                } else if self.list.filter.is_some() {
+                    self.set_filter(None);
+                } else {
+                    self.revealed = None;
+                }
+                true
+            }
+            name::SELECT => {
+                self.select_changed(effects);
+                true
+            }
+            other => {
+                let moved = self.list.navigate(other, self.rows.len());
+                if moved {
+                    self.select_changed(effects);
+                }
+                moved
+            }
+        }
+    }
+
+    fn service_event(&mut self, ev: &ServiceEvent, effects: &mut Vec<Effect>) -> bool {
+        let ServiceEvent::Secrets(ev) = ev else {
+            return false;
+        };
+        match ev {
+            SecretsEvent::Index { paths, took } => {
+                self.index = PathIndex::new(paths.clone());
+                self.loaded = Some(*took);
+                self.error = None;
+                self.rebuild();
+                if self.detail.is_none() {
+                    if self.selected_path().is_none() {
+                        self.list.selected = self
+                            .rows
+                            .iter()
+                            .position(|r| matches!(r, Row::Secret { .. }))
+                            .unwrap_or(0);
+                    }
+                    self.select_changed(effects);
+                }
+            }
+            SecretsEvent::Metas(metas) => {
+                for m in metas {
+                    self.metas.insert(m.path.clone(), m.clone());
+                }
+            }
+            SecretsEvent::Detail {
+                meta,
+                version,
+                hashes,
+            } => {
+                self.metas.insert(meta.path.clone(), meta.clone());
+                if self.selected_path() == Some(meta.path.as_str()) {
+                    self.detail = Some(Detail {
+                        meta: meta.clone(),
+                        version: *version,
+                        hashes: hashes.clone(),
+                    });
+                    self.version_sel = self.version_sel.min(meta.versions.len().saturating_sub(1));
+                } else if !self.index.paths().contains(&meta.path) {
+                    // A new secret (written from the editor or elsewhere).
+                    let mut paths = self.index.paths().to_vec();
+                    paths.push(meta.path.clone());
+                    self.index = PathIndex::new(paths);
+                    self.rebuild();
+                }
+            }
+            SecretsEvent::Revealed {
+                path,
+                version,
+                values,
+            } => {
+                self.revealed = Some(Revealed {
+                    path: path.clone(),
+                    version: *version,
+                    values: values.clone(),
+                    until: Instant::now() + REVEAL_FOR,
+                });
+            }
+            SecretsEvent::Remask { path } => {
+                if self.revealed.as_ref().is_some_and(|r| &r.path == path) {
+                    self.revealed = None;
+                }
+            }
+            SecretsEvent::Editing {
+                path,
+                version,
+                values,
+            } => {
+                let text = model::editor_text(values);
+                let mut area = TextArea::new(text.lines().map(str::to_owned).collect());
+                area.set_placeholder_text("KEY=VALUE per line; indent to continue a value");
+                self.view = View::Edit(Box::new(Editor {
+                    path: path.clone(),
+                    version: *version,
+                    original: values.clone(),
+                    area,
+                    error: None,
+                    review: None,
+                }));
+            }
+            SecretsEvent::Diff {
+                path,
+                v1,
+                v2,
+                lines,
+                values,
+            } => {
+                self.view = View::Diff(DiffView {
+                    path: path.clone(),
+                    v1: *v1,
+                    v2: *v2,
+                    lines: lines.clone(),
+                    values: values.clone(),
+                });
+            }
+            SecretsEvent::Progress(Progress { path, step, status }) => {
+                if !matches!(&self.view, View::Rotation(r) if &r.path == path) {
+                    self.view = View::Rotation(RotationView {
+                        path: path.clone(),
+                        steps: Vec::new(),
+                        outcome: None,
+                    });
+                }
+                if let View::Rotation(r) = &mut self.view {
+                    match r.steps.iter_mut().find(|(s, _)| s == step) {
+                        Some(entry) => entry.1 = status.clone(),
+                        None => r.steps.push((*step, status.clone())),
+                    }
+                }
+            }
+            SecretsEvent::Rotated(res) => {
+                if let View::Rotation(r) = &mut self.view {
+                    r.outcome = Some(res.clone());
+                }
+                self.revealed = None;
+            }
+            SecretsEvent::Written { .. } => {
+                self.revealed = None;
+            }
+            SecretsEvent::Recovered(r) => self.recovered = r.clone(),
+            SecretsEvent::Failed { what, error } => {
+                self.error = Some(format!("{what}: {error}"));
+                effects.push(Effect::Notify(Level::Error, format!("{what}: {error}")));
+                if let View::Rotation(r) = &mut self.view {
+                    if r.outcome.is_none() && r.steps.is_empty() {
+                        self.view = View::Detail;
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    fn editing(&self) -> bool {
+        matches!(self.view, View::Edit(_))
+    }
+
+    fn text_key(&mut self, key: KeyEvent, effects: &mut Vec<Effect>) -> bool {
+        self.editor_key(key, effects)
+    }
+
+    fn render(&mut self, frame: &mut Frame, area: Rect, ctx: &RenderCtx) {
+        let t = ctx.theme;
+        if self
+            .revealed
+            .as_ref()
+            .is_some_and(|r| Instant::now() >= r.until)
+        {
+            self.revealed = None;
+        }
+        let left_w = (area.width * 2 / 5).clamp(24.min(area.width), 48);
+        let [left, right] =
+            Layout::horizontal([Constraint::Length(left_w), Constraint::Min(0)]).areas(area);
+        self.render_tree(frame, left, ctx);
+        match &self.view {
+            View::Detail => self.render_detail(frame, right, t, ctx.focused),
+            View::Diff(d) => render_diff(frame, right, t, d),
+            View::Rotation(r) => render_rotation(frame, right, t, r),
+            View::Edit(_) => self.render_editor(frame, right, t),
+        }
+    }
+
+    fn set_filter(&mut self, filter: Option<Filter>) {
+        self.list.filter = filter;
+        self.list.selected = 0;
+        self.rebuild();
+    }
+
+    fn filter(&self) -> Option<&Filter> {
+        self.list.filter.as_ref()
+    }
+
+    fn selected_text(&self, _shared: &Shared) -> Option<String> {
+        let path = self.selected_path()?;
+        // A revealed value copies the value of the first key, else the path.
+        if let Some(r) = self
+            .revealed
+            .as_ref()
+            .filter(|r| r.path == path && Instant::now() < r.until)
+        {
+            if r.values.len() == 1 {
+                return r.values.values().next().map(|v| v.expose().to_owned());
+            }
+        }
+        Some(path.to_owned())
+    }
+
+    fn click(&mut self, row: u16) -> bool {
+        self.list.click(row, self.rows.len())
+    }
+}
+
+fn block<'a>(t: &Theme, title: String, focused: bool) -> Block<'a> {
+    Block::default()
+        .borders(Borders::ALL)
+        .border_style(t.border(focused))
+        .title(Span::styled(title, t.title()))
+}
+
+fn expiry_role(e: Expiry) -> Role {
+    match e {
+        Expiry::Expired(_) => Role::Danger,
+        Expiry::Soon(_) => Role::Warn,
+        Expiry::Ok(_) => Role::Ok,
+        Expiry::None => Role::Muted,
+    }
+}
+
+/// A short badge for the tree: `12d`, `5h`, `expired`.
+fn expiry_badge(e: Expiry) -> String {
+    match e {
+        Expiry::None => String::new(),
+        Expiry::Expired(_) => "expired".into(),
+        Expiry::Ok(s) | Expiry::Soon(s) => {
+            model::span(s).split(' ').next().unwrap_or("").to_owned()
+        }
+    }
+}
+
+impl SecretsPane {
+    fn render_tree(&mut self, frame: &mut Frame, area: Rect, ctx: &RenderCtx) {
+        let t = ctx.theme;
+        let title = match (self.query(), self.loaded) {
+            (Some(q), _) => format!(
+                " Secrets  /{q} ({} of {}) ",
+                self.rows.len(),
+                self.index.len()
+            ),
+            (None, Some(_)) => format!(" Secrets ({}) ", self.index.len()),
+            (None, None) => " Secrets (loading) ".into(),
+        };
+        let b = block(t, title, ctx.focused);
+        let inner = b.inner(area);
+        frame.render_widget(b, area);
+        self.list.body_top = 1;
+        if self.rows.is_empty() {
+            let msg = match (&self.error, self.loaded, self.query()) {
+                (Some(e), _, _) => Line::styled(
+                    fmt::truncate(e, inner.width as usize * 3),
+                    t.role(Role::Danger),
+                ),
+                (None, None, _) => Line::styled("loading the mount…", t.muted()),
+                (None, Some(_), Some(_)) => Line::styled("no path matches", t.muted()),
+                (None, Some(_), None) => {
+                    Line::styled("no secrets yet: `windflow secrets put`", t.muted())
+                }
+            };
+            frame.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }), inner);
+            return;
+        }
+        let window = self.list.window(self.rows.len(), inner.height as usize);
+        let now = self.now();
+        let w = inner.width as usize;
+        let lines: Vec<Line> = self.rows[window.clone()]
+            .iter()
+            .enumerate()
+            .map(|(i, row)| {
+                let selected = window.start + i == self.list.selected;
+                let line = match row {
+                    Row::Folder { label, depth } => Line::from(Span::styled(
+                        fmt::truncate(&format!("{}{label}", "  ".repeat(*depth)), w),
+                        t.muted(),
+                    )),
+                    Row::Secret { path, label, depth } => {
+                        let e = Expiry::of(self.metas.get(path).and_then(|m| m.expires_at()), now);
+                        let badge = expiry_badge(e);
+                        let indent = "  ".repeat(*depth);
+                        let room = w.saturating_sub(badge.chars().count() + 1 + indent.len());
+                        // Search results are whole paths: keep their end, where names differ.
+                        let name =
+                            if *depth == 0 && label.contains('/') && label.chars().count() > room {
+                                let tail: String = label
+                                    .chars()
+                                    .rev()
+                                    .take(room.saturating_sub(1))
+                                    .collect::<Vec<_>>()
+                                    .into_iter()
+                                    .rev()
+                                    .collect();
+                                format!("…{tail}")
+                            } else {
+                                fmt::truncate(label, room)
+                            };
+                        let pad = w.saturating_sub(
+                            indent.len() + name.chars().count() + badge.chars().count(),
+                        );
+                        Line::from(vec![
+                            Span::raw(indent),
+                            Span::styled(name, t.text()),
+                            Span::raw(" ".repeat(pad)),
+                            Span::styled(badge, t.role(expiry_role(e))),
+                        ])
+                    }
+                };
+                if selected && ctx.focused {
+                    line.style(t.selection())
+                } else {
+                    line
+                }
+            })
+            .collect();
+        frame.render_widget(Paragraph::new(lines), inner);
+    }
+
+    fn render_detail(&self, frame: &mut Frame, area: Rect, t: &Theme, _focused: bool) {
+        let Some(d) = &self.detail else {
+            let b = block(t, " Detail ".into(), false);
+            let text = if self.recovered.is_empty() {
+                Line::styled("select a secret (j/k, / to search)", t.muted())
+            } else {
+                Line::styled(
+                    format!(
+                        "{} unfinished rotation(s) recovered at start: see Activity",
+                        self.recovered.len()
+                    ),
+                    t.role(Role::Warn),
+                )
+            };
+            frame.render_widget(Paragraph::new(text).block(b), area);
+            return;
+        };
+        let m = &d.meta;
+        let now = self.now();
+        let e = Expiry::of(m.expires_at(), now);
+        let revealed = self.revealed_for(&m.path, d.version);
+        let mut lines = vec![Line::from(vec![
+            Span::styled(format!("v{}", m.current_version), t.accent()),
+            Span::styled(format!("  of {}  ", m.versions.len()), t.muted()),
+            Span::styled(e.label(), t.role(expiry_role(e))),
+        ])];
+        if let Some(dep) = m.custom.get(model::META_DEPLOYMENT) {
+            lines.push(Line::from(vec![
+                Span::styled("deployment ", t.muted()),
+                Span::styled(dep.clone(), t.text()),
+                Span::styled("  updated ", t.muted()),
+                Span::styled(
+                    model::format_time(m.updated_time).replace('T', " "),
+                    t.text(),
+                ),
+            ]));
+        }
+        lines.push(Line::styled(
+            match (revealed.is_some(), self.revealed.as_ref()) {
+                (true, Some(r)) => format!(
+                    "KEYS (revealed, masks in {} s)",
+                    r.until.saturating_duration_since(Instant::now()).as_secs()
+                ),
+                _ => "KEYS (v: reveal, y: copy)".into(),
+            },
+            t.muted().add_modifier(Modifier::BOLD),
+        ));
+        for (k, h) in &d.hashes {
+            let value = match revealed.and_then(|v| v.get(k)) {
+                Some(v) => Span::styled(v.expose().replace('\n', "⏎"), t.role(Role::Warn)),
+                None => Span::styled(format!("•••••••• {h}"), t.muted()),
+            };
+            lines.push(Line::from(vec![
+                Span::styled(format!("  {k} = "), t.text()),
+                value,
+            ]));
+        }
+        lines.push(Line::styled(
+            "VERSIONS  [ ] choose  m d diff  b rollback",
+            t.muted().add_modifier(Modifier::BOLD),
+        ));
+        for (i, v) in self.versions().iter().enumerate() {
+            let chosen = i == self.version_sel;
+            let marker = if chosen { "▶" } else { " " };
+            let mark = if self.mark == Some(v.version) {
+                "*"
+            } else {
+                " "
+            };
+            let role = match v.state() {
+                "live" => Role::Text,
+                "deleted" => Role::Warn,
+                _ => Role::Danger,
+            };
+            let current = if v.version == m.current_version {
+                " current"
+            } else {
+                ""
+            };
+            let style = if chosen { t.selection() } else { t.role(role) };
+            lines.push(Line::styled(
+                format!(
+                    "{marker}{mark}v{:<3} {}  {}{current}",
+                    v.version,
+                    model::format_time(v.created_time)
+                        .replace('T', " ")
+                        .trim_end_matches('Z'),
+                    v.state()
+                ),
+                style,
+            ));
+        }
+        let b = block(t, format!(" {} ", m.path), false);
+        frame.render_widget(Paragraph::new(lines).block(b), area);
+    }
+
+    fn render_editor(&self, frame: &mut Frame, area: Rect, t: &Theme) {
+        let View::Edit(ed) = &self.view else { return };
+        if let Some((_, lines)) = &ed.review {
+            let mut out = vec![
+                Line::styled(
+                    format!("Save as a new version (check-and-set v{})?", ed.version),
+                    t.role(Role::Warn),
+                ),
+                Line::styled("y/Enter: save   n/Esc: back to the editor", t.muted()),
+            ];
+            out.extend(diff_lines(t, lines, None));
+            let b = block(t, format!(" Review {} ", ed.path), true);
+            frame.render_widget(
+                Paragraph::new(out).block(b).wrap(Wrap { trim: false }),
+                area,
+            );
+            return;
+        }
+        let [edit, status] =
+            Layout::vertical([Constraint::Min(3), Constraint::Length(1)]).areas(area);
+        let mut a = ed.area.clone();
+        a.set_block(block(
+            t,
+            format!(" Edit {}  Ctrl-S: review  Esc: cancel ", ed.path),
+            true,
+        ));
+        a.set_cursor_line_style(Style::default());
+        frame.render_widget(&a, edit);
+        let line = match &ed.error {
+            Some(e) => Line::styled(e.clone(), t.role(Role::Danger)),
+            None => Line::styled(
+                "KEY=VALUE per line; indent continues a value; JSON values are checked",
+                t.muted(),
+            ),
+        };
+        frame.render_widget(Paragraph::new(line), status);
+    }
+}
+
+fn diff_lines<'a>(
+    t: &Theme,
+    lines: &[DiffLine],
+    values: Option<&(Values, Values)>,
+) -> Vec<Line<'a>> {
+    lines
+        .iter()
+        .map(|l| {
+            let (sign, role) = match l.change {
+                Change::Added => ("+", Role::Ok),
+                Change::Removed => ("-", Role::Danger),
+                Change::Changed => ("~", Role::Warn),
+                Change::Same => (" ", Role::Muted),
+            };
+            let show = |side: usize, h: &Option<String>| -> String {
+                let v = values.and_then(|(a, b)| {
+                    if side == 0 {
+                        a.get(&l.key)
+                    } else {
+                        b.get(&l.key)
+                    }
+                });
+                match v {
+                    Some(v) => v.expose().replace('\n', "⏎"),
+                    None => h.clone().unwrap_or_else(|| "—".into()),
+                }
+            };
+            let body = match l.change {
+                Change::Added => format!("{sign} {}  {}", l.key, show(1, &l.new_hash)),
+                Change::Removed => format!("{sign} {}  {}", l.key, show(0, &l.old_hash)),
+                Change::Changed => format!(
+                    "{sign} {}  {} → {}",
+                    l.key,
+                    show(0, &l.old_hash),
+                    show(1, &l.new_hash)
+                ),
+                Change::Same => format!("{sign} {}  {}", l.key, show(0, &l.old_hash)),
+            };
+            Line::styled(body, t.role(role))
+        })
+        .collect()
+}
+
+fn render_diff(frame: &mut Frame, area: Rect, t: &Theme, d: &DiffView) {
+    let mut lines = vec![Line::styled(
+        if d.values.is_some() {
+            "values revealed".to_string()
+        } else {
+            "values masked: short SHA-256 hashes (reveal with v first to see values)".to_string()
+        },
+        t.muted(),
+    )];
+    lines.extend(diff_lines(t, &d.lines, d.values.as_ref()));
+    let b = block(
+        t,
+        format!(" {}  v{} → v{}  (x: close) ", d.path, d.v1, d.v2),
+        true,
+    );
+    frame.render_widget(
+        Paragraph::new(lines).block(b).wrap(Wrap { trim: false }),
+        area,
+    );
+}
+
+fn render_rotation(frame: &mut Frame, area: Rect, t: &Theme, r: &RotationView) {
+    let mut lines = Vec::new();
+    let rolled_back = r.steps.iter().any(|(s, _)| *s == Step::Rollback);
+    for step in [Step::Generate, Step::Deploy, Step::Validate] {
+        lines.push(step_line(
+            t,
+            step,
+            r.steps.iter().find(|(s, _)| *s == step).map(|(_, st)| st),
+        ));
+    }
+    let last = if rolled_back {
+        Step::Rollback
+    } else {
+        Step::Cleanup
+    };
+    lines.push(step_line(
+        t,
+        last,
+        r.steps.iter().find(|(s, _)| *s == last).map(|(_, st)| st),
+    ));
+    lines.push(Line::raw(""));
+    match &r.outcome {
+        None if r.steps.is_empty() => {
+            lines.push(Line::styled("waiting for confirmation…", t.muted()))
+        }
+        None => lines.push(Line::styled("running…", t.muted())),
+        Some(Ok(Outcome::Rotated {
+            old_version,
+            new_version,
+            ..
+        })) => lines.push(Line::styled(
+            format!("rotated: v{old_version} → v{new_version}"),
+            t.role(Role::Ok),
+        )),
+        Some(Ok(Outcome::RolledBack {
+            reason,
+            restored_as,
+            old_version,
+            ..
+        })) => {
+            lines.push(Line::styled(
+                format!("rolled back: v{old_version} restored as v{restored_as}"),
+                t.role(Role::Warn),
+            ));
+            lines.push(Line::styled(reason.clone(), t.role(Role::Warn)));
+        }
+        Some(Err(e)) => lines.push(Line::styled(
+            format!("failed, nothing changed: {e}"),
+            t.role(Role::Danger),
+        )),
+    }
+    let b = block(t, format!(" Rotate {}  (x: close) ", r.path), true);
+    frame.render_widget(
+        Paragraph::new(lines).block(b).wrap(Wrap { trim: false }),
+        area,
+    );
+}
+
+fn step_line<'a>(t: &Theme, step: Step, status: Option<&StepStatus>) -> Line<'a> {
+    let (mark, role, detail) = match status {
+        None => ("○", Role::Muted, String::new()),
+        Some(StepStatus::Started) => ("◌", Role::Accent, "…".to_string()),
+        Some(StepStatus::Done(d)) => ("●", Role::Ok, d.clone()),
+        Some(StepStatus::Failed(d)) => ("✗", Role::Danger, d.clone()),
+    };
+    Line::from(vec![
+        Span::styled(format!("{mark} {:<9}", step.as_str()), t.role(role)),
+        Span::styled(detail, t.text()),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tree_rows_open_each_folder_once() {
+        let rows = tree_rows(&[
+            "deployments/api".into(),
+            "deployments/web/db".into(),
+            "deployments/web/redis".into(),
+            "infra/ci".into(),
+        ]);
+        let labels: Vec<String> = rows
+            .iter()
+            .map(|r| match r {
+                Row::Folder { label, depth } => format!("{}{label}", " ".repeat(*depth)),
+                Row::Secret { label, depth, .. } => format!("{}{label}", " ".repeat(*depth)),
+            })
+            .collect();
+        assert_eq!(
+            labels,
+            [
+                "deployments/",
+                " api",
+                " web/",
+                "  db",
+                "  redis",
+                "infra/",
+                " ci"
+            ]
+        );
+    }
+}

@@ -1,0 +1,796 @@
+//! Rotation: generate, deploy (check-and-set), validate, then clean up or
+//! roll back; a journal in the local store is written before every step, so
+//! a process killed at any point is completed or rolled back by the next
+//! start ([`recover`]). At every moment the old or the new value is fully in
+//! place, and the old version stays in the version history.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use zeroize::Zeroizing;
+
+use super::Secrets;
+use super::backend::{Result, SecretsError, unix_now};
+use super::model::{self, Policy, SecretValue, Values};
+
+/// Namespace of rotation journals in the local store.
+pub const JOURNAL_NS: &str = "secrets.rotation";
+/// Namespace of scheduled deletions of old versions.
+pub const CLEANUP_NS: &str = "secrets.cleanup";
+/// Default grace period before an old version is deleted.
+pub const DEFAULT_GRACE_SECS: i64 = 24 * 3600;
+/// A hidden test hook: pause (sleep forever) at the named point, e.g.
+/// `deploy` (journal written, value not yet written) or `deploy:done`.
+pub const PAUSE_ENV: &str = "WINDFLOW_SECRETS_PAUSE_AT";
+/// How long a validation command or probe may take.
+pub const VALIDATE_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Step {
+    Generate,
+    Deploy,
+    Validate,
+    Cleanup,
+    Rollback,
+}
+
+impl Step {
+    pub const ALL: [Step; 5] = [
+        Step::Generate,
+        Step::Deploy,
+        Step::Validate,
+        Step::Cleanup,
+        Step::Rollback,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Generate => "generate",
+            Step::Deploy => "deploy",
+            Step::Validate => "validate",
+            Step::Cleanup => "cleanup",
+            Step::Rollback => "rollback",
+        }
+    }
+}
+
+/// How a new value is checked once deployed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", tag = "kind", content = "target")]
+pub enum Validation {
+    /// Read the new version back and compare (the default).
+    ReadBack,
+    /// `sh -c CMD`; the values arrive in the environment
+    /// (`WINDFLOW_SECRET_<KEY>`) and as a JSON object on stdin; exit 0 passes.
+    Command(String),
+    /// POST the values as a JSON object to the URL; a 2xx answer passes.
+    Http(String),
+}
+
+impl Validation {
+    pub fn label(&self) -> String {
+        match self {
+            Validation::ReadBack => "read back and compare".into(),
+            Validation::Command(c) => format!("command `{c}`"),
+            Validation::Http(u) => format!("HTTP probe {u}"),
+        }
+    }
+}
+
+/// What a rotation does.
+#[derive(Clone, Debug)]
+pub struct RotateOptions {
+    /// Keys to rotate (every key when empty).
+    pub keys: Vec<String>,
+    pub default_policy: Policy,
+    /// Per-key policies.
+    pub policies: BTreeMap<String, Policy>,
+    /// `sh -c CMD` printing a JSON object of new values (gets `{"path","keys"}` on stdin).
+    pub generator: Option<String>,
+    pub validation: Validation,
+    pub grace_secs: i64,
+}
+
+impl Default for RotateOptions {
+    fn default() -> Self {
+        Self {
+            keys: Vec::new(),
+            default_policy: Policy::default(),
+            policies: BTreeMap::new(),
+            generator: None,
+            validation: Validation::ReadBack,
+            grace_secs: DEFAULT_GRACE_SECS,
+        }
+    }
+}
+
+/// The journal of one rotation, written before every step.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Journal {
+    pub id: String,
+    pub path: String,
+    pub target: String,
+    pub operator: Option<String>,
+    pub pid: u32,
+    pub started_at: i64,
+    pub step: Step,
+    pub old_version: u64,
+    pub new_version: Option<u64>,
+    pub keys: Vec<String>,
+    /// The new values, sealed (context `rotation:<path>`), from the deploy step on.
+    pub sealed_new: Option<String>,
+    pub validation: Validation,
+    pub grace_secs: i64,
+    pub reason: Option<String>,
+}
+
+/// How a step went, for live progress.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StepStatus {
+    Started,
+    Done(String),
+    Failed(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Progress {
+    pub path: String,
+    pub step: Step,
+    pub status: StepStatus,
+}
+
+/// The end of a rotation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    Rotated {
+        path: String,
+        old_version: u64,
+        new_version: u64,
+        keys: Vec<String>,
+        cleanup_at: i64,
+    },
+    RolledBack {
+        path: String,
+        old_version: u64,
+        failed_version: u64,
+        restored_as: u64,
+        reason: String,
+    },
+}
+
+/// What recovery did with an unfinished rotation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Recovered {
+    pub path: String,
+    pub step: Step,
+    /// `completed`, `rolled_back` or `abandoned` (nothing had been written).
+    pub action: &'static str,
+    pub current_version: u64,
+    pub detail: String,
+}
+
+fn journal_key(s: &Secrets, path: &str) -> String {
+    format!("{}|{}", s.store().target(), path)
+}
+
+fn save(s: &Secrets, j: &Journal) -> Result<()> {
+    let bytes = serde_json::to_vec(j).expect("a journal serialises");
+    s.local()
+        .put(JOURNAL_NS, &journal_key(s, &j.path), &bytes)?;
+    Ok(())
+}
+
+fn finish(s: &Secrets, j: &Journal) -> Result<()> {
+    s.local().delete(JOURNAL_NS, &journal_key(s, &j.path))?;
+    Ok(())
+}
+
+/// Unfinished rotations of this store.
+pub fn journals(s: &Secrets) -> Result<Vec<Journal>> {
+    let prefix = format!("{}|", s.store().target());
+    Ok(s.local()
+        .list(JOURNAL_NS, &prefix)?
+        .into_iter()
+        .filter_map(|(_, v)| serde_json::from_slice(&v).ok())
+        .collect())
+}
+
+async fn pause(point: &str) {
+    if std::env::var(PAUSE_ENV).is_ok_and(|p| p == point) {
+        let mut err = std::io::stderr();
+        let _ = writeln!(err, "windflow: paused at {point}");
+        let _ = err.flush();
+        loop {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+    }
+}
+
+fn rotation_context(path: &str) -> String {
+    format!("rotation:{path}")
+}
+
+fn seal_values(s: &Secrets, path: &str, values: &Values) -> Result<String> {
+    let map: BTreeMap<&str, &str> = values
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.expose()))
+        .collect();
+    let text = Zeroizing::new(serde_json::to_vec(&map).expect("a map serialises"));
+    s.keyring()
+        .encrypt(&rotation_context(path), &text)
+        .map_err(|e| SecretsError::Crypto {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })
+}
+
+fn open_values(s: &Secrets, path: &str, sealed: &str) -> Result<Values> {
+    let pt = s
+        .keyring()
+        .decrypt(&rotation_context(path), sealed)
+        .map_err(|e| SecretsError::Crypto {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+    let map: BTreeMap<String, String> = serde_json::from_slice(&pt).map_err(|e| {
+        SecretsError::Backend(format!("the rotation journal of {path} is corrupt: {e}"))
+    })?;
+    Ok(map
+        .into_iter()
+        .map(|(k, v)| (k, SecretValue::new(v)))
+        .collect())
+}
+
+fn process_alive(pid: u32) -> bool {
+    if pid == std::process::id() {
+        return true;
+    }
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .is_ok_and(|c| String::from_utf8_lossy(&c).contains("windflow"))
+}
+
+/// Rotates `path`; `progress` hears every step as it starts and ends.
+pub async fn rotate(
+    s: &Secrets,
+    path: &str,
+    opts: &RotateOptions,
+    progress: &mut (dyn FnMut(Progress) + Send),
+) -> Result<Outcome> {
+    model::check_path(path).map_err(SecretsError::Invalid)?;
+    let mut report = |step: Step, status: StepStatus| {
+        progress(Progress {
+            path: path.to_owned(),
+            step,
+            status,
+        })
+    };
+    if let Some(j) = s
+        .local()
+        .get(JOURNAL_NS, &journal_key(s, path))?
+        .and_then(|b| serde_json::from_slice::<Journal>(&b).ok())
+    {
+        if process_alive(j.pid) {
+            return Err(SecretsError::Invalid(format!(
+                "{path}: a rotation is already running (process {}, step {}); wait for it",
+                j.pid,
+                j.step.as_str()
+            )));
+        }
+        recover_one(s, j).await?;
+    }
+    let meta = s.metadata(path).await?;
+    let old_version = meta.current_version;
+    let (old, _) = s.read(path, Some(old_version)).await?;
+    let keys: Vec<String> = if opts.keys.is_empty() {
+        old.keys().cloned().collect()
+    } else {
+        opts.keys.clone()
+    };
+    for k in &keys {
+        model::check_key(k).map_err(|e| SecretsError::Invalid(format!("--keys: {e}")))?;
+    }
+    let mut j = Journal {
+        id: hex::encode(rand::random::<[u8; 8]>()),
+        path: path.to_owned(),
+        target: s.store().target(),
+        operator: s.actor().map(str::to_owned),
+        pid: std::process::id(),
+        started_at: unix_now(),
+        step: Step::Generate,
+        old_version,
+        new_version: None,
+        keys: keys.clone(),
+        sealed_new: None,
+        validation: opts.validation.clone(),
+        grace_secs: opts.grace_secs,
+        reason: None,
+    };
+
+    // 1. generate
+    save(s, &j)?;
+    pause("generate").await;
+    report(Step::Generate, StepStatus::Started);
+    let generated = match generate(path, &keys, opts).await {
+        Ok(g) => g,
+        Err(e) => {
+            finish(s, &j)?;
+            report(Step::Generate, StepStatus::Failed(e.to_string()));
+            return Err(e);
+        }
+    };
+    let mut new = old.clone();
+    new.extend(generated);
+    report(
+        Step::Generate,
+        StepStatus::Done(format!("{} new value(s)", keys.len())),
+    );
+    pause("generate:done").await;
+
+    // 2. deploy
+    j.step = Step::Deploy;
+    j.sealed_new = Some(seal_values(s, path, &new)?);
+    save(s, &j)?;
+    pause("deploy").await;
+    report(Step::Deploy, StepStatus::Started);
+    let written = match s.write(path, &new, old_version).await {
+        Ok(m) => m,
+        Err(e) => {
+            // Nothing was written (check-and-set refused, or the store failed).
+            finish(s, &j)?;
+            report(Step::Deploy, StepStatus::Failed(e.to_string()));
+            s.emit(
+                "secret_rotation_failed",
+                json!({ "path": path, "step": "deploy", "old_version": old_version, "reason": e.reason() }),
+            );
+            return Err(e);
+        }
+    };
+    report(
+        Step::Deploy,
+        StepStatus::Done(format!("version {} written", written.version)),
+    );
+    pause("deploy:done").await;
+
+    // 3. validate
+    j.step = Step::Validate;
+    j.new_version = Some(written.version);
+    save(s, &j)?;
+    pause("validate").await;
+    report(Step::Validate, StepStatus::Started);
+    let verdict = validate(s, path, written.version, &new, &opts.validation).await;
+    pause("validate:done").await;
+
+    match verdict {
+        Ok(()) => {
+            report(Step::Validate, StepStatus::Done(opts.validation.label()));
+            // 4a. clean up
+            j.step = Step::Cleanup;
+            save(s, &j)?;
+            pause("cleanup").await;
+            report(Step::Cleanup, StepStatus::Started);
+            let at = schedule_cleanup(s, path, old_version, opts.grace_secs)?;
+            finish(s, &j)?;
+            report(
+                Step::Cleanup,
+                StepStatus::Done(format!(
+                    "version {old_version} deleted after {}",
+                    model::format_time(at)
+                )),
+            );
+            s.emit(
+                "secret_rotated",
+                json!({ "path": path, "old_version": old_version, "new_version": written.version, "keys": keys, "validation": opts.validation.label() }),
+            );
+            Ok(Outcome::Rotated {
+                path: path.to_owned(),
+                old_version,
+                new_version: written.version,
+                keys,
+                cleanup_at: at,
+            })
+        }
+        Err(reason) => {
+            report(Step::Validate, StepStatus::Failed(reason.clone()));
+            // 4b. roll back
+            j.step = Step::Rollback;
+            j.reason = Some(reason.clone());
+            save(s, &j)?;
+            pause("rollback").await;
+            report(Step::Rollback, StepStatus::Started);
+            match restore(s, &j).await {
+                Ok(restored) => {
+                    finish(s, &j)?;
+                    report(
+                        Step::Rollback,
+                        StepStatus::Done(format!(
+                            "version {old_version} restored as version {restored}"
+                        )),
+                    );
+                    s.emit(
+                        "secret_rotation_failed",
+                        json!({ "path": path, "step": "validate", "old_version": old_version, "failed_version": written.version, "restored_as": restored, "reason": reason }),
+                    );
+                    Ok(Outcome::RolledBack {
+                        path: path.to_owned(),
+                        old_version,
+                        failed_version: written.version,
+                        restored_as: restored,
+                        reason,
+                    })
+                }
+                Err(e) => {
+                    // The journal stays: the next start finishes the rollback.
+                    report(Step::Rollback, StepStatus::Failed(e.to_string()));
+                    Err(e)
+                }
+            }
+        }
+    }
+}
+
+async fn generate(path: &str, keys: &[String], opts: &RotateOptions) -> Result<Values> {
+    if let Some(cmd) = &opts.generator {
+        let input = json!({ "path": path, "keys": keys }).to_string();
+        let out = run_command(cmd, &[], input.as_bytes())
+            .await
+            .map_err(|e| SecretsError::Invalid(format!("generator command `{cmd}` failed: {e}")))?;
+        let map: BTreeMap<String, String> = serde_json::from_slice(&out).map_err(|e| {
+            SecretsError::Invalid(format!(
+                "generator command `{cmd}` must print a JSON object of strings: {e}"
+            ))
+        })?;
+        let mut values = Values::new();
+        for k in keys {
+            let v = map.get(k).ok_or_else(|| {
+                SecretsError::Invalid(format!("generator command `{cmd}` gave no value for {k}"))
+            })?;
+            if v.is_empty() {
+                return Err(SecretsError::Invalid(format!(
+                    "generator command `{cmd}` gave an empty value for {k}"
+                )));
+            }
+            values.insert(k.clone(), SecretValue::new(v.as_str()));
+        }
+        return Ok(values);
+    }
+    Ok(keys
+        .iter()
+        .map(|k| {
+            let p = opts.policies.get(k).unwrap_or(&opts.default_policy);
+            (k.clone(), p.generate())
+        })
+        .collect())
+}
+
+/// Runs `sh -c cmd` with `env` and `stdin`; stdout when it exits 0, else the reason.
+async fn run_command(
+    cmd: &str,
+    env: &[(String, String)],
+    stdin: &[u8],
+) -> std::result::Result<Zeroizing<Vec<u8>>, String> {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot start: {e}"))?;
+    if let Some(mut input) = child.stdin.take() {
+        let _ = input.write_all(stdin).await;
+    }
+    let out = tokio::time::timeout(VALIDATE_TIMEOUT, child.wait_with_output())
+        .await
+        .map_err(|_| format!("no answer within {} s", VALIDATE_TIMEOUT.as_secs()))?
+        .map_err(|e| format!("cannot run: {e}"))?;
+    if out.status.success() {
+        Ok(Zeroizing::new(out.stdout))
+    } else {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let last = err
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
+        Err(format!(
+            "exited with {}{}",
+            out.status
+                .code()
+                .map_or("a signal".to_string(), |c| format!("code {c}")),
+            if last.is_empty() {
+                String::new()
+            } else {
+                format!(": {last}")
+            }
+        ))
+    }
+}
+
+fn env_name(key: &str) -> String {
+    let up: String = key
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("WINDFLOW_SECRET_{up}")
+}
+
+fn values_json(values: &Values) -> Zeroizing<Vec<u8>> {
+    let map: BTreeMap<&str, &str> = values
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.expose()))
+        .collect();
+    Zeroizing::new(serde_json::to_vec(&map).expect("a map serialises"))
+}
+
+/// Checks the deployed version; `Err(reason)` fails the rotation.
+async fn validate(
+    s: &Secrets,
+    path: &str,
+    version: u64,
+    expected: &Values,
+    how: &Validation,
+) -> std::result::Result<(), String> {
+    match how {
+        Validation::ReadBack => {
+            let (got, meta) = s
+                .read(path, Some(version))
+                .await
+                .map_err(|e| format!("read back failed: {e}"))?;
+            if meta.version != version || &got != expected {
+                return Err(format!(
+                    "version {version} read back differs from what was written"
+                ));
+            }
+            Ok(())
+        }
+        Validation::Command(cmd) => {
+            let mut env: Vec<(String, String)> = expected
+                .iter()
+                .map(|(k, v)| (env_name(k), v.expose().to_owned()))
+                .collect();
+            env.push(("WINDFLOW_SECRET_PATH".into(), path.into()));
+            env.push(("WINDFLOW_SECRET_VERSION".into(), version.to_string()));
+            let res = run_command(cmd, &env, &values_json(expected)).await;
+            for (_, v) in &mut env {
+                zeroize::Zeroize::zeroize(v);
+            }
+            res.map(|_| ())
+                .map_err(|e| format!("validation command `{cmd}` {e}"))
+        }
+        Validation::Http(url) => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let client = reqwest::Client::builder()
+                .timeout(VALIDATE_TIMEOUT)
+                .build()
+                .map_err(|e| format!("HTTP probe client: {e}"))?;
+            let body = values_json(expected);
+            let res = client
+                .post(url)
+                .header("content-type", "application/json")
+                .header("x-windflow-secret-path", path)
+                .header("x-windflow-secret-version", version.to_string())
+                .body(body.to_vec())
+                .send()
+                .await
+                .map_err(|e| format!("HTTP probe {url} failed: {e}"))?;
+            if res.status().is_success() {
+                Ok(())
+            } else {
+                Err(format!("HTTP probe {url} answered {}", res.status()))
+            }
+        }
+    }
+}
+
+/// Writes the old values back as a new version unless that already
+/// happened; returns the version now holding the old values.
+async fn restore(s: &Secrets, j: &Journal) -> Result<u64> {
+    let (old, _) = s.read(&j.path, Some(j.old_version)).await?;
+    let meta = s.metadata(&j.path).await?;
+    let failed = j.new_version.unwrap_or(j.old_version + 1);
+    if meta.current_version > failed {
+        // Written after the failed version: by us before a crash, or by someone else.
+        if let Ok((cur, _)) = s.read(&j.path, None).await {
+            if cur == old {
+                return Ok(meta.current_version);
+            }
+        }
+        return Err(SecretsError::CasConflict {
+            path: j.path.clone(),
+            expected: failed,
+            current: meta.current_version,
+        });
+    }
+    Ok(s.write(&j.path, &old, meta.current_version).await?.version)
+}
+
+/// Records that `version` of `path` is to be soft-deleted after `grace_secs`.
+pub fn schedule_cleanup(s: &Secrets, path: &str, version: u64, grace_secs: i64) -> Result<i64> {
+    let at = unix_now() + grace_secs;
+    let key = format!("{}|{}|{}", s.store().target(), path, version);
+    s.local().put(
+        CLEANUP_NS,
+        &key,
+        &serde_json::to_vec(&json!({ "due_at": at })).expect("json"),
+    )?;
+    Ok(at)
+}
+
+/// Soft-deletes the old versions whose grace period is over; returns `(path, version)`s done.
+pub async fn sweep(s: &Secrets) -> Result<Vec<(String, u64)>> {
+    let prefix = format!("{}|", s.store().target());
+    let now = unix_now();
+    let mut done = Vec::new();
+    for (key, value) in s.local().list(CLEANUP_NS, &prefix)? {
+        let due = serde_json::from_slice::<serde_json::Value>(&value)
+            .ok()
+            .and_then(|v| v["due_at"].as_i64())
+            .unwrap_or(0);
+        if due > now {
+            continue;
+        }
+        let rest = &key[prefix.len()..];
+        let Some((path, version)) = rest
+            .rsplit_once('|')
+            .and_then(|(p, v)| v.parse::<u64>().ok().map(|v| (p.to_owned(), v)))
+        else {
+            s.local().delete(CLEANUP_NS, &key)?;
+            continue;
+        };
+        match s.store().delete_versions(&path, &[version]).await {
+            Ok(()) | Err(SecretsError::NotFound { .. }) => {
+                s.local().delete(CLEANUP_NS, &key)?;
+                s.emit(
+                    "secret_deleted",
+                    json!({ "path": path, "versions": [version], "reason": "rotation grace period over" }),
+                );
+                done.push((path, version));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
+
+/// Finishes every unfinished rotation of this store left by a dead process.
+pub async fn recover(s: &Secrets) -> Result<Vec<Recovered>> {
+    let mut out = Vec::new();
+    for j in journals(s)? {
+        if process_alive(j.pid) {
+            continue;
+        }
+        out.push(recover_one(s, j).await?);
+    }
+    Ok(out)
+}
+
+async fn recover_one(s: &Secrets, j: Journal) -> Result<Recovered> {
+    let meta = s.metadata(&j.path).await?;
+    let rec = |action: &'static str, current: u64, detail: String| Recovered {
+        path: j.path.clone(),
+        step: j.step,
+        action,
+        current_version: current,
+        detail,
+    };
+    let result = match j.step {
+        Step::Generate => rec(
+            "abandoned",
+            meta.current_version,
+            format!(
+                "stopped before deploying; version {} unchanged",
+                j.old_version
+            ),
+        ),
+        Step::Deploy if meta.current_version == j.old_version => rec(
+            "abandoned",
+            meta.current_version,
+            format!(
+                "stopped before the new value was written; version {} unchanged",
+                j.old_version
+            ),
+        ),
+        Step::Deploy | Step::Validate | Step::Rollback => {
+            // Was the version after the old one ours?
+            let ours = match (&j.sealed_new, j.new_version) {
+                (_, Some(v)) => Some(v),
+                (Some(sealed), None) => {
+                    let candidate = j.old_version + 1;
+                    let expected = open_values(s, &j.path, sealed)?;
+                    match s.read(&j.path, Some(candidate)).await {
+                        Ok((got, _)) if got == expected => Some(candidate),
+                        _ => None,
+                    }
+                }
+                (None, None) => None,
+            };
+            match ours {
+                None => rec(
+                    "abandoned",
+                    meta.current_version,
+                    format!(
+                        "the new value was never written; version {} is current",
+                        meta.current_version
+                    ),
+                ),
+                Some(failed) => {
+                    let mut j2 = j.clone();
+                    j2.new_version = Some(failed);
+                    j2.step = Step::Rollback;
+                    save(s, &j2)?;
+                    let restored = restore(s, &j2).await?;
+                    s.emit(
+                        "secret_rotation_failed",
+                        json!({ "path": j.path, "step": j.step.as_str(), "old_version": j.old_version, "failed_version": failed, "restored_as": restored, "reason": "interrupted; rolled back on recovery" }),
+                    );
+                    rec(
+                        "rolled_back",
+                        restored,
+                        format!(
+                            "interrupted at {}; version {} restored as version {restored}",
+                            j.step.as_str(),
+                            j.old_version
+                        ),
+                    )
+                }
+            }
+        }
+        Step::Cleanup => {
+            let at = schedule_cleanup(s, &j.path, j.old_version, j.grace_secs)?;
+            s.emit(
+                "secret_rotated",
+                json!({ "path": j.path, "old_version": j.old_version, "new_version": j.new_version, "keys": j.keys, "recovered": true }),
+            );
+            rec(
+                "completed",
+                meta.current_version,
+                format!(
+                    "validated before the interruption; version {} kept, version {} deleted after {}",
+                    j.new_version.unwrap_or(meta.current_version),
+                    j.old_version,
+                    model::format_time(at)
+                ),
+            )
+        }
+    };
+    finish(s, &j)?;
+    s.emit(
+        "secret_rotation_recovered",
+        json!({ "path": result.path, "step": result.step.as_str(), "action": result.action, "current_version": result.current_version }),
+    );
+    Ok(result)
+}
+
+/// Every secret under `prefix` whose `expires_at` is within `within_secs` from now.
+pub async fn expiring(s: &Secrets, prefix: &str, within_secs: i64) -> Result<Vec<(String, i64)>> {
+    use futures::StreamExt;
+    let paths = s.list(prefix).await?;
+    let limit = unix_now() + within_secs;
+    let metas: Vec<Result<model::SecretMeta>> = futures::stream::iter(paths)
+        .map(|p| async move { s.store().metadata(&p).await })
+        .buffered(16)
+        .collect()
+        .await;
+    let mut out = Vec::new();
+    for m in metas {
+        let m = m?;
+        if let Some(at) = m.expires_at().filter(|at| *at <= limit) {
+            out.push((m.path.clone(), at));
+        }
+    }
+    out.sort_by_key(|(_, at)| *at);
+    Ok(out)
+}

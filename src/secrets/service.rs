@@ -1,0 +1,460 @@
+//! The task that owns [`Secrets`] for the console: loads and indexes the
+//! mount, reads metadata, reveals (and re-masks after 30 s), diffs, writes,
+//! rotates with live step progress and rolls back; every outcome comes back
+//! as a [`SecretsEvent`]. Finishes unfinished rotations when it starts.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use super::model::{DiffLine, SecretMeta, Values};
+use super::rotation::{self, Outcome, Progress, Recovered, RotateOptions};
+use super::{Secrets, SecretsError};
+use crate::service::{Backend, EventTx, Health, HealthState, Level, ServiceEvent, activity};
+
+pub const NAME: &str = "secrets";
+/// How long a revealed value stays on screen.
+pub const REVEAL_FOR: Duration = Duration::from_secs(30);
+pub const PROBE_EVERY: Duration = Duration::from_secs(30);
+
+#[derive(Debug)]
+pub enum SecretsRequest {
+    /// List the whole mount (then metadata in batches).
+    Refresh,
+    /// One secret's metadata and key hashes.
+    Load {
+        path: String,
+    },
+    Reveal {
+        path: String,
+        version: Option<u64>,
+    },
+    /// Values for the editor (a reveal for editing).
+    Edit {
+        path: String,
+    },
+    Diff {
+        path: String,
+        v1: u64,
+        v2: u64,
+        reveal: bool,
+    },
+    Put {
+        path: String,
+        values: Values,
+        cas: u64,
+    },
+    Rotate {
+        path: String,
+    },
+    Rollback {
+        path: String,
+        version: u64,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub enum SecretsEvent {
+    /// Every path of the mount.
+    Index {
+        paths: Vec<String>,
+        took: Duration,
+    },
+    /// Metadata of a batch of secrets (expiry in the tree).
+    Metas(Vec<SecretMeta>),
+    /// The selected secret: metadata and, per key, a short hash of the value.
+    Detail {
+        meta: SecretMeta,
+        version: u64,
+        hashes: Vec<(String, String)>,
+    },
+    Revealed {
+        path: String,
+        version: u64,
+        values: Values,
+    },
+    /// Hide revealed values of `path` (30 s are over).
+    Remask {
+        path: String,
+    },
+    /// Values to edit, at version `version`.
+    Editing {
+        path: String,
+        version: u64,
+        values: Values,
+    },
+    Diff {
+        path: String,
+        v1: u64,
+        v2: u64,
+        lines: Vec<DiffLine>,
+        /// Values per key (old, new) when revealed.
+        values: Option<(Values, Values)>,
+    },
+    Progress(Progress),
+    Rotated(Result<Outcome, String>),
+    Written {
+        path: String,
+        version: u64,
+    },
+    Recovered(Vec<Recovered>),
+    Failed {
+        what: String,
+        error: String,
+    },
+}
+
+#[derive(Clone)]
+pub struct SecretsHandle {
+    tx: mpsc::Sender<(Option<String>, SecretsRequest)>,
+}
+
+impl SecretsHandle {
+    /// Queues a request; returns false when the service is gone or saturated.
+    pub fn try_send(&self, req: SecretsRequest) -> bool {
+        self.tx.try_send((None, req)).is_ok()
+    }
+
+    /// Queues a request made by `operator` (the signed-in operator, recorded in events).
+    pub fn try_send_as(&self, operator: Option<&str>, req: SecretsRequest) -> bool {
+        self.tx.try_send((operator.map(str::to_owned), req)).is_ok()
+    }
+}
+
+fn send(events: &EventTx, ev: SecretsEvent) {
+    let events = events.clone();
+    tokio::spawn(async move {
+        let _ = events.send(ServiceEvent::Secrets(ev)).await;
+    });
+}
+
+pub fn spawn(secrets: Secrets, events: EventTx) -> SecretsHandle {
+    let (tx, rx) = mpsc::channel(64);
+    tokio::spawn(run(secrets, events, rx));
+    SecretsHandle { tx }
+}
+
+async fn health(s: &Secrets, events: &EventTx, last: &mut Option<Health>) {
+    let res = s.store().ping().await;
+    let backend = match s.store().kind() {
+        "embedded" => Backend::Embedded,
+        _ => Backend::Real(s.store().target()),
+    };
+    let h = Health {
+        state: match &res {
+            Ok(_) => HealthState::Connected,
+            Err(SecretsError::Unreachable { .. }) => HealthState::Down,
+            Err(_) => HealthState::Degraded,
+        },
+        backend,
+        target: s.store().target(),
+        rtt: res.as_ref().ok().copied(),
+        last_error: res.err().map(|e| e.to_string()),
+    };
+    if last.as_ref() != Some(&h) {
+        *last = Some(h.clone());
+        let _ = events
+            .send(ServiceEvent::Health {
+                service: NAME,
+                health: h,
+            })
+            .await;
+    }
+}
+
+async fn run(
+    s: Secrets,
+    events: EventTx,
+    mut rx: mpsc::Receiver<(Option<String>, SecretsRequest)>,
+) {
+    let mut last = None;
+    health(&s, &events, &mut last).await;
+    match rotation::recover(&s).await {
+        Ok(r) if !r.is_empty() => {
+            for rec in &r {
+                activity(
+                    &events,
+                    NAME,
+                    Level::Warn,
+                    format!(
+                        "unfinished rotation of {} {}: {}",
+                        rec.path,
+                        rec.action.replace('_', " "),
+                        rec.detail
+                    ),
+                )
+                .await;
+            }
+            send(&events, SecretsEvent::Recovered(r));
+        }
+        Ok(_) => {}
+        Err(e) => {
+            activity(
+                &events,
+                NAME,
+                Level::Error,
+                format!("rotation recovery: {e}"),
+            )
+            .await;
+        }
+    }
+    let _ = rotation::sweep(&s).await;
+    handle(&s, &events, SecretsRequest::Refresh).await;
+    let mut probe = tokio::time::interval(PROBE_EVERY);
+    probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    probe.tick().await;
+    loop {
+        let (actor, req) = tokio::select! {
+            _ = probe.tick() => {
+                health(&s, &events, &mut last).await;
+                continue;
+            }
+            req = rx.recv() => match req {
+                Some(r) => r,
+                None => break,
+            },
+        };
+        match actor {
+            Some(a) => handle(&s.clone().with_actor(&a), &events, req).await,
+            None => handle(&s, &events, req).await,
+        }
+    }
+}
+
+/// One request (also what tests call).
+pub async fn handle(s: &Secrets, events: &EventTx, req: SecretsRequest) {
+    let fail = |what: String, e: SecretsError| {
+        send(
+            events,
+            SecretsEvent::Failed {
+                what,
+                error: e.to_string(),
+            },
+        )
+    };
+    match req {
+        SecretsRequest::Refresh => {
+            let start = Instant::now();
+            match s.list("").await {
+                Ok(paths) => {
+                    send(
+                        events,
+                        SecretsEvent::Index {
+                            paths: paths.clone(),
+                            took: start.elapsed(),
+                        },
+                    );
+                    let s = s.clone();
+                    let events = events.clone();
+                    tokio::spawn(async move { load_metas(&s, &events, paths).await });
+                }
+                Err(e) => fail("loading the secret paths".into(), e),
+            }
+        }
+        SecretsRequest::Load { path } => match load(s, &path).await {
+            Ok(ev) => send(events, ev),
+            Err(e) => fail(format!("loading {path}"), e),
+        },
+        SecretsRequest::Reveal { path, version } => {
+            match s.reveal(&path, version, "console").await {
+                Ok((values, meta)) => {
+                    send(
+                        events,
+                        SecretsEvent::Revealed {
+                            path: path.clone(),
+                            version: meta.version,
+                            values,
+                        },
+                    );
+                    let events = events.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(REVEAL_FOR).await;
+                        let _ = events
+                            .send(ServiceEvent::Secrets(SecretsEvent::Remask { path }))
+                            .await;
+                    });
+                }
+                Err(e) => fail(format!("revealing {path}"), e),
+            }
+        }
+        SecretsRequest::Edit { path } => match s.reveal(&path, None, "console edit").await {
+            Ok((values, meta)) => send(
+                events,
+                SecretsEvent::Editing {
+                    path,
+                    version: meta.version,
+                    values,
+                },
+            ),
+            Err(e) => fail(format!("opening {path} for editing"), e),
+        },
+        SecretsRequest::Diff {
+            path,
+            v1,
+            v2,
+            reveal,
+        } => {
+            let p = path.as_str();
+            let read = |v| async move {
+                if reveal {
+                    s.reveal(p, Some(v), "console diff").await
+                } else {
+                    s.read(p, Some(v)).await
+                }
+            };
+            match (read(v1).await, read(v2).await) {
+                (Ok((a, _)), Ok((b, _))) => send(
+                    events,
+                    SecretsEvent::Diff {
+                        path: path.clone(),
+                        v1,
+                        v2,
+                        lines: super::model::diff(&a, &b),
+                        values: reveal.then_some((a, b)),
+                    },
+                ),
+                (Err(e), _) | (_, Err(e)) => fail(format!("diff of {path}"), e),
+            }
+        }
+        SecretsRequest::Put { path, values, cas } => match s.put(&path, &values, Some(cas)).await {
+            Ok(m) => {
+                send(
+                    events,
+                    SecretsEvent::Written {
+                        path: path.clone(),
+                        version: m.version,
+                    },
+                );
+                activity(
+                    events,
+                    NAME,
+                    Level::Info,
+                    format!("{path}: version {} written", m.version),
+                )
+                .await;
+                if let Ok(ev) = load(s, &path).await {
+                    send(events, ev);
+                }
+            }
+            Err(e) => fail(format!("saving {path}"), e),
+        },
+        SecretsRequest::Rotate { path } => {
+            let ev2 = events.clone();
+            let mut progress = move |p: Progress| send(&ev2, SecretsEvent::Progress(p));
+            let res = rotation::rotate(s, &path, &RotateOptions::default(), &mut progress).await;
+            let (level, msg) = match &res {
+                Ok(Outcome::Rotated { new_version, .. }) => (
+                    Level::Info,
+                    format!("{path}: rotated to version {new_version}"),
+                ),
+                Ok(Outcome::RolledBack { reason, .. }) => (
+                    Level::Warn,
+                    format!("{path}: rotation rolled back: {reason}"),
+                ),
+                Err(e) => (Level::Error, format!("{path}: rotation failed: {e}")),
+            };
+            activity(events, NAME, level, msg).await;
+            send(
+                events,
+                SecretsEvent::Rotated(res.map_err(|e| e.to_string())),
+            );
+            if let Ok(ev) = load(s, &path).await {
+                send(events, ev);
+            }
+        }
+        SecretsRequest::Rollback { path, version } => match s.rollback(&path, version).await {
+            Ok(m) => {
+                activity(
+                    events,
+                    NAME,
+                    Level::Warn,
+                    format!(
+                        "{path}: version {version} restored as version {}",
+                        m.version
+                    ),
+                )
+                .await;
+                send(
+                    events,
+                    SecretsEvent::Written {
+                        path: path.clone(),
+                        version: m.version,
+                    },
+                );
+                if let Ok(ev) = load(s, &path).await {
+                    send(events, ev);
+                }
+            }
+            Err(e) => fail(format!("rollback of {path}"), e),
+        },
+    }
+}
+
+async fn load(s: &Secrets, path: &str) -> super::Result<SecretsEvent> {
+    let meta = s.metadata(path).await?;
+    let (hashes, version) = match s.read(path, None).await {
+        Ok((values, m)) => (
+            values
+                .iter()
+                .map(|(k, v)| (k.clone(), v.short_hash()))
+                .collect(),
+            m.version,
+        ),
+        // A deleted current version still shows its metadata.
+        Err(SecretsError::Gone { version, .. }) => (Vec::new(), version),
+        Err(e) => return Err(e),
+    };
+    Ok(SecretsEvent::Detail {
+        meta,
+        version,
+        hashes,
+    })
+}
+
+async fn load_metas(s: &Secrets, events: &EventTx, paths: Vec<String>) {
+    use futures::StreamExt;
+    let mut stream = futures::stream::iter(paths)
+        .map(|p| async move { s.store().metadata(&p).await })
+        .buffered(16)
+        .chunks(256);
+    while let Some(batch) = stream.next().await {
+        let metas: Vec<SecretMeta> = batch.into_iter().filter_map(Result::ok).collect();
+        if events
+            .send(ServiceEvent::Secrets(SecretsEvent::Metas(metas)))
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// The console's secrets over the backend named by the environment
+/// (`WINDFLOW_SECRETS_BACKEND=vault` with `VAULT_ADDR`, `VAULT_TOKEN`,
+/// `WINDFLOW_VAULT_MOUNT`), else the embedded store.
+pub fn from_env(
+    local: Arc<crate::store::Store>,
+    keyring: Arc<crate::crypto::Keyring>,
+    audit: crate::audit::Audit,
+    operator: &str,
+) -> super::Result<Secrets> {
+    let store: Arc<dyn super::SecretStore> =
+        if std::env::var("WINDFLOW_SECRETS_BACKEND").is_ok_and(|b| b == "vault") {
+            let get = |k: &str| {
+                std::env::var(k).map_err(|_| {
+                    SecretsError::Invalid(format!("WINDFLOW_SECRETS_BACKEND=vault needs {k}"))
+                })
+            };
+            Arc::new(super::VaultStore::new(&super::VaultSettings {
+                addr: get("VAULT_ADDR")?,
+                token: get("VAULT_TOKEN")?.into(),
+                mount: std::env::var("WINDFLOW_VAULT_MOUNT")
+                    .unwrap_or_else(|_| super::DEFAULT_MOUNT.into()),
+                timeout: Duration::from_secs(15),
+            })?)
+        } else {
+            Arc::new(super::LocalStore::new(local.clone()))
+        };
+    Ok(Secrets::new(store, keyring, local, audit).with_actor(operator))
+}

@@ -1,0 +1,1532 @@
+//! Secrets: one behavioural test body run against the embedded store and a
+//! real OpenBao dev server; rotation with validation and rollback; crash
+//! recovery with a real `windflow` process killed at each step; the CLI.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use windflow::audit::{Audit, MemorySink};
+use windflow::crypto::{Keyring, MasterKey};
+use windflow::secrets::backend::{LocalStore, SecretStore, SecretsError};
+use windflow::secrets::model::{self, Change, SecretValue, Values};
+use windflow::secrets::rotation::{self, Outcome, RotateOptions, Step, StepStatus, Validation};
+use windflow::secrets::{Secrets, VaultSettings, VaultStore};
+use windflow::store::Store;
+
+use crate::support::secrets_bao::{Bao, TOKEN, free_port};
+
+// ------------------------------------------------------------------ helpers
+
+struct Fixture {
+    secrets: Secrets,
+    sink: Arc<MemorySink>,
+    _dir: tempfile::TempDir,
+}
+
+fn vals(kv: &[(&str, &str)]) -> Values {
+    kv.iter()
+        .map(|(k, v)| (k.to_string(), SecretValue::from(*v)))
+        .collect()
+}
+
+fn fixture(store: impl FnOnce(Arc<Store>) -> Arc<dyn SecretStore>) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let local = Arc::new(Store::open(&dir.path().join("data")).unwrap());
+    let sink = Arc::new(MemorySink::default());
+    let secrets = Secrets::new(
+        store(local.clone()),
+        Arc::new(Keyring::new(MasterKey::generate())),
+        local,
+        Audit::new(sink.clone()),
+    )
+    .with_actor("alice");
+    Fixture {
+        secrets,
+        sink,
+        _dir: dir,
+    }
+}
+
+fn local_fixture() -> Fixture {
+    fixture(|local| Arc::new(LocalStore::new(local)))
+}
+
+fn vault_store(addr: &str, token: &str) -> VaultStore {
+    VaultStore::new(&VaultSettings {
+        addr: addr.into(),
+        token: token.to_owned().into(),
+        mount: "secret".into(),
+        timeout: Duration::from_secs(5),
+    })
+    .unwrap()
+}
+
+fn vault_fixture(bao: &Bao) -> Fixture {
+    let store = vault_store(&bao.addr, TOKEN);
+    fixture(move |_| Arc::new(store))
+}
+
+fn no_progress() -> impl FnMut(rotation::Progress) + Send {
+    |_| {}
+}
+
+// ------------------------------------------------------------------ the one behaviour body
+
+/// What both stores must do the same way.
+async fn behaviour(f: &Fixture) {
+    let s = &f.secrets;
+    let path = "deployments/api-7";
+
+    // Write with check-and-set; a second create loses with a clear conflict.
+    let v1 = s
+        .put(
+            path,
+            &vals(&[("db_password", "hunter2"), ("api_key", "k1")]),
+            Some(0),
+        )
+        .await
+        .unwrap();
+    assert_eq!(v1.version, 1);
+    let err = s
+        .put(path, &vals(&[("db_password", "other")]), Some(0))
+        .await
+        .unwrap_err();
+    match &err {
+        SecretsError::CasConflict {
+            expected, current, ..
+        } => assert_eq!((*expected, *current), (0, 1)),
+        e => panic!("expected a CAS conflict, got {e:?}"),
+    }
+    assert!(err.to_string().contains("check-and-set conflict"), "{err}");
+    // The loser wrote nothing.
+    assert_eq!(s.metadata(path).await.unwrap().current_version, 1);
+
+    // The backend only ever sees envelopes.
+    let raw = s.store().read(path, None).await.unwrap();
+    for (k, v) in &raw.data {
+        assert!(v.starts_with("wf1."), "{k} is not an envelope: {v}");
+        assert!(!v.contains("hunter2"));
+    }
+    let (plain, meta) = s.read(path, None).await.unwrap();
+    assert_eq!(plain["db_password"].expose(), "hunter2");
+    assert_eq!(meta.version, 1);
+    // Envelopes are bound to the deployment: another context cannot open them.
+    assert!(
+        s.keyring()
+            .decrypt("deployment:other", &raw.data["db_password"])
+            .is_err()
+    );
+    assert!(
+        s.keyring()
+            .decrypt("deployment:api-7", &raw.data["db_password"])
+            .is_ok()
+    );
+
+    // Custom metadata.
+    let m = s.metadata(path).await.unwrap();
+    assert_eq!(m.custom["created_by"], "windflow");
+    assert_eq!(m.custom["deployment_id"], "api-7");
+    let expires = m.expires_at().expect("expires_at set");
+    let now = chrono::Utc::now().timestamp();
+    assert!(
+        (expires - (now + model::DEFAULT_TTL_SECS)).abs() < 60,
+        "{expires}"
+    );
+
+    // Versions: 12 writes keep the last 10.
+    for i in 2..=12 {
+        s.put(
+            path,
+            &vals(&[("db_password", &format!("pw{i}")), ("api_key", "k1")]),
+            Some(i - 1),
+        )
+        .await
+        .unwrap();
+    }
+    let m = s.metadata(path).await.unwrap();
+    assert_eq!(m.current_version, 12);
+    assert_eq!(m.versions.len(), 10);
+    assert_eq!(m.versions.first().unwrap().version, 3);
+    assert!(s.read(path, Some(1)).await.is_err());
+    assert_eq!(
+        s.read(path, Some(3)).await.unwrap().0["db_password"].expose(),
+        "pw3"
+    );
+
+    // Diff between two versions.
+    let d = s.diff(path, 3, 12).await.unwrap();
+    assert_eq!(
+        d.iter().find(|l| l.key == "db_password").unwrap().change,
+        Change::Changed
+    );
+    assert_eq!(
+        d.iter().find(|l| l.key == "api_key").unwrap().change,
+        Change::Same
+    );
+
+    // Soft delete, undelete, destroy.
+    s.delete_versions(path, &[11]).await.unwrap();
+    match s.read(path, Some(11)).await.unwrap_err() {
+        SecretsError::Gone { state, version, .. } => assert_eq!((state, version), ("deleted", 11)),
+        e => panic!("expected deleted, got {e:?}"),
+    }
+    s.undelete_versions(path, &[11]).await.unwrap();
+    assert_eq!(
+        s.read(path, Some(11)).await.unwrap().0["db_password"].expose(),
+        "pw11"
+    );
+    s.destroy_versions(path, &[10]).await.unwrap();
+    s.undelete_versions(path, &[10]).await.unwrap();
+    match s.read(path, Some(10)).await.unwrap_err() {
+        SecretsError::Gone { state, .. } => assert_eq!(state, "destroyed"),
+        e => panic!("expected destroyed, got {e:?}"),
+    }
+    let m = s.metadata(path).await.unwrap();
+    assert!(m.version(10).unwrap().destroyed);
+    assert!(m.version(11).unwrap().is_live());
+
+    // Rollback restores an old version as a new one.
+    let r = s.rollback(path, 5).await.unwrap();
+    assert_eq!(r.version, 13);
+    assert_eq!(
+        s.read(path, None).await.unwrap().0["db_password"].expose(),
+        "pw5"
+    );
+
+    // Not found is specific.
+    match s.read("deployments/none", None).await.unwrap_err() {
+        SecretsError::NotFound { path, .. } => assert_eq!(path, "deployments/none"),
+        e => panic!("expected not found, got {e:?}"),
+    }
+
+    // Listing, one level and recursive.
+    s.put("deployments/web/db", &vals(&[("pw", "1")]), None)
+        .await
+        .unwrap();
+    s.put("infra/ci/token", &vals(&[("t", "1")]), None)
+        .await
+        .unwrap();
+    let top = s.store().list("").await.unwrap();
+    assert_eq!(top, ["deployments/", "infra/"]);
+    let mut dep = s.store().list("deployments").await.unwrap();
+    dep.sort();
+    assert_eq!(dep, ["api-7", "web/"]);
+    assert_eq!(
+        s.list("").await.unwrap(),
+        ["deployments/api-7", "deployments/web/db", "infra/ci/token"]
+    );
+    assert_eq!(s.list("infra/").await.unwrap(), ["infra/ci/token"]);
+    assert!(s.store().list("nothing/here").await.unwrap().is_empty());
+
+    // Delete everything of one secret.
+    s.store().delete_all("infra/ci/token").await.unwrap();
+    assert!(matches!(
+        s.store().delete_all("infra/ci/token").await,
+        Err(SecretsError::NotFound { .. })
+    ));
+
+    // Every write and rollback was audited; no event holds a value.
+    let types = f.sink.types();
+    assert!(types.iter().filter(|t| *t == "secret_written").count() >= 13);
+    assert!(types.contains(&"secret_rolled_back".to_string()));
+    assert!(types.contains(&"secret_destroyed".to_string()));
+    let all = serde_json::to_string(&f.sink.events()).unwrap();
+    assert!(!all.contains("hunter2") && !all.contains("pw5"));
+}
+
+/// Rotation against either store: success, failed validation -> rollback, a
+/// validator that gets the value through env and stdin, CAS conflict.
+async fn rotation_behaviour(f: &Fixture) {
+    let s = &f.secrets;
+    let path = "deployments/payments";
+    s.put(
+        path,
+        &vals(&[("password", "old-pw"), ("user", "svc")]),
+        None,
+    )
+    .await
+    .unwrap();
+
+    // Success with read-back validation: only the chosen key changes.
+    let mut steps = Vec::new();
+    let opts = RotateOptions {
+        keys: vec!["password".into()],
+        ..RotateOptions::default()
+    };
+    let out = rotation::rotate(s, path, &opts, &mut |p| steps.push((p.step, p.status)))
+        .await
+        .unwrap();
+    let Outcome::Rotated {
+        old_version,
+        new_version,
+        ..
+    } = out
+    else {
+        panic!("{out:?}")
+    };
+    assert_eq!((old_version, new_version), (1, 2));
+    let (now_vals, _) = s.read(path, None).await.unwrap();
+    assert_ne!(now_vals["password"].expose(), "old-pw");
+    assert_eq!(now_vals["password"].len(), 32);
+    assert_eq!(now_vals["user"].expose(), "svc");
+    let seen: Vec<Step> = steps
+        .iter()
+        .filter(|(_, st)| matches!(st, StepStatus::Done(_)))
+        .map(|(s, _)| *s)
+        .collect();
+    assert_eq!(
+        seen,
+        [Step::Generate, Step::Deploy, Step::Validate, Step::Cleanup]
+    );
+    // The old version stays until the grace period is over.
+    assert!(s.read(path, Some(1)).await.is_ok());
+    assert!(rotation::sweep(s).await.unwrap().is_empty());
+    rotation::schedule_cleanup(s, path, 1, -1).unwrap();
+    assert_eq!(rotation::sweep(s).await.unwrap(), [(path.to_string(), 1)]);
+    assert!(matches!(
+        s.read(path, Some(1)).await,
+        Err(SecretsError::Gone {
+            state: "deleted",
+            ..
+        })
+    ));
+
+    // A validator that receives the value via env and stdin (never argv).
+    let dir = tempfile::tempdir().unwrap();
+    let envf = dir.path().join("env");
+    let stdinf = dir.path().join("stdin");
+    let cmd = format!(
+        "printf %s \"$WINDFLOW_SECRET_PASSWORD\" > {}; cat > {}; test \"$WINDFLOW_SECRET_PATH\" = {path}",
+        envf.display(),
+        stdinf.display()
+    );
+    let opts = RotateOptions {
+        keys: vec!["password".into()],
+        validation: Validation::Command(cmd),
+        ..RotateOptions::default()
+    };
+    let out = rotation::rotate(s, path, &opts, &mut no_progress())
+        .await
+        .unwrap();
+    assert!(
+        matches!(out, Outcome::Rotated { new_version: 3, .. }),
+        "{out:?}"
+    );
+    let (v3, _) = s.read(path, None).await.unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&envf).unwrap(),
+        v3["password"].expose()
+    );
+    let stdin: BTreeMap<String, String> =
+        serde_json::from_str(&std::fs::read_to_string(&stdinf).unwrap()).unwrap();
+    assert_eq!(stdin["password"], v3["password"].expose());
+
+    // Failed validation rolls back: the previous value is restored as a new version.
+    let opts = RotateOptions {
+        validation: Validation::Command("echo 'db refused the login' >&2; exit 3".into()),
+        ..RotateOptions::default()
+    };
+    let out = rotation::rotate(s, path, &opts, &mut no_progress())
+        .await
+        .unwrap();
+    match &out {
+        Outcome::RolledBack {
+            old_version,
+            failed_version,
+            restored_as,
+            reason,
+            ..
+        } => {
+            assert_eq!((*old_version, *failed_version, *restored_as), (3, 4, 5));
+            assert!(reason.contains("db refused the login"), "{reason}");
+            assert!(reason.contains("code 3"), "{reason}");
+        }
+        o => panic!("{o:?}"),
+    }
+    assert_eq!(s.read(path, None).await.unwrap().0, v3);
+    assert!(rotation::journals(s).unwrap().is_empty());
+
+    // External generator.
+    let opts = RotateOptions {
+        keys: vec!["password".into()],
+        generator: Some(r#"echo '{"password":"from-the-generator"}'"#.into()),
+        ..RotateOptions::default()
+    };
+    rotation::rotate(s, path, &opts, &mut no_progress())
+        .await
+        .unwrap();
+    assert_eq!(
+        s.read(path, None).await.unwrap().0["password"].expose(),
+        "from-the-generator"
+    );
+
+    // Batch selection by expiry.
+    let soon = s.clone().with_ttl(3600);
+    soon.put("deployments/expiring", &vals(&[("k", "v")]), None)
+        .await
+        .unwrap();
+    let list = rotation::expiring(s, "", 7 * 86_400).await.unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].0, "deployments/expiring");
+
+    let types = f.sink.types();
+    assert!(types.contains(&"secret_rotated".to_string()));
+    assert!(types.contains(&"secret_rotation_failed".to_string()));
+    let all = serde_json::to_string(&f.sink.events()).unwrap();
+    assert!(!all.contains(v3["password"].expose()));
+}
+
+#[tokio::test]
+async fn local_store_behaviour() {
+    behaviour(&local_fixture()).await;
+}
+
+#[tokio::test]
+async fn vault_store_behaviour() {
+    let bao = Bao::start();
+    behaviour(&vault_fixture(&bao)).await;
+}
+
+#[tokio::test]
+async fn local_store_rotation() {
+    rotation_behaviour(&local_fixture()).await;
+}
+
+#[tokio::test]
+async fn vault_store_rotation() {
+    let bao = Bao::start();
+    rotation_behaviour(&vault_fixture(&bao)).await;
+}
+
+#[tokio::test]
+async fn vault_errors_are_specific() {
+    let bao = Bao::start();
+    let f = vault_fixture(&bao);
+    f.secrets
+        .put("deployments/a", &vals(&[("k", "v")]), None)
+        .await
+        .unwrap();
+
+    // Vault stores what windflow wrote as envelopes: check with the bao CLI itself.
+    let out = bao.cli(&["kv", "get", "-format=json", "secret/deployments/a"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("\"k\": \"wf1."), "{text}");
+
+    // 403: a token without rights.
+    let denied = fixture(|_| Arc::new(vault_store(&bao.addr, "not-a-token")));
+    let e = denied
+        .secrets
+        .read("deployments/a", None)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, SecretsError::PermissionDenied { .. }), "{e:?}");
+    assert!(e.to_string().contains("403"), "{e}");
+
+    // Unreachable: nothing listens.
+    let port = free_port();
+    let gone = fixture(|_| Arc::new(vault_store(&format!("http://127.0.0.1:{port}"), TOKEN)));
+    let e = gone.secrets.store().ping().await.unwrap_err();
+    assert!(matches!(e, SecretsError::Unreachable { .. }), "{e:?}");
+    assert!(e.to_string().contains("unreachable"), "{e}");
+
+    // Bad settings are refused before anything is sent.
+    let e = VaultStore::new(&VaultSettings {
+        addr: "not a url".into(),
+        token: TOKEN.to_owned().into(),
+        mount: "secret".into(),
+        timeout: Duration::from_secs(1),
+    })
+    .unwrap_err();
+    assert!(e.to_string().contains("VAULT_ADDR"), "{e}");
+
+    // Sealed: every call says so, and nothing is half-written.
+    bao.seal();
+    let e = f.secrets.store().ping().await.unwrap_err();
+    assert!(matches!(e, SecretsError::Sealed { .. }), "{e:?}");
+    let e = f
+        .secrets
+        .put("deployments/a", &vals(&[("k", "w")]), Some(1))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, SecretsError::Sealed { .. }), "{e:?}");
+    assert!(e.to_string().contains("sealed"), "{e}");
+}
+
+// ------------------------------------------------------------------ the real binary
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+use secrecy::ExposeSecret;
+use serde_json::Value;
+use windflow::audit::SecurityEvent;
+use windflow::mfa::{Algorithm, TotpKey};
+
+/// A data dir with an enrolled admin `alice` holding an open grant, and
+/// optionally an OpenBao server the CLI talks to.
+struct Cli {
+    root: tempfile::TempDir,
+    vault: Option<Bao>,
+}
+
+fn unix() -> u64 {
+    windflow::mfa::unix_seconds(std::time::SystemTime::now())
+}
+
+impl Cli {
+    fn new(vault: bool) -> Self {
+        let cli = Self {
+            root: tempfile::tempdir().unwrap(),
+            vault: vault.then(Bao::start),
+        };
+        let out = cli.json(&["operators", "add", "alice", "--json"]);
+        let secret = out["enrollment"]["secret"].as_str().unwrap().to_owned();
+        let key = TotpKey::from_base32(&secret, Algorithm::Sha1, 6, 30).unwrap();
+        let code = |t: u64| key.code_at(t).expose_secret().to_owned();
+        cli.expect(&["mfa", "confirm", "alice", &code(unix())], 0);
+        cli.expect(
+            &["--operator", "alice", "login", "--code", &code(unix() + 30)],
+            0,
+        );
+        cli
+    }
+
+    fn data(&self) -> PathBuf {
+        self.root.path().join("data")
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let root = self.root.path();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_windflow"));
+        cmd.arg("--data-dir")
+            .arg(self.data())
+            .args(args)
+            .env("HOME", root.join("home"))
+            .env("XDG_CONFIG_HOME", root.join("config"))
+            .env("XDG_DATA_HOME", root.join("xdg-data"))
+            .env("XDG_STATE_HOME", root.join("state"))
+            .env_remove("WINDFLOW_MASTER_KEY")
+            .env_remove("WINDFLOW_OPERATOR")
+            .env_remove("WINDFLOW_CONFIG")
+            .env_remove("WINDFLOW_READ_ONLY")
+            .env_remove(rotation::PAUSE_ENV)
+            .env_remove("VAULT_ADDR")
+            .env_remove("VAULT_TOKEN")
+            .env_remove("WINDFLOW_SECRETS_BACKEND")
+            .stdin(Stdio::null());
+        if let Some(bao) = &self.vault {
+            cmd.env("WINDFLOW_SECRETS_BACKEND", "vault")
+                .env("VAULT_ADDR", &bao.addr)
+                .env("VAULT_TOKEN", TOKEN);
+        }
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("run windflow")
+    }
+
+    fn expect(&self, args: &[&str], code: i32) -> String {
+        let out = self.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "windflow {args:?}\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let text = self.expect(args, 0);
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: {e}: {text}"))
+    }
+
+    /// `secrets ...` as alice (with her grant).
+    fn secrets(&self, args: &[&str]) -> Vec<String> {
+        let mut v: Vec<String> = ["--operator", "alice", "secrets"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        v.extend(args.iter().map(|s| s.to_string()));
+        v
+    }
+
+    fn sj(&self, args: &[&str]) -> Value {
+        let a = self.secrets(args);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        self.json(&a)
+    }
+
+    /// The library's view of the same store (for checks behind the CLI's back).
+    fn library(&self) -> Secrets {
+        let local = Arc::new(Store::open(&self.data()).unwrap());
+        let keyring = Keyring::from_env_or_file(&self.data().join("master.key"), false).unwrap();
+        let store: Arc<dyn SecretStore> = match &self.vault {
+            Some(bao) => Arc::new(vault_store(&bao.addr, TOKEN)),
+            None => Arc::new(LocalStore::new(local.clone())),
+        };
+        Secrets::new(store, Arc::new(keyring), local, Audit::discard())
+    }
+
+    fn events(&self) -> Vec<SecurityEvent> {
+        let dir = self.data().join("audit");
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .map(|d| d.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default();
+        files.sort();
+        files
+            .iter()
+            .flat_map(|p: &PathBuf| {
+                std::fs::read_to_string(p)
+                    .unwrap()
+                    .lines()
+                    .map(|l| serde_json::from_str(l).unwrap())
+                    .collect::<Vec<SecurityEvent>>()
+            })
+            .collect()
+    }
+}
+
+fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+fn cli_flow(cli: &Cli) {
+    let path = "deployments/api-7";
+    let v = cli.sj(&["put", path, "password=s3cret-old", "user=svc", "--json"]);
+    assert_eq!(v["version"], 1);
+    // CAS conflict: exit 1 with a clear message, nothing written.
+    let a = cli.secrets(&["put", path, "password=x", "--cas", "0"]);
+    let out = cli.run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("check-and-set conflict"), "{err}");
+
+    // Masked by default, revealed with step-up (the grant).
+    let g = cli.sj(&["get", path, "--json"]);
+    assert_eq!(g["version"], 1);
+    assert!(g["keys"]["password"].get("value").is_none());
+    assert_eq!(g["keys"]["password"]["hash"].as_str().unwrap().len(), 8);
+    assert_eq!(g["metadata"]["custom_metadata"]["deployment_id"], "api-7");
+    let text = cli.expect(&["secrets", "get", path], 0);
+    assert!(
+        !text.contains("s3cret-old") && text.contains("********"),
+        "{text}"
+    );
+    // Without an operator, reveal is refused (exit 3).
+    let out = cli.run(&["secrets", "get", path, "--reveal"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--operator"));
+    let g = cli.sj(&["get", path, "--reveal", "--json"]);
+    assert_eq!(g["keys"]["password"]["value"], "s3cret-old");
+
+    // Rotate with the default read-back validation.
+    let r = cli.sj(&["rotate", path, "--keys", "password", "--json"]);
+    assert_eq!(r["outcome"], "rotated", "{r}");
+    assert_eq!(r["new_version"], 2);
+    let steps: Vec<&str> = r["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["status"] == "ok")
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["generate", "deploy", "validate", "cleanup"]);
+
+    // A failing validator: exit 1, rolled back, with the reason.
+    let a = cli.secrets(&[
+        "rotate",
+        path,
+        "--validate-cmd",
+        "echo login refused >&2; exit 1",
+        "--json",
+    ]);
+    let out = cli.run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(out.status.code(), Some(1));
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["outcome"], "rolled_back");
+    assert!(
+        r["reason"].as_str().unwrap().contains("login refused"),
+        "{r}"
+    );
+    assert_eq!(r["restored_as"], 4);
+
+    // History, diff, rollback.
+    let h = cli.sj(&["history", path, "--json"]);
+    assert_eq!(h["current_version"], 4);
+    assert_eq!(h["versions"].as_array().unwrap().len(), 4);
+    let d = cli.sj(&["diff", path, "1", "2", "--json"]);
+    let keys = d["keys"].as_array().unwrap();
+    let pw = keys.iter().find(|k| k["key"] == "password").unwrap();
+    assert_eq!(pw["change"], "changed");
+    assert!(pw.get("old_value").is_none());
+    let rb = cli.sj(&["rollback", path, "--version", "1", "--json"]);
+    assert_eq!(rb["new_version"], 5);
+    let g = cli.sj(&["get", path, "--reveal", "--json"]);
+    assert_eq!(g["keys"]["password"]["value"], "s3cret-old");
+
+    // Batch: only the secret close to expiry is rotated.
+    cli.sj(&["--ttl", "2d", "put", "deployments/soon", "k=v", "--json"]);
+    let b = cli.sj(&["rotate", "--expiring-within", "7d", "--json"]);
+    assert_eq!(b["rotated"], 1, "{b}");
+    assert_eq!(b["results"][0]["path"], "deployments/soon");
+
+    let l = cli.sj(&["list", "--json"]);
+    let paths: Vec<&str> = l["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["deployments/api-7", "deployments/soon"]);
+
+    // Audited: reveal, write, rotation, rollback; never a value.
+    let events = cli.events();
+    let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+    for t in [
+        "secret_written",
+        "secret_revealed",
+        "secret_rotated",
+        "secret_rotation_failed",
+        "secret_rolled_back",
+    ] {
+        assert!(types.contains(&t), "{t} missing from {types:?}");
+    }
+    let all = serde_json::to_string(&events).unwrap();
+    assert!(!all.contains("s3cret-old"));
+}
+
+#[test]
+fn cli_local_store() {
+    let cli = Cli::new(false);
+    cli_flow(&cli);
+    // Read-only refuses changes (exit 3) and writes nothing.
+    let a = cli.secrets(&["--read-only", "put", "deployments/ro", "k=v"]);
+    let out = cli.run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("read-only"));
+    // A wrong code is refused even with a grant open elsewhere: the code is checked.
+    cli.expect(&["--operator", "alice", "logout"], 0);
+    let a = cli.secrets(&["get", "deployments/api-7", "--reveal"]);
+    let out = cli.run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(out.status.code(), Some(3), "no grant, no code: refused");
+    let a = cli.secrets(&["get", "deployments/api-7", "--reveal", "--code", "000000"]);
+    let out = cli.run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_ne!(out.status.code(), Some(0));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("s3cret-old"));
+    let l = cli.sj(&["list", "--json"]);
+    assert!(!l.to_string().contains("deployments/ro"));
+}
+
+#[test]
+fn cli_vault() {
+    let cli = Cli::new(true);
+    cli_flow(&cli);
+    // What Vault holds is ciphertext.
+    let out =
+        cli.vault
+            .as_ref()
+            .unwrap()
+            .cli(&["kv", "get", "-format=json", "secret/deployments/api-7"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !text.contains("s3cret-old") && text.contains("wf1."),
+        "{text}"
+    );
+}
+
+// ------------------------------------------------------------------ kill -9 at each step
+
+/// Starts `rotate` paused at `point`, kills it with SIGKILL, and returns.
+fn kill_at(cli: &Cli, path: &str, point: &str, extra: &[&str]) {
+    use std::io::{BufRead, BufReader};
+    let mut args = cli.secrets(&["rotate", path, "--keys", "password", "--json"]);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let mut child = cli
+        .cmd(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        .env(rotation::PAUSE_ENV, point)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = err.read_line(&mut line).unwrap();
+        assert!(n > 0, "windflow ended before pausing at {point}");
+        if line.contains(&format!("paused at {point}")) {
+            break;
+        }
+    }
+    // SAFETY: kill(2) on our own child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGKILL);
+    }
+    let status = child.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(libc::SIGKILL));
+}
+
+fn crash_at_each_step(cli: &Cli) {
+    let lib = cli.library();
+    // (pause point, extra args, recovery action, whether the new value stays)
+    let cases: &[(&str, &[&str], &str, bool)] = &[
+        ("generate", &[], "abandoned", false),
+        ("generate:done", &[], "abandoned", false),
+        ("deploy", &[], "abandoned", false),
+        ("deploy:done", &[], "rolled_back", false),
+        ("validate", &[], "rolled_back", false),
+        ("validate:done", &[], "rolled_back", false),
+        ("cleanup", &[], "completed", true),
+        (
+            "rollback",
+            &["--validate-cmd", "exit 1"],
+            "rolled_back",
+            false,
+        ),
+    ];
+    for (i, (point, extra, action, new_stays)) in cases.iter().enumerate() {
+        let path = format!("deployments/crash-{i}");
+        cli.sj(&["put", &path, "password=original", "user=svc", "--json"]);
+        kill_at(cli, &path, point, extra);
+
+        // Between the kill and the next start: the old or the new value is fully in place.
+        let (cur, cur_meta) = block_on(lib.read(&path, None)).unwrap();
+        assert_eq!(cur["user"].expose(), "svc");
+        assert!(
+            cur["password"].expose() == "original"
+                || (cur_meta.version == 2 && cur["password"].len() == 32),
+            "{point}: neither the old nor the new value is in place"
+        );
+
+        // The next start finds the journal and finishes it.
+        let rec = cli.sj(&["recover", "--json"]);
+        let recovered = rec["recovered"].as_array().unwrap();
+        assert_eq!(recovered.len(), 1, "{point}: {rec}");
+        assert_eq!(recovered[0]["path"], path.as_str());
+        assert_eq!(recovered[0]["action"], *action, "{point}: {rec}");
+        assert!(
+            block_on(async { rotation::journals(&lib) })
+                .unwrap()
+                .is_empty()
+        );
+
+        let meta = block_on(lib.metadata(&path)).unwrap();
+        let (now_vals, _) = block_on(lib.read(&path, None)).unwrap();
+        // The old value is never lost: version 1 is intact.
+        let (v1, _) = block_on(lib.read(&path, Some(1))).unwrap();
+        assert_eq!(v1["password"].expose(), "original", "{point}");
+        if *new_stays {
+            assert_eq!(meta.current_version, 2, "{point}");
+            assert_ne!(now_vals["password"].expose(), "original", "{point}");
+        } else {
+            assert_eq!(now_vals["password"].expose(), "original", "{point}");
+            let expected = if *action == "abandoned" { 1 } else { 3 };
+            assert_eq!(meta.current_version, expected, "{point}");
+        }
+        // A second start finds nothing left to do.
+        assert!(
+            cli.sj(&["recover", "--json"])["recovered"]
+                .as_array()
+                .unwrap()
+                .is_empty()
+        );
+    }
+    let types: Vec<String> = cli.events().into_iter().map(|e| e.event_type).collect();
+    assert_eq!(
+        types
+            .iter()
+            .filter(|t| *t == "secret_rotation_recovered")
+            .count(),
+        cases.len()
+    );
+}
+
+#[test]
+fn crash_at_each_rotation_step_local() {
+    crash_at_each_step(&Cli::new(false));
+}
+
+#[test]
+fn crash_at_each_rotation_step_vault() {
+    crash_at_each_step(&Cli::new(true));
+}
+
+// ------------------------------------------------------------------ the pane (TestBackend, 80x24)
+
+mod pane {
+    use super::*;
+    use crate::console::{app, key_event, press, screen, settings, typed};
+    use crossterm::event::{KeyCode, KeyModifiers};
+    use windflow::console::app::{App, Mode, Msg, Request};
+    use windflow::secrets::model::{SecretMeta, VersionMeta};
+    use windflow::secrets::rotation::Progress;
+    use windflow::secrets::service::{SecretsEvent, SecretsRequest};
+    use windflow::service::ServiceEvent;
+
+    const T0: i64 = 1_790_000_000;
+
+    fn ev(e: SecretsEvent) -> Msg {
+        Msg::Service(ServiceEvent::Secrets(e))
+    }
+
+    fn meta(path: &str, current: u64, expires_in: Option<i64>) -> SecretMeta {
+        let now = chrono::Utc::now().timestamp();
+        let mut custom = BTreeMap::new();
+        custom.insert("created_by".to_string(), "windflow".to_string());
+        if let Some(id) = model::deployment_id(path) {
+            custom.insert("deployment_id".to_string(), id.to_string());
+        }
+        if let Some(s) = expires_in {
+            custom.insert("expires_at".to_string(), model::format_time(now + s));
+        }
+        SecretMeta {
+            path: path.into(),
+            current_version: current,
+            oldest_version: 1,
+            max_versions: 10,
+            created_time: T0,
+            updated_time: T0 + 3600 * current as i64,
+            custom,
+            versions: (1..=current)
+                .map(|v| VersionMeta {
+                    version: v,
+                    created_time: T0 + 3600 * v as i64,
+                    deletion_time: (v == 1 && current > 2).then_some(T0),
+                    destroyed: false,
+                })
+                .collect(),
+        }
+    }
+
+    const DAY: i64 = 86_400;
+    // Half an hour of slack so the labels do not change while the test runs.
+    const PATHS: [(&str, Option<i64>); 5] = [
+        ("deployments/api-7", Some(3 * DAY + 5400)),
+        ("deployments/payments-db", Some(-2 * DAY - 1800)),
+        ("deployments/web/redis", Some(20 * DAY + 1800)),
+        ("infra/ci/token", None),
+        ("infra/smtp", Some(9 * DAY + 1800)),
+    ];
+
+    /// The console on the Secrets pane with a loaded mount and api-7 selected.
+    fn loaded() -> App {
+        let mut app = app();
+        crate::console::focus(&mut app, "secrets");
+        assert_eq!(app.pane().id(), "secrets");
+        let reqs = app.update(ev(SecretsEvent::Index {
+            paths: PATHS.iter().map(|(p, _)| p.to_string()).collect(),
+            took: Duration::from_millis(12),
+        }));
+        // The first secret is selected and its detail requested.
+        assert!(
+            matches!(&reqs[..], [Request::Secrets(SecretsRequest::Load { path })] if path == "deployments/api-7"),
+            "{reqs:?}"
+        );
+        app.update(ev(SecretsEvent::Metas(
+            PATHS.iter().map(|(p, e)| meta(p, 2, *e)).collect(),
+        )));
+        app.update(ev(SecretsEvent::Detail {
+            meta: meta("deployments/api-7", 3, PATHS[0].1),
+            version: 3,
+            hashes: vec![
+                ("api_key".into(), "1f2e3d4c".into()),
+                ("db_password".into(), "a1b2c3d4".into()),
+            ],
+        }));
+        app
+    }
+
+    fn masked(s: String) -> String {
+        regex::Regex::new(r"masks in \d+ s")
+            .unwrap()
+            .replace_all(&s, "masks in N s")
+            .into_owned()
+    }
+
+    #[test]
+    fn tree_detail_and_expiry_80x24() {
+        let mut app = loaded();
+        let s = screen(&mut app, 80, 24);
+        insta::assert_snapshot!("secrets_tree_80x24", s);
+        assert!(s.contains("3d 1h left") && s.contains("expired") && !s.contains("a1b2c3d4x"));
+        // Expiry colours: warn under 7 days, danger once expired.
+        let term = crate::console::render(&mut app, 80, 24);
+        let buf = term.backend().buffer();
+        let find = |needle: &str| {
+            (0..24u16)
+                .find_map(|y| {
+                    let line: String = (0..80u16).map(|x| buf[(x, y)].symbol()).collect();
+                    line.find(needle).map(|i| {
+                        let x = line[..i].chars().count() as u16;
+                        buf[(x, y)].fg
+                    })
+                })
+                .unwrap()
+        };
+        let theme = &app.theme;
+        use windflow::console::theme::Role;
+        assert_eq!(find("expired"), theme.role(Role::Danger).fg.unwrap());
+        assert_eq!(find("3d 1h left"), theme.role(Role::Warn).fg.unwrap());
+    }
+
+    #[test]
+    fn fuzzy_search_across_the_mount() {
+        let mut app = loaded();
+        typed(&mut app, "/pay");
+        let s = screen(&mut app, 80, 24);
+        assert!(s.contains("/pay (1 of 5)"), "{s}");
+        assert!(s.contains("payments-db"), "{s}");
+        assert!(!s.contains("smtp"));
+        press(&mut app, KeyCode::Esc);
+        // Searching tolerates gaps: `inci` finds infra/ci/token.
+        typed(&mut app, "/inci");
+        let s = screen(&mut app, 80, 24);
+        assert!(
+            s.contains("infra/ci/token") && s.contains("(1 of 5)"),
+            "{s}"
+        );
+        press(&mut app, KeyCode::Enter);
+        let reqs = press(&mut app, KeyCode::Enter);
+        assert!(
+            matches!(&reqs[..], [Request::Secrets(SecretsRequest::Load { path })] if path == "infra/ci/token"),
+            "{reqs:?}"
+        );
+    }
+
+    #[test]
+    fn reveal_needs_step_up_and_masks_again() {
+        // A stale second factor: reveal asks for a code first.
+        let mut s = settings();
+        s.step_up_window = Duration::ZERO;
+        let mut app = crate::console::app_with(s, "dark");
+        crate::console::focus(&mut app, "secrets");
+        app.update(ev(SecretsEvent::Index {
+            paths: vec!["deployments/api-7".into()],
+            took: Duration::from_millis(1),
+        }));
+        let reqs = typed(&mut app, "v");
+        assert!(
+            reqs.is_empty() && matches!(app.mode, Mode::StepUp(_)),
+            "{reqs:?}"
+        );
+        press(&mut app, KeyCode::Esc);
+
+        let mut app = loaded();
+        let reqs = typed(&mut app, "v");
+        assert!(
+            matches!(&reqs[..], [Request::Secrets(SecretsRequest::Reveal { path, version: Some(3) })] if path == "deployments/api-7"),
+            "{reqs:?}"
+        );
+        app.update(ev(SecretsEvent::Revealed {
+            path: "deployments/api-7".into(),
+            version: 3,
+            values: vals(&[("api_key", "AKIA-TEST"), ("db_password", "hunter2")]),
+        }));
+        let s = masked(screen(&mut app, 80, 24));
+        insta::assert_snapshot!("secrets_revealed_80x24", s);
+        assert!(s.contains("hunter2") && s.contains("masks in N s"));
+        // The service's timer re-masks.
+        app.update(ev(SecretsEvent::Remask {
+            path: "deployments/api-7".into(),
+        }));
+        let s = screen(&mut app, 80, 24);
+        assert!(!s.contains("hunter2") && s.contains("a1b2c3d4"), "{s}");
+    }
+
+    #[test]
+    fn rotate_with_typed_confirmation_and_live_steps() {
+        let mut app = loaded();
+        typed(&mut app, "R");
+        assert!(matches!(app.mode, Mode::Confirm(_)));
+        let reqs = typed(&mut app, "deployments/api-7");
+        assert!(reqs.is_empty());
+        let reqs = press(&mut app, KeyCode::Enter);
+        assert!(
+            matches!(&reqs[..], [Request::Secrets(SecretsRequest::Rotate { path })] if path == "deployments/api-7"),
+            "{reqs:?}"
+        );
+        let step = |step, status| {
+            ev(SecretsEvent::Progress(Progress {
+                path: "deployments/api-7".into(),
+                step,
+                status,
+            }))
+        };
+        app.update(step(Step::Generate, StepStatus::Started));
+        app.update(step(
+            Step::Generate,
+            StepStatus::Done("2 new value(s)".into()),
+        ));
+        app.update(step(
+            Step::Deploy,
+            StepStatus::Done("version 4 written".into()),
+        ));
+        app.update(step(Step::Validate, StepStatus::Started));
+        let s = screen(&mut app, 80, 24);
+        insta::assert_snapshot!("secrets_rotation_running_80x24", s);
+        app.update(step(
+            Step::Validate,
+            StepStatus::Failed("validation command `check-db` exited with code 1".into()),
+        ));
+        app.update(step(
+            Step::Rollback,
+            StepStatus::Done("version 3 restored as version 5".into()),
+        ));
+        app.update(ev(SecretsEvent::Rotated(Ok(Outcome::RolledBack {
+            path: "deployments/api-7".into(),
+            old_version: 3,
+            failed_version: 4,
+            restored_as: 5,
+            reason: "validation command `check-db` exited with code 1".into(),
+        }))));
+        let s = screen(&mut app, 80, 24);
+        assert!(s.contains("rolled back: v3 restored as v5"), "{s}");
+        assert!(s.contains("✗ validate"), "{s}");
+        // A wrong typed confirmation runs nothing.
+        typed(&mut app, "x");
+        typed(&mut app, "R");
+        typed(&mut app, "deployments/api");
+        let reqs = press(&mut app, KeyCode::Enter);
+        assert!(reqs.is_empty() && matches!(app.mode, Mode::Confirm(_)));
+    }
+
+    #[test]
+    fn rollback_to_a_chosen_version_and_diff() {
+        let mut app = loaded();
+        // The current version cannot be the target.
+        assert!(typed(&mut app, "b").is_empty());
+        typed(&mut app, "m]");
+        let reqs = typed(&mut app, "d");
+        assert!(
+            matches!(
+                &reqs[..],
+                [Request::Secrets(SecretsRequest::Diff {
+                    v1: 2,
+                    v2: 3,
+                    reveal: false,
+                    ..
+                })]
+            ),
+            "{reqs:?}"
+        );
+        app.update(ev(SecretsEvent::Diff {
+            path: "deployments/api-7".into(),
+            v1: 2,
+            v2: 3,
+            lines: model::diff(
+                &vals(&[
+                    ("api_key", "a"),
+                    ("db_password", "old-pass"),
+                    ("legacy", "z"),
+                ]),
+                &vals(&[
+                    ("api_key", "a"),
+                    ("db_password", "new-pass"),
+                    ("region", "eu"),
+                ]),
+            ),
+            values: None,
+        }));
+        let s = screen(&mut app, 80, 24);
+        insta::assert_snapshot!("secrets_diff_80x24", s);
+        assert!(
+            !s.contains("old-pass") && !s.contains("new-pass"),
+            "values stay masked"
+        );
+        typed(&mut app, "x");
+        typed(&mut app, "b");
+        let Mode::Confirm(c) = &app.mode else {
+            panic!("rollback asks first")
+        };
+        assert_eq!(c.spec.typed.as_deref(), Some("deployments/api-7"));
+        typed(&mut app, "deployments/api-7");
+        let reqs = press(&mut app, KeyCode::Enter);
+        assert!(
+            matches!(
+                &reqs[..],
+                [Request::Secrets(SecretsRequest::Rollback {
+                    version: 2,
+                    ..
+                })]
+            ),
+            "{reqs:?}"
+        );
+    }
+
+    #[test]
+    fn edit_validates_json_and_shows_a_diff_before_saving() {
+        let mut app = loaded();
+        let reqs = typed(&mut app, "e");
+        assert!(matches!(
+            &reqs[..],
+            [Request::Secrets(SecretsRequest::Edit { .. })]
+        ));
+        app.update(ev(SecretsEvent::Editing {
+            path: "deployments/api-7".into(),
+            version: 3,
+            values: vals(&[("config", "{\"pool\": 5}"), ("db_password", "hunter2")]),
+        }));
+        // Keys go to the editor now: `q` types, it does not quit.
+        assert!(typed(&mut app, "q").is_empty());
+        let ctrl_s = || key_event(KeyCode::Char('s'), KeyModifiers::CONTROL);
+        // Break the JSON on line 1: `q{"pool": 5}` is not JSON.
+        press(&mut app, KeyCode::Home);
+        press(&mut app, KeyCode::Delete);
+        for _ in 0.."config=".len() {
+            press(&mut app, KeyCode::Right);
+        }
+        typed(&mut app, "[");
+        app.update(ctrl_s());
+        let s = screen(&mut app, 80, 24);
+        assert!(
+            s.contains("line 1: the value of config is not valid JSON"),
+            "{s}"
+        );
+        press(&mut app, KeyCode::Backspace);
+        press(&mut app, KeyCode::Down);
+        press(&mut app, KeyCode::End);
+        typed(&mut app, "9");
+        assert!(app.update(ctrl_s()).is_empty());
+        let s = screen(&mut app, 80, 24);
+        insta::assert_snapshot!("secrets_edit_review_80x24", s);
+        assert!(
+            s.contains("~ db_password") && !s.contains("hunter29"),
+            "{s}"
+        );
+        let reqs = typed(&mut app, "y");
+        let [Request::Secrets(SecretsRequest::Put { path, values, cas })] = &reqs[..] else {
+            panic!("{reqs:?}")
+        };
+        assert_eq!((path.as_str(), *cas), ("deployments/api-7", 3));
+        assert_eq!(values["db_password"].expose(), "hunter29");
+        assert_eq!(values["config"].expose(), "{\"pool\": 5}");
+        assert!(!app.pane().editing());
+    }
+
+    #[test]
+    fn copy_gives_the_revealed_value_else_the_path() {
+        let mut app = loaded();
+        let reqs = typed(&mut app, "y");
+        assert!(
+            matches!(&reqs[..], [Request::Copy(t)] if t == "deployments/api-7"),
+            "{reqs:?}"
+        );
+        app.update(ev(SecretsEvent::Revealed {
+            path: "deployments/api-7".into(),
+            version: 3,
+            values: vals(&[("token", "tok-123")]),
+        }));
+        let reqs = typed(&mut app, "y");
+        assert!(
+            matches!(&reqs[..], [Request::Copy(t)] if t == "tok-123"),
+            "{reqs:?}"
+        );
+    }
+}
+
+/// The service over a real embedded store: events out, audit in.
+#[tokio::test]
+async fn service_answers_with_events() {
+    use windflow::secrets::service::{self, SecretsEvent, SecretsRequest};
+    use windflow::service::ServiceEvent;
+    let f = local_fixture();
+    f.secrets
+        .put("deployments/a", &vals(&[("k", "v1")]), None)
+        .await
+        .unwrap();
+    let (tx, mut rx) = windflow::service::channel();
+    let mut next = async || loop {
+        if let Some(ServiceEvent::Secrets(e)) = rx.recv().await {
+            return e;
+        }
+    };
+    service::handle(&f.secrets, &tx, SecretsRequest::Refresh).await;
+    let SecretsEvent::Index { paths, .. } = next().await else {
+        panic!()
+    };
+    assert_eq!(paths, ["deployments/a"]);
+    service::handle(
+        &f.secrets,
+        &tx,
+        SecretsRequest::Reveal {
+            path: "deployments/a".into(),
+            version: None,
+        },
+    )
+    .await;
+    let mut got = None;
+    for _ in 0..3 {
+        if let SecretsEvent::Revealed { values, .. } = next().await {
+            got = Some(values);
+            break;
+        }
+    }
+    assert_eq!(got.unwrap()["k"].expose(), "v1");
+    assert!(f.sink.types().contains(&"secret_revealed".to_string()));
+    // A failure is an event, not a crash.
+    service::handle(
+        &f.secrets,
+        &tx,
+        SecretsRequest::Rollback {
+            path: "deployments/none".into(),
+            version: 1,
+        },
+    )
+    .await;
+    let mut failed = None;
+    for _ in 0..4 {
+        if let SecretsEvent::Failed { error, .. } = next().await {
+            failed = Some(error);
+            break;
+        }
+    }
+    assert!(failed.unwrap().contains("not found"));
+}
+
+/// A one-request HTTP server answering `status`; returns its URL and what it received.
+fn probe_server(status: u16) -> (String, std::thread::JoinHandle<String>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/check", listener.local_addr().unwrap());
+    let handle = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        // Read the head, then the body by its content-length.
+        loop {
+            let n = conn.read(&mut chunk).unwrap();
+            buf.extend_from_slice(&chunk[..n]);
+            let text = String::from_utf8_lossy(&buf).to_string();
+            if let Some(i) = text.find("\r\n\r\n") {
+                let len: usize = text
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap())
+                    })
+                    .unwrap_or(0);
+                if buf.len() >= i + 4 + len {
+                    break;
+                }
+            }
+            if n == 0 {
+                break;
+            }
+        }
+        let reason = if status == 200 { "OK" } else { "Error" };
+        write!(
+            conn,
+            "HTTP/1.1 {status} {reason}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+        )
+        .unwrap();
+        String::from_utf8_lossy(&buf).to_string()
+    });
+    (url, handle)
+}
+
+#[tokio::test]
+async fn http_probe_validation_gets_the_value_in_the_body() {
+    let f = local_fixture();
+    let s = &f.secrets;
+    let path = "deployments/probe";
+    s.put(path, &vals(&[("token", "old-token")]), None)
+        .await
+        .unwrap();
+
+    let (url, server) = probe_server(200);
+    let opts = RotateOptions {
+        validation: Validation::Http(url.clone()),
+        ..RotateOptions::default()
+    };
+    let out = rotation::rotate(s, path, &opts, &mut no_progress())
+        .await
+        .unwrap();
+    assert!(
+        matches!(out, Outcome::Rotated { new_version: 2, .. }),
+        "{out:?}"
+    );
+    let request = server.join().unwrap();
+    let (new, _) = s.read(path, None).await.unwrap();
+    let (head, body) = request.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("POST /check "), "{head}");
+    assert!(
+        !head.contains(new["token"].expose()),
+        "the value is never in the URL or headers"
+    );
+    let sent: BTreeMap<String, String> = serde_json::from_str(body).unwrap();
+    assert_eq!(sent["token"], new["token"].expose());
+
+    // A failing probe rolls back.
+    let (url, server) = probe_server(503);
+    let opts = RotateOptions {
+        validation: Validation::Http(url),
+        ..RotateOptions::default()
+    };
+    let out = rotation::rotate(s, path, &opts, &mut no_progress())
+        .await
+        .unwrap();
+    match out {
+        Outcome::RolledBack {
+            reason,
+            restored_as,
+            ..
+        } => {
+            assert!(reason.contains("503"), "{reason}");
+            assert_eq!(restored_as, 4);
+        }
+        o => panic!("{o:?}"),
+    }
+    server.join().unwrap();
+    assert_eq!(s.read(path, None).await.unwrap().0, new);
+}
+
+#[test]
+fn cli_vault_mount_and_backend_errors() {
+    let cli = Cli::new(true);
+    let bao = cli.vault.as_ref().unwrap();
+    let out = bao.cli(&["secrets", "enable", "-path=team", "kv-v2"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    cli.sj(&[
+        "--vault-mount",
+        "team",
+        "put",
+        "deployments/x",
+        "k=v",
+        "--json",
+    ]);
+    let out = bao.cli(&["kv", "get", "-format=json", "team/deployments/x"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("wf1."));
+    // Not in the default mount.
+    let a = cli.secrets(&["get", "deployments/x"]);
+    let out = cli.run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not found"));
+    // A bad token: 403, refused (exit 3), with what to check.
+    let out = cli
+        .cmd(&["secrets", "list"])
+        .env("VAULT_TOKEN", "bogus")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("permission denied (403)"));
+    // Sealed: a clear message, exit 1.
+    bao.seal();
+    let out = cli.run(&["secrets", "list"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is sealed"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The real console in a pseudo-terminal (demo mode seeds secrets through the
+/// service): search, reveal, rotate with live steps, quit cleanly.
+#[test]
+fn console_search_reveal_and_rotate_in_a_terminal() {
+    use crate::support::pty::{Key, Pty};
+    const T: Duration = Duration::from_secs(15);
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path().display().to_string();
+    let mut pty = Pty::spawn(
+        &crate::support::windflow_bin(),
+        &["--demo"],
+        &[
+            ("HOME", h.as_str()),
+            ("XDG_CONFIG_HOME", &format!("{h}/config")),
+            ("XDG_STATE_HOME", &format!("{h}/state")),
+            ("WINDFLOW_SECRETS_BACKEND", "local"),
+        ],
+        80,
+        24,
+    );
+    pty.wait_for("demo (demo sign-in)", T).unwrap();
+    pty.keys(":pane secrets\r");
+    pty.wait_for("Secrets (6)", T).unwrap();
+    pty.wait_for("expired", T).unwrap();
+    pty.keys("/smtp");
+    pty.wait_for("(1 of 6)", T).unwrap();
+    pty.key(Key::Enter);
+    pty.key(Key::Enter);
+    pty.wait_for("┌ infra/smtp", T).unwrap();
+    pty.wait_for("•••••••• ", T).unwrap();
+    pty.keys("v");
+    pty.wait_for("svc-windflow", T).unwrap();
+    pty.keys("R");
+    pty.wait_for("Rotate infra/smtp?", T).unwrap();
+    pty.keys("infra/smtp");
+    pty.key(Key::Enter);
+    pty.wait_for("● cleanup", T).unwrap();
+    pty.wait_for("rotated: v1 → v2", T).unwrap();
+    pty.keys("x");
+    pty.wait_for("v2  of 2", T).unwrap();
+    // The rotation re-masked the values.
+    assert!(!pty.contains("svc-windflow"), "{}", pty.screen_text());
+    pty.keys("q");
+    let status = pty.wait_exit(T).expect("windflow exits");
+    assert_eq!(status.exit_code(), 0);
+    assert!(!pty.alternate_screen());
+}
+
+/// A dead Vault: the service reports it (health down, a failure event) and keeps serving.
+#[tokio::test]
+async fn service_reports_a_dead_backend_and_stays_up() {
+    use windflow::secrets::service::{self, SecretsEvent, SecretsRequest};
+    use windflow::service::{HealthState, ServiceEvent};
+    let port = free_port();
+    let f = fixture(|_| Arc::new(vault_store(&format!("http://127.0.0.1:{port}"), TOKEN)));
+    let (tx, mut rx) = windflow::service::channel();
+    let handle = service::spawn(f.secrets.clone(), tx);
+    let mut health = None;
+    let mut failure = None;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while health.is_none() || failure.is_none() {
+        let ev = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .expect("events from the service")
+            .unwrap();
+        match ev {
+            ServiceEvent::Health { health: h, .. } => health = Some(h),
+            ServiceEvent::Secrets(SecretsEvent::Failed { error, .. }) => failure = Some(error),
+            _ => {}
+        }
+    }
+    let h = health.unwrap();
+    assert_eq!(h.state, HealthState::Down);
+    assert!(h.last_error.unwrap().contains("unreachable"));
+    assert!(failure.unwrap().contains("unreachable"));
+    // Still serving: another request gets its own answer.
+    assert!(handle.try_send(SecretsRequest::Load {
+        path: "deployments/a".into()
+    }));
+    loop {
+        let ev = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        if let ServiceEvent::Secrets(SecretsEvent::Failed { what, .. }) = ev {
+            assert!(what.contains("deployments/a"));
+            break;
+        }
+    }
+}
