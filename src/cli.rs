@@ -60,6 +60,16 @@ pub struct GlobalArgs {
     /// Open the console on a fresh temporary store fed by a workload generator.
     #[arg(long)]
     pub demo: bool,
+    /// Keep sessions in Redis (`redis://[:password@]host:port[/db]`, `rediss://` for TLS)
+    /// instead of the embedded store.
+    #[arg(
+        long,
+        global = true,
+        env = "WINDFLOW_REDIS_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub redis_url: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -92,6 +102,11 @@ pub enum Command {
     Crypto {
         #[command(subcommand)]
         command: crate::cli_auth::CryptoCommand,
+    },
+    /// User sessions: list, show, create, validate, revoke, revoke-user.
+    Sessions {
+        #[command(subcommand)]
+        command: crate::cli_sessions::SessionsCommand,
     },
 }
 
@@ -152,6 +167,8 @@ impl GlobalArgs {
 
 /// Parses the command line and runs it.
 pub fn main() -> ExitCode {
+    // One TLS stack (rustls with ring) for every client; already set is fine.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
@@ -179,6 +196,9 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Some(Command::Login(args)) => crate::cli_auth::run_login(&config, args),
         Some(Command::Logout(args)) => crate::cli_auth::run_logout(&config, args),
         Some(Command::Crypto { command }) => crate::cli_auth::run_crypto(&config, command),
+        Some(Command::Sessions { command }) => {
+            crate::cli_sessions::run(&config, cli.global.redis_url.as_deref(), command)
+        }
         Some(Command::Completions { shell }) => {
             clap_complete::generate(
                 shell,

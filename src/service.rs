@@ -85,6 +85,8 @@ pub enum ServiceEvent {
     Processed { service: &'static str, count: u64 },
     /// Sign-in, enrolment and step-up outcomes.
     Auth(crate::auth::service::AuthEvent),
+    /// The sessions service's latest view of the session store.
+    Sessions(crate::sessions::service::SessionsEvent),
     /// A figure for the Overview (`sessions: 42`).
     Figure {
         service: &'static str,

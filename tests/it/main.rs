@@ -6,5 +6,6 @@ mod crypto;
 mod e2e;
 mod mfa;
 mod pty_selftest;
+mod sessions;
 mod snapshots;
 mod support;

@@ -35,6 +35,8 @@ pub struct Shared {
     pub activity: VecDeque<ActivityEntry>,
     /// Entries pushed out of the bounded activity log.
     pub activity_dropped: u64,
+    /// The latest sessions snapshot (the Sessions pane reads it).
+    pub sessions: Option<std::sync::Arc<crate::sessions::service::Snapshot>>,
 }
 
 pub const ACTIVITY_CAPACITY: usize = 5000;
@@ -153,6 +155,10 @@ impl Shared {
             }
             // The console's sign-in gate handles these.
             ServiceEvent::Auth(_) => false,
+            ServiceEvent::Sessions(crate::sessions::service::SessionsEvent::Snapshot(snap)) => {
+                self.sessions = Some(snap);
+                true
+            }
         }
     }
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod pty;
+pub mod sessions_redis;
 
 use std::path::PathBuf;
 
