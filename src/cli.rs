@@ -184,7 +184,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
     let base = BaseDirs::detect()?;
     let config = Config::load(&cli.global.flags(), &env, &base)?;
     match cli.command {
-        None => run_console(config, cli.global.demo),
+        None => run_console(config, cli.global.demo, cli.global.redis_url.clone()),
         Some(Command::Config {
             command: ConfigCommand::Show { json },
         }) => {
@@ -277,7 +277,11 @@ fn show_config(config: &Config, json: bool) -> Result<(), CliError> {
     res.map_err(|e| CliError::Failure(e.into()))
 }
 
-fn run_console(config: Config, demo_mode: bool) -> Result<ExitCode, CliError> {
+fn run_console(
+    config: Config,
+    demo_mode: bool,
+    redis_url: Option<String>,
+) -> Result<ExitCode, CliError> {
     use std::io::IsTerminal;
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         return Err(CliError::Usage(
@@ -348,8 +352,18 @@ fn run_console(config: Config, demo_mode: bool) -> Result<ExitCode, CliError> {
         .enable_all()
         .build()
         .map_err(anyhow::Error::from)?;
+    let sessions_keys = auth.keyring().clone();
+    let sessions_audit = crate::audit::Audit::local(&data_dir);
     let exit = runtime.block_on(async move {
         let (tx, rx) = service::channel();
+        let sessions = crate::sessions::service::start_console(
+            store.clone(),
+            sessions_keys,
+            sessions_audit,
+            redis_url.as_deref().filter(|_| !demo_mode),
+            demo_mode,
+            tx.clone(),
+        )?;
         let store_handle = store::service::spawn(store, tx.clone());
         let auth_handle = crate::auth::service::spawn(auth, tx.clone());
         if demo_mode {
@@ -358,6 +372,7 @@ fn run_console(config: Config, demo_mode: bool) -> Result<ExitCode, CliError> {
         let services = Services {
             store: Some(store_handle),
             auth: Some(auth_handle),
+            sessions: Some(sessions),
         };
         console::run(app, services, rx).await
     });

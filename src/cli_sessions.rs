@@ -21,7 +21,9 @@ use crate::cli::CliError;
 use crate::cli_auth::{StepUp, explicit_operator, load_keyring, open_auth};
 use crate::config::Config;
 use crate::sessions::backend::{LocalStore, RedisStore, SessionError, SessionStore, now_ms};
-use crate::sessions::model::{Device, Invalid, Listed, SessionType, Validation, is_valid_id};
+use crate::sessions::model::{
+    Device, Invalid, Listed, SessionType, Validation, human, is_valid_id,
+};
 use crate::sessions::service::{Sessions, short};
 use crate::store::Store;
 
@@ -166,18 +168,6 @@ fn view(l: &Listed) -> View<'_> {
                 "fingerprint": a.fingerprint.as_str(),
             })
         }),
-    }
-}
-
-/// Seconds as `1h02m`, `3m05s`, `12s`.
-pub fn human(secs: i64) -> String {
-    let s = secs.max(0);
-    if s >= 3600 {
-        format!("{}h{:02}m", s / 3600, s % 3600 / 60)
-    } else if s >= 60 {
-        format!("{}m{:02}s", s / 60, s % 60)
-    } else {
-        format!("{s}s")
     }
 }
 

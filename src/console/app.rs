@@ -53,6 +53,7 @@ pub enum Request {
     ProbeAll,
     Store(StoreRequest),
     Auth(AuthRequest),
+    Sessions(crate::sessions::service::SessionsRequest),
 }
 
 /// A question before a dangerous action.

@@ -34,6 +34,7 @@ pub fn panes() -> Vec<Box<dyn Pane>> {
     vec![
         Box::new(panes::overview::Overview::default()),
         Box::new(panes::activity::Activity::default()),
+        Box::new(crate::sessions::pane::SessionsPane::default()),
     ]
 }
 
@@ -51,6 +52,7 @@ pub fn registry(panes: &[Box<dyn Pane>]) -> actions::ActionRegistry {
 pub struct Services {
     pub store: Option<StoreHandle>,
     pub auth: Option<AuthHandle>,
+    pub sessions: Option<crate::sessions::service::SessionsHandle>,
 }
 
 impl Services {
@@ -60,6 +62,9 @@ impl Services {
                 if let Some(s) = &self.store {
                     s.try_send(StoreRequest::Probe);
                 }
+                if let Some(s) = &self.sessions {
+                    s.try_send(crate::sessions::service::SessionsRequest::Refresh);
+                }
             }
             Request::Auth(r) => {
                 let sent = self.auth.as_ref().is_some_and(|s| s.try_send(r));
@@ -67,6 +72,21 @@ impl Services {
                     app.notify(
                         Level::Error,
                         "the sign-in service is not running or is busy; try again",
+                    );
+                }
+            }
+            Request::Sessions(mut r) => {
+                use crate::sessions::service::SessionsRequest as R;
+                // Revocations are recorded as done by the signed-in operator.
+                let who = app.signed().map(|s| s.operator.clone()).unwrap_or_default();
+                if let R::Revoke { by, .. } | R::RevokeUser { by, .. } = &mut r {
+                    *by = who;
+                }
+                let sent = self.sessions.as_ref().is_some_and(|s| s.try_send(r));
+                if !sent {
+                    app.notify(
+                        Level::Error,
+                        "the sessions service is not running or is busy; nothing was done",
                     );
                 }
             }

@@ -296,6 +296,18 @@ pub enum Validation {
     },
 }
 
+/// Seconds as `1h02m`, `3m05s`, `12s` (negative counts as 0).
+pub fn human(secs: i64) -> String {
+    let s = secs.max(0);
+    if s >= 3600 {
+        format!("{}h{:02}m", s / 3600, s % 3600 / 60)
+    } else if s >= 60 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
 /// Serializes a session for sealing.
 pub fn to_json(s: &Session) -> Vec<u8> {
     serde_json::to_vec(s).expect("a session always serializes")

@@ -206,6 +206,28 @@ pub const POLL_EVERY: Duration = Duration::from_secs(1);
 /// The longest wait between reconnection attempts.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
+/// Starts the console's sessions service (inside the runtime): Redis when
+/// `redis_url` is given, else the embedded store; in demo mode, with the
+/// demo population.
+pub fn start_console(
+    store: Arc<crate::store::Store>,
+    keys: Arc<crate::crypto::Keyring>,
+    audit: Audit,
+    redis_url: Option<&str>,
+    demo: bool,
+    events: EventTx,
+) -> anyhow::Result<SessionsHandle> {
+    let backend: Arc<dyn SessionStore> = match redis_url {
+        Some(url) => Arc::new(backend::RedisStore::connect(url, keys)?),
+        None => Arc::new(backend::LocalStore::open(store, keys)?),
+    };
+    let sessions = Sessions::new(backend, audit);
+    if demo {
+        super::demo::spawn(sessions.clone(), events.clone());
+    }
+    Ok(spawn(sessions, events))
+}
+
 pub fn spawn(sessions: Sessions, events: EventTx) -> SessionsHandle {
     let (tx, rx) = mpsc::channel(64);
     tokio::spawn(run(sessions, events, rx));

@@ -135,9 +135,12 @@ fn number_keys_and_tab_switch_panes() {
     typed(&mut app, "2");
     assert_eq!(focused(&app), "activity");
     press(&mut app, KeyCode::Tab);
+    assert_eq!(focused(&app), "sessions");
+    press(&mut app, KeyCode::Tab);
     assert_eq!(focused(&app), "overview", "Tab wraps around");
     app.update(key_event(KeyCode::BackTab, KeyModifiers::SHIFT));
-    assert_eq!(focused(&app), "activity");
+    assert_eq!(focused(&app), "sessions");
+    typed(&mut app, "2");
     typed(&mut app, "9");
     assert_eq!(
         focused(&app),
@@ -259,7 +262,10 @@ fn palette_completes_runs_and_remembers() {
         "pane ",
         "a unique command moves on to its arguments"
     );
-    assert_eq!(p.candidates, ["pane overview", "pane activity"]);
+    assert_eq!(
+        p.candidates,
+        ["pane overview", "pane activity", "pane sessions"]
+    );
     press(&mut app, KeyCode::Esc);
     assert!(
         matches!(typed(&mut app, ":q\r")[..], []),
@@ -611,7 +617,7 @@ fn step_up_asks_for_a_fresh_code_then_runs_the_action() {
     let mut s = settings();
     s.step_up_window = Duration::ZERO;
     let mut app = App::new(s, with_guarded(), "dark", "vim").unwrap();
-    app.focus_pane(2);
+    app.focus_pane(app.panes.len() - 1);
     let mut out = Vec::new();
     app.dispatch("guarded", "revoke", &mut out);
     assert!(
@@ -659,7 +665,7 @@ fn step_up_asks_for_a_fresh_code_then_runs_the_action() {
     let mut s = settings();
     s.step_up_window = Duration::from_secs(300);
     let mut app = App::new(s, with_guarded(), "dark", "vim").unwrap();
-    app.focus_pane(2);
+    app.focus_pane(app.panes.len() - 1);
     app.dispatch("guarded", "revoke", &mut out);
     assert!(matches!(app.mode, Mode::Normal));
     assert!(

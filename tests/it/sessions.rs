@@ -348,7 +348,7 @@ async fn redis_holds_envelopes_with_ttl_and_a_clean_index() {
         .await
         .unwrap();
     let members: Vec<String> = c.zrange(&index, 0, -1).unwrap();
-    assert_eq!(members, [fresh.session.id.clone()]);
+    assert_eq!(members, std::slice::from_ref(&fresh.session.id));
     assert!(c.pttl::<_, i64>(&index).unwrap() > 3_500_000);
 
     // A hijack record is an envelope too, and revoking clears it.
@@ -726,4 +726,311 @@ fn cli_redis_down_fails_clearly() {
         "{err}"
     );
     assert!(!err.contains("hunter2"), "password leaked: {err}");
+}
+
+// ------------------------------------------------------------------ pane
+
+mod pane {
+    use std::sync::Arc;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use crossterm::event::KeyCode;
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+    use windflow::console::app::{App, Mode, Msg, Request};
+    use windflow::console::filter::Filter;
+    use windflow::console::panes::{Pane, RenderCtx, Shared};
+    use windflow::console::theme::{ColorMode, Role, Theme};
+    use windflow::service::ServiceEvent;
+    use windflow::sessions::model::{Device, HijackAttempt, Listed, Session, SessionType};
+    use windflow::sessions::pane::{Column, SessionsPane};
+    use windflow::sessions::service::{SessionsEvent, SessionsRequest, Snapshot};
+
+    use crate::console::{press, settings, typed};
+
+    /// 2026-11-25 12:00:00 UTC.
+    const NOW: i64 = 1_795_608_000_000;
+
+    fn row(n: u8, user: &str, ip: &str, ua: &str, age_s: i64, idle_s: i64, ttl_s: i64) -> Listed {
+        let d = Device::new(ip.parse().unwrap(), ua);
+        let mut s = Session::new(
+            user,
+            SessionType::Web,
+            &d,
+            vec!["read".into()],
+            NOW - age_s * 1000,
+        );
+        // Fixed ids, for stable snapshots.
+        s.id = format!("{}{}", (b'A' + n) as char, "x".repeat(42));
+        s.last_activity = NOW - idle_s * 1000;
+        if ua.starts_with("curl") {
+            s.session_type = SessionType::Api;
+        }
+        Listed {
+            session: s,
+            expires_at: NOW + ttl_s * 1000,
+            hijack: None,
+        }
+    }
+
+    fn rows() -> Vec<Listed> {
+        let mut hijacked = row(3, "carol", "192.0.2.10", super::FIREFOX, 7300, 60, 3540);
+        hijacked.hijack = Some(HijackAttempt {
+            at: NOW - 60_000,
+            ip_address: "198.51.100.23".parse().unwrap(),
+            user_agent: super::CURL.into(),
+            fingerprint: Device::new("198.51.100.23".parse().unwrap(), super::CURL).fingerprint(),
+        });
+        vec![
+            row(0, "alice", "203.0.113.10", super::FIREFOX, 3723, 12, 3588),
+            row(1, "bob", "10.0.0.5", super::CURL, 600, 240, 200),
+            row(2, "alice", "2001:db8:7::1", super::FIREFOX, 90, 90, 3510),
+            hijacked,
+            row(4, "dave", "172.16.4.4", super::FIREFOX, 5000, 30, 3570),
+        ]
+    }
+
+    fn shared_with(rows: Vec<Listed>, generation: u64) -> Shared {
+        Shared {
+            sessions: Some(Arc::new(Snapshot {
+                rows: rows.into_iter().map(Arc::new).collect(),
+                at: NOW,
+                generation,
+            })),
+            ..Shared::default()
+        }
+    }
+
+    fn draw(pane: &mut SessionsPane, shared: &Shared, mode: ColorMode) -> Terminal<TestBackend> {
+        let theme = Theme::bundled("dark", mode).unwrap();
+        let mut term = Terminal::new(TestBackend::new(80, 24)).unwrap();
+        term.draw(|f| {
+            let ctx = RenderCtx {
+                theme: &theme,
+                shared,
+                now: std::time::Instant::now(),
+                wall: UNIX_EPOCH + Duration::from_millis(NOW as u64),
+                focused: true,
+                utc: true,
+            };
+            pane.render(f, f.area(), &ctx)
+        })
+        .unwrap();
+        term
+    }
+
+    fn text(term: &Terminal<TestBackend>) -> String {
+        let buf = term.backend().buffer();
+        (0..buf.area.height)
+            .map(|y| {
+                (0..buf.area.width)
+                    .map(|x| buf[(x, y)].symbol())
+                    .collect::<String>()
+                    .trim_end()
+                    .to_string()
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn pane_with(shared: &Shared) -> SessionsPane {
+        let mut p = SessionsPane::default();
+        p.shared_changed(shared);
+        p
+    }
+
+    fn users(p: &mut SessionsPane) -> Vec<String> {
+        p.rows().iter().map(|r| r.session.user_id.clone()).collect()
+    }
+
+    #[test]
+    fn sessions_pane_80x24() {
+        let shared = shared_with(rows(), 1);
+        let mut p = pane_with(&shared);
+        insta::assert_snapshot!(text(&draw(&mut p, &shared, ColorMode::TrueColor)));
+    }
+
+    #[test]
+    fn sessions_detail_80x24() {
+        let shared = shared_with(rows(), 1);
+        let mut p = pane_with(&shared);
+        let mut fx = Vec::new();
+        p.handle("select", &shared, &mut fx);
+        assert!(p.detail_open());
+        insta::assert_snapshot!(text(&draw(&mut p, &shared, ColorMode::TrueColor)));
+    }
+
+    #[test]
+    fn hijacks_come_first_by_risk_in_the_danger_role() {
+        let shared = shared_with(rows(), 1);
+        let mut p = pane_with(&shared);
+        assert_eq!(p.sorting(), (Column::Risk, true));
+        assert_eq!(users(&mut p)[0], "carol");
+        let theme = Theme::bundled("dark", ColorMode::TrueColor).unwrap();
+        let danger = theme.role(Role::Danger).fg;
+        let term = draw(&mut p, &shared, ColorMode::TrueColor);
+        let buf = term.backend().buffer();
+        // Line 2 is the first body row.
+        assert!(text(&term).lines().nth(2).unwrap().contains("carol"));
+        assert!(text(&term).lines().nth(2).unwrap().contains("HIJACK"));
+        // Ordinary sessions are not in the danger colour.
+        let cell_fg = |y: u16| buf[(1, y)].fg;
+        assert_ne!(Some(cell_fg(3)), danger);
+        // Without the selection the hijack row is in the danger colour.
+        let mut p2 = pane_with(&shared);
+        let mut fx = Vec::new();
+        p2.handle("down", &shared, &mut fx);
+        let term = draw(&mut p2, &shared, ColorMode::TrueColor);
+        assert_eq!(Some(term.backend().buffer()[(1, 2)].fg), danger);
+        // NO_COLOR: still first, still flagged in words.
+        let term = draw(&mut p2, &shared, ColorMode::None);
+        assert!(text(&term).lines().nth(2).unwrap().contains("HIJACK"));
+    }
+
+    #[test]
+    fn sort_by_any_column_filter_and_keep_selection() {
+        let shared = shared_with(rows(), 1);
+        let mut p = pane_with(&shared);
+        let mut fx = Vec::new();
+        p.handle("sort", &shared, &mut fx);
+        assert_eq!(p.sorting(), (Column::User, false));
+        assert_eq!(users(&mut p), ["alice", "alice", "bob", "carol", "dave"]);
+        p.handle("reverse", &shared, &mut fx);
+        assert_eq!(users(&mut p)[0], "dave");
+        for _ in 0..5 {
+            p.handle("sort", &shared, &mut fx);
+        }
+        assert_eq!(p.sorting().0, Column::Idle);
+        let idle: Vec<i64> = p
+            .rows()
+            .iter()
+            .map(|r| NOW - r.session.last_activity)
+            .collect();
+        assert!(idle.windows(2).all(|w| w[0] <= w[1]), "{idle:?}");
+        p.handle("sort", &shared, &mut fx);
+        assert_eq!(p.sorting().0, Column::Ttl);
+        assert_eq!(users(&mut p)[0], "bob", "shortest TTL first");
+        p.handle("sort_risk", &shared, &mut fx);
+        assert_eq!(users(&mut p)[0], "carol");
+
+        // The filter matches user, type, IP, device and flags.
+        p.set_filter(Filter::new("^alice"));
+        assert_eq!(users(&mut p), ["alice", "alice"]);
+        p.set_filter(Filter::new("api"));
+        assert_eq!(users(&mut p), ["bob"]);
+        p.set_filter(Filter::new("hijack"));
+        assert_eq!(users(&mut p), ["carol"]);
+        p.set_filter(None);
+
+        // A new snapshot keeps the selected session selected.
+        p.handle("bottom", &shared, &mut fx);
+        let chosen = p.rows().last().unwrap().session.id.clone();
+        let mut more = rows();
+        more.push(row(9, "zed", "10.9.9.9", super::CURL, 1, 1, 3600));
+        let shared2 = shared_with(more, 2);
+        p.shared_changed(&shared2);
+        assert_eq!(p.rows().len(), 6);
+        assert_eq!(
+            p.selected_text(&shared2)
+                .unwrap()
+                .split(' ')
+                .next()
+                .unwrap(),
+            chosen
+        );
+    }
+
+    fn app_on_sessions(step_up_window: Duration) -> App {
+        let mut s = settings();
+        s.step_up_window = step_up_window;
+        let mut app = App::new(s, windflow::console::panes(), "dark", "vim").unwrap();
+        let i = app.panes.iter().position(|p| p.id() == "sessions").unwrap();
+        app.focus_pane(i);
+        app.update(Msg::Service(ServiceEvent::Sessions(
+            SessionsEvent::Snapshot(Arc::new(Snapshot {
+                rows: rows().into_iter().map(Arc::new).collect(),
+                at: NOW,
+                generation: 1,
+            })),
+        )));
+        app
+    }
+
+    #[test]
+    fn revoke_one_asks_then_sends_the_request() {
+        let mut app = app_on_sessions(Duration::from_secs(300));
+        typed(&mut app, "j"); // past the hijack record, to alice's newest
+        assert!(typed(&mut app, "d").is_empty());
+        let Mode::Confirm(c) = &app.mode else {
+            panic!("revoke asks first")
+        };
+        assert!(c.spec.title.starts_with("Revoke session"));
+        assert!(typed(&mut app, "n").is_empty(), "no cancels");
+        typed(&mut app, "d");
+        let reqs = typed(&mut app, "y");
+        let [Request::Sessions(SessionsRequest::Revoke { id, .. })] = &reqs[..] else {
+            panic!("{reqs:?}")
+        };
+        assert_eq!(id.len(), 43);
+    }
+
+    #[test]
+    fn revoke_user_needs_step_up_and_the_typed_name() {
+        let mut app = app_on_sessions(Duration::ZERO);
+        typed(&mut app, "j");
+        assert!(typed(&mut app, "D").is_empty());
+        assert!(matches!(app.mode, Mode::StepUp(_)), "a fresh code first");
+        app.update(Msg::Service(ServiceEvent::Auth(
+            windflow::auth::service::AuthEvent::SteppedUp {
+                action: "sessions.revoke_user",
+            },
+        )));
+        let Mode::Confirm(c) = &app.mode else {
+            panic!("then the typed confirmation")
+        };
+        let user = c.spec.typed.clone().expect("typed confirmation");
+        typed(&mut app, "wrong");
+        assert!(press(&mut app, KeyCode::Enter).is_empty());
+        assert!(
+            matches!(app.mode, Mode::Confirm(_)),
+            "a wrong name is refused"
+        );
+        for _ in 0..5 {
+            press(&mut app, KeyCode::Backspace);
+        }
+        typed(&mut app, &user);
+        let reqs = press(&mut app, KeyCode::Enter);
+        let [Request::Sessions(SessionsRequest::RevokeUser { user: u, .. })] = &reqs[..] else {
+            panic!("{reqs:?}")
+        };
+        assert_eq!(u, &user);
+
+        // Read-only refuses both.
+        let mut s = settings();
+        s.read_only = true;
+        let mut app = App::new(s, windflow::console::panes(), "dark", "vim").unwrap();
+        app.focus_pane(2);
+        assert!(typed(&mut app, "d").is_empty());
+        assert!(matches!(app.mode, Mode::Normal));
+    }
+
+    #[test]
+    fn only_visible_rows_are_built_at_100k() {
+        let base = rows();
+        let mut many = Vec::with_capacity(100_000);
+        for i in 0..100_000u32 {
+            let mut r = base[(i % 5) as usize].clone();
+            r.session.id = format!("{i:043}");
+            r.session.user_id = format!("user{:05}", i % 5000);
+            many.push(r);
+        }
+        let shared = shared_with(many, 1);
+        let mut p = pane_with(&shared);
+        let mut fx = Vec::new();
+        p.handle("sort", &shared, &mut fx);
+        p.handle("bottom", &shared, &mut fx);
+        let screen = text(&draw(&mut p, &shared, ColorMode::TrueColor));
+        assert!(screen.contains("Sessions (100000)"), "{screen}");
+        assert!(screen.contains("user04999"), "the last rows show: {screen}");
+    }
 }
