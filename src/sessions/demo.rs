@@ -85,7 +85,7 @@ async fn run(sessions: Sessions, events: EventTx) {
             (
                 rng.random_range(0..live.len()),
                 rng.random_bool(0.04),
-                step % 60 == 0,
+                step % 50 == 15,
             )
         };
         if hijack {

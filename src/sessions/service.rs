@@ -280,9 +280,66 @@ impl Poller {
     }
 }
 
+/// Sends what changed, so an idle console does not redraw: health when its
+/// state or error changes (the round trip at most every [`HEALTH_EVERY`]),
+/// figures when they change, snapshots when the rows change or while there
+/// are rows (their TTL countdown moves).
+#[derive(Default)]
+struct Reporter {
+    health: Option<(HealthState, Option<String>, std::time::Instant)>,
+    figures: HashMap<&'static str, String>,
+    generation: u64,
+}
+
+/// How often an unchanged health is sent again (for its round-trip time).
+pub const HEALTH_EVERY: Duration = Duration::from_secs(30);
+
+impl Reporter {
+    async fn health(
+        &mut self,
+        events: &EventTx,
+        store: &dyn SessionStore,
+        state: HealthState,
+        rtt: Option<Duration>,
+        last_error: Option<String>,
+    ) {
+        let due = match &self.health {
+            Some((s, e, at)) => *s != state || *e != last_error || at.elapsed() >= HEALTH_EVERY,
+            None => true,
+        };
+        if due {
+            self.health = Some((state, last_error.clone(), std::time::Instant::now()));
+            send_health(events, store, state, rtt, last_error).await;
+        }
+    }
+
+    async fn figure(&mut self, events: &EventTx, label: &'static str, value: String) {
+        if self.figures.get(label) != Some(&value) {
+            self.figures.insert(label, value.clone());
+            let _ = events
+                .send(ServiceEvent::Figure {
+                    service: NAME,
+                    label,
+                    value,
+                })
+                .await;
+        }
+    }
+
+    async fn snapshot(&mut self, events: &EventTx, snap: Arc<Snapshot>) {
+        if snap.generation != self.generation || !snap.rows.is_empty() {
+            self.generation = snap.generation;
+            let _ = events
+                .send(ServiceEvent::Sessions(SessionsEvent::Snapshot(snap)))
+                .await;
+        }
+    }
+}
+
 async fn run(sessions: Sessions, events: EventTx, mut rx: mpsc::Receiver<SessionsRequest>) {
     let store = sessions.store().clone();
     let mut poller = Poller::default();
+    let mut report = Reporter::default();
     let mut state = HealthState::Starting;
     let mut last_error: Option<String> = None;
     let mut backoff = POLL_EVERY;
@@ -349,28 +406,14 @@ async fn run(sessions: Sessions, events: EventTx, mut rx: mpsc::Receiver<Session
                 backoff = POLL_EVERY;
                 next = tokio::time::Instant::now() + POLL_EVERY;
                 let hijacks = snap.rows.iter().filter(|r| r.hijack.is_some()).count();
-                send_health(&events, store.as_ref(), state, Some(rtt), None).await;
-                let _ = events
-                    .send(ServiceEvent::Figure {
-                        service: NAME,
-                        label: "sessions",
-                        value: (snap.rows.len() - hijacks).to_string(),
-                    })
+                report
+                    .health(&events, store.as_ref(), state, Some(rtt), None)
                     .await;
-                let _ = events
-                    .send(ServiceEvent::Figure {
-                        service: NAME,
-                        label: "hijacks",
-                        value: hijacks.to_string(),
-                    })
+                report
+                    .figure(&events, "sessions", (snap.rows.len() - hijacks).to_string())
                     .await;
-                let _ = events.try_send(ServiceEvent::Processed {
-                    service: NAME,
-                    count: 1,
-                });
-                let _ = events
-                    .send(ServiceEvent::Sessions(SessionsEvent::Snapshot(snap)))
-                    .await;
+                report.figure(&events, "hijacks", hijacks.to_string()).await;
+                report.snapshot(&events, snap).await;
                 tracing::trace!(took = ?started.elapsed(), "sessions polled");
             }
             Err(e) => {
@@ -384,7 +427,9 @@ async fn run(sessions: Sessions, events: EventTx, mut rx: mpsc::Receiver<Session
                     HealthState::Degraded
                 };
                 last_error = Some(text.clone());
-                send_health(&events, store.as_ref(), state, None, Some(text)).await;
+                report
+                    .health(&events, store.as_ref(), state, None, Some(text))
+                    .await;
                 next = tokio::time::Instant::now() + backoff;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }

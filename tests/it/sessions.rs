@@ -1034,3 +1034,39 @@ mod pane {
         assert!(screen.contains("user04999"), "the last rows show: {screen}");
     }
 }
+
+// ------------------------------------------------------------------ the console
+
+#[test]
+fn demo_console_shows_sessions_and_revokes_one() {
+    use crate::support::pty::{Key, Pty};
+    const T: Duration = Duration::from_secs(15);
+    let mut pty = Pty::spawn(&crate::support::windflow_bin(), &["--demo"], &[], 80, 24);
+    pty.wait_for("Overview", T).unwrap();
+    pty.keys("3");
+    pty.wait_for("sort risk", T).unwrap();
+    // The demo population arrives within a few polls.
+    pty.wait_until(
+        |s| {
+            ["alice", "bob", "carol", "dave", "erin", "frank"]
+                .iter()
+                .any(|u| s.contains(u))
+        },
+        T,
+    )
+    .unwrap();
+    pty.keys("d");
+    pty.wait_for("Revoke session", T).unwrap();
+    pty.keys("y");
+    pty.wait_for("confirmed: revoke", T).unwrap();
+    // The service's report is in the activity log.
+    pty.keys("2");
+    pty.wait_for("revoked session", T).unwrap();
+    pty.keys("3");
+    pty.wait_for("sort risk", T).unwrap();
+    pty.key(Key::Enter);
+    pty.wait_for("Enter closes", T).unwrap();
+    pty.keys("q");
+    let status = pty.wait_exit(T).expect("windflow exits");
+    assert_eq!(status.exit_code(), 0);
+}
