@@ -11,6 +11,7 @@
 //! | `session:<id>` | string, TTL | the envelope; validation slides the TTL |
 //! | `user_sessions:<user>` | sorted set, TTL | ids of the user's sessions, scored by expiry (ms); expired ids are removed whenever a session is added |
 //! | `session_hijack:<id>` | string, TTL | envelope of the revoked session and the attempt, kept [`HIJACK_KEEP_MS`] for the console |
+//! | `session_changes` | stream, about 100k entries | the id of every session a script changed, so the console reads what changed instead of scanning every second |
 //!
 //! Every change is one Lua script, so no reader can observe half of it and a
 //! validation can never write back a session that a revocation removed
@@ -61,6 +62,9 @@ impl SessionError {
 
 pub type Result<T> = std::result::Result<T, SessionError>;
 
+/// The cursor after a batch of changes, and the ids they touched.
+pub type Changes = (String, Vec<String>);
+
 /// A session or hijack record as listed, before it is fetched.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Entry {
@@ -91,6 +95,22 @@ pub trait SessionStore: Send + Sync {
     fn entries(&self) -> BoxFuture<'_, Result<Vec<Entry>>>;
     /// The payloads of `entries` (missing ones are left out).
     fn fetch<'a>(&'a self, entries: &'a [Entry]) -> BoxFuture<'a, Result<Vec<Listed>>>;
+    /// Every session and hijack record, fetched (one pass where the backend can).
+    fn list_all(&self) -> BoxFuture<'_, Result<Vec<Listed>>> {
+        Box::pin(async move {
+            let entries = self.entries().await?;
+            self.fetch(&entries).await
+        })
+    }
+    /// The position of the newest change, if the backend logs changes.
+    fn change_cursor(&self) -> BoxFuture<'_, Result<Option<String>>> {
+        Box::pin(async { Ok(None) })
+    }
+    /// Ids changed after `cursor` and the new cursor; `None` when the log
+    /// does not reach back that far (or there is none): list everything.
+    fn changes_since<'a>(&'a self, _cursor: &'a str) -> BoxFuture<'a, Result<Option<Changes>>> {
+        Box::pin(async { Ok(None) })
+    }
     /// The live sessions of one user, from the per-user index.
     fn user_sessions<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Vec<Listed>>>;
     /// Removes a session (and its hijack record); returns the removed session.
@@ -101,8 +121,7 @@ pub trait SessionStore: Send + Sync {
 
 /// Every session and hijack record, fetched.
 pub async fn list_all(store: &dyn SessionStore) -> Result<Vec<Listed>> {
-    let entries = store.entries().await?;
-    store.fetch(&entries).await
+    store.list_all().await
 }
 
 /// Looks one id up (live session first, then hijack record).
@@ -472,6 +491,7 @@ if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl, 'NX') then return -1 end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 redis.call('ZADD', KEYS[2], now + ttl, ARGV[3])
 if redis.call('PTTL', KEYS[2]) < ttl then redis.call('PEXPIRE', KEYS[2], ttl) end
+redis.call('XADD', 'session_changes', 'MAXLEN', '~', 100000, '*', 'id', ARGV[3])
 return now + ttl";
 
 /// KEYS: session, index. ARGV: envelope read, refreshed envelope, ttl ms, id.
@@ -489,6 +509,7 @@ else
 end
 redis.call('ZADD', KEYS[2], now + ttl, ARGV[4])
 if redis.call('PTTL', KEYS[2]) < ttl then redis.call('PEXPIRE', KEYS[2], ttl) end
+redis.call('XADD', 'session_changes', 'MAXLEN', '~', 100000, '*', 'id', ARGV[4])
 return now + ttl";
 
 /// KEYS: session, index, hijack record. ARGV: id, record envelope, keep ms.
@@ -497,6 +518,7 @@ const LUA_HIJACK: &str = "
 local n = redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('SET', KEYS[3], ARGV[2], 'PX', tonumber(ARGV[3]))
+redis.call('XADD', 'session_changes', 'MAXLEN', '~', 100000, '*', 'id', ARGV[1])
 return n";
 
 /// KEYS: session, index, hijack record. ARGV: id. Returns the envelope removed (or false).
@@ -504,6 +526,7 @@ const LUA_REVOKE: &str = "
 local env = redis.call('GET', KEYS[1])
 redis.call('DEL', KEYS[1], KEYS[3])
 redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('XADD', 'session_changes', 'MAXLEN', '~', 100000, '*', 'id', ARGV[1])
 return env";
 
 /// KEYS: index. ARGV: session key prefix. Deletes every indexed session and
@@ -512,7 +535,10 @@ const LUA_REVOKE_USER: &str = "
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
 local gone = {}
 for _, id in ipairs(ids) do
-  if redis.call('DEL', ARGV[1] .. id) == 1 then table.insert(gone, id) end
+  if redis.call('DEL', ARGV[1] .. id) == 1 then
+    table.insert(gone, id)
+    redis.call('XADD', 'session_changes', 'MAXLEN', '~', 100000, '*', 'id', id)
+  end
 end
 redis.call('DEL', KEYS[1])
 return gone";
@@ -554,20 +580,50 @@ pub struct RedisStore {
     keys: Arc<Keyring>,
 }
 
+/// Names a PEM file of CA certificates to trust for `rediss://`.
+pub const REDIS_CA_ENV: &str = "WINDFLOW_REDIS_CA_FILE";
+
 /// Timeouts: a dead Redis gives an error within these, never a hang.
 pub const REDIS_RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 pub const REDIS_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl RedisStore {
     /// Prepares a connection to `url`; it is made on first use and remade
-    /// after a loss, so this succeeds while Redis is down.
+    /// after a loss, so this succeeds while Redis is down. For `rediss://`
+    /// the server certificate is checked against the system roots, or
+    /// against the PEM file named by `WINDFLOW_REDIS_CA_FILE`.
     pub fn connect(url: &str, keys: Arc<Keyring>) -> Result<Self> {
+        let ca = match std::env::var_os(REDIS_CA_ENV) {
+            Some(path) => Some(std::fs::read(&path).map_err(|e| {
+                SessionError::Input(format!(
+                    "{REDIS_CA_ENV}={}: cannot read the CA certificate: {e}",
+                    std::path::Path::new(&path).display()
+                ))
+            })?),
+            None => None,
+        };
+        Self::connect_with_ca(url, ca, keys)
+    }
+
+    /// Like [`RedisStore::connect`], trusting `ca_pem` (PEM) for `rediss://`.
+    pub fn connect_with_ca(url: &str, ca_pem: Option<Vec<u8>>, keys: Arc<Keyring>) -> Result<Self> {
         let target = crate::service::redact_url(url);
-        let client = redis::Client::open(url).map_err(|e| {
+        let bad = |e: redis::RedisError| {
             SessionError::Input(format!(
                 "invalid Redis URL {target}: {e} (use redis://[:password@]host:port[/db] or rediss:// for TLS)"
             ))
-        })?;
+        };
+        let client = match ca_pem {
+            Some(pem) if url.starts_with("rediss://") => redis::Client::build_with_tls(
+                url,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem),
+                },
+            )
+            .map_err(bad)?,
+            _ => redis::Client::open(url).map_err(bad)?,
+        };
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(REDIS_RESPONSE_TIMEOUT))
             .set_connection_timeout(Some(REDIS_CONNECT_TIMEOUT))
@@ -699,6 +755,68 @@ impl RedisStore {
     }
 }
 
+/// The change log every script appends to.
+const CHANGES: &str = "session_changes";
+/// More changes than this since the last poll: list everything instead.
+const CHANGES_READ: usize = 20_000;
+
+/// `ms-seq` as numbers (stream ids compare numerically).
+fn parse_stream_id(id: &str) -> Option<(u64, u64)> {
+    let (ms, seq) = id.split_once('-')?;
+    Some((ms.parse().ok()?, seq.parse().ok()?))
+}
+
+/// (entry id, its `id` field) of an XRANGE reply.
+fn stream_ids(v: &redis::Value) -> Vec<(String, Option<String>)> {
+    let entries: Vec<(String, Vec<String>)> = redis::from_redis_value_ref(v).unwrap_or_default();
+    entries
+        .into_iter()
+        .map(|(id, fields)| {
+            let sid = fields
+                .chunks(2)
+                .find(|kv| kv.len() == 2 && kv[0] == "id")
+                .map(|kv| kv[1].clone());
+            (id, sid)
+        })
+        .collect()
+}
+
+type Opening = tokio::task::JoinHandle<Vec<Listed>>;
+
+impl RedisStore {
+    /// Opens a batch of (hijack?, GET reply, PTTL reply) off the IO task, so
+    /// decryption runs on other cores while the next batch is read.
+    fn open_batch(&self, raw: impl Iterator<Item = (bool, redis::Value, redis::Value)>) -> Opening {
+        let raw: Vec<_> = raw.collect();
+        let keys = self.keys.clone();
+        tokio::task::spawn_blocking(move || {
+            let now = now_ms();
+            raw.into_iter()
+                .filter_map(|(hijack, env, ttl)| {
+                    let env: Option<String> = redis::from_redis_value(env).ok().flatten();
+                    let ttl: i64 = redis::from_redis_value(ttl).unwrap_or(-2);
+                    if ttl == -2 {
+                        return None;
+                    }
+                    let exp = if ttl < 0 { i64::MAX } else { now + ttl };
+                    listed(&keys, hijack, &env?, exp)
+                })
+                .collect()
+        })
+    }
+}
+
+async fn collect(opening: Vec<Opening>) -> Result<Vec<Listed>> {
+    let mut out = Vec::new();
+    for o in opening {
+        out.extend(o.await.map_err(|e| SessionError::Backend {
+            target: "session decryption".into(),
+            message: e.to_string(),
+        })?);
+    }
+    Ok(out)
+}
+
 fn redis_err(target: &str, e: redis::RedisError) -> SessionError {
     let message = e.to_string();
     if e.is_io_error()
@@ -785,7 +903,7 @@ impl SessionStore for RedisStore {
     fn fetch<'a>(&'a self, entries: &'a [Entry]) -> BoxFuture<'a, Result<Vec<Listed>>> {
         Box::pin(async move {
             let mut c = self.conn.clone();
-            let mut out = Vec::with_capacity(entries.len());
+            let mut opening = Vec::new();
             for batch in entries.chunks(SCAN_BATCH) {
                 let mut pipe = redis::pipe();
                 for e in batch {
@@ -799,20 +917,120 @@ impl SessionStore for RedisStore {
                 }
                 let vals: Vec<redis::Value> =
                     pipe.query_async(&mut c).await.map_err(|e| self.err(e))?;
-                let now = now_ms();
-                for (e, pair) in batch.iter().zip(vals.chunks(2)) {
-                    let env: Option<String> = redis::from_redis_value_ref(&pair[0]).ok().flatten();
-                    let ttl: i64 = redis::from_redis_value_ref(&pair[1]).unwrap_or(-2);
-                    let (Some(env), true) = (env, ttl != -2) else {
-                        continue;
-                    };
-                    let exp = if ttl < 0 { i64::MAX } else { now + ttl };
-                    if let Some(l) = listed(&self.keys, e.hijack, &env, exp) {
-                        out.push(l);
+                let flags = batch.iter().map(|e| e.hijack);
+                opening.push(
+                    self.open_batch(
+                        flags
+                            .zip(vals.chunks(2))
+                            .map(|(h, pair)| (h, pair[0].clone(), pair[1].clone())),
+                    ),
+                );
+            }
+            collect(opening).await
+        })
+    }
+
+    fn list_all(&self) -> BoxFuture<'_, Result<Vec<Listed>>> {
+        Box::pin(async move {
+            let mut c = self.conn.clone();
+            let mut opening = Vec::new();
+            for (prefix, hijack) in [(SESSION_PREFIX, false), (HIJACK_PREFIX, true)] {
+                let pattern = format!("{prefix}*");
+                let mut cursor: u64 = 0;
+                loop {
+                    let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(&pattern)
+                        .arg("COUNT")
+                        .arg(SCAN_BATCH)
+                        .query_async(&mut c)
+                        .await
+                        .map_err(|e| self.err(e))?;
+                    if !keys.is_empty() {
+                        let mut pipe = redis::pipe();
+                        for k in &keys {
+                            pipe.cmd("GET").arg(k).cmd("PTTL").arg(k);
+                        }
+                        let vals: Vec<redis::Value> =
+                            pipe.query_async(&mut c).await.map_err(|e| self.err(e))?;
+                        opening.push(
+                            self.open_batch(
+                                vals.chunks(2)
+                                    .map(|pair| (hijack, pair[0].clone(), pair[1].clone())),
+                            ),
+                        );
                     }
+                    if next == 0 {
+                        break;
+                    }
+                    cursor = next;
                 }
             }
-            Ok(out)
+            collect(opening).await
+        })
+    }
+
+    fn change_cursor(&self) -> BoxFuture<'_, Result<Option<String>>> {
+        Box::pin(async move {
+            let mut c = self.conn.clone();
+            let last: redis::Value = redis::cmd("XREVRANGE")
+                .arg(CHANGES)
+                .arg("+")
+                .arg("-")
+                .arg("COUNT")
+                .arg(1)
+                .query_async(&mut c)
+                .await
+                .map_err(|e| self.err(e))?;
+            Ok(Some(
+                stream_ids(&last)
+                    .pop()
+                    .map_or("0-0".to_string(), |(id, _)| id),
+            ))
+        })
+    }
+
+    fn changes_since<'a>(&'a self, cursor: &'a str) -> BoxFuture<'a, Result<Option<Changes>>> {
+        Box::pin(async move {
+            let Some(after) = parse_stream_id(cursor) else {
+                return Ok(None);
+            };
+            let mut c = self.conn.clone();
+            let (first, changes): (redis::Value, redis::Value) = redis::pipe()
+                .cmd("XRANGE")
+                .arg(CHANGES)
+                .arg("-")
+                .arg("+")
+                .arg("COUNT")
+                .arg(1)
+                .cmd("XRANGE")
+                .arg(CHANGES)
+                .arg(format!("({cursor}"))
+                .arg("+")
+                .arg("COUNT")
+                .arg(CHANGES_READ)
+                .query_async(&mut c)
+                .await
+                .map_err(|e| self.err(e))?;
+            // The log was trimmed past the cursor (or restarted): changes are lost.
+            let oldest = stream_ids(&first)
+                .first()
+                .and_then(|(id, _)| parse_stream_id(id));
+            let changes = stream_ids(&changes);
+            // An oldest entry newer than the cursor means the cursor's own
+            // entry is gone: trimmed, or Redis restarted.
+            let lost = after != (0, 0) && oldest.is_none_or(|o| o > after);
+            if lost || changes.len() >= CHANGES_READ {
+                return Ok(None);
+            }
+            let next = changes
+                .last()
+                .map_or(cursor.to_string(), |(id, _)| id.clone());
+            Ok(Some((
+                next,
+                changes.into_iter().filter_map(|(_, id)| id).collect(),
+            )))
         })
     }
 

@@ -208,6 +208,7 @@ impl SessionsPane {
             }
         }
         self.order = order;
+        self.list.selected = self.list.selected.min(self.order.len().saturating_sub(1));
     }
 
     fn sort_by(&mut self, col: Column) {

@@ -235,16 +235,78 @@ pub fn spawn(sessions: Sessions, events: EventTx) -> SessionsHandle {
 }
 
 /// The poller's memory: what was fetched, keyed by (id, hijack record).
+///
+/// The first poll lists everything. After that, where the backend logs its
+/// changes (Redis), a poll reads the ids changed since the last one and
+/// fetches only those; expired rows are dropped by their known expiry; and
+/// everything is listed again every [`FULL_EVERY`] (changes made around the
+/// scripts) or when the log does not reach back. Elsewhere every poll lists
+/// the entries and fetches the new or refreshed ones.
 #[derive(Default)]
 pub struct Poller {
     cache: HashMap<(String, bool), Arc<Listed>>,
     snapshot: Arc<Snapshot>,
+    cursor: Option<String>,
+    full_at: Option<std::time::Instant>,
 }
 
+/// How often everything is listed again even when the change log is intact.
+pub const FULL_EVERY: Duration = Duration::from_secs(60);
+
 impl Poller {
-    /// Lists the store, fetching only new or refreshed entries (a validated
-    /// session's expiry moves forward). Returns the snapshot.
+    /// Brings the cache up to date; returns the snapshot.
     pub async fn poll(&mut self, store: &dyn SessionStore) -> Result<Arc<Snapshot>> {
+        let due = self.full_at.is_none_or(|t| t.elapsed() >= FULL_EVERY);
+        let changed = match (&self.cursor, due) {
+            (Some(cursor), false) => match store.changes_since(cursor).await? {
+                Some((next, ids)) => {
+                    self.cursor = Some(next);
+                    self.apply_changes(store, ids).await?
+                }
+                None => self.full(store).await?,
+            },
+            _ => self.full(store).await?,
+        };
+        let now = now_ms();
+        let before = self.cache.len();
+        self.cache.retain(|_, l| l.expires_at > now);
+        let changed = changed || self.cache.len() != before;
+        if changed || self.snapshot.generation == 0 {
+            self.snapshot = Arc::new(Snapshot {
+                rows: self.cache.values().cloned().collect(),
+                at: now,
+                generation: self.snapshot.generation + 1,
+            });
+        }
+        Ok(self.snapshot.clone())
+    }
+
+    /// Lists everything. Returns whether anything changed.
+    async fn full(&mut self, store: &dyn SessionStore) -> Result<bool> {
+        // The cursor is taken first, so no change made during the listing is missed.
+        let cursor = store.change_cursor().await?;
+        let changed = if cursor.is_some() || self.cache.is_empty() {
+            let all = store.list_all().await?;
+            let mut fresh = HashMap::with_capacity(all.len());
+            for l in all {
+                fresh.insert((l.session.id.clone(), l.hijack.is_some()), Arc::new(l));
+            }
+            let same = fresh.len() == self.cache.len()
+                && fresh
+                    .iter()
+                    .all(|(k, v)| self.cache.get(k).is_some_and(|c| c.session == v.session));
+            self.cache = fresh;
+            !same
+        } else {
+            self.incremental(store).await?
+        };
+        self.cursor = cursor;
+        self.full_at = Some(std::time::Instant::now());
+        Ok(changed)
+    }
+
+    /// Lists the entries and fetches the new or refreshed ones.
+    async fn incremental(&mut self, store: &dyn SessionStore) -> Result<bool> {
         let entries = store.entries().await?;
         let mut seen = HashMap::with_capacity(entries.len());
         let mut wanted: Vec<Entry> = Vec::new();
@@ -269,14 +331,35 @@ impl Poller {
                 changed = true;
             }
         }
-        if changed || self.snapshot.generation == 0 {
-            self.snapshot = Arc::new(Snapshot {
-                rows: self.cache.values().cloned().collect(),
-                at: now_ms(),
-                generation: self.snapshot.generation + 1,
-            });
+        Ok(changed)
+    }
+
+    /// Re-reads the sessions (and hijack records) of the changed ids.
+    async fn apply_changes(&mut self, store: &dyn SessionStore, ids: Vec<String>) -> Result<bool> {
+        if ids.is_empty() {
+            return Ok(false);
         }
-        Ok(self.snapshot.clone())
+        let mut unique: Vec<String> = ids;
+        unique.sort_unstable();
+        unique.dedup();
+        let wanted: Vec<Entry> = unique
+            .iter()
+            .flat_map(|id| {
+                [false, true].map(|hijack| Entry {
+                    id: id.clone(),
+                    hijack,
+                    expires_at: 0,
+                })
+            })
+            .collect();
+        for e in &wanted {
+            self.cache.remove(&(e.id.clone(), e.hijack));
+        }
+        for l in store.fetch(&wanted).await? {
+            self.cache
+                .insert((l.session.id.clone(), l.hijack.is_some()), Arc::new(l));
+        }
+        Ok(true)
     }
 }
 

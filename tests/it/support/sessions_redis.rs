@@ -9,6 +9,9 @@ pub struct RedisServer {
     pub port: u16,
     child: Option<Child>,
     dir: tempfile::TempDir,
+    /// Extra server arguments (TLS, password).
+    extra: Vec<String>,
+    tls: bool,
 }
 
 fn binary() -> &'static str {
@@ -30,6 +33,8 @@ impl RedisServer {
                 port: free_port(),
                 child: None,
                 dir: tempfile::tempdir().unwrap(),
+                extra: Vec::new(),
+                tls: false,
             };
             if s.spawn() {
                 return s;
@@ -38,10 +43,105 @@ impl RedisServer {
         panic!("redis-server did not start on a free port after 5 tries");
     }
 
+    /// A TLS-only server (certificate for 127.0.0.1 signed by a fresh CA,
+    /// made with the `openssl` command) that requires `password`. Returns
+    /// the server and the CA certificate (PEM).
+    pub fn start_tls(password: &str) -> (Self, Vec<u8>) {
+        let dir = tempfile::tempdir().unwrap();
+        let d = &dir.path().to_path_buf();
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(d)
+                .output()
+                .unwrap_or_else(|e| panic!("the openssl command is needed to make test certificates (apt-get install -y openssl): {e}"));
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        std::fs::write(d.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=windflow test CA",
+        ]);
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ]);
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "1",
+            "-extfile",
+            "san.ext",
+        ]);
+        let ca = std::fs::read(d.join("ca.pem")).unwrap();
+        let path = |f: &str| d.join(f).display().to_string();
+        let mut s = Self {
+            port: free_port(),
+            child: None,
+            dir,
+            extra: Vec::new(),
+            tls: true,
+        };
+        s.extra = vec![
+            "--tls-cert-file".into(),
+            path("server.pem"),
+            "--tls-key-file".into(),
+            path("server.key"),
+            "--tls-ca-cert-file".into(),
+            path("ca.pem"),
+            "--tls-auth-clients".into(),
+            "no".into(),
+            "--requirepass".into(),
+            password.into(),
+        ];
+        assert!(s.spawn(), "redis-server with TLS did not start");
+        (s, ca)
+    }
+
     fn spawn(&mut self) -> bool {
+        let port = self.port.to_string();
+        let ports: [&str; 4] = if self.tls {
+            ["--port", "0", "--tls-port", &port]
+        } else {
+            ["--port", &port, "--tls-port", "0"]
+        };
         let child = Command::new(binary())
-            .args(["--port", &self.port.to_string()])
+            .args(ports)
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(&self.extra)
             .arg("--dir")
             .arg(self.dir.path())
             .stdout(Stdio::null())
@@ -63,7 +163,12 @@ impl RedisServer {
                     return false;
                 }
             }
-            if self.ping() {
+            let up = if self.tls {
+                std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+            } else {
+                self.ping()
+            };
+            if up {
                 return true;
             }
             std::thread::sleep(Duration::from_millis(20));
