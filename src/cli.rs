@@ -60,6 +60,16 @@ pub struct GlobalArgs {
     /// Open the console on a fresh temporary store fed by a workload generator.
     #[arg(long)]
     pub demo: bool,
+    /// Keep sessions in Redis (`redis://[:password@]host:port[/db]`, `rediss://` for TLS)
+    /// instead of the embedded store.
+    #[arg(
+        long,
+        global = true,
+        env = "WINDFLOW_REDIS_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub redis_url: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -100,6 +110,11 @@ pub enum Command {
     },
     /// Secrets (embedded store or Vault KV v2): list, get, put, history, diff, rotate, rollback.
     Secrets(Box<crate::cli_secrets::SecretsArgs>),
+    /// User sessions: list, show, create, validate, revoke, revoke-user.
+    Sessions {
+        #[command(subcommand)]
+        command: crate::cli_sessions::SessionsCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -176,7 +191,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
     let base = BaseDirs::detect()?;
     let config = Config::load(&cli.global.flags(), &env, &base)?;
     match cli.command {
-        None => run_console(config, cli.global.demo),
+        None => run_console(config, cli.global.demo, cli.global.redis_url.clone()),
         Some(Command::Config {
             command: ConfigCommand::Show { json },
         }) => {
@@ -190,6 +205,9 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Some(Command::Crypto { command }) => crate::cli_auth::run_crypto(&config, command),
         Some(Command::Scan { command }) => crate::cli_scans::run(&config, command),
         Some(Command::Secrets(args)) => crate::cli_secrets::run(&config, *args),
+        Some(Command::Sessions { command }) => {
+            crate::cli_sessions::run(&config, cli.global.redis_url.as_deref(), command)
+        }
         Some(Command::Completions { shell }) => {
             clap_complete::generate(
                 shell,
@@ -268,7 +286,11 @@ fn show_config(config: &Config, json: bool) -> Result<(), CliError> {
     res.map_err(|e| CliError::Failure(e.into()))
 }
 
-fn run_console(config: Config, demo_mode: bool) -> Result<ExitCode, CliError> {
+fn run_console(
+    config: Config,
+    demo_mode: bool,
+    redis_url: Option<String>,
+) -> Result<ExitCode, CliError> {
     use std::io::IsTerminal;
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         return Err(CliError::Usage(
@@ -352,8 +374,18 @@ fn run_console(config: Config, demo_mode: bool) -> Result<ExitCode, CliError> {
         .enable_all()
         .build()
         .map_err(anyhow::Error::from)?;
+    let sessions_keys = auth.keyring().clone();
+    let sessions_audit = crate::audit::Audit::local(&data_dir);
     let exit = runtime.block_on(async move {
         let (tx, rx) = service::channel();
+        let sessions = crate::sessions::service::start_console(
+            store.clone(),
+            sessions_keys,
+            sessions_audit,
+            redis_url.as_deref().filter(|_| !demo_mode),
+            demo_mode,
+            tx.clone(),
+        )?;
         let store_handle = store::service::spawn(store, tx.clone());
         let secrets_handle = secrets
             .clone()
@@ -381,6 +413,7 @@ fn run_console(config: Config, demo_mode: bool) -> Result<ExitCode, CliError> {
             auth: Some(auth_handle),
             scans: Some(scans_handle),
             secrets: secrets_handle,
+            sessions: Some(sessions),
         };
         console::run(app, services, rx).await
     });

@@ -89,6 +89,8 @@ pub enum ServiceEvent {
     Scans(Box<crate::scans::service::ScanEvent>),
     /// What the secrets service did (for the Secrets pane).
     Secrets(crate::secrets::service::SecretsEvent),
+    /// The sessions service's latest view of the session store.
+    Sessions(crate::sessions::service::SessionsEvent),
     /// A figure for the Overview (`sessions: 42`).
     Figure {
         service: &'static str,

@@ -55,6 +55,7 @@ pub enum Request {
     Auth(AuthRequest),
     Scans(crate::scans::service::ScanRequest),
     Secrets(crate::secrets::service::SecretsRequest),
+    Sessions(crate::sessions::service::SessionsRequest),
 }
 
 /// A question before a dangerous action.

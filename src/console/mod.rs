@@ -33,6 +33,7 @@ use crate::store::service::{StoreHandle, StoreRequest};
 pub fn panes() -> Vec<Box<dyn Pane>> {
     vec![
         Box::new(panes::overview::Overview::default()),
+        Box::new(crate::sessions::pane::SessionsPane::default()),
         Box::new(crate::secrets::pane::SecretsPane::default()),
         Box::new(crate::scans::pane::ScansPane::default()),
         Box::new(crate::auth::pane::Operators::default()),
@@ -56,6 +57,7 @@ pub struct Services {
     pub auth: Option<AuthHandle>,
     pub scans: Option<crate::scans::service::ScanHandle>,
     pub secrets: Option<crate::secrets::service::SecretsHandle>,
+    pub sessions: Option<crate::sessions::service::SessionsHandle>,
 }
 
 impl Services {
@@ -64,6 +66,9 @@ impl Services {
             Request::ProbeAll => {
                 if let Some(s) = &self.store {
                     s.try_send(StoreRequest::Probe);
+                }
+                if let Some(s) = &self.sessions {
+                    s.try_send(crate::sessions::service::SessionsRequest::Refresh);
                 }
             }
             Request::Auth(r) => {
@@ -94,6 +99,21 @@ impl Services {
                     app.notify(
                         Level::Error,
                         "the secrets service is not running or is busy; nothing was done",
+                    );
+                }
+            }
+            Request::Sessions(mut r) => {
+                use crate::sessions::service::SessionsRequest as R;
+                // Revocations are recorded as done by the signed-in operator.
+                let who = app.signed().map(|s| s.operator.clone()).unwrap_or_default();
+                if let R::Revoke { by, .. } | R::RevokeUser { by, .. } = &mut r {
+                    *by = who;
+                }
+                let sent = self.sessions.as_ref().is_some_and(|s| s.try_send(r));
+                if !sent {
+                    app.notify(
+                        Level::Error,
+                        "the sessions service is not running or is busy; nothing was done",
                     );
                 }
             }

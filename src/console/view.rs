@@ -98,14 +98,38 @@ pub fn render(app: &mut App, frame: &mut Frame) {
 fn pane_bar(app: &App, frame: &mut Frame, area: Rect, hits: &mut HitMap) {
     let t = &app.theme;
     frame.render_widget(Block::default().style(t.bar()), area);
-    let mut spans = vec![
-        Span::styled(" WindFlow ", t.bar_active()),
-        Span::styled(" ", t.bar()),
-    ];
-    let mut x = area.x + 11;
+    // The widest form that fits: brand and full titles; then no brand; then
+    // the unfocused panes as their first letters; then as numbers only.
+    let label = |i: usize, title: &str, level: u8| {
+        let short: String = title.chars().take(3).collect();
+        match level {
+            _ if i == app.focus => format!(" {} {title} ", i + 1),
+            0 | 1 => format!(" {} {title} ", i + 1),
+            2 => format!(" {} {short} ", i + 1),
+            _ => format!(" {} ", i + 1),
+        }
+    };
+    let brand = " WindFlow ";
+    let width = |level: u8| {
+        let tabs: usize = app
+            .panes
+            .iter()
+            .enumerate()
+            .map(|(i, p)| label(i, p.title(), level).chars().count() + 1)
+            .sum();
+        tabs + if level == 0 { brand.len() + 1 } else { 0 }
+    };
+    let level = (0..3).find(|l| width(*l) <= area.width as usize).unwrap_or(3);
+    let mut spans = Vec::new();
+    let mut x = area.x;
+    if level == 0 {
+        spans.push(Span::styled(brand, t.bar_active()));
+        spans.push(Span::styled(" ", t.bar()));
+        x += brand.len() as u16 + 1;
+    }
     hits.tab_row = Some(area.y);
     for (i, p) in app.panes.iter().enumerate() {
-        let label = format!(" {} {} ", i + 1, p.title());
+        let label = label(i, p.title(), level);
         let w = label.chars().count() as u16;
         let style = if i == app.focus {
             t.bar_active()

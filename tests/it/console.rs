@@ -449,13 +449,15 @@ fn mouse_is_off_by_default_then_clicks_and_scrolls() {
             modifiers: KeyModifiers::NONE,
         })
     };
-    // " WindFlow   1 Overview   2 ...": tab 2 starts at column 24.
-    app.update(click(26, 0));
+    // Tab 2 is where the pane bar shows " 2 ".
+    let bar = screen(&mut app, 80, 24).lines().next().unwrap().to_string();
+    let tab2 = bar.find(" 2 ").expect("tab 2 on the bar") as u16 + 1;
+    app.update(click(tab2, 0));
     assert_eq!(focused(&app), "overview", "mouse off: clicks are ignored");
     let mut out = Vec::new();
     app.run_command("mouse on", &mut out);
     assert!(matches!(out[..], [Request::SetMouse(true)]));
-    app.update(click(26, 0));
+    app.update(click(tab2, 0));
     assert_eq!(focused(&app), console::panes()[1].id());
     focus(&mut app, "activity");
     render(&mut app, 80, 24);

@@ -9,5 +9,6 @@ mod operators;
 mod pty_selftest;
 mod scans;
 mod secrets;
+mod sessions;
 mod snapshots;
 mod support;

@@ -37,6 +37,8 @@ pub struct Shared {
     pub activity: VecDeque<ActivityEntry>,
     /// Entries pushed out of the bounded activity log.
     pub activity_dropped: u64,
+    /// The latest sessions snapshot (the Sessions pane reads it).
+    pub sessions: Option<std::sync::Arc<crate::sessions::service::Snapshot>>,
 }
 
 pub const ACTIVITY_CAPACITY: usize = 5000;
@@ -158,6 +160,10 @@ impl Shared {
             // Domain events go to the panes (`Pane::service_event`).
             ServiceEvent::Scans(_) => false,
             ServiceEvent::Secrets(_) => false,
+            ServiceEvent::Sessions(crate::sessions::service::SessionsEvent::Snapshot(snap)) => {
+                self.sessions = Some(snap);
+                true
+            }
         }
     }
 }

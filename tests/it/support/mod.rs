@@ -4,6 +4,7 @@
 
 pub mod pty;
 pub mod secrets_bao;
+pub mod sessions_redis;
 
 use std::path::PathBuf;
 

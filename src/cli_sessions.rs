@@ -1,0 +1,467 @@
+//! `windflow sessions`: list, show, create, validate, revoke, revoke-user.
+//! Text by default, JSON with `--json`. Exit codes as in [`crate::cli`];
+//! `validate` exits 0 for a valid session and 1 for an invalid one.
+//!
+//! The store is Redis when `--redis-url` / `WINDFLOW_REDIS_URL` is given,
+//! else the embedded store in the data dir. Revocations are authorised like
+//! the console's: once operators exist, `--operator` with `--code` (or an
+//! open grant) is needed; a store without operators allows them.
+
+use std::io::Write;
+use std::net::IpAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Subcommand};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::audit::{Audit, Origin};
+use crate::cli::CliError;
+use crate::cli_auth::{StepUp, explicit_operator, load_keyring, open_auth};
+use crate::config::Config;
+use crate::sessions::backend::{LocalStore, RedisStore, SessionError, SessionStore, now_ms};
+use crate::sessions::model::{
+    Device, Invalid, Listed, SessionType, Validation, human, is_valid_id,
+};
+use crate::sessions::service::{Sessions, short};
+use crate::store::Store;
+
+/// The device a client presents.
+#[derive(Debug, Clone, Args)]
+pub struct DeviceArgs {
+    /// The client's IP address (IPv4 or IPv6).
+    #[arg(long, value_name = "IP")]
+    pub ip: IpAddr,
+    /// The client's User-Agent.
+    #[arg(long, value_name = "UA")]
+    pub user_agent: String,
+    /// The client's Accept-Language header.
+    #[arg(long, value_name = "LANGS", default_value = "")]
+    pub accept_language: String,
+    /// The client's platform hint (Sec-CH-UA-Platform).
+    #[arg(long, value_name = "PLATFORM", default_value = "")]
+    pub platform: String,
+}
+
+impl DeviceArgs {
+    fn device(&self) -> Device {
+        Device {
+            ip: self.ip,
+            user_agent: self.user_agent.clone(),
+            accept_language: self.accept_language.clone(),
+            platform: self.platform.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionsCommand {
+    /// Every live session and hijack record (or one user's live sessions).
+    List {
+        #[arg(long, value_name = "USER")]
+        user: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every field of one session.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Open a session (operator tool; the demo uses it too).
+    Create {
+        #[arg(long, value_name = "USER")]
+        user: String,
+        #[command(flatten)]
+        device: DeviceArgs,
+        /// web, api or cli.
+        #[arg(long = "type", value_name = "TYPE", default_value = "web", value_parser = parse_type)]
+        session_type: SessionType,
+        /// A permission the session carries (repeatable).
+        #[arg(long = "permission", value_name = "PERM")]
+        permissions: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a session as presented by a client: exit 0 valid, 1 invalid.
+    /// A different device revokes it (hijack attempt).
+    Validate {
+        id: String,
+        #[command(flatten)]
+        device: DeviceArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke one session.
+    Revoke {
+        id: String,
+        #[command(flatten)]
+        step_up: StepUp,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke every session of a user.
+    RevokeUser {
+        user: String,
+        #[command(flatten)]
+        step_up: StepUp,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_type(s: &str) -> Result<SessionType, String> {
+    s.parse()
+}
+
+/// What `list`, `show` and `create` print per session.
+#[derive(Serialize)]
+struct View<'a> {
+    id: &'a str,
+    user_id: &'a str,
+    #[serde(rename = "type")]
+    session_type: SessionType,
+    state: &'static str,
+    ip_address: String,
+    user_agent: &'a str,
+    fingerprint: &'a str,
+    permissions: &'a [String],
+    created_at: String,
+    last_activity: String,
+    expires_at: String,
+    ttl_seconds: i64,
+    hijack_attempt: Option<serde_json::Value>,
+}
+
+fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn view(l: &Listed) -> View<'_> {
+    let s = &l.session;
+    View {
+        id: &s.id,
+        user_id: &s.user_id,
+        session_type: s.session_type,
+        state: if l.hijack.is_some() {
+            "revoked_hijack"
+        } else {
+            "active"
+        },
+        ip_address: s.ip_address.to_string(),
+        user_agent: &s.user_agent,
+        fingerprint: s.fingerprint.as_str(),
+        permissions: &s.permissions,
+        created_at: rfc3339(s.created_at),
+        last_activity: rfc3339(s.last_activity),
+        expires_at: rfc3339(l.expires_at),
+        ttl_seconds: ((l.expires_at - now_ms()) / 1000).max(0),
+        hijack_attempt: l.hijack.as_ref().map(|a| {
+            json!({
+                "at": rfc3339(a.at),
+                "ip_address": a.ip_address.to_string(),
+                "user_agent": a.user_agent,
+                "fingerprint": a.fingerprint.as_str(),
+            })
+        }),
+    }
+}
+
+fn table(rows: &[Listed]) -> String {
+    let now = now_ms();
+    let mut out = format!(
+        "{:<9} {:<16} {:<4} {:<16} {:<8} {:>7} {:>7} {:>7}  FLAGS",
+        "ID", "USER", "TYPE", "IP", "DEVICE", "AGE", "IDLE", "TTL"
+    );
+    for l in rows {
+        let s = &l.session;
+        out.push_str(&format!(
+            "\n{:<9} {:<16} {:<4} {:<16} {:<8} {:>7} {:>7} {:>7}  {}",
+            short(&s.id),
+            s.user_id,
+            s.session_type.as_str(),
+            s.ip_address.to_string(),
+            s.fingerprint.short(),
+            human((now - s.created_at) / 1000),
+            human((now - s.last_activity) / 1000),
+            human((l.expires_at - now) / 1000),
+            match &l.hijack {
+                Some(a) => format!("HIJACK from {} (revoked)", a.ip_address),
+                None => String::new(),
+            }
+        ));
+    }
+    out.push_str(&format!("\n{} sessions", rows.len()));
+    out
+}
+
+fn detail(l: &Listed) -> String {
+    let v = view(l);
+    let mut lines = vec![
+        format!("id             {}", v.id),
+        format!("user           {}", v.user_id),
+        format!("type           {}", v.session_type),
+        format!("state          {}", v.state),
+        format!("ip address     {}", v.ip_address),
+        format!("user agent     {}", v.user_agent),
+        format!("fingerprint    {}", v.fingerprint),
+        format!("permissions    {}", v.permissions.join(", ")),
+        format!("created        {}", v.created_at),
+        format!("last activity  {}", v.last_activity),
+        format!(
+            "expires        {} (in {})",
+            v.expires_at,
+            human(v.ttl_seconds)
+        ),
+    ];
+    if let Some(a) = &l.hijack {
+        lines.push(format!(
+            "hijack attempt {} from {} ({}), device {}",
+            rfc3339(a.at),
+            a.ip_address,
+            a.user_agent,
+            a.fingerprint.short()
+        ));
+    }
+    lines.join("\n")
+}
+
+fn out(text: &str) -> Result<(), CliError> {
+    writeln!(std::io::stdout().lock(), "{text}")
+        .map_err(|e| CliError::Failure(anyhow::anyhow!("cannot write the output: {e}")))
+}
+
+fn out_json<T: Serialize>(v: &T) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(v).map_err(|e| CliError::Failure(e.into()))?;
+    out(&text)
+}
+
+fn sess_err(e: SessionError) -> CliError {
+    match e {
+        SessionError::Input(m) => CliError::Usage(m),
+        other => CliError::Failure(anyhow::anyhow!("{other}")),
+    }
+}
+
+fn check_id(id: &str) -> Result<(), CliError> {
+    if is_valid_id(id) {
+        Ok(())
+    } else {
+        Err(CliError::Usage(format!(
+            "{id:?} is not a session id (43 characters of URL-safe base64)"
+        )))
+    }
+}
+
+/// The session store `config` and `redis_url` select.
+pub fn open_store(
+    config: &Config,
+    redis_url: Option<&str>,
+) -> Result<Arc<dyn SessionStore>, CliError> {
+    let keys = Arc::new(load_keyring(config, true)?);
+    Ok(match redis_url {
+        Some(url) => Arc::new(RedisStore::connect(url, keys).map_err(sess_err)?),
+        None => {
+            let store =
+                Store::open(&config.paths.data_dir).map_err(|e| CliError::Failure(e.into()))?;
+            Arc::new(LocalStore::open(Arc::new(store), keys).map_err(sess_err)?)
+        }
+    })
+}
+
+/// Who acts: checked against `sessions.revoke*` once operators exist.
+fn actor(config: &Config, action: &str, step_up: &StepUp) -> Result<String, CliError> {
+    if config.read_only {
+        return Err(CliError::Refused(format!(
+            "read-only mode: `{action}` changes state; run without --read-only"
+        )));
+    }
+    let auth = open_auth(config)?;
+    let has = auth
+        .has_operators()
+        .map_err(|e| CliError::Failure(anyhow::anyhow!("{e}")))?;
+    if !has {
+        return Ok(explicit_operator(config).unwrap_or_else(|| "cli".into()));
+    }
+    let Some(op) = explicit_operator(config) else {
+        return Err(CliError::Refused(format!(
+            "{action} needs an operator: pass --operator NAME (or set WINDFLOW_OPERATOR) \
+             with --code CODE, or open a grant first with `windflow login`"
+        )));
+    };
+    let now = crate::mfa::unix_seconds(std::time::SystemTime::now());
+    auth.authorize(&op, action, step_up.code.as_deref(), now)
+        .map_err(|e| match e.exit_code() {
+            2 => CliError::Usage(e.to_string()),
+            3 => CliError::Refused(e.to_string()),
+            _ => CliError::Failure(anyhow::anyhow!("{e}")),
+        })?;
+    Ok(op)
+}
+
+pub fn run(
+    config: &Config,
+    redis_url: Option<&str>,
+    cmd: SessionsCommand,
+) -> Result<ExitCode, CliError> {
+    // Input errors come before any connection.
+    match &cmd {
+        SessionsCommand::Show { id, .. } | SessionsCommand::Revoke { id, .. } => check_id(id)?,
+        _ => {}
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Failure(e.into()))?;
+    // The Redis connection manager belongs to the runtime it is made in.
+    let _in_rt = rt.enter();
+    let store = open_store(config, redis_url)?;
+    let audit = Audit::local(&config.paths.data_dir).with_origin(Origin::detect(concat!(
+        "windflow-cli/",
+        env!("CARGO_PKG_VERSION")
+    )));
+    let sessions = Sessions::new(store, audit);
+    rt.block_on(run_async(config, &sessions, cmd))
+}
+
+async fn run_async(
+    config: &Config,
+    sessions: &Sessions,
+    cmd: SessionsCommand,
+) -> Result<ExitCode, CliError> {
+    match cmd {
+        SessionsCommand::List { user, json } => {
+            let mut rows = sessions.list(user.as_deref()).await.map_err(sess_err)?;
+            rows.sort_by(|a, b| {
+                b.risk()
+                    .cmp(&a.risk())
+                    .then(a.session.user_id.cmp(&b.session.user_id))
+                    .then(b.session.last_activity.cmp(&a.session.last_activity))
+            });
+            if json {
+                out_json(&rows.iter().map(view).collect::<Vec<_>>())?;
+            } else {
+                out(&table(&rows))?;
+            }
+        }
+        SessionsCommand::Show { id, json } => {
+            let Some(l) = sessions.get(&id).await.map_err(sess_err)? else {
+                return Err(CliError::Failure(anyhow::anyhow!(
+                    "no session {} (expired, revoked, or never created)",
+                    short(&id)
+                )));
+            };
+            if json {
+                out_json(&view(&l))?;
+            } else {
+                out(&detail(&l))?;
+            }
+        }
+        SessionsCommand::Create {
+            user,
+            device,
+            session_type,
+            permissions,
+            json,
+        } => {
+            if config.read_only {
+                return Err(CliError::Refused(
+                    "read-only mode: `sessions create` changes state; run without --read-only"
+                        .into(),
+                ));
+            }
+            let l = sessions
+                .create(&user, session_type, &device.device(), permissions)
+                .await
+                .map_err(sess_err)?;
+            if json {
+                out_json(&view(&l))?;
+            } else {
+                out(&format!(
+                    "{}\nsession for {} expires {}",
+                    l.session.id,
+                    l.session.user_id,
+                    rfc3339(l.expires_at)
+                ))?;
+            }
+        }
+        SessionsCommand::Validate { id, device, json } => {
+            let v = sessions
+                .validate(&id, &device.device())
+                .await
+                .map_err(sess_err)?;
+            let (valid, reason, body) = match &v {
+                Validation::Valid(l) => (true, None, Some(view(l))),
+                Validation::Invalid(r) => (false, Some(*r), None),
+                Validation::Hijack { .. } => (false, Some(Invalid::Hijack), None),
+            };
+            if json {
+                out_json(&json!({
+                    "valid": valid,
+                    "reason": reason.map(Invalid::as_str),
+                    "session": body,
+                }))?;
+            } else if valid {
+                out("valid")?;
+            } else {
+                let why = reason.map_or("", Invalid::as_str);
+                let extra = if reason == Some(Invalid::Hijack) {
+                    ": a different device presented it; the session is revoked"
+                } else {
+                    ""
+                };
+                out(&format!("invalid ({why}){extra}"))?;
+            }
+            return Ok(if valid {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            });
+        }
+        SessionsCommand::Revoke { id, step_up, json } => {
+            let by = actor(config, "sessions.revoke", &step_up)?;
+            let removed = sessions.revoke(&id, &by).await.map_err(sess_err)?;
+            if json {
+                out_json(&json!({
+                    "id": id,
+                    "revoked": removed.is_some(),
+                    "user_id": removed.as_ref().map(|s| s.user_id.clone()),
+                }))?;
+            } else if let Some(s) = &removed {
+                out(&format!("revoked session {} of {}", short(&id), s.user_id))?;
+            }
+            if removed.is_none() {
+                if !json {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "windflow: no live session {} (expired, revoked, or never created)",
+                        short(&id)
+                    );
+                }
+                return Ok(ExitCode::from(1));
+            }
+        }
+        SessionsCommand::RevokeUser {
+            user,
+            step_up,
+            json,
+        } => {
+            let by = actor(config, "sessions.revoke_user", &step_up)?;
+            let ids = sessions.revoke_user(&user, &by).await.map_err(sess_err)?;
+            if json {
+                out_json(&json!({
+                    "user_id": user,
+                    "revoked": ids.len(),
+                    "sessions": ids.iter().map(|i| short(i)).collect::<Vec<_>>(),
+                }))?;
+            } else {
+                out(&format!("revoked {} sessions of {user}", ids.len()))?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,1101 @@
+//! Where sessions live: the [`SessionStore`] trait, the embedded
+//! [`LocalStore`] (tables in the shared SQLite store) and the [`RedisStore`].
+//!
+//! Both keep the session as an envelope (context `session`) of its JSON, so a
+//! store dump shows no user data beyond the user id of the per-user index.
+//!
+//! Redis layout:
+//!
+//! | key | type | holds |
+//! |---|---|---|
+//! | `session:<id>` | string, TTL | the envelope; validation slides the TTL |
+//! | `user_sessions:<user>` | sorted set, TTL | ids of the user's sessions, scored by expiry (ms); expired ids are removed whenever a session is added |
+//! | `session_hijack:<id>` | string, TTL | envelope of the revoked session and the attempt, kept [`HIJACK_KEEP_MS`] for the console |
+//! | `session_changes` | stream, about 100k entries | the id of every session a script changed, so the console reads what changed instead of scanning every second |
+//!
+//! Every change is one Lua script, so no reader can observe half of it and a
+//! validation can never write back a session that a revocation removed
+//! meanwhile: the validation's write only happens if the key still exists.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+use redis::AsyncCommands;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use super::model::{
+    ENVELOPE_CONTEXT, HijackAttempt, Invalid, Listed, Session, Validation, is_valid_id, to_json,
+};
+use crate::crypto::Keyring;
+use crate::service::Backend;
+use crate::store::{Store, StoreError};
+
+/// How long a session revoked for a hijack attempt stays visible.
+pub const HIJACK_KEEP_MS: i64 = 3_600_000;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error(
+        "the session store at {target} is unreachable ({message}); nothing was changed: it reconnects by itself, try again shortly"
+    )]
+    Unavailable { target: String, message: String },
+    #[error("the session store at {target} failed: {message}")]
+    Backend { target: String, message: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot seal a session: {0}")]
+    Crypto(#[from] crate::crypto::CryptoError),
+    #[error("{0}")]
+    Input(String),
+}
+
+impl SessionError {
+    /// Whether the backend cannot be reached (as opposed to a bad request).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, SessionError::Unavailable { .. })
+    }
+}
+
+pub type Result<T> = std::result::Result<T, SessionError>;
+
+/// The cursor after a batch of changes, and the ids they touched.
+pub type Changes = (String, Vec<String>);
+
+/// A session or hijack record as listed, before it is fetched.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Entry {
+    pub id: String,
+    /// A `session_hijack:` record (a session revoked for a hijack attempt).
+    pub hijack: bool,
+    /// Unix milliseconds.
+    pub expires_at: i64,
+}
+
+/// A store of sessions. Every method is atomic on its own.
+pub trait SessionStore: Send + Sync {
+    /// What it is (for the status bar), with credentials removed.
+    fn backend(&self) -> Backend;
+    fn target(&self) -> String;
+    /// A round trip to the backend.
+    fn ping(&self) -> BoxFuture<'_, Result<Duration>>;
+    /// Stores a new session for `ttl_ms`; returns when it expires (unix ms).
+    fn create<'a>(&'a self, s: &'a Session, ttl_ms: i64) -> BoxFuture<'a, Result<i64>>;
+    /// Validates `id` presented with `fingerprint` (see [`Validation`]).
+    fn validate<'a>(
+        &'a self,
+        id: &'a str,
+        attempt: &'a HijackAttempt,
+        ttl_ms: i64,
+    ) -> BoxFuture<'a, Result<Validation>>;
+    /// Every live session and hijack record with its expiry (no payloads).
+    fn entries(&self) -> BoxFuture<'_, Result<Vec<Entry>>>;
+    /// The payloads of `entries` (missing ones are left out).
+    fn fetch<'a>(&'a self, entries: &'a [Entry]) -> BoxFuture<'a, Result<Vec<Listed>>>;
+    /// Every session and hijack record, fetched (one pass where the backend can).
+    fn list_all(&self) -> BoxFuture<'_, Result<Vec<Listed>>> {
+        Box::pin(async move {
+            let entries = self.entries().await?;
+            self.fetch(&entries).await
+        })
+    }
+    /// The position of the newest change, if the backend logs changes.
+    fn change_cursor(&self) -> BoxFuture<'_, Result<Option<String>>> {
+        Box::pin(async { Ok(None) })
+    }
+    /// Ids changed after `cursor` and the new cursor; `None` when the log
+    /// does not reach back that far (or there is none): list everything.
+    fn changes_since<'a>(&'a self, _cursor: &'a str) -> BoxFuture<'a, Result<Option<Changes>>> {
+        Box::pin(async { Ok(None) })
+    }
+    /// The live sessions of one user, from the per-user index.
+    fn user_sessions<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Vec<Listed>>>;
+    /// Removes a session (and its hijack record); returns the removed session.
+    fn revoke<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Session>>>;
+    /// Removes every session of `user` at once; returns their ids.
+    fn revoke_user<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Vec<String>>>;
+}
+
+/// Every session and hijack record, fetched.
+pub async fn list_all(store: &dyn SessionStore) -> Result<Vec<Listed>> {
+    store.list_all().await
+}
+
+/// Looks one id up (live session first, then hijack record).
+pub async fn get(store: &dyn SessionStore, id: &str) -> Result<Option<Listed>> {
+    if !is_valid_id(id) {
+        return Ok(None);
+    }
+    for hijack in [false, true] {
+        let e = Entry {
+            id: id.to_string(),
+            hijack,
+            expires_at: 0,
+        };
+        if let Some(l) = store.fetch(std::slice::from_ref(&e)).await?.pop() {
+            return Ok(Some(l));
+        }
+    }
+    Ok(None)
+}
+
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// The sealed form of a hijack record.
+#[derive(Serialize, Deserialize)]
+struct HijackRecord {
+    session: Session,
+    attempt: HijackAttempt,
+}
+
+fn seal(keys: &Keyring, s: &Session) -> Result<String> {
+    Ok(keys.encrypt(ENVELOPE_CONTEXT, &to_json(s))?)
+}
+
+fn open(keys: &Keyring, envelope: &str) -> Option<Session> {
+    let pt = keys.decrypt(ENVELOPE_CONTEXT, envelope).ok()?;
+    serde_json::from_slice(&pt).ok()
+}
+
+fn seal_hijack(keys: &Keyring, session: &Session, attempt: &HijackAttempt) -> Result<String> {
+    let rec = HijackRecord {
+        session: session.clone(),
+        attempt: attempt.clone(),
+    };
+    let json = serde_json::to_vec(&rec).expect("a hijack record always serializes");
+    Ok(keys.encrypt(ENVELOPE_CONTEXT, &json)?)
+}
+
+fn open_hijack(keys: &Keyring, envelope: &str) -> Option<(Session, HijackAttempt)> {
+    let pt = keys.decrypt(ENVELOPE_CONTEXT, envelope).ok()?;
+    let rec: HijackRecord = serde_json::from_slice(&pt).ok()?;
+    Some((rec.session, rec.attempt))
+}
+
+/// What a validation decides once the stored session is open: the refreshed
+/// session, or the hijack.
+enum Decision {
+    Refresh(Session),
+    Hijack(Session),
+}
+
+fn decide(stored: Session, attempt: &HijackAttempt) -> Decision {
+    if stored.fingerprint != attempt.fingerprint {
+        return Decision::Hijack(stored);
+    }
+    let mut s = stored;
+    s.last_activity = s.last_activity.max(attempt.at);
+    Decision::Refresh(s)
+}
+
+// ------------------------------------------------------------------ local
+
+/// The embedded store: two tables in the shared SQLite file. Validation runs
+/// in one IMMEDIATE transaction, so it is atomic against revocations from
+/// this and other processes.
+pub struct LocalStore {
+    store: Arc<Store>,
+    keys: Arc<Keyring>,
+}
+
+const LOCAL_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS session (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    envelope TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS session_user ON session (user_id);
+CREATE TABLE IF NOT EXISTS session_hijack (
+    id TEXT PRIMARY KEY,
+    envelope TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+) WITHOUT ROWID;";
+
+impl LocalStore {
+    pub fn open(store: Arc<Store>, keys: Arc<Keyring>) -> Result<Self> {
+        store.transaction(|tx| tx.execute_batch(LOCAL_SCHEMA))?;
+        Ok(Self { store, keys })
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store, &Keyring) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let store = self.store.clone();
+        let keys = self.keys.clone();
+        tokio::task::spawn_blocking(move || f(&store, &keys))
+            .await
+            .map_err(|e| SessionError::Backend {
+                target: "embedded store".into(),
+                message: e.to_string(),
+            })?
+    }
+}
+
+/// Wraps a non-SQL error so it can leave a transaction closure.
+fn sql_err(e: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
+    rusqlite::Error::ToSqlConversionFailure(Box::new(e))
+}
+
+impl SessionStore for LocalStore {
+    fn backend(&self) -> Backend {
+        Backend::Embedded
+    }
+
+    fn target(&self) -> String {
+        self.store.path().display().to_string()
+    }
+
+    fn ping(&self) -> BoxFuture<'_, Result<Duration>> {
+        Box::pin(self.blocking(|s, _| Ok(s.ping()?)))
+    }
+
+    fn create<'a>(&'a self, s: &'a Session, ttl_ms: i64) -> BoxFuture<'a, Result<i64>> {
+        let s = s.clone();
+        Box::pin(self.blocking(move |store, keys| {
+            let env = seal(keys, &s)?;
+            let now = now_ms();
+            let exp = now + ttl_ms;
+            store.transaction(|tx| {
+                tx.execute("DELETE FROM session WHERE expires_at <= ?1", [now])?;
+                tx.execute(
+                    "INSERT INTO session (id, user_id, envelope, expires_at) VALUES (?1, ?2, ?3, ?4)",
+                    params![s.id, s.user_id, env, exp],
+                )
+            })?;
+            Ok(exp)
+        }))
+    }
+
+    fn validate<'a>(
+        &'a self,
+        id: &'a str,
+        attempt: &'a HijackAttempt,
+        ttl_ms: i64,
+    ) -> BoxFuture<'a, Result<Validation>> {
+        let id = id.to_string();
+        let attempt = attempt.clone();
+        Box::pin(self.blocking(move |store, keys| {
+            if !is_valid_id(&id) {
+                return Ok(Validation::Invalid(Invalid::Unknown));
+            }
+            let v = store.transaction(|tx| {
+                let row: Option<(String, i64)> = tx
+                    .query_row(
+                        "SELECT envelope, expires_at FROM session WHERE id = ?1",
+                        [&id],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()?;
+                let Some((env, exp)) = row else {
+                    return Ok(Validation::Invalid(Invalid::Unknown));
+                };
+                let now = now_ms();
+                if exp <= now {
+                    tx.execute("DELETE FROM session WHERE id = ?1", [&id])?;
+                    return Ok(Validation::Invalid(Invalid::Expired));
+                }
+                let Some(stored) = open(keys, &env) else {
+                    return Ok(Validation::Invalid(Invalid::Undecryptable));
+                };
+                match decide(stored, &attempt) {
+                    Decision::Refresh(s) => {
+                        let env = seal(keys, &s).map_err(sql_err)?;
+                        let exp = now + ttl_ms;
+                        tx.execute(
+                            "UPDATE session SET envelope = ?2, expires_at = ?3 WHERE id = ?1",
+                            params![id, env, exp],
+                        )?;
+                        Ok(Validation::Valid(Listed {
+                            session: s,
+                            expires_at: exp,
+                            hijack: None,
+                        }))
+                    }
+                    Decision::Hijack(s) => {
+                        let env = seal_hijack(keys, &s, &attempt).map_err(sql_err)?;
+                        tx.execute("DELETE FROM session WHERE id = ?1", [&id])?;
+                        tx.execute(
+                            "INSERT OR REPLACE INTO session_hijack (id, envelope, expires_at) VALUES (?1, ?2, ?3)",
+                            params![id, env, now + HIJACK_KEEP_MS],
+                        )?;
+                        Ok(Validation::Hijack {
+                            session: Box::new(s),
+                            attempt: attempt.clone(),
+                        })
+                    }
+                }
+            })?;
+            Ok(v)
+        }))
+    }
+
+    fn entries(&self) -> BoxFuture<'_, Result<Vec<Entry>>> {
+        Box::pin(self.blocking(|store, _| {
+            let now = now_ms();
+            Ok(store.transaction(|tx| {
+                tx.execute("DELETE FROM session WHERE expires_at <= ?1", [now])?;
+                tx.execute("DELETE FROM session_hijack WHERE expires_at <= ?1", [now])?;
+                let mut out = Vec::new();
+                for (table, hijack) in [("session", false), ("session_hijack", true)] {
+                    let mut st =
+                        tx.prepare_cached(&format!("SELECT id, expires_at FROM {table}"))?;
+                    let rows = st.query_map([], |r| {
+                        Ok(Entry {
+                            id: r.get(0)?,
+                            hijack,
+                            expires_at: r.get(1)?,
+                        })
+                    })?;
+                    for r in rows {
+                        out.push(r?);
+                    }
+                }
+                Ok(out)
+            })?)
+        }))
+    }
+
+    fn fetch<'a>(&'a self, entries: &'a [Entry]) -> BoxFuture<'a, Result<Vec<Listed>>> {
+        let entries = entries.to_vec();
+        Box::pin(self.blocking(move |store, keys| {
+            let now = now_ms();
+            let rows: Vec<(bool, String, i64)> = store.transaction(|tx| {
+                let mut out = Vec::with_capacity(entries.len());
+                let mut live = tx.prepare_cached(
+                    "SELECT envelope, expires_at FROM session WHERE id = ?1 AND expires_at > ?2",
+                )?;
+                let mut hij = tx.prepare_cached(
+                    "SELECT envelope, expires_at FROM session_hijack WHERE id = ?1 AND expires_at > ?2",
+                )?;
+                for e in &entries {
+                    let st = if e.hijack { &mut hij } else { &mut live };
+                    let row: Option<(String, i64)> = st
+                        .query_row(params![e.id, now], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .optional()?;
+                    if let Some((env, exp)) = row {
+                        out.push((e.hijack, env, exp));
+                    }
+                }
+                Ok(out)
+            })?;
+            Ok(rows
+                .into_iter()
+                .filter_map(|(hijack, env, exp)| listed(keys, hijack, &env, exp))
+                .collect())
+        }))
+    }
+
+    fn user_sessions<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Vec<Listed>>> {
+        let user = user.to_string();
+        Box::pin(self.blocking(move |store, keys| {
+            let now = now_ms();
+            let rows: Vec<(String, i64)> = store.transaction(|tx| {
+                let mut st = tx.prepare_cached(
+                    "SELECT envelope, expires_at FROM session WHERE user_id = ?1 AND expires_at > ?2",
+                )?;
+                let rows = st.query_map(params![user, now], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                rows.collect()
+            })?;
+            Ok(rows
+                .into_iter()
+                .filter_map(|(env, exp)| listed(keys, false, &env, exp))
+                .collect())
+        }))
+    }
+
+    fn revoke<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Session>>> {
+        let id = id.to_string();
+        Box::pin(self.blocking(move |store, keys| {
+            let now = now_ms();
+            let env: Option<String> = store.transaction(|tx| {
+                let env: Option<String> = tx
+                    .query_row(
+                        "DELETE FROM session WHERE id = ?1 AND expires_at > ?2 RETURNING envelope",
+                        params![id, now],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                tx.execute("DELETE FROM session_hijack WHERE id = ?1", [&id])?;
+                Ok(env)
+            })?;
+            Ok(env.and_then(|e| open(keys, &e)))
+        }))
+    }
+
+    fn revoke_user<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Vec<String>>> {
+        let user = user.to_string();
+        Box::pin(self.blocking(move |store, _| {
+            let now = now_ms();
+            Ok(store.transaction(|tx| {
+                let mut st = tx.prepare_cached(
+                    "DELETE FROM session WHERE user_id = ?1 RETURNING id, expires_at",
+                )?;
+                let rows = st.query_map([&user], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+                })?;
+                let mut ids = Vec::new();
+                for r in rows {
+                    let (id, exp) = r?;
+                    if exp > now {
+                        ids.push(id);
+                    }
+                }
+                Ok(ids)
+            })?)
+        }))
+    }
+}
+
+fn listed(keys: &Keyring, hijack: bool, env: &str, expires_at: i64) -> Option<Listed> {
+    if hijack {
+        let (session, attempt) = open_hijack(keys, env)?;
+        Some(Listed {
+            session,
+            expires_at,
+            hijack: Some(attempt),
+        })
+    } else {
+        Some(Listed {
+            session: open(keys, env)?,
+            expires_at,
+            hijack: None,
+        })
+    }
+}
+
+// ------------------------------------------------------------------ redis
+
+pub const SESSION_PREFIX: &str = "session:";
+pub const HIJACK_PREFIX: &str = "session_hijack:";
+pub const USER_PREFIX: &str = "user_sessions:";
+
+/// How many keys one SCAN step asks for (and one pipeline fetches).
+const SCAN_BATCH: usize = 1000;
+
+/// The server's clock in unix ms, inside a script.
+const LUA_NOW: &str = "local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+";
+
+/// KEYS: session, index. ARGV: envelope, ttl ms, id. Returns the expiry, or -1 if the id exists.
+const LUA_CREATE: &str = "
+local ttl = tonumber(ARGV[2])
+if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl, 'NX') then return -1 end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+redis.call('ZADD', KEYS[2], now + ttl, ARGV[3])
+if redis.call('PTTL', KEYS[2]) < ttl then redis.call('PEXPIRE', KEYS[2], ttl) end
+redis.call('XADD', 'session_changes', 'MAXLEN', '~', 100000, '*', 'id', ARGV[3])
+return now + ttl";
+
+/// KEYS: session, index. ARGV: envelope read, refreshed envelope, ttl ms, id.
+/// Writes only if the session still exists: a revoked session stays revoked.
+/// If another validation refreshed it meanwhile, only the TTL slides.
+/// Returns the new expiry, or -1 if the session is gone.
+const LUA_REFRESH: &str = "
+local cur = redis.call('GET', KEYS[1])
+if not cur then return -1 end
+local ttl = tonumber(ARGV[3])
+if cur == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ttl)
+else
+  redis.call('PEXPIRE', KEYS[1], ttl)
+end
+redis.call('ZADD', KEYS[2], now + ttl, ARGV[4])
+if redis.call('PTTL', KEYS[2]) < ttl then redis.call('PEXPIRE', KEYS[2], ttl) end
+redis.call('XADD', 'session_changes', 'MAXLEN', '~', 100000, '*', 'id', ARGV[4])
+return now + ttl";
+
+/// KEYS: session, index, hijack record. ARGV: id, record envelope, keep ms.
+/// Revokes and keeps the record; returns 1 if the session still existed.
+const LUA_HIJACK: &str = "
+local n = redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('SET', KEYS[3], ARGV[2], 'PX', tonumber(ARGV[3]))
+redis.call('XADD', 'session_changes', 'MAXLEN', '~', 100000, '*', 'id', ARGV[1])
+return n";
+
+/// KEYS: session, index, hijack record. ARGV: id. Returns the envelope removed (or false).
+const LUA_REVOKE: &str = "
+local env = redis.call('GET', KEYS[1])
+redis.call('DEL', KEYS[1], KEYS[3])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('XADD', 'session_changes', 'MAXLEN', '~', 100000, '*', 'id', ARGV[1])
+return env";
+
+/// KEYS: index. ARGV: session key prefix. Deletes every indexed session and
+/// the index at once; returns the ids that still existed.
+const LUA_REVOKE_USER: &str = "
+local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
+local gone = {}
+for _, id in ipairs(ids) do
+  if redis.call('DEL', ARGV[1] .. id) == 1 then
+    table.insert(gone, id)
+    redis.call('XADD', 'session_changes', 'MAXLEN', '~', 100000, '*', 'id', id)
+  end
+end
+redis.call('DEL', KEYS[1])
+return gone";
+
+/// KEYS: index. Drops expired ids and returns the live ones.
+const LUA_USER_IDS: &str = "
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+return redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')";
+
+struct Scripts {
+    create: redis::Script,
+    refresh: redis::Script,
+    hijack: redis::Script,
+    revoke: redis::Script,
+    revoke_user: redis::Script,
+    user_ids: redis::Script,
+}
+
+impl Scripts {
+    fn new() -> Self {
+        let timed = |body: &str| redis::Script::new(&format!("{LUA_NOW}{body}"));
+        Self {
+            create: timed(LUA_CREATE),
+            refresh: timed(LUA_REFRESH),
+            hijack: redis::Script::new(LUA_HIJACK),
+            revoke: redis::Script::new(LUA_REVOKE),
+            revoke_user: redis::Script::new(LUA_REVOKE_USER),
+            user_ids: timed(LUA_USER_IDS),
+        }
+    }
+}
+
+/// Redis (or anything speaking its protocol): `redis://`, `rediss://` (TLS),
+/// with a password or ACL user in the URL.
+pub struct RedisStore {
+    conn: ConnectionManager,
+    target: String,
+    scripts: Scripts,
+    keys: Arc<Keyring>,
+}
+
+/// Names a PEM file of CA certificates to trust for `rediss://`.
+pub const REDIS_CA_ENV: &str = "WINDFLOW_REDIS_CA_FILE";
+
+/// Timeouts: a dead Redis gives an error within these, never a hang.
+pub const REDIS_RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+pub const REDIS_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+impl RedisStore {
+    /// Prepares a connection to `url`; it is made on first use and remade
+    /// after a loss, so this succeeds while Redis is down. For `rediss://`
+    /// the server certificate is checked against the system roots, or
+    /// against the PEM file named by `WINDFLOW_REDIS_CA_FILE`.
+    pub fn connect(url: &str, keys: Arc<Keyring>) -> Result<Self> {
+        let ca = match std::env::var_os(REDIS_CA_ENV) {
+            Some(path) => Some(std::fs::read(&path).map_err(|e| {
+                SessionError::Input(format!(
+                    "{REDIS_CA_ENV}={}: cannot read the CA certificate: {e}",
+                    std::path::Path::new(&path).display()
+                ))
+            })?),
+            None => None,
+        };
+        Self::connect_with_ca(url, ca, keys)
+    }
+
+    /// Like [`RedisStore::connect`], trusting `ca_pem` (PEM) for `rediss://`.
+    pub fn connect_with_ca(url: &str, ca_pem: Option<Vec<u8>>, keys: Arc<Keyring>) -> Result<Self> {
+        let target = crate::service::redact_url(url);
+        let bad = |e: redis::RedisError| {
+            SessionError::Input(format!(
+                "invalid Redis URL {target}: {e} (use redis://[:password@]host:port[/db] or rediss:// for TLS)"
+            ))
+        };
+        let client = match ca_pem {
+            Some(pem) if url.starts_with("rediss://") => redis::Client::build_with_tls(
+                url,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem),
+                },
+            )
+            .map_err(bad)?,
+            _ => redis::Client::open(url).map_err(bad)?,
+        };
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(REDIS_RESPONSE_TIMEOUT))
+            .set_connection_timeout(Some(REDIS_CONNECT_TIMEOUT))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let conn = client
+            .get_connection_manager_lazy(config)
+            .map_err(|e| redis_err(&target, e))?;
+        Ok(Self {
+            conn,
+            target,
+            scripts: Scripts::new(),
+            keys,
+        })
+    }
+
+    fn err(&self, e: redis::RedisError) -> SessionError {
+        redis_err(&self.target, e)
+    }
+
+    async fn validate_inner(
+        &self,
+        id: &str,
+        attempt: &HijackAttempt,
+        ttl_ms: i64,
+    ) -> Result<Validation> {
+        if !is_valid_id(id) {
+            return Ok(Validation::Invalid(Invalid::Unknown));
+        }
+        let mut c = self.conn.clone();
+        let key = format!("{SESSION_PREFIX}{id}");
+        let env: Option<String> = c.get(&key).await.map_err(|e| self.err(e))?;
+        let Some(env) = env else {
+            return Ok(Validation::Invalid(Invalid::Unknown));
+        };
+        let Some(stored) = open(&self.keys, &env) else {
+            return Ok(Validation::Invalid(Invalid::Undecryptable));
+        };
+        let index = format!("{USER_PREFIX}{}", stored.user_id);
+        match decide(stored, attempt) {
+            Decision::Refresh(s) => {
+                let fresh = seal(&self.keys, &s)?;
+                let exp: i64 = self
+                    .scripts
+                    .refresh
+                    .key(&key)
+                    .key(&index)
+                    .arg(&env)
+                    .arg(&fresh)
+                    .arg(ttl_ms)
+                    .arg(id)
+                    .invoke_async(&mut c)
+                    .await
+                    .map_err(|e| self.err(e))?;
+                if exp < 0 {
+                    // Revoked between the read and the write.
+                    return Ok(Validation::Invalid(Invalid::Unknown));
+                }
+                Ok(Validation::Valid(Listed {
+                    session: s,
+                    expires_at: exp,
+                    hijack: None,
+                }))
+            }
+            Decision::Hijack(s) => {
+                let rec = seal_hijack(&self.keys, &s, attempt)?;
+                let _: i64 = self
+                    .scripts
+                    .hijack
+                    .key(&key)
+                    .key(&index)
+                    .key(format!("{HIJACK_PREFIX}{id}"))
+                    .arg(id)
+                    .arg(rec)
+                    .arg(HIJACK_KEEP_MS)
+                    .invoke_async(&mut c)
+                    .await
+                    .map_err(|e| self.err(e))?;
+                Ok(Validation::Hijack {
+                    session: Box::new(s),
+                    attempt: attempt.clone(),
+                })
+            }
+        }
+    }
+
+    async fn scan(&self, prefix: &str, hijack: bool, out: &mut Vec<Entry>) -> Result<()> {
+        let mut c = self.conn.clone();
+        let pattern = format!("{prefix}*");
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(SCAN_BATCH)
+                .query_async(&mut c)
+                .await
+                .map_err(|e| self.err(e))?;
+            if !keys.is_empty() {
+                let mut pipe = redis::pipe();
+                for k in &keys {
+                    pipe.cmd("PTTL").arg(k);
+                }
+                let ttls: Vec<i64> = pipe.query_async(&mut c).await.map_err(|e| self.err(e))?;
+                let now = now_ms();
+                for (k, ttl) in keys.into_iter().zip(ttls) {
+                    // -2: gone since the SCAN; -1: no TTL (not ours to judge).
+                    if ttl == -2 {
+                        continue;
+                    }
+                    let id = k[prefix.len()..].to_string();
+                    if !is_valid_id(&id) {
+                        continue;
+                    }
+                    out.push(Entry {
+                        id,
+                        hijack,
+                        expires_at: if ttl < 0 { i64::MAX } else { now + ttl },
+                    });
+                }
+            }
+            if next == 0 {
+                return Ok(());
+            }
+            cursor = next;
+        }
+    }
+}
+
+/// The change log every script appends to.
+const CHANGES: &str = "session_changes";
+/// More changes than this since the last poll: list everything instead.
+const CHANGES_READ: usize = 20_000;
+
+/// `ms-seq` as numbers (stream ids compare numerically).
+fn parse_stream_id(id: &str) -> Option<(u64, u64)> {
+    let (ms, seq) = id.split_once('-')?;
+    Some((ms.parse().ok()?, seq.parse().ok()?))
+}
+
+/// (entry id, its `id` field) of an XRANGE reply.
+fn stream_ids(v: &redis::Value) -> Vec<(String, Option<String>)> {
+    let entries: Vec<(String, Vec<String>)> = redis::from_redis_value_ref(v).unwrap_or_default();
+    entries
+        .into_iter()
+        .map(|(id, fields)| {
+            let sid = fields
+                .chunks(2)
+                .find(|kv| kv.len() == 2 && kv[0] == "id")
+                .map(|kv| kv[1].clone());
+            (id, sid)
+        })
+        .collect()
+}
+
+type Opening = tokio::task::JoinHandle<Vec<Listed>>;
+
+impl RedisStore {
+    /// Opens a batch of (hijack?, GET reply, PTTL reply) off the IO task, so
+    /// decryption runs on other cores while the next batch is read.
+    fn open_batch(&self, raw: impl Iterator<Item = (bool, redis::Value, redis::Value)>) -> Opening {
+        let raw: Vec<_> = raw.collect();
+        let keys = self.keys.clone();
+        tokio::task::spawn_blocking(move || {
+            let now = now_ms();
+            raw.into_iter()
+                .filter_map(|(hijack, env, ttl)| {
+                    let env: Option<String> = redis::from_redis_value(env).ok().flatten();
+                    let ttl: i64 = redis::from_redis_value(ttl).unwrap_or(-2);
+                    if ttl == -2 {
+                        return None;
+                    }
+                    let exp = if ttl < 0 { i64::MAX } else { now + ttl };
+                    listed(&keys, hijack, &env?, exp)
+                })
+                .collect()
+        })
+    }
+}
+
+async fn collect(opening: Vec<Opening>) -> Result<Vec<Listed>> {
+    let mut out = Vec::new();
+    for o in opening {
+        out.extend(o.await.map_err(|e| SessionError::Backend {
+            target: "session decryption".into(),
+            message: e.to_string(),
+        })?);
+    }
+    Ok(out)
+}
+
+fn redis_err(target: &str, e: redis::RedisError) -> SessionError {
+    let message = e.to_string();
+    if e.is_io_error()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_timeout()
+        || e.is_unrecoverable_error()
+    {
+        SessionError::Unavailable {
+            target: target.to_string(),
+            message,
+        }
+    } else {
+        SessionError::Backend {
+            target: target.to_string(),
+            message,
+        }
+    }
+}
+
+impl SessionStore for RedisStore {
+    fn backend(&self) -> Backend {
+        Backend::Real(self.target.clone())
+    }
+
+    fn target(&self) -> String {
+        self.target.clone()
+    }
+
+    fn ping(&self) -> BoxFuture<'_, Result<Duration>> {
+        Box::pin(async move {
+            let mut c = self.conn.clone();
+            let start = Instant::now();
+            let _: String = redis::cmd("PING")
+                .query_async(&mut c)
+                .await
+                .map_err(|e| self.err(e))?;
+            Ok(start.elapsed())
+        })
+    }
+
+    fn create<'a>(&'a self, s: &'a Session, ttl_ms: i64) -> BoxFuture<'a, Result<i64>> {
+        Box::pin(async move {
+            let env = seal(&self.keys, s)?;
+            let mut c = self.conn.clone();
+            let exp: i64 = self
+                .scripts
+                .create
+                .key(format!("{SESSION_PREFIX}{}", s.id))
+                .key(format!("{USER_PREFIX}{}", s.user_id))
+                .arg(env)
+                .arg(ttl_ms)
+                .arg(&s.id)
+                .invoke_async(&mut c)
+                .await
+                .map_err(|e| self.err(e))?;
+            if exp < 0 {
+                return Err(SessionError::Input(
+                    "a session with this id exists already".into(),
+                ));
+            }
+            Ok(exp)
+        })
+    }
+
+    fn validate<'a>(
+        &'a self,
+        id: &'a str,
+        attempt: &'a HijackAttempt,
+        ttl_ms: i64,
+    ) -> BoxFuture<'a, Result<Validation>> {
+        Box::pin(self.validate_inner(id, attempt, ttl_ms))
+    }
+
+    fn entries(&self) -> BoxFuture<'_, Result<Vec<Entry>>> {
+        Box::pin(async move {
+            let mut out = Vec::new();
+            self.scan(SESSION_PREFIX, false, &mut out).await?;
+            self.scan(HIJACK_PREFIX, true, &mut out).await?;
+            Ok(out)
+        })
+    }
+
+    fn fetch<'a>(&'a self, entries: &'a [Entry]) -> BoxFuture<'a, Result<Vec<Listed>>> {
+        Box::pin(async move {
+            let mut c = self.conn.clone();
+            let mut opening = Vec::new();
+            for batch in entries.chunks(SCAN_BATCH) {
+                let mut pipe = redis::pipe();
+                for e in batch {
+                    let prefix = if e.hijack {
+                        HIJACK_PREFIX
+                    } else {
+                        SESSION_PREFIX
+                    };
+                    let key = format!("{prefix}{}", e.id);
+                    pipe.cmd("GET").arg(&key).cmd("PTTL").arg(&key);
+                }
+                let vals: Vec<redis::Value> =
+                    pipe.query_async(&mut c).await.map_err(|e| self.err(e))?;
+                let flags = batch.iter().map(|e| e.hijack);
+                opening.push(
+                    self.open_batch(
+                        flags
+                            .zip(vals.chunks(2))
+                            .map(|(h, pair)| (h, pair[0].clone(), pair[1].clone())),
+                    ),
+                );
+            }
+            collect(opening).await
+        })
+    }
+
+    fn list_all(&self) -> BoxFuture<'_, Result<Vec<Listed>>> {
+        Box::pin(async move {
+            let mut c = self.conn.clone();
+            let mut opening = Vec::new();
+            for (prefix, hijack) in [(SESSION_PREFIX, false), (HIJACK_PREFIX, true)] {
+                let pattern = format!("{prefix}*");
+                let mut cursor: u64 = 0;
+                loop {
+                    let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(&pattern)
+                        .arg("COUNT")
+                        .arg(SCAN_BATCH)
+                        .query_async(&mut c)
+                        .await
+                        .map_err(|e| self.err(e))?;
+                    if !keys.is_empty() {
+                        let mut pipe = redis::pipe();
+                        for k in &keys {
+                            pipe.cmd("GET").arg(k).cmd("PTTL").arg(k);
+                        }
+                        let vals: Vec<redis::Value> =
+                            pipe.query_async(&mut c).await.map_err(|e| self.err(e))?;
+                        opening.push(
+                            self.open_batch(
+                                vals.chunks(2)
+                                    .map(|pair| (hijack, pair[0].clone(), pair[1].clone())),
+                            ),
+                        );
+                    }
+                    if next == 0 {
+                        break;
+                    }
+                    cursor = next;
+                }
+            }
+            collect(opening).await
+        })
+    }
+
+    fn change_cursor(&self) -> BoxFuture<'_, Result<Option<String>>> {
+        Box::pin(async move {
+            let mut c = self.conn.clone();
+            let last: redis::Value = redis::cmd("XREVRANGE")
+                .arg(CHANGES)
+                .arg("+")
+                .arg("-")
+                .arg("COUNT")
+                .arg(1)
+                .query_async(&mut c)
+                .await
+                .map_err(|e| self.err(e))?;
+            Ok(Some(
+                stream_ids(&last)
+                    .pop()
+                    .map_or("0-0".to_string(), |(id, _)| id),
+            ))
+        })
+    }
+
+    fn changes_since<'a>(&'a self, cursor: &'a str) -> BoxFuture<'a, Result<Option<Changes>>> {
+        Box::pin(async move {
+            let Some(after) = parse_stream_id(cursor) else {
+                return Ok(None);
+            };
+            let mut c = self.conn.clone();
+            let (first, changes): (redis::Value, redis::Value) = redis::pipe()
+                .cmd("XRANGE")
+                .arg(CHANGES)
+                .arg("-")
+                .arg("+")
+                .arg("COUNT")
+                .arg(1)
+                .cmd("XRANGE")
+                .arg(CHANGES)
+                .arg(format!("({cursor}"))
+                .arg("+")
+                .arg("COUNT")
+                .arg(CHANGES_READ)
+                .query_async(&mut c)
+                .await
+                .map_err(|e| self.err(e))?;
+            // The log was trimmed past the cursor (or restarted): changes are lost.
+            let oldest = stream_ids(&first)
+                .first()
+                .and_then(|(id, _)| parse_stream_id(id));
+            let changes = stream_ids(&changes);
+            // An oldest entry newer than the cursor means the cursor's own
+            // entry is gone: trimmed, or Redis restarted.
+            let lost = after != (0, 0) && oldest.is_none_or(|o| o > after);
+            if lost || changes.len() >= CHANGES_READ {
+                return Ok(None);
+            }
+            let next = changes
+                .last()
+                .map_or(cursor.to_string(), |(id, _)| id.clone());
+            Ok(Some((
+                next,
+                changes.into_iter().filter_map(|(_, id)| id).collect(),
+            )))
+        })
+    }
+
+    fn user_sessions<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Vec<Listed>>> {
+        Box::pin(async move {
+            let mut c = self.conn.clone();
+            let ids: Vec<String> = self
+                .scripts
+                .user_ids
+                .key(format!("{USER_PREFIX}{user}"))
+                .invoke_async(&mut c)
+                .await
+                .map_err(|e| self.err(e))?;
+            let entries: Vec<Entry> = ids
+                .into_iter()
+                .map(|id| Entry {
+                    id,
+                    hijack: false,
+                    expires_at: 0,
+                })
+                .collect();
+            self.fetch(&entries).await
+        })
+    }
+
+    fn revoke<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Session>>> {
+        Box::pin(async move {
+            if !is_valid_id(id) {
+                return Ok(None);
+            }
+            let mut c = self.conn.clone();
+            let key = format!("{SESSION_PREFIX}{id}");
+            // The user (for the index) is inside the envelope.
+            let env: Option<String> = c.get(&key).await.map_err(|e| self.err(e))?;
+            let user = env
+                .as_deref()
+                .and_then(|e| open(&self.keys, e))
+                .map(|s| s.user_id);
+            let index = format!("{USER_PREFIX}{}", user.as_deref().unwrap_or(""));
+            let removed: Option<String> = self
+                .scripts
+                .revoke
+                .key(&key)
+                .key(&index)
+                .key(format!("{HIJACK_PREFIX}{id}"))
+                .arg(id)
+                .invoke_async(&mut c)
+                .await
+                .map_err(|e| self.err(e))?;
+            Ok(removed.and_then(|e| open(&self.keys, &e)))
+        })
+    }
+
+    fn revoke_user<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Vec<String>>> {
+        Box::pin(async move {
+            let mut c = self.conn.clone();
+            let ids: Vec<String> = self
+                .scripts
+                .revoke_user
+                .key(format!("{USER_PREFIX}{user}"))
+                .arg(SESSION_PREFIX)
+                .invoke_async(&mut c)
+                .await
+                .map_err(|e| self.err(e))?;
+            Ok(ids)
+        })
+    }
+}

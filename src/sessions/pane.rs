@@ -1,0 +1,589 @@
+//! The Sessions pane: a live table of every session (user, type, IP, short
+//! device fingerprint, age, idle time, TTL countdown, flags), sortable by any
+//! column, filtered with `/`, with a detail view and revocation of one
+//! session (confirm) or of all of a user's (typed confirmation, step-up).
+//!
+//! The rows come from the service's [`Snapshot`]; the pane keeps an order
+//! (indices, filtered and sorted) rebuilt only when the snapshot, the filter
+//! or the sort changes, and builds table rows for the visible window only.
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
+
+use super::model::{Listed, human};
+use super::service::{SessionsRequest, Snapshot, short};
+use crate::console::actions::{ActionDef, name};
+use crate::console::app::{ConfirmSpec, Request};
+use crate::console::filter::{self, Filter};
+use crate::console::panes::{Effect, ListView, Pane, RenderCtx, Shared};
+use crate::console::theme::Role;
+use crate::service::Level;
+
+pub const ID: &str = "sessions";
+pub const SORT: &str = "sort";
+pub const REVERSE: &str = "reverse";
+pub const SORT_RISK: &str = "sort_risk";
+pub const REVOKE: &str = "revoke";
+pub const REVOKE_USER: &str = "revoke_user";
+
+/// What the table can be sorted by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Column {
+    Risk,
+    User,
+    Type,
+    Ip,
+    Device,
+    Age,
+    Idle,
+    Ttl,
+}
+
+impl Column {
+    pub const ALL: [Column; 8] = [
+        Column::Risk,
+        Column::User,
+        Column::Type,
+        Column::Ip,
+        Column::Device,
+        Column::Age,
+        Column::Idle,
+        Column::Ttl,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Column::Risk => "risk",
+            Column::User => "user",
+            Column::Type => "type",
+            Column::Ip => "ip",
+            Column::Device => "device",
+            Column::Age => "age",
+            Column::Idle => "idle",
+            Column::Ttl => "ttl",
+        }
+    }
+
+    fn next(self) -> Self {
+        let i = Column::ALL.iter().position(|c| *c == self).unwrap_or(0);
+        Column::ALL[(i + 1) % Column::ALL.len()]
+    }
+
+    /// Ascending order of two rows by this column.
+    fn cmp(self, a: &Listed, b: &Listed) -> Ordering {
+        let (sa, sb) = (&a.session, &b.session);
+        match self {
+            // Low risk first; ties: the most recently active first.
+            Column::Risk => a
+                .risk()
+                .cmp(&b.risk())
+                .then(sa.last_activity.cmp(&sb.last_activity)),
+            Column::User => sa.user_id.cmp(&sb.user_id),
+            Column::Type => sa.session_type.cmp(&sb.session_type),
+            Column::Ip => sa.ip_address.cmp(&sb.ip_address),
+            Column::Device => sa.fingerprint.0.cmp(&sb.fingerprint.0),
+            // Age ascending: youngest first (created latest).
+            Column::Age => sb.created_at.cmp(&sa.created_at),
+            Column::Idle => sb.last_activity.cmp(&sa.last_activity),
+            Column::Ttl => a.expires_at.cmp(&b.expires_at),
+        }
+        .then_with(|| sa.id.cmp(&sb.id))
+    }
+
+    /// The order a fresh sort by this column starts in.
+    fn default_descending(self) -> bool {
+        matches!(self, Column::Risk)
+    }
+}
+
+/// The text a filter matches a row against.
+pub fn row_text(l: &Listed) -> String {
+    let s = &l.session;
+    format!(
+        "{} {} {} {} {}",
+        s.user_id,
+        s.session_type.as_str(),
+        s.ip_address,
+        s.fingerprint.short(),
+        flags(l)
+    )
+}
+
+fn flags(l: &Listed) -> String {
+    match &l.hijack {
+        Some(a) => format!("HIJACK {}", a.ip_address),
+        None => String::new(),
+    }
+}
+
+pub struct SessionsPane {
+    list: ListView,
+    sort: Column,
+    descending: bool,
+    detail: bool,
+    snapshot: Option<Arc<Snapshot>>,
+    /// Indices into the snapshot's rows: filtered and sorted.
+    order: Vec<u32>,
+    /// Set when the order must be rebuilt.
+    stale: bool,
+}
+
+impl Default for SessionsPane {
+    fn default() -> Self {
+        Self {
+            list: ListView::default(),
+            sort: Column::Risk,
+            descending: true,
+            detail: false,
+            snapshot: None,
+            order: Vec::new(),
+            stale: true,
+        }
+    }
+}
+
+impl SessionsPane {
+    /// The sort in effect: column and whether it is descending.
+    pub fn sorting(&self) -> (Column, bool) {
+        (self.sort, self.descending)
+    }
+
+    /// Rows in display order (for tests and `y`).
+    pub fn rows(&mut self) -> Vec<&Listed> {
+        self.refresh_order();
+        let Some(snap) = &self.snapshot else {
+            return Vec::new();
+        };
+        self.order
+            .iter()
+            .map(|i| &*snap.rows[*i as usize])
+            .collect()
+    }
+
+    pub fn detail_open(&self) -> bool {
+        self.detail
+    }
+
+    fn selected(&self) -> Option<&Listed> {
+        let snap = self.snapshot.as_ref()?;
+        let i = *self.order.get(self.list.selected)?;
+        snap.rows.get(i as usize).map(|r| &**r)
+    }
+
+    /// Rebuilds the order if needed, keeping the selected session selected.
+    fn refresh_order(&mut self) {
+        if !self.stale {
+            return;
+        }
+        self.stale = false;
+        let keep = self
+            .selected()
+            .map(|l| (l.session.id.clone(), l.hijack.is_some()));
+        let Some(snap) = &self.snapshot else {
+            self.order.clear();
+            return;
+        };
+        let f = self.list.filter.as_ref();
+        let mut order: Vec<u32> = (0..snap.rows.len() as u32)
+            .filter(|i| f.is_none_or(|f| f.keeps(&row_text(&snap.rows[*i as usize]))))
+            .collect();
+        let (col, desc) = (self.sort, self.descending);
+        order.sort_unstable_by(|a, b| {
+            let o = col.cmp(&snap.rows[*a as usize], &snap.rows[*b as usize]);
+            if desc { o.reverse() } else { o }
+        });
+        if let Some((id, hijack)) = keep {
+            if let Some(pos) = order.iter().position(|i| {
+                let r = &snap.rows[*i as usize];
+                r.session.id == id && r.hijack.is_some() == hijack
+            }) {
+                self.list.selected = pos;
+            }
+        }
+        self.order = order;
+        self.list.selected = self.list.selected.min(self.order.len().saturating_sub(1));
+    }
+
+    fn sort_by(&mut self, col: Column) {
+        self.sort = col;
+        self.descending = col.default_descending();
+        self.stale = true;
+    }
+}
+
+fn ago(now_ms: i64, at: i64) -> String {
+    human((now_ms - at) / 1000)
+}
+
+fn wall_ms(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl Pane for SessionsPane {
+    fn id(&self) -> &'static str {
+        ID
+    }
+
+    fn title(&self) -> &'static str {
+        "Sessions"
+    }
+
+    fn actions(&self) -> Vec<ActionDef> {
+        vec![
+            ActionDef::new(ID, SORT, "Sort by the next column").hint(),
+            ActionDef::new(ID, REVERSE, "Reverse the sort order"),
+            ActionDef::new(ID, SORT_RISK, "Sort by risk (hijack attempts first)"),
+            ActionDef::new(ID, REVOKE, "Revoke the selected session")
+                .hint()
+                .mutating()
+                .guarded("sessions.revoke"),
+            ActionDef::new(ID, REVOKE_USER, "Revoke every session of the selected user")
+                .mutating()
+                .guarded("sessions.revoke_user"),
+        ]
+    }
+
+    fn handle(&mut self, action: &str, _shared: &Shared, effects: &mut Vec<Effect>) -> bool {
+        self.refresh_order();
+        match action {
+            SORT => {
+                self.sort_by(self.sort.next());
+                true
+            }
+            SORT_RISK => {
+                self.sort_by(Column::Risk);
+                true
+            }
+            REVERSE => {
+                self.descending = !self.descending;
+                self.stale = true;
+                true
+            }
+            name::SELECT => {
+                self.detail = !self.detail && self.selected().is_some();
+                true
+            }
+            REVOKE | REVOKE_USER => {
+                let Some(l) = self.selected() else {
+                    effects.push(Effect::Notify(Level::Info, "no session selected".into()));
+                    return false;
+                };
+                let s = &l.session;
+                let spec = if action == REVOKE {
+                    ConfirmSpec {
+                        title: format!("Revoke session {} of {}?", short(&s.id), s.user_id),
+                        body: format!(
+                            "{} session from {} ({}) ends now; the client must sign in again.",
+                            s.session_type,
+                            s.ip_address,
+                            s.fingerprint.short()
+                        ),
+                        typed: None,
+                        action: REVOKE,
+                        then: vec![Request::Sessions(SessionsRequest::Revoke {
+                            id: s.id.clone(),
+                            by: String::new(),
+                        })],
+                    }
+                } else {
+                    ConfirmSpec {
+                        title: format!("Revoke every session of {}?", s.user_id),
+                        body: format!(
+                            "All of {}'s sessions, on every device, end now. Type the user name to confirm.",
+                            s.user_id
+                        ),
+                        typed: Some(s.user_id.clone()),
+                        action: REVOKE_USER,
+                        then: vec![Request::Sessions(SessionsRequest::RevokeUser {
+                            user: s.user_id.clone(),
+                            by: String::new(),
+                        })],
+                    }
+                };
+                effects.push(Effect::Confirm(spec));
+                true
+            }
+            other => {
+                let len = self.order.len();
+                self.list.navigate(other, len)
+            }
+        }
+    }
+
+    fn render(&mut self, frame: &mut Frame, area: Rect, ctx: &RenderCtx) {
+        self.refresh_order();
+        let t = ctx.theme;
+        let now = wall_ms(ctx.wall);
+        let total = self.snapshot.as_ref().map_or(0, |s| s.rows.len());
+        let (table_area, detail_area) = if self.detail && area.height >= 16 {
+            let [a, b] = Layout::vertical([Constraint::Min(5), Constraint::Length(11)]).areas(area);
+            (a, Some(b))
+        } else if self.detail {
+            (Rect::default(), Some(area))
+        } else {
+            (area, None)
+        };
+
+        let arrow = if self.descending { "↓" } else { "↑" };
+        let title = match &self.list.filter {
+            Some(f) => format!(
+                " Sessions  /{} ({} of {})  sort {} {arrow} ",
+                f.text,
+                self.order.len(),
+                total,
+                self.sort.label()
+            ),
+            None => format!(" Sessions ({total})  sort {} {arrow} ", self.sort.label()),
+        };
+        let block = Block::default()
+            .borders(Borders::ALL)
+            .border_style(t.border(ctx.focused))
+            .title(Span::styled(title, t.title()));
+        if table_area.height > 0 {
+            let inner_height = table_area.height.saturating_sub(3) as usize;
+            let window = self.list.window(self.order.len(), inner_height);
+            self.list.body_top = 2;
+            let hl = t.highlight();
+            let f = self.list.filter.as_ref();
+            let headers = [
+                ("USER", Column::User),
+                ("TYPE", Column::Type),
+                ("IP", Column::Ip),
+                ("DEVICE", Column::Device),
+                ("AGE", Column::Age),
+                ("IDLE", Column::Idle),
+                ("TTL", Column::Ttl),
+                ("FLAGS", Column::Risk),
+            ];
+            let header = Row::new(headers.map(|(h, c)| {
+                if c == self.sort {
+                    Cell::from(format!("{h}{arrow}")).style(t.accent())
+                } else {
+                    Cell::from(h).style(t.muted())
+                }
+            }));
+            let snap = self.snapshot.as_ref();
+            let body: Vec<Row> = self.order[window.clone()]
+                .iter()
+                .enumerate()
+                .filter_map(|(i, idx)| {
+                    let l = snap?.rows.get(*idx as usize)?;
+                    let s = &l.session;
+                    let danger = l.hijack.is_some();
+                    let base = if danger {
+                        t.role(Role::Danger)
+                    } else {
+                        t.text()
+                    };
+                    let cell = |text: String, style: Style| {
+                        Cell::from(Line::from(filter::spans(f, &text, style, hl)))
+                    };
+                    let ttl = (l.expires_at - now) / 1000;
+                    let ttl_style = if danger {
+                        base
+                    } else if ttl < 300 {
+                        t.role(Role::Warn)
+                    } else {
+                        t.text()
+                    };
+                    let row = Row::new(vec![
+                        cell(s.user_id.clone(), base),
+                        cell(s.session_type.as_str().to_string(), base),
+                        cell(s.ip_address.to_string(), base),
+                        cell(s.fingerprint.short().to_string(), base),
+                        Cell::from(ago(now, s.created_at)).style(base),
+                        Cell::from(ago(now, s.last_activity)).style(base),
+                        Cell::from(if danger {
+                            "revoked".to_string()
+                        } else {
+                            human(ttl)
+                        })
+                        .style(ttl_style),
+                        cell(
+                            if danger {
+                                "HIJACK".into()
+                            } else {
+                                String::new()
+                            },
+                            t.role(Role::Danger),
+                        ),
+                    ]);
+                    Some(if window.start + i == self.list.selected && ctx.focused {
+                        row.style(t.selection())
+                    } else {
+                        row
+                    })
+                })
+                .collect();
+            let empty = body.is_empty();
+            let table = Table::new(
+                body,
+                [
+                    Constraint::Length(12),
+                    Constraint::Length(4),
+                    Constraint::Length(15),
+                    Constraint::Length(8),
+                    Constraint::Length(6),
+                    Constraint::Length(6),
+                    Constraint::Length(7),
+                    Constraint::Fill(1),
+                ],
+            )
+            .header(header)
+            .block(block);
+            frame.render_widget(table, table_area);
+            if empty && table_area.height > 4 {
+                let msg = if total == 0 {
+                    "No sessions. Create one with `windflow sessions create`, or start with --demo."
+                } else {
+                    "No session matches the filter (Esc clears it)."
+                };
+                let inner = Rect {
+                    x: table_area.x + 2,
+                    y: table_area.y + 3,
+                    width: table_area.width.saturating_sub(4),
+                    height: 2,
+                };
+                frame.render_widget(
+                    Paragraph::new(msg)
+                        .style(t.muted())
+                        .wrap(Wrap { trim: true }),
+                    inner,
+                );
+            }
+        }
+
+        if let Some(area) = detail_area {
+            let block = Block::default()
+                .borders(Borders::ALL)
+                .border_style(t.border(false))
+                .title(Span::styled(" Session (Enter closes) ", t.title()));
+            let lines: Vec<Line> = match self.selected() {
+                None => vec![Line::styled("No session selected.", t.muted())],
+                Some(l) => detail_lines(l, now, ctx),
+            };
+            frame.render_widget(Paragraph::new(lines).block(block), area);
+        }
+    }
+
+    fn set_filter(&mut self, filter: Option<Filter>) {
+        self.list.filter = filter;
+        self.list.selected = 0;
+        self.stale = true;
+    }
+
+    fn filter(&self) -> Option<&Filter> {
+        self.list.filter.as_ref()
+    }
+
+    fn selected_text(&self, _shared: &Shared) -> Option<String> {
+        self.selected().map(|l| {
+            let s = &l.session;
+            format!(
+                "{} {} {} {} {}",
+                s.id,
+                s.user_id,
+                s.session_type,
+                s.ip_address,
+                s.fingerprint.as_str()
+            )
+        })
+    }
+
+    fn click(&mut self, row: u16) -> bool {
+        self.list.click(row, self.order.len())
+    }
+
+    fn shared_changed(&mut self, shared: &Shared) {
+        let fresh = match (&shared.sessions, &self.snapshot) {
+            (Some(new), Some(old)) => !Arc::ptr_eq(new, old),
+            (Some(_), None) => true,
+            _ => false,
+        };
+        if fresh {
+            self.snapshot = shared.sessions.clone();
+            self.stale = true;
+        }
+    }
+}
+
+fn detail_lines<'a>(l: &'a Listed, now: i64, ctx: &RenderCtx) -> Vec<Line<'a>> {
+    let t = ctx.theme;
+    let s = &l.session;
+    let at = |ms: i64| {
+        crate::console::fmt::clock_time(
+            UNIX_EPOCH + std::time::Duration::from_millis(ms as u64),
+            ctx.utc,
+        )
+    };
+    let field = |k: &'static str, v: String| {
+        Line::from(vec![
+            Span::styled(format!("{k:<14}"), t.muted()),
+            Span::styled(v, t.text()),
+        ])
+    };
+    let mut lines = vec![
+        field("id", s.id.clone()),
+        field(
+            "user / type",
+            format!(
+                "{} / {}   permissions: {}",
+                s.user_id,
+                s.session_type,
+                if s.permissions.is_empty() {
+                    "-".to_string()
+                } else {
+                    s.permissions.join(", ")
+                }
+            ),
+        ),
+        field("ip address", s.ip_address.to_string()),
+        field("user agent", s.user_agent.clone()),
+        field("fingerprint", s.fingerprint.as_str().to_string()),
+        field(
+            "times",
+            format!(
+                "created {} ({} ago), active {} ({} ago)",
+                at(s.created_at),
+                ago(now, s.created_at),
+                at(s.last_activity),
+                ago(now, s.last_activity),
+            ),
+        ),
+        field(
+            if l.hijack.is_some() {
+                "record kept"
+            } else {
+                "expires in"
+            },
+            human((l.expires_at - now) / 1000),
+        ),
+    ];
+    if let Some(a) = &l.hijack {
+        let danger = |k: &'static str, v: String| {
+            Line::from(vec![
+                Span::styled(format!("{k:<14}"), t.role(Role::Danger)),
+                Span::styled(v, t.role(Role::Danger)),
+            ])
+        };
+        lines.push(danger(
+            "HIJACK",
+            format!(
+                "{} from {}, device {}: session revoked",
+                at(a.at),
+                a.ip_address,
+                a.fingerprint.short()
+            ),
+        ));
+        lines.push(danger("  its agent", a.user_agent.clone()));
+    }
+    lines
+}

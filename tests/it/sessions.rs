@@ -1,0 +1,1186 @@
+//! Sessions: one behavioural suite run against the embedded store and a real
+//! `redis-server` (started here on a free loopback port), Redis specifics
+//! (envelopes at rest, the per-user index, the revoke/validate race, a
+//! restart mid-run), the service's health, and the CLI through the binary.
+
+use std::net::IpAddr;
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use redis::Commands;
+use serde_json::Value;
+use windflow::audit::{Audit, MemorySink};
+use windflow::crypto::{Keyring, MasterKey};
+use windflow::service::{HealthState, ServiceEvent};
+use windflow::sessions::backend::{HIJACK_PREFIX, SESSION_PREFIX, USER_PREFIX};
+use windflow::sessions::model::Invalid;
+use windflow::sessions::{
+    Device, LocalStore, RedisStore, SessionStore, SessionType, Sessions, Validation,
+};
+use windflow::store::Store;
+
+use crate::support::sessions_redis::RedisServer;
+
+const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:130.0) Gecko/20100101 Firefox/130.0";
+const CURL: &str = "curl/8.5.0";
+
+fn dev(ip: &str, ua: &str) -> Device {
+    Device::new(ip.parse::<IpAddr>().unwrap(), ua)
+}
+
+/// Makes a store over the same backend with the given keyring.
+type Factory = Box<dyn Fn(Arc<Keyring>) -> Arc<dyn SessionStore> + Send + Sync>;
+
+fn local_factory() -> (tempfile::TempDir, Factory) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(&dir.path().join("data")).unwrap());
+    let f: Factory = Box::new(move |keys| {
+        Arc::new(LocalStore::open(store.clone(), keys).unwrap()) as Arc<dyn SessionStore>
+    });
+    (dir, f)
+}
+
+fn redis_factory(url: String) -> Factory {
+    Box::new(move |keys| {
+        Arc::new(RedisStore::connect(&url, keys).unwrap()) as Arc<dyn SessionStore>
+    })
+}
+
+fn is_valid(v: &Validation) -> bool {
+    matches!(v, Validation::Valid(_))
+}
+
+// ------------------------------------------------------------------ the suite
+
+/// What every backend must do.
+async fn behaviour(make: Factory) {
+    let keys = Arc::new(Keyring::new(MasterKey::generate()));
+    let sink = Arc::new(MemorySink::default());
+    let store = make(keys.clone());
+    let s = Sessions::new(store.clone(), Audit::new(sink.clone()));
+
+    // Create, list, get.
+    let laptop = dev("203.0.113.10", FIREFOX);
+    let a = s
+        .create("alice", SessionType::Web, &laptop, vec!["read".into()])
+        .await
+        .unwrap();
+    let id = a.session.id.clone();
+    assert_eq!(id.len(), 43);
+    assert!(a.expires_at > a.session.created_at + 3_500_000);
+    let got = s.get(&id).await.unwrap().expect("created session is found");
+    assert_eq!(got.session, a.session);
+    assert!(s.get("not-a-session-id").await.unwrap().is_none());
+    assert_eq!(s.list(None).await.unwrap().len(), 1);
+
+    // Valid from the same device, and after a DHCP renewal inside the /24.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let v = s
+        .validate(&id, &dev("203.0.113.77", FIREFOX))
+        .await
+        .unwrap();
+    let Validation::Valid(l) = v else {
+        panic!("same device, new address in the /24: {v:?}")
+    };
+    assert!(l.session.last_activity > a.session.last_activity);
+    assert!(l.expires_at >= a.expires_at);
+    let stored = s.get(&id).await.unwrap().unwrap();
+    assert_eq!(stored.session.last_activity, l.session.last_activity);
+
+    // Unknown and malformed ids are invalid, not errors.
+    let unknown = windflow::sessions::model::new_id();
+    assert_eq!(
+        s.validate(&unknown, &laptop).await.unwrap(),
+        Validation::Invalid(Invalid::Unknown)
+    );
+    assert_eq!(
+        s.validate("session:*", &laptop).await.unwrap(),
+        Validation::Invalid(Invalid::Unknown)
+    );
+
+    // Another keyring cannot open it: undecryptable, and nothing changes.
+    let other = Sessions::new(
+        make(Arc::new(Keyring::new(MasterKey::generate()))),
+        Audit::discard(),
+    );
+    assert_eq!(
+        other.validate(&id, &laptop).await.unwrap(),
+        Validation::Invalid(Invalid::Undecryptable)
+    );
+    assert!(is_valid(&s.validate(&id, &laptop).await.unwrap()));
+
+    // Hijack: the id replayed from another network is revoked and recorded.
+    let thief = dev("198.51.100.9", CURL);
+    let v = s.validate(&id, &thief).await.unwrap();
+    let Validation::Hijack { session, attempt } = v else {
+        panic!("replay from another device must be a hijack: {v:?}")
+    };
+    assert_eq!(session.user_id, "alice");
+    assert_eq!(attempt.ip_address.to_string(), "198.51.100.9");
+    let ev = sink
+        .events()
+        .into_iter()
+        .find(|e| e.event_type == "session_hijack_attempt")
+        .expect("a hijack event");
+    assert_eq!(ev.user_id.as_deref(), Some("alice"));
+    assert_eq!(ev.details["attempt_ip"], "198.51.100.9");
+    assert!(
+        !ev.details.to_string().contains(&id),
+        "no full id in events"
+    );
+    // The session is gone, even for the rightful device.
+    assert!(!is_valid(&s.validate(&id, &laptop).await.unwrap()));
+    // The hijack record stays visible for the console.
+    let listed = s.list(None).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].hijack.is_some());
+    assert!(s.list(Some("alice")).await.unwrap().is_empty());
+
+    // Revoke one.
+    let b = s
+        .create("alice", SessionType::Cli, &laptop, vec![])
+        .await
+        .unwrap();
+    let removed = s.revoke(&b.session.id, "op").await.unwrap();
+    assert_eq!(removed.map(|r| r.user_id).as_deref(), Some("alice"));
+    assert!(!is_valid(
+        &s.validate(&b.session.id, &laptop).await.unwrap()
+    ));
+    assert!(s.revoke(&b.session.id, "op").await.unwrap().is_none());
+    assert!(sink.types().contains(&"session_revoked".to_string()));
+
+    // Revoke all of a user's, leaving others alone.
+    let mut bobs = Vec::new();
+    for (ip, ua) in [
+        ("10.0.0.5", FIREFOX),
+        ("10.0.1.5", CURL),
+        ("2001:db8:7::1", FIREFOX),
+    ] {
+        let l = s
+            .create("bob", SessionType::Api, &dev(ip, ua), vec![])
+            .await
+            .unwrap();
+        bobs.push((l.session.id, dev(ip, ua)));
+    }
+    let carol = s
+        .create("carol", SessionType::Web, &laptop, vec![])
+        .await
+        .unwrap();
+    assert_eq!(s.list(Some("bob")).await.unwrap().len(), 3);
+    let mut gone = s.revoke_user("bob", "op").await.unwrap();
+    gone.sort();
+    let mut want: Vec<_> = bobs.iter().map(|(i, _)| i.clone()).collect();
+    want.sort();
+    assert_eq!(gone, want);
+    for (i, d) in &bobs {
+        assert!(!is_valid(&s.validate(i, d).await.unwrap()));
+    }
+    assert!(s.list(Some("bob")).await.unwrap().is_empty());
+    assert!(is_valid(
+        &s.validate(&carol.session.id, &laptop).await.unwrap()
+    ));
+    assert!(s.revoke_user("bob", "op").await.unwrap().is_empty());
+    assert!(sink.types().contains(&"sessions_revoked_user".to_string()));
+    assert!(s.revoke_user("bad user", "op").await.is_err());
+
+    // Sliding expiry: each validation buys another full TTL.
+    let short =
+        Sessions::new(store.clone(), Audit::discard()).with_ttl(Duration::from_millis(1500));
+    let t = short
+        .create("dave", SessionType::Web, &laptop, vec![])
+        .await
+        .unwrap();
+    let tid = t.session.id;
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert!(is_valid(&short.validate(&tid, &laptop).await.unwrap()));
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    // 1.8 s after creation: alive only because the TTL slid.
+    assert!(is_valid(&short.validate(&tid, &laptop).await.unwrap()));
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    assert!(matches!(
+        short.validate(&tid, &laptop).await.unwrap(),
+        Validation::Invalid(Invalid::Unknown | Invalid::Expired)
+    ));
+    assert!(short.get(&tid).await.unwrap().is_none());
+    assert!(short.list(Some("dave")).await.unwrap().is_empty());
+}
+
+/// Validations racing a revocation never bring the session back.
+async fn revoke_validate_race(store: Arc<dyn SessionStore>, rounds: usize) {
+    let s = Sessions::new(store, Audit::discard());
+    let laptop = dev("203.0.113.10", FIREFOX);
+    for round in 0..rounds {
+        let id = s
+            .create("eve", SessionType::Web, &laptop, vec![])
+            .await
+            .unwrap()
+            .session
+            .id;
+        let mut tasks = Vec::new();
+        for _ in 0..4 {
+            let (s, id, d) = (s.clone(), id.clone(), laptop.clone());
+            tasks.push(tokio::spawn(async move {
+                // (started, valid) of every validation until one fails.
+                let mut log = Vec::new();
+                for _ in 0..500 {
+                    let started = Instant::now();
+                    let ok = is_valid(&s.validate(&id, &d).await.unwrap());
+                    log.push((started, ok));
+                    if !ok {
+                        break;
+                    }
+                }
+                log
+            }));
+        }
+        tokio::time::sleep(Duration::from_micros(200 * (round as u64 % 10))).await;
+        assert!(s.revoke(&id, "op").await.unwrap().is_some());
+        let revoked_at = Instant::now();
+        for t in tasks {
+            for (started, ok) in t.await.unwrap() {
+                assert!(
+                    !(ok && started > revoked_at),
+                    "round {round}: a validation started after the revocation succeeded"
+                );
+            }
+        }
+        assert!(
+            s.get(&id).await.unwrap().is_none(),
+            "round {round}: resurrected"
+        );
+        assert!(!is_valid(&s.validate(&id, &laptop).await.unwrap()));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behaviour_embedded_store() {
+    let (_dir, make) = local_factory();
+    behaviour(make).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behaviour_redis() {
+    let redis = RedisServer::start();
+    behaviour(redis_factory(redis.url())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn race_redis_revoke_wins_over_validate() {
+    let redis = RedisServer::start();
+    let keys = Arc::new(Keyring::new(MasterKey::generate()));
+    let store = redis_factory(redis.url())(keys);
+    revoke_validate_race(store, 150).await;
+    // Nothing is left behind: no session keys, no index members.
+    let mut c = redis.client();
+    let left: Vec<String> = c.keys(format!("{SESSION_PREFIX}*")).unwrap();
+    assert!(left.is_empty(), "{left:?}");
+    let n: usize = c.zcard(format!("{USER_PREFIX}eve")).unwrap();
+    assert_eq!(n, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn race_embedded_revoke_wins_over_validate() {
+    let (_dir, make) = local_factory();
+    let store = make(Arc::new(Keyring::new(MasterKey::generate())));
+    revoke_validate_race(store, 40).await;
+}
+
+// ------------------------------------------------------------------ redis specifics
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_holds_envelopes_with_ttl_and_a_clean_index() {
+    let redis = RedisServer::start();
+    let keys = Arc::new(Keyring::new(MasterKey::generate()));
+    let store: Arc<dyn SessionStore> = Arc::new(RedisStore::connect(&redis.url(), keys).unwrap());
+    let s = Sessions::new(store.clone(), Audit::discard());
+    let a = s
+        .create(
+            "frank@example.com",
+            SessionType::Web,
+            &dev("203.0.113.10", FIREFOX),
+            vec!["admin".into()],
+        )
+        .await
+        .unwrap();
+    let mut c = redis.client();
+    let key = format!("{SESSION_PREFIX}{}", a.session.id);
+    let raw: String = c.get(&key).unwrap();
+    assert!(raw.starts_with("wf1."), "an envelope: {raw}");
+    for plain in [
+        "frank",
+        "203.0.113",
+        "Firefox",
+        "admin",
+        &a.session.fingerprint.0[..16],
+    ] {
+        assert!(!raw.contains(plain), "{plain} in clear in Redis");
+    }
+    let ttl: i64 = c.pttl(&key).unwrap();
+    assert!((3_590_000..=3_600_000).contains(&ttl), "ttl {ttl}");
+
+    // Validation slides the TTL back to the full hour.
+    let _: () = c.pexpire(&key, 10_000).unwrap();
+    assert!(is_valid(
+        &s.validate(&a.session.id, &dev("203.0.113.10", FIREFOX))
+            .await
+            .unwrap()
+    ));
+    let ttl: i64 = c.pttl(&key).unwrap();
+    assert!(ttl > 3_590_000, "slid: {ttl}");
+
+    // The index drops ids of sessions that expired.
+    let short = Sessions::new(store.clone(), Audit::discard()).with_ttl(Duration::from_millis(300));
+    let d = dev("203.0.113.10", FIREFOX);
+    short
+        .create("gina", SessionType::Web, &d, vec![])
+        .await
+        .unwrap();
+    short
+        .create("gina", SessionType::Web, &d, vec![])
+        .await
+        .unwrap();
+    let index = format!("{USER_PREFIX}gina");
+    assert_eq!(c.zcard::<_, usize>(&index).unwrap(), 2);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let fresh = s
+        .create("gina", SessionType::Web, &d, vec![])
+        .await
+        .unwrap();
+    let members: Vec<String> = c.zrange(&index, 0, -1).unwrap();
+    assert_eq!(members, std::slice::from_ref(&fresh.session.id));
+    assert!(c.pttl::<_, i64>(&index).unwrap() > 3_500_000);
+
+    // A hijack record is an envelope too, and revoking clears it.
+    let v = s
+        .validate(&fresh.session.id, &dev("192.0.2.1", CURL))
+        .await
+        .unwrap();
+    assert!(matches!(v, Validation::Hijack { .. }));
+    let rec: String = c
+        .get(format!("{HIJACK_PREFIX}{}", fresh.session.id))
+        .unwrap();
+    assert!(rec.starts_with("wf1.") && !rec.contains("gina") && !rec.contains("192.0.2"));
+    assert_eq!(c.zcard::<_, usize>(&index).unwrap(), 0);
+    s.revoke(&fresh.session.id, "op").await.unwrap();
+    assert!(
+        !c.exists::<_, bool>(format!("{HIJACK_PREFIX}{}", fresh.session.id))
+            .unwrap()
+    );
+
+    // Listing crosses SCAN batches (pipelined reads) and finds every session.
+    let d2 = dev("10.9.9.9", CURL);
+    let mut tasks = Vec::new();
+    for i in 0..2500 {
+        let s = s.clone();
+        let d = d2.clone();
+        tasks.push(tokio::spawn(async move {
+            s.create(&format!("bulk{}", i % 7), SessionType::Api, &d, vec![])
+                .await
+                .unwrap()
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let all = s.list(None).await.unwrap();
+    assert_eq!(all.len(), 2500 + 1);
+    assert_eq!(s.list(Some("bulk3")).await.unwrap().len(), 357);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_killed_and_restarted_mid_run() {
+    let mut redis = RedisServer::start();
+    let keys = Arc::new(Keyring::new(MasterKey::generate()));
+    let store: Arc<dyn SessionStore> = Arc::new(RedisStore::connect(&redis.url(), keys).unwrap());
+    let s = Sessions::new(store.clone(), Audit::discard());
+    let (tx, mut rx) = windflow::service::channel();
+    let handle = windflow::sessions::service::spawn(s.clone(), tx);
+    let d = dev("203.0.113.10", FIREFOX);
+    let a = s
+        .create("hana", SessionType::Web, &d, vec![])
+        .await
+        .unwrap();
+
+    // Wait for a health event of `state` (and the latest snapshot size).
+    async fn wait_for(
+        rx: &mut windflow::service::EventRx,
+        state: HealthState,
+        within: Duration,
+    ) -> Option<String> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let ev = tokio::time::timeout_at(deadline, rx.recv())
+                .await
+                .unwrap_or_else(|_| panic!("no {state:?} health within {within:?}"))
+                .expect("service alive");
+            if let ServiceEvent::Health { health, .. } = ev {
+                if health.state == state {
+                    return health.last_error;
+                }
+            }
+        }
+    }
+    wait_for(&mut rx, HealthState::Connected, Duration::from_secs(5)).await;
+
+    redis.stop();
+    let err = s
+        .create("hana", SessionType::Web, &d, vec![])
+        .await
+        .unwrap_err();
+    assert!(err.is_unavailable(), "{err}");
+    assert!(err.to_string().contains("nothing was changed"), "{err}");
+    assert!(s.revoke(&a.session.id, "op").await.is_err());
+    let last = wait_for(&mut rx, HealthState::Reconnecting, Duration::from_secs(8)).await;
+    assert!(last.unwrap().contains("unreachable"));
+    // The service still answers requests (and says why nothing happened).
+    assert!(handle.try_send(windflow::sessions::service::SessionsRequest::Refresh));
+
+    redis.restart();
+    wait_for(&mut rx, HealthState::Connected, Duration::from_secs(10)).await;
+    // Redis came back empty (it saves nothing): the old session is unknown,
+    // and new ones work again.
+    assert!(!is_valid(&s.validate(&a.session.id, &d).await.unwrap()));
+    let b = s
+        .create("hana", SessionType::Web, &d, vec![])
+        .await
+        .unwrap();
+    assert!(is_valid(&s.validate(&b.session.id, &d).await.unwrap()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_over_tls_with_a_password() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let (redis, ca) = RedisServer::start_tls("s3cret-pw");
+    let keys = Arc::new(Keyring::new(MasterKey::generate()));
+    let url = format!("rediss://:s3cret-pw@127.0.0.1:{}", redis.port);
+    let store: Arc<dyn SessionStore> =
+        Arc::new(RedisStore::connect_with_ca(&url, Some(ca.clone()), keys.clone()).unwrap());
+    assert_eq!(
+        store.target(),
+        format!("rediss://:****@127.0.0.1:{}", redis.port)
+    );
+    let s = Sessions::new(store, Audit::discard());
+    let d = dev("203.0.113.10", FIREFOX);
+    let a = s
+        .create("tls-user", SessionType::Web, &d, vec![])
+        .await
+        .unwrap();
+    assert!(is_valid(&s.validate(&a.session.id, &d).await.unwrap()));
+    assert_eq!(s.list(None).await.unwrap().len(), 1);
+
+    // A wrong password, plain text, or an untrusted certificate: refused.
+    let wrong = format!("rediss://:nope@127.0.0.1:{}", redis.port);
+    let plain = format!("redis://:s3cret-pw@127.0.0.1:{}", redis.port);
+    for (url, ca) in [(wrong, Some(ca)), (plain, None), (url, None)] {
+        let store = RedisStore::connect_with_ca(&url, ca, keys.clone()).unwrap();
+        let err = store.ping().await.expect_err(&url);
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+    }
+}
+
+/// The service's snapshots follow creates, validations, hijacks and
+/// revocations within about a second.
+async fn snapshots_follow(store: Arc<dyn SessionStore>) {
+    use windflow::sessions::service::SessionsEvent;
+    let s = Sessions::new(store, Audit::discard());
+    let (tx, mut rx) = windflow::service::channel();
+    // The service runs as long as its handle lives.
+    let _handle = windflow::sessions::service::spawn(s.clone(), tx);
+    let d = dev("203.0.113.10", FIREFOX);
+    // Waits for a snapshot that satisfies `ok`; returns how long it took.
+    async fn until(
+        rx: &mut windflow::service::EventRx,
+        what: &str,
+        ok: impl Fn(&[Arc<windflow::sessions::Listed>]) -> bool,
+    ) -> Duration {
+        let started = Instant::now();
+        loop {
+            let ev = tokio::time::timeout(Duration::from_secs(3), rx.recv())
+                .await
+                .unwrap_or_else(|_| panic!("no snapshot with {what} within 3 s"))
+                .expect("service alive");
+            if let ServiceEvent::Sessions(SessionsEvent::Snapshot(snap)) = ev {
+                if ok(&snap.rows) {
+                    return started.elapsed();
+                }
+            }
+        }
+    }
+    until(&mut rx, "the first poll", |_| true).await;
+    let a = s
+        .create("ivan", SessionType::Web, &d, vec![])
+        .await
+        .unwrap();
+    let id = a.session.id.clone();
+    let took = until(&mut rx, "the new session", |r| {
+        r.iter().any(|l| l.session.id == id)
+    })
+    .await;
+    assert!(took <= Duration::from_millis(1500), "{took:?}");
+
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let Validation::Valid(v) = s.validate(&id, &d).await.unwrap() else {
+        panic!("valid")
+    };
+    let seen = v.session.last_activity;
+    until(&mut rx, "the refreshed activity", |r| {
+        r.iter()
+            .any(|l| l.session.id == id && l.session.last_activity == seen)
+    })
+    .await;
+
+    s.validate(&id, &dev("198.51.100.7", CURL)).await.unwrap();
+    until(&mut rx, "the hijack record", |r| {
+        r.iter().any(|l| l.session.id == id && l.hijack.is_some())
+            && !r.iter().any(|l| l.session.id == id && l.hijack.is_none())
+    })
+    .await;
+    s.revoke(&id, "op").await.unwrap();
+    let took = until(&mut rx, "the revocation", |r| {
+        !r.iter().any(|l| l.session.id == id)
+    })
+    .await;
+    assert!(took <= Duration::from_millis(1500), "{took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_snapshots_follow_changes_embedded() {
+    let (_dir, make) = local_factory();
+    snapshots_follow(make(Arc::new(Keyring::new(MasterKey::generate())))).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_snapshots_follow_changes_redis() {
+    let redis = RedisServer::start();
+    let keys = Arc::new(Keyring::new(MasterKey::generate()));
+    snapshots_follow(Arc::new(RedisStore::connect(&redis.url(), keys).unwrap())).await;
+}
+
+// ------------------------------------------------------------------ CLI
+
+struct Cli {
+    root: tempfile::TempDir,
+    redis: Option<String>,
+}
+
+impl Cli {
+    fn new(redis: Option<String>) -> Self {
+        Self {
+            root: tempfile::tempdir().unwrap(),
+            redis,
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let root = self.root.path();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_windflow"));
+        cmd.arg("--data-dir")
+            .arg(root.join("data"))
+            .args(args)
+            .env("HOME", root.join("home"))
+            .env("XDG_CONFIG_HOME", root.join("config"))
+            .env("XDG_DATA_HOME", root.join("xdg-data"))
+            .env("XDG_STATE_HOME", root.join("state"))
+            .env_remove("WINDFLOW_MASTER_KEY")
+            .env_remove("WINDFLOW_OPERATOR")
+            .env_remove("WINDFLOW_CONFIG")
+            .env_remove("WINDFLOW_READ_ONLY")
+            .stdin(Stdio::null());
+        match &self.redis {
+            Some(url) => cmd.env("WINDFLOW_REDIS_URL", url),
+            None => cmd.env_remove("WINDFLOW_REDIS_URL"),
+        };
+        cmd.output().expect("run windflow")
+    }
+
+    fn expect(&self, args: &[&str], code: i32) -> String {
+        let out = self.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "windflow {args:?}\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn json(&self, args: &[&str], code: i32) -> Value {
+        let out = self.expect(args, code);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"))
+    }
+}
+
+fn cli_flow(cli: &Cli) {
+    let created = cli.json(
+        &[
+            "sessions",
+            "create",
+            "--user",
+            "alice",
+            "--ip",
+            "203.0.113.10",
+            "--user-agent",
+            FIREFOX,
+            "--json",
+        ],
+        0,
+    );
+    let id = created["id"].as_str().unwrap().to_string();
+    assert_eq!(created["user_id"], "alice");
+    assert_eq!(created["type"], "web");
+    assert!(created["expires_at"].as_str().unwrap().ends_with('Z'));
+
+    // Text output names the session.
+    let text = cli.expect(&["sessions", "list"], 0);
+    assert!(text.contains("alice") && text.contains(&id[..8]), "{text}");
+    let listed = cli.json(&["sessions", "list", "--user", "alice", "--json"], 0);
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    let shown = cli.json(&["sessions", "show", &id, "--json"], 0);
+    assert_eq!(shown["id"], id.as_str());
+    assert_eq!(shown["ip_address"], "203.0.113.10");
+    assert_eq!(shown["fingerprint"].as_str().unwrap().len(), 64);
+
+    // validate: 0 valid, 1 invalid.
+    let ok = cli.json(
+        &[
+            "sessions",
+            "validate",
+            &id,
+            "--ip",
+            "203.0.113.99",
+            "--user-agent",
+            FIREFOX,
+            "--json",
+        ],
+        0,
+    );
+    assert_eq!(ok["valid"], true);
+    let bad = cli.json(
+        &[
+            "sessions",
+            "validate",
+            &id,
+            "--ip",
+            "198.51.100.1",
+            "--user-agent",
+            CURL,
+            "--json",
+        ],
+        1,
+    );
+    assert_eq!(bad["valid"], false);
+    assert_eq!(bad["reason"], "hijack_attempt");
+    cli.expect(
+        &[
+            "sessions",
+            "validate",
+            &id,
+            "--ip",
+            "203.0.113.10",
+            "--user-agent",
+            FIREFOX,
+        ],
+        1,
+    );
+    // The hijack reached the audit log.
+    let log = std::fs::read_dir(cli.root.path().join("data/audit"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect::<String>();
+    assert!(log.contains("session_hijack_attempt"), "{log}");
+
+    // revoke and revoke-user.
+    let b = cli.json(
+        &[
+            "sessions",
+            "create",
+            "--user",
+            "bob",
+            "--ip",
+            "10.0.0.1",
+            "--user-agent",
+            CURL,
+            "--type",
+            "api",
+            "--json",
+        ],
+        0,
+    );
+    let bid = b["id"].as_str().unwrap();
+    let r = cli.json(&["sessions", "revoke", bid, "--json"], 0);
+    assert_eq!(r["revoked"], true);
+    cli.expect(&["sessions", "revoke", bid], 1);
+    cli.expect(&["sessions", "show", bid], 1);
+    for _ in 0..2 {
+        cli.expect(
+            &[
+                "sessions",
+                "create",
+                "--user",
+                "bob",
+                "--ip",
+                "10.0.0.1",
+                "--user-agent",
+                CURL,
+            ],
+            0,
+        );
+    }
+    let r = cli.json(&["sessions", "revoke-user", "bob", "--json"], 0);
+    assert_eq!(r["revoked"], 2);
+    assert_eq!(
+        cli.json(&["sessions", "list", "--user", "bob", "--json"], 0),
+        serde_json::json!([])
+    );
+
+    // Bad input: exit 2 with what and where.
+    let out = cli.run(&[
+        "sessions",
+        "create",
+        "--user",
+        "x",
+        "--ip",
+        "300.1.1.1",
+        "--user-agent",
+        "u",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--ip"));
+    let out = cli.run(&[
+        "sessions",
+        "create",
+        "--user",
+        "x",
+        "--ip",
+        "10.0.0.1",
+        "--user-agent",
+        "u",
+        "--type",
+        "ssh",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = cli.run(&["sessions", "show", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("session id"));
+}
+
+#[test]
+fn cli_embedded_store() {
+    cli_flow(&Cli::new(None));
+}
+
+#[test]
+fn cli_redis() {
+    let redis = RedisServer::start();
+    let cli = Cli::new(Some(redis.url()));
+    cli_flow(&cli);
+    // The sessions really are in Redis.
+    let keys: Vec<String> = redis.client().keys(format!("{SESSION_PREFIX}*")).unwrap();
+    assert!(keys.is_empty(), "every session was revoked: {keys:?}");
+    let records: Vec<String> = redis.client().keys(format!("{HIJACK_PREFIX}*")).unwrap();
+    assert_eq!(
+        records.len(),
+        1,
+        "alice's hijacked session is kept as a record"
+    );
+}
+
+#[test]
+fn cli_redis_down_fails_clearly() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cli = Cli::new(Some(format!("redis://:hunter2@127.0.0.1:{port}")));
+    let out = cli.run(&["sessions", "list"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unreachable") && err.contains(&port.to_string()),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "password leaked: {err}");
+}
+
+// ------------------------------------------------------------------ pane
+
+mod pane {
+    use std::sync::Arc;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use crossterm::event::KeyCode;
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+    use windflow::console::app::{App, Mode, Msg, Request};
+    use windflow::console::filter::Filter;
+    use windflow::console::panes::{Pane, RenderCtx, Shared};
+    use windflow::console::theme::{ColorMode, Role, Theme};
+    use windflow::service::ServiceEvent;
+    use windflow::sessions::model::{Device, HijackAttempt, Listed, Session, SessionType};
+    use windflow::sessions::pane::{Column, SessionsPane};
+    use windflow::sessions::service::{SessionsEvent, SessionsRequest, Snapshot};
+
+    use crate::console::{press, settings, typed};
+
+    /// 2026-11-25 12:00:00 UTC.
+    const NOW: i64 = 1_795_608_000_000;
+
+    fn row(n: u8, user: &str, ip: &str, ua: &str, age_s: i64, idle_s: i64, ttl_s: i64) -> Listed {
+        let d = Device::new(ip.parse().unwrap(), ua);
+        let mut s = Session::new(
+            user,
+            SessionType::Web,
+            &d,
+            vec!["read".into()],
+            NOW - age_s * 1000,
+        );
+        // Fixed ids, for stable snapshots.
+        s.id = format!("{}{}", (b'A' + n) as char, "x".repeat(42));
+        s.last_activity = NOW - idle_s * 1000;
+        if ua.starts_with("curl") {
+            s.session_type = SessionType::Api;
+        }
+        Listed {
+            session: s,
+            expires_at: NOW + ttl_s * 1000,
+            hijack: None,
+        }
+    }
+
+    fn rows() -> Vec<Listed> {
+        let mut hijacked = row(3, "carol", "192.0.2.10", super::FIREFOX, 7300, 60, 3540);
+        hijacked.hijack = Some(HijackAttempt {
+            at: NOW - 60_000,
+            ip_address: "198.51.100.23".parse().unwrap(),
+            user_agent: super::CURL.into(),
+            fingerprint: Device::new("198.51.100.23".parse().unwrap(), super::CURL).fingerprint(),
+        });
+        vec![
+            row(0, "alice", "203.0.113.10", super::FIREFOX, 3723, 12, 3588),
+            row(1, "bob", "10.0.0.5", super::CURL, 600, 240, 200),
+            row(2, "alice", "2001:db8:7::1", super::FIREFOX, 90, 90, 3510),
+            hijacked,
+            row(4, "dave", "172.16.4.4", super::FIREFOX, 5000, 30, 3570),
+        ]
+    }
+
+    fn shared_with(rows: Vec<Listed>, generation: u64) -> Shared {
+        Shared {
+            sessions: Some(Arc::new(Snapshot {
+                rows: rows.into_iter().map(Arc::new).collect(),
+                at: NOW,
+                generation,
+            })),
+            ..Shared::default()
+        }
+    }
+
+    fn draw(pane: &mut SessionsPane, shared: &Shared, mode: ColorMode) -> Terminal<TestBackend> {
+        let theme = Theme::bundled("dark", mode).unwrap();
+        let mut term = Terminal::new(TestBackend::new(80, 24)).unwrap();
+        term.draw(|f| {
+            let ctx = RenderCtx {
+                theme: &theme,
+                shared,
+                now: std::time::Instant::now(),
+                wall: UNIX_EPOCH + Duration::from_millis(NOW as u64),
+                focused: true,
+                utc: true,
+            };
+            pane.render(f, f.area(), &ctx)
+        })
+        .unwrap();
+        term
+    }
+
+    fn text(term: &Terminal<TestBackend>) -> String {
+        let buf = term.backend().buffer();
+        (0..buf.area.height)
+            .map(|y| {
+                (0..buf.area.width)
+                    .map(|x| buf[(x, y)].symbol())
+                    .collect::<String>()
+                    .trim_end()
+                    .to_string()
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn pane_with(shared: &Shared) -> SessionsPane {
+        let mut p = SessionsPane::default();
+        p.shared_changed(shared);
+        p
+    }
+
+    fn users(p: &mut SessionsPane) -> Vec<String> {
+        p.rows().iter().map(|r| r.session.user_id.clone()).collect()
+    }
+
+    #[test]
+    fn sessions_pane_80x24() {
+        let shared = shared_with(rows(), 1);
+        let mut p = pane_with(&shared);
+        insta::assert_snapshot!(text(&draw(&mut p, &shared, ColorMode::TrueColor)));
+    }
+
+    #[test]
+    fn sessions_detail_80x24() {
+        let shared = shared_with(rows(), 1);
+        let mut p = pane_with(&shared);
+        let mut fx = Vec::new();
+        p.handle("select", &shared, &mut fx);
+        assert!(p.detail_open());
+        insta::assert_snapshot!(text(&draw(&mut p, &shared, ColorMode::TrueColor)));
+    }
+
+    #[test]
+    fn hijacks_come_first_by_risk_in_the_danger_role() {
+        let shared = shared_with(rows(), 1);
+        let mut p = pane_with(&shared);
+        assert_eq!(p.sorting(), (Column::Risk, true));
+        assert_eq!(users(&mut p)[0], "carol");
+        let theme = Theme::bundled("dark", ColorMode::TrueColor).unwrap();
+        let danger = theme.role(Role::Danger).fg;
+        let term = draw(&mut p, &shared, ColorMode::TrueColor);
+        let buf = term.backend().buffer();
+        // Line 2 is the first body row.
+        assert!(text(&term).lines().nth(2).unwrap().contains("carol"));
+        assert!(text(&term).lines().nth(2).unwrap().contains("HIJACK"));
+        // Ordinary sessions are not in the danger colour.
+        let cell_fg = |y: u16| buf[(1, y)].fg;
+        assert_ne!(Some(cell_fg(3)), danger);
+        // Without the selection the hijack row is in the danger colour.
+        let mut p2 = pane_with(&shared);
+        let mut fx = Vec::new();
+        p2.handle("down", &shared, &mut fx);
+        let term = draw(&mut p2, &shared, ColorMode::TrueColor);
+        assert_eq!(Some(term.backend().buffer()[(1, 2)].fg), danger);
+        // NO_COLOR: still first, still flagged in words.
+        let term = draw(&mut p2, &shared, ColorMode::None);
+        assert!(text(&term).lines().nth(2).unwrap().contains("HIJACK"));
+    }
+
+    #[test]
+    fn sort_by_any_column_filter_and_keep_selection() {
+        let shared = shared_with(rows(), 1);
+        let mut p = pane_with(&shared);
+        let mut fx = Vec::new();
+        p.handle("sort", &shared, &mut fx);
+        assert_eq!(p.sorting(), (Column::User, false));
+        assert_eq!(users(&mut p), ["alice", "alice", "bob", "carol", "dave"]);
+        p.handle("reverse", &shared, &mut fx);
+        assert_eq!(users(&mut p)[0], "dave");
+        for _ in 0..5 {
+            p.handle("sort", &shared, &mut fx);
+        }
+        assert_eq!(p.sorting().0, Column::Idle);
+        let idle: Vec<i64> = p
+            .rows()
+            .iter()
+            .map(|r| NOW - r.session.last_activity)
+            .collect();
+        assert!(idle.windows(2).all(|w| w[0] <= w[1]), "{idle:?}");
+        p.handle("sort", &shared, &mut fx);
+        assert_eq!(p.sorting().0, Column::Ttl);
+        assert_eq!(users(&mut p)[0], "bob", "shortest TTL first");
+        p.handle("sort_risk", &shared, &mut fx);
+        assert_eq!(users(&mut p)[0], "carol");
+
+        // The filter matches user, type, IP, device and flags.
+        p.set_filter(Filter::new("^alice"));
+        assert_eq!(users(&mut p), ["alice", "alice"]);
+        p.set_filter(Filter::new("api"));
+        assert_eq!(users(&mut p), ["bob"]);
+        p.set_filter(Filter::new("hijack"));
+        assert_eq!(users(&mut p), ["carol"]);
+        p.set_filter(None);
+
+        // A new snapshot keeps the selected session selected.
+        p.handle("bottom", &shared, &mut fx);
+        let chosen = p.rows().last().unwrap().session.id.clone();
+        let mut more = rows();
+        more.push(row(9, "zed", "10.9.9.9", super::CURL, 1, 1, 3600));
+        let shared2 = shared_with(more, 2);
+        p.shared_changed(&shared2);
+        assert_eq!(p.rows().len(), 6);
+        assert_eq!(
+            p.selected_text(&shared2)
+                .unwrap()
+                .split(' ')
+                .next()
+                .unwrap(),
+            chosen
+        );
+    }
+
+    fn app_on_sessions(step_up_window: Duration) -> App {
+        let mut s = settings();
+        s.step_up_window = step_up_window;
+        let mut app = App::new(s, windflow::console::panes(), "dark", "vim").unwrap();
+        let i = app.panes.iter().position(|p| p.id() == "sessions").unwrap();
+        app.focus_pane(i);
+        app.update(Msg::Service(ServiceEvent::Sessions(
+            SessionsEvent::Snapshot(Arc::new(Snapshot {
+                rows: rows().into_iter().map(Arc::new).collect(),
+                at: NOW,
+                generation: 1,
+            })),
+        )));
+        app
+    }
+
+    #[test]
+    fn enter_opens_and_closes_the_detail_view() {
+        let mut app = app_on_sessions(Duration::from_secs(300));
+        press(&mut app, KeyCode::Enter);
+        let screen = crate::console::screen(&mut app, 80, 24);
+        assert!(screen.contains("Enter closes"), "{screen}");
+        assert!(screen.contains("HIJACK"), "{screen}");
+        press(&mut app, KeyCode::Enter);
+        let screen = crate::console::screen(&mut app, 80, 24);
+        assert!(!screen.contains("Enter closes"), "{screen}");
+        // Right after a revocation, as the next snapshot drops the row.
+        typed(&mut app, "d");
+        typed(&mut app, "y");
+        let mut fewer = rows();
+        fewer.remove(3);
+        app.update(Msg::Service(ServiceEvent::Sessions(
+            SessionsEvent::Snapshot(Arc::new(Snapshot {
+                rows: fewer.into_iter().map(Arc::new).collect(),
+                at: NOW,
+                generation: 2,
+            })),
+        )));
+        press(&mut app, KeyCode::Enter);
+        let screen = crate::console::screen(&mut app, 80, 24);
+        assert!(screen.contains("Enter closes"), "{screen}");
+        press(&mut app, KeyCode::Enter);
+        // After a revocation and a trip to another pane.
+        typed(&mut app, "d");
+        typed(&mut app, "y");
+        crate::console::focus(&mut app, "activity");
+        crate::console::focus(&mut app, "sessions");
+        press(&mut app, KeyCode::Enter);
+        let screen = crate::console::screen(&mut app, 80, 24);
+        assert!(screen.contains("Enter closes"), "{screen}");
+    }
+
+    #[test]
+    fn revoke_one_asks_then_sends_the_request() {
+        let mut app = app_on_sessions(Duration::from_secs(300));
+        typed(&mut app, "j"); // past the hijack record, to alice's newest
+        assert!(typed(&mut app, "d").is_empty());
+        let Mode::Confirm(c) = &app.mode else {
+            panic!("revoke asks first")
+        };
+        assert!(c.spec.title.starts_with("Revoke session"));
+        assert!(typed(&mut app, "n").is_empty(), "no cancels");
+        typed(&mut app, "d");
+        let reqs = typed(&mut app, "y");
+        let [Request::Sessions(SessionsRequest::Revoke { id, .. })] = &reqs[..] else {
+            panic!("{reqs:?}")
+        };
+        assert_eq!(id.len(), 43);
+    }
+
+    #[test]
+    fn revoke_user_needs_step_up_and_the_typed_name() {
+        let mut app = app_on_sessions(Duration::ZERO);
+        typed(&mut app, "j");
+        assert!(typed(&mut app, "D").is_empty());
+        assert!(matches!(app.mode, Mode::StepUp(_)), "a fresh code first");
+        app.update(Msg::Service(ServiceEvent::Auth(
+            windflow::auth::service::AuthEvent::SteppedUp {
+                action: "sessions.revoke_user",
+            },
+        )));
+        let Mode::Confirm(c) = &app.mode else {
+            panic!("then the typed confirmation")
+        };
+        let user = c.spec.typed.clone().expect("typed confirmation");
+        typed(&mut app, "wrong");
+        assert!(press(&mut app, KeyCode::Enter).is_empty());
+        assert!(
+            matches!(app.mode, Mode::Confirm(_)),
+            "a wrong name is refused"
+        );
+        for _ in 0..5 {
+            press(&mut app, KeyCode::Backspace);
+        }
+        typed(&mut app, &user);
+        let reqs = press(&mut app, KeyCode::Enter);
+        let [Request::Sessions(SessionsRequest::RevokeUser { user: u, .. })] = &reqs[..] else {
+            panic!("{reqs:?}")
+        };
+        assert_eq!(u, &user);
+
+        // Read-only refuses both.
+        let mut s = settings();
+        s.read_only = true;
+        let mut app = App::new(s, windflow::console::panes(), "dark", "vim").unwrap();
+        crate::console::focus(&mut app, "sessions");
+        assert!(typed(&mut app, "d").is_empty());
+        assert!(matches!(app.mode, Mode::Normal));
+    }
+
+    #[test]
+    fn only_visible_rows_are_built_at_100k() {
+        let base = rows();
+        let mut many = Vec::with_capacity(100_000);
+        for i in 0..100_000u32 {
+            let mut r = base[(i % 5) as usize].clone();
+            r.session.id = format!("{i:043}");
+            r.session.user_id = format!("user{:05}", i % 5000);
+            many.push(r);
+        }
+        let shared = shared_with(many, 1);
+        let mut p = pane_with(&shared);
+        let mut fx = Vec::new();
+        p.handle("sort", &shared, &mut fx);
+        p.handle("bottom", &shared, &mut fx);
+        let screen = text(&draw(&mut p, &shared, ColorMode::TrueColor));
+        assert!(screen.contains("Sessions (100000)"), "{screen}");
+        assert!(screen.contains("user04999"), "the last rows show: {screen}");
+    }
+}
+
+// ------------------------------------------------------------------ the console
+
+#[test]
+fn demo_console_shows_sessions_and_revokes_one() {
+    use crate::support::pty::{Key, Pty};
+    const T: Duration = Duration::from_secs(15);
+    let mut pty = Pty::spawn(&crate::support::windflow_bin(), &["--demo"], &[], 80, 24);
+    pty.wait_for("Overview", T).unwrap();
+    pty.keys(":pane sessions\r");
+    pty.wait_for("sort risk", T).unwrap();
+    // The demo population arrives within a few polls.
+    pty.wait_until(
+        |s| {
+            ["alice", "bob", "carol", "dave", "erin", "frank"]
+                .iter()
+                .any(|u| s.contains(u))
+        },
+        T,
+    )
+    .unwrap();
+    // The detail view opens and closes with Enter.
+    pty.key(Key::Enter);
+    pty.wait_for("Enter closes", T).unwrap();
+    pty.key(Key::Enter);
+    pty.wait_for_gone("Enter closes", T).unwrap();
+    pty.keys("d");
+    pty.wait_for("Revoke session", T).unwrap();
+    pty.keys("y");
+    pty.wait_for("confirmed: revoke", T).unwrap();
+    // The service's report is in the activity log.
+    pty.keys(":pane activity\r");
+    pty.wait_for("revoked session", T).unwrap();
+    pty.keys("q");
+    let status = pty.wait_exit(T).expect("windflow exits");
+    assert_eq!(status.exit_code(), 0);
+}
