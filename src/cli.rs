@@ -88,6 +88,11 @@ pub enum Command {
     Login(crate::cli_auth::LoginArgs),
     /// Close the step-up grant of --operator NAME.
     Logout(crate::cli_auth::LogoutArgs),
+    /// Security events: log, tail, search, verify, alerts test.
+    Audit {
+        #[command(subcommand)]
+        command: crate::cli_audit::AuditCommand,
+    },
     /// Envelope encryption: encrypt, decrypt, rewrap, add-key.
     Crypto {
         #[command(subcommand)]
@@ -152,6 +157,8 @@ impl GlobalArgs {
 
 /// Parses the command line and runs it.
 pub fn main() -> ExitCode {
+    // One TLS stack (rustls with ring) for every client; an error means it is already set.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
@@ -179,6 +186,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Some(Command::Login(args)) => crate::cli_auth::run_login(&config, args),
         Some(Command::Logout(args)) => crate::cli_auth::run_logout(&config, args),
         Some(Command::Crypto { command }) => crate::cli_auth::run_crypto(&config, command),
+        Some(Command::Audit { command }) => crate::cli_audit::run(&config, command),
         Some(Command::Completions { shell }) => {
             clap_complete::generate(
                 shell,

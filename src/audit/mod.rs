@@ -12,8 +12,15 @@
 //! assert_eq!(sink.events()[0].event_type, "mfa_success");
 //! ```
 
+pub mod alert;
+pub mod chain;
+pub mod elastic;
 mod event;
-mod local;
+pub mod local;
+pub mod settings;
+pub mod source;
+pub mod spool;
+pub mod tail;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -33,6 +40,8 @@ pub enum AuditError {
     },
     #[error("cannot encode a security event: {0}")]
     Encode(String),
+    #[error("cannot load the master key that chains the audit log: {0}")]
+    Key(String),
 }
 
 /// Somewhere security events go (a local log, Elasticsearch, ...).

@@ -1,5 +1,6 @@
 //! One integration test crate (the library is linked once).
 
+mod audit;
 mod auth;
 mod console;
 mod crypto;

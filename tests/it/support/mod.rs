@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod audit_servers;
 pub mod pty;
 
 use std::path::PathBuf;
