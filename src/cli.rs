@@ -316,18 +316,23 @@ fn run_console(config: Config, demo_mode: bool) -> Result<ExitCode, CliError> {
         step_up_window: std::time::Duration::from_secs(config.step_up_minutes * 60),
     };
     // Themes and keymaps are checked before the terminal is touched.
-    let app = App::new(settings, console::panes(), &config.theme, &config.keymap)
-        .map_err(CliError::Usage)?;
+    let audit_settings =
+        crate::audit::settings::AuditSettings::from_config(&config).map_err(CliError::Usage)?;
+    let audit_feed = crate::audit::service::new_feed(&audit_settings);
+    let mut panes = console::panes();
+    crate::audit::pane::attach(&mut panes, audit_feed.clone());
+    let app = App::new(settings, panes, &config.theme, &config.keymap).map_err(CliError::Usage)?;
     let store = Arc::new(store::Store::open(&data_dir).map_err(|e| CliError::Failure(e.into()))?);
     let keyring = crate::crypto::Keyring::from_env_or_file(
         &data_dir.join(crate::crypto::KEY_FILE_NAME),
         true,
     )
     .map_err(|e| CliError::Failure(e.into()))?;
+    let (audit, es_shipper) = crate::cli_audit::console_audit(&audit_settings, &data_dir)?;
     let auth = crate::auth::Auth::new(
         store.clone(),
         Arc::new(keyring),
-        crate::audit::Audit::local(&data_dir),
+        audit,
         crate::mfa::Policy::default(),
     );
 
@@ -340,6 +345,10 @@ fn run_console(config: Config, demo_mode: bool) -> Result<ExitCode, CliError> {
         let (tx, rx) = service::channel();
         let store_handle = store::service::spawn(store, tx.clone());
         let auth_handle = crate::auth::service::spawn(auth, tx.clone());
+        if let Some(shipper) = es_shipper {
+            tokio::spawn(shipper);
+        }
+        crate::audit::service::spawn(&audit_settings, &data_dir, audit_feed, tx.clone());
         if demo_mode {
             demo::spawn(store_handle.clone(), tx.clone());
         }

@@ -17,6 +17,8 @@ pub mod chain;
 pub mod elastic;
 mod event;
 pub mod local;
+pub mod pane;
+pub mod service;
 pub mod settings;
 pub mod source;
 pub mod spool;
@@ -104,6 +106,22 @@ impl Audit {
     /// Records an already built event.
     pub fn record(&self, ev: &SecurityEvent) -> Result<(), AuditError> {
         self.sink.record(ev)
+    }
+}
+
+/// Records every event in each of several sinks (e.g. the local log and
+/// Elasticsearch); fails if any fails, after trying all.
+pub struct Fanout(pub Vec<Arc<dyn AuditSink>>);
+
+impl AuditSink for Fanout {
+    fn record(&self, ev: &SecurityEvent) -> Result<(), AuditError> {
+        let mut first_err = None;
+        for s in &self.0 {
+            if let Err(e) = s.record(ev) {
+                first_err.get_or_insert(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
     }
 }
 

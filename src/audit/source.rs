@@ -39,7 +39,15 @@ impl LocalFollower {
     /// New complete lines, one chunk per file that grew (oldest month first).
     /// A file that shrank (rewritten) is read again from its start.
     pub fn poll(&mut self) -> std::io::Result<Vec<Vec<u8>>> {
+        self.poll_step(u64::MAX).map(|(c, _)| c)
+    }
+
+    /// Like [`LocalFollower::poll`], reading at most about `max` bytes; the
+    /// flag says whether more is waiting.
+    pub fn poll_step(&mut self, max: u64) -> std::io::Result<(Vec<Vec<u8>>, bool)> {
         let mut chunks = Vec::new();
+        let mut budget = max;
+        let mut more = false;
         for (_, path) in list_files(&self.dir)? {
             let len = std::fs::metadata(&path)?.len();
             let off = self.offsets.entry(path.clone()).or_insert(0);
@@ -49,10 +57,19 @@ impl LocalFollower {
             if len == *off {
                 continue;
             }
+            if budget == 0 {
+                more = true;
+                break;
+            }
+            let take = (len - *off).min(budget);
+            if take < len - *off {
+                more = true;
+            }
+            budget -= take;
             let mut f = File::open(&path)?;
             f.seek(SeekFrom::Start(*off))?;
-            let mut buf = Vec::with_capacity((len - *off) as usize);
-            f.take(len - *off).read_to_end(&mut buf)?;
+            let mut buf = Vec::with_capacity(take as usize);
+            f.take(take).read_to_end(&mut buf)?;
             // Keep a partial last line for the next poll.
             let Some(end) = buf.iter().rposition(|&b| b == b'\n') else {
                 continue;
@@ -61,6 +78,6 @@ impl LocalFollower {
             *off += buf.len() as u64;
             chunks.push(buf);
         }
-        Ok(chunks)
+        Ok((chunks, more))
     }
 }

@@ -34,6 +34,7 @@ pub fn panes() -> Vec<Box<dyn Pane>> {
     vec![
         Box::new(panes::overview::Overview::default()),
         Box::new(panes::activity::Activity::default()),
+        Box::new(crate::audit::pane::AuditPane::default()),
     ]
 }
 
