@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -434,4 +435,111 @@ fn cli_alerts_test_sends_through_the_configured_channel() {
     let out = env.run(&["audit", "alerts", "test", "pager"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no alert channel \"pager\""));
+}
+
+async fn wait_feed(
+    feed: &windflow::audit::service::SharedFeed,
+    what: &str,
+    f: impl Fn(&windflow::audit::service::Feed) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if f(&feed.lock().unwrap()) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_tails_the_local_log_as_it_grows_and_alerts_on_new_critical_events() {
+    use windflow::audit::local::LocalLog;
+    use windflow::audit::service;
+    use windflow::audit::settings::AuditSettings;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let data = tempfile::tempdir().unwrap();
+    let ring = Arc::new(windflow::crypto::Keyring::new(windflow::crypto::MasterKey::generate()));
+    let log = LocalLog::with_keyring(data.path().join("audit"), ring);
+    // History before the console starts: shown, not alerted.
+    let mut old = SecurityEvent::new("secret_exfiltration", Some("old"), json!({}));
+    old.severity = Severity::Critical;
+    log.record(&old).unwrap();
+    for ev in events(99, "history") {
+        log.record(&ev).unwrap();
+    }
+    let hook = servers::receiver();
+    let settings = AuditSettings {
+        tail_capacity: 150,
+        channels: vec![spec(
+            "webhook",
+            ChannelKind::Webhook,
+            format!("http://127.0.0.1:{}/h", hook.port),
+        )],
+        ..AuditSettings::default()
+    };
+    let (tx, mut rx) = windflow::service::channel();
+    tokio::spawn(async move { while rx.recv().await.is_some() {} });
+    let feed = service::new_feed(&settings);
+    service::spawn(&settings, data.path(), feed.clone(), tx);
+    wait_feed(&feed, "the history", |f| f.ring.len() == 100).await;
+    // Appended by another writer while the tail runs.
+    let mut crit = SecurityEvent::new("secret_exfiltration", Some("mallory"), json!({}));
+    crit.severity = Severity::Critical;
+    log.record(&crit).unwrap();
+    for ev in events(99, "live") {
+        log.record(&ev).unwrap();
+    }
+    wait_feed(&feed, "the live events", |f| f.ring.pushed() == 200).await;
+    {
+        let f = feed.lock().unwrap();
+        assert_eq!(f.ring.len(), 150);
+        assert_eq!(f.ring.dropped(), 50);
+        assert_eq!(f.ring.iter().last().unwrap().details["phase"], "live");
+        assert!(f.connected && !f.behind);
+    }
+    wait_for("the alert", || hook.got.lock().unwrap().len() == 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let got = hook.got.lock().unwrap();
+    assert_eq!(got.len(), 1, "history must not alert: {got:?}");
+    assert_eq!(got[0].body["event"]["user_id"], "mallory");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_polls_elasticsearch_with_search_after_skipping_and_repeating_nothing() {
+    use windflow::audit::service;
+    use windflow::audit::settings::AuditSettings;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let server = servers::osmem(0);
+    let client = EsClient::new(&es_settings(&server.url())).unwrap();
+    client.put_template().await.unwrap();
+    // Many events in the same millisecond: the id breaks the tie.
+    let mut first = events(2500, "a");
+    let ts = first[0].timestamp.clone();
+    for e in first.iter_mut().take(1200) {
+        e.timestamp = ts.clone();
+    }
+    client.bulk(&first[..1500]).await.unwrap();
+    client.bulk(&first[1500..]).await.unwrap();
+    let settings = AuditSettings {
+        elasticsearch: Some(es_settings(&server.url())),
+        ..AuditSettings::default()
+    };
+    let (tx, mut rx) = windflow::service::channel();
+    tokio::spawn(async move { while rx.recv().await.is_some() {} });
+    let feed = service::new_feed(&settings);
+    service::spawn(&settings, Path::new("/nonexistent"), feed.clone(), tx);
+    wait_feed(&feed, "the first events", |f| f.ring.len() == 2500).await;
+    let more = events(700, "b");
+    client.bulk(&more).await.unwrap();
+    wait_feed(&feed, "the new events", |f| f.ring.len() == 3200).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let f = feed.lock().unwrap();
+    let mut ids: Vec<_> = f.ring.iter().map(|e| e.id.clone()).collect();
+    assert_eq!(ids.len(), 3200);
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 3200, "an event was repeated");
+    assert_eq!(f.source, "elasticsearch");
+    assert!(f.connected);
 }
