@@ -332,7 +332,7 @@ fn run_console(config: Config, demo_mode: bool) -> Result<ExitCode, CliError> {
     let auth = crate::auth::Auth::new(
         store.clone(),
         Arc::new(keyring),
-        audit,
+        audit.clone(),
         crate::mfa::Policy::default(),
     );
 
@@ -351,6 +351,7 @@ fn run_console(config: Config, demo_mode: bool) -> Result<ExitCode, CliError> {
         crate::audit::service::spawn(&audit_settings, &data_dir, audit_feed, tx.clone());
         if demo_mode {
             demo::spawn(store_handle.clone(), tx.clone());
+            crate::audit::demo::spawn(audit, crate::audit::demo::rate_from_env());
         }
         let services = Services {
             store: Some(store_handle),

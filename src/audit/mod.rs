@@ -14,6 +14,7 @@
 
 pub mod alert;
 pub mod chain;
+pub mod demo;
 pub mod elastic;
 mod event;
 pub mod local;

@@ -128,26 +128,31 @@ impl TailFilter {
 
     /// A cheap test on the raw JSON line: false only when the line cannot match.
     pub fn may_match_raw(&self, line: &[u8]) -> bool {
-        if let Some(sev) = self.severity {
-            let hit = [
-                Severity::Low,
-                Severity::Medium,
-                Severity::High,
-                Severity::Critical,
-            ]
-            .into_iter()
-            .filter(|s| *s >= sev)
-            .any(|s| contains(line, severity_needle(s)));
-            if !hit {
-                return false;
-            }
+        self.prefilter().may_match(line)
+    }
+
+    /// The raw-line needles of this filter, built once per batch.
+    pub fn prefilter(&self) -> Prefilter {
+        let field = |name: &str, value: &str| {
+            let v = serde_json::to_string(value).unwrap_or_default();
+            memchr::memmem::Finder::new(format!("\"{name}\":{v}").as_bytes()).into_owned()
+        };
+        Prefilter {
+            severities: self.severity.map(|sev| {
+                [
+                    Severity::Low,
+                    Severity::Medium,
+                    Severity::High,
+                    Severity::Critical,
+                ]
+                .into_iter()
+                .filter(|s| *s >= sev)
+                .map(|s| memchr::memmem::Finder::new(severity_needle(s)).into_owned())
+                .collect()
+            }),
+            event_type: self.event_type.as_deref().map(|t| field("event_type", t)),
+            user: self.user.as_deref().map(|u| field("user_id", u)),
         }
-        if let Some(t) = &self.event_type
-            && !contains(line, t.as_bytes())
-        {
-            return false;
-        }
-        true
     }
 
     /// A one-line description (`severity≥high type=x user=y 15m "text"`).
@@ -181,28 +186,27 @@ fn severity_needle(s: Severity) -> &'static [u8] {
     }
 }
 
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    if needle.is_empty() {
-        return true;
-    }
-    let first = needle[0];
-    let mut i = 0;
-    while i + needle.len() <= hay.len() {
-        match hay[i..hay.len() - needle.len() + 1]
-            .iter()
-            .position(|&b| b == first)
+/// Substring tests on raw JSON lines: a line without the needles cannot
+/// match, so it is skipped without being parsed. (serde_json writes
+/// `"key":value` with no spaces, which is what every sink writes.)
+pub struct Prefilter {
+    severities: Option<Vec<memchr::memmem::Finder<'static>>>,
+    event_type: Option<memchr::memmem::Finder<'static>>,
+    user: Option<memchr::memmem::Finder<'static>>,
+}
+
+impl Prefilter {
+    pub fn may_match(&self, line: &[u8]) -> bool {
+        if let Some(sev) = &self.severities
+            && !sev.iter().any(|f| f.find(line).is_some())
         {
-            None => return false,
-            Some(p) => {
-                let at = i + p;
-                if &hay[at..at + needle.len()] == needle {
-                    return true;
-                }
-                i = at + 1;
-            }
+            return false;
         }
+        [&self.event_type, &self.user]
+            .into_iter()
+            .flatten()
+            .all(|f| f.find(line).is_some())
     }
-    false
 }
 
 /// The text the free-text filter searches and the tail line shows.
@@ -282,8 +286,12 @@ pub fn ingest_lines(
     ring: &mut Ring,
 ) -> (usize, usize) {
     let (mut kept, mut bad) = (0, 0);
-    for line in data.split(|&b| b == b'\n') {
-        if line.is_empty() || !filter.may_match_raw(line) {
+    let pre = filter.prefilter();
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', data).chain(std::iter::once(data.len())) {
+        let line = &data[start..end];
+        start = end + 1;
+        if line.is_empty() || !pre.may_match(line) {
             continue;
         }
         match serde_json::from_slice::<SecurityEvent>(line) {
