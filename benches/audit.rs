@@ -25,7 +25,9 @@ use windflow::crypto::{Keyring, MasterKey};
 
 fn events(n: usize) -> Vec<SecurityEvent> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-    (0..n).map(|_| windflow::audit::demo::event(&mut rng)).collect()
+    (0..n)
+        .map(|_| windflow::audit::demo::event(&mut rng))
+        .collect()
 }
 
 fn jsonl(events: &[SecurityEvent]) -> Vec<u8> {
@@ -88,7 +90,12 @@ fn local_sink(c: &mut Criterion) {
     g.throughput(Throughput::Elements(evs.len() as u64));
     g.bench_function("record_10k_one_by_one", |b| {
         b.iter_batched(
-            || LocalLog::with_keyring(dir.path().join(format!("a{}", rand::random::<u64>())), ring.clone()),
+            || {
+                LocalLog::with_keyring(
+                    dir.path().join(format!("a{}", rand::random::<u64>())),
+                    ring.clone(),
+                )
+            },
             |log| {
                 for e in &evs {
                     windflow::audit::AuditSink::record(&log, e).unwrap();
@@ -126,10 +133,12 @@ fn render(c: &mut Criterion) {
     for ch in "/vault".chars() {
         app.update(key(ch));
     }
-    app.update(windflow::console::app::Msg::Key(crossterm::event::KeyEvent::new(
-        crossterm::event::KeyCode::Enter,
-        crossterm::event::KeyModifiers::NONE,
-    )));
+    app.update(windflow::console::app::Msg::Key(
+        crossterm::event::KeyEvent::new(
+            crossterm::event::KeyCode::Enter,
+            crossterm::event::KeyModifiers::NONE,
+        ),
+    ));
     let mut term = Terminal::new(TestBackend::new(200, 60)).unwrap();
     term.draw(|f| view::render(&mut app, f)).unwrap();
     let mut g = c.benchmark_group("tail_render_200x60_100k");

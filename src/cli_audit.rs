@@ -137,7 +137,8 @@ fn fail(e: impl std::fmt::Display) -> CliError {
 fn out(text: &str) -> Result<(), CliError> {
     let mut o = std::io::stdout().lock();
     writeln!(o, "{text}").map_err(|e| fail(format!("cannot write the output: {e}")))?;
-    o.flush().map_err(|e| fail(format!("cannot write the output: {e}")))
+    o.flush()
+        .map_err(|e| fail(format!("cannot write the output: {e}")))
 }
 
 fn settings(config: &Config) -> Result<AuditSettings, CliError> {
@@ -221,7 +222,8 @@ fn log(config: &Config, a: LogArgs) -> Result<ExitCode, CliError> {
             let task = tokio::spawn(shipper);
             let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
             loop {
-                let st = sink.stats();
+                let mut st = sink.stats();
+                st.pending = sink.pending();
                 if (st.sent > 0 && st.pending == 0) || tokio::time::Instant::now() > deadline {
                     task.abort();
                     return st;
@@ -319,12 +321,14 @@ fn tail(config: &Config, a: TailArgs) -> Result<ExitCode, CliError> {
             let mut after = None;
             let evs = read_es(&client, &filter, a.lines, &mut after).await?;
             print_events(&evs, a.json)?;
-            while a.follow {
+            if !a.follow {
+                return Ok(ExitCode::SUCCESS);
+            }
+            loop {
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 let evs = read_es(&client, &filter, usize::MAX >> 8, &mut after).await?;
                 print_events(&evs, a.json)?;
             }
-            Ok(ExitCode::SUCCESS)
         });
     }
     let evs = read_local(config, &filter, a.lines)?;
@@ -421,14 +425,23 @@ fn alerts(config: &Config, command: AlertsCommand) -> Result<ExitCode, CliError>
                     .iter()
                     .map(|r| json!({"types": r.types, "min_severity": r.min_severity, "channels": r.channels}))
                     .collect();
-                out(&serde_json::to_string_pretty(&json!({"channels": chans, "rules": rules}))
-                    .map_err(fail)?)?;
+                out(
+                    &serde_json::to_string_pretty(&json!({"channels": chans, "rules": rules}))
+                        .map_err(fail)?,
+                )?;
             } else {
                 if s.channels.is_empty() {
-                    out("no alert channels (set WINDFLOW_ALERT_WEBHOOK_URL, _SLACK_URL or _SMTP_URL, or [[audit.channels]] in windflow.toml)")?;
+                    out(
+                        "no alert channels (set WINDFLOW_ALERT_WEBHOOK_URL, _SLACK_URL or _SMTP_URL, or [[audit.channels]] in windflow.toml)",
+                    )?;
                 }
                 for c in &s.channels {
-                    out(&format!("{:<12} {:<8} {}", c.name, c.kind.as_str(), c.shown_url()))?;
+                    out(&format!(
+                        "{:<12} {:<8} {}",
+                        c.name,
+                        c.kind.as_str(),
+                        c.shown_url()
+                    ))?;
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -463,10 +476,16 @@ fn alerts(config: &Config, command: AlertsCommand) -> Result<ExitCode, CliError>
             match res {
                 Ok(()) => {
                     if json {
-                        out(&serde_json::to_string_pretty(&json!({"channel": spec.name, "sent": true}))
-                            .map_err(fail)?)?;
+                        out(&serde_json::to_string_pretty(
+                            &json!({"channel": spec.name, "sent": true}),
+                        )
+                        .map_err(fail)?)?;
                     } else {
-                        out(&format!("sent a test alert to {} ({})", spec.name, spec.shown_url()))?;
+                        out(&format!(
+                            "sent a test alert to {} ({})",
+                            spec.name,
+                            spec.shown_url()
+                        ))?;
                     }
                     Ok(ExitCode::SUCCESS)
                 }

@@ -57,7 +57,7 @@ impl Alert {
 pub fn route(rules: &[Rule], channels: &[ChannelSpec], ev: &SecurityEvent) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for r in rules {
-        let type_ok = r.types.is_empty() || r.types.iter().any(|t| *t == ev.event_type);
+        let type_ok = r.types.is_empty() || r.types.contains(&ev.event_type);
         let sev_ok = r.min_severity.is_none_or(|s| ev.severity >= s);
         if !(type_ok && sev_ok) {
             continue;
@@ -166,13 +166,7 @@ impl Channel {
             .json(body)
             .send()
             .await
-            .map_err(|e| {
-                format!(
-                    "{} unreachable: {}",
-                    self.spec.shown_url(),
-                    e.without_url()
-                )
-            })?;
+            .map_err(|e| format!("{} unreachable: {}", self.spec.shown_url(), e.without_url()))?;
         if !resp.status().is_success() {
             return Err(format!(
                 "{} answered {}",

@@ -32,11 +32,18 @@ const SERVICES: [&str; 4] = ["payments", "checkout", "ledger", "auth-gateway"];
 /// One plausible event.
 pub fn event(rng: &mut impl Rng) -> SecurityEvent {
     let user = *USERS.choose(rng).expect("not empty");
-    let ip = format!("10.{}.{}.{}", rng.random_range(0..4), rng.random_range(0..255), rng.random_range(1..255));
+    let ip = format!(
+        "10.{}.{}.{}",
+        rng.random_range(0..4),
+        rng.random_range(0..255),
+        rng.random_range(1..255)
+    );
     let roll: u32 = rng.random_range(0..1000);
     let mut ev = match roll {
         0..=299 => SecurityEvent::new("signin_success", Some(user), json!({"method": "totp"})),
-        300..=419 => SecurityEvent::new("signin_failure", Some(user), json!({"reason": "bad code"})),
+        300..=419 => {
+            SecurityEvent::new("signin_failure", Some(user), json!({"reason": "bad code"}))
+        }
         420..=699 => SecurityEvent::new(
             "secret_read",
             Some(user),
@@ -90,10 +97,19 @@ mod tests {
     fn stream_has_every_kind_and_some_critical() {
         let mut rng = rand::rng();
         let evs: Vec<_> = (0..5000).map(|_| event(&mut rng)).collect();
-        for t in ["signin_success", "signin_failure", "secret_read", "deployment", "mfa_lockout"] {
+        for t in [
+            "signin_success",
+            "signin_failure",
+            "secret_read",
+            "deployment",
+            "mfa_lockout",
+        ] {
             assert!(evs.iter().any(|e| e.event_type == t), "{t}");
         }
-        let crit = evs.iter().filter(|e| e.severity == Severity::Critical).count();
+        let crit = evs
+            .iter()
+            .filter(|e| e.severity == Severity::Critical)
+            .count();
         assert!((10..=120).contains(&crit), "{crit}");
         assert!(evs.iter().all(|e| e.ip_address.is_some()));
     }

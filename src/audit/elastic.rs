@@ -329,18 +329,17 @@ impl EsSink {
         let spool = Arc::new(spool);
         let wake = Arc::new(Notify::new());
         let stats = Arc::new(Mutex::new(ShipStats::default()));
-        let shipper = ship(
-            client,
-            spool.clone(),
-            wake.clone(),
-            stats.clone(),
-            events,
-        );
+        let shipper = ship(client, spool.clone(), wake.clone(), stats.clone(), events);
         (Self { spool, wake, stats }, shipper)
     }
 
     pub fn stats(&self) -> ShipStats {
         self.stats.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Events in the spool not shipped yet (exact: reads the spool).
+    pub fn pending(&self) -> u64 {
+        self.spool.pending().unwrap_or(0)
     }
 
     /// Wakes the shipper now (e.g. before exiting).

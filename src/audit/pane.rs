@@ -177,7 +177,9 @@ impl AuditPane {
         let start = self.window_start(now);
         let v = self.visible.get(start + self.list.selected)?;
         let first_abs = f.ring.pushed() - f.ring.len() as u64;
-        f.ring.get((v.abs.checked_sub(first_abs)?) as usize).cloned()
+        f.ring
+            .get((v.abs.checked_sub(first_abs)?) as usize)
+            .cloned()
     }
 
     fn with_feed<T>(&self, g: impl FnOnce(&Feed) -> T) -> Option<T> {
@@ -266,9 +268,7 @@ impl Pane for AuditPane {
                 self.list.selected = 0;
             }
             TYPE | USER => {
-                let sel = self
-                    .with_feed(|f| self.selected_event(f))
-                    .flatten();
+                let sel = self.with_feed(|f| self.selected_event(f)).flatten();
                 if action == TYPE {
                     self.filter.event_type = match (&self.filter.event_type, sel) {
                         (Some(_), _) | (None, None) => None,
@@ -461,11 +461,7 @@ impl Pane for AuditPane {
             .filter_map(|(i, v)| {
                 let ev = f.ring.get((v.abs.checked_sub(first_abs)?) as usize)?;
                 let base = if v.hit { t.text() } else { t.muted() };
-                let rest = format!(
-                    "{} {}",
-                    ev.user_id.as_deref().unwrap_or("-"),
-                    ev.details
-                );
+                let rest = format!("{} {}", ev.user_id.as_deref().unwrap_or("-"), ev.details);
                 let mut cells = vec![
                     Cell::from(short_time(&ev.timestamp).to_owned()).style(t.muted()),
                     Cell::from(ev.severity.as_str()).style(t.role(severity_role(ev.severity))),

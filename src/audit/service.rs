@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::SecurityEvent;
 use super::alert::{AlertState, Alerter, Retry};
 use super::elastic::EsClient;
 use super::settings::AuditSettings;
 use super::source::LocalFollower;
 use super::tail::{Ring, TailFilter};
-use super::SecurityEvent;
 use crate::service::{Backend, EventTx, Health, HealthState, Level, ServiceEvent, activity};
 
 pub const SERVICE: &str = "audit";
@@ -115,7 +115,13 @@ fn push_all(feed: &SharedFeed, alerter: &mut Option<Alerter>, events: Vec<Securi
     n
 }
 
-async fn report(tx: &EventTx, feed: &SharedFeed, state: HealthState, target: String, backend: Backend) {
+async fn report(
+    tx: &EventTx,
+    feed: &SharedFeed,
+    state: HealthState,
+    target: String,
+    backend: Backend,
+) {
     let (pushed, dropped, err, alerts) = {
         let f = feed.lock().unwrap_or_else(|p| p.into_inner());
         let st = f.alerts.lock().unwrap_or_else(|p| p.into_inner());
@@ -125,7 +131,12 @@ async fn report(tx: &EventTx, feed: &SharedFeed, state: HealthState, target: Str
             .map(|c| format!("{} {}", c.name, if c.failing { "failing" } else { "ok" }))
             .collect::<Vec<_>>()
             .join(", ");
-        (f.ring.pushed(), f.ring.dropped(), f.last_error.clone(), alerts)
+        (
+            f.ring.pushed(),
+            f.ring.dropped(),
+            f.last_error.clone(),
+            alerts,
+        )
     };
     let _ = tx.try_send(ServiceEvent::Health {
         service: SERVICE,
@@ -190,7 +201,14 @@ async fn run_local(dir: &Path, feed: SharedFeed, mut alerter: Option<Alerter>, t
                         count: n as u64,
                     });
                 }
-                report(&tx, &feed, HealthState::Connected, target.clone(), Backend::Embedded).await;
+                report(
+                    &tx,
+                    &feed,
+                    HealthState::Connected,
+                    target.clone(),
+                    Backend::Embedded,
+                )
+                .await;
                 if more {
                     tokio::task::yield_now().await;
                     continue;
@@ -202,7 +220,14 @@ async fn run_local(dir: &Path, feed: SharedFeed, mut alerter: Option<Alerter>, t
                     f.connected = false;
                     f.last_error = Some(format!("cannot read {target}: {e}"));
                 }
-                report(&tx, &feed, HealthState::Degraded, target.clone(), Backend::Embedded).await;
+                report(
+                    &tx,
+                    &feed,
+                    HealthState::Degraded,
+                    target.clone(),
+                    Backend::Embedded,
+                )
+                .await;
             }
         }
         if let Some(a) = alerter.as_mut() {
@@ -260,7 +285,14 @@ async fn run_es(client: EsClient, feed: SharedFeed, mut alerter: Option<Alerter>
                         count: n as u64,
                     });
                 }
-                report(&tx, &feed, HealthState::Connected, target.clone(), backend.clone()).await;
+                report(
+                    &tx,
+                    &feed,
+                    HealthState::Connected,
+                    target.clone(),
+                    backend.clone(),
+                )
+                .await;
                 if more {
                     continue;
                 }
@@ -272,7 +304,14 @@ async fn run_es(client: EsClient, feed: SharedFeed, mut alerter: Option<Alerter>
                     f.connected = false;
                     f.last_error = Some(e.to_string());
                 }
-                report(&tx, &feed, HealthState::Reconnecting, target.clone(), backend.clone()).await;
+                report(
+                    &tx,
+                    &feed,
+                    HealthState::Reconnecting,
+                    target.clone(),
+                    backend.clone(),
+                )
+                .await;
                 tokio::time::sleep(super::elastic::backoff(attempt)).await;
             }
         }

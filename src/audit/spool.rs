@@ -106,7 +106,9 @@ impl Spool {
             end = start + pos as u64;
             match serde_json::from_slice(line) {
                 Ok(ev) => events.push(ev),
-                Err(e) => tracing::error!(error = %e, "skipping an unreadable line of the audit spool"),
+                Err(e) => {
+                    tracing::error!(error = %e, "skipping an unreadable line of the audit spool")
+                }
             }
         }
         Ok(Batch { events, start, end })

@@ -104,7 +104,11 @@ impl TailFilter {
         if self.severity.is_some_and(|s| ev.severity < s) {
             return false;
         }
-        if self.event_type.as_ref().is_some_and(|t| *t != ev.event_type) {
+        if self
+            .event_type
+            .as_ref()
+            .is_some_and(|t| *t != ev.event_type)
+        {
             return false;
         }
         if self
@@ -213,11 +217,12 @@ impl Prefilter {
 pub fn haystack(ev: &SecurityEvent) -> String {
     let mut s = String::with_capacity(128);
     s.push_str(&ev.event_type);
-    for f in [&ev.user_id, &ev.ip_address, &ev.session_id] {
-        if let Some(v) = f {
-            s.push(' ');
-            s.push_str(v);
-        }
+    for v in [&ev.user_id, &ev.ip_address, &ev.session_id]
+        .into_iter()
+        .flatten()
+    {
+        s.push(' ');
+        s.push_str(v);
     }
     s.push(' ');
     s.push_str(&ev.details.to_string());
@@ -349,11 +354,13 @@ mod tests {
         }));
         let mut old = e.clone();
         old.timestamp = "2020-01-01T00:00:00.000Z".into();
-        assert!(!TailFilter {
-            window: Some(Duration::from_secs(300)),
-            ..Default::default()
-        }
-        .matches(&old, now));
+        assert!(
+            !TailFilter {
+                window: Some(Duration::from_secs(300)),
+                ..Default::default()
+            }
+            .matches(&old, now)
+        );
     }
 
     #[test]
@@ -367,7 +374,8 @@ mod tests {
             .map(|t| serde_json::to_string(&ev(t, "a")).unwrap())
             .collect();
         let mut ring = Ring::new(10);
-        let (kept, bad) = ingest_lines(lines.join("\nnot json\n").as_bytes(), &filter, 0, &mut ring);
+        let (kept, bad) =
+            ingest_lines(lines.join("\nnot json\n").as_bytes(), &filter, 0, &mut ring);
         assert_eq!((kept, bad), (2, 0));
         let types: Vec<_> = ring.iter().map(|e| e.event_type.as_str()).collect();
         assert_eq!(types, ["mfa_lockout", "operator_removed"]);

@@ -116,8 +116,15 @@ fn cli_log_tail_search_and_verify_names_the_first_edited_removed_or_reordered_re
     {
         let v = env.json(
             &[
-                "audit", "log", "--type", t, "--user", u, "--details",
-                &format!(r#"{{"n":{i},"path":"db/prod-{i}"}}"#), "--json",
+                "audit",
+                "log",
+                "--type",
+                t,
+                "--user",
+                u,
+                "--details",
+                &format!(r#"{{"n":{i},"path":"db/prod-{i}"}}"#),
+                "--json",
             ],
             0,
         );
@@ -135,10 +142,16 @@ fn cli_log_tail_search_and_verify_names_the_first_edited_removed_or_reordered_re
 
     // tail and search read the same log.
     let tail = env.expect(&["audit", "tail", "--severity", "high", "--json"], 0);
-    let tail: Vec<SecurityEvent> = tail.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let tail: Vec<SecurityEvent> = tail
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(tail.len(), 1);
     assert_eq!(tail[0].event_type, "mfa_lockout");
-    let found = env.json(&["audit", "search", "PROD-3", "--since", "15m", "--json"], 0);
+    let found = env.json(
+        &["audit", "search", "PROD-3", "--since", "15m", "--json"],
+        0,
+    );
     assert_eq!(found.as_array().unwrap().len(), 1);
     assert_eq!(found[0]["user_id"], "alice");
     let bob = env.json(&["audit", "search", "db/", "--user", "bob", "--json"], 0);
@@ -156,7 +169,13 @@ fn cli_log_tail_search_and_verify_names_the_first_edited_removed_or_reordered_re
     assert_eq!(v["ok"], false);
     assert_eq!(v["first_bad"]["line"], 3);
     assert_eq!(v["first_bad"]["seq"], 3);
-    assert!(v["first_bad"]["reason"].as_str().unwrap().contains("edited"), "{v}");
+    assert!(
+        v["first_bad"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("edited"),
+        "{v}"
+    );
     let text = env.expect(&["audit", "verify"], 1);
     assert!(text.contains(":3 (record 3"), "{text}");
 
@@ -166,7 +185,13 @@ fn cli_log_tail_search_and_verify_names_the_first_edited_removed_or_reordered_re
     write_lines(&file, &deleted);
     let v = env.json(&["audit", "verify", "--json"], 1);
     assert_eq!(v["first_bad"]["line"], 4);
-    assert!(v["first_bad"]["reason"].as_str().unwrap().contains("removed or reordered"), "{v}");
+    assert!(
+        v["first_bad"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("removed or reordered"),
+        "{v}"
+    );
 
     // Reorder: records 2 and 5 swapped.
     let mut reordered = original.clone();
@@ -178,11 +203,17 @@ fn cli_log_tail_search_and_verify_names_the_first_edited_removed_or_reordered_re
 
     // Deleting the first record is caught too.
     write_lines(&file, &original[1..]);
-    assert_eq!(env.json(&["audit", "verify", "--json"], 1)["first_bad"]["line"], 1);
+    assert_eq!(
+        env.json(&["audit", "verify", "--json"], 1)["first_bad"]["line"],
+        1
+    );
 
     // Restored, it verifies again and new appends continue the chain.
     write_lines(&file, &original);
-    env.expect(&["audit", "log", "--type", "deployment", "--user", "alice"], 0);
+    env.expect(
+        &["audit", "log", "--type", "deployment", "--user", "alice"],
+        0,
+    );
     assert_eq!(env.json(&["audit", "verify", "--json"], 0)["records"], 7);
 }
 
@@ -217,7 +248,10 @@ async fn wait_count(client: &EsClient, n: u64) {
         if client.count().await.ok() == Some(n) {
             return;
         }
-        assert!(Instant::now() < deadline, "Elasticsearch never held {n} events");
+        assert!(
+            Instant::now() < deadline,
+            "Elasticsearch never held {n} events"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -226,7 +260,11 @@ fn events(n: usize, tag: &str) -> Vec<SecurityEvent> {
     (0..n)
         .map(|i| {
             SecurityEvent::new(
-                if i % 50 == 0 { "mfa_lockout" } else { "secret_read" },
+                if i % 50 == 0 {
+                    "mfa_lockout"
+                } else {
+                    "secret_read"
+                },
                 Some(&format!("user{}", i % 7)),
                 json!({"phase": tag, "i": i}),
             )
@@ -261,7 +299,10 @@ async fn es_sink_spools_while_the_server_is_down_and_indexes_every_event_once() 
     // The template maps the fields explicitly, and the index is by month.
     let http = reqwest::Client::new();
     let t: Value = http
-        .get(format!("{}/_index_template/windflow-security", server.url()))
+        .get(format!(
+            "{}/_index_template/windflow-security",
+            server.url()
+        ))
         .send()
         .await
         .unwrap()
@@ -270,7 +311,10 @@ async fn es_sink_spools_while_the_server_is_down_and_indexes_every_event_once() 
         .unwrap();
     let text = t.to_string();
     assert!(text.contains("\"timestamp\":{\"type\":\"date\"}"), "{text}");
-    assert!(text.contains("\"event_type\":{\"type\":\"keyword\"}"), "{text}");
+    assert!(
+        text.contains("\"event_type\":{\"type\":\"keyword\"}"),
+        "{text}"
+    );
     let month_index = format!("windflow-security-{}", a[0].month());
     let cat = http
         .get(format!("{}/_cat/indices?format=json", server.url()))
@@ -294,7 +338,10 @@ async fn es_sink_spools_while_the_server_is_down_and_indexes_every_event_once() 
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let st = sink.stats();
     assert!(!st.connected && st.failures > 0, "{st:?}");
-    assert!(st.last_error.as_deref().unwrap().contains("unreachable"), "{st:?}");
+    assert!(
+        st.last_error.as_deref().unwrap().contains("unreachable"),
+        "{st:?}"
+    );
 
     // Restarted on the same port (an empty in-memory server), the spool
     // drains: exactly the events of phase B, each once.
@@ -356,10 +403,26 @@ async fn alerts_reach_webhook_slack_and_email_fold_repeats_and_dead_letter_failu
     let smtp = servers::smtp();
     let dead = servers::free_port(); // nothing listens here
     let specs = vec![
-        spec("webhook", ChannelKind::Webhook, format!("http://127.0.0.1:{}/hook", hook.port)),
-        spec("slack", ChannelKind::Slack, format!("http://127.0.0.1:{}/services/T/B/x", hook.port)),
-        spec("email", ChannelKind::Email, format!("smtp://127.0.0.1:{}", smtp.server.port)),
-        spec("broken", ChannelKind::Webhook, format!("http://127.0.0.1:{dead}/")),
+        spec(
+            "webhook",
+            ChannelKind::Webhook,
+            format!("http://127.0.0.1:{}/hook", hook.port),
+        ),
+        spec(
+            "slack",
+            ChannelKind::Slack,
+            format!("http://127.0.0.1:{}/services/T/B/x", hook.port),
+        ),
+        spec(
+            "email",
+            ChannelKind::Email,
+            format!("smtp://127.0.0.1:{}", smtp.server.port),
+        ),
+        spec(
+            "broken",
+            ChannelKind::Webhook,
+            format!("http://127.0.0.1:{dead}/"),
+        ),
     ];
     let mut alerter = Alerter::spawn(
         specs,
@@ -373,10 +436,17 @@ async fn alerts_reach_webhook_slack_and_email_fold_repeats_and_dead_letter_failu
     .unwrap();
     let state = alerter.state.clone();
     let t0 = Instant::now();
-    let mut crit = SecurityEvent::new("secret_exfiltration", Some("mallory"), json!({"path": "db/prod"}));
+    let mut crit = SecurityEvent::new(
+        "secret_exfiltration",
+        Some("mallory"),
+        json!({"path": "db/prod"}),
+    );
     crit.severity = Severity::Critical;
     // Not critical: no alert under the default rule.
-    alerter.observe(&SecurityEvent::new("mfa_failure", Some("bob"), json!({})), t0);
+    alerter.observe(
+        &SecurityEvent::new("mfa_failure", Some("bob"), json!({})),
+        t0,
+    );
     alerter.observe(&crit, t0);
     // Four repeats within the window fold into one alert.
     for i in 1..=4 {
@@ -390,17 +460,31 @@ async fn alerts_reach_webhook_slack_and_email_fold_repeats_and_dead_letter_failu
         let hookp = got.iter().find(|r| r.path == "/hook").unwrap();
         assert_eq!(hookp.body["event"]["event_type"], "secret_exfiltration");
         assert_eq!(hookp.body["count"], 1);
-        let slack = got.iter().find(|r| r.path.starts_with("/services")).unwrap();
-        assert!(slack.body["text"].as_str().unwrap().contains("CRITICAL"), "{:?}", slack.body);
+        let slack = got
+            .iter()
+            .find(|r| r.path.starts_with("/services"))
+            .unwrap();
+        assert!(
+            slack.body["text"].as_str().unwrap().contains("CRITICAL"),
+            "{:?}",
+            slack.body
+        );
     }
-    wait_for("the email", || smtp.output.lock().unwrap().contains("secret_exfiltration")).await;
+    wait_for("the email", || {
+        smtp.output.lock().unwrap().contains("secret_exfiltration")
+    })
+    .await;
     assert!(smtp.output.lock().unwrap().contains("oncall@example.test"));
 
     // The window closes: one alert with count 4.
     alerter.tick(t0 + Duration::from_secs(301));
     wait_for("the folded alert", || hook.got.lock().unwrap().len() == 4).await;
     assert!(
-        hook.got.lock().unwrap().iter().any(|r| r.body["count"] == 4),
+        hook.got
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|r| r.body["count"] == 4),
         "{:?}",
         hook.got.lock().unwrap()
     );
@@ -409,7 +493,13 @@ async fn alerts_reach_webhook_slack_and_email_fold_repeats_and_dead_letter_failu
     let st = state.lock().unwrap();
     let broken = st.channels.iter().find(|c| c.name == "broken").unwrap();
     assert!(broken.failing && broken.failed == 2, "{broken:?}");
-    assert!(broken.last_error.as_deref().unwrap().contains("unreachable"));
+    assert!(
+        broken
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("unreachable")
+    );
     let webhook = st.channels.iter().find(|c| c.name == "webhook").unwrap();
     assert_eq!((webhook.sent, webhook.failing), (2, false));
     assert_eq!(st.folded, 4);
@@ -427,10 +517,18 @@ fn cli_alerts_test_sends_through_the_configured_channel() {
         )
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["sent"], true);
-    assert_eq!(hook.got.lock().unwrap()[0].body["event"]["event_type"], "alert_test");
+    assert_eq!(
+        hook.got.lock().unwrap()[0].body["event"]["event_type"],
+        "alert_test"
+    );
     // An unknown channel names what is configured.
     let out = env.run(&["audit", "alerts", "test", "pager"]);
     assert_eq!(out.status.code(), Some(2));
@@ -459,7 +557,9 @@ async fn service_tails_the_local_log_as_it_grows_and_alerts_on_new_critical_even
     use windflow::audit::settings::AuditSettings;
     let _ = rustls::crypto::ring::default_provider().install_default();
     let data = tempfile::tempdir().unwrap();
-    let ring = Arc::new(windflow::crypto::Keyring::new(windflow::crypto::MasterKey::generate()));
+    let ring = Arc::new(windflow::crypto::Keyring::new(
+        windflow::crypto::MasterKey::generate(),
+    ));
     let log = LocalLog::with_keyring(data.path().join("audit"), ring);
     // History before the console starts: shown, not alerted.
     let mut old = SecurityEvent::new("secret_exfiltration", Some("old"), json!({}));
@@ -542,4 +642,82 @@ async fn service_polls_elasticsearch_with_search_after_skipping_and_repeating_no
     assert_eq!(ids.len(), 3200, "an event was repeated");
     assert_eq!(f.source, "elasticsearch");
     assert!(f.connected);
+}
+
+#[test]
+fn cli_log_ships_to_elasticsearch_or_keeps_the_event_in_the_spool() {
+    let env = Env::new();
+    let mut server = servers::osmem(0);
+    let url = server.url();
+    let run = |args: &[&str]| {
+        let out = env
+            .cmd(args)
+            .env("ELASTICSEARCH_URL", &url)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let v = run(&[
+        "audit",
+        "log",
+        "--type",
+        "deployment",
+        "--user",
+        "alice",
+        "--details",
+        r#"{"service":"ledger"}"#,
+        "--json",
+    ]);
+    assert_eq!(v["elasticsearch"]["sent"], true, "{v}");
+    let found = run(&["audit", "search", "ledger", "--json"]);
+    assert_eq!(found.as_array().unwrap().len(), 1, "{found}");
+    assert_eq!(found[0]["id"], v["id"]);
+
+    // Elasticsearch down: recorded locally, kept in the spool, sent by the next run.
+    server.stop();
+    let down = run(&[
+        "audit",
+        "log",
+        "--type",
+        "secret_read",
+        "--user",
+        "bob",
+        "--json",
+    ]);
+    assert_eq!(down["elasticsearch"]["sent"], false, "{down}");
+    assert_eq!(down["elasticsearch"]["pending"], 1, "{down}");
+    let _server2 = servers::osmem(server.port);
+    run(&[
+        "audit",
+        "log",
+        "--type",
+        "deployment",
+        "--user",
+        "carol",
+        "--json",
+    ]);
+    let out = env
+        .cmd(&["audit", "tail", "--json"])
+        .env("ELASTICSEARCH_URL", &url)
+        .output()
+        .unwrap();
+    let users: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["user_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(users, ["bob", "carol"]);
+    // Both runs wrote the chained local log too.
+    assert_eq!(env.json(&["audit", "verify", "--json"], 0)["records"], 3);
 }

@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use crossterm::event::KeyCode;
-use windflow::audit::alert::{AlertState, ChannelStatus, DeadLetter};
 use windflow::audit::alert::Alert;
+use windflow::audit::alert::{AlertState, ChannelStatus, DeadLetter};
 use windflow::audit::service::{Feed, SharedFeed};
 use windflow::audit::{SecurityEvent, Severity};
 use windflow::console::{self, app::App};
@@ -160,7 +160,10 @@ fn detail_view_and_dead_letters() {
     press(&mut app, KeyCode::Enter);
     typed(&mut app, "D");
     let s = screen(&mut app, 80, 24);
-    assert!(s.contains("email") && s.contains("connection refused"), "{s}");
+    assert!(
+        s.contains("email") && s.contains("connection refused"),
+        "{s}"
+    );
     assert!(s.contains("x2"), "{s}");
 }
 

@@ -24,7 +24,10 @@ pub fn free_port() -> u16 {
 fn wait_port(port: u16, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "{what} did not start on port {port}");
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not start on port {port}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -209,9 +212,8 @@ fn serve(conn: TcpStream, got: &Mutex<Vec<Received>>, status: &Mutex<u16>) {
                 body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
             });
         }
-        let reply = format!(
-            "HTTP/1.1 {code} X\r\ncontent-length: 2\r\ncontent-type: text/plain\r\n\r\nok"
-        );
+        let reply =
+            format!("HTTP/1.1 {code} X\r\ncontent-length: 2\r\ncontent-type: text/plain\r\n\r\nok");
         if conn.write_all(reply.as_bytes()).is_err() {
             return;
         }
