@@ -36,7 +36,7 @@ fn start_switch_help_theme_resize_quit() {
     pty.keys("2");
     pty.wait_for("Activity (", T).unwrap();
     pty.wait_for("demo workload generator started", T).unwrap();
-    pty.key(Key::Tab);
+    pty.key(Key::BackTab);
     pty.wait_for("Services (", T).unwrap();
 
     pty.keys("?");
