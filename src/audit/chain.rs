@@ -127,15 +127,18 @@ pub fn split_line(line: &[u8]) -> Option<(Vec<u8>, [u8; MAC_LEN])> {
     Some((body, mac))
 }
 
-/// The sequence number and chain value of the last record of a log's tail
-/// bytes (`None` when it holds no complete chained record).
+/// The sequence number and chain value of the last chained record in a
+/// log's tail bytes (`None` when there is none: a file of records written
+/// before the chain, which a new chain then follows from record 1; `verify`
+/// still reports those records as unprotected).
+/// A damaged last line (a write cut short) is passed over, so appends go on
+/// and `verify` reports the damage.
 pub fn last_link(tail: &[u8]) -> Option<(u64, [u8; MAC_LEN])> {
-    let text = tail.strip_suffix(b"\n")?;
-    let start = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    let line = &text[start..];
-    let (body, mac) = split_line(line)?;
-    let head: RecordHead = serde_json::from_slice(&body).ok()?;
-    Some((head.seq, mac))
+    tail.split(|&b| b == b'\n').rev().find_map(|line| {
+        let (body, mac) = split_line(line)?;
+        let head: RecordHead = serde_json::from_slice(&body).ok()?;
+        Some((head.seq, mac))
+    })
 }
 
 /// Why a log does not verify.
@@ -212,7 +215,7 @@ pub fn verify_file(path: &Path, month: &str, keys: &ChainKeys) -> Result<FileRep
             let reason = if lines.peek().is_none() {
                 "the last line is cut short or not a chained record (written without the chain, or truncated)"
             } else {
-                "not a chained record (edited, or written without the chain)"
+                "not a chained record (edited, its chain stripped, or written before the log was chained)"
             };
             return Err(bad(n, None, None, reason.into()));
         };

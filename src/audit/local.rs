@@ -182,9 +182,11 @@ impl LocalLog {
         let of = state.open.get_mut(month).expect("just inserted");
         let _lock = Flock::exclusive(&of.file).map_err(io)?;
         let len = of.file.metadata().map_err(io)?.len();
+        let mut len = len;
         if len != of.len {
             // First append, or another process appended: read the last link.
             let (seq, last) = read_last_link(&mut of.file, len, key, month).map_err(io)?;
+            len = of.file.metadata().map_err(io)?.len();
             of.seq = seq;
             of.last = last;
             of.len = len;
@@ -263,11 +265,11 @@ fn read_last_link(
     file.seek(SeekFrom::Start(len - take))?;
     let mut tail = vec![0u8; take as usize];
     file.read_exact(&mut tail)?;
-    chain::last_link(&tail).ok_or_else(|| {
-        std::io::Error::other(
-            "its last line is not a chained record (edited or cut short); run `windflow audit verify`",
-        )
-    })
+    if !tail.ends_with(b"\n") {
+        // A write cut short: the next record starts on its own line.
+        file.write_all(b"\n")?;
+    }
+    Ok(chain::last_link(&tail).unwrap_or_else(|| (0, key.genesis(month))))
 }
 
 /// An exclusive advisory lock held until dropped.
@@ -304,6 +306,37 @@ mod tests {
     use super::*;
     use crate::crypto::MasterKey;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_log_written_before_the_chain_or_cut_short_still_takes_appends() {
+        let dir = tempfile::tempdir().unwrap();
+        let ring = Arc::new(Keyring::new(MasterKey::generate()));
+        let log = LocalLog::with_keyring(dir.path().join("audit"), ring.clone());
+        let old = SecurityEvent::new("mfa_success", Some("alice"), serde_json::json!({}));
+        let path = log.file_for(&old.month());
+        std::fs::create_dir_all(log.dir()).unwrap();
+        let legacy = serde_json::to_string(&old).unwrap() + "\n";
+        std::fs::write(&path, legacy.repeat(2)).unwrap();
+        log.record(&old).unwrap();
+        log.record(&old).unwrap();
+        // The unchained records are not trusted: verify names the first.
+        let err = log.verify(&ring).unwrap_err();
+        assert_eq!(err.line, 1);
+        assert!(err.reason.contains("before the log was chained"), "{err}");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.lines().nth(2).unwrap().starts_with("{\"seq\":1,"));
+        // A write cut short: appends go on, verify names the damaged line.
+        let chained: String = text.lines().skip(2).map(|l| format!("{l}\n")).collect();
+        std::fs::write(&path, chained).unwrap();
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"{\"seq\":3,\"kid").unwrap();
+        let fresh = LocalLog::with_keyring(dir.path().join("audit"), ring.clone());
+        fresh.record(&old).unwrap();
+        let err = fresh.verify(&ring).unwrap_err();
+        assert_eq!(err.line, 3, "{err}");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.lines().last().unwrap().contains("\"seq\":3"));
+    }
 
     #[test]
     fn appends_chained_json_lines_to_a_private_monthly_file() {
