@@ -8,7 +8,7 @@ use rand::Rng;
 use rand::seq::IndexedRandom;
 use serde_json::json;
 
-use super::{Audit, Origin, SecurityEvent, Severity};
+use super::{Audit, SecurityEvent, Severity};
 
 /// Events per second (`WINDFLOW_DEMO_AUDIT_RATE`, default 5).
 pub fn rate_from_env() -> f64 {
@@ -67,16 +67,13 @@ pub fn event(rng: &mut impl Rng) -> SecurityEvent {
         }
     };
     ev.ip_address = Some(ip);
+    ev.user_agent = Some("windflow-demo".into());
     ev.session_id = Some(format!("sess-{}-{}", user, rng.random_range(1..4)));
     ev
 }
 
 /// Emits events through `audit` at `rate` per second until the runtime stops.
 pub fn spawn(audit: Audit, rate: f64) {
-    let audit = audit.with_origin(Origin {
-        user_agent: Some("windflow-demo".into()),
-        ..Origin::default()
-    });
     tokio::spawn(async move {
         let pause = Duration::from_secs_f64(1.0 / rate);
         loop {
