@@ -425,7 +425,50 @@ impl Pane for AuditPane {
             }
             View::Dead => {
                 let st = f.alerts.lock().unwrap_or_else(|p| p.into_inner());
-                let lines: Vec<Line> = if st.dead.is_empty() {
+                let mut lines: Vec<Line> = vec![Line::styled(
+                    format!(
+                        "{:<10} {:<8} {:>6} {:>6}  status",
+                        "CHANNEL", "KIND", "SENT", "FAILED"
+                    ),
+                    t.muted(),
+                )];
+                if st.channels.is_empty() {
+                    lines.push(Line::styled(
+                        "no alert channels (WINDFLOW_ALERT_WEBHOOK_URL, _SLACK_URL, _SMTP_URL or [[audit.channels]])",
+                        t.muted(),
+                    ));
+                }
+                for c in &st.channels {
+                    let (word, role) = if c.failing {
+                        ("failing", Role::Danger)
+                    } else {
+                        ("ok", Role::Ok)
+                    };
+                    lines.push(Line::from(vec![
+                        Span::styled(
+                            format!(
+                                "{:<10} {:<8} {:>6} {:>6}  ",
+                                c.name, c.kind, c.sent, c.failed
+                            ),
+                            t.text(),
+                        ),
+                        Span::styled(word, t.role(role)),
+                        Span::styled(
+                            c.last_error
+                                .as_deref()
+                                .filter(|_| c.failing)
+                                .map(|e| format!(": {e}"))
+                                .unwrap_or_default(),
+                            t.muted(),
+                        ),
+                    ]));
+                }
+                lines.push(Line::raw(""));
+                lines.push(Line::styled(
+                    format!("DEAD LETTERS ({})", st.dead.len()),
+                    t.muted(),
+                ));
+                lines.extend(if st.dead.is_empty() {
                     vec![Line::styled("no undelivered alerts", t.muted())]
                 } else {
                     st.dead
@@ -441,7 +484,7 @@ impl Pane for AuditPane {
                             ]
                         })
                         .collect()
-                };
+                });
                 frame.render_widget(Paragraph::new(lines), body);
                 return;
             }

@@ -165,6 +165,8 @@ fn detail_view_and_dead_letters() {
         "{s}"
     );
     assert!(s.contains("x2"), "{s}");
+    assert!(s.contains("slack      slack         3      0  ok"), "{s}");
+    insta::assert_snapshot!("audit_channels_dead_letters_80x24", s);
 }
 
 #[test]
