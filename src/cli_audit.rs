@@ -318,9 +318,13 @@ fn tail(config: &Config, a: TailArgs) -> Result<ExitCode, CliError> {
         let client = EsClient::new(es).map_err(|e| CliError::Usage(e.to_string()))?;
         let rt = runtime()?;
         return rt.block_on(async {
-            let mut after = None;
-            let evs = read_es(&client, &filter, a.lines, &mut after).await?;
-            print_events(&evs, a.json)?;
+            let now = chrono::Utc::now().timestamp_millis();
+            let page = client
+                .latest(&filter, now, a.lines.clamp(1, 10_000))
+                .await
+                .map_err(fail)?;
+            let mut after = page.last_sort;
+            print_events(&page.events, a.json)?;
             if !a.follow {
                 return Ok(ExitCode::SUCCESS);
             }

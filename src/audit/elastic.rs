@@ -80,6 +80,8 @@ pub struct SearchPage {
     /// Hits read (matching the free text or not).
     pub hits: usize,
     pub last_sort: Option<Value>,
+    /// The first hit's sort key.
+    pub first_sort: Option<Value>,
 }
 
 /// A connection to Elasticsearch.
@@ -210,6 +212,31 @@ impl EsClient {
         after: Option<&Value>,
         size: usize,
     ) -> Result<SearchPage, EsError> {
+        self.query(filter, now_ms, after, size, "asc").await
+    }
+
+    /// The newest `size` events matching `filter` (free text aside), oldest
+    /// first; `last_sort` is the newest one's key, to continue with [`EsClient::search`].
+    pub async fn latest(
+        &self,
+        filter: &TailFilter,
+        now_ms: i64,
+        size: usize,
+    ) -> Result<SearchPage, EsError> {
+        let mut page = self.query(filter, now_ms, None, size, "desc").await?;
+        page.events.reverse();
+        page.last_sort = page.first_sort.take();
+        Ok(page)
+    }
+
+    async fn query(
+        &self,
+        filter: &TailFilter,
+        now_ms: i64,
+        after: Option<&Value>,
+        size: usize,
+        order: &str,
+    ) -> Result<SearchPage, EsError> {
         let mut must = Vec::new();
         if let Some(s) = filter.severity {
             let allowed: Vec<&str> = [
@@ -236,7 +263,7 @@ impl EsClient {
         let mut body = json!({
             "size": size,
             "query": {"bool": {"filter": must}},
-            "sort": [{"timestamp": "asc"}, {"id": "asc"}],
+            "sort": [{"timestamp": order}, {"id": order}],
         });
         if let Some(a) = after {
             body["search_after"] = a.clone();
@@ -261,6 +288,9 @@ impl EsClient {
             page.last_sort = Some(hit.get("sort").cloned().unwrap_or_else(|| {
                 json!([super::tail::timestamp_ms(&ev.timestamp).unwrap_or(0), ev.id])
             }));
+            if page.first_sort.is_none() {
+                page.first_sort.clone_from(&page.last_sort);
+            }
             // Free text is matched here (details are not indexed).
             if filter.text.is_none() || filter.matches(&ev, now_ms) {
                 page.events.push(ev);
