@@ -1,7 +1,8 @@
 //! The live tail pane: newest events last, follow or frozen (`f`), filters
 //! by severity (`s`), time window (`w`), the selected event's type (`t`) and
 //! user (`u`), free text with `/` (matches highlighted, `c` keeps context
-//! lines), a detail view (`enter`) and the alert dead-letter list (`D`).
+//! lines), a detail view (`enter`), the alert channels and dead letters
+//! (`D`), and the jump to the event's session in the sessions pane (`S`).
 //!
 //! The pane reads the [`Feed`] the audit service fills; it never does IO.
 //! The filtered view is kept incrementally: each render only looks at the
@@ -29,6 +30,9 @@ const TYPE: &str = "type";
 const USER: &str = "user";
 const CONTEXT: &str = "context";
 const DEAD: &str = "dead_letters";
+const SESSION: &str = "session";
+/// The pane that lists sessions (the `sessions` domain).
+pub const SESSIONS_PANE: &str = "sessions";
 
 /// Context lines kept around each free-text match when `c` is on.
 const CONTEXT_LINES: u64 = 2;
@@ -239,6 +243,7 @@ impl Pane for AuditPane {
             ActionDef::new(ID, USER, "Only the selected event's user (again: all)"),
             ActionDef::new(ID, CONTEXT, "Keep context lines around text matches"),
             ActionDef::new(ID, DEAD, "Show undelivered alerts (dead letters)"),
+            ActionDef::new(ID, SESSION, "Open the event's session in the sessions pane"),
         ]
     }
 
@@ -285,6 +290,20 @@ impl Pane for AuditPane {
             CONTEXT => {
                 self.context = !self.context;
                 self.reset_view();
+            }
+            SESSION => {
+                let sel = self.with_feed(|f| self.selected_event(f)).flatten();
+                match sel.and_then(|e| e.session_id) {
+                    Some(id) => effects.push(Effect::Show {
+                        pane: SESSIONS_PANE,
+                        item: id,
+                    }),
+                    None => effects.push(Effect::Notify(
+                        Level::Info,
+                        "the selected event has no session".into(),
+                    )),
+                }
+                return false;
             }
             DEAD => {
                 self.view = if self.view == View::Dead {

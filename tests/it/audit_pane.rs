@@ -181,3 +181,68 @@ fn disconnected_and_behind_badges() {
     let s = screen(&mut app, 80, 24);
     assert!(s.contains("DISCONNECTED") && s.contains("BEHIND"), "{s}");
 }
+
+/// Stands in for the sessions pane: records what it was asked to show.
+struct SessionsStandIn(Arc<Mutex<Vec<String>>>);
+
+impl windflow::console::panes::Pane for SessionsStandIn {
+    fn id(&self) -> &'static str {
+        windflow::audit::pane::SESSIONS_PANE
+    }
+    fn title(&self) -> &'static str {
+        "Sessions"
+    }
+    fn handle(
+        &mut self,
+        _: &str,
+        _: &windflow::console::panes::Shared,
+        _: &mut Vec<windflow::console::panes::Effect>,
+    ) -> bool {
+        false
+    }
+    fn render(
+        &mut self,
+        _: &mut ratatui::Frame,
+        _: ratatui::layout::Rect,
+        _: &windflow::console::panes::RenderCtx,
+    ) {
+    }
+    fn set_filter(&mut self, _: Option<windflow::console::filter::Filter>) {}
+    fn filter(&self) -> Option<&windflow::console::filter::Filter> {
+        None
+    }
+    fn selected_text(&self, _: &windflow::console::panes::Shared) -> Option<String> {
+        None
+    }
+    fn show(&mut self, item: &str) -> bool {
+        self.0.lock().unwrap().push(item.to_owned());
+        item.starts_with("sess-")
+    }
+}
+
+#[test]
+fn jump_to_the_events_session_in_the_sessions_pane() {
+    let feed = feed(1000, 10);
+    let shown = Arc::new(Mutex::new(Vec::new()));
+    let mut panes = console::panes();
+    windflow::audit::pane::attach(&mut panes, feed.clone());
+    panes.push(Box::new(SessionsStandIn(shown.clone())));
+    let mut app = App::new(settings(), panes, "dark", "vim").unwrap();
+    typed(&mut app, "3");
+    // The newest event (9) is in session sess-0.
+    typed(&mut app, "S");
+    assert_eq!(app.pane().id(), "sessions");
+    assert_eq!(*shown.lock().unwrap(), ["sess-0"]);
+    // Without a sessions pane, a clear message instead.
+    let mut app = self::app(&feed);
+    typed(&mut app, "S");
+    assert_eq!(app.pane().id(), "audit");
+    assert!(
+        app.shared
+            .activity
+            .iter()
+            .any(|e| e.message.contains("no sessions pane")),
+        "{:?}",
+        app.shared.activity
+    );
+}
