@@ -265,6 +265,9 @@ fn read_local(
     filter: &TailFilter,
     keep: usize,
 ) -> Result<Vec<SecurityEvent>, CliError> {
+    if keep == 0 {
+        return Ok(Vec::new());
+    }
     let dir = config.paths.data_dir.join("audit");
     let now = chrono::Utc::now().timestamp_millis();
     let mut ring = crate::audit::tail::Ring::new(keep.max(1));
@@ -324,7 +327,9 @@ fn tail(config: &Config, a: TailArgs) -> Result<ExitCode, CliError> {
                 .await
                 .map_err(fail)?;
             let mut after = page.last_sort;
-            print_events(&page.events, a.json)?;
+            // -n 0: only where to continue from.
+            let shown: &[SecurityEvent] = if a.lines == 0 { &[] } else { &page.events };
+            print_events(shown, a.json)?;
             if !a.follow {
                 return Ok(ExitCode::SUCCESS);
             }

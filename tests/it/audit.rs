@@ -721,3 +721,66 @@ fn cli_log_ships_to_elasticsearch_or_keeps_the_event_in_the_spool() {
     // Both runs wrote the chained local log too.
     assert_eq!(env.json(&["audit", "verify", "--json"], 0)["records"], 3);
 }
+
+#[test]
+fn cli_tail_follow_prints_new_matching_events_as_they_are_logged() {
+    use std::io::BufRead;
+    let env = Env::new();
+    env.expect(
+        &["audit", "log", "--type", "mfa_lockout", "--user", "old"],
+        0,
+    );
+    let mut child = env
+        .cmd(&[
+            "audit",
+            "tail",
+            "--follow",
+            "--json",
+            "--severity",
+            "high",
+            "-n",
+            "0",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    env.expect(
+        &[
+            "audit",
+            "log",
+            "--type",
+            "signin_success",
+            "--user",
+            "alice",
+        ],
+        0,
+    );
+    env.expect(
+        &["audit", "log", "--type", "mfa_lockout", "--user", "bob"],
+        0,
+    );
+    let line = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("a followed event");
+    let _ = child.kill();
+    let _ = child.wait();
+    let ev: SecurityEvent = serde_json::from_str(&line).unwrap();
+    assert_eq!(
+        (ev.event_type.as_str(), ev.user_id.as_deref()),
+        ("mfa_lockout", Some("bob"))
+    );
+    assert!(
+        rx.recv_timeout(Duration::from_millis(300)).is_err(),
+        "only the new high event"
+    );
+}
