@@ -345,8 +345,8 @@ fn run_console(config: Config, demo_mode: bool) -> Result<ExitCode, CliError> {
         let (tx, rx) = service::channel();
         let store_handle = store::service::spawn(store, tx.clone());
         let auth_handle = crate::auth::service::spawn(auth, tx.clone());
-        if let Some(shipper) = es_shipper {
-            tokio::spawn(shipper);
+        if let Some(start) = es_shipper {
+            tokio::spawn(start(tx.clone()));
         }
         crate::audit::service::spawn(&audit_settings, &data_dir, audit_feed, tx.clone());
         if demo_mode {

@@ -517,12 +517,15 @@ fn alerts(config: &Config, command: AlertsCommand) -> Result<ExitCode, CliError>
 /// A future that ships the Elasticsearch spool.
 pub type Shipper = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
+/// Starts the shipper once the console's event channel exists.
+pub type StartShipper = Box<dyn FnOnce(crate::service::EventTx) -> Shipper + Send>;
+
 /// The console's audit handle: the local log, plus Elasticsearch (through its
-/// spool) when `ELASTICSEARCH_URL` is set; the shipper must be spawned.
+/// spool) when `ELASTICSEARCH_URL` is set; the shipper must then be started.
 pub fn console_audit(
     settings: &AuditSettings,
     data_dir: &std::path::Path,
-) -> Result<(crate::audit::Audit, Option<Shipper>), CliError> {
+) -> Result<(crate::audit::Audit, Option<StartShipper>), CliError> {
     let local: std::sync::Arc<dyn AuditSink> = std::sync::Arc::new(LocalLog::new(data_dir));
     let origin = Origin::detect(concat!("windflow-console/", env!("CARGO_PKG_VERSION")));
     let Some(es) = &settings.elasticsearch else {
@@ -531,9 +534,15 @@ pub fn console_audit(
     let client = EsClient::new(es).map_err(|e| CliError::Usage(e.to_string()))?;
     let spool = Spool::open(&data_dir.join("audit").join("spool")).map_err(fail)?;
     let (sink, shipper) = EsSink::new(client, spool, None);
-    let fan = crate::audit::Fanout(vec![local, std::sync::Arc::new(sink)]);
+    let sink = std::sync::Arc::new(sink);
+    let handle = sink.clone();
+    let start: StartShipper = Box::new(move |tx| {
+        handle.report_to(tx);
+        Box::pin(shipper)
+    });
+    let fan = crate::audit::Fanout(vec![local, sink]);
     Ok((
         crate::audit::Audit::new(std::sync::Arc::new(fan)).with_origin(origin),
-        Some(Box::pin(shipper)),
+        Some(start),
     ))
 }

@@ -3,7 +3,7 @@
 //! spool in order in batches (1,000 events or 1 s), retrying with back-off.
 //! The event id is the document id, so a batch sent twice is stored once.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use elasticsearch::auth::Credentials;
@@ -330,6 +330,7 @@ pub struct EsSink {
     spool: Arc<Spool>,
     wake: Arc<Notify>,
     stats: Arc<Mutex<ShipStats>>,
+    events: Arc<OnceLock<EventTx>>,
 }
 
 impl std::fmt::Debug for EsSink {
@@ -359,8 +360,32 @@ impl EsSink {
         let spool = Arc::new(spool);
         let wake = Arc::new(Notify::new());
         let stats = Arc::new(Mutex::new(ShipStats::default()));
-        let shipper = ship(client, spool.clone(), wake.clone(), stats.clone(), events);
-        (Self { spool, wake, stats }, shipper)
+        let cell = Arc::new(OnceLock::new());
+        if let Some(tx) = events {
+            let _ = cell.set(tx);
+        }
+        let shipper = ship(
+            client,
+            spool.clone(),
+            wake.clone(),
+            stats.clone(),
+            cell.clone(),
+        );
+        (
+            Self {
+                spool,
+                wake,
+                stats,
+                events: cell,
+            },
+            shipper,
+        )
+    }
+
+    /// Sends the shipper's health and counts to the console from now on
+    /// (when it was built before the console's channel existed).
+    pub fn report_to(&self, tx: EventTx) {
+        let _ = self.events.set(tx);
     }
 
     pub fn stats(&self) -> ShipStats {
@@ -388,13 +413,13 @@ async fn ship(
     spool: Arc<Spool>,
     wake: Arc<Notify>,
     stats: Arc<Mutex<ShipStats>>,
-    events: Option<EventTx>,
+    events: Arc<OnceLock<EventTx>>,
 ) {
     let mut template_ok = false;
     let mut attempt = 0u32;
     let mut last_health: Option<HealthState> = None;
     let report = |state: HealthState, err: Option<String>, rtt: Option<Duration>| {
-        let events = events.clone();
+        let events = events.get().cloned();
         let target = client.shown().to_owned();
         async move {
             if let Some(tx) = events {
@@ -457,7 +482,7 @@ async fn ship(
                         s.connected = true;
                         s.pending = pending;
                     }
-                    if let Some(tx) = &events {
+                    if let Some(tx) = events.get() {
                         let _ = tx.try_send(ServiceEvent::Processed {
                             service: "audit-es",
                             count: batch.events.len() as u64,

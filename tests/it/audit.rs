@@ -280,7 +280,18 @@ async fn es_sink_spools_while_the_server_is_down_and_indexes_every_event_once() 
     let client = EsClient::new(&es_settings(&server.url())).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let spool = Spool::open(dir.path()).unwrap();
+    let (tx, mut rx) = windflow::service::channel();
+    let health = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = health.clone();
+    tokio::spawn(async move {
+        while let Some(ev) = rx.recv().await {
+            if let windflow::service::ServiceEvent::Health { service, health } = ev {
+                seen.lock().unwrap().push((service, health.state));
+            }
+        }
+    });
     let (sink, shipper) = EsSink::new(client.clone(), spool, None);
+    sink.report_to(tx);
     let task = tokio::spawn(shipper);
 
     // Phase A: server up. 2,500 events: two full batches and a timed one.
@@ -374,6 +385,11 @@ async fn es_sink_spools_while_the_server_is_down_and_indexes_every_event_once() 
         .unwrap();
     assert_eq!(page.events.len(), 30);
     assert!(page.events.iter().all(|e| e.event_type == "mfa_lockout"));
+    // The console saw the sink connected, reconnecting, then connected again.
+    use windflow::service::HealthState::{Connected, Reconnecting};
+    let states: Vec<_> = health.lock().unwrap().iter().map(|(_, s)| *s).collect();
+    assert_eq!(states, [Connected, Reconnecting, Connected]);
+    assert!(health.lock().unwrap().iter().all(|(s, _)| *s == "audit-es"));
     task.abort();
     drop(server2);
 }
