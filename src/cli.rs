@@ -98,6 +98,11 @@ pub enum Command {
     Login(crate::cli_auth::LoginArgs),
     /// Close the step-up grant of --operator NAME.
     Logout(crate::cli_auth::LogoutArgs),
+    /// Security events: log, tail, search, verify, alerts test.
+    Audit {
+        #[command(subcommand)]
+        command: crate::cli_audit::AuditCommand,
+    },
     /// Envelope encryption: encrypt, decrypt, rewrap, add-key.
     Crypto {
         #[command(subcommand)]
@@ -174,7 +179,7 @@ impl GlobalArgs {
 
 /// Parses the command line and runs it.
 pub fn main() -> ExitCode {
-    // One TLS stack (rustls with ring) for every client (Vault, ...).
+    // One TLS stack (rustls with ring) for every client; an error means it is already set.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     match run(cli) {
@@ -208,6 +213,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Some(Command::Sessions { command }) => {
             crate::cli_sessions::run(&config, cli.global.redis_url.as_deref(), command)
         }
+        Some(Command::Audit { command }) => crate::cli_audit::run(&config, command),
         Some(Command::Completions { shell }) => {
             clap_complete::generate(
                 shell,
@@ -341,8 +347,12 @@ fn run_console(
         step_up_window: std::time::Duration::from_secs(config.step_up_minutes * 60),
     };
     // Themes and keymaps are checked before the terminal is touched.
-    let app = App::new(settings, console::panes(), &config.theme, &config.keymap)
-        .map_err(CliError::Usage)?;
+    let audit_settings =
+        crate::audit::settings::AuditSettings::from_config(&config).map_err(CliError::Usage)?;
+    let audit_feed = crate::audit::service::new_feed(&audit_settings);
+    let mut panes = console::panes();
+    crate::audit::pane::attach(&mut panes, audit_feed.clone());
+    let app = App::new(settings, panes, &config.theme, &config.keymap).map_err(CliError::Usage)?;
     let store = Arc::new(store::Store::open(&data_dir).map_err(|e| CliError::Failure(e.into()))?);
     let keyring = crate::crypto::Keyring::from_env_or_file(
         &data_dir.join(crate::crypto::KEY_FILE_NAME),
@@ -350,10 +360,11 @@ fn run_console(
     )
     .map_err(|e| CliError::Failure(e.into()))?;
     let keyring = Arc::new(keyring);
+    let (audit, es_shipper) = crate::cli_audit::console_audit(&audit_settings, &data_dir)?;
     let secrets = match crate::secrets::service::from_env(
         store.clone(),
         keyring.clone(),
-        crate::audit::Audit::local(&data_dir),
+        audit.clone(),
         &config.operator,
     ) {
         Ok(s) => Some(s),
@@ -365,7 +376,7 @@ fn run_console(
     let auth = crate::auth::Auth::new(
         store.clone(),
         keyring,
-        crate::audit::Audit::local(&data_dir),
+        audit.clone(),
         crate::mfa::Policy::default(),
     );
 
@@ -375,7 +386,7 @@ fn run_console(
         .build()
         .map_err(anyhow::Error::from)?;
     let sessions_keys = auth.keyring().clone();
-    let sessions_audit = crate::audit::Audit::local(&data_dir);
+    let sessions_audit = audit.clone();
     let exit = runtime.block_on(async move {
         let (tx, rx) = service::channel();
         let sessions = crate::sessions::service::start_console(
@@ -394,8 +405,13 @@ fn run_console(
             crate::secrets::demo::spawn(s, h);
         }
         let auth_handle = crate::auth::service::spawn(auth, tx.clone());
+        if let Some(start) = es_shipper {
+            tokio::spawn(start(tx.clone()));
+        }
+        crate::audit::service::spawn(&audit_settings, &data_dir, audit_feed, tx.clone());
         if demo_mode {
             demo::spawn(store_handle.clone(), tx.clone());
+            crate::audit::demo::spawn(audit, crate::audit::demo::rate_from_env());
         }
         let scans_handle = crate::scans::service::spawn(
             crate::scans::service::ScanConfig {

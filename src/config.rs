@@ -29,6 +29,9 @@ pub struct FileConfig {
     /// A second factor older than this many minutes is asked again before
     /// revealing, rotating, rolling back or revoking.
     pub step_up_minutes: Option<u64>,
+    /// The `[audit]` table (alert channels and rules, tail size), read by
+    /// `audit::settings`.
+    pub audit: Option<toml::Table>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]

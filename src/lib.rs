@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod auth;
 pub mod cli;
+pub mod cli_audit;
 pub mod cli_auth;
 pub mod cli_scans;
 pub mod cli_secrets;

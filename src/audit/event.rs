@@ -139,6 +139,16 @@ impl SecurityEvent {
 
     /// `YYYY-MM` of the event's timestamp (the month its log file or index is named by).
     pub fn month(&self) -> String {
+        // Fast path: UTC timestamps (all we write) start with the month.
+        let ts = self.timestamp.as_bytes();
+        if ts.len() >= 20
+            && ts.ends_with(b"Z")
+            && ts[4] == b'-'
+            && ts[7] == b'-'
+            && ts[..4].iter().chain(&ts[5..7]).all(u8::is_ascii_digit)
+        {
+            return self.timestamp[..7].to_owned();
+        }
         chrono::DateTime::parse_from_rfc3339(&self.timestamp)
             .map(|t| t.with_timezone(&chrono::Utc))
             .unwrap_or_else(|_| chrono::Utc::now())

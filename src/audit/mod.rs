@@ -12,8 +12,18 @@
 //! assert_eq!(sink.events()[0].event_type, "mfa_success");
 //! ```
 
+pub mod alert;
+pub mod chain;
+pub mod demo;
+pub mod elastic;
 mod event;
-mod local;
+pub mod local;
+pub mod pane;
+pub mod service;
+pub mod settings;
+pub mod source;
+pub mod spool;
+pub mod tail;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -33,6 +43,8 @@ pub enum AuditError {
     },
     #[error("cannot encode a security event: {0}")]
     Encode(String),
+    #[error("cannot load the master key that chains the audit log: {0}")]
+    Key(String),
 }
 
 /// Somewhere security events go (a local log, Elasticsearch, ...).
@@ -95,6 +107,22 @@ impl Audit {
     /// Records an already built event.
     pub fn record(&self, ev: &SecurityEvent) -> Result<(), AuditError> {
         self.sink.record(ev)
+    }
+}
+
+/// Records every event in each of several sinks (e.g. the local log and
+/// Elasticsearch); fails if any fails, after trying all.
+pub struct Fanout(pub Vec<Arc<dyn AuditSink>>);
+
+impl AuditSink for Fanout {
+    fn record(&self, ev: &SecurityEvent) -> Result<(), AuditError> {
+        let mut first_err = None;
+        for s in &self.0 {
+            if let Err(e) = s.record(ev) {
+                first_err.get_or_insert(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
     }
 }
 

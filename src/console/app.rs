@@ -542,6 +542,20 @@ impl App {
             match e {
                 Effect::Request(r) => out.push(r),
                 Effect::Notify(level, text) => self.notify(level, text),
+                Effect::Show { pane, item } => {
+                    match self.panes.iter().position(|p| p.id() == pane) {
+                        Some(i) => {
+                            self.focus_pane(i);
+                            if !self.panes[i].show(&item) {
+                                self.notify(
+                                    Level::Warn,
+                                    format!("{item} is not in the {pane} pane"),
+                                );
+                            }
+                        }
+                        None => self.notify(Level::Warn, format!("there is no {pane} pane")),
+                    }
+                }
                 Effect::Confirm(spec) => {
                     self.mode = Mode::Confirm(ConfirmState {
                         input: single_line_input(

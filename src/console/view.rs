@@ -119,7 +119,9 @@ fn pane_bar(app: &App, frame: &mut Frame, area: Rect, hits: &mut HitMap) {
             .sum();
         tabs + if level == 0 { brand.len() + 1 } else { 0 }
     };
-    let level = (0..3).find(|l| width(*l) <= area.width as usize).unwrap_or(3);
+    let level = (0..3)
+        .find(|l| width(*l) <= area.width as usize)
+        .unwrap_or(3);
     let mut spans = Vec::new();
     let mut x = area.x;
     if level == 0 {

@@ -228,6 +228,33 @@ fn wall_ms(t: SystemTime) -> i64 {
 }
 
 impl Pane for SessionsPane {
+    /// Selects the session (from the audit pane's jump) and opens its detail;
+    /// a filter that hides it is cleared.
+    fn show(&mut self, item: &str) -> bool {
+        for attempt in 0..2 {
+            self.refresh_order();
+            let Some(snap) = &self.snapshot else {
+                return false;
+            };
+            let found = self
+                .order
+                .iter()
+                .position(|i| snap.rows[*i as usize].session.id == item);
+            if let Some(pos) = found {
+                self.list.selected = pos;
+                self.detail = true;
+                return true;
+            }
+            if attempt == 0 && self.list.filter.is_some() {
+                self.list.filter = None;
+                self.stale = true;
+            } else {
+                break;
+            }
+        }
+        false
+    }
+
     fn id(&self) -> &'static str {
         ID
     }

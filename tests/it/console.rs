@@ -130,7 +130,11 @@ fn focused(app: &App) -> &'static str {
 
 /// Focuses the pane with this id (tests do not depend on the pane order).
 pub fn focus(app: &mut App, id: &str) {
-    let i = console::panes().iter().position(|p| p.id() == id).unwrap_or_else(|| panic!("no pane {id}"));
+    let i = app
+        .panes
+        .iter()
+        .position(|p| p.id() == id)
+        .unwrap_or_else(|| panic!("no pane {id}"));
     app.focus_pane(i);
     assert_eq!(app.pane().id(), id);
 }

@@ -1,5 +1,8 @@
 //! One integration test crate (the library is linked once).
 
+mod audit;
+mod audit_e2e;
+mod audit_pane;
 mod auth;
 mod console;
 mod crypto;

@@ -25,7 +25,10 @@ fn op(name: &str, role: Role, mfa: MfaState, backup: usize, failures: u32) -> Op
 }
 
 fn focus_operators(app: &mut App) {
-    let i = windflow::console::panes().iter().position(|p| p.id() == "operators").unwrap();
+    let i = windflow::console::panes()
+        .iter()
+        .position(|p| p.id() == "operators")
+        .unwrap();
     app.focus_pane(i);
 }
 

@@ -1033,6 +1033,31 @@ mod pane {
         app
     }
 
+    /// The audit pane's jump: a session is selected with its detail open,
+    /// through a filter that hid it; an unknown id is refused.
+    #[test]
+    fn show_selects_a_session_and_opens_its_detail() {
+        let mut app = app_on_sessions(Duration::from_secs(300));
+        let ids: Vec<String> = rows().iter().map(|l| l.session.id.clone()).collect();
+        let last = ids.last().unwrap().clone();
+        typed(&mut app, "/nomatch-at-all\r");
+        let i = app.panes.iter().position(|p| p.id() == "sessions").unwrap();
+        assert!(app.panes[i].show(&last));
+        assert!(
+            app.pane().filter().is_none(),
+            "the filter that hid it is cleared"
+        );
+        let screen = crate::console::screen(&mut app, 80, 24);
+        assert!(screen.contains("Enter closes"), "{screen}");
+        assert!(
+            app.pane()
+                .selected_text(&app.shared)
+                .unwrap()
+                .contains(&last)
+        );
+        assert!(!app.panes[i].show("no-such-session"));
+    }
+
     #[test]
     fn enter_opens_and_closes_the_detail_view() {
         let mut app = app_on_sessions(Duration::from_secs(300));

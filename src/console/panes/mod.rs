@@ -26,6 +26,9 @@ pub enum Effect {
     Confirm(super::app::ConfirmSpec),
     /// A line for the status bar and the activity log.
     Notify(Level, String),
+    /// Focus the pane with this id and select `item` in it (e.g. an event's
+    /// session in the sessions pane); see [`Pane::show`].
+    Show { pane: &'static str, item: String },
 }
 
 /// The console state every pane may read.
@@ -195,6 +198,11 @@ pub trait Pane {
     fn selected_text(&self, shared: &Shared) -> Option<String>;
     /// A mouse click on the `row`th line of the pane's area.
     fn click(&mut self, _row: u16) -> bool {
+        false
+    }
+    /// Selects `item` (an id this pane lists, e.g. a session id) for
+    /// [`Effect::Show`]; returns whether it was found.
+    fn show(&mut self, _item: &str) -> bool {
         false
     }
     /// Called when shared state changed; returns whether the pane must redraw

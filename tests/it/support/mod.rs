@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod audit_servers;
 pub mod pty;
 pub mod secrets_bao;
 pub mod sessions_redis;

@@ -1,0 +1,461 @@
+//! Alerting: rules route events to channels, repeats of (type, user) within
+//! a window fold into one alert with a count, and a delivery task sends with
+//! retries and back-off, keeping what failed in a dead-letter list.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use lettre::message::{Mailbox, header::ContentType};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use secrecy::ExposeSecret;
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use super::SecurityEvent;
+use super::settings::{ChannelKind, ChannelSpec, Rule};
+
+/// One alert: an event and how many times it happened in the fold window.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Alert {
+    pub event: SecurityEvent,
+    pub count: u32,
+}
+
+impl Alert {
+    pub fn new(event: SecurityEvent, count: u32) -> Self {
+        Self { event, count }
+    }
+
+    pub fn summary(&self) -> String {
+        let e = &self.event;
+        let times = if self.count > 1 {
+            format!(" x{}", self.count)
+        } else {
+            String::new()
+        };
+        format!(
+            "[{}] {}{} user={} at {}",
+            e.severity.as_str().to_uppercase(),
+            e.event_type,
+            times,
+            e.user_id.as_deref().unwrap_or("-"),
+            e.timestamp
+        )
+    }
+
+    pub fn webhook_payload(&self) -> serde_json::Value {
+        json!({ "alert": self.summary(), "count": self.count, "event": self.event })
+    }
+
+    pub fn slack_payload(&self) -> serde_json::Value {
+        json!({ "text": format!("WindFlow security alert: {}\n```{}```", self.summary(), self.event.details) })
+    }
+}
+
+/// The channel names `ev` goes to under `rules`.
+pub fn route(rules: &[Rule], channels: &[ChannelSpec], ev: &SecurityEvent) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for r in rules {
+        let type_ok = r.types.is_empty() || r.types.contains(&ev.event_type);
+        let sev_ok = r.min_severity.is_none_or(|s| ev.severity >= s);
+        if !(type_ok && sev_ok) {
+            continue;
+        }
+        for c in channels {
+            if (r.channels.is_empty() || r.channels.contains(&c.name)) && !out.contains(&c.name) {
+                out.push(c.name.clone());
+            }
+        }
+    }
+    out
+}
+
+/// Folds repeats of (type, user) within a window: the first is alerted at
+/// once; the repeats are counted and alerted as one when the window closes.
+#[derive(Debug)]
+pub struct Folder {
+    window: Duration,
+    open: HashMap<(String, Option<String>), Open>,
+}
+
+#[derive(Debug)]
+struct Open {
+    since: Instant,
+    repeats: u32,
+    last: SecurityEvent,
+}
+
+impl Folder {
+    pub fn new(window: Duration) -> Self {
+        Self {
+            window,
+            open: HashMap::new(),
+        }
+    }
+
+    /// An alert to send now, if `ev` is not a repeat.
+    pub fn observe(&mut self, ev: &SecurityEvent, now: Instant) -> Option<Alert> {
+        let key = (ev.event_type.clone(), ev.user_id.clone());
+        match self.open.get_mut(&key) {
+            Some(o) if now.duration_since(o.since) < self.window => {
+                o.repeats += 1;
+                o.last = ev.clone();
+                None
+            }
+            _ => {
+                self.open.insert(
+                    key,
+                    Open {
+                        since: now,
+                        repeats: 0,
+                        last: ev.clone(),
+                    },
+                );
+                Some(Alert::new(ev.clone(), 1))
+            }
+        }
+    }
+
+    /// Alerts for the repeats of windows that closed by `now`.
+    pub fn expire(&mut self, now: Instant) -> Vec<Alert> {
+        let mut out = Vec::new();
+        self.open.retain(|_, o| {
+            if now.duration_since(o.since) < self.window {
+                return true;
+            }
+            if o.repeats > 0 {
+                out.push(Alert::new(o.last.clone(), o.repeats));
+            }
+            false
+        });
+        out
+    }
+}
+
+/// A channel that can send alerts.
+#[derive(Clone)]
+pub struct Channel {
+    pub spec: ChannelSpec,
+    http: reqwest::Client,
+}
+
+impl Channel {
+    pub fn new(spec: ChannelSpec) -> Result<Self, String> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .no_proxy()
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(Self { spec, http })
+    }
+
+    /// Sends `alert` once; the error says what failed (no secrets).
+    pub async fn send(&self, alert: &Alert) -> Result<(), String> {
+        match self.spec.kind {
+            ChannelKind::Webhook => self.post(&alert.webhook_payload()).await,
+            ChannelKind::Slack => self.post(&alert.slack_payload()).await,
+            ChannelKind::Email => self.email(alert).await,
+        }
+    }
+
+    async fn post(&self, body: &serde_json::Value) -> Result<(), String> {
+        let resp = self
+            .http
+            .post(self.spec.url.expose_secret())
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| format!("{} unreachable: {}", self.spec.shown_url(), e.without_url()))?;
+        if !resp.status().is_success() {
+            return Err(format!(
+                "{} answered {}",
+                self.spec.shown_url(),
+                resp.status()
+            ));
+        }
+        Ok(())
+    }
+
+    async fn email(&self, alert: &Alert) -> Result<(), String> {
+        let mut url = self.spec.url.expose_secret().to_owned();
+        if url.starts_with("smtp://") && !url.contains("tls=") {
+            url.push_str(if url.contains('?') { "&" } else { "?" });
+            url.push_str("tls=opportunistic");
+        }
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&url)
+            .map_err(|e| format!("{}: bad SMTP URL: {e}", self.spec.shown_url()))?
+            .timeout(Some(Duration::from_secs(10)))
+            .build();
+        let from: Mailbox = self
+            .spec
+            .from
+            .as_deref()
+            .unwrap_or("windflow@localhost")
+            .parse()
+            .map_err(|e| format!("WINDFLOW_ALERT_EMAIL_FROM: {e}"))?;
+        let mut msg = Message::builder().from(from).subject(alert.summary());
+        for to in &self.spec.to {
+            let mb: Mailbox = to
+                .parse()
+                .map_err(|e| format!("WINDFLOW_ALERT_EMAIL_TO {to:?}: {e}"))?;
+            msg = msg.to(mb);
+        }
+        let body = format!(
+            "{}\n\n{}\n",
+            alert.summary(),
+            serde_json::to_string_pretty(&alert.event).unwrap_or_default()
+        );
+        let msg = msg
+            .header(ContentType::TEXT_PLAIN)
+            .body(body)
+            .map_err(|e| format!("cannot build the email: {e}"))?;
+        transport
+            .send(msg)
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("{}: {e}", self.spec.shown_url()))
+    }
+}
+
+/// Per-channel delivery status.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ChannelStatus {
+    pub name: String,
+    pub kind: &'static str,
+    pub sent: u64,
+    pub failed: u64,
+    pub failing: bool,
+    pub last_error: Option<String>,
+}
+
+/// An alert that could not be delivered after every retry.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeadLetter {
+    pub channel: String,
+    pub alert: Alert,
+    pub error: String,
+    pub at: SystemTime,
+}
+
+/// What delivery has done; shared with the pane and the Overview.
+#[derive(Debug, Default)]
+pub struct AlertState {
+    pub channels: Vec<ChannelStatus>,
+    pub dead: VecDeque<DeadLetter>,
+    pub folded: u64,
+}
+
+pub const DEAD_LETTER_CAPACITY: usize = 200;
+
+/// How delivery retries.
+#[derive(Clone, Copy, Debug)]
+pub struct Retry {
+    pub attempts: u32,
+    pub first_backoff: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Self {
+            attempts: 4,
+            first_backoff: Duration::from_millis(500),
+        }
+    }
+}
+
+/// The alerting engine: feed it events; it routes, folds and hands alerts to
+/// one delivery task per channel (so a slow channel never holds up another,
+/// and nothing blocks the caller).
+pub struct Alerter {
+    rules: Vec<Rule>,
+    specs: Vec<ChannelSpec>,
+    folder: Folder,
+    queues: HashMap<String, mpsc::Sender<Alert>>,
+    pub state: Arc<Mutex<AlertState>>,
+}
+
+impl Alerter {
+    /// Starts one delivery task per channel on the current tokio runtime.
+    pub fn spawn(
+        specs: Vec<ChannelSpec>,
+        rules: Vec<Rule>,
+        fold_window: Duration,
+        retry: Retry,
+    ) -> Result<Self, String> {
+        let state = Arc::new(Mutex::new(AlertState {
+            channels: specs
+                .iter()
+                .map(|s| ChannelStatus {
+                    name: s.name.clone(),
+                    kind: s.kind.as_str(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }));
+        let mut queues = HashMap::new();
+        for (i, spec) in specs.iter().enumerate() {
+            let ch = Channel::new(spec.clone())?;
+            let (tx, rx) = mpsc::channel(1024);
+            tokio::spawn(deliver(ch, i, rx, state.clone(), retry));
+            queues.insert(spec.name.clone(), tx);
+        }
+        Ok(Self {
+            rules,
+            specs,
+            folder: Folder::new(fold_window),
+            queues,
+            state,
+        })
+    }
+
+    /// Routes and folds `ev`; never waits.
+    pub fn observe(&mut self, ev: &SecurityEvent, now: Instant) {
+        let targets = route(&self.rules, &self.specs, ev);
+        if targets.is_empty() {
+            return;
+        }
+        match self.folder.observe(ev, now) {
+            Some(alert) => self.dispatch(&targets, alert),
+            None => self.state.lock().unwrap_or_else(|p| p.into_inner()).folded += 1,
+        }
+    }
+
+    /// Sends the folded repeats of closed windows.
+    pub fn tick(&mut self, now: Instant) {
+        for alert in self.folder.expire(now) {
+            let targets = route(&self.rules, &self.specs, &alert.event);
+            self.dispatch(&targets, alert);
+        }
+    }
+
+    fn dispatch(&self, targets: &[String], alert: Alert) {
+        for t in targets {
+            if let Some(q) = self.queues.get(t)
+                && q.try_send(alert.clone()).is_err()
+            {
+                let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+                push_dead(
+                    &mut st,
+                    DeadLetter {
+                        channel: t.clone(),
+                        alert: alert.clone(),
+                        error: "delivery queue full".into(),
+                        at: SystemTime::now(),
+                    },
+                );
+            }
+        }
+    }
+}
+
+fn push_dead(st: &mut AlertState, d: DeadLetter) {
+    if st.dead.len() >= DEAD_LETTER_CAPACITY {
+        st.dead.pop_front();
+    }
+    st.dead.push_back(d);
+}
+
+async fn deliver(
+    ch: Channel,
+    index: usize,
+    mut rx: mpsc::Receiver<Alert>,
+    state: Arc<Mutex<AlertState>>,
+    retry: Retry,
+) {
+    while let Some(alert) = rx.recv().await {
+        let mut backoff = retry.first_backoff;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match ch.send(&alert).await {
+                Ok(()) => {
+                    let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
+                    let s = &mut st.channels[index];
+                    s.sent += 1;
+                    s.failing = false;
+                    break;
+                }
+                Err(e) => {
+                    {
+                        let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
+                        let s = &mut st.channels[index];
+                        s.failing = true;
+                        s.last_error = Some(e.clone());
+                        if attempt >= retry.attempts {
+                            s.failed += 1;
+                            push_dead(
+                                &mut st,
+                                DeadLetter {
+                                    channel: ch.spec.name.clone(),
+                                    alert: alert.clone(),
+                                    error: e,
+                                    at: SystemTime::now(),
+                                },
+                            );
+                        }
+                    }
+                    if attempt >= retry.attempts {
+                        break;
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::Severity;
+
+    fn spec(name: &str) -> ChannelSpec {
+        ChannelSpec {
+            name: name.into(),
+            kind: ChannelKind::Webhook,
+            url: "http://127.0.0.1:1/".to_string().into(),
+            to: vec![],
+            from: None,
+        }
+    }
+
+    #[test]
+    fn default_rule_sends_critical_to_every_channel() {
+        let chans = [spec("a"), spec("b")];
+        let rules = [Rule::default_critical()];
+        let mut ev = SecurityEvent::new("x", Some("u"), json!({}));
+        assert!(route(&rules, &chans, &ev).is_empty());
+        ev.severity = Severity::Critical;
+        assert_eq!(route(&rules, &chans, &ev), ["a", "b"]);
+        let typed = [Rule {
+            types: vec!["x".into()],
+            min_severity: None,
+            channels: vec!["b".into()],
+        }];
+        ev.severity = Severity::Low;
+        assert_eq!(route(&typed, &chans, &ev), ["b"]);
+    }
+
+    #[test]
+    fn repeats_fold_into_one_alert_with_a_count() {
+        let mut f = Folder::new(Duration::from_secs(300));
+        let t0 = Instant::now();
+        let ev = SecurityEvent::new("mfa_lockout", Some("bob"), json!({}));
+        let other = SecurityEvent::new("mfa_lockout", Some("eve"), json!({}));
+        assert_eq!(f.observe(&ev, t0).unwrap().count, 1);
+        assert!(f.observe(&other, t0).is_some());
+        for i in 1..=4 {
+            assert!(f.observe(&ev, t0 + Duration::from_secs(i)).is_none());
+        }
+        assert!(f.expire(t0 + Duration::from_secs(299)).is_empty());
+        let folded = f.expire(t0 + Duration::from_secs(300));
+        assert_eq!(folded.len(), 1);
+        assert_eq!(folded[0].count, 4);
+        assert_eq!(folded[0].event.user_id.as_deref(), Some("bob"));
+        // A new window starts afresh.
+        assert!(f.observe(&ev, t0 + Duration::from_secs(301)).is_some());
+    }
+}

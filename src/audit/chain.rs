@@ -1,0 +1,270 @@
+//! The HMAC chain of the local log: each record carries
+//! `chain = HMAC-SHA256(k, previous chain || record body)`, where `k` is
+//! derived from the master key named by the record's `kid` (HKDF context
+//! `audit-chain`) and the first record of a file chains from a value bound to
+//! the file's month. Editing, removing or reordering any record breaks every
+//! chain value from there on; [`verify_file`] names the first bad record.
+//!
+//! A record is one JSON line: `{"seq":N,"kid":"..",<event fields>,"chain":"<64 hex>"}`.
+//! The MAC covers the exact bytes of the line up to `,"chain"` (closed with
+//! `}`), so verification never depends on re-serialising JSON.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use hmac::{KeyInit, Mac};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use super::SecurityEvent;
+use crate::crypto::{Keyring, MasterKey, derive_key};
+
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+
+/// HKDF context of the chain key.
+pub const CHAIN_CONTEXT: &str = "audit-chain";
+/// Length of a chain value in bytes.
+pub const MAC_LEN: usize = 32;
+const SUFFIX_HEAD: &str = ",\"chain\":\"";
+/// `,"chain":"` + 64 hex + `"}`.
+const SUFFIX_LEN: usize = SUFFIX_HEAD.len() + MAC_LEN * 2 + 2;
+
+/// The chain key of one master key.
+#[derive(Clone)]
+pub struct ChainKey {
+    kid: String,
+    key: Zeroizing<[u8; 32]>,
+}
+
+impl std::fmt::Debug for ChainKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChainKey")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChainKey {
+    pub fn new(master: &MasterKey) -> Self {
+        Self {
+            kid: master.kid(),
+            key: derive_key(master.expose_bytes(), b"", CHAIN_CONTEXT),
+        }
+    }
+
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    fn mac(&self, parts: &[&[u8]]) -> [u8; MAC_LEN] {
+        let mut mac = <HmacSha256 as KeyInit>::new_from_slice(&self.key[..])
+            .expect("HMAC takes keys of any length");
+        for p in parts {
+            mac.update(p);
+        }
+        mac.finalize().into_bytes().into()
+    }
+
+    /// The value the first record of the file of `month` chains from.
+    pub fn genesis(&self, month: &str) -> [u8; MAC_LEN] {
+        self.mac(&[b"windflow-security-", month.as_bytes()])
+    }
+}
+
+#[derive(Deserialize)]
+struct RecordHead {
+    seq: u64,
+    kid: String,
+    #[serde(default)]
+    id: Option<String>,
+}
+
+/// The line (with its newline) of `event` as record `seq` after `prev`; returns it
+/// and its chain value.
+pub fn seal_line(
+    key: &ChainKey,
+    seq: u64,
+    prev: &[u8; MAC_LEN],
+    event: &SecurityEvent,
+) -> Result<(Vec<u8>, [u8; MAC_LEN]), serde_json::Error> {
+    // `{"seq":N,"kid":"..",` then the event's own fields (same bytes as
+    // serialising RecordOut, without serde's slower flattening).
+    let mut line = Vec::with_capacity(512);
+    line.extend_from_slice(b"{\"seq\":");
+    line.extend_from_slice(seq.to_string().as_bytes());
+    line.extend_from_slice(b",\"kid\":");
+    serde_json::to_writer(&mut line, &key.kid)?;
+    line.push(b',');
+    let at = line.len();
+    serde_json::to_writer(&mut line, event)?;
+    // Drop the event object's opening brace.
+    line.remove(at);
+    let mac = key.mac(&[prev, &line]);
+    line.pop(); // the closing brace
+    line.reserve(SUFFIX_LEN + 1);
+    line.extend_from_slice(SUFFIX_HEAD.as_bytes());
+    let mut hex_buf = [0u8; MAC_LEN * 2];
+    hex::encode_to_slice(mac, &mut hex_buf).expect("buffer is twice the MAC");
+    line.extend_from_slice(&hex_buf);
+    line.extend_from_slice(b"\"}\n");
+    Ok((line, mac))
+}
+
+/// The body (what the MAC covers) and the chain value of a record line
+/// (without its newline); `None` when the line is not a chained record.
+pub fn split_line(line: &[u8]) -> Option<(Vec<u8>, [u8; MAC_LEN])> {
+    if line.len() < SUFFIX_LEN + 2 || !line.ends_with(b"\"}") {
+        return None;
+    }
+    let cut = line.len() - SUFFIX_LEN;
+    if &line[cut..cut + SUFFIX_HEAD.len()] != SUFFIX_HEAD.as_bytes() {
+        return None;
+    }
+    let mut mac = [0u8; MAC_LEN];
+    hex::decode_to_slice(&line[cut + SUFFIX_HEAD.len()..line.len() - 2], &mut mac).ok()?;
+    let mut body = line[..cut].to_vec();
+    body.push(b'}');
+    Some((body, mac))
+}
+
+/// The sequence number and chain value of the last chained record in a
+/// log's tail bytes (`None` when there is none: a file of records written
+/// before the chain, which a new chain then follows from record 1; `verify`
+/// still reports those records as unprotected).
+/// A damaged last line (a write cut short) is passed over, so appends go on
+/// and `verify` reports the damage.
+pub fn last_link(tail: &[u8]) -> Option<(u64, [u8; MAC_LEN])> {
+    tail.split(|&b| b == b'\n').rev().find_map(|line| {
+        let (body, mac) = split_line(line)?;
+        let head: RecordHead = serde_json::from_slice(&body).ok()?;
+        Some((head.seq, mac))
+    })
+}
+
+/// Why a log does not verify.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Tamper {
+    pub file: PathBuf,
+    /// 1-based line number of the first bad record.
+    pub line: usize,
+    /// Its sequence number and event id, when readable.
+    pub seq: Option<u64>,
+    pub event_id: Option<String>,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Tamper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file.display(), self.line)?;
+        if let Some(seq) = self.seq {
+            write!(f, " (record {seq}")?;
+            if let Some(id) = &self.event_id {
+                write!(f, ", event {id}")?;
+            }
+            f.write_str(")")?;
+        }
+        write!(f, ": {}", self.reason)
+    }
+}
+
+/// What a verified file holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FileReport {
+    pub file: PathBuf,
+    pub records: u64,
+}
+
+/// Chain keys of every master key of a keyring, by kid.
+pub struct ChainKeys(HashMap<String, ChainKey>);
+
+impl ChainKeys {
+    pub fn new(ring: &Keyring) -> Self {
+        Self(
+            ring.kids()
+                .iter()
+                .filter_map(|kid| ring.get(kid))
+                .map(|k| {
+                    let ck = ChainKey::new(k);
+                    (ck.kid.clone(), ck)
+                })
+                .collect(),
+        )
+    }
+}
+
+/// Checks one log file of `month`; the first bad record is the error.
+pub fn verify_file(path: &Path, month: &str, keys: &ChainKeys) -> Result<FileReport, Tamper> {
+    let bad = |line: usize, seq: Option<u64>, id: Option<String>, reason: String| Tamper {
+        file: path.to_owned(),
+        line,
+        seq,
+        event_id: id,
+        reason,
+    };
+    let bytes = std::fs::read(path).map_err(|e| bad(0, None, None, format!("cannot read: {e}")))?;
+    let mut prev: Option<[u8; MAC_LEN]> = None;
+    let mut expected_seq = 1u64;
+    let mut lines = bytes.split(|&b| b == b'\n').peekable();
+    let mut n = 0usize;
+    while let Some(line) = lines.next() {
+        n += 1;
+        if line.is_empty() && lines.peek().is_none() {
+            break;
+        }
+        let Some((body, mac)) = split_line(line) else {
+            let reason = if lines.peek().is_none() {
+                "the last line is cut short or not a chained record (written without the chain, or truncated)"
+            } else {
+                "not a chained record (edited, its chain stripped, or written before the log was chained)"
+            };
+            return Err(bad(n, None, None, reason.into()));
+        };
+        let head: RecordHead = serde_json::from_slice(&body).map_err(|e| {
+            bad(
+                n,
+                None,
+                None,
+                format!("the record is not valid JSON ({e}): edited"),
+            )
+        })?;
+        let Some(key) = keys.0.get(&head.kid) else {
+            return Err(bad(
+                n,
+                Some(head.seq),
+                head.id,
+                format!(
+                    "sealed under master key {} which is not loaded (add it to WINDFLOW_MASTER_KEY or the key file)",
+                    head.kid
+                ),
+            ));
+        };
+        let prev_mac = prev.unwrap_or_else(|| key.genesis(month));
+        if key.mac(&[&prev_mac, &body]) != mac {
+            let reason = if head.seq != expected_seq {
+                format!(
+                    "expected record {expected_seq} here, found record {}: records were removed or reordered",
+                    head.seq
+                )
+            } else if prev.is_none() && head.seq == 1 {
+                "the HMAC does not match: the record was edited (or the file renamed)".into()
+            } else {
+                "the HMAC does not match: the record was edited".into()
+            };
+            return Err(bad(n, Some(head.seq), head.id, reason));
+        }
+        if head.seq != expected_seq {
+            return Err(bad(
+                n,
+                Some(head.seq),
+                head.id,
+                format!("expected record {expected_seq}, found {}", head.seq),
+            ));
+        }
+        prev = Some(mac);
+        expected_seq += 1;
+    }
+    Ok(FileReport {
+        file: path.to_owned(),
+        records: expected_seq - 1,
+    })
+}

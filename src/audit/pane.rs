@@ -1,0 +1,584 @@
+//! The live tail pane: newest events last, follow or frozen (`f`), filters
+//! by severity (`s`), time window (`w`), the selected event's type (`t`) and
+//! user (`u`), free text with `/` (matches highlighted, `c` keeps context
+//! lines), a detail view (`enter`), the alert channels and dead letters
+//! (`D`), and the jump to the event's session in the sessions pane (`S`).
+//!
+//! The pane reads the [`Feed`] the audit service fills; it never does IO.
+//! The filtered view is kept incrementally: each render only looks at the
+//! events that arrived since the last one.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
+
+use super::service::{Feed, SharedFeed};
+use super::tail::{TailFilter, WINDOWS, haystack, timestamp_ms};
+use super::{SecurityEvent, Severity};
+use crate::console::actions::{ActionDef, name};
+use crate::console::filter::{self, Filter};
+use crate::console::panes::{Effect, ListView, Pane, RenderCtx, Shared};
+use crate::console::theme::Role;
+use crate::service::Level;
+
+pub const ID: &str = "audit";
+const FOLLOW: &str = "follow";
+const SEVERITY: &str = "severity";
+const WINDOW: &str = "window";
+const TYPE: &str = "type";
+const USER: &str = "user";
+const CONTEXT: &str = "context";
+const DEAD: &str = "dead_letters";
+const SESSION: &str = "session";
+/// The pane that lists sessions (the `sessions` domain).
+pub const SESSIONS_PANE: &str = "sessions";
+
+/// Context lines kept around each free-text match when `c` is on.
+const CONTEXT_LINES: u64 = 2;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum View {
+    List,
+    Detail,
+    Dead,
+}
+
+/// One row of the filtered view: absolute index in the feed, timestamp, and
+/// whether it matched the free text (false: a context line).
+#[derive(Clone, Copy, Debug)]
+struct Vis {
+    abs: u64,
+    ts: i64,
+    hit: bool,
+}
+
+pub struct AuditPane {
+    feed: Option<SharedFeed>,
+    list: ListView,
+    follow: bool,
+    /// Events pushed when frozen (those after it are hidden and counted).
+    frozen_at: Option<u64>,
+    filter: TailFilter,
+    window_idx: usize,
+    context: bool,
+    view: View,
+    /// The filtered view, and how far the feed was scanned into it.
+    visible: Vec<Vis>,
+    scanned: u64,
+    /// Absolute index of the last event matched (for context lines after it).
+    last_hit: Option<u64>,
+}
+
+impl Default for AuditPane {
+    fn default() -> Self {
+        Self::new(None)
+    }
+}
+
+impl AuditPane {
+    pub fn new(feed: Option<SharedFeed>) -> Self {
+        Self {
+            feed,
+            list: ListView::default(),
+            follow: true,
+            frozen_at: None,
+            filter: TailFilter::default(),
+            window_idx: 0,
+            context: false,
+            view: View::List,
+            visible: Vec::new(),
+            scanned: 0,
+            last_hit: None,
+        }
+    }
+
+    fn reset_view(&mut self) {
+        self.visible.clear();
+        self.scanned = 0;
+        self.last_hit = None;
+    }
+
+    /// Brings the filtered view up to date with the feed.
+    fn refresh(&mut self, f: &Feed) {
+        let ring = &f.ring;
+        let first_abs = ring.pushed() - ring.len() as u64;
+        // Drop rows whose events left the ring.
+        let gone = self.visible.partition_point(|v| v.abs < first_abs);
+        if gone > 0 {
+            self.visible.drain(..gone);
+            self.list.selected = self.list.selected.saturating_sub(gone);
+        }
+        let end = self.frozen_at.unwrap_or(ring.pushed()).min(ring.pushed());
+        let mut abs = self.scanned.max(first_abs);
+        let text = self.list.filter.clone();
+        // The window is applied at render time (it moves with the clock).
+        let base = TailFilter {
+            window: None,
+            ..self.filter.clone()
+        };
+        let mut pending_ctx: Vec<Vis> = Vec::new();
+        while abs < end {
+            let ev = ring.get((abs - first_abs) as usize).expect("in the ring");
+            let ts = timestamp_ms(&ev.timestamp).unwrap_or(0);
+            if base.matches(ev, 0) {
+                let hit = text.as_ref().is_none_or(|t| t.keeps(&haystack(ev)));
+                if hit {
+                    if self.context {
+                        // Context before: the last few passing rows not shown yet.
+                        let lo = self.visible.last().map_or(0, |v| v.abs + 1);
+                        for c in pending_ctx.drain(..) {
+                            if c.abs >= lo {
+                                self.visible.push(c);
+                            }
+                        }
+                    }
+                    self.visible.push(Vis { abs, ts, hit: true });
+                    self.last_hit = Some(abs);
+                } else if self.context {
+                    let after_hit = self.last_hit.is_some_and(|h| {
+                        self.visible.last().is_some_and(|l| l.abs >= h)
+                            && self.visible.iter().rev().take_while(|v| !v.hit).count()
+                                < CONTEXT_LINES as usize
+                    });
+                    if after_hit {
+                        self.visible.push(Vis {
+                            abs,
+                            ts,
+                            hit: false,
+                        });
+                    } else {
+                        pending_ctx.push(Vis {
+                            abs,
+                            ts,
+                            hit: false,
+                        });
+                        if pending_ctx.len() > CONTEXT_LINES as usize {
+                            pending_ctx.remove(0);
+                        }
+                    }
+                }
+            }
+            abs += 1;
+        }
+        self.scanned = end;
+    }
+
+    /// Rows within the time window (the view is in arrival order, which is
+    /// time order, so the window is a suffix).
+    fn window_start(&self, now_ms: i64) -> usize {
+        match WINDOWS[self.window_idx] {
+            None => 0,
+            Some(w) => {
+                let cutoff = now_ms - w.as_millis() as i64;
+                self.visible.partition_point(|v| v.ts < cutoff)
+            }
+        }
+    }
+
+    fn selected_event(&self, f: &Feed) -> Option<SecurityEvent> {
+        let now = chrono::Utc::now().timestamp_millis();
+        let start = self.window_start(now);
+        let v = self.visible.get(start + self.list.selected)?;
+        let first_abs = f.ring.pushed() - f.ring.len() as u64;
+        f.ring
+            .get((v.abs.checked_sub(first_abs)?) as usize)
+            .cloned()
+    }
+
+    fn with_feed<T>(&self, g: impl FnOnce(&Feed) -> T) -> Option<T> {
+        let feed = self.feed.as_ref()?;
+        let f = feed.lock().unwrap_or_else(|p| p.into_inner());
+        Some(g(&f))
+    }
+
+    fn toggle_follow(&mut self, effects: &mut Vec<Effect>) {
+        self.follow = !self.follow;
+        if self.follow {
+            self.frozen_at = None;
+            effects.push(Effect::Notify(Level::Info, "audit tail: following".into()));
+        } else {
+            self.frozen_at = Some(self.with_feed(|f| f.ring.pushed()).unwrap_or(0));
+            effects.push(Effect::Notify(
+                Level::Info,
+                "audit tail: frozen (f follows again)".into(),
+            ));
+        }
+    }
+
+    fn visible_len(&self) -> usize {
+        let now = chrono::Utc::now().timestamp_millis();
+        self.visible.len() - self.window_start(now)
+    }
+}
+
+fn severity_role(s: Severity) -> Role {
+    match s {
+        Severity::Low => Role::Muted,
+        Severity::Medium => Role::Text,
+        Severity::High => Role::Warn,
+        Severity::Critical => Role::Critical,
+    }
+}
+
+fn short_time(ts: &str) -> &str {
+    ts.get(11..19).unwrap_or(ts)
+}
+
+impl Pane for AuditPane {
+    fn id(&self) -> &'static str {
+        ID
+    }
+
+    fn title(&self) -> &'static str {
+        "Audit"
+    }
+
+    fn actions(&self) -> Vec<ActionDef> {
+        vec![
+            ActionDef::new(ID, FOLLOW, "Follow / freeze the tail").hint(),
+            ActionDef::new(ID, SEVERITY, "Cycle the minimum severity").hint(),
+            ActionDef::new(ID, WINDOW, "Cycle the time window (5/15/60 min)").hint(),
+            ActionDef::new(ID, TYPE, "Only the selected event's type (again: all)"),
+            ActionDef::new(ID, USER, "Only the selected event's user (again: all)"),
+            ActionDef::new(ID, CONTEXT, "Keep context lines around text matches"),
+            ActionDef::new(ID, DEAD, "Show undelivered alerts (dead letters)"),
+            ActionDef::new(ID, SESSION, "Open the event's session in the sessions pane"),
+        ]
+    }
+
+    fn handle(&mut self, action: &str, _shared: &Shared, effects: &mut Vec<Effect>) -> bool {
+        if let Some(feed) = self.feed.clone() {
+            let f = feed.lock().unwrap_or_else(|p| p.into_inner());
+            self.refresh(&f);
+        }
+        if self.follow {
+            self.list.selected = self.visible_len().saturating_sub(1);
+        }
+        match action {
+            FOLLOW => self.toggle_follow(effects),
+            SEVERITY => {
+                self.filter.severity = match self.filter.severity {
+                    None => Some(Severity::Medium),
+                    Some(Severity::Low) => Some(Severity::Medium),
+                    Some(Severity::Medium) => Some(Severity::High),
+                    Some(Severity::High) => Some(Severity::Critical),
+                    Some(Severity::Critical) => None,
+                };
+                self.reset_view();
+            }
+            WINDOW => {
+                self.window_idx = (self.window_idx + 1) % WINDOWS.len();
+                self.filter.window = WINDOWS[self.window_idx];
+                self.list.selected = 0;
+            }
+            TYPE | USER => {
+                let sel = self.with_feed(|f| self.selected_event(f)).flatten();
+                if action == TYPE {
+                    self.filter.event_type = match (&self.filter.event_type, sel) {
+                        (Some(_), _) | (None, None) => None,
+                        (None, Some(ev)) => Some(ev.event_type),
+                    };
+                } else {
+                    self.filter.user = match (&self.filter.user, sel) {
+                        (Some(_), _) | (None, None) => None,
+                        (None, Some(ev)) => ev.user_id,
+                    };
+                }
+                self.reset_view();
+            }
+            CONTEXT => {
+                self.context = !self.context;
+                self.reset_view();
+            }
+            SESSION => {
+                let sel = self.with_feed(|f| self.selected_event(f)).flatten();
+                match sel.and_then(|e| e.session_id) {
+                    Some(id) => effects.push(Effect::Show {
+                        pane: SESSIONS_PANE,
+                        item: id,
+                    }),
+                    None => effects.push(Effect::Notify(
+                        Level::Info,
+                        "the selected event has no session".into(),
+                    )),
+                }
+                return false;
+            }
+            DEAD => {
+                self.view = if self.view == View::Dead {
+                    View::List
+                } else {
+                    View::Dead
+                };
+            }
+            name::SELECT => {
+                self.view = if self.view == View::Detail {
+                    View::List
+                } else {
+                    View::Detail
+                };
+            }
+            other => {
+                let len = self.visible_len();
+                let moved = self.list.navigate(other, len);
+                if moved && self.follow && self.list.selected + 1 != len {
+                    // Moving up freezes, so the row stays put.
+                    self.toggle_follow(effects);
+                }
+                return moved;
+            }
+        }
+        true
+    }
+
+    fn render(&mut self, frame: &mut Frame, area: Rect, ctx: &RenderCtx) {
+        let t = ctx.theme;
+        let Some(feed) = self.feed.clone() else {
+            let block = Block::default()
+                .borders(Borders::ALL)
+                .border_style(t.border(ctx.focused))
+                .title(Span::styled(" Audit ", t.title()));
+            frame.render_widget(
+                Paragraph::new("the audit service is not running").block(block),
+                area,
+            );
+            return;
+        };
+        let f = feed.lock().unwrap_or_else(|p| p.into_inner());
+        self.refresh(&f);
+        let now_ms = chrono::DateTime::<chrono::Utc>::from(ctx.wall).timestamp_millis();
+        let start = self.window_start(now_ms);
+        let rows = &self.visible[start..];
+        let first_abs = f.ring.pushed() - f.ring.len() as u64;
+
+        // Title with badges.
+        let mut title = vec![Span::styled(
+            format!(" Audit · {} · {} shown", f.source, rows.len()),
+            t.title(),
+        )];
+        if f.ring.dropped() > 0 {
+            title.push(Span::styled(
+                format!(" · {} dropped", f.ring.dropped()),
+                t.muted(),
+            ));
+        }
+        title.push(Span::raw(" "));
+        if !f.connected {
+            title.push(Span::styled(" DISCONNECTED ", t.badge(Role::Danger)));
+            title.push(Span::raw(" "));
+        }
+        if f.behind {
+            title.push(Span::styled(" BEHIND ", t.badge(Role::Warn)));
+            title.push(Span::raw(" "));
+        }
+        match self.frozen_at {
+            Some(at) => title.push(Span::styled(
+                format!(" FROZEN +{} new ", f.ring.pushed().saturating_sub(at)),
+                t.badge(Role::Accent),
+            )),
+            None => title.push(Span::styled("following", t.accent())),
+        }
+        title.push(Span::raw(" "));
+        let block = Block::default()
+            .borders(Borders::ALL)
+            .border_style(t.border(ctx.focused))
+            .title(Line::from(title));
+        let inner = block.inner(area);
+        frame.render_widget(block, area);
+        let [status, body] =
+            Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(inner);
+
+        // Status line: filters and alert channels.
+        let mut desc = self.filter.describe();
+        if let Some(tf) = &self.list.filter {
+            desc.push_str(&format!(" /{}", tf.text));
+        }
+        if self.context {
+            desc.push_str(" +ctx");
+        }
+        let mut desc = desc.trim().to_owned();
+        if desc.is_empty() {
+            desc = "no filter".into();
+        }
+        let mut status_spans = vec![Span::styled(desc, t.muted())];
+        {
+            let st = f.alerts.lock().unwrap_or_else(|p| p.into_inner());
+            if !st.channels.is_empty() {
+                status_spans.push(Span::styled("  alerts:", t.muted()));
+                for c in &st.channels {
+                    let role = if c.failing { Role::Danger } else { Role::Ok };
+                    status_spans.push(Span::styled(
+                        format!(" {} {}", c.name, if c.failing { "failing" } else { "ok" }),
+                        t.role(role),
+                    ));
+                }
+                if !st.dead.is_empty() {
+                    status_spans.push(Span::styled(
+                        format!(" · {} dead", st.dead.len()),
+                        t.role(Role::Danger),
+                    ));
+                }
+            }
+        }
+        frame.render_widget(Paragraph::new(Line::from(status_spans)), status);
+
+        match self.view {
+            View::Detail => {
+                let sel = rows.get(self.list.selected).and_then(|v| {
+                    f.ring
+                        .get((v.abs.checked_sub(first_abs)?) as usize)
+                        .cloned()
+                });
+                let text = match sel {
+                    Some(ev) => serde_json::to_string_pretty(&ev).unwrap_or_default(),
+                    None => "no event selected".into(),
+                };
+                frame.render_widget(
+                    Paragraph::new(text)
+                        .style(t.text())
+                        .wrap(Wrap { trim: false }),
+                    body,
+                );
+                return;
+            }
+            View::Dead => {
+                let st = f.alerts.lock().unwrap_or_else(|p| p.into_inner());
+                let mut lines: Vec<Line> = vec![Line::styled(
+                    format!(
+                        "{:<10} {:<8} {:>6} {:>6}  status",
+                        "CHANNEL", "KIND", "SENT", "FAILED"
+                    ),
+                    t.muted(),
+                )];
+                if st.channels.is_empty() {
+                    lines.push(Line::styled(
+                        "no alert channels (WINDFLOW_ALERT_WEBHOOK_URL, _SLACK_URL, _SMTP_URL or [[audit.channels]])",
+                        t.muted(),
+                    ));
+                }
+                for c in &st.channels {
+                    let (word, role) = if c.failing {
+                        ("failing", Role::Danger)
+                    } else {
+                        ("ok", Role::Ok)
+                    };
+                    lines.push(Line::from(vec![
+                        Span::styled(
+                            format!(
+                                "{:<10} {:<8} {:>6} {:>6}  ",
+                                c.name, c.kind, c.sent, c.failed
+                            ),
+                            t.text(),
+                        ),
+                        Span::styled(word, t.role(role)),
+                        Span::styled(
+                            c.last_error
+                                .as_deref()
+                                .filter(|_| c.failing)
+                                .map(|e| format!(": {e}"))
+                                .unwrap_or_default(),
+                            t.muted(),
+                        ),
+                    ]));
+                }
+                lines.push(Line::raw(""));
+                lines.push(Line::styled(
+                    format!("DEAD LETTERS ({})", st.dead.len()),
+                    t.muted(),
+                ));
+                lines.extend(if st.dead.is_empty() {
+                    vec![Line::styled("no undelivered alerts", t.muted())]
+                } else {
+                    st.dead
+                        .iter()
+                        .rev()
+                        .flat_map(|d| {
+                            [
+                                Line::from(vec![
+                                    Span::styled(format!("{:<10} ", d.channel), t.accent()),
+                                    Span::styled(d.error.clone(), t.role(Role::Danger)),
+                                ]),
+                                Line::styled(format!("           {}", d.alert.summary()), t.text()),
+                            ]
+                        })
+                        .collect()
+                });
+                frame.render_widget(Paragraph::new(lines), body);
+                return;
+            }
+            View::List => {}
+        }
+
+        if self.follow {
+            self.list.selected = rows.len().saturating_sub(1);
+        }
+        let window = self.list.window(rows.len(), body.height as usize);
+        self.list.body_top = body.y.saturating_sub(area.y);
+        let hl = t.highlight();
+        let tf = self.list.filter.as_ref();
+        let table_rows: Vec<Row> = rows[window.clone()]
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| {
+                let ev = f.ring.get((v.abs.checked_sub(first_abs)?) as usize)?;
+                let base = if v.hit { t.text() } else { t.muted() };
+                let rest = format!("{} {}", ev.user_id.as_deref().unwrap_or("-"), ev.details);
+                let mut cells = vec![
+                    Cell::from(short_time(&ev.timestamp).to_owned()).style(t.muted()),
+                    Cell::from(ev.severity.as_str()).style(t.role(severity_role(ev.severity))),
+                    Cell::from(Line::from(filter::spans(tf, &ev.event_type, base, hl))),
+                ];
+                cells.push(Cell::from(Line::from(filter::spans(tf, &rest, base, hl))));
+                let row = Row::new(cells);
+                Some(if window.start + i == self.list.selected && ctx.focused {
+                    row.style(t.selection())
+                } else {
+                    row
+                })
+            })
+            .collect();
+        let table = Table::new(
+            table_rows,
+            [
+                Constraint::Length(8),
+                Constraint::Length(8),
+                Constraint::Length(24),
+                Constraint::Fill(1),
+            ],
+        );
+        frame.render_widget(table, body);
+    }
+
+    fn set_filter(&mut self, filter: Option<Filter>) {
+        self.list.filter = filter;
+        self.list.selected = 0;
+        self.reset_view();
+    }
+
+    fn filter(&self) -> Option<&Filter> {
+        self.list.filter.as_ref()
+    }
+
+    fn selected_text(&self, _shared: &Shared) -> Option<String> {
+        let ev = self.with_feed(|f| self.selected_event(f)).flatten()?;
+        serde_json::to_string(&ev).ok()
+    }
+
+    fn click(&mut self, row: u16) -> bool {
+        let len = self.visible_len();
+        let moved = self.list.click(row, len);
+        if moved && self.follow {
+            self.follow = false;
+            self.frozen_at = self.with_feed(|f| f.ring.pushed());
+        }
+        moved
+    }
+}
+
+/// Gives the audit pane among `panes` its feed.
+pub fn attach(panes: &mut [Box<dyn Pane>], feed: SharedFeed) {
+    if let Some(p) = panes.iter_mut().find(|p| p.id() == ID) {
+        *p = Box::new(AuditPane::new(Some(feed)));
+    }
+}

@@ -1,0 +1,548 @@
+//! `windflow audit ...`: record, tail, search and verify security events,
+//! and test alert channels. Every command takes `--json`.
+//!
+//! `audit verify` exits 0 when every record checks, 1 when a record was
+//! edited, removed or reordered (the first one is named), 2 on bad input.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use crate::audit::alert::{self, Alert};
+use crate::audit::elastic::{EsClient, EsSink};
+use crate::audit::local::{LocalLog, list_files};
+use crate::audit::settings::AuditSettings;
+use crate::audit::spool::Spool;
+use crate::audit::tail::{TailFilter, parse_since};
+use crate::audit::{AuditSink, Origin, SecurityEvent, Severity};
+use crate::cli::CliError;
+use crate::config::Config;
+use crate::crypto::{KEY_FILE_NAME, Keyring};
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Record a security event.
+    Log(LogArgs),
+    /// Print recent events; --follow keeps printing new ones.
+    Tail(TailArgs),
+    /// Events whose type, user, address, session or details contain QUERY.
+    Search(SearchArgs),
+    /// Check the HMAC chain of the local log; names the first bad record.
+    Verify {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Alert channels.
+    Alerts {
+        #[command(subcommand)]
+        command: AlertsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertsCommand {
+    /// Send a test alert to CHANNEL (webhook, slack, email or a configured name).
+    Test {
+        channel: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The configured channels and rules.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    #[arg(long = "type", value_name = "TYPE")]
+    pub event_type: String,
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Overrides the severity of the event types table.
+    #[arg(long, value_parser = parse_severity)]
+    pub severity: Option<Severity>,
+    /// A JSON object.
+    #[arg(long)]
+    pub details: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FilterArgs {
+    /// At least this severity.
+    #[arg(long, value_parser = parse_severity)]
+    pub severity: Option<Severity>,
+    #[arg(long = "type", value_name = "TYPE")]
+    pub event_type: Option<String>,
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Only events newer than this (30s, 15m, 2h, 1d).
+    #[arg(long, value_parser = parse_since)]
+    pub since: Option<Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct TailArgs {
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Keep printing new events.
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+    /// Events printed before following (default 20).
+    #[arg(long, short = 'n', default_value_t = 20)]
+    pub lines: usize,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    pub query: String,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// At most this many events (newest).
+    #[arg(long, default_value_t = 1000)]
+    pub limit: usize,
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_severity(s: &str) -> Result<Severity, String> {
+    serde_json::from_value(json!(s.to_lowercase()))
+        .map_err(|_| format!("{s:?}: use low, medium, high or critical"))
+}
+
+impl FilterArgs {
+    fn filter(&self, text: Option<String>) -> TailFilter {
+        TailFilter {
+            severity: self.severity,
+            event_type: self.event_type.clone(),
+            user: self.user.clone(),
+            window: self.since,
+            text,
+        }
+    }
+}
+
+fn fail(e: impl std::fmt::Display) -> CliError {
+    CliError::Failure(anyhow::anyhow!("{e}"))
+}
+
+fn out(text: &str) -> Result<(), CliError> {
+    let mut o = std::io::stdout().lock();
+    writeln!(o, "{text}").map_err(|e| fail(format!("cannot write the output: {e}")))?;
+    o.flush()
+        .map_err(|e| fail(format!("cannot write the output: {e}")))
+}
+
+fn settings(config: &Config) -> Result<AuditSettings, CliError> {
+    AuditSettings::from_config(config).map_err(CliError::Usage)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| fail(format!("cannot start the async runtime: {e}")))
+}
+
+pub fn run(config: &Config, command: AuditCommand) -> Result<ExitCode, CliError> {
+    match command {
+        AuditCommand::Log(a) => log(config, a),
+        AuditCommand::Tail(a) => tail(config, a),
+        AuditCommand::Search(a) => search(config, a),
+        AuditCommand::Verify { json } => verify(config, json),
+        AuditCommand::Alerts { command } => alerts(config, command),
+    }
+}
+
+/// A one-line rendering of an event.
+pub fn line(ev: &SecurityEvent) -> String {
+    format!(
+        "{}  {:<8} {:<26} {:<12} {}",
+        ev.timestamp,
+        ev.severity.as_str(),
+        ev.event_type,
+        ev.user_id.as_deref().unwrap_or("-"),
+        ev.details
+    )
+}
+
+fn log(config: &Config, a: LogArgs) -> Result<ExitCode, CliError> {
+    if config.read_only {
+        return Err(CliError::Refused(
+            "read-only: `audit log` records an event; run without --read-only".into(),
+        ));
+    }
+    let details = match &a.details {
+        Some(d) => {
+            let v: serde_json::Value = serde_json::from_str(d)
+                .map_err(|e| CliError::Usage(format!("--details: not valid JSON: {e}")))?;
+            if !v.is_object() {
+                return Err(CliError::Usage(
+                    "--details: must be a JSON object, like '{\"path\":\"db/prod\"}'".into(),
+                ));
+            }
+            v
+        }
+        None => json!({}),
+    };
+    if a.event_type.trim().is_empty() || a.event_type.contains(char::is_whitespace) {
+        return Err(CliError::Usage(format!(
+            "--type {:?}: an event type is one word, like secret_read",
+            a.event_type
+        )));
+    }
+    let s = settings(config)?;
+    let mut ev = SecurityEvent::new(&a.event_type, a.user.as_deref(), details).with_origin(
+        &Origin::detect(concat!("windflow-cli/", env!("CARGO_PKG_VERSION"))),
+    );
+    if let Some(sev) = a.severity {
+        ev.severity = sev;
+    }
+    let data_dir = &config.paths.data_dir;
+    LocalLog::new(data_dir).record(&ev).map_err(fail)?;
+    let mut shipped = None;
+    if let Some(es) = &s.elasticsearch {
+        let client = EsClient::new(es).map_err(|e| CliError::Usage(e.to_string()))?;
+        let spool = Spool::open(&data_dir.join("audit").join("spool")).map_err(fail)?;
+        let (sink, shipper) = EsSink::new(client, spool, None);
+        sink.record(&ev).map_err(fail)?;
+        sink.flush();
+        // Ship now if Elasticsearch answers within a few seconds; otherwise
+        // the event stays in the spool for the next run.
+        let rt = runtime()?;
+        let stats = rt.block_on(async {
+            let task = tokio::spawn(shipper);
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+            loop {
+                let mut st = sink.stats();
+                st.pending = sink.pending();
+                if (st.sent > 0 && st.pending == 0) || tokio::time::Instant::now() > deadline {
+                    task.abort();
+                    return st;
+                }
+                sink.flush();
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        });
+        shipped = Some(stats);
+    }
+    if a.json {
+        let mut v = serde_json::to_value(&ev).map_err(fail)?;
+        if let Some(st) = &shipped {
+            v["elasticsearch"] = json!({
+                "sent": st.sent > 0 && st.pending == 0,
+                "pending": st.pending,
+                "last_error": st.last_error,
+            });
+        }
+        out(&serde_json::to_string_pretty(&v).map_err(fail)?)?;
+    } else {
+        out(&format!("recorded {} ({})", ev.id, ev.severity))?;
+        if let Some(st) = shipped
+            && !(st.sent > 0 && st.pending == 0)
+        {
+            out(&format!(
+                "Elasticsearch: kept in the spool ({} waiting), sent when it answers: {}",
+                st.pending,
+                st.last_error.unwrap_or_else(|| "no answer yet".into())
+            ))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Events of the local log passing `filter`, oldest first (the last `keep`).
+fn read_local(
+    config: &Config,
+    filter: &TailFilter,
+    keep: usize,
+) -> Result<Vec<SecurityEvent>, CliError> {
+    if keep == 0 {
+        return Ok(Vec::new());
+    }
+    let dir = config.paths.data_dir.join("audit");
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut ring = crate::audit::tail::Ring::new(keep.max(1));
+    for (_, path) in list_files(&dir).map_err(fail)? {
+        let data = std::fs::read(&path)
+            .map_err(|e| fail(format!("cannot read {}: {e}", path.display())))?;
+        crate::audit::tail::ingest_lines(&data, filter, now, &mut ring);
+    }
+    Ok(ring.iter().cloned().collect())
+}
+
+async fn read_es(
+    client: &EsClient,
+    filter: &TailFilter,
+    keep: usize,
+    after: &mut Option<serde_json::Value>,
+) -> Result<Vec<SecurityEvent>, CliError> {
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut ring = crate::audit::tail::Ring::new(keep.max(1));
+    loop {
+        let page = client
+            .search(filter, now, after.as_ref(), 1000)
+            .await
+            .map_err(fail)?;
+        if page.last_sort.is_some() {
+            after.clone_from(&page.last_sort);
+        }
+        page.events.into_iter().for_each(|e| ring.push(e));
+        if page.hits < 1000 {
+            break;
+        }
+    }
+    Ok(ring.iter().cloned().collect())
+}
+
+fn print_events(events: &[SecurityEvent], json: bool) -> Result<(), CliError> {
+    for ev in events {
+        if json {
+            out(&serde_json::to_string(ev).map_err(fail)?)?;
+        } else {
+            out(&line(ev))?;
+        }
+    }
+    Ok(())
+}
+
+fn tail(config: &Config, a: TailArgs) -> Result<ExitCode, CliError> {
+    let s = settings(config)?;
+    let filter = a.filter.filter(None);
+    if let Some(es) = &s.elasticsearch {
+        let client = EsClient::new(es).map_err(|e| CliError::Usage(e.to_string()))?;
+        let rt = runtime()?;
+        return rt.block_on(async {
+            let now = chrono::Utc::now().timestamp_millis();
+            let page = client
+                .latest(&filter, now, a.lines.clamp(1, 10_000))
+                .await
+                .map_err(fail)?;
+            let mut after = page.last_sort;
+            // -n 0: only where to continue from.
+            let shown: &[SecurityEvent] = if a.lines == 0 { &[] } else { &page.events };
+            print_events(shown, a.json)?;
+            if !a.follow {
+                return Ok(ExitCode::SUCCESS);
+            }
+            loop {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let evs = read_es(&client, &filter, usize::MAX >> 8, &mut after).await?;
+                print_events(&evs, a.json)?;
+            }
+        });
+    }
+    let evs = read_local(config, &filter, a.lines)?;
+    print_events(&evs, a.json)?;
+    if a.follow {
+        let dir = config.paths.data_dir.join("audit");
+        let mut follower = crate::audit::source::LocalFollower::at_end(&dir);
+        let mut ring = crate::audit::tail::Ring::new(100_000);
+        loop {
+            std::thread::sleep(Duration::from_millis(200));
+            let now = chrono::Utc::now().timestamp_millis();
+            for chunk in follower.poll().map_err(fail)? {
+                crate::audit::tail::ingest_lines(&chunk, &filter, now, &mut ring);
+            }
+            let evs: Vec<_> = ring.iter().cloned().collect();
+            print_events(&evs, a.json)?;
+            ring = crate::audit::tail::Ring::new(100_000);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn search(config: &Config, a: SearchArgs) -> Result<ExitCode, CliError> {
+    if a.query.trim().is_empty() {
+        return Err(CliError::Usage("QUERY is empty".into()));
+    }
+    let s = settings(config)?;
+    let filter = a.filter.filter(Some(a.query.clone()));
+    let evs = if let Some(es) = &s.elasticsearch {
+        let client = EsClient::new(es).map_err(|e| CliError::Usage(e.to_string()))?;
+        runtime()?.block_on(read_es(&client, &filter, a.limit, &mut None))?
+    } else {
+        read_local(config, &filter, a.limit)?
+    };
+    if a.json {
+        out(&serde_json::to_string_pretty(&evs).map_err(fail)?)?;
+    } else {
+        print_events(&evs, false)?;
+        out(&format!("{} events", evs.len()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify(config: &Config, json: bool) -> Result<ExitCode, CliError> {
+    let data_dir = &config.paths.data_dir;
+    let keyring = Keyring::from_env_or_file(&data_dir.join(KEY_FILE_NAME), false)
+        .map_err(|e| CliError::Usage(format!("cannot load the master key: {e}")))?;
+    let dir = data_dir.join("audit");
+    match crate::audit::local::verify_dir(&dir, &keyring) {
+        Ok(files) => {
+            let total: u64 = files.iter().map(|f| f.records).sum();
+            if json {
+                out(&serde_json::to_string_pretty(&json!({
+                    "ok": true, "records": total, "files": files,
+                }))
+                .map_err(fail)?)?;
+            } else {
+                for f in &files {
+                    out(&format!("ok  {}  {} records", f.file.display(), f.records))?;
+                }
+                out(&format!(
+                    "audit log intact: {total} records in {} files",
+                    files.len()
+                ))?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(t) => {
+            if json {
+                out(&serde_json::to_string_pretty(&json!({
+                    "ok": false, "first_bad": *t,
+                }))
+                .map_err(fail)?)?;
+            } else {
+                out(&format!("TAMPERED: {t}"))?;
+            }
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn alerts(config: &Config, command: AlertsCommand) -> Result<ExitCode, CliError> {
+    let s = settings(config)?;
+    match command {
+        AlertsCommand::List { json } => {
+            if json {
+                let chans: Vec<_> = s
+                    .channels
+                    .iter()
+                    .map(|c| json!({"name": c.name, "kind": c.kind, "target": c.shown_url()}))
+                    .collect();
+                let rules: Vec<_> = s
+                    .rules
+                    .iter()
+                    .map(|r| json!({"types": r.types, "min_severity": r.min_severity, "channels": r.channels}))
+                    .collect();
+                out(
+                    &serde_json::to_string_pretty(&json!({"channels": chans, "rules": rules}))
+                        .map_err(fail)?,
+                )?;
+            } else {
+                if s.channels.is_empty() {
+                    out(
+                        "no alert channels (set WINDFLOW_ALERT_WEBHOOK_URL, _SLACK_URL or _SMTP_URL, or [[audit.channels]] in windflow.toml)",
+                    )?;
+                }
+                for c in &s.channels {
+                    out(&format!(
+                        "{:<12} {:<8} {}",
+                        c.name,
+                        c.kind.as_str(),
+                        c.shown_url()
+                    ))?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AlertsCommand::Test { channel, json } => {
+            let Some(spec) = s
+                .channels
+                .iter()
+                .find(|c| c.name == channel || c.kind.as_str() == channel)
+            else {
+                return Err(CliError::Usage(format!(
+                    "no alert channel {channel:?} (configured: {})",
+                    if s.channels.is_empty() {
+                        "none".to_string()
+                    } else {
+                        s.channels
+                            .iter()
+                            .map(|c| c.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }
+                )));
+            };
+            let ev = SecurityEvent::new(
+                "alert_test",
+                Some(&config.operator),
+                json!({"message": "test alert from windflow audit alerts test"}),
+            );
+            let alert = Alert::new(ev, 1);
+            let ch = alert::Channel::new(spec.clone()).map_err(CliError::Usage)?;
+            let res = runtime()?.block_on(ch.send(&alert));
+            match res {
+                Ok(()) => {
+                    if json {
+                        out(&serde_json::to_string_pretty(
+                            &json!({"channel": spec.name, "sent": true}),
+                        )
+                        .map_err(fail)?)?;
+                    } else {
+                        out(&format!(
+                            "sent a test alert to {} ({})",
+                            spec.name,
+                            spec.shown_url()
+                        ))?;
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    if json {
+                        out(&serde_json::to_string_pretty(
+                            &json!({"channel": spec.name, "sent": false, "error": e}),
+                        )
+                        .map_err(fail)?)?;
+                        Ok(ExitCode::from(1))
+                    } else {
+                        Err(fail(format!("alert channel {}: {e}", spec.name)))
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A future that ships the Elasticsearch spool.
+pub type Shipper = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// Starts the shipper once the console's event channel exists.
+pub type StartShipper = Box<dyn FnOnce(crate::service::EventTx) -> Shipper + Send>;
+
+/// The console's audit handle: the local log, plus Elasticsearch (through its
+/// spool) when `ELASTICSEARCH_URL` is set; the shipper must then be started.
+pub fn console_audit(
+    settings: &AuditSettings,
+    data_dir: &std::path::Path,
+) -> Result<(crate::audit::Audit, Option<StartShipper>), CliError> {
+    let local: std::sync::Arc<dyn AuditSink> = std::sync::Arc::new(LocalLog::new(data_dir));
+    let origin = Origin::detect(concat!("windflow-console/", env!("CARGO_PKG_VERSION")));
+    let Some(es) = &settings.elasticsearch else {
+        return Ok((crate::audit::Audit::new(local).with_origin(origin), None));
+    };
+    let client = EsClient::new(es).map_err(|e| CliError::Usage(e.to_string()))?;
+    let spool = Spool::open(&data_dir.join("audit").join("spool")).map_err(fail)?;
+    let (sink, shipper) = EsSink::new(client, spool, None);
+    let sink = std::sync::Arc::new(sink);
+    let handle = sink.clone();
+    let start: StartShipper = Box::new(move |tx| {
+        handle.report_to(tx);
+        Box::pin(shipper)
+    });
+    let fan = crate::audit::Fanout(vec![local, sink]);
+    Ok((
+        crate::audit::Audit::new(std::sync::Arc::new(fan)).with_origin(origin),
+        Some(start),
+    ))
+}
