@@ -739,7 +739,7 @@ async fn get(
             if reveal {
                 text.push_str(&format!("  {k} = {}\n", v.expose()));
             } else {
-                text.push_str(&format!("  {k} = ******** (sha256 {})\n", v.short_hash()));
+                text.push_str(&format!("  {k} = ******** (hash {})\n", v.short_hash()));
             }
         }
         print_text(text.trim_end())?;

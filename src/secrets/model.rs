@@ -6,7 +6,7 @@ use std::fmt;
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use zeroize::Zeroizing;
 
 /// How many versions each secret keeps (older ones are removed on write).
@@ -32,10 +32,17 @@ impl SecretValue {
     pub fn expose(&self) -> &str {
         &self.0
     }
-    /// A short fingerprint (8 hex of SHA-256) to compare values without showing them.
+    /// A short fingerprint (8 hex of HMAC-SHA256) to compare values without
+    /// showing them. Keyed with a random key of this process, so fingerprints
+    /// compare within one view or command, and a weak value cannot be guessed
+    /// by hashing candidates.
     pub fn short_hash(&self) -> String {
-        let d = Sha256::digest(self.0.as_bytes());
-        hex::encode(&d[..4])
+        use hmac::{KeyInit, Mac};
+        static KEY: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+        let key = KEY.get_or_init(|| rand::rng().random());
+        let mut mac = hmac::Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+        mac.update(self.0.as_bytes());
+        hex::encode(&mac.finalize().into_bytes()[..4])
     }
     pub fn len(&self) -> usize {
         self.0.chars().count()
@@ -598,6 +605,21 @@ mod tests {
         assert!(parse_duration("7y").unwrap_err().contains("unit"));
         assert_eq!(parse_time("2026-01-01T00:00:00Z"), Some(1_767_225_600));
         assert_eq!(format_time(1_767_225_600), "2026-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn fingerprints_are_keyed_so_values_cannot_be_guessed_from_them() {
+        use sha2::Digest;
+        let (a, b) = (SecretValue::new("hunter2"), SecretValue::new("hunter3"));
+        assert_eq!(a.short_hash(), SecretValue::new("hunter2").short_hash());
+        assert_ne!(a.short_hash(), b.short_hash());
+        assert_eq!(a.short_hash().len(), 8);
+        let unkeyed = hex::encode(&Sha256::digest(b"hunter2")[..4]);
+        assert_ne!(
+            a.short_hash(),
+            unkeyed,
+            "a plain SHA-256 prefix would leak weak values"
+        );
     }
 
     #[test]

@@ -960,7 +960,7 @@ fn render_diff(frame: &mut Frame, area: Rect, t: &Theme, d: &DiffView) {
         if d.values.is_some() {
             "values revealed".to_string()
         } else {
-            "values masked: short SHA-256 hashes (reveal with v first to see values)".to_string()
+            "values masked: short keyed hashes (reveal with v first to see values)".to_string()
         },
         t.muted(),
     )];

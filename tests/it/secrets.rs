@@ -1137,7 +1137,10 @@ mod pane {
             values: None,
         }));
         let s = screen(&mut app, 80, 24);
-        insta::assert_snapshot!("secrets_diff_80x24", s);
+        // Fingerprints are keyed per process: the same within a run, not across runs.
+        insta::with_settings!({ filters => vec![(r"\b[0-9a-f]{8}\b", "[hash..]")] }, {
+            insta::assert_snapshot!("secrets_diff_80x24", s);
+        });
         assert!(
             !s.contains("old-pass") && !s.contains("new-pass"),
             "values stay masked"
@@ -1197,7 +1200,10 @@ mod pane {
         typed(&mut app, "9");
         assert!(app.update(ctrl_s()).is_empty());
         let s = screen(&mut app, 80, 24);
-        insta::assert_snapshot!("secrets_edit_review_80x24", s);
+        // Fingerprints are keyed per process: the same within a run, not across runs.
+        insta::with_settings!({ filters => vec![(r"\b[0-9a-f]{8}\b", "[hash..]")] }, {
+            insta::assert_snapshot!("secrets_edit_review_80x24", s);
+        });
         assert!(
             s.contains("~ db_password") && !s.contains("hunter29"),
             "{s}"
