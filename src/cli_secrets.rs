@@ -848,11 +848,8 @@ async fn rotate(
                 if matches!(out, Outcome::RolledBack { .. }) {
                     rolled_back += 1;
                 }
-                if !json {
-                    if let Outcome::RolledBack { reason, .. } = &out {
-                        let _ =
-                            writeln!(std::io::stderr(), "windflow: {path}: rolled back: {reason}");
-                    }
+                if !json && let Outcome::RolledBack { reason, .. } = &out {
+                    let _ = writeln!(std::io::stderr(), "windflow: {path}: rolled back: {reason}");
                 }
                 let mut o = serde_json::to_value(&out).unwrap_or_default();
                 o["steps"] = Value::Array(steps);

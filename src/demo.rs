@@ -53,7 +53,7 @@ async fn run(store: StoreHandle, events: EventTx) {
             service: NAME,
             count: 1,
         });
-        if writes % 25 == 0 {
+        if writes.is_multiple_of(25) {
             let _ = events
                 .send(ServiceEvent::Figure {
                     service: NAME,
@@ -62,7 +62,7 @@ async fn run(store: StoreHandle, events: EventTx) {
                 })
                 .await;
         }
-        if writes % 200 == 0 {
+        if writes.is_multiple_of(200) {
             activity(
                 &events,
                 NAME,

@@ -23,10 +23,11 @@ pub fn private_dir(dir: &Path) -> io::Result<()> {
 
 /// Creates an empty 0600 file when missing; tightens an existing one to 0600.
 pub fn private_file(path: &Path) -> io::Result<()> {
-    if let Some(parent) = path.parent() {
-        if !parent.as_os_str().is_empty() && !parent.exists() {
-            private_dir(parent)?;
-        }
+    if let Some(parent) = path.parent()
+        && !parent.as_os_str().is_empty()
+        && !parent.exists()
+    {
+        private_dir(parent)?;
     }
     OpenOptions::new()
         .create(true)

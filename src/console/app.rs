@@ -331,11 +331,11 @@ impl App {
                 );
             }
             AuthEvent::StepUpRejected { action, reason } => {
-                if let Mode::StepUp(s) = &mut self.mode {
-                    if s.guard == action {
-                        s.busy = false;
-                        s.error = Some(reason);
-                    }
+                if let Mode::StepUp(s) = &mut self.mode
+                    && s.guard == action
+                {
+                    s.busy = false;
+                    s.error = Some(reason);
                 }
             }
             ev @ (AuthEvent::Operators(_)
@@ -348,12 +348,10 @@ impl App {
                 let was_open = self.gate.is_open();
                 let default = self.settings.operator.clone();
                 out.extend(self.gate.event(&ev, &default));
-                if !was_open {
-                    if let Some(s) = self.signed() {
-                        let msg = format!("signed in as {} ({})", s.operator, s.role);
-                        self.notify(Level::Info, msg);
-                        out.push(Request::Auth(AuthRequest::Operators));
-                    }
+                if !was_open && let Some(s) = self.signed() {
+                    let msg = format!("signed in as {} ({})", s.operator, s.role);
+                    self.notify(Level::Info, msg);
+                    out.push(Request::Auth(AuthRequest::Operators));
                 }
             }
         }
@@ -363,14 +361,13 @@ impl App {
         if let (Some(limit), true) = (
             self.settings.auto_lock,
             self.gate.is_open() && self.settings.sign_in,
-        ) {
-            if self.last_input.elapsed() >= limit {
-                self.mode = Mode::Normal;
-                let mins = limit.as_secs().div_ceil(60);
-                self.gate
-                    .lock(&format!("locked after {mins} idle minutes: sign in again"));
-                self.dirty = true;
-            }
+        ) && self.last_input.elapsed() >= limit
+        {
+            self.mode = Mode::Normal;
+            let mins = limit.as_secs().div_ceil(60);
+            self.gate
+                .lock(&format!("locked after {mins} idle minutes: sign in again"));
+            self.dirty = true;
         }
         let clock = fmt::clock_minutes(SystemTime::now(), self.settings.utc_clock);
         if clock != self.clock {
@@ -612,10 +609,10 @@ impl App {
                 }
             }
             other => {
-                if let Some(i) = name::PANE.iter().position(|p| *p == other) {
-                    if i < self.panes.len() {
-                        self.focus_pane(i);
-                    }
+                if let Some(i) = name::PANE.iter().position(|p| *p == other)
+                    && i < self.panes.len()
+                {
+                    self.focus_pane(i);
                 }
             }
         }
@@ -1015,12 +1012,11 @@ fn names_in<'a>(bundled: impl Iterator<Item = &'a str>, dir: Option<PathBuf>) ->
     if let Some(Ok(entries)) = dir.map(std::fs::read_dir) {
         for e in entries.flatten() {
             let p = e.path();
-            if p.extension().is_some_and(|x| x == "toml") {
-                if let Some(stem) = p.file_stem().and_then(|s| s.to_str()) {
-                    if !names.iter().any(|n| n == stem) {
-                        names.push(stem.to_string());
-                    }
-                }
+            if p.extension().is_some_and(|x| x == "toml")
+                && let Some(stem) = p.file_stem().and_then(|s| s.to_str())
+                && !names.iter().any(|n| n == stem)
+            {
+                names.push(stem.to_string());
             }
         }
     }

@@ -104,10 +104,11 @@ impl KeyChord {
                 _ => return Err(format!("unknown key `{s}`")),
             },
         };
-        if let KeyCode::Char(c) = code {
-            if mods.contains(KeyModifiers::SHIFT) && c.is_ascii_alphabetic() {
-                return Ok(Self::normalise(KeyCode::Char(c.to_ascii_uppercase()), mods));
-            }
+        if let KeyCode::Char(c) = code
+            && mods.contains(KeyModifiers::SHIFT)
+            && c.is_ascii_alphabetic()
+        {
+            return Ok(Self::normalise(KeyCode::Char(c.to_ascii_uppercase()), mods));
         }
         Ok(Self::normalise(code, mods))
     }

@@ -181,13 +181,14 @@ impl Palette {
         let mut line = self.candidates[next].clone();
         if n == 1 {
             // A unique command that takes arguments: go on to its arguments.
-            if let Some(def) = find(line.trim()) {
-                if def.args != Args::None && !line.contains(' ') {
-                    line.push(' ');
-                    self.set_line(&line);
-                    self.edited(app);
-                    return;
-                }
+            if let Some(def) = find(line.trim())
+                && def.args != Args::None
+                && !line.contains(' ')
+            {
+                line.push(' ');
+                self.set_line(&line);
+                self.edited(app);
+                return;
             }
         }
         self.set_line(&line);

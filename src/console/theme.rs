@@ -62,10 +62,10 @@ impl FromStr for ThemeColor {
     fn from_str(s: &str) -> Result<Self, String> {
         let t = s.trim();
         if let Some(hex) = t.strip_prefix('#') {
-            if hex.len() == 6 {
-                if let Ok(v) = u32::from_str_radix(hex, 16) {
-                    return Ok(Self(Color::Rgb((v >> 16) as u8, (v >> 8) as u8, v as u8)));
-                }
+            if hex.len() == 6
+                && let Ok(v) = u32::from_str_radix(hex, 16)
+            {
+                return Ok(Self(Color::Rgb((v >> 16) as u8, (v >> 8) as u8, v as u8)));
             }
             return Err(format!("`{s}` is not a #rrggbb colour"));
         }

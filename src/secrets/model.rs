@@ -339,12 +339,12 @@ pub fn parse_editor(text: &str) -> Result<Values, String> {
     let mut current: Option<(String, String, usize)> = None;
     let finish = |cur: Option<(String, String, usize)>, out: &mut Values| -> Result<(), String> {
         if let Some((k, v, line)) = cur {
-            if looks_like_json(&v) {
-                if let Err(e) = serde_json::from_str::<serde_json::Value>(&v) {
-                    return Err(format!(
-                        "line {line}: the value of {k} is not valid JSON: {e}"
-                    ));
-                }
+            if looks_like_json(&v)
+                && let Err(e) = serde_json::from_str::<serde_json::Value>(&v)
+            {
+                return Err(format!(
+                    "line {line}: the value of {k} is not valid JSON: {e}"
+                ));
             }
             if out.insert(k.clone(), SecretValue::new(v)).is_some() {
                 return Err(format!("line {line}: key {k} appears twice"));

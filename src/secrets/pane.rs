@@ -205,14 +205,13 @@ impl SecretsPane {
                 .collect(),
             None => tree_rows(self.index.paths()),
         };
-        if let Some(sel) = selected {
-            if let Some(i) = self
+        if let Some(sel) = selected
+            && let Some(i) = self
                 .rows
                 .iter()
                 .position(|r| matches!(r, Row::Secret { path, .. } if *path == sel))
-            {
-                self.list.selected = i;
-            }
+        {
+            self.list.selected = i;
         }
     }
 
@@ -596,10 +595,11 @@ impl Pane for SecretsPane {
             SecretsEvent::Failed { what, error } => {
                 self.error = Some(format!("{what}: {error}"));
                 effects.push(Effect::Notify(Level::Error, format!("{what}: {error}")));
-                if let View::Rotation(r) = &mut self.view {
-                    if r.outcome.is_none() && r.steps.is_empty() {
-                        self.view = View::Detail;
-                    }
+                if let View::Rotation(r) = &mut self.view
+                    && r.outcome.is_none()
+                    && r.steps.is_empty()
+                {
+                    self.view = View::Detail;
                 }
             }
         }
@@ -652,10 +652,9 @@ impl Pane for SecretsPane {
             .revealed
             .as_ref()
             .filter(|r| r.path == path && Instant::now() < r.until)
+            && r.values.len() == 1
         {
-            if r.values.len() == 1 {
-                return r.values.values().next().map(|v| v.expose().to_owned());
-            }
+            return r.values.values().next().map(|v| v.expose().to_owned());
         }
         Some(path.to_owned())
     }

@@ -603,10 +603,10 @@ async fn restore(s: &Secrets, j: &Journal) -> Result<u64> {
     let failed = j.new_version.unwrap_or(j.old_version + 1);
     if meta.current_version > failed {
         // Written after the failed version: by us before a crash, or by someone else.
-        if let Ok((cur, _)) = s.read(&j.path, None).await {
-            if cur == old {
-                return Ok(meta.current_version);
-            }
+        if let Ok((cur, _)) = s.read(&j.path, None).await
+            && cur == old
+        {
+            return Ok(meta.current_version);
         }
         return Err(SecretsError::CasConflict {
             path: j.path.clone(),

@@ -199,13 +199,13 @@ impl SessionsPane {
             let o = col.cmp(&snap.rows[*a as usize], &snap.rows[*b as usize]);
             if desc { o.reverse() } else { o }
         });
-        if let Some((id, hijack)) = keep {
-            if let Some(pos) = order.iter().position(|i| {
+        if let Some((id, hijack)) = keep
+            && let Some(pos) = order.iter().position(|i| {
                 let r = &snap.rows[*i as usize];
                 r.session.id == id && r.hijack.is_some() == hijack
-            }) {
-                self.list.selected = pos;
-            }
+            })
+        {
+            self.list.selected = pos;
         }
         self.order = order;
         self.list.selected = self.list.selected.min(self.order.len().saturating_sub(1));

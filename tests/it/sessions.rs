@@ -414,10 +414,10 @@ async fn redis_killed_and_restarted_mid_run() {
                 .await
                 .unwrap_or_else(|_| panic!("no {state:?} health within {within:?}"))
                 .expect("service alive");
-            if let ServiceEvent::Health { health, .. } = ev {
-                if health.state == state {
-                    return health.last_error;
-                }
+            if let ServiceEvent::Health { health, .. } = ev
+                && health.state == state
+            {
+                return health.last_error;
             }
         }
     }
@@ -500,10 +500,10 @@ async fn snapshots_follow(store: Arc<dyn SessionStore>) {
                 .await
                 .unwrap_or_else(|_| panic!("no snapshot with {what} within 3 s"))
                 .expect("service alive");
-            if let ServiceEvent::Sessions(SessionsEvent::Snapshot(snap)) = ev {
-                if ok(&snap.rows) {
-                    return started.elapsed();
-                }
+            if let ServiceEvent::Sessions(SessionsEvent::Snapshot(snap)) = ev
+                && ok(&snap.rows)
+            {
+                return started.elapsed();
             }
         }
     }

@@ -725,10 +725,10 @@ impl Pty {
 
     /// The exit status if the program has exited, without waiting.
     pub fn exit_status(&mut self) -> Option<ExitStatus> {
-        if self.exit.is_none() {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                self.exit = Some(status);
-            }
+        if self.exit.is_none()
+            && let Ok(Some(status)) = self.child.try_wait()
+        {
+            self.exit = Some(status);
         }
         self.exit.clone()
     }
