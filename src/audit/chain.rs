@@ -194,6 +194,16 @@ impl ChainKeys {
 
 /// Checks one log file of `month`; the first bad record is the error.
 pub fn verify_file(path: &Path, month: &str, keys: &ChainKeys) -> Result<FileReport, Tamper> {
+    verify_file_collecting(path, month, keys, &mut Vec::new())
+}
+
+/// [`verify_file`], pushing each record's chain value onto `chains`.
+fn verify_file_collecting(
+    path: &Path,
+    month: &str,
+    keys: &ChainKeys,
+    chains: &mut Vec<[u8; MAC_LEN]>,
+) -> Result<FileReport, Tamper> {
     let bad = |line: usize, seq: Option<u64>, id: Option<String>, reason: String| Tamper {
         file: path.to_owned(),
         line,
@@ -261,10 +271,133 @@ pub fn verify_file(path: &Path, month: &str, keys: &ChainKeys) -> Result<FileRep
             ));
         }
         prev = Some(mac);
+        chains.push(mac);
         expected_seq += 1;
     }
     Ok(FileReport {
         file: path.to_owned(),
         records: expected_seq - 1,
     })
+}
+
+/// The head anchor of a log file (`<log>.head`): the sequence number and chain
+/// value of its last record, MACed with the chain key. Rewritten in place after
+/// every append, so records cut off the end of the log, or a log deleted
+/// whole, are detected by `verify` (unless the head is rolled back too).
+/// Fixed length: `{"seq":<number, padded to 20 with spaces>,"kid":"<8>","chain":"<64>","mac":"<64>"}` + newline.
+pub fn head_line(key: &ChainKey, month: &str, seq: u64, last: &[u8; MAC_LEN]) -> Vec<u8> {
+    let mac = key.mac(&[b"head", month.as_bytes(), &seq.to_be_bytes(), last]);
+    format!(
+        "{{\"seq\":{seq:<20},\"kid\":\"{}\",\"chain\":\"{}\",\"mac\":\"{}\"}}\n",
+        key.kid,
+        hex::encode(last),
+        hex::encode(mac)
+    )
+    .into_bytes()
+}
+
+#[derive(Deserialize)]
+struct HeadRecord {
+    seq: u64,
+    kid: String,
+    chain: String,
+    mac: String,
+}
+
+/// Reads and checks the head anchor of the log of `month`: its sequence
+/// number and chain value, or why it cannot be trusted.
+pub fn read_head(
+    path: &Path,
+    month: &str,
+    keys: &ChainKeys,
+) -> Result<Option<(u64, [u8; MAC_LEN])>, String> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(format!(
+                "cannot read the head anchor {}: {e}",
+                path.display()
+            ));
+        }
+    };
+    let edited = || format!("the head anchor {} was edited", path.display());
+    let head: HeadRecord = serde_json::from_slice(&bytes).map_err(|_| edited())?;
+    let key = keys.0.get(&head.kid).ok_or_else(|| {
+        format!(
+            "the head anchor is sealed under master key {} which is not loaded",
+            head.kid
+        )
+    })?;
+    let mut chain = [0u8; MAC_LEN];
+    let mut mac = [0u8; MAC_LEN];
+    hex::decode_to_slice(&head.chain, &mut chain).map_err(|_| edited())?;
+    hex::decode_to_slice(&head.mac, &mut mac).map_err(|_| edited())?;
+    if key.mac(&[b"head", month.as_bytes(), &head.seq.to_be_bytes(), &chain]) != mac {
+        return Err(edited());
+    }
+    Ok(Some((head.seq, chain)))
+}
+
+/// [`verify_file`] and the file's head anchor: records removed from the end
+/// (the head names a record the log no longer has, or another chain value)
+/// are tampering. A head one append behind the log is a crash between the
+/// two writes, not tampering.
+pub fn verify_with_head(
+    path: &Path,
+    head: &Path,
+    month: &str,
+    keys: &ChainKeys,
+) -> Result<FileReport, Tamper> {
+    let bad = |line: usize, seq: Option<u64>, reason: String| Tamper {
+        file: path.to_owned(),
+        line,
+        seq,
+        event_id: None,
+        reason,
+    };
+    if !path.exists() {
+        let anchor = read_head(head, month, keys).map_err(|r| bad(0, None, r))?;
+        return match anchor {
+            Some((seq, _)) => Err(bad(
+                0,
+                None,
+                format!("the log of {month} was deleted (its head anchor names {seq} records)"),
+            )),
+            None => Ok(FileReport {
+                file: path.to_owned(),
+                records: 0,
+            }),
+        };
+    }
+    let mut chains = Vec::new();
+    let report = verify_file_collecting(path, month, keys, &mut chains)?;
+    let anchor = read_head(head, month, keys).map_err(|r| bad(0, None, r))?;
+    match anchor {
+        None if report.records > 0 => Err(bad(
+            0,
+            None,
+            format!(
+                "the head anchor {} is missing: records may have been removed from the end",
+                head.display()
+            ),
+        )),
+        None => Ok(report),
+        Some((seq, _)) if seq > report.records => Err(bad(
+            report.records as usize + 1,
+            Some(report.records + 1),
+            format!(
+                "records {} to {seq} were removed from the end (the head anchor names {seq} records, the log has {})",
+                report.records + 1,
+                report.records
+            ),
+        )),
+        Some((seq, chain)) if seq > 0 && chains.get(seq as usize - 1) != Some(&chain) => Err(bad(
+            seq as usize,
+            Some(seq),
+            "record differs from the one the head anchor names: the end of the log was replaced"
+                .into(),
+        )),
+        Some(_) => Ok(report),
+    }
 }

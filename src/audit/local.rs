@@ -39,6 +39,8 @@ struct State {
 
 struct OpenFile {
     file: File,
+    /// The head anchor, rewritten in place after each append.
+    head: File,
     /// The file length after our last append; another writer changed the
     /// file when its length differs.
     len: u64,
@@ -169,10 +171,18 @@ impl LocalLog {
                 .mode(0o600)
                 .open(&path)
                 .map_err(io)?;
+            let head = OpenOptions::new()
+                .create(true)
+                .write(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(head_path(&path))
+                .map_err(io)?;
             state.open.insert(
                 month.to_owned(),
                 OpenFile {
                     file,
+                    head,
                     len: u64::MAX,
                     seq: 0,
                     last: [0; MAC_LEN],
@@ -204,6 +214,13 @@ impl LocalLog {
             of.len = u64::MAX;
             return Err(io(e));
         }
+        // Still under the lock: the head names the record just written.
+        {
+            use std::os::unix::fs::FileExt;
+            of.head
+                .write_all_at(&chain::head_line(key, month, seq, &last), 0)
+                .map_err(io)?;
+        }
         of.seq = seq;
         of.last = last;
         of.len = len + buf.len() as u64;
@@ -228,10 +245,35 @@ pub fn verify_dir(dir: &Path, keyring: &Keyring) -> Result<Vec<FileReport>, Box<
             reason: format!("cannot list the audit folder: {e}"),
         })
     })?;
-    files
+    let mut months: Vec<(String, PathBuf)> = files;
+    // A head anchor whose log is gone: the log was deleted.
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let log = path.with_extension("");
+            if path.extension().is_some_and(|e| e == "head") {
+                if let Some(month) = month_of(&log) {
+                    if !months.iter().any(|(m, _)| *m == month) {
+                        months.push((month, log));
+                    }
+                }
+            }
+        }
+    }
+    months.sort();
+    months
         .iter()
-        .map(|(month, path)| chain::verify_file(path, month, &keys).map_err(Box::new))
+        .map(|(month, path)| {
+            chain::verify_with_head(path, &head_path(path), month, &keys).map_err(Box::new)
+        })
         .collect()
+}
+
+/// The head anchor of a log file: `<log>.head`.
+pub fn head_path(log: &Path) -> PathBuf {
+    let mut name = log.as_os_str().to_owned();
+    name.push(".head");
+    PathBuf::from(name)
 }
 
 /// The log files of `dir`, oldest month first (none when it does not exist).
@@ -368,5 +410,64 @@ mod tests {
         let err = log.verify(&stranger).unwrap_err();
         assert_eq!(err.line, 1);
         assert!(err.reason.contains("not loaded"), "{err}");
+    }
+
+    #[test]
+    fn records_cut_off_the_end_or_a_deleted_log_are_detected_by_the_head() {
+        let dir = tempfile::tempdir().unwrap();
+        let ring = Arc::new(Keyring::new(MasterKey::generate()));
+        let log = LocalLog::with_keyring(dir.path().join("audit"), ring.clone());
+        let ev = |n: u32| {
+            SecurityEvent::new("mfa_failure", Some("alice"), serde_json::json!({ "n": n }))
+        };
+        for n in 0..3 {
+            log.record(&ev(n)).unwrap();
+        }
+        let path = log.file_for(&ev(0).month());
+        let head = head_path(&path);
+        assert_eq!(log.verify(&ring).unwrap()[0].records, 3);
+        assert_eq!(
+            std::fs::metadata(&head).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let full = std::fs::read_to_string(&path).unwrap();
+        let head_bytes = std::fs::read(&head).unwrap();
+
+        // The last record removed: the chain alone cannot tell, the head does.
+        let two: String = full.lines().take(2).map(|l| format!("{l}\n")).collect();
+        std::fs::write(&path, &two).unwrap();
+        let err = log.verify(&ring).unwrap_err();
+        assert!(
+            err.reason
+                .contains("records 3 to 3 were removed from the end"),
+            "{err}"
+        );
+
+        // The head removed too, or edited to match: still named.
+        std::fs::remove_file(&head).unwrap();
+        let err = log.verify(&ring).unwrap_err();
+        assert!(
+            err.reason.contains("head anchor") && err.reason.contains("missing"),
+            "{err}"
+        );
+        let forged = String::from_utf8(head_bytes.clone())
+            .unwrap()
+            .replacen("3 ", "2 ", 1);
+        std::fs::write(&head, forged).unwrap();
+        let err = log.verify(&ring).unwrap_err();
+        assert!(err.reason.contains("was edited"), "{err}");
+
+        // The whole log deleted while its head remains.
+        std::fs::write(&head, &head_bytes).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let err = log.verify(&ring).unwrap_err();
+        assert!(err.reason.contains("was deleted"), "{err}");
+
+        // Restored: intact again, and appends go on from the head's record.
+        std::fs::write(&path, &full).unwrap();
+        assert_eq!(log.verify(&ring).unwrap()[0].records, 3);
+        let again = LocalLog::with_keyring(dir.path().join("audit"), ring.clone());
+        again.record(&ev(3)).unwrap();
+        assert_eq!(log.verify(&ring).unwrap()[0].records, 4);
     }
 }

@@ -92,16 +92,7 @@ impl Env {
 
     /// Every audit event written so far.
     fn events(&self) -> Vec<SecurityEvent> {
-        audit_files(&self.data())
-            .iter()
-            .flat_map(|p| {
-                std::fs::read_to_string(p)
-                    .unwrap()
-                    .lines()
-                    .map(|l| serde_json::from_str(l).unwrap())
-                    .collect::<Vec<SecurityEvent>>()
-            })
-            .collect()
+        crate::support::audit_events(&self.data())
     }
 
     fn event_types(&self) -> Vec<String> {
@@ -109,13 +100,6 @@ impl Env {
     }
 }
 
-fn audit_files(data: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<_> = std::fs::read_dir(data.join("audit"))
-        .map(|d| d.map(|e| e.unwrap().path()).collect())
-        .unwrap_or_default();
-    files.sort();
-    files
-}
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
@@ -424,9 +408,15 @@ fn cli_first_operator_enrolment_verify_and_admin_gated_management() {
     assert!(!stored.contains(&secret));
 
     // The audit log: private file, events for what happened.
-    let files = audit_files(&data);
-    assert_eq!(files.len(), 1);
-    assert_eq!(mode(&files[0]), 0o600);
+    // The log and its head anchor, both private.
+    let files: Vec<PathBuf> = std::fs::read_dir(data.join("audit"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 2, "{files:?}");
+    for f in &files {
+        assert_eq!(mode(f), 0o600, "{}", f.display());
+    }
     assert_eq!(mode(&data.join("audit")), 0o700);
     let types = env.event_types();
     for expected in [

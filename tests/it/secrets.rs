@@ -572,21 +572,7 @@ impl Cli {
     }
 
     fn events(&self) -> Vec<SecurityEvent> {
-        let dir = self.data().join("audit");
-        let mut files: Vec<_> = std::fs::read_dir(&dir)
-            .map(|d| d.map(|e| e.unwrap().path()).collect())
-            .unwrap_or_default();
-        files.sort();
-        files
-            .iter()
-            .flat_map(|p: &PathBuf| {
-                std::fs::read_to_string(p)
-                    .unwrap()
-                    .lines()
-                    .map(|l| serde_json::from_str(l).unwrap())
-                    .collect::<Vec<SecurityEvent>>()
-            })
-            .collect()
+        crate::support::audit_events(&self.data())
     }
 }
 

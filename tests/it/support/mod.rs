@@ -16,3 +16,26 @@ use std::path::PathBuf;
 pub fn windflow_bin() -> PathBuf {
     PathBuf::from(option_env!("CARGO_BIN_EXE_windflow").unwrap_or("target/debug/windflow"))
 }
+
+/// Every security event in the local audit log of the data dir `data`,
+/// oldest month first (the `.jsonl` logs, not their head anchors).
+pub fn audit_events(data: &std::path::Path) -> Vec<windflow::audit::SecurityEvent> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(data.join("audit"))
+        .map(|d| {
+            d.map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+        .iter()
+        .flat_map(|p| {
+            std::fs::read_to_string(p)
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{}: {e}: {l}", p.display())))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
