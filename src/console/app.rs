@@ -975,6 +975,7 @@ impl App {
                 self.panes[self.focus].set_filter(Filter::new(&arg));
             }
             "probe" => out.push(Request::ProbeAll),
+            "scan" => self.scan_images(&arg, out),
             "compact" => {
                 self.focus_pane(
                     self.panes
@@ -986,6 +987,40 @@ impl App {
             }
             _ => {}
         }
+    }
+
+    /// `:scan IMAGE...`: queues Trivy and Grype on each image (a scanner not
+    /// on PATH is reported as failed; the others still count).
+    fn scan_images(&mut self, arg: &str, out: &mut Vec<Request>) {
+        use crate::scans::runner::Tool;
+        use crate::scans::service::ScanRequest;
+        let images: Vec<String> = arg.split_whitespace().map(str::to_string).collect();
+        if images.is_empty() {
+            self.notify(Level::Warn, "`:scan IMAGE...`: name one or more images");
+            return;
+        }
+        let need = requirement("scans.run");
+        let Some(signed) = self.signed() else { return };
+        if signed.role < need.role {
+            let msg = format!(
+                "{} is {}; `:scan` needs {}",
+                signed.operator, signed.role, need.role
+            );
+            self.notify(Level::Warn, msg);
+            return;
+        }
+        if let Some(i) = self.panes.iter().position(|p| p.id() == "scans") {
+            self.focus_pane(i);
+        }
+        let n = images.len();
+        out.push(Request::Scans(ScanRequest::Images {
+            images,
+            tools: vec![Tool::Trivy, Tool::Grype],
+        }));
+        self.notify(
+            Level::Info,
+            format!("queued {n} image scan(s) with trivy and grype"),
+        );
     }
 
     pub fn theme_names(&self) -> Vec<String> {

@@ -83,6 +83,13 @@ pub const COMMANDS: &[CommandDef] = &[
         args: Args::None,
     },
     CommandDef {
+        name: "scan",
+        usage: "scan IMAGE...",
+        summary: "Scan images with Trivy and Grype (the Scans pane shows progress)",
+        mutates: false,
+        args: Args::Free,
+    },
+    CommandDef {
         name: "compact",
         usage: "compact",
         summary: "Compact the embedded store",

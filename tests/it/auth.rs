@@ -100,7 +100,6 @@ impl Env {
     }
 }
 
-
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }

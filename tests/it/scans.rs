@@ -1220,3 +1220,59 @@ mod pane {
         assert!(s.contains("ALLOWED") && s.contains("medium   ▇"), "{s}");
     }
 }
+
+/// `:scan IMAGE...` from the palette queues both scanners on each image and
+/// shows the Scans pane; a viewer is refused; no image is a clear message.
+#[test]
+fn palette_scan_queues_images_for_operators_only() {
+    use windflow::auth::Role;
+    use windflow::auth::service::AuthEvent;
+    use windflow::console::app::{Msg, Request};
+    use windflow::scans::runner::Tool;
+    use windflow::scans::service::ScanRequest;
+    use windflow::service::ServiceEvent;
+
+    let mut app = crate::console::app();
+    let mut out = Vec::new();
+    app.run_command("scan", &mut out);
+    assert!(out.is_empty());
+    assert!(
+        app.message
+            .as_ref()
+            .unwrap()
+            .1
+            .contains("name one or more images")
+    );
+    app.run_command("scan alpine:3.19 registry.local/api:1.4", &mut out);
+    let [Request::Scans(ScanRequest::Images { images, tools })] = &out[..] else {
+        panic!("{out:?}")
+    };
+    assert_eq!(images, &["alpine:3.19", "registry.local/api:1.4"]);
+    assert_eq!(tools, &[Tool::Trivy, Tool::Grype]);
+    assert_eq!(app.pane().id(), "scans");
+
+    let mut s = crate::console::settings();
+    s.sign_in = true;
+    let mut app = crate::console::app_with(s, "dark");
+    app.start();
+    let auth = |app: &mut windflow::console::app::App, ev| {
+        app.update(Msg::Service(ServiceEvent::Auth(ev)))
+    };
+    auth(
+        &mut app,
+        AuthEvent::Ready {
+            has_operators: true,
+        },
+    );
+    auth(
+        &mut app,
+        AuthEvent::SignedIn {
+            operator: "alice".into(),
+            role: Role::Viewer,
+        },
+    );
+    let mut out = Vec::new();
+    app.run_command("scan alpine:3.19", &mut out);
+    assert!(out.is_empty(), "{out:?}");
+    assert!(app.message.as_ref().unwrap().1.contains("needs operator"));
+}

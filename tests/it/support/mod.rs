@@ -34,7 +34,9 @@ pub fn audit_events(data: &std::path::Path) -> Vec<windflow::audit::SecurityEven
             std::fs::read_to_string(p)
                 .unwrap()
                 .lines()
-                .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{}: {e}: {l}", p.display())))
+                .map(|l| {
+                    serde_json::from_str(l).unwrap_or_else(|e| panic!("{}: {e}: {l}", p.display()))
+                })
                 .collect::<Vec<_>>()
         })
         .collect()
