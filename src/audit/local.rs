@@ -251,12 +251,11 @@ pub fn verify_dir(dir: &Path, keyring: &Keyring) -> Result<Vec<FileReport>, Box<
         for entry in entries.flatten() {
             let path = entry.path();
             let log = path.with_extension("");
-            if path.extension().is_some_and(|e| e == "head") {
-                if let Some(month) = month_of(&log) {
-                    if !months.iter().any(|(m, _)| *m == month) {
-                        months.push((month, log));
-                    }
-                }
+            if path.extension().is_some_and(|e| e == "head")
+                && let Some(month) = month_of(&log)
+                && !months.iter().any(|(m, _)| *m == month)
+            {
+                months.push((month, log));
             }
         }
     }

@@ -3,7 +3,7 @@
 //! restarted, and alert channels against real receivers.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,75 +17,19 @@ use windflow::audit::{AuditSink, SecurityEvent, Severity};
 
 use crate::support::audit_servers as servers;
 
-struct Env {
-    root: tempfile::TempDir,
-}
+use crate::support::cli::CliEnv as Env;
 
-impl Env {
-    fn new() -> Self {
-        Self {
-            root: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn data(&self) -> PathBuf {
-        self.root.path().join("data")
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let root = self.root.path();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_windflow"));
-        cmd.arg("--data-dir").arg(self.data()).args(args);
-        cmd.env("HOME", root.join("home"))
-            .env("XDG_CONFIG_HOME", root.join("config"))
-            .env("XDG_STATE_HOME", root.join("state"));
-        for v in [
-            "WINDFLOW_MASTER_KEY",
-            "WINDFLOW_CONFIG",
-            "WINDFLOW_READ_ONLY",
-            "ELASTICSEARCH_URL",
-            "WINDFLOW_ALERT_WEBHOOK_URL",
-            "WINDFLOW_ALERT_SLACK_URL",
-            "WINDFLOW_ALERT_SMTP_URL",
-        ] {
-            cmd.env_remove(v);
-        }
-        cmd.stdin(Stdio::null());
-        cmd
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap()
-    }
-
-    fn expect(&self, args: &[&str], code: i32) -> String {
-        let out = self.run(args);
-        assert_eq!(
-            out.status.code(),
-            Some(code),
-            "windflow {args:?}\nstdout: {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn json(&self, args: &[&str], code: i32) -> Value {
-        let text = self.expect(args, code);
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: {e}: {text}"))
-    }
-
-    fn log_file(&self) -> PathBuf {
-        let dir = self.data().join("audit");
-        let mut files: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
-            .collect();
-        files.sort();
-        assert_eq!(files.len(), 1, "{files:?}");
-        files.remove(0)
-    }
+/// The one log file of the env's data dir.
+fn log_file(env: &Env) -> PathBuf {
+    let dir = env.data().join("audit");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 1, "{files:?}");
+    files.remove(0)
 }
 
 fn lines(p: &Path) -> Vec<String> {
@@ -114,7 +58,7 @@ fn cli_log_tail_search_and_verify_names_the_first_edited_removed_or_reordered_re
     .iter()
     .enumerate()
     {
-        let v = env.json(
+        let v = env.json_code(
             &[
                 "audit",
                 "log",
@@ -136,7 +80,7 @@ fn cli_log_tail_search_and_verify_names_the_first_edited_removed_or_reordered_re
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--details"));
 
-    let v = env.json(&["audit", "verify", "--json"], 0);
+    let v = env.json_code(&["audit", "verify", "--json"], 0);
     assert_eq!(v["ok"], true);
     assert_eq!(v["records"], 6);
 
@@ -148,16 +92,16 @@ fn cli_log_tail_search_and_verify_names_the_first_edited_removed_or_reordered_re
         .collect();
     assert_eq!(tail.len(), 1);
     assert_eq!(tail[0].event_type, "mfa_lockout");
-    let found = env.json(
+    let found = env.json_code(
         &["audit", "search", "PROD-3", "--since", "15m", "--json"],
         0,
     );
     assert_eq!(found.as_array().unwrap().len(), 1);
     assert_eq!(found[0]["user_id"], "alice");
-    let bob = env.json(&["audit", "search", "db/", "--user", "bob", "--json"], 0);
+    let bob = env.json_code(&["audit", "search", "db/", "--user", "bob", "--json"], 0);
     assert_eq!(bob.as_array().unwrap().len(), 2);
 
-    let file = env.log_file();
+    let file = log_file(&env);
     let original = lines(&file);
 
     // Edit: record 3's user changed.
@@ -165,7 +109,7 @@ fn cli_log_tail_search_and_verify_names_the_first_edited_removed_or_reordered_re
     edited[2] = edited[2].replace("\"carol\"", "\"dave\"");
     assert_ne!(edited[2], original[2]);
     write_lines(&file, &edited);
-    let v = env.json(&["audit", "verify", "--json"], 1);
+    let v = env.json_code(&["audit", "verify", "--json"], 1);
     assert_eq!(v["ok"], false);
     assert_eq!(v["first_bad"]["line"], 3);
     assert_eq!(v["first_bad"]["seq"], 3);
@@ -183,7 +127,7 @@ fn cli_log_tail_search_and_verify_names_the_first_edited_removed_or_reordered_re
     let mut deleted = original.clone();
     deleted.remove(3);
     write_lines(&file, &deleted);
-    let v = env.json(&["audit", "verify", "--json"], 1);
+    let v = env.json_code(&["audit", "verify", "--json"], 1);
     assert_eq!(v["first_bad"]["line"], 4);
     assert!(
         v["first_bad"]["reason"]
@@ -197,14 +141,14 @@ fn cli_log_tail_search_and_verify_names_the_first_edited_removed_or_reordered_re
     let mut reordered = original.clone();
     reordered.swap(1, 4);
     write_lines(&file, &reordered);
-    let v = env.json(&["audit", "verify", "--json"], 1);
+    let v = env.json_code(&["audit", "verify", "--json"], 1);
     assert_eq!(v["first_bad"]["line"], 2);
     assert_eq!(v["first_bad"]["seq"], 5);
 
     // Deleting the first record is caught too.
     write_lines(&file, &original[1..]);
     assert_eq!(
-        env.json(&["audit", "verify", "--json"], 1)["first_bad"]["line"],
+        env.json_code(&["audit", "verify", "--json"], 1)["first_bad"]["line"],
         1
     );
 
@@ -214,7 +158,10 @@ fn cli_log_tail_search_and_verify_names_the_first_edited_removed_or_reordered_re
         &["audit", "log", "--type", "deployment", "--user", "alice"],
         0,
     );
-    assert_eq!(env.json(&["audit", "verify", "--json"], 0)["records"], 7);
+    assert_eq!(
+        env.json_code(&["audit", "verify", "--json"], 0)["records"],
+        7
+    );
 }
 
 fn es_settings(url: &str) -> EsSettings {
@@ -735,7 +682,10 @@ fn cli_log_ships_to_elasticsearch_or_keeps_the_event_in_the_spool() {
         .collect();
     assert_eq!(users, ["bob", "carol"]);
     // Both runs wrote the chained local log too.
-    assert_eq!(env.json(&["audit", "verify", "--json"], 0)["records"], 3);
+    assert_eq!(
+        env.json_code(&["audit", "verify", "--json"], 0)["records"],
+        3
+    );
 }
 
 #[test]

@@ -3,13 +3,12 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use secrecy::ExposeSecret;
 use serde_json::Value;
-use windflow::audit::{Audit, MemorySink, SecurityEvent};
+use windflow::audit::{Audit, MemorySink};
 use windflow::auth::{Auth, AuthError, Role, requirement};
 use windflow::crypto::{Keyring, MasterKey};
 use windflow::mfa::{self, Algorithm, MfaError, Policy, TotpKey, Verified};
@@ -18,87 +17,7 @@ use windflow::store::Store;
 // ------------------------------------------------------------------ helpers
 
 /// A data dir and private HOME/XDG dirs for one run of the binary.
-struct Env {
-    root: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Self {
-        Self {
-            root: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn data(&self) -> PathBuf {
-        self.root.path().join("data")
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let root = self.root.path();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_windflow"));
-        cmd.arg("--data-dir")
-            .arg(self.data())
-            .args(args)
-            .env("HOME", root.join("home"))
-            .env("XDG_CONFIG_HOME", root.join("config"))
-            .env("XDG_DATA_HOME", root.join("xdg-data"))
-            .env("XDG_STATE_HOME", root.join("state"))
-            .env_remove("WINDFLOW_MASTER_KEY")
-            .env_remove("WINDFLOW_OPERATOR")
-            .env_remove("WINDFLOW_CONFIG")
-            .env_remove("WINDFLOW_READ_ONLY")
-            .env_remove("WINDFLOW_STEP_UP_MINUTES")
-            .env_remove("SSH_CONNECTION")
-            .env_remove("SSH_CLIENT")
-            .stdin(Stdio::null());
-        cmd
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().expect("run windflow")
-    }
-
-    fn run_stdin(&self, args: &[&str], input: &[u8]) -> Output {
-        use std::io::Write;
-        let mut child = self
-            .cmd(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn windflow");
-        // A command refused before it reads stdin closes the pipe early: not an error here.
-        let _ = child.stdin.take().unwrap().write_all(input);
-        child.wait_with_output().unwrap()
-    }
-
-    /// Runs and asserts the exit code; returns stdout.
-    fn expect(&self, args: &[&str], code: i32) -> String {
-        let out = self.run(args);
-        assert_eq!(
-            out.status.code(),
-            Some(code),
-            "windflow {args:?}\nstdout: {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let text = self.expect(args, 0);
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: {e}: {text}"))
-    }
-
-    /// Every audit event written so far.
-    fn events(&self) -> Vec<SecurityEvent> {
-        crate::support::audit_events(&self.data())
-    }
-
-    fn event_types(&self) -> Vec<String> {
-        self.events().into_iter().map(|e| e.event_type).collect()
-    }
-}
+use crate::support::cli::CliEnv as Env;
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777

@@ -14,6 +14,7 @@ use windflow::secrets::rotation::{self, Outcome, RotateOptions, Step, StepStatus
 use windflow::secrets::{Secrets, VaultSettings, VaultStore};
 use windflow::store::Store;
 
+use crate::support::cli::CliEnv;
 use crate::support::secrets_bao::{Bao, TOKEN, free_port};
 
 // ------------------------------------------------------------------ helpers
@@ -455,19 +456,24 @@ async fn vault_errors_are_specific() {
 
 // ------------------------------------------------------------------ the real binary
 
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 
 use secrecy::ExposeSecret;
 use serde_json::Value;
-use windflow::audit::SecurityEvent;
 use windflow::mfa::{Algorithm, TotpKey};
 
 /// A data dir with an enrolled admin `alice` holding an open grant, and
 /// optionally an OpenBao server the CLI talks to.
 struct Cli {
-    root: tempfile::TempDir,
+    env: CliEnv,
     vault: Option<Bao>,
+}
+
+impl std::ops::Deref for Cli {
+    type Target = CliEnv;
+    fn deref(&self) -> &CliEnv {
+        &self.env
+    }
 }
 
 fn unix() -> u64 {
@@ -476,10 +482,15 @@ fn unix() -> u64 {
 
 impl Cli {
     fn new(vault: bool) -> Self {
-        let cli = Self {
-            root: tempfile::tempdir().unwrap(),
-            vault: vault.then(Bao::start),
+        let vault = vault.then(Bao::start);
+        let env = match &vault {
+            Some(bao) => CliEnv::new()
+                .with_var("WINDFLOW_SECRETS_BACKEND", "vault")
+                .with_var("VAULT_ADDR", &bao.addr)
+                .with_var("VAULT_TOKEN", TOKEN),
+            None => CliEnv::new(),
         };
+        let cli = Self { env, vault };
         let out = cli.json(&["operators", "add", "alice", "--json"]);
         let secret = out["enrollment"]["secret"].as_str().unwrap().to_owned();
         let key = TotpKey::from_base32(&secret, Algorithm::Sha1, 6, 30).unwrap();
@@ -492,59 +503,6 @@ impl Cli {
         cli
     }
 
-    fn data(&self) -> PathBuf {
-        self.root.path().join("data")
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let root = self.root.path();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_windflow"));
-        cmd.arg("--data-dir")
-            .arg(self.data())
-            .args(args)
-            .env("HOME", root.join("home"))
-            .env("XDG_CONFIG_HOME", root.join("config"))
-            .env("XDG_DATA_HOME", root.join("xdg-data"))
-            .env("XDG_STATE_HOME", root.join("state"))
-            .env_remove("WINDFLOW_MASTER_KEY")
-            .env_remove("WINDFLOW_OPERATOR")
-            .env_remove("WINDFLOW_CONFIG")
-            .env_remove("WINDFLOW_READ_ONLY")
-            .env_remove(rotation::PAUSE_ENV)
-            .env_remove("VAULT_ADDR")
-            .env_remove("VAULT_TOKEN")
-            .env_remove("WINDFLOW_SECRETS_BACKEND")
-            .stdin(Stdio::null());
-        if let Some(bao) = &self.vault {
-            cmd.env("WINDFLOW_SECRETS_BACKEND", "vault")
-                .env("VAULT_ADDR", &bao.addr)
-                .env("VAULT_TOKEN", TOKEN);
-        }
-        cmd
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().expect("run windflow")
-    }
-
-    fn expect(&self, args: &[&str], code: i32) -> String {
-        let out = self.run(args);
-        assert_eq!(
-            out.status.code(),
-            Some(code),
-            "windflow {args:?}\nstdout: {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let text = self.expect(args, 0);
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: {e}: {text}"))
-    }
-
-    /// `secrets ...` as alice (with her grant).
     fn secrets(&self, args: &[&str]) -> Vec<String> {
         let mut v: Vec<String> = ["--operator", "alice", "secrets"]
             .iter()
@@ -569,10 +527,6 @@ impl Cli {
             None => Arc::new(LocalStore::new(local.clone())),
         };
         Secrets::new(store, Arc::new(keyring), local, Audit::discard())
-    }
-
-    fn events(&self) -> Vec<SecurityEvent> {
-        crate::support::audit_events(&self.data())
     }
 }
 

@@ -4,12 +4,10 @@
 //! restart mid-run), the service's health, and the CLI through the binary.
 
 use std::net::IpAddr;
-use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redis::Commands;
-use serde_json::Value;
 use windflow::audit::{Audit, MemorySink};
 use windflow::crypto::{Keyring, MasterKey};
 use windflow::service::{HealthState, ServiceEvent};
@@ -559,61 +557,18 @@ async fn service_snapshots_follow_changes_redis() {
 
 // ------------------------------------------------------------------ CLI
 
-struct Cli {
-    root: tempfile::TempDir,
-    redis: Option<String>,
-}
+use crate::support::cli::CliEnv as Cli;
 
-impl Cli {
-    fn new(redis: Option<String>) -> Self {
-        Self {
-            root: tempfile::tempdir().unwrap(),
-            redis,
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        let root = self.root.path();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_windflow"));
-        cmd.arg("--data-dir")
-            .arg(root.join("data"))
-            .args(args)
-            .env("HOME", root.join("home"))
-            .env("XDG_CONFIG_HOME", root.join("config"))
-            .env("XDG_DATA_HOME", root.join("xdg-data"))
-            .env("XDG_STATE_HOME", root.join("state"))
-            .env_remove("WINDFLOW_MASTER_KEY")
-            .env_remove("WINDFLOW_OPERATOR")
-            .env_remove("WINDFLOW_CONFIG")
-            .env_remove("WINDFLOW_READ_ONLY")
-            .stdin(Stdio::null());
-        match &self.redis {
-            Some(url) => cmd.env("WINDFLOW_REDIS_URL", url),
-            None => cmd.env_remove("WINDFLOW_REDIS_URL"),
-        };
-        cmd.output().expect("run windflow")
-    }
-
-    fn expect(&self, args: &[&str], code: i32) -> String {
-        let out = self.run(args);
-        assert_eq!(
-            out.status.code(),
-            Some(code),
-            "windflow {args:?}\nstdout: {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn json(&self, args: &[&str], code: i32) -> Value {
-        let out = self.expect(args, code);
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"))
+/// The binary on a private data dir, on Redis at `redis` or the embedded store.
+fn new_cli(redis: Option<String>) -> Cli {
+    match redis {
+        Some(url) => Cli::new().with_var("WINDFLOW_REDIS_URL", &url),
+        None => Cli::new(),
     }
 }
 
 fn cli_flow(cli: &Cli) {
-    let created = cli.json(
+    let created = cli.json_code(
         &[
             "sessions",
             "create",
@@ -635,15 +590,15 @@ fn cli_flow(cli: &Cli) {
     // Text output names the session.
     let text = cli.expect(&["sessions", "list"], 0);
     assert!(text.contains("alice") && text.contains(&id[..8]), "{text}");
-    let listed = cli.json(&["sessions", "list", "--user", "alice", "--json"], 0);
+    let listed = cli.json_code(&["sessions", "list", "--user", "alice", "--json"], 0);
     assert_eq!(listed.as_array().unwrap().len(), 1);
-    let shown = cli.json(&["sessions", "show", &id, "--json"], 0);
+    let shown = cli.json_code(&["sessions", "show", &id, "--json"], 0);
     assert_eq!(shown["id"], id.as_str());
     assert_eq!(shown["ip_address"], "203.0.113.10");
     assert_eq!(shown["fingerprint"].as_str().unwrap().len(), 64);
 
     // validate: 0 valid, 1 invalid.
-    let ok = cli.json(
+    let ok = cli.json_code(
         &[
             "sessions",
             "validate",
@@ -657,7 +612,7 @@ fn cli_flow(cli: &Cli) {
         0,
     );
     assert_eq!(ok["valid"], true);
-    let bad = cli.json(
+    let bad = cli.json_code(
         &[
             "sessions",
             "validate",
@@ -692,7 +647,7 @@ fn cli_flow(cli: &Cli) {
     assert!(log.contains("session_hijack_attempt"), "{log}");
 
     // revoke and revoke-user.
-    let b = cli.json(
+    let b = cli.json_code(
         &[
             "sessions",
             "create",
@@ -709,7 +664,7 @@ fn cli_flow(cli: &Cli) {
         0,
     );
     let bid = b["id"].as_str().unwrap();
-    let r = cli.json(&["sessions", "revoke", bid, "--json"], 0);
+    let r = cli.json_code(&["sessions", "revoke", bid, "--json"], 0);
     assert_eq!(r["revoked"], true);
     cli.expect(&["sessions", "revoke", bid], 1);
     cli.expect(&["sessions", "show", bid], 1);
@@ -728,10 +683,10 @@ fn cli_flow(cli: &Cli) {
             0,
         );
     }
-    let r = cli.json(&["sessions", "revoke-user", "bob", "--json"], 0);
+    let r = cli.json_code(&["sessions", "revoke-user", "bob", "--json"], 0);
     assert_eq!(r["revoked"], 2);
     assert_eq!(
-        cli.json(&["sessions", "list", "--user", "bob", "--json"], 0),
+        cli.json_code(&["sessions", "list", "--user", "bob", "--json"], 0),
         serde_json::json!([])
     );
 
@@ -768,13 +723,13 @@ fn cli_flow(cli: &Cli) {
 
 #[test]
 fn cli_embedded_store() {
-    cli_flow(&Cli::new(None));
+    cli_flow(&new_cli(None));
 }
 
 #[test]
 fn cli_redis() {
     let redis = RedisServer::start();
-    let cli = Cli::new(Some(redis.url()));
+    let cli = new_cli(Some(redis.url()));
     cli_flow(&cli);
     // The sessions really are in Redis.
     let keys: Vec<String> = redis.client().keys(format!("{SESSION_PREFIX}*")).unwrap();
@@ -794,7 +749,7 @@ fn cli_redis_down_fails_clearly() {
         .local_addr()
         .unwrap()
         .port();
-    let cli = Cli::new(Some(format!("redis://:hunter2@127.0.0.1:{port}")));
+    let cli = new_cli(Some(format!("redis://:hunter2@127.0.0.1:{port}")));
     let out = cli.run(&["sessions", "list"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod audit_servers;
+pub mod cli;
 pub mod pty;
 pub mod secrets_bao;
 pub mod sessions_redis;

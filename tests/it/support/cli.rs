@@ -1,0 +1,125 @@
+//! The real binary on a private data dir, with private HOME and XDG dirs and
+//! none of the settings a developer's shell may carry, so every CLI test sees
+//! the same defaults.
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+use windflow::audit::SecurityEvent;
+
+/// Variables that would change what the binary does; each test sets its own.
+const CLEARED: &[&str] = &[
+    "WINDFLOW_MASTER_KEY",
+    "WINDFLOW_OPERATOR",
+    "WINDFLOW_CONFIG",
+    "WINDFLOW_READ_ONLY",
+    "WINDFLOW_STEP_UP_MINUTES",
+    "WINDFLOW_REDIS_URL",
+    "WINDFLOW_SECRETS_BACKEND",
+    "WINDFLOW_SECRETS_PAUSE_AT",
+    "VAULT_ADDR",
+    "VAULT_TOKEN",
+    "ELASTICSEARCH_URL",
+    "WINDFLOW_ALERT_WEBHOOK_URL",
+    "WINDFLOW_ALERT_SLACK_URL",
+    "WINDFLOW_ALERT_SMTP_URL",
+    "SSH_CONNECTION",
+    "SSH_CLIENT",
+];
+
+pub struct CliEnv {
+    pub root: tempfile::TempDir,
+    vars: Vec<(String, String)>,
+}
+
+impl CliEnv {
+    pub fn new() -> Self {
+        Self {
+            root: tempfile::tempdir().unwrap(),
+            vars: Vec::new(),
+        }
+    }
+
+    /// Sets `key=value` for every run (a backend address, ...).
+    pub fn with_var(mut self, key: &str, value: &str) -> Self {
+        self.vars.push((key.into(), value.into()));
+        self
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.root.path().join("data")
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let root = self.root.path();
+        let mut cmd = Command::new(crate::support::windflow_bin());
+        cmd.arg("--data-dir")
+            .arg(self.data())
+            .args(args)
+            .env("HOME", root.join("home"))
+            .env("XDG_CONFIG_HOME", root.join("config"))
+            .env("XDG_DATA_HOME", root.join("xdg-data"))
+            .env("XDG_STATE_HOME", root.join("state"))
+            .stdin(Stdio::null());
+        for v in CLEARED {
+            cmd.env_remove(v);
+        }
+        for (k, v) in &self.vars {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("run windflow")
+    }
+
+    /// Runs with `input` on stdin.
+    pub fn run_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        use std::io::Write;
+        let mut child = self
+            .cmd(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn windflow");
+        // A command refused before it reads stdin closes the pipe early: not an error here.
+        let _ = child.stdin.take().unwrap().write_all(input);
+        child.wait_with_output().unwrap()
+    }
+
+    /// Runs and asserts the exit code; returns stdout.
+    pub fn expect(&self, args: &[&str], code: i32) -> String {
+        let out = self.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "windflow {args:?}\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs, asserts the exit code and parses stdout as JSON.
+    pub fn json_code(&self, args: &[&str], code: i32) -> Value {
+        let text = self.expect(args, code);
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: {e}: {text}"))
+    }
+
+    /// [`CliEnv::json_code`] for a run that succeeds.
+    pub fn json(&self, args: &[&str]) -> Value {
+        self.json_code(args, 0)
+    }
+
+    /// Every security event of the local audit log so far.
+    pub fn events(&self) -> Vec<SecurityEvent> {
+        crate::support::audit_events(&self.data())
+    }
+
+    pub fn event_types(&self) -> Vec<String> {
+        self.events().into_iter().map(|e| e.event_type).collect()
+    }
+}
