@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use lettre::message::{Mailbox, header::ContentType};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret;
 use serde_json::json;
@@ -177,16 +178,40 @@ impl Channel {
         Ok(())
     }
 
+    /// TLS trusting the CA in `ca` (PEM): implicit TLS for `smtps://`, else
+    /// STARTTLS required (a server that does not offer it is an error).
+    fn tls_with_ca(&self, url: &str, ca: &std::path::Path) -> Result<Tls, String> {
+        let pem = std::fs::read(ca).map_err(|e| format!("SMTP CA file {}: {e}", ca.display()))?;
+        let cert = Certificate::from_pem(&pem)
+            .map_err(|e| format!("SMTP CA file {}: not a PEM certificate: {e}", ca.display()))?;
+        let host = url::Url::parse(url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .ok_or_else(|| format!("{}: the SMTP URL names no host", self.spec.shown_url()))?;
+        let params = TlsParameters::builder(host)
+            .add_root_certificate(cert)
+            .build_rustls()
+            .map_err(|e| format!("SMTP TLS settings: {e}"))?;
+        Ok(if url.starts_with("smtps://") {
+            Tls::Wrapper(params)
+        } else {
+            Tls::Required(params)
+        })
+    }
+
     async fn email(&self, alert: &Alert) -> Result<(), String> {
         let mut url = self.spec.url.expose_secret().to_owned();
         if url.starts_with("smtp://") && !url.contains("tls=") {
             url.push_str(if url.contains('?') { "&" } else { "?" });
             url.push_str("tls=opportunistic");
         }
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&url)
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(&url)
             .map_err(|e| format!("{}: bad SMTP URL: {e}", self.spec.shown_url()))?
-            .timeout(Some(Duration::from_secs(10)))
-            .build();
+            .timeout(Some(Duration::from_secs(10)));
+        if let Some(ca) = &self.spec.ca_file {
+            builder = builder.tls(self.tls_with_ca(&url, ca)?);
+        }
+        let transport = builder.build();
         let from: Mailbox = self
             .spec
             .from
@@ -419,6 +444,7 @@ mod tests {
             url: "http://127.0.0.1:1/".to_string().into(),
             to: vec![],
             from: None,
+            ca_file: None,
         }
     }
 

@@ -83,6 +83,10 @@ pub struct ChannelSpec {
     pub to: Vec<String>,
     #[serde(default)]
     pub from: Option<String>,
+    /// Email: a PEM file of the CA that signed the SMTP server's certificate
+    /// (a private CA; public ones are trusted already).
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for ChannelSpec {
@@ -196,6 +200,7 @@ impl AuditSettings {
                 url: url.into(),
                 to: Vec::new(),
                 from: None,
+                ca_file: None,
             });
         }
         if let Some(url) = set("WINDFLOW_ALERT_SLACK_URL") {
@@ -205,6 +210,7 @@ impl AuditSettings {
                 url: url.into(),
                 to: Vec::new(),
                 from: None,
+                ca_file: None,
             });
         }
         if let Some(url) = set("WINDFLOW_ALERT_SMTP_URL") {
@@ -220,6 +226,7 @@ impl AuditSettings {
                 url: url.into(),
                 to,
                 from: set("WINDFLOW_ALERT_EMAIL_FROM"),
+                ca_file: set("WINDFLOW_ALERT_SMTP_CA_FILE").map(Into::into),
             });
         }
         for c in &s.channels {

@@ -348,6 +348,7 @@ fn spec(name: &str, kind: ChannelKind, url: String) -> ChannelSpec {
         url: url.into(),
         to: vec!["oncall@example.test".into()],
         from: Some("windflow@example.test".into()),
+        ca_file: None,
     }
 }
 
@@ -749,4 +750,59 @@ fn cli_tail_follow_prints_new_matching_events_as_they_are_logged() {
         rx.recv_timeout(Duration::from_millis(300)).is_err(),
         "only the new high event"
     );
+}
+
+/// Email over STARTTLS and over SMTPS to a real aiosmtpd whose certificate a
+/// private CA signed: delivered when `WINDFLOW_ALERT_SMTP_CA_FILE` names the
+/// CA, refused with a TLS error (and nothing sent in the clear) when it does not.
+#[test]
+fn email_alerts_over_starttls_and_smtps_trust_the_configured_ca() {
+    let certs = crate::support::tls::TestCerts::new();
+    for (implicit, scheme) in [(false, "smtp"), (true, "smtps")] {
+        let smtp = servers::smtp_tls(&certs, implicit);
+        let env = Env::new()
+            .with_var(
+                "WINDFLOW_ALERT_SMTP_URL",
+                &format!("{scheme}://127.0.0.1:{}", smtp.server.port),
+            )
+            .with_var("WINDFLOW_ALERT_EMAIL_TO", "oncall@example.test");
+        let refused = env.run(&["audit", "alerts", "test", "email", "--json"]);
+        assert_ne!(
+            refused.status.code(),
+            Some(0),
+            "{scheme}: an unknown CA must not be trusted"
+        );
+        let why = String::from_utf8_lossy(&refused.stderr).to_lowercase()
+            + &String::from_utf8_lossy(&refused.stdout).to_lowercase();
+        assert!(
+            why.contains("certificate") || why.contains("tls"),
+            "{scheme}: {why}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(
+            !smtp.output.lock().unwrap().contains("alert_test"),
+            "{scheme}: nothing may be sent without a trusted TLS session"
+        );
+        let out = env
+            .cmd(&["audit", "alerts", "test", "email", "--json"])
+            .env("WINDFLOW_ALERT_SMTP_CA_FILE", &certs.ca)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{scheme}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["sent"], true, "{scheme}: {v}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !smtp.output.lock().unwrap().contains("alert_test") {
+            assert!(
+                Instant::now() < deadline,
+                "{scheme}: the email never arrived"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }

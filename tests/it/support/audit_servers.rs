@@ -91,6 +91,26 @@ pub struct Smtp {
 }
 
 pub fn smtp() -> Smtp {
+    smtp_with(&[])
+}
+
+/// aiosmtpd with STARTTLS required (`implicit` false) or SMTPS (`implicit`
+/// true), on the certificate of `certs`.
+pub fn smtp_tls(certs: &crate::support::tls::TestCerts, implicit: bool) -> Smtp {
+    let (cert, key) = if implicit {
+        ("--smtpscert", "--smtpskey")
+    } else {
+        ("--tlscert", "--tlskey")
+    };
+    smtp_with(&[
+        cert.into(),
+        certs.cert.display().to_string(),
+        key.into(),
+        certs.key.display().to_string(),
+    ])
+}
+
+fn smtp_with(extra: &[String]) -> Smtp {
     let python = venv().join("bin/python3");
     let ok = Command::new(&python)
         .args(["-c", "import aiosmtpd"])
@@ -115,6 +135,7 @@ pub fn smtp() -> Smtp {
             "-l",
             &format!("127.0.0.1:{port}"),
         ])
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod pty;
 pub mod secrets_bao;
 pub mod sessions_redis;
+pub mod tls;
 
 use std::path::PathBuf;
 

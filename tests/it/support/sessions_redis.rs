@@ -12,6 +12,8 @@ pub struct RedisServer {
     /// Extra server arguments (TLS, password).
     extra: Vec<String>,
     tls: bool,
+    /// The TLS files, kept for restarts.
+    _certs: Option<crate::support::tls::TestCerts>,
 }
 
 fn binary() -> &'static str {
@@ -35,6 +37,7 @@ impl RedisServer {
                 dir: tempfile::tempdir().unwrap(),
                 extra: Vec::new(),
                 tls: false,
+                _certs: None,
             };
             if s.spawn() {
                 return s;
@@ -47,87 +50,32 @@ impl RedisServer {
     /// made with the `openssl` command) that requires `password`. Returns
     /// the server and the CA certificate (PEM).
     pub fn start_tls(password: &str) -> (Self, Vec<u8>) {
+        let certs = crate::support::tls::TestCerts::new();
         let dir = tempfile::tempdir().unwrap();
-        let d = &dir.path().to_path_buf();
-        let openssl = |args: &[&str]| {
-            let out = Command::new("openssl")
-                .args(args)
-                .current_dir(d)
-                .output()
-                .unwrap_or_else(|e| panic!("the openssl command is needed to make test certificates (apt-get install -y openssl): {e}"));
-            assert!(
-                out.status.success(),
-                "openssl {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
-        std::fs::write(d.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
-        openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=windflow test CA",
-        ]);
-        openssl(&[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=127.0.0.1",
-        ]);
-        openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.pem",
-            "-days",
-            "1",
-            "-extfile",
-            "san.ext",
-        ]);
-        let ca = std::fs::read(d.join("ca.pem")).unwrap();
-        let path = |f: &str| d.join(f).display().to_string();
+        let ca = std::fs::read(&certs.ca).unwrap();
+        let path = |p: &std::path::Path| p.display().to_string();
         let mut s = Self {
             port: free_port(),
             child: None,
             dir,
             extra: Vec::new(),
             tls: true,
+            _certs: None,
         };
         s.extra = vec![
             "--tls-cert-file".into(),
-            path("server.pem"),
+            path(&certs.cert),
             "--tls-key-file".into(),
-            path("server.key"),
+            path(&certs.key),
             "--tls-ca-cert-file".into(),
-            path("ca.pem"),
+            path(&certs.ca),
             "--tls-auth-clients".into(),
             "no".into(),
             "--requirepass".into(),
             password.into(),
         ];
         assert!(s.spawn(), "redis-server with TLS did not start");
+        s._certs = Some(certs);
         (s, ca)
     }
 
