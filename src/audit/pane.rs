@@ -531,11 +531,7 @@ impl Pane for AuditPane {
                 ];
                 cells.push(Cell::from(Line::from(filter::spans(tf, &rest, base, hl))));
                 let row = Row::new(cells);
-                Some(if window.start + i == self.list.selected && ctx.focused {
-                    row.style(t.selection())
-                } else {
-                    row
-                })
+                Some(self.list.mark(row, window.start + i, ctx))
             })
             .collect();
         let table = Table::new(

@@ -326,11 +326,7 @@ impl Pane for Operators {
                     Cell::from(Span::styled(locked.0, t.role(locked.1))),
                     Cell::from(Span::styled(created, t.muted())),
                 ]);
-                if window.start + i == self.list.selected && ctx.focused {
-                    row.style(t.selection())
-                } else {
-                    row
-                }
+                self.list.mark(row, window.start + i, ctx)
             })
             .collect();
         let header =

@@ -418,11 +418,7 @@ impl ScansPane {
                         t.role(role).add_modifier(Modifier::BOLD),
                     )),
                 ]);
-                if window.start + i == self.queue.selected && ctx.focused {
-                    row.style(t.selection())
-                } else {
-                    row
-                }
+                self.queue.mark(row, window.start + i, ctx)
             })
             .collect();
         let table = Table::new(
@@ -620,11 +616,7 @@ impl ScansPane {
                         t.muted(),
                     ),
                 ]);
-                if window.start + i == self.findings.selected && ctx.focused {
-                    row.style(t.selection())
-                } else {
-                    row
-                }
+                self.findings.mark(row, window.start + i, ctx)
             })
             .collect();
         let table = Table::new(
@@ -724,11 +716,7 @@ impl ScansPane {
                     Cell::from(Span::styled(o.namespace.clone(), t.muted())),
                     Cell::from(format!("{}", o.findings)),
                 ]);
-                if window.start + i == self.objects.selected && ctx.focused {
-                    row.style(t.selection())
-                } else {
-                    row
-                }
+                self.objects.mark(row, window.start + i, ctx)
             })
             .collect();
         let table = Table::new(

@@ -640,6 +640,25 @@ impl RedisStore {
         })
     }
 
+    /// One SCAN step over keys matching `pattern` (never KEYS): the next
+    /// cursor (0 when done) and a batch of keys.
+    async fn scan_page(
+        &self,
+        c: &mut ConnectionManager,
+        pattern: &str,
+        cursor: u64,
+    ) -> Result<(u64, Vec<String>)> {
+        redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(SCAN_BATCH)
+            .query_async(c)
+            .await
+            .map_err(|e| self.err(e))
+    }
+
     fn err(&self, e: redis::RedisError) -> SessionError {
         redis_err(&self.target, e)
     }
@@ -715,15 +734,7 @@ impl RedisStore {
         let pattern = format!("{prefix}*");
         let mut cursor: u64 = 0;
         loop {
-            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(SCAN_BATCH)
-                .query_async(&mut c)
-                .await
-                .map_err(|e| self.err(e))?;
+            let (next, keys) = self.scan_page(&mut c, &pattern, cursor).await?;
             if !keys.is_empty() {
                 let mut pipe = redis::pipe();
                 for k in &keys {
@@ -938,15 +949,7 @@ impl SessionStore for RedisStore {
                 let pattern = format!("{prefix}*");
                 let mut cursor: u64 = 0;
                 loop {
-                    let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                        .arg(cursor)
-                        .arg("MATCH")
-                        .arg(&pattern)
-                        .arg("COUNT")
-                        .arg(SCAN_BATCH)
-                        .query_async(&mut c)
-                        .await
-                        .map_err(|e| self.err(e))?;
+                    let (next, keys) = self.scan_page(&mut c, &pattern, cursor).await?;
                     if !keys.is_empty() {
                         let mut pipe = redis::pipe();
                         for k in &keys {

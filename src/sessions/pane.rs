@@ -443,11 +443,7 @@ impl Pane for SessionsPane {
                             t.role(Role::Danger),
                         ),
                     ]);
-                    Some(if window.start + i == self.list.selected && ctx.focused {
-                        row.style(t.selection())
-                    } else {
-                        row
-                    })
+                    Some(self.list.mark(row, window.start + i, ctx))
                 })
                 .collect();
             let empty = body.is_empty();

@@ -137,11 +137,7 @@ impl Pane for Activity {
                     Cell::from(e.source).style(t.accent()),
                     Cell::from(Line::from(msg)),
                 ]);
-                if window.start + i == self.list.selected && ctx.focused {
-                    row.style(t.selection())
-                } else {
-                    row
-                }
+                self.list.mark(row, window.start + i, ctx)
             })
             .collect();
         let table = Table::new(

@@ -279,6 +279,21 @@ impl ListView {
         self.offset..(self.offset + height).min(len)
     }
 
+    /// `row` (the `index`th of the list) in the selection style when it is
+    /// the selected row of the focused pane.
+    pub fn mark<'a>(
+        &self,
+        row: ratatui::widgets::Row<'a>,
+        index: usize,
+        ctx: &RenderCtx,
+    ) -> ratatui::widgets::Row<'a> {
+        if index == self.selected && ctx.focused {
+            row.style(ctx.theme.selection())
+        } else {
+            row
+        }
+    }
+
     pub fn click(&mut self, row: u16, len: usize) -> bool {
         let Some(i) = row.checked_sub(self.body_top) else {
             return false;

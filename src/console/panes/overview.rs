@@ -182,11 +182,7 @@ impl Pane for Overview {
                     cell(figures, t.text()),
                     cell(detail, detail_style),
                 ]);
-                if window.start + i == self.list.selected && ctx.focused {
-                    row.style(t.selection())
-                } else {
-                    row
-                }
+                self.list.mark(row, window.start + i, ctx)
             })
             .collect();
         let table = Table::new(
