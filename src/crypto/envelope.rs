@@ -6,10 +6,10 @@
 
 use std::fmt;
 
-use base64_simd::URL_SAFE_NO_PAD as B64;
 use rand::RngCore;
 use zeroize::Zeroizing;
 
+use super::b64;
 use super::key::{MASTER_KEY_LEN, kid_of};
 use super::primitives::{
     KEY_LEN, NONCE_LEN, TAG_LEN, aes256gcm_open_in_place, aes256gcm_seal_in_place, hkdf_sha256,
@@ -204,13 +204,13 @@ fn encode(kid: &str, salt: &[u8], nonce: &[u8], ciphertext: &[u8]) -> String {
     out.push_str(kid);
     for part in [salt, nonce, ciphertext] {
         out.push('.');
-        B64.encode_append(part, &mut out);
+        b64::encode_append(part, &mut out);
     }
     out
 }
 
 fn decode(part: &str, name: &str) -> Result<Vec<u8>, CryptoError> {
-    B64.decode_to_vec(part)
+    b64::decode_to_vec(part.as_bytes())
         .map_err(|_| CryptoError::malformed(format!("the {name} is not base64url without padding")))
 }
 
