@@ -140,15 +140,31 @@ impl Pane for Overview {
         let window = self.list.window(rows.len(), inner_height);
         self.list.body_top = 2;
         let hl = t.highlight();
-        let header = Row::new([
-            "SERVICE",
-            "BACKEND",
-            "STATE",
-            "RTT",
-            "RATE",
-            "FIGURES",
-            "TARGET / LAST ERROR",
-        ])
+        // Below this width the backend, RTT and rate columns give way, so that the
+        // figures and the last error (what an on-call engineer reads first) fit.
+        let wide = top.width >= 110;
+        let keep = |column: usize| wide || !matches!(column, 1 | 3 | 4);
+        let pick = |cells: Vec<Cell<'static>>| -> Vec<Cell<'static>> {
+            cells
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| keep(*i))
+                .map(|(_, c)| c)
+                .collect()
+        };
+        let header = Row::new(pick(
+            [
+                "SERVICE",
+                "BACKEND",
+                "STATE",
+                "RTT",
+                "RATE",
+                "FIGURES",
+                "TARGET / LAST ERROR",
+            ]
+            .map(Cell::from)
+            .to_vec(),
+        ))
         .style(t.muted());
         let body: Vec<Row> = rows[window.clone()]
             .iter()
@@ -170,7 +186,7 @@ impl Pane for Overview {
                 let cell = |text: String, style: Style| {
                     Cell::from(Line::from(filter::spans(f, &text, style, hl)))
                 };
-                let row = Row::new(vec![
+                let row = Row::new(pick(vec![
                     cell(s.name.to_string(), t.text()),
                     cell(h.map_or("—", |h| h.backend.label()).to_string(), t.text()),
                     cell(
@@ -181,7 +197,7 @@ impl Pane for Overview {
                     Cell::from(fmt::rate(s.rate(ctx.now))),
                     cell(figures, t.text()),
                     cell(detail, detail_style),
-                ]);
+                ]));
                 self.list.mark(row, window.start + i, ctx)
             })
             .collect();
@@ -194,8 +210,12 @@ impl Pane for Overview {
                 Constraint::Length(8),
                 Constraint::Length(7),
                 Constraint::Fill(1),
-                Constraint::Fill(2),
-            ],
+                Constraint::Fill(if wide { 2 } else { 1 }),
+            ]
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| keep(*i))
+            .map(|(_, c)| c),
         )
         .header(header)
         .block(block);
