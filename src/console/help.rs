@@ -153,32 +153,42 @@ pub fn render(app: &App, state: &mut HelpState, frame: &mut Frame, area: Rect) {
         ..inner
     };
     state.height = list_area.height as usize;
-    let max_scroll = shown.len().saturating_sub(state.height);
-    state.scroll = state.scroll.min(max_scroll);
     let hl = t.highlight();
-    let lines: Vec<Line> = shown
+    // Entries too long for the width continue on indented lines, so that nothing
+    // is cut off at 80 columns.
+    let indent = key_width + 4;
+    let text_width = (list_area.width as usize).saturating_sub(indent).max(20);
+    let all_lines: Vec<Line> = shown
         .iter()
-        .skip(state.scroll)
-        .take(state.height)
-        .map(|r| match r {
-            HelpRow::Section(s) => Line::styled(s.clone(), t.accent()),
+        .flat_map(|r| match r {
+            HelpRow::Section(s) => vec![Line::styled(s.clone(), t.accent())],
             HelpRow::Entry { keys, description } => {
                 let padded = format!("  {:<key_width$}  ", keys);
-                let mut spans: Vec<Span<'static>> = filter::spans(
+                let mut first: Vec<Span<'static>> = filter::spans(
                     state.query.as_ref(),
                     &padded,
                     t.role(super::theme::Role::Warn),
                     hl,
                 );
-                spans.extend(filter::spans(
-                    state.query.as_ref(),
-                    description,
-                    t.text(),
-                    hl,
-                ));
-                Line::from(spans)
+                let mut chunks = wrap(description, text_width).into_iter();
+                let head = chunks.next().unwrap_or_default();
+                first.extend(filter::spans(state.query.as_ref(), &head, t.text(), hl));
+                std::iter::once(Line::from(first))
+                    .chain(chunks.map(|chunk| {
+                        let mut spans = vec![Span::raw(" ".repeat(indent))];
+                        spans.extend(filter::spans(state.query.as_ref(), &chunk, t.text(), hl));
+                        Line::from(spans)
+                    }))
+                    .collect()
             }
         })
+        .collect();
+    let max_scroll = all_lines.len().saturating_sub(state.height);
+    state.scroll = state.scroll.min(max_scroll);
+    let lines: Vec<Line> = all_lines
+        .into_iter()
+        .skip(state.scroll)
+        .take(state.height)
         .collect();
     frame.render_widget(Paragraph::new(lines), list_area);
     if let Some(input) = &state.search {
@@ -194,5 +204,47 @@ pub fn render(app: &App, state: &mut HelpState, frame: &mut Frame, area: Rect) {
         .areas(area);
         frame.render_widget(Span::styled("/ ", t.accent()), label);
         frame.render_widget(input, field);
+    }
+}
+
+/// Splits `text` at spaces into pieces of at most `width` characters (a word longer
+/// than that is cut).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        let used = line.chars().count();
+        if used > 0 && used + 1 + word.chars().count() > width {
+            out.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+        while line.chars().count() > width {
+            let cut: String = line.chars().take(width).collect();
+            line = line.chars().skip(width).collect();
+            out.push(cut);
+        }
+    }
+    if !line.is_empty() || out.is_empty() {
+        out.push(line);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrap;
+
+    #[test]
+    fn wraps_at_spaces_and_cuts_only_overlong_words() {
+        assert_eq!(
+            wrap("Revoke every session of the user", 14),
+            ["Revoke every", "session of the", "user"]
+        );
+        assert_eq!(wrap("short", 14), ["short"]);
+        assert_eq!(wrap("", 14), [""]);
+        assert_eq!(wrap("abcdefghij xy", 4), ["abcd", "efgh", "ij", "xy"]);
     }
 }

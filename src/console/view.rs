@@ -324,19 +324,28 @@ fn overlays(app: &mut App, frame: &mut Frame, body: Rect, footer: Rect) {
     let mut mode = std::mem::replace(&mut app.mode, Mode::Normal);
     match &mut mode {
         Mode::Help(h) => {
-            let area = centered(body, 90, 100);
+            // Narrow terminals give help their whole width: descriptions are long.
+            let area = if body.width < 110 {
+                body
+            } else {
+                centered(body, 90, 100)
+            };
             help::render(app, h, frame, area);
         }
         Mode::Palette(p) if !p.candidates.is_empty() => {
             let t = &app.theme;
             let n = p.candidates.len().min(8) as u16;
-            let width = p
-                .candidates
-                .iter()
-                .map(|c| c.chars().count())
-                .max()
-                .unwrap_or(10) as u16
-                + 4;
+            let start = p.selected.unwrap_or(0).saturating_sub(n as usize - 1);
+            // A command with its summary; an argument completion as it is.
+            let text = |c: &String| {
+                if c.contains(' ') {
+                    return c.clone();
+                }
+                let summary = super::palette::find(c).map_or("", |d| d.summary);
+                format!("{c:<9} {summary}")
+            };
+            let texts: Vec<String> = p.candidates.iter().map(text).collect();
+            let width = texts.iter().map(|c| c.chars().count()).max().unwrap_or(10) as u16 + 2;
             let area = Rect {
                 x: footer.x,
                 y: footer.y.saturating_sub(n + 2),
@@ -344,26 +353,16 @@ fn overlays(app: &mut App, frame: &mut Frame, body: Rect, footer: Rect) {
                 height: n + 2,
             };
             frame.render_widget(Clear, area);
-            let start = p.selected.unwrap_or(0).saturating_sub(n as usize - 1);
-            let lines: Vec<Line> = p
-                .candidates
-                .iter()
+            let lines: Vec<Line> = texts
+                .into_iter()
                 .enumerate()
                 .skip(start)
                 .take(n as usize)
-                .map(|(i, c)| {
-                    let summary = super::palette::find(c.split(' ').next().unwrap_or(""))
-                        .map(|d| d.summary)
-                        .unwrap_or("");
+                .map(|(i, text)| {
                     let style = if Some(i) == p.selected {
                         t.selection()
                     } else {
                         t.text()
-                    };
-                    let text = if c.contains(' ') {
-                        c.clone()
-                    } else {
-                        format!("{c:<9} {summary}")
                     };
                     Line::styled(text, style)
                 })

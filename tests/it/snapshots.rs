@@ -40,6 +40,19 @@ fn palette_80x24() {
 }
 
 #[test]
+fn palette_commands_show_their_summaries_80x24() {
+    let mut app = app();
+    typed(&mut app, ":");
+    let screen = screen(&mut app, 80, 24);
+    // Each command's summary is shown whole, not cut at the command's width.
+    assert!(
+        screen.contains("readonly  Refuse every state-changing action"),
+        "{screen}"
+    );
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
 fn themes_80x24() {
     for (name, _) in BUNDLED {
         let mut app = app_with(settings(), name);
