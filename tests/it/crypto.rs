@@ -581,8 +581,15 @@ fn python_cryptography_interoperates() {
     std::fs::write(&script, INTEROP_SCRIPT).unwrap();
     let ring = Keyring::from_keys([MasterKey::generate(), MasterKey::generate()]).unwrap();
     let b64 = ring.primary().to_base64();
-    let plaintext = "pässwörd \u{1F511} with a newline\n and 0 bytes \0".as_bytes();
-    for context in ["session", "totp:alice", "deployment:api-7"] {
+    let short = "pässwörd \u{1F511} with a newline\n and 0 bytes \0".as_bytes();
+    // Long enough for many whole base64 blocks, whichever code path encodes them.
+    let long: Vec<u8> = (0..20_011u32).map(|i| (i * 7 + i / 251) as u8).collect();
+    let cases = [
+        ("session", short),
+        ("totp:alice", short),
+        ("deployment:api-7", &long[..]),
+    ];
+    for (context, plaintext) in cases {
         // (a) Python opens what we sealed.
         let sealed = ring.encrypt(context, plaintext).unwrap();
         let opened = run_python(
