@@ -580,8 +580,7 @@ pub struct RedisStore {
     keys: Arc<Keyring>,
 }
 
-/// Names a PEM file of CA certificates to trust for `rediss://`.
-pub const REDIS_CA_ENV: &str = "WINDFLOW_REDIS_CA_FILE";
+pub use super::settings::{REDIS_CA_ENV, REDIS_CLIENT_CERT_ENV, REDIS_CLIENT_KEY_ENV, RedisTls};
 
 /// Timeouts: a dead Redis gives an error within these, never a hang.
 pub const REDIS_RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -590,38 +589,59 @@ pub const REDIS_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 impl RedisStore {
     /// Prepares a connection to `url`; it is made on first use and remade
     /// after a loss, so this succeeds while Redis is down. For `rediss://`
-    /// the server certificate is checked against the system roots, or
-    /// against the PEM file named by `WINDFLOW_REDIS_CA_FILE`.
+    /// the TLS files come from the environment (`WINDFLOW_REDIS_CA_FILE`,
+    /// `WINDFLOW_REDIS_CLIENT_CERT`, `WINDFLOW_REDIS_CLIENT_KEY`).
     pub fn connect(url: &str, keys: Arc<Keyring>) -> Result<Self> {
-        let ca = match std::env::var_os(REDIS_CA_ENV) {
-            Some(path) => Some(std::fs::read(&path).map_err(|e| {
-                SessionError::Input(format!(
-                    "{REDIS_CA_ENV}={}: cannot read the CA certificate: {e}",
-                    std::path::Path::new(&path).display()
-                ))
-            })?),
-            None => None,
-        };
-        Self::connect_with_ca(url, ca, keys)
+        Self::connect_with_tls(url, &RedisTls::from_env(), keys)
+    }
+
+    /// Like [`RedisStore::connect`], with the TLS files of `tls`: the server
+    /// certificate is checked against the CA file (else the system roots),
+    /// and the client certificate is presented to a server asking for one.
+    /// A bad file (unreadable, key open to others, certificate and key not
+    /// matching or given alone) is refused here, before any connection.
+    pub fn connect_with_tls(url: &str, tls: &RedisTls, keys: Arc<Keyring>) -> Result<Self> {
+        if tls.client_cert.is_some() || tls.client_key.is_some() {
+            Self::require_tls(url, "a client certificate")?;
+        }
+        let certs = tls.certificates()?;
+        Self::connect_with_certs(url, certs, keys)
     }
 
     /// Like [`RedisStore::connect`], trusting `ca_pem` (PEM) for `rediss://`.
     pub fn connect_with_ca(url: &str, ca_pem: Option<Vec<u8>>, keys: Arc<Keyring>) -> Result<Self> {
+        let certs = ca_pem.map(|pem| redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(pem),
+        });
+        Self::connect_with_certs(url, certs, keys)
+    }
+
+    fn require_tls(url: &str, what: &str) -> Result<()> {
+        if url.starts_with("rediss://") {
+            return Ok(());
+        }
+        Err(SessionError::Input(format!(
+            "{what} is set for Redis but {} is not a TLS URL: use rediss://",
+            crate::service::redact_url(url)
+        )))
+    }
+
+    fn connect_with_certs(
+        url: &str,
+        certs: Option<redis::TlsCertificates>,
+        keys: Arc<Keyring>,
+    ) -> Result<Self> {
         let target = crate::service::redact_url(url);
         let bad = |e: redis::RedisError| {
             SessionError::Input(format!(
                 "invalid Redis URL {target}: {e} (use redis://[:password@]host:port[/db] or rediss:// for TLS)"
             ))
         };
-        let client = match ca_pem {
-            Some(pem) if url.starts_with("rediss://") => redis::Client::build_with_tls(
-                url,
-                redis::TlsCertificates {
-                    client_tls: None,
-                    root_cert: Some(pem),
-                },
-            )
-            .map_err(bad)?,
+        let client = match certs {
+            Some(certs) if url.starts_with("rediss://") => {
+                redis::Client::build_with_tls(url, certs).map_err(bad)?
+            }
             _ => redis::Client::open(url).map_err(bad)?,
         };
         let config = ConnectionManagerConfig::new()

@@ -13,6 +13,7 @@ use windflow::crypto::{Keyring, MasterKey};
 use windflow::service::{HealthState, ServiceEvent};
 use windflow::sessions::backend::{HIJACK_PREFIX, SESSION_PREFIX, USER_PREFIX};
 use windflow::sessions::model::Invalid;
+use windflow::sessions::settings::{FileSetting, RedisTls};
 use windflow::sessions::{
     Device, LocalStore, RedisStore, SessionStore, SessionType, Sessions, Validation,
 };
@@ -474,6 +475,63 @@ async fn redis_over_tls_with_a_password() {
         let store = RedisStore::connect_with_ca(&url, ca, keys.clone()).unwrap();
         let err = store.ping().await.expect_err(&url);
         assert!(!err.to_string().contains("s3cret"), "{err}");
+    }
+}
+
+/// The TLS files named as the environment would name them.
+fn tls_files(
+    ca: Option<&std::path::Path>,
+    cert: Option<&std::path::Path>,
+    key: Option<&std::path::Path>,
+) -> RedisTls {
+    let named = |p: Option<&std::path::Path>, origin: &str| {
+        p.map(|p| FileSetting {
+            path: p.to_path_buf(),
+            origin: origin.into(),
+        })
+    };
+    RedisTls {
+        ca_file: named(ca, "WINDFLOW_REDIS_CA_FILE"),
+        client_cert: named(cert, "WINDFLOW_REDIS_CLIENT_CERT"),
+        client_key: named(key, "WINDFLOW_REDIS_CLIENT_KEY"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_mutual_tls_with_a_client_certificate() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let redis = RedisServer::start_mtls("s3cret-pw");
+    let ca = redis.certs().ca.clone();
+    let (cert, key) = redis.certs().client("windflow-console");
+    let keys = Arc::new(Keyring::new(MasterKey::generate()));
+    let url = format!("rediss://:s3cret-pw@127.0.0.1:{}", redis.port);
+    let tls = tls_files(Some(&ca), Some(&cert), Some(&key));
+    let store: Arc<dyn SessionStore> =
+        Arc::new(RedisStore::connect_with_tls(&url, &tls, keys.clone()).unwrap());
+    let s = Sessions::new(store, Audit::discard());
+    let d = dev("203.0.113.10", FIREFOX);
+    let a = s
+        .create("mtls-user", SessionType::Web, &d, vec![])
+        .await
+        .unwrap();
+    assert!(is_valid(&s.validate(&a.session.id, &d).await.unwrap()));
+    assert_eq!(s.list(None).await.unwrap().len(), 1);
+
+    // No client certificate, or one from another CA: refused by the server,
+    // with an error that says so (and no password).
+    let other = crate::support::tls::TestCerts::new();
+    let (other_cert, other_key) = other.client("intruder");
+    for (what, tls) in [
+        ("no client certificate", tls_files(Some(&ca), None, None)),
+        (
+            "a certificate from another CA",
+            tls_files(Some(&ca), Some(&other_cert), Some(&other_key)),
+        ),
+    ] {
+        let store = RedisStore::connect_with_tls(&url, &tls, keys.clone()).unwrap();
+        let err = store.ping().await.expect_err(what).to_string();
+        eprintln!("{what}: {err}");
+        assert!(!err.contains("s3cret"), "{err}");
     }
 }
 
