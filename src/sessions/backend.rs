@@ -848,8 +848,56 @@ async fn collect(opening: Vec<Opening>) -> Result<Vec<Listed>> {
     Ok(out)
 }
 
+/// A TLS refusal in words that say what to fix; `None` for other errors.
+/// Not a connectivity problem: it fails the same way until the files or the
+/// server's settings change.
+fn tls_problem(message: &str) -> Option<String> {
+    const FILES: &str = "WINDFLOW_REDIS_CLIENT_CERT and WINDFLOW_REDIS_CLIENT_KEY \
+        (or redis_client_cert and redis_client_key in [sessions] of windflow.toml)";
+    let alert = message.split("received fatal alert: ").nth(1).map(|a| {
+        a.split(|c: char| !c.is_ascii_alphanumeric())
+            .next()
+            .unwrap_or(a)
+    });
+    match alert {
+        Some("CertificateRequired") => Some(format!(
+            "TLS refused: Redis requires a client certificate (tls-auth-clients) and none was sent; set {FILES}"
+        )),
+        Some(
+            a @ ("UnknownCA"
+            | "BadCertificate"
+            | "CertificateUnknown"
+            | "UnsupportedCertificate"
+            | "CertificateExpired"
+            | "CertificateRevoked"
+            | "AccessDenied"
+            | "HandshakeFailure"),
+        ) => Some(format!(
+            "TLS refused: Redis did not accept the client certificate (alert {a}); it must be \
+             signed by a CA the server trusts (its tls-ca-cert-file) and be valid now: check {FILES}"
+        )),
+        _ if message.contains("invalid peer certificate") => {
+            let detail = message
+                .split("invalid peer certificate: ")
+                .nth(1)
+                .unwrap_or("not trusted");
+            Some(format!(
+                "TLS refused: the Redis server's certificate is not trusted ({detail}); set \
+                 WINDFLOW_REDIS_CA_FILE (or redis_ca_file in [sessions] of windflow.toml) to the CA that signed it"
+            ))
+        }
+        _ => None,
+    }
+}
+
 fn redis_err(target: &str, e: redis::RedisError) -> SessionError {
     let message = e.to_string();
+    if let Some(message) = tls_problem(&message) {
+        return SessionError::Backend {
+            target: target.to_string(),
+            message,
+        };
+    }
     if e.is_io_error()
         || e.is_connection_dropped()
         || e.is_connection_refusal()

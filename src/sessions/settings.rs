@@ -101,8 +101,7 @@ impl RedisTls {
 
     /// From the process environment alone.
     pub fn from_env() -> Self {
-        Self::load(None, Path::new("windflow.toml"), &|k| std::env::var(k).ok())
-            .unwrap_or_default()
+        Self::load(None, Path::new("windflow.toml"), &|k| std::env::var(k).ok()).unwrap_or_default()
     }
 
     /// From the config file of `config` and the process environment.
@@ -169,9 +168,8 @@ impl RedisTls {
 }
 
 fn read(f: &FileSetting, what: &str) -> Result<Vec<u8>> {
-    std::fs::read(&f.path).map_err(|e| {
-        SessionError::Input(format!("{}: cannot read {what}: {e}", f.named()))
-    })
+    std::fs::read(&f.path)
+        .map_err(|e| SessionError::Input(format!("{}: cannot read {what}: {e}", f.named())))
 }
 
 fn certs(pem: &[u8]) -> Vec<rustls::pki_types::CertificateDer<'static>> {

@@ -517,21 +517,131 @@ async fn redis_mutual_tls_with_a_client_certificate() {
     assert!(is_valid(&s.validate(&a.session.id, &d).await.unwrap()));
     assert_eq!(s.list(None).await.unwrap().len(), 1);
 
-    // No client certificate, or one from another CA: refused by the server,
-    // with an error that says so (and no password).
+    // No client certificate, one from another CA, or the server's own
+    // certificate not trusted: refused, with an error that says what to fix
+    // (and no password), not as a passing outage.
     let other = crate::support::tls::TestCerts::new();
     let (other_cert, other_key) = other.client("intruder");
-    for (what, tls) in [
-        ("no client certificate", tls_files(Some(&ca), None, None)),
+    for (tls, says) in [
         (
-            "a certificate from another CA",
+            tls_files(Some(&ca), None, None),
+            "requires a client certificate (tls-auth-clients) and none was sent; set WINDFLOW_REDIS_CLIENT_CERT and WINDFLOW_REDIS_CLIENT_KEY",
+        ),
+        (
             tls_files(Some(&ca), Some(&other_cert), Some(&other_key)),
+            "did not accept the client certificate (alert UnknownCA)",
+        ),
+        (
+            tls_files(None, Some(&cert), Some(&key)),
+            "the Redis server's certificate is not trusted (UnknownIssuer); set WINDFLOW_REDIS_CA_FILE",
         ),
     ] {
         let store = RedisStore::connect_with_tls(&url, &tls, keys.clone()).unwrap();
-        let err = store.ping().await.expect_err(what).to_string();
-        eprintln!("{what}: {err}");
-        assert!(!err.contains("s3cret"), "{err}");
+        let err = store.ping().await.expect_err(says);
+        assert!(!err.is_unavailable(), "{err}");
+        let text = err.to_string();
+        assert!(text.contains(says), "{text}");
+        assert!(text.contains("rediss://:****@127.0.0.1"), "{text}");
+        assert!(!text.contains("s3cret"), "{text}");
+    }
+    // The first store still works alongside.
+    assert!(is_valid(&s.validate(&a.session.id, &d).await.unwrap()));
+}
+
+/// Bad client TLS files are refused before any connection, naming the file
+/// and the setting, never showing the key.
+#[tokio::test]
+async fn redis_client_certificate_files_are_checked_before_connecting() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    use std::os::unix::fs::PermissionsExt;
+    let certs = crate::support::tls::TestCerts::new();
+    let (cert, key) = certs.client("console");
+    let (_, other_key) = certs.client("someone-else");
+    let keys = Arc::new(Keyring::new(MasterKey::generate()));
+    let url = "rediss://:pw@127.0.0.1:1";
+    let refused =
+        |tls: RedisTls, url: &str| match RedisStore::connect_with_tls(url, &tls, keys.clone()) {
+            Ok(_) => panic!("accepted {tls:?}"),
+            Err(e) => {
+                assert!(
+                    matches!(e, windflow::sessions::SessionError::Input(_)),
+                    "{e}"
+                );
+                e.to_string()
+            }
+        };
+    let key_text = std::fs::read_to_string(&key).unwrap();
+    let body = key_text.lines().nth(1).unwrap();
+
+    // Both files, matching: accepted (the connection is made on first use).
+    assert!(
+        RedisStore::connect_with_tls(url, &tls_files(None, Some(&cert), Some(&key)), keys.clone())
+            .is_ok()
+    );
+
+    // Only one of the two.
+    let e = refused(tls_files(None, Some(&cert), None), url);
+    assert!(
+        e.contains("is set without its key")
+            && e.contains("WINDFLOW_REDIS_CLIENT_KEY")
+            && e.contains(&cert.display().to_string()),
+        "{e}"
+    );
+    let e = refused(tls_files(None, None, Some(&key)), url);
+    assert!(
+        e.contains("is set without its certificate") && e.contains("WINDFLOW_REDIS_CLIENT_CERT"),
+        "{e}"
+    );
+
+    // A key that is not the certificate's.
+    let e = refused(tls_files(None, Some(&cert), Some(&other_key)), url);
+    assert!(
+        e.contains("do not match") && e.contains(&other_key.display().to_string()),
+        "{e}"
+    );
+
+    // A key readable by group or others, as the master key file.
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let e = refused(tls_files(None, Some(&cert), Some(&key)), url);
+    assert!(
+        e.contains("readable by group/others (mode 0640); run chmod 600")
+            && e.contains("WINDFLOW_REDIS_CLIENT_KEY"),
+        "{e}"
+    );
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+    // Certificate and key swapped, a missing file, a CA file without a certificate.
+    let e = refused(tls_files(None, Some(&key), Some(&cert)), url);
+    assert!(e.contains("no PEM certificate"), "{e}");
+    let missing = certs.ca.with_file_name("missing.pem");
+    let e = refused(tls_files(None, Some(&missing), Some(&key)), url);
+    assert!(
+        e.contains("cannot read the Redis client certificate") && e.contains("missing.pem"),
+        "{e}"
+    );
+    let e = refused(tls_files(Some(&key), None, None), url);
+    assert!(
+        e.contains("no PEM certificate") && e.contains("CA file"),
+        "{e}"
+    );
+
+    // A client certificate with a plain-text URL.
+    let e = refused(
+        tls_files(None, Some(&cert), Some(&key)),
+        "redis://127.0.0.1:1",
+    );
+    assert!(e.contains("use rediss://"), "{e}");
+
+    // No error text shows the key.
+    for tls in [
+        tls_files(None, Some(&cert), Some(&other_key)),
+        tls_files(None, Some(&key), Some(&cert)),
+    ] {
+        let e = refused(tls, url);
+        assert!(
+            !e.contains(body) && !e.contains("PRIVATE KEY-----\n"),
+            "{e}"
+        );
     }
 }
 

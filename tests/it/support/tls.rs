@@ -128,8 +128,7 @@ impl TestCerts {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(d.join(&key), std::fs::Permissions::from_mode(0o600))
-                .unwrap();
+            std::fs::set_permissions(d.join(&key), std::fs::Permissions::from_mode(0o600)).unwrap();
         }
         (d.join(cert), d.join(key))
     }
