@@ -928,6 +928,92 @@ fn cli_redis_down_fails_clearly() {
     assert!(!err.contains("hunter2"), "password leaked: {err}");
 }
 
+/// `windflow sessions` against Redis requiring client certificates: the
+/// files from the environment or from `[sessions]` in windflow.toml.
+#[test]
+fn cli_redis_mutual_tls() {
+    use std::os::unix::fs::PermissionsExt;
+    let redis = RedisServer::start_mtls("s3cret-pw");
+    let certs = redis.certs();
+    let (cert, key) = certs.client("windflow-cli");
+    let url = format!("rediss://:s3cret-pw@127.0.0.1:{}", redis.port);
+    let path = |p: &std::path::Path| p.display().to_string();
+
+    // From the environment: the whole CLI flow works over mutual TLS.
+    let cli = new_cli(Some(url.clone()))
+        .with_var("WINDFLOW_REDIS_CA_FILE", &path(&certs.ca))
+        .with_var("WINDFLOW_REDIS_CLIENT_CERT", &path(&cert))
+        .with_var("WINDFLOW_REDIS_CLIENT_KEY", &path(&key));
+    cli_flow(&cli);
+
+    // From windflow.toml, with paths relative to it.
+    let cli = new_cli(Some(url.clone()));
+    let conf = cli.root.path().join("config/windflow");
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::copy(&certs.ca, conf.join("redis-ca.pem")).unwrap();
+    std::fs::copy(&cert, conf.join("client.pem")).unwrap();
+    std::fs::copy(&key, conf.join("client.key")).unwrap();
+    std::fs::set_permissions(
+        conf.join("client.key"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    std::fs::write(
+        conf.join("windflow.toml"),
+        "[sessions]\nredis_ca_file = \"redis-ca.pem\"\nredis_client_cert = \"client.pem\"\nredis_client_key = \"client.key\"\n",
+    )
+    .unwrap();
+    let created = cli.json(&[
+        "sessions",
+        "create",
+        "--user",
+        "bob",
+        "--ip",
+        "203.0.113.7",
+        "--user-agent",
+        FIREFOX,
+        "--json",
+    ]);
+    let listed = cli.json(&["sessions", "list", "--json"]);
+    assert_eq!(listed[0]["id"], created["id"]);
+
+    // A key open to others is refused (exit 2), naming the file and the fix.
+    std::fs::set_permissions(
+        conf.join("client.key"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let out = cli.run(&["sessions", "list"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("readable by group/others (mode 0644); run chmod 600")
+            && err.contains("[sessions] redis_client_key"),
+        "{err}"
+    );
+
+    // Without a client certificate: exit 1, saying one is required.
+    let cli = new_cli(Some(url.clone())).with_var("WINDFLOW_REDIS_CA_FILE", &path(&certs.ca));
+    let out = cli.run(&["sessions", "list"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("requires a client certificate") && err.contains("WINDFLOW_REDIS_CLIENT_CERT"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("s3cret") && !err.contains("panicked"),
+        "{err}"
+    );
+
+    // A certificate without its key: exit 2 before connecting.
+    let cli = cli.with_var("WINDFLOW_REDIS_CLIENT_CERT", &path(&cert));
+    let out = cli.run(&["sessions", "list"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("set without its key"), "{err}");
+}
+
 // ------------------------------------------------------------------ pane
 
 mod pane {
