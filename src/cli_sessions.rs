@@ -69,6 +69,8 @@ pub enum SessionsCommand {
     },
     /// Every field of one session.
     Show {
+        /// The session id (it may start with `-`).
+        #[arg(allow_hyphen_values = true)]
         id: String,
         #[arg(long)]
         json: bool,
@@ -91,6 +93,8 @@ pub enum SessionsCommand {
     /// Check a session as presented by a client: exit 0 valid, 1 invalid.
     /// A different device revokes it (hijack attempt).
     Validate {
+        /// The session id (it may start with `-`).
+        #[arg(allow_hyphen_values = true)]
         id: String,
         #[command(flatten)]
         device: DeviceArgs,
@@ -99,6 +103,8 @@ pub enum SessionsCommand {
     },
     /// Revoke one session.
     Revoke {
+        /// The session id (it may start with `-`).
+        #[arg(allow_hyphen_values = true)]
         id: String,
         #[command(flatten)]
         step_up: StepUp,

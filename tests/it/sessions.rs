@@ -546,6 +546,30 @@ async fn redis_mutual_tls_with_a_client_certificate() {
     }
     // The first store still works alongside.
     assert!(is_valid(&s.validate(&a.session.id, &d).await.unwrap()));
+
+    // The console's service on a store without the certificate stays up
+    // and shows why in its health (degraded: retrying will not fix it).
+    let store = RedisStore::connect_with_tls(&url, &tls_files(Some(&ca), None, None), keys.clone())
+        .unwrap();
+    let (tx, mut rx) = windflow::service::channel();
+    let handle =
+        windflow::sessions::service::spawn(Sessions::new(Arc::new(store), Audit::discard()), tx);
+    let last_error = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let Some(ServiceEvent::Health { health, .. }) = rx.recv().await
+                && health.state == HealthState::Degraded
+            {
+                return health.last_error.unwrap_or_default();
+            }
+        }
+    })
+    .await
+    .expect("a degraded health within 5 s");
+    assert!(
+        last_error.contains("requires a client certificate") && !last_error.contains("s3cret"),
+        "{last_error}"
+    );
+    assert!(handle.try_send(windflow::sessions::service::SessionsRequest::Refresh));
 }
 
 /// Bad client TLS files are refused before any connection, naming the file
@@ -887,6 +911,34 @@ fn cli_flow(cli: &Cli) {
     let out = cli.run(&["sessions", "show", "nope"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("session id"));
+}
+
+/// Ids are URL-safe base64, so one in 64 starts with `-`: still an id.
+#[test]
+fn cli_session_ids_may_start_with_a_hyphen() {
+    let cli = new_cli(None);
+    for id in [
+        "-Tkd4mSxhH-xi0RrcEdmDchR8FnJxFw-eRIQ_v_r-KM",
+        "--kd4mSxhH-xi0RrcEdmDchR8FnJxFw-eRIQ_v_r-KM",
+    ] {
+        for args in [
+            vec!["sessions", "show", id, "--json"],
+            vec![
+                "sessions",
+                "validate",
+                id,
+                "--ip",
+                "203.0.113.10",
+                "--user-agent",
+                FIREFOX,
+            ],
+        ] {
+            let out = cli.run(&args);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+            assert!(!err.contains("unexpected argument"), "{err}");
+        }
+    }
 }
 
 #[test]
