@@ -386,8 +386,11 @@ fn run_console(
         .build()
         .map_err(anyhow::Error::from)?;
     let sessions_keys = auth.keyring().clone();
-    let redis_tls =
-        crate::sessions::settings::RedisTls::from_config(&config).map_err(CliError::Usage)?;
+    let redis_tls = crate::sessions::settings::RedisTls::checked(
+        &config,
+        redis_url.as_deref().filter(|_| !demo_mode),
+    )
+    .map_err(CliError::Usage)?;
     let sessions_audit = audit.clone();
     let exit = runtime.block_on(async move {
         let (tx, rx) = service::channel();

@@ -601,11 +601,16 @@ impl RedisStore {
     /// A bad file (unreadable, key open to others, certificate and key not
     /// matching or given alone) is refused here, before any connection.
     pub fn connect_with_tls(url: &str, tls: &RedisTls, keys: Arc<Keyring>) -> Result<Self> {
+        let certs = Self::check_tls(url, tls)?;
+        Self::connect_with_certs(url, certs, keys)
+    }
+
+    /// Reads and checks the TLS files of `tls` for `url` (no connection).
+    pub fn check_tls(url: &str, tls: &RedisTls) -> Result<Option<redis::TlsCertificates>> {
         if tls.client_cert.is_some() || tls.client_key.is_some() {
             Self::require_tls(url, "a client certificate")?;
         }
-        let certs = tls.certificates()?;
-        Self::connect_with_certs(url, certs, keys)
+        tls.certificates()
     }
 
     /// Like [`RedisStore::connect`], trusting `ca_pem` (PEM) for `rediss://`.

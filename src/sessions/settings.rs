@@ -117,6 +117,20 @@ impl RedisTls {
         Self::load(table.as_ref(), file, &|k| std::env::var(k).ok())
     }
 
+    /// [`RedisTls::from_config`], with the files checked when `redis_url`
+    /// is given (as [`RedisTls::certificates`] does), so the console stops
+    /// on a bad file before it takes the terminal.
+    pub fn checked(
+        config: &crate::config::Config,
+        redis_url: Option<&str>,
+    ) -> std::result::Result<Self, String> {
+        let tls = Self::from_config(config)?;
+        if let Some(url) = redis_url {
+            super::backend::RedisStore::check_tls(url, &tls).map_err(|e| e.to_string())?;
+        }
+        Ok(tls)
+    }
+
     /// Whether anything is set.
     pub fn is_set(&self) -> bool {
         self.ca_file.is_some() || self.client_cert.is_some() || self.client_key.is_some()

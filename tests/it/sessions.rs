@@ -1066,6 +1066,37 @@ fn cli_redis_mutual_tls() {
     assert!(err.contains("set without its key"), "{err}");
 }
 
+/// The console stops on a bad Redis TLS file before it takes the terminal
+/// (exit 2, naming the file), as it does for a bad config file.
+#[test]
+fn console_refuses_bad_redis_tls_files_before_the_terminal() {
+    use crate::support::pty::Pty;
+    let certs = crate::support::tls::TestCerts::new();
+    let (cert, _key) = certs.client("console");
+    let cert = cert.display().to_string();
+    let mut pty = Pty::spawn(
+        &crate::support::windflow_bin(),
+        &[],
+        &[
+            ("WINDFLOW_REDIS_URL", "rediss://:s3cret-pw@127.0.0.1:1"),
+            ("WINDFLOW_REDIS_CLIENT_CERT", &cert),
+        ],
+        80,
+        24,
+    );
+    let status = pty
+        .wait_exit(Duration::from_secs(10))
+        .expect("the console exits");
+    let screen = pty.screen_text();
+    assert_eq!(status.exit_code(), 2, "{screen}");
+    assert!(!pty.alternate_screen(), "{screen}");
+    assert!(
+        screen.contains("set without its key") && screen.contains("WINDFLOW_REDIS_CLIENT_KEY"),
+        "{screen}"
+    );
+    assert!(!screen.contains("s3cret"), "{screen}");
+}
+
 // ------------------------------------------------------------------ pane
 
 mod pane {
