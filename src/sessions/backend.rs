@@ -875,11 +875,14 @@ fn tls_problem(message: &str) -> Option<String> {
             | "UnsupportedCertificate"
             | "CertificateExpired"
             | "CertificateRevoked"
-            | "AccessDenied"
-            | "HandshakeFailure"),
+            | "AccessDenied"),
         ) => Some(format!(
             "TLS refused: Redis did not accept the client certificate (alert {a}); it must be \
              signed by a CA the server trusts (its tls-ca-cert-file) and be valid now: check {FILES}"
+        )),
+        Some("HandshakeFailure") => Some(format!(
+            "TLS refused: Redis ended the handshake (alert HandshakeFailure): no common TLS \
+             version or cipher, or a client certificate required or not accepted: check {FILES}"
         )),
         _ if message.contains("invalid peer certificate") => {
             let detail = message
@@ -1173,5 +1176,24 @@ impl SessionStore for RedisStore {
                 .map_err(|e| self.err(e))?;
             Ok(ids)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tls_problem;
+
+    #[test]
+    fn tls_refusals_say_what_to_fix_and_other_errors_pass_through() {
+        let t = |m: &str| tls_problem(m).unwrap_or_default();
+        assert!(t("received fatal alert: HandshakeFailure").contains("no common TLS version"));
+        assert!(t("received fatal alert: BadCertificate").contains("(alert BadCertificate)"));
+        assert!(
+            t("invalid peer certificate: Expired").contains("not trusted (Expired)"),
+            "{}",
+            t("invalid peer certificate: Expired")
+        );
+        assert_eq!(tls_problem("received fatal alert: DecodeError"), None);
+        assert_eq!(tls_problem("Connection refused (os error 111)"), None);
     }
 }
