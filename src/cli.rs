@@ -386,6 +386,11 @@ fn run_console(
         .build()
         .map_err(anyhow::Error::from)?;
     let sessions_keys = auth.keyring().clone();
+    let redis_tls = crate::sessions::settings::RedisTls::checked(
+        &config,
+        redis_url.as_deref().filter(|_| !demo_mode),
+    )
+    .map_err(CliError::Usage)?;
     let sessions_audit = audit.clone();
     let exit = runtime.block_on(async move {
         let (tx, rx) = service::channel();
@@ -394,6 +399,7 @@ fn run_console(
             sessions_keys,
             sessions_audit,
             redis_url.as_deref().filter(|_| !demo_mode),
+            &redis_tls,
             demo_mode,
             tx.clone(),
         )?;

@@ -3,7 +3,9 @@
 //! `validate` exits 0 for a valid session and 1 for an invalid one.
 //!
 //! The store is Redis when `--redis-url` / `WINDFLOW_REDIS_URL` is given,
-//! else the embedded store in the data dir. Revocations are authorised like
+//! else the embedded store in the data dir; for `rediss://` the TLS files
+//! (CA, client certificate and key) come from `[sessions]` in windflow.toml
+//! and `WINDFLOW_REDIS_*` (see [`crate::sessions::settings`]). Revocations are authorised like
 //! the console's: once operators exist, `--operator` with `--code` (or an
 //! open grant) is needed; a store without operators allows them.
 
@@ -25,6 +27,7 @@ use crate::sessions::model::{
     Device, Invalid, Listed, SessionType, Validation, human, is_valid_id,
 };
 use crate::sessions::service::{Sessions, short};
+use crate::sessions::settings::RedisTls;
 use crate::store::Store;
 
 /// The device a client presents.
@@ -66,6 +69,8 @@ pub enum SessionsCommand {
     },
     /// Every field of one session.
     Show {
+        /// The session id (it may start with `-`).
+        #[arg(allow_hyphen_values = true)]
         id: String,
         #[arg(long)]
         json: bool,
@@ -88,6 +93,8 @@ pub enum SessionsCommand {
     /// Check a session as presented by a client: exit 0 valid, 1 invalid.
     /// A different device revokes it (hijack attempt).
     Validate {
+        /// The session id (it may start with `-`).
+        #[arg(allow_hyphen_values = true)]
         id: String,
         #[command(flatten)]
         device: DeviceArgs,
@@ -96,6 +103,8 @@ pub enum SessionsCommand {
     },
     /// Revoke one session.
     Revoke {
+        /// The session id (it may start with `-`).
+        #[arg(allow_hyphen_values = true)]
         id: String,
         #[command(flatten)]
         step_up: StepUp,
@@ -264,7 +273,10 @@ pub fn open_store(
 ) -> Result<Arc<dyn SessionStore>, CliError> {
     let keys = Arc::new(load_keyring(config, true)?);
     Ok(match redis_url {
-        Some(url) => Arc::new(RedisStore::connect(url, keys).map_err(sess_err)?),
+        Some(url) => {
+            let tls = RedisTls::from_config(config).map_err(CliError::Usage)?;
+            Arc::new(RedisStore::connect_with_tls(url, &tls, keys).map_err(sess_err)?)
+        }
         None => {
             let store =
                 Store::open(&config.paths.data_dir).map_err(|e| CliError::Failure(e.into()))?;

@@ -32,6 +32,8 @@ pub struct FileConfig {
     /// The `[audit]` table (alert channels and rules, tail size), read by
     /// `audit::settings`.
     pub audit: Option<toml::Table>,
+    /// The `[sessions]` table (Redis TLS files), read by `sessions::settings`.
+    pub sessions: Option<toml::Table>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]

@@ -580,8 +580,7 @@ pub struct RedisStore {
     keys: Arc<Keyring>,
 }
 
-/// Names a PEM file of CA certificates to trust for `rediss://`.
-pub const REDIS_CA_ENV: &str = "WINDFLOW_REDIS_CA_FILE";
+pub use super::settings::{REDIS_CA_ENV, REDIS_CLIENT_CERT_ENV, REDIS_CLIENT_KEY_ENV, RedisTls};
 
 /// Timeouts: a dead Redis gives an error within these, never a hang.
 pub const REDIS_RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -590,38 +589,64 @@ pub const REDIS_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 impl RedisStore {
     /// Prepares a connection to `url`; it is made on first use and remade
     /// after a loss, so this succeeds while Redis is down. For `rediss://`
-    /// the server certificate is checked against the system roots, or
-    /// against the PEM file named by `WINDFLOW_REDIS_CA_FILE`.
+    /// the TLS files come from the environment (`WINDFLOW_REDIS_CA_FILE`,
+    /// `WINDFLOW_REDIS_CLIENT_CERT`, `WINDFLOW_REDIS_CLIENT_KEY`).
     pub fn connect(url: &str, keys: Arc<Keyring>) -> Result<Self> {
-        let ca = match std::env::var_os(REDIS_CA_ENV) {
-            Some(path) => Some(std::fs::read(&path).map_err(|e| {
-                SessionError::Input(format!(
-                    "{REDIS_CA_ENV}={}: cannot read the CA certificate: {e}",
-                    std::path::Path::new(&path).display()
-                ))
-            })?),
-            None => None,
-        };
-        Self::connect_with_ca(url, ca, keys)
+        Self::connect_with_tls(url, &RedisTls::from_env(), keys)
+    }
+
+    /// Like [`RedisStore::connect`], with the TLS files of `tls`: the server
+    /// certificate is checked against the CA file (else the system roots),
+    /// and the client certificate is presented to a server asking for one.
+    /// A bad file (unreadable, key open to others, certificate and key not
+    /// matching or given alone) is refused here, before any connection.
+    pub fn connect_with_tls(url: &str, tls: &RedisTls, keys: Arc<Keyring>) -> Result<Self> {
+        let certs = Self::check_tls(url, tls)?;
+        Self::connect_with_certs(url, certs, keys)
+    }
+
+    /// Reads and checks the TLS files of `tls` for `url` (no connection).
+    pub fn check_tls(url: &str, tls: &RedisTls) -> Result<Option<redis::TlsCertificates>> {
+        if tls.client_cert.is_some() || tls.client_key.is_some() {
+            Self::require_tls(url, "a client certificate")?;
+        }
+        tls.certificates()
     }
 
     /// Like [`RedisStore::connect`], trusting `ca_pem` (PEM) for `rediss://`.
     pub fn connect_with_ca(url: &str, ca_pem: Option<Vec<u8>>, keys: Arc<Keyring>) -> Result<Self> {
+        let certs = ca_pem.map(|pem| redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(pem),
+        });
+        Self::connect_with_certs(url, certs, keys)
+    }
+
+    fn require_tls(url: &str, what: &str) -> Result<()> {
+        if url.starts_with("rediss://") {
+            return Ok(());
+        }
+        Err(SessionError::Input(format!(
+            "{what} is set for Redis but {} is not a TLS URL: use rediss://",
+            crate::service::redact_url(url)
+        )))
+    }
+
+    fn connect_with_certs(
+        url: &str,
+        certs: Option<redis::TlsCertificates>,
+        keys: Arc<Keyring>,
+    ) -> Result<Self> {
         let target = crate::service::redact_url(url);
         let bad = |e: redis::RedisError| {
             SessionError::Input(format!(
                 "invalid Redis URL {target}: {e} (use redis://[:password@]host:port[/db] or rediss:// for TLS)"
             ))
         };
-        let client = match ca_pem {
-            Some(pem) if url.starts_with("rediss://") => redis::Client::build_with_tls(
-                url,
-                redis::TlsCertificates {
-                    client_tls: None,
-                    root_cert: Some(pem),
-                },
-            )
-            .map_err(bad)?,
+        let client = match certs {
+            Some(certs) if url.starts_with("rediss://") => {
+                redis::Client::build_with_tls(url, certs).map_err(bad)?
+            }
             _ => redis::Client::open(url).map_err(bad)?,
         };
         let config = ConnectionManagerConfig::new()
@@ -828,8 +853,59 @@ async fn collect(opening: Vec<Opening>) -> Result<Vec<Listed>> {
     Ok(out)
 }
 
+/// A TLS refusal in words that say what to fix; `None` for other errors.
+/// Not a connectivity problem: it fails the same way until the files or the
+/// server's settings change.
+fn tls_problem(message: &str) -> Option<String> {
+    const FILES: &str = "WINDFLOW_REDIS_CLIENT_CERT and WINDFLOW_REDIS_CLIENT_KEY \
+        (or redis_client_cert and redis_client_key in [sessions] of windflow.toml)";
+    let alert = message.split("received fatal alert: ").nth(1).map(|a| {
+        a.split(|c: char| !c.is_ascii_alphanumeric())
+            .next()
+            .unwrap_or(a)
+    });
+    match alert {
+        Some("CertificateRequired") => Some(format!(
+            "TLS refused: Redis requires a client certificate (tls-auth-clients) and none was sent; set {FILES}"
+        )),
+        Some(
+            a @ ("UnknownCA"
+            | "BadCertificate"
+            | "CertificateUnknown"
+            | "UnsupportedCertificate"
+            | "CertificateExpired"
+            | "CertificateRevoked"
+            | "AccessDenied"),
+        ) => Some(format!(
+            "TLS refused: Redis did not accept the client certificate (alert {a}); it must be \
+             signed by a CA the server trusts (its tls-ca-cert-file) and be valid now: check {FILES}"
+        )),
+        Some("HandshakeFailure") => Some(format!(
+            "TLS refused: Redis ended the handshake (alert HandshakeFailure): no common TLS \
+             version or cipher, or a client certificate required or not accepted: check {FILES}"
+        )),
+        _ if message.contains("invalid peer certificate") => {
+            let detail = message
+                .split("invalid peer certificate: ")
+                .nth(1)
+                .unwrap_or("not trusted");
+            Some(format!(
+                "TLS refused: the Redis server's certificate is not trusted ({detail}); set \
+                 WINDFLOW_REDIS_CA_FILE (or redis_ca_file in [sessions] of windflow.toml) to the CA that signed it"
+            ))
+        }
+        _ => None,
+    }
+}
+
 fn redis_err(target: &str, e: redis::RedisError) -> SessionError {
     let message = e.to_string();
+    if let Some(message) = tls_problem(&message) {
+        return SessionError::Backend {
+            target: target.to_string(),
+            message,
+        };
+    }
     if e.is_io_error()
         || e.is_connection_dropped()
         || e.is_connection_refusal()
@@ -1100,5 +1176,24 @@ impl SessionStore for RedisStore {
                 .map_err(|e| self.err(e))?;
             Ok(ids)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tls_problem;
+
+    #[test]
+    fn tls_refusals_say_what_to_fix_and_other_errors_pass_through() {
+        let t = |m: &str| tls_problem(m).unwrap_or_default();
+        assert!(t("received fatal alert: HandshakeFailure").contains("no common TLS version"));
+        assert!(t("received fatal alert: BadCertificate").contains("(alert BadCertificate)"));
+        assert!(
+            t("invalid peer certificate: Expired").contains("not trusted (Expired)"),
+            "{}",
+            t("invalid peer certificate: Expired")
+        );
+        assert_eq!(tls_problem("received fatal alert: DecodeError"), None);
+        assert_eq!(tls_problem("Connection refused (os error 111)"), None);
     }
 }

@@ -207,18 +207,19 @@ pub const POLL_EVERY: Duration = Duration::from_secs(1);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// Starts the console's sessions service (inside the runtime): Redis when
-/// `redis_url` is given, else the embedded store; in demo mode, with the
-/// demo population.
+/// `redis_url` is given (with the TLS files of `redis_tls`), else the
+/// embedded store; in demo mode, with the demo population.
 pub fn start_console(
     store: Arc<crate::store::Store>,
     keys: Arc<crate::crypto::Keyring>,
     audit: Audit,
     redis_url: Option<&str>,
+    redis_tls: &super::settings::RedisTls,
     demo: bool,
     events: EventTx,
 ) -> anyhow::Result<SessionsHandle> {
     let backend: Arc<dyn SessionStore> = match redis_url {
-        Some(url) => Arc::new(backend::RedisStore::connect(url, keys)?),
+        Some(url) => Arc::new(backend::RedisStore::connect_with_tls(url, redis_tls, keys)?),
         None => Arc::new(backend::LocalStore::open(store, keys)?),
     };
     let sessions = Sessions::new(backend, audit);

@@ -13,6 +13,7 @@ use windflow::crypto::{Keyring, MasterKey};
 use windflow::service::{HealthState, ServiceEvent};
 use windflow::sessions::backend::{HIJACK_PREFIX, SESSION_PREFIX, USER_PREFIX};
 use windflow::sessions::model::Invalid;
+use windflow::sessions::settings::{FileSetting, RedisTls};
 use windflow::sessions::{
     Device, LocalStore, RedisStore, SessionStore, SessionType, Sessions, Validation,
 };
@@ -477,6 +478,197 @@ async fn redis_over_tls_with_a_password() {
     }
 }
 
+/// The TLS files named as the environment would name them.
+fn tls_files(
+    ca: Option<&std::path::Path>,
+    cert: Option<&std::path::Path>,
+    key: Option<&std::path::Path>,
+) -> RedisTls {
+    let named = |p: Option<&std::path::Path>, origin: &str| {
+        p.map(|p| FileSetting {
+            path: p.to_path_buf(),
+            origin: origin.into(),
+        })
+    };
+    RedisTls {
+        ca_file: named(ca, "WINDFLOW_REDIS_CA_FILE"),
+        client_cert: named(cert, "WINDFLOW_REDIS_CLIENT_CERT"),
+        client_key: named(key, "WINDFLOW_REDIS_CLIENT_KEY"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_mutual_tls_with_a_client_certificate() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let redis = RedisServer::start_mtls("s3cret-pw");
+    let ca = redis.certs().ca.clone();
+    let (cert, key) = redis.certs().client("windflow-console");
+    let keys = Arc::new(Keyring::new(MasterKey::generate()));
+    let url = format!("rediss://:s3cret-pw@127.0.0.1:{}", redis.port);
+    let tls = tls_files(Some(&ca), Some(&cert), Some(&key));
+    let store: Arc<dyn SessionStore> =
+        Arc::new(RedisStore::connect_with_tls(&url, &tls, keys.clone()).unwrap());
+    let s = Sessions::new(store, Audit::discard());
+    let d = dev("203.0.113.10", FIREFOX);
+    let a = s
+        .create("mtls-user", SessionType::Web, &d, vec![])
+        .await
+        .unwrap();
+    assert!(is_valid(&s.validate(&a.session.id, &d).await.unwrap()));
+    assert_eq!(s.list(None).await.unwrap().len(), 1);
+
+    // No client certificate, one from another CA, or the server's own
+    // certificate not trusted: refused, with an error that says what to fix
+    // (and no password), not as a passing outage.
+    let other = crate::support::tls::TestCerts::new();
+    let (other_cert, other_key) = other.client("intruder");
+    for (tls, says) in [
+        (
+            tls_files(Some(&ca), None, None),
+            "requires a client certificate (tls-auth-clients) and none was sent; set WINDFLOW_REDIS_CLIENT_CERT and WINDFLOW_REDIS_CLIENT_KEY",
+        ),
+        (
+            tls_files(Some(&ca), Some(&other_cert), Some(&other_key)),
+            "did not accept the client certificate (alert UnknownCA)",
+        ),
+        (
+            tls_files(None, Some(&cert), Some(&key)),
+            "the Redis server's certificate is not trusted (UnknownIssuer); set WINDFLOW_REDIS_CA_FILE",
+        ),
+    ] {
+        let store = RedisStore::connect_with_tls(&url, &tls, keys.clone()).unwrap();
+        let err = store.ping().await.expect_err(says);
+        assert!(!err.is_unavailable(), "{err}");
+        let text = err.to_string();
+        assert!(text.contains(says), "{text}");
+        assert!(text.contains("rediss://:****@127.0.0.1"), "{text}");
+        assert!(!text.contains("s3cret"), "{text}");
+    }
+    // The first store still works alongside.
+    assert!(is_valid(&s.validate(&a.session.id, &d).await.unwrap()));
+
+    // The console's service on a store without the certificate stays up
+    // and shows why in its health (degraded: retrying will not fix it).
+    let store = RedisStore::connect_with_tls(&url, &tls_files(Some(&ca), None, None), keys.clone())
+        .unwrap();
+    let (tx, mut rx) = windflow::service::channel();
+    let handle =
+        windflow::sessions::service::spawn(Sessions::new(Arc::new(store), Audit::discard()), tx);
+    let last_error = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let Some(ServiceEvent::Health { health, .. }) = rx.recv().await
+                && health.state == HealthState::Degraded
+            {
+                return health.last_error.unwrap_or_default();
+            }
+        }
+    })
+    .await
+    .expect("a degraded health within 5 s");
+    assert!(
+        last_error.contains("requires a client certificate") && !last_error.contains("s3cret"),
+        "{last_error}"
+    );
+    assert!(handle.try_send(windflow::sessions::service::SessionsRequest::Refresh));
+}
+
+/// Bad client TLS files are refused before any connection, naming the file
+/// and the setting, never showing the key.
+#[tokio::test]
+async fn redis_client_certificate_files_are_checked_before_connecting() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    use std::os::unix::fs::PermissionsExt;
+    let certs = crate::support::tls::TestCerts::new();
+    let (cert, key) = certs.client("console");
+    let (_, other_key) = certs.client("someone-else");
+    let keys = Arc::new(Keyring::new(MasterKey::generate()));
+    let url = "rediss://:pw@127.0.0.1:1";
+    let refused =
+        |tls: RedisTls, url: &str| match RedisStore::connect_with_tls(url, &tls, keys.clone()) {
+            Ok(_) => panic!("accepted {tls:?}"),
+            Err(e) => {
+                assert!(
+                    matches!(e, windflow::sessions::SessionError::Input(_)),
+                    "{e}"
+                );
+                e.to_string()
+            }
+        };
+    let key_text = std::fs::read_to_string(&key).unwrap();
+    let body = key_text.lines().nth(1).unwrap();
+
+    // Both files, matching: accepted (the connection is made on first use).
+    assert!(
+        RedisStore::connect_with_tls(url, &tls_files(None, Some(&cert), Some(&key)), keys.clone())
+            .is_ok()
+    );
+
+    // Only one of the two.
+    let e = refused(tls_files(None, Some(&cert), None), url);
+    assert!(
+        e.contains("is set without its key")
+            && e.contains("WINDFLOW_REDIS_CLIENT_KEY")
+            && e.contains(&cert.display().to_string()),
+        "{e}"
+    );
+    let e = refused(tls_files(None, None, Some(&key)), url);
+    assert!(
+        e.contains("is set without its certificate") && e.contains("WINDFLOW_REDIS_CLIENT_CERT"),
+        "{e}"
+    );
+
+    // A key that is not the certificate's.
+    let e = refused(tls_files(None, Some(&cert), Some(&other_key)), url);
+    assert!(
+        e.contains("do not match") && e.contains(&other_key.display().to_string()),
+        "{e}"
+    );
+
+    // A key readable by group or others, as the master key file.
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let e = refused(tls_files(None, Some(&cert), Some(&key)), url);
+    assert!(
+        e.contains("readable by group/others (mode 0640); run chmod 600")
+            && e.contains("WINDFLOW_REDIS_CLIENT_KEY"),
+        "{e}"
+    );
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+    // Certificate and key swapped, a missing file, a CA file without a certificate.
+    let e = refused(tls_files(None, Some(&key), Some(&cert)), url);
+    assert!(e.contains("no PEM certificate"), "{e}");
+    let missing = certs.ca.with_file_name("missing.pem");
+    let e = refused(tls_files(None, Some(&missing), Some(&key)), url);
+    assert!(
+        e.contains("cannot read the Redis client certificate") && e.contains("missing.pem"),
+        "{e}"
+    );
+    let e = refused(tls_files(Some(&key), None, None), url);
+    assert!(
+        e.contains("no PEM certificate") && e.contains("CA file"),
+        "{e}"
+    );
+
+    // A client certificate with a plain-text URL.
+    let e = refused(
+        tls_files(None, Some(&cert), Some(&key)),
+        "redis://127.0.0.1:1",
+    );
+    assert!(e.contains("use rediss://"), "{e}");
+
+    // No error text shows the key.
+    for tls in [
+        tls_files(None, Some(&cert), Some(&other_key)),
+        tls_files(None, Some(&key), Some(&cert)),
+    ] {
+        let e = refused(tls, url);
+        assert!(
+            !e.contains(body) && !e.contains("PRIVATE KEY-----\n"),
+            "{e}"
+        );
+    }
+}
+
 /// The service's snapshots follow creates, validations, hijacks and
 /// revocations within about a second.
 async fn snapshots_follow(store: Arc<dyn SessionStore>) {
@@ -721,6 +913,34 @@ fn cli_flow(cli: &Cli) {
     assert!(String::from_utf8_lossy(&out.stderr).contains("session id"));
 }
 
+/// Ids are URL-safe base64, so one in 64 starts with `-`: still an id.
+#[test]
+fn cli_session_ids_may_start_with_a_hyphen() {
+    let cli = new_cli(None);
+    for id in [
+        "-Tkd4mSxhH-xi0RrcEdmDchR8FnJxFw-eRIQ_v_r-KM",
+        "--kd4mSxhH-xi0RrcEdmDchR8FnJxFw-eRIQ_v_r-KM",
+    ] {
+        for args in [
+            vec!["sessions", "show", id, "--json"],
+            vec![
+                "sessions",
+                "validate",
+                id,
+                "--ip",
+                "203.0.113.10",
+                "--user-agent",
+                FIREFOX,
+            ],
+        ] {
+            let out = cli.run(&args);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+            assert!(!err.contains("unexpected argument"), "{err}");
+        }
+    }
+}
+
 #[test]
 fn cli_embedded_store() {
     cli_flow(&new_cli(None));
@@ -758,6 +978,123 @@ fn cli_redis_down_fails_clearly() {
         "{err}"
     );
     assert!(!err.contains("hunter2"), "password leaked: {err}");
+}
+
+/// `windflow sessions` against Redis requiring client certificates: the
+/// files from the environment or from `[sessions]` in windflow.toml.
+#[test]
+fn cli_redis_mutual_tls() {
+    use std::os::unix::fs::PermissionsExt;
+    let redis = RedisServer::start_mtls("s3cret-pw");
+    let certs = redis.certs();
+    let (cert, key) = certs.client("windflow-cli");
+    let url = format!("rediss://:s3cret-pw@127.0.0.1:{}", redis.port);
+    let path = |p: &std::path::Path| p.display().to_string();
+
+    // From the environment: the whole CLI flow works over mutual TLS.
+    let cli = new_cli(Some(url.clone()))
+        .with_var("WINDFLOW_REDIS_CA_FILE", &path(&certs.ca))
+        .with_var("WINDFLOW_REDIS_CLIENT_CERT", &path(&cert))
+        .with_var("WINDFLOW_REDIS_CLIENT_KEY", &path(&key));
+    cli_flow(&cli);
+
+    // From windflow.toml, with paths relative to it.
+    let cli = new_cli(Some(url.clone()));
+    let conf = cli.root.path().join("config/windflow");
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::copy(&certs.ca, conf.join("redis-ca.pem")).unwrap();
+    std::fs::copy(&cert, conf.join("client.pem")).unwrap();
+    std::fs::copy(&key, conf.join("client.key")).unwrap();
+    std::fs::set_permissions(
+        conf.join("client.key"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    std::fs::write(
+        conf.join("windflow.toml"),
+        "[sessions]\nredis_ca_file = \"redis-ca.pem\"\nredis_client_cert = \"client.pem\"\nredis_client_key = \"client.key\"\n",
+    )
+    .unwrap();
+    let created = cli.json(&[
+        "sessions",
+        "create",
+        "--user",
+        "bob",
+        "--ip",
+        "203.0.113.7",
+        "--user-agent",
+        FIREFOX,
+        "--json",
+    ]);
+    let listed = cli.json(&["sessions", "list", "--json"]);
+    assert_eq!(listed[0]["id"], created["id"]);
+
+    // A key open to others is refused (exit 2), naming the file and the fix.
+    std::fs::set_permissions(
+        conf.join("client.key"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let out = cli.run(&["sessions", "list"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("readable by group/others (mode 0644); run chmod 600")
+            && err.contains("[sessions] redis_client_key"),
+        "{err}"
+    );
+
+    // Without a client certificate: exit 1, saying one is required.
+    let cli = new_cli(Some(url.clone())).with_var("WINDFLOW_REDIS_CA_FILE", &path(&certs.ca));
+    let out = cli.run(&["sessions", "list"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("requires a client certificate") && err.contains("WINDFLOW_REDIS_CLIENT_CERT"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("s3cret") && !err.contains("panicked"),
+        "{err}"
+    );
+
+    // A certificate without its key: exit 2 before connecting.
+    let cli = cli.with_var("WINDFLOW_REDIS_CLIENT_CERT", &path(&cert));
+    let out = cli.run(&["sessions", "list"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("set without its key"), "{err}");
+}
+
+/// The console stops on a bad Redis TLS file before it takes the terminal
+/// (exit 2, naming the file), as it does for a bad config file.
+#[test]
+fn console_refuses_bad_redis_tls_files_before_the_terminal() {
+    use crate::support::pty::Pty;
+    let certs = crate::support::tls::TestCerts::new();
+    let (cert, _key) = certs.client("console");
+    let cert = cert.display().to_string();
+    let mut pty = Pty::spawn(
+        &crate::support::windflow_bin(),
+        &[],
+        &[
+            ("WINDFLOW_REDIS_URL", "rediss://:s3cret-pw@127.0.0.1:1"),
+            ("WINDFLOW_REDIS_CLIENT_CERT", &cert),
+        ],
+        80,
+        24,
+    );
+    let status = pty
+        .wait_exit(Duration::from_secs(10))
+        .expect("the console exits");
+    let screen = pty.screen_text();
+    assert_eq!(status.exit_code(), 2, "{screen}");
+    assert!(!pty.alternate_screen(), "{screen}");
+    assert!(
+        screen.contains("set without its key") && screen.contains("WINDFLOW_REDIS_CLIENT_KEY"),
+        "{screen}"
+    );
+    assert!(!screen.contains("s3cret"), "{screen}");
 }
 
 // ------------------------------------------------------------------ pane

@@ -50,9 +50,26 @@ impl RedisServer {
     /// made with the `openssl` command) that requires `password`. Returns
     /// the server and the CA certificate (PEM).
     pub fn start_tls(password: &str) -> (Self, Vec<u8>) {
+        let s = Self::start_tls_inner(password, false);
+        let ca = std::fs::read(&s.certs().ca).unwrap();
+        (s, ca)
+    }
+
+    /// Like [`RedisServer::start_tls`], and clients must also present a
+    /// certificate signed by the server's CA (`--tls-auth-clients yes`):
+    /// [`RedisServer::certs`] makes them.
+    pub fn start_mtls(password: &str) -> Self {
+        Self::start_tls_inner(password, true)
+    }
+
+    /// The CA and server certificates of a TLS server.
+    pub fn certs(&self) -> &crate::support::tls::TestCerts {
+        self._certs.as_ref().expect("a TLS server")
+    }
+
+    fn start_tls_inner(password: &str, auth_clients: bool) -> Self {
         let certs = crate::support::tls::TestCerts::new();
         let dir = tempfile::tempdir().unwrap();
-        let ca = std::fs::read(&certs.ca).unwrap();
         let path = |p: &std::path::Path| p.display().to_string();
         let mut s = Self {
             port: free_port(),
@@ -70,13 +87,13 @@ impl RedisServer {
             "--tls-ca-cert-file".into(),
             path(&certs.ca),
             "--tls-auth-clients".into(),
-            "no".into(),
+            if auth_clients { "yes" } else { "no" }.into(),
             "--requirepass".into(),
             password.into(),
         ];
         assert!(s.spawn(), "redis-server with TLS did not start");
         s._certs = Some(certs);
-        (s, ca)
+        s
     }
 
     fn spawn(&mut self) -> bool {

@@ -1,0 +1,314 @@
+//! Redis TLS settings: the `[sessions]` table of `windflow.toml` and the
+//! environment (which wins), for a `rediss://` session store.
+//!
+//! ```toml
+//! [sessions]
+//! redis_ca_file = "/etc/windflow/redis-ca.pem"          # WINDFLOW_REDIS_CA_FILE
+//! redis_client_cert = "/etc/windflow/redis-client.pem"  # WINDFLOW_REDIS_CLIENT_CERT
+//! redis_client_key = "/etc/windflow/redis-client.key"   # WINDFLOW_REDIS_CLIENT_KEY (mode 0600)
+//! ```
+//!
+//! Relative paths in the file are taken from the file's folder. The CA file
+//! replaces the system roots for the server's certificate; the client
+//! certificate and key (PEM, both or neither) are presented to a server
+//! that asks for one (mutual TLS, `tls-auth-clients yes`). The key file must
+//! be private to its owner, as the master key file is.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use super::backend::{Result, SessionError};
+
+/// Names a PEM file of CA certificates to trust for `rediss://`.
+pub const REDIS_CA_ENV: &str = "WINDFLOW_REDIS_CA_FILE";
+/// Names the PEM client certificate (chain) for mutual TLS.
+pub const REDIS_CLIENT_CERT_ENV: &str = "WINDFLOW_REDIS_CLIENT_CERT";
+/// Names the PEM private key of the client certificate.
+pub const REDIS_CLIENT_KEY_ENV: &str = "WINDFLOW_REDIS_CLIENT_KEY";
+
+/// A file named by a setting, with where the setting came from (for errors).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileSetting {
+    pub path: PathBuf,
+    /// `WINDFLOW_REDIS_CLIENT_KEY`, or `<config file> [sessions] redis_client_key`.
+    pub origin: String,
+}
+
+impl FileSetting {
+    fn named(&self) -> String {
+        format!("{} ({})", self.path.display(), self.origin)
+    }
+}
+
+/// The TLS files for a `rediss://` session store. Holds paths only.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RedisTls {
+    pub ca_file: Option<FileSetting>,
+    pub client_cert: Option<FileSetting>,
+    pub client_key: Option<FileSetting>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SessionsTable {
+    redis_ca_file: Option<PathBuf>,
+    redis_client_cert: Option<PathBuf>,
+    redis_client_key: Option<PathBuf>,
+}
+
+impl RedisTls {
+    /// From the `[sessions]` table of `config_file` (if any) and `env`;
+    /// errors name the key at fault.
+    pub fn load(
+        table: Option<&toml::Table>,
+        config_file: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> std::result::Result<Self, String> {
+        let t: SessionsTable = match table {
+            Some(t) => t
+                .clone()
+                .try_into()
+                .map_err(|e| format!("{} [sessions]: {e}", config_file.display()))?,
+            None => SessionsTable::default(),
+        };
+        let base = config_file.parent().unwrap_or(Path::new(""));
+        let pick = |var: &str, key: &str, file: Option<PathBuf>| {
+            if let Some(v) = env(var).filter(|v| !v.trim().is_empty()) {
+                return Some(FileSetting {
+                    path: PathBuf::from(v),
+                    origin: var.to_owned(),
+                });
+            }
+            file.filter(|p| !p.as_os_str().is_empty())
+                .map(|p| FileSetting {
+                    path: base.join(p),
+                    origin: format!("{} [sessions] {key}", config_file.display()),
+                })
+        };
+        Ok(Self {
+            ca_file: pick(REDIS_CA_ENV, "redis_ca_file", t.redis_ca_file),
+            client_cert: pick(
+                REDIS_CLIENT_CERT_ENV,
+                "redis_client_cert",
+                t.redis_client_cert,
+            ),
+            client_key: pick(REDIS_CLIENT_KEY_ENV, "redis_client_key", t.redis_client_key),
+        })
+    }
+
+    /// From the process environment alone.
+    pub fn from_env() -> Self {
+        Self::load(None, Path::new("windflow.toml"), &|k| std::env::var(k).ok()).unwrap_or_default()
+    }
+
+    /// From the config file of `config` and the process environment.
+    pub fn from_config(config: &crate::config::Config) -> std::result::Result<Self, String> {
+        let file = &config.paths.config_file;
+        let table = match std::fs::read_to_string(file) {
+            Ok(src) => toml::from_str::<toml::Table>(&src)
+                .map_err(|e| format!("{}: {e}", file.display()))?
+                .get("sessions")
+                .and_then(|v| v.as_table().cloned()),
+            Err(_) => None,
+        };
+        Self::load(table.as_ref(), file, &|k| std::env::var(k).ok())
+    }
+
+    /// [`RedisTls::from_config`], with the files checked when `redis_url`
+    /// is given (as [`RedisTls::certificates`] does), so the console stops
+    /// on a bad file before it takes the terminal.
+    pub fn checked(
+        config: &crate::config::Config,
+        redis_url: Option<&str>,
+    ) -> std::result::Result<Self, String> {
+        let tls = Self::from_config(config)?;
+        if let Some(url) = redis_url {
+            super::backend::RedisStore::check_tls(url, &tls).map_err(|e| e.to_string())?;
+        }
+        Ok(tls)
+    }
+
+    /// Whether anything is set.
+    pub fn is_set(&self) -> bool {
+        self.ca_file.is_some() || self.client_cert.is_some() || self.client_key.is_some()
+    }
+
+    /// Reads and checks the files: the key must be private, certificate and
+    /// key must come together and belong to each other. `None` when nothing
+    /// is set. Errors name the file and the setting, never a key's content.
+    pub fn certificates(&self) -> Result<Option<redis::TlsCertificates>> {
+        if !self.is_set() {
+            return Ok(None);
+        }
+        let root_cert = match &self.ca_file {
+            Some(ca) => {
+                let pem = read(ca, "the CA certificate")?;
+                if certs(&pem).is_empty() {
+                    return Err(SessionError::Input(format!(
+                        "{}: no PEM certificate (-----BEGIN CERTIFICATE-----) in the Redis CA file",
+                        ca.named()
+                    )));
+                }
+                Some(pem)
+            }
+            None => None,
+        };
+        let client_tls = match (&self.client_cert, &self.client_key) {
+            (None, None) => None,
+            (Some(cert), None) => {
+                return Err(SessionError::Input(format!(
+                    "the Redis client certificate {} is set without its key: set {REDIS_CLIENT_KEY_ENV} \
+                     (or redis_client_key in [sessions] of windflow.toml) too",
+                    cert.named()
+                )));
+            }
+            (None, Some(key)) => {
+                return Err(SessionError::Input(format!(
+                    "the Redis client key {} is set without its certificate: set {REDIS_CLIENT_CERT_ENV} \
+                     (or redis_client_cert in [sessions] of windflow.toml) too",
+                    key.named()
+                )));
+            }
+            (Some(cert), Some(key)) => Some(client_identity(cert, key)?),
+        };
+        Ok(Some(redis::TlsCertificates {
+            client_tls,
+            root_cert,
+        }))
+    }
+}
+
+fn read(f: &FileSetting, what: &str) -> Result<Vec<u8>> {
+    std::fs::read(&f.path)
+        .map_err(|e| SessionError::Input(format!("{}: cannot read {what}: {e}", f.named())))
+}
+
+fn certs(pem: &[u8]) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::pem_slice_iter(pem)
+        .filter_map(std::result::Result::ok)
+        .collect()
+}
+
+/// Reads a private key file, refusing one open to group or others.
+fn read_private(f: &FileSetting) -> Result<Zeroizing<Vec<u8>>> {
+    let cannot = |e: std::io::Error| {
+        SessionError::Input(format!(
+            "{}: cannot read the Redis client key: {e}",
+            f.named()
+        ))
+    };
+    let mut file = std::fs::File::open(&f.path).map_err(cannot)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = file.metadata().map_err(cannot)?.permissions().mode() & 0o7777;
+        if mode & 0o077 != 0 {
+            return Err(SessionError::Input(format!(
+                "the Redis client key {} is {} by group/others (mode {mode:04o}); run chmod 600 {}",
+                f.named(),
+                if mode & 0o044 != 0 {
+                    "readable"
+                } else {
+                    "accessible"
+                },
+                f.path.display()
+            )));
+        }
+    }
+    let mut buf = Zeroizing::new(Vec::new());
+    file.read_to_end(&mut buf).map_err(cannot)?;
+    Ok(buf)
+}
+
+/// The client certificate and key, checked to belong together.
+fn client_identity(cert: &FileSetting, key: &FileSetting) -> Result<redis::ClientTlsConfig> {
+    use rustls::pki_types::PrivateKeyDer;
+    use rustls::pki_types::pem::PemObject;
+    let cert_pem = read(cert, "the Redis client certificate")?;
+    let chain = certs(&cert_pem);
+    if chain.is_empty() {
+        return Err(SessionError::Input(format!(
+            "{}: no PEM certificate (-----BEGIN CERTIFICATE-----) in the Redis client certificate file",
+            cert.named()
+        )));
+    }
+    let key_pem = read_private(key)?;
+    // The parser's error text is not shown: it may quote the file.
+    let der = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|_| {
+        SessionError::Input(format!(
+            "{}: no PEM private key (PKCS#8, PKCS#1 or SEC1) in the Redis client key file",
+            key.named()
+        ))
+    })?;
+    let provider = rustls::crypto::CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| std::sync::Arc::new(rustls::crypto::ring::default_provider()));
+    let signing = provider.key_provider.load_private_key(der).map_err(|e| {
+        SessionError::Input(format!(
+            "{}: the Redis client key cannot be used: {e}",
+            key.named()
+        ))
+    })?;
+    match rustls::sign::CertifiedKey::new(chain, signing).keys_match() {
+        Ok(()) => {}
+        Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => {
+            return Err(SessionError::Input(format!(
+                "the Redis client certificate {} and key {} do not match: the key is not the certificate's",
+                cert.named(),
+                key.named()
+            )));
+        }
+        Err(e) => {
+            return Err(SessionError::Input(format!(
+                "{}: cannot check the Redis client certificate against its key: {e}",
+                cert.named()
+            )));
+        }
+    }
+    Ok(redis::ClientTlsConfig {
+        client_cert: cert_pem,
+        client_key: key_pem.to_vec(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_beats_file_and_file_paths_are_relative_to_the_file() {
+        let table: toml::Table = toml::from_str(
+            "redis_ca_file = \"ca.pem\"\nredis_client_cert = \"/abs/client.pem\"\nredis_client_key = \"keys/client.key\"\n",
+        )
+        .unwrap();
+        let env = |k: &str| (k == REDIS_CLIENT_KEY_ENV).then(|| "/env/client.key".to_string());
+        let t = RedisTls::load(Some(&table), Path::new("/etc/wf/windflow.toml"), &env).unwrap();
+        assert_eq!(t.ca_file.unwrap().path, PathBuf::from("/etc/wf/ca.pem"));
+        let cert = t.client_cert.unwrap();
+        assert_eq!(cert.path, PathBuf::from("/abs/client.pem"));
+        assert_eq!(
+            cert.origin,
+            "/etc/wf/windflow.toml [sessions] redis_client_cert"
+        );
+        let key = t.client_key.unwrap();
+        assert_eq!(key.path, PathBuf::from("/env/client.key"));
+        assert_eq!(key.origin, REDIS_CLIENT_KEY_ENV);
+        let none = RedisTls::load(None, Path::new("w.toml"), &|_| None).unwrap();
+        assert!(!none.is_set());
+        assert!(none.certificates().unwrap().is_none());
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_their_name() {
+        let table: toml::Table = toml::from_str("redis_client_crt = \"c.pem\"\n").unwrap();
+        let err = RedisTls::load(Some(&table), Path::new("/w.toml"), &|_| None).unwrap_err();
+        assert!(
+            err.contains("/w.toml [sessions]") && err.contains("redis_client_crt"),
+            "{err}"
+        );
+    }
+}
