@@ -986,12 +986,16 @@ mod pane {
     fn rotate_with_typed_confirmation_and_live_steps() {
         let mut app = loaded();
         typed(&mut app, "R");
+        // The form's defaults (every key, the rule's check or read-back) go straight on.
+        assert!(app.pane().editing());
+        press(&mut app, KeyCode::Enter);
         assert!(matches!(app.mode, Mode::Confirm(_)));
         let reqs = typed(&mut app, "deployments/api-7");
         assert!(reqs.is_empty());
         let reqs = press(&mut app, KeyCode::Enter);
         assert!(
-            matches!(&reqs[..], [Request::Secrets(SecretsRequest::Rotate { path })] if path == "deployments/api-7"),
+            matches!(&reqs[..], [Request::Secrets(SecretsRequest::Rotate { path, keys, validate_cmd: None })]
+                if path == "deployments/api-7" && keys == &["api_key", "db_password"]),
             "{reqs:?}"
         );
         let step = |step, status| {
@@ -1034,6 +1038,7 @@ mod pane {
         // A wrong typed confirmation runs nothing.
         typed(&mut app, "x");
         typed(&mut app, "R");
+        press(&mut app, KeyCode::Enter);
         typed(&mut app, "deployments/api");
         let reqs = press(&mut app, KeyCode::Enter);
         assert!(reqs.is_empty() && matches!(app.mode, Mode::Confirm(_)));
@@ -1159,23 +1164,145 @@ mod pane {
     }
 
     #[test]
-    fn copy_gives_the_revealed_value_else_the_path() {
+    fn copy_gives_the_chosen_keys_value_after_reveal_else_the_path() {
         let mut app = loaded();
-        let reqs = typed(&mut app, "y");
-        assert!(
-            matches!(&reqs[..], [Request::Copy(t)] if t == "deployments/api-7"),
-            "{reqs:?}"
-        );
+        let copied = |reqs: Vec<Request>| match &reqs[..] {
+            [Request::Copy(t)] => t.clone(),
+            other => panic!("{other:?}"),
+        };
+        // Masked: the path, whichever key is chosen.
+        assert_eq!(copied(typed(&mut app, "y")), "deployments/api-7");
+        typed(&mut app, "J");
+        assert_eq!(copied(typed(&mut app, "y")), "deployments/api-7");
         app.update(ev(SecretsEvent::Revealed {
             path: "deployments/api-7".into(),
             version: 3,
-            values: vals(&[("token", "tok-123")]),
+            values: vals(&[("api_key", "AKIA-TEST"), ("db_password", "hunter2")]),
         }));
-        let reqs = typed(&mut app, "y");
+        // The chosen row (the second key) is marked, and its value is copied.
+        let s = screen(&mut app, 80, 24);
+        assert!(s.contains("▸ db_password = hunter2"), "{s}");
+        assert_eq!(copied(typed(&mut app, "y")), "hunter2");
+        typed(&mut app, "K");
+        assert_eq!(copied(typed(&mut app, "y")), "AKIA-TEST");
+        // K at the top and J at the bottom stay on a key.
+        typed(&mut app, "KJJJ");
+        assert_eq!(copied(typed(&mut app, "y")), "hunter2");
+        // Masked again: the path.
+        app.update(ev(SecretsEvent::Remask {
+            path: "deployments/api-7".into(),
+        }));
+        assert_eq!(copied(typed(&mut app, "y")), "deployments/api-7");
+        // A one-key secret copies its value once revealed.
+        app.update(ev(SecretsEvent::Revealed {
+            path: "deployments/api-7".into(),
+            version: 3,
+            values: vals(&[("token", "tok-123"), ("db_password", "hunter2")]),
+        }));
+        assert_eq!(copied(typed(&mut app, "y")), "hunter2");
+    }
+
+    #[test]
+    fn rotate_form_picks_keys_and_a_check_then_types_the_path() {
+        let mut app = loaded();
+        typed(&mut app, "R");
+        let s = screen(&mut app, 80, 24);
+        insta::assert_snapshot!("secrets_rotate_form_80x24", s);
         assert!(
-            matches!(&reqs[..], [Request::Copy(t)] if t == "tok-123"),
+            s.contains("[x] api_key") && s.contains("[x] db_password"),
+            "{s}"
+        );
+        // Keys go to the form: q does not quit, space unticks api_key.
+        assert!(typed(&mut app, " q").is_empty());
+        let s = screen(&mut app, 80, 24);
+        assert!(
+            s.contains("[ ] api_key") && s.contains("[x] db_password"),
+            "{s}"
+        );
+        // Nothing ticked: refused with a reason, no confirmation.
+        typed(&mut app, "j ");
+        press(&mut app, KeyCode::Enter);
+        assert!(matches!(app.mode, Mode::Normal), "no confirmation yet");
+        assert!(screen(&mut app, 80, 24).contains("choose at least one key"));
+        typed(&mut app, " ");
+        // Tab to the command; j and k are text there.
+        press(&mut app, KeyCode::Tab);
+        typed(&mut app, "check-db --jk");
+        press(&mut app, KeyCode::Enter);
+        let Mode::Confirm(c) = &app.mode else {
+            panic!("the typed confirmation comes next")
+        };
+        assert_eq!(c.spec.typed.as_deref(), Some("deployments/api-7"));
+        assert!(
+            c.spec.body.contains("db_password") && !c.spec.body.contains("api_key"),
+            "{}",
+            c.spec.body
+        );
+        assert!(c.spec.body.contains("`check-db --jk`"), "{}", c.spec.body);
+        typed(&mut app, "deployments/api-7");
+        let reqs = press(&mut app, KeyCode::Enter);
+        let [
+            Request::Secrets(SecretsRequest::Rotate {
+                path,
+                keys,
+                validate_cmd,
+            }),
+        ] = &reqs[..]
+        else {
+            panic!("{reqs:?}")
+        };
+        assert_eq!(path, "deployments/api-7");
+        assert_eq!(keys, &["db_password"]);
+        assert_eq!(validate_cmd.as_deref(), Some("check-db --jk"));
+        // Esc on the form cancels: nothing is sent, the detail is back.
+        typed(&mut app, "x");
+        typed(&mut app, "R");
+        assert!(press(&mut app, KeyCode::Esc).is_empty());
+        assert!(!app.pane().editing() && matches!(app.mode, Mode::Normal));
+        assert!(screen(&mut app, 80, 24).contains("KEYS"));
+    }
+
+    #[test]
+    fn rotate_form_starts_from_the_paths_rule_and_needs_step_up() {
+        let mut app = loaded();
+        app.update(ev(SecretsEvent::Rule {
+            path: "deployments/api-7".into(),
+            keys: vec!["db_password".into()],
+            summary: "rule deployments/*  keys db_password  command `check-db`".into(),
+        }));
+        typed(&mut app, "R");
+        let s = screen(&mut app, 80, 24);
+        assert!(
+            s.contains("[ ] api_key") && s.contains("[x] db_password"),
+            "{s}"
+        );
+        assert!(s.contains("windflow.toml rule deployments/*"), "{s}");
+        press(&mut app, KeyCode::Enter);
+        let Mode::Confirm(c) = &app.mode else {
+            panic!("confirmation")
+        };
+        assert!(c.spec.body.contains("the path's rule"), "{}", c.spec.body);
+        typed(&mut app, "deployments/api-7");
+        let reqs = press(&mut app, KeyCode::Enter);
+        assert!(
+            matches!(&reqs[..], [Request::Secrets(SecretsRequest::Rotate { keys, validate_cmd: None, .. })] if keys == &["db_password"]),
             "{reqs:?}"
         );
+        // A stale second factor: R asks for a code before the form opens.
+        let mut s = settings();
+        s.step_up_window = Duration::ZERO;
+        let mut app = crate::console::app_with(s, "dark");
+        crate::console::focus(&mut app, "secrets");
+        app.update(ev(SecretsEvent::Index {
+            paths: vec!["deployments/api-7".into()],
+            took: Duration::from_millis(1),
+        }));
+        let reqs = typed(&mut app, "R");
+        assert!(
+            reqs.is_empty() && matches!(app.mode, Mode::StepUp(_)),
+            "{reqs:?}"
+        );
+        assert!(!app.pane().editing());
     }
 }
 
@@ -1419,6 +1546,8 @@ fn console_search_reveal_and_rotate_in_a_terminal() {
     pty.keys("v");
     pty.wait_for("svc-windflow", T).unwrap();
     pty.keys("R");
+    pty.wait_for("KEYS TO ROTATE", T).unwrap();
+    pty.key(Key::Enter);
     pty.wait_for("Rotate infra/smtp?", T).unwrap();
     pty.keys("infra/smtp");
     pty.key(Key::Enter);
