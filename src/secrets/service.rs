@@ -477,10 +477,29 @@ pub fn from_config(
     audit: crate::audit::Audit,
     operator: &str,
 ) -> super::Result<Secrets> {
+    from_config_with(
+        config,
+        &|k| std::env::var(k).ok(),
+        local,
+        keyring,
+        audit,
+        operator,
+    )
+}
+
+/// [`from_config`] with the environment given (tests).
+pub fn from_config_with(
+    config: &crate::config::Config,
+    env: &dyn Fn(&str) -> Option<String>,
+    local: Arc<crate::store::Store>,
+    keyring: Arc<crate::crypto::Keyring>,
+    audit: crate::audit::Audit,
+    operator: &str,
+) -> super::Result<Secrets> {
     let settings = super::settings::SecretsSettings::from_config(
         config,
         &super::settings::Flags::default(),
-        &|k| std::env::var(k).ok(),
+        env,
     )
     .map_err(SecretsError::Invalid)?;
     Ok(settings.open(local, keyring, audit)?.with_actor(operator))
