@@ -359,10 +359,10 @@ impl SecretsPane {
                     (None, Some(_)) => "validates as the path's rule says".to_string(),
                     (None, None) => "validates by reading back".to_string(),
                 };
-                let which = if keys.is_empty() {
-                    "every key".to_string()
-                } else {
-                    keys.join(", ")
+                let which = match (keys.is_empty(), &f.rule) {
+                    (false, _) => keys.join(", "),
+                    (true, Some(_)) => "the keys the path's rule names".to_string(),
+                    (true, None) => "every key".to_string(),
                 };
                 let p = f.path.clone();
                 effects.push(Effect::Confirm(ConfirmSpec {
