@@ -32,9 +32,9 @@ pub struct FileConfig {
     /// The `[audit]` table (alert channels and rules, tail size), read by
     /// `audit::settings`.
     pub audit: Option<toml::Table>,
-    /// The `[secrets]` table (backend, Vault, rotation rules), read by
-    /// `secrets::settings`.
-    pub secrets: Option<toml::Table>,
+    /// The `[secrets]` table (backend, Vault, rotation rules): checked and
+    /// read by `secrets::settings`; not kept here, as it may hold a token.
+    pub secrets: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]

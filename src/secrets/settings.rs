@@ -613,6 +613,22 @@ grace = "1h"
     }
 
     #[test]
+    fn the_token_never_shows_in_debug() {
+        let src = "[secrets]\nbackend = \"vault\"\n[secrets.vault]\naddr = \"http://a:1\"\ntoken = \"hvs.inline\"\n";
+        let file = crate::config::parse_file(src, Path::new("w.toml")).unwrap();
+        assert!(!format!("{file:?}").contains("hvs.inline"));
+        let s = SecretsSettings::resolve(
+            Some(src),
+            Path::new("w.toml"),
+            Some(0o600),
+            &Flags::default(),
+            &none,
+        )
+        .unwrap();
+        assert!(!format!("{s:?}").contains("hvs.inline"));
+    }
+
+    #[test]
     fn bad_values_name_the_file_and_key() {
         let err = SecretsSettings::resolve(
             Some("[secrets]\nbakend = \"vault\"\n"),
