@@ -361,18 +361,17 @@ fn run_console(
     .map_err(|e| CliError::Failure(e.into()))?;
     let keyring = Arc::new(keyring);
     let (audit, es_shipper) = crate::cli_audit::console_audit(&audit_settings, &data_dir)?;
-    let secrets = match crate::secrets::service::from_env(
-        store.clone(),
-        keyring.clone(),
-        audit.clone(),
-        &config.operator,
-    ) {
-        Ok(s) => Some(s),
-        Err(e) => {
-            tracing::error!(error = %e, "secrets service not started");
-            None
-        }
-    };
+    // A bad `[secrets]` setting stops here with its message (a dead Vault does not).
+    let secrets = Some(
+        crate::secrets::service::from_config(
+            &config,
+            store.clone(),
+            keyring.clone(),
+            audit.clone(),
+            &config.operator,
+        )
+        .map_err(|e| CliError::Usage(format!("secrets: {e}")))?,
+    );
     let auth = crate::auth::Auth::new(
         store.clone(),
         keyring,

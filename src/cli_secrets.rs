@@ -13,7 +13,6 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
@@ -25,10 +24,9 @@ use crate::cli::CliError;
 use crate::cli_auth::{StepUp, explicit_operator, load_keyring, open_auth};
 use crate::config::Config;
 use crate::secrets::model::{self, Policy, SecretValue, Values};
-use crate::secrets::rotation::{self, Outcome, Progress, RotateOptions, StepStatus, Validation};
-use crate::secrets::{
-    DEFAULT_MOUNT, LocalStore, SecretStore, Secrets, SecretsError, VaultSettings, VaultStore,
-};
+use crate::secrets::rotation::{self, Outcome, Progress, StepStatus, Validation};
+use crate::secrets::settings::{Flags as SettingsFlags, Overrides, SecretsSettings};
+use crate::secrets::{SecretStore, Secrets, SecretsError};
 use crate::store::Store;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -43,37 +41,51 @@ fn parse_token(s: &str) -> Result<secrecy::SecretString, String> {
     Ok(secrecy::SecretString::from(s))
 }
 
-/// Where the secrets are.
+/// Where the secrets are. Each flag beats its environment variable, which
+/// beats the `[secrets]` table of windflow.toml.
 #[derive(Debug, Clone, Args)]
 pub struct BackendArgs {
-    /// local (the embedded store) or vault.
-    #[arg(
-        long,
-        value_enum,
-        env = "WINDFLOW_SECRETS_BACKEND",
-        default_value = "local",
-        global = true
-    )]
-    pub backend: BackendKind,
-    /// Vault's address.
-    #[arg(long, env = "VAULT_ADDR", global = true, value_name = "URL")]
+    /// local (the embedded store, default) or vault [env: WINDFLOW_SECRETS_BACKEND].
+    #[arg(long, value_enum, global = true)]
+    pub backend: Option<BackendKind>,
+    /// Vault's address [env: VAULT_ADDR].
+    #[arg(long, global = true, value_name = "URL")]
     pub vault_addr: Option<String>,
-    /// Vault token (prefer the environment variable).
+    /// Vault token (prefer VAULT_TOKEN, or token_file in windflow.toml).
     #[arg(
         long,
-        env = "VAULT_TOKEN",
-        hide_env_values = true,
         global = true,
         value_name = "TOKEN",
         value_parser = parse_token
     )]
     pub vault_token: Option<secrecy::SecretString>,
-    /// The KV v2 mount.
-    #[arg(long, env = "WINDFLOW_VAULT_MOUNT", default_value = DEFAULT_MOUNT, global = true, value_name = "MOUNT")]
-    pub vault_mount: String,
-    /// Lifetime of written values (the expires_at metadata), e.g. 30d.
-    #[arg(long, default_value = "30d", global = true, value_name = "DURATION")]
-    pub ttl: String,
+    /// The KV v2 mount (default secret) [env: WINDFLOW_VAULT_MOUNT].
+    #[arg(long, global = true, value_name = "MOUNT")]
+    pub vault_mount: Option<String>,
+    /// Lifetime of written values (the expires_at metadata), e.g. 30d (default 30d).
+    #[arg(long, global = true, value_name = "DURATION")]
+    pub ttl: Option<String>,
+}
+
+impl BackendArgs {
+    pub fn flags(&self) -> SettingsFlags {
+        SettingsFlags {
+            backend: self.backend.map(|b| match b {
+                BackendKind::Local => "local".into(),
+                BackendKind::Vault => "vault".into(),
+            }),
+            vault_addr: self.vault_addr.clone(),
+            vault_token: self.vault_token.clone(),
+            vault_mount: self.vault_mount.clone(),
+            ttl: self.ttl.clone(),
+        }
+    }
+
+    /// The settings these flags, the environment and windflow.toml give.
+    pub fn settings(&self, config: &Config) -> Result<SecretsSettings, CliError> {
+        SecretsSettings::from_config(config, &self.flags(), &|k| std::env::var(k).ok())
+            .map_err(CliError::Usage)
+    }
 }
 
 #[derive(Debug, Args)]
@@ -143,7 +155,7 @@ pub enum SecretsCommand {
     Rotate {
         /// The secret (or use --expiring-within).
         path: Option<String>,
-        /// Keys to rotate (default: every key).
+        /// Keys to rotate (default: the path's rule's, else every key).
         #[arg(long, value_delimiter = ',')]
         keys: Vec<String>,
         /// Validate with `sh -c CMD`; values in WINDFLOW_SECRET_<KEY> and as JSON on stdin.
@@ -156,14 +168,15 @@ pub enum SecretsCommand {
         #[arg(long, value_name = "CMD")]
         generator_cmd: Option<String>,
         /// Policy for every key: LEN or LEN:ALPHABET (alnum, symbols, hex, digits).
-        #[arg(long, default_value = "32:alnum", value_name = "POLICY")]
-        policy: String,
+        /// Default: the path's [[secrets.rotation]] rule, else 32:alnum.
+        #[arg(long, value_name = "POLICY")]
+        policy: Option<String>,
         /// Per-key policy: KEY=LEN[:ALPHABET] (repeatable).
         #[arg(long = "key-policy", value_name = "KEY=POLICY")]
         key_policies: Vec<String>,
-        /// How long the old version stays before it is deleted.
-        #[arg(long, default_value = "24h", value_name = "DURATION")]
-        grace: String,
+        /// How long the old version stays before it is deleted (default: the rule's, else 24h).
+        #[arg(long, value_name = "DURATION")]
+        grace: Option<String>,
         /// Rotate every secret whose expires_at is within DURATION (e.g. 7d), one at a time.
         #[arg(long, value_name = "DURATION", conflicts_with = "path")]
         expiring_within: Option<String>,
@@ -241,31 +254,19 @@ fn auth_err(e: AuthError) -> CliError {
     }
 }
 
-/// The store named by the flags.
-pub fn open_store(args: &BackendArgs, local: Arc<Store>) -> Result<Arc<dyn SecretStore>, CliError> {
-    Ok(match args.backend {
-        BackendKind::Local => Arc::new(LocalStore::new(local)),
-        BackendKind::Vault => {
-            let addr = args.vault_addr.clone().ok_or_else(|| {
-                CliError::Usage("--backend vault needs VAULT_ADDR (or --vault-addr)".into())
-            })?;
-            let token = args.vault_token.clone().ok_or_else(|| {
-                CliError::Usage("--backend vault needs VAULT_TOKEN (or --vault-token)".into())
-            })?;
-            Arc::new(
-                VaultStore::new(&VaultSettings {
-                    addr,
-                    token,
-                    mount: args.vault_mount.clone(),
-                    timeout: Duration::from_secs(15),
-                })
-                .map_err(secrets_err)?,
-            )
-        }
-    })
+/// The store named by the flags, the environment and windflow.toml.
+pub fn open_store(
+    config: &Config,
+    args: &BackendArgs,
+    local: Arc<Store>,
+) -> Result<Arc<dyn SecretStore>, CliError> {
+    args.settings(config)?
+        .open_store(local)
+        .map_err(secrets_err)
 }
 
 fn open_secrets(config: &Config, args: &BackendArgs) -> Result<Secrets, CliError> {
+    let settings = args.settings(config)?;
     let data_dir = &config.paths.data_dir;
     let local = Arc::new(Store::open(data_dir).map_err(failure)?);
     let keyring = load_keyring(config, true)?;
@@ -273,10 +274,9 @@ fn open_secrets(config: &Config, args: &BackendArgs) -> Result<Secrets, CliError
         "windflow-cli/",
         env!("CARGO_PKG_VERSION")
     )));
-    let ttl =
-        model::parse_duration(&args.ttl).map_err(|e| CliError::Usage(format!("--ttl: {e}")))?;
-    let store = open_store(args, local.clone())?;
-    let mut s = Secrets::new(store, Arc::new(keyring), local, audit).with_ttl(ttl);
+    let mut s = settings
+        .open(local, Arc::new(keyring), audit)
+        .map_err(secrets_err)?;
     if let Some(op) = explicit_operator(config) {
         s = s.with_actor(&op);
     }
@@ -472,20 +472,25 @@ async fn run_async(config: &Config, args: SecretsArgs) -> Result<ExitCode, CliEr
             json,
         } => {
             writable(config, "rotate")?;
-            let mut opts = RotateOptions {
+            let mut opts = Overrides {
                 keys,
                 default_policy: policy
-                    .parse()
+                    .as_deref()
+                    .map(str::parse)
+                    .transpose()
                     .map_err(|e| CliError::Usage(format!("--policy: {e}")))?,
                 generator: generator_cmd,
                 validation: match (validate_cmd, validate_url) {
-                    (Some(c), _) => Validation::Command(c),
-                    (None, Some(u)) => Validation::Http(u),
-                    (None, None) => Validation::ReadBack,
+                    (Some(c), _) => Some(Validation::Command(c)),
+                    (None, Some(u)) => Some(Validation::Http(u)),
+                    (None, None) => None,
                 },
-                grace_secs: model::parse_duration(&grace)
+                grace_secs: grace
+                    .as_deref()
+                    .map(model::parse_duration)
+                    .transpose()
                     .map_err(|e| CliError::Usage(format!("--grace: {e}")))?,
-                ..RotateOptions::default()
+                ..Overrides::default()
             };
             for kp in &key_policies {
                 let (k, p) = kp.split_once('=').ok_or_else(|| {
@@ -816,7 +821,7 @@ async fn diff(
 async fn rotate(
     s: &Secrets,
     targets: &[String],
-    opts: &RotateOptions,
+    overrides: &Overrides,
     batch: bool,
     json: bool,
 ) -> Result<ExitCode, CliError> {
@@ -842,7 +847,8 @@ async fn rotate(
             }
             steps.push(json!({ "step": p.step.as_str(), "status": status, "detail": detail }));
         };
-        let res = rotation::rotate(s, path, opts, &mut progress).await;
+        let opts = overrides.apply(s.rotation_options(path));
+        let res = rotation::rotate(s, path, &opts, &mut progress).await;
         match res {
             Ok(out) => {
                 if matches!(out, Outcome::RolledBack { .. }) {

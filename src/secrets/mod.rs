@@ -14,6 +14,7 @@ pub mod model;
 pub mod pane;
 pub mod rotation;
 pub mod service;
+pub mod settings;
 pub mod vault;
 
 use std::collections::BTreeMap;
@@ -41,6 +42,7 @@ pub struct Secrets {
     audit: Audit,
     actor: Option<String>,
     ttl_secs: i64,
+    rules: Arc<Vec<settings::RotationRule>>,
 }
 
 impl std::fmt::Debug for Secrets {
@@ -66,6 +68,7 @@ impl Secrets {
             audit,
             actor: None,
             ttl_secs: model::DEFAULT_TTL_SECS,
+            rules: Arc::new(Vec::new()),
         }
     }
 
@@ -79,6 +82,24 @@ impl Secrets {
     pub fn with_ttl(mut self, secs: i64) -> Self {
         self.ttl_secs = secs;
         self
+    }
+
+    /// Per-path rotation rules (`[[secrets.rotation]]`), first match wins.
+    pub fn with_rules(mut self, rules: Vec<settings::RotationRule>) -> Self {
+        self.rules = Arc::new(rules);
+        self
+    }
+
+    /// The rotation rule for `path`, if any.
+    pub fn rule_for(&self, path: &str) -> Option<&settings::RotationRule> {
+        self.rules.iter().find(|r| r.matches(path))
+    }
+
+    /// Rotation options for `path`: its rule's, else the defaults.
+    pub fn rotation_options(&self, path: &str) -> rotation::RotateOptions {
+        self.rule_for(path)
+            .map(settings::RotationRule::options)
+            .unwrap_or_default()
     }
 
     pub fn store(&self) -> &Arc<dyn SecretStore> {

@@ -37,6 +37,8 @@ pub const NEWER: &str = "newer_version";
 pub const MARK: &str = "mark_version";
 pub const DIFF: &str = "diff";
 pub const CLOSE: &str = "close";
+pub const NEXT_KEY: &str = "next_key";
+pub const PREV_KEY: &str = "prev_key";
 
 /// One row of the tree.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -89,8 +91,23 @@ struct Editor {
     review: Option<(Values, Vec<DiffLine>)>,
 }
 
+/// The rotate form: which keys, and an optional validation command.
+struct RotateForm {
+    path: String,
+    /// Each key of the current version, and whether it rotates.
+    keys: Vec<(String, bool)>,
+    cursor: usize,
+    /// The validation command field has the focus (else the key list).
+    on_command: bool,
+    command: TextArea<'static>,
+    /// The path's `[[secrets.rotation]]` rule, in one line.
+    rule: Option<String>,
+    error: Option<String>,
+}
+
 enum View {
     Detail,
+    RotateForm(Box<RotateForm>),
     Diff(DiffView),
     Rotation(RotationView),
     Edit(Box<Editor>),
@@ -105,6 +122,10 @@ pub struct SecretsPane {
     revealed: Option<Revealed>,
     /// Index into the detail's versions, newest first.
     version_sel: usize,
+    /// Index into the detail's keys (the row `y` copies once revealed).
+    key_sel: usize,
+    /// Rotation rules by path: (keys, one-line summary).
+    rules: HashMap<String, (Vec<String>, String)>,
     mark: Option<u64>,
     view: View,
     loaded: Option<Duration>,
@@ -124,6 +145,8 @@ impl Default for SecretsPane {
             detail: None,
             revealed: None,
             version_sel: 0,
+            key_sel: 0,
+            rules: HashMap::new(),
             mark: None,
             view: View::Detail,
             loaded: None,
@@ -239,6 +262,7 @@ impl SecretsPane {
         if self.detail.as_ref().map(|d| d.meta.path.as_str()) != path.as_deref() {
             self.detail = None;
             self.version_sel = 0;
+            self.key_sel = 0;
             self.mark = None;
             self.revealed = None;
             if let Some(p) = path {
@@ -254,7 +278,141 @@ impl SecretsPane {
             .map(|r| &r.values)
     }
 
+    /// The key the detail's key cursor is on.
+    fn selected_key(&self) -> Option<&str> {
+        self.detail
+            .as_ref()?
+            .hashes
+            .get(self.key_sel)
+            .map(|(k, _)| k.as_str())
+    }
+
+    /// Opens the rotate form for `path` (keys of the loaded detail; the
+    /// rule's keys checked first, else every key).
+    fn open_rotate_form(&mut self, path: String) {
+        let keys: Vec<String> = self
+            .detail
+            .as_ref()
+            .filter(|d| d.meta.path == path)
+            .map(|d| d.hashes.iter().map(|(k, _)| k.clone()).collect())
+            .unwrap_or_default();
+        let rule = self.rules.get(&path);
+        let chosen = |k: &String| match rule {
+            Some((rk, _)) if !rk.is_empty() => rk.contains(k),
+            _ => true,
+        };
+        let mut command = crate::console::app::single_line_input(
+            "empty: the rule's check, else read back".into(),
+        );
+        command.set_cursor_style(Style::default());
+        self.view = View::RotateForm(Box::new(RotateForm {
+            keys: keys.iter().map(|k| (k.clone(), chosen(k))).collect(),
+            path,
+            cursor: 0,
+            on_command: false,
+            command,
+            rule: rule.map(|(_, s)| s.clone()),
+            error: None,
+        }));
+    }
+
+    fn form_key(&mut self, key: KeyEvent, effects: &mut Vec<Effect>) -> bool {
+        let View::RotateForm(f) = &mut self.view else {
+            return false;
+        };
+        match key.code {
+            KeyCode::Esc => {
+                self.view = View::Detail;
+                effects.push(Effect::Notify(
+                    Level::Info,
+                    "rotation cancelled; nothing changed".into(),
+                ));
+            }
+            KeyCode::Tab | KeyCode::BackTab => {
+                f.on_command = !f.on_command;
+                let style = if f.on_command {
+                    Style::default().add_modifier(Modifier::REVERSED)
+                } else {
+                    Style::default()
+                };
+                f.command.set_cursor_style(style);
+            }
+            KeyCode::Enter => {
+                let keys: Vec<String> = f
+                    .keys
+                    .iter()
+                    .filter(|(_, on)| *on)
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                if !f.keys.is_empty() && keys.is_empty() {
+                    f.error = Some("choose at least one key (space)".into());
+                    return true;
+                }
+                let command = f
+                    .command
+                    .lines()
+                    .first()
+                    .map(|l| l.trim().to_owned())
+                    .filter(|l| !l.is_empty());
+                let check = match (&command, &f.rule) {
+                    (Some(c), _) => format!("validates with `{c}`"),
+                    (None, Some(_)) => "validates as the path's rule says".to_string(),
+                    (None, None) => "validates by reading back".to_string(),
+                };
+                let which = match (keys.is_empty(), &f.rule) {
+                    (false, _) => keys.join(", "),
+                    (true, Some(_)) => "the keys the path's rule names".to_string(),
+                    (true, None) => "every key".to_string(),
+                };
+                let p = f.path.clone();
+                effects.push(Effect::Confirm(ConfirmSpec {
+                    title: format!("Rotate {p}?"),
+                    body: format!(
+                        "New values for {which}, written with check-and-set; {check}; rolls back on failure. The old version is deleted after the grace period."
+                    ),
+                    typed: Some(p.clone()),
+                    action: "secrets.rotate",
+                    then: vec![Request::Secrets(SecretsRequest::Rotate {
+                        path: p.clone(),
+                        keys,
+                        validate_cmd: command,
+                    })],
+                }));
+                self.view = View::Rotation(RotationView {
+                    path: p,
+                    steps: Vec::new(),
+                    outcome: None,
+                });
+            }
+            _ if f.on_command => {
+                f.command.input(key);
+                f.error = None;
+            }
+            KeyCode::Char('j') | KeyCode::Down => {
+                f.cursor = (f.cursor + 1).min(f.keys.len().saturating_sub(1));
+            }
+            KeyCode::Char('k') | KeyCode::Up => f.cursor = f.cursor.saturating_sub(1),
+            KeyCode::Char(' ') | KeyCode::Char('x') => {
+                if let Some(k) = f.keys.get_mut(f.cursor) {
+                    k.1 = !k.1;
+                    f.error = None;
+                }
+            }
+            KeyCode::Char('a') => {
+                let all = f.keys.iter().all(|(_, on)| *on);
+                for k in &mut f.keys {
+                    k.1 = !all;
+                }
+            }
+            _ => {}
+        }
+        true
+    }
+
     fn editor_key(&mut self, key: KeyEvent, effects: &mut Vec<Effect>) -> bool {
+        if matches!(self.view, View::RotateForm(_)) {
+            return self.form_key(key, effects);
+        }
         let View::Edit(ed) = &mut self.view else {
             return false;
         };
@@ -328,7 +486,7 @@ impl Pane for SecretsPane {
             ActionDef::new(
                 ID,
                 ROTATE,
-                "Rotate the secret (typed confirmation, step-up)",
+                "Rotate: choose keys and a check, then type the path (step-up)",
             )
             .hint()
             .mutating()
@@ -344,6 +502,8 @@ impl Pane for SecretsPane {
             ActionDef::new(ID, MARK, "Mark the chosen version for a diff"),
             ActionDef::new(ID, DIFF, "Diff the marked version with the chosen one"),
             ActionDef::new(ID, CLOSE, "Close the view, clear the search"),
+            ActionDef::new(ID, NEXT_KEY, "Choose the next key (the one y copies)"),
+            ActionDef::new(ID, PREV_KEY, "Choose the previous key"),
         ]
     }
 
@@ -365,20 +525,17 @@ impl Pane for SecretsPane {
             }
             ROTATE => {
                 if let Some(p) = path {
-                    effects.push(Effect::Confirm(ConfirmSpec {
-                        title: format!("Rotate {p}?"),
-                        body: "Generates new values, writes them with check-and-set, validates by reading back; rolls back on failure. The old version is deleted after 24 h."
-                            .into(),
-                        typed: Some(p.clone()),
-                        action: "secrets.rotate",
-                        then: vec![Request::Secrets(SecretsRequest::Rotate { path: p.clone() })],
-                    }));
-                    self.view = View::Rotation(RotationView {
-                        path: p,
-                        steps: Vec::new(),
-                        outcome: None,
-                    });
+                    self.open_rotate_form(p);
                 }
+                true
+            }
+            NEXT_KEY => {
+                let n = self.detail.as_ref().map_or(0, |d| d.hashes.len());
+                self.key_sel = (self.key_sel + 1).min(n.saturating_sub(1));
+                true
+            }
+            PREV_KEY => {
+                self.key_sel = self.key_sel.saturating_sub(1);
                 true
             }
             ROLLBACK => {
@@ -510,6 +667,7 @@ impl Pane for SecretsPane {
                         hashes: hashes.clone(),
                     });
                     self.version_sel = self.version_sel.min(meta.versions.len().saturating_sub(1));
+                    self.key_sel = self.key_sel.min(hashes.len().saturating_sub(1));
                 } else if !self.index.paths().contains(&meta.path) {
                     // A new secret (written from the editor or elsewhere).
                     let mut paths = self.index.paths().to_vec();
@@ -567,6 +725,14 @@ impl Pane for SecretsPane {
                     values: values.clone(),
                 });
             }
+            SecretsEvent::Rule {
+                path,
+                keys,
+                summary,
+            } => {
+                self.rules
+                    .insert(path.clone(), (keys.clone(), summary.clone()));
+            }
             SecretsEvent::Progress(Progress { path, step, status }) => {
                 if !matches!(&self.view, View::Rotation(r) if &r.path == path) {
                     self.view = View::Rotation(RotationView {
@@ -607,7 +773,7 @@ impl Pane for SecretsPane {
     }
 
     fn editing(&self) -> bool {
-        matches!(self.view, View::Edit(_))
+        matches!(self.view, View::Edit(_) | View::RotateForm(_))
     }
 
     fn text_key(&mut self, key: KeyEvent, effects: &mut Vec<Effect>) -> bool {
@@ -632,6 +798,7 @@ impl Pane for SecretsPane {
             View::Diff(d) => render_diff(frame, right, t, d),
             View::Rotation(r) => render_rotation(frame, right, t, r),
             View::Edit(_) => self.render_editor(frame, right, t),
+            View::RotateForm(f) => render_form(frame, right, t, f),
         }
     }
 
@@ -647,14 +814,14 @@ impl Pane for SecretsPane {
 
     fn selected_text(&self, _shared: &Shared) -> Option<String> {
         let path = self.selected_path()?;
-        // A revealed value copies the value of the first key, else the path.
+        // Once revealed, the chosen key's value (J/K choose); else the path.
         if let Some(r) = self
             .revealed
             .as_ref()
             .filter(|r| r.path == path && Instant::now() < r.until)
-            && r.values.len() == 1
+            && let Some(v) = self.selected_key().and_then(|k| r.values.get(k))
         {
-            return r.values.values().next().map(|v| v.expose().to_owned());
+            return Some(v.expose().to_owned());
         }
         Some(path.to_owned())
     }
@@ -819,17 +986,19 @@ impl SecretsPane {
                     "KEYS (revealed, masks in {} s)",
                     r.until.saturating_duration_since(Instant::now()).as_secs()
                 ),
-                _ => "KEYS (v: reveal, y: copy)".into(),
+                _ => "KEYS (v: reveal, J/K choose, y: copy)".into(),
             },
             t.muted().add_modifier(Modifier::BOLD),
         ));
-        for (k, h) in &d.hashes {
+        for (i, (k, h)) in d.hashes.iter().enumerate() {
             let value = match revealed.and_then(|v| v.get(k)) {
                 Some(v) => Span::styled(v.expose().replace('\n', "⏎"), t.role(Role::Warn)),
                 None => Span::styled(format!("•••••••• {h}"), t.muted()),
             };
+            let chosen = i == self.key_sel && d.hashes.len() > 1;
             lines.push(Line::from(vec![
-                Span::styled(format!("  {k} = "), t.text()),
+                Span::styled(if chosen { "▸ " } else { "  " }, t.accent()),
+                Span::styled(format!("{k} = "), t.text()),
                 value,
             ]));
         }
@@ -973,6 +1142,82 @@ fn render_diff(frame: &mut Frame, area: Rect, t: &Theme, d: &DiffView) {
         Paragraph::new(lines).block(b).wrap(Wrap { trim: false }),
         area,
     );
+}
+
+fn render_form(frame: &mut Frame, area: Rect, t: &Theme, f: &RotateForm) {
+    let b = block(t, format!(" Rotate {} ", f.path), true);
+    let inner = b.inner(area);
+    frame.render_widget(b, area);
+    let n = f.keys.len().max(1) as u16;
+    let [head, list, label, field, foot] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Max(n),
+        Constraint::Length(1),
+        Constraint::Length(3),
+        Constraint::Min(0),
+    ])
+    .areas(inner);
+    let focus = |on: bool| {
+        if on {
+            t.accent().add_modifier(Modifier::BOLD)
+        } else {
+            t.muted()
+        }
+    };
+    frame.render_widget(
+        Paragraph::new(Line::styled(
+            "KEYS TO ROTATE  j/k move  space toggle  a all",
+            focus(!f.on_command),
+        )),
+        head,
+    );
+    let rows: Vec<Line> = if f.keys.is_empty() {
+        vec![Line::styled("every key", t.text())]
+    } else {
+        f.keys
+            .iter()
+            .enumerate()
+            .map(|(i, (k, on))| {
+                let mark = if *on { "[x]" } else { "[ ]" };
+                let line = Line::styled(format!("{mark} {k}"), t.text());
+                if i == f.cursor && !f.on_command {
+                    line.style(t.selection())
+                } else {
+                    line
+                }
+            })
+            .collect()
+    };
+    let window = f
+        .cursor
+        .saturating_sub(list.height.saturating_sub(1) as usize);
+    frame.render_widget(Paragraph::new(rows).scroll((window as u16, 0)), list);
+    frame.render_widget(
+        Paragraph::new(Line::styled(
+            "VALIDATION COMMAND  Tab: edit",
+            focus(f.on_command),
+        )),
+        label,
+    );
+    let mut cmd = f.command.clone();
+    cmd.set_block(
+        Block::default()
+            .borders(Borders::ALL)
+            .border_style(t.border(f.on_command)),
+    );
+    frame.render_widget(&cmd, field);
+    let mut out = vec![Line::styled(
+        "sh -c CMD gets the new values in WINDFLOW_SECRET_<KEY> and on stdin; exit 0 passes",
+        t.muted(),
+    )];
+    if let Some(r) = &f.rule {
+        out.push(Line::styled(format!("windflow.toml {r}"), t.muted()));
+    }
+    out.push(match &f.error {
+        Some(e) => Line::styled(e.clone(), t.role(Role::Danger)),
+        None => Line::styled("Enter: confirm (type the path)  Esc: cancel", t.muted()),
+    });
+    frame.render_widget(Paragraph::new(out).wrap(Wrap { trim: true }), foot);
 }
 
 fn render_rotation(frame: &mut Frame, area: Rect, t: &Theme, r: &RotationView) {

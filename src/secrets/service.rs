@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use super::model::{DiffLine, SecretMeta, Values};
-use super::rotation::{self, Outcome, Progress, Recovered, RotateOptions};
+use super::rotation::{self, Outcome, Progress, Recovered, Validation};
+use super::settings::Overrides;
 use super::{Secrets, SecretsError};
 use crate::service::{Backend, EventTx, Health, HealthState, Level, ServiceEvent, activity};
 
@@ -45,8 +46,13 @@ pub enum SecretsRequest {
         values: Values,
         cas: u64,
     },
+    /// Rotate `path` with its `[[secrets.rotation]]` rule, `keys` (empty:
+    /// the rule's, else every key) and `validate_cmd` (None: the rule's
+    /// validation, else read-back) laid over it.
     Rotate {
         path: String,
+        keys: Vec<String>,
+        validate_cmd: Option<String>,
     },
     Rollback {
         path: String,
@@ -91,6 +97,12 @@ pub enum SecretsEvent {
         lines: Vec<DiffLine>,
         /// Values per key (old, new) when revealed.
         values: Option<(Values, Values)>,
+    },
+    /// The `[[secrets.rotation]]` rule for `path` (sent with its detail).
+    Rule {
+        path: String,
+        keys: Vec<String>,
+        summary: String,
     },
     Progress(Progress),
     Rotated(Result<Outcome, String>),
@@ -253,7 +265,19 @@ pub async fn handle(s: &Secrets, events: &EventTx, req: SecretsRequest) {
             }
         }
         SecretsRequest::Load { path } => match load(s, &path).await {
-            Ok(ev) => send(events, ev),
+            Ok(ev) => {
+                send(events, ev);
+                if let Some(rule) = s.rule_for(&path) {
+                    send(
+                        events,
+                        SecretsEvent::Rule {
+                            path,
+                            keys: rule.keys.clone(),
+                            summary: rule.summary(),
+                        },
+                    );
+                }
+            }
             Err(e) => fail(format!("loading {path}"), e),
         },
         SecretsRequest::Reveal { path, version } => {
@@ -339,10 +363,22 @@ pub async fn handle(s: &Secrets, events: &EventTx, req: SecretsRequest) {
             }
             Err(e) => fail(format!("saving {path}"), e),
         },
-        SecretsRequest::Rotate { path } => {
+        SecretsRequest::Rotate {
+            path,
+            keys,
+            validate_cmd,
+        } => {
             let ev2 = events.clone();
             let mut progress = move |p: Progress| send(&ev2, SecretsEvent::Progress(p));
-            let res = rotation::rotate(s, &path, &RotateOptions::default(), &mut progress).await;
+            let opts = Overrides {
+                keys,
+                validation: validate_cmd
+                    .filter(|c| !c.trim().is_empty())
+                    .map(Validation::Command),
+                ..Overrides::default()
+            }
+            .apply(s.rotation_options(&path));
+            let res = rotation::rotate(s, &path, &opts, &mut progress).await;
             let (level, msg) = match &res {
                 Ok(Outcome::Rotated { new_version, .. }) => (
                     Level::Info,
@@ -430,31 +466,41 @@ async fn load_metas(s: &Secrets, events: &EventTx, paths: Vec<String>) {
     }
 }
 
-/// The console's secrets over the backend named by the environment
-/// (`WINDFLOW_SECRETS_BACKEND=vault` with `VAULT_ADDR`, `VAULT_TOKEN`,
-/// `WINDFLOW_VAULT_MOUNT`), else the embedded store.
-pub fn from_env(
+/// The console's secrets over the backend that `windflow.toml`'s `[secrets]`
+/// table, then `WINDFLOW_SECRETS_BACKEND`, `VAULT_ADDR`, `VAULT_TOKEN` and
+/// `WINDFLOW_VAULT_MOUNT` name (as the CLI resolves it; the embedded store
+/// by default), with the file's rotation rules.
+pub fn from_config(
+    config: &crate::config::Config,
     local: Arc<crate::store::Store>,
     keyring: Arc<crate::crypto::Keyring>,
     audit: crate::audit::Audit,
     operator: &str,
 ) -> super::Result<Secrets> {
-    let store: Arc<dyn super::SecretStore> =
-        if std::env::var("WINDFLOW_SECRETS_BACKEND").is_ok_and(|b| b == "vault") {
-            let get = |k: &str| {
-                std::env::var(k).map_err(|_| {
-                    SecretsError::Invalid(format!("WINDFLOW_SECRETS_BACKEND=vault needs {k}"))
-                })
-            };
-            Arc::new(super::VaultStore::new(&super::VaultSettings {
-                addr: get("VAULT_ADDR")?,
-                token: get("VAULT_TOKEN")?.into(),
-                mount: std::env::var("WINDFLOW_VAULT_MOUNT")
-                    .unwrap_or_else(|_| super::DEFAULT_MOUNT.into()),
-                timeout: Duration::from_secs(15),
-            })?)
-        } else {
-            Arc::new(super::LocalStore::new(local.clone()))
-        };
-    Ok(Secrets::new(store, keyring, local, audit).with_actor(operator))
+    from_config_with(
+        config,
+        &|k| std::env::var(k).ok(),
+        local,
+        keyring,
+        audit,
+        operator,
+    )
+}
+
+/// [`from_config`] with the environment given (tests).
+pub fn from_config_with(
+    config: &crate::config::Config,
+    env: &dyn Fn(&str) -> Option<String>,
+    local: Arc<crate::store::Store>,
+    keyring: Arc<crate::crypto::Keyring>,
+    audit: crate::audit::Audit,
+    operator: &str,
+) -> super::Result<Secrets> {
+    let settings = super::settings::SecretsSettings::from_config(
+        config,
+        &super::settings::Flags::default(),
+        env,
+    )
+    .map_err(SecretsError::Invalid)?;
+    Ok(settings.open(local, keyring, audit)?.with_actor(operator))
 }

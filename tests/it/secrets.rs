@@ -490,6 +490,11 @@ impl Cli {
                 .with_var("VAULT_TOKEN", TOKEN),
             None => CliEnv::new(),
         };
+        Self::with(env, vault)
+    }
+
+    /// `env` as it is (the backend may come from its windflow.toml), with alice enrolled.
+    fn with(env: CliEnv, vault: Option<Bao>) -> Self {
         let cli = Self { env, vault };
         let out = cli.json(&["operators", "add", "alice", "--json"]);
         let secret = out["enrollment"]["secret"].as_str().unwrap().to_owned();
@@ -986,12 +991,16 @@ mod pane {
     fn rotate_with_typed_confirmation_and_live_steps() {
         let mut app = loaded();
         typed(&mut app, "R");
+        // The form's defaults (every key, the rule's check or read-back) go straight on.
+        assert!(app.pane().editing());
+        press(&mut app, KeyCode::Enter);
         assert!(matches!(app.mode, Mode::Confirm(_)));
         let reqs = typed(&mut app, "deployments/api-7");
         assert!(reqs.is_empty());
         let reqs = press(&mut app, KeyCode::Enter);
         assert!(
-            matches!(&reqs[..], [Request::Secrets(SecretsRequest::Rotate { path })] if path == "deployments/api-7"),
+            matches!(&reqs[..], [Request::Secrets(SecretsRequest::Rotate { path, keys, validate_cmd: None })]
+                if path == "deployments/api-7" && keys == &["api_key", "db_password"]),
             "{reqs:?}"
         );
         let step = |step, status| {
@@ -1034,6 +1043,7 @@ mod pane {
         // A wrong typed confirmation runs nothing.
         typed(&mut app, "x");
         typed(&mut app, "R");
+        press(&mut app, KeyCode::Enter);
         typed(&mut app, "deployments/api");
         let reqs = press(&mut app, KeyCode::Enter);
         assert!(reqs.is_empty() && matches!(app.mode, Mode::Confirm(_)));
@@ -1159,23 +1169,145 @@ mod pane {
     }
 
     #[test]
-    fn copy_gives_the_revealed_value_else_the_path() {
+    fn copy_gives_the_chosen_keys_value_after_reveal_else_the_path() {
         let mut app = loaded();
-        let reqs = typed(&mut app, "y");
-        assert!(
-            matches!(&reqs[..], [Request::Copy(t)] if t == "deployments/api-7"),
-            "{reqs:?}"
-        );
+        let copied = |reqs: Vec<Request>| match &reqs[..] {
+            [Request::Copy(t)] => t.clone(),
+            other => panic!("{other:?}"),
+        };
+        // Masked: the path, whichever key is chosen.
+        assert_eq!(copied(typed(&mut app, "y")), "deployments/api-7");
+        typed(&mut app, "J");
+        assert_eq!(copied(typed(&mut app, "y")), "deployments/api-7");
         app.update(ev(SecretsEvent::Revealed {
             path: "deployments/api-7".into(),
             version: 3,
-            values: vals(&[("token", "tok-123")]),
+            values: vals(&[("api_key", "AKIA-TEST"), ("db_password", "hunter2")]),
         }));
-        let reqs = typed(&mut app, "y");
+        // The chosen row (the second key) is marked, and its value is copied.
+        let s = screen(&mut app, 80, 24);
+        assert!(s.contains("▸ db_password = hunter2"), "{s}");
+        assert_eq!(copied(typed(&mut app, "y")), "hunter2");
+        typed(&mut app, "K");
+        assert_eq!(copied(typed(&mut app, "y")), "AKIA-TEST");
+        // K at the top and J at the bottom stay on a key.
+        typed(&mut app, "KJJJ");
+        assert_eq!(copied(typed(&mut app, "y")), "hunter2");
+        // Masked again: the path.
+        app.update(ev(SecretsEvent::Remask {
+            path: "deployments/api-7".into(),
+        }));
+        assert_eq!(copied(typed(&mut app, "y")), "deployments/api-7");
+        // A one-key secret copies its value once revealed.
+        app.update(ev(SecretsEvent::Revealed {
+            path: "deployments/api-7".into(),
+            version: 3,
+            values: vals(&[("token", "tok-123"), ("db_password", "hunter2")]),
+        }));
+        assert_eq!(copied(typed(&mut app, "y")), "hunter2");
+    }
+
+    #[test]
+    fn rotate_form_picks_keys_and_a_check_then_types_the_path() {
+        let mut app = loaded();
+        typed(&mut app, "R");
+        let s = screen(&mut app, 80, 24);
+        insta::assert_snapshot!("secrets_rotate_form_80x24", s);
         assert!(
-            matches!(&reqs[..], [Request::Copy(t)] if t == "tok-123"),
+            s.contains("[x] api_key") && s.contains("[x] db_password"),
+            "{s}"
+        );
+        // Keys go to the form: q does not quit, space unticks api_key.
+        assert!(typed(&mut app, " q").is_empty());
+        let s = screen(&mut app, 80, 24);
+        assert!(
+            s.contains("[ ] api_key") && s.contains("[x] db_password"),
+            "{s}"
+        );
+        // Nothing ticked: refused with a reason, no confirmation.
+        typed(&mut app, "j ");
+        press(&mut app, KeyCode::Enter);
+        assert!(matches!(app.mode, Mode::Normal), "no confirmation yet");
+        assert!(screen(&mut app, 80, 24).contains("choose at least one key"));
+        typed(&mut app, " ");
+        // Tab to the command; j and k are text there.
+        press(&mut app, KeyCode::Tab);
+        typed(&mut app, "check-db --jk");
+        press(&mut app, KeyCode::Enter);
+        let Mode::Confirm(c) = &app.mode else {
+            panic!("the typed confirmation comes next")
+        };
+        assert_eq!(c.spec.typed.as_deref(), Some("deployments/api-7"));
+        assert!(
+            c.spec.body.contains("db_password") && !c.spec.body.contains("api_key"),
+            "{}",
+            c.spec.body
+        );
+        assert!(c.spec.body.contains("`check-db --jk`"), "{}", c.spec.body);
+        typed(&mut app, "deployments/api-7");
+        let reqs = press(&mut app, KeyCode::Enter);
+        let [
+            Request::Secrets(SecretsRequest::Rotate {
+                path,
+                keys,
+                validate_cmd,
+            }),
+        ] = &reqs[..]
+        else {
+            panic!("{reqs:?}")
+        };
+        assert_eq!(path, "deployments/api-7");
+        assert_eq!(keys, &["db_password"]);
+        assert_eq!(validate_cmd.as_deref(), Some("check-db --jk"));
+        // Esc on the form cancels: nothing is sent, the detail is back.
+        typed(&mut app, "x");
+        typed(&mut app, "R");
+        assert!(press(&mut app, KeyCode::Esc).is_empty());
+        assert!(!app.pane().editing() && matches!(app.mode, Mode::Normal));
+        assert!(screen(&mut app, 80, 24).contains("KEYS"));
+    }
+
+    #[test]
+    fn rotate_form_starts_from_the_paths_rule_and_needs_step_up() {
+        let mut app = loaded();
+        app.update(ev(SecretsEvent::Rule {
+            path: "deployments/api-7".into(),
+            keys: vec!["db_password".into()],
+            summary: "rule deployments/*  keys db_password  command `check-db`".into(),
+        }));
+        typed(&mut app, "R");
+        let s = screen(&mut app, 80, 24);
+        assert!(
+            s.contains("[ ] api_key") && s.contains("[x] db_password"),
+            "{s}"
+        );
+        assert!(s.contains("windflow.toml rule deployments/*"), "{s}");
+        press(&mut app, KeyCode::Enter);
+        let Mode::Confirm(c) = &app.mode else {
+            panic!("confirmation")
+        };
+        assert!(c.spec.body.contains("the path's rule"), "{}", c.spec.body);
+        typed(&mut app, "deployments/api-7");
+        let reqs = press(&mut app, KeyCode::Enter);
+        assert!(
+            matches!(&reqs[..], [Request::Secrets(SecretsRequest::Rotate { keys, validate_cmd: None, .. })] if keys == &["db_password"]),
             "{reqs:?}"
         );
+        // A stale second factor: R asks for a code before the form opens.
+        let mut s = settings();
+        s.step_up_window = Duration::ZERO;
+        let mut app = crate::console::app_with(s, "dark");
+        crate::console::focus(&mut app, "secrets");
+        app.update(ev(SecretsEvent::Index {
+            paths: vec!["deployments/api-7".into()],
+            took: Duration::from_millis(1),
+        }));
+        let reqs = typed(&mut app, "R");
+        assert!(
+            reqs.is_empty() && matches!(app.mode, Mode::StepUp(_)),
+            "{reqs:?}"
+        );
+        assert!(!app.pane().editing());
     }
 }
 
@@ -1419,6 +1551,8 @@ fn console_search_reveal_and_rotate_in_a_terminal() {
     pty.keys("v");
     pty.wait_for("svc-windflow", T).unwrap();
     pty.keys("R");
+    pty.wait_for("KEYS TO ROTATE", T).unwrap();
+    pty.key(Key::Enter);
     pty.wait_for("Rotate infra/smtp?", T).unwrap();
     pty.keys("infra/smtp");
     pty.key(Key::Enter);
@@ -1475,4 +1609,325 @@ async fn service_reports_a_dead_backend_and_stays_up() {
             break;
         }
     }
+}
+
+// ------------------------------------------------------------------ settings from windflow.toml
+
+/// Writes `text` to `path` with permission bits `mode`.
+fn write_mode(path: &std::path::Path, text: &str, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// The CLI and the console's own resolver take Vault from windflow.toml
+/// (address, mount, token file), against a real OpenBao; a file that would
+/// leak a token is refused with what to do.
+#[test]
+fn cli_and_console_take_the_vault_backend_from_windflow_toml() {
+    let bao = Bao::start();
+    let out = bao.cli(&["secrets", "enable", "-path=team", "kv-v2"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let env = CliEnv::new();
+    let conf_dir = env.root.path().join("config/windflow");
+    let conf = conf_dir.join("windflow.toml");
+    write_mode(&conf_dir.join("bao-token"), &format!("{TOKEN}\n"), 0o600);
+    let file = format!(
+        "[secrets]\nbackend = \"vault\"\n[secrets.vault]\naddr = \"{}\"\nmount = \"team\"\ntoken_file = \"bao-token\"\n",
+        bao.addr
+    );
+    write_mode(&conf, &file, 0o644);
+    let cli = Cli::with(env, Some(bao));
+    let bao = cli.vault.as_ref().unwrap();
+    // No VAULT_* anywhere: the file names the server, the mount and the token.
+    cli.sj(&["put", "deployments/from-file", "k=v1", "--json"]);
+    let out = bao.cli(&["kv", "get", "-format=json", "team/deployments/from-file"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("wf1.") && !text.contains("v1\""), "{text}");
+    // The environment beats the file: WINDFLOW_SECRETS_BACKEND=local sees nothing.
+    let out = cli
+        .cmd(&["secrets", "list", "--json"])
+        .env("WINDFLOW_SECRETS_BACKEND", "local")
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("from-file"));
+    // And a flag beats both: --vault-mount secret is another mount.
+    let l = cli.sj(&["--vault-mount", "secret", "list", "--json"]);
+    assert!(!l.to_string().contains("from-file"), "{l}");
+
+    // The console resolves through the same function: the same secret, from the file.
+    let base = windflow::config::BaseDirs {
+        config: conf_dir.clone(),
+        data: cli.data(),
+        state: cli.root.path().join("state"),
+    };
+    let flags = windflow::config::Flags {
+        config: Some(conf.clone()),
+        data_dir: Some(cli.data()),
+        ..Default::default()
+    };
+    let no_env = |_: &str| None;
+    let config = windflow::config::Config::load(&flags, &no_env, &base).unwrap();
+    let local = Arc::new(Store::open(&cli.data()).unwrap());
+    let keyring =
+        Arc::new(Keyring::from_env_or_file(&cli.data().join("master.key"), false).unwrap());
+    block_on(async {
+        use windflow::secrets::service::{self, SecretsEvent, SecretsRequest};
+        use windflow::service::ServiceEvent;
+        let s =
+            service::from_config_with(&config, &no_env, local, keyring, Audit::discard(), "alice")
+                .unwrap();
+        assert_eq!(s.store().kind(), "vault");
+        let (tx, mut rx) = windflow::service::channel();
+        service::handle(&s, &tx, SecretsRequest::Refresh).await;
+        loop {
+            if let Some(ServiceEvent::Secrets(SecretsEvent::Index { paths, .. })) = rx.recv().await
+            {
+                assert_eq!(paths, ["deployments/from-file"]);
+                break;
+            }
+        }
+        let (values, _) = s.read("deployments/from-file", None).await.unwrap();
+        assert_eq!(values["k"].expose(), "v1");
+    });
+
+    // A token file others can read is refused, naming the file and the fix.
+    write_mode(&conf_dir.join("bao-token"), TOKEN, 0o644);
+    let out = cli.run(&["secrets", "list"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("bao-token") && err.contains("chmod 600"),
+        "{err}"
+    );
+    // A token written into a world-readable windflow.toml: refused, token not echoed.
+    let inline = format!(
+        "[secrets]\nbackend = \"vault\"\n[secrets.vault]\naddr = \"{}\"\nmount = \"team\"\ntoken = \"{TOKEN}\"\n",
+        bao.addr
+    );
+    write_mode(&conf, &inline, 0o644);
+    let out = cli.run(&["secrets", "list"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("windflow.toml") && err.contains("chmod 600") && !err.contains(TOKEN),
+        "{err}"
+    );
+    let config = windflow::config::Config::load(&flags, &no_env, &base).unwrap();
+    let local = Arc::new(Store::open(&cli.data().join("other")).unwrap());
+    let err = windflow::secrets::service::from_config_with(
+        &config,
+        &no_env,
+        local,
+        Arc::new(Keyring::new(MasterKey::generate())),
+        Audit::discard(),
+        "alice",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("chmod 600"), "{err}");
+    // The same file made private (0600) is accepted.
+    write_mode(&conf, &inline, 0o600);
+    let l = cli.sj(&["list", "--json"]);
+    assert!(l.to_string().contains("deployments/from-file"), "{l}");
+}
+
+/// The real console in a terminal, with nothing but windflow.toml naming
+/// OpenBao: the demo's secrets land in Vault; a world-readable file holding a
+/// token stops the console before it starts, with the fix.
+#[test]
+fn console_in_a_terminal_uses_the_vault_from_windflow_toml() {
+    use crate::support::pty::Pty;
+    const T: Duration = Duration::from_secs(20);
+    let bao = Bao::start();
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path().display().to_string();
+    let conf_dir = home.path().join("config/windflow");
+    write_mode(&conf_dir.join("bao-token"), TOKEN, 0o600);
+    write_mode(
+        &conf_dir.join("windflow.toml"),
+        &format!(
+            "[secrets]\nbackend = \"vault\"\n[secrets.vault]\naddr = \"{}\"\ntoken_file = \"bao-token\"\n",
+            bao.addr
+        ),
+        0o644,
+    );
+    let vars = [
+        ("HOME", h.as_str()),
+        ("XDG_CONFIG_HOME", &format!("{h}/config")),
+        ("XDG_STATE_HOME", &format!("{h}/state")),
+    ];
+    let mut pty = Pty::spawn(&crate::support::windflow_bin(), &["--demo"], &vars, 80, 24);
+    pty.wait_for("demo (demo sign-in)", T).unwrap();
+    pty.keys(":pane secrets\r");
+    pty.wait_for("Secrets (6)", T).unwrap();
+    pty.keys("q");
+    assert_eq!(pty.wait_exit(T).expect("windflow exits").exit_code(), 0);
+    let out = bao.cli(&["kv", "list", "-format=json", "secret/deployments"]);
+    assert!(
+        out.status.success() && !String::from_utf8_lossy(&out.stdout).trim().is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A token in a world-readable windflow.toml: no console, the reason instead.
+    write_mode(
+        &conf_dir.join("windflow.toml"),
+        &format!(
+            "[secrets]\nbackend = \"vault\"\n[secrets.vault]\naddr = \"{}\"\ntoken = \"{TOKEN}\"\n",
+            bao.addr
+        ),
+        0o644,
+    );
+    let mut pty = Pty::spawn(&crate::support::windflow_bin(), &["--demo"], &vars, 80, 24);
+    pty.wait_for("chmod 600", T).unwrap();
+    assert_eq!(pty.wait_exit(T).expect("windflow exits").exit_code(), 2);
+    assert!(!pty.contains(TOKEN));
+}
+
+/// The service rotates what the console's form chose, over the path's
+/// `[[secrets.rotation]]` rule, on the embedded store.
+#[tokio::test]
+async fn service_rotates_the_forms_keys_over_the_paths_rule() {
+    use windflow::secrets::service::{self, SecretsEvent, SecretsRequest};
+    use windflow::secrets::settings::{Flags, SecretsSettings};
+    use windflow::service::ServiceEvent;
+    let rules = SecretsSettings::resolve(
+        Some(
+            "[[secrets.rotation]]\npath = \"deployments/*\"\nkeys = [\"db_password\"]\npolicy = \"40:hex\"\nvalidate_cmd = \"exit 1\"\n",
+        ),
+        std::path::Path::new("windflow.toml"),
+        Some(0o644),
+        &Flags::default(),
+        &|_| None,
+    )
+    .unwrap()
+    .rules;
+    let f = local_fixture();
+    let s = f.secrets.clone().with_rules(rules);
+    let path = "deployments/api-7";
+    s.put(
+        path,
+        &vals(&[("api_key", "key-0"), ("db_password", "pw-0")]),
+        None,
+    )
+    .await
+    .unwrap();
+    let (tx, mut rx) = windflow::service::channel();
+    let mut next = async || loop {
+        if let Some(ServiceEvent::Secrets(e)) = rx.recv().await {
+            return e;
+        }
+    };
+    // The detail comes with the rule, for the form.
+    service::handle(&s, &tx, SecretsRequest::Load { path: path.into() }).await;
+    let mut rule = None;
+    for _ in 0..2 {
+        if let SecretsEvent::Rule { keys, summary, .. } = next().await {
+            rule = Some((keys, summary));
+        }
+    }
+    let (keys, summary) = rule.expect("a Rule event");
+    assert_eq!(keys, ["db_password"]);
+    assert!(
+        summary.contains("deployments/*") && summary.contains("exit 1"),
+        "{summary}"
+    );
+    let mut rotate = async |keys: &[&str], cmd: Option<&str>| {
+        service::handle(
+            &s,
+            &tx,
+            SecretsRequest::Rotate {
+                path: path.into(),
+                keys: keys.iter().map(|k| k.to_string()).collect(),
+                validate_cmd: cmd.map(str::to_owned),
+            },
+        )
+        .await;
+        loop {
+            if let SecretsEvent::Rotated(r) = next().await {
+                return r.unwrap();
+            }
+        }
+    };
+    // The form left as the rule has it: the rule's check (exit 1) fails, rolled back.
+    let out = rotate(&[], None).await;
+    assert!(matches!(out, Outcome::RolledBack { .. }), "{out:?}");
+    let (v, _) = s.read(path, None).await.unwrap();
+    assert_eq!(
+        (v["api_key"].expose(), v["db_password"].expose()),
+        ("key-0", "pw-0")
+    );
+    // The form's command replaces the rule's; the rule's key and policy stay.
+    let out = rotate(&[], Some("test \"$WINDFLOW_SECRET_DB_PASSWORD\" != pw-0")).await;
+    assert!(matches!(out, Outcome::Rotated { .. }), "{out:?}");
+    let (v, _) = s.read(path, None).await.unwrap();
+    assert_eq!(v["api_key"].expose(), "key-0");
+    let pw = v["db_password"].expose().to_owned();
+    assert!(
+        pw.len() == 40 && pw.chars().all(|c| c.is_ascii_hexdigit()),
+        "{pw}"
+    );
+    // Keys ticked in the form win over the rule's.
+    let out = rotate(&["api_key"], Some("true")).await;
+    assert!(matches!(out, Outcome::Rotated { .. }), "{out:?}");
+    let (v, _) = s.read(path, None).await.unwrap();
+    assert_ne!(v["api_key"].expose(), "key-0");
+    assert_eq!(v["db_password"].expose(), pw);
+}
+
+/// The CLI uses the same rules: `rotate PATH` with no flags follows the
+/// path's rule from windflow.toml; flags override it.
+#[test]
+fn cli_rotate_follows_the_paths_rule_from_windflow_toml() {
+    let env = CliEnv::new();
+    let conf = env.root.path().join("config/windflow/windflow.toml");
+    write_mode(
+        &conf,
+        "[[secrets.rotation]]\npath = \"deployments/api-7\"\nkeys = [\"db_password\"]\npolicy = \"12:digits\"\nvalidate_cmd = \"exit 3\"\n",
+        0o644,
+    );
+    let cli = Cli::with(env, None);
+    let path = "deployments/api-7";
+    cli.sj(&["put", path, "api_key=key-0", "db_password=pw-0", "--json"]);
+    // The rule's check fails: exit 1, rolled back, nothing lost.
+    let a = cli.secrets(&["rotate", path, "--json"]);
+    let out = cli.run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["outcome"], "rolled_back", "{v}");
+    // --validate-cmd replaces the rule's check; the rule's keys and policy stay.
+    let v = cli.sj(&["rotate", path, "--validate-cmd", "true", "--json"]);
+    assert_eq!(v["outcome"], "rotated", "{v}");
+    let lib = cli.library();
+    let (vals, _) = block_on(lib.read(path, None)).unwrap();
+    assert_eq!(vals["api_key"].expose(), "key-0");
+    let pw = vals["db_password"].expose();
+    assert!(
+        pw.len() == 12 && pw.chars().all(|c| c.is_ascii_digit()),
+        "{pw}"
+    );
+    // A bad rule is a usage error naming the file and the rule.
+    write_mode(
+        &conf,
+        "[[secrets.rotation]]\npath = \"a/*\"\npolicy = \"3\"\n",
+        0o644,
+    );
+    let a = cli.secrets(&["list"]);
+    let out = cli.run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("windflow.toml") && err.contains("#1") && err.contains("policy"),
+        "{err}"
+    );
 }
