@@ -6,7 +6,8 @@ use std::time::Duration;
 use crate::support::pty::{Key, Pty};
 use crate::support::windflow_bin;
 
-const T: Duration = Duration::from_secs(10);
+// Generous: a loaded 2-core machine can take seconds per screen in a debug build.
+const T: Duration = Duration::from_secs(20);
 
 /// Starts the console in demo mode (it enrols a demo operator and signs in).
 fn start(args: &[&str], env: &[(&str, &str)], cols: u16, rows: u16) -> Pty {
