@@ -39,13 +39,13 @@ pub enum EsError {
         status: u16,
         message: String,
     },
-    #[error(
-        "Elasticsearch at {url}: authentication failed ({status}): {message}; check the user name and password (in ELASTICSEARCH_URL or ELASTICSEARCH_USERNAME/ELASTICSEARCH_PASSWORD) or ELASTICSEARCH_API_KEY"
-    )]
+    #[error("Elasticsearch at {url}: authentication failed ({status}): {message}; {hint}")]
     Auth {
         url: String,
         status: u16,
         message: String,
+        /// What to check, by the kind of credentials sent.
+        hint: &'static str,
     },
     #[error("bad Elasticsearch settings: {0}")]
     Config(String),
@@ -118,6 +118,7 @@ pub struct SearchPage {
 pub struct EsClient {
     client: Elasticsearch,
     shown: String,
+    auth_hint: &'static str,
 }
 
 impl std::fmt::Debug for EsClient {
@@ -145,11 +146,16 @@ impl EsClient {
         let mut tb = TransportBuilder::new(SingleNodeConnectionPool::new(url))
             .timeout(Duration::from_secs(10))
             .disable_proxy();
+        let auth_hint;
         if let Some(key) = &s.api_key {
             use secrecy::ExposeSecret;
             tb = tb.auth(Credentials::EncodedApiKey(key.expose_secret().to_owned()));
+            auth_hint = "check ELASTICSEARCH_API_KEY";
         } else if let Some(u) = user {
             tb = tb.auth(Credentials::Basic(u, pass.unwrap_or_default()));
+            auth_hint = "check the user name and password (in ELASTICSEARCH_URL or ELASTICSEARCH_USERNAME/ELASTICSEARCH_PASSWORD)";
+        } else {
+            auth_hint = "the server wants credentials: set ELASTICSEARCH_API_KEY, or ELASTICSEARCH_USERNAME and ELASTICSEARCH_PASSWORD";
         }
         let transport = tb
             .build()
@@ -157,6 +163,7 @@ impl EsClient {
         Ok(Self {
             client: Elasticsearch::new(transport),
             shown: s.shown(),
+            auth_hint,
         })
     }
 
@@ -189,6 +196,7 @@ impl EsClient {
                     url,
                     status,
                     message,
+                    hint: self.auth_hint,
                 }
             } else if status == 403 {
                 EsError::Status {

@@ -305,21 +305,30 @@ async fn es_sink_and_reads_sign_in_with_basic_auth_or_an_api_key() {
         (
             "wrong password",
             es(front.url(), Some(ES_USER), Some(ES_WRONG_PW), None),
+            "check the user name and password",
         ),
         (
             "wrong API key",
             es(front.url(), None, None, Some(ES_WRONG_KEY)),
+            "check ELASTICSEARCH_API_KEY",
         ),
-        ("no credentials", es(front.url(), None, None, None)),
+        (
+            "no credentials",
+            es(front.url(), None, None, None),
+            "the server wants credentials",
+        ),
     ];
-    for (what, settings) in &wrong {
+    for (what, settings, hint) in &wrong {
         let client = EsClient::new(settings).unwrap();
         let err = client
             .search(&TailFilter::default(), 0, None, 10)
             .await
             .unwrap_err()
             .to_string();
-        assert!(err.contains("authentication failed (401)"), "{what}: {err}");
+        assert!(
+            err.contains("authentication failed (401)") && err.contains(hint),
+            "{what}: {err}"
+        );
         assert_hidden(&err, &es_secrets(), what);
 
         // The shipper: health says why, the event waits in the spool.
