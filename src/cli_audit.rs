@@ -224,7 +224,11 @@ fn log(config: &Config, a: LogArgs) -> Result<ExitCode, CliError> {
             loop {
                 let mut st = sink.stats();
                 st.pending = sink.pending();
-                if (st.sent > 0 && st.pending == 0) || tokio::time::Instant::now() > deadline {
+                // Refused credentials will not be accepted by waiting.
+                if (st.sent > 0 && st.pending == 0)
+                    || st.auth_failed
+                    || tokio::time::Instant::now() > deadline
+                {
                     task.abort();
                     return st;
                 }
@@ -250,8 +254,13 @@ fn log(config: &Config, a: LogArgs) -> Result<ExitCode, CliError> {
             && !(st.sent > 0 && st.pending == 0)
         {
             out(&format!(
-                "Elasticsearch: kept in the spool ({} waiting), sent when it answers: {}",
+                "Elasticsearch: kept in the spool ({} waiting), sent when {}: {}",
                 st.pending,
+                if st.auth_failed {
+                    "it accepts the credentials"
+                } else {
+                    "it answers"
+                },
                 st.last_error.unwrap_or_else(|| "no answer yet".into())
             ))?;
         }

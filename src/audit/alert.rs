@@ -202,8 +202,14 @@ impl Channel {
     async fn email(&self, alert: &Alert) -> Result<(), String> {
         let mut url = self.spec.url.expose_secret().to_owned();
         if url.starts_with("smtp://") && !url.contains("tls=") {
+            // A password is only sent over TLS unless the URL says otherwise.
+            let signs_in = url::Url::parse(&url).is_ok_and(|u| u.password().is_some());
             url.push_str(if url.contains('?') { "&" } else { "?" });
-            url.push_str("tls=opportunistic");
+            url.push_str(if signs_in {
+                "tls=required"
+            } else {
+                "tls=opportunistic"
+            });
         }
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(&url)
             .map_err(|e| format!("{}: bad SMTP URL: {e}", self.spec.shown_url()))?
@@ -235,11 +241,48 @@ impl Channel {
             .header(ContentType::TEXT_PLAIN)
             .body(body)
             .map_err(|e| format!("cannot build the email: {e}"))?;
-        transport
-            .send(msg)
-            .await
-            .map(|_| ())
-            .map_err(|e| format!("{}: {e}", self.spec.shown_url()))
+        // lettre's timeout covers each read, not a server that stops
+        // answering mid-dialogue: bound the whole exchange.
+        match tokio::time::timeout(SMTP_DEADLINE, transport.send(msg)).await {
+            Ok(res) => res
+                .map(|_| ())
+                .map_err(|e| smtp_error(&self.spec.shown_url(), &e)),
+            Err(_) => Err(format!(
+                "{}: the SMTP server did not finish within {} s",
+                self.spec.shown_url(),
+                SMTP_DEADLINE.as_secs()
+            )),
+        }
+    }
+}
+
+/// The longest one email may take, sign-in included.
+const SMTP_DEADLINE: Duration = Duration::from_secs(30);
+
+/// What went wrong talking to the SMTP server, in words an operator can act
+/// on. lettre's errors carry the server's reply, never the credentials.
+fn smtp_error(shown: &str, e: &lettre::transport::smtp::Error) -> String {
+    let text = e.to_string();
+    let code = e.status().map(|c| c.to_string());
+    match code.as_deref() {
+        Some("535") => format!(
+            "{shown}: authentication failed: the SMTP server refused the user name or password ({text})"
+        ),
+        Some("530") if text.to_lowercase().contains("auth") => format!(
+            "{shown}: authentication required: the SMTP server wants a user name and password \
+             (smtp://user:pass@host:port) ({text})"
+        ),
+        Some("534" | "538") => format!("{shown}: authentication refused: {text}"),
+        _ if text.contains("No compatible authentication mechanism") => format!(
+            "{shown}: authentication impossible: the SMTP server offers no sign-in method \
+             this client supports (PLAIN, LOGIN) on this connection ({text})"
+        ),
+        _ if text.contains("STARTTLS is not supported") => format!(
+            "{shown}: the SMTP server does not offer STARTTLS and the password is only sent \
+             over TLS: use smtps://, or add ?tls=opportunistic to the URL to allow a plain \
+             connection ({text})"
+        ),
+        _ => format!("{shown}: {text}"),
     }
 }
 

@@ -39,6 +39,14 @@ pub enum EsError {
         status: u16,
         message: String,
     },
+    #[error("Elasticsearch at {url}: authentication failed ({status}): {message}; {hint}")]
+    Auth {
+        url: String,
+        status: u16,
+        message: String,
+        /// What to check, by the kind of credentials sent.
+        hint: &'static str,
+    },
     #[error("bad Elasticsearch settings: {0}")]
     Config(String),
 }
@@ -73,6 +81,27 @@ pub fn template() -> Value {
     })
 }
 
+/// `%XX` escapes decoded (what a URL's user name and password hold).
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// One page of a search: the matching events, and the sort key to continue after.
 #[derive(Debug, Default)]
 pub struct SearchPage {
@@ -89,6 +118,7 @@ pub struct SearchPage {
 pub struct EsClient {
     client: Elasticsearch,
     shown: String,
+    auth_hint: &'static str,
 }
 
 impl std::fmt::Debug for EsClient {
@@ -107,19 +137,25 @@ impl EsClient {
         let mut user = s.username.clone();
         let mut pass = s.password().map(str::to_owned);
         if !url.username().is_empty() {
-            user = Some(url.username().to_owned());
-            pass = url.password().map(str::to_owned);
+            // The URL keeps them percent-encoded (`p%40ss` for `p@ss`).
+            user = Some(percent_decode(url.username()));
+            pass = url.password().map(percent_decode);
             let _ = url.set_username("");
             let _ = url.set_password(None);
         }
         let mut tb = TransportBuilder::new(SingleNodeConnectionPool::new(url))
             .timeout(Duration::from_secs(10))
             .disable_proxy();
+        let auth_hint;
         if let Some(key) = &s.api_key {
             use secrecy::ExposeSecret;
             tb = tb.auth(Credentials::EncodedApiKey(key.expose_secret().to_owned()));
+            auth_hint = "check ELASTICSEARCH_API_KEY";
         } else if let Some(u) = user {
             tb = tb.auth(Credentials::Basic(u, pass.unwrap_or_default()));
+            auth_hint = "check the user name and password (in ELASTICSEARCH_URL or ELASTICSEARCH_USERNAME/ELASTICSEARCH_PASSWORD)";
+        } else {
+            auth_hint = "the server wants credentials: set ELASTICSEARCH_API_KEY, or ELASTICSEARCH_USERNAME and ELASTICSEARCH_PASSWORD";
         }
         let transport = tb
             .build()
@@ -127,6 +163,7 @@ impl EsClient {
         Ok(Self {
             client: Elasticsearch::new(transport),
             shown: s.shown(),
+            auth_hint,
         })
     }
 
@@ -143,18 +180,41 @@ impl EsClient {
 
     async fn check(&self, resp: elasticsearch::http::response::Response) -> Result<Value, EsError> {
         let status = resp.status_code().as_u16();
-        let body: Value = resp.json().await.map_err(|e| self.unreachable(e))?;
+        let text = resp.text().await.map_err(|e| self.unreachable(e))?;
+        let body: Result<Value, _> = serde_json::from_str(&text);
         if status >= 300 {
-            return Err(EsError::Status {
-                url: self.shown.clone(),
-                status,
-                message: body
+            let message = match &body {
+                Ok(v) => v
                     .pointer("/error/reason")
                     .and_then(Value::as_str)
-                    .map_or_else(|| body.to_string(), str::to_owned),
+                    .map_or_else(|| v.to_string(), str::to_owned),
+                Err(_) => text.trim().chars().take(200).collect(),
+            };
+            let url = self.shown.clone();
+            return Err(if status == 401 {
+                EsError::Auth {
+                    url,
+                    status,
+                    message,
+                    hint: self.auth_hint,
+                }
+            } else if status == 403 {
+                EsError::Status {
+                    url,
+                    status,
+                    message: format!(
+                        "not allowed (these credentials lack the privilege): {message}"
+                    ),
+                }
+            } else {
+                EsError::Status {
+                    url,
+                    status,
+                    message,
+                }
             });
         }
-        Ok(body)
+        body.map_err(|e| self.unreachable(format!("the answer is not JSON: {e}")))
     }
 
     /// Creates or updates the index template.
@@ -322,6 +382,9 @@ pub struct ShipStats {
     pub failures: u64,
     pub connected: bool,
     pub last_error: Option<String>,
+    /// The last failure was Elasticsearch refusing the credentials (retrying
+    /// will not help until they change).
+    pub auth_failed: bool,
 }
 
 /// The Elasticsearch sink: [`AuditSink::record`] appends to the spool (so an
@@ -480,6 +543,7 @@ async fn ship(
                         s.sent += batch.events.len() as u64;
                         s.batches += 1;
                         s.connected = true;
+                        s.auth_failed = false;
                         s.pending = pending;
                     }
                     if let Some(tx) = events.get() {
@@ -515,4 +579,5 @@ fn fail(stats: &Mutex<ShipStats>, e: &EsError, attempt: &mut u32) {
     s.failures += 1;
     s.connected = false;
     s.last_error = Some(e.to_string());
+    s.auth_failed = matches!(e, EsError::Auth { .. });
 }

@@ -1,6 +1,7 @@
 //! One integration test crate (the library is linked once).
 
 mod audit;
+mod audit_auth;
 mod audit_e2e;
 mod audit_pane;
 mod auth;

@@ -1,0 +1,162 @@
+//! Servers that demand a sign-in, run from `audit_auth_server.py` with the
+//! venv's Python: aiosmtpd with an authenticator (STARTTLS first, or plain
+//! loopback), and an HTTP front that requires basic auth or an API key before
+//! forwarding to a real osmem-server.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::audit_servers::{free_port, venv};
+use super::tls::TestCerts;
+
+fn python() -> PathBuf {
+    std::env::var_os("WINDFLOW_TEST_PYTHON").map_or_else(|| venv().join("bin/python3"), Into::into)
+}
+
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/it/support/audit_auth_server.py")
+}
+
+/// A running helper: its JSON lines, killed on drop.
+pub struct AuthServer {
+    child: Child,
+    pub port: u16,
+    lines: Arc<Mutex<Vec<Value>>>,
+}
+
+impl AuthServer {
+    fn start(what: &str, args: &[String]) -> Self {
+        let py = python();
+        let ok = Command::new(&py)
+            .args(["-c", "import aiosmtpd"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            ok,
+            "aiosmtpd is not installed for {}: run scripts/test (it runs `{}/bin/pip install aiosmtpd`)",
+            py.display(),
+            venv().display()
+        );
+        let port = free_port();
+        let mut child = Command::new(&py)
+            .arg("-u")
+            .arg(script())
+            .args(args)
+            .args(["--port", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {what} with {}: {e}", py.display()));
+        let stdout = child.stdout.take().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if line == "READY" {
+                    let _ = ready_tx.send(());
+                } else if let Ok(v) = serde_json::from_str(&line) {
+                    sink.lock().unwrap().push(v);
+                }
+            }
+        });
+        if ready_rx.recv_timeout(Duration::from_secs(20)).is_err() {
+            let _ = child.kill();
+            panic!(
+                "{what} did not start (ran {} {})",
+                py.display(),
+                script().display()
+            );
+        }
+        Self { child, port, lines }
+    }
+
+    /// Every line with `"event": kind` so far.
+    pub fn seen(&self, kind: &str) -> Vec<Value> {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|v| v["event"] == kind)
+            .cloned()
+            .collect()
+    }
+
+    /// Waits up to 20 s for a line with `"event": kind` matching `f`.
+    pub fn wait(&self, kind: &str, f: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(v) = self.seen(kind).into_iter().find(&f) {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {kind} line came: {:?}",
+                self.lines.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for AuthServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// aiosmtpd accepting only `user`/`password`: after STARTTLS on `certs`'
+/// certificate when given, else over plain loopback.
+pub fn smtp_auth(user: &str, password: &str, certs: Option<&TestCerts>) -> AuthServer {
+    let mut args: Vec<String> = vec![
+        "smtp".into(),
+        "--user".into(),
+        user.into(),
+        "--password".into(),
+        password.into(),
+    ];
+    if let Some(c) = certs {
+        args.extend([
+            "--cert".into(),
+            c.cert.display().to_string(),
+            "--key".into(),
+            c.key.display().to_string(),
+        ]);
+    }
+    AuthServer::start("aiosmtpd with AUTH", &args)
+}
+
+/// An HTTP front on loopback for the OpenSearch-compatible server on
+/// `upstream_port`, accepting basic auth `user`/`password` or the API key.
+pub fn es_front(
+    upstream_port: u16,
+    basic: Option<(&str, &str)>,
+    api_key: Option<&str>,
+) -> AuthServer {
+    let mut args: Vec<String> = vec![
+        "esproxy".into(),
+        "--upstream".into(),
+        format!("127.0.0.1:{upstream_port}"),
+    ];
+    if let Some((u, p)) = basic {
+        args.extend(["--user".into(), u.into(), "--password".into(), p.into()]);
+    }
+    if let Some(k) = api_key {
+        args.extend(["--api-key".into(), k.into()]);
+    }
+    AuthServer::start("the Elasticsearch auth front", &args)
+}
