@@ -293,20 +293,48 @@ fn status_bar(app: &App, frame: &mut Frame, area: Rect) {
         left.push(Span::styled(" ZOOM ", t.badge(Role::Muted)));
         left.push(Span::styled(" ", t.bar()));
     }
-    for svc in &app.shared.services {
-        let state = svc.health.as_ref().map(|h| h.state);
+    let right = Span::styled(format!(" {} ", app.clock()), t.bar());
+    let rw = right.width() as u16;
+    let [l, r] = Layout::horizontal([Constraint::Fill(1), Constraint::Length(rw)]).areas(area);
+    let used: usize = left.iter().map(Span::width).sum();
+    left.extend(service_health(app, (l.width as usize).saturating_sub(used)));
+    frame.render_widget(Line::from(left), l);
+    frame.render_widget(Line::from(right), r);
+}
+
+/// Every service with its health symbol when they fit in `width`; otherwise the
+/// services that are not connected by name, and the connected ones as a count.
+fn service_health(app: &App, width: usize) -> Vec<Span<'static>> {
+    let t = &app.theme;
+    let symbol = |state| {
         let style = match t.mode {
             super::theme::ColorMode::None => Style::default(),
             _ => t.bar().patch(t.role(state_role(state))),
         };
-        left.push(Span::styled(format!(" {}", svc.name), t.bar()));
-        left.push(Span::styled(format!(" {}", state_symbol(state)), style));
+        Span::styled(format!(" {}", state_symbol(state)), style)
+    };
+    let named = |svc: &super::panes::ServiceRow| {
+        let state = svc.health.as_ref().map(|h| h.state);
+        [
+            Span::styled(format!(" {}", svc.name), t.bar()),
+            symbol(state),
+        ]
+    };
+    let services = &app.shared.services;
+    let all: Vec<Span> = services.iter().flat_map(named).collect();
+    if all.iter().map(Span::width).sum::<usize>() <= width {
+        return all;
     }
-    let right = Span::styled(format!(" {} ", app.clock()), t.bar());
-    let rw = right.width() as u16;
-    let [l, r] = Layout::horizontal([Constraint::Fill(1), Constraint::Length(rw)]).areas(area);
-    frame.render_widget(Line::from(left), l);
-    frame.render_widget(Line::from(right), r);
+    let connected = Some(crate::service::HealthState::Connected);
+    let (up, other): (Vec<_>, Vec<_>) = services
+        .iter()
+        .partition(|svc| svc.health.as_ref().map(|h| h.state) == connected);
+    let mut out: Vec<Span> = other.into_iter().flat_map(named).collect();
+    if !up.is_empty() {
+        out.push(Span::styled(format!(" {} up", up.len()), t.bar()));
+        out.push(symbol(connected));
+    }
+    out
 }
 
 fn state_symbol(state: Option<crate::service::HealthState>) -> &'static str {

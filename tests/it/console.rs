@@ -829,3 +829,37 @@ fn image_from(lines: &[String], w: usize, h: usize, scale: usize) -> Vec<u8> {
     }
     img
 }
+
+#[test]
+fn status_bar_names_the_services_in_trouble_when_all_do_not_fit() {
+    let mut app = app();
+    for service in ["secrets", "scans", "audit", "sessions", "demo"] {
+        app.update(Msg::Service(ServiceEvent::Health {
+            service,
+            health: Health {
+                state: HealthState::Connected,
+                backend: Backend::Embedded,
+                target: "here".into(),
+                rtt: None,
+                last_error: None,
+            },
+        }));
+    }
+    let status = |app: &mut App, cols: u16, rows: u16| {
+        screen(app, cols, rows).lines().last().unwrap().to_owned()
+    };
+    let wide = status(&mut app, 200, 30);
+    for name in ["store ●", "redis ◐", "secrets ●", "sessions ●", "demo ●"] {
+        assert!(wide.contains(name), "{name} in {wide:?}");
+    }
+    let narrow = status(&mut app, 80, 24);
+    assert!(
+        narrow.contains("redis ◐") && narrow.contains("6 up ●"),
+        "{narrow:?}"
+    );
+    assert!(!narrow.contains("secrets"), "{narrow:?}");
+    assert!(
+        narrow.trim_end().ends_with("UTC"),
+        "the clock stays: {narrow:?}"
+    );
+}

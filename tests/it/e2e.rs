@@ -32,7 +32,20 @@ fn start_switch_help_theme_resize_quit() {
     pty.wait_for("demo (demo sign-in)", T).unwrap();
     assert!(pty.alternate_screen() && pty.cursor_hidden());
     pty.wait_for("DEMO", T).unwrap();
-    pty.wait_for("store ●", T).unwrap();
+    // Every service connected: at 80 columns the status bar counts them.
+    pty.wait_until(
+        |s| s.lines().nth(23).is_some_and(|l| l.contains(" 6 up ●")),
+        T,
+    )
+    .unwrap();
+    pty.wait_until(
+        |s| {
+            s.lines()
+                .any(|l| l.contains("store") && l.contains("● connected"))
+        },
+        T,
+    )
+    .unwrap();
 
     // Activity is the last pane: Shift-Tab from the first reaches it, Tab wraps back.
     pty.key(Key::BackTab);
@@ -54,6 +67,16 @@ fn start_switch_help_theme_resize_quit() {
     // The status bar moves to the new last row and the pane widens.
     pty.wait_until(|s| s.lines().nth(39).is_some_and(|l| l.contains("UTC")), T)
         .unwrap();
+    // With room, every service is named with its state.
+    pty.wait_until(
+        |s| {
+            s.lines()
+                .nth(39)
+                .is_some_and(|l| l.contains("store ●") && l.contains("audit ●"))
+        },
+        T,
+    )
+    .unwrap();
     pty.wait_until(
         |s| s.lines().nth(1).is_some_and(|l| l.chars().count() == 120),
         T,
