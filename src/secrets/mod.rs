@@ -92,14 +92,12 @@ impl Secrets {
 
     /// The rotation rule for `path`, if any.
     pub fn rule_for(&self, path: &str) -> Option<&settings::RotationRule> {
-        self.rules.iter().find(|r| r.matches(path))
+        settings::rule_for(&self.rules, path)
     }
 
     /// Rotation options for `path`: its rule's, else the defaults.
     pub fn rotation_options(&self, path: &str) -> rotation::RotateOptions {
-        self.rule_for(path)
-            .map(settings::RotationRule::options)
-            .unwrap_or_default()
+        settings::options_for(&self.rules, path)
     }
 
     pub fn store(&self) -> &Arc<dyn SecretStore> {

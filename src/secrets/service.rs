@@ -272,7 +272,7 @@ pub async fn handle(s: &Secrets, events: &EventTx, req: SecretsRequest) {
                         events,
                         SecretsEvent::Rule {
                             path,
-                            keys: rule.keys.clone(),
+                            keys: rule.set.keys.clone(),
                             summary: rule.summary(),
                         },
                     );

@@ -73,12 +73,8 @@ pub struct SecretsSettings {
 pub struct RotationRule {
     /// An exact path, or a prefix ending in `*`.
     pub path: String,
-    pub keys: Vec<String>,
-    pub policy: Option<Policy>,
-    pub key_policies: BTreeMap<String, Policy>,
-    pub generator: Option<String>,
-    pub validation: Option<Validation>,
-    pub grace_secs: Option<i64>,
+    /// What the rule sets, laid over the defaults as a person's choices are.
+    pub set: Overrides,
 }
 
 impl RotationRule {
@@ -91,38 +87,35 @@ impl RotationRule {
 
     /// The rotation options this rule gives (defaults where it says nothing).
     pub fn options(&self) -> RotateOptions {
-        let mut o = RotateOptions {
-            keys: self.keys.clone(),
-            policies: self.key_policies.clone(),
-            generator: self.generator.clone(),
-            ..RotateOptions::default()
-        };
-        if let Some(p) = self.policy {
-            o.default_policy = p;
-        }
-        if let Some(v) = &self.validation {
-            o.validation = v.clone();
-        }
-        if let Some(g) = self.grace_secs {
-            o.grace_secs = g;
-        }
-        o
+        self.set.apply(RotateOptions::default())
     }
 
     /// One line for the console: what the rule sets.
     pub fn summary(&self) -> String {
         let mut parts = vec![format!("rule {}", self.path)];
-        if !self.keys.is_empty() {
-            parts.push(format!("keys {}", self.keys.join(",")));
+        if !self.set.keys.is_empty() {
+            parts.push(format!("keys {}", self.set.keys.join(",")));
         }
-        if let Some(p) = self.policy {
+        if let Some(p) = self.set.default_policy {
             parts.push(format!("{} {:?}", p.length, p.alphabet).to_lowercase());
         }
-        if let Some(v) = &self.validation {
+        if let Some(v) = &self.set.validation {
             parts.push(v.label());
         }
         parts.join("  ")
     }
+}
+
+/// The first of `rules` that matches `path`.
+pub fn rule_for<'a>(rules: &'a [RotationRule], path: &str) -> Option<&'a RotationRule> {
+    rules.iter().find(|r| r.matches(path))
+}
+
+/// Rotation options for `path`: its rule's, else the defaults.
+pub fn options_for(rules: &[RotationRule], path: &str) -> RotateOptions {
+    rule_for(rules, path)
+        .map(RotationRule::options)
+        .unwrap_or_default()
 }
 
 /// What a person chose for one rotation (CLI flags, the console's form),
@@ -164,14 +157,12 @@ impl Overrides {
 impl SecretsSettings {
     /// The first rule matching `path`.
     pub fn rule_for(&self, path: &str) -> Option<&RotationRule> {
-        self.rules.iter().find(|r| r.matches(path))
+        rule_for(&self.rules, path)
     }
 
     /// Rotation options for `path`: its rule's, else the defaults.
     pub fn options_for(&self, path: &str) -> RotateOptions {
-        self.rule_for(path)
-            .map(RotationRule::options)
-            .unwrap_or_default()
+        options_for(&self.rules, path)
     }
 
     /// Reads the `[secrets]` table of `config`'s file (if any) and resolves it
@@ -462,12 +453,14 @@ impl FileRule {
             .map_err(|e| format!("grace: {e}"))?;
         Ok(RotationRule {
             path: self.path,
-            keys: self.keys,
-            policy,
-            key_policies,
-            generator: self.generator_cmd,
-            validation,
-            grace_secs,
+            set: Overrides {
+                keys: self.keys,
+                default_policy: policy,
+                policies: key_policies,
+                generator: self.generator_cmd,
+                validation,
+                grace_secs,
+            },
         })
     }
 }
