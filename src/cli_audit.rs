@@ -244,6 +244,7 @@ fn log(config: &Config, a: LogArgs) -> Result<ExitCode, CliError> {
             v["elasticsearch"] = json!({
                 "sent": st.sent > 0 && st.pending == 0,
                 "pending": st.pending,
+                "auth_failed": st.auth_failed,
                 "last_error": st.last_error,
             });
         }

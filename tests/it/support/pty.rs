@@ -463,6 +463,11 @@ impl Pty {
         }
     }
 
+    /// Whether the next key waits for the gap that keeps a lone ESC apart.
+    pub fn gap_pending(&self) -> bool {
+        self.esc_sent_at.is_some()
+    }
+
     /// Types plain text.
     pub fn keys(&mut self, text: &str) {
         self.send(text.as_bytes());

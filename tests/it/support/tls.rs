@@ -1,11 +1,11 @@
 //! A fresh CA and a server certificate for 127.0.0.1 signed by it, made with
 //! the `openssl` command, for tests of TLS against real servers.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Runs the `openssl` command in `dir`; panics with its error output.
-fn openssl(dir: &std::path::Path, args: &[&str]) {
+fn openssl(dir: &Path, args: &[&str]) {
     let out = Command::new("openssl")
         .args(args)
         .current_dir(dir)
@@ -30,57 +30,34 @@ pub struct TestCerts {
 impl TestCerts {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let d = &dir.path().to_path_buf();
-        let openssl = |args: &[&str]| openssl(d, args);
-        std::fs::write(d.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
-        openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=windflow test CA",
-        ]);
-        openssl(&[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=127.0.0.1",
-        ]);
-        openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.pem",
-            "-days",
-            "1",
-            "-extfile",
-            "san.ext",
-        ]);
+        openssl(
+            dir.path(),
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=windflow test CA",
+            ],
+        );
+        let (cert, key) = issue(
+            dir.path(),
+            "server",
+            "127.0.0.1",
+            "subjectAltName=IP:127.0.0.1",
+        );
         Self {
-            ca: d.join("ca.pem"),
-            cert: d.join("server.pem"),
-            key: d.join("server.key"),
+            ca: dir.path().join("ca.pem"),
+            cert,
+            key,
             dir,
         }
     }
@@ -88,27 +65,31 @@ impl TestCerts {
     /// A client certificate for `name` signed by this CA (for mutual TLS),
     /// and its key (PEM, mode 0600): (certificate, key).
     pub fn client(&self, name: &str) -> (PathBuf, PathBuf) {
-        let d = self.dir.path();
-        let run = |args: &[&str]| openssl(d, args);
-        let (key, csr, cert) = (
-            format!("{name}.key"),
-            format!("{name}.csr"),
-            format!("{name}.pem"),
-        );
-        std::fs::write(d.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
-        run(&[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            &key,
-            "-out",
-            &csr,
-            "-subj",
-            &format!("/CN={name}"),
-        ]);
-        run(&[
+        issue(self.dir.path(), name, name, "extendedKeyUsage=clientAuth")
+    }
+}
+
+/// A key and a certificate for common name `cn` with extension `ext`, signed by
+/// the CA in `dir`, as `<stem>.pem` and `<stem>.key` (mode 0600): (certificate, key).
+fn issue(dir: &Path, stem: &str, cn: &str, ext: &str) -> (PathBuf, PathBuf) {
+    let (key, csr, cert, extfile) = (
+        format!("{stem}.key"),
+        format!("{stem}.csr"),
+        format!("{stem}.pem"),
+        format!("{stem}.ext"),
+    );
+    std::fs::write(dir.join(&extfile), format!("{ext}\n")).unwrap();
+    let subject = format!("/CN={cn}");
+    openssl(
+        dir,
+        &[
+            "req", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &csr, "-subj",
+            &subject,
+        ],
+    );
+    openssl(
+        dir,
+        &[
             "x509",
             "-req",
             "-in",
@@ -123,13 +104,13 @@ impl TestCerts {
             "-days",
             "1",
             "-extfile",
-            "client.ext",
-        ]);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(d.join(&key), std::fs::Permissions::from_mode(0o600)).unwrap();
-        }
-        (d.join(cert), d.join(key))
+            &extfile,
+        ],
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.join(&key), std::fs::Permissions::from_mode(0o600)).unwrap();
     }
+    (dir.join(cert), dir.join(key))
 }
