@@ -100,6 +100,7 @@ fn email_alerts_sign_in_after_starttls_and_a_wrong_password_is_an_authentication
         }
         assert_hidden(&text, &secrets, "a refused test alert");
     }
+    smtp.wait_count("auth", 2, |a| a["ok"] == false);
     let refused = smtp.seen("auth");
     assert_eq!(
         refused.iter().filter(|a| a["ok"] == false).count(),
@@ -206,6 +207,8 @@ async fn email_delivery_reports_refused_credentials_in_status_and_dead_letters()
     assert_hidden(&format!("{:?}", *st), &secrets, "the alert state's Debug");
     drop(st);
     // One good sign-in, two refused (the retry); none from the cleartext channel.
+    smtp.wait_count("auth", 1, |a| a["ok"] == true);
+    smtp.wait_count("auth", 2, |a| a["ok"] == false);
     let auths = smtp.seen("auth");
     let ok = auths.iter().filter(|a| a["ok"] == true).count();
     let refused = auths.iter().filter(|a| a["ok"] == false).count();

@@ -107,6 +107,25 @@ impl AuthServer {
         }
     }
 
+    /// Waits until `n` lines of `kind` pass `f` (the server logs after it
+    /// answers, so a client can be told before the line is written); returns them.
+    pub fn wait_count(&self, kind: &str, n: usize, f: impl Fn(&Value) -> bool) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let found: Vec<Value> = self.seen(kind).into_iter().filter(&f).collect();
+            if found.len() >= n {
+                return found;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} of {n} {kind} lines came: {:?}",
+                found.len(),
+                self.lines.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    }
+
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
