@@ -610,6 +610,11 @@ impl RedisStore {
         if tls.client_cert.is_some() || tls.client_key.is_some() {
             Self::require_tls(url, "a client certificate")?;
         }
+        // A CA file says the traffic should be encrypted; a plain URL would
+        // silently not be.
+        if tls.ca_file.is_some() {
+            Self::require_tls(url, "a CA file")?;
+        }
         tls.certificates()
     }
 

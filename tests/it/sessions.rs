@@ -655,6 +655,15 @@ async fn redis_client_certificate_files_are_checked_before_connecting() {
         "redis://127.0.0.1:1",
     );
     assert!(e.contains("use rediss://"), "{e}");
+    // A CA file with one: the traffic would not be encrypted as the file suggests.
+    let e = refused(
+        tls_files(Some(&certs.ca), None, None),
+        "redis://127.0.0.1:1",
+    );
+    assert!(
+        e.contains("a CA file") && e.contains("use rediss://"),
+        "{e}"
+    );
 
     // No error text shows the key.
     for tls in [
