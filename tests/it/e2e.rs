@@ -227,6 +227,16 @@ fn first_run_wizard_then_sign_in() {
     pty.wait_for("alice", T).unwrap();
     pty.key(Key::Enter);
     pty.wait_for("Backup codes", T).unwrap();
+    // The whole frame: a read can stop in the middle of one.
+    let backup_codes = |screen: &str| -> Vec<String> {
+        screen
+            .lines()
+            .flat_map(|l| l.split_whitespace())
+            .filter(|w| w.len() == 11 && w.as_bytes()[5] == b'-')
+            .map(str::to_string)
+            .collect()
+    };
+    pty.wait_until(|s| backup_codes(s).len() == 10, T).unwrap();
     let screen = pty.screen_text();
     // The QR code is drawn with half blocks; the secret is shown as text.
     assert!(screen.contains('▀') || screen.contains('▄'), "{screen}");
@@ -241,12 +251,7 @@ fn first_run_wizard_then_sign_in() {
         })
         .unwrap_or_else(|| panic!("no base32 secret on screen:\n{screen}"))
         .to_string();
-    let backups: Vec<String> = screen
-        .lines()
-        .flat_map(|l| l.split_whitespace())
-        .filter(|w| w.len() == 11 && w.as_bytes()[5] == b'-')
-        .map(str::to_string)
-        .collect();
+    let backups = backup_codes(&screen);
     assert_eq!(backups.len(), 10, "{screen}");
     let backup = backups[0].clone();
     let key = windflow::mfa::TotpKey::from_base32(&secret, windflow::mfa::Algorithm::Sha1, 6, 30)
@@ -306,12 +311,8 @@ fn first_run_wizard_then_sign_in() {
     pty.wait_for("Replace your backup codes?", T).unwrap();
     pty.key(Key::Enter);
     pty.wait_for("shown this once", T).unwrap();
-    let fresh: Vec<String> = pty
-        .screen_text()
-        .lines()
-        .flat_map(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>())
-        .filter(|w| w.len() == 11 && w.as_bytes()[5] == b'-')
-        .collect();
+    pty.wait_until(|s| backup_codes(s).len() == 10, T).unwrap();
+    let fresh = backup_codes(&pty.screen_text());
     assert_eq!(fresh.len(), 10, "{}", pty.screen_text());
     pty.key(Key::Esc);
     pty.wait_for_gone("shown this once", T).unwrap();
