@@ -814,12 +814,11 @@ impl Pane for SecretsPane {
 
     fn selected_text(&self, _shared: &Shared) -> Option<String> {
         let path = self.selected_path()?;
-        // Once revealed, the chosen key's value (J/K choose); else the path.
-        if let Some(r) = self
-            .revealed
-            .as_ref()
-            .filter(|r| r.path == path && Instant::now() < r.until)
-            && let Some(v) = self.selected_key().and_then(|k| r.values.get(k))
+        // Once the version on screen is revealed, the chosen key's value (J/K
+        // choose); else the path. Never a value of another version.
+        let shown = self.detail.as_ref().map(|d| d.version);
+        if let Some(values) = shown.and_then(|version| self.revealed_for(path, version))
+            && let Some(v) = self.selected_key().and_then(|k| values.get(k))
         {
             return Some(v.expose().to_owned());
         }

@@ -1205,6 +1205,13 @@ mod pane {
             values: vals(&[("token", "tok-123"), ("db_password", "hunter2")]),
         }));
         assert_eq!(copied(typed(&mut app, "y")), "hunter2");
+        // Values of another version than the one on screen are never copied.
+        app.update(ev(SecretsEvent::Revealed {
+            path: "deployments/api-7".into(),
+            version: 2,
+            values: vals(&[("api_key", "AKIA-OLD"), ("db_password", "old-pw")]),
+        }));
+        assert_eq!(copied(typed(&mut app, "y")), "deployments/api-7");
     }
 
     #[test]
