@@ -200,7 +200,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Some(Command::Config {
             command: ConfigCommand::Show { json },
         }) => {
-            show_config(&config, json)?;
+            show_config(&config, cli.global.redis_url.as_deref(), json)?;
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Mfa { command }) => crate::cli_auth::run_mfa(&config, command),
@@ -226,10 +226,13 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
     }
 }
 
-fn show_config(config: &Config, json: bool) -> Result<(), CliError> {
+fn show_config(config: &Config, redis_url: Option<&str>, json: bool) -> Result<(), CliError> {
+    let backends = crate::cli_config::backends(config, redis_url);
     let mut out = std::io::stdout().lock();
     let res = if json {
-        serde_json::to_writer_pretty(&mut out, config)
+        let mut v = serde_json::to_value(config).map_err(|e| CliError::Failure(e.into()))?;
+        v["backends"] = backends;
+        serde_json::to_writer_pretty(&mut out, &v)
             .map_err(std::io::Error::other)
             .and_then(|_| writeln!(out))
     } else {
@@ -286,7 +289,9 @@ fn show_config(config: &Config, json: bool) -> Result<(), CliError> {
             format!("themes dir        {}", p.themes_dir.display()),
             format!("keymaps dir       {}", p.keymaps_dir.display()),
             format!("keymap overrides  {}", p.keymap_overrides.display()),
+            String::new(),
         ]);
+        lines.extend(crate::cli_config::lines(&backends));
         writeln!(out, "{}", lines.join("\n"))
     };
     res.map_err(|e| CliError::Failure(e.into()))

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod cli;
 pub mod cli_audit;
 pub mod cli_auth;
+mod cli_config;
 pub mod cli_scans;
 pub mod cli_secrets;
 pub mod cli_sessions;

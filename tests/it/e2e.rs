@@ -394,6 +394,92 @@ fn version_config_show_and_completions() {
         assert!(v["paths"][key].is_string(), "{key} missing");
     }
 
+    // Where each domain's data lives, with every credential hidden.
+    let backends_env = [
+        ("WINDFLOW_REDIS_URL", "rediss://:redis-pw-1@10.0.0.7:6380"),
+        ("WINDFLOW_SECRETS_BACKEND", "vault"),
+        ("VAULT_ADDR", "https://vault.internal:8200"),
+        ("VAULT_TOKEN", "hvs.vault-token-2"),
+        ("ELASTICSEARCH_URL", "https://ops:es-pw-3@es.internal:9200"),
+        ("ELASTICSEARCH_API_KEY", "es-api-key-4"),
+        (
+            "WINDFLOW_ALERT_SLACK_URL",
+            "https://hooks.slack.com/services/T0/B0/slack-token-5",
+        ),
+    ];
+    for json in [true, false] {
+        let args: &[&str] = if json {
+            &["config", "show", "--json"]
+        } else {
+            &["config", "show"]
+        };
+        let out = run(args, &backends_env);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        for secret in [
+            "redis-pw-1",
+            "vault-token-2",
+            "es-pw-3",
+            "es-api-key-4",
+            "slack-token-5",
+        ] {
+            assert!(!text.contains(secret), "{secret} shown: {text}");
+        }
+        if json {
+            let b = &serde_json::from_str::<serde_json::Value>(&text).unwrap()["backends"];
+            assert_eq!(b["sessions"]["backend"], "redis");
+            assert_eq!(b["sessions"]["url"], "rediss://:****@10.0.0.7:6380");
+            assert_eq!(b["secrets"]["backend"], "vault");
+            assert_eq!(b["secrets"]["addr"], "https://vault.internal:8200");
+            assert_eq!(
+                b["audit"]["elasticsearch"]["url"],
+                "https://ops:****@es.internal:9200"
+            );
+            assert_eq!(b["audit"]["elasticsearch"]["api_key"], "set");
+            assert_eq!(
+                b["audit"]["alert_channels"][0]["to"],
+                "https://hooks.slack.com"
+            );
+        } else {
+            assert!(
+                text.contains("sessions.url") && text.contains("10.0.0.7:6380"),
+                "{text}"
+            );
+            assert!(
+                text.contains("secrets.backend") && text.contains("vault"),
+                "{text}"
+            );
+        }
+    }
+    // A domain whose settings are wrong shows why, and the rest still shows.
+    let file = home.path().join("windflow.toml");
+    std::fs::write(&file, "[sessions]\nredis_client_key = \"k.pem\"\n").unwrap();
+    let out = run(
+        &[
+            "config",
+            "show",
+            "--json",
+            "--config",
+            file.to_str().unwrap(),
+        ],
+        &[("WINDFLOW_REDIS_URL", "rediss://10.0.0.7:6380")],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let why = v["backends"]["sessions"]["error"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(why.contains("redis_client_key"), "{v}");
+    assert_eq!(v["backends"]["secrets"]["backend"], "embedded");
+
     let out = run(&["config", "show", "--log-level", "loud"], &[]);
     assert_eq!(out.status.code(), Some(2), "bad input exits 2");
     let out = run(&["no-such-command"], &[]);
