@@ -11,6 +11,7 @@ mod e2e;
 mod mfa;
 mod operators;
 mod pty_selftest;
+mod robustness;
 mod scans;
 mod secrets;
 mod sessions;
