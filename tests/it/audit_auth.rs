@@ -17,7 +17,7 @@ use windflow::audit::tail::TailFilter;
 use windflow::audit::{AuditSink, SecurityEvent, Severity};
 use windflow::service::{HealthState, ServiceEvent};
 
-use crate::support::audit_auth::{es_front, smtp_auth};
+use crate::support::audit_auth::{es_front, es_front_with, smtp_auth};
 use crate::support::audit_servers as servers;
 use crate::support::cli::CliEnv as Env;
 use crate::support::tls::TestCerts;
@@ -535,4 +535,52 @@ fn cli_log_search_and_tail_sign_in_to_elasticsearch() {
         })
         .collect();
     assert_eq!(users, ["alice", "bob", "carol", "dave", "erin"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn es_credentials_without_the_write_privilege_are_named_as_such() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    const READ_ONLY_KEY: &str = "cmVhZGVyOmNhbi1vbmx5LXNlYXJjaA==";
+    let osmem = servers::osmem(0);
+    let front = es_front_with(osmem.port, None, Some(ES_KEY), Some(READ_ONLY_KEY));
+    let client = EsClient::new(&es(front.url(), None, None, Some(READ_ONLY_KEY))).unwrap();
+    // Searching is allowed: the key itself is good.
+    client
+        .search(&TailFilter::default(), 0, None, 10)
+        .await
+        .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let (tx, mut rx) = windflow::service::channel();
+    let (sink, shipper) = EsSink::new(client, Spool::open(dir.path()).unwrap(), Some(tx));
+    let task = tokio::spawn(shipper);
+    sink.record(&SecurityEvent::new("secret_read", Some("x"), json!({})))
+        .unwrap();
+    sink.flush();
+    let last = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            if let Some(ServiceEvent::Health {
+                service: "audit-es",
+                health,
+            }) = rx.recv().await
+                && let Some(e) = health.last_error
+            {
+                return e;
+            }
+        }
+    })
+    .await
+    .expect("a health report with the error");
+    task.abort();
+    // Not "authentication failed": the credentials are fine, the privilege is missing.
+    assert!(
+        last.contains("answered 403") && last.contains("lack the privilege"),
+        "{last}"
+    );
+    assert!(!last.contains("authentication failed"), "{last}");
+    assert_hidden(&last, &[READ_ONLY_KEY, ES_KEY], "a 403 report");
+    let st = sink.stats();
+    assert!(!st.auth_failed && st.sent == 0, "{st:?}");
+    assert_eq!(sink.pending(), 1, "kept in the spool");
+    front.wait_count("forbidden", 1, |_| true);
 }

@@ -166,11 +166,24 @@ pub fn es_front(
     basic: Option<(&str, &str)>,
     api_key: Option<&str>,
 ) -> AuthServer {
+    es_front_with(upstream_port, basic, api_key, None)
+}
+
+/// [`es_front`], with an API key that may search but gets 403 on writes.
+pub fn es_front_with(
+    upstream_port: u16,
+    basic: Option<(&str, &str)>,
+    api_key: Option<&str>,
+    read_only_key: Option<&str>,
+) -> AuthServer {
     let mut args: Vec<String> = vec![
         "esproxy".into(),
         "--upstream".into(),
         format!("127.0.0.1:{upstream_port}"),
     ];
+    if let Some(k) = read_only_key {
+        args.extend(["--read-only-key".into(), k.into()]);
+    }
     if let Some((u, p)) = basic {
         args.extend(["--user".into(), u.into(), "--password".into(), p.into()]);
     }

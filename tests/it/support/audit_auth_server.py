@@ -124,7 +124,25 @@ def esproxy(args):
         def handle_any(self):
             data = self.body()
             given = self.headers.get("authorization")
-            if given is None or not any(hmac.compare_digest(given, a) for a in accepted):
+            read_only = args.read_only_key is not None and given is not None and \
+                hmac.compare_digest(given, "ApiKey " + args.read_only_key)
+            searching = self.command in ("GET", "HEAD") or any(
+                part in self.path for part in ("/_search", "/_count"))
+            if read_only and not searching:
+                say({"event": "forbidden", "method": self.command, "path": self.path})
+                reason = ("action [indices:data/write/bulk] is unauthorized for API key "
+                          "id [read-only] of user [windflow-reader]")
+                err = {
+                    "error": {
+                        "root_cause": [{"type": "security_exception", "reason": reason}],
+                        "type": "security_exception",
+                        "reason": reason,
+                    },
+                    "status": 403,
+                }
+                self.reply(403, [("content-type", "application/json")], json.dumps(err).encode())
+                return
+            if not read_only and (given is None or not any(hmac.compare_digest(given, a) for a in accepted)):
                 scheme = given.split(" ", 1)[0] if given else None
                 say({"event": "refused", "method": self.command, "path": self.path, "scheme": scheme})
                 reason = (
@@ -179,6 +197,7 @@ def main():
     e.add_argument("--user")
     e.add_argument("--password", default="")
     e.add_argument("--api-key")
+    e.add_argument("--read-only-key", help="an API key that may search but not write (403)")
     args = p.parse_args()
     {"smtp": smtp, "esproxy": esproxy}[args.mode](args)
 
