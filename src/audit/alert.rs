@@ -139,6 +139,8 @@ impl Folder {
 pub struct Channel {
     pub spec: ChannelSpec,
     http: reqwest::Client,
+    /// The longest one email may take, sign-in included.
+    email_deadline: Duration,
 }
 
 impl Channel {
@@ -148,7 +150,17 @@ impl Channel {
             .no_proxy()
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        Ok(Self { spec, http })
+        Ok(Self {
+            spec,
+            http,
+            email_deadline: SMTP_DEADLINE,
+        })
+    }
+
+    /// Another bound for the whole of one email (default 30 s).
+    pub fn with_email_deadline(mut self, deadline: Duration) -> Self {
+        self.email_deadline = deadline;
+        self
     }
 
     /// Sends `alert` once; the error says what failed (no secrets).
@@ -243,20 +255,20 @@ impl Channel {
             .map_err(|e| format!("cannot build the email: {e}"))?;
         // lettre's timeout covers each read, not a server that stops
         // answering mid-dialogue: bound the whole exchange.
-        match tokio::time::timeout(SMTP_DEADLINE, transport.send(msg)).await {
+        match tokio::time::timeout(self.email_deadline, transport.send(msg)).await {
             Ok(res) => res
                 .map(|_| ())
                 .map_err(|e| smtp_error(&self.spec.shown_url(), &e)),
             Err(_) => Err(format!(
-                "{}: the SMTP server did not finish within {} s",
+                "{}: the SMTP server did not finish within {:.1} s",
                 self.spec.shown_url(),
-                SMTP_DEADLINE.as_secs()
+                self.email_deadline.as_secs_f64()
             )),
         }
     }
 }
 
-/// The longest one email may take, sign-in included.
+/// The longest one email may take by default, sign-in included.
 const SMTP_DEADLINE: Duration = Duration::from_secs(30);
 
 /// What went wrong talking to the SMTP server, in words an operator can act
@@ -489,6 +501,35 @@ mod tests {
             from: None,
             ca_file: None,
         }
+    }
+
+    #[tokio::test]
+    async fn an_smtp_server_that_stalls_mid_dialogue_is_given_up_on() {
+        // Greets, reads what comes, and never answers: the dialogue stalls
+        // after the greeting, where lettre's own timeout does not end it.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let (mut conn, _) = listener.accept().await.unwrap();
+            conn.write_all(b"220 stalling ESMTP\r\n").await.unwrap();
+            let mut buf = [0u8; 512];
+            while conn.read(&mut buf).await.is_ok_and(|n| n > 0) {}
+        });
+        let channel = Channel::new(ChannelSpec {
+            name: "mail".into(),
+            kind: ChannelKind::Email,
+            url: format!("smtp://alerts:pw-secret@127.0.0.1:{port}?tls=opportunistic").into(),
+            to: vec!["oncall@example.test".into()],
+            from: None,
+            ca_file: None,
+        })
+        .unwrap()
+        .with_email_deadline(Duration::from_millis(300));
+        let alert = Alert::new(SecurityEvent::new("x", Some("u"), json!({})), 1);
+        let err = channel.send(&alert).await.unwrap_err();
+        assert!(err.contains("did not finish within 0.3 s"), "{err}");
+        assert!(!err.contains("pw-secret"), "{err}");
     }
 
     #[test]
