@@ -16,7 +16,7 @@ use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use ratatui_textarea::TextArea;
 
 use super::model::{self, Change, DiffLine, Expiry, PathIndex, SecretMeta, Values};
-use super::rotation::{Outcome, Progress, Recovered, Step, StepStatus};
+use super::rotation::{Outcome, Progress, Recovered, Step, StepStatus, Validation};
 use super::service::{REVEAL_FOR, SecretsEvent, SecretsRequest};
 use crate::console::actions::{ActionDef, name};
 use crate::console::app::{ConfirmSpec, Request};
@@ -348,14 +348,20 @@ impl SecretsPane {
                     f.error = Some("choose at least one key (space)".into());
                     return true;
                 }
-                let command = f
-                    .command
-                    .lines()
-                    .first()
-                    .map(|l| l.trim().to_owned())
-                    .filter(|l| !l.is_empty());
-                let check = match (&command, &f.rule) {
-                    (Some(c), _) => format!("validates with `{c}`"),
+                let validation = match f.command.lines().first().map(|l| l.trim()) {
+                    None | Some("") => None,
+                    Some(text) => match validation_of(text) {
+                        Ok(v) => Some(v),
+                        Err(e) => {
+                            f.error = Some(e);
+                            return true;
+                        }
+                    },
+                };
+                let check = match (&validation, &f.rule) {
+                    (Some(Validation::Http(url)), _) => format!("validates by POSTing to {url}"),
+                    (Some(Validation::Command(c)), _) => format!("validates with `{c}`"),
+                    (Some(Validation::ReadBack), _) => "validates by reading back".to_string(),
                     (None, Some(_)) => "validates as the path's rule says".to_string(),
                     (None, None) => "validates by reading back".to_string(),
                 };
@@ -375,7 +381,7 @@ impl SecretsPane {
                     then: vec![Request::Secrets(SecretsRequest::Rotate {
                         path: p.clone(),
                         keys,
-                        validate_cmd: command,
+                        validation,
                     })],
                 }));
                 self.view = View::Rotation(RotationView {
@@ -1192,10 +1198,7 @@ fn render_form(frame: &mut Frame, area: Rect, t: &Theme, f: &RotateForm) {
         .saturating_sub(list.height.saturating_sub(1) as usize);
     frame.render_widget(Paragraph::new(rows).scroll((window as u16, 0)), list);
     frame.render_widget(
-        Paragraph::new(Line::styled(
-            "VALIDATION COMMAND  Tab: edit",
-            focus(f.on_command),
-        )),
+        Paragraph::new(Line::styled("VALIDATION  Tab: edit", focus(f.on_command))),
         label,
     );
     let mut cmd = f.command.clone();
@@ -1206,7 +1209,7 @@ fn render_form(frame: &mut Frame, area: Rect, t: &Theme, f: &RotateForm) {
     );
     frame.render_widget(&cmd, field);
     let mut out = vec![Line::styled(
-        "sh -c CMD gets the new values in WINDFLOW_SECRET_<KEY> and on stdin; exit 0 passes",
+        "a command (sh -c, values in WINDFLOW_SECRET_<KEY> and on stdin, exit 0 passes) or an http(s) URL (values POSTed as JSON, 2xx passes)",
         t.muted(),
     )];
     if let Some(r) = &f.rule {
@@ -1288,6 +1291,16 @@ fn step_line<'a>(t: &Theme, step: Step, status: Option<&StepStatus>) -> Line<'a>
         Span::styled(format!("{mark} {:<9}", step.as_str()), t.role(role)),
         Span::styled(detail, t.text()),
     ])
+}
+
+/// The form's validation field: an http(s) URL is a probe, anything else a command.
+fn validation_of(text: &str) -> Result<Validation, String> {
+    let lower = text.to_ascii_lowercase();
+    if lower.starts_with("http://") || lower.starts_with("https://") {
+        url::Url::parse(text).map_err(|e| format!("validation URL {text:?}: {e}"))?;
+        return Ok(Validation::Http(text.to_owned()));
+    }
+    Ok(Validation::Command(text.to_owned()))
 }
 
 #[cfg(test)]

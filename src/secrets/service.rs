@@ -47,12 +47,12 @@ pub enum SecretsRequest {
         cas: u64,
     },
     /// Rotate `path` with its `[[secrets.rotation]]` rule, `keys` (empty:
-    /// the rule's, else every key) and `validate_cmd` (None: the rule's
+    /// the rule's, else every key) and `validation` (None: the rule's
     /// validation, else read-back) laid over it.
     Rotate {
         path: String,
         keys: Vec<String>,
-        validate_cmd: Option<String>,
+        validation: Option<Validation>,
     },
     Rollback {
         path: String,
@@ -366,15 +366,13 @@ pub async fn handle(s: &Secrets, events: &EventTx, req: SecretsRequest) {
         SecretsRequest::Rotate {
             path,
             keys,
-            validate_cmd,
+            validation,
         } => {
             let ev2 = events.clone();
             let mut progress = move |p: Progress| send(&ev2, SecretsEvent::Progress(p));
             let opts = Overrides {
                 keys,
-                validation: validate_cmd
-                    .filter(|c| !c.trim().is_empty())
-                    .map(Validation::Command),
+                validation,
                 ..Overrides::default()
             }
             .apply(s.rotation_options(&path));

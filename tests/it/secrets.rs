@@ -999,7 +999,7 @@ mod pane {
         assert!(reqs.is_empty());
         let reqs = press(&mut app, KeyCode::Enter);
         assert!(
-            matches!(&reqs[..], [Request::Secrets(SecretsRequest::Rotate { path, keys, validate_cmd: None })]
+            matches!(&reqs[..], [Request::Secrets(SecretsRequest::Rotate { path, keys, validation: None })]
                 if path == "deployments/api-7" && keys == &["api_key", "db_password"]),
             "{reqs:?}"
         );
@@ -1215,6 +1215,40 @@ mod pane {
     }
 
     #[test]
+    fn rotate_form_takes_an_http_probe_url_as_the_check() {
+        let mut app = loaded();
+        typed(&mut app, "R");
+        press(&mut app, KeyCode::Tab);
+        typed(&mut app, "https://probe.internal/check?db=1");
+        press(&mut app, KeyCode::Enter);
+        let Mode::Confirm(c) = &app.mode else {
+            panic!("the typed confirmation comes next")
+        };
+        assert!(
+            c.spec
+                .body
+                .contains("POSTing to https://probe.internal/check?db=1"),
+            "{}",
+            c.spec.body
+        );
+        typed(&mut app, "deployments/api-7");
+        let reqs = press(&mut app, KeyCode::Enter);
+        assert!(
+            matches!(&reqs[..], [Request::Secrets(SecretsRequest::Rotate { validation: Some(Validation::Http(u)), .. })] if u == "https://probe.internal/check?db=1"),
+            "{reqs:?}"
+        );
+        // A URL that does not parse is refused on the form, with the reason.
+        typed(&mut app, "x");
+        typed(&mut app, "R");
+        press(&mut app, KeyCode::Tab);
+        typed(&mut app, "https://[::1");
+        press(&mut app, KeyCode::Enter);
+        assert!(matches!(app.mode, Mode::Normal), "no confirmation");
+        let s = screen(&mut app, 80, 24);
+        assert!(s.contains("validation URL"), "{s}");
+    }
+
+    #[test]
     fn rotate_form_picks_keys_and_a_check_then_types_the_path() {
         let mut app = loaded();
         typed(&mut app, "R");
@@ -1257,7 +1291,7 @@ mod pane {
             Request::Secrets(SecretsRequest::Rotate {
                 path,
                 keys,
-                validate_cmd,
+                validation,
             }),
         ] = &reqs[..]
         else {
@@ -1265,7 +1299,10 @@ mod pane {
         };
         assert_eq!(path, "deployments/api-7");
         assert_eq!(keys, &["db_password"]);
-        assert_eq!(validate_cmd.as_deref(), Some("check-db --jk"));
+        assert_eq!(
+            validation,
+            &Some(Validation::Command("check-db --jk".into()))
+        );
         // Esc on the form cancels: nothing is sent, the detail is back.
         typed(&mut app, "x");
         typed(&mut app, "R");
@@ -1297,7 +1334,7 @@ mod pane {
         typed(&mut app, "deployments/api-7");
         let reqs = press(&mut app, KeyCode::Enter);
         assert!(
-            matches!(&reqs[..], [Request::Secrets(SecretsRequest::Rotate { keys, validate_cmd: None, .. })] if keys == &["db_password"]),
+            matches!(&reqs[..], [Request::Secrets(SecretsRequest::Rotate { keys, validation: None, .. })] if keys == &["db_password"]),
             "{reqs:?}"
         );
         // A stale second factor: R asks for a code before the form opens.
@@ -1851,7 +1888,7 @@ async fn service_rotates_the_forms_keys_over_the_paths_rule() {
             SecretsRequest::Rotate {
                 path: path.into(),
                 keys: keys.iter().map(|k| k.to_string()).collect(),
-                validate_cmd: cmd.map(str::to_owned),
+                validation: cmd.map(|c| Validation::Command(c.to_owned())),
             },
         )
         .await;
