@@ -494,3 +494,53 @@ fn version_config_show_and_completions() {
         );
     }
 }
+
+#[test]
+fn every_pane_with_demo_data_survives_any_terminal_size() {
+    let mut pty = start(&[], &[], 80, 24);
+    pty.wait_for("demo (demo sign-in)", T).unwrap();
+    let sizes = [
+        (20, 5),
+        (40, 10),
+        (41, 11),
+        (33, 30),
+        (60, 12),
+        (200, 8),
+        (80, 24),
+    ];
+    for pane in [
+        "sessions",
+        "secrets",
+        "scans",
+        "audit",
+        "operators",
+        "activity",
+        "overview",
+    ] {
+        pty.keys(&format!(":pane {pane}\r"));
+        // Open the selected row's detail, where the pane has one.
+        pty.key(Key::Enter);
+        for (cols, rows) in sizes {
+            pty.resize(cols, rows);
+            // Redrawn at the new size: the status bar on the last row, or
+            // the notice naming the size.
+            let small = cols < 40 || rows < 10;
+            pty.wait_until(
+                |s| {
+                    if small {
+                        s.contains("WindFlow needs") && s.contains(&format!("{cols}x{rows}"))
+                    } else {
+                        s.lines()
+                            .nth(rows as usize - 1)
+                            .is_some_and(|l| l.contains("UTC"))
+                    }
+                },
+                T,
+            )
+            .unwrap_or_else(|e| panic!("{pane} at {cols}x{rows}: {e}"));
+        }
+        pty.key(Key::Esc);
+    }
+    pty.keys("q");
+    assert_eq!(exited_cleanly(&mut pty), 0);
+}
