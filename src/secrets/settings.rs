@@ -470,6 +470,11 @@ mod tests {
     use super::*;
     use secrecy::ExposeSecret;
 
+    /// The settings of `FILE` (a 0644 file, no inline token) with `flags` and `env`.
+    fn from_file(flags: &Flags, env: &dyn Fn(&str) -> Option<String>) -> SecretsSettings {
+        SecretsSettings::resolve(Some(FILE), Path::new("w.toml"), Some(0o644), flags, env).unwrap()
+    }
+
     fn none(_: &str) -> Option<String> {
         None
     }
@@ -503,14 +508,7 @@ grace = "1h"
     #[test]
     fn file_then_env_then_flags() {
         let env = |k: &str| (k == "OPS_TOKEN").then(|| "from-ops".to_string());
-        let s = SecretsSettings::resolve(
-            Some(FILE),
-            Path::new("w.toml"),
-            Some(0o644),
-            &Flags::default(),
-            &env,
-        )
-        .unwrap();
+        let s = from_file(&Flags::default(), &env);
         let v = vault(&s);
         assert_eq!(
             (v.addr.as_str(), v.mount.as_str()),
@@ -524,31 +522,20 @@ grace = "1h"
             "OPS_TOKEN" => Some("from-ops".to_string()),
             _ => None,
         };
-        let s = SecretsSettings::resolve(
-            Some(FILE),
-            Path::new("w.toml"),
-            Some(0o644),
-            &Flags::default(),
-            &env,
-        )
-        .unwrap();
+        let s = from_file(&Flags::default(), &env);
         assert_eq!(vault(&s).addr, "http://env:8200");
         assert_eq!(vault(&s).token.expose_secret(), "from-env");
         let flags = Flags {
             backend: Some("local".into()),
             ..Flags::default()
         };
-        let s =
-            SecretsSettings::resolve(Some(FILE), Path::new("w.toml"), Some(0o644), &flags, &env)
-                .unwrap();
+        let s = from_file(&flags, &env);
         assert!(matches!(s.backend, Backend::Local));
         let flags = Flags {
             vault_mount: Some("flag".into()),
             ..Flags::default()
         };
-        let s =
-            SecretsSettings::resolve(Some(FILE), Path::new("w.toml"), Some(0o644), &flags, &env)
-                .unwrap();
+        let s = from_file(&flags, &env);
         assert_eq!(vault(&s).mount, "flag");
         // No file, no env: the embedded store.
         let s = SecretsSettings::resolve(None, Path::new("w.toml"), None, &Flags::default(), &none)
@@ -560,14 +547,7 @@ grace = "1h"
     #[test]
     fn rules_match_by_path_or_prefix_first_wins() {
         let env = |k: &str| (k == "OPS_TOKEN").then(|| "t".to_string());
-        let s = SecretsSettings::resolve(
-            Some(FILE),
-            Path::new("w.toml"),
-            Some(0o600),
-            &Flags::default(),
-            &env,
-        )
-        .unwrap();
+        let s = from_file(&Flags::default(), &env);
         let o = s.options_for("deployments/api-7");
         assert_eq!(o.keys, ["db_password"]);
         assert_eq!(o.default_policy, "40:hex".parse().unwrap());
