@@ -475,6 +475,18 @@ mod tests {
         SecretsSettings::resolve(Some(FILE), Path::new("w.toml"), Some(0o644), flags, env).unwrap()
     }
 
+    /// The error for the file source `src`, with no environment or flags.
+    fn refused(src: &str) -> String {
+        SecretsSettings::resolve(
+            Some(src),
+            Path::new("w.toml"),
+            None,
+            &Flags::default(),
+            &none,
+        )
+        .unwrap_err()
+    }
+
     fn none(_: &str) -> Option<String> {
         None
     }
@@ -603,35 +615,14 @@ grace = "1h"
 
     #[test]
     fn bad_values_name_the_file_and_key() {
-        let err = SecretsSettings::resolve(
-            Some("[secrets]\nbakend = \"vault\"\n"),
-            Path::new("w.toml"),
-            None,
-            &Flags::default(),
-            &none,
-        )
-        .unwrap_err();
+        let err = refused("[secrets]\nbakend = \"vault\"\n");
         assert!(
             err.contains("w.toml") && err.contains("line 2") && err.contains("bakend"),
             "{err}"
         );
-        let err = SecretsSettings::resolve(
-            Some("[[secrets.rotation]]\npath = \"a/*\"\npolicy = \"3\"\n"),
-            Path::new("w.toml"),
-            None,
-            &Flags::default(),
-            &none,
-        )
-        .unwrap_err();
+        let err = refused("[[secrets.rotation]]\npath = \"a/*\"\npolicy = \"3\"\n");
         assert!(err.contains("#1") && err.contains("policy"), "{err}");
-        let err = SecretsSettings::resolve(
-            Some("[secrets]\nbackend = \"vault\"\n"),
-            Path::new("w.toml"),
-            None,
-            &Flags::default(),
-            &none,
-        )
-        .unwrap_err();
+        let err = refused("[secrets]\nbackend = \"vault\"\n");
         assert!(
             err.contains("VAULT_ADDR") && err.contains("[secrets.vault]"),
             "{err}"

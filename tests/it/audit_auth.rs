@@ -335,27 +335,7 @@ async fn es_sink_and_reads_sign_in_with_basic_auth_or_an_api_key() {
         assert_hidden(&err, &es_secrets(), what);
 
         // The shipper: health says why, the event waits in the spool.
-        let dir = tempfile::tempdir().unwrap();
-        let (tx, mut rx) = windflow::service::channel();
-        let (sink, shipper) = EsSink::new(client, Spool::open(dir.path()).unwrap(), Some(tx));
-        let task = tokio::spawn(shipper);
-        sink.record(&SecurityEvent::new("secret_read", Some("x"), json!({})))
-            .unwrap();
-        sink.flush();
-        let health = tokio::time::timeout(Duration::from_secs(10), async {
-            loop {
-                if let Some(ServiceEvent::Health {
-                    service: "audit-es",
-                    health,
-                }) = rx.recv().await
-                {
-                    return health;
-                }
-            }
-        })
-        .await
-        .expect("a health report");
-        task.abort();
+        let (sink, _spool, health) = ship_one_refused(client).await;
         assert_eq!(health.state, HealthState::Reconnecting, "{what}");
         let last = health.last_error.unwrap_or_default();
         assert!(
@@ -550,28 +530,8 @@ async fn es_credentials_without_the_write_privilege_are_named_as_such() {
         .await
         .unwrap();
 
-    let dir = tempfile::tempdir().unwrap();
-    let (tx, mut rx) = windflow::service::channel();
-    let (sink, shipper) = EsSink::new(client, Spool::open(dir.path()).unwrap(), Some(tx));
-    let task = tokio::spawn(shipper);
-    sink.record(&SecurityEvent::new("secret_read", Some("x"), json!({})))
-        .unwrap();
-    sink.flush();
-    let last = tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            if let Some(ServiceEvent::Health {
-                service: "audit-es",
-                health,
-            }) = rx.recv().await
-                && let Some(e) = health.last_error
-            {
-                return e;
-            }
-        }
-    })
-    .await
-    .expect("a health report with the error");
-    task.abort();
+    let (sink, _spool, health) = ship_one_refused(client).await;
+    let last = health.last_error.unwrap_or_default();
     // Not "authentication failed": the credentials are fine, the privilege is missing.
     assert!(
         last.contains("answered 403") && last.contains("lack the privilege"),
@@ -583,4 +543,35 @@ async fn es_credentials_without_the_write_privilege_are_named_as_such() {
     assert!(!st.auth_failed && st.sent == 0, "{st:?}");
     assert_eq!(sink.pending(), 1, "kept in the spool");
     front.wait_count("forbidden", 1, |_| true);
+}
+
+/// Ships one event through a sink over `client`, which the server refuses:
+/// the sink (for its stats and spool), its spool folder, and the first health
+/// report that carries the error.
+async fn ship_one_refused(
+    client: EsClient,
+) -> (EsSink, tempfile::TempDir, windflow::service::Health) {
+    let dir = tempfile::tempdir().unwrap();
+    let (tx, mut rx) = windflow::service::channel();
+    let (sink, shipper) = EsSink::new(client, Spool::open(dir.path()).unwrap(), Some(tx));
+    let task = tokio::spawn(shipper);
+    sink.record(&SecurityEvent::new("secret_read", Some("x"), json!({})))
+        .unwrap();
+    sink.flush();
+    let health = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            if let Some(ServiceEvent::Health {
+                service: "audit-es",
+                health,
+            }) = rx.recv().await
+                && health.last_error.is_some()
+            {
+                return health;
+            }
+        }
+    })
+    .await
+    .expect("a health report with the error");
+    task.abort();
+    (sink, dir, health)
 }
