@@ -506,7 +506,7 @@ mod tests {
     #[tokio::test]
     async fn an_smtp_server_that_stalls_mid_dialogue_is_given_up_on() {
         // Greets, reads what comes, and never answers: the dialogue stalls
-        // after the greeting, where lettre's own timeout does not end it.
+        // after the greeting, and the channel's deadline ends it.
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         tokio::spawn(async move {
