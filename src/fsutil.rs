@@ -5,6 +5,23 @@ use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
+/// The permission bits of `file` when group or others may access it, `None`
+/// when it is its owner's alone: what keys and tokens must be, as ssh insists.
+pub fn exposed_mode(file: &fs::File) -> io::Result<Option<u32>> {
+    let mode = file.metadata()?.permissions().mode() & 0o7777;
+    Ok((mode & 0o077 != 0).then_some(mode))
+}
+
+/// How an exposed file is open to others, for messages: "readable" when group
+/// or others may read it, else "accessible".
+pub fn exposure(mode: u32) -> &'static str {
+    if mode & 0o044 != 0 {
+        "readable"
+    } else {
+        "accessible"
+    }
+}
+
 /// Creates `dir` (and its parents) as 0700 when missing; tightens an
 /// existing folder we own to 0700.
 pub fn private_dir(dir: &Path) -> io::Result<()> {

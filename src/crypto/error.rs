@@ -104,7 +104,7 @@ pub enum KeyError {
     /// Like ssh, we refuse a key file that other users may read or change.
     #[error(
         "key file {} is {} by group/others (mode {mode:04o}); run chmod 600 {}",
-        .path.display(), access_word(*.mode), .path.display()
+        .path.display(), crate::fsutil::exposure(*.mode), .path.display()
     )]
     InsecurePermissions {
         /// The key file.
@@ -112,12 +112,4 @@ pub enum KeyError {
         /// Its permission bits.
         mode: u32,
     },
-}
-
-fn access_word(mode: u32) -> &'static str {
-    if mode & 0o044 != 0 {
-        "readable"
-    } else {
-        "accessible"
-    }
 }

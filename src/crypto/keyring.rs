@@ -281,27 +281,14 @@ fn make_private_dir(dir: &Path) -> io::Result<()> {
     builder.create(dir)
 }
 
-#[cfg(unix)]
 fn check_permissions(file: &File, path: &Path) -> Result<(), KeyError> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = file
-        .metadata()
-        .map_err(io_error("read", path))?
-        .permissions()
-        .mode()
-        & 0o7777;
-    if mode & 0o077 != 0 {
-        return Err(KeyError::InsecurePermissions {
+    match crate::fsutil::exposed_mode(file).map_err(io_error("read", path))? {
+        Some(mode) => Err(KeyError::InsecurePermissions {
             path: path.to_owned(),
             mode,
-        });
+        }),
+        None => Ok(()),
     }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn check_permissions(_file: &File, _path: &Path) -> Result<(), KeyError> {
-    Ok(())
 }
 
 fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> KeyError {

@@ -327,25 +327,26 @@ fn file_token(
         } else {
             tf
         };
-        if let Some(m) = file_mode(&tf)
-            && m & 0o077 != 0
-        {
-            return Err(format!(
-                "Vault token file {} ([secrets.vault] token_file in {}) can be read by \
-                 others (mode {:o}): run `chmod 600 {}`",
-                tf.display(),
-                file.display(),
-                m & 0o777,
-                tf.display()
-            ));
-        }
-        let text = Zeroizing::new(std::fs::read_to_string(&tf).map_err(|e| {
+        let cannot = |e: std::io::Error| {
             format!(
                 "cannot read the Vault token file {} ([secrets.vault] token_file in {}): {e}",
                 tf.display(),
                 file.display()
             )
-        })?);
+        };
+        let mut f = std::fs::File::open(&tf).map_err(cannot)?;
+        if let Some(m) = crate::fsutil::exposed_mode(&f).map_err(cannot)? {
+            return Err(format!(
+                "Vault token file {} ([secrets.vault] token_file in {}) is {} by group/others \
+                 (mode {m:04o}): run `chmod 600 {}`",
+                tf.display(),
+                file.display(),
+                crate::fsutil::exposure(m),
+                tf.display()
+            ));
+        }
+        let mut text = Zeroizing::new(String::new());
+        std::io::Read::read_to_string(&mut f, &mut text).map_err(cannot)?;
         let t = text.trim();
         if t.is_empty() {
             return Err(format!("the Vault token file {} is empty", tf.display()));

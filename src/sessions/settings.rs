@@ -202,22 +202,13 @@ fn read_private(f: &FileSetting) -> Result<Zeroizing<Vec<u8>>> {
         ))
     };
     let mut file = std::fs::File::open(&f.path).map_err(cannot)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = file.metadata().map_err(cannot)?.permissions().mode() & 0o7777;
-        if mode & 0o077 != 0 {
-            return Err(SessionError::Input(format!(
-                "the Redis client key {} is {} by group/others (mode {mode:04o}); run chmod 600 {}",
-                f.named(),
-                if mode & 0o044 != 0 {
-                    "readable"
-                } else {
-                    "accessible"
-                },
-                f.path.display()
-            )));
-        }
+    if let Some(mode) = crate::fsutil::exposed_mode(&file).map_err(cannot)? {
+        return Err(SessionError::Input(format!(
+            "the Redis client key {} is {} by group/others (mode {mode:04o}); run chmod 600 {}",
+            f.named(),
+            crate::fsutil::exposure(mode),
+            f.path.display()
+        )));
     }
     let mut buf = Zeroizing::new(Vec::new());
     file.read_to_end(&mut buf).map_err(cannot)?;

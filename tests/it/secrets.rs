@@ -1746,7 +1746,9 @@ fn cli_and_console_take_the_vault_backend_from_windflow_toml() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("bao-token") && err.contains("chmod 600"),
+        err.contains("bao-token")
+            && err.contains("readable by group/others (mode 0644)")
+            && err.contains("chmod 600"),
         "{err}"
     );
     // A token written into a world-readable windflow.toml: refused, token not echoed.
