@@ -97,9 +97,9 @@ struct RotateForm {
     /// Each key of the current version, and whether it rotates.
     keys: Vec<(String, bool)>,
     cursor: usize,
-    /// The validation command field has the focus (else the key list).
-    on_command: bool,
-    command: TextArea<'static>,
+    /// The check field (a command or a probe URL) has the focus (else the key list).
+    on_check: bool,
+    check: TextArea<'static>,
     /// The path's `[[secrets.rotation]]` rule, in one line.
     rule: Option<String>,
     error: Option<String>,
@@ -301,16 +301,16 @@ impl SecretsPane {
             Some((rk, _)) if !rk.is_empty() => rk.contains(k),
             _ => true,
         };
-        let mut command = crate::console::app::single_line_input(
+        let mut check = crate::console::app::single_line_input(
             "empty: the rule's check, else read back".into(),
         );
-        command.set_cursor_style(Style::default());
+        check.set_cursor_style(Style::default());
         self.view = View::RotateForm(Box::new(RotateForm {
             keys: keys.iter().map(|k| (k.clone(), chosen(k))).collect(),
             path,
             cursor: 0,
-            on_command: false,
-            command,
+            on_check: false,
+            check,
             rule: rule.map(|(_, s)| s.clone()),
             error: None,
         }));
@@ -329,13 +329,13 @@ impl SecretsPane {
                 ));
             }
             KeyCode::Tab | KeyCode::BackTab => {
-                f.on_command = !f.on_command;
-                let style = if f.on_command {
+                f.on_check = !f.on_check;
+                let style = if f.on_check {
                     Style::default().add_modifier(Modifier::REVERSED)
                 } else {
                     Style::default()
                 };
-                f.command.set_cursor_style(style);
+                f.check.set_cursor_style(style);
             }
             KeyCode::Enter => {
                 let keys: Vec<String> = f
@@ -348,7 +348,7 @@ impl SecretsPane {
                     f.error = Some("choose at least one key (space)".into());
                     return true;
                 }
-                let validation = match f.command.lines().first().map(|l| l.trim()) {
+                let validation = match f.check.lines().first().map(|l| l.trim()) {
                     None | Some("") => None,
                     Some(text) => match validation_of(text) {
                         Ok(v) => Some(v),
@@ -390,8 +390,8 @@ impl SecretsPane {
                     outcome: None,
                 });
             }
-            _ if f.on_command => {
-                f.command.input(key);
+            _ if f.on_check => {
+                f.check.input(key);
                 f.error = None;
             }
             KeyCode::Char('j') | KeyCode::Down => {
@@ -1172,7 +1172,7 @@ fn render_form(frame: &mut Frame, area: Rect, t: &Theme, f: &RotateForm) {
     frame.render_widget(
         Paragraph::new(Line::styled(
             "KEYS TO ROTATE  j/k move  space toggle  a all",
-            focus(!f.on_command),
+            focus(!f.on_check),
         )),
         head,
     );
@@ -1185,7 +1185,7 @@ fn render_form(frame: &mut Frame, area: Rect, t: &Theme, f: &RotateForm) {
             .map(|(i, (k, on))| {
                 let mark = if *on { "[x]" } else { "[ ]" };
                 let line = Line::styled(format!("{mark} {k}"), t.text());
-                if i == f.cursor && !f.on_command {
+                if i == f.cursor && !f.on_check {
                     line.style(t.selection())
                 } else {
                     line
@@ -1198,14 +1198,14 @@ fn render_form(frame: &mut Frame, area: Rect, t: &Theme, f: &RotateForm) {
         .saturating_sub(list.height.saturating_sub(1) as usize);
     frame.render_widget(Paragraph::new(rows).scroll((window as u16, 0)), list);
     frame.render_widget(
-        Paragraph::new(Line::styled("VALIDATION  Tab: edit", focus(f.on_command))),
+        Paragraph::new(Line::styled("VALIDATION  Tab: edit", focus(f.on_check))),
         label,
     );
-    let mut cmd = f.command.clone();
+    let mut cmd = f.check.clone();
     cmd.set_block(
         Block::default()
             .borders(Borders::ALL)
-            .border_style(t.border(f.on_command)),
+            .border_style(t.border(f.on_check)),
     );
     frame.render_widget(&cmd, field);
     let mut out = vec![Line::styled(
