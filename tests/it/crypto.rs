@@ -532,27 +532,6 @@ else:
     print(".".join(["wf1", kid, b64e(salt), b64e(nonce), b64e(ct)]))
 "#;
 
-/// The Python interpreter with `cryptography`, or a failure saying how to get one.
-fn python_with_cryptography() -> PathBuf {
-    let python = std::env::var_os("WINDFLOW_TEST_PYTHON").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("target/venv/bin/python3"),
-        PathBuf::from,
-    );
-    let ok = Command::new(&python)
-        .args(["-c", "import cryptography"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "{} is missing or lacks the Python `cryptography` package: \
-         run scripts/test: it creates target/venv with `cryptography` \
-         (or set WINDFLOW_TEST_PYTHON)",
-        python.display()
-    );
-    python
-}
-
 fn run_python(python: &Path, script: &Path, args: &[&str], stdin: &[u8]) -> Vec<u8> {
     use std::io::Write;
     let mut child = Command::new(python)
@@ -575,7 +554,7 @@ fn run_python(python: &Path, script: &Path, args: &[&str], stdin: &[u8]) -> Vec<
 
 #[test]
 fn python_cryptography_interoperates() {
-    let python = python_with_cryptography();
+    let python = crate::support::python_with("cryptography");
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("interop.py");
     std::fs::write(&script, INTEROP_SCRIPT).unwrap();

@@ -11,12 +11,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::audit_servers::{free_port, venv};
+use super::audit_servers::free_port;
 use super::tls::TestCerts;
-
-fn python() -> PathBuf {
-    std::env::var_os("WINDFLOW_TEST_PYTHON").map_or_else(|| venv().join("bin/python3"), Into::into)
-}
 
 fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/it/support/audit_auth_server.py")
@@ -31,19 +27,7 @@ pub struct AuthServer {
 
 impl AuthServer {
     fn start(what: &str, args: &[String]) -> Self {
-        let py = python();
-        let ok = Command::new(&py)
-            .args(["-c", "import aiosmtpd"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(
-            ok,
-            "aiosmtpd is not installed for {}: run scripts/test (it runs `{}/bin/pip install aiosmtpd`)",
-            py.display(),
-            venv().display()
-        );
+        let py = super::python_with("aiosmtpd");
         let port = free_port();
         let mut child = Command::new(&py)
             .arg("-u")

@@ -111,18 +111,7 @@ pub fn smtp_tls(certs: &crate::support::tls::TestCerts, implicit: bool) -> Smtp 
 }
 
 fn smtp_with(extra: &[String]) -> Smtp {
-    let python = venv().join("bin/python3");
-    let ok = Command::new(&python)
-        .args(["-c", "import aiosmtpd"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "aiosmtpd is not installed: run scripts/test (it runs `{}/bin/pip install aiosmtpd`)",
-        venv().display()
-    );
+    let python = super::python_with("aiosmtpd");
     let port = free_port();
     let mut child = Command::new(python)
         .args([

@@ -20,6 +20,29 @@ pub fn windflow_bin() -> PathBuf {
     PathBuf::from(option_env!("CARGO_BIN_EXE_windflow").unwrap_or("target/debug/windflow"))
 }
 
+/// The Python the tests use (`WINDFLOW_TEST_PYTHON`, else the venv that
+/// `scripts/test` makes in `target/venv`), checked to import `module`; a failure
+/// says how to get it.
+pub fn python_with(module: &str) -> PathBuf {
+    let python = std::env::var_os("WINDFLOW_TEST_PYTHON").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/venv/bin/python3"),
+        PathBuf::from,
+    );
+    let ok = std::process::Command::new(&python)
+        .args(["-c", &format!("import {module}")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "{} is missing or lacks the Python package `{module}`: run scripts/test, which \
+         installs it into target/venv (or set WINDFLOW_TEST_PYTHON)",
+        python.display()
+    );
+    python
+}
+
 /// Every security event in the local audit log of the data dir `data`,
 /// oldest month first (the `.jsonl` logs, not their head anchors).
 pub fn audit_events(data: &std::path::Path) -> Vec<windflow::audit::SecurityEvent> {
