@@ -15,7 +15,7 @@
 //! assert!(ring.decrypt("session", &sealed).is_err());
 //! ```
 
-mod b64;
+pub mod b64;
 pub mod envelope;
 mod error;
 mod key;
