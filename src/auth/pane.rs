@@ -114,6 +114,11 @@ impl Operators {
             body,
             typed,
             action,
+            guard: Some(if action == RESET_MFA {
+                "mfa.reset"
+            } else {
+                "operators.manage"
+            }),
             then: vec![Request::Auth(AuthRequest::Manage {
                 actor: actor.to_string(),
                 change,
@@ -222,6 +227,7 @@ impl Pane for Operators {
                     ),
                     typed: None,
                     action: BACKUP_CODES,
+                    guard: Some("mfa.self"),
                     then: vec![Request::Auth(AuthRequest::RegenerateBackupCodes {
                         operator: me.to_string(),
                     })],
@@ -382,6 +388,10 @@ impl Pane for Operators {
 
     fn back(&mut self) -> bool {
         self.codes.take().is_some()
+    }
+
+    fn lock(&mut self) {
+        self.codes = None;
     }
 
     fn click(&mut self, row: u16) -> bool {

@@ -67,6 +67,10 @@ pub struct ConfirmSpec {
     pub typed: Option<String>,
     /// The action being confirmed (for the activity log).
     pub action: &'static str,
+    /// The role and step-up (`auth::role::ACTIONS`) the action needs: checked
+    /// again when it is confirmed, as the operator or the code's age may have
+    /// changed while a form or this question stayed open.
+    pub guard: Option<&'static str>,
     pub then: Vec<Request>,
 }
 
@@ -146,6 +150,9 @@ pub struct HitMap {
 
 /// How long a status message stays in the footer.
 const MESSAGE_TTL: std::time::Duration = std::time::Duration::from_secs(6);
+/// How long a confirmation may take after a step-up when the step-up window
+/// is shorter (a window of 0 asks for a code before every action).
+const CONFIRM_SLACK: std::time::Duration = std::time::Duration::from_secs(120);
 
 pub struct App {
     pub settings: Settings,
@@ -364,6 +371,9 @@ impl App {
         ) && self.last_input.elapsed() >= limit
         {
             self.mode = Mode::Normal;
+            for pane in &mut self.panes {
+                pane.lock();
+            }
             let mins = limit.as_secs().div_ceil(60);
             self.gate
                 .lock(&format!("locked after {mins} idle minutes: sign in again"));
@@ -749,12 +759,43 @@ impl App {
                         return;
                     }
                 }
+                if let Some(guard) = c.spec.guard
+                    && let Err(why) = self.still_allowed(guard)
+                {
+                    self.notify(Level::Warn, format!("{} refused: {why}", c.spec.action));
+                    return;
+                }
                 self.notify(Level::Info, format!("confirmed: {}", c.spec.action));
                 out.extend(c.spec.then);
             }
             Some(false) => self.notify(Level::Info, format!("cancelled: {}", c.spec.action)),
             None => self.mode = Mode::Confirm(c),
         }
+    }
+
+    /// Whether the signed-in operator may still do `guard`: the role, and for
+    /// step-up actions a code no older than the step-up window (or than
+    /// [`CONFIRM_SLACK`], when the window is shorter, for the time a confirmation
+    /// takes).
+    fn still_allowed(&self, guard: &'static str) -> Result<(), String> {
+        let need = requirement(guard);
+        let Some(signed) = self.signed() else {
+            return Err("nobody is signed in".into());
+        };
+        if signed.role < need.role {
+            return Err(format!(
+                "{} is {}; it needs {}",
+                signed.operator, signed.role, need.role
+            ));
+        }
+        let window = self.settings.step_up_window.max(CONFIRM_SLACK);
+        if need.step_up && signed.mfa_at.elapsed() > window {
+            return Err(format!(
+                "the step-up code is older than {} s; start again for a fresh one",
+                window.as_secs()
+            ));
+        }
+        Ok(())
     }
 
     fn step_up_key(

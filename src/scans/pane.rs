@@ -351,6 +351,7 @@ impl ScansPane {
             ),
             typed: None,
             action: WAIVE,
+            guard: Some("scans.waive"),
             then: vec![Request::Scans(ScanRequest::AddWaiver { waiver, operator: None })],
         }));
         self.form = None;
@@ -1016,6 +1017,10 @@ impl Pane for ScansPane {
             ServiceEvent::Scans(e) => self.apply(e),
             _ => false,
         }
+    }
+
+    fn lock(&mut self) {
+        self.form = None;
     }
 
     fn editing(&self) -> bool {

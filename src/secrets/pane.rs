@@ -378,6 +378,7 @@ impl SecretsPane {
                     ),
                     typed: Some(p.clone()),
                     action: "secrets.rotate",
+                    guard: Some("secrets.rotate"),
                     then: vec![Request::Secrets(SecretsRequest::Rotate {
                         path: p.clone(),
                         keys,
@@ -555,6 +556,7 @@ impl Pane for SecretsPane {
                             ),
                             typed: Some(p.clone()),
                             action: "secrets.rollback",
+                            guard: Some("secrets.rollback"),
                             then: vec![Request::Secrets(SecretsRequest::Rollback {
                                 path: p,
                                 version: v,
@@ -780,6 +782,13 @@ impl Pane for SecretsPane {
 
     fn editing(&self) -> bool {
         matches!(self.view, View::Edit(_) | View::RotateForm(_))
+    }
+
+    fn lock(&mut self) {
+        self.revealed = None;
+        if !matches!(self.view, View::Rotation(_)) {
+            self.view = View::Detail;
+        }
     }
 
     fn text_key(&mut self, key: KeyEvent, effects: &mut Vec<Effect>) -> bool {

@@ -315,6 +315,7 @@ impl Pane for SessionsPane {
                         ),
                         typed: None,
                         action: REVOKE,
+                        guard: Some("sessions.revoke"),
                         then: vec![Request::Sessions(SessionsRequest::Revoke {
                             id: s.id.clone(),
                             by: String::new(),
@@ -329,6 +330,7 @@ impl Pane for SessionsPane {
                         ),
                         typed: Some(s.user_id.clone()),
                         action: REVOKE_USER,
+                        guard: Some("sessions.revoke_user"),
                         then: vec![Request::Sessions(SessionsRequest::RevokeUser {
                             user: s.user_id.clone(),
                             by: String::new(),

@@ -404,6 +404,7 @@ fn confirmations_plain_and_typed() {
         body: "All of alice's sessions end now.".into(),
         typed: Some("alice".into()),
         action: "revoke_user",
+        guard: None,
         then: vec![Request::Quit],
     });
     assert!(typed(&mut app, "y").is_empty(), "y is text here, not a yes");
@@ -862,4 +863,46 @@ fn status_bar_names_the_services_in_trouble_when_all_do_not_fit() {
         narrow.trim_end().ends_with("UTC"),
         "the clock stays: {narrow:?}"
     );
+}
+
+#[test]
+fn a_confirmation_checks_the_role_again_when_it_is_answered() {
+    use windflow::auth::Role;
+    use windflow::auth::service::AuthEvent;
+    let mut s = settings();
+    s.sign_in = true;
+    let mut app = App::new(s, console::panes(), "dark", "vim").unwrap();
+    app.update(auth(AuthEvent::Ready {
+        has_operators: true,
+    }));
+    app.update(auth(AuthEvent::SignedIn {
+        operator: "vera".into(),
+        role: Role::Viewer,
+    }));
+    // A question opened for an action a viewer may not do (as a form left
+    // open by someone else would bring): answering it sends nothing.
+    app.confirm(ConfirmSpec {
+        title: "Revoke every session of alice?".into(),
+        body: "All of alice's sessions end now.".into(),
+        typed: None,
+        action: "revoke_user",
+        guard: Some("sessions.revoke_user"),
+        then: vec![Request::Quit],
+    });
+    assert!(typed(&mut app, "y").is_empty());
+    let (_, msg, _) = app.message.as_ref().unwrap();
+    assert!(
+        msg.contains("revoke_user refused") && msg.contains("needs operator"),
+        "{msg}"
+    );
+    // The same question for an action a viewer may do goes through.
+    app.confirm(ConfirmSpec {
+        title: "Quit?".into(),
+        body: String::new(),
+        typed: None,
+        action: "view",
+        guard: Some("view"),
+        then: vec![Request::Quit],
+    });
+    assert!(matches!(typed(&mut app, "y")[..], [Request::Quit]));
 }

@@ -864,7 +864,11 @@ mod pane {
 
     /// The console on the Secrets pane with a loaded mount and api-7 selected.
     fn loaded() -> App {
-        let mut app = app();
+        loaded_in(app())
+    }
+
+    /// `app` on the secrets pane with the sample tree and a detail loaded.
+    fn loaded_in(mut app: App) -> App {
         crate::console::focus(&mut app, "secrets");
         assert_eq!(app.pane().id(), "secrets");
         let reqs = app.update(ev(SecretsEvent::Index {
@@ -888,6 +892,54 @@ mod pane {
             ],
         }));
         app
+    }
+
+    #[test]
+    fn locking_drops_the_rotate_form_and_revealed_values() {
+        use windflow::auth::Role;
+        use windflow::auth::service::AuthEvent;
+        let signed_in = |app: &mut App, operator: &str, role| {
+            app.update(Msg::Service(ServiceEvent::Auth(AuthEvent::SignedIn {
+                operator: operator.into(),
+                role,
+            })));
+        };
+        let mut s = settings();
+        s.sign_in = true;
+        s.auto_lock = Some(Duration::ZERO);
+        let mut app = App::new(s, windflow::console::panes(), "dark", "vim").unwrap();
+        app.update(Msg::Service(ServiceEvent::Auth(AuthEvent::Ready {
+            has_operators: true,
+        })));
+        signed_in(&mut app, "alice", Role::Operator);
+        let mut app = loaded_in(app);
+        app.update(ev(SecretsEvent::Revealed {
+            path: "deployments/api-7".into(),
+            version: 3,
+            values: vals(&[("api_key", "AKIA-TEST"), ("db_password", "hunter2")]),
+        }));
+        assert!(screen(&mut app, 80, 24).contains("hunter2"));
+        typed(&mut app, "R");
+        assert!(screen(&mut app, 80, 24).contains("KEYS TO ROTATE"));
+        // Idle past the limit: locked. Someone else signs in.
+        app.update(Msg::Tick);
+        assert!(!app.gate.is_open());
+        signed_in(&mut app, "bob", Role::Viewer);
+        let s = screen(&mut app, 80, 24);
+        assert!(
+            !s.contains("KEYS TO ROTATE") && !s.contains("hunter2"),
+            "{s}"
+        );
+        assert!(!app.pane().editing(), "keys go to the keymap again");
+        // Enter now opens nothing that could rotate.
+        let reqs = press(&mut app, KeyCode::Enter);
+        assert!(
+            !reqs
+                .iter()
+                .any(|r| matches!(r, Request::Secrets(SecretsRequest::Rotate { .. }))),
+            "{reqs:?}"
+        );
+        assert!(matches!(app.mode, Mode::Normal));
     }
 
     fn masked(s: String) -> String {

@@ -218,6 +218,10 @@ pub trait Pane {
     fn back(&mut self) -> bool {
         false
     }
+    /// The console locked (idle time out): drop what must not outlive the
+    /// sign-in that opened it: forms half filled in, revealed values, codes
+    /// shown once. The next operator starts from the pane's plain view.
+    fn lock(&mut self) {}
     /// Whether the pane is editing text now: keys then go to
     /// [`Pane::text_key`] instead of the keymap.
     fn editing(&self) -> bool {

@@ -95,6 +95,7 @@ impl Pane for Overview {
                         .into(),
                     typed: None,
                     action: COMPACT,
+                    guard: Some("store.compact"),
                     then: vec![Request::Store(StoreRequest::Compact)],
                 }));
                 true
