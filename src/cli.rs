@@ -352,8 +352,13 @@ fn run_console(
         step_up_window: std::time::Duration::from_secs(config.step_up_minutes * 60),
     };
     // Themes and keymaps are checked before the terminal is touched.
-    let audit_settings =
+    let mut audit_settings =
         crate::audit::settings::AuditSettings::from_config(&config).map_err(CliError::Usage)?;
+    // The demo's made-up events never reach a real Elasticsearch (alert
+    // channels stay, so that alerting can be tried out).
+    if demo_mode {
+        audit_settings.elasticsearch = None;
+    }
     let audit_feed = crate::audit::service::new_feed(&audit_settings);
     let mut panes = console::panes();
     crate::audit::pane::attach(&mut panes, audit_feed.clone());
@@ -366,8 +371,17 @@ fn run_console(
     .map_err(|e| CliError::Failure(e.into()))?;
     let keyring = Arc::new(keyring);
     let (audit, es_shipper) = crate::cli_audit::console_audit(&audit_settings, &data_dir)?;
-    // A bad `[secrets]` setting stops here with its message (a dead Vault does not).
-    let secrets = Some(
+    // A bad `[secrets]` setting stops here with its message (a dead Vault does
+    // not). The demo writes made-up secrets: only ever into its own store.
+    let secrets = if demo_mode {
+        crate::secrets::Secrets::new(
+            Arc::new(crate::secrets::LocalStore::new(store.clone())),
+            keyring.clone(),
+            store.clone(),
+            audit.clone(),
+        )
+        .with_actor(&config.operator)
+    } else {
         crate::secrets::service::from_config(
             &config,
             store.clone(),
@@ -375,8 +389,9 @@ fn run_console(
             audit.clone(),
             &config.operator,
         )
-        .map_err(|e| CliError::Usage(format!("secrets: {e}")))?,
-    );
+        .map_err(|e| CliError::Usage(format!("secrets: {e}")))?
+    };
+    let secrets = Some(secrets);
     let auth = crate::auth::Auth::new(
         store.clone(),
         keyring,

@@ -1836,16 +1836,16 @@ fn cli_and_console_take_the_vault_backend_from_windflow_toml() {
 }
 
 /// The real console in a terminal, with nothing but windflow.toml naming
-/// OpenBao: the demo's secrets land in Vault; a world-readable file holding a
+/// OpenBao, lists what is in Vault; the demo, on the same settings, writes its
+/// made-up secrets only into its own store; a world-readable file holding a
 /// token stops the console before it starts, with the fix.
 #[test]
 fn console_in_a_terminal_uses_the_vault_from_windflow_toml() {
     use crate::support::pty::Pty;
     const T: Duration = Duration::from_secs(20);
     let bao = Bao::start();
-    let home = tempfile::tempdir().unwrap();
-    let h = home.path().display().to_string();
-    let conf_dir = home.path().join("config/windflow");
+    let env = crate::support::cli::CliEnv::new();
+    let conf_dir = env.root.path().join("config/windflow");
     write_mode(&conf_dir.join("bao-token"), TOKEN, 0o600);
     write_mode(
         &conf_dir.join("windflow.toml"),
@@ -1855,11 +1855,27 @@ fn console_in_a_terminal_uses_the_vault_from_windflow_toml() {
         ),
         0o644,
     );
+    let put = bao.cli(&["kv", "put", "secret/deployments/vault-only", "k=v"]);
+    assert!(
+        put.status.success(),
+        "{}",
+        String::from_utf8_lossy(&put.stderr)
+    );
+
+    let mut pty = env.signed_in_console("alice", 80, 24);
+    pty.keys(":pane secrets\r");
+    pty.wait_for("vault-only", T).unwrap();
+    pty.keys("q");
+    assert_eq!(pty.wait_exit(T).expect("windflow exits").exit_code(), 0);
+
+    // The demo on the same settings: its six secrets stay out of Vault.
+    let h = env.root.path().display().to_string();
     let vars = [
-        ("HOME", h.as_str()),
-        ("XDG_CONFIG_HOME", &format!("{h}/config")),
-        ("XDG_STATE_HOME", &format!("{h}/state")),
+        ("HOME", format!("{h}/home")),
+        ("XDG_CONFIG_HOME", format!("{h}/config")),
+        ("XDG_STATE_HOME", format!("{h}/state")),
     ];
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut pty = Pty::spawn(&crate::support::windflow_bin(), &["--demo"], &vars, 80, 24);
     pty.wait_for("demo (demo sign-in)", T).unwrap();
     pty.keys(":pane secrets\r");
@@ -1867,11 +1883,14 @@ fn console_in_a_terminal_uses_the_vault_from_windflow_toml() {
     pty.keys("q");
     assert_eq!(pty.wait_exit(T).expect("windflow exits").exit_code(), 0);
     let out = bao.cli(&["kv", "list", "-format=json", "secret/deployments"]);
-    assert!(
-        out.status.success() && !String::from_utf8_lossy(&out.stdout).trim().is_empty(),
+    let listed: Vec<String> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        listed,
+        ["vault-only"],
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+
     // A token in a world-readable windflow.toml: no console, the reason instead.
     write_mode(
         &conf_dir.join("windflow.toml"),
@@ -1881,7 +1900,14 @@ fn console_in_a_terminal_uses_the_vault_from_windflow_toml() {
         ),
         0o644,
     );
-    let mut pty = Pty::spawn(&crate::support::windflow_bin(), &["--demo"], &vars, 80, 24);
+    let data = env.data().display().to_string();
+    let mut pty = Pty::spawn(
+        &crate::support::windflow_bin(),
+        &["--data-dir", &data],
+        &vars,
+        80,
+        24,
+    );
     pty.wait_for("chmod 600", T).unwrap();
     assert_eq!(pty.wait_exit(T).expect("windflow exits").exit_code(), 2);
     assert!(!pty.contains(TOKEN));

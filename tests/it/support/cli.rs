@@ -124,6 +124,56 @@ impl CliEnv {
         self.json_code(args, 0)
     }
 
+    /// The console in a terminal on this environment (not the demo), with
+    /// `operator` added, enrolled and signed in: the Overview is showing.
+    pub fn signed_in_console(
+        &self,
+        operator: &str,
+        cols: u16,
+        rows: u16,
+    ) -> crate::support::pty::Pty {
+        use secrecy::ExposeSecret;
+        const T: std::time::Duration = std::time::Duration::from_secs(20);
+        let added = self.json(&["operators", "add", operator, "--json"]);
+        let secret = added["enrollment"]["secret"]
+            .as_str()
+            .expect("an enrolment secret");
+        let key =
+            windflow::mfa::TotpKey::from_base32(secret, windflow::mfa::Algorithm::Sha1, 6, 30)
+                .unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let confirm = key.code_at(now);
+        self.expect(&["mfa", "confirm", operator, confirm.expose_secret()], 0);
+        let root = self.root.path();
+        let path = |p: &str| root.join(p).display().to_string();
+        let data = self.data().display().to_string();
+        let mut vars: Vec<(String, String)> = vec![
+            ("HOME".into(), path("home")),
+            ("XDG_CONFIG_HOME".into(), path("config")),
+            ("XDG_DATA_HOME".into(), path("xdg-data")),
+            ("XDG_STATE_HOME".into(), path("state")),
+            ("USER".into(), operator.into()),
+        ];
+        vars.extend(self.vars.iter().cloned());
+        let env: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let mut pty = crate::support::pty::Pty::spawn(
+            &crate::support::windflow_bin(),
+            &["--data-dir", &data],
+            &env,
+            cols,
+            rows,
+        );
+        pty.wait_for("sign in", T).unwrap();
+        // The next 30 s step's code: the confirming one may not be used twice.
+        pty.keys(key.code_at(now + 30).expose_secret());
+        pty.keys("\r");
+        pty.wait_for("Services (", T).unwrap();
+        pty
+    }
+
     /// Every security event of the local audit log so far.
     pub fn events(&self) -> Vec<SecurityEvent> {
         crate::support::audit_events(&self.data())
