@@ -212,11 +212,18 @@ impl Channel {
     }
 
     async fn email(&self, alert: &Alert) -> Result<(), String> {
-        let mut url = self.spec.url.expose_secret().to_owned();
-        if url.starts_with("smtp://") && !url.contains("tls=") {
+        let mut url = zeroize::Zeroizing::new(self.spec.url.expose_secret().to_owned());
+        let parsed = url::Url::parse(&url).ok();
+        // The URL's own `tls` setting (a query key, not text anywhere in it:
+        // a password may well contain "tls=").
+        let says_tls = parsed
+            .as_ref()
+            .is_some_and(|u| u.query_pairs().any(|(k, _)| k == "tls"));
+        if url.starts_with("smtp://") && !says_tls {
             // A password is only sent over TLS unless the URL says otherwise.
-            let signs_in = url::Url::parse(&url).is_ok_and(|u| u.password().is_some());
-            url.push_str(if url.contains('?') { "&" } else { "?" });
+            let signs_in = parsed.is_some_and(|u| u.password().is_some());
+            let separator = if url.contains('?') { "&" } else { "?" };
+            url.push_str(separator);
             url.push_str(if signs_in {
                 "tls=required"
             } else {
@@ -530,6 +537,54 @@ mod tests {
         let err = channel.send(&alert).await.unwrap_err();
         assert!(err.contains("did not finish within 0.3 s"), "{err}");
         assert!(!err.contains("pw-secret"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_password_goes_only_over_tls_even_if_it_reads_tls_equals() {
+        // A server without STARTTLS that would take AUTH in the clear, and
+        // notes whether it was offered a password.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (saw_auth_tx, saw_auth) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+            let (conn, _) = listener.accept().await.unwrap();
+            let (read, mut write) = conn.into_split();
+            write.write_all(b"220 plain ESMTP\r\n").await.unwrap();
+            let mut lines = BufReader::new(read).lines();
+            let mut auth = false;
+            while let Ok(Some(line)) = lines.next_line().await {
+                let verb = line.split(' ').next().unwrap_or("").to_ascii_uppercase();
+                auth |= verb == "AUTH";
+                let reply: &[u8] = match verb.as_str() {
+                    "EHLO" => b"250-plain\r\n250 AUTH PLAIN LOGIN\r\n",
+                    "QUIT" => b"221 bye\r\n",
+                    _ => b"235 ok\r\n",
+                };
+                if write.write_all(reply).await.is_err() {
+                    break;
+                }
+            }
+            let _ = saw_auth_tx.send(auth);
+        });
+        let channel = Channel::new(ChannelSpec {
+            name: "mail".into(),
+            kind: ChannelKind::Email,
+            url: format!("smtp://alerts:pw-tls=x@127.0.0.1:{port}").into(),
+            to: vec!["oncall@example.test".into()],
+            from: None,
+            ca_file: None,
+        })
+        .unwrap();
+        let alert = Alert::new(SecurityEvent::new("x", Some("u"), json!({})), 1);
+        let err = channel.send(&alert).await.unwrap_err();
+        assert!(err.contains("does not offer STARTTLS"), "{err}");
+        assert!(!err.contains("pw-tls"), "{err}");
+        assert_eq!(
+            saw_auth.await,
+            Ok(false),
+            "the password was offered in the clear"
+        );
     }
 
     #[test]

@@ -144,6 +144,7 @@ mod vbmi {
         t
     };
 
+    #[target_feature(enable = "avx512f")]
     fn vector(bytes: &[u8; 64]) -> __m512i {
         // SAFETY: an unaligned load of exactly 64 bytes from a 64-byte array.
         unsafe { _mm512_loadu_si512(bytes.as_ptr().cast()) }

@@ -359,7 +359,10 @@ impl SecretsPane {
                     },
                 };
                 let check = match (&validation, &f.rule) {
-                    (Some(Validation::Http(url)), _) => format!("validates by POSTing to {url}"),
+                    (Some(Validation::Http(url)), _) => format!(
+                        "validates by POSTing to {}",
+                        super::rotation::shown_url(url)
+                    ),
                     (Some(Validation::Command(c)), _) => format!("validates with `{c}`"),
                     (Some(Validation::ReadBack), _) => "validates by reading back".to_string(),
                     (None, Some(_)) => "validates as the path's rule says".to_string(),

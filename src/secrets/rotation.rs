@@ -70,12 +70,19 @@ pub enum Validation {
     Http(String),
 }
 
+/// A probe URL as shown to people and in events: no password, no query or
+/// fragment (either may carry a token).
+pub fn shown_url(url: &str) -> String {
+    let bare = url.split(['?', '#']).next().unwrap_or(url);
+    crate::service::redact_url(bare)
+}
+
 impl Validation {
     pub fn label(&self) -> String {
         match self {
             Validation::ReadBack => "read back and compare".into(),
             Validation::Command(c) => format!("command `{c}`"),
-            Validation::Http(u) => format!("HTTP probe {u}"),
+            Validation::Http(u) => format!("HTTP probe {}", shown_url(u)),
         }
     }
 }

@@ -137,7 +137,10 @@ impl Overrides {
             o.keys = self.keys.clone();
         }
         if let Some(p) = self.default_policy {
+            // A policy given here is for every key: the per-key ones below it
+            // give way, as everything else given here wins.
             o.default_policy = p;
+            o.policies.clear();
         }
         o.policies
             .extend(self.policies.iter().map(|(k, p)| (k.clone(), *p)));
@@ -173,12 +176,20 @@ impl SecretsSettings {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, String> {
         let path = &config.paths.config_file;
-        let src = match std::fs::read_to_string(path) {
-            Ok(s) => Some(Zeroizing::new(s)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(format!("cannot read config file {}: {e}", path.display())),
+        let cannot = |e: std::io::Error| format!("cannot read config file {}: {e}", path.display());
+        // The mode and the text from the same open file.
+        let (src, mode) = match std::fs::File::open(path) {
+            Ok(mut f) => {
+                let mode = crate::fsutil::exposed_mode(&f)
+                    .map_err(cannot)?
+                    .unwrap_or(0o600);
+                let mut text = Zeroizing::new(String::new());
+                std::io::Read::read_to_string(&mut f, &mut text).map_err(cannot)?;
+                (Some(text), Some(mode))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (None, None),
+            Err(e) => return Err(cannot(e)),
         };
-        let mode = file_mode(path);
         Self::resolve(src.as_deref().map(|s| s.as_str()), path, mode, flags, env)
     }
 
@@ -311,6 +322,17 @@ fn file_token(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<SecretString, String> {
     if let Some(var) = token_env {
+        // A name, never the token itself (which the message below would show).
+        let is_name = !var.is_empty()
+            && !var.starts_with(|c: char| c.is_ascii_digit())
+            && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !is_name {
+            return Err(format!(
+                "{} [secrets.vault] token_env must name an environment variable \
+                 (letters, digits and _), not hold the token",
+                file.display()
+            ));
+        }
         return env(&var)
             .filter(|v| !v.is_empty())
             .map(SecretString::from)
@@ -364,11 +386,6 @@ fn file_token(
 }
 
 /// Unix permission bits of `path` (None when it cannot be read).
-fn file_mode(path: &Path) -> Option<u32> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).ok().map(|m| m.permissions().mode())
-}
-
 #[derive(Deserialize)]
 struct Whole {
     secrets: Option<FileSecrets>,
@@ -412,7 +429,7 @@ struct FileRule {
 
 impl FileRule {
     fn into_rule(self) -> Result<RotationRule, String> {
-        let bare = self.path.trim_end_matches('*');
+        let bare = self.path.strip_suffix('*').unwrap_or(&self.path);
         if self.path.is_empty() || bare.contains('*') {
             return Err(format!(
                 "path {:?}: give a secret path, or a prefix ending in *",
@@ -612,6 +629,41 @@ grace = "1h"
         )
         .unwrap();
         assert!(!format!("{s:?}").contains("hvs.inline"));
+    }
+
+    #[test]
+    fn a_token_in_token_env_is_refused_without_being_shown() {
+        let err = refused(
+            "[secrets]\nbackend = \"vault\"\n[secrets.vault]\naddr = \"http://v:8200\"\ntoken_env = \"hvs.s3cr3t-token\"\n",
+        );
+        assert!(err.contains("must name an environment variable"), "{err}");
+        assert!(!err.contains("hvs.s3cr3t-token"), "{err}");
+    }
+
+    #[test]
+    fn a_rule_path_ends_in_at_most_one_star() {
+        let err = refused("[[secrets.rotation]]\npath = \"deployments/**\"\n");
+        assert!(err.contains("prefix ending in *"), "{err}");
+    }
+
+    #[test]
+    fn a_policy_given_by_a_person_covers_every_key() {
+        let rule = RotationRule {
+            path: "a/*".into(),
+            set: Overrides {
+                policies: BTreeMap::from([("pin".to_string(), "12:digits".parse().unwrap())]),
+                ..Overrides::default()
+            },
+        };
+        let given = Overrides {
+            default_policy: Some("40:hex".parse().unwrap()),
+            ..Overrides::default()
+        };
+        let o = given.apply(rule.options());
+        assert_eq!(o.default_policy, "40:hex".parse().unwrap());
+        assert!(o.policies.is_empty(), "{:?}", o.policies);
+        // Without a person's policy, the rule's per-key one stands.
+        assert_eq!(Overrides::default().apply(rule.options()).policies.len(), 1);
     }
 
     #[test]

@@ -1271,22 +1271,25 @@ mod pane {
         let mut app = loaded();
         typed(&mut app, "R");
         press(&mut app, KeyCode::Tab);
-        typed(&mut app, "https://probe.internal/check?db=1");
+        let probe = "https://ci:probe-pw@probe.internal/check?token=probe-tok";
+        typed(&mut app, probe);
         press(&mut app, KeyCode::Enter);
         let Mode::Confirm(c) = &app.mode else {
             panic!("the typed confirmation comes next")
         };
+        // Shown without the password or the query (either may be a token).
         assert!(
             c.spec
                 .body
-                .contains("POSTing to https://probe.internal/check?db=1"),
+                .contains("POSTing to https://ci:****@probe.internal/check;"),
             "{}",
             c.spec.body
         );
+        assert!(!c.spec.body.contains("probe-pw") && !c.spec.body.contains("probe-tok"));
         typed(&mut app, "deployments/api-7");
         let reqs = press(&mut app, KeyCode::Enter);
         assert!(
-            matches!(&reqs[..], [Request::Secrets(SecretsRequest::Rotate { validation: Some(Validation::Http(u)), .. })] if u == "https://probe.internal/check?db=1"),
+            matches!(&reqs[..], [Request::Secrets(SecretsRequest::Rotate { validation: Some(Validation::Http(u)), .. })] if u == probe),
             "{reqs:?}"
         );
         // A URL that does not parse is refused on the form, with the reason.
@@ -1751,7 +1754,13 @@ fn cli_and_console_take_the_vault_backend_from_windflow_toml() {
         .env("WINDFLOW_SECRETS_BACKEND", "local")
         .output()
         .unwrap();
-    assert!(!String::from_utf8_lossy(&out.stdout).contains("from-file"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(!listed.to_string().contains("from-file"), "{listed}");
     // And a flag beats both: --vault-mount secret is another mount.
     let l = cli.sj(&["--vault-mount", "secret", "list", "--json"]);
     assert!(!l.to_string().contains("from-file"), "{l}");

@@ -420,7 +420,7 @@ async fn redis_killed_and_restarted_mid_run() {
             }
         }
     }
-    wait_for(&mut rx, HealthState::Connected, Duration::from_secs(5)).await;
+    wait_for(&mut rx, HealthState::Connected, Duration::from_secs(20)).await;
 
     redis.stop();
     let err = s
@@ -554,7 +554,7 @@ async fn redis_mutual_tls_with_a_client_certificate() {
     let (tx, mut rx) = windflow::service::channel();
     let handle =
         windflow::sessions::service::spawn(Sessions::new(Arc::new(store), Audit::discard()), tx);
-    let last_error = tokio::time::timeout(Duration::from_secs(5), async {
+    let last_error = tokio::time::timeout(Duration::from_secs(20), async {
         loop {
             if let Some(ServiceEvent::Health { health, .. }) = rx.recv().await
                 && health.state == HealthState::Degraded
