@@ -433,6 +433,23 @@ pub fn parse_file(src: &str, path: &Path) -> Result<FileConfig, ConfigError> {
     toml::from_str(src).map_err(|e| ConfigError::File(FileError::from_toml(path, src, &e)))
 }
 
+/// The `[name]` table of `config`'s file, for the domains that read their own
+/// settings; `None` when the file or the table is missing. The file's text is
+/// wiped once parsed (a `[secrets]` table may hold a token).
+pub fn file_table(config: &Config, name: &str) -> Result<Option<toml::Table>, String> {
+    let file = &config.paths.config_file;
+    let Ok(src) = std::fs::read_to_string(file).map(zeroize::Zeroizing::new) else {
+        return Ok(None);
+    };
+    Ok(toml::from_str::<toml::Table>(&src)
+        .map_err(|e| format!("{}: {e}", file.display()))?
+        .remove(name)
+        .and_then(|v| match v {
+            toml::Value::Table(t) => Some(t),
+            _ => None,
+        }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

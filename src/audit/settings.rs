@@ -281,13 +281,7 @@ impl AuditSettings {
 
     /// From the config file of `config` and the process environment.
     pub fn from_config(config: &crate::config::Config) -> Result<Self, String> {
-        let table = match std::fs::read_to_string(&config.paths.config_file) {
-            Ok(src) => toml::from_str::<toml::Table>(&src)
-                .map_err(|e| format!("{}: {e}", config.paths.config_file.display()))?
-                .get("audit")
-                .and_then(|v| v.as_table().cloned()),
-            Err(_) => None,
-        };
+        let table = crate::config::file_table(config, "audit")?;
         Self::load(table.as_ref(), &|k| std::env::var(k).ok())
     }
 }

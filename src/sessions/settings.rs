@@ -106,15 +106,8 @@ impl RedisTls {
 
     /// From the config file of `config` and the process environment.
     pub fn from_config(config: &crate::config::Config) -> std::result::Result<Self, String> {
-        let file = &config.paths.config_file;
-        let table = match std::fs::read_to_string(file) {
-            Ok(src) => toml::from_str::<toml::Table>(&src)
-                .map_err(|e| format!("{}: {e}", file.display()))?
-                .get("sessions")
-                .and_then(|v| v.as_table().cloned()),
-            Err(_) => None,
-        };
-        Self::load(table.as_ref(), file, &|k| std::env::var(k).ok())
+        let table = crate::config::file_table(config, "sessions")?;
+        Self::load(table.as_ref(), &config.paths.config_file, &|k| std::env::var(k).ok())
     }
 
     /// [`RedisTls::from_config`], with the files checked when `redis_url`
