@@ -107,7 +107,9 @@ impl RedisTls {
     /// From the config file of `config` and the process environment.
     pub fn from_config(config: &crate::config::Config) -> std::result::Result<Self, String> {
         let table = crate::config::file_table(config, "sessions")?;
-        Self::load(table.as_ref(), &config.paths.config_file, &|k| std::env::var(k).ok())
+        Self::load(table.as_ref(), &config.paths.config_file, &|k| {
+            std::env::var(k).ok()
+        })
     }
 
     /// [`RedisTls::from_config`], with the files checked when `redis_url`
