@@ -91,15 +91,25 @@ struct Editor {
     review: Option<(Values, Vec<DiffLine>)>,
 }
 
-/// The rotate form: which keys, and an optional validation command.
+/// The rotate form: which keys, an optional check and an optional policy.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum FormField {
+    Keys,
+    Check,
+    Policy,
+}
+
 struct RotateForm {
     path: String,
     /// Each key of the current version, and whether it rotates.
     keys: Vec<(String, bool)>,
     cursor: usize,
-    /// The check field (a command or a probe URL) has the focus (else the key list).
-    on_check: bool,
+    /// Which part has the focus (Tab moves on).
+    field: FormField,
+    /// A command or a probe URL (empty: the rule's check, else read-back).
     check: TextArea<'static>,
+    /// `LEN[:ALPHABET]` for every chosen key (empty: the rule's, else the default).
+    policy: TextArea<'static>,
     /// The path's `[[secrets.rotation]]` rule, in one line.
     rule: Option<String>,
     error: Option<String>,
@@ -305,12 +315,16 @@ impl SecretsPane {
             "empty: the rule's check, else read back".into(),
         );
         check.set_cursor_style(Style::default());
+        let mut policy =
+            crate::console::app::single_line_input("empty: the rule's, else 32:alnum".into());
+        policy.set_cursor_style(Style::default());
         self.view = View::RotateForm(Box::new(RotateForm {
             keys: keys.iter().map(|k| (k.clone(), chosen(k))).collect(),
             path,
             cursor: 0,
-            on_check: false,
+            field: FormField::Keys,
             check,
+            policy,
             rule: rule.map(|(_, s)| s.clone()),
             error: None,
         }));
@@ -329,13 +343,24 @@ impl SecretsPane {
                 ));
             }
             KeyCode::Tab | KeyCode::BackTab => {
-                f.on_check = !f.on_check;
-                let style = if f.on_check {
-                    Style::default().add_modifier(Modifier::REVERSED)
+                use FormField::*;
+                let order = [Keys, Check, Policy];
+                let at = order.iter().position(|x| *x == f.field).unwrap_or(0);
+                let step = if key.code == KeyCode::Tab {
+                    1
                 } else {
-                    Style::default()
+                    order.len() - 1
                 };
-                f.check.set_cursor_style(style);
+                f.field = order[(at + step) % order.len()];
+                let cursor = |on: bool| {
+                    if on {
+                        Style::default().add_modifier(Modifier::REVERSED)
+                    } else {
+                        Style::default()
+                    }
+                };
+                f.check.set_cursor_style(cursor(f.field == Check));
+                f.policy.set_cursor_style(cursor(f.field == Policy));
             }
             KeyCode::Enter => {
                 let keys: Vec<String> = f
@@ -358,6 +383,16 @@ impl SecretsPane {
                         }
                     },
                 };
+                let policy = match f.policy.lines().first().map(|l| l.trim()) {
+                    None | Some("") => None,
+                    Some(text) => match text.parse::<model::Policy>() {
+                        Ok(p) => Some(p),
+                        Err(e) => {
+                            f.error = Some(e);
+                            return true;
+                        }
+                    },
+                };
                 let check = match (&validation, &f.rule) {
                     (Some(Validation::Http(url)), _) => format!(
                         "validates by POSTing to {}",
@@ -373,11 +408,19 @@ impl SecretsPane {
                     (true, Some(_)) => "the keys the path's rule names".to_string(),
                     (true, None) => "every key".to_string(),
                 };
+                let what = match &policy {
+                    Some(p) => format!(
+                        "New {}-character {} values for {which}",
+                        p.length,
+                        format!("{:?}", p.alphabet).to_lowercase()
+                    ),
+                    None => format!("New values for {which}"),
+                };
                 let p = f.path.clone();
                 effects.push(Effect::Confirm(ConfirmSpec {
                     title: format!("Rotate {p}?"),
                     body: format!(
-                        "New values for {which}, written with check-and-set; {check}; rolls back on failure. The old version is deleted after the grace period."
+                        "{what}, written with check-and-set; {check}; rolls back on failure. The old version is deleted after the grace period."
                     ),
                     typed: Some(p.clone()),
                     action: "secrets.rotate",
@@ -386,6 +429,7 @@ impl SecretsPane {
                         path: p.clone(),
                         keys,
                         validation,
+                        policy,
                     })],
                 }));
                 self.view = View::Rotation(RotationView {
@@ -394,8 +438,12 @@ impl SecretsPane {
                     outcome: None,
                 });
             }
-            _ if f.on_check => {
+            _ if f.field == FormField::Check => {
                 f.check.input(key);
+                f.error = None;
+            }
+            _ if f.field == FormField::Policy => {
+                f.policy.input(key);
                 f.error = None;
             }
             KeyCode::Char('j') | KeyCode::Down => {
@@ -1166,14 +1214,19 @@ fn render_form(frame: &mut Frame, area: Rect, t: &Theme, f: &RotateForm) {
     let inner = b.inner(area);
     frame.render_widget(b, area);
     let n = f.keys.len().max(1) as u16;
-    let [head, list, label, field, foot] = Layout::vertical([
+    let [head, list, label, field, policy_label, policy_field, foot] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Max(n),
+        Constraint::Length(1),
+        Constraint::Length(3),
         Constraint::Length(1),
         Constraint::Length(3),
         Constraint::Min(0),
     ])
     .areas(inner);
+    let on_keys = f.field == FormField::Keys;
+    let on_check = f.field == FormField::Check;
+    let on_policy = f.field == FormField::Policy;
     let focus = |on: bool| {
         if on {
             t.accent().add_modifier(Modifier::BOLD)
@@ -1184,7 +1237,7 @@ fn render_form(frame: &mut Frame, area: Rect, t: &Theme, f: &RotateForm) {
     frame.render_widget(
         Paragraph::new(Line::styled(
             "KEYS TO ROTATE  j/k move  space toggle  a all",
-            focus(!f.on_check),
+            focus(on_keys),
         )),
         head,
     );
@@ -1197,7 +1250,7 @@ fn render_form(frame: &mut Frame, area: Rect, t: &Theme, f: &RotateForm) {
             .map(|(i, (k, on))| {
                 let mark = if *on { "[x]" } else { "[ ]" };
                 let line = Line::styled(format!("{mark} {k}"), t.text());
-                if i == f.cursor && !f.on_check {
+                if i == f.cursor && on_keys {
                     line.style(t.selection())
                 } else {
                     line
@@ -1210,16 +1263,27 @@ fn render_form(frame: &mut Frame, area: Rect, t: &Theme, f: &RotateForm) {
         .saturating_sub(list.height.saturating_sub(1) as usize);
     frame.render_widget(Paragraph::new(rows).scroll((window as u16, 0)), list);
     frame.render_widget(
-        Paragraph::new(Line::styled("VALIDATION  Tab: edit", focus(f.on_check))),
+        Paragraph::new(Line::styled("CHECK  Tab: next field", focus(on_check))),
         label,
     );
-    let mut cmd = f.check.clone();
-    cmd.set_block(
-        Block::default()
-            .borders(Borders::ALL)
-            .border_style(t.border(f.on_check)),
+    let boxed = |input: &TextArea<'static>, on: bool| {
+        let mut input = input.clone();
+        input.set_block(
+            Block::default()
+                .borders(Borders::ALL)
+                .border_style(t.border(on)),
+        );
+        input
+    };
+    frame.render_widget(&boxed(&f.check, on_check), field);
+    frame.render_widget(
+        Paragraph::new(Line::styled(
+            "POLICY  LEN[:alnum|symbols|hex|digits]",
+            focus(on_policy),
+        )),
+        policy_label,
     );
-    frame.render_widget(&cmd, field);
+    frame.render_widget(&boxed(&f.policy, on_policy), policy_field);
     let mut out = vec![Line::styled(
         "a command (sh -c, values in WINDFLOW_SECRET_<KEY> and on stdin, exit 0 passes) or an http(s) URL (values POSTed as JSON, 2xx passes)",
         t.muted(),

@@ -53,6 +53,8 @@ pub enum SecretsRequest {
         path: String,
         keys: Vec<String>,
         validation: Option<Validation>,
+        /// One policy for every key rotated (None: the rule's, else the default).
+        policy: Option<super::model::Policy>,
     },
     Rollback {
         path: String,
@@ -367,12 +369,14 @@ pub async fn handle(s: &Secrets, events: &EventTx, req: SecretsRequest) {
             path,
             keys,
             validation,
+            policy,
         } => {
             let ev2 = events.clone();
             let mut progress = move |p: Progress| send(&ev2, SecretsEvent::Progress(p));
             let opts = Overrides {
                 keys,
                 validation,
+                default_policy: policy,
                 ..Overrides::default()
             }
             .apply(s.rotation_options(&path));

@@ -1051,7 +1051,7 @@ mod pane {
         assert!(reqs.is_empty());
         let reqs = press(&mut app, KeyCode::Enter);
         assert!(
-            matches!(&reqs[..], [Request::Secrets(SecretsRequest::Rotate { path, keys, validation: None })]
+            matches!(&reqs[..], [Request::Secrets(SecretsRequest::Rotate { path, keys, validation: None, policy: None })]
                 if path == "deployments/api-7" && keys == &["api_key", "db_password"]),
             "{reqs:?}"
         );
@@ -1329,6 +1329,14 @@ mod pane {
         // Tab to the command; j and k are text there.
         press(&mut app, KeyCode::Tab);
         typed(&mut app, "check-db --jk");
+        // Tab to the policy: a bad one is refused on the form.
+        press(&mut app, KeyCode::Tab);
+        typed(&mut app, "4:hex");
+        press(&mut app, KeyCode::Enter);
+        assert!(matches!(app.mode, Mode::Normal), "no confirmation yet");
+        assert!(screen(&mut app, 80, 24).contains("length must be 8 to 4096"));
+        press(&mut app, KeyCode::Home);
+        typed(&mut app, "4");
         press(&mut app, KeyCode::Enter);
         let Mode::Confirm(c) = &app.mode else {
             panic!("the typed confirmation comes next")
@@ -1340,6 +1348,13 @@ mod pane {
             c.spec.body
         );
         assert!(c.spec.body.contains("`check-db --jk`"), "{}", c.spec.body);
+        assert!(
+            c.spec
+                .body
+                .contains("New 44-character hex values for db_password"),
+            "{}",
+            c.spec.body
+        );
         typed(&mut app, "deployments/api-7");
         let reqs = press(&mut app, KeyCode::Enter);
         let [
@@ -1347,6 +1362,7 @@ mod pane {
                 path,
                 keys,
                 validation,
+                policy,
             }),
         ] = &reqs[..]
         else {
@@ -1354,6 +1370,7 @@ mod pane {
         };
         assert_eq!(path, "deployments/api-7");
         assert_eq!(keys, &["db_password"]);
+        assert_eq!(policy, &Some("44:hex".parse().unwrap()));
         assert_eq!(
             validation,
             &Some(Validation::Command("check-db --jk".into()))
@@ -1970,7 +1987,7 @@ async fn service_rotates_the_forms_keys_over_the_paths_rule() {
         summary.contains("deployments/*") && summary.contains("exit 1"),
         "{summary}"
     );
-    let mut rotate = async |keys: &[&str], cmd: Option<&str>| {
+    let mut rotate = async |keys: &[&str], cmd: Option<&str>, policy: Option<&str>| {
         service::handle(
             &s,
             &tx,
@@ -1978,6 +1995,7 @@ async fn service_rotates_the_forms_keys_over_the_paths_rule() {
                 path: path.into(),
                 keys: keys.iter().map(|k| k.to_string()).collect(),
                 validation: cmd.map(|c| Validation::Command(c.to_owned())),
+                policy: policy.map(|p| p.parse().unwrap()),
             },
         )
         .await;
@@ -1988,7 +2006,7 @@ async fn service_rotates_the_forms_keys_over_the_paths_rule() {
         }
     };
     // The form left as the rule has it: the rule's check (exit 1) fails, rolled back.
-    let out = rotate(&[], None).await;
+    let out = rotate(&[], None, None).await;
     assert!(matches!(out, Outcome::RolledBack { .. }), "{out:?}");
     let (v, _) = s.read(path, None).await.unwrap();
     assert_eq!(
@@ -1996,7 +2014,12 @@ async fn service_rotates_the_forms_keys_over_the_paths_rule() {
         ("key-0", "pw-0")
     );
     // The form's command replaces the rule's; the rule's key and policy stay.
-    let out = rotate(&[], Some("test \"$WINDFLOW_SECRET_DB_PASSWORD\" != pw-0")).await;
+    let out = rotate(
+        &[],
+        Some("test \"$WINDFLOW_SECRET_DB_PASSWORD\" != pw-0"),
+        None,
+    )
+    .await;
     assert!(matches!(out, Outcome::Rotated { .. }), "{out:?}");
     let (v, _) = s.read(path, None).await.unwrap();
     assert_eq!(v["api_key"].expose(), "key-0");
@@ -2006,11 +2029,20 @@ async fn service_rotates_the_forms_keys_over_the_paths_rule() {
         "{pw}"
     );
     // Keys ticked in the form win over the rule's.
-    let out = rotate(&["api_key"], Some("true")).await;
+    let out = rotate(&["api_key"], Some("true"), None).await;
     assert!(matches!(out, Outcome::Rotated { .. }), "{out:?}");
     let (v, _) = s.read(path, None).await.unwrap();
     assert_ne!(v["api_key"].expose(), "key-0");
     assert_eq!(v["db_password"].expose(), pw);
+    // The form's policy wins over the rule's.
+    let out = rotate(&[], Some("true"), Some("12:digits")).await;
+    assert!(matches!(out, Outcome::Rotated { .. }), "{out:?}");
+    let (v, _) = s.read(path, None).await.unwrap();
+    let pw = v["db_password"].expose();
+    assert!(
+        pw.len() == 12 && pw.chars().all(|c| c.is_ascii_digit()),
+        "{pw}"
+    );
 }
 
 /// The CLI uses the same rules: `rotate PATH` with no flags follows the
