@@ -942,6 +942,20 @@ mod pane {
         assert!(matches!(app.mode, Mode::Normal));
     }
 
+    /// The secrets pane with one path, signed in with a step-up window of 0:
+    /// every guarded action asks for a code first.
+    fn stale_second_factor() -> App {
+        let mut s = settings();
+        s.step_up_window = Duration::ZERO;
+        let mut app = crate::console::app_with(s, "dark");
+        crate::console::focus(&mut app, "secrets");
+        app.update(ev(SecretsEvent::Index {
+            paths: vec!["deployments/api-7".into()],
+            took: Duration::from_millis(1),
+        }));
+        app
+    }
+
     fn masked(s: String) -> String {
         regex::Regex::new(r"masks in \d+ s")
             .unwrap()
@@ -1002,14 +1016,7 @@ mod pane {
     #[test]
     fn reveal_needs_step_up_and_masks_again() {
         // A stale second factor: reveal asks for a code first.
-        let mut s = settings();
-        s.step_up_window = Duration::ZERO;
-        let mut app = crate::console::app_with(s, "dark");
-        crate::console::focus(&mut app, "secrets");
-        app.update(ev(SecretsEvent::Index {
-            paths: vec!["deployments/api-7".into()],
-            took: Duration::from_millis(1),
-        }));
+        let mut app = stale_second_factor();
         let reqs = typed(&mut app, "v");
         assert!(
             reqs.is_empty() && matches!(app.mode, Mode::StepUp(_)),
@@ -1410,14 +1417,7 @@ mod pane {
             "{reqs:?}"
         );
         // A stale second factor: R asks for a code before the form opens.
-        let mut s = settings();
-        s.step_up_window = Duration::ZERO;
-        let mut app = crate::console::app_with(s, "dark");
-        crate::console::focus(&mut app, "secrets");
-        app.update(ev(SecretsEvent::Index {
-            paths: vec!["deployments/api-7".into()],
-            took: Duration::from_millis(1),
-        }));
+        let mut app = stale_second_factor();
         let reqs = typed(&mut app, "R");
         assert!(
             reqs.is_empty() && matches!(app.mode, Mode::StepUp(_)),
