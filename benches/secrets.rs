@@ -89,7 +89,7 @@ fn bench(c: &mut Criterion) {
     let n: usize = if full { 5000 } else { 200 };
     let dir = tempfile::tempdir().unwrap();
     let (_bao, addr) = start_bao(dir.path());
-    let local = Arc::new(Store::open(&dir.path().join("data")).unwrap());
+    let local = Store::open(&dir.path().join("data")).unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -363,7 +363,7 @@ fn run_console(
     let mut panes = console::panes();
     crate::audit::pane::attach(&mut panes, audit_feed.clone());
     let app = App::new(settings, panes, &config.theme, &config.keymap).map_err(CliError::Usage)?;
-    let store = Arc::new(store::Store::open(&data_dir).map_err(|e| CliError::Failure(e.into()))?);
+    let store = store::Store::open(&data_dir).map_err(|e| CliError::Failure(e.into()))?;
     let keyring = crate::crypto::Keyring::from_env_or_file(
         &data_dir.join(crate::crypto::KEY_FILE_NAME),
         true,

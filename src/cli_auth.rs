@@ -199,13 +199,10 @@ pub fn open_auth(config: &Config) -> Result<Auth, CliError> {
         "windflow-cli/",
         env!("CARGO_PKG_VERSION")
     )));
-    Ok(Auth::new(
-        Arc::new(store),
-        Arc::new(keyring),
-        audit,
-        mfa::Policy::default(),
+    Ok(
+        Auth::new(store, Arc::new(keyring), audit, mfa::Policy::default())
+            .with_grant_ttl(config.step_up_minutes.saturating_mul(60)),
     )
-    .with_grant_ttl(config.step_up_minutes.saturating_mul(60)))
 }
 
 /// The operator named by `--operator`, `WINDFLOW_OPERATOR` or the config

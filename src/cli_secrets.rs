@@ -268,7 +268,7 @@ pub fn open_store(
 fn open_secrets(config: &Config, args: &BackendArgs) -> Result<Secrets, CliError> {
     let settings = args.settings(config)?;
     let data_dir = &config.paths.data_dir;
-    let local = Arc::new(Store::open(data_dir).map_err(failure)?);
+    let local = Store::open(data_dir).map_err(failure)?;
     let keyring = load_keyring(config, true)?;
     let audit = Audit::local(data_dir).with_origin(Origin::detect(concat!(
         "windflow-cli/",

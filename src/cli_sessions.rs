@@ -280,7 +280,7 @@ pub fn open_store(
         None => {
             let store =
                 Store::open(&config.paths.data_dir).map_err(|e| CliError::Failure(e.into()))?;
-            Arc::new(LocalStore::open(Arc::new(store), keys).map_err(sess_err)?)
+            Arc::new(LocalStore::open(store, keys).map_err(sess_err)?)
         }
     })
 }

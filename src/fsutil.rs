@@ -58,6 +58,68 @@ pub fn private_file(path: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Opens `path` for reading and writing (creating it 0600 when `create` and
+/// it is missing) without following a symlink, and makes sure it is a
+/// regular file owned by the user running us, open to nobody else (an
+/// existing file is tightened to 0600). Errors name the path and the fix.
+pub fn open_owned(path: &Path, create: bool) -> io::Result<fs::File> {
+    if let Some(parent) = path.parent()
+        && !parent.as_os_str().is_empty()
+        && !parent.exists()
+    {
+        private_dir(parent)?;
+    }
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(create)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                io::Error::other(format!(
+                    "{} is a symbolic link; windflow never opens its files through one \
+                     (replace the link with the file itself)",
+                    path.display()
+                ))
+            } else {
+                e
+            }
+        })?;
+    let meta = file.metadata()?;
+    if !meta.file_type().is_file() {
+        return Err(io::Error::other(format!(
+            "{} is not a regular file (remove it, or start with another --data-dir)",
+            path.display()
+        )));
+    }
+    check_owner(path, &meta)?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        file.set_permissions(fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(file)
+}
+
+/// Refuses a file or folder that another user owns, as ssh does.
+pub fn check_owner(path: &Path, meta: &fs::Metadata) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != me {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{} is owned by uid {}, not by the user running windflow (uid {me}): \
+                 refusing it (chown it, or run as its owner)",
+                path.display(),
+                meta.uid()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Writes a whole file atomically (temp file + rename), 0600.
 pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));

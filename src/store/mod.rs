@@ -5,10 +5,10 @@
 pub mod service;
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use crate::fsutil;
 
@@ -31,6 +31,16 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 /// The file name of the store inside the data dir.
 pub const FILE_NAME: &str = "windflow.db";
 
+/// How long a write waits for another process's write to finish.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Creates the store file 0600 when missing and tightens one we own, through
+/// a descriptor of our own (never through a symlink); refuses a file of
+/// another user.
+fn prepare_file(path: &Path) -> std::io::Result<()> {
+    fsutil::open_owned(path, true).map(drop)
+}
+
 pub struct Store {
     path: PathBuf,
     conn: Mutex<Connection>,
@@ -42,24 +52,53 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// The stores this process has open, by data dir: each process opens a store
+/// once and shares that handle. A second connection is safe in SQLite, but
+/// any other descriptor of the file that is closed while a connection is
+/// open drops every POSIX lock of the process on it (SQLite's "posix advisory
+/// locks cancelled by close()"), and then concurrent writers lose writes or
+/// corrupt the file. Opening through this table keeps such descriptors to
+/// the moment no connection exists.
+static OPEN: Mutex<Vec<(PathBuf, Weak<Store>)>> = Mutex::new(Vec::new());
+
 impl Store {
-    /// Opens (creating when missing) the store in `data_dir`.
-    pub fn open(data_dir: &Path) -> Result<Self> {
-        fsutil::private_dir(data_dir).map_err(|source| StoreError::Dir {
-            path: data_dir.to_path_buf(),
-            source,
-        })?;
-        let path = data_dir.join(FILE_NAME);
-        fsutil::private_file(&path).map_err(|source| StoreError::Dir {
-            path: path.clone(),
-            source,
-        })?;
+    /// The store in `data_dir`, created when missing: the process's one
+    /// handle on it, shared by every domain and command of this process.
+    pub fn open(data_dir: &Path) -> Result<Arc<Self>> {
+        let dir_err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| StoreError::Dir { path, source }
+        };
+        fsutil::private_dir(data_dir).map_err(dir_err(data_dir))?;
+        let dir = data_dir.canonicalize().map_err(dir_err(data_dir))?;
+        let mut open = OPEN.lock().unwrap_or_else(|p| p.into_inner());
+        open.retain(|(_, store)| store.strong_count() > 0);
+        if let Some(store) = open
+            .iter()
+            .find(|(d, _)| *d == dir)
+            .and_then(|(_, s)| s.upgrade())
+        {
+            return Ok(store);
+        }
+        // No connection of this process is open on the file: its mode may be
+        // set through a descriptor of our own.
+        let path = dir.join(FILE_NAME);
+        prepare_file(&path).map_err(dir_err(&path))?;
+        let store = Arc::new(Self::connect(path)?);
+        open.push((dir, Arc::downgrade(&store)));
+        Ok(store)
+    }
+
+    fn connect(path: PathBuf) -> Result<Self> {
         let err = |source| StoreError::Sqlite {
             path: path.clone(),
             source,
         };
-        let conn = Connection::open(&path).map_err(err)?;
-        conn.busy_timeout(Duration::from_secs(5)).map_err(err)?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_NOFOLLOW;
+        let conn = Connection::open_with_flags(&path, flags).map_err(err)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = NORMAL;
@@ -208,8 +247,29 @@ mod tests {
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&data), 0o700);
         assert_eq!(mode(&data.join(FILE_NAME)), 0o600);
-        // A second handle (another process, in real use) sees the data.
-        let s2 = Store::open(&data).unwrap();
+        // The process's one handle, however the folder is named.
+        let s2 = Store::open(&data.join("../data")).unwrap();
+        assert!(Arc::ptr_eq(&s, &s2));
         assert_eq!(s2.get("t", "b/1").unwrap().as_deref(), Some(&b"three"[..]));
+        // Once every handle is gone, the next open connects again.
+        drop((s, s2));
+        let s3 = Store::open(&data).unwrap();
+        assert_eq!(s3.get("t", "b/1").unwrap().as_deref(), Some(&b"three"[..]));
+    }
+
+    #[test]
+    fn a_store_file_that_is_a_symlink_is_refused_and_its_target_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        fsutil::private_dir(&data).unwrap();
+        let elsewhere = dir.path().join("elsewhere.db");
+        std::fs::write(&elsewhere, b"").unwrap();
+        std::fs::set_permissions(&elsewhere, std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, data.join(FILE_NAME)).unwrap();
+        let err = Store::open(&data).unwrap_err().to_string();
+        assert!(err.contains("is a symbolic link"), "{err}");
+        let meta = std::fs::metadata(&elsewhere).unwrap();
+        assert_eq!(meta.len(), 0, "nothing written through the link");
+        assert_eq!(meta.permissions().mode() & 0o777, 0o644, "target not chmod'd");
     }
 }

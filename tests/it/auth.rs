@@ -553,7 +553,7 @@ struct Lib {
 
 fn lib() -> Lib {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(Store::open(dir.path()).unwrap());
+    let store = Store::open(dir.path()).unwrap();
     let keyring = Arc::new(Keyring::new(MasterKey::generate()));
     let events = Arc::new(MemorySink::default());
     let auth = Auth::new(

@@ -16,4 +16,5 @@ mod scans;
 mod secrets;
 mod sessions;
 mod snapshots;
+mod store;
 mod support;

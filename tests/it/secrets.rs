@@ -33,7 +33,7 @@ fn vals(kv: &[(&str, &str)]) -> Values {
 
 fn fixture(store: impl FnOnce(Arc<Store>) -> Arc<dyn SecretStore>) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let local = Arc::new(Store::open(&dir.path().join("data")).unwrap());
+    let local = Store::open(&dir.path().join("data")).unwrap();
     let sink = Arc::new(MemorySink::default());
     let secrets = Secrets::new(
         store(local.clone()),
@@ -458,9 +458,7 @@ async fn vault_errors_are_specific() {
 
 use std::process::Stdio;
 
-use secrecy::ExposeSecret;
 use serde_json::Value;
-use windflow::mfa::{Algorithm, TotpKey};
 
 /// A data dir with an enrolled admin `alice` holding an open grant, and
 /// optionally an OpenBao server the CLI talks to.
@@ -474,10 +472,6 @@ impl std::ops::Deref for Cli {
     fn deref(&self) -> &CliEnv {
         &self.env
     }
-}
-
-fn unix() -> u64 {
-    windflow::mfa::unix_seconds(std::time::SystemTime::now())
 }
 
 impl Cli {
@@ -496,15 +490,7 @@ impl Cli {
     /// `env` as it is (the backend may come from its windflow.toml), with alice enrolled.
     fn with(env: CliEnv, vault: Option<Bao>) -> Self {
         let cli = Self { env, vault };
-        let out = cli.json(&["operators", "add", "alice", "--json"]);
-        let secret = out["enrollment"]["secret"].as_str().unwrap().to_owned();
-        let key = TotpKey::from_base32(&secret, Algorithm::Sha1, 6, 30).unwrap();
-        let code = |t: u64| key.code_at(t).expose_secret().to_owned();
-        cli.expect(&["mfa", "confirm", "alice", &code(unix())], 0);
-        cli.expect(
-            &["--operator", "alice", "login", "--code", &code(unix() + 30)],
-            0,
-        );
+        cli.operator_with_grant("alice");
         cli
     }
 
@@ -525,7 +511,7 @@ impl Cli {
 
     /// The library's view of the same store (for checks behind the CLI's back).
     fn library(&self) -> Secrets {
-        let local = Arc::new(Store::open(&self.data()).unwrap());
+        let local = Store::open(&self.data()).unwrap();
         let keyring = Keyring::from_env_or_file(&self.data().join("master.key"), false).unwrap();
         let store: Arc<dyn SecretStore> = match &self.vault {
             Some(bao) => Arc::new(vault_store(&bao.addr, TOKEN)),
@@ -1795,7 +1781,7 @@ fn cli_and_console_take_the_vault_backend_from_windflow_toml() {
     };
     let no_env = |_: &str| None;
     let config = windflow::config::Config::load(&flags, &no_env, &base).unwrap();
-    let local = Arc::new(Store::open(&cli.data()).unwrap());
+    let local = Store::open(&cli.data()).unwrap();
     let keyring =
         Arc::new(Keyring::from_env_or_file(&cli.data().join("master.key"), false).unwrap());
     block_on(async {
@@ -1843,7 +1829,7 @@ fn cli_and_console_take_the_vault_backend_from_windflow_toml() {
         "{err}"
     );
     let config = windflow::config::Config::load(&flags, &no_env, &base).unwrap();
-    let local = Arc::new(Store::open(&cli.data().join("other")).unwrap());
+    let local = Store::open(&cli.data().join("other")).unwrap();
     let err = windflow::secrets::service::from_config_with(
         &config,
         &no_env,

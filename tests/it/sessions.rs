@@ -33,7 +33,7 @@ type Factory = Box<dyn Fn(Arc<Keyring>) -> Arc<dyn SessionStore> + Send + Sync>;
 
 fn local_factory() -> (tempfile::TempDir, Factory) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(Store::open(&dir.path().join("data")).unwrap());
+    let store = Store::open(&dir.path().join("data")).unwrap();
     let f: Factory = Box::new(move |keys| {
         Arc::new(LocalStore::open(store.clone(), keys).unwrap()) as Arc<dyn SessionStore>
     });

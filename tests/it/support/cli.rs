@@ -174,6 +174,26 @@ impl CliEnv {
         pty
     }
 
+    /// `name` added as an operator (an admin when the store is empty),
+    /// enrolled, confirmed and holding an open grant from `login`, so that
+    /// `--operator NAME` commands need no code. Returns the operator's key.
+    pub fn operator_with_grant(&self, name: &str) -> windflow::mfa::TotpKey {
+        use secrecy::ExposeSecret;
+        let added = self.json(&["operators", "add", name, "--json"]);
+        let secret = added["enrollment"]["secret"]
+            .as_str()
+            .expect("an enrolment secret");
+        let key =
+            windflow::mfa::TotpKey::from_base32(secret, windflow::mfa::Algorithm::Sha1, 6, 30)
+                .unwrap();
+        let now = windflow::mfa::unix_seconds(std::time::SystemTime::now());
+        let code = |t: u64| key.code_at(t).expose_secret().to_owned();
+        self.expect(&["mfa", "confirm", name, &code(now)], 0);
+        // The next 30 s step's code: the confirming one may not be used twice.
+        self.expect(&["--operator", name, "login", "--code", &code(now + 30)], 0);
+        key
+    }
+
     /// Every security event of the local audit log so far.
     pub fn events(&self) -> Vec<SecurityEvent> {
         crate::support::audit_events(&self.data())

@@ -1,0 +1,138 @@
+//! The embedded store shared by many processes at once: the console, CLI
+//! scripts and the agent all open the same data dir, so concurrency is the
+//! normal case. Every acknowledged write must be there afterwards.
+
+use std::collections::BTreeSet;
+use std::process::{Child, Output, Stdio};
+
+use serde_json::Value;
+
+use crate::support::cli::CliEnv;
+
+/// One write of the mixed load, and how to find it afterwards.
+enum Write {
+    Secret(String),
+    Operator(String),
+    Session(String),
+    Event(String),
+}
+
+fn spawn(env: &CliEnv, args: &[String]) -> Child {
+    env.cmd(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn windflow")
+}
+
+/// The `i`th process of round `round`: secrets, operators, sessions and
+/// audit events in turn, each naming what it writes uniquely.
+fn write_of(round: usize, i: usize) -> (Write, Vec<String>) {
+    let s = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let tag = format!("r{round}n{i}");
+    match i % 4 {
+        0 => {
+            let path = format!("deployments/{tag}");
+            let kv = format!("k=v{tag}");
+            let args = s(&["--operator", "ops", "secrets", "put", &path, &kv]);
+            (Write::Secret(path), args)
+        }
+        1 => {
+            let name = format!("op{tag}");
+            let args = s(&[
+                "--operator",
+                "ops",
+                "operators",
+                "add",
+                &name,
+                "--role",
+                "viewer",
+            ]);
+            (Write::Operator(name), args)
+        }
+        2 => {
+            let user = format!("user{tag}");
+            let args = s(&[
+                "sessions",
+                "create",
+                "--user",
+                &user,
+                "--ip",
+                "192.0.2.7",
+                "--user-agent",
+                "curl/8.5",
+            ]);
+            (Write::Session(user), args)
+        }
+        _ => {
+            let user = format!("audited{tag}");
+            let args = s(&["audit", "log", "--type", "custom_probe", "--user", &user]);
+            (Write::Event(user), args)
+        }
+    }
+}
+
+fn names(v: &Value, field: &str) -> BTreeSet<String> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("a list: {v}"))
+        .iter()
+        .filter_map(|x| x[field].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn fifty_processes_of_mixed_writes_lose_nothing_and_keep_the_store_whole() {
+    let env = CliEnv::new();
+    env.operator_with_grant("ops");
+    for round in 0..4 {
+        let children: Vec<(Write, Child)> = (0..50)
+            .map(|i| {
+                let (w, args) = write_of(round, i);
+                (w, spawn(&env, &args))
+            })
+            .collect();
+        let done: Vec<(Write, Output)> = children
+            .into_iter()
+            .map(|(w, c)| (w, c.wait_with_output().unwrap()))
+            .collect();
+
+        let secrets = env.json(&["secrets", "list", "--json"]);
+        let secrets = names(&secrets["secrets"], "path");
+        let operators = names(&env.json(&["operators", "list", "--json"]), "name");
+        let sessions = names(&env.json(&["sessions", "list", "--json"]), "user_id");
+        let audited: BTreeSet<String> =
+            env.events().into_iter().filter_map(|e| e.user_id).collect();
+
+        let mut acknowledged = 0;
+        for (w, out) in &done {
+            let why = || {
+                format!(
+                    "round {round}: exit {:?}\nstdout: {}\nstderr: {}",
+                    out.status.code(),
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            };
+            // Under this load every write must also succeed: a busy store waits.
+            assert!(out.status.success(), "a write failed: {}", why());
+            acknowledged += 1;
+            match w {
+                Write::Secret(p) => assert!(secrets.contains(p), "secret {p} lost: {}", why()),
+                Write::Operator(n) => {
+                    assert!(operators.contains(n), "operator {n} lost: {}", why())
+                }
+                Write::Session(u) => {
+                    assert!(sessions.contains(u), "session of {u} lost: {}", why())
+                }
+                Write::Event(u) => assert!(audited.contains(u), "event of {u} lost: {}", why()),
+            }
+        }
+        assert_eq!(acknowledged, 50);
+        let db = rusqlite::Connection::open(env.data().join("windflow.db")).unwrap();
+        let check: String = db
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(check, "ok", "round {round}");
+        env.expect(&["audit", "verify"], 0);
+    }
+}
