@@ -195,6 +195,17 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
     let env = |k: &str| std::env::var(k).ok();
     let base = BaseDirs::detect()?;
     let config = Config::load(&cli.global.flags(), &env, &base)?;
+    let console = cli.command.is_none();
+    let result = run_command(cli, &config);
+    if !console {
+        // Whatever the command recorded is owed an alert now.
+        crate::cli_audit::deliver_owed(&config);
+    }
+    result
+}
+
+fn run_command(cli: Cli, config: &Config) -> Result<ExitCode, CliError> {
+    let config = config.clone();
     match cli.command {
         None => run_console(config, cli.global.demo, cli.global.redis_url.clone()),
         Some(Command::Config {
@@ -422,7 +433,7 @@ fn run_console(
             demo_mode,
             tx.clone(),
         )?;
-        let store_handle = store::service::spawn(store, tx.clone());
+        let store_handle = store::service::spawn(store.clone(), tx.clone());
         let secrets_handle = secrets
             .clone()
             .map(|s| crate::secrets::service::spawn(s, tx.clone()));
@@ -433,16 +444,24 @@ fn run_console(
         if let Some(start) = es_shipper {
             tokio::spawn(start(tx.clone()));
         }
+        // The demo's data dir is its own: its alerts go out as configured.
+        crate::audit::service::spawn_alerts(
+            &audit_settings,
+            &data_dir,
+            store.clone(),
+            &audit_feed,
+            tx.clone(),
+        );
         crate::audit::service::spawn(&audit_settings, &data_dir, audit_feed, tx.clone());
         if demo_mode {
             demo::spawn(store_handle.clone(), tx.clone());
-            crate::audit::demo::spawn(audit, crate::audit::demo::rate_from_env());
+            crate::audit::demo::spawn(audit.clone(), crate::audit::demo::rate_from_env());
         }
         let scans_handle = crate::scans::service::spawn(
             crate::scans::service::ScanConfig {
                 policy_path: Some(data_dir.join("scans").join("policy.toml")),
                 runner: crate::scans::runner::RunnerConfig::default(),
-                audit: crate::audit::Audit::local(&data_dir),
+                audit: audit.clone(),
             },
             tx.clone(),
         );

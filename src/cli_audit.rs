@@ -145,6 +145,75 @@ fn settings(config: &Config) -> Result<AuditSettings, CliError> {
     AuditSettings::from_config(config).map_err(CliError::Usage)
 }
 
+/// The audit handle of a command: the local log of the data dir, made
+/// ready for owed alerts (see [`crate::audit::owed`]) before its first event.
+pub fn cli_audit(config: &Config) -> Result<crate::audit::Audit, CliError> {
+    let data_dir = &config.paths.data_dir;
+    let store = crate::store::Store::open(data_dir).map_err(fail)?;
+    crate::audit::owed::prepare(&store, &data_dir.join("audit")).map_err(fail)?;
+    Ok(
+        crate::audit::Audit::local(data_dir).with_origin(Origin::detect(concat!(
+            "windflow-cli/",
+            env!("CARGO_PKG_VERSION")
+        ))),
+    )
+}
+
+/// How long a command waits for the alerts it owes before it leaves them
+/// owed to the agent or a console.
+const COMMAND_DELIVERY: Duration = Duration::from_secs(3);
+
+/// After a command: delivers the alerts owed in the data dir, unless the
+/// agent or a console is the dispatcher (they deliver them), bounded by a
+/// short time. What stays owed is said on stderr, never on stdout.
+pub fn deliver_owed(config: &Config) {
+    let data_dir = &config.paths.data_dir;
+    if !data_dir.join(crate::store::FILE_NAME).exists() {
+        return;
+    }
+    let Ok(s) = settings(config) else { return };
+    if s.channels.is_empty() {
+        return;
+    }
+    let note = |text: String| {
+        let _ = writeln!(std::io::stderr(), "windflow: {text}");
+    };
+    let store = match crate::store::Store::open(data_dir) {
+        Ok(s) => s,
+        Err(e) => return note(format!("alerts not delivered: {e}")),
+    };
+    let dispatcher = match crate::audit::owed::Dispatcher::try_new(store, data_dir, &s) {
+        Ok(Some(d)) => d,
+        // The agent or a console holds the lock and delivers.
+        Ok(None) => return,
+        Err(e) => return note(format!("alerts not delivered: {e}")),
+    };
+    let Ok(rt) = runtime() else { return };
+    match rt.block_on(dispatcher.pass(COMMAND_DELIVERY)) {
+        Ok(p) if p.owed > 0 => {
+            let errors: Vec<String> = dispatcher
+                .state
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .channels
+                .iter()
+                .filter_map(|c| c.last_error.as_ref().map(|e| format!("{}: {e}", c.name)))
+                .collect();
+            note(format!(
+                "{} alert(s) still owed{}; a running console or `windflow agent` delivers them",
+                p.owed,
+                if errors.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", errors.join("; "))
+                }
+            ));
+        }
+        Ok(_) => {}
+        Err(e) => note(format!("alerts not delivered: {e}")),
+    }
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -207,7 +276,7 @@ fn log(config: &Config, a: LogArgs) -> Result<ExitCode, CliError> {
         ev.severity = sev;
     }
     let data_dir = &config.paths.data_dir;
-    LocalLog::new(data_dir).record(&ev).map_err(fail)?;
+    cli_audit(config)?.record(&ev).map_err(fail)?;
     let mut shipped = None;
     if let Some(es) = &s.elasticsearch {
         let client = EsClient::new(es).map_err(|e| CliError::Usage(e.to_string()))?;
@@ -536,6 +605,8 @@ pub fn console_audit(
     settings: &AuditSettings,
     data_dir: &std::path::Path,
 ) -> Result<(crate::audit::Audit, Option<StartShipper>), CliError> {
+    let store = crate::store::Store::open(data_dir).map_err(fail)?;
+    crate::audit::owed::prepare(&store, &data_dir.join("audit")).map_err(fail)?;
     let local: std::sync::Arc<dyn AuditSink> = std::sync::Arc::new(LocalLog::new(data_dir));
     let origin = Origin::detect(concat!("windflow-console/", env!("CARGO_PKG_VERSION")));
     let Some(es) = &settings.elasticsearch else {

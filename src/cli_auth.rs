@@ -20,7 +20,6 @@ use serde::Serialize;
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use crate::audit::{Audit, Origin};
 use crate::auth::{self, Auth, AuthError, Operator, Role, sealed};
 use crate::cli::CliError;
 use crate::config::{Config, Source};
@@ -195,10 +194,7 @@ pub fn open_auth(config: &Config) -> Result<Auth, CliError> {
     let data_dir = &config.paths.data_dir;
     let store = Store::open(data_dir).map_err(|e| CliError::Failure(e.into()))?;
     let keyring = load_keyring(config, true)?;
-    let audit = Audit::local(data_dir).with_origin(Origin::detect(concat!(
-        "windflow-cli/",
-        env!("CARGO_PKG_VERSION")
-    )));
+    let audit = crate::cli_audit::cli_audit(config)?;
     Ok(
         Auth::new(store, Arc::new(keyring), audit, mfa::Policy::default())
             .with_grant_ttl(config.step_up_minutes.saturating_mul(60)),

@@ -18,7 +18,6 @@ use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
-use crate::audit::{Audit, Origin};
 use crate::auth::AuthError;
 use crate::cli::CliError;
 use crate::cli_auth::{StepUp, explicit_operator, load_keyring, open_auth};
@@ -270,10 +269,7 @@ fn open_secrets(config: &Config, args: &BackendArgs) -> Result<Secrets, CliError
     let data_dir = &config.paths.data_dir;
     let local = Store::open(data_dir).map_err(failure)?;
     let keyring = load_keyring(config, true)?;
-    let audit = Audit::local(data_dir).with_origin(Origin::detect(concat!(
-        "windflow-cli/",
-        env!("CARGO_PKG_VERSION")
-    )));
+    let audit = crate::cli_audit::cli_audit(config)?;
     let mut s = settings
         .open(local, Arc::new(keyring), audit)
         .map_err(secrets_err)?;

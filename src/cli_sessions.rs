@@ -18,7 +18,6 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::audit::{Audit, Origin};
 use crate::cli::CliError;
 use crate::cli_auth::{StepUp, explicit_operator, load_keyring, open_auth};
 use crate::config::Config;
@@ -332,10 +331,7 @@ pub fn run(
     // The Redis connection manager belongs to the runtime it is made in.
     let _in_rt = rt.enter();
     let store = open_store(config, redis_url)?;
-    let audit = Audit::local(&config.paths.data_dir).with_origin(Origin::detect(concat!(
-        "windflow-cli/",
-        env!("CARGO_PKG_VERSION")
-    )));
+    let audit = crate::cli_audit::cli_audit(config)?;
     let sessions = Sessions::new(store, audit);
     rt.block_on(run_async(config, &sessions, cmd))
 }

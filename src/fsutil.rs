@@ -101,6 +101,22 @@ pub fn open_owned(path: &Path, create: bool) -> io::Result<fs::File> {
     Ok(file)
 }
 
+/// Takes an exclusive `flock` on `file` without waiting: false when another
+/// open file holds it. Released when the file is closed (or the process dies).
+pub fn try_flock(file: &fs::File) -> io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a descriptor that `file` owns for the call.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        return Ok(true);
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Ok(false)
+    } else {
+        Err(e)
+    }
+}
+
 /// Refuses a file or folder that another user owns, as ssh does.
 pub fn check_owner(path: &Path, meta: &fs::Metadata) -> io::Result<()> {
     use std::os::unix::fs::MetadataExt;

@@ -45,12 +45,33 @@ impl Alert {
         )
     }
 
+    /// The same for every delivery of this alert, so a receiver can drop a
+    /// repeat: the event id, and for folded repeats the count too.
+    pub fn idempotency_key(&self) -> String {
+        if self.count > 1 {
+            format!("{}-x{}", self.event.id, self.count)
+        } else {
+            self.event.id.clone()
+        }
+    }
+
     pub fn webhook_payload(&self) -> serde_json::Value {
-        json!({ "alert": self.summary(), "count": self.count, "event": self.event })
+        json!({
+            "alert": self.summary(),
+            "count": self.count,
+            "event_id": self.event.id,
+            "idempotency_key": self.idempotency_key(),
+            "event": self.event,
+        })
     }
 
     pub fn slack_payload(&self) -> serde_json::Value {
-        json!({ "text": format!("WindFlow security alert: {}\n```{}```", self.summary(), self.event.details) })
+        json!({ "text": format!(
+            "WindFlow security alert: {} (event {})\n```{}```",
+            self.summary(),
+            self.event.id,
+            self.event.details
+        ) })
     }
 }
 
@@ -166,16 +187,17 @@ impl Channel {
     /// Sends `alert` once; the error says what failed (no secrets).
     pub async fn send(&self, alert: &Alert) -> Result<(), String> {
         match self.spec.kind {
-            ChannelKind::Webhook => self.post(&alert.webhook_payload()).await,
-            ChannelKind::Slack => self.post(&alert.slack_payload()).await,
+            ChannelKind::Webhook => self.post(&alert.webhook_payload(), alert).await,
+            ChannelKind::Slack => self.post(&alert.slack_payload(), alert).await,
             ChannelKind::Email => self.email(alert).await,
         }
     }
 
-    async fn post(&self, body: &serde_json::Value) -> Result<(), String> {
+    async fn post(&self, body: &serde_json::Value, alert: &Alert) -> Result<(), String> {
         let resp = self
             .http
             .post(self.spec.url.expose_secret())
+            .header("Idempotency-Key", alert.idempotency_key())
             .json(body)
             .send()
             .await

@@ -18,6 +18,7 @@ pub mod demo;
 pub mod elastic;
 mod event;
 pub mod local;
+pub mod owed;
 pub mod pane;
 pub mod service;
 pub mod settings;

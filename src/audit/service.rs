@@ -4,12 +4,12 @@
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
 use super::SecurityEvent;
-use super::alert::{AlertState, Alerter, Retry};
+use super::alert::AlertState;
 use super::elastic::EsClient;
 use super::settings::AuditSettings;
 use super::source::LocalFollower;
@@ -62,26 +62,9 @@ pub fn new_feed(settings: &AuditSettings) -> SharedFeed {
     Arc::new(Mutex::new(Feed::new(settings.tail_capacity, source)))
 }
 
-/// Starts the service on the current tokio runtime, filling `feed`.
+/// Starts the service on the current tokio runtime, filling `feed`. Alerts
+/// are not sent from here: see [`spawn_alerts`].
 pub fn spawn(settings: &AuditSettings, data_dir: &Path, feed: SharedFeed, tx: EventTx) {
-    let alerter = match Alerter::spawn(
-        settings.channels.clone(),
-        settings.rules.clone(),
-        settings.fold_window,
-        Retry::default(),
-    ) {
-        Ok(a) => {
-            feed.lock().unwrap_or_else(|p| p.into_inner()).alerts = a.state.clone();
-            Some(a)
-        }
-        Err(e) => {
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                activity(&tx, SERVICE, Level::Error, format!("alerting is off: {e}")).await;
-            });
-            None
-        }
-    };
     let es = settings
         .elasticsearch
         .as_ref()
@@ -91,8 +74,8 @@ pub fn spawn(settings: &AuditSettings, data_dir: &Path, feed: SharedFeed, tx: Ev
     let f = feed.clone();
     tokio::spawn(async move {
         match es {
-            Ok(Some(client)) => run_es(client, f, alerter, tx).await,
-            Ok(None) => run_local(&dir, f, alerter, tx).await,
+            Ok(Some(client)) => run_es(client, f, tx).await,
+            Ok(None) => run_local(&dir, f, tx).await,
             Err(e) => {
                 activity(&tx, SERVICE, Level::Error, e.to_string()).await;
             }
@@ -100,14 +83,61 @@ pub fn spawn(settings: &AuditSettings, data_dir: &Path, feed: SharedFeed, tx: Ev
     });
 }
 
-fn push_all(feed: &SharedFeed, alerter: &mut Option<Alerter>, events: Vec<SecurityEvent>) -> usize {
-    let now = Instant::now();
-    let n = events.len();
-    if let Some(a) = alerter.as_mut() {
-        for ev in &events {
-            a.observe(ev, now);
-        }
+/// Delivers the alerts owed in `data_dir` while the console runs, whenever
+/// no other process (the agent) does; the pane reads the state from `feed`.
+pub fn spawn_alerts(
+    settings: &AuditSettings,
+    data_dir: &Path,
+    store: Arc<crate::store::Store>,
+    feed: &SharedFeed,
+    tx: EventTx,
+) {
+    if settings.channels.is_empty() {
+        return;
     }
+    let state = feed
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .alerts
+        .clone();
+    let (_keep, stop) = tokio::sync::watch::channel(false);
+    let (settings, data_dir) = (settings.clone(), data_dir.to_owned());
+    tokio::spawn(async move {
+        let _keep = _keep;
+        super::owed::serve(
+            store,
+            data_dir,
+            settings,
+            state,
+            Duration::from_millis(200),
+            stop,
+            move |who| {
+                let value = match &who {
+                    Ok(true) => "this console".to_owned(),
+                    Ok(false) => "another process (the agent)".to_owned(),
+                    Err(e) => format!("nobody: {e}"),
+                };
+                let _ = tx.try_send(ServiceEvent::Figure {
+                    service: SERVICE,
+                    label: "alerts sent by",
+                    value,
+                });
+                if let Err(e) = who {
+                    let _ = tx.try_send(ServiceEvent::Activity {
+                        service: SERVICE,
+                        level: Level::Error,
+                        message: format!("alerts are not delivered: {e}"),
+                        at: std::time::SystemTime::now(),
+                    });
+                }
+            },
+        )
+        .await;
+    });
+}
+
+fn push_all(feed: &SharedFeed, events: Vec<SecurityEvent>) -> usize {
+    let n = events.len();
     let mut f = feed.lock().unwrap_or_else(|p| p.into_inner());
     for ev in events {
         f.ring.push(ev);
@@ -162,7 +192,7 @@ async fn report(
     }
 }
 
-async fn run_local(dir: &Path, feed: SharedFeed, mut alerter: Option<Alerter>, tx: EventTx) {
+async fn run_local(dir: &Path, feed: SharedFeed, tx: EventTx) {
     let mut follower = LocalFollower::from_start(dir);
     let target = dir.display().to_string();
     let mut first = true;
@@ -184,7 +214,7 @@ async fn run_local(dir: &Path, feed: SharedFeed, mut alerter: Option<Alerter>, t
                     events.into_iter().for_each(|e| f.ring.push(e));
                     n
                 } else {
-                    push_all(&feed, &mut alerter, events)
+                    push_all(&feed, events)
                 };
                 {
                     let mut f = feed.lock().unwrap_or_else(|p| p.into_inner());
@@ -230,14 +260,11 @@ async fn run_local(dir: &Path, feed: SharedFeed, mut alerter: Option<Alerter>, t
                 .await;
             }
         }
-        if let Some(a) = alerter.as_mut() {
-            a.tick(Instant::now());
-        }
         tokio::time::sleep(POLL).await;
     }
 }
 
-async fn run_es(client: EsClient, feed: SharedFeed, mut alerter: Option<Alerter>, tx: EventTx) {
+async fn run_es(client: EsClient, feed: SharedFeed, tx: EventTx) {
     let target = client.shown().to_owned();
     let backend = Backend::Real(target.clone());
     // Start with the last hour; then continue after the last (timestamp, id).
@@ -268,7 +295,7 @@ async fn run_es(client: EsClient, feed: SharedFeed, mut alerter: Option<Alerter>
                     page.events.into_iter().for_each(|e| f.ring.push(e));
                     n
                 } else {
-                    push_all(&feed, &mut alerter, page.events)
+                    push_all(&feed, page.events)
                 };
                 if !more {
                     first = false;
@@ -314,9 +341,6 @@ async fn run_es(client: EsClient, feed: SharedFeed, mut alerter: Option<Alerter>
                 .await;
                 tokio::time::sleep(super::elastic::backoff(attempt)).await;
             }
-        }
-        if let Some(a) = alerter.as_mut() {
-            a.tick(Instant::now());
         }
         tokio::time::sleep(POLL * 2).await;
     }

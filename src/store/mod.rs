@@ -130,6 +130,11 @@ impl Store {
         })
     }
 
+    /// Runs `f` on the connection (reads; a write is one statement).
+    pub fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        self.with(f)
+    }
+
     /// Runs `f` inside one transaction (for domains that need atomic steps).
     pub fn transaction<T>(
         &self,
@@ -270,6 +275,10 @@ mod tests {
         assert!(err.contains("is a symbolic link"), "{err}");
         let meta = std::fs::metadata(&elsewhere).unwrap();
         assert_eq!(meta.len(), 0, "nothing written through the link");
-        assert_eq!(meta.permissions().mode() & 0o777, 0o644, "target not chmod'd");
+        assert_eq!(
+            meta.permissions().mode() & 0o777,
+            0o644,
+            "target not chmod'd"
+        );
     }
 }

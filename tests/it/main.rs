@@ -1,5 +1,6 @@
 //! One integration test crate (the library is linked once).
 
+mod agent;
 mod audit;
 mod audit_auth;
 mod audit_e2e;

@@ -156,6 +156,8 @@ fn smtp_with(extra: &[String]) -> Smtp {
 pub struct Received {
     pub path: String,
     pub body: serde_json::Value,
+    /// The `Idempotency-Key` header, if sent.
+    pub idempotency_key: Option<String>,
 }
 
 /// An HTTP/1.1 receiver on loopback: answers `status` to every POST and
@@ -196,6 +198,7 @@ fn serve(conn: TcpStream, got: &Mutex<Vec<Received>>, status: &Mutex<u16>) {
             .unwrap_or("")
             .to_owned();
         let mut len = 0usize;
+        let mut idempotency_key = None;
         loop {
             let mut h = String::new();
             if reader.read_line(&mut h).unwrap_or(0) == 0 {
@@ -210,6 +213,11 @@ fn serve(conn: TcpStream, got: &Mutex<Vec<Received>>, status: &Mutex<u16>) {
             {
                 len = v.trim().parse().unwrap_or(0);
             }
+            if let Some((k, v)) = h.split_once(':')
+                && k.eq_ignore_ascii_case("idempotency-key")
+            {
+                idempotency_key = Some(v.trim().to_owned());
+            }
         }
         let mut body = vec![0u8; len];
         if reader.read_exact(&mut body).is_err() {
@@ -220,6 +228,7 @@ fn serve(conn: TcpStream, got: &Mutex<Vec<Received>>, status: &Mutex<u16>) {
             got.lock().unwrap().push(Received {
                 path,
                 body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+                idempotency_key,
             });
         }
         let reply =
