@@ -546,6 +546,11 @@ async fn service_tails_the_local_log_as_it_grows_and_alerts_on_new_critical_even
     let (tx, mut rx) = windflow::service::channel();
     tokio::spawn(async move { while rx.recv().await.is_some() {} });
     let feed = service::new_feed(&settings);
+    // The console delivers owed alerts: what was recorded before any
+    // process prepared for them is history.
+    let store = windflow::store::Store::open(data.path()).unwrap();
+    windflow::audit::owed::prepare(&store, &data.path().join("audit")).unwrap();
+    service::spawn_alerts(&settings, data.path(), store, &feed, tx.clone());
     service::spawn(&settings, data.path(), feed.clone(), tx);
     wait_feed(&feed, "the history", |f| f.ring.len() == 100).await;
     // Appended by another writer while the tail runs.
