@@ -117,6 +117,31 @@ pub fn try_flock(file: &fs::File) -> io::Result<bool> {
     }
 }
 
+/// An exclusive `flock` on a lock file, held until dropped: serialises
+/// processes (and threads, each with its own lock) over shared files.
+#[derive(Debug)]
+pub struct FileLock {
+    _file: fs::File,
+}
+
+impl FileLock {
+    /// Waits for the lock on `path` (created 0600 when missing).
+    pub fn exclusive(path: &Path) -> io::Result<Self> {
+        use std::os::fd::AsRawFd;
+        let file = open_owned(path, true)?;
+        loop {
+            // SAFETY: flock on a descriptor that `file` owns.
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
+                return Ok(Self { _file: file });
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
+}
+
 /// Refuses a file or folder that another user owns, as ssh does.
 pub fn check_owner(path: &Path, meta: &fs::Metadata) -> io::Result<()> {
     use std::os::unix::fs::MetadataExt;

@@ -2,12 +2,17 @@
 //! lines; a separate offset file records how far they were shipped. The
 //! shipper reads from the offset, sends, then advances it; once everything is
 //! shipped the spool is emptied. Events leave in the order they came.
+//!
+//! The console, commands and the agent share the spool: every step holds an
+//! exclusive `flock` on `es-spool.lock` across processes. Emptying writes the
+//! offset 0 before cutting the file, so a crash in between ships the same
+//! events again (they are indexed by their id: a repeat changes nothing)
+//! rather than skipping later ones.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use super::{AuditError, SecurityEvent};
 use crate::fsutil;
@@ -15,7 +20,7 @@ use crate::fsutil;
 pub struct Spool {
     path: PathBuf,
     offset_path: PathBuf,
-    lock: Mutex<()>,
+    lock_path: PathBuf,
 }
 
 /// Events read from the spool, and where the read ended.
@@ -36,7 +41,7 @@ impl Spool {
         Ok(Self {
             path: dir.join("es-spool.jsonl"),
             offset_path: dir.join("es-spool.offset"),
-            lock: Mutex::new(()),
+            lock_path: dir.join("es-spool.lock"),
         })
     }
 
@@ -45,6 +50,11 @@ impl Spool {
             path: self.path.clone(),
             source,
         }
+    }
+
+    /// Held for each step, across processes.
+    fn lock(&self) -> Result<fsutil::FileLock, AuditError> {
+        fsutil::FileLock::exclusive(&self.lock_path).map_err(|e| self.io(e))
     }
 
     fn file(&self) -> std::io::Result<File> {
@@ -68,7 +78,7 @@ impl Spool {
     pub fn append(&self, ev: &SecurityEvent) -> Result<u64, AuditError> {
         let mut line = serde_json::to_vec(ev).map_err(|e| AuditError::Encode(e.to_string()))?;
         line.push(b'\n');
-        let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _g = self.lock()?;
         let mut f = self.file().map_err(|e| self.io(e))?;
         f.write_all(&line).map_err(|e| self.io(e))?;
         let len = f.metadata().map_err(|e| self.io(e))?.len();
@@ -78,7 +88,7 @@ impl Spool {
 
     /// Up to `max` events from the shipped offset on, without consuming them.
     pub fn peek(&self, max: usize) -> Result<Batch, AuditError> {
-        let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _g = self.lock()?;
         let start = self.offset();
         let mut f = self.file().map_err(|e| self.io(e))?;
         let len = f.metadata().map_err(|e| self.io(e))?.len();
@@ -116,15 +126,17 @@ impl Spool {
 
     /// Marks `batch` as shipped; empties the spool once all of it is.
     pub fn commit(&self, batch: &Batch) -> Result<(), AuditError> {
-        let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _g = self.lock()?;
         if self.offset() != batch.start {
             return Ok(()); // another shipper committed it
         }
         let f = self.file().map_err(|e| self.io(e))?;
         let len = f.metadata().map_err(|e| self.io(e))?.len();
         if batch.end >= len {
-            f.set_len(0).map_err(|e| self.io(e))?;
+            // Offset first: a crash before the cut ships these again (by id:
+            // no harm) instead of skipping what comes next.
             fsutil::write_private(&self.offset_path, b"0").map_err(|e| self.io(e))?;
+            f.set_len(0).map_err(|e| self.io(e))?;
         } else {
             fsutil::write_private(&self.offset_path, batch.end.to_string().as_bytes())
                 .map_err(|e| self.io(e))?;
@@ -134,7 +146,7 @@ impl Spool {
 
     /// Events not shipped yet.
     pub fn pending(&self) -> Result<u64, AuditError> {
-        let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _g = self.lock()?;
         let start = self.offset();
         let mut f = self.file().map_err(|e| self.io(e))?;
         f.seek(SeekFrom::Start(start)).map_err(|e| self.io(e))?;
@@ -176,5 +188,53 @@ mod tests {
                 .len(),
             0
         );
+    }
+
+    #[test]
+    fn writers_and_a_shipper_with_their_own_handles_ship_every_event_exactly_once() {
+        // Each thread opens the spool itself, as separate processes do: only
+        // the file lock keeps the shipper's cut from eating an append.
+        let dir = tempfile::tempdir().unwrap();
+        let writers: Vec<_> = (0..4)
+            .map(|w| {
+                let dir = dir.path().to_owned();
+                std::thread::spawn(move || {
+                    let spool = Spool::open(&dir).unwrap();
+                    for i in 0..2000 {
+                        let ev = SecurityEvent::new(
+                            "t",
+                            Some(&format!("w{w}-{i}")),
+                            serde_json::json!({}),
+                        );
+                        spool.append(&ev).unwrap();
+                    }
+                })
+            })
+            .collect();
+        let shipper = Spool::open(dir.path()).unwrap();
+        let mut shipped = Vec::new();
+        let mut drain = |done: bool| loop {
+            let b = shipper.peek(usize::MAX).unwrap();
+            if b.events.is_empty() {
+                return;
+            }
+            shipped.extend(b.events.iter().map(|e| e.user_id.clone().unwrap()));
+            shipper.commit(&b).unwrap();
+            if !done {
+                return;
+            }
+        };
+        while writers.iter().any(|w| !w.is_finished()) {
+            drain(false);
+        }
+        for w in writers {
+            w.join().unwrap();
+        }
+        drain(true);
+        let mut unique = shipped.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), shipped.len(), "an event was shipped twice");
+        assert_eq!(shipped.len(), 8000, "an event was lost");
     }
 }
