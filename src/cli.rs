@@ -120,6 +120,21 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::cli_sessions::SessionsCommand,
     },
+    /// The headless agent: delivers alerts, ships events and finishes
+    /// rotations while no console runs. `agent status` says whether one runs.
+    Agent {
+        #[command(subcommand)]
+        command: Option<AgentCommand>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentCommand {
+    /// Whether an agent runs for this data dir, its heartbeat and what is owed.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -195,9 +210,10 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
     let env = |k: &str| std::env::var(k).ok();
     let base = BaseDirs::detect()?;
     let config = Config::load(&cli.global.flags(), &env, &base)?;
-    let console = cli.command.is_none();
+    // The console and the agent deliver alerts all along.
+    let long_running = matches!(cli.command, None | Some(Command::Agent { command: None }));
     let result = run_command(cli, &config);
-    if !console {
+    if !long_running {
         // Whatever the command recorded is owed an alert now.
         crate::cli_audit::deliver_owed(&config);
     }
@@ -225,6 +241,10 @@ fn run_command(cli: Cli, config: &Config) -> Result<ExitCode, CliError> {
             crate::cli_sessions::run(&config, cli.global.redis_url.as_deref(), command)
         }
         Some(Command::Audit { command }) => crate::cli_audit::run(&config, command),
+        Some(Command::Agent { command: None }) => crate::agent::run(&config),
+        Some(Command::Agent {
+            command: Some(AgentCommand::Status { json }),
+        }) => crate::agent::run_status(&config, json),
         Some(Command::Completions { shell }) => {
             clap_complete::generate(
                 shell,

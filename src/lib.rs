@@ -3,6 +3,7 @@
 //! The library holds everything; the `windflow` binary only calls
 //! [`cli::main`]. See `ARCHITECTURE.md` for the map.
 
+pub mod agent;
 pub mod audit;
 pub mod auth;
 pub mod cli;

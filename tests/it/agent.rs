@@ -105,3 +105,125 @@ fn an_alert_the_receiver_refused_stays_owed_and_goes_out_with_a_later_command() 
     );
     assert_eq!(ids(&hook), [ev["id"].as_str().unwrap()]);
 }
+
+/// `windflow agent` on `env`'s data dir, its JSON log lines kept.
+struct Agent {
+    child: std::process::Child,
+    log: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+}
+
+impl Agent {
+    fn start(env: &CliEnv) -> Self {
+        use std::io::BufRead;
+        let mut child = env
+            .cmd(&["agent"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start the agent");
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (l, err) = (log.clone(), child.stderr.take().unwrap());
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+                let v: Value = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("the agent logs JSON lines: {e}: {line}"));
+                l.lock().unwrap().push(v);
+            }
+        });
+        let agent = Self { child, log };
+        wait_until(
+            "the agent to deliver alerts",
+            || agent.logged("delivering alerts"),
+            || {},
+        );
+        agent
+    }
+
+    fn logged(&self, msg: &str) -> bool {
+        self.log.lock().unwrap().iter().any(|l| l["msg"] == msg)
+    }
+
+    fn signal(&mut self, sig: i32) {
+        // SAFETY: a signal to our own child process.
+        assert_eq!(unsafe { libc::kill(self.child.id() as i32, sig) }, 0);
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn status(env: &CliEnv) -> Value {
+    env.json(&["agent", "status", "--json"])
+}
+
+#[test]
+fn the_agent_delivers_what_commands_record_and_what_a_killed_agent_left_owed() {
+    let hook = servers::receiver();
+    let env = hooked(&hook);
+    let st = status(&env);
+    assert_eq!(st["running"], false, "{st}");
+    let mut agent = Agent::start(&env);
+    wait_until("the heartbeat", || status(&env)["leader"] == true, || {});
+    let st = status(&env);
+    assert_eq!(st["running"], true, "{st}");
+    assert_eq!(st["pid"], agent.child.id());
+    assert!(st["last_heartbeat"].as_i64().is_some(), "{st}");
+
+    // The agent is the dispatcher: a command leaves the alert to it.
+    let first = critical(&env, "frank");
+    wait_until("the agent's alert", || ids(&hook).len() == 1, || {});
+    assert_eq!(ids(&hook), [first["id"].as_str().unwrap()]);
+
+    // Refused while the agent runs, so it stays owed; then the agent is killed.
+    *hook.status.lock().unwrap() = 503;
+    let second = critical(&env, "grace");
+    // Owed from the moment it is recorded (the agent cannot deliver it).
+    wait_until(
+        "the alert to be owed",
+        || status(&env)["owed_alerts"] == 1,
+        || {},
+    );
+    agent.signal(libc::SIGKILL);
+    let _ = agent.child.wait();
+    assert_eq!(status(&env)["running"], false);
+    assert!(ids(&hook).len() == 1, "nothing new delivered");
+
+    // The next start delivers it.
+    *hook.status.lock().unwrap() = 200;
+    let mut agent = Agent::start(&env);
+    wait_until(
+        "the owed alert after a restart",
+        || ids(&hook).len() == 2,
+        || {},
+    );
+    assert_eq!(ids(&hook)[1], second["id"].as_str().unwrap());
+
+    // SIGTERM stops it cleanly.
+    agent.signal(libc::SIGTERM);
+    let start = Instant::now();
+    let code = loop {
+        if let Some(s) = agent.child.try_wait().unwrap() {
+            break s.code();
+        }
+        assert!(start.elapsed() < T, "the agent did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(code, Some(0));
+    wait_until("the stop line", || agent.logged("agent stopped"), || {});
+    assert_eq!(status(&env)["running"], false);
+}
+
+#[test]
+fn one_agent_per_data_dir() {
+    let hook = servers::receiver();
+    let env = hooked(&hook);
+    let _agent = Agent::start(&env);
+    let out = env.run(&["agent"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("an agent already runs"), "{err}");
+}
