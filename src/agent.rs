@@ -144,8 +144,12 @@ fn spool_dir(data_dir: &Path) -> std::path::PathBuf {
     data_dir.join("audit").join("spool")
 }
 
-/// `windflow agent status [--json]`: exit 0 whether or not one runs.
-pub fn run_status(config: &Config, as_json: bool) -> Result<ExitCode, CliError> {
+/// A heartbeat older than this means the agent is stuck.
+const STALE: i64 = 10;
+
+/// `windflow agent status [--json] [--check]`: exit 0 whether or not one
+/// runs; with `--check`, 1 unless one runs with a fresh heartbeat.
+pub fn run_status(config: &Config, as_json: bool, check: bool) -> Result<ExitCode, CliError> {
     let st = status(&config.paths.data_dir).map_err(fail)?;
     let text = if as_json {
         serde_json::to_string_pretty(&st).map_err(fail)?
@@ -173,7 +177,12 @@ pub fn run_status(config: &Config, as_json: bool) -> Result<ExitCode, CliError> 
         )
     };
     println!("{text}");
-    Ok(ExitCode::SUCCESS)
+    let fresh = st.last_heartbeat.is_some_and(|t| unix_now() - t <= STALE);
+    Ok(if check && !(st.running && fresh) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// `windflow agent`: runs until SIGTERM or SIGINT.

@@ -134,6 +134,9 @@ pub enum AgentCommand {
     Status {
         #[arg(long)]
         json: bool,
+        /// Exit 1 unless an agent runs with a fresh heartbeat (for probes).
+        #[arg(long)]
+        check: bool,
     },
 }
 
@@ -243,8 +246,8 @@ fn run_command(cli: Cli, config: &Config) -> Result<ExitCode, CliError> {
         Some(Command::Audit { command }) => crate::cli_audit::run(&config, command),
         Some(Command::Agent { command: None }) => crate::agent::run(&config),
         Some(Command::Agent {
-            command: Some(AgentCommand::Status { json }),
-        }) => crate::agent::run_status(&config, json),
+            command: Some(AgentCommand::Status { json, check }),
+        }) => crate::agent::run_status(&config, json, check),
         Some(Command::Completions { shell }) => {
             clap_complete::generate(
                 shell,

@@ -227,3 +227,69 @@ fn one_agent_per_data_dir() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("an agent already runs"), "{err}");
 }
+
+#[test]
+fn agent_status_check_fails_unless_an_agent_runs() {
+    let hook = servers::receiver();
+    let env = hooked(&hook);
+    let out = env.run(&["agent", "status", "--check"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("alerts go out only while a console or a command runs"),
+        "says plainly what no agent means"
+    );
+    let _agent = Agent::start(&env);
+    wait_until("the heartbeat", || status(&env)["leader"] == true, || {});
+    env.expect(&["agent", "status", "--check"], 0);
+}
+
+#[test]
+fn the_shipped_kubernetes_manifest_scores_100_with_no_findings() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/deploy/kubernetes");
+    let v = CliEnv::new().json(&["scan", "manifests", dir, "--json"]);
+    assert_eq!(v["score"], 100, "{v:#}");
+    assert_eq!(v["findings"], serde_json::json!([]), "{v:#}");
+    assert_eq!(v["errors"], serde_json::json!([]), "{v:#}");
+    assert_eq!(v["objects"][0]["kind"], "Deployment", "{v:#}");
+    let text = std::fs::read_to_string(format!("{dir}/agent.yaml")).unwrap();
+    for must in [
+        "automountServiceAccountToken: false",
+        "readOnlyRootFilesystem: true",
+        "runAsNonRoot: true",
+        "drop: [\"ALL\"]",
+        "secretKeyRef",
+        "livenessProbe",
+        "limits:",
+    ] {
+        assert!(text.contains(must), "agent.yaml lacks {must}");
+    }
+}
+
+#[test]
+fn the_shipped_systemd_unit_is_hardened() {
+    // systemd's own offline review: exposure at most 2.0 of 10 ("OK").
+    let unit = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/assets/deploy/windflow-agent.service"
+    );
+    let out = std::process::Command::new("systemd-analyze")
+        .args(["security", "--offline=yes", "--threshold=20", unit])
+        .output()
+        .expect("systemd-analyze (Debian package systemd; scripts/test installs it)");
+    assert!(
+        out.status.success(),
+        "exposure above 2.0:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let text = std::fs::read_to_string(unit).unwrap();
+    for must in [
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "PrivateTmp=yes",
+        "ReadWritePaths=/var/lib/windflow",
+        " agent\n",
+    ] {
+        assert!(text.contains(must), "the unit lacks {must:?}");
+    }
+}
