@@ -140,9 +140,7 @@ pub fn status(data_dir: &Path) -> Result<Status, String> {
     })
 }
 
-fn spool_dir(data_dir: &Path) -> std::path::PathBuf {
-    data_dir.join("audit").join("spool")
-}
+use crate::cli_audit::spool_dir;
 
 /// A heartbeat older than this means the agent is stuck.
 const STALE: i64 = 10;

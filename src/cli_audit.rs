@@ -145,18 +145,60 @@ fn settings(config: &Config) -> Result<AuditSettings, CliError> {
     AuditSettings::from_config(config).map_err(CliError::Usage)
 }
 
-/// The audit handle of a command: the local log of the data dir, made
-/// ready for owed alerts (see [`crate::audit::owed`]) before its first event.
+/// The audit handle of every command: the local log of the data dir (made
+/// ready for owed alerts, see [`crate::audit::owed`], before its first
+/// event) and, when configured, the Elasticsearch spool, which the agent, a
+/// console or the end of the command ships.
 pub fn cli_audit(config: &Config) -> Result<crate::audit::Audit, CliError> {
     let data_dir = &config.paths.data_dir;
     let store = crate::store::Store::open(data_dir).map_err(fail)?;
     crate::audit::owed::prepare(&store, &data_dir.join("audit")).map_err(fail)?;
-    Ok(
-        crate::audit::Audit::local(data_dir).with_origin(Origin::detect(concat!(
-            "windflow-cli/",
-            env!("CARGO_PKG_VERSION")
-        ))),
-    )
+    let origin = Origin::detect(concat!("windflow-cli/", env!("CARGO_PKG_VERSION")));
+    let local: std::sync::Arc<dyn AuditSink> = std::sync::Arc::new(LocalLog::new(data_dir));
+    let sink: std::sync::Arc<dyn AuditSink> = match &settings(config)?.elasticsearch {
+        Some(es) => {
+            let client = EsClient::new(es).map_err(|e| CliError::Usage(e.to_string()))?;
+            let spool = Spool::open(&spool_dir(data_dir)).map_err(fail)?;
+            // The spool alone: shipping is done by whoever ships it.
+            let (es, _shipper) = EsSink::new(client, spool, None);
+            std::sync::Arc::new(crate::audit::Fanout(vec![local, std::sync::Arc::new(es)]))
+        }
+        None => local,
+    };
+    Ok(crate::audit::Audit::new(sink).with_origin(origin))
+}
+
+pub fn spool_dir(data_dir: &std::path::Path) -> std::path::PathBuf {
+    data_dir.join("audit").join("spool")
+}
+
+/// Ships the Elasticsearch spool of `data_dir` until it is empty, the
+/// credentials are refused, or `within` is over; what is left stays spooled.
+pub fn ship_spool(
+    es: &crate::audit::settings::EsSettings,
+    data_dir: &std::path::Path,
+    within: Duration,
+) -> Result<crate::audit::elastic::ShipStats, CliError> {
+    let client = EsClient::new(es).map_err(|e| CliError::Usage(e.to_string()))?;
+    let spool = Spool::open(&spool_dir(data_dir)).map_err(fail)?;
+    let (sink, shipper) = EsSink::new(client, spool, None);
+    sink.flush();
+    let rt = runtime()?;
+    Ok(rt.block_on(async {
+        let task = tokio::spawn(shipper);
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let mut st = sink.stats();
+            st.pending = sink.pending();
+            // Refused credentials will not be accepted by waiting.
+            if st.pending == 0 || st.auth_failed || tokio::time::Instant::now() > deadline {
+                task.abort();
+                return st;
+            }
+            sink.flush();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }))
 }
 
 /// How long a command waits for the alerts it owes before it leaves them
@@ -172,12 +214,30 @@ pub fn deliver_owed(config: &Config) {
         return;
     }
     let Ok(s) = settings(config) else { return };
-    if s.channels.is_empty() {
-        return;
-    }
     let note = |text: String| {
         let _ = writeln!(std::io::stderr(), "windflow: {text}");
     };
+    // Events the command spooled for Elasticsearch, unless the agent ships them.
+    if let Some(es) = &s.elasticsearch
+        && !crate::agent::running(data_dir)
+        && Spool::open(&spool_dir(data_dir))
+            .and_then(|sp| sp.pending())
+            .is_ok_and(|n| n > 0)
+    {
+        match ship_spool(es, data_dir, COMMAND_DELIVERY) {
+            Ok(st) if st.pending > 0 => note(format!(
+                "{} event(s) kept in the Elasticsearch spool{}; a running console or \
+                 `windflow agent` ships them",
+                st.pending,
+                st.last_error.map(|e| format!(" ({e})")).unwrap_or_default()
+            )),
+            Ok(_) => {}
+            Err(e) => note(format!("events not shipped to Elasticsearch: {e}")),
+        }
+    }
+    if s.channels.is_empty() {
+        return;
+    }
     let store = match crate::store::Store::open(data_dir) {
         Ok(s) => s,
         Err(e) => return note(format!("alerts not delivered: {e}")),
@@ -275,43 +335,22 @@ fn log(config: &Config, a: LogArgs) -> Result<ExitCode, CliError> {
     if let Some(sev) = a.severity {
         ev.severity = sev;
     }
-    let data_dir = &config.paths.data_dir;
     cli_audit(config)?.record(&ev).map_err(fail)?;
-    let mut shipped = None;
-    if let Some(es) = &s.elasticsearch {
-        let client = EsClient::new(es).map_err(|e| CliError::Usage(e.to_string()))?;
-        let spool = Spool::open(&data_dir.join("audit").join("spool")).map_err(fail)?;
-        let (sink, shipper) = EsSink::new(client, spool, None);
-        sink.record(&ev).map_err(fail)?;
-        sink.flush();
+    let shipped = match &s.elasticsearch {
         // Ship now if Elasticsearch answers within a few seconds; otherwise
-        // the event stays in the spool for the next run.
-        let rt = runtime()?;
-        let stats = rt.block_on(async {
-            let task = tokio::spawn(shipper);
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-            loop {
-                let mut st = sink.stats();
-                st.pending = sink.pending();
-                // Refused credentials will not be accepted by waiting.
-                if (st.sent > 0 && st.pending == 0)
-                    || st.auth_failed
-                    || tokio::time::Instant::now() > deadline
-                {
-                    task.abort();
-                    return st;
-                }
-                sink.flush();
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        });
-        shipped = Some(stats);
-    }
+        // the event stays in the spool for the agent or the next run.
+        Some(es) => Some(ship_spool(
+            es,
+            &config.paths.data_dir,
+            Duration::from_secs(5),
+        )?),
+        None => None,
+    };
     if a.json {
         let mut v = serde_json::to_value(&ev).map_err(fail)?;
         if let Some(st) = &shipped {
             v["elasticsearch"] = json!({
-                "sent": st.sent > 0 && st.pending == 0,
+                "sent": st.pending == 0,
                 "pending": st.pending,
                 "auth_failed": st.auth_failed,
                 "last_error": st.last_error,
@@ -321,7 +360,7 @@ fn log(config: &Config, a: LogArgs) -> Result<ExitCode, CliError> {
     } else {
         out(&format!("recorded {} ({})", ev.id, ev.severity))?;
         if let Some(st) = shipped
-            && !(st.sent > 0 && st.pending == 0)
+            && st.pending > 0
         {
             out(&format!(
                 "Elasticsearch: kept in the spool ({} waiting), sent when {}: {}",

@@ -293,3 +293,124 @@ fn the_shipped_systemd_unit_is_hardened() {
         assert!(text.contains(must), "the unit lacks {must:?}");
     }
 }
+
+/// Event types the server holds (it needs no sign-in), by asking the CLI's
+/// own search against it.
+fn indexed_types(env: &CliEnv) -> Vec<String> {
+    let out = env.run(&["audit", "tail", "--json", "--lines", "1000"]);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .map(|v| v["event_type"].as_str().unwrap_or("").to_owned())
+        .collect()
+}
+
+#[test]
+fn every_command_s_events_reach_elasticsearch_and_the_agent_drains_the_spool() {
+    let mut server = servers::osmem(0);
+    let env = CliEnv::new().with_var("ELASTICSEARCH_URL", &server.url());
+    // operators add, mfa confirm, login, then secrets and sessions.
+    env.operator_with_grant("ops");
+    env.expect(
+        &[
+            "--operator",
+            "ops",
+            "secrets",
+            "put",
+            "deployments/api",
+            "k=v",
+        ],
+        0,
+    );
+    env.expect(
+        &[
+            "sessions",
+            "create",
+            "--user",
+            "frank",
+            "--ip",
+            "192.0.2.9",
+            "--user-agent",
+            "curl/8",
+        ],
+        0,
+    );
+    let local: Vec<String> = env.event_types();
+    let indexed = indexed_types(&env);
+    for t in [
+        "operator_added",
+        "mfa_enrolled",
+        "login_grant_opened",
+        "secret_written",
+        "session_created",
+    ] {
+        assert!(
+            local.iter().any(|l| l == t),
+            "{t} not in the local log: {local:?}"
+        );
+        assert!(
+            indexed.iter().any(|l| l == t),
+            "{t} not in Elasticsearch: {indexed:?}"
+        );
+    }
+    assert_eq!(
+        indexed.len(),
+        local.len(),
+        "every local event is indexed once"
+    );
+
+    // Elasticsearch down: a command keeps its event in the spool and says so;
+    // the agent ships it once the server is back.
+    server.stop();
+    let out = env.run(&[
+        "sessions",
+        "create",
+        "--user",
+        "grace",
+        "--ip",
+        "192.0.2.10",
+        "--user-agent",
+        "curl/8",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("kept in the Elasticsearch spool"), "{err}");
+    let _back = servers::osmem(server.port);
+    let _agent = AgentEs::start(&env);
+    wait_until(
+        "the agent to ship the spool",
+        || env.json(&["agent", "status", "--json"])["spool_depth"] == 0,
+        || {},
+    );
+    // The restarted server kept nothing (it is in memory): it holds exactly
+    // the spooled event.
+    assert_eq!(indexed_types(&env), ["session_created"]);
+}
+
+/// The agent on a data dir with no alert channel (it only ships).
+struct AgentEs(std::process::Child);
+
+impl AgentEs {
+    fn start(env: &CliEnv) -> Self {
+        let child = env
+            .cmd(&["agent"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start the agent");
+        let a = Self(child);
+        wait_until(
+            "the agent to run",
+            || env.json(&["agent", "status", "--json"])["running"] == true,
+            || {},
+        );
+        a
+    }
+}
+
+impl Drop for AgentEs {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
