@@ -183,6 +183,73 @@ pub fn run_status(config: &Config, as_json: bool, check: bool) -> Result<ExitCod
     })
 }
 
+/// For the console: the agent of `data_dir` as a service row, read every
+/// 2 s: running where and its last heartbeat, or plainly what its absence
+/// means.
+pub async fn watch(data_dir: std::path::PathBuf, tx: crate::service::EventTx) {
+    use crate::service::{Backend, Health, HealthState, ServiceEvent};
+    loop {
+        let dir = data_dir.clone();
+        let st = tokio::task::spawn_blocking(move || status(&dir)).await;
+        let health = match st {
+            Ok(Ok(st)) if st.running => {
+                let age = st.last_heartbeat.map(|t| (unix_now() - t).max(0));
+                let stale = age.is_none_or(|a| a > STALE);
+                let target = format!(
+                    "pid {} on {}, heartbeat {} s ago{}",
+                    st.pid.map_or("?".into(), |p| p.to_string()),
+                    st.host.as_deref().unwrap_or("?"),
+                    age.map_or("?".into(), |a| a.to_string()),
+                    if st.leader { ", delivers alerts" } else { "" }
+                );
+                Health {
+                    state: if stale {
+                        HealthState::Degraded
+                    } else {
+                        HealthState::Connected
+                    },
+                    backend: Backend::Real(target.clone()),
+                    target,
+                    rtt: None,
+                    last_error: stale.then(|| {
+                        "the agent's heartbeat is stale: is it stuck? see its log".to_owned()
+                    }),
+                }
+            }
+            Ok(Ok(st)) => Health {
+                state: HealthState::Stopped,
+                backend: Backend::InProcess,
+                target: format!(
+                    "not running: alerts go out only while a console or a command runs \
+                     ({} owed); start `windflow agent`",
+                    st.owed_alerts
+                ),
+                rtt: None,
+                last_error: None,
+            },
+            Ok(Err(e)) => Health {
+                state: HealthState::Degraded,
+                backend: Backend::InProcess,
+                target: data_dir.display().to_string(),
+                rtt: None,
+                last_error: Some(format!("cannot read the agent's status: {e}")),
+            },
+            Err(_) => return,
+        };
+        if tx
+            .send(ServiceEvent::Health {
+                service: "agent",
+                health,
+            })
+            .await
+            .is_err()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
 /// `windflow agent`: runs until SIGTERM or SIGINT.
 pub fn run(config: &Config) -> Result<ExitCode, CliError> {
     let data_dir = config.paths.data_dir.clone();

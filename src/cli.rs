@@ -476,6 +476,9 @@ fn run_console(
             tx.clone(),
         );
         crate::audit::service::spawn(&audit_settings, &data_dir, audit_feed, tx.clone());
+        if !demo_mode {
+            tokio::spawn(crate::agent::watch(data_dir.clone(), tx.clone()));
+        }
         if demo_mode {
             demo::spawn(store_handle.clone(), tx.clone());
             crate::audit::demo::spawn(audit.clone(), crate::audit::demo::rate_from_env());

@@ -414,3 +414,20 @@ impl Drop for AgentEs {
         let _ = self.0.wait();
     }
 }
+
+#[test]
+fn the_console_shows_the_agent_row_or_what_its_absence_means() {
+    let hook = servers::receiver();
+    let env = hooked(&hook);
+    let agent = Agent::start(&env);
+    let pid = agent.child.id().to_string();
+    let mut pty = env.signed_in_console("ops", 160, 40);
+    let shown = format!("pid {pid} on");
+    pty.wait_for(&shown, T)
+        .unwrap_or_else(|e| panic!("{e}: {}", pty.screen_text()));
+    drop(agent);
+    pty.wait_for("alerts go out only while a console", T)
+        .unwrap_or_else(|e| panic!("{e}: {}", pty.screen_text()));
+    pty.keys("q");
+    assert_eq!(pty.wait_exit(T).expect("windflow exits").exit_code(), 0);
+}
