@@ -213,7 +213,40 @@ async fn run(
             .await;
         }
     }
-    let _ = rotation::sweep(&s).await;
+    match rotation::sweep(&s).await {
+        Ok(swept) => {
+            for (path, version) in &swept.deleted {
+                activity(
+                    &events,
+                    NAME,
+                    Level::Info,
+                    format!("{path}: old version {version} deleted (rotation grace period over)"),
+                )
+                .await;
+            }
+            for d in &swept.dropped {
+                activity(
+                    &events,
+                    NAME,
+                    Level::Warn,
+                    format!(
+                        "{}: scheduled cleanup of version {} dropped, nothing deleted: {}",
+                        d.path, d.version, d.reason
+                    ),
+                )
+                .await;
+            }
+        }
+        Err(e) => {
+            activity(
+                &events,
+                NAME,
+                Level::Warn,
+                format!("old versions not cleaned up: {e}"),
+            )
+            .await;
+        }
+    }
     handle(&s, &events, SecretsRequest::Refresh).await;
     let mut probe = tokio::time::interval(PROBE_EVERY);
     probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
