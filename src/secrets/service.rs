@@ -12,7 +12,9 @@ use super::model::{DiffLine, SecretMeta, Values};
 use super::rotation::{self, Outcome, Progress, Recovered, Validation};
 use super::settings::Overrides;
 use super::{Secrets, SecretsError};
-use crate::service::{Backend, EventTx, Health, HealthState, Level, ServiceEvent, activity};
+use crate::service::{
+    Backend, EventTx, Health, HealthState, Level, ServiceEvent, activity, outcome,
+};
 
 pub const NAME: &str = "secrets";
 /// How long a revealed value stays on screen.
@@ -385,7 +387,7 @@ pub async fn handle(s: &Secrets, events: &EventTx, req: SecretsRequest) {
                         version: m.version,
                     },
                 );
-                activity(
+                outcome(
                     events,
                     NAME,
                     Level::Info,
@@ -425,7 +427,7 @@ pub async fn handle(s: &Secrets, events: &EventTx, req: SecretsRequest) {
                 ),
                 Err(e) => (Level::Error, format!("{path}: rotation failed: {e}")),
             };
-            activity(events, NAME, level, msg).await;
+            outcome(events, NAME, level, msg).await;
             send(
                 events,
                 SecretsEvent::Rotated(res.map_err(|e| e.to_string())),
@@ -436,7 +438,7 @@ pub async fn handle(s: &Secrets, events: &EventTx, req: SecretsRequest) {
         }
         SecretsRequest::Rollback { path, version } => match s.rollback(&path, version).await {
             Ok(m) => {
-                activity(
+                outcome(
                     events,
                     NAME,
                     Level::Warn,

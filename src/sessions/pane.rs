@@ -315,6 +315,7 @@ impl Pane for SessionsPane {
                         ),
                         typed: None,
                         action: REVOKE,
+                        pending: format!("revoking session {} of {}", short(&s.id), s.user_id),
                         guard: Some("sessions.revoke"),
                         then: vec![Request::Sessions(SessionsRequest::Revoke {
                             id: s.id.clone(),
@@ -330,6 +331,7 @@ impl Pane for SessionsPane {
                         ),
                         typed: Some(s.user_id.clone()),
                         action: REVOKE_USER,
+                        pending: format!("revoking every session of {}", s.user_id),
                         guard: Some("sessions.revoke_user"),
                         then: vec![Request::Sessions(SessionsRequest::RevokeUser {
                             user: s.user_id.clone(),

@@ -1218,6 +1218,105 @@ mod pane {
         assert!(!s.contains("hunter2") && s.contains("a1b2c3d4"), "{s}");
     }
 
+    fn status(app: &App) -> String {
+        app.message
+            .as_ref()
+            .map(|(_, m, _)| m.clone())
+            .unwrap_or_default()
+    }
+
+    /// Runs the console's secrets requests on the real service and feeds its
+    /// events back to the console until `done` holds.
+    async fn drive(
+        app: &mut App,
+        s: &Secrets,
+        tx: &windflow::service::EventTx,
+        rx: &mut windflow::service::EventRx,
+        reqs: Vec<Request>,
+        what: &str,
+        done: impl Fn(&mut App) -> bool,
+    ) {
+        let mut queue = std::collections::VecDeque::from(reqs);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            while let Some(r) = queue.pop_front() {
+                if let Request::Secrets(r) = r {
+                    windflow::secrets::service::handle(s, tx, r).await;
+                }
+            }
+            if done(app) {
+                return;
+            }
+            let ev = tokio::time::timeout_at(deadline, rx.recv())
+                .await
+                .unwrap_or_else(|_| panic!("{what}: not within 15 s; status: {}", status(app)))
+                .expect("events flow");
+            queue.extend(app.update(Msg::Service(ev)));
+        }
+    }
+
+    /// The status line says how a rotation ended, from the service's result
+    /// (the real service over the embedded store): once confirmed, only that
+    /// it is under way; then rotated, or rolled back and why.
+    #[tokio::test]
+    async fn status_line_tells_how_a_rotation_ended() {
+        let f = local_fixture();
+        let s = f.secrets.clone();
+        let path = "deployments/api-7";
+        s.put(path, &vals(&[("db_password", "pw-0")]), None)
+            .await
+            .unwrap();
+        let (tx, mut rx) = windflow::service::channel();
+        let mut app = App::new(settings(), windflow::console::panes(), "dark", "vim").unwrap();
+        crate::console::focus(&mut app, "secrets");
+        let refresh = vec![Request::Secrets(SecretsRequest::Refresh)];
+        drive(&mut app, &s, &tx, &mut rx, refresh, "the detail", |app| {
+            screen(app, 80, 24).contains("db_password")
+        })
+        .await;
+
+        // Rotated.
+        typed(&mut app, "R");
+        press(&mut app, KeyCode::Enter);
+        typed(&mut app, path);
+        let reqs = press(&mut app, KeyCode::Enter);
+        assert_eq!(reqs.len(), 1, "{reqs:?}");
+        assert_eq!(status(&app), format!("rotating {path}…"));
+        drive(&mut app, &s, &tx, &mut rx, reqs, "the rotation", |app| {
+            status(app) != format!("rotating {path}…")
+        })
+        .await;
+        assert_eq!(status(&app), format!("{path}: rotated to version 2"));
+        assert_eq!(s.metadata(path).await.unwrap().current_version, 2);
+
+        // Rolled back: the check (Tab to its field) fails.
+        typed(&mut app, "R");
+        press(&mut app, KeyCode::Tab);
+        typed(&mut app, "echo refused >&2; exit 1");
+        press(&mut app, KeyCode::Enter);
+        typed(&mut app, path);
+        let reqs = press(&mut app, KeyCode::Enter);
+        assert_eq!(reqs.len(), 1, "{reqs:?}");
+        assert_eq!(status(&app), format!("rotating {path}…"));
+        drive(&mut app, &s, &tx, &mut rx, reqs, "the rollback", |app| {
+            status(app) != format!("rotating {path}…")
+        })
+        .await;
+        let (level, msg, _) = app.message.as_ref().unwrap();
+        assert!(
+            msg.starts_with(&format!("{path}: rotation rolled back")) && msg.contains("refused"),
+            "{msg}"
+        );
+        assert_eq!(*level, windflow::service::Level::Warn);
+        let (v, _) = s.read(path, None).await.unwrap();
+        assert_eq!(s.metadata(path).await.unwrap().current_version, 4);
+        assert_ne!(
+            v["db_password"].expose(),
+            "pw-0",
+            "version 2's value is back"
+        );
+    }
+
     #[test]
     fn rotate_with_typed_confirmation_and_live_steps() {
         let mut app = loaded();
