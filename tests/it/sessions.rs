@@ -1671,6 +1671,85 @@ async fn console_status_line_tells_how_a_revocation_ended() {
     );
 }
 
+/// With the real sessions service and a `redis-server` that is stopped, the
+/// Sessions pane shows the store's state and last error where the list would
+/// be, never "No sessions"; rows kept from before an outage say how old they are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_pane_says_the_store_is_down_instead_of_no_sessions() {
+    use windflow::console::app::{App, Msg};
+
+    use crate::console::{focus, screen, settings};
+
+    let mut redis = RedisServer::start();
+    let keys = Arc::new(Keyring::new(MasterKey::generate()));
+    let store: Arc<dyn SessionStore> = Arc::new(RedisStore::connect(&redis.url(), keys).unwrap());
+    let s = Sessions::new(store, Audit::discard());
+    redis.stop();
+    let (tx, mut rx) = windflow::service::channel();
+    let _handle = windflow::sessions::service::spawn(s.clone(), tx);
+    let mut app = App::new(settings(), windflow::console::panes(), "dark", "vim").unwrap();
+    focus(&mut app, "sessions");
+    async fn until(
+        app: &mut App,
+        rx: &mut windflow::service::EventRx,
+        what: &str,
+        done: impl Fn(&mut App) -> bool,
+    ) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        while !done(app) {
+            let ev = tokio::time::timeout_at(deadline, rx.recv())
+                .await
+                .unwrap_or_else(|_| panic!("{what}: not within 15 s:\n{}", screen(app, 100, 30)))
+                .expect("service alive");
+            app.update(Msg::Service(ev));
+        }
+    }
+    // The screen with its lines joined, as wrapped text breaks anywhere.
+    fn flat(app: &mut App) -> String {
+        screen(app, 100, 30)
+            .lines()
+            .map(|l| l.trim_matches(|c: char| c == '│' || c.is_whitespace()))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    until(&mut app, &mut rx, "the store's state", |a| {
+        flat(a).contains("reconnecting")
+    })
+    .await;
+    let text = flat(&mut app);
+    assert!(!text.contains("No sessions"), "{text}");
+    assert!(
+        text.contains("The session store is reconnecting")
+            && text.contains(&format!("127.0.0.1:{}", redis.port))
+            && text.contains("unreachable")
+            && text.contains("this is not an empty list"),
+        "{text}"
+    );
+
+    // Back (empty: redis-server saves nothing): now the list is known to be empty.
+    redis.restart();
+    until(&mut app, &mut rx, "the empty list", |a| {
+        flat(a).contains("No sessions")
+    })
+    .await;
+    assert!(!flat(&mut app).contains("reconnecting"));
+
+    // Rows kept from before an outage are marked with their age.
+    let d = dev("203.0.113.10", FIREFOX);
+    s.create("kim", SessionType::Web, &d, vec![]).await.unwrap();
+    until(&mut app, &mut rx, "the new session", |a| {
+        flat(a).contains("kim")
+    })
+    .await;
+    redis.stop();
+    until(&mut app, &mut rx, "the outage", |a| {
+        flat(a).contains("store reconnecting: as of")
+    })
+    .await;
+    assert!(flat(&mut app).contains("kim"));
+}
+
 #[test]
 fn demo_console_shows_sessions_and_revokes_one() {
     use crate::support::pty::{Key, Pty};
