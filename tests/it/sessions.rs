@@ -128,8 +128,11 @@ async fn behaviour(make: Factory) {
         !ev.details.to_string().contains(&id),
         "no full id in events"
     );
-    // The session is gone, even for the rightful device.
-    assert!(!is_valid(&s.validate(&id, &laptop).await.unwrap()));
+    // The session is gone, even for the rightful device, and says why.
+    assert_eq!(
+        s.validate(&id, &laptop).await.unwrap(),
+        Validation::Invalid(Invalid::Hijack)
+    );
     // The hijack record stays visible for the console.
     let listed = s.list(None).await.unwrap();
     assert_eq!(listed.len(), 1);
@@ -143,9 +146,10 @@ async fn behaviour(make: Factory) {
         .unwrap();
     let removed = s.revoke(&b.session.id, "op").await.unwrap();
     assert_eq!(removed.map(|r| r.user_id).as_deref(), Some("alice"));
-    assert!(!is_valid(
-        &s.validate(&b.session.id, &laptop).await.unwrap()
-    ));
+    assert_eq!(
+        s.validate(&b.session.id, &laptop).await.unwrap(),
+        Validation::Invalid(Invalid::Revoked)
+    );
     assert!(s.revoke(&b.session.id, "op").await.unwrap().is_none());
     assert!(sink.types().contains(&"session_revoked".to_string()));
 
@@ -173,7 +177,10 @@ async fn behaviour(make: Factory) {
     want.sort();
     assert_eq!(gone, want);
     for (i, d) in &bobs {
-        assert!(!is_valid(&s.validate(i, d).await.unwrap()));
+        assert_eq!(
+            s.validate(i, d).await.unwrap(),
+            Validation::Invalid(Invalid::Revoked)
+        );
     }
     assert!(s.list(Some("bob")).await.unwrap().is_empty());
     assert!(is_valid(
@@ -980,13 +987,117 @@ fn cli_redis_down_fails_clearly() {
         .port();
     let cli = new_cli(Some(format!("redis://:hunter2@127.0.0.1:{port}")));
     let out = cli.run(&["sessions", "list"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(4), "backend unavailable");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("unreachable") && err.contains(&port.to_string()),
         "{err}"
     );
     assert!(!err.contains("hunter2"), "password leaked: {err}");
+}
+
+/// `sessions validate` tells an invalid session (unknown, revoked, hijack
+/// attempt: exit 1, the reason in words) from a session store that does not
+/// answer (exit 4, and with `--json` an error object, never empty output).
+#[test]
+fn cli_validate_tells_invalid_sessions_from_an_unreachable_store() {
+    let mut redis = RedisServer::start();
+    let cli = new_cli(Some(redis.url()));
+    let create = |user: &str| {
+        let v = cli.json_code(
+            &[
+                "sessions",
+                "create",
+                "--user",
+                user,
+                "--ip",
+                "203.0.113.10",
+                "--user-agent",
+                FIREFOX,
+                "--json",
+            ],
+            0,
+        );
+        v["id"].as_str().unwrap().to_string()
+    };
+    let validate = |id: &str, ip: &str, ua: &str, json: bool| {
+        let mut args = vec!["sessions", "validate", id, "--ip", ip, "--user-agent", ua];
+        if json {
+            args.push("--json");
+        }
+        cli.run(&args)
+    };
+    let text = |o: &std::process::Output| String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let json = |o: &std::process::Output| -> serde_json::Value {
+        serde_json::from_slice(&o.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {:?}", String::from_utf8_lossy(&o.stdout)))
+    };
+
+    let a = create("alice");
+    let o = validate(&a, "203.0.113.10", FIREFOX, false);
+    assert_eq!((o.status.code(), text(&o)), (Some(0), "valid".to_string()));
+
+    // Unknown.
+    let unknown = windflow::sessions::model::new_id();
+    let o = validate(&unknown, "203.0.113.10", FIREFOX, false);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).starts_with("invalid (unknown): no such session"),
+        "{}",
+        text(&o)
+    );
+
+    // Revoked by an operator.
+    cli.expect(&["sessions", "revoke", &a], 0);
+    let o = validate(&a, "203.0.113.10", FIREFOX, false);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(text(&o), "invalid (revoked): an operator revoked it");
+    let o = validate(&a, "203.0.113.10", FIREFOX, true);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(json(&o)["reason"], "revoked");
+
+    // A hijack attempt, then the rightful device.
+    let b = create("bob");
+    let o = validate(&b, "198.51.100.1", CURL, false);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).starts_with("invalid (hijack_attempt): a different device"),
+        "{}",
+        text(&o)
+    );
+    let o = validate(&b, "203.0.113.10", FIREFOX, false);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        text(&o),
+        "invalid (hijack_attempt): revoked after a hijack attempt: a different device presented it"
+    );
+
+    // Every user's sessions revoked at once: revoked too.
+    let c = create("carol");
+    cli.expect(&["sessions", "revoke-user", "carol"], 0);
+    let o = validate(&c, "203.0.113.10", FIREFOX, true);
+    assert_eq!(json(&o)["reason"], "revoked");
+
+    // The store does not answer: exit 4, nothing claimed about the session.
+    redis.stop();
+    let o = validate(&c, "203.0.113.10", FIREFOX, false);
+    assert_eq!(o.status.code(), Some(4));
+    assert!(text(&o).is_empty(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("unreachable"), "{err}");
+    let o = validate(&c, "203.0.113.10", FIREFOX, true);
+    assert_eq!(o.status.code(), Some(4));
+    let e = json(&o);
+    assert_eq!(e["error"]["kind"], "backend_unavailable", "{e}");
+    assert_eq!(e["error"]["exit_code"], 4);
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unreachable"),
+        "{e}"
+    );
+    assert!(e.get("valid").is_none(), "{e}");
 }
 
 /// `windflow sessions` against Redis requiring client certificates: the
