@@ -367,7 +367,13 @@ async fn run_async(config: &Config, args: SecretsArgs) -> Result<ExitCode, CliEr
                     );
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "old versions not cleaned up"),
+            Err(e) => {
+                tracing::warn!(error = %e, "old versions not cleaned up");
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "windflow: old versions whose grace period is over were not cleaned up (the next command tries again): {e}"
+                );
+            }
         }
         r
     };
