@@ -161,6 +161,10 @@ pub enum CliError {
     /// Anything else that failed: exit 1.
     #[error("{0:#}")]
     Failure(#[from] anyhow::Error),
+    /// A backend (the session store) did not answer: nothing was checked or
+    /// changed; try again. Exit 4.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl CliError {
@@ -169,7 +173,30 @@ impl CliError {
             CliError::Failure(_) => 1,
             CliError::Usage(_) => 2,
             CliError::Refused(_) => 3,
+            CliError::Unavailable(_) => 4,
         }
+    }
+
+    /// What kind of error, for a `--json` error object.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CliError::Failure(_) => "failure",
+            CliError::Usage(_) => "usage",
+            CliError::Refused(_) => "refused",
+            CliError::Unavailable(_) => "backend_unavailable",
+        }
+    }
+
+    /// The error as a JSON object, printed on stdout by `--json` commands
+    /// (the message also goes to stderr).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "error": {
+                "kind": self.kind(),
+                "exit_code": self.code(),
+                "message": self.to_string(),
+            }
+        })
     }
 }
 

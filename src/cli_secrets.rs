@@ -351,8 +351,25 @@ async fn run_async(config: &Config, args: SecretsArgs) -> Result<ExitCode, CliEr
                 rec.detail
             );
         }
-        if let Err(e) = rotation::sweep(&s).await {
-            tracing::warn!(error = %e, "old versions not cleaned up");
+        match rotation::sweep(&s).await {
+            Ok(swept) => {
+                for d in &swept.dropped {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "windflow: the scheduled cleanup of {} version {} was dropped, nothing deleted: {}",
+                        d.path,
+                        d.version,
+                        d.reason
+                    );
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "old versions not cleaned up");
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "windflow: old versions whose grace period is over were not cleaned up (the next command tries again): {e}"
+                );
+            }
         }
         r
     };

@@ -89,8 +89,10 @@ pub enum SessionsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Check a session as presented by a client: exit 0 valid, 1 invalid.
-    /// A different device revokes it (hijack attempt).
+    /// Check a session as presented by a client: exit 0 valid, 1 invalid
+    /// (unknown, expired, revoked, hijack attempt), 4 when the session store
+    /// does not answer (nothing checked). A different device revokes it
+    /// (hijack attempt).
     Validate {
         /// The session id (it may start with `-`).
         #[arg(allow_hyphen_values = true)]
@@ -251,7 +253,21 @@ fn out_json<T: Serialize>(v: &T) -> Result<(), CliError> {
 fn sess_err(e: SessionError) -> CliError {
     match e {
         SessionError::Input(m) => CliError::Usage(m),
+        e @ SessionError::Unavailable { .. } => CliError::Unavailable(e.to_string()),
         other => CliError::Failure(anyhow::anyhow!("{other}")),
+    }
+}
+
+impl SessionsCommand {
+    fn json(&self) -> bool {
+        match self {
+            SessionsCommand::List { json, .. }
+            | SessionsCommand::Show { json, .. }
+            | SessionsCommand::Create { json, .. }
+            | SessionsCommand::Validate { json, .. }
+            | SessionsCommand::Revoke { json, .. }
+            | SessionsCommand::RevokeUser { json, .. } => *json,
+        }
     }
 }
 
@@ -314,7 +330,22 @@ fn actor(config: &Config, action: &str, step_up: &StepUp) -> Result<String, CliE
     Ok(op)
 }
 
+/// Runs a sessions command; with `--json`, an error is also printed on
+/// stdout as a JSON object (`{"error": {"kind", "exit_code", "message"}}`).
 pub fn run(
+    config: &Config,
+    redis_url: Option<&str>,
+    cmd: SessionsCommand,
+) -> Result<ExitCode, CliError> {
+    let json = cmd.json();
+    let res = run_cmd(config, redis_url, cmd);
+    if json && let Err(e) = &res {
+        out_json(&e.to_json())?;
+    }
+    res
+}
+
+fn run_cmd(
     config: &Config,
     redis_url: Option<&str>,
     cmd: SessionsCommand,
@@ -415,14 +446,12 @@ async fn run_async(
                 }))?;
             } else if valid {
                 out("valid")?;
-            } else {
-                let why = reason.map_or("", Invalid::as_str);
-                let extra = if reason == Some(Invalid::Hijack) {
-                    ": a different device presented it; the session is revoked"
-                } else {
-                    ""
-                };
-                out(&format!("invalid ({why}){extra}"))?;
+            } else if matches!(v, Validation::Hijack { .. }) {
+                out(
+                    "invalid (hijack_attempt): a different device presented it; the session is revoked now",
+                )?;
+            } else if let Some(r) = reason {
+                out(&format!("invalid ({}): {}", r.as_str(), r.explain()))?;
             }
             return Ok(if valid {
                 ExitCode::SUCCESS

@@ -81,6 +81,15 @@ pub enum ServiceEvent {
         message: String,
         at: SystemTime,
     },
+    /// How an action an operator asked for ended (revoked, written, refused,
+    /// failed): a line in the activity log and, in the console, the status
+    /// line, which until then says only that the action is under way.
+    Outcome {
+        service: &'static str,
+        level: Level,
+        message: String,
+        at: SystemTime,
+    },
     /// `count` more units of work done, for the event rates.
     Processed { service: &'static str, count: u64 },
     /// Sign-in, enrolment and step-up outcomes.
@@ -119,6 +128,24 @@ pub async fn activity(
 ) {
     let _ = tx
         .send(ServiceEvent::Activity {
+            service,
+            level,
+            message: message.into(),
+            at: SystemTime::now(),
+        })
+        .await;
+}
+
+/// Sends the outcome of an action an operator asked for (see
+/// [`ServiceEvent::Outcome`]).
+pub async fn outcome(
+    tx: &EventTx,
+    service: &'static str,
+    level: Level,
+    message: impl Into<String>,
+) {
+    let _ = tx
+        .send(ServiceEvent::Outcome {
             service,
             level,
             message: message.into(),

@@ -109,11 +109,17 @@ impl Operators {
                 Change::ResetMfa { name },
             ),
         };
+        let pending = match &change {
+            Change::SetRole { name, role } => format!("making {name} {role}"),
+            Change::Remove { name } => format!("removing operator {name}"),
+            Change::ResetMfa { name } => format!("resetting the second factor of {name}"),
+        };
         effects.push(Effect::Confirm(ConfirmSpec {
             title,
             body,
             typed,
             action,
+            pending,
             guard: Some(if action == RESET_MFA {
                 "mfa.reset"
             } else {
@@ -227,6 +233,7 @@ impl Pane for Operators {
                     ),
                     typed: None,
                     action: BACKUP_CODES,
+                    pending: format!("making new backup codes for {me}"),
                     guard: Some("mfa.self"),
                     then: vec![Request::Auth(AuthRequest::RegenerateBackupCodes {
                         operator: me.to_string(),

@@ -67,6 +67,10 @@ pub struct ConfirmSpec {
     pub typed: Option<String>,
     /// The action being confirmed (for the activity log).
     pub action: &'static str,
+    /// What the status line says once it is confirmed, until the result
+    /// event tells how it ended: the action under way ("revoking session
+    /// …"), never a success.
+    pub pending: String,
     /// The role and step-up (`auth::role::ACTIONS`) the action needs: checked
     /// again when it is confirmed, as the operator or the code's age may have
     /// changed while a form or this question stayed open.
@@ -297,6 +301,12 @@ impl App {
             Msg::Paste(text) => self.paste(&text),
             Msg::Resize(..) => self.dirty = true,
             Msg::Service(ev) => {
+                if let ServiceEvent::Outcome { level, message, .. } = &ev {
+                    // The status line says how the action ended (the
+                    // activity log gets the line from `Shared::apply`).
+                    self.message = Some((*level, message.clone(), Instant::now()));
+                    self.dirty = true;
+                }
                 self.pane_event(&ev, &mut out);
                 let visible = panes::overview::affects(&ev);
                 if self.shared.apply(ev, Instant::now()) || visible {
@@ -765,7 +775,7 @@ impl App {
                     self.notify(Level::Warn, format!("{} refused: {why}", c.spec.action));
                     return;
                 }
-                self.notify(Level::Info, format!("confirmed: {}", c.spec.action));
+                self.notify(Level::Info, format!("{}…", c.spec.pending));
                 out.extend(c.spec.then);
             }
             Some(false) => self.notify(Level::Info, format!("cancelled: {}", c.spec.action)),

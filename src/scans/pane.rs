@@ -351,6 +351,7 @@ impl ScansPane {
             ),
             typed: None,
             action: WAIVE,
+            pending: format!("adding the waiver of {}", waiver.id),
             guard: Some("scans.waive"),
             then: vec![Request::Scans(ScanRequest::AddWaiver { waiver, operator: None })],
         }));

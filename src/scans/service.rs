@@ -18,7 +18,9 @@ use super::model::Finding;
 use super::report::parse_report;
 use super::runner::{Job, Progress, Runner, RunnerConfig, Target, Tool, find_on_path};
 use crate::audit::Audit;
-use crate::service::{Backend, EventTx, Health, HealthState, Level, ServiceEvent, activity};
+use crate::service::{
+    Backend, EventTx, Health, HealthState, Level, ServiceEvent, activity, outcome,
+};
 
 pub const NAME: &str = "scans";
 
@@ -511,19 +513,31 @@ impl Inner {
         .await;
     }
 
+    async fn waiver_refused(&self, waiver: &Waiver, reason: String) {
+        outcome(
+            &self.events,
+            NAME,
+            Level::Error,
+            format!("nothing was done: waiver {} refused: {reason}", waiver.id),
+        )
+        .await;
+        send_wait(&self.events, ScanEvent::WaiverRefused { reason }).await;
+    }
+
     async fn add_waiver(&self, waiver: Waiver, operator: Option<String>) {
         let today = chrono::Utc::now().date_naive();
         if let Err(reason) = waiver.validate(today) {
-            send_wait(&self.events, ScanEvent::WaiverRefused { reason }).await;
+            self.waiver_refused(&waiver, reason).await;
             return;
         }
-        let (policy, groups) = {
+        let (policy, groups, before) = {
             let mut s = self.state.lock().expect("scan state");
+            let before = s.policy.waivers.clone();
             s.policy.waivers.retain(|w| {
                 !(w.id == waiver.id && w.package == waiver.package && w.image == waiver.image)
             });
             s.policy.waivers.push(waiver.clone());
-            (s.policy.clone(), s.groups.clone())
+            (s.policy.clone(), s.groups.clone(), before)
         };
         if let Some(path) = &self.policy_path {
             let saved = path
@@ -531,13 +545,10 @@ impl Inner {
                 .map_or(Ok(()), crate::fsutil::private_dir)
                 .and_then(|_| crate::fsutil::write_private(path, policy.to_toml().as_bytes()));
             if let Err(e) = saved {
-                send_wait(
-                    &self.events,
-                    ScanEvent::WaiverRefused {
-                        reason: format!("cannot save the policy {}: {e}", path.display()),
-                    },
-                )
-                .await;
+                // A waiver not saved does not count either.
+                self.state.lock().expect("scan state").policy.waivers = before;
+                let reason = format!("cannot save the policy {}: {e}", path.display());
+                self.waiver_refused(&waiver, reason).await;
                 return;
             }
         }
@@ -552,7 +563,7 @@ impl Inner {
                 "justification": waiver.justification,
             }),
         );
-        activity(
+        outcome(
             &self.events,
             NAME,
             Level::Warn,

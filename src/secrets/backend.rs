@@ -144,6 +144,12 @@ pub fn unix_now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
+/// Unix seconds and the nanoseconds within.
+pub fn unix_now_precise() -> (i64, u32) {
+    let t = chrono::Utc::now();
+    (t.timestamp(), t.timestamp_subsec_nanos())
+}
+
 // ------------------------------------------------------------------ embedded
 
 /// The namespace of secrets in the local store.
@@ -170,6 +176,8 @@ struct Doc {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct DocVersion {
     created_time: i64,
+    #[serde(default)]
+    created_nanos: u32,
     deletion_time: Option<i64>,
     destroyed: bool,
     data: Option<Sealed>,
@@ -180,6 +188,7 @@ impl DocVersion {
         VersionMeta {
             version,
             created_time: self.created_time,
+            created_nanos: self.created_nanos,
             deletion_time: self.deletion_time,
             destroyed: self.destroyed,
         }
@@ -329,7 +338,7 @@ impl SecretStore for LocalStore {
     }
 
     async fn write(&self, path: &str, data: &Sealed, cas: u64) -> Result<VersionMeta> {
-        let now = unix_now();
+        let (now, nanos) = unix_now_precise();
         self.update(path, |doc| {
             let mut doc = doc.unwrap_or_else(|| Doc {
                 created_time: now,
@@ -345,6 +354,7 @@ impl SecretStore for LocalStore {
             let v = doc.current_version + 1;
             let dv = DocVersion {
                 created_time: now,
+                created_nanos: nanos,
                 deletion_time: None,
                 destroyed: false,
                 data: Some(data.clone()),

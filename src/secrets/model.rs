@@ -76,6 +76,10 @@ pub struct VersionMeta {
     pub version: u64,
     /// Unix seconds.
     pub created_time: i64,
+    /// The nanoseconds within `created_time`'s second: with it, the creation
+    /// time tells one version 1 from the next after a secret is re-created.
+    #[serde(default)]
+    pub created_nanos: u32,
     /// Soft-deleted at (unix seconds); `None` when live.
     pub deletion_time: Option<i64>,
     pub destroyed: bool,
@@ -93,6 +97,30 @@ impl VersionMeta {
     }
     pub fn is_live(&self) -> bool {
         !self.destroyed && self.deletion_time.is_none()
+    }
+    /// When this version was written, to the nanosecond (as far as the
+    /// backend tells): with the number, what names one version for good.
+    pub fn created(&self) -> Created {
+        Created {
+            secs: self.created_time,
+            nanos: self.created_nanos,
+        }
+    }
+}
+
+/// A version's creation time: unix seconds and the nanoseconds within.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Created {
+    pub secs: i64,
+    pub nanos: u32,
+}
+
+impl std::fmt::Display for Created {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match chrono::DateTime::from_timestamp(self.secs, self.nanos) {
+            Some(t) => f.write_str(&t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+            None => write!(f, "{}.{:09}", self.secs, self.nanos),
+        }
     }
 }
 
@@ -133,6 +161,20 @@ pub fn parse_time(s: &str) -> Option<i64> {
     chrono::DateTime::parse_from_rfc3339(s)
         .ok()
         .map(|t| t.timestamp())
+}
+
+/// RFC 3339 (as Vault writes it, with nanoseconds) or unix seconds to
+/// unix seconds and the nanoseconds within.
+pub fn parse_time_precise(s: &str) -> Option<(i64, u32)> {
+    if s.is_empty() {
+        return None;
+    }
+    if let Ok(n) = s.parse::<i64>() {
+        return Some((n, 0));
+    }
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| (t.timestamp(), t.timestamp_subsec_nanos()))
 }
 
 /// Unix seconds to RFC 3339 UTC.

@@ -424,6 +424,7 @@ impl SecretsPane {
                     ),
                     typed: Some(p.clone()),
                     action: "secrets.rotate",
+                    pending: format!("rotating {p}"),
                     guard: Some("secrets.rotate"),
                     then: vec![Request::Secrets(SecretsRequest::Rotate {
                         path: p.clone(),
@@ -607,6 +608,7 @@ impl Pane for SecretsPane {
                             ),
                             typed: Some(p.clone()),
                             action: "secrets.rollback",
+                            pending: format!("rolling {p} back to version {v}"),
                             guard: Some("secrets.rollback"),
                             then: vec![Request::Secrets(SecretsRequest::Rollback {
                                 path: p,

@@ -14,7 +14,7 @@ use zeroize::Zeroizing;
 
 use super::Secrets;
 use super::backend::{Result, SecretsError, unix_now};
-use super::model::{self, Policy, SecretValue, Values};
+use super::model::{self, Created, Policy, SecretValue, Values};
 
 /// Namespace of rotation journals in the local store.
 pub const JOURNAL_NS: &str = "secrets.rotation";
@@ -125,6 +125,10 @@ pub struct Journal {
     pub started_at: i64,
     pub step: Step,
     pub old_version: u64,
+    /// When the old version was written: with its number, what the cleanup
+    /// deletes (None in journals written before it was recorded).
+    #[serde(default)]
+    pub old_created: Option<Created>,
     pub new_version: Option<u64>,
     pub keys: Vec<String>,
     /// The new values, sealed (context `rotation:<path>`), from the deploy step on.
@@ -291,6 +295,11 @@ pub async fn rotate(
     }
     let meta = s.metadata(path).await?;
     let old_version = meta.current_version;
+    let old_created = meta.current().map(|v| v.created()).ok_or_else(|| {
+        SecretsError::Backend(format!(
+            "{path}: version {old_version} is missing from the secret's metadata; nothing was changed"
+        ))
+    })?;
     let (old, _) = s.read(path, Some(old_version)).await?;
     let keys: Vec<String> = if opts.keys.is_empty() {
         old.keys().cloned().collect()
@@ -309,6 +318,7 @@ pub async fn rotate(
         started_at: unix_now(),
         step: Step::Generate,
         old_version,
+        old_created: Some(old_created),
         new_version: None,
         keys: keys.clone(),
         sealed_new: None,
@@ -379,7 +389,7 @@ pub async fn rotate(
             save(s, &j)?;
             pause("cleanup").await;
             report(Step::Cleanup, StepStatus::Started);
-            let at = schedule_cleanup(s, path, old_version, opts.grace_secs)?;
+            let at = schedule_cleanup(s, path, old_version, old_created, opts.grace_secs)?;
             finish(s, &j)?;
             report(
                 Step::Cleanup,
@@ -624,29 +634,69 @@ async fn restore(s: &Secrets, j: &Journal) -> Result<u64> {
     Ok(s.write(&j.path, &old, meta.current_version).await?.version)
 }
 
-/// Records that `version` of `path` is to be soft-deleted after `grace_secs`.
-pub fn schedule_cleanup(s: &Secrets, path: &str, version: u64, grace_secs: i64) -> Result<i64> {
+/// A scheduled soft-deletion of one old version, named by its number (the
+/// key) and its creation time: a later version with the same number (the
+/// secret deleted and written again) is another version, never deleted.
+#[derive(Debug, Serialize, Deserialize)]
+struct CleanupJob {
+    due_at: i64,
+    /// None in jobs scheduled before the creation time was recorded.
+    #[serde(default)]
+    created: Option<Created>,
+}
+
+/// Records that `version` of `path`, written at `created`, is to be
+/// soft-deleted after `grace_secs`.
+pub fn schedule_cleanup(
+    s: &Secrets,
+    path: &str,
+    version: u64,
+    created: Created,
+    grace_secs: i64,
+) -> Result<i64> {
     let at = unix_now() + grace_secs;
     let key = format!("{}|{}|{}", s.store().target(), path, version);
+    let job = CleanupJob {
+        due_at: at,
+        created: Some(created),
+    };
     s.local().put(
         CLEANUP_NS,
         &key,
-        &serde_json::to_vec(&json!({ "due_at": at })).expect("json"),
+        &serde_json::to_vec(&job).expect("a job serialises"),
     )?;
     Ok(at)
 }
 
-/// Soft-deletes the old versions whose grace period is over; returns `(path, version)`s done.
-pub async fn sweep(s: &Secrets) -> Result<Vec<(String, u64)>> {
+/// A scheduled cleanup not done, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Dropped {
+    pub path: String,
+    pub version: u64,
+    pub reason: String,
+}
+
+/// What a sweep did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Swept {
+    /// Old versions soft-deleted: `(path, version)`.
+    pub deleted: Vec<(String, u64)>,
+    /// Cleanups dropped because their version is no longer the one scheduled
+    /// (or is the current one): nothing deleted.
+    pub dropped: Vec<Dropped>,
+}
+
+/// Soft-deletes the old versions whose grace period is over, each only if it
+/// is still the version scheduled: present, not current, and created at the
+/// recorded time. A job whose version changed is dropped with a
+/// `secret_cleanup_dropped` event saying why.
+pub async fn sweep(s: &Secrets) -> Result<Swept> {
     let prefix = format!("{}|", s.store().target());
     let now = unix_now();
-    let mut done = Vec::new();
+    let mut swept = Swept::default();
     for (key, value) in s.local().list(CLEANUP_NS, &prefix)? {
-        let due = serde_json::from_slice::<serde_json::Value>(&value)
-            .ok()
-            .and_then(|v| v["due_at"].as_i64())
-            .unwrap_or(0);
-        if due > now {
+        let job = serde_json::from_slice::<CleanupJob>(&value).ok();
+        if job.as_ref().is_some_and(|j| j.due_at > now) {
             continue;
         }
         let rest = &key[prefix.len()..];
@@ -657,19 +707,81 @@ pub async fn sweep(s: &Secrets) -> Result<Vec<(String, u64)>> {
             s.local().delete(CLEANUP_NS, &key)?;
             continue;
         };
-        match s.store().delete_versions(&path, &[version]).await {
-            Ok(()) | Err(SecretsError::NotFound { .. }) => {
+        let scheduled = job.and_then(|j| j.created);
+        let verdict = match scheduled {
+            None => Err(format!(
+                "scheduled without version {version}'s creation time, so it cannot be told from a later version {version}; delete it by hand if it is still the old value"
+            )),
+            Some(created) => match s.store().metadata(&path).await {
+                Err(SecretsError::NotFound { .. }) => {
+                    Err("the secret no longer exists".to_string())
+                }
+                Err(e) => return Err(e),
+                Ok(meta) => match meta.version(version) {
+                    None => Err(format!("version {version} no longer exists")),
+                    Some(_) if version == meta.current_version => Err(format!(
+                        "version {version} is now the current version (the secret was written again); the current version is never cleaned up"
+                    )),
+                    Some(v) if v.created() != created => Err(format!(
+                        "version {version} now was created at {}, not at {created}: the secret was deleted and written again",
+                        v.created()
+                    )),
+                    Some(v) if !v.is_live() => {
+                        Err(format!("version {version} is already {}", v.state()))
+                    }
+                    Some(_) => Ok(created),
+                },
+            },
+        };
+        match verdict {
+            Ok(created) => match s.store().delete_versions(&path, &[version]).await {
+                Ok(()) => {
+                    s.local().delete(CLEANUP_NS, &key)?;
+                    s.emit(
+                        "secret_deleted",
+                        json!({ "path": path, "versions": [version], "created": created.to_string(), "reason": "rotation grace period over" }),
+                    );
+                    swept.deleted.push((path, version));
+                }
+                Err(SecretsError::NotFound { .. }) => {
+                    s.local().delete(CLEANUP_NS, &key)?;
+                    drop_job(
+                        s,
+                        &mut swept,
+                        path,
+                        version,
+                        scheduled,
+                        "the secret no longer exists".into(),
+                    );
+                }
+                Err(e) => return Err(e),
+            },
+            Err(reason) => {
                 s.local().delete(CLEANUP_NS, &key)?;
-                s.emit(
-                    "secret_deleted",
-                    json!({ "path": path, "versions": [version], "reason": "rotation grace period over" }),
-                );
-                done.push((path, version));
+                drop_job(s, &mut swept, path, version, scheduled, reason);
             }
-            Err(e) => return Err(e),
         }
     }
-    Ok(done)
+    Ok(swept)
+}
+
+fn drop_job(
+    s: &Secrets,
+    swept: &mut Swept,
+    path: String,
+    version: u64,
+    created: Option<Created>,
+    reason: String,
+) {
+    s.emit(
+        "secret_cleanup_dropped",
+        json!({ "path": path, "version": version, "created": created.map(|c| c.to_string()), "reason": reason, "deleted": false }),
+    );
+    swept.dropped.push(Dropped {
+        path,
+        version,
+        reason,
+    });
 }
 
 /// Finishes every unfinished rotation of this store left by a dead process.
@@ -756,7 +868,27 @@ async fn recover_one(s: &Secrets, j: Journal) -> Result<Recovered> {
             }
         }
         Step::Cleanup => {
-            let at = schedule_cleanup(s, &j.path, j.old_version, j.grace_secs)?;
+            // A journal from before creation times were recorded: the old
+            // version as it is now, unless it is the current one.
+            let created = j.old_created.or_else(|| {
+                (meta.current_version != j.old_version)
+                    .then(|| meta.version(j.old_version).map(|v| v.created()))
+                    .flatten()
+            });
+            let cleanup = match created {
+                Some(c) => {
+                    let at = schedule_cleanup(s, &j.path, j.old_version, c, j.grace_secs)?;
+                    format!(
+                        "version {} deleted after {}",
+                        j.old_version,
+                        model::format_time(at)
+                    )
+                }
+                None => format!(
+                    "version {} kept (it cannot be told from the current version; delete it by hand)",
+                    j.old_version
+                ),
+            };
             s.emit(
                 "secret_rotated",
                 json!({ "path": j.path, "old_version": j.old_version, "new_version": j.new_version, "keys": j.keys, "recovered": true }),
@@ -765,10 +897,8 @@ async fn recover_one(s: &Secrets, j: Journal) -> Result<Recovered> {
                 "completed",
                 meta.current_version,
                 format!(
-                    "validated before the interruption; version {} kept, version {} deleted after {}",
+                    "validated before the interruption; version {} kept, {cleanup}",
                     j.new_version.unwrap_or(meta.current_version),
-                    j.old_version,
-                    model::format_time(at)
                 ),
             )
         }

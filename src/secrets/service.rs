@@ -12,7 +12,9 @@ use super::model::{DiffLine, SecretMeta, Values};
 use super::rotation::{self, Outcome, Progress, Recovered, Validation};
 use super::settings::Overrides;
 use super::{Secrets, SecretsError};
-use crate::service::{Backend, EventTx, Health, HealthState, Level, ServiceEvent, activity};
+use crate::service::{
+    Backend, EventTx, Health, HealthState, Level, ServiceEvent, activity, outcome,
+};
 
 pub const NAME: &str = "secrets";
 /// How long a revealed value stays on screen.
@@ -213,7 +215,40 @@ async fn run(
             .await;
         }
     }
-    let _ = rotation::sweep(&s).await;
+    match rotation::sweep(&s).await {
+        Ok(swept) => {
+            for (path, version) in &swept.deleted {
+                activity(
+                    &events,
+                    NAME,
+                    Level::Info,
+                    format!("{path}: old version {version} deleted (rotation grace period over)"),
+                )
+                .await;
+            }
+            for d in &swept.dropped {
+                activity(
+                    &events,
+                    NAME,
+                    Level::Warn,
+                    format!(
+                        "{}: scheduled cleanup of version {} dropped, nothing deleted: {}",
+                        d.path, d.version, d.reason
+                    ),
+                )
+                .await;
+            }
+        }
+        Err(e) => {
+            activity(
+                &events,
+                NAME,
+                Level::Warn,
+                format!("old versions not cleaned up: {e}"),
+            )
+            .await;
+        }
+    }
     handle(&s, &events, SecretsRequest::Refresh).await;
     let mut probe = tokio::time::interval(PROBE_EVERY);
     probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -352,7 +387,7 @@ pub async fn handle(s: &Secrets, events: &EventTx, req: SecretsRequest) {
                         version: m.version,
                     },
                 );
-                activity(
+                outcome(
                     events,
                     NAME,
                     Level::Info,
@@ -392,7 +427,7 @@ pub async fn handle(s: &Secrets, events: &EventTx, req: SecretsRequest) {
                 ),
                 Err(e) => (Level::Error, format!("{path}: rotation failed: {e}")),
             };
-            activity(events, NAME, level, msg).await;
+            outcome(events, NAME, level, msg).await;
             send(
                 events,
                 SecretsEvent::Rotated(res.map_err(|e| e.to_string())),
@@ -403,7 +438,7 @@ pub async fn handle(s: &Secrets, events: &EventTx, req: SecretsRequest) {
         }
         SecretsRequest::Rollback { path, version } => match s.rollback(&path, version).await {
             Ok(m) => {
-                activity(
+                outcome(
                     events,
                     NAME,
                     Level::Warn,

@@ -11,7 +11,7 @@ use vaultrs::error::ClientError;
 use vaultrs::kv2;
 
 use super::backend::{Result, SealedVersion, SecretStore, SecretsError, folder};
-use super::model::{MAX_VERSIONS, Sealed, SecretMeta, VersionMeta, parse_time};
+use super::model::{MAX_VERSIONS, Sealed, SecretMeta, VersionMeta, parse_time, parse_time_precise};
 
 /// The default KV v2 mount.
 pub const DEFAULT_MOUNT: &str = "secret";
@@ -150,9 +150,11 @@ impl VaultStore {
 }
 
 fn version_meta(version: u64, created: &str, deletion: &str, destroyed: bool) -> VersionMeta {
+    let (created_time, created_nanos) = parse_time_precise(created).unwrap_or((0, 0));
     VersionMeta {
         version,
-        created_time: parse_time(created).unwrap_or(0),
+        created_time,
+        created_nanos,
         deletion_time: parse_time(deletion),
         destroyed,
     }

@@ -11,6 +11,7 @@
 //! | `session:<id>` | string, TTL | the envelope; validation slides the TTL |
 //! | `user_sessions:<user>` | sorted set, TTL | ids of the user's sessions, scored by expiry (ms); expired ids are removed whenever a session is added |
 //! | `session_hijack:<id>` | string, TTL | envelope of the revoked session and the attempt, kept [`HIJACK_KEEP_MS`] for the console |
+//! | `session_revoked:<id>` | string, TTL | `1`: an operator revoked the session, kept [`REVOKED_KEEP_MS`] so a validation says so |
 //! | `session_changes` | stream, about 100k entries | the id of every session a script changed, so the console reads what changed instead of scanning every second |
 //!
 //! Every change is one Lua script, so no reader can observe half of it and a
@@ -35,6 +36,10 @@ use crate::store::{Store, StoreError};
 
 /// How long a session revoked for a hijack attempt stays visible.
 pub const HIJACK_KEEP_MS: i64 = 3_600_000;
+/// How long a validation of a revoked session says `revoked` (then `unknown`).
+pub const REVOKED_KEEP_MS: i64 = 24 * 3_600_000;
+/// The key prefix of revocation markers in Redis.
+pub const REVOKED_PREFIX: &str = "session_revoked:";
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -215,6 +220,10 @@ CREATE TABLE IF NOT EXISTS session_hijack (
     id TEXT PRIMARY KEY,
     envelope TEXT NOT NULL,
     expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS session_revoked (
+    id TEXT PRIMARY KEY,
+    expires_at INTEGER NOT NULL
 ) WITHOUT ROWID;";
 
 impl LocalStore {
@@ -293,10 +302,27 @@ impl SessionStore for LocalStore {
                         |r| Ok((r.get(0)?, r.get(1)?)),
                     )
                     .optional()?;
-                let Some((env, exp)) = row else {
-                    return Ok(Validation::Invalid(Invalid::Unknown));
-                };
                 let now = now_ms();
+                let Some((env, exp)) = row else {
+                    // Gone: revoked for a hijack attempt, by an operator, or unknown.
+                    let marked = |table: &str| {
+                        tx.query_row(
+                            &format!("SELECT 1 FROM {table} WHERE id = ?1 AND expires_at > ?2"),
+                            params![id, now],
+                            |_| Ok(()),
+                        )
+                        .optional()
+                        .map(|r| r.is_some())
+                    };
+                    let why = if marked("session_hijack")? {
+                        Invalid::Hijack
+                    } else if marked("session_revoked")? {
+                        Invalid::Revoked
+                    } else {
+                        Invalid::Unknown
+                    };
+                    return Ok(Validation::Invalid(why));
+                };
                 if exp <= now {
                     tx.execute("DELETE FROM session WHERE id = ?1", [&id])?;
                     return Ok(Validation::Invalid(Invalid::Expired));
@@ -423,6 +449,13 @@ impl SessionStore for LocalStore {
                     )
                     .optional()?;
                 tx.execute("DELETE FROM session_hijack WHERE id = ?1", [&id])?;
+                tx.execute("DELETE FROM session_revoked WHERE expires_at <= ?1", [now])?;
+                if env.is_some() {
+                    tx.execute(
+                        "INSERT OR REPLACE INTO session_revoked (id, expires_at) VALUES (?1, ?2)",
+                        params![id, now + REVOKED_KEEP_MS],
+                    )?;
+                }
                 Ok(env)
             })?;
             Ok(env.and_then(|e| open(keys, &e)))
@@ -446,6 +479,12 @@ impl SessionStore for LocalStore {
                     if exp > now {
                         ids.push(id);
                     }
+                }
+                for id in &ids {
+                    tx.execute(
+                        "INSERT OR REPLACE INTO session_revoked (id, expires_at) VALUES (?1, ?2)",
+                        params![id, now + REVOKED_KEEP_MS],
+                    )?;
                 }
                 Ok(ids)
             })?)
@@ -521,22 +560,26 @@ redis.call('SET', KEYS[3], ARGV[2], 'PX', tonumber(ARGV[3]))
 redis.call('XADD', 'session_changes', 'MAXLEN', '~', 100000, '*', 'id', ARGV[1])
 return n";
 
-/// KEYS: session, index, hijack record. ARGV: id. Returns the envelope removed (or false).
+/// KEYS: session, index, hijack record, revocation marker. ARGV: id, keep
+/// ms. Returns the envelope removed (or false); marks a live session revoked.
 const LUA_REVOKE: &str = "
 local env = redis.call('GET', KEYS[1])
+if env then redis.call('SET', KEYS[4], '1', 'PX', tonumber(ARGV[2])) end
 redis.call('DEL', KEYS[1], KEYS[3])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('XADD', 'session_changes', 'MAXLEN', '~', 100000, '*', 'id', ARGV[1])
 return env";
 
-/// KEYS: index. ARGV: session key prefix. Deletes every indexed session and
-/// the index at once; returns the ids that still existed.
+/// KEYS: index. ARGV: session key prefix, revocation marker prefix, keep ms.
+/// Deletes every indexed session and the index at once, marking each
+/// revoked; returns the ids that still existed.
 const LUA_REVOKE_USER: &str = "
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
 local gone = {}
 for _, id in ipairs(ids) do
   if redis.call('DEL', ARGV[1] .. id) == 1 then
     table.insert(gone, id)
+    redis.call('SET', ARGV[2] .. id, '1', 'PX', tonumber(ARGV[3]))
     redis.call('XADD', 'session_changes', 'MAXLEN', '~', 100000, '*', 'id', id)
   end
 end
@@ -693,6 +736,25 @@ impl RedisStore {
         redis_err(&self.target, e)
     }
 
+    /// Why session `id` is not there: revoked for a hijack attempt, revoked
+    /// by an operator, or unknown (never created, or expired and removed).
+    async fn why_gone(&self, id: &str) -> Result<Invalid> {
+        let mut c = self.conn.clone();
+        let (hijack, revoked): (bool, bool) = redis::pipe()
+            .exists(format!("{HIJACK_PREFIX}{id}"))
+            .exists(format!("{REVOKED_PREFIX}{id}"))
+            .query_async(&mut c)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(if hijack {
+            Invalid::Hijack
+        } else if revoked {
+            Invalid::Revoked
+        } else {
+            Invalid::Unknown
+        })
+    }
+
     async fn validate_inner(
         &self,
         id: &str,
@@ -706,7 +768,7 @@ impl RedisStore {
         let key = format!("{SESSION_PREFIX}{id}");
         let env: Option<String> = c.get(&key).await.map_err(|e| self.err(e))?;
         let Some(env) = env else {
-            return Ok(Validation::Invalid(Invalid::Unknown));
+            return self.why_gone(id).await.map(Validation::Invalid);
         };
         let Some(stored) = open(&self.keys, &env) else {
             return Ok(Validation::Invalid(Invalid::Undecryptable));
@@ -728,8 +790,8 @@ impl RedisStore {
                     .await
                     .map_err(|e| self.err(e))?;
                 if exp < 0 {
-                    // Revoked between the read and the write.
-                    return Ok(Validation::Invalid(Invalid::Unknown));
+                    // Revoked (or expired) between the read and the write.
+                    return self.why_gone(id).await.map(Validation::Invalid);
                 }
                 Ok(Validation::Valid(Listed {
                     session: s,
@@ -1160,7 +1222,9 @@ impl SessionStore for RedisStore {
                 .key(&key)
                 .key(&index)
                 .key(format!("{HIJACK_PREFIX}{id}"))
+                .key(format!("{REVOKED_PREFIX}{id}"))
                 .arg(id)
+                .arg(REVOKED_KEEP_MS)
                 .invoke_async(&mut c)
                 .await
                 .map_err(|e| self.err(e))?;
@@ -1176,6 +1240,8 @@ impl SessionStore for RedisStore {
                 .revoke_user
                 .key(format!("{USER_PREFIX}{user}"))
                 .arg(SESSION_PREFIX)
+                .arg(REVOKED_PREFIX)
+                .arg(REVOKED_KEEP_MS)
                 .invoke_async(&mut c)
                 .await
                 .map_err(|e| self.err(e))?;

@@ -262,14 +262,18 @@ impl Listed {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Invalid {
-    /// Not a session id, or no such session (expired ones are gone).
+    /// Not a session id, or no such session (never created; in Redis also
+    /// expired, as the key is gone).
     Unknown,
     /// Its lifetime ran out.
     Expired,
     /// The stored payload cannot be opened (wrong key, tampered).
     Undecryptable,
-    /// Revoked just now: the fingerprint did not match.
+    /// Revoked for a hijack attempt: a different device presented it (now,
+    /// or before while the record is kept).
     Hijack,
+    /// Revoked by an operator.
+    Revoked,
 }
 
 impl Invalid {
@@ -279,6 +283,22 @@ impl Invalid {
             Invalid::Expired => "expired",
             Invalid::Undecryptable => "undecryptable",
             Invalid::Hijack => "hijack_attempt",
+            Invalid::Revoked => "revoked",
+        }
+    }
+
+    /// What it means, for people.
+    pub fn explain(self) -> &'static str {
+        match self {
+            Invalid::Unknown => {
+                "no such session: never created, or expired and removed by the store"
+            }
+            Invalid::Expired => "its lifetime ran out",
+            Invalid::Undecryptable => {
+                "the stored session cannot be opened (another master key, or tampered with)"
+            }
+            Invalid::Hijack => "revoked after a hijack attempt: a different device presented it",
+            Invalid::Revoked => "an operator revoked it",
         }
     }
 }

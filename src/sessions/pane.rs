@@ -218,6 +218,18 @@ impl SessionsPane {
     }
 }
 
+/// The session store's health when it is not answering as it should
+/// (reconnecting, degraded, down): what the pane shows instead of a list.
+fn store_trouble(shared: &Shared) -> Option<&crate::service::Health> {
+    use crate::service::HealthState;
+    shared
+        .services
+        .iter()
+        .find(|s| s.name == super::service::NAME)
+        .and_then(|s| s.health.as_ref())
+        .filter(|h| !matches!(h.state, HealthState::Connected | HealthState::Starting))
+}
+
 fn ago(now_ms: i64, at: i64) -> String {
     human((now_ms - at) / 1000)
 }
@@ -315,6 +327,7 @@ impl Pane for SessionsPane {
                         ),
                         typed: None,
                         action: REVOKE,
+                        pending: format!("revoking session {} of {}", short(&s.id), s.user_id),
                         guard: Some("sessions.revoke"),
                         then: vec![Request::Sessions(SessionsRequest::Revoke {
                             id: s.id.clone(),
@@ -330,6 +343,7 @@ impl Pane for SessionsPane {
                         ),
                         typed: Some(s.user_id.clone()),
                         action: REVOKE_USER,
+                        pending: format!("revoking every session of {}", s.user_id),
                         guard: Some("sessions.revoke_user"),
                         then: vec![Request::Sessions(SessionsRequest::RevokeUser {
                             user: s.user_id.clone(),
@@ -371,6 +385,18 @@ impl Pane for SessionsPane {
                 self.sort.label()
             ),
             None => format!(" Sessions ({total})  sort {} {arrow} ", self.sort.label()),
+        };
+        // Rows kept from the last answer while the store does not answer.
+        let title = match (store_trouble(ctx.shared), &self.snapshot) {
+            (Some(h), Some(snap)) if total > 0 => format!(
+                "{title}· store {}: as of {} ",
+                h.state.label(),
+                crate::console::fmt::clock_time(
+                    UNIX_EPOCH + std::time::Duration::from_millis(snap.at.max(0) as u64),
+                    ctx.utc,
+                )
+            ),
+            _ => title,
         };
         let block = Block::default()
             .borders(Borders::ALL)
@@ -466,21 +492,39 @@ impl Pane for SessionsPane {
             .block(block);
             frame.render_widget(table, table_area);
             if empty && table_area.height > 4 {
-                let msg = if total == 0 {
-                    "No sessions. Create one with `windflow sessions create`, or start with --demo."
-                } else {
-                    "No session matches the filter (Esc clears it)."
+                let (msg, style) = match (store_trouble(ctx.shared), &self.snapshot) {
+                    // Where the list would be: why there is none.
+                    (Some(h), _) if total == 0 => (
+                        format!(
+                            "The session store is {}: {}. {}. The sessions are unknown until it answers (it retries by itself); this is not an empty list.",
+                            h.state.label(),
+                            h.target,
+                            h.last_error.as_deref().unwrap_or("no answer")
+                        ),
+                        t.role(Role::Danger),
+                    ),
+                    (None, None) => (
+                        "Waiting for the session store's first answer…".to_string(),
+                        t.muted(),
+                    ),
+                    _ if total == 0 => (
+                        "No sessions. Create one with `windflow sessions create`, or start with --demo."
+                            .to_string(),
+                        t.muted(),
+                    ),
+                    _ => (
+                        "No session matches the filter (Esc clears it).".to_string(),
+                        t.muted(),
+                    ),
                 };
                 let inner = Rect {
                     x: table_area.x + 2,
                     y: table_area.y + 3,
                     width: table_area.width.saturating_sub(4),
-                    height: 2,
+                    height: table_area.height.saturating_sub(4).min(5),
                 };
                 frame.render_widget(
-                    Paragraph::new(msg)
-                        .style(t.muted())
-                        .wrap(Wrap { trim: true }),
+                    Paragraph::new(msg).style(style).wrap(Wrap { trim: true }),
                     inner,
                 );
             }

@@ -15,7 +15,7 @@ use super::model::{
     DEFAULT_TTL_MS, Device, HijackAttempt, Listed, Session, SessionType, Validation, check_user,
 };
 use crate::audit::Audit;
-use crate::service::{EventTx, Health, HealthState, Level, ServiceEvent, activity};
+use crate::service::{EventTx, Health, HealthState, Level, ServiceEvent, activity, outcome};
 
 pub const NAME: &str = "sessions";
 
@@ -439,37 +439,13 @@ async fn run(sessions: Sessions, events: EventTx, mut rx: mpsc::Receiver<Session
         match req {
             None | Some(SessionsRequest::Refresh) => {}
             Some(SessionsRequest::Revoke { id, by }) => {
-                let msg = match sessions.revoke(&id, &by).await {
-                    Ok(Some(s)) => (
-                        Level::Info,
-                        format!("revoked session {} of {}", short(&id), s.user_id),
-                    ),
-                    Ok(None) => (
-                        Level::Warn,
-                        format!(
-                            "session {} is no longer live (expired, revoked, or a hijack record now cleared)",
-                            short(&id)
-                        ),
-                    ),
-                    Err(e) => (
-                        Level::Error,
-                        format!("revoking session {} failed: {e}", short(&id)),
-                    ),
-                };
-                activity(&events, NAME, msg.0, msg.1).await;
+                let (level, msg) = revoke_outcome(&id, sessions.revoke(&id, &by).await);
+                outcome(&events, NAME, level, msg).await;
             }
             Some(SessionsRequest::RevokeUser { user, by }) => {
-                let msg = match sessions.revoke_user(&user, &by).await {
-                    Ok(ids) => (
-                        Level::Info,
-                        format!("revoked all {} sessions of {user}", ids.len()),
-                    ),
-                    Err(e) => (
-                        Level::Error,
-                        format!("revoking the sessions of {user} failed: {e}"),
-                    ),
-                };
-                activity(&events, NAME, msg.0, msg.1).await;
+                let (level, msg) =
+                    revoke_user_outcome(&user, sessions.revoke_user(&user, &by).await);
+                outcome(&events, NAME, level, msg).await;
             }
         }
         // Poll (after any request too, so its effect shows at once).
@@ -518,6 +494,60 @@ async fn run(sessions: Sessions, events: EventTx, mut rx: mpsc::Receiver<Session
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
+    }
+}
+
+/// Why nothing was done, for the status line: an unreachable store is named
+/// as such.
+fn nothing_done(what: &str, e: &SessionError) -> String {
+    match e {
+        SessionError::Unavailable { target, message } => format!(
+            "nothing was done: session store unreachable ({target}: {message}); it reconnects by itself, try again shortly"
+        ),
+        e => format!("nothing was done: {what} failed: {e}"),
+    }
+}
+
+/// What revoking session `id` did, as the status line says it.
+pub fn revoke_outcome(id: &str, res: Result<Option<Session>>) -> (Level, String) {
+    match res {
+        Ok(Some(s)) => (
+            Level::Info,
+            format!("revoked session {} of {}", short(id), s.user_id),
+        ),
+        Ok(None) => (
+            Level::Warn,
+            format!(
+                "nothing was done: session {} is no longer live (expired, revoked, or a hijack record now cleared)",
+                short(id)
+            ),
+        ),
+        Err(e) => (
+            Level::Error,
+            nothing_done(&format!("revoking session {}", short(id)), &e),
+        ),
+    }
+}
+
+/// What revoking every session of `user` did, as the status line says it.
+pub fn revoke_user_outcome(user: &str, res: Result<Vec<String>>) -> (Level, String) {
+    match res {
+        Ok(ids) if ids.is_empty() => (
+            Level::Warn,
+            format!("nothing was done: {user} has no live session"),
+        ),
+        Ok(ids) => (
+            Level::Info,
+            format!(
+                "revoked {} session{} of {user}",
+                ids.len(),
+                if ids.len() == 1 { "" } else { "s" }
+            ),
+        ),
+        Err(e) => (
+            Level::Error,
+            nothing_done(&format!("revoking the sessions of {user}"), &e),
+        ),
     }
 }
 

@@ -7,7 +7,9 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::Store;
-use crate::service::{Backend, EventTx, Health, HealthState, Level, ServiceEvent, activity};
+use crate::service::{
+    Backend, EventTx, Health, HealthState, Level, ServiceEvent, activity, outcome,
+};
 
 pub const NAME: &str = "store";
 
@@ -94,10 +96,10 @@ async fn run(store: Arc<Store>, events: EventTx, mut rx: mpsc::Receiver<StoreReq
                         before / 1024,
                         after / 1024
                     );
-                    activity(&events, NAME, Level::Info, msg).await;
+                    outcome(&events, NAME, Level::Info, msg).await;
                 }
                 Err(e) => {
-                    activity(
+                    outcome(
                         &events,
                         NAME,
                         Level::Error,

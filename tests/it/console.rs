@@ -404,6 +404,7 @@ fn confirmations_plain_and_typed() {
         body: "All of alice's sessions end now.".into(),
         typed: Some("alice".into()),
         action: "revoke_user",
+        pending: "revoking every session of alice".into(),
         guard: None,
         then: vec![Request::Quit],
     });
@@ -886,6 +887,7 @@ fn a_confirmation_checks_the_role_again_when_it_is_answered() {
         body: "All of alice's sessions end now.".into(),
         typed: None,
         action: "revoke_user",
+        pending: "revoking every session of alice".into(),
         guard: Some("sessions.revoke_user"),
         then: vec![Request::Quit],
     });
@@ -901,6 +903,7 @@ fn a_confirmation_checks_the_role_again_when_it_is_answered() {
         body: String::new(),
         typed: None,
         action: "view",
+        pending: "quitting".into(),
         guard: Some("view"),
         then: vec![Request::Quit],
     });

@@ -282,9 +282,21 @@ async fn rotation_behaviour(f: &Fixture) {
     );
     // The old version stays until the grace period is over.
     assert!(s.read(path, Some(1)).await.is_ok());
-    assert!(rotation::sweep(s).await.unwrap().is_empty());
-    rotation::schedule_cleanup(s, path, 1, -1).unwrap();
-    assert_eq!(rotation::sweep(s).await.unwrap(), [(path.to_string(), 1)]);
+    assert_eq!(
+        rotation::sweep(s).await.unwrap(),
+        rotation::Swept::default()
+    );
+    let v1 = s
+        .metadata(path)
+        .await
+        .unwrap()
+        .version(1)
+        .unwrap()
+        .created();
+    rotation::schedule_cleanup(s, path, 1, v1, -1).unwrap();
+    let swept = rotation::sweep(s).await.unwrap();
+    assert_eq!(swept.deleted, [(path.to_string(), 1)]);
+    assert!(swept.dropped.is_empty(), "{swept:?}");
     assert!(matches!(
         s.read(path, Some(1)).await,
         Err(SecretsError::Gone {
@@ -398,6 +410,127 @@ async fn local_store_rotation() {
 async fn vault_store_rotation() {
     let bao = Bao::start();
     rotation_behaviour(&vault_fixture(&bao)).await;
+}
+
+/// A scheduled cleanup deletes the old version it was scheduled for, named
+/// by number and creation time: never a version written after the secret
+/// was deleted and written again, never the current version.
+async fn cleanup_behaviour(f: &Fixture) {
+    let s = &f.secrets;
+    let rotate_now = || RotateOptions {
+        grace_secs: 0,
+        ..RotateOptions::default()
+    };
+    let live = |path: &'static str, v: u64| async move {
+        match s.read(path, Some(v)).await {
+            Ok((vals, _)) => vals["k"].expose().to_owned(),
+            Err(e) => panic!("{path} version {v} must be readable: {e}"),
+        }
+    };
+
+    // Re-created, version 1 new and current: the cleanup of the old version 1 is dropped.
+    let path = "deployments/zz";
+    s.put(path, &vals(&[("k", "v1")]), None).await.unwrap();
+    rotation::rotate(s, path, &rotate_now(), &mut no_progress())
+        .await
+        .unwrap();
+    s.store().delete_all(path).await.unwrap();
+    s.put(path, &vals(&[("k", "v1")]), None).await.unwrap();
+    let swept = rotation::sweep(s).await.unwrap();
+    assert!(swept.deleted.is_empty(), "{swept:?}");
+    assert_eq!(swept.dropped.len(), 1, "{swept:?}");
+    assert_eq!(
+        (swept.dropped[0].path.as_str(), swept.dropped[0].version),
+        (path, 1)
+    );
+    assert!(
+        swept.dropped[0].reason.contains("current version"),
+        "{swept:?}"
+    );
+    assert_eq!(live(path, 1).await, "v1");
+
+    // Re-created and written again, version 1 not current but another
+    // version 1: dropped, as its creation time differs.
+    let path = "deployments/yy";
+    s.put(path, &vals(&[("k", "a1")]), None).await.unwrap();
+    rotation::rotate(s, path, &rotate_now(), &mut no_progress())
+        .await
+        .unwrap();
+    s.store().delete_all(path).await.unwrap();
+    s.put(path, &vals(&[("k", "b1")]), None).await.unwrap();
+    s.put(path, &vals(&[("k", "b2")]), None).await.unwrap();
+    let swept = rotation::sweep(s).await.unwrap();
+    assert!(swept.deleted.is_empty(), "{swept:?}");
+    assert_eq!(swept.dropped.len(), 1, "{swept:?}");
+    assert!(swept.dropped[0].reason.contains("created at"), "{swept:?}");
+    assert_eq!(live(path, 1).await, "b1");
+
+    // Deleted for good: dropped, nothing to delete.
+    let path = "deployments/xx";
+    s.put(path, &vals(&[("k", "x1")]), None).await.unwrap();
+    rotation::rotate(s, path, &rotate_now(), &mut no_progress())
+        .await
+        .unwrap();
+    s.store().delete_all(path).await.unwrap();
+    let swept = rotation::sweep(s).await.unwrap();
+    assert!(swept.deleted.is_empty(), "{swept:?}");
+    assert!(
+        swept.dropped[0].reason.contains("no longer exists"),
+        "{swept:?}"
+    );
+
+    // Unchanged: the old version is deleted, the current one is not.
+    let path = "deployments/ww";
+    s.put(path, &vals(&[("k", "w1")]), None).await.unwrap();
+    rotation::rotate(s, path, &rotate_now(), &mut no_progress())
+        .await
+        .unwrap();
+    let swept = rotation::sweep(s).await.unwrap();
+    assert_eq!(swept.deleted, [(path.to_string(), 1)], "{swept:?}");
+    assert!(swept.dropped.is_empty(), "{swept:?}");
+    assert!(matches!(
+        s.read(path, Some(1)).await,
+        Err(SecretsError::Gone { .. })
+    ));
+    assert!(s.read(path, None).await.is_ok());
+    // Every job is gone: a second sweep does nothing.
+    assert_eq!(
+        rotation::sweep(s).await.unwrap(),
+        rotation::Swept::default()
+    );
+
+    // Each drop is audited with its reason; one deletion in all.
+    let events = f.sink.events();
+    let dropped: Vec<_> = events
+        .iter()
+        .filter(|e| e.event_type == "secret_cleanup_dropped")
+        .collect();
+    assert_eq!(dropped.len(), 3, "{dropped:?}");
+    let text = serde_json::to_string(&dropped).unwrap();
+    for want in [
+        "deployments/zz",
+        "current version",
+        "created at",
+        "no longer exists",
+    ] {
+        assert!(text.contains(want), "{want} missing from {text}");
+    }
+    let deleted = events
+        .iter()
+        .filter(|e| e.event_type == "secret_deleted")
+        .count();
+    assert_eq!(deleted, 1);
+}
+
+#[tokio::test]
+async fn local_store_cleanup_spares_a_recreated_version() {
+    cleanup_behaviour(&local_fixture()).await;
+}
+
+#[tokio::test]
+async fn vault_store_cleanup_spares_a_recreated_version() {
+    let bao = Bao::start();
+    cleanup_behaviour(&vault_fixture(&bao)).await;
 }
 
 #[tokio::test]
@@ -673,6 +806,44 @@ fn cli_vault() {
     );
 }
 
+/// The reported case, step by step: a secret rotated with a 5 s grace, then
+/// deleted in Vault (`bao kv metadata delete`) and written again, so that
+/// version 1 is new and current; the next command must not delete it.
+#[test]
+fn cli_vault_cleanup_spares_a_version_1_written_again() {
+    let cli = Cli::new(true);
+    let bao = cli.vault.as_ref().unwrap();
+    let path = "deployments/zz";
+    cli.sj(&["put", path, "k=v1", "--json"]);
+    let r = cli.sj(&["rotate", path, "--grace", "5s", "--json"]);
+    assert_eq!(r["outcome"], "rotated", "{r}");
+    let out = bao.cli(&["kv", "metadata", "delete", "secret/deployments/zz"]);
+    assert!(out.status.success(), "{out:?}");
+    let v = cli.sj(&["put", path, "k=v1", "--json"]);
+    assert_eq!(v["version"], 1);
+    std::thread::sleep(Duration::from_secs(6));
+
+    let a = cli.secrets(&["get", path, "--json"]);
+    let out = cli.run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let g: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(g["version"], 1, "{g}");
+    assert!(
+        err.contains("cleanup of deployments/zz version 1 was dropped")
+            && err.contains("current version"),
+        "{err}"
+    );
+    let g = cli.sj(&["get", path, "--reveal", "--json"]);
+    assert_eq!(g["keys"]["k"]["value"], "v1");
+    let types = cli.event_types();
+    assert!(
+        types.iter().any(|t| t == "secret_cleanup_dropped"),
+        "{types:?}"
+    );
+    assert!(!types.iter().any(|t| t == "secret_deleted"), "{types:?}");
+}
+
 // ------------------------------------------------------------------ kill -9 at each step
 
 /// Starts `rotate` paused at `point`, kills it with SIGKILL, and returns.
@@ -831,6 +1002,7 @@ mod pane {
                 .map(|v| VersionMeta {
                     version: v,
                     created_time: T0 + 3600 * v as i64,
+                    created_nanos: 0,
                     deletion_time: (v == 1 && current > 2).then_some(T0),
                     destroyed: false,
                 })
@@ -1030,6 +1202,105 @@ mod pane {
         }));
         let s = screen(&mut app, 80, 24);
         assert!(!s.contains("hunter2") && s.contains("a1b2c3d4"), "{s}");
+    }
+
+    fn status(app: &App) -> String {
+        app.message
+            .as_ref()
+            .map(|(_, m, _)| m.clone())
+            .unwrap_or_default()
+    }
+
+    /// Runs the console's secrets requests on the real service and feeds its
+    /// events back to the console until `done` holds.
+    async fn drive(
+        app: &mut App,
+        s: &Secrets,
+        tx: &windflow::service::EventTx,
+        rx: &mut windflow::service::EventRx,
+        reqs: Vec<Request>,
+        what: &str,
+        done: impl Fn(&mut App) -> bool,
+    ) {
+        let mut queue = std::collections::VecDeque::from(reqs);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            while let Some(r) = queue.pop_front() {
+                if let Request::Secrets(r) = r {
+                    windflow::secrets::service::handle(s, tx, r).await;
+                }
+            }
+            if done(app) {
+                return;
+            }
+            let ev = tokio::time::timeout_at(deadline, rx.recv())
+                .await
+                .unwrap_or_else(|_| panic!("{what}: not within 15 s; status: {}", status(app)))
+                .expect("events flow");
+            queue.extend(app.update(Msg::Service(ev)));
+        }
+    }
+
+    /// The status line says how a rotation ended, from the service's result
+    /// (the real service over the embedded store): once confirmed, only that
+    /// it is under way; then rotated, or rolled back and why.
+    #[tokio::test]
+    async fn status_line_tells_how_a_rotation_ended() {
+        let f = local_fixture();
+        let s = f.secrets.clone();
+        let path = "deployments/api-7";
+        s.put(path, &vals(&[("db_password", "pw-0")]), None)
+            .await
+            .unwrap();
+        let (tx, mut rx) = windflow::service::channel();
+        let mut app = App::new(settings(), windflow::console::panes(), "dark", "vim").unwrap();
+        crate::console::focus(&mut app, "secrets");
+        let refresh = vec![Request::Secrets(SecretsRequest::Refresh)];
+        drive(&mut app, &s, &tx, &mut rx, refresh, "the detail", |app| {
+            screen(app, 80, 24).contains("db_password")
+        })
+        .await;
+
+        // Rotated.
+        typed(&mut app, "R");
+        press(&mut app, KeyCode::Enter);
+        typed(&mut app, path);
+        let reqs = press(&mut app, KeyCode::Enter);
+        assert_eq!(reqs.len(), 1, "{reqs:?}");
+        assert_eq!(status(&app), format!("rotating {path}…"));
+        drive(&mut app, &s, &tx, &mut rx, reqs, "the rotation", |app| {
+            status(app) != format!("rotating {path}…")
+        })
+        .await;
+        assert_eq!(status(&app), format!("{path}: rotated to version 2"));
+        assert_eq!(s.metadata(path).await.unwrap().current_version, 2);
+
+        // Rolled back: the check (Tab to its field) fails.
+        typed(&mut app, "R");
+        press(&mut app, KeyCode::Tab);
+        typed(&mut app, "echo refused >&2; exit 1");
+        press(&mut app, KeyCode::Enter);
+        typed(&mut app, path);
+        let reqs = press(&mut app, KeyCode::Enter);
+        assert_eq!(reqs.len(), 1, "{reqs:?}");
+        assert_eq!(status(&app), format!("rotating {path}…"));
+        drive(&mut app, &s, &tx, &mut rx, reqs, "the rollback", |app| {
+            status(app) != format!("rotating {path}…")
+        })
+        .await;
+        let (level, msg, _) = app.message.as_ref().unwrap();
+        assert!(
+            msg.starts_with(&format!("{path}: rotation rolled back")) && msg.contains("refused"),
+            "{msg}"
+        );
+        assert_eq!(*level, windflow::service::Level::Warn);
+        let (v, _) = s.read(path, None).await.unwrap();
+        assert_eq!(s.metadata(path).await.unwrap().current_version, 4);
+        assert_ne!(
+            v["db_password"].expose(),
+            "pw-0",
+            "version 2's value is back"
+        );
     }
 
     #[test]

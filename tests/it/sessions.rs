@@ -128,8 +128,11 @@ async fn behaviour(make: Factory) {
         !ev.details.to_string().contains(&id),
         "no full id in events"
     );
-    // The session is gone, even for the rightful device.
-    assert!(!is_valid(&s.validate(&id, &laptop).await.unwrap()));
+    // The session is gone, even for the rightful device, and says why.
+    assert_eq!(
+        s.validate(&id, &laptop).await.unwrap(),
+        Validation::Invalid(Invalid::Hijack)
+    );
     // The hijack record stays visible for the console.
     let listed = s.list(None).await.unwrap();
     assert_eq!(listed.len(), 1);
@@ -143,9 +146,10 @@ async fn behaviour(make: Factory) {
         .unwrap();
     let removed = s.revoke(&b.session.id, "op").await.unwrap();
     assert_eq!(removed.map(|r| r.user_id).as_deref(), Some("alice"));
-    assert!(!is_valid(
-        &s.validate(&b.session.id, &laptop).await.unwrap()
-    ));
+    assert_eq!(
+        s.validate(&b.session.id, &laptop).await.unwrap(),
+        Validation::Invalid(Invalid::Revoked)
+    );
     assert!(s.revoke(&b.session.id, "op").await.unwrap().is_none());
     assert!(sink.types().contains(&"session_revoked".to_string()));
 
@@ -173,7 +177,10 @@ async fn behaviour(make: Factory) {
     want.sort();
     assert_eq!(gone, want);
     for (i, d) in &bobs {
-        assert!(!is_valid(&s.validate(i, d).await.unwrap()));
+        assert_eq!(
+            s.validate(i, d).await.unwrap(),
+            Validation::Invalid(Invalid::Revoked)
+        );
     }
     assert!(s.list(Some("bob")).await.unwrap().is_empty());
     assert!(is_valid(
@@ -980,13 +987,117 @@ fn cli_redis_down_fails_clearly() {
         .port();
     let cli = new_cli(Some(format!("redis://:hunter2@127.0.0.1:{port}")));
     let out = cli.run(&["sessions", "list"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(4), "backend unavailable");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("unreachable") && err.contains(&port.to_string()),
         "{err}"
     );
     assert!(!err.contains("hunter2"), "password leaked: {err}");
+}
+
+/// `sessions validate` tells an invalid session (unknown, revoked, hijack
+/// attempt: exit 1, the reason in words) from a session store that does not
+/// answer (exit 4, and with `--json` an error object, never empty output).
+#[test]
+fn cli_validate_tells_invalid_sessions_from_an_unreachable_store() {
+    let mut redis = RedisServer::start();
+    let cli = new_cli(Some(redis.url()));
+    let create = |user: &str| {
+        let v = cli.json_code(
+            &[
+                "sessions",
+                "create",
+                "--user",
+                user,
+                "--ip",
+                "203.0.113.10",
+                "--user-agent",
+                FIREFOX,
+                "--json",
+            ],
+            0,
+        );
+        v["id"].as_str().unwrap().to_string()
+    };
+    let validate = |id: &str, ip: &str, ua: &str, json: bool| {
+        let mut args = vec!["sessions", "validate", id, "--ip", ip, "--user-agent", ua];
+        if json {
+            args.push("--json");
+        }
+        cli.run(&args)
+    };
+    let text = |o: &std::process::Output| String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let json = |o: &std::process::Output| -> serde_json::Value {
+        serde_json::from_slice(&o.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {:?}", String::from_utf8_lossy(&o.stdout)))
+    };
+
+    let a = create("alice");
+    let o = validate(&a, "203.0.113.10", FIREFOX, false);
+    assert_eq!((o.status.code(), text(&o)), (Some(0), "valid".to_string()));
+
+    // Unknown.
+    let unknown = windflow::sessions::model::new_id();
+    let o = validate(&unknown, "203.0.113.10", FIREFOX, false);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).starts_with("invalid (unknown): no such session"),
+        "{}",
+        text(&o)
+    );
+
+    // Revoked by an operator.
+    cli.expect(&["sessions", "revoke", &a], 0);
+    let o = validate(&a, "203.0.113.10", FIREFOX, false);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(text(&o), "invalid (revoked): an operator revoked it");
+    let o = validate(&a, "203.0.113.10", FIREFOX, true);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(json(&o)["reason"], "revoked");
+
+    // A hijack attempt, then the rightful device.
+    let b = create("bob");
+    let o = validate(&b, "198.51.100.1", CURL, false);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).starts_with("invalid (hijack_attempt): a different device"),
+        "{}",
+        text(&o)
+    );
+    let o = validate(&b, "203.0.113.10", FIREFOX, false);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        text(&o),
+        "invalid (hijack_attempt): revoked after a hijack attempt: a different device presented it"
+    );
+
+    // Every user's sessions revoked at once: revoked too.
+    let c = create("carol");
+    cli.expect(&["sessions", "revoke-user", "carol"], 0);
+    let o = validate(&c, "203.0.113.10", FIREFOX, true);
+    assert_eq!(json(&o)["reason"], "revoked");
+
+    // The store does not answer: exit 4, nothing claimed about the session.
+    redis.stop();
+    let o = validate(&c, "203.0.113.10", FIREFOX, false);
+    assert_eq!(o.status.code(), Some(4));
+    assert!(text(&o).is_empty(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("unreachable"), "{err}");
+    let o = validate(&c, "203.0.113.10", FIREFOX, true);
+    assert_eq!(o.status.code(), Some(4));
+    let e = json(&o);
+    assert_eq!(e["error"]["kind"], "backend_unavailable", "{e}");
+    assert_eq!(e["error"]["exit_code"], 4);
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unreachable"),
+        "{e}"
+    );
+    assert!(e.get("valid").is_none(), "{e}");
 }
 
 /// `windflow sessions` against Redis requiring client certificates: the
@@ -1476,6 +1587,280 @@ mod pane {
 
 // ------------------------------------------------------------------ the console
 
+/// The console's update loop over the real sessions service and a real
+/// `redis-server`: once confirmed, the status line says only that the
+/// revocation is under way; then what was revoked, or, with Redis stopped,
+/// that nothing was done and why. Never a success for a failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_status_line_tells_how_a_revocation_ended() {
+    use crossterm::event::KeyCode;
+    use windflow::console::app::{App, Mode, Msg, Request};
+    use windflow::service::{EventRx, Level};
+    use windflow::sessions::service::SessionsHandle;
+
+    use crate::console::{focus, press, settings, typed};
+
+    let mut redis = RedisServer::start();
+    let keys = Arc::new(Keyring::new(MasterKey::generate()));
+    let store: Arc<dyn SessionStore> = Arc::new(RedisStore::connect(&redis.url(), keys).unwrap());
+    let s = Sessions::new(store, Audit::discard());
+    let d = dev("203.0.113.10", FIREFOX);
+    for user in ["kim", "kim", "lee", "lee", "mo", "mo"] {
+        s.create(user, SessionType::Web, &d, vec![]).await.unwrap();
+    }
+    let (tx, mut rx) = windflow::service::channel();
+    let handle = windflow::sessions::service::spawn(s.clone(), tx);
+    let mut app = App::new(settings(), windflow::console::panes(), "dark", "vim").unwrap();
+    focus(&mut app, "sessions");
+
+    fn status(app: &App) -> (Level, String) {
+        app.message
+            .as_ref()
+            .map(|(l, m, _)| (*l, m.clone()))
+            .unwrap_or((Level::Info, String::new()))
+    }
+    fn live(app: &App) -> usize {
+        app.shared.sessions.as_ref().map_or(0, |s| s.rows.len())
+    }
+    // Sends the console's requests to the service, then feeds its events to
+    // the console until `done` holds.
+    async fn drive(
+        app: &mut App,
+        handle: &SessionsHandle,
+        rx: &mut EventRx,
+        reqs: Vec<Request>,
+        what: &str,
+        done: impl Fn(&App) -> bool,
+    ) {
+        for r in reqs {
+            let Request::Sessions(r) = r else {
+                panic!("{r:?}")
+            };
+            assert!(handle.try_send(r));
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        while !done(app) {
+            let ev = tokio::time::timeout_at(deadline, rx.recv())
+                .await
+                .unwrap_or_else(|_| panic!("{what}: not within 15 s; status: {:?}", status(app)))
+                .expect("service alive");
+            app.update(Msg::Service(ev));
+        }
+    }
+    // The selected row: (short id, user), as drawn.
+    fn selected(app: &mut App) -> (String, String) {
+        crate::console::screen(app, 80, 24);
+        let text = app.pane().selected_text(&app.shared).expect("a selection");
+        let mut words = text.split(' ');
+        let id = words.next().unwrap()[..8].to_string();
+        (id, words.next().unwrap().to_string())
+    }
+    // Revokes every session of the selected user: `D`, the typed name, Enter.
+    fn revoke_user(app: &mut App) -> (String, Vec<Request>) {
+        typed(app, "D");
+        let Mode::Confirm(c) = &app.mode else {
+            panic!("a typed confirmation")
+        };
+        let user = c.spec.typed.clone().unwrap();
+        typed(app, &user);
+        (user, press(app, KeyCode::Enter))
+    }
+
+    drive(&mut app, &handle, &mut rx, vec![], "six sessions", |a| {
+        live(a) == 6
+    })
+    .await;
+
+    // Redis up: revoke one, then every session of a user.
+    let (id, user) = selected(&mut app);
+    typed(&mut app, "d");
+    let reqs = typed(&mut app, "y");
+    let pending = format!("revoking session {id} of {user}…");
+    assert_eq!(status(&app).1, pending);
+    drive(&mut app, &handle, &mut rx, reqs, "the revocation", |a| {
+        status(a).1 != pending
+    })
+    .await;
+    assert_eq!(
+        status(&app),
+        (Level::Info, format!("revoked session {id} of {user}"))
+    );
+    drive(&mut app, &handle, &mut rx, vec![], "five sessions", |a| {
+        live(a) == 5
+    })
+    .await;
+    let (user, reqs) = revoke_user(&mut app);
+    let n = app
+        .shared
+        .sessions
+        .as_ref()
+        .unwrap()
+        .rows
+        .iter()
+        .filter(|r| r.session.user_id == user)
+        .count();
+    let pending = format!("revoking every session of {user}…");
+    assert_eq!(status(&app).1, pending);
+    drive(
+        &mut app,
+        &handle,
+        &mut rx,
+        reqs,
+        "the user's revocation",
+        |a| status(a).1 != pending,
+    )
+    .await;
+    let plural = if n == 1 { "" } else { "s" };
+    assert_eq!(
+        status(&app),
+        (
+            Level::Info,
+            format!("revoked {n} session{plural} of {user}")
+        )
+    );
+    drive(&mut app, &handle, &mut rx, vec![], "the rows left", |a| {
+        live(a) == 5 - n
+    })
+    .await;
+
+    // Redis stopped: the rows stay on screen; each revocation says nothing was done.
+    redis.stop();
+    let (id, user) = selected(&mut app);
+    typed(&mut app, "d");
+    let reqs = typed(&mut app, "y");
+    let pending = format!("revoking session {id} of {user}…");
+    assert_eq!(status(&app).1, pending);
+    drive(
+        &mut app,
+        &handle,
+        &mut rx,
+        reqs,
+        "the failed revocation",
+        |a| status(a).1 != pending,
+    )
+    .await;
+    let (level, msg) = status(&app);
+    assert_eq!(level, Level::Error);
+    assert!(
+        msg.starts_with("nothing was done: session store unreachable (")
+            && !msg.contains("revoked"),
+        "{msg}"
+    );
+    let (user, reqs) = revoke_user(&mut app);
+    let pending = format!("revoking every session of {user}…");
+    assert_eq!(status(&app).1, pending);
+    drive(
+        &mut app,
+        &handle,
+        &mut rx,
+        reqs,
+        "the failed user revocation",
+        |a| status(a).1 != pending,
+    )
+    .await;
+    let (level, msg) = status(&app);
+    assert_eq!(level, Level::Error);
+    assert!(
+        msg.starts_with("nothing was done: session store unreachable (")
+            && !msg.contains("revoked"),
+        "{msg}"
+    );
+    // The activity log has the same lines, from the sessions service.
+    let log: Vec<String> = app
+        .shared
+        .activity
+        .iter()
+        .filter(|e| e.source == "sessions")
+        .map(|e| e.message.clone())
+        .collect();
+    assert!(
+        log.iter()
+            .filter(|m| m.starts_with("nothing was done"))
+            .count()
+            == 2,
+        "{log:?}"
+    );
+}
+
+/// With the real sessions service and a `redis-server` that is stopped, the
+/// Sessions pane shows the store's state and last error where the list would
+/// be, never "No sessions"; rows kept from before an outage say how old they are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_pane_says_the_store_is_down_instead_of_no_sessions() {
+    use windflow::console::app::{App, Msg};
+
+    use crate::console::{focus, screen, settings};
+
+    let mut redis = RedisServer::start();
+    let keys = Arc::new(Keyring::new(MasterKey::generate()));
+    let store: Arc<dyn SessionStore> = Arc::new(RedisStore::connect(&redis.url(), keys).unwrap());
+    let s = Sessions::new(store, Audit::discard());
+    redis.stop();
+    let (tx, mut rx) = windflow::service::channel();
+    let _handle = windflow::sessions::service::spawn(s.clone(), tx);
+    let mut app = App::new(settings(), windflow::console::panes(), "dark", "vim").unwrap();
+    focus(&mut app, "sessions");
+    async fn until(
+        app: &mut App,
+        rx: &mut windflow::service::EventRx,
+        what: &str,
+        done: impl Fn(&mut App) -> bool,
+    ) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        while !done(app) {
+            let ev = tokio::time::timeout_at(deadline, rx.recv())
+                .await
+                .unwrap_or_else(|_| panic!("{what}: not within 15 s:\n{}", screen(app, 100, 30)))
+                .expect("service alive");
+            app.update(Msg::Service(ev));
+        }
+    }
+    // The screen with its lines joined, as wrapped text breaks anywhere.
+    fn flat(app: &mut App) -> String {
+        screen(app, 100, 30)
+            .lines()
+            .map(|l| l.trim_matches(|c: char| c == '│' || c.is_whitespace()))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    until(&mut app, &mut rx, "the store's state", |a| {
+        flat(a).contains("reconnecting")
+    })
+    .await;
+    let text = flat(&mut app);
+    assert!(!text.contains("No sessions"), "{text}");
+    assert!(
+        text.contains("The session store is reconnecting")
+            && text.contains(&format!("127.0.0.1:{}", redis.port))
+            && text.contains("unreachable")
+            && text.contains("this is not an empty list"),
+        "{text}"
+    );
+
+    // Back (empty: redis-server saves nothing): now the list is known to be empty.
+    redis.restart();
+    until(&mut app, &mut rx, "the empty list", |a| {
+        flat(a).contains("No sessions")
+    })
+    .await;
+    assert!(!flat(&mut app).contains("reconnecting"));
+
+    // Rows kept from before an outage are marked with their age.
+    let d = dev("203.0.113.10", FIREFOX);
+    s.create("kim", SessionType::Web, &d, vec![]).await.unwrap();
+    until(&mut app, &mut rx, "the new session", |a| {
+        flat(a).contains("kim")
+    })
+    .await;
+    redis.stop();
+    until(&mut app, &mut rx, "the outage", |a| {
+        flat(a).contains("store reconnecting: as of")
+    })
+    .await;
+    assert!(flat(&mut app).contains("kim"));
+}
+
 #[test]
 fn demo_console_shows_sessions_and_revokes_one() {
     use crate::support::pty::{Key, Pty};
@@ -1502,7 +1887,8 @@ fn demo_console_shows_sessions_and_revokes_one() {
     pty.keys("d");
     pty.wait_for("Revoke session", T).unwrap();
     pty.keys("y");
-    pty.wait_for("confirmed: revoke", T).unwrap();
+    // The status line says how it ended.
+    pty.wait_for("revoked session", T).unwrap();
     // The service's report is in the activity log.
     pty.keys(":pane activity\r");
     pty.wait_for("revoked session", T).unwrap();

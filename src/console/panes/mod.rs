@@ -139,6 +139,12 @@ impl Shared {
                 level,
                 message,
                 at,
+            }
+            | ServiceEvent::Outcome {
+                service,
+                level,
+                message,
+                at,
             } => {
                 self.log(service, level, message, at);
                 true

@@ -95,6 +95,7 @@ impl Pane for Overview {
                         .into(),
                     typed: None,
                     action: COMPACT,
+                    pending: "compacting the embedded store".into(),
                     guard: Some("store.compact"),
                     then: vec![Request::Store(StoreRequest::Compact)],
                 }));
