@@ -120,6 +120,12 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::cli_sessions::SessionsCommand,
     },
+    /// Prepare the data dir (store and master key); `--force` starts a new,
+    /// empty store beside history whose store was lost (typed confirmation, audited).
+    Init {
+        #[arg(long)]
+        force: bool,
+    },
     /// The headless agent: delivers alerts, ships events and finishes
     /// rotations while no console runs. `agent status` says whether one runs.
     Agent {
@@ -200,6 +206,16 @@ impl CliError {
     }
 }
 
+impl From<store::StoreError> for CliError {
+    /// A store that must not be made anew is the user's to decide: exit 2.
+    fn from(e: store::StoreError) -> Self {
+        match e {
+            store::StoreError::MissingWithHistory { .. } => CliError::Usage(e.to_string()),
+            e => CliError::Failure(e.into()),
+        }
+    }
+}
+
 impl From<crate::config::ConfigError> for CliError {
     fn from(e: crate::config::ConfigError) -> Self {
         CliError::Usage(e.to_string())
@@ -272,6 +288,7 @@ fn run_command(cli: Cli, config: &Config) -> Result<ExitCode, CliError> {
         }
         Some(Command::Audit { command }) => crate::cli_audit::run(&config, command),
         Some(Command::Agent { command: None }) => crate::agent::run(&config),
+        Some(Command::Init { force }) => run_init(&config, force),
         Some(Command::Agent {
             command: Some(AgentCommand::Status { json, check }),
         }) => crate::agent::run_status(&config, json, check),
@@ -285,6 +302,51 @@ fn run_command(cli: Cli, config: &Config) -> Result<ExitCode, CliError> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `windflow init [--force]`.
+fn run_init(config: &Config, force: bool) -> Result<ExitCode, CliError> {
+    let data_dir = &config.paths.data_dir;
+    let failure = CliError::from;
+    let anew = match store::Store::open(data_dir) {
+        Ok(_) => None,
+        Err(store::StoreError::MissingWithHistory { history, .. }) if force => Some(history),
+        Err(e) => return Err(failure(e)),
+    };
+    if let Some(history) = &anew {
+        eprintln!(
+            "The data dir {} has history ({}) but no store: a new store holds no operators, \
+             second factors or secrets, and its first operator becomes an admin without a grant.\n\
+             Type the data dir's path to start anew:",
+            data_dir.display(),
+            history.display()
+        );
+        let mut typed = String::new();
+        std::io::stdin()
+            .read_line(&mut typed)
+            .map_err(|e| CliError::Failure(e.into()))?;
+        if typed.trim() != data_dir.display().to_string() {
+            return Err(CliError::Refused(format!(
+                "not confirmed: type `{}` exactly to start a new store",
+                data_dir.display()
+            )));
+        }
+        store::Store::open_anew(data_dir).map_err(failure)?;
+    }
+    let audit = crate::cli_audit::cli_audit(config)?;
+    if let Some(history) = anew {
+        audit
+            .emit(
+                "store_started_anew",
+                Some(&config.operator),
+                serde_json::json!({ "data_dir": data_dir, "history": history }),
+            )
+            .map_err(|e| CliError::Failure(e.into()))?;
+        println!("started a new, empty store in {}", data_dir.display());
+    } else {
+        println!("data dir {} is ready", data_dir.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn show_config(config: &Config, redis_url: Option<&str>, json: bool) -> Result<(), CliError> {
@@ -424,13 +486,8 @@ fn run_console(
     let mut panes = console::panes();
     crate::audit::pane::attach(&mut panes, audit_feed.clone());
     let app = App::new(settings, panes, &config.theme, &config.keymap).map_err(CliError::Usage)?;
-    let store = store::Store::open(&data_dir).map_err(|e| CliError::Failure(e.into()))?;
-    let keyring = crate::crypto::Keyring::from_env_or_file(
-        &data_dir.join(crate::crypto::KEY_FILE_NAME),
-        true,
-    )
-    .map_err(|e| CliError::Failure(e.into()))?;
-    let keyring = Arc::new(keyring);
+    let store = store::Store::open(&data_dir)?;
+    let keyring = Arc::new(crate::cli_auth::load_keyring(&config, true)?);
     let (audit, es_shipper) = crate::cli_audit::console_audit(&audit_settings, &data_dir)?;
     // A bad `[secrets]` setting stops here with its message (a dead Vault does
     // not). The demo writes made-up secrets: only ever into its own store.

@@ -151,10 +151,14 @@ fn settings(config: &Config) -> Result<AuditSettings, CliError> {
 /// console or the end of the command ships.
 pub fn cli_audit(config: &Config) -> Result<crate::audit::Audit, CliError> {
     let data_dir = &config.paths.data_dir;
-    let store = crate::store::Store::open(data_dir).map_err(fail)?;
+    let store = crate::store::Store::open(data_dir)?;
     crate::audit::owed::prepare(&store, &data_dir.join("audit")).map_err(fail)?;
     let origin = Origin::detect(concat!("windflow-cli/", env!("CARGO_PKG_VERSION")));
-    let local: std::sync::Arc<dyn AuditSink> = std::sync::Arc::new(LocalLog::new(data_dir));
+    // The key that chains the log, loaded (or made, for a new data dir) up
+    // front: a key problem is bad input (exit 2), named before anything runs.
+    let keyring = std::sync::Arc::new(crate::cli_auth::load_keyring(config, true)?);
+    let local: std::sync::Arc<dyn AuditSink> =
+        std::sync::Arc::new(LocalLog::with_keyring(data_dir.join("audit"), keyring));
     let sink: std::sync::Arc<dyn AuditSink> = match &settings(config)?.elasticsearch {
         Some(es) => {
             let client = EsClient::new(es).map_err(|e| CliError::Usage(e.to_string()))?;
@@ -644,7 +648,7 @@ pub fn console_audit(
     settings: &AuditSettings,
     data_dir: &std::path::Path,
 ) -> Result<(crate::audit::Audit, Option<StartShipper>), CliError> {
-    let store = crate::store::Store::open(data_dir).map_err(fail)?;
+    let store = crate::store::Store::open(data_dir)?;
     crate::audit::owed::prepare(&store, &data_dir.join("audit")).map_err(fail)?;
     let local: std::sync::Arc<dyn AuditSink> = std::sync::Arc::new(LocalLog::new(data_dir));
     let origin = Origin::detect(concat!("windflow-console/", env!("CARGO_PKG_VERSION")));

@@ -192,7 +192,7 @@ pub fn load_keyring(config: &Config, create: bool) -> Result<Keyring, CliError> 
 /// The auth domain over the local store of `config`, with the local audit log.
 pub fn open_auth(config: &Config) -> Result<Auth, CliError> {
     let data_dir = &config.paths.data_dir;
-    let store = Store::open(data_dir).map_err(|e| CliError::Failure(e.into()))?;
+    let store = Store::open(data_dir)?;
     let keyring = load_keyring(config, true)?;
     let audit = crate::cli_audit::cli_audit(config)?;
     Ok(

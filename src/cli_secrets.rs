@@ -267,7 +267,7 @@ pub fn open_store(
 fn open_secrets(config: &Config, args: &BackendArgs) -> Result<Secrets, CliError> {
     let settings = args.settings(config)?;
     let data_dir = &config.paths.data_dir;
-    let local = Store::open(data_dir).map_err(failure)?;
+    let local = Store::open(data_dir)?;
     let keyring = load_keyring(config, true)?;
     let audit = crate::cli_audit::cli_audit(config)?;
     let mut s = settings

@@ -293,8 +293,7 @@ pub fn open_store(
             Arc::new(RedisStore::connect_with_tls(url, &tls, keys).map_err(sess_err)?)
         }
         None => {
-            let store =
-                Store::open(&config.paths.data_dir).map_err(|e| CliError::Failure(e.into()))?;
+            let store = Store::open(&config.paths.data_dir)?;
             Arc::new(LocalStore::open(store, keys).map_err(sess_err)?)
         }
     })

@@ -268,6 +268,16 @@ pub fn verify_dir(dir: &Path, keyring: &Keyring) -> Result<Vec<FileReport>, Box<
         .collect()
 }
 
+/// A log file in the audit folder of `data_dir` that holds records: the
+/// data dir has history (sealed under a master key, beside a store).
+pub fn history(data_dir: &Path) -> Option<PathBuf> {
+    list_files(&data_dir.join("audit"))
+        .ok()?
+        .into_iter()
+        .map(|(_, p)| p)
+        .find(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.len() > 0))
+}
+
 /// The head anchor of a log file: `<log>.head`.
 pub fn head_path(log: &Path) -> PathBuf {
     let mut name = log.as_os_str().to_owned();

@@ -94,6 +94,21 @@ pub enum KeyError {
         len: usize,
     },
 
+    /// The key file is missing from a data dir whose audit log holds records
+    /// sealed under a key: a new key would not open them.
+    #[error(
+        "no master key: key file {} does not exist, but {} holds records sealed under a \
+         master key; restore the key file (or set WINDFLOW_MASTER_KEY): windflow creates \
+         a new key only in a data dir without history",
+        .path.display(), .history.display()
+    )]
+    MissingWithHistory {
+        /// The expected key file.
+        path: PathBuf,
+        /// A log that holds records.
+        history: PathBuf,
+    },
+
     /// The source holds no key at all.
     #[error("no master key found in {origin}")]
     Empty {

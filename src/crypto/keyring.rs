@@ -3,6 +3,7 @@
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
@@ -28,10 +29,11 @@ pub enum KeySource {
 }
 
 impl KeySource {
-    /// `WINDFLOW_MASTER_KEY` when set and not blank, else the key file.
+    /// `WINDFLOW_MASTER_KEY` when set (set but blank is an error when
+    /// loaded, never a silent fall-back to the file), else the key file.
     pub fn from_env_or_file(key_file: &Path, create: bool) -> Self {
         match std::env::var(MASTER_KEY_ENV) {
-            Ok(value) if !value.trim().is_empty() => Self::Env(value),
+            Ok(value) => Self::Env(value),
             _ if create => Self::FileOrCreate(key_file.to_owned()),
             _ => Self::File(key_file.to_owned()),
         }
@@ -77,6 +79,12 @@ impl Keyring {
     /// Loads the keys of `source`, creating the key file if asked to.
     pub fn load(source: &KeySource) -> Result<Self, KeyError> {
         match source {
+            KeySource::Env(value) if value.trim().is_empty() => Err(KeyError::Empty {
+                origin: format!(
+                    "{MASTER_KEY_ENV}, which is set but empty (unset it to use the key file, \
+                     or give the key)"
+                ),
+            }),
             KeySource::Env(value) => parse_keys(value.split(','), MASTER_KEY_ENV, |n| {
                 format!("{MASTER_KEY_ENV} (entry {n})")
             }),
@@ -220,15 +228,39 @@ fn read_key_file(path: &Path) -> Result<Keyring, KeyError> {
     parse_keys(text.lines(), &shown, |n| format!("line {n} of {shown}"))
 }
 
+/// Creates the key file with one fresh key, whole or not at all: the key is
+/// written to a temporary file beside it, which is then linked into place
+/// (another process that got there first wins, and its key is used). Never
+/// in a data dir whose audit log already holds records: those were sealed
+/// under a key that is not loaded, and a new one would hide that.
 fn create_key_file(path: &Path) -> Result<Keyring, KeyError> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if let Some(log) = crate::audit::local::history(dir) {
+        return Err(KeyError::MissingWithHistory {
+            path: path.to_owned(),
+            history: log,
+        });
+    }
+    make_private_dir(dir).map_err(io_error("create the folder of", path))?;
     let key = MasterKey::generate();
-    match append_key(path, &key, true) {
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".master.key.")
+        .permissions(std::fs::Permissions::from_mode(0o600))
+        .tempfile_in(dir)
+        .map_err(io_error("create", path))?;
+    let mut line = key.to_base64();
+    line.push('\n');
+    tmp.write_all(line.as_bytes())
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(io_error("create", path))?;
+    match std::fs::hard_link(tmp.path(), path) {
         Ok(()) => Ok(Keyring::new(key)),
-        // Another process created it first: use theirs.
-        Err(KeyError::Io { source, .. }) if source.kind() == io::ErrorKind::AlreadyExists => {
-            read_key_file(path)
-        }
-        Err(e) => Err(e),
+        // Another process created it first: use theirs (complete: it was linked whole).
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => read_key_file(path),
+        Err(e) => Err(io_error("create", path)(e)),
     }
 }
 

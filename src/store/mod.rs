@@ -19,6 +19,14 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "embedded store {} is missing or empty, but this data dir has history ({}): \
+         refusing to start a new, empty store (operators, second factors and secrets would \
+         be gone, and the first operator added would be an admin without a grant); restore \
+         the store from a backup, or run `windflow init --force` to start anew (audited)",
+        .path.display(), .history.display()
+    )]
+    MissingWithHistory { path: PathBuf, history: PathBuf },
     #[error("embedded store {path}: {source} (check the file, or start with another --data-dir)")]
     Sqlite {
         path: PathBuf,
@@ -62,9 +70,21 @@ impl std::fmt::Debug for Store {
 static OPEN: Mutex<Vec<(PathBuf, Weak<Store>)>> = Mutex::new(Vec::new());
 
 impl Store {
-    /// The store in `data_dir`, created when missing: the process's one
-    /// handle on it, shared by every domain and command of this process.
+    /// The store in `data_dir`, created when missing in a data dir without
+    /// history: the process's one handle on it, shared by every domain and
+    /// command of this process. A data dir whose audit log holds records but
+    /// whose store is missing or empty is refused ([`StoreError::MissingWithHistory`]).
     pub fn open(data_dir: &Path) -> Result<Arc<Self>> {
+        Self::open_with(data_dir, false)
+    }
+
+    /// Like [`Store::open`], creating a new store even beside history
+    /// (`windflow init --force`, after a typed confirmation).
+    pub fn open_anew(data_dir: &Path) -> Result<Arc<Self>> {
+        Self::open_with(data_dir, true)
+    }
+
+    fn open_with(data_dir: &Path, anew: bool) -> Result<Arc<Self>> {
         let dir_err = |path: &Path| {
             let path = path.to_path_buf();
             move |source| StoreError::Dir { path, source }
@@ -83,6 +103,21 @@ impl Store {
         // No connection of this process is open on the file: its mode may be
         // set through a descriptor of our own.
         let path = dir.join(FILE_NAME);
+        let fresh = std::fs::symlink_metadata(&path).map_or(true, |m| m.len() == 0);
+        if fresh
+            && !anew
+            && let Some(history) = crate::audit::local::history(&dir)
+        {
+            return Err(StoreError::MissingWithHistory { path, history });
+        }
+        if fresh && anew {
+            // A journal left by the lost store belongs to no store now.
+            for suffix in ["-wal", "-shm"] {
+                let mut side = path.clone().into_os_string();
+                side.push(suffix);
+                let _ = std::fs::remove_file(side);
+            }
+        }
         prepare_file(&path).map_err(dir_err(&path))?;
         let store = Arc::new(Self::connect(path)?);
         open.push((dir, Arc::downgrade(&store)));

@@ -136,3 +136,110 @@ fn fifty_processes_of_mixed_writes_lose_nothing_and_keep_the_store_whole() {
         env.expect(&["audit", "verify"], 0);
     }
 }
+
+#[test]
+fn a_master_key_set_but_empty_or_malformed_is_bad_input_and_makes_no_key() {
+    for (value, says) in [
+        ("", "set but empty"),
+        ("  ", "set but empty"),
+        ("not-base64!", "base64"),
+    ] {
+        let env = CliEnv::new().with_var("WINDFLOW_MASTER_KEY", value);
+        let out = env.run(&["audit", "log", "--type", "probe", "--user", "u"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{value:?}: {err}");
+        assert!(err.contains(says), "{value:?}: {err}");
+        assert!(!env.data().join("master.key").exists(), "no key file made");
+        assert!(env.events().is_empty(), "nothing recorded");
+    }
+}
+
+#[test]
+fn a_lost_key_file_beside_history_is_not_replaced_by_a_new_key() {
+    let env = CliEnv::new();
+    env.expect(&["audit", "log", "--type", "probe", "--user", "u"], 0);
+    std::fs::remove_file(env.data().join("master.key")).unwrap();
+    let out = env.run(&["audit", "log", "--type", "probe", "--user", "v"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("holds records sealed under a master key"),
+        "{err}"
+    );
+    assert!(!env.data().join("master.key").exists(), "no new key made");
+    assert_eq!(env.events().len(), 1, "nothing appended under another key");
+}
+
+#[test]
+fn processes_racing_on_first_use_share_one_new_key() {
+    for _ in 0..5 {
+        let env = CliEnv::new();
+        let children: Vec<Child> = (0..20)
+            .map(|i| {
+                let user = format!("u{i}");
+                spawn(
+                    &env,
+                    &["audit", "log", "--type", "probe", "--user", &user].map(String::from),
+                )
+            })
+            .collect();
+        for c in children {
+            let out = c.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let key = std::fs::read_to_string(env.data().join("master.key")).unwrap();
+        assert_eq!(key.lines().count(), 1, "one key: {key:?}");
+        assert_eq!(env.events().len(), 20);
+        env.expect(&["audit", "verify"], 0);
+    }
+}
+
+#[test]
+fn a_lost_store_beside_history_is_not_taken_for_a_first_run() {
+    let env = CliEnv::new();
+    env.operator_with_grant("ops");
+    env.expect(&["operators", "list"], 0);
+    let db = env.data().join("windflow.db");
+    for lose in ["delete", "empty"] {
+        match lose {
+            "delete" => std::fs::remove_file(&db).unwrap(),
+            _ => std::fs::write(&db, b"").unwrap(),
+        }
+        let out = env.run(&["operators", "add", "mallory", "--role", "admin"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{lose}: {err}");
+        assert!(err.contains("has history"), "{lose}: {err}");
+        assert!(
+            err.contains("windflow-security-"),
+            "names what was found: {err}"
+        );
+        assert!(
+            err.contains("windflow init --force"),
+            "names the way out: {err}"
+        );
+        assert!(
+            std::fs::metadata(&db).map_or(0, |m| m.len()) == 0,
+            "{lose}: no store was made"
+        );
+    }
+    // Starting anew takes the data dir's path typed back, and is audited.
+    let wrong = env.run_stdin(&["init", "--force"], b"yes\n");
+    assert_eq!(wrong.status.code(), Some(3));
+    let typed = format!("{}\n", env.data().display());
+    let out = env.run_stdin(&["init", "--force"], typed.as_bytes());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ev = env.events().into_iter().last().unwrap();
+    assert_eq!(ev.event_type, "store_started_anew");
+    assert_eq!(ev.severity.as_str(), "critical");
+    env.expect(&["operators", "add", "newadmin"], 0);
+    env.expect(&["audit", "verify"], 0);
+}
