@@ -527,6 +527,24 @@ fn verify(config: &Config, json: bool) -> Result<ExitCode, CliError> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        // Not checkable is not tampered: say which key is missing (exit 2).
+        Err(t) if t.key_not_loaded.is_some() => {
+            let kid = t.key_not_loaded.clone().unwrap_or_default();
+            if json {
+                out(&serde_json::to_string_pretty(&json!({
+                    "ok": false, "cannot_verify": *t,
+                }))
+                .map_err(fail)?)?;
+            } else {
+                out(&format!(
+                    "cannot verify: key {kid} is not loaded ({}:{}); add it to \
+                     WINDFLOW_MASTER_KEY or the key file and run again",
+                    t.file.display(),
+                    t.line
+                ))?;
+            }
+            Ok(ExitCode::from(2))
+        }
         Err(t) => {
             if json {
                 out(&serde_json::to_string_pretty(&json!({

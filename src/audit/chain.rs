@@ -151,6 +151,10 @@ pub struct Tamper {
     pub seq: Option<u64>,
     pub event_id: Option<String>,
     pub reason: String,
+    /// The record is sealed under this master key, which is not loaded: it
+    /// cannot be checked, which is not proof of tampering.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_not_loaded: Option<String>,
 }
 
 impl std::fmt::Display for Tamper {
@@ -210,6 +214,7 @@ fn verify_file_collecting(
         seq,
         event_id: id,
         reason,
+        key_not_loaded: None,
     };
     let bytes = std::fs::read(path).map_err(|e| bad(0, None, None, format!("cannot read: {e}")))?;
     let mut prev: Option<[u8; MAC_LEN]> = None;
@@ -238,15 +243,18 @@ fn verify_file_collecting(
             )
         })?;
         let Some(key) = keys.0.get(&head.kid) else {
-            return Err(bad(
-                n,
-                Some(head.seq),
-                head.id,
-                format!(
-                    "sealed under master key {} which is not loaded (add it to WINDFLOW_MASTER_KEY or the key file)",
-                    head.kid
-                ),
-            ));
+            return Err(Tamper {
+                key_not_loaded: Some(head.kid.clone()),
+                ..bad(
+                    n,
+                    Some(head.seq),
+                    head.id,
+                    format!(
+                        "sealed under master key {} which is not loaded (add it to WINDFLOW_MASTER_KEY or the key file)",
+                        head.kid
+                    ),
+                )
+            });
         };
         let prev_mac = prev.unwrap_or_else(|| key.genesis(month));
         if key.mac(&[&prev_mac, &body]) != mac {
@@ -355,6 +363,7 @@ pub fn verify_with_head(
         seq,
         event_id: None,
         reason,
+        key_not_loaded: None,
     };
     if !path.exists() {
         let anchor = read_head(head, month, keys).map_err(|r| bad(0, None, r))?;

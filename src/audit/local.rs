@@ -243,6 +243,7 @@ pub fn verify_dir(dir: &Path, keyring: &Keyring) -> Result<Vec<FileReport>, Box<
             seq: None,
             event_id: None,
             reason: format!("cannot list the audit folder: {e}"),
+            key_not_loaded: None,
         })
     })?;
     let mut months: Vec<(String, PathBuf)> = files;

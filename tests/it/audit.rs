@@ -522,6 +522,9 @@ async fn service_tails_the_local_log_as_it_grows_and_alerts_on_new_critical_even
     use windflow::audit::settings::AuditSettings;
     let _ = rustls::crypto::ring::default_provider().install_default();
     let data = tempfile::tempdir().unwrap();
+    // The data dir's store exists before its history (as every process
+    // opens it before recording); alerting is prepared only later.
+    let store = windflow::store::Store::open(data.path()).unwrap();
     let ring = Arc::new(windflow::crypto::Keyring::new(
         windflow::crypto::MasterKey::generate(),
     ));
@@ -548,7 +551,6 @@ async fn service_tails_the_local_log_as_it_grows_and_alerts_on_new_critical_even
     let feed = service::new_feed(&settings);
     // The console delivers owed alerts: what was recorded before any
     // process prepared for them is history.
-    let store = windflow::store::Store::open(data.path()).unwrap();
     windflow::audit::owed::prepare(&store, &data.path().join("audit")).unwrap();
     service::spawn_alerts(&settings, data.path(), store, &feed, tx.clone());
     service::spawn(&settings, data.path(), feed.clone(), tx);

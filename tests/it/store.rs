@@ -243,3 +243,28 @@ fn a_lost_store_beside_history_is_not_taken_for_a_first_run() {
     env.expect(&["operators", "add", "newadmin"], 0);
     env.expect(&["audit", "verify"], 0);
 }
+
+#[test]
+fn audit_verify_without_the_sealing_key_says_it_cannot_verify_not_tampered() {
+    let env = CliEnv::new();
+    env.expect(&["audit", "log", "--type", "probe", "--user", "u"], 0);
+    let other = windflow::crypto::MasterKey::generate();
+    let verify = |args: &[&str]| {
+        env.cmd(args)
+            .env("WINDFLOW_MASTER_KEY", other.to_base64().as_str())
+            .output()
+            .unwrap()
+    };
+    let out = verify(&["audit", "verify"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("cannot verify: key"), "{text}");
+    assert!(text.contains("is not loaded"), "{text}");
+    assert!(!text.contains("TAMPERED"), "{text}");
+    let out = verify(&["audit", "verify", "--json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["cannot_verify"]["key_not_loaded"].is_string(), "{v}");
+    // With the key that sealed it: intact.
+    env.expect(&["audit", "verify"], 0);
+}
