@@ -509,6 +509,26 @@ fn verify(config: &Config, json: bool) -> Result<ExitCode, CliError> {
         .map_err(|e| CliError::Usage(format!("cannot load the master key: {e}")))?;
     let dir = data_dir.join("audit");
     match crate::audit::local::verify_dir(&dir, &keyring) {
+        // Chained on, but after a recorded loss: not intact.
+        Ok(files) if !gaps(&files).is_empty() => {
+            let gaps = gaps(&files);
+            if json {
+                out(&serde_json::to_string_pretty(&json!({
+                    "ok": false, "files": files, "gaps": gaps,
+                }))
+                .map_err(fail)?)?;
+            } else {
+                for g in &gaps {
+                    out(&format!(
+                        "TAMPERED: {}:{}: records were lost before this point: {}",
+                        g["file"].as_str().unwrap_or(""),
+                        g["line"],
+                        g["what"].as_str().unwrap_or("")
+                    ))?;
+                }
+            }
+            Ok(ExitCode::from(1))
+        }
         Ok(files) => {
             let total: u64 = files.iter().map(|f| f.records).sum();
             if json {
@@ -557,6 +577,32 @@ fn verify(config: &Config, json: bool) -> Result<ExitCode, CliError> {
             Ok(ExitCode::from(1))
         }
     }
+}
+
+/// The `audit_gap` records of verified files: where the log says it lost
+/// records, and what.
+fn gaps(files: &[crate::audit::chain::FileReport]) -> Vec<serde_json::Value> {
+    let needle = format!("\"event_type\":\"{}\"", crate::audit::local::GAP_EVENT);
+    let mut out = Vec::new();
+    for f in files {
+        let Ok(bytes) = std::fs::read(&f.file) else {
+            continue;
+        };
+        for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
+            if memchr::memmem::find(line, needle.as_bytes()).is_none() {
+                continue;
+            }
+            if let Ok(ev) = serde_json::from_slice::<SecurityEvent>(line) {
+                out.push(json!({
+                    "file": f.file.display().to_string(),
+                    "line": i + 1,
+                    "event_id": ev.id,
+                    "what": ev.details["what"],
+                }));
+            }
+        }
+    }
+    out
 }
 
 fn alerts(config: &Config, command: AlertsCommand) -> Result<ExitCode, CliError> {

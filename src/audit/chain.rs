@@ -312,6 +312,54 @@ struct HeadRecord {
     mac: String,
 }
 
+impl ChainKeys {
+    /// The chain key of one master key.
+    pub fn one(key: &ChainKey) -> Self {
+        Self(HashMap::from([(key.kid.clone(), key.clone())]))
+    }
+}
+
+/// Before an append: whether the log's last record (`seq`, `last`) is the
+/// one its head anchor names. `None` when it is, when the head is one append
+/// behind (a crash between the two writes), or when the head is sealed under
+/// another key (nothing to compare); else what is missing, in words.
+pub fn head_gap(
+    head: &Path,
+    month: &str,
+    key: &ChainKey,
+    seq: u64,
+    last: &[u8; MAC_LEN],
+) -> Option<String> {
+    let empty = std::fs::metadata(head).map_or(true, |m| m.len() == 0);
+    if empty {
+        return (seq > 0).then(|| {
+            format!("the head anchor of {month} is missing while the log holds {seq} records: it was deleted")
+        });
+    }
+    let other_key = std::fs::read(head)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<HeadRecord>(&b).ok())
+        .is_some_and(|h| h.kid != key.kid);
+    if other_key {
+        return None;
+    }
+    match read_head(head, month, &ChainKeys::one(key)) {
+        Ok(Some((hs, chain))) if hs == seq && chain == *last => None,
+        Ok(Some((hs, _))) if hs + 1 == seq => None,
+        Ok(Some((hs, _))) if hs > seq => Some(format!(
+            "the head anchor names record {hs} but the log of {month} ends at record {seq}: \
+             records {}..={hs} were removed",
+            seq + 1
+        )),
+        Ok(Some((hs, _))) => Some(format!(
+            "the head anchor names record {hs} but the log of {month} ends at record {seq} \
+             with another chain value: records were removed or replaced"
+        )),
+        Ok(None) => None,
+        Err(reason) => Some(reason),
+    }
+}
+
 /// Reads and checks the head anchor of the log of `month`: its sequence
 /// number and chain value, or why it cannot be trusted.
 pub fn read_head(

@@ -193,17 +193,30 @@ impl LocalLog {
         let _lock = Flock::exclusive(&of.file).map_err(io)?;
         let len = of.file.metadata().map_err(io)?.len();
         let mut len = len;
+        let mut gap = None;
         if len != of.len {
-            // First append, or another process appended: read the last link.
+            // First append, or another process appended: read the last link,
+            // and check it is the record the head anchor names. A log cut
+            // short, or a head deleted, is not healed by chaining on
+            // silently: an `audit_gap` record says what is missing.
             let (seq, last) = read_last_link(&mut of.file, len, key, month).map_err(io)?;
             len = of.file.metadata().map_err(io)?.len();
+            gap = chain::head_gap(&head_path(&path), month, key, seq, &last);
             of.seq = seq;
             of.last = last;
             of.len = len;
         }
+        let gap_event = gap.map(|what| {
+            tracing::error!(file = %path.display(), %what, "audit log gap");
+            SecurityEvent::new(
+                GAP_EVENT,
+                None,
+                serde_json::json!({ "file": path.display().to_string(), "what": what }),
+            )
+        });
         let mut buf = Vec::with_capacity(events.len() * 512);
         let (mut seq, mut last) = (of.seq, of.last);
-        for ev in events {
+        for ev in gap_event.iter().chain(events) {
             let (line, mac) = chain::seal_line(key, seq + 1, &last, ev)
                 .map_err(|e| AuditError::Encode(e.to_string()))?;
             buf.extend_from_slice(&line);
@@ -268,6 +281,9 @@ pub fn verify_dir(dir: &Path, keyring: &Keyring) -> Result<Vec<FileReport>, Box<
         })
         .collect()
 }
+
+/// The event type of the record that says the log lost records before it.
+pub const GAP_EVENT: &str = "audit_gap";
 
 /// A log file in the audit folder of `data_dir` that holds records: the
 /// data dir has history (sealed under a master key, beside a store).

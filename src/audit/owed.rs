@@ -28,7 +28,12 @@ const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS alert_cursor (
     name TEXT PRIMARY KEY,
     month TEXT NOT NULL,
-    offset INTEGER NOT NULL
+    offset INTEGER NOT NULL,
+    last_id TEXT
+);
+CREATE TABLE IF NOT EXISTS alert_routed (
+    event_id TEXT PRIMARY KEY,
+    at_ms INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS alert_fold (
     event_type TEXT NOT NULL,
@@ -73,12 +78,19 @@ pub fn backoff_ms(attempts: i64) -> i64 {
     (500i64 << attempts.clamp(0, 20)).min(300_000)
 }
 
-/// Where routing has got to in the log.
+/// Where routing has got to in the log: the end of the last line routed,
+/// and that line's event id, to tell when the file changed under the
+/// cursor (cut and appended to again).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Cursor {
     pub month: String,
     pub offset: u64,
+    pub last_id: Option<String>,
 }
+
+/// How long the ids of alerted events are kept, so that reading a changed
+/// log again alerts nothing twice.
+const ROUTED_KEEP_MS: i64 = 35 * 24 * 3600 * 1000;
 
 /// Creates the tables and, once per data dir, the cursor at the log's
 /// current end: what was recorded before alerting existed is history, not
@@ -88,8 +100,9 @@ pub fn prepare(store: &Store, audit_dir: &Path) -> Result<(), StoreError> {
     store.transaction(|tx| {
         tx.execute_batch(SCHEMA)?;
         tx.execute(
-            "INSERT OR IGNORE INTO alert_cursor (name, month, offset) VALUES (?1, ?2, ?3)",
-            params![LOG, end.month, end.offset as i64],
+            "INSERT OR IGNORE INTO alert_cursor (name, month, offset, last_id)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![LOG, end.month, end.offset as i64, end.last_id],
         )?;
         Ok(())
     })
@@ -101,13 +114,18 @@ fn log_end(audit_dir: &Path) -> Cursor {
         .ok()
         .and_then(|f| f.into_iter().last());
     match newest {
-        Some((month, path)) => Cursor {
-            offset: std::fs::symlink_metadata(&path).map_or(0, |m| m.len()),
-            month,
-        },
+        Some((month, path)) => {
+            let offset = std::fs::symlink_metadata(&path).map_or(0, |m| m.len());
+            Cursor {
+                last_id: last_id_before(&path, offset),
+                offset,
+                month,
+            }
+        }
         None => Cursor {
             month: String::new(),
             offset: 0,
+            last_id: None,
         },
     }
 }
@@ -242,12 +260,13 @@ impl Dispatcher {
     fn cursor(&self) -> Result<Cursor, StoreError> {
         self.store.read(|c| {
             c.query_row(
-                "SELECT month, offset FROM alert_cursor WHERE name = ?1",
+                "SELECT month, offset, last_id FROM alert_cursor WHERE name = ?1",
                 params![LOG],
                 |r| {
                     Ok(Cursor {
                         month: r.get(0)?,
                         offset: r.get::<_, i64>(1)? as u64,
+                        last_id: r.get(2)?,
                     })
                 },
             )
@@ -266,10 +285,15 @@ impl Dispatcher {
             if month < cursor.month {
                 continue;
             }
-            let start = if month == cursor.month {
-                cursor.offset
-            } else {
+            let start = if month != cursor.month {
                 0
+            } else if cursor.offset > 0 && last_id_before(&path, cursor.offset) != cursor.last_id {
+                // The file changed under the cursor (cut, then appended to):
+                // read it again; the ids already alerted are skipped.
+                tracing::warn!(file = %path.display(), "the audit log changed under the alert cursor: reading it again");
+                0
+            } else {
+                cursor.offset
             };
             let chunk = match read_lines(&path, start, STEP) {
                 Ok(c) => c,
@@ -282,6 +306,11 @@ impl Dispatcher {
             next = Cursor {
                 month: month.clone(),
                 offset: start + whole,
+                last_id: if whole > 0 {
+                    last_id_in(&chunk.data)
+                } else {
+                    cursor.last_id.clone().filter(|_| start > 0)
+                },
             };
             data = chunk.data;
             more = chunk.more;
@@ -304,6 +333,14 @@ impl Dispatcher {
             for ev in &events {
                 let targets = route(&self.settings.rules, &self.settings.channels, ev);
                 if targets.is_empty() {
+                    continue;
+                }
+                // Each event is routed once, however often the log is read.
+                let first = tx.execute(
+                    "INSERT OR IGNORE INTO alert_routed (event_id, at_ms) VALUES (?1, ?2)",
+                    params![ev.id, now],
+                )? == 1;
+                if !first {
                     continue;
                 }
                 routed += 1;
@@ -338,8 +375,8 @@ impl Dispatcher {
                 }
             }
             tx.execute(
-                "UPDATE alert_cursor SET month = ?2, offset = ?3 WHERE name = ?1",
-                params![LOG, next.month, next.offset as i64],
+                "UPDATE alert_cursor SET month = ?2, offset = ?3, last_id = ?4 WHERE name = ?1",
+                params![LOG, next.month, next.offset as i64, next.last_id],
             )?;
             Ok(routed)
         })?;
@@ -369,6 +406,10 @@ impl Dispatcher {
             tx.execute(
                 "DELETE FROM alert_fold WHERE since_ms + ?1 <= ?2",
                 params![window, now],
+            )?;
+            tx.execute(
+                "DELETE FROM alert_routed WHERE at_ms < ?1",
+                params![now - ROUTED_KEEP_MS],
             )?;
             Ok(())
         })
@@ -563,6 +604,36 @@ pub fn owed(store: &Store) -> Result<usize, StoreError> {
         )
         .map(|n| n as usize)
     })
+}
+
+/// The event id of the last whole line in `data`.
+fn last_id_in(data: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Id {
+        id: String,
+    }
+    data.split(|&b| b == b'\n')
+        .rev()
+        .find(|l| !l.is_empty())
+        .and_then(|l| serde_json::from_slice::<Id>(l).ok())
+        .map(|i| i.id)
+}
+
+/// The event id of the line of `path` that ends at `offset`.
+fn last_id_before(path: &Path, offset: u64) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    if offset == 0 {
+        return None;
+    }
+    let mut f = std::fs::File::open(path).ok()?;
+    let from = offset.saturating_sub(64 * 1024);
+    f.seek(SeekFrom::Start(from)).ok()?;
+    let mut buf = vec![0u8; (offset - from) as usize];
+    f.read_exact(&mut buf).ok()?;
+    if buf.last() != Some(&b'\n') {
+        return None;
+    }
+    last_id_in(&buf)
 }
 
 struct Chunk {

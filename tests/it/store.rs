@@ -268,3 +268,52 @@ fn audit_verify_without_the_sealing_key_says_it_cannot_verify_not_tampered() {
     // With the key that sealed it: intact.
     env.expect(&["audit", "verify"], 0);
 }
+
+fn audit_log_file(env: &CliEnv) -> std::path::PathBuf {
+    let dir = env.data().join("audit");
+    std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .expect("a log file")
+}
+
+#[test]
+fn an_append_after_a_cut_or_a_lost_head_records_the_gap_and_alerts_it() {
+    let hook = crate::support::audit_servers::receiver();
+    let url = format!("http://127.0.0.1:{}/hook", hook.port);
+    for cut in ["last line", "head anchor"] {
+        let env = CliEnv::new().with_var("WINDFLOW_ALERT_WEBHOOK_URL", &url);
+        for u in ["a", "b", "c"] {
+            env.expect(&["audit", "log", "--type", "probe", "--user", u], 0);
+        }
+        let log = audit_log_file(&env);
+        match cut {
+            "last line" => {
+                let text = std::fs::read_to_string(&log).unwrap();
+                let kept: Vec<&str> = text.lines().take(2).collect();
+                std::fs::write(&log, format!("{}\n", kept.join("\n"))).unwrap();
+            }
+            _ => std::fs::remove_file(windflow::audit::local::head_path(&log)).unwrap(),
+        }
+        env.expect(&["audit", "log", "--type", "probe", "--user", "d"], 0);
+        let types = env.event_types();
+        let gap = types.iter().position(|t| t == "audit_gap");
+        assert!(gap.is_some(), "{cut}: {types:?}");
+        assert_eq!(types.last().map(String::as_str), Some("probe"), "{cut}");
+        let out = env.run(&["audit", "verify"]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{cut}: {text}");
+        assert!(text.contains("records were lost"), "{cut}: {text}");
+        let v = env.json_code(&["audit", "verify", "--json"], 1);
+        assert_eq!(v["gaps"].as_array().map(Vec::len), Some(1), "{cut}: {v}");
+        // Critical: alerted like any critical event.
+        let got = hook.got.lock().unwrap().clone();
+        assert!(
+            got.iter()
+                .any(|r| r.body["event"]["event_type"] == "audit_gap"),
+            "{cut}: {got:?}"
+        );
+    }
+}
