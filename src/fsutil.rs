@@ -22,8 +22,10 @@ pub fn exposure(mode: u32) -> &'static str {
     }
 }
 
-/// Creates `dir` (and its parents) as 0700 when missing; tightens an
-/// existing folder we own to 0700.
+/// Creates `dir` (and its parents) as 0700 when missing. An existing folder
+/// must be ours and writable by nobody else (as ssh insists: another user
+/// could have planted or swapped files in it); one that others may only
+/// read or enter is tightened to 0700.
 pub fn private_dir(dir: &Path) -> io::Result<()> {
     if !dir.exists() {
         fs::DirBuilder::new()
@@ -32,7 +34,25 @@ pub fn private_dir(dir: &Path) -> io::Result<()> {
             .create(dir)?;
     }
     let meta = fs::metadata(dir)?;
-    if meta.permissions().mode() & 0o077 != 0 {
+    check_owner(dir, &meta)?;
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o022 != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{} is writable by {} (mode {mode:04o}): another user could have placed or \
+                 replaced files in it; check its contents, then run chmod 700 {}",
+                dir.display(),
+                if mode & 0o002 != 0 {
+                    "everyone"
+                } else {
+                    "its group"
+                },
+                dir.display()
+            ),
+        ));
+    }
+    if mode & 0o077 != 0 {
         fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
     }
     Ok(())
@@ -76,17 +96,7 @@ pub fn open_owned(path: &Path, create: bool) -> io::Result<fs::File> {
         .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(path)
-        .map_err(|e| {
-            if e.raw_os_error() == Some(libc::ELOOP) {
-                io::Error::other(format!(
-                    "{} is a symbolic link; windflow never opens its files through one \
-                     (replace the link with the file itself)",
-                    path.display()
-                ))
-            } else {
-                e
-            }
-        })?;
+        .map_err(|e| nofollow_error(e, path))?;
     let meta = file.metadata()?;
     if !meta.file_type().is_file() {
         return Err(io::Error::other(format!(
@@ -139,6 +149,19 @@ impl FileLock {
                 return Err(e);
             }
         }
+    }
+}
+
+/// The error of an `O_NOFOLLOW` open of `path`, in words when `path` is a symlink.
+pub fn nofollow_error(e: io::Error, path: &Path) -> io::Error {
+    if e.raw_os_error() == Some(libc::ELOOP) {
+        io::Error::other(format!(
+            "{} is a symbolic link; windflow never opens its files through one \
+             (replace the link with the file itself)",
+            path.display()
+        ))
+    } else {
+        e
     }
 }
 

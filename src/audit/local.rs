@@ -164,20 +164,35 @@ impl LocalLog {
         };
         if !state.open.contains_key(month) {
             fsutil::private_dir(&self.dir).map_err(io)?;
+            // Never through a symlink (appending to, or overwriting, a file
+            // elsewhere), never another user's file.
             let file = OpenOptions::new()
                 .create(true)
                 .read(true)
                 .append(true)
                 .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
                 .open(&path)
-                .map_err(io)?;
+                .map_err(|e| io(fsutil::nofollow_error(e, &path)))?;
+            let head_file = head_path(&path);
             let head = OpenOptions::new()
                 .create(true)
                 .write(true)
                 .truncate(false)
                 .mode(0o600)
-                .open(head_path(&path))
-                .map_err(io)?;
+                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+                .open(&head_file)
+                .map_err(|e| io(fsutil::nofollow_error(e, &head_file)))?;
+            for (f, p) in [(&file, &path), (&head, &head_file)] {
+                let meta = f.metadata().map_err(io)?;
+                fsutil::check_owner(p, &meta).map_err(io)?;
+                if !meta.file_type().is_file() {
+                    return Err(io(std::io::Error::other(format!(
+                        "{} is not a regular file",
+                        p.display()
+                    ))));
+                }
+            }
             state.open.insert(
                 month.to_owned(),
                 OpenFile {

@@ -209,7 +209,12 @@ fn parse_keys<'a>(
 }
 
 fn read_key_file(path: &Path) -> Result<Keyring, KeyError> {
-    let mut file = match File::open(path) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let opened = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path);
+    let mut file = match opened {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             return Err(KeyError::Missing {
                 path: path.to_owned(),
@@ -314,6 +319,8 @@ fn make_private_dir(dir: &Path) -> io::Result<()> {
 }
 
 fn check_permissions(file: &File, path: &Path) -> Result<(), KeyError> {
+    let meta = file.metadata().map_err(io_error("read", path))?;
+    crate::fsutil::check_owner(path, &meta).map_err(io_error("use", path))?;
     match crate::fsutil::exposed_mode(file).map_err(io_error("read", path))? {
         Some(mode) => Err(KeyError::InsecurePermissions {
             path: path.to_owned(),

@@ -317,3 +317,61 @@ fn an_append_after_a_cut_or_a_lost_head_records_the_gap_and_alerts_it() {
         );
     }
 }
+
+#[test]
+fn audit_files_behind_symlinks_and_shared_data_dirs_are_refused_with_the_fix() {
+    use std::os::unix::fs::PermissionsExt;
+    // The month's log, then its head anchor, linked to a file elsewhere.
+    for which in ["log", "head"] {
+        let env = CliEnv::new();
+        env.expect(&["audit", "log", "--type", "probe", "--user", "a"], 0);
+        let log = audit_log_file(&env);
+        let file = match which {
+            "log" => log.clone(),
+            _ => windflow::audit::local::head_path(&log),
+        };
+        let elsewhere = env.root.path().join("elsewhere");
+        std::fs::write(&elsewhere, b"precious\n").unwrap();
+        std::fs::remove_file(&file).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &file).unwrap();
+        let out = env.run(&["audit", "log", "--type", "probe", "--user", "b"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_ne!(out.status.code(), Some(0), "{which}: {err}");
+        assert!(err.contains("is a symbolic link"), "{which}: {err}");
+        assert_eq!(
+            std::fs::read(&elsewhere).unwrap(),
+            b"precious\n",
+            "{which}: the link's target is untouched"
+        );
+    }
+    // A data dir others may write to.
+    let env = CliEnv::new();
+    env.expect(&["audit", "log", "--type", "probe", "--user", "a"], 0);
+    std::fs::set_permissions(env.data(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = env.run(&["audit", "log", "--type", "probe", "--user", "b"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("writable by everyone") && err.contains("chmod 700"),
+        "{err}"
+    );
+    assert_eq!(env.events().len(), 1, "nothing appended");
+}
+
+#[test]
+fn a_master_key_file_of_another_user_is_refused() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: giving a file to another user needs root (CI runs as root)");
+        return;
+    }
+    let env = CliEnv::new();
+    env.expect(&["audit", "log", "--type", "probe", "--user", "a"], 0);
+    let key = env.data().join("master.key");
+    std::os::unix::fs::chown(&key, Some(65534), Some(65534)).unwrap();
+    let out = env.run(&["audit", "log", "--type", "probe", "--user", "b"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("is owned by uid 65534"), "{err}");
+    assert_eq!(env.events().len(), 1, "nothing appended");
+}
