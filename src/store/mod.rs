@@ -270,6 +270,10 @@ mod tests {
         assert!(err.contains("is a symbolic link"), "{err}");
         let meta = std::fs::metadata(&elsewhere).unwrap();
         assert_eq!(meta.len(), 0, "nothing written through the link");
-        assert_eq!(meta.permissions().mode() & 0o777, 0o644, "target not chmod'd");
+        assert_eq!(
+            meta.permissions().mode() & 0o777,
+            0o644,
+            "target not chmod'd"
+        );
     }
 }

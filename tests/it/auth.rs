@@ -112,20 +112,20 @@ fn cli_first_operator_enrolment_verify_and_admin_gated_management() {
     let out = env.run(&["operators", "add", "bob", "--operator", "admin"]);
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("fresh second factor"));
-    env.expect(
-        &[
-            "operators",
-            "add",
-            "bob",
-            "--role",
-            "operator",
-            "--operator",
-            "admin",
-            "--code",
-            &backup[0],
-        ],
-        0,
-    );
+    let added = env.json(&[
+        "operators",
+        "add",
+        "bob",
+        "--role",
+        "operator",
+        "--operator",
+        "admin",
+        "--code",
+        &backup[0],
+        "--json",
+    ]);
+    assert_eq!(added["enrollment"], Value::Null);
+    let bob_token = added["enrolment_token"].as_str().unwrap().to_owned();
     // A spent backup code does not work twice.
     env.expect(
         &[
@@ -140,9 +140,9 @@ fn cli_first_operator_enrolment_verify_and_admin_gated_management() {
         3,
     );
 
-    // bob enrols himself (no grant needed before his first confirmation);
+    // bob enrols himself with the one-time token from `operators add`;
     // text mode draws the QR code and prints URI, secret and backup codes.
-    let text = env.expect(&["mfa", "enroll", "bob"], 0);
+    let text = env.expect(&["mfa", "enroll", "bob", "--token", &bob_token], 0);
     assert!(
         text.contains("\x1b[97;40m") && text.contains('█'),
         "QR drawn"
@@ -368,6 +368,187 @@ fn cli_first_operator_enrolment_verify_and_admin_gated_management() {
     assert!(!log.contains(&secret));
     for c in backup.iter().chain(&fresh) {
         assert!(!log.contains(c.as_str()), "a backup code in the audit log");
+    }
+}
+
+/// Every file under `dir` (recursively) as lossy text.
+fn all_text_under(dir: &Path) -> Vec<(PathBuf, String)> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for entry in entries {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(all_text_under(&path));
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            out.push((path, String::from_utf8_lossy(&bytes).into_owned()));
+        }
+    }
+    out
+}
+
+/// A new operator's enrolment cannot be started by whoever runs the CLI:
+/// it needs the one-time token printed by `operators add` (or `mfa reset`),
+/// or an admin with a fresh second factor. A missing, wrong, used or expired
+/// token exits 3 with the reason and is audited; the token is never logged.
+#[test]
+fn cli_enrolment_needs_the_one_time_token_or_an_admin() {
+    let env = Env::new();
+    let (_, _, backup) = admin(&env);
+    let added = env.json(&[
+        "operators",
+        "add",
+        "bob",
+        "--role",
+        "admin",
+        "--operator",
+        "admin",
+        "--code",
+        &backup[0],
+        "--json",
+    ]);
+    let token = added["enrolment_token"].as_str().unwrap().to_owned();
+    assert_eq!(token.len(), 64, "{added}");
+    assert!(added["enrolment_token_expires_at"].as_u64().unwrap() >= now() + 24 * 3600 - 60);
+
+    // Somebody else at the CLI: no token, a wrong one, a confirm without a pending key.
+    let stderr = |out: &std::process::Output| String::from_utf8_lossy(&out.stderr).into_owned();
+    let out = env.run(&["mfa", "enroll", "bob", "--json"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--token"), "{}", stderr(&out));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("secret"));
+    let wrong = "0".repeat(64);
+    let out = env.run(&["mfa", "enroll", "bob", "--token", &wrong]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not the one issued"),
+        "{}",
+        stderr(&out)
+    );
+    // bob is not enrolled and has no pending key: nothing to confirm.
+    assert_ne!(
+        env.run(&["mfa", "confirm", "bob", "123456"]).status.code(),
+        Some(0)
+    );
+    // Another operator's token does not open bob's enrolment.
+    let carol = env.json(&[
+        "operators",
+        "add",
+        "carol",
+        "--operator",
+        "admin",
+        "--code",
+        &backup[1],
+        "--json",
+    ]);
+    let carol_token = carol["enrolment_token"].as_str().unwrap().to_owned();
+    env.expect(&["mfa", "enroll", "bob", "--token", &carol_token], 3);
+
+    // bob, with his token: the enrolment starts; the token works once.
+    let started = env.json(&["mfa", "enroll", "bob", "--token", &token, "--json"]);
+    let bob_key = key(started["secret"].as_str().unwrap());
+    let out = env.run(&["mfa", "enroll", "bob", "--token", &token]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(stderr(&out).contains("already used"), "{}", stderr(&out));
+    // ... so bob's pending key was not replaced: his code confirms it.
+    env.expect(&["mfa", "confirm", "bob", &code(&bob_key, now())], 0);
+
+    // A token past its 24 hours is refused.
+    let db = rusqlite::Connection::open(env.data().join("windflow.db")).unwrap();
+    let stored: Vec<u8> = db
+        .query_row(
+            "SELECT value FROM kv WHERE ns = 'enrolment_tokens' AND key = 'carol'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&stored).contains(&carol_token),
+        "stored hashed"
+    );
+    let mut record: Value = serde_json::from_slice(&stored).unwrap();
+    record["expires_at"] = Value::from(now() - 1);
+    db.execute(
+        "UPDATE kv SET value = ?1 WHERE ns = 'enrolment_tokens' AND key = 'carol'",
+        [serde_json::to_vec(&record).unwrap()],
+    )
+    .unwrap();
+    drop(db);
+    let out = env.run(&["mfa", "enroll", "carol", "--token", &carol_token]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(stderr(&out).contains("expired"), "{}", stderr(&out));
+    // An admin with a fresh second factor may start it without a token.
+    env.expect(
+        &[
+            "mfa",
+            "enroll",
+            "carol",
+            "--operator",
+            "admin",
+            "--code",
+            &backup[2],
+        ],
+        0,
+    );
+
+    // After a reset, the old factor is gone and a new token is printed once.
+    let reset = env.json(&[
+        "mfa",
+        "reset",
+        "bob",
+        "--operator",
+        "admin",
+        "--code",
+        &backup[3],
+        "--json",
+    ]);
+    let again = reset["enrolment_token"].as_str().unwrap().to_owned();
+    assert_ne!(again, token);
+    env.expect(&["mfa", "enroll", "bob"], 3);
+    env.expect(&["mfa", "enroll", "bob", "--token", &token], 3);
+    // The token may come from the environment (out of the process list).
+    let out = env
+        .cmd(&["mfa", "enroll", "bob", "--json"])
+        .env("WINDFLOW_ENROLMENT_TOKEN", &again)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    // Audited, with the reasons; no token in the audit log, the logs or the store.
+    let events = env.events();
+    let reasons: Vec<&str> = events
+        .iter()
+        .filter(|e| e.event_type == "enrolment_refused")
+        .map(|e| e.details["reason"].as_str().unwrap())
+        .collect();
+    for r in [
+        "token_required",
+        "token_wrong",
+        "token_used",
+        "token_expired",
+    ] {
+        assert!(reasons.contains(&r), "no refusal for {r}: {reasons:?}");
+    }
+    assert!(events.iter().all(|e| e.event_type != "enrolment_refused"
+        || e.user_id.as_deref() == Some("bob")
+        || e.user_id.as_deref() == Some("carol")));
+    assert!(
+        events
+            .iter()
+            .any(|e| e.event_type == "enrolment_token_issued")
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.event_type == "enrolment_token_used")
+    );
+    for dir in [env.data(), env.root.path().join("state")] {
+        for (path, text) in all_text_under(&dir) {
+            for t in [&token, &carol_token, &again] {
+                assert!(!text.contains(t.as_str()), "a token in {}", path.display());
+            }
+        }
     }
 }
 
