@@ -21,10 +21,10 @@ use serde_json::json;
 use zeroize::Zeroizing;
 
 use crate::audit::{Audit, Origin};
-use crate::auth::{self, Auth, AuthError, EnrolmentToken, Operator, Role, sealed};
+use crate::auth::{self, Auth, AuthError, EnrolmentToken, Operator, Role};
 use crate::cli::CliError;
 use crate::config::{Config, Source};
-use crate::crypto::{KEY_FILE_NAME, KeyError, Keyring, MASTER_KEY_ENV};
+use crate::crypto::{KEY_FILE_NAME, KeyError, Keyring, MASTER_KEY_ENV, contexts};
 use crate::mfa::{self, Enrollment, Verified};
 use crate::store::Store;
 
@@ -162,7 +162,8 @@ pub struct LogoutArgs {
 pub enum CryptoCommand {
     /// Encrypt stdin to an envelope on stdout.
     Encrypt {
-        /// What the data is for, e.g. `deployment:api-7` (decrypting needs the same).
+        /// What the data is for, e.g. `backup:2024-06` (decrypting needs the same).
+        /// The contexts windflow seals its own data with are refused.
         #[arg(long)]
         context: String,
         #[arg(long)]
@@ -908,12 +909,20 @@ fn rotation_auth(config: &Config, step_up: &StepUp) -> Result<Auth, CliError> {
     }
 }
 
-/// Contexts of windflow's own records are refused: `crypto encrypt` could
-/// otherwise forge a grant, and `crypto decrypt` print a TOTP secret.
+/// Contexts of windflow's own data are refused (see [`contexts::RESERVED`]):
+/// `crypto encrypt` could otherwise forge a grant, a session or a secret, and
+/// `crypto decrypt` print a TOTP key or a secret past the checks of the
+/// command that owns it.
 fn check_context(context: &str) -> Result<(), CliError> {
-    if sealed::is_reserved_context(context) {
+    if let Some(r) = contexts::reserved(context) {
         return Err(CliError::Refused(format!(
-            "context {context:?} is reserved for windflow's own records (totp:, grant:); use another"
+            "context {context:?} is reserved: windflow seals {holds} under `{prefix}...`, \
+             and `windflow crypto` never opens or makes them; read them with {read_with}, \
+             which checks the operator's role and second factor. For your own data, \
+             use a context of your own (e.g. `backup:2024-06`)",
+            holds = r.holds,
+            prefix = r.prefix,
+            read_with = r.read_with,
         )));
     }
     Ok(())

@@ -593,10 +593,7 @@ fn cli_lockout_after_five_failures_is_audited() {
 fn cli_crypto_round_trip_contexts_and_key_file() {
     let env = Env::new();
     let plain = b"db password: hunter2\n";
-    let out = env.run_stdin(
-        &["crypto", "encrypt", "--context", "deployment:api-7"],
-        plain,
-    );
+    let out = env.run_stdin(&["crypto", "encrypt", "--context", "backup:api-7"], plain);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -609,7 +606,7 @@ fn cli_crypto_round_trip_contexts_and_key_file() {
     assert_eq!(mode(&env.data().join("master.key")), 0o600);
 
     let out = env.run_stdin(
-        &["crypto", "decrypt", "--context", "deployment:api-7"],
+        &["crypto", "decrypt", "--context", "backup:api-7"],
         envelope.as_bytes(),
     );
     assert_eq!(
@@ -621,7 +618,7 @@ fn cli_crypto_round_trip_contexts_and_key_file() {
     assert_eq!(out.stdout, plain);
 
     let out = env.run_stdin(
-        &["crypto", "decrypt", "--context", "deployment:api-8"],
+        &["crypto", "decrypt", "--context", "backup:api-8"],
         envelope.as_bytes(),
     );
     assert_eq!(out.status.code(), Some(2));
@@ -629,7 +626,7 @@ fn cli_crypto_round_trip_contexts_and_key_file() {
     assert!(out.stdout.is_empty());
 
     let out = env.run_stdin(
-        &["crypto", "decrypt", "--context", "deployment:api-7"],
+        &["crypto", "decrypt", "--context", "backup:api-7"],
         b"wf1.nope",
     );
     assert_eq!(out.status.code(), Some(2));
@@ -650,11 +647,79 @@ fn cli_crypto_round_trip_contexts_and_key_file() {
     )
     .unwrap();
     let out = env.run_stdin(
-        &["crypto", "decrypt", "--context", "deployment:api-7"],
+        &["crypto", "decrypt", "--context", "backup:api-7"],
         envelope.as_bytes(),
     );
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("chmod 600"));
+}
+
+/// `crypto encrypt|decrypt` open nothing windflow sealed: not a stored
+/// secret (which `secrets get --reveal` shows only to an operator with a
+/// fresh second factor), nor any other context of the product.
+#[test]
+fn cli_crypto_refuses_every_context_windflow_seals_with() {
+    let env = Env::new();
+    env.operator_with_grant("admin");
+    env.expect(
+        &[
+            "--operator",
+            "admin",
+            "secrets",
+            "put",
+            "deployments/api-7",
+            "db=hunter2-xyzzy",
+        ],
+        0,
+    );
+    let db = rusqlite::Connection::open(env.data().join("windflow.db")).unwrap();
+    let doc: Vec<u8> = db
+        .query_row(
+            "SELECT value FROM kv WHERE ns = 'secrets.kv' AND key = 'deployments/api-7'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    drop(db);
+    let doc = String::from_utf8_lossy(&doc);
+    let start = doc
+        .find("wf1.")
+        .expect("the value is stored as an envelope");
+    let sealed: String = doc[start..].chars().take_while(|c| *c != '"').collect();
+
+    // Today's hole: anyone at the CLI, with no operator, read the secret.
+    let out = env.run_stdin(
+        &["crypto", "decrypt", "--context", "deployment:api-7"],
+        sealed.as_bytes(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(out.stdout.is_empty(), "nothing printed");
+    assert!(stderr.contains("reserved"), "{stderr}");
+    assert!(stderr.contains("windflow secrets get"), "{stderr}");
+
+    for context in [
+        "totp:admin",
+        "grant:admin",
+        "deployment:api-7",
+        "secret:db/main",
+        "rotation:deployments/api-7",
+        "session",
+        "session:abc",
+        "audit-chain",
+        "record:ns/key",
+        " Deployment:api-7",
+    ] {
+        for verb in ["encrypt", "decrypt"] {
+            let out = env.run_stdin(&["crypto", verb, "--context", context], sealed.as_bytes());
+            assert_eq!(out.status.code(), Some(3), "{verb} {context:?}");
+            assert!(out.stdout.is_empty(), "{verb} {context:?}");
+        }
+    }
+    let out = env.run_stdin(&["crypto", "decrypt", "--context", "session"], b"wf1.x");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("windflow sessions"));
+    // A context of one's own still works.
+    env.expect(&["crypto", "encrypt", "--context", "backup:2024-06"], 0);
 }
 
 #[test]
