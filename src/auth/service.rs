@@ -64,7 +64,9 @@ impl Change {
             Change::Remove { name } => format!("removed operator {name}"),
             Change::ResetMfa { name } => {
                 format!(
-                    "reset the second factor of {name}: they must enrol again (windflow mfa enroll {name})"
+                    "reset the second factor of {name}: they enrol again with a one-time token \
+                     from `windflow mfa reset {name} --operator ADMIN`, or an admin starts it \
+                     with `windflow mfa enroll {name} --operator ADMIN`"
                 )
             }
         }

@@ -336,6 +336,88 @@ fn first_run_wizard_then_sign_in() {
     assert_eq!(verify(&fresh[0]), Some(1), "used once already");
 }
 
+/// While the first-run wizard shows the first admin's QR code, nobody else at
+/// the CLI can start another enrolment for that admin (which replaced the
+/// wizard's pending key, and so took the admin over): the wizard's code still
+/// confirms, and the attempt is refused (exit 3) and audited.
+#[test]
+fn first_run_wizard_enrolment_cannot_be_taken_over_from_the_cli() {
+    use secrecy::ExposeSecret;
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().to_str().unwrap();
+    let home = data.path().join("home");
+    let mut pty = Pty::spawn(
+        &windflow_bin(),
+        &["--data-dir", dir],
+        &[("USER", "alice")],
+        100,
+        30,
+    );
+    pty.wait_for("first run", T).unwrap();
+    pty.wait_for("alice", T).unwrap();
+    pty.key(Key::Enter);
+    pty.wait_for("Backup codes", T).unwrap();
+    let secret_on = |screen: &str| -> Option<String> {
+        screen.lines().find_map(|l| {
+            l.split_whitespace()
+                .find(|w| {
+                    w.len() == 32
+                        && w.chars()
+                            .all(|c| c.is_ascii_uppercase() || ('2'..='7').contains(&c))
+                })
+                .map(str::to_string)
+        })
+    };
+    pty.wait_until(|s| secret_on(s).is_some(), T).unwrap();
+    let secret = secret_on(&pty.screen_text()).unwrap();
+
+    // Another user of the machine, at the CLI, while the wizard waits.
+    let cli = |args: &[&str]| {
+        std::process::Command::new(windflow_bin())
+            .args(["--data-dir", dir])
+            .args(args)
+            .env("HOME", &home)
+            .env("XDG_CONFIG_HOME", data.path().join("config"))
+            .env("XDG_STATE_HOME", data.path().join("state"))
+            .env_remove("WINDFLOW_MASTER_KEY")
+            .env_remove("WINDFLOW_OPERATOR")
+            .env_remove("WINDFLOW_ENROLMENT_TOKEN")
+            .output()
+            .unwrap()
+    };
+    let out = cli(&["mfa", "enroll", "alice", "--json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("enrolment token"), "{stderr}");
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("otpauth"),
+        "no secret handed out"
+    );
+    let out = cli(&["mfa", "enroll", "alice", "--token", &"f".repeat(64)]);
+    assert_eq!(out.status.code(), Some(3));
+
+    // The wizard's own key still confirms: alice is signed in.
+    let key = windflow::mfa::TotpKey::from_base32(&secret, windflow::mfa::Algorithm::Sha1, 6, 30)
+        .unwrap();
+    let now = windflow::mfa::unix_seconds(std::time::SystemTime::now());
+    pty.keys(key.code_at(now).expose_secret());
+    pty.key(Key::Enter);
+    pty.wait_for("Services (", T).unwrap();
+    pty.wait_for("alice · admin", T).unwrap();
+    pty.keys("q");
+    assert_eq!(exited_cleanly(&mut pty), 0);
+    let refused: Vec<_> = crate::support::audit_events(data.path())
+        .into_iter()
+        .filter(|e| e.event_type == "enrolment_refused")
+        .collect();
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    assert!(
+        refused
+            .iter()
+            .all(|e| e.user_id.as_deref() == Some("alice"))
+    );
+}
+
 /// The headless basics: version, effective config as JSON, completions.
 #[test]
 fn version_config_show_and_completions() {
