@@ -89,12 +89,15 @@ pub enum AuthEvent {
     Rejected {
         reason: String,
     },
-    /// Shown once: the QR code, the URI, the secret and the backup codes.
+    /// Shown once: the QR code, the URI, the secret and the backup codes,
+    /// with the one-time token that starts another enrolment should this
+    /// one lapse unconfirmed.
     Enrollment {
         operator: String,
         uri: SecretString,
         secret: SecretString,
         backup_codes: Vec<SecretString>,
+        token: Option<super::EnrolmentToken>,
     },
     SteppedUp {
         action: &'static str,
@@ -190,15 +193,21 @@ pub fn handle(auth: &Auth, req: AuthRequest) -> AuthEvent {
             }
         }
         AuthRequest::CreateFirst { operator } => {
+            let now = now();
             let res = auth
                 .add_first_operator(&operator, Role::Admin)
-                .and_then(|_| auth.begin_enrollment(&operator, now()));
+                .and_then(|_| auth.begin_enrollment(&operator, now))
+                .and_then(|en| {
+                    let (token, _) = auth.issue_enrolment_token(&operator, now)?;
+                    Ok((en, token))
+                });
             match res {
-                Ok(en) => AuthEvent::Enrollment {
+                Ok((en, token)) => AuthEvent::Enrollment {
                     operator,
                     uri: en.otpauth_uri.clone(),
                     secret: en.secret_base32.clone(),
                     backup_codes: en.backup_codes.clone(),
+                    token: Some(token),
                 },
                 Err(e) => rejected(e),
             }

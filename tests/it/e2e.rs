@@ -418,6 +418,68 @@ fn first_run_wizard_enrolment_cannot_be_taken_over_from_the_cli() {
     );
 }
 
+/// The wizard also shows the first admin's one-time enrolment token: left
+/// unconfirmed (the wizard quit), the admin starts a new enrolment with it
+/// at the CLI, and only with it.
+#[test]
+fn first_run_wizard_left_unconfirmed_enrols_again_with_its_token() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().to_str().unwrap();
+    let mut pty = Pty::spawn(
+        &windflow_bin(),
+        &["--data-dir", dir],
+        &[("USER", "alice")],
+        160,
+        40,
+    );
+    pty.wait_for("first run", T).unwrap();
+    pty.wait_for("alice", T).unwrap();
+    pty.key(Key::Enter);
+    pty.wait_for("Not now?", T).unwrap();
+    let token_on = |screen: &str| -> Option<String> {
+        screen.lines().find_map(|l| {
+            l.split_whitespace()
+                .find(|w| w.len() == 64 && w.chars().all(|c| c.is_ascii_hexdigit()))
+                .map(str::to_string)
+        })
+    };
+    pty.wait_until(|s| token_on(s).is_some(), T).unwrap();
+    let token = token_on(&pty.screen_text()).unwrap();
+    pty.key(Key::Esc);
+    assert_eq!(exited_cleanly(&mut pty), 0);
+
+    let cli = |args: &[&str]| {
+        std::process::Command::new(windflow_bin())
+            .args(["--data-dir", dir])
+            .args(args)
+            .env("HOME", data.path().join("home"))
+            .env("XDG_CONFIG_HOME", data.path().join("config"))
+            .env("XDG_STATE_HOME", data.path().join("state"))
+            .env_remove("WINDFLOW_MASTER_KEY")
+            .env_remove("WINDFLOW_OPERATOR")
+            .env_remove("WINDFLOW_ENROLMENT_TOKEN")
+            .output()
+            .unwrap()
+    };
+    assert_eq!(cli(&["mfa", "enroll", "alice"]).status.code(), Some(3));
+    let out = cli(&["mfa", "enroll", "alice", "--token", &token, "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let started: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(started["secret"].as_str().is_some_and(|s| s.len() == 32));
+    assert_eq!(
+        cli(&["mfa", "enroll", "alice", "--token", &token])
+            .status
+            .code(),
+        Some(3),
+        "the token works once"
+    );
+}
+
 /// The headless basics: version, effective config as JSON, completions.
 #[test]
 fn version_config_show_and_completions() {
