@@ -64,9 +64,7 @@ impl Change {
             Change::Remove { name } => format!("removed operator {name}"),
             Change::ResetMfa { name } => {
                 format!(
-                    "reset the second factor of {name}: they enrol again with a one-time token \
-                     from `windflow mfa reset {name} --operator ADMIN`, or an admin starts it \
-                     with `windflow mfa enroll {name} --operator ADMIN`"
+                    "reset the second factor of {name}: they enrol again with the one-time token shown"
                 )
             }
         }
@@ -111,6 +109,8 @@ pub enum AuthEvent {
     Managed {
         message: String,
         operators: Vec<OperatorStatus>,
+        /// After a reset: the operator's one-time enrolment token (shown once).
+        token: Option<(String, super::EnrolmentToken)>,
     },
     ManageFailed {
         reason: String,
@@ -247,14 +247,18 @@ pub fn handle(auth: &Auth, req: AuthRequest) -> AuthEvent {
         AuthRequest::Manage { actor, change } => {
             let auth = auth.clone().with_actor(&actor);
             let res = match &change {
-                Change::SetRole { name, role } => auth.set_role(name, *role),
-                Change::Remove { name } => auth.remove_operator(name),
-                Change::ResetMfa { name } => auth.reset_mfa(name),
+                Change::SetRole { name, role } => auth.set_role(name, *role).map(|()| None),
+                Change::Remove { name } => auth.remove_operator(name).map(|()| None),
+                Change::ResetMfa { name } => auth
+                    .reset_mfa(name)
+                    .and_then(|()| auth.issue_enrolment_token(name, now()))
+                    .map(|(token, _)| Some((name.clone(), token))),
             };
-            match res.and_then(|()| auth.operator_statuses()) {
-                Ok(operators) => AuthEvent::Managed {
+            match res.and_then(|token| Ok((token, auth.operator_statuses()?))) {
+                Ok((token, operators)) => AuthEvent::Managed {
                     message: change.done(),
                     operators,
+                    token,
                 },
                 Err(e) => AuthEvent::ManageFailed {
                     reason: e.to_string(),

@@ -1048,10 +1048,13 @@ fn operators_pane_requests_list_change_and_refuse_through_the_service() {
             },
         )
     };
-    let AuthEvent::Managed { message, operators } = manage(Change::SetRole {
+    let AuthEvent::Managed {
+        message, operators, ..
+    } = manage(Change::SetRole {
         name: "bob".into(),
         role: Role::Operator,
-    }) else {
+    })
+    else {
         panic!("set-role failed")
     };
     assert_eq!(message, "bob is now operator");
@@ -1059,10 +1062,23 @@ fn operators_pane_requests_list_change_and_refuse_through_the_service() {
     assert_eq!(row(&operators, "bob").failures, 1);
     assert_eq!(auth.operator("bob").unwrap().unwrap().role, Role::Operator);
 
-    let AuthEvent::Managed { operators, .. } = manage(Change::ResetMfa { name: "bob".into() })
+    let AuthEvent::Managed {
+        operators, token, ..
+    } = manage(Change::ResetMfa { name: "bob".into() })
     else {
         panic!("reset failed")
     };
+    // The reset hands out bob's one-time enrolment token (shown once in the pane).
+    let (who, token) = token.expect("an enrolment token after a reset");
+    assert_eq!(who, "bob");
+    assert!(
+        auth.begin_enrollment_with_token("bob", None, now())
+            .is_err()
+    );
+    assert!(
+        auth.begin_enrollment_with_token("bob", Some(&token), now())
+            .is_ok()
+    );
     assert_eq!(row(&operators, "bob").mfa, MfaState::None);
     assert!(!auth.is_enrolled("bob").unwrap());
 

@@ -480,6 +480,90 @@ fn first_run_wizard_left_unconfirmed_enrols_again_with_its_token() {
     );
 }
 
+/// An admin resets an operator's second factor in the Operators pane: the
+/// pane shows the operator's one-time enrolment token once, and with it (and
+/// only with it) the operator enrols again at the CLI.
+#[test]
+fn operators_pane_reset_shows_the_one_time_enrolment_token() {
+    use secrecy::ExposeSecret;
+    let env = crate::support::cli::CliEnv::new();
+    let added = env.json(&["operators", "add", "admin", "--json"]);
+    let secret = added["enrollment"]["secret"].as_str().unwrap();
+    let backup: Vec<String> = added["enrollment"]["backup_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    let key =
+        windflow::mfa::TotpKey::from_base32(secret, windflow::mfa::Algorithm::Sha1, 6, 30).unwrap();
+    let now = windflow::mfa::unix_seconds(std::time::SystemTime::now());
+    env.expect(
+        &["mfa", "confirm", "admin", key.code_at(now).expose_secret()],
+        0,
+    );
+    let bob = env.json(&[
+        "operators",
+        "add",
+        "bob",
+        "--operator",
+        "admin",
+        "--code",
+        &backup[0],
+        "--json",
+    ]);
+    let first = bob["enrolment_token"].as_str().unwrap().to_owned();
+
+    let root = env.root.path();
+    let path = |p: &str| root.join(p).display().to_string();
+    let data = env.data().display().to_string();
+    let vars = [
+        ("HOME", path("home")),
+        ("XDG_CONFIG_HOME", path("config")),
+        ("XDG_DATA_HOME", path("xdg-data")),
+        ("XDG_STATE_HOME", path("state")),
+        ("USER", "admin".to_owned()),
+        ("WINDFLOW_STEP_UP_MINUTES", "0".to_owned()),
+    ];
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut pty = Pty::spawn(&windflow_bin(), &["--data-dir", &data], &vars, 120, 30);
+    pty.wait_for("sign in", T).unwrap();
+    pty.keys(key.code_at(now + 30).expose_secret());
+    pty.key(Key::Enter);
+    pty.wait_for("Services (", T).unwrap();
+    pty.keys(":pane operators\r");
+    pty.wait_for("admin (you)", T).unwrap();
+    pty.wait_for("bob", T).unwrap();
+    pty.keys("j");
+    pty.keys("X");
+    pty.wait_for("needs a fresh code", T).unwrap();
+    pty.keys(&backup[1]);
+    pty.key(Key::Enter);
+    pty.wait_for("Reset the second factor of bob?", T).unwrap();
+    pty.keys("bob");
+    pty.key(Key::Enter);
+    pty.wait_for("Enrolment token", T).unwrap();
+    let token_on = |screen: &str| -> Option<String> {
+        screen.lines().find_map(|l| {
+            l.split(|c: char| !c.is_ascii_hexdigit())
+                .find(|w| w.len() == 64)
+                .map(str::to_string)
+        })
+    };
+    pty.wait_until(|s| token_on(s).is_some(), T).unwrap();
+    let token = token_on(&pty.screen_text()).unwrap();
+    assert_ne!(token, first);
+    pty.key(Key::Esc);
+    pty.wait_for_gone("Enrolment token", T).unwrap();
+    pty.keys("q");
+    assert_eq!(exited_cleanly(&mut pty), 0);
+
+    env.expect(&["mfa", "enroll", "bob"], 3);
+    env.expect(&["mfa", "enroll", "bob", "--token", &first], 3);
+    env.expect(&["mfa", "enroll", "bob", "--token", &token], 0);
+    env.expect(&["mfa", "enroll", "bob", "--token", &token], 3);
+}
+
 /// The headless basics: version, effective config as JSON, completions.
 #[test]
 fn version_config_show_and_completions() {
