@@ -20,10 +20,10 @@ use serde::Serialize;
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use crate::auth::{self, Auth, AuthError, Operator, Role, sealed};
+use crate::auth::{self, Auth, AuthError, EnrolmentToken, Operator, Role};
 use crate::cli::CliError;
 use crate::config::{Config, Source};
-use crate::crypto::{KEY_FILE_NAME, KeyError, Keyring, MASTER_KEY_ENV};
+use crate::crypto::{KEY_FILE_NAME, KeyError, Keyring, MASTER_KEY_ENV, contexts};
 use crate::mfa::{self, Enrollment, Verified};
 use crate::store::Store;
 
@@ -42,14 +42,29 @@ pub struct StepUp {
 pub enum MfaCommand {
     /// Start a TOTP enrolment: draws the QR code and prints the otpauth URI, the
     /// secret and 10 backup codes, once. Confirm within 10 minutes.
+    ///
+    /// A user without an active second factor needs the one-time enrolment
+    /// token printed by `operators add` or `mfa reset` (or an admin acting
+    /// with --operator and a fresh second factor); replacing an active one
+    /// needs the user themselves or an admin.
     Enroll {
         user: String,
+        /// The one-time enrolment token from `operators add` or `mfa reset`.
+        #[arg(
+            long,
+            value_name = "TOKEN",
+            env = "WINDFLOW_ENROLMENT_TOKEN",
+            hide_env_values = true
+        )]
+        token: Option<EnrolmentToken>,
         #[command(flatten)]
         step_up: StepUp,
         #[arg(long)]
         json: bool,
     },
-    /// Confirm a pending enrolment with a code from the authenticator app.
+    /// Confirm a pending enrolment with a code from the authenticator app (a
+    /// code of the key that `mfa enroll` just showed: only whoever started
+    /// the enrolment holds it).
     Confirm {
         user: String,
         code: String,
@@ -73,7 +88,8 @@ pub enum MfaCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Delete a user's second factor (admin): they must enrol again.
+    /// Delete a user's second factor (admin): they must enrol again, with the
+    /// one-time enrolment token printed here (valid 24 h).
     Reset {
         user: String,
         #[command(flatten)]
@@ -87,6 +103,7 @@ pub enum MfaCommand {
 pub enum OperatorsCommand {
     /// Add an operator. On an empty store the first one (an admin) needs no
     /// grant and its MFA enrolment starts at once; after that an admin must act.
+    /// Prints a one-time enrolment token (valid 24 h) for `mfa enroll NAME --token`.
     Add {
         name: String,
         /// viewer, operator or admin (default: admin for the first operator, else viewer).
@@ -144,7 +161,8 @@ pub struct LogoutArgs {
 pub enum CryptoCommand {
     /// Encrypt stdin to an envelope on stdout.
     Encrypt {
-        /// What the data is for, e.g. `deployment:api-7` (decrypting needs the same).
+        /// What the data is for, e.g. `backup:2024-06` (decrypting needs the same).
+        /// The contexts windflow seals its own data with are refused.
         #[arg(long)]
         context: String,
         #[arg(long)]
@@ -285,6 +303,7 @@ pub fn run_mfa(config: &Config, command: MfaCommand) -> Result<ExitCode, CliErro
     match command {
         MfaCommand::Enroll {
             user,
+            token,
             step_up,
             json,
         } => {
@@ -292,14 +311,19 @@ pub fn run_mfa(config: &Config, command: MfaCommand) -> Result<ExitCode, CliErro
             if auth.operator(&user).map_err(auth_err)?.is_none() {
                 return Err(auth_err(AuthError::UnknownOperator(user)));
             }
-            // Replacing an active second factor needs the user themselves or an admin.
-            let auth = if auth.is_enrolled(&user).map_err(auth_err)? {
-                authorize(&auth, config, self_or_admin(config, &user), &step_up)?
-            } else {
-                auth
-            };
             let now = now();
-            let enrollment = auth.begin_enrollment(&user, now).map_err(auth_err)?;
+            let enrollment = if auth.is_enrolled(&user).map_err(auth_err)? {
+                // Replacing an active second factor needs the user themselves or an admin.
+                let auth = authorize(&auth, config, self_or_admin(config, &user), &step_up)?;
+                auth.begin_enrollment(&user, now)
+            } else if token.is_none() && explicit_operator(config).is_some() {
+                // No factor yet and no token: an admin with a fresh second factor.
+                let auth = authorize(&auth, config, "mfa.reset", &step_up)?;
+                auth.begin_enrollment(&user, now)
+            } else {
+                auth.begin_enrollment_with_token(&user, token.as_ref(), now)
+            }
+            .map_err(auth_err)?;
             let expires_at = now + auth.policy().pending_ttl_secs;
             if json {
                 print_json(&EnrollmentOut::new(&enrollment, expires_at))?;
@@ -395,17 +419,51 @@ pub fn run_mfa(config: &Config, command: MfaCommand) -> Result<ExitCode, CliErro
         } => {
             writable(config, "mfa reset")?;
             let auth = authorize(&auth, config, "mfa.reset", &step_up)?;
+            if auth.operator(&user).map_err(auth_err)?.is_none() {
+                return Err(auth_err(AuthError::UnknownOperator(user)));
+            }
             auth.reset_mfa(&user).map_err(auth_err)?;
+            let (token, token_expires_at) =
+                auth.issue_enrolment_token(&user, now()).map_err(auth_err)?;
             if json {
-                print_json(&json!({ "user": user, "reset": true }))?;
+                #[derive(Serialize)]
+                struct Out<'a> {
+                    user: &'a str,
+                    reset: bool,
+                    enrolment_token: &'a str,
+                    enrolment_token_expires_at: u64,
+                }
+                print_json(&Out {
+                    user: &user,
+                    reset: true,
+                    enrolment_token: token.expose(),
+                    enrolment_token_expires_at: token_expires_at,
+                })?;
             } else {
-                print_text(&format!(
-                    "second factor of {user} deleted; they enrol again with `windflow mfa enroll {user}`"
-                ))?;
+                print_text(&Zeroizing::new(format!(
+                    "second factor of {user} deleted; they enrol again with\n{}",
+                    token_text(&user, &token, token_expires_at).as_str()
+                )))?;
             }
             ok()
         }
     }
+}
+
+/// How to use a one-time enrolment token (printed once).
+fn token_text(user: &str, token: &EnrolmentToken, expires_at: u64) -> Zeroizing<String> {
+    let until = i64::try_from(expires_at)
+        .ok()
+        .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+        .map_or_else(
+            || expires_at.to_string(),
+            |t| t.format("%Y-%m-%d %H:%M UTC").to_string(),
+        );
+    Zeroizing::new(format!(
+        "  windflow mfa enroll {user} --token {token}\n\
+         The token works once, until {until}, and is not shown again: hand it to {user} privately.",
+        token = token.expose(),
+    ))
 }
 
 /// `mfa.self` when the acting operator is `user`, else the admin action `mfa.reset`.
@@ -530,13 +588,29 @@ pub fn run_operators(config: &Config, command: OperatorsCommand) -> Result<ExitC
             let op = auth
                 .add_operator(&name, role.unwrap_or(Role::Viewer))
                 .map_err(auth_err)?;
+            let (token, token_expires_at) =
+                auth.issue_enrolment_token(&name, now()).map_err(auth_err)?;
             if json {
-                print_json(&json!({ "operator": op, "enrollment": null }))?;
+                #[derive(Serialize)]
+                struct Out<'a> {
+                    operator: &'a Operator,
+                    enrollment: Option<()>,
+                    enrolment_token: &'a str,
+                    enrolment_token_expires_at: u64,
+                }
+                print_json(&Out {
+                    operator: &op,
+                    enrollment: None,
+                    enrolment_token: token.expose(),
+                    enrolment_token_expires_at: token_expires_at,
+                })?;
             } else {
-                print_text(&format!(
-                    "added {} ({}); they enrol their second factor with `windflow mfa enroll {}`",
-                    op.name, op.role, op.name
-                ))?;
+                print_text(&Zeroizing::new(format!(
+                    "added {} ({}); they enrol their second factor with\n{}",
+                    op.name,
+                    op.role,
+                    token_text(&op.name, &token, token_expires_at).as_str()
+                )))?;
             }
             ok()
         }
@@ -594,15 +668,21 @@ fn add_first_operator(
     let now = now();
     let enrollment = auth.begin_enrollment(name, now).map_err(auth_err)?;
     let expires_at = now + auth.policy().pending_ttl_secs;
+    // Should this enrolment lapse unconfirmed, the token starts another.
+    let (token, token_expires_at) = auth.issue_enrolment_token(name, now).map_err(auth_err)?;
     if json {
         #[derive(Serialize)]
         struct Out<'a> {
             operator: &'a Operator,
             enrollment: EnrollmentOut<'a>,
+            enrolment_token: &'a str,
+            enrolment_token_expires_at: u64,
         }
         print_json(&Out {
             operator: &op,
             enrollment: EnrollmentOut::new(&enrollment, expires_at),
+            enrolment_token: token.expose(),
+            enrolment_token_expires_at: token_expires_at,
         })?;
     } else {
         print_text(&format!(
@@ -610,6 +690,10 @@ fn add_first_operator(
             op.name, op.role
         ))?;
         print_text(&enrollment_text(&enrollment, expires_at)?)?;
+        print_text(&Zeroizing::new(format!(
+            "\nShould this enrolment lapse before it is confirmed, start another with\n{}",
+            token_text(&op.name, &token, token_expires_at).as_str()
+        )))?;
     }
     ok()
 }
@@ -821,12 +905,20 @@ fn rotation_auth(config: &Config, step_up: &StepUp) -> Result<Auth, CliError> {
     }
 }
 
-/// Contexts of windflow's own records are refused: `crypto encrypt` could
-/// otherwise forge a grant, and `crypto decrypt` print a TOTP secret.
+/// Contexts of windflow's own data are refused (see [`contexts::RESERVED`]):
+/// `crypto encrypt` could otherwise forge a grant, a session or a secret, and
+/// `crypto decrypt` print a TOTP key or a secret past the checks of the
+/// command that owns it.
 fn check_context(context: &str) -> Result<(), CliError> {
-    if sealed::is_reserved_context(context) {
+    if let Some(r) = contexts::reserved(context) {
         return Err(CliError::Refused(format!(
-            "context {context:?} is reserved for windflow's own records (totp:, grant:); use another"
+            "context {context:?} is reserved: windflow seals {holds} under `{prefix}...`, \
+             and `windflow crypto` never opens or makes them; read them with {read_with}, \
+             which checks the operator's role and second factor. For your own data, \
+             use a context of your own (e.g. `backup:2024-06`)",
+            holds = r.holds,
+            prefix = r.prefix,
+            read_with = r.read_with,
         )));
     }
     Ok(())

@@ -17,12 +17,12 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::SecurityEvent;
-use crate::crypto::{Keyring, MasterKey, derive_key};
+use crate::crypto::{Keyring, MasterKey, contexts, derive_key};
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
 /// HKDF context of the chain key.
-pub const CHAIN_CONTEXT: &str = "audit-chain";
+pub const CHAIN_CONTEXT: &str = contexts::audit_chain();
 /// Length of a chain value in bytes.
 pub const MAC_LEN: usize = 32;
 const SUFFIX_HEAD: &str = ",\"chain\":\"";
@@ -48,7 +48,7 @@ impl ChainKey {
     pub fn new(master: &MasterKey) -> Self {
         Self {
             kid: master.kid(),
-            key: derive_key(master.expose_bytes(), b"", CHAIN_CONTEXT),
+            key: derive_key(master.expose_bytes(), b"", contexts::audit_chain()),
         }
     }
 

@@ -1,6 +1,7 @@
 //! Errors of the auth domain. None carries a code, a secret or a key.
 
 use super::Role;
+use super::enrolment::TokenRejection;
 use crate::crypto::CryptoError;
 use crate::mfa::MfaError;
 use crate::store::StoreError;
@@ -45,8 +46,48 @@ pub enum AuthError {
     #[error("record {0} in the local store is unreadable (not valid JSON of the expected shape)")]
     Corrupt(String),
 
+    #[error("{}", enrolment_refused(user, *reason))]
+    EnrolmentRefused {
+        user: String,
+        reason: TokenRejection,
+    },
+
     #[error("{0}")]
     Invalid(String),
+}
+
+fn enrolment_refused(user: &str, reason: TokenRejection) -> String {
+    let new_one =
+        format!("an admin issues a new one with `windflow mfa reset {user} --operator ADMIN`");
+    match reason {
+        TokenRejection::Missing => format!(
+            "{user:?} has no active second factor: starting their enrolment needs the one-time \
+             enrolment token printed by `windflow operators add` or `windflow mfa reset` \
+             (`windflow mfa enroll {user} --token TOKEN`), or an admin acting with a fresh \
+             second factor (`--operator ADMIN`)"
+        ),
+        TokenRejection::NotIssued => {
+            format!("no enrolment token is outstanding for {user:?}: {new_one}")
+        }
+        TokenRejection::Wrong => format!(
+            "the enrolment token is not the one issued for {user:?}: check it, or {new_one}"
+        ),
+        TokenRejection::Used => {
+            format!("the enrolment token of {user:?} was already used (it works once): {new_one}")
+        }
+        TokenRejection::Expired { at } => {
+            let when = i64::try_from(at)
+                .ok()
+                .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+                .map_or_else(
+                    || at.to_string(),
+                    |t| t.format("%Y-%m-%d %H:%M UTC").to_string(),
+                );
+            format!(
+                "the enrolment token of {user:?} expired at {when} (tokens last 24 h): {new_one}"
+            )
+        }
+    }
 }
 
 impl AuthError {
@@ -63,7 +104,8 @@ impl AuthError {
             AuthError::NotEnrolled(_)
             | AuthError::Forbidden { .. }
             | AuthError::StepUpRequired { .. }
-            | AuthError::LastAdmin { .. } => 3,
+            | AuthError::LastAdmin { .. }
+            | AuthError::EnrolmentRefused { .. } => 3,
             AuthError::Mfa(_)
             | AuthError::Crypto(_)
             | AuthError::Store(_)

@@ -7,6 +7,7 @@
 //! encrypted under `grant:<operator>` in `grants`. Every outcome a security
 //! team cares about is emitted through the [`Audit`] handle.
 
+mod enrolment;
 mod error;
 mod grant;
 mod operators;
@@ -20,6 +21,7 @@ use std::sync::Arc;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
+pub use enrolment::{ENROLMENT_NS, ENROLMENT_TOKEN_TTL_SECS, EnrolmentToken, TokenRejection};
 pub use error::AuthError;
 pub use grant::{DEFAULT_GRANT_TTL_SECS, Grant};
 pub use operators::{
@@ -245,6 +247,7 @@ impl Auth {
         self.store.delete(OPERATORS_NS, name)?;
         self.store.delete(MFA_NS, name)?;
         self.store.delete(GRANTS_NS, name)?;
+        self.store.delete(ENROLMENT_NS, name)?;
         self.emit(
             "operator_removed",
             Some(name),
@@ -330,6 +333,91 @@ impl Auth {
         Ok(enrollment)
     }
 
+    /// Issues a one-time enrolment token for `user` (replacing any earlier
+    /// one) and returns it with its expiry: show it once; only its hash is kept.
+    pub fn issue_enrolment_token(
+        &self,
+        user: &str,
+        now: u64,
+    ) -> Result<(EnrolmentToken, u64), AuthError> {
+        self.require_operator(user)?;
+        let token = EnrolmentToken::generate();
+        let stored = enrolment::StoredToken::new(&token, now);
+        self.store.put(ENROLMENT_NS, user, &stored.encode())?;
+        self.emit(
+            "enrolment_token_issued",
+            Some(user),
+            json!({ "expires_at": stored.expires_at }),
+        );
+        Ok((token, stored.expires_at))
+    }
+
+    /// Starts the enrolment of `user`, who has no active second factor, with
+    /// the one-time token issued for them (spent here, even if the enrolment
+    /// is never confirmed). No token, or a wrong, used or expired one, is
+    /// refused with [`AuthError::EnrolmentRefused`] and recorded as
+    /// `enrolment_refused`.
+    pub fn begin_enrollment_with_token(
+        &self,
+        user: &str,
+        token: Option<&EnrolmentToken>,
+        now: u64,
+    ) -> Result<mfa::Enrollment, AuthError> {
+        self.require_operator(user)?;
+        let outcome = match token {
+            None => Err(TokenRejection::Missing),
+            Some(token) => self.spend_token(user, token.expose(), now)?,
+        };
+        if let Err(reason) = outcome {
+            self.emit(
+                "enrolment_refused",
+                Some(user),
+                json!({ "reason": reason.as_str() }),
+            );
+            return Err(AuthError::EnrolmentRefused {
+                user: user.to_owned(),
+                reason,
+            });
+        }
+        self.emit("enrolment_token_used", Some(user), json!({}));
+        self.begin_enrollment(user, now)
+    }
+
+    /// Checks and marks the token used, in one transaction (two processes
+    /// never both spend it).
+    fn spend_token(
+        &self,
+        user: &str,
+        token: &str,
+        now: u64,
+    ) -> Result<Result<(), TokenRejection>, AuthError> {
+        use rusqlite::OptionalExtension;
+        Ok(self.store.transaction(|tx| {
+            let Some(bytes) = tx
+                .query_row(
+                    "SELECT value FROM kv WHERE ns = ?1 AND key = ?2",
+                    rusqlite::params![ENROLMENT_NS, user],
+                    |r| r.get::<_, Vec<u8>>(0),
+                )
+                .optional()?
+            else {
+                return Ok(Err(TokenRejection::NotIssued));
+            };
+            let Some(mut stored) = enrolment::StoredToken::decode(&bytes) else {
+                return Ok(Err(TokenRejection::NotIssued));
+            };
+            if let Err(reason) = stored.check(token, now) {
+                return Ok(Err(reason));
+            }
+            stored.used_at = Some(now);
+            tx.execute(
+                "UPDATE kv SET value = ?3, updated_at = unixepoch() WHERE ns = ?1 AND key = ?2",
+                rusqlite::params![ENROLMENT_NS, user, stored.encode()],
+            )?;
+            Ok(Ok(()))
+        })?)
+    }
+
     /// Confirms the pending enrolment with a code from the new key.
     pub fn confirm_enrollment(&self, user: &str, code: &str, now: u64) -> Result<(), AuthError> {
         let policy = &self.policy;
@@ -339,6 +427,10 @@ impl Auth {
         })?;
         match outcome {
             Ok(()) => {
+                // Enrolled: an outstanding token has nothing left to open.
+                if let Err(e) = self.store.delete(ENROLMENT_NS, user) {
+                    tracing::warn!(user, error = %e, "enrolment token not deleted");
+                }
                 self.emit("mfa_enrolled", Some(user), json!({}));
                 Ok(())
             }
@@ -408,10 +500,12 @@ impl Auth {
         Ok(codes)
     }
 
-    /// Deletes the user's second factor (and grant): they must enrol again.
+    /// Deletes the user's second factor, grant and enrolment token: they
+    /// must enrol again (with a token from [`Auth::issue_enrolment_token`]).
     pub fn reset_mfa(&self, user: &str) -> Result<(), AuthError> {
         let existed = self.store.delete(MFA_NS, user)?;
         self.store.delete(GRANTS_NS, user)?;
+        self.store.delete(ENROLMENT_NS, user)?;
         self.emit("mfa_reset", Some(user), json!({ "had_record": existed }));
         Ok(())
     }
@@ -575,6 +669,7 @@ pub fn reason(e: &AuthError) -> &'static str {
         AuthError::Store(_) => "store",
         AuthError::Corrupt(_) => "corrupt_record",
         AuthError::Invalid(_) => "invalid",
+        AuthError::EnrolmentRefused { reason, .. } => reason.as_str(),
     }
 }
 

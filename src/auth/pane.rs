@@ -11,7 +11,7 @@ use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Table};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::service::{AuthEvent, AuthRequest, Change};
-use super::{MfaState, OperatorStatus, Role};
+use super::{EnrolmentToken, MfaState, OperatorStatus, Role};
 use crate::console::actions::{ActionDef, name};
 use crate::console::app::{ConfirmSpec, Request};
 use crate::console::filter::{self, Filter};
@@ -35,6 +35,8 @@ pub struct Operators {
     error: Option<String>,
     /// New backup codes, shown until the operator leaves them; wiped on drop.
     codes: Option<Vec<SecretString>>,
+    /// After a reset: the operator and their one-time enrolment token, shown once.
+    token: Option<(String, EnrolmentToken)>,
 }
 
 fn row_text(op: &OperatorStatus) -> String {
@@ -132,6 +134,43 @@ impl Operators {
         }));
     }
 
+    fn render_token(&self, frame: &mut Frame, area: Rect, ctx: &RenderCtx) {
+        let Some((name, token)) = &self.token else {
+            return;
+        };
+        let t = ctx.theme;
+        let lines = vec![
+            Line::styled(
+                format!("{name} enrols again with this one-time token."),
+                t.text(),
+            ),
+            Line::styled(
+                "It works once, for 24 hours, and is shown only now:",
+                t.text(),
+            ),
+            Line::styled(
+                "hand it over privately. y copies it, esc closes.",
+                t.muted(),
+            ),
+            Line::raw(""),
+            Line::styled(format!("  windflow mfa enroll {name} --token"), t.text()),
+            Line::styled(format!("  {}", token.expose()), t.accent()),
+        ];
+        let height = (lines.len() as u16 + 2).min(area.height);
+        let box_area = centered_fixed(area, 72.min(area.width), height);
+        frame.render_widget(Clear, box_area);
+        let block = Block::default()
+            .borders(Borders::ALL)
+            .border_style(t.border(true))
+            .title(Span::styled(" Enrolment token ", t.title()));
+        frame.render_widget(
+            Paragraph::new(lines)
+                .wrap(ratatui::widgets::Wrap { trim: false })
+                .block(block),
+            box_area,
+        );
+    }
+
     fn render_codes(&self, frame: &mut Frame, area: Rect, ctx: &RenderCtx) {
         let Some(codes) = &self.codes else { return };
         let t = ctx.theme;
@@ -196,9 +235,10 @@ impl Pane for Operators {
     }
 
     fn handle(&mut self, action: &str, shared: &Shared, effects: &mut Vec<Effect>) -> bool {
-        if self.codes.is_some() && action != name::SELECT {
-            // Any key first closes the codes (and wipes them).
+        if (self.codes.is_some() || self.token.is_some()) && action != name::SELECT {
+            // Any key first closes the codes or the token (and wipes them).
             self.codes = None;
+            self.token = None;
             return true;
         }
         match action {
@@ -241,7 +281,7 @@ impl Pane for Operators {
                 }));
                 false
             }
-            name::SELECT => self.codes.take().is_some(),
+            name::SELECT => self.codes.take().is_some() | self.token.take().is_some(),
             other => {
                 let len = self.visible().len();
                 self.list.navigate(other, len)
@@ -258,9 +298,14 @@ impl Pane for Operators {
                 self.rows = Some(list.clone());
                 self.error = None;
             }
-            AuthEvent::Managed { message, operators } => {
+            AuthEvent::Managed {
+                message,
+                operators,
+                token,
+            } => {
                 self.rows = Some(operators.clone());
                 self.error = None;
+                self.token = token.clone();
                 effects.push(Effect::Notify(Level::Info, message.clone()));
             }
             AuthEvent::ManageFailed { reason } => {
@@ -374,6 +419,7 @@ impl Pane for Operators {
             }
         }
         self.render_codes(frame, area, ctx);
+        self.render_token(frame, area, ctx);
     }
 
     fn set_filter(&mut self, filter: Option<Filter>) {
@@ -390,15 +436,19 @@ impl Pane for Operators {
             let all: Vec<&str> = codes.iter().map(|c| c.expose_secret()).collect();
             return Some(all.join("\n"));
         }
+        if let Some((_, token)) = &self.token {
+            return Some(token.expose().to_owned());
+        }
         self.selected().map(|op| op.name.clone())
     }
 
     fn back(&mut self) -> bool {
-        self.codes.take().is_some()
+        self.codes.take().is_some() | self.token.take().is_some()
     }
 
     fn lock(&mut self) {
         self.codes = None;
+        self.token = None;
     }
 
     fn click(&mut self, row: u16) -> bool {

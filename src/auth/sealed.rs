@@ -1,6 +1,7 @@
 //! Records kept encrypted in the local store: JSON sealed with the envelope
 //! under a context derived from the namespace and the key (`totp:<user>`,
-//! `grant:<operator>`), so a record copied to another key does not open.
+//! `grant:<operator>`, see [`contexts`]), so a record copied to another key
+//! does not open.
 
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
@@ -8,7 +9,7 @@ use serde::de::DeserializeOwned;
 use zeroize::Zeroizing;
 
 use super::AuthError;
-use crate::crypto::{CryptoError, Keyring};
+use crate::crypto::{CryptoError, Keyring, contexts};
 use crate::store::Store;
 
 /// MFA records, one per user.
@@ -16,28 +17,17 @@ pub const MFA_NS: &str = "mfa";
 /// Step-up grants, one per operator.
 pub const GRANTS_NS: &str = "grants";
 
-/// The encrypted namespaces and the context prefix of each.
-pub const ENCRYPTED_NAMESPACES: &[(&str, &str)] = &[(MFA_NS, "totp:"), (GRANTS_NS, "grant:")];
+/// The encrypted namespaces.
+pub const ENCRYPTED_NAMESPACES: &[&str] = &[MFA_NS, GRANTS_NS];
 
-/// The envelope context of `key` in namespace `ns`.
+/// The envelope context of `key` in namespace `ns`; a namespace that is not
+/// one of [`ENCRYPTED_NAMESPACES`] gets a reserved context nothing opens.
 pub fn context(ns: &str, key: &str) -> String {
-    let prefix = ENCRYPTED_NAMESPACES
-        .iter()
-        .find(|(n, _)| *n == ns)
-        .map_or("", |(_, p)| *p);
-    if prefix.is_empty() {
-        format!("{ns}:{key}")
-    } else {
-        format!("{prefix}{key}")
+    match ns {
+        MFA_NS => contexts::totp(key),
+        GRANTS_NS => contexts::grant(key),
+        _ => contexts::record(ns, key),
     }
-}
-
-/// Whether `context` is one windflow uses for its own records (and so must
-/// not be produced or opened by hand with `windflow crypto`).
-pub fn is_reserved_context(context: &str) -> bool {
-    ENCRYPTED_NAMESPACES
-        .iter()
-        .any(|(_, prefix)| context.starts_with(prefix))
 }
 
 /// Reads and decrypts a record.
@@ -174,7 +164,7 @@ pub struct RewrapCount {
 /// transaction (re-read inside it, so a concurrent update is never lost).
 pub fn rewrap_all(store: &Store, keyring: &Keyring) -> Result<Vec<RewrapCount>, AuthError> {
     let mut report = Vec::new();
-    for (ns, _) in ENCRYPTED_NAMESPACES {
+    for ns in ENCRYPTED_NAMESPACES {
         let mut count = RewrapCount {
             namespace: (*ns).to_owned(),
             ..RewrapCount::default()

@@ -64,7 +64,7 @@ impl Change {
             Change::Remove { name } => format!("removed operator {name}"),
             Change::ResetMfa { name } => {
                 format!(
-                    "reset the second factor of {name}: they must enrol again (windflow mfa enroll {name})"
+                    "reset the second factor of {name}: they enrol again with the one-time token shown"
                 )
             }
         }
@@ -87,12 +87,15 @@ pub enum AuthEvent {
     Rejected {
         reason: String,
     },
-    /// Shown once: the QR code, the URI, the secret and the backup codes.
+    /// Shown once: the QR code, the URI, the secret and the backup codes,
+    /// with the one-time token that starts another enrolment should this
+    /// one lapse unconfirmed.
     Enrollment {
         operator: String,
         uri: SecretString,
         secret: SecretString,
         backup_codes: Vec<SecretString>,
+        token: Option<super::EnrolmentToken>,
     },
     SteppedUp {
         action: &'static str,
@@ -106,6 +109,8 @@ pub enum AuthEvent {
     Managed {
         message: String,
         operators: Vec<OperatorStatus>,
+        /// After a reset: the operator's one-time enrolment token (shown once).
+        token: Option<(String, super::EnrolmentToken)>,
     },
     ManageFailed {
         reason: String,
@@ -188,15 +193,21 @@ pub fn handle(auth: &Auth, req: AuthRequest) -> AuthEvent {
             }
         }
         AuthRequest::CreateFirst { operator } => {
+            let now = now();
             let res = auth
                 .add_first_operator(&operator, Role::Admin)
-                .and_then(|_| auth.begin_enrollment(&operator, now()));
+                .and_then(|_| auth.begin_enrollment(&operator, now))
+                .and_then(|en| {
+                    let (token, _) = auth.issue_enrolment_token(&operator, now)?;
+                    Ok((en, token))
+                });
             match res {
-                Ok(en) => AuthEvent::Enrollment {
+                Ok((en, token)) => AuthEvent::Enrollment {
                     operator,
                     uri: en.otpauth_uri.clone(),
                     secret: en.secret_base32.clone(),
                     backup_codes: en.backup_codes.clone(),
+                    token: Some(token),
                 },
                 Err(e) => rejected(e),
             }
@@ -236,14 +247,18 @@ pub fn handle(auth: &Auth, req: AuthRequest) -> AuthEvent {
         AuthRequest::Manage { actor, change } => {
             let auth = auth.clone().with_actor(&actor);
             let res = match &change {
-                Change::SetRole { name, role } => auth.set_role(name, *role),
-                Change::Remove { name } => auth.remove_operator(name),
-                Change::ResetMfa { name } => auth.reset_mfa(name),
+                Change::SetRole { name, role } => auth.set_role(name, *role).map(|()| None),
+                Change::Remove { name } => auth.remove_operator(name).map(|()| None),
+                Change::ResetMfa { name } => auth
+                    .reset_mfa(name)
+                    .and_then(|()| auth.issue_enrolment_token(name, now()))
+                    .map(|(token, _)| Some((name.clone(), token))),
             };
-            match res.and_then(|()| auth.operator_statuses()) {
-                Ok(operators) => AuthEvent::Managed {
+            match res.and_then(|token| Ok((token, auth.operator_statuses()?))) {
+                Ok((token, operators)) => AuthEvent::Managed {
                     message: change.done(),
                     operators,
+                    token,
                 },
                 Err(e) => AuthEvent::ManageFailed {
                     reason: e.to_string(),

@@ -16,8 +16,8 @@ use secrecy::{ExposeSecret, SecretString};
 use super::actions::name;
 use super::app::{Request, single_line_input};
 use super::theme::{ColorMode, Role as ThemeRole, Theme};
-use crate::auth::Role;
 use crate::auth::service::{AuthEvent, AuthRequest};
+use crate::auth::{EnrolmentToken, Role};
 use crate::mfa::qr;
 
 /// Who is signed in.
@@ -63,6 +63,8 @@ pub struct EnrollmentView {
     pub uri: SecretString,
     pub secret: SecretString,
     pub backup_codes: Vec<SecretString>,
+    /// Starts another enrolment should this one lapse (shown once).
+    pub token: Option<EnrolmentToken>,
 }
 
 fn code_input() -> TextArea<'static> {
@@ -228,6 +230,7 @@ impl Gate {
                     uri,
                     secret,
                     backup_codes,
+                    token,
                 },
             ) => {
                 w.busy = false;
@@ -237,6 +240,7 @@ impl Gate {
                     uri: uri.clone(),
                     secret: secret.clone(),
                     backup_codes: backup_codes.clone(),
+                    token: token.clone(),
                 });
             }
             _ => {}
@@ -413,11 +417,20 @@ fn render_wizard(w: &Wizard, t: &Theme, frame: &mut Frame, area: Rect) {
         "Enter confirms · Esc quits"
     };
     frame.render_widget(Line::styled(s, t.muted()), status);
+    let mut below = Vec::new();
     if let Some(e) = &w.error {
-        frame.render_widget(
-            Paragraph::new(Line::styled(e.clone(), t.role(ThemeRole::Danger)))
-                .wrap(Wrap { trim: true }),
-            err,
-        );
+        below.push(Line::styled(e.clone(), t.role(ThemeRole::Danger)));
     }
+    if let Some(token) = &en.token {
+        below.push(Line::raw(""));
+        below.push(Line::styled(
+            format!(
+                "Not now? Within 24 h: windflow mfa enroll {} --token {}",
+                en.operator,
+                token.expose()
+            ),
+            t.muted(),
+        ));
+    }
+    frame.render_widget(Paragraph::new(below).wrap(Wrap { trim: true }), err);
 }

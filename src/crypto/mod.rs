@@ -16,6 +16,7 @@
 //! ```
 
 pub mod b64;
+pub mod contexts;
 pub mod envelope;
 mod error;
 mod key;

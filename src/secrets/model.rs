@@ -306,8 +306,8 @@ pub fn deployment_id(path: &str) -> Option<&str> {
 /// deployment secrets, `secret:<path>` for any other path.
 pub fn context(path: &str) -> String {
     match deployment_id(path) {
-        Some(id) => format!("deployment:{id}"),
-        None => format!("secret:{path}"),
+        Some(id) => crate::crypto::contexts::deployment(id),
+        None => crate::crypto::contexts::secret(path),
     }
 }
 

@@ -15,6 +15,7 @@ use zeroize::Zeroizing;
 use super::Secrets;
 use super::backend::{Result, SecretsError, unix_now};
 use super::model::{self, Created, Policy, SecretValue, Values};
+use crate::crypto::contexts;
 
 /// Namespace of rotation journals in the local store.
 pub const JOURNAL_NS: &str = "secrets.rotation";
@@ -221,10 +222,6 @@ async fn pause(point: &str) {
     }
 }
 
-fn rotation_context(path: &str) -> String {
-    format!("rotation:{path}")
-}
-
 fn seal_values(s: &Secrets, path: &str, values: &Values) -> Result<String> {
     let map: BTreeMap<&str, &str> = values
         .iter()
@@ -232,7 +229,7 @@ fn seal_values(s: &Secrets, path: &str, values: &Values) -> Result<String> {
         .collect();
     let text = Zeroizing::new(serde_json::to_vec(&map).expect("a map serialises"));
     s.keyring()
-        .encrypt(&rotation_context(path), &text)
+        .encrypt(&contexts::rotation(path), &text)
         .map_err(|e| SecretsError::Crypto {
             path: path.to_owned(),
             reason: e.to_string(),
@@ -242,7 +239,7 @@ fn seal_values(s: &Secrets, path: &str, values: &Values) -> Result<String> {
 fn open_values(s: &Secrets, path: &str, sealed: &str) -> Result<Values> {
     let pt = s
         .keyring()
-        .decrypt(&rotation_context(path), sealed)
+        .decrypt(&contexts::rotation(path), sealed)
         .map_err(|e| SecretsError::Crypto {
             path: path.to_owned(),
             reason: e.to_string(),

@@ -27,10 +27,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-use super::model::{
-    ENVELOPE_CONTEXT, HijackAttempt, Invalid, Listed, Session, Validation, is_valid_id, to_json,
-};
-use crate::crypto::Keyring;
+use super::model::{HijackAttempt, Invalid, Listed, Session, Validation, is_valid_id, to_json};
+use crate::crypto::{Keyring, contexts};
 use crate::service::Backend;
 use crate::store::{Store, StoreError};
 
@@ -159,11 +157,11 @@ struct HijackRecord {
 }
 
 fn seal(keys: &Keyring, s: &Session) -> Result<String> {
-    Ok(keys.encrypt(ENVELOPE_CONTEXT, &to_json(s))?)
+    Ok(keys.encrypt(contexts::session(), &to_json(s))?)
 }
 
 fn open(keys: &Keyring, envelope: &str) -> Option<Session> {
-    let pt = keys.decrypt(ENVELOPE_CONTEXT, envelope).ok()?;
+    let pt = keys.decrypt(contexts::session(), envelope).ok()?;
     serde_json::from_slice(&pt).ok()
 }
 
@@ -173,11 +171,11 @@ fn seal_hijack(keys: &Keyring, session: &Session, attempt: &HijackAttempt) -> Re
         attempt: attempt.clone(),
     };
     let json = serde_json::to_vec(&rec).expect("a hijack record always serializes");
-    Ok(keys.encrypt(ENVELOPE_CONTEXT, &json)?)
+    Ok(keys.encrypt(contexts::session(), &json)?)
 }
 
 fn open_hijack(keys: &Keyring, envelope: &str) -> Option<(Session, HijackAttempt)> {
-    let pt = keys.decrypt(ENVELOPE_CONTEXT, envelope).ok()?;
+    let pt = keys.decrypt(contexts::session(), envelope).ok()?;
     let rec: HijackRecord = serde_json::from_slice(&pt).ok()?;
     Some((rec.session, rec.attempt))
 }

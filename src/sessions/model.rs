@@ -26,8 +26,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// The envelope context session payloads are sealed under.
-pub const ENVELOPE_CONTEXT: &str = "session";
 /// Bytes of randomness in a session id (256 bits).
 pub const ID_BYTES: usize = 32;
 /// Length of an id as URL-safe base64 without padding.

@@ -112,20 +112,20 @@ fn cli_first_operator_enrolment_verify_and_admin_gated_management() {
     let out = env.run(&["operators", "add", "bob", "--operator", "admin"]);
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("fresh second factor"));
-    env.expect(
-        &[
-            "operators",
-            "add",
-            "bob",
-            "--role",
-            "operator",
-            "--operator",
-            "admin",
-            "--code",
-            &backup[0],
-        ],
-        0,
-    );
+    let added = env.json(&[
+        "operators",
+        "add",
+        "bob",
+        "--role",
+        "operator",
+        "--operator",
+        "admin",
+        "--code",
+        &backup[0],
+        "--json",
+    ]);
+    assert_eq!(added["enrollment"], Value::Null);
+    let bob_token = added["enrolment_token"].as_str().unwrap().to_owned();
     // A spent backup code does not work twice.
     env.expect(
         &[
@@ -140,9 +140,9 @@ fn cli_first_operator_enrolment_verify_and_admin_gated_management() {
         3,
     );
 
-    // bob enrols himself (no grant needed before his first confirmation);
+    // bob enrols himself with the one-time token from `operators add`;
     // text mode draws the QR code and prints URI, secret and backup codes.
-    let text = env.expect(&["mfa", "enroll", "bob"], 0);
+    let text = env.expect(&["mfa", "enroll", "bob", "--token", &bob_token], 0);
     assert!(
         text.contains("\x1b[97;40m") && text.contains('█'),
         "QR drawn"
@@ -371,6 +371,187 @@ fn cli_first_operator_enrolment_verify_and_admin_gated_management() {
     }
 }
 
+/// Every file under `dir` (recursively) as lossy text.
+fn all_text_under(dir: &Path) -> Vec<(PathBuf, String)> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for entry in entries {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(all_text_under(&path));
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            out.push((path, String::from_utf8_lossy(&bytes).into_owned()));
+        }
+    }
+    out
+}
+
+/// A new operator's enrolment cannot be started by whoever runs the CLI:
+/// it needs the one-time token printed by `operators add` (or `mfa reset`),
+/// or an admin with a fresh second factor. A missing, wrong, used or expired
+/// token exits 3 with the reason and is audited; the token is never logged.
+#[test]
+fn cli_enrolment_needs_the_one_time_token_or_an_admin() {
+    let env = Env::new();
+    let (_, _, backup) = admin(&env);
+    let added = env.json(&[
+        "operators",
+        "add",
+        "bob",
+        "--role",
+        "admin",
+        "--operator",
+        "admin",
+        "--code",
+        &backup[0],
+        "--json",
+    ]);
+    let token = added["enrolment_token"].as_str().unwrap().to_owned();
+    assert_eq!(token.len(), 64, "{added}");
+    assert!(added["enrolment_token_expires_at"].as_u64().unwrap() >= now() + 24 * 3600 - 60);
+
+    // Somebody else at the CLI: no token, a wrong one, a confirm without a pending key.
+    let stderr = |out: &std::process::Output| String::from_utf8_lossy(&out.stderr).into_owned();
+    let out = env.run(&["mfa", "enroll", "bob", "--json"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--token"), "{}", stderr(&out));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("secret"));
+    let wrong = "0".repeat(64);
+    let out = env.run(&["mfa", "enroll", "bob", "--token", &wrong]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not the one issued"),
+        "{}",
+        stderr(&out)
+    );
+    // bob is not enrolled and has no pending key: nothing to confirm.
+    assert_ne!(
+        env.run(&["mfa", "confirm", "bob", "123456"]).status.code(),
+        Some(0)
+    );
+    // Another operator's token does not open bob's enrolment.
+    let carol = env.json(&[
+        "operators",
+        "add",
+        "carol",
+        "--operator",
+        "admin",
+        "--code",
+        &backup[1],
+        "--json",
+    ]);
+    let carol_token = carol["enrolment_token"].as_str().unwrap().to_owned();
+    env.expect(&["mfa", "enroll", "bob", "--token", &carol_token], 3);
+
+    // bob, with his token: the enrolment starts; the token works once.
+    let started = env.json(&["mfa", "enroll", "bob", "--token", &token, "--json"]);
+    let bob_key = key(started["secret"].as_str().unwrap());
+    let out = env.run(&["mfa", "enroll", "bob", "--token", &token]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(stderr(&out).contains("already used"), "{}", stderr(&out));
+    // ... so bob's pending key was not replaced: his code confirms it.
+    env.expect(&["mfa", "confirm", "bob", &code(&bob_key, now())], 0);
+
+    // A token past its 24 hours is refused.
+    let db = rusqlite::Connection::open(env.data().join("windflow.db")).unwrap();
+    let stored: Vec<u8> = db
+        .query_row(
+            "SELECT value FROM kv WHERE ns = 'enrolment_tokens' AND key = 'carol'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&stored).contains(&carol_token),
+        "stored hashed"
+    );
+    let mut record: Value = serde_json::from_slice(&stored).unwrap();
+    record["expires_at"] = Value::from(now() - 1);
+    db.execute(
+        "UPDATE kv SET value = ?1 WHERE ns = 'enrolment_tokens' AND key = 'carol'",
+        [serde_json::to_vec(&record).unwrap()],
+    )
+    .unwrap();
+    drop(db);
+    let out = env.run(&["mfa", "enroll", "carol", "--token", &carol_token]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(stderr(&out).contains("expired"), "{}", stderr(&out));
+    // An admin with a fresh second factor may start it without a token.
+    env.expect(
+        &[
+            "mfa",
+            "enroll",
+            "carol",
+            "--operator",
+            "admin",
+            "--code",
+            &backup[2],
+        ],
+        0,
+    );
+
+    // After a reset, the old factor is gone and a new token is printed once.
+    let reset = env.json(&[
+        "mfa",
+        "reset",
+        "bob",
+        "--operator",
+        "admin",
+        "--code",
+        &backup[3],
+        "--json",
+    ]);
+    let again = reset["enrolment_token"].as_str().unwrap().to_owned();
+    assert_ne!(again, token);
+    env.expect(&["mfa", "enroll", "bob"], 3);
+    env.expect(&["mfa", "enroll", "bob", "--token", &token], 3);
+    // The token may come from the environment (out of the process list).
+    let out = env
+        .cmd(&["mfa", "enroll", "bob", "--json"])
+        .env("WINDFLOW_ENROLMENT_TOKEN", &again)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    // Audited, with the reasons; no token in the audit log, the logs or the store.
+    let events = env.events();
+    let reasons: Vec<&str> = events
+        .iter()
+        .filter(|e| e.event_type == "enrolment_refused")
+        .map(|e| e.details["reason"].as_str().unwrap())
+        .collect();
+    for r in [
+        "token_required",
+        "token_wrong",
+        "token_used",
+        "token_expired",
+    ] {
+        assert!(reasons.contains(&r), "no refusal for {r}: {reasons:?}");
+    }
+    assert!(events.iter().all(|e| e.event_type != "enrolment_refused"
+        || e.user_id.as_deref() == Some("bob")
+        || e.user_id.as_deref() == Some("carol")));
+    assert!(
+        events
+            .iter()
+            .any(|e| e.event_type == "enrolment_token_issued")
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.event_type == "enrolment_token_used")
+    );
+    for dir in [env.data(), env.root.path().join("state")] {
+        for (path, text) in all_text_under(&dir) {
+            for t in [&token, &carol_token, &again] {
+                assert!(!text.contains(t.as_str()), "a token in {}", path.display());
+            }
+        }
+    }
+}
+
 #[test]
 fn cli_lockout_after_five_failures_is_audited() {
     let env = Env::new();
@@ -412,10 +593,7 @@ fn cli_lockout_after_five_failures_is_audited() {
 fn cli_crypto_round_trip_contexts_and_key_file() {
     let env = Env::new();
     let plain = b"db password: hunter2\n";
-    let out = env.run_stdin(
-        &["crypto", "encrypt", "--context", "deployment:api-7"],
-        plain,
-    );
+    let out = env.run_stdin(&["crypto", "encrypt", "--context", "backup:api-7"], plain);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -428,7 +606,7 @@ fn cli_crypto_round_trip_contexts_and_key_file() {
     assert_eq!(mode(&env.data().join("master.key")), 0o600);
 
     let out = env.run_stdin(
-        &["crypto", "decrypt", "--context", "deployment:api-7"],
+        &["crypto", "decrypt", "--context", "backup:api-7"],
         envelope.as_bytes(),
     );
     assert_eq!(
@@ -440,7 +618,7 @@ fn cli_crypto_round_trip_contexts_and_key_file() {
     assert_eq!(out.stdout, plain);
 
     let out = env.run_stdin(
-        &["crypto", "decrypt", "--context", "deployment:api-8"],
+        &["crypto", "decrypt", "--context", "backup:api-8"],
         envelope.as_bytes(),
     );
     assert_eq!(out.status.code(), Some(2));
@@ -448,7 +626,7 @@ fn cli_crypto_round_trip_contexts_and_key_file() {
     assert!(out.stdout.is_empty());
 
     let out = env.run_stdin(
-        &["crypto", "decrypt", "--context", "deployment:api-7"],
+        &["crypto", "decrypt", "--context", "backup:api-7"],
         b"wf1.nope",
     );
     assert_eq!(out.status.code(), Some(2));
@@ -469,11 +647,79 @@ fn cli_crypto_round_trip_contexts_and_key_file() {
     )
     .unwrap();
     let out = env.run_stdin(
-        &["crypto", "decrypt", "--context", "deployment:api-7"],
+        &["crypto", "decrypt", "--context", "backup:api-7"],
         envelope.as_bytes(),
     );
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("chmod 600"));
+}
+
+/// `crypto encrypt|decrypt` open nothing windflow sealed: not a stored
+/// secret (which `secrets get --reveal` shows only to an operator with a
+/// fresh second factor), nor any other context of the product.
+#[test]
+fn cli_crypto_refuses_every_context_windflow_seals_with() {
+    let env = Env::new();
+    env.operator_with_grant("admin");
+    env.expect(
+        &[
+            "--operator",
+            "admin",
+            "secrets",
+            "put",
+            "deployments/api-7",
+            "db=hunter2-xyzzy",
+        ],
+        0,
+    );
+    let db = rusqlite::Connection::open(env.data().join("windflow.db")).unwrap();
+    let doc: Vec<u8> = db
+        .query_row(
+            "SELECT value FROM kv WHERE ns = 'secrets.kv' AND key = 'deployments/api-7'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    drop(db);
+    let doc = String::from_utf8_lossy(&doc);
+    let start = doc
+        .find("wf1.")
+        .expect("the value is stored as an envelope");
+    let sealed: String = doc[start..].chars().take_while(|c| *c != '"').collect();
+
+    // Today's hole: anyone at the CLI, with no operator, read the secret.
+    let out = env.run_stdin(
+        &["crypto", "decrypt", "--context", "deployment:api-7"],
+        sealed.as_bytes(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(out.stdout.is_empty(), "nothing printed");
+    assert!(stderr.contains("reserved"), "{stderr}");
+    assert!(stderr.contains("windflow secrets get"), "{stderr}");
+
+    for context in [
+        "totp:admin",
+        "grant:admin",
+        "deployment:api-7",
+        "secret:db/main",
+        "rotation:deployments/api-7",
+        "session",
+        "session:abc",
+        "audit-chain",
+        "record:ns/key",
+        " Deployment:api-7",
+    ] {
+        for verb in ["encrypt", "decrypt"] {
+            let out = env.run_stdin(&["crypto", verb, "--context", context], sealed.as_bytes());
+            assert_eq!(out.status.code(), Some(3), "{verb} {context:?}");
+            assert!(out.stdout.is_empty(), "{verb} {context:?}");
+        }
+    }
+    let out = env.run_stdin(&["crypto", "decrypt", "--context", "session"], b"wf1.x");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("windflow sessions"));
+    // A context of one's own still works.
+    env.expect(&["crypto", "encrypt", "--context", "backup:2024-06"], 0);
 }
 
 #[test]
@@ -802,10 +1048,13 @@ fn operators_pane_requests_list_change_and_refuse_through_the_service() {
             },
         )
     };
-    let AuthEvent::Managed { message, operators } = manage(Change::SetRole {
+    let AuthEvent::Managed {
+        message, operators, ..
+    } = manage(Change::SetRole {
         name: "bob".into(),
         role: Role::Operator,
-    }) else {
+    })
+    else {
         panic!("set-role failed")
     };
     assert_eq!(message, "bob is now operator");
@@ -813,10 +1062,23 @@ fn operators_pane_requests_list_change_and_refuse_through_the_service() {
     assert_eq!(row(&operators, "bob").failures, 1);
     assert_eq!(auth.operator("bob").unwrap().unwrap().role, Role::Operator);
 
-    let AuthEvent::Managed { operators, .. } = manage(Change::ResetMfa { name: "bob".into() })
+    let AuthEvent::Managed {
+        operators, token, ..
+    } = manage(Change::ResetMfa { name: "bob".into() })
     else {
         panic!("reset failed")
     };
+    // The reset hands out bob's one-time enrolment token (shown once in the pane).
+    let (who, token) = token.expect("an enrolment token after a reset");
+    assert_eq!(who, "bob");
+    assert!(
+        auth.begin_enrollment_with_token("bob", None, now())
+            .is_err()
+    );
+    assert!(
+        auth.begin_enrollment_with_token("bob", Some(&token), now())
+            .is_ok()
+    );
     assert_eq!(row(&operators, "bob").mfa, MfaState::None);
     assert!(!auth.is_enrolled("bob").unwrap());
 

@@ -766,6 +766,7 @@ fn sign_in_gate_roles_and_auto_lock() {
         uri: "otpauth://totp/WindFlow:alice%40windflow?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=WindFlow".into(),
         secret: "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP".into(),
         backup_codes: (0..10).map(|i| format!("abcde-fghj{i}").into()).collect(),
+        token: None,
     }));
     let s = screen(&mut app, 80, 24);
     assert!(

@@ -336,6 +336,234 @@ fn first_run_wizard_then_sign_in() {
     assert_eq!(verify(&fresh[0]), Some(1), "used once already");
 }
 
+/// While the first-run wizard shows the first admin's QR code, nobody else at
+/// the CLI can start another enrolment for that admin (which replaced the
+/// wizard's pending key, and so took the admin over): the wizard's code still
+/// confirms, and the attempt is refused (exit 3) and audited.
+#[test]
+fn first_run_wizard_enrolment_cannot_be_taken_over_from_the_cli() {
+    use secrecy::ExposeSecret;
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().to_str().unwrap();
+    let home = data.path().join("home");
+    let mut pty = Pty::spawn(
+        &windflow_bin(),
+        &["--data-dir", dir],
+        &[("USER", "alice")],
+        100,
+        30,
+    );
+    pty.wait_for("first run", T).unwrap();
+    pty.wait_for("alice", T).unwrap();
+    pty.key(Key::Enter);
+    pty.wait_for("Backup codes", T).unwrap();
+    let secret_on = |screen: &str| -> Option<String> {
+        screen.lines().find_map(|l| {
+            l.split_whitespace()
+                .find(|w| {
+                    w.len() == 32
+                        && w.chars()
+                            .all(|c| c.is_ascii_uppercase() || ('2'..='7').contains(&c))
+                })
+                .map(str::to_string)
+        })
+    };
+    pty.wait_until(|s| secret_on(s).is_some(), T).unwrap();
+    let secret = secret_on(&pty.screen_text()).unwrap();
+
+    // Another user of the machine, at the CLI, while the wizard waits.
+    let cli = |args: &[&str]| {
+        std::process::Command::new(windflow_bin())
+            .args(["--data-dir", dir])
+            .args(args)
+            .env("HOME", &home)
+            .env("XDG_CONFIG_HOME", data.path().join("config"))
+            .env("XDG_STATE_HOME", data.path().join("state"))
+            .env_remove("WINDFLOW_MASTER_KEY")
+            .env_remove("WINDFLOW_OPERATOR")
+            .env_remove("WINDFLOW_ENROLMENT_TOKEN")
+            .output()
+            .unwrap()
+    };
+    let out = cli(&["mfa", "enroll", "alice", "--json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("enrolment token"), "{stderr}");
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("otpauth"),
+        "no secret handed out"
+    );
+    let out = cli(&["mfa", "enroll", "alice", "--token", &"f".repeat(64)]);
+    assert_eq!(out.status.code(), Some(3));
+
+    // The wizard's own key still confirms: alice is signed in.
+    let key = windflow::mfa::TotpKey::from_base32(&secret, windflow::mfa::Algorithm::Sha1, 6, 30)
+        .unwrap();
+    let now = windflow::mfa::unix_seconds(std::time::SystemTime::now());
+    pty.keys(key.code_at(now).expose_secret());
+    pty.key(Key::Enter);
+    pty.wait_for("Services (", T).unwrap();
+    pty.wait_for("alice · admin", T).unwrap();
+    pty.keys("q");
+    assert_eq!(exited_cleanly(&mut pty), 0);
+    let refused: Vec<_> = crate::support::audit_events(data.path())
+        .into_iter()
+        .filter(|e| e.event_type == "enrolment_refused")
+        .collect();
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    assert!(
+        refused
+            .iter()
+            .all(|e| e.user_id.as_deref() == Some("alice"))
+    );
+}
+
+/// The wizard also shows the first admin's one-time enrolment token: left
+/// unconfirmed (the wizard quit), the admin starts a new enrolment with it
+/// at the CLI, and only with it.
+#[test]
+fn first_run_wizard_left_unconfirmed_enrols_again_with_its_token() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().to_str().unwrap();
+    let mut pty = Pty::spawn(
+        &windflow_bin(),
+        &["--data-dir", dir],
+        &[("USER", "alice")],
+        160,
+        40,
+    );
+    pty.wait_for("first run", T).unwrap();
+    pty.wait_for("alice", T).unwrap();
+    pty.key(Key::Enter);
+    pty.wait_for("Not now?", T).unwrap();
+    let token_on = |screen: &str| -> Option<String> {
+        screen.lines().find_map(|l| {
+            l.split_whitespace()
+                .find(|w| w.len() == 64 && w.chars().all(|c| c.is_ascii_hexdigit()))
+                .map(str::to_string)
+        })
+    };
+    pty.wait_until(|s| token_on(s).is_some(), T).unwrap();
+    let token = token_on(&pty.screen_text()).unwrap();
+    pty.key(Key::Esc);
+    assert_eq!(exited_cleanly(&mut pty), 0);
+
+    let cli = |args: &[&str]| {
+        std::process::Command::new(windflow_bin())
+            .args(["--data-dir", dir])
+            .args(args)
+            .env("HOME", data.path().join("home"))
+            .env("XDG_CONFIG_HOME", data.path().join("config"))
+            .env("XDG_STATE_HOME", data.path().join("state"))
+            .env_remove("WINDFLOW_MASTER_KEY")
+            .env_remove("WINDFLOW_OPERATOR")
+            .env_remove("WINDFLOW_ENROLMENT_TOKEN")
+            .output()
+            .unwrap()
+    };
+    assert_eq!(cli(&["mfa", "enroll", "alice"]).status.code(), Some(3));
+    let out = cli(&["mfa", "enroll", "alice", "--token", &token, "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let started: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(started["secret"].as_str().is_some_and(|s| s.len() == 32));
+    assert_eq!(
+        cli(&["mfa", "enroll", "alice", "--token", &token])
+            .status
+            .code(),
+        Some(3),
+        "the token works once"
+    );
+}
+
+/// An admin resets an operator's second factor in the Operators pane: the
+/// pane shows the operator's one-time enrolment token once, and with it (and
+/// only with it) the operator enrols again at the CLI.
+#[test]
+fn operators_pane_reset_shows_the_one_time_enrolment_token() {
+    use secrecy::ExposeSecret;
+    let env = crate::support::cli::CliEnv::new();
+    let added = env.json(&["operators", "add", "admin", "--json"]);
+    let secret = added["enrollment"]["secret"].as_str().unwrap();
+    let backup: Vec<String> = added["enrollment"]["backup_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    let key =
+        windflow::mfa::TotpKey::from_base32(secret, windflow::mfa::Algorithm::Sha1, 6, 30).unwrap();
+    let now = windflow::mfa::unix_seconds(std::time::SystemTime::now());
+    env.expect(
+        &["mfa", "confirm", "admin", key.code_at(now).expose_secret()],
+        0,
+    );
+    let bob = env.json(&[
+        "operators",
+        "add",
+        "bob",
+        "--operator",
+        "admin",
+        "--code",
+        &backup[0],
+        "--json",
+    ]);
+    let first = bob["enrolment_token"].as_str().unwrap().to_owned();
+
+    let root = env.root.path();
+    let path = |p: &str| root.join(p).display().to_string();
+    let data = env.data().display().to_string();
+    let vars = [
+        ("HOME", path("home")),
+        ("XDG_CONFIG_HOME", path("config")),
+        ("XDG_DATA_HOME", path("xdg-data")),
+        ("XDG_STATE_HOME", path("state")),
+        ("USER", "admin".to_owned()),
+        ("WINDFLOW_STEP_UP_MINUTES", "0".to_owned()),
+    ];
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut pty = Pty::spawn(&windflow_bin(), &["--data-dir", &data], &vars, 120, 30);
+    pty.wait_for("sign in", T).unwrap();
+    pty.keys(key.code_at(now + 30).expose_secret());
+    pty.key(Key::Enter);
+    pty.wait_for("Services (", T).unwrap();
+    pty.keys(":pane operators\r");
+    pty.wait_for("admin (you)", T).unwrap();
+    pty.wait_for("bob", T).unwrap();
+    pty.keys("j");
+    pty.keys("X");
+    pty.wait_for("needs a fresh code", T).unwrap();
+    pty.keys(&backup[1]);
+    pty.key(Key::Enter);
+    pty.wait_for("Reset the second factor of bob?", T).unwrap();
+    pty.keys("bob");
+    pty.key(Key::Enter);
+    pty.wait_for("Enrolment token", T).unwrap();
+    let token_on = |screen: &str| -> Option<String> {
+        screen.lines().find_map(|l| {
+            l.split(|c: char| !c.is_ascii_hexdigit())
+                .find(|w| w.len() == 64)
+                .map(str::to_string)
+        })
+    };
+    pty.wait_until(|s| token_on(s).is_some(), T).unwrap();
+    let token = token_on(&pty.screen_text()).unwrap();
+    assert_ne!(token, first);
+    pty.key(Key::Esc);
+    pty.wait_for_gone("Enrolment token", T).unwrap();
+    pty.keys("q");
+    assert_eq!(exited_cleanly(&mut pty), 0);
+
+    env.expect(&["mfa", "enroll", "bob"], 3);
+    env.expect(&["mfa", "enroll", "bob", "--token", &first], 3);
+    env.expect(&["mfa", "enroll", "bob", "--token", &token], 0);
+    env.expect(&["mfa", "enroll", "bob", "--token", &token], 3);
+}
+
 /// The headless basics: version, effective config as JSON, completions.
 #[test]
 fn version_config_show_and_completions() {

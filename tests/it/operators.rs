@@ -121,6 +121,7 @@ fn removing_needs_a_fresh_code_then_the_typed_name() {
         AuthEvent::Managed {
             message: "removed operator bob".into(),
             operators: vec![op("alice", Role::Admin, MfaState::Active, 10, 0)],
+            token: None,
         },
     );
     let text = screen(&mut app, 80, 24);

@@ -12,6 +12,7 @@ use windflow::audit::SecurityEvent;
 const CLEARED: &[&str] = &[
     "WINDFLOW_MASTER_KEY",
     "WINDFLOW_OPERATOR",
+    "WINDFLOW_ENROLMENT_TOKEN",
     "WINDFLOW_CONFIG",
     "WINDFLOW_READ_ONLY",
     "WINDFLOW_STEP_UP_MINUTES",
