@@ -616,6 +616,13 @@ pub fn run_operators(config: &Config, command: OperatorsCommand) -> Result<ExitC
         }
         OperatorsCommand::List { json } => {
             let ops = auth.operators().map_err(auth_err)?;
+            for o in ops.iter().filter(|o| o.problem.is_some()) {
+                eprintln!(
+                    "windflow: operator {}: {}",
+                    o.name,
+                    o.problem.as_deref().unwrap_or_default()
+                );
+            }
             if json {
                 print_json(&ops)?;
             } else {
@@ -713,7 +720,13 @@ fn operators_table(ops: &[Operator]) -> String {
             .ok()
             .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
             .map_or_else(String::new, |t| t.format("%Y-%m-%d %H:%M UTC").to_string());
-        let mfa = if o.enrolled { "enrolled" } else { "pending" };
+        let mfa = if o.problem.is_some() {
+            "UNREADABLE"
+        } else if o.enrolled {
+            "enrolled"
+        } else {
+            "pending"
+        };
         format!(
             "{:width$}  {:8}  {:8}  {created}",
             o.name,

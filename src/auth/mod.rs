@@ -115,8 +115,14 @@ impl Auth {
             .into_iter()
             .map(|(key, bytes)| {
                 let stored = StoredOperator::decode(&key, &bytes)?;
-                let enrolled = self.is_enrolled(&stored.name)?;
-                Ok(stored.with_enrolled(enrolled))
+                // One record that does not open costs its own row, not the list.
+                Ok(match self.is_enrolled(&stored.name) {
+                    Ok(enrolled) => stored.with_enrolled(enrolled),
+                    Err(e) => Operator {
+                        problem: Some(format!("second factor unreadable: {e}")),
+                        ..stored.with_enrolled(false)
+                    },
+                })
             })
             .collect()
     }
@@ -128,8 +134,12 @@ impl Auth {
             .into_iter()
             .map(|(key, bytes)| {
                 let stored = StoredOperator::decode(&key, &bytes)?;
-                let record = self.mfa_record(&stored.name)?;
+                let (record, unreadable) = match self.mfa_record(&stored.name) {
+                    Ok(r) => (r, false),
+                    Err(_) => (None, true),
+                };
                 let mfa = match &record {
+                    _ if unreadable => MfaState::Unreadable,
                     Some(r) if r.is_active() => MfaState::Active,
                     Some(r) if r.pending_key().is_some() => MfaState::Pending,
                     _ => MfaState::None,

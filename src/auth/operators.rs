@@ -20,6 +20,10 @@ pub struct Operator {
     pub created_at: u64,
     /// Whether a confirmed second factor is active.
     pub enrolled: bool,
+    /// Why the second factor could not be read (sealed under a key that is
+    /// not loaded, damaged): the operator is listed, not the list lost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 /// What is stored per operator (`enrolled` comes from the MFA record).
@@ -47,6 +51,7 @@ impl StoredOperator {
             role: self.role,
             created_at: self.created_at,
             enrolled,
+            problem: None,
         }
     }
 }
@@ -92,6 +97,9 @@ pub enum MfaState {
     Pending,
     /// No second factor: the operator cannot sign in until enrolled.
     None,
+    /// The record of the second factor cannot be read (another master key,
+    /// damaged): the operator cannot sign in until it is restored or reset.
+    Unreadable,
 }
 
 impl MfaState {
@@ -100,6 +108,7 @@ impl MfaState {
             MfaState::Active => "active",
             MfaState::Pending => "pending",
             MfaState::None => "none",
+            MfaState::Unreadable => "unreadable",
         }
     }
 }

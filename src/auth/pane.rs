@@ -358,6 +358,7 @@ impl Pane for Operators {
                     MfaState::Active => ("● active", Tone::Ok),
                     MfaState::Pending => ("◐ pending", Tone::Warn),
                     MfaState::None => ("○ none", Tone::Danger),
+                    MfaState::Unreadable => ("✕ unreadable", Tone::Danger),
                 };
                 let locked = match op.locked_until {
                     Some(until) if until > now => {

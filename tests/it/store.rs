@@ -375,3 +375,64 @@ fn a_master_key_file_of_another_user_is_refused() {
     assert!(err.contains("is owned by uid 65534"), "{err}");
     assert_eq!(env.events().len(), 1, "nothing appended");
 }
+
+#[test]
+fn operators_list_shows_everyone_when_one_second_factor_does_not_open() {
+    let env = CliEnv::new();
+    env.operator_with_grant("ops");
+    let added = env.json(&["--operator", "ops", "operators", "add", "bob", "--json"]);
+    let token = added["enrolment_token"]
+        .as_str()
+        .expect("a token")
+        .to_owned();
+    let enrolled = env.json(&["mfa", "enroll", "bob", "--token", &token, "--json"]);
+    let key = windflow::mfa::TotpKey::from_base32(
+        enrolled["secret"].as_str().expect("a secret"),
+        windflow::mfa::Algorithm::Sha1,
+        6,
+        30,
+    )
+    .unwrap();
+    let now = windflow::mfa::unix_seconds(std::time::SystemTime::now());
+    use secrecy::ExposeSecret;
+    env.expect(
+        &["mfa", "confirm", "bob", key.code_at(now).expose_secret()],
+        0,
+    );
+    // bob's sealed second-factor record damaged behind the product's back.
+    let db = rusqlite::Connection::open(env.data().join("windflow.db")).unwrap();
+    let n = db
+        .execute(
+            "UPDATE kv SET value = CAST('v1.damaged' AS BLOB) WHERE ns = 'mfa' AND key = 'bob'",
+            [],
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+    drop(db);
+    let out = env.run(&["operators", "list", "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names = names(&list, "name");
+    assert_eq!(names, BTreeSet::from(["ops".to_owned(), "bob".to_owned()]));
+    let bob = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "bob")
+        .unwrap();
+    assert!(
+        bob["problem"]
+            .as_str()
+            .is_some_and(|p| p.contains("unreadable")),
+        "{bob}"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("operator bob"), "the bad one is named: {err}");
+    let text = env.expect(&["operators", "list"], 0);
+    assert!(text.contains("UNREADABLE"), "{text}");
+}
