@@ -31,40 +31,66 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// Config file (default: windflow.toml in the XDG config dir).
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "FILE"
+    )]
     pub config: Option<PathBuf>,
     /// Folder of the embedded local store (default: the XDG data dir).
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "DIR"
+    )]
     pub data_dir: Option<PathBuf>,
     /// error, warn, info, debug or trace (the log goes to a file in the XDG state dir).
-    #[arg(long, global = true, value_name = "LEVEL")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "LEVEL"
+    )]
     pub log_level: Option<String>,
     /// Refuse every state-changing action.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     pub read_only: bool,
     /// Colour theme: dark, light, high-contrast, terminal, or one in the config dir.
-    #[arg(long, global = true, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", help_heading = "Console options")]
     pub theme: Option<String>,
     /// Keymap: vim, arrows, or one in the config dir.
-    #[arg(long, global = true, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", help_heading = "Console options")]
     pub keymap: Option<String>,
     /// Enable the mouse (click to focus, wheel to scroll).
-    #[arg(long, global = true)]
+    #[arg(long, help_heading = "Console options")]
     pub mouse: bool,
     /// Environment name shown in the status bar (e.g. prod).
-    #[arg(long = "env", global = true, value_name = "NAME")]
+    #[arg(
+        long = "env",
+        global = true,
+        help_heading = "Global options",
+        value_name = "NAME"
+    )]
     pub environment: Option<String>,
     /// Operator name.
-    #[arg(long, global = true, value_name = "NAME")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "NAME"
+    )]
     pub operator: Option<String>,
     /// Open the console on a fresh temporary store fed by a workload generator.
-    #[arg(long)]
+    #[arg(long, help_heading = "Console options")]
     pub demo: bool,
     /// Keep sessions in Redis (`redis://[:password@]host:port[/db]`, `rediss://` for TLS)
     /// instead of the embedded store.
     #[arg(
         long,
         global = true,
+        help_heading = "Global options",
         env = "WINDFLOW_REDIS_URL",
         value_name = "URL",
         hide_env_values = true

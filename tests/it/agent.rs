@@ -431,3 +431,29 @@ fn the_console_shows_the_agent_row_or_what_its_absence_means() {
     pty.keys("q");
     assert_eq!(pty.wait_exit(T).expect("windflow exits").exit_code(), 0);
 }
+
+#[test]
+fn a_subcommand_s_help_lists_its_own_options_first_and_no_console_options() {
+    let env = CliEnv::new();
+    for args in [
+        &["audit", "log", "--help"][..],
+        &["sessions", "create", "--help"],
+        &["agent", "status", "--help"],
+    ] {
+        let text = env.expect(args, 0);
+        let own = text.find("Options:").expect("own options");
+        let global = text.find("Global options:").expect("global options");
+        assert!(own < global, "{args:?}: own options first:\n{text}");
+        for console_only in ["--theme", "--keymap", "--mouse", "--demo"] {
+            assert!(
+                !text.contains(console_only),
+                "{args:?} lists {console_only}:\n{text}"
+            );
+        }
+    }
+    let top = env.expect(&["--help"], 0);
+    assert!(
+        top.contains("Console options:") && top.contains("--theme"),
+        "{top}"
+    );
+}

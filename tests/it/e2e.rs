@@ -584,7 +584,7 @@ fn version_config_show_and_completions() {
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("windflow "));
 
     let out = run(
-        &["config", "show", "--json", "--theme", "light"],
+        &["--theme", "light", "config", "show", "--json"],
         &[
             ("WINDFLOW_ENV", "prod"),
             (
