@@ -8,7 +8,7 @@
 //! `WINDFLOW_OPERATOR`, or the config file), the fresh second factor from
 //! `--code` or an open grant (`windflow login`).
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -938,10 +938,11 @@ fn check_context(context: &str) -> Result<(), CliError> {
 }
 
 fn read_stdin() -> Result<Zeroizing<Vec<u8>>, CliError> {
-    let mut buf = Zeroizing::new(Vec::new());
-    std::io::stdin()
-        .lock()
-        .read_to_end(&mut buf)
-        .map_err(|e| CliError::Failure(anyhow::anyhow!("cannot read stdin: {e}")))?;
-    Ok(buf)
+    crate::fsutil::read_all_capped(
+        std::io::stdin().lock(),
+        crate::fsutil::STDIN_CAP,
+        "`crypto` input",
+    )
+    .map(Zeroizing::new)
+    .map_err(|e| CliError::Usage(format!("cannot read stdin: {e}")))
 }

@@ -9,7 +9,7 @@
 //! (`windflow login`). Every command first finishes rotations a killed
 //! process left unfinished, and reports what it did.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -910,16 +910,19 @@ async fn rotate(
 fn put_values(assignments: &[String], file: Option<&PathBuf>) -> Result<Values, CliError> {
     let mut values = Values::new();
     if let Some(f) = file {
-        let text = Zeroizing::new(if f.as_os_str() == "-" {
-            let mut s = String::new();
-            std::io::stdin()
-                .read_to_string(&mut s)
-                .map_err(|e| CliError::Usage(format!("cannot read stdin: {e}")))?;
-            s
+        const WHAT: &str = "a secret's values";
+        let cap = crate::fsutil::CONFIG_CAP;
+        let bytes = Zeroizing::new(if f.as_os_str() == "-" {
+            crate::fsutil::read_all_capped(std::io::stdin().lock(), cap, WHAT)
+                .map_err(|e| CliError::Usage(format!("cannot read stdin: {e}")))?
         } else {
-            std::fs::read_to_string(f)
+            crate::fsutil::read_capped(f, cap, WHAT)
                 .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", f.display())))?
         });
+        let text = Zeroizing::new(
+            String::from_utf8(bytes.to_vec())
+                .map_err(|_| CliError::Usage(format!("{}: not UTF-8 text", f.display())))?,
+        );
         let parsed = if text.trim_start().starts_with('{') {
             let map: std::collections::BTreeMap<String, String> = serde_json::from_str(&text)
                 .map_err(|e| {

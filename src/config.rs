@@ -177,8 +177,15 @@ impl Config {
         let config_file = explicit
             .clone()
             .unwrap_or_else(|| base.config.join("windflow.toml"));
-        let file = match std::fs::read_to_string(&config_file) {
-            Ok(src) => Some(parse_file(&src, &config_file)?),
+        let read =
+            crate::fsutil::read_capped(&config_file, crate::fsutil::CONFIG_CAP, "a config file")
+                .and_then(|b| {
+                    String::from_utf8(b).map_err(|_| {
+                        std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text")
+                    })
+                });
+        let file = match read {
+            Ok(src) => Some(parse_file(&zeroize::Zeroizing::new(src), &config_file)?),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && explicit.is_none() => None,
             Err(source) => {
                 return Err(ConfigError::Read {
@@ -438,7 +445,9 @@ pub fn parse_file(src: &str, path: &Path) -> Result<FileConfig, ConfigError> {
 /// wiped once parsed (a `[secrets]` table may hold a token).
 pub fn file_table(config: &Config, name: &str) -> Result<Option<toml::Table>, String> {
     let file = &config.paths.config_file;
-    let Ok(src) = std::fs::read_to_string(file).map(zeroize::Zeroizing::new) else {
+    let read = crate::fsutil::read_capped(file, crate::fsutil::CONFIG_CAP, "a config file");
+    let Ok(src) = read.map(|b| zeroize::Zeroizing::new(String::from_utf8_lossy(&b).into_owned()))
+    else {
         return Ok(None);
     };
     Ok(toml::from_str::<toml::Table>(&src)

@@ -111,6 +111,65 @@ pub fn open_owned(path: &Path, create: bool) -> io::Result<fs::File> {
     Ok(file)
 }
 
+/// Most bytes of a config or policy file, and of a secret's values.
+pub const CONFIG_CAP: u64 = 1 << 20;
+/// Most bytes read from standard input by `crypto encrypt|decrypt`.
+pub const STDIN_CAP: u64 = 64 << 20;
+
+/// The whole of `path`, which must be a regular file of at most `cap` bytes
+/// (a FIFO, a device such as `/dev/zero`, or a huge file is refused at once,
+/// naming `what` and the cap).
+pub fn read_capped(path: &Path, cap: u64, what: &str) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    // Non-blocking open: a FIFO with no writer does not hang the open.
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.file_type().is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "{} is not a regular file; {what} must be one",
+                path.display()
+            ),
+        ));
+    }
+    if meta.len() > cap {
+        return Err(too_big(&path.display().to_string(), what, cap));
+    }
+    let mut buf = Vec::with_capacity(meta.len() as usize);
+    file.take(cap + 1).read_to_end(&mut buf)?;
+    if buf.len() as u64 > cap {
+        return Err(too_big(&path.display().to_string(), what, cap));
+    }
+    Ok(buf)
+}
+
+/// All of `input` (standard input), refusing more than `cap` bytes.
+pub fn read_all_capped(input: impl io::Read, cap: u64, what: &str) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    input.take(cap + 1).read_to_end(&mut buf)?;
+    if buf.len() as u64 > cap {
+        use zeroize::Zeroize;
+        buf.zeroize();
+        return Err(too_big("standard input", what, cap));
+    }
+    Ok(buf)
+}
+
+fn too_big(source: &str, what: &str, cap: u64) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!(
+            "{source} is larger than {} MiB, the most {what} may be",
+            cap >> 20
+        ),
+    )
+}
+
 /// Takes an exclusive `flock` on `file` without waiting: false when another
 /// open file holds it. Released when the file is closed (or the process dies).
 pub fn try_flock(file: &fs::File) -> io::Result<bool> {

@@ -436,3 +436,69 @@ fn operators_list_shows_everyone_when_one_second_factor_does_not_open() {
     let text = env.expect(&["operators", "list"], 0);
     assert!(text.contains("UNREADABLE"), "{text}");
 }
+
+#[test]
+fn oversized_or_endless_inputs_are_refused_at_once_with_the_cap() {
+    let env = CliEnv::new();
+    let dir = env.root.path();
+    let fifo = dir.join("fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo on a NUL-terminated path we own.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let big = dir.join("big.toml");
+    std::fs::write(&big, format!("# {}\n", "x".repeat(2 << 20))).unwrap();
+    for (config, says) in [
+        ("/dev/zero", "not a regular file"),
+        (fifo.to_str().unwrap(), "not a regular file"),
+        (big.to_str().unwrap(), "larger than 1 MiB"),
+    ] {
+        let out = env.run(&["--config", config, "config", "show"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{config}: {err}");
+        assert!(err.contains(says), "{config}: {err}");
+    }
+    env.operator_with_grant("ops");
+    let put = |from: &str| {
+        env.run(&[
+            "--operator",
+            "ops",
+            "secrets",
+            "put",
+            "deployments/x",
+            "--from-file",
+            from,
+        ])
+    };
+    for (from, says) in [
+        ("/dev/zero", "not a regular file"),
+        (fifo.to_str().unwrap(), "not a regular file"),
+        (big.to_str().unwrap(), "larger than 1 MiB"),
+    ] {
+        let out = put(from);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{from}: {err}");
+        assert!(err.contains(says), "{from}: {err}");
+    }
+    let huge = vec![b'a'; (1 << 20) + 10];
+    let out = env.run_stdin(
+        &[
+            "--operator",
+            "ops",
+            "secrets",
+            "put",
+            "deployments/x",
+            "--from-file",
+            "-",
+        ],
+        &huge,
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("larger than 1 MiB"), "{err}");
+    env.expect(&["secrets", "list"], 0);
+    assert!(
+        !env.expect(&["secrets", "list"], 0)
+            .contains("deployments/x"),
+        "nothing written"
+    );
+}
