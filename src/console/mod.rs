@@ -71,6 +71,9 @@ impl Services {
                 if let Some(s) = &self.sessions {
                     s.try_send(crate::sessions::service::SessionsRequest::Refresh);
                 }
+                if let Some(s) = &self.secrets {
+                    s.try_send(crate::secrets::service::SecretsRequest::Probe);
+                }
             }
             Request::Auth(r) => {
                 let sent = self.auth.as_ref().is_some_and(|s| s.try_send(r));

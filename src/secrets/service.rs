@@ -19,10 +19,12 @@ use crate::service::{
 pub const NAME: &str = "secrets";
 /// How long a revealed value stays on screen.
 pub const REVEAL_FOR: Duration = Duration::from_secs(30);
-pub const PROBE_EVERY: Duration = Duration::from_secs(30);
+pub const PROBE_EVERY: Duration = Duration::from_secs(4);
 
 #[derive(Debug)]
 pub enum SecretsRequest {
+    /// Check the backend now (`:probe`).
+    Probe,
     /// List the whole mount (then metadata in batches).
     Refresh,
     /// One secret's metadata and key hashes.
@@ -264,6 +266,10 @@ async fn run(
                 None => break,
             },
         };
+        if matches!(req, SecretsRequest::Probe) {
+            health(&s, &events, &mut last).await;
+            continue;
+        }
         match actor {
             Some(a) => handle(&s.clone().with_actor(&a), &events, req).await,
             None => handle(&s, &events, req).await,
@@ -283,6 +289,8 @@ pub async fn handle(s: &Secrets, events: &EventTx, req: SecretsRequest) {
         )
     };
     match req {
+        // The service's own loop answers a probe with its health.
+        SecretsRequest::Probe => health(s, events, &mut None).await,
         SecretsRequest::Refresh => {
             let start = Instant::now();
             match s.list("").await {

@@ -14,7 +14,7 @@ use crate::service::{
 pub const NAME: &str = "store";
 
 /// How often the store is probed when nothing else happens.
-pub const PROBE_EVERY: Duration = Duration::from_secs(30);
+pub const PROBE_EVERY: Duration = Duration::from_secs(4);
 
 #[derive(Debug)]
 pub enum StoreRequest {

@@ -2353,3 +2353,37 @@ fn cli_rotate_follows_the_paths_rule_from_windflow_toml() {
         "{err}"
     );
 }
+
+/// Vault dies while nobody acts: the service says so by itself within a few
+/// seconds (its own probe), and a `:probe` asks at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_secrets_service_notices_a_dead_vault_without_being_asked() {
+    use windflow::secrets::service::{self, SecretsRequest};
+    use windflow::service::{HealthState, ServiceEvent};
+    let bao = Bao::start();
+    let f = vault_fixture(&bao);
+    let (tx, mut rx) = windflow::service::channel();
+    let handle = service::spawn(f.secrets.clone(), tx);
+    let mut state_of = async |want: HealthState| {
+        tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                match rx.recv().await {
+                    Some(ServiceEvent::Health { service, health })
+                        if service == service::NAME && health.state == want =>
+                    {
+                        return health;
+                    }
+                    Some(_) => {}
+                    None => panic!("the service stopped"),
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("no {want:?} health within 20 s"))
+    };
+    assert!(handle.try_send(SecretsRequest::Probe));
+    state_of(HealthState::Connected).await;
+    drop(bao);
+    let down = state_of(HealthState::Down).await;
+    assert!(down.last_error.is_some(), "{down:?}");
+}
