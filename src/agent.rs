@@ -416,10 +416,10 @@ async fn serve(
                     ),
                 }
                 match crate::secrets::rotation::sweep(&s).await {
-                    Ok(done) if !done.is_empty() => log(
+                    Ok(done) if !done.deleted.is_empty() => log(
                         "info",
                         "old secret versions cleaned up",
-                        json!({ "versions": done.len() }),
+                        json!({ "versions": done.deleted.len() }),
                     ),
                     Ok(_) => {}
                     Err(e) => log(
