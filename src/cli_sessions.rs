@@ -21,6 +21,7 @@ use serde_json::json;
 use crate::cli::CliError;
 use crate::cli_auth::{StepUp, explicit_operator, load_keyring, open_auth};
 use crate::config::Config;
+use crate::display::Untrusted;
 use crate::sessions::backend::{LocalStore, RedisStore, SessionError, SessionStore, now_ms};
 use crate::sessions::model::{
     Device, Invalid, Listed, SessionType, Validation, human, is_valid_id,
@@ -191,11 +192,11 @@ fn table(rows: &[Listed]) -> String {
         let s = &l.session;
         out.push_str(&format!(
             "\n{:<9} {:<16} {:<4} {:<16} {:<8} {:>7} {:>7} {:>7}  {}",
-            short(&s.id),
-            s.user_id,
+            Untrusted(short(&s.id)),
+            Untrusted(&s.user_id),
             s.session_type.as_str(),
             s.ip_address.to_string(),
-            s.fingerprint.short(),
+            Untrusted(s.fingerprint.short()),
             human((now - s.created_at) / 1000),
             human((now - s.last_activity) / 1000),
             human((l.expires_at - now) / 1000),
@@ -212,14 +213,14 @@ fn table(rows: &[Listed]) -> String {
 fn detail(l: &Listed) -> String {
     let v = view(l);
     let mut lines = vec![
-        format!("id             {}", v.id),
-        format!("user           {}", v.user_id),
+        format!("id             {}", Untrusted(v.id)),
+        format!("user           {}", Untrusted(v.user_id)),
         format!("type           {}", v.session_type),
         format!("state          {}", v.state),
         format!("ip address     {}", v.ip_address),
-        format!("user agent     {}", v.user_agent),
-        format!("fingerprint    {}", v.fingerprint),
-        format!("permissions    {}", v.permissions.join(", ")),
+        format!("user agent     {}", Untrusted(v.user_agent)),
+        format!("fingerprint    {}", Untrusted(v.fingerprint)),
+        format!("permissions    {}", Untrusted(&v.permissions.join(", "))),
         format!("created        {}", v.created_at),
         format!("last activity  {}", v.last_activity),
         format!(
@@ -233,8 +234,8 @@ fn detail(l: &Listed) -> String {
             "hijack attempt {} from {} ({}), device {}",
             rfc3339(a.at),
             a.ip_address,
-            a.user_agent,
-            a.fingerprint.short()
+            Untrusted(&a.user_agent),
+            Untrusted(a.fingerprint.short())
         ));
     }
     lines.join("\n")
@@ -422,8 +423,8 @@ async fn run_async(
             } else {
                 out(&format!(
                     "{}\nsession for {} expires {}",
-                    l.session.id,
-                    l.session.user_id,
+                    Untrusted(&l.session.id),
+                    Untrusted(&l.session.user_id),
                     rfc3339(l.expires_at)
                 ))?;
             }
@@ -469,7 +470,11 @@ async fn run_async(
                     "user_id": removed.as_ref().map(|s| s.user_id.clone()),
                 }))?;
             } else if let Some(s) = &removed {
-                out(&format!("revoked session {} of {}", short(&id), s.user_id))?;
+                out(&format!(
+                    "revoked session {} of {}",
+                    short(&id),
+                    Untrusted(&s.user_id)
+                ))?;
             }
             if removed.is_none() {
                 if !json {
@@ -496,7 +501,11 @@ async fn run_async(
                     "sessions": ids.iter().map(|i| short(i)).collect::<Vec<_>>(),
                 }))?;
             } else {
-                out(&format!("revoked {} sessions of {user}", ids.len()))?;
+                out(&format!(
+                    "revoked {} sessions of {}",
+                    ids.len(),
+                    Untrusted(&user)
+                ))?;
             }
         }
     }
