@@ -1,0 +1,154 @@
+//! Hostile text (issue 19): strings an attacker writes (user names, user
+//! agents, event details, Vault metadata) recorded through the real binary
+//! and read back with every human-readable command. No raw control or
+//! bidirectional character may reach the terminal; the escaped form is shown.
+
+use crate::support::cli::CliEnv;
+
+/// ESC sequences (OSC 0 retitle and OSC 52 clipboard ended by BEL, CSI 2J
+/// clear, SGR 8 conceal), a carriage return, BEL, the one-byte C1 CSI, the
+/// RLO and LRI bidi overrides, a newline that would fake a row, and a Slack
+/// `<!channel>`.
+pub const HOSTILE: &str = "eve\u{1b}]0;pwned\u{7}\u{1b}]52;c;cHduZWQ=\u{7}\u{1b}[2J\u{1b}[8mhid\rroot\u{7}\u{9b}31m adm\u{202e}nimda \u{2066}x\u{2069}\nFAKE ROW <!channel>";
+
+/// What the escaped corpus must show (each marks one hostile piece).
+pub const SHOWN: &[&str] = &[
+    "\\x1b]0;pwned\\x07",
+    "\\x1b]52;c;cHduZWQ=\\x07",
+    "\\x1b[2J",
+    "\\x1b[8mhid\\rroot\\x07",
+    "\\u{9b}31m",
+    "adm\\u{202e}nimda",
+    "\\u{2066}x\\u{2069}",
+];
+
+/// Session user ids refuse controls and whitespace, not bidi overrides.
+pub const HOSTILE_USER: &str = "adm\u{202e}nimda\u{2067}<!channel>";
+
+/// The first character a terminal would act on, with its offset.
+pub fn raw_char(out: &str, newlines_ok: bool) -> Option<(usize, char)> {
+    out.char_indices().find(|&(_, c)| {
+        let u = c as u32;
+        (u < 0x20 && !(newlines_ok && c == '\n'))
+            || (0x7f..=0x9f).contains(&u)
+            || [0x061c, 0x200e, 0x200f].contains(&u)
+            || (0x202a..=0x202e).contains(&u)
+            || (0x2066..=0x2069).contains(&u)
+    })
+}
+
+/// Asserts that `out` (what a command wrote for a terminal) holds no raw
+/// control or bidi character but its line breaks, and shows the corpus escaped.
+#[track_caller]
+pub fn assert_shown_escaped(what: &str, out: &str) {
+    if let Some((i, c)) = raw_char(out, true) {
+        panic!("{what}: raw {c:?} at byte {i} reaches the terminal:\n{out:?}");
+    }
+    for s in SHOWN {
+        assert!(out.contains(s), "{what}: {s:?} not shown in\n{out}");
+    }
+}
+
+/// The line of `out` holding `needle`: a hostile field stays on one line.
+#[track_caller]
+fn line_with<'a>(out: &'a str, needle: &str) -> &'a str {
+    out.lines()
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no line with {needle:?} in\n{out}"))
+}
+
+fn stdout_and_stderr(env: &CliEnv, args: &[&str]) -> (String, String) {
+    let out = env.run(args);
+    (
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn audit_tail_and_search_show_hostile_users_and_details_escaped_on_one_line() {
+    let env = CliEnv::new();
+    let details = serde_json::json!({ "note": HOSTILE }).to_string();
+    env.expect(
+        &[
+            "audit", "log", "--type", "login_failure", "--user", HOSTILE, "--details", &details,
+        ],
+        0,
+    );
+    for args in [
+        &["audit", "tail"][..],
+        &["audit", "search", "login_failure"][..],
+    ] {
+        let (out, err) = stdout_and_stderr(&env, args);
+        assert_shown_escaped(&format!("{args:?}"), &out);
+        assert!(raw_char(&err, true).is_none(), "{args:?} stderr: {err:?}");
+        // One event, one line: the newline in the user name is shown, not obeyed.
+        let line = line_with(&out, "login_failure");
+        assert!(line.contains("\\nFAKE ROW <!channel>"), "{line}");
+        assert!(!out.lines().any(|l| l.starts_with("FAKE ROW")), "{out}");
+        // The details carry the corpus too (JSON escaped C0, not C1 or bidi).
+        assert!(line.matches("\\u{202e}").count() >= 2, "{line}");
+    }
+    // --json stays exact: the event round-trips byte for byte.
+    let out = env.expect(&["audit", "tail", "--json"], 0);
+    let ev: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(ev["user_id"], HOSTILE);
+    assert_eq!(ev["details"]["note"], HOSTILE);
+}
+
+#[test]
+fn sessions_list_and_show_show_hostile_users_and_user_agents_escaped() {
+    let env = CliEnv::new();
+    let created = env.json(&[
+        "sessions",
+        "create",
+        "--user",
+        HOSTILE_USER,
+        "--ip",
+        "198.51.100.7",
+        "--user-agent",
+        HOSTILE,
+        "--permission",
+        HOSTILE,
+        "--json",
+    ]);
+    let id = created["id"].as_str().unwrap().to_owned();
+    // --json is exact.
+    assert_eq!(created["user_agent"], HOSTILE);
+    assert_eq!(created["user_id"], HOSTILE_USER);
+
+    // The table: the user on its row, escaped; no row faked.
+    let list = env.expect(&["sessions", "list"], 0);
+    if let Some((i, c)) = raw_char(&list, true) {
+        panic!("sessions list: raw {c:?} at {i}:\n{list:?}");
+    }
+    let row = line_with(&list, &id[..8]);
+    assert!(row.contains("adm\\u{202e}nimda\\u{2067}<!channel>"), "{row}");
+    assert_eq!(list.lines().count(), 3, "{list}");
+
+    // The detail: every field, escaped, the user agent on one line.
+    let show = env.expect(&["sessions", "show", &id], 0);
+    assert_shown_escaped("sessions show", &show);
+    assert!(show.contains("adm\\u{202e}nimda\\u{2067}<!channel>"), "{show}");
+    let ua = line_with(&show, "user agent");
+    assert!(ua.contains("\\nFAKE ROW <!channel>"), "{ua}");
+    let perms = line_with(&show, "permissions");
+    assert!(perms.contains("\\x1b[2J"), "{perms}");
+
+    // Creating one prints the user escaped too.
+    let (out, _) = stdout_and_stderr(
+        &env,
+        &[
+            "sessions",
+            "create",
+            "--user",
+            HOSTILE_USER,
+            "--ip",
+            "198.51.100.8",
+            "--user-agent",
+            "curl/8",
+        ],
+    );
+    assert!(raw_char(&out, true).is_none(), "{out:?}");
+    assert!(out.contains("adm\\u{202e}nimda"), "{out}");
+}
