@@ -152,3 +152,70 @@ fn sessions_list_and_show_show_hostile_users_and_user_agents_escaped() {
     assert!(raw_char(&out, true).is_none(), "{out:?}");
     assert!(out.contains("adm\\u{202e}nimda"), "{out}");
 }
+
+/// Slack and e-mail escape for themselves: a critical event recorded by the
+/// binary reaches a real HTTP receiver (as Slack) and a real aiosmtpd.
+#[test]
+fn alerts_escape_slack_markup_and_keep_email_headers_one_line() {
+    use crate::support::audit_servers as servers;
+    let hook = servers::receiver();
+    let smtp = servers::smtp();
+    let env = CliEnv::new()
+        .with_var(
+            "WINDFLOW_ALERT_SLACK_URL",
+            &format!("http://127.0.0.1:{}/services/T/B/x", hook.port),
+        )
+        .with_var(
+            "WINDFLOW_ALERT_SMTP_URL",
+            &format!("smtp://127.0.0.1:{}", smtp.server.port),
+        )
+        .with_var("WINDFLOW_ALERT_EMAIL_TO", "oncall@example.test");
+    // A user that would ping the channel, link to a phishing page and, in
+    // an e-mail subject, add a header and a recipient of its own.
+    let user = "<!channel> <https://evil.test|login> &amp;\r\nBcc: thief@evil.test\r\nX-Injected: yes";
+    let details = serde_json::json!({ "note": "<!here>" }).to_string();
+    env.expect(
+        &[
+            "audit",
+            "log",
+            "--type",
+            "secret_exfiltration",
+            "--severity",
+            "critical",
+            "--user",
+            user,
+            "--details",
+            &details,
+        ],
+        0,
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while hook.got.lock().unwrap().is_empty() || !smtp.output.lock().unwrap().contains("oncall") {
+        assert!(std::time::Instant::now() < deadline, "no alert delivered");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // Slack: no mention, no link, no entity the user smuggled in.
+    let text = hook.got.lock().unwrap()[0].body["text"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(!text.contains('<') && !text.contains('>'), "{text}");
+    assert!(text.contains("&lt;!channel&gt;"), "{text}");
+    assert!(text.contains("&lt;https://evil.test|login&gt;"), "{text}");
+    assert!(text.contains("&amp;amp;"), "{text}");
+    assert!(text.contains("&lt;!here&gt;"), "{text}");
+
+    // E-mail: the subject stays one header, the CR/LF shown, no header injected.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mail = smtp.output.lock().unwrap().clone();
+    for l in mail.lines() {
+        let l = l.trim_start_matches("b'").trim_start_matches("b\"");
+        assert!(
+            !l.starts_with("X-Injected") && !l.starts_with("Bcc:"),
+            "a header was injected: {l:?}\n{mail}"
+        );
+    }
+    assert!(!mail.contains("thief@evil.test\n"), "{mail}");
+    assert!(mail.contains("\\r\\nBcc: thief@evil.test\\r\\nX-Injected: yes"), "{mail}");
+    assert!(mail.to_lowercase().contains("content-type: text/plain"), "{mail}");
+}
