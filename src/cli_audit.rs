@@ -20,8 +20,8 @@ use crate::audit::tail::{TailFilter, parse_since};
 use crate::audit::{AuditSink, Origin, SecurityEvent, Severity};
 use crate::cli::CliError;
 use crate::config::Config;
-use crate::display::Untrusted;
 use crate::crypto::{KEY_FILE_NAME, Keyring};
+use crate::display::Untrusted;
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {

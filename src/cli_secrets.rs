@@ -773,11 +773,7 @@ async fn get(
             // Keys and revealed values on one line each, escaped like any
             // outside text (--json gives the exact value).
             if reveal {
-                text.push_str(&format!(
-                    "  {} = {}\n",
-                    Untrusted(k),
-                    Untrusted(v.expose())
-                ));
+                text.push_str(&format!("  {} = {}\n", Untrusted(k), Untrusted(v.expose())));
             } else {
                 text.push_str(&format!(
                     "  {} = ******** (hash {})\n",

@@ -160,8 +160,14 @@ mod tests {
             "eve\\x1b]52;c;cHduZWQ=\\x07\\x1b[2J"
         );
         assert_eq!(clean("a\rb\x7fc\u{9b}2J"), "a\\rb\\x7fc\\u{9b}2J");
-        assert_eq!(clean("adm\u{202e}nimda\u{2066}x"), "adm\\u{202e}nimda\\u{2066}x");
-        assert_eq!(clean("\u{200e}\u{200f}\u{61c}"), "\\u{200e}\\u{200f}\\u{61c}");
+        assert_eq!(
+            clean("adm\u{202e}nimda\u{2066}x"),
+            "adm\\u{202e}nimda\\u{2066}x"
+        );
+        assert_eq!(
+            clean("\u{200e}\u{200f}\u{61c}"),
+            "\\u{200e}\\u{200f}\\u{61c}"
+        );
         // Lines keep newlines and tabs; one line shows them.
         assert_eq!(clean("a\nb\tc"), "a\nb\tc");
         assert_eq!(clean_line("a\nb\tc\r"), "a\\nb\\tc\\r");
@@ -172,7 +178,10 @@ mod tests {
     #[test]
     fn clean_text_is_borrowed() {
         assert!(matches!(clean("alice@example.com"), Cow::Borrowed(_)));
-        assert!(matches!(clean_line("Mozilla/5.0 (X11; Linux) é"), Cow::Borrowed(_)));
+        assert!(matches!(
+            clean_line("Mozilla/5.0 (X11; Linux) é"),
+            Cow::Borrowed(_)
+        ));
         assert!(matches!(clean("two\nlines"), Cow::Borrowed(_)));
         assert!(matches!(clean_line("two\nlines"), Cow::Owned(_)));
     }
@@ -192,9 +201,30 @@ mod tests {
     fn property_no_raw_control_or_bidi_ever_comes_out() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed_19);
         let special = [
-            '\x1b', '\x07', '\r', '\n', '\t', '\0', '\x7f', '\u{80}', '\u{9b}', '\u{9f}',
-            '\u{202a}', '\u{202e}', '\u{2066}', '\u{2069}', '\u{200e}', '\u{200f}', '\u{61c}',
-            '\\', 'a', 'é', '→', '\u{a0}', '\u{2028}', '\u{1f600}',
+            '\x1b',
+            '\x07',
+            '\r',
+            '\n',
+            '\t',
+            '\0',
+            '\x7f',
+            '\u{80}',
+            '\u{9b}',
+            '\u{9f}',
+            '\u{202a}',
+            '\u{202e}',
+            '\u{2066}',
+            '\u{2069}',
+            '\u{200e}',
+            '\u{200f}',
+            '\u{61c}',
+            '\\',
+            'a',
+            'é',
+            '→',
+            '\u{a0}',
+            '\u{2028}',
+            '\u{1f600}',
         ];
         for round in 0..20_000 {
             let s: String = if round % 2 == 0 {

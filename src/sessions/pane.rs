@@ -7,6 +7,7 @@
 //! (indices, filtered and sorted) rebuilt only when the snapshot, the filter
 //! or the sort changes, and builds table rows for the visible window only.
 
+use crate::display::clean_line;
 use std::cmp::Ordering;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -438,8 +439,9 @@ impl Pane for SessionsPane {
                     } else {
                         t.text()
                     };
+                    // Outside text, one line per cell, through the display boundary.
                     let cell = |text: String, style: Style| {
-                        Cell::from(Line::from(filter::spans(f, &text, style, hl)))
+                        Cell::from(Line::from(filter::spans(f, &clean_line(&text), style, hl)))
                     };
                     let ttl = (l.expires_at - now) / 1000;
                     let ttl_style = if danger {
@@ -499,7 +501,7 @@ impl Pane for SessionsPane {
                             "The session store is {}: {}. {}. The sessions are unknown until it answers (it retries by itself); this is not an empty list.",
                             h.state.label(),
                             h.target,
-                            h.last_error.as_deref().unwrap_or("no answer")
+                            clean_line(h.last_error.as_deref().unwrap_or("no answer"))
                         ),
                         t.role(Role::Danger),
                     ),
@@ -593,10 +595,11 @@ fn detail_lines<'a>(l: &'a Listed, now: i64, ctx: &RenderCtx) -> Vec<Line<'a>> {
             ctx.utc,
         )
     };
+    // Values quote user ids, user agents and permissions: one line, escaped.
     let field = |k: &'static str, v: String| {
         Line::from(vec![
             Span::styled(format!("{k:<14}"), t.muted()),
-            Span::styled(v, t.text()),
+            Span::styled(clean_line(&v).into_owned(), t.text()),
         ])
     };
     let mut lines = vec![
@@ -640,7 +643,7 @@ fn detail_lines<'a>(l: &'a Listed, now: i64, ctx: &RenderCtx) -> Vec<Line<'a>> {
         let danger = |k: &'static str, v: String| {
             Line::from(vec![
                 Span::styled(format!("{k:<14}"), t.role(Role::Danger)),
-                Span::styled(v, t.role(Role::Danger)),
+                Span::styled(clean_line(&v).into_owned(), t.role(Role::Danger)),
             ])
         };
         lines.push(danger(

@@ -71,7 +71,14 @@ fn audit_tail_and_search_show_hostile_users_and_details_escaped_on_one_line() {
     let details = serde_json::json!({ "note": HOSTILE }).to_string();
     env.expect(
         &[
-            "audit", "log", "--type", "login_failure", "--user", HOSTILE, "--details", &details,
+            "audit",
+            "log",
+            "--type",
+            "login_failure",
+            "--user",
+            HOSTILE,
+            "--details",
+            &details,
         ],
         0,
     );
@@ -123,13 +130,19 @@ fn sessions_list_and_show_show_hostile_users_and_user_agents_escaped() {
         panic!("sessions list: raw {c:?} at {i}:\n{list:?}");
     }
     let row = line_with(&list, &id[..8]);
-    assert!(row.contains("adm\\u{202e}nimda\\u{2067}<!channel>"), "{row}");
+    assert!(
+        row.contains("adm\\u{202e}nimda\\u{2067}<!channel>"),
+        "{row}"
+    );
     assert_eq!(list.lines().count(), 3, "{list}");
 
     // The detail: every field, escaped, the user agent on one line.
     let show = env.expect(&["sessions", "show", &id], 0);
     assert_shown_escaped("sessions show", &show);
-    assert!(show.contains("adm\\u{202e}nimda\\u{2067}<!channel>"), "{show}");
+    assert!(
+        show.contains("adm\\u{202e}nimda\\u{2067}<!channel>"),
+        "{show}"
+    );
     let ua = line_with(&show, "user agent");
     assert!(ua.contains("\\nFAKE ROW <!channel>"), "{ua}");
     let perms = line_with(&show, "permissions");
@@ -172,7 +185,8 @@ fn alerts_escape_slack_markup_and_keep_email_headers_one_line() {
         .with_var("WINDFLOW_ALERT_EMAIL_TO", "oncall@example.test");
     // A user that would ping the channel, link to a phishing page and, in
     // an e-mail subject, add a header and a recipient of its own.
-    let user = "<!channel> <https://evil.test|login> &amp;\r\nBcc: thief@evil.test\r\nX-Injected: yes";
+    let user =
+        "<!channel> <https://evil.test|login> &amp;\r\nBcc: thief@evil.test\r\nX-Injected: yes";
     let details = serde_json::json!({ "note": "<!here>" }).to_string();
     env.expect(
         &[
@@ -216,6 +230,12 @@ fn alerts_escape_slack_markup_and_keep_email_headers_one_line() {
         );
     }
     assert!(!mail.contains("thief@evil.test\n"), "{mail}");
-    assert!(mail.contains("\\r\\nBcc: thief@evil.test\\r\\nX-Injected: yes"), "{mail}");
-    assert!(mail.to_lowercase().contains("content-type: text/plain"), "{mail}");
+    assert!(
+        mail.contains("\\r\\nBcc: thief@evil.test\\r\\nX-Injected: yes"),
+        "{mail}"
+    );
+    assert!(
+        mail.to_lowercase().contains("content-type: text/plain"),
+        "{mail}"
+    );
 }
