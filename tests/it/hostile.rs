@@ -239,3 +239,70 @@ fn alerts_escape_slack_markup_and_keep_email_headers_one_line() {
         "{mail}"
     );
 }
+
+/// The real console in a terminal: hostile events and sessions recorded by
+/// the binary are shown escaped in the Audit and Sessions panes, and none of
+/// their sequences or bidi overrides is among the bytes written to the terminal.
+#[test]
+fn the_console_writes_no_hostile_sequence_to_the_terminal_and_shows_it_escaped() {
+    const T: std::time::Duration = std::time::Duration::from_secs(20);
+    let env = CliEnv::new();
+    env.expect(
+        &["audit", "log", "--type", "login_failure", "--user", HOSTILE],
+        0,
+    );
+    let created = env.json(&[
+        "sessions",
+        "create",
+        "--user",
+        HOSTILE_USER,
+        "--ip",
+        "198.51.100.7",
+        "--user-agent",
+        HOSTILE,
+        "--json",
+    ]);
+    let id = created["id"].as_str().unwrap().to_owned();
+
+    let mut pty = env.signed_in_console("ops", 220, 40);
+    pty.keys(":pane audit\r");
+    let shown = "eve\\x1b]0;pwned\\x07\\x1b]52;c;cHduZWQ=\\x07\\x1b[2J";
+    pty.wait_for(shown, T)
+        .unwrap_or_else(|e| panic!("{e}:\n{}", pty.screen_text()));
+
+    pty.keys(":pane sessions\r");
+    pty.wait_for("adm\\u{202e}n", T)
+        .unwrap_or_else(|e| panic!("{e}:\n{}", pty.screen_text()));
+    pty.keys("\r");
+    pty.wait_for("user agent", T)
+        .unwrap_or_else(|e| panic!("{e}:\n{}", pty.screen_text()));
+    let screen = pty.screen_text();
+    let ua = line_with(&screen, "user agent");
+    assert!(ua.contains(shown), "{ua}");
+    assert!(ua.contains("\\u{9b}31m adm\\u{202e}nimda"), "{ua}");
+    assert!(!screen.lines().any(|l| l.trim_start().starts_with("FAKE ROW")), "{screen}");
+    assert!(screen.contains(&id), "{screen}");
+
+    pty.keys("q");
+    assert_eq!(pty.wait_exit(T).expect("windflow exits").exit_code(), 0);
+    let raw = pty.raw_output();
+    let find = |needle: &[u8]| raw.windows(needle.len()).position(|w| w == needle);
+    for needle in [
+        &b"\x1b]52;c;cHduZWQ"[..],
+        b"\x1b]0;pwned",
+        b"\x1b[8mhid",
+        b"hid\rroot",
+        "\u{9b}".as_bytes(),
+        "\u{202e}".as_bytes(),
+        "\u{2066}".as_bytes(),
+        "\u{2067}".as_bytes(),
+        "\u{2069}".as_bytes(),
+    ] {
+        assert!(
+            find(needle).is_none(),
+            "{:?} was written to the terminal",
+            String::from_utf8_lossy(needle)
+        );
+    }
+    assert_ne!(pty.title(), "pwned");
+}
