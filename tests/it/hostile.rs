@@ -306,3 +306,31 @@ fn the_console_writes_no_hostile_sequence_to_the_terminal_and_shows_it_escaped()
     }
     assert_ne!(pty.title(), "pwned");
 }
+
+/// The Overview's recent problems and the Activity pane show service
+/// messages (which quote names and server answers) escaped, one line each.
+#[test]
+fn overview_and_activity_show_hostile_messages_escaped_on_one_line() {
+    use crate::console::{app, focus, screen};
+    use windflow::console::app::Msg;
+    use windflow::service::{Level, ServiceEvent};
+    let mut app = app();
+    let at = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_790_000_100);
+    app.update(Msg::Service(ServiceEvent::Activity {
+        service: "sessions",
+        level: Level::Error,
+        message: format!("hijack attempt by {HOSTILE}"),
+        at,
+    }));
+    for pane in ["overview", "activity"] {
+        focus(&mut app, pane);
+        let text = screen(&mut app, 220, 40);
+        if let Some((i, c)) = raw_char(&text, true) {
+            panic!("{pane}: raw {c:?} at {i}:\n{text}");
+        }
+        let line = line_with(&text, "hijack attempt by");
+        assert!(line.contains("eve\\x1b]0;pwned\\x07\\x1b]52;c;cHduZWQ=\\x07"), "{pane}: {line}");
+        assert!(line.contains("\\u{9b}31m adm\\u{202e}nimda"), "{pane}: {line}");
+        assert!(!text.lines().any(|l| l.contains("FAKE ROW") && !l.contains("\\n")), "{pane}:\n{text}");
+    }
+}
