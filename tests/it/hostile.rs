@@ -334,3 +334,52 @@ fn overview_and_activity_show_hostile_messages_escaped_on_one_line() {
         assert!(!text.lines().any(|l| l.contains("FAKE ROW") && !l.contains("\\n")), "{pane}:\n{text}");
     }
 }
+
+/// Secrets on a real OpenBao: a value written with `secrets put`, read back
+/// with `secrets list`, `history`, `get --reveal` and `diff --reveal`.
+#[test]
+fn secrets_get_and_diff_show_hostile_values_escaped_list_and_history_stay_clean() {
+    use crate::support::secrets_bao::{Bao, TOKEN};
+    let bao = Bao::start();
+    let env = CliEnv::new()
+        .with_var("WINDFLOW_SECRETS_BACKEND", "vault")
+        .with_var("VAULT_ADDR", &bao.addr)
+        .with_var("VAULT_TOKEN", TOKEN);
+    env.operator_with_grant("alice");
+    let secrets = |args: &[&str]| {
+        let mut all = vec!["--operator", "alice", "secrets"];
+        all.extend_from_slice(args);
+        stdout_and_stderr(&env, &all)
+    };
+    let path = "deployments/app";
+    let value = format!("k={HOSTILE}");
+    let (_, err) = secrets(&["put", path, &value]);
+    assert!(raw_char(&err, true).is_none(), "{err:?}");
+    secrets(&["put", path, "k=plain"]);
+    // Vault refuses paths and custom metadata with unprintable characters
+    // (400), so another writer cannot plant them there; values it stores.
+    let (list, err) = secrets(&["list"]);
+    assert!(raw_char(&list, true).is_none(), "secrets list: {list:?}");
+    assert!(raw_char(&err, true).is_none(), "secrets list stderr: {err:?}");
+    assert!(list.contains("deployments/app"), "{list}");
+
+    // Vault refuses unprintable custom metadata; what history prints of the
+    // secret stays free of raw controls all the same.
+    let (history, _) = secrets(&["history", path]);
+    assert!(raw_char(&history, true).is_none(), "{history:?}");
+    assert!(history.contains("created_by"), "{history}");
+
+    let (get, _) = secrets(&["get", path, "--version", "1", "--reveal"]);
+    assert_shown_escaped("secrets get --reveal", &get);
+    assert!(line_with(&get, "k = ").contains("\\nFAKE ROW"), "{get}");
+
+    let (diff, _) = secrets(&["diff", path, "1", "2", "--reveal"]);
+    assert_shown_escaped("secrets diff --reveal", &diff);
+    assert!(line_with(&diff, "-> plain").contains("\\nFAKE ROW"), "{diff}");
+
+    // --json is exact.
+    let out = env.json(&[
+        "--operator", "alice", "secrets", "get", path, "--version", "1", "--reveal", "--json",
+    ]);
+    assert_eq!(out["keys"]["k"]["value"], HOSTILE);
+}
