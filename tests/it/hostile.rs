@@ -280,7 +280,12 @@ fn the_console_writes_no_hostile_sequence_to_the_terminal_and_shows_it_escaped()
     let ua = line_with(&screen, "user agent");
     assert!(ua.contains(shown), "{ua}");
     assert!(ua.contains("\\u{9b}31m adm\\u{202e}nimda"), "{ua}");
-    assert!(!screen.lines().any(|l| l.trim_start().starts_with("FAKE ROW")), "{screen}");
+    assert!(
+        !screen
+            .lines()
+            .any(|l| l.trim_start().starts_with("FAKE ROW")),
+        "{screen}"
+    );
     assert!(screen.contains(&id), "{screen}");
 
     pty.keys("q");
@@ -329,9 +334,20 @@ fn overview_and_activity_show_hostile_messages_escaped_on_one_line() {
             panic!("{pane}: raw {c:?} at {i}:\n{text}");
         }
         let line = line_with(&text, "hijack attempt by");
-        assert!(line.contains("eve\\x1b]0;pwned\\x07\\x1b]52;c;cHduZWQ=\\x07"), "{pane}: {line}");
-        assert!(line.contains("\\u{9b}31m adm\\u{202e}nimda"), "{pane}: {line}");
-        assert!(!text.lines().any(|l| l.contains("FAKE ROW") && !l.contains("\\n")), "{pane}:\n{text}");
+        assert!(
+            line.contains("eve\\x1b]0;pwned\\x07\\x1b]52;c;cHduZWQ=\\x07"),
+            "{pane}: {line}"
+        );
+        assert!(
+            line.contains("\\u{9b}31m adm\\u{202e}nimda"),
+            "{pane}: {line}"
+        );
+        assert!(
+            !text
+                .lines()
+                .any(|l| l.contains("FAKE ROW") && !l.contains("\\n")),
+            "{pane}:\n{text}"
+        );
     }
 }
 
@@ -360,7 +376,10 @@ fn secrets_get_and_diff_show_hostile_values_escaped_list_and_history_stay_clean(
     // (400), so another writer cannot plant them there; values it stores.
     let (list, err) = secrets(&["list"]);
     assert!(raw_char(&list, true).is_none(), "secrets list: {list:?}");
-    assert!(raw_char(&err, true).is_none(), "secrets list stderr: {err:?}");
+    assert!(
+        raw_char(&err, true).is_none(),
+        "secrets list stderr: {err:?}"
+    );
     assert!(list.contains("deployments/app"), "{list}");
 
     // Vault refuses unprintable custom metadata; what history prints of the
@@ -375,11 +394,22 @@ fn secrets_get_and_diff_show_hostile_values_escaped_list_and_history_stay_clean(
 
     let (diff, _) = secrets(&["diff", path, "1", "2", "--reveal"]);
     assert_shown_escaped("secrets diff --reveal", &diff);
-    assert!(line_with(&diff, "-> plain").contains("\\nFAKE ROW"), "{diff}");
+    assert!(
+        line_with(&diff, "-> plain").contains("\\nFAKE ROW"),
+        "{diff}"
+    );
 
     // --json is exact.
     let out = env.json(&[
-        "--operator", "alice", "secrets", "get", path, "--version", "1", "--reveal", "--json",
+        "--operator",
+        "alice",
+        "secrets",
+        "get",
+        path,
+        "--version",
+        "1",
+        "--reveal",
+        "--json",
     ]);
     assert_eq!(out["keys"]["k"]["value"], HOSTILE);
 }
