@@ -413,3 +413,64 @@ fn secrets_get_and_diff_show_hostile_values_escaped_list_and_history_stay_clean(
     ]);
     assert_eq!(out["keys"]["k"]["value"], HOSTILE);
 }
+
+/// The Audit pane (TestBackend): the list row, the detail view (the whole
+/// event, where JSON leaves C1 and bidi controls raw) and the dead letters.
+#[test]
+fn audit_pane_list_detail_and_dead_letters_show_hostile_text_escaped() {
+    use crate::console::{press, screen, settings, typed};
+    use crossterm::event::KeyCode;
+    use std::sync::{Arc, Mutex};
+    use windflow::audit::SecurityEvent;
+    use windflow::audit::alert::{Alert, AlertState, DeadLetter};
+    use windflow::audit::service::Feed;
+
+    let ev = SecurityEvent::new(
+        "login_failure",
+        Some(HOSTILE),
+        serde_json::json!({ "note": HOSTILE }),
+    );
+    let mut f = Feed::new(100, "local log");
+    f.ring.push(ev.clone());
+    f.alerts = Arc::new(Mutex::new(AlertState {
+        dead: [DeadLetter {
+            channel: "slack".into(),
+            alert: Alert::new(ev, 1),
+            error: format!("server said: {HOSTILE}"),
+            at: std::time::SystemTime::UNIX_EPOCH,
+        }]
+        .into(),
+        ..Default::default()
+    }));
+    let feed = Arc::new(Mutex::new(f));
+    let mut panes = windflow::console::panes();
+    windflow::audit::pane::attach(&mut panes, feed.clone());
+    let mut app = windflow::console::app::App::new(settings(), panes, "dark", "vim").unwrap();
+    crate::console::focus(&mut app, "audit");
+
+    let list = screen(&mut app, 240, 30);
+    assert!(raw_char(&list, true).is_none(), "list:\n{list}");
+    let row = line_with(&list, "login_failure");
+    assert!(
+        row.contains("eve\\x1b]0;pwned\\x07\\x1b]52;c;cHduZWQ=\\x07\\x1b[2J"),
+        "{row}"
+    );
+    assert!(row.contains("\\u{9b}31m adm\\u{202e}nimda"), "{row}");
+
+    press(&mut app, KeyCode::Enter);
+    let detail = screen(&mut app, 240, 30);
+    assert!(raw_char(&detail, true).is_none(), "detail:\n{detail}");
+    assert!(
+        detail.contains("\\u{9b}31m adm\\u{202e}nimda \\u{2066}x\\u{2069}"),
+        "{detail}"
+    );
+
+    press(&mut app, KeyCode::Enter);
+    typed(&mut app, "D");
+    let dead = screen(&mut app, 240, 30);
+    assert!(raw_char(&dead, true).is_none(), "dead letters:\n{dead}");
+    assert!(
+        line_with(&dead, "server said").contains("adm\\u{202e}nimda"),
+        "{dead}"
+    );
+}
