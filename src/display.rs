@@ -138,6 +138,33 @@ impl fmt::Display for UntrustedLines<'_> {
     }
 }
 
+// ------------------------------------------------------------------ look-alikes
+
+/// The UTS 39 skeleton of `id`: two ids with the same skeleton look alike
+/// (`аlice` with a Cyrillic `а` and `alice`).
+pub fn skeleton(id: &str) -> String {
+    unicode_security::skeleton(id).collect()
+}
+
+/// Whether `id` could pass for another name: it is not ASCII, and it mixes
+/// scripts or is confusable with ASCII text (its skeleton is ASCII). Names
+/// written in one script of their own (`Jürgen`, `山田`) are not marked.
+pub fn looks_alike(id: &str) -> bool {
+    use unicode_security::MixedScript;
+    !id.is_ascii() && (!id.is_single_script() || skeleton(id).is_ascii())
+}
+
+/// The code points of `id` that are not ASCII, for a detail view:
+/// `U+0430 at 1, U+202E at 4`.
+pub fn code_points(id: &str) -> String {
+    id.chars()
+        .enumerate()
+        .filter(|(_, c)| !c.is_ascii())
+        .map(|(i, c)| format!("U+{:04X} at {i}", c as u32))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,6 +200,31 @@ mod tests {
         assert_eq!(clean_line("a\nb\tc\r"), "a\\nb\\tc\\r");
         // Other text passes as it is, non-ASCII and backslashes included.
         assert_eq!(clean("ünïcødé → ok \\x1b"), "ünïcødé → ok \\x1b");
+    }
+
+    #[test]
+    fn look_alikes_are_told_apart_from_names_in_one_script() {
+        // Cyrillic а, Greek ο, an all-Cyrillic "аррӏе", a hidden RLO.
+        for id in [
+            "\u{430}lice",
+            "b\u{3bf}b",
+            "\u{430}\u{440}\u{440}\u{4cf}\u{435}",
+            "adm\u{202e}in",
+        ] {
+            assert!(looks_alike(id), "{id:?}");
+        }
+        for id in [
+            "alice",
+            "J\u{fc}rgen",
+            "Jos\u{e9}",
+            "\u{5c71}\u{7530}",
+            "\u{43e}\u{43b}\u{44f}",
+        ] {
+            assert!(!looks_alike(id), "{id:?}");
+        }
+        assert_eq!(skeleton("\u{430}lice"), skeleton("alice"));
+        assert_ne!(skeleton("bob"), skeleton("alice"));
+        assert_eq!(code_points("\u{430}lice"), "U+0430 at 0");
     }
 
     #[test]
