@@ -21,7 +21,7 @@ use serde_json::json;
 use crate::cli::CliError;
 use crate::cli_auth::{StepUp, explicit_operator, load_keyring, open_auth};
 use crate::config::Config;
-use crate::display::Untrusted;
+use crate::display::{Untrusted, code_points, looks_alike, skeleton};
 use crate::sessions::backend::{LocalStore, RedisStore, SessionError, SessionStore, now_ms};
 use crate::sessions::model::{
     Device, Invalid, Listed, SessionType, Validation, human, is_valid_id,
@@ -200,14 +200,23 @@ fn table(rows: &[Listed]) -> String {
             human((now - s.created_at) / 1000),
             human((now - s.last_activity) / 1000),
             human((l.expires_at - now) / 1000),
-            match &l.hijack {
-                Some(a) => format!("HIJACK from {} (revoked)", a.ip_address),
-                None => String::new(),
-            }
+            flags(l)
         ));
     }
     out.push_str(&format!("\n{} sessions", rows.len()));
     out
+}
+
+/// The FLAGS column: a hijack record, and a user id that looks like another.
+fn flags(l: &Listed) -> String {
+    let mut f = Vec::new();
+    if let Some(a) = &l.hijack {
+        f.push(format!("HIJACK from {} (revoked)", a.ip_address));
+    }
+    if looks_alike(&l.session.user_id) {
+        f.push("LOOK-ALIKE user id".to_string());
+    }
+    f.join("; ")
 }
 
 fn detail(l: &Listed) -> String {
@@ -229,6 +238,9 @@ fn detail(l: &Listed) -> String {
             human(v.ttl_seconds)
         ),
     ];
+    if looks_alike(v.user_id) {
+        lines.insert(2, format!("LOOK-ALIKE     {}", lookalike_note(v.user_id)));
+    }
     if let Some(a) = &l.hijack {
         lines.push(format!(
             "hijack attempt {} from {} ({}), device {}",
@@ -239,6 +251,21 @@ fn detail(l: &Listed) -> String {
         ));
     }
     lines.join("\n")
+}
+
+/// What the detail says of a user id that looks like another: its code
+/// points and the ASCII it passes for.
+fn lookalike_note(user: &str) -> String {
+    let sk = skeleton(user);
+    format!(
+        "{}{}",
+        code_points(user),
+        if sk.is_ascii() {
+            format!("; reads as {}", Untrusted(&sk))
+        } else {
+            String::new()
+        }
+    )
 }
 
 fn out(text: &str) -> Result<(), CliError> {
@@ -364,7 +391,8 @@ fn run_cmd(
     let _in_rt = rt.enter();
     let store = open_store(config, redis_url)?;
     let audit = crate::cli_audit::cli_audit(config)?;
-    let sessions = Sessions::new(store, audit);
+    let ascii = crate::sessions::settings::ascii_user_ids(config).map_err(CliError::Usage)?;
+    let sessions = Sessions::new(store, audit).with_ascii_user_ids(ascii);
     rt.block_on(run_async(config, &sessions, cmd))
 }
 
@@ -494,11 +522,24 @@ async fn run_async(
         } => {
             let by = actor(config, "sessions.revoke_user", &step_up)?;
             let ids = sessions.revoke_user(&user, &by).await.map_err(sess_err)?;
+            // Other users whose ids look like this one keep their sessions: say so.
+            let sk = skeleton(&user);
+            let mut alike: Vec<String> = sessions
+                .list(None)
+                .await
+                .map_err(sess_err)?
+                .into_iter()
+                .map(|l| l.session.user_id)
+                .filter(|u| *u != user && skeleton(u) == sk)
+                .collect();
+            alike.sort();
+            alike.dedup();
             if json {
                 out_json(&json!({
                     "user_id": user,
                     "revoked": ids.len(),
                     "sessions": ids.iter().map(|i| short(i)).collect::<Vec<_>>(),
+                    "look_alike_users": alike,
                 }))?;
             } else {
                 out(&format!(
@@ -506,6 +547,14 @@ async fn run_async(
                     ids.len(),
                     Untrusted(&user)
                 ))?;
+                for u in &alike {
+                    out(&format!(
+                        "not revoked: {} looks like {} ({}); `sessions revoke-user` with that exact id revokes it",
+                        Untrusted(u),
+                        Untrusted(&user),
+                        code_points(u)
+                    ))?;
+                }
             }
         }
     }

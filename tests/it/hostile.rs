@@ -474,3 +474,97 @@ fn audit_pane_list_detail_and_dead_letters_show_hostile_text_escaped() {
         "{dead}"
     );
 }
+
+/// Look-alike user ids: `аlice` with a Cyrillic `а` is marked in `sessions
+/// list`, explained in `show` and the console, and `revoke-user alice` says
+/// it was not revoked; `[sessions] ascii_user_ids = true` refuses it.
+#[test]
+fn look_alike_user_ids_are_marked_and_revoke_user_names_them() {
+    const T: std::time::Duration = std::time::Duration::from_secs(20);
+    let env = CliEnv::new();
+    let fake = "\u{430}lice";
+    let create = |user: &str| {
+        env.json(&[
+            "sessions",
+            "create",
+            "--user",
+            user,
+            "--ip",
+            "198.51.100.9",
+            "--user-agent",
+            "curl/8",
+            "--json",
+        ])["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let fake_id = create(fake);
+    let real_id = create("alice");
+    let juergen_id = create("J\u{fc}rgen");
+
+    let list = env.expect(&["sessions", "list"], 0);
+    assert!(
+        line_with(&list, &fake_id[..8]).contains("LOOK-ALIKE"),
+        "{list}"
+    );
+    assert!(
+        !line_with(&list, &real_id[..8]).contains("LOOK-ALIKE"),
+        "{list}"
+    );
+    assert!(
+        !line_with(&list, &juergen_id[..8]).contains("LOOK-ALIKE"),
+        "{list}"
+    );
+    let show = env.expect(&["sessions", "show", &fake_id], 0);
+    let mark = line_with(&show, "LOOK-ALIKE");
+    assert!(
+        mark.contains("U+0430 at 0") && mark.contains("reads as alice"),
+        "{show}"
+    );
+
+    // No operators yet: revoking needs no second factor.
+    let out = env.expect(&["sessions", "revoke-user", "alice"], 0);
+    let note = line_with(&out, "not revoked");
+    assert!(
+        note.contains("\u{430}lice looks like alice (U+0430 at 0)"),
+        "{out}"
+    );
+    create("alice");
+    let out = env.json(&["sessions", "revoke-user", "alice", "--json"]);
+    assert_eq!(out["revoked"], 1);
+    assert_eq!(out["look_alike_users"], serde_json::json!([fake]));
+    let show = env.expect(&["sessions", "show", &fake_id], 0);
+    assert!(show.contains("LOOK-ALIKE"), "{show}");
+
+    // The console marks it too, with the code points in the detail.
+    let mut pty = env.signed_in_console("ops", 160, 40);
+    pty.keys(":pane sessions\r");
+    pty.wait_for("LOOK-ALIKE", T)
+        .unwrap_or_else(|e| panic!("{e}:\n{}", pty.screen_text()));
+    pty.keys("q");
+    pty.wait_exit(T).expect("windflow exits");
+
+    // ASCII-only user ids, by setting.
+    let conf = env.root.path().join("config/windflow");
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::write(
+        conf.join("windflow.toml"),
+        "[sessions]\nascii_user_ids = true\n",
+    )
+    .unwrap();
+    let refused = env.run(&[
+        "sessions",
+        "create",
+        "--user",
+        fake,
+        "--ip",
+        "198.51.100.9",
+        "--user-agent",
+        "curl/8",
+    ]);
+    assert_eq!(refused.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("not ASCII") && err.contains("U+0430"), "{err}");
+    create("alice");
+}
