@@ -272,7 +272,13 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            let _ = writeln!(std::io::stderr(), "windflow: {e}");
+            // Errors quote names, paths and server answers: through the
+            // display boundary (the --json error object stays exact).
+            let _ = writeln!(
+                std::io::stderr(),
+                "windflow: {}",
+                crate::display::UntrustedLines(&e.to_string())
+            );
             ExitCode::from(e.code())
         }
     }

@@ -21,6 +21,7 @@ use crate::audit::{AuditSink, Origin, SecurityEvent, Severity};
 use crate::cli::CliError;
 use crate::config::Config;
 use crate::crypto::{KEY_FILE_NAME, Keyring};
+use crate::display::Untrusted;
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
@@ -218,8 +219,13 @@ pub fn deliver_owed(config: &Config) {
         return;
     }
     let Ok(s) = settings(config) else { return };
+    // Errors may quote what a server answered: through the display boundary.
     let note = |text: String| {
-        let _ = writeln!(std::io::stderr(), "windflow: {text}");
+        let _ = writeln!(
+            std::io::stderr(),
+            "windflow: {}",
+            crate::display::UntrustedLines(&text)
+        );
     };
     // Events the command spooled for Elasticsearch, unless the agent ships them.
     if let Some(es) = &s.elasticsearch
@@ -295,15 +301,16 @@ pub fn run(config: &Config, command: AuditCommand) -> Result<ExitCode, CliError>
     }
 }
 
-/// A one-line rendering of an event.
+/// A one-line rendering of an event. Every field another producer may have
+/// written goes through the display boundary: one line, no raw controls.
 pub fn line(ev: &SecurityEvent) -> String {
     format!(
         "{}  {:<8} {:<26} {:<12} {}",
-        ev.timestamp,
+        Untrusted(&ev.timestamp),
         ev.severity.as_str(),
-        ev.event_type,
-        ev.user_id.as_deref().unwrap_or("-"),
-        ev.details
+        Untrusted(&ev.event_type),
+        Untrusted(ev.user_id.as_deref().unwrap_or("-")),
+        Untrusted(&ev.details.to_string())
     )
 }
 
@@ -374,7 +381,7 @@ fn log(config: &Config, a: LogArgs) -> Result<ExitCode, CliError> {
                 } else {
                     "it answers"
                 },
-                st.last_error.unwrap_or_else(|| "no answer yet".into())
+                Untrusted(&st.last_error.unwrap_or_else(|| "no answer yet".into()))
             ))?;
         }
     }

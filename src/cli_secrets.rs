@@ -22,6 +22,7 @@ use crate::auth::AuthError;
 use crate::cli::CliError;
 use crate::cli_auth::{StepUp, explicit_operator, load_keyring, open_auth};
 use crate::config::Config;
+use crate::display::{Untrusted, UntrustedLines};
 use crate::secrets::model::{self, Policy, SecretValue, Values};
 use crate::secrets::rotation::{self, Outcome, Progress, StepStatus, Validation};
 use crate::secrets::settings::{Flags as SettingsFlags, Overrides, SecretsSettings};
@@ -346,9 +347,9 @@ async fn run_async(config: &Config, args: SecretsArgs) -> Result<ExitCode, CliEr
             let _ = writeln!(
                 std::io::stderr(),
                 "windflow: recovered an unfinished rotation of {} ({}): {}",
-                rec.path,
+                Untrusted(&rec.path),
                 rec.action.replace('_', " "),
-                rec.detail
+                UntrustedLines(&rec.detail)
             );
         }
         match rotation::sweep(&s).await {
@@ -357,9 +358,9 @@ async fn run_async(config: &Config, args: SecretsArgs) -> Result<ExitCode, CliEr
                     let _ = writeln!(
                         std::io::stderr(),
                         "windflow: the scheduled cleanup of {} version {} was dropped, nothing deleted: {}",
-                        d.path,
+                        Untrusted(&d.path),
                         d.version,
-                        d.reason
+                        UntrustedLines(&d.reason)
                     );
                 }
             }
@@ -367,7 +368,8 @@ async fn run_async(config: &Config, args: SecretsArgs) -> Result<ExitCode, CliEr
                 tracing::warn!(error = %e, "old versions not cleaned up");
                 let _ = writeln!(
                     std::io::stderr(),
-                    "windflow: old versions whose grace period is over were not cleaned up (the next command tries again): {e}"
+                    "windflow: old versions whose grace period is over were not cleaned up (the next command tries again): {}",
+                    UntrustedLines(&e.to_string())
                 );
             }
         }
@@ -421,7 +423,8 @@ async fn run_async(config: &Config, args: SecretsArgs) -> Result<ExitCode, CliEr
                 )?;
             } else {
                 print_text(&format!(
-                    "{path}: version {} written ({} key(s))",
+                    "{}: version {} written ({} key(s))",
+                    Untrusted(&path),
                     meta.version,
                     values.len()
                 ))?;
@@ -435,7 +438,8 @@ async fn run_async(config: &Config, args: SecretsArgs) -> Result<ExitCode, CliEr
                 print_json(&meta_json(&meta))?;
             } else {
                 let mut lines = vec![format!(
-                    "{path}  current v{}  {}",
+                    "{}  current v{}  {}",
+                    Untrusted(&path),
                     meta.current_version,
                     model::Expiry::of(meta.expires_at(), chrono::Utc::now().timestamp()).label()
                 )];
@@ -447,8 +451,9 @@ async fn run_async(config: &Config, args: SecretsArgs) -> Result<ExitCode, CliEr
                         v.state()
                     ));
                 }
+                // Custom metadata is anyone's text (Vault writers): one line each.
                 for (k, v) in &meta.custom {
-                    lines.push(format!("  {k} = {v}"));
+                    lines.push(format!("  {} = {}", Untrusted(k), Untrusted(v)));
                 }
                 print_text(&lines.join("\n"))?;
             }
@@ -561,7 +566,8 @@ async fn run_async(config: &Config, args: SecretsArgs) -> Result<ExitCode, CliEr
                 )?;
             } else {
                 print_text(&format!(
-                    "{path}: version {version} restored as version {}",
+                    "{}: version {version} restored as version {}",
+                    Untrusted(&path),
                     meta.version
                 ))?;
             }
@@ -645,7 +651,7 @@ fn done(json: bool, path: &str, what: &str, versions: &[u64]) -> Result<ExitCode
         print_json(&json!({ "path": path, what: versions }))?;
     } else {
         let list: Vec<String> = versions.iter().map(|v| format!("v{v}")).collect();
-        print_text(&format!("{path}: {what} {}", list.join(", ")))?;
+        print_text(&format!("{}: {what} {}", Untrusted(path), list.join(", ")))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -695,8 +701,17 @@ async fn list(s: &Secrets, prefix: &str, json: bool) -> Result<ExitCode, CliErro
     } else if metas.is_empty() {
         print_text(&format!("no secrets under {:?}", prefix))?;
     } else {
-        let width = metas.iter().map(|(p, _)| p.len()).max().unwrap_or(4);
-        let lines: Vec<String> = metas
+        // Paths listed by Vault are whatever its writers chose: one line each.
+        let shown: Vec<_> = metas
+            .iter()
+            .map(|(p, m)| (crate::display::clean_line(p), m))
+            .collect();
+        let width = shown
+            .iter()
+            .map(|(p, _)| p.chars().count())
+            .max()
+            .unwrap_or(4);
+        let lines: Vec<String> = shown
             .iter()
             .map(|(p, m)| match m {
                 Ok(m) => format!(
@@ -704,7 +719,7 @@ async fn list(s: &Secrets, prefix: &str, json: bool) -> Result<ExitCode, CliErro
                     m.current_version,
                     model::Expiry::of(m.expires_at(), now).label()
                 ),
-                Err(e) => format!("{p:width$}  {e}"),
+                Err(e) => format!("{p:width$}  {}", Untrusted(&e.to_string())),
             })
             .collect();
         print_text(&lines.join("\n"))?;
@@ -749,15 +764,22 @@ async fn get(
         }
     } else {
         let mut text = Zeroizing::new(format!(
-            "{path}  v{}  {}\n",
+            "{}  v{}  {}\n",
+            Untrusted(path),
             vmeta.version,
             model::Expiry::of(meta.expires_at(), chrono::Utc::now().timestamp()).label()
         ));
         for (k, v) in &values {
+            // Keys and revealed values on one line each, escaped like any
+            // outside text (--json gives the exact value).
             if reveal {
-                text.push_str(&format!("  {k} = {}\n", v.expose()));
+                text.push_str(&format!("  {} = {}\n", Untrusted(k), Untrusted(v.expose())));
             } else {
-                text.push_str(&format!("  {k} = ******** (hash {})\n", v.short_hash()));
+                text.push_str(&format!(
+                    "  {} = ******** (hash {})\n",
+                    Untrusted(k),
+                    v.short_hash()
+                ));
             }
         }
         print_text(text.trim_end())?;
@@ -805,7 +827,7 @@ async fn diff(
             .collect();
         print_json(&json!({ "path": path, "from": v1, "to": v2, "keys": rows }))?;
     } else {
-        let mut text = Zeroizing::new(format!("{path}: v{v1} -> v{v2}\n"));
+        let mut text = Zeroizing::new(format!("{}: v{v1} -> v{v2}\n", Untrusted(path)));
         for l in &lines {
             let show = |m: &Values, h: &Option<String>| -> String {
                 match (reveal, m.get(&l.key)) {
@@ -821,9 +843,9 @@ async fn diff(
             };
             text.push_str(&format!(
                 "{sign} {}  {} -> {}\n",
-                l.key,
-                show(&a, &l.old_hash),
-                show(&b, &l.new_hash)
+                Untrusted(&l.key),
+                Untrusted(&show(&a, &l.old_hash)),
+                Untrusted(&show(&b, &l.new_hash))
             ));
         }
         print_text(text.trim_end())?;
@@ -852,10 +874,11 @@ async fn rotate(
             if !json && status != "started" {
                 let _ = writeln!(
                     std::io::stdout(),
-                    "{:<40} {:<9} {:<7} {detail}",
-                    p.path,
+                    "{:<40} {:<9} {:<7} {}",
+                    Untrusted(&p.path),
                     p.step.as_str(),
-                    status
+                    status,
+                    Untrusted(&detail)
                 );
             }
             steps.push(json!({ "step": p.step.as_str(), "status": status, "detail": detail }));
@@ -868,7 +891,12 @@ async fn rotate(
                     rolled_back += 1;
                 }
                 if !json && let Outcome::RolledBack { reason, .. } = &out {
-                    let _ = writeln!(std::io::stderr(), "windflow: {path}: rolled back: {reason}");
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "windflow: {}: rolled back: {}",
+                        Untrusted(path),
+                        UntrustedLines(reason)
+                    );
                 }
                 let mut o = serde_json::to_value(&out).unwrap_or_default();
                 o["steps"] = Value::Array(steps);
@@ -877,7 +905,12 @@ async fn rotate(
             Err(e) if batch => {
                 failed += 1;
                 if !json {
-                    let _ = writeln!(std::io::stderr(), "windflow: {path}: {e}");
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "windflow: {}: {}",
+                        Untrusted(path),
+                        UntrustedLines(&e.to_string())
+                    );
                 }
                 results.push(json!({ "outcome": "failed", "path": path, "reason": e.to_string(), "steps": steps }));
             }

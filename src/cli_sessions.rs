@@ -21,6 +21,7 @@ use serde_json::json;
 use crate::cli::CliError;
 use crate::cli_auth::{StepUp, explicit_operator, load_keyring, open_auth};
 use crate::config::Config;
+use crate::display::{Untrusted, code_points, looks_alike, skeleton};
 use crate::sessions::backend::{LocalStore, RedisStore, SessionError, SessionStore, now_ms};
 use crate::sessions::model::{
     Device, Invalid, Listed, SessionType, Validation, human, is_valid_id,
@@ -191,35 +192,44 @@ fn table(rows: &[Listed]) -> String {
         let s = &l.session;
         out.push_str(&format!(
             "\n{:<9} {:<16} {:<4} {:<16} {:<8} {:>7} {:>7} {:>7}  {}",
-            short(&s.id),
-            s.user_id,
+            Untrusted(short(&s.id)),
+            Untrusted(&s.user_id),
             s.session_type.as_str(),
             s.ip_address.to_string(),
-            s.fingerprint.short(),
+            Untrusted(s.fingerprint.short()),
             human((now - s.created_at) / 1000),
             human((now - s.last_activity) / 1000),
             human((l.expires_at - now) / 1000),
-            match &l.hijack {
-                Some(a) => format!("HIJACK from {} (revoked)", a.ip_address),
-                None => String::new(),
-            }
+            flags(l)
         ));
     }
     out.push_str(&format!("\n{} sessions", rows.len()));
     out
 }
 
+/// The FLAGS column: a hijack record, and a user id that looks like another.
+fn flags(l: &Listed) -> String {
+    let mut f = Vec::new();
+    if let Some(a) = &l.hijack {
+        f.push(format!("HIJACK from {} (revoked)", a.ip_address));
+    }
+    if looks_alike(&l.session.user_id) {
+        f.push("LOOK-ALIKE user id".to_string());
+    }
+    f.join("; ")
+}
+
 fn detail(l: &Listed) -> String {
     let v = view(l);
     let mut lines = vec![
-        format!("id             {}", v.id),
-        format!("user           {}", v.user_id),
+        format!("id             {}", Untrusted(v.id)),
+        format!("user           {}", Untrusted(v.user_id)),
         format!("type           {}", v.session_type),
         format!("state          {}", v.state),
         format!("ip address     {}", v.ip_address),
-        format!("user agent     {}", v.user_agent),
-        format!("fingerprint    {}", v.fingerprint),
-        format!("permissions    {}", v.permissions.join(", ")),
+        format!("user agent     {}", Untrusted(v.user_agent)),
+        format!("fingerprint    {}", Untrusted(v.fingerprint)),
+        format!("permissions    {}", Untrusted(&v.permissions.join(", "))),
         format!("created        {}", v.created_at),
         format!("last activity  {}", v.last_activity),
         format!(
@@ -228,16 +238,34 @@ fn detail(l: &Listed) -> String {
             human(v.ttl_seconds)
         ),
     ];
+    if looks_alike(v.user_id) {
+        lines.insert(2, format!("LOOK-ALIKE     {}", lookalike_note(v.user_id)));
+    }
     if let Some(a) = &l.hijack {
         lines.push(format!(
             "hijack attempt {} from {} ({}), device {}",
             rfc3339(a.at),
             a.ip_address,
-            a.user_agent,
-            a.fingerprint.short()
+            Untrusted(&a.user_agent),
+            Untrusted(a.fingerprint.short())
         ));
     }
     lines.join("\n")
+}
+
+/// What the detail says of a user id that looks like another: its code
+/// points and the ASCII it passes for.
+fn lookalike_note(user: &str) -> String {
+    let sk = skeleton(user);
+    format!(
+        "{}{}",
+        code_points(user),
+        if sk.is_ascii() {
+            format!("; reads as {}", Untrusted(&sk))
+        } else {
+            String::new()
+        }
+    )
 }
 
 fn out(text: &str) -> Result<(), CliError> {
@@ -362,7 +390,8 @@ fn run_cmd(
     let _in_rt = rt.enter();
     let store = open_store(config, redis_url)?;
     let audit = crate::cli_audit::cli_audit(config)?;
-    let sessions = Sessions::new(store, audit);
+    let ascii = crate::sessions::settings::ascii_user_ids(config).map_err(CliError::Usage)?;
+    let sessions = Sessions::new(store, audit).with_ascii_user_ids(ascii);
     rt.block_on(run_async(config, &sessions, cmd))
 }
 
@@ -421,8 +450,8 @@ async fn run_async(
             } else {
                 out(&format!(
                     "{}\nsession for {} expires {}",
-                    l.session.id,
-                    l.session.user_id,
+                    Untrusted(&l.session.id),
+                    Untrusted(&l.session.user_id),
                     rfc3339(l.expires_at)
                 ))?;
             }
@@ -468,7 +497,11 @@ async fn run_async(
                     "user_id": removed.as_ref().map(|s| s.user_id.clone()),
                 }))?;
             } else if let Some(s) = &removed {
-                out(&format!("revoked session {} of {}", short(&id), s.user_id))?;
+                out(&format!(
+                    "revoked session {} of {}",
+                    short(&id),
+                    Untrusted(&s.user_id)
+                ))?;
             }
             if removed.is_none() {
                 if !json {
@@ -488,14 +521,39 @@ async fn run_async(
         } => {
             let by = actor(config, "sessions.revoke_user", &step_up)?;
             let ids = sessions.revoke_user(&user, &by).await.map_err(sess_err)?;
+            // Other users whose ids look like this one keep their sessions: say so.
+            let sk = skeleton(&user);
+            let mut alike: Vec<String> = sessions
+                .list(None)
+                .await
+                .map_err(sess_err)?
+                .into_iter()
+                .map(|l| l.session.user_id)
+                .filter(|u| *u != user && skeleton(u) == sk)
+                .collect();
+            alike.sort();
+            alike.dedup();
             if json {
                 out_json(&json!({
                     "user_id": user,
                     "revoked": ids.len(),
                     "sessions": ids.iter().map(|i| short(i)).collect::<Vec<_>>(),
+                    "look_alike_users": alike,
                 }))?;
             } else {
-                out(&format!("revoked {} sessions of {user}", ids.len()))?;
+                out(&format!(
+                    "revoked {} sessions of {}",
+                    ids.len(),
+                    Untrusted(&user)
+                ))?;
+                for u in &alike {
+                    out(&format!(
+                        "not revoked: {} looks like {} ({}); `sessions revoke-user` with that exact id revokes it",
+                        Untrusted(u),
+                        Untrusted(&user),
+                        code_points(u)
+                    ))?;
+                }
             }
         }
     }

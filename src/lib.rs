@@ -17,6 +17,7 @@ pub mod config;
 pub mod console;
 pub mod crypto;
 pub mod demo;
+pub mod display;
 pub mod fsutil;
 pub mod logging;
 pub mod mfa;

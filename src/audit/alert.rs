@@ -65,14 +65,51 @@ impl Alert {
         })
     }
 
+    /// Slack's text is markup: `&`, `<` and `>` of the event are escaped, so
+    /// a user named `<!channel>` or `<https://evil|login>` neither pings a
+    /// channel nor makes a link.
     pub fn slack_payload(&self) -> serde_json::Value {
         json!({ "text": format!(
             "WindFlow security alert: {} (event {})\n```{}```",
-            self.summary(),
-            self.event.id,
-            self.event.details
+            slack_escape(&self.summary()),
+            slack_escape(&self.event.id),
+            slack_escape(&self.event.details.to_string())
         ) })
     }
+
+    /// The e-mail subject: one line whatever the event holds (a CR or LF
+    /// from a user name would start a header of its own), controls and bidi
+    /// overrides shown as escapes.
+    pub fn email_subject(&self) -> String {
+        crate::display::clean_line(&self.summary()).into_owned()
+    }
+
+    /// The e-mail body, plain text: the summary line and the event as JSON.
+    pub fn email_body(&self) -> String {
+        format!(
+            "{}\n\n{}\n",
+            self.email_subject(),
+            serde_json::to_string_pretty(&self.event).unwrap_or_default()
+        )
+    }
+}
+
+/// `s` for Slack's markup: `&`, `<` and `>` as entities (Slack's own rule);
+/// nothing else of the text is control syntax once these are escaped.
+pub fn slack_escape(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.contains(['&', '<', '>']) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// The channel names `ev` goes to under `rules`.
@@ -266,18 +303,14 @@ impl Channel {
             .unwrap_or("windflow@localhost")
             .parse()
             .map_err(|e| format!("WINDFLOW_ALERT_EMAIL_FROM: {e}"))?;
-        let mut msg = Message::builder().from(from).subject(alert.summary());
+        let mut msg = Message::builder().from(from).subject(alert.email_subject());
         for to in &self.spec.to {
             let mb: Mailbox = to
                 .parse()
                 .map_err(|e| format!("WINDFLOW_ALERT_EMAIL_TO {to:?}: {e}"))?;
             msg = msg.to(mb);
         }
-        let body = format!(
-            "{}\n\n{}\n",
-            alert.summary(),
-            serde_json::to_string_pretty(&alert.event).unwrap_or_default()
-        );
+        let body = alert.email_body();
         let msg = msg
             .header(ContentType::TEXT_PLAIN)
             .body(body)

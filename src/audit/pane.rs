@@ -8,6 +8,7 @@
 //! The filtered view is kept incrementally: each render only looks at the
 //! events that arrived since the last one.
 
+use crate::display::{Untrusted, clean, clean_line};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -430,8 +431,12 @@ impl Pane for AuditPane {
                         .get((v.abs.checked_sub(first_abs)?) as usize)
                         .cloned()
                 });
+                // The whole event as JSON, lines kept; C1 and bidi controls
+                // (which JSON leaves raw) shown as escapes.
                 let text = match sel {
-                    Some(ev) => serde_json::to_string_pretty(&ev).unwrap_or_default(),
+                    Some(ev) => {
+                        clean(&serde_json::to_string_pretty(&ev).unwrap_or_default()).into_owned()
+                    }
                     None => "no event selected".into(),
                 };
                 frame.render_widget(
@@ -467,7 +472,10 @@ impl Pane for AuditPane {
                         Span::styled(
                             format!(
                                 "{:<10} {:<8} {:>6} {:>6}  ",
-                                c.name, c.kind, c.sent, c.failed
+                                Untrusted(&c.name),
+                                c.kind,
+                                c.sent,
+                                c.failed
                             ),
                             t.text(),
                         ),
@@ -476,7 +484,7 @@ impl Pane for AuditPane {
                             c.last_error
                                 .as_deref()
                                 .filter(|_| c.failing)
-                                .map(|e| format!(": {e}"))
+                                .map(|e| format!(": {}", Untrusted(e)))
                                 .unwrap_or_default(),
                             t.muted(),
                         ),
@@ -496,10 +504,19 @@ impl Pane for AuditPane {
                         .flat_map(|d| {
                             [
                                 Line::from(vec![
-                                    Span::styled(format!("{:<10} ", d.channel), t.accent()),
-                                    Span::styled(d.error.clone(), t.role(Role::Danger)),
+                                    Span::styled(
+                                        format!("{:<10} ", Untrusted(&d.channel)),
+                                        t.accent(),
+                                    ),
+                                    Span::styled(
+                                        clean_line(&d.error).into_owned(),
+                                        t.role(Role::Danger),
+                                    ),
                                 ]),
-                                Line::styled(format!("           {}", d.alert.summary()), t.text()),
+                                Line::styled(
+                                    format!("           {}", Untrusted(&d.alert.summary())),
+                                    t.text(),
+                                ),
                             ]
                         })
                         .collect()
@@ -523,11 +540,21 @@ impl Pane for AuditPane {
             .filter_map(|(i, v)| {
                 let ev = f.ring.get((v.abs.checked_sub(first_abs)?) as usize)?;
                 let base = if v.hit { t.text() } else { t.muted() };
-                let rest = format!("{} {}", ev.user_id.as_deref().unwrap_or("-"), ev.details);
+                // Outside text, one line per cell, through the display boundary.
+                let rest = format!(
+                    "{} {}",
+                    Untrusted(ev.user_id.as_deref().unwrap_or("-")),
+                    Untrusted(&ev.details.to_string())
+                );
                 let mut cells = vec![
-                    Cell::from(short_time(&ev.timestamp).to_owned()).style(t.muted()),
+                    Cell::from(clean_line(short_time(&ev.timestamp)).into_owned()).style(t.muted()),
                     Cell::from(ev.severity.as_str()).style(t.role(severity_role(ev.severity))),
-                    Cell::from(Line::from(filter::spans(tf, &ev.event_type, base, hl))),
+                    Cell::from(Line::from(filter::spans(
+                        tf,
+                        &clean_line(&ev.event_type),
+                        base,
+                        hl,
+                    ))),
                 ];
                 cells.push(Cell::from(Line::from(filter::spans(tf, &rest, base, hl))));
                 let row = Row::new(cells);

@@ -1,6 +1,7 @@
 //! Drawing the whole console: pane bar, focused pane, footer, status bar and
 //! the overlays (help, palette, confirmation).
 
+use crate::display::{Untrusted, clean, clean_line};
 use std::time::{Instant, SystemTime};
 
 use ratatui::Frame;
@@ -254,7 +255,11 @@ fn footer_line(app: &mut App, frame: &mut Frame, area: Rect) {
                     Level::Warn => Role::Warn,
                     Level::Error => Role::Danger,
                 };
-                frame.render_widget(Line::styled(format!(" {text}"), t.role(role)), area);
+                // Messages quote names and server answers: one line, escaped.
+                frame.render_widget(
+                    Line::styled(format!(" {}", Untrusted(text)), t.role(role)),
+                    area,
+                );
             } else {
                 frame.render_widget(hint_spans(app, hints(app), area.width), area);
             }
@@ -408,16 +413,16 @@ fn overlays(app: &mut App, frame: &mut Frame, body: Rect, footer: Rect) {
                 .borders(Borders::ALL)
                 .border_style(t.role(Role::Danger))
                 .title(Span::styled(
-                    format!(" {} ", c.spec.title),
+                    format!(" {} ", Untrusted(&c.spec.title)),
                     t.role(Role::Danger),
                 ));
             let inner = block.inner(area);
             frame.render_widget(block, area);
-            let mut lines = vec![Line::styled(c.spec.body.clone(), t.text())];
+            let mut lines = vec![Line::styled(clean(&c.spec.body).into_owned(), t.text())];
             match &c.spec.typed {
                 Some(name) => lines.push(Line::from(vec![
                     Span::styled("Type ", t.text()),
-                    Span::styled(name.clone(), t.role(Role::Warn)),
+                    Span::styled(clean_line(name).into_owned(), t.role(Role::Warn)),
                     Span::styled(" and press Enter to confirm; Esc cancels.", t.text()),
                 ])),
                 None => lines.push(Line::styled(
@@ -426,7 +431,7 @@ fn overlays(app: &mut App, frame: &mut Frame, body: Rect, footer: Rect) {
                 )),
             }
             if let Some(e) = &c.error {
-                lines.push(Line::styled(e.clone(), t.role(Role::Danger)));
+                lines.push(Line::styled(clean(e).into_owned(), t.role(Role::Danger)));
             }
             let input_rows = u16::from(c.spec.typed.is_some()) * 2;
             let [text, input] =

@@ -4,6 +4,7 @@
 //! between versions, rotation with live steps, rollback to a chosen version,
 //! and an editor whose save shows a diff first. No IO: requests out, events in.
 
+use crate::display::{Untrusted, clean_line};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -944,7 +945,7 @@ impl SecretsPane {
         if self.rows.is_empty() {
             let msg = match (&self.error, self.loaded, self.query()) {
                 (Some(e), _, _) => Line::styled(
-                    fmt::truncate(e, inner.width as usize * 3),
+                    fmt::truncate(&clean_line(e), inner.width as usize * 3),
                     t.role(Role::Danger),
                 ),
                 (None, None, _) => Line::styled("loading the mount…", t.muted()),
@@ -966,10 +967,12 @@ impl SecretsPane {
                 let selected = window.start + i == self.list.selected;
                 let line = match row {
                     Row::Folder { label, depth } => Line::from(Span::styled(
-                        fmt::truncate(&format!("{}{label}", "  ".repeat(*depth)), w),
+                        fmt::truncate(&format!("{}{}", "  ".repeat(*depth), Untrusted(label)), w),
                         t.muted(),
                     )),
                     Row::Secret { path, label, depth } => {
+                        // Paths listed by Vault are anyone's text: one line, escaped.
+                        let label = &*clean_line(label);
                         let e = Expiry::of(self.metas.get(path).and_then(|m| m.expires_at()), now);
                         let badge = expiry_badge(e);
                         let indent = "  ".repeat(*depth);
@@ -1039,7 +1042,7 @@ impl SecretsPane {
         if let Some(dep) = m.custom.get(model::META_DEPLOYMENT) {
             lines.push(Line::from(vec![
                 Span::styled("deployment ", t.muted()),
-                Span::styled(dep.clone(), t.text()),
+                Span::styled(clean_line(dep).into_owned(), t.text()),
                 Span::styled("  updated ", t.muted()),
                 Span::styled(
                     model::format_time(m.updated_time).replace('T', " "),
@@ -1059,13 +1062,16 @@ impl SecretsPane {
         ));
         for (i, (k, h)) in d.hashes.iter().enumerate() {
             let value = match revealed.and_then(|v| v.get(k)) {
-                Some(v) => Span::styled(v.expose().replace('\n', "⏎"), t.role(Role::Warn)),
+                Some(v) => Span::styled(
+                    clean_line(&v.expose().replace('\n', "⏎")).into_owned(),
+                    t.role(Role::Warn),
+                ),
                 None => Span::styled(format!("•••••••• {h}"), t.muted()),
             };
             let chosen = i == self.key_sel && d.hashes.len() > 1;
             lines.push(Line::from(vec![
                 Span::styled(if chosen { "▸ " } else { "  " }, t.accent()),
-                Span::styled(format!("{k} = "), t.text()),
+                Span::styled(format!("{} = ", Untrusted(k)), t.text()),
                 value,
             ]));
         }
@@ -1104,7 +1110,7 @@ impl SecretsPane {
                 style,
             ));
         }
-        let b = block(t, format!(" {} ", m.path), false);
+        let b = block(t, format!(" {} ", Untrusted(&m.path)), false);
         frame.render_widget(Paragraph::new(lines).block(b), area);
     }
 
@@ -1137,7 +1143,7 @@ impl SecretsPane {
         a.set_cursor_line_style(Style::default());
         frame.render_widget(&a, edit);
         let line = match &ed.error {
-            Some(e) => Line::styled(e.clone(), t.role(Role::Danger)),
+            Some(e) => Line::styled(clean_line(e).into_owned(), t.role(Role::Danger)),
             None => Line::styled(
                 "KEY=VALUE per line; indent continues a value; JSON values are checked",
                 t.muted(),
@@ -1294,7 +1300,7 @@ fn render_form(frame: &mut Frame, area: Rect, t: &Theme, f: &RotateForm) {
         out.push(Line::styled(format!("windflow.toml {r}"), t.muted()));
     }
     out.push(match &f.error {
-        Some(e) => Line::styled(e.clone(), t.role(Role::Danger)),
+        Some(e) => Line::styled(clean_line(e).into_owned(), t.role(Role::Danger)),
         None => Line::styled("Enter: confirm (type the path)  Esc: cancel", t.muted()),
     });
     frame.render_widget(Paragraph::new(out).wrap(Wrap { trim: true }), foot);

@@ -7,6 +7,7 @@
 //! (indices, filtered and sorted) rebuilt only when the snapshot, the filter
 //! or the sort changes, and builds table rows for the visible window only.
 
+use crate::display::{clean_line, code_points, looks_alike, skeleton};
 use std::cmp::Ordering;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -335,10 +336,33 @@ impl Pane for SessionsPane {
                         })],
                     }
                 } else {
+                    // Users whose ids look like this one keep their sessions: say so.
+                    let sk = skeleton(&s.user_id);
+                    let mut alike: Vec<&str> = self
+                        .snapshot
+                        .iter()
+                        .flat_map(|snap| snap.rows.iter())
+                        .map(|l| l.session.user_id.as_str())
+                        .filter(|u| *u != s.user_id && skeleton(u) == sk)
+                        .collect();
+                    alike.sort_unstable();
+                    alike.dedup();
+                    let others = if alike.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            " NOT revoked, look alike: {}.",
+                            alike
+                                .iter()
+                                .map(|u| format!("{} ({})", clean_line(u), code_points(u)))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    };
                     ConfirmSpec {
                         title: format!("Revoke every session of {}?", s.user_id),
                         body: format!(
-                            "All of {}'s sessions, on every device, end now. Type the user name to confirm.",
+                            "All of {}'s sessions, on every device, end now. Type the user name to confirm.{others}",
                             s.user_id
                         ),
                         typed: Some(s.user_id.clone()),
@@ -438,8 +462,9 @@ impl Pane for SessionsPane {
                     } else {
                         t.text()
                     };
+                    // Outside text, one line per cell, through the display boundary.
                     let cell = |text: String, style: Style| {
-                        Cell::from(Line::from(filter::spans(f, &text, style, hl)))
+                        Cell::from(Line::from(filter::spans(f, &clean_line(&text), style, hl)))
                     };
                     let ttl = (l.expires_at - now) / 1000;
                     let ttl_style = if danger {
@@ -463,11 +488,14 @@ impl Pane for SessionsPane {
                         })
                         .style(ttl_style),
                         cell(
-                            if danger {
-                                "HIJACK".into()
-                            } else {
-                                String::new()
-                            },
+                            [
+                                danger.then_some("HIJACK"),
+                                looks_alike(&s.user_id).then_some("LOOK-ALIKE"),
+                            ]
+                            .into_iter()
+                            .flatten()
+                            .collect::<Vec<_>>()
+                            .join(" "),
                             t.role(Role::Danger),
                         ),
                     ]);
@@ -499,7 +527,7 @@ impl Pane for SessionsPane {
                             "The session store is {}: {}. {}. The sessions are unknown until it answers (it retries by itself); this is not an empty list.",
                             h.state.label(),
                             h.target,
-                            h.last_error.as_deref().unwrap_or("no answer")
+                            clean_line(h.last_error.as_deref().unwrap_or("no answer"))
                         ),
                         t.role(Role::Danger),
                     ),
@@ -593,10 +621,11 @@ fn detail_lines<'a>(l: &'a Listed, now: i64, ctx: &RenderCtx) -> Vec<Line<'a>> {
             ctx.utc,
         )
     };
+    // Values quote user ids, user agents and permissions: one line, escaped.
     let field = |k: &'static str, v: String| {
         Line::from(vec![
             Span::styled(format!("{k:<14}"), t.muted()),
-            Span::styled(v, t.text()),
+            Span::styled(clean_line(&v).into_owned(), t.text()),
         ])
     };
     let mut lines = vec![
@@ -636,11 +665,28 @@ fn detail_lines<'a>(l: &'a Listed, now: i64, ctx: &RenderCtx) -> Vec<Line<'a>> {
             human((l.expires_at - now) / 1000),
         ),
     ];
+    if looks_alike(&s.user_id) {
+        // The marker of the list, explained: which characters are not ASCII.
+        lines.insert(
+            2,
+            Line::from(vec![
+                Span::styled(format!("{:<14}", "LOOK-ALIKE"), t.role(Role::Warn)),
+                Span::styled(
+                    format!(
+                        "user id reads as {}: {}",
+                        clean_line(&skeleton(&s.user_id)),
+                        code_points(&s.user_id)
+                    ),
+                    t.role(Role::Warn),
+                ),
+            ]),
+        );
+    }
     if let Some(a) = &l.hijack {
         let danger = |k: &'static str, v: String| {
             Line::from(vec![
                 Span::styled(format!("{k:<14}"), t.role(Role::Danger)),
-                Span::styled(v, t.role(Role::Danger)),
+                Span::styled(clean_line(&v).into_owned(), t.role(Role::Danger)),
             ])
         };
         lines.push(danger(

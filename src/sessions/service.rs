@@ -25,6 +25,7 @@ pub struct Sessions {
     store: Arc<dyn SessionStore>,
     audit: Audit,
     ttl_ms: i64,
+    ascii_user_ids: bool,
 }
 
 impl Sessions {
@@ -33,7 +34,15 @@ impl Sessions {
             store,
             audit,
             ttl_ms: DEFAULT_TTL_MS,
+            ascii_user_ids: false,
         }
+    }
+
+    /// Refuse new sessions for user ids that are not ASCII (`[sessions]
+    /// ascii_user_ids`): no id can then pass for another.
+    pub fn with_ascii_user_ids(mut self, on: bool) -> Self {
+        self.ascii_user_ids = on;
+        self
     }
 
     /// Sessions live this long without activity (default one hour).
@@ -61,6 +70,13 @@ impl Sessions {
         permissions: Vec<String>,
     ) -> Result<Listed> {
         check_user(user).map_err(SessionError::Input)?;
+        if self.ascii_user_ids && !user.is_ascii() {
+            return Err(SessionError::Input(format!(
+                "user id {user:?} is not ASCII ({}); [sessions] ascii_user_ids = true accepts \
+                 letters, digits and . _ - @ of ASCII only",
+                crate::display::code_points(user)
+            )));
+        }
         let s = Session::new(user, session_type, device, permissions, now_ms());
         let expires_at = self.store.create(&s, self.ttl_ms).await?;
         self.audit(

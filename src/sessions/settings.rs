@@ -54,9 +54,25 @@ pub struct RedisTls {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SessionsTable {
+    /// Refuse user ids that are not ASCII (see [`ascii_user_ids`]).
+    ascii_user_ids: Option<bool>,
     redis_ca_file: Option<PathBuf>,
     redis_client_cert: Option<PathBuf>,
     redis_client_key: Option<PathBuf>,
+}
+
+/// `[sessions] ascii_user_ids` (default false): whether `sessions create`
+/// refuses user ids that are not ASCII, so that no id can pass for another
+/// (`аlice` with a Cyrillic `а`). Off, such ids are accepted and marked
+/// LOOK-ALIKE wherever sessions are listed.
+pub fn ascii_user_ids(config: &crate::config::Config) -> std::result::Result<bool, String> {
+    let Some(table) = crate::config::file_table(config, "sessions")? else {
+        return Ok(false);
+    };
+    let t: SessionsTable = table
+        .try_into()
+        .map_err(|e| format!("{} [sessions]: {e}", config.paths.config_file.display()))?;
+    Ok(t.ascii_user_ids.unwrap_or(false))
 }
 
 impl RedisTls {

@@ -9,6 +9,7 @@ mod auth;
 mod console;
 mod crypto;
 mod e2e;
+mod hostile;
 mod mfa;
 mod operators;
 mod pty_selftest;

@@ -1,6 +1,7 @@
 //! Activity: what the console and its services did and what went wrong,
 //! newest last, bounded.
 
+use crate::display::clean_line;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
@@ -130,7 +131,8 @@ impl Pane for Activity {
                     Level::Warn => Role::Warn,
                     Level::Error => Role::Danger,
                 };
-                let msg = filter::spans(f, &e.message, t.role(role), hl);
+                // Messages quote names and server answers: one line, escaped.
+                let msg = filter::spans(f, &clean_line(&e.message), t.role(role), hl);
                 let row = Row::new(vec![
                     Cell::from(fmt::clock_time(e.at, ctx.utc)).style(t.muted()),
                     Cell::from(level_label(e.level)).style(t.role(role)),

@@ -1,6 +1,7 @@
 //! The Overview: every service and backend with its state, round-trip time,
 //! event rate and figures, and the most recent problems.
 
+use crate::display::clean_line;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
@@ -248,7 +249,7 @@ impl Pane for Overview {
                         Span::styled(fmt::clock_time(e.at, ctx.utc), t.muted()),
                         Span::raw(" "),
                         Span::styled(format!("{:<8}", e.source), t.accent()),
-                        Span::styled(e.message.clone(), t.role(role)),
+                        Span::styled(clean_line(&e.message).into_owned(), t.role(role)),
                     ])
                 })
                 .collect()

@@ -1,0 +1,570 @@
+//! Hostile text (issue 19): strings an attacker writes (user names, user
+//! agents, event details, Vault metadata) recorded through the real binary
+//! and read back with every human-readable command. No raw control or
+//! bidirectional character may reach the terminal; the escaped form is shown.
+
+use crate::support::cli::CliEnv;
+
+/// ESC sequences (OSC 0 retitle and OSC 52 clipboard ended by BEL, CSI 2J
+/// clear, SGR 8 conceal), a carriage return, BEL, the one-byte C1 CSI, the
+/// RLO and LRI bidi overrides, a newline that would fake a row, and a Slack
+/// `<!channel>`.
+pub const HOSTILE: &str = "eve\u{1b}]0;pwned\u{7}\u{1b}]52;c;cHduZWQ=\u{7}\u{1b}[2J\u{1b}[8mhid\rroot\u{7}\u{9b}31m adm\u{202e}nimda \u{2066}x\u{2069}\nFAKE ROW <!channel>";
+
+/// What the escaped corpus must show (each marks one hostile piece).
+pub const SHOWN: &[&str] = &[
+    "\\x1b]0;pwned\\x07",
+    "\\x1b]52;c;cHduZWQ=\\x07",
+    "\\x1b[2J",
+    "\\x1b[8mhid\\rroot\\x07",
+    "\\u{9b}31m",
+    "adm\\u{202e}nimda",
+    "\\u{2066}x\\u{2069}",
+];
+
+/// Session user ids refuse controls and whitespace, not bidi overrides.
+pub const HOSTILE_USER: &str = "adm\u{202e}nimda\u{2067}<!channel>";
+
+/// The first character a terminal would act on, with its offset.
+pub fn raw_char(out: &str, newlines_ok: bool) -> Option<(usize, char)> {
+    out.char_indices().find(|&(_, c)| {
+        let u = c as u32;
+        (u < 0x20 && !(newlines_ok && c == '\n'))
+            || (0x7f..=0x9f).contains(&u)
+            || [0x061c, 0x200e, 0x200f].contains(&u)
+            || (0x202a..=0x202e).contains(&u)
+            || (0x2066..=0x2069).contains(&u)
+    })
+}
+
+/// Asserts that `out` (what a command wrote for a terminal) holds no raw
+/// control or bidi character but its line breaks, and shows the corpus escaped.
+#[track_caller]
+pub fn assert_shown_escaped(what: &str, out: &str) {
+    if let Some((i, c)) = raw_char(out, true) {
+        panic!("{what}: raw {c:?} at byte {i} reaches the terminal:\n{out:?}");
+    }
+    for s in SHOWN {
+        assert!(out.contains(s), "{what}: {s:?} not shown in\n{out}");
+    }
+}
+
+/// The line of `out` holding `needle`: a hostile field stays on one line.
+#[track_caller]
+fn line_with<'a>(out: &'a str, needle: &str) -> &'a str {
+    out.lines()
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no line with {needle:?} in\n{out}"))
+}
+
+fn stdout_and_stderr(env: &CliEnv, args: &[&str]) -> (String, String) {
+    let out = env.run(args);
+    (
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn audit_tail_and_search_show_hostile_users_and_details_escaped_on_one_line() {
+    let env = CliEnv::new();
+    let details = serde_json::json!({ "note": HOSTILE }).to_string();
+    env.expect(
+        &[
+            "audit",
+            "log",
+            "--type",
+            "login_failure",
+            "--user",
+            HOSTILE,
+            "--details",
+            &details,
+        ],
+        0,
+    );
+    for args in [
+        &["audit", "tail"][..],
+        &["audit", "search", "login_failure"][..],
+    ] {
+        let (out, err) = stdout_and_stderr(&env, args);
+        assert_shown_escaped(&format!("{args:?}"), &out);
+        assert!(raw_char(&err, true).is_none(), "{args:?} stderr: {err:?}");
+        // One event, one line: the newline in the user name is shown, not obeyed.
+        let line = line_with(&out, "login_failure");
+        assert!(line.contains("\\nFAKE ROW <!channel>"), "{line}");
+        assert!(!out.lines().any(|l| l.starts_with("FAKE ROW")), "{out}");
+        // The details carry the corpus too (JSON escaped C0, not C1 or bidi).
+        assert!(line.matches("\\u{202e}").count() >= 2, "{line}");
+    }
+    // --json stays exact: the event round-trips byte for byte.
+    let out = env.expect(&["audit", "tail", "--json"], 0);
+    let ev: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(ev["user_id"], HOSTILE);
+    assert_eq!(ev["details"]["note"], HOSTILE);
+}
+
+#[test]
+fn sessions_list_and_show_show_hostile_users_and_user_agents_escaped() {
+    let env = CliEnv::new();
+    let created = env.json(&[
+        "sessions",
+        "create",
+        "--user",
+        HOSTILE_USER,
+        "--ip",
+        "198.51.100.7",
+        "--user-agent",
+        HOSTILE,
+        "--permission",
+        HOSTILE,
+        "--json",
+    ]);
+    let id = created["id"].as_str().unwrap().to_owned();
+    // --json is exact.
+    assert_eq!(created["user_agent"], HOSTILE);
+    assert_eq!(created["user_id"], HOSTILE_USER);
+
+    // The table: the user on its row, escaped; no row faked.
+    let list = env.expect(&["sessions", "list"], 0);
+    if let Some((i, c)) = raw_char(&list, true) {
+        panic!("sessions list: raw {c:?} at {i}:\n{list:?}");
+    }
+    let row = line_with(&list, &id[..8]);
+    assert!(
+        row.contains("adm\\u{202e}nimda\\u{2067}<!channel>"),
+        "{row}"
+    );
+    assert_eq!(list.lines().count(), 3, "{list}");
+
+    // The detail: every field, escaped, the user agent on one line.
+    let show = env.expect(&["sessions", "show", &id], 0);
+    assert_shown_escaped("sessions show", &show);
+    assert!(
+        show.contains("adm\\u{202e}nimda\\u{2067}<!channel>"),
+        "{show}"
+    );
+    let ua = line_with(&show, "user agent");
+    assert!(ua.contains("\\nFAKE ROW <!channel>"), "{ua}");
+    let perms = line_with(&show, "permissions");
+    assert!(perms.contains("\\x1b[2J"), "{perms}");
+
+    // Creating one prints the user escaped too.
+    let (out, _) = stdout_and_stderr(
+        &env,
+        &[
+            "sessions",
+            "create",
+            "--user",
+            HOSTILE_USER,
+            "--ip",
+            "198.51.100.8",
+            "--user-agent",
+            "curl/8",
+        ],
+    );
+    assert!(raw_char(&out, true).is_none(), "{out:?}");
+    assert!(out.contains("adm\\u{202e}nimda"), "{out}");
+}
+
+/// Slack and e-mail escape for themselves: a critical event recorded by the
+/// binary reaches a real HTTP receiver (as Slack) and a real aiosmtpd.
+#[test]
+fn alerts_escape_slack_markup_and_keep_email_headers_one_line() {
+    use crate::support::audit_servers as servers;
+    let hook = servers::receiver();
+    let smtp = servers::smtp();
+    let env = CliEnv::new()
+        .with_var(
+            "WINDFLOW_ALERT_SLACK_URL",
+            &format!("http://127.0.0.1:{}/services/T/B/x", hook.port),
+        )
+        .with_var(
+            "WINDFLOW_ALERT_SMTP_URL",
+            &format!("smtp://127.0.0.1:{}", smtp.server.port),
+        )
+        .with_var("WINDFLOW_ALERT_EMAIL_TO", "oncall@example.test");
+    // A user that would ping the channel, link to a phishing page and, in
+    // an e-mail subject, add a header and a recipient of its own.
+    let user =
+        "<!channel> <https://evil.test|login> &amp;\r\nBcc: thief@evil.test\r\nX-Injected: yes";
+    let details = serde_json::json!({ "note": "<!here>" }).to_string();
+    env.expect(
+        &[
+            "audit",
+            "log",
+            "--type",
+            "secret_exfiltration",
+            "--severity",
+            "critical",
+            "--user",
+            user,
+            "--details",
+            &details,
+        ],
+        0,
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while hook.got.lock().unwrap().is_empty() || !smtp.output.lock().unwrap().contains("oncall") {
+        assert!(std::time::Instant::now() < deadline, "no alert delivered");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // Slack: no mention, no link, no entity the user smuggled in.
+    let text = hook.got.lock().unwrap()[0].body["text"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(!text.contains('<') && !text.contains('>'), "{text}");
+    assert!(text.contains("&lt;!channel&gt;"), "{text}");
+    assert!(text.contains("&lt;https://evil.test|login&gt;"), "{text}");
+    assert!(text.contains("&amp;amp;"), "{text}");
+    assert!(text.contains("&lt;!here&gt;"), "{text}");
+
+    // E-mail: the subject stays one header, the CR/LF shown, no header injected.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mail = smtp.output.lock().unwrap().clone();
+    for l in mail.lines() {
+        let l = l.trim_start_matches("b'").trim_start_matches("b\"");
+        assert!(
+            !l.starts_with("X-Injected") && !l.starts_with("Bcc:"),
+            "a header was injected: {l:?}\n{mail}"
+        );
+    }
+    assert!(!mail.contains("thief@evil.test\n"), "{mail}");
+    assert!(
+        mail.contains("\\r\\nBcc: thief@evil.test\\r\\nX-Injected: yes"),
+        "{mail}"
+    );
+    assert!(
+        mail.to_lowercase().contains("content-type: text/plain"),
+        "{mail}"
+    );
+}
+
+/// The real console in a terminal: hostile events and sessions recorded by
+/// the binary are shown escaped in the Audit and Sessions panes, and none of
+/// their sequences or bidi overrides is among the bytes written to the terminal.
+#[test]
+fn the_console_writes_no_hostile_sequence_to_the_terminal_and_shows_it_escaped() {
+    const T: std::time::Duration = std::time::Duration::from_secs(20);
+    let env = CliEnv::new();
+    env.expect(
+        &["audit", "log", "--type", "login_failure", "--user", HOSTILE],
+        0,
+    );
+    let created = env.json(&[
+        "sessions",
+        "create",
+        "--user",
+        HOSTILE_USER,
+        "--ip",
+        "198.51.100.7",
+        "--user-agent",
+        HOSTILE,
+        "--json",
+    ]);
+    let id = created["id"].as_str().unwrap().to_owned();
+
+    let mut pty = env.signed_in_console("ops", 220, 40);
+    pty.keys(":pane audit\r");
+    let shown = "eve\\x1b]0;pwned\\x07\\x1b]52;c;cHduZWQ=\\x07\\x1b[2J";
+    pty.wait_for(shown, T)
+        .unwrap_or_else(|e| panic!("{e}:\n{}", pty.screen_text()));
+
+    pty.keys(":pane sessions\r");
+    pty.wait_for("adm\\u{202e}n", T)
+        .unwrap_or_else(|e| panic!("{e}:\n{}", pty.screen_text()));
+    pty.keys("\r");
+    pty.wait_for("user agent", T)
+        .unwrap_or_else(|e| panic!("{e}:\n{}", pty.screen_text()));
+    let screen = pty.screen_text();
+    let ua = line_with(&screen, "user agent");
+    assert!(ua.contains(shown), "{ua}");
+    assert!(ua.contains("\\u{9b}31m adm\\u{202e}nimda"), "{ua}");
+    assert!(
+        !screen
+            .lines()
+            .any(|l| l.trim_start().starts_with("FAKE ROW")),
+        "{screen}"
+    );
+    assert!(screen.contains(&id), "{screen}");
+
+    pty.keys("q");
+    assert_eq!(pty.wait_exit(T).expect("windflow exits").exit_code(), 0);
+    let raw = pty.raw_output();
+    let find = |needle: &[u8]| raw.windows(needle.len()).position(|w| w == needle);
+    for needle in [
+        &b"\x1b]52;c;cHduZWQ"[..],
+        b"\x1b]0;pwned",
+        b"\x1b[8mhid",
+        b"hid\rroot",
+        "\u{9b}".as_bytes(),
+        "\u{202e}".as_bytes(),
+        "\u{2066}".as_bytes(),
+        "\u{2067}".as_bytes(),
+        "\u{2069}".as_bytes(),
+    ] {
+        assert!(
+            find(needle).is_none(),
+            "{:?} was written to the terminal",
+            String::from_utf8_lossy(needle)
+        );
+    }
+    assert_ne!(pty.title(), "pwned");
+}
+
+/// The Overview's recent problems and the Activity pane show service
+/// messages (which quote names and server answers) escaped, one line each.
+#[test]
+fn overview_and_activity_show_hostile_messages_escaped_on_one_line() {
+    use crate::console::{app, focus, screen};
+    use windflow::console::app::Msg;
+    use windflow::service::{Level, ServiceEvent};
+    let mut app = app();
+    let at = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_790_000_100);
+    app.update(Msg::Service(ServiceEvent::Activity {
+        service: "sessions",
+        level: Level::Error,
+        message: format!("hijack attempt by {HOSTILE}"),
+        at,
+    }));
+    for pane in ["overview", "activity"] {
+        focus(&mut app, pane);
+        let text = screen(&mut app, 220, 40);
+        if let Some((i, c)) = raw_char(&text, true) {
+            panic!("{pane}: raw {c:?} at {i}:\n{text}");
+        }
+        let line = line_with(&text, "hijack attempt by");
+        assert!(
+            line.contains("eve\\x1b]0;pwned\\x07\\x1b]52;c;cHduZWQ=\\x07"),
+            "{pane}: {line}"
+        );
+        assert!(
+            line.contains("\\u{9b}31m adm\\u{202e}nimda"),
+            "{pane}: {line}"
+        );
+        assert!(
+            !text
+                .lines()
+                .any(|l| l.contains("FAKE ROW") && !l.contains("\\n")),
+            "{pane}:\n{text}"
+        );
+    }
+}
+
+/// Secrets on a real OpenBao: a value written with `secrets put`, read back
+/// with `secrets list`, `history`, `get --reveal` and `diff --reveal`.
+#[test]
+fn secrets_get_and_diff_show_hostile_values_escaped_list_and_history_stay_clean() {
+    use crate::support::secrets_bao::{Bao, TOKEN};
+    let bao = Bao::start();
+    let env = CliEnv::new()
+        .with_var("WINDFLOW_SECRETS_BACKEND", "vault")
+        .with_var("VAULT_ADDR", &bao.addr)
+        .with_var("VAULT_TOKEN", TOKEN);
+    env.operator_with_grant("alice");
+    let secrets = |args: &[&str]| {
+        let mut all = vec!["--operator", "alice", "secrets"];
+        all.extend_from_slice(args);
+        stdout_and_stderr(&env, &all)
+    };
+    let path = "deployments/app";
+    let value = format!("k={HOSTILE}");
+    let (_, err) = secrets(&["put", path, &value]);
+    assert!(raw_char(&err, true).is_none(), "{err:?}");
+    secrets(&["put", path, "k=plain"]);
+    // Vault refuses paths and custom metadata with unprintable characters
+    // (400), so another writer cannot plant them there; values it stores.
+    let (list, err) = secrets(&["list"]);
+    assert!(raw_char(&list, true).is_none(), "secrets list: {list:?}");
+    assert!(
+        raw_char(&err, true).is_none(),
+        "secrets list stderr: {err:?}"
+    );
+    assert!(list.contains("deployments/app"), "{list}");
+
+    // Vault refuses unprintable custom metadata; what history prints of the
+    // secret stays free of raw controls all the same.
+    let (history, _) = secrets(&["history", path]);
+    assert!(raw_char(&history, true).is_none(), "{history:?}");
+    assert!(history.contains("created_by"), "{history}");
+
+    let (get, _) = secrets(&["get", path, "--version", "1", "--reveal"]);
+    assert_shown_escaped("secrets get --reveal", &get);
+    assert!(line_with(&get, "k = ").contains("\\nFAKE ROW"), "{get}");
+
+    let (diff, _) = secrets(&["diff", path, "1", "2", "--reveal"]);
+    assert_shown_escaped("secrets diff --reveal", &diff);
+    assert!(
+        line_with(&diff, "-> plain").contains("\\nFAKE ROW"),
+        "{diff}"
+    );
+
+    // --json is exact.
+    let out = env.json(&[
+        "--operator",
+        "alice",
+        "secrets",
+        "get",
+        path,
+        "--version",
+        "1",
+        "--reveal",
+        "--json",
+    ]);
+    assert_eq!(out["keys"]["k"]["value"], HOSTILE);
+}
+
+/// The Audit pane (TestBackend): the list row, the detail view (the whole
+/// event, where JSON leaves C1 and bidi controls raw) and the dead letters.
+#[test]
+fn audit_pane_list_detail_and_dead_letters_show_hostile_text_escaped() {
+    use crate::console::{press, screen, settings, typed};
+    use crossterm::event::KeyCode;
+    use std::sync::{Arc, Mutex};
+    use windflow::audit::SecurityEvent;
+    use windflow::audit::alert::{Alert, AlertState, DeadLetter};
+    use windflow::audit::service::Feed;
+
+    let ev = SecurityEvent::new(
+        "login_failure",
+        Some(HOSTILE),
+        serde_json::json!({ "note": HOSTILE }),
+    );
+    let mut f = Feed::new(100, "local log");
+    f.ring.push(ev.clone());
+    f.alerts = Arc::new(Mutex::new(AlertState {
+        dead: [DeadLetter {
+            channel: "slack".into(),
+            alert: Alert::new(ev, 1),
+            error: format!("server said: {HOSTILE}"),
+            at: std::time::SystemTime::UNIX_EPOCH,
+        }]
+        .into(),
+        ..Default::default()
+    }));
+    let feed = Arc::new(Mutex::new(f));
+    let mut panes = windflow::console::panes();
+    windflow::audit::pane::attach(&mut panes, feed.clone());
+    let mut app = windflow::console::app::App::new(settings(), panes, "dark", "vim").unwrap();
+    crate::console::focus(&mut app, "audit");
+
+    let list = screen(&mut app, 240, 30);
+    assert!(raw_char(&list, true).is_none(), "list:\n{list}");
+    let row = line_with(&list, "login_failure");
+    assert!(
+        row.contains("eve\\x1b]0;pwned\\x07\\x1b]52;c;cHduZWQ=\\x07\\x1b[2J"),
+        "{row}"
+    );
+    assert!(row.contains("\\u{9b}31m adm\\u{202e}nimda"), "{row}");
+
+    press(&mut app, KeyCode::Enter);
+    let detail = screen(&mut app, 240, 30);
+    assert!(raw_char(&detail, true).is_none(), "detail:\n{detail}");
+    assert!(
+        detail.contains("\\u{9b}31m adm\\u{202e}nimda \\u{2066}x\\u{2069}"),
+        "{detail}"
+    );
+
+    press(&mut app, KeyCode::Enter);
+    typed(&mut app, "D");
+    let dead = screen(&mut app, 240, 30);
+    assert!(raw_char(&dead, true).is_none(), "dead letters:\n{dead}");
+    assert!(
+        line_with(&dead, "server said").contains("adm\\u{202e}nimda"),
+        "{dead}"
+    );
+}
+
+/// Look-alike user ids: `аlice` with a Cyrillic `а` is marked in `sessions
+/// list`, explained in `show` and the console, and `revoke-user alice` says
+/// it was not revoked; `[sessions] ascii_user_ids = true` refuses it.
+#[test]
+fn look_alike_user_ids_are_marked_and_revoke_user_names_them() {
+    const T: std::time::Duration = std::time::Duration::from_secs(20);
+    let env = CliEnv::new();
+    let fake = "\u{430}lice";
+    let create = |user: &str| {
+        env.json(&[
+            "sessions",
+            "create",
+            "--user",
+            user,
+            "--ip",
+            "198.51.100.9",
+            "--user-agent",
+            "curl/8",
+            "--json",
+        ])["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let fake_id = create(fake);
+    let real_id = create("alice");
+    let juergen_id = create("J\u{fc}rgen");
+
+    let list = env.expect(&["sessions", "list"], 0);
+    assert!(
+        line_with(&list, &fake_id[..8]).contains("LOOK-ALIKE"),
+        "{list}"
+    );
+    assert!(
+        !line_with(&list, &real_id[..8]).contains("LOOK-ALIKE"),
+        "{list}"
+    );
+    assert!(
+        !line_with(&list, &juergen_id[..8]).contains("LOOK-ALIKE"),
+        "{list}"
+    );
+    let show = env.expect(&["sessions", "show", &fake_id], 0);
+    let mark = line_with(&show, "LOOK-ALIKE");
+    assert!(
+        mark.contains("U+0430 at 0") && mark.contains("reads as alice"),
+        "{show}"
+    );
+
+    // No operators yet: revoking needs no second factor.
+    let out = env.expect(&["sessions", "revoke-user", "alice"], 0);
+    let note = line_with(&out, "not revoked");
+    assert!(
+        note.contains("\u{430}lice looks like alice (U+0430 at 0)"),
+        "{out}"
+    );
+    create("alice");
+    let out = env.json(&["sessions", "revoke-user", "alice", "--json"]);
+    assert_eq!(out["revoked"], 1);
+    assert_eq!(out["look_alike_users"], serde_json::json!([fake]));
+    let show = env.expect(&["sessions", "show", &fake_id], 0);
+    assert!(show.contains("LOOK-ALIKE"), "{show}");
+
+    // The console marks it too, with the code points in the detail.
+    let mut pty = env.signed_in_console("ops", 160, 40);
+    pty.keys(":pane sessions\r");
+    pty.wait_for("LOOK-ALIKE", T)
+        .unwrap_or_else(|e| panic!("{e}:\n{}", pty.screen_text()));
+    pty.keys("q");
+    pty.wait_exit(T).expect("windflow exits");
+
+    // ASCII-only user ids, by setting.
+    let conf = env.root.path().join("config/windflow");
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::write(
+        conf.join("windflow.toml"),
+        "[sessions]\nascii_user_ids = true\n",
+    )
+    .unwrap();
+    let refused = env.run(&[
+        "sessions",
+        "create",
+        "--user",
+        fake,
+        "--ip",
+        "198.51.100.9",
+        "--user-agent",
+        "curl/8",
+    ]);
+    assert_eq!(refused.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("not ASCII") && err.contains("U+0430"), "{err}");
+    create("alice");
+}
