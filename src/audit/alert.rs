@@ -388,6 +388,23 @@ pub struct AlertState {
     pub folded: u64,
 }
 
+impl AlertState {
+    /// Nothing sent yet to any of `specs`.
+    pub fn for_channels(specs: &[ChannelSpec]) -> Self {
+        Self {
+            channels: specs
+                .iter()
+                .map(|s| ChannelStatus {
+                    name: s.name.clone(),
+                    kind: s.kind.as_str(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+}
+
 pub const DEAD_LETTER_CAPACITY: usize = 200;
 
 /// How delivery retries.
@@ -425,17 +442,7 @@ impl Alerter {
         fold_window: Duration,
         retry: Retry,
     ) -> Result<Self, String> {
-        let state = Arc::new(Mutex::new(AlertState {
-            channels: specs
-                .iter()
-                .map(|s| ChannelStatus {
-                    name: s.name.clone(),
-                    kind: s.kind.as_str(),
-                    ..Default::default()
-                })
-                .collect(),
-            ..Default::default()
-        }));
+        let state = Arc::new(Mutex::new(AlertState::for_channels(&specs)));
         let mut queues = HashMap::new();
         for (i, spec) in specs.iter().enumerate() {
             let ch = Channel::new(spec.clone())?;

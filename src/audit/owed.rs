@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime};
 use rusqlite::{OptionalExtension, params};
 
 use super::SecurityEvent;
-use super::alert::{Alert, AlertState, Channel, ChannelStatus, DeadLetter, route};
+use super::alert::{Alert, AlertState, Channel, DeadLetter, route};
 use super::local::list_files;
 use super::settings::AuditSettings;
 use crate::store::{Store, StoreError};
@@ -200,18 +200,7 @@ impl Dispatcher {
             .iter()
             .map(|s| Channel::new(s.clone()))
             .collect::<Result<Vec<_>, _>>()?;
-        let state = Arc::new(Mutex::new(AlertState {
-            channels: settings
-                .channels
-                .iter()
-                .map(|s| ChannelStatus {
-                    name: s.name.clone(),
-                    kind: s.kind.as_str(),
-                    ..Default::default()
-                })
-                .collect(),
-            ..Default::default()
-        }));
+        let state = Arc::new(Mutex::new(AlertState::for_channels(&settings.channels)));
         Ok(Some(Self {
             store,
             audit_dir,

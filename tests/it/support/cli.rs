@@ -135,19 +135,7 @@ impl CliEnv {
     ) -> crate::support::pty::Pty {
         use secrecy::ExposeSecret;
         const T: std::time::Duration = std::time::Duration::from_secs(20);
-        let added = self.json(&["operators", "add", operator, "--json"]);
-        let secret = added["enrollment"]["secret"]
-            .as_str()
-            .expect("an enrolment secret");
-        let key =
-            windflow::mfa::TotpKey::from_base32(secret, windflow::mfa::Algorithm::Sha1, 6, 30)
-                .unwrap();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        let confirm = key.code_at(now);
-        self.expect(&["mfa", "confirm", operator, confirm.expose_secret()], 0);
+        let (key, now) = self.enrolled(operator);
         let root = self.root.path();
         let path = |p: &str| root.join(p).display().to_string();
         let data = self.data().display().to_string();
@@ -175,10 +163,9 @@ impl CliEnv {
         pty
     }
 
-    /// `name` added as an operator (an admin when the store is empty),
-    /// enrolled, confirmed and holding an open grant from `login`, so that
-    /// `--operator NAME` commands need no code. Returns the operator's key.
-    pub fn operator_with_grant(&self, name: &str) -> windflow::mfa::TotpKey {
+    /// `name` added as the first operator (an admin) and its second factor
+    /// confirmed with the code of now; returns its key and that moment.
+    fn enrolled(&self, name: &str) -> (windflow::mfa::TotpKey, u64) {
         use secrecy::ExposeSecret;
         let added = self.json(&["operators", "add", name, "--json"]);
         let secret = added["enrollment"]["secret"]
@@ -188,8 +175,17 @@ impl CliEnv {
             windflow::mfa::TotpKey::from_base32(secret, windflow::mfa::Algorithm::Sha1, 6, 30)
                 .unwrap();
         let now = windflow::mfa::unix_seconds(std::time::SystemTime::now());
+        self.expect(&["mfa", "confirm", name, key.code_at(now).expose_secret()], 0);
+        (key, now)
+    }
+
+    /// `name` added as an operator (an admin when the store is empty),
+    /// enrolled, confirmed and holding an open grant from `login`, so that
+    /// `--operator NAME` commands need no code. Returns the operator's key.
+    pub fn operator_with_grant(&self, name: &str) -> windflow::mfa::TotpKey {
+        use secrecy::ExposeSecret;
+        let (key, now) = self.enrolled(name);
         let code = |t: u64| key.code_at(t).expose_secret().to_owned();
-        self.expect(&["mfa", "confirm", name, &code(now)], 0);
         // The next 30 s step's code: the confirming one may not be used twice.
         self.expect(&["--operator", name, "login", "--code", &code(now + 30)], 0);
         key
