@@ -1,6 +1,14 @@
 //! Reading manifests: files and folders, multi-document YAML split at `---`
 //! lines so that one malformed document never hides the others.
+//!
+//! A folder walk reads regular files only and follows no symbolic link
+//! below the paths it was given (a link named on the command line is
+//! followed); what it leaves out is reported in [`Loaded::skipped`]. A file
+//! that cannot be read is an error of the report, like a malformed
+//! document: the rest is still read.
 
+use std::collections::HashSet;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -19,10 +27,11 @@ pub struct Object {
     pub value: Value,
 }
 
-/// A document that could not be read.
+/// A document (or a whole file) that could not be read.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct DocError {
     pub file: String,
+    /// 1-based document number; 0 when the file itself could not be read.
     pub document: usize,
     pub line: Option<usize>,
     pub message: String,
@@ -30,6 +39,9 @@ pub struct DocError {
 
 impl std::fmt::Display for DocError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.document == 0 {
+            return write!(f, "{}: {}", self.file, self.message);
+        }
         write!(f, "{}: document {}", self.file, self.document)?;
         if let Some(l) = self.line {
             write!(f, " (line {l})")?;
@@ -38,10 +50,24 @@ impl std::fmt::Display for DocError {
     }
 }
 
+/// Something a folder walk did not read, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    pub path: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Skipped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path, self.reason)
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Loaded {
     pub objects: Vec<Object>,
     pub errors: Vec<DocError>,
+    pub skipped: Vec<Skipped>,
     pub files: usize,
     pub documents: usize,
 }
@@ -95,38 +121,105 @@ fn is_manifest(p: &Path) -> bool {
     )
 }
 
-fn collect(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    if meta.is_dir() {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-            .map_err(|e| format!("{}: {e}", path.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .collect();
+fn file_error(path: &Path, message: String) -> DocError {
+    DocError {
+        file: super::display_path(path),
+        document: 0,
+        line: None,
+        message,
+    }
+}
+
+/// Walks one given path: folders recursively (`*.yaml`, `*.yml`, `*.json`),
+/// each folder once (by device and inode), no symbolic link below `top`.
+fn collect(
+    path: &Path,
+    top: bool,
+    seen: &mut HashSet<(u64, u64)>,
+    out: &mut Vec<PathBuf>,
+    loaded: &mut Loaded,
+) {
+    // The path as given is followed; below it, nothing is.
+    let meta = if top {
+        std::fs::metadata(path)
+    } else {
+        std::fs::symlink_metadata(path)
+    };
+    let meta = match meta {
+        Ok(m) => m,
+        Err(e) => {
+            loaded
+                .errors
+                .push(file_error(path, format!("cannot read it: {e}")));
+            return;
+        }
+    };
+    let kind = meta.file_type();
+    if kind.is_dir() {
+        if !seen.insert((meta.dev(), meta.ino())) {
+            return;
+        }
+        let entries = match std::fs::read_dir(path) {
+            Ok(d) => d,
+            Err(e) => {
+                loaded
+                    .errors
+                    .push(file_error(path, format!("cannot list the folder: {e}")));
+                return;
+            }
+        };
+        let mut entries: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
         entries.sort();
         for e in entries {
-            if e.is_dir() || is_manifest(&e) {
-                collect(&e, out)?;
-            }
+            collect(&e, false, seen, out, loaded);
         }
-    } else {
+    } else if top || kind.is_file() && is_manifest(path) {
+        // A file named on the command line is read whatever its name; a
+        // FIFO or device named so is refused when it is opened.
         out.push(path.to_path_buf());
+    } else if kind.is_symlink() || is_manifest(path) && !kind.is_file() {
+        let reason = if kind.is_symlink() {
+            "a symbolic link, not followed".to_string()
+        } else {
+            format!("{}, not read", crate::fsutil::file_kind(kind))
+        };
+        loaded.skipped.push(Skipped {
+            path: super::display_path(path),
+            reason,
+        });
     }
-    Ok(())
 }
 
 /// Reads every manifest in the given files and folders (folders recursively:
-/// `*.yaml`, `*.yml`, `*.json`).
-pub fn load_paths(paths: &[PathBuf]) -> Result<Loaded, String> {
-    let mut files = Vec::new();
-    for p in paths {
-        collect(p, &mut files)?;
-    }
+/// `*.yaml`, `*.yml`, `*.json`). What cannot be read is in `errors`, what
+/// was left out in `skipped`; everything else is read.
+pub fn load_paths(paths: &[PathBuf]) -> Loaded {
     let mut loaded = Loaded::default();
-    for f in files {
-        let src = std::fs::read_to_string(&f).map_err(|e| format!("{}: {e}", f.display()))?;
-        load_str(&f, &src, &mut loaded);
+    let mut files = Vec::new();
+    let mut seen = HashSet::new();
+    for p in paths {
+        collect(p, true, &mut seen, &mut files, &mut loaded);
     }
-    Ok(loaded)
+    for f in files {
+        let text = crate::fsutil::read_regular(&f)
+            .map_err(|e| format!("cannot read it: {e}"))
+            .and_then(|b| {
+                String::from_utf8(b).map_err(|e| {
+                    format!(
+                        "not UTF-8 text (invalid byte at offset {})",
+                        e.utf8_error().valid_up_to()
+                    )
+                })
+            });
+        match text {
+            Ok(src) => load_str(&f, &src, &mut loaded),
+            Err(message) => {
+                loaded.files += 1;
+                loaded.errors.push(file_error(&f, message));
+            }
+        }
+    }
+    loaded
 }
 
 /// Splits a YAML stream into documents: (first line number, text).

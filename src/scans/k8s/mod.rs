@@ -15,8 +15,12 @@
 //! per object however many of its containers fail it, so a pod with three
 //! sidecars is not punished three times for one habit. An object's score is
 //! `max(0, 100 - cost)`. The overall score is the mean of the scores of the
-//! checked objects (workloads and namespaces), rounded down; 100 when there
-//! are none.
+//! checked objects (workloads and namespaces), rounded down. With no object
+//! there is no score: nothing was checked, so nothing passed.
+//!
+//! A report with an unreadable document or file is incomplete
+//! ([`ManifestReport::complete`]): its score is over what could be read,
+//! and the front doors must say so (the CLI exits 2).
 
 pub mod checks;
 pub mod load;
@@ -26,7 +30,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::model::Severity;
-pub use load::{DocError, Object, load_paths};
+pub use load::{DocError, Object, Skipped, load_paths};
 
 /// One problem found in a manifest.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -58,14 +62,42 @@ pub struct ObjectScore {
 /// Everything found in a set of manifests.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct ManifestReport {
-    pub score: u8,
+    /// The mean of the objects' scores; `None` when there is no object.
+    pub score: Option<u8>,
     pub objects: Vec<ObjectScore>,
     pub findings: Vec<K8sFinding>,
     pub errors: Vec<DocError>,
+    /// What a folder walk left out (symbolic links, FIFOs, ...).
+    pub skipped: Vec<Skipped>,
     /// Files read.
     pub files: usize,
     /// Documents read (including empty and malformed ones).
     pub documents: usize,
+}
+
+impl ManifestReport {
+    /// Every document read and at least one object scored.
+    pub fn complete(&self) -> bool {
+        self.errors.is_empty() && self.score.is_some()
+    }
+
+    /// Why the report is not complete, in a sentence; `None` when it is.
+    pub fn problem(&self) -> Option<String> {
+        let unreadable = match self.errors.len() {
+            0 => None,
+            1 => Some(format!("unreadable: {}", self.errors[0])),
+            n => Some(format!("{n} unreadable documents or files, the first {}", self.errors[0])),
+        };
+        match (self.score, unreadable) {
+            (Some(_), None) => None,
+            (Some(_), Some(u)) => Some(format!("{u}; the score is only over what could be read")),
+            (None, Some(u)) => Some(format!("no score: no Kubernetes object could be read ({u})")),
+            (None, None) => Some(format!(
+                "no score: no Kubernetes object found ({} files, {} documents)",
+                self.files, self.documents
+            )),
+        }
+    }
 }
 
 /// Points a finding of this severity costs.
@@ -86,9 +118,8 @@ pub fn object_score<'a>(severities: impl IntoIterator<Item = &'a Severity>) -> u
 }
 
 /// Reads and checks files and folders.
-pub fn check_paths(paths: &[PathBuf]) -> Result<ManifestReport, String> {
-    let loaded = load_paths(paths)?;
-    Ok(check_objects(loaded))
+pub fn check_paths(paths: &[PathBuf]) -> ManifestReport {
+    check_objects(load_paths(paths))
 }
 
 pub fn check_objects(loaded: load::Loaded) -> ManifestReport {
@@ -136,16 +167,15 @@ pub fn check_objects(loaded: load::Loaded) -> ManifestReport {
     for (ns, _) in implied {
         scored("Namespace", &ns, &ns, "");
     }
-    let score = if objects.is_empty() {
-        100
-    } else {
+    let score = (!objects.is_empty()).then(|| {
         (objects.iter().map(|o| o.score as u32).sum::<u32>() / objects.len() as u32) as u8
-    };
+    });
     ManifestReport {
         score,
         objects,
         findings,
         errors: loaded.errors,
+        skipped: loaded.skipped,
         files: loaded.files,
         documents: loaded.documents,
     }
