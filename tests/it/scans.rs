@@ -708,6 +708,207 @@ mod manifests_unreadable {
     }
 }
 
+/// Booleans as Kubernetes reads them (sigs.k8s.io/yaml, YAML 1.1): a plain
+/// `yes`, `on`, `Y`, `OFF` ... is a boolean, a quoted one a string; checked
+/// against PyYAML, a YAML 1.1 loader, on every spelling and near misses.
+mod yaml11_booleans {
+    use std::path::Path;
+
+    use super::cli::windflow;
+
+    const SPELLINGS: &[&str] = &[
+        "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off",
+        "Off", "OFF", "true", "True", "TRUE", "false", "False", "FALSE", "yES", "oN", "nO",
+        "oFF", "tRUE", "ye", "yess", "'yes'", "\"no\"", "!!str on", "|\n    on", "1", "0",
+        "~", "null", "x",
+    ];
+
+    #[test]
+    fn booleans_agree_with_pyyaml_a_yaml_1_1_reference() {
+        let mut doc = String::from("kind: Check\nmetadata: {name: booleans}\nvalues:\n");
+        for (i, s) in SPELLINGS.iter().enumerate() {
+            doc.push_str(&format!("  k{i}: {s}\n"));
+        }
+        let mut loaded = windflow::scans::k8s::load::Loaded::default();
+        windflow::scans::k8s::load::load_str(Path::new("b.yaml"), &doc, &mut loaded);
+        assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+        let ours = loaded.objects[0].value["values"].clone();
+
+        let python = crate::support::python_with("yaml");
+        let mut child = std::process::Command::new(python)
+            .args([
+                "-c",
+                "import sys, json, yaml; print(json.dumps(yaml.safe_load(sys.stdin.read())['values']))",
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(doc.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        let reference: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+
+        let mut differ = Vec::new();
+        for (i, s) in SPELLINGS.iter().enumerate() {
+            let k = format!("k{i}");
+            if ours[&k] != reference[&k] {
+                differ.push((*s, ours[&k].clone(), reference[&k].clone()));
+            }
+        }
+        // PyYAML leaves out y/Y/n/N, which the YAML 1.1 spec's boolean type
+        // and go-yaml v2 (under sigs.k8s.io/yaml) include.
+        let expected: Vec<(&str, serde_json::Value, serde_json::Value)> = [
+            ("y", true, "y"),
+            ("Y", true, "Y"),
+            ("n", false, "n"),
+            ("N", false, "N"),
+        ]
+        .into_iter()
+        .map(|(s, b, t)| (s, serde_json::Value::Bool(b), serde_json::Value::from(t)))
+        .collect();
+        assert_eq!(differ, expected, "ours: {ours}\nPyYAML: {reference}");
+        // And the 1.1 spellings really are booleans (not both strings).
+        assert_eq!(ours["k2"], serde_json::Value::Bool(true));
+        assert_eq!(ours["k15"], serde_json::Value::Bool(false));
+    }
+
+    #[test]
+    fn privileged_yes_and_host_network_on_are_found_and_the_spelling_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("pod.yaml");
+        std::fs::write(
+            &f,
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: sneaky\nspec:\n  hostNetwork: on\n  containers:\n  - name: c\n    image: nginx:1.27\n    securityContext:\n      privileged: Yes\n      allowPrivilegeEscalation: \"no\"\n",
+        )
+        .unwrap();
+        let out = windflow(&["scan", "manifests", &f.display().to_string(), "--json"]);
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let findings = v["findings"].as_array().unwrap();
+        let has = |check: &str| findings.iter().find(|f| f["check"] == check);
+        assert_eq!(has("privileged").unwrap()["severity"], "critical");
+        assert_eq!(has("host-network").unwrap()["severity"], "high");
+        // A quoted "no" is a string to Kubernetes too: not false.
+        assert!(has("privilege-escalation").is_some());
+        let spelling = has("yaml-boolean").unwrap();
+        assert_eq!(spelling["severity"], "low");
+        let msg = spelling["message"].as_str().unwrap();
+        assert!(msg.contains("spec.hostNetwork: on (line 6)"), "{msg}");
+        assert!(
+            msg.contains("spec.containers[0].securityContext.privileged: Yes (line 11)"),
+            "{msg}"
+        );
+        assert!(v["score"].as_u64().unwrap() <= 100 - 30 - 15 - 2);
+    }
+}
+
+/// Inputs that must not hang or explode: symbolic link loops below a given
+/// folder are not followed (each reported), FIFOs are never opened for
+/// reading in a walk (reported), and a FIFO named on the command line is
+/// refused at once. Every run has a deadline, so a regression fails
+/// instead of hanging the suite.
+mod walk_inputs {
+    use std::process::{Command, Output, Stdio};
+    use std::time::{Duration, Instant};
+
+    fn mkfifo(path: &std::path::Path) {
+        use std::os::unix::ffi::OsStrExt;
+        let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+    }
+
+    /// Runs windflow, killing it after 20 s (a failure, not a hang).
+    fn bounded(args: &[&str]) -> Output {
+        let root = tempfile::tempdir().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_windflow"))
+            .args(args)
+            .env("HOME", root.path())
+            .env("XDG_CONFIG_HOME", root.path().join("config"))
+            .env("XDG_DATA_HOME", root.path().join("data"))
+            .env("XDG_STATE_HOME", root.path().join("state"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if start.elapsed() > Duration::from_secs(20) {
+                child.kill().unwrap();
+                let out = child.wait_with_output().unwrap();
+                panic!(
+                    "windflow {args:?} still running after 20 s\n{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.wait_with_output().unwrap()
+    }
+
+    #[test]
+    fn symlink_loops_and_fifos_are_skipped_and_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(
+            d.join("pod.yaml"),
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c, image: nginx:1.27}]\n",
+        )
+        .unwrap();
+        // Two links to the folder itself: 2^depth paths if followed.
+        std::os::unix::fs::symlink(".", d.join("x")).unwrap();
+        std::os::unix::fs::symlink(".", d.join("y")).unwrap();
+        std::fs::create_dir(d.join("sub")).unwrap();
+        std::os::unix::fs::symlink("..", d.join("sub/up")).unwrap();
+        mkfifo(&d.join("pipe.yaml"));
+        let out = bounded(&["scan", "manifests", &d.display().to_string(), "--json"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{err}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let pods = v["objects"].as_array().unwrap().iter().filter(|o| o["kind"] == "Pod");
+        assert_eq!(pods.count(), 1, "{v}");
+        assert_eq!(v["files"], 1);
+        let skipped: Vec<String> = v["skipped"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                let p = std::path::Path::new(s["path"].as_str().unwrap());
+                let rel = p.strip_prefix(d).unwrap_or(p).display().to_string();
+                format!("{rel}: {}", s["reason"].as_str().unwrap())
+            })
+            .collect();
+        assert_eq!(
+            skipped,
+            [
+                "pipe.yaml: a FIFO, not read",
+                "sub/up: a symbolic link, not followed",
+                "x: a symbolic link, not followed",
+                "y: a symbolic link, not followed",
+            ]
+        );
+        assert!(err.contains("skipped ") && err.contains("pipe.yaml: a FIFO, not read"), "{err}");
+    }
+
+    #[test]
+    fn a_fifo_named_on_the_command_line_is_refused_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("report.json");
+        mkfifo(&fifo);
+        let f = fifo.display().to_string();
+        let out = bounded(&["scan", "report", &f]);
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("report.json: file: cannot read it: a FIFO, not a regular file"), "{err}");
+        let out = bounded(&["scan", "manifests", &f]);
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("report.json: cannot read it: a FIFO, not a regular file"), "{err}");
+    }
+}
+
 // ------------------------------------------------------------------ kube-score agreement
 
 mod kube_score {

@@ -171,6 +171,12 @@ pub const CHECKS: &[Check] = &[
         "No readiness probe on a pod a Service targets",
         "Add a readinessProbe so the Service only sends traffic to ready pods.",
     ),
+    c(
+        "yaml-boolean",
+        Low,
+        "YAML 1.1 boolean spelling",
+        "Write true or false: Kubernetes (YAML 1.1) reads a plain yes/no/on/off/y/n as a boolean, YAML 1.2 tools as a string.",
+    ),
 ];
 
 pub fn check(id: &str) -> &'static Check {
@@ -355,6 +361,23 @@ pub fn run(objects: &[Object]) -> Vec<K8sFinding> {
         .filter(|o| o.kind == "ServiceAccount")
         .collect();
     let mut namespaces: Vec<(String, &Object)> = Vec::new();
+    for o in objects.iter().filter(|o| !o.yaml11_booleans.is_empty()) {
+        let spelled = o
+            .yaml11_booleans
+            .iter()
+            .map(|b| format!("{}: {} (line {})", b.dotted(), b.text, b.line))
+            .collect::<Vec<_>>()
+            .join(", ");
+        Ctx {
+            obj: o,
+            out: &mut out,
+        }
+        .add(
+            "yaml-boolean",
+            None,
+            format!("{spelled}: booleans to Kubernetes (YAML 1.1), strings to YAML 1.2 tools"),
+        );
+    }
     for o in objects {
         let Some(spec) = o.pod_spec() else {
             if o.kind == "Namespace" && !namespaces.iter().any(|(n, _)| *n == o.name) {
@@ -659,7 +682,7 @@ mod tests {
         ids.sort();
         ids.dedup();
         assert_eq!(ids.len(), CHECKS.len());
-        assert_eq!(CHECKS.len(), 23);
+        assert_eq!(CHECKS.len(), 24);
     }
 
     #[test]

@@ -25,6 +25,9 @@ pub struct Object {
     /// `metadata.namespace`, else `default` (for a Namespace: its own name).
     pub namespace: String,
     pub value: Value,
+    /// Values written as YAML 1.1-only booleans (`yes`, `on`, ...), already
+    /// turned into booleans in `value`, as Kubernetes reads them.
+    pub yaml11_booleans: Vec<super::yaml11::Ambiguous>,
 }
 
 /// A document (or a whole file) that could not be read.
@@ -274,7 +277,7 @@ pub fn load_str(file: &Path, src: &str, loaded: &mut Loaded) {
             line,
             message,
         };
-        let value: Value = match serde_yaml_ng::from_str(&doc) {
+        let mut value: Value = match serde_yaml_ng::from_str(&doc) {
             Ok(v) => v,
             Err(e) => {
                 let line = e.location().map(|l| first_line + l.line() - 1);
@@ -286,7 +289,11 @@ pub fn load_str(file: &Path, src: &str, loaded: &mut Loaded) {
                 continue;
             }
         };
-        push_object(file, n, first_line, value, loaded, &err);
+        let mut booleans = super::yaml11::resolve(&doc, &mut value);
+        for b in &mut booleans {
+            b.line += first_line;
+        }
+        push_object(file, n, first_line, value, booleans, loaded, &err);
     }
 }
 
@@ -295,6 +302,7 @@ fn push_object(
     n: usize,
     first_line: usize,
     value: Value,
+    booleans: Vec<super::yaml11::Ambiguous>,
     loaded: &mut Loaded,
     err: &dyn Fn(Option<usize>, String) -> DocError,
 ) {
@@ -314,13 +322,26 @@ fn push_object(
         return;
     }
     if kind == "List" || kind.ends_with("List") && obj.contains_key("items") {
-        for item in obj
+        use super::yaml11::Seg;
+        for (i, item) in obj
             .get("items")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
+            .enumerate()
         {
-            push_object(file, n, first_line, item.clone(), loaded, err);
+            let own = booleans
+                .iter()
+                .filter(|b| {
+                    b.path.first() == Some(&Seg::Key("items".into()))
+                        && b.path.get(1) == Some(&Seg::Index(i))
+                })
+                .map(|b| super::yaml11::Ambiguous {
+                    path: b.path[2..].to_vec(),
+                    ..b.clone()
+                })
+                .collect();
+            push_object(file, n, first_line, item.clone(), own, loaded, err);
         }
         return;
     }
@@ -342,6 +363,7 @@ fn push_object(
         name,
         namespace,
         value,
+        yaml11_booleans: booleans,
     });
 }
 

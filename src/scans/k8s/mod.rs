@@ -24,6 +24,7 @@
 
 pub mod checks;
 pub mod load;
+pub mod yaml11;
 
 use std::path::{Path, PathBuf};
 
