@@ -390,16 +390,24 @@ fn print_manifests(
         report.documents,
         report.findings.len()
     )];
+    // Each object's findings at once (not a pass over all per object).
+    let mut by_object: std::collections::HashMap<(&str, &str, &str), Vec<&k8s::K8sFinding>> =
+        std::collections::HashMap::new();
+    for f in &report.findings {
+        by_object
+            .entry((&f.kind, &f.namespace, &f.name))
+            .or_default()
+            .push(f);
+    }
     for o in &report.objects {
         lines.push(format!(
             "\n{:>3}  {}/{}/{}  {}",
             o.score, o.kind, o.namespace, o.name, o.file
         ));
-        let mut own: Vec<_> = report
-            .findings
-            .iter()
-            .filter(|f| f.kind == o.kind && f.namespace == o.namespace && f.name == o.name)
-            .collect();
+        let mut own: Vec<&k8s::K8sFinding> = by_object
+            .get(&(o.kind.as_str(), o.namespace.as_str(), o.name.as_str()))
+            .cloned()
+            .unwrap_or_default();
         own.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.check.cmp(b.check)));
         for f in own {
             let c = f

@@ -262,7 +262,11 @@ pub fn judge(
 ) -> Verdict {
     let mut v = evaluate(findings, policy, today);
     v.runs = runs.len();
-    v.failed = runs.iter().filter(|r| r.failure.is_some()).cloned().collect();
+    v.failed = runs
+        .iter()
+        .filter(|r| r.failure.is_some())
+        .cloned()
+        .collect();
     let mut targets: Vec<&str> = Vec::new();
     for r in runs {
         if !targets.contains(&r.target.as_str()) {

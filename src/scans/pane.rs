@@ -507,7 +507,9 @@ impl ScansPane {
             }
             (None, Some(m)) => {
                 let (word, role) = g.status();
-                let score = m.score.map_or(String::new(), |s| format!("score {s} over "));
+                let score = m
+                    .score
+                    .map_or(String::new(), |s| format!("score {s} over "));
                 lines.push(Line::from(vec![
                     Span::styled(format!(" {word} "), badge(t, role)),
                     Span::styled(

@@ -553,7 +553,13 @@ impl Inner {
             ),
             (_, problem) => (Level::Error, problem.unwrap_or_default()),
         };
-        activity(&self.events, NAME, level, format!("manifests {group}: {text}")).await;
+        activity(
+            &self.events,
+            NAME,
+            level,
+            format!("manifests {group}: {text}"),
+        )
+        .await;
         send_wait(
             &self.events,
             ScanEvent::Manifests {

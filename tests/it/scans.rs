@@ -659,22 +659,33 @@ mod manifests_unreadable {
     }
 
     fn alias_bomb() -> String {
-        let mut s = String::from("a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
+        let mut s = String::from(
+            "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+        );
         let names = ["b", "c", "d", "e", "f", "g", "h", "i"];
         let mut prev = "a";
         for n in names {
             s.push_str(&format!("{n}: &{n} [*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev}]\n"));
             prev = n;
         }
-        format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: bomb}}\ndata:\n  {}", s.replace('\n', "\n  "))
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: bomb}}\ndata:\n  {}",
+            s.replace('\n', "\n  ")
+        )
     }
 
     #[test]
     fn unreadable_or_empty_input_exits_2_with_no_score() {
         let cases = [
-            ("syntax error", "apiVersion: v1\nkind: Pod\nmetadata: {name: [broken\n".to_string()),
+            (
+                "syntax error",
+                "apiVersion: v1\nkind: Pod\nmetadata: {name: [broken\n".to_string(),
+            ),
             ("alias bomb", alias_bomb()),
-            ("deep nesting", format!("{}{}", "[".repeat(100_000), "]".repeat(100_000))),
+            (
+                "deep nesting",
+                format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)),
+            ),
         ];
         for (what, doc) in &cases {
             let dir = folder_with(doc);
@@ -695,16 +706,27 @@ mod manifests_unreadable {
             let out = windflow(&["scan", "manifests", &path]);
             assert_eq!(out.status.code(), Some(2), "{what}");
             let text = String::from_utf8_lossy(&out.stdout);
-            assert!(text.starts_with("no score over 0 objects"), "{what}: {text}");
+            assert!(
+                text.starts_with("no score over 0 objects"),
+                "{what}: {text}"
+            );
             assert!(!text.contains("100/100"), "{what}: {text}");
         }
         let empty = tempfile::tempdir().unwrap();
-        let out = windflow(&["scan", "manifests", &empty.path().display().to_string(), "--json"]);
+        let out = windflow(&[
+            "scan",
+            "manifests",
+            &empty.path().display().to_string(),
+            "--json",
+        ]);
         assert_eq!(out.status.code(), Some(2));
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert!(v["score"].is_null(), "{v}");
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("no score: no Kubernetes object found (0 files, 0 documents)"), "{err}");
+        assert!(
+            err.contains("no score: no Kubernetes object found (0 files, 0 documents)"),
+            "{err}"
+        );
     }
 }
 
@@ -717,10 +739,44 @@ mod yaml11_booleans {
     use super::cli::windflow;
 
     const SPELLINGS: &[&str] = &[
-        "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off",
-        "Off", "OFF", "true", "True", "TRUE", "false", "False", "FALSE", "yES", "oN", "nO",
-        "oFF", "tRUE", "ye", "yess", "'yes'", "\"no\"", "!!str on", "|\n    on", "1", "0",
-        "~", "null", "x",
+        "y",
+        "Y",
+        "yes",
+        "Yes",
+        "YES",
+        "n",
+        "N",
+        "no",
+        "No",
+        "NO",
+        "on",
+        "On",
+        "ON",
+        "off",
+        "Off",
+        "OFF",
+        "true",
+        "True",
+        "TRUE",
+        "false",
+        "False",
+        "FALSE",
+        "yES",
+        "oN",
+        "nO",
+        "oFF",
+        "tRUE",
+        "ye",
+        "yess",
+        "'yes'",
+        "\"no\"",
+        "!!str on",
+        "|\n    on",
+        "1",
+        "0",
+        "~",
+        "null",
+        "x",
     ];
 
     #[test]
@@ -745,7 +801,12 @@ mod yaml11_booleans {
             .spawn()
             .unwrap();
         use std::io::Write;
-        child.stdin.take().unwrap().write_all(doc.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(doc.as_bytes())
+            .unwrap();
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success());
         let reference: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -784,7 +845,12 @@ mod yaml11_booleans {
         )
         .unwrap();
         let out = windflow(&["scan", "manifests", &f.display().to_string(), "--json"]);
-        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let findings = v["findings"].as_array().unwrap();
         let has = |check: &str| findings.iter().find(|f| f["check"] == check);
@@ -867,7 +933,11 @@ mod walk_inputs {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(0), "{err}");
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        let pods = v["objects"].as_array().unwrap().iter().filter(|o| o["kind"] == "Pod");
+        let pods = v["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| o["kind"] == "Pod");
         assert_eq!(pods.count(), 1, "{v}");
         assert_eq!(v["files"], 1);
         let skipped: Vec<String> = v["skipped"]
@@ -889,7 +959,10 @@ mod walk_inputs {
                 "y: a symbolic link, not followed",
             ]
         );
-        assert!(err.contains("skipped ") && err.contains("pipe.yaml: a FIFO, not read"), "{err}");
+        assert!(
+            err.contains("skipped ") && err.contains("pipe.yaml: a FIFO, not read"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -901,11 +974,17 @@ mod walk_inputs {
         let out = bounded(&["scan", "report", &f]);
         assert_eq!(out.status.code(), Some(2));
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("report.json: file: cannot read it: a FIFO, not a regular file"), "{err}");
+        assert!(
+            err.contains("report.json: file: cannot read it: a FIFO, not a regular file"),
+            "{err}"
+        );
         let out = bounded(&["scan", "manifests", &f]);
         assert_eq!(out.status.code(), Some(2));
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("report.json: cannot read it: a FIFO, not a regular file"), "{err}");
+        assert!(
+            err.contains("report.json: cannot read it: a FIFO, not a regular file"),
+            "{err}"
+        );
     }
 }
 
@@ -1592,12 +1671,17 @@ mod pane {
             }],
             pace: Duration::ZERO,
         }));
-        pump(&mut app, &mut rx, |e| matches!(e, ScanEvent::Manifests { .. })).await;
+        pump(&mut app, &mut rx, |e| {
+            matches!(e, ScanEvent::Manifests { .. })
+        })
+        .await;
         let s = screen(&mut app, 100, 24);
         assert!(s.contains("NO SCORE"), "{s}");
         assert!(!s.contains("score 100"), "{s}");
         assert!(
-            s.contains("no score: no Kubernetes object could be read (unreadable: broken.yaml: document 1"),
+            s.contains(
+                "no score: no Kubernetes object could be read (unreadable: broken.yaml: document 1"
+            ),
             "{s}"
         );
     }
@@ -1675,13 +1759,16 @@ fn console_scan_with_no_scanner_on_path_gives_no_verdict() {
     use std::time::Duration;
     const T: Duration = Duration::from_secs(30);
     let empty = tempfile::tempdir().unwrap();
-    let env = crate::support::cli::CliEnv::new()
-        .with_var("PATH", &empty.path().display().to_string());
+    let env =
+        crate::support::cli::CliEnv::new().with_var("PATH", &empty.path().display().to_string());
     let mut pty = env.signed_in_console("alice", 200, 40);
     pty.wait_until(
         |s| {
-            s.lines()
-                .any(|l| l.contains("scans") && l.contains("degraded") && l.contains("no scanner on PATH: trivy, grype"))
+            s.lines().any(|l| {
+                l.contains("scans")
+                    && l.contains("degraded")
+                    && l.contains("no scanner on PATH: trivy, grype")
+            })
         },
         T,
     )

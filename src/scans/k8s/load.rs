@@ -18,6 +18,9 @@ use serde_json::Value;
 #[derive(Clone, Debug)]
 pub struct Object {
     pub file: PathBuf,
+    /// `file` as shown (relative to the current folder when under it),
+    /// worked out once per file rather than once per finding.
+    pub shown: String,
     /// 1-based document number in the file.
     pub document: usize,
     pub kind: String,
@@ -66,7 +69,7 @@ impl std::fmt::Display for Skipped {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Loaded {
     pub objects: Vec<Object>,
     pub errors: Vec<DocError>,
@@ -77,7 +80,7 @@ pub struct Loaded {
 
 impl Object {
     pub fn file_label(&self) -> String {
-        super::display_path(&self.file)
+        self.shown.clone()
     }
 
     pub fn namespace_or_name(&self) -> String {
@@ -293,12 +296,14 @@ pub fn load_str(file: &Path, src: &str, loaded: &mut Loaded) {
         for b in &mut booleans {
             b.line += first_line;
         }
-        push_object(file, n, first_line, value, booleans, loaded, &err);
+        push_object(file, &shown, n, first_line, value, booleans, loaded, &err);
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn push_object(
     file: &Path,
+    shown: &str,
     n: usize,
     first_line: usize,
     value: Value,
@@ -341,7 +346,7 @@ fn push_object(
                     ..b.clone()
                 })
                 .collect();
-            push_object(file, n, first_line, item.clone(), own, loaded, err);
+            push_object(file, shown, n, first_line, item.clone(), own, loaded, err);
         }
         return;
     }
@@ -358,6 +363,7 @@ fn push_object(
         .to_string();
     loaded.objects.push(Object {
         file: file.to_path_buf(),
+        shown: shown.to_string(),
         document: n,
         kind: kind.to_string(),
         name,

@@ -26,6 +26,7 @@ pub mod checks;
 pub mod load;
 pub mod yaml11;
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -87,12 +88,17 @@ impl ManifestReport {
         let unreadable = match self.errors.len() {
             0 => None,
             1 => Some(format!("unreadable: {}", self.errors[0])),
-            n => Some(format!("{n} unreadable documents or files, the first {}", self.errors[0])),
+            n => Some(format!(
+                "{n} unreadable documents or files, the first {}",
+                self.errors[0]
+            )),
         };
         match (self.score, unreadable) {
             (Some(_), None) => None,
             (Some(_), Some(u)) => Some(format!("{u}; the score is only over what could be read")),
-            (None, Some(u)) => Some(format!("no score: no Kubernetes object could be read ({u})")),
+            (None, Some(u)) => Some(format!(
+                "no score: no Kubernetes object could be read ({u})"
+            )),
             (None, None) => Some(format!(
                 "no score: no Kubernetes object found ({} files, {} documents)",
                 self.files, self.documents
@@ -123,19 +129,27 @@ pub fn check_paths(paths: &[PathBuf]) -> ManifestReport {
     check_objects(load_paths(paths))
 }
 
+/// (kind, namespace, name): how findings name their object.
+type ObjectKey<'a> = (&'a str, &'a str, &'a str);
+
 pub fn check_objects(loaded: load::Loaded) -> ManifestReport {
     let findings = checks::run(&loaded.objects);
+    // Each object's findings, found by (kind, namespace, name) at once.
+    let mut by_object: HashMap<ObjectKey, Vec<(&str, Severity)>> = HashMap::new();
+    for f in &findings {
+        by_object
+            .entry((&f.kind, &f.namespace, &f.name))
+            .or_default()
+            .push((&f.file, f.severity));
+    }
     let mut objects = Vec::new();
     let mut scored = |kind: &str, ns: &str, name: &str, file: &str| {
-        let own: Vec<Severity> = findings
-            .iter()
-            .filter(|f| {
-                f.kind == kind
-                    && f.namespace == ns
-                    && f.name == name
-                    && (file.is_empty() || f.file == file)
-            })
-            .map(|f| f.severity)
+        let own: Vec<Severity> = by_object
+            .get(&(kind, ns, name))
+            .into_iter()
+            .flatten()
+            .filter(|(f, _)| file.is_empty() || *f == file)
+            .map(|(_, s)| *s)
             .collect();
         objects.push(ObjectScore {
             kind: kind.into(),
@@ -152,22 +166,23 @@ pub fn check_objects(loaded: load::Loaded) -> ManifestReport {
         }
     }
     // Namespaces that only findings name (no Namespace object in the set).
-    let mut implied: Vec<(String, String)> = findings
+    let declared: HashSet<&str> = loaded
+        .objects
         .iter()
-        .filter(|f| f.kind == "Namespace")
-        .filter(|f| {
-            !loaded
-                .objects
-                .iter()
-                .any(|o| o.kind == "Namespace" && o.name == f.name)
-        })
-        .map(|f| (f.name.clone(), f.file.clone()))
+        .filter(|o| o.kind == "Namespace")
+        .map(|o| o.name.as_str())
+        .collect();
+    let mut implied: Vec<&str> = findings
+        .iter()
+        .filter(|f| f.kind == "Namespace" && !declared.contains(f.name.as_str()))
+        .map(|f| f.name.as_str())
         .collect();
     implied.sort();
-    implied.dedup_by(|a, b| a.0 == b.0);
-    for (ns, _) in implied {
-        scored("Namespace", &ns, &ns, "");
+    implied.dedup();
+    for ns in implied {
+        scored("Namespace", ns, ns, "");
     }
+    drop(by_object);
     let score = (!objects.is_empty()).then(|| {
         (objects.iter().map(|o| o.score as u32).sum::<u32>() / objects.len() as u32) as u8
     });

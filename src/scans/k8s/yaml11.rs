@@ -18,7 +18,6 @@ use std::marker::PhantomData;
 use std::mem::MaybeUninit;
 
 use serde_json::Value;
-use unsafe_libyaml as sys;
 
 /// The spellings YAML 1.1 reads as booleans and YAML 1.2 as strings (the
 /// 1.1 spec's `y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF`, which
@@ -134,23 +133,23 @@ enum Event {
 
 /// The libyaml parser over a borrowed input; freed on drop.
 struct Parser<'a> {
-    raw: Box<MaybeUninit<sys::yaml_parser_t>>,
+    raw: Box<MaybeUninit<unsafe_libyaml::yaml_parser_t>>,
     _input: PhantomData<&'a [u8]>,
 }
 
 impl<'a> Parser<'a> {
     fn new(input: &'a [u8]) -> Option<Self> {
-        let mut raw = Box::new(MaybeUninit::<sys::yaml_parser_t>::uninit());
+        let mut raw = Box::new(MaybeUninit::<unsafe_libyaml::yaml_parser_t>::uninit());
         // SAFETY: the parser is initialised in place before any other use,
         // stays in its box (never moved) and is deleted once in Drop; the
         // input outlives it (the lifetime 'a).
         unsafe {
             let p = raw.as_mut_ptr();
-            if sys::yaml_parser_initialize(p).fail {
+            if unsafe_libyaml::yaml_parser_initialize(p).fail {
                 return None;
             }
-            sys::yaml_parser_set_encoding(p, sys::YAML_UTF8_ENCODING);
-            sys::yaml_parser_set_input_string(p, input.as_ptr(), input.len() as u64);
+            unsafe_libyaml::yaml_parser_set_encoding(p, unsafe_libyaml::YAML_UTF8_ENCODING);
+            unsafe_libyaml::yaml_parser_set_input_string(p, input.as_ptr(), input.len() as u64);
         }
         Some(Self {
             raw,
@@ -160,13 +159,13 @@ impl<'a> Parser<'a> {
 
     /// The next event; `None` on a parse error.
     fn next(&mut self) -> Option<(Event, usize)> {
-        let mut ev = MaybeUninit::<sys::yaml_event_t>::uninit();
+        let mut ev = MaybeUninit::<unsafe_libyaml::yaml_event_t>::uninit();
         // SAFETY: the parser was initialised in `new`; a successful
         // yaml_parser_parse fills the event, whose union member is read
         // according to its type, copied out, then freed once.
         unsafe {
             let p = self.raw.as_mut_ptr();
-            if sys::yaml_parser_parse(p, ev.as_mut_ptr()).fail {
+            if unsafe_libyaml::yaml_parser_parse(p, ev.as_mut_ptr()).fail {
                 return None;
             }
             let e = &*ev.as_ptr();
@@ -179,30 +178,33 @@ impl<'a> Parser<'a> {
                 Some(String::from_utf8_lossy(c.to_bytes()).into_owned())
             };
             let out = match e.type_ {
-                sys::YAML_STREAM_END_EVENT => Event::End,
-                sys::YAML_ALIAS_EVENT => Event::Alias(text(e.data.alias.anchor).unwrap_or_default()),
-                sys::YAML_SCALAR_EVENT => {
+                unsafe_libyaml::YAML_STREAM_END_EVENT => Event::End,
+                unsafe_libyaml::YAML_ALIAS_EVENT => {
+                    Event::Alias(text(e.data.alias.anchor).unwrap_or_default())
+                }
+                unsafe_libyaml::YAML_SCALAR_EVENT => {
                     let s = e.data.scalar;
                     let bytes = std::slice::from_raw_parts(s.value, s.length as usize);
                     Event::Scalar {
                         anchor: text(s.anchor),
                         text: String::from_utf8_lossy(bytes).into_owned(),
-                        plain_untagged: s.style == sys::YAML_PLAIN_SCALAR_STYLE
+                        plain_untagged: s.style == unsafe_libyaml::YAML_PLAIN_SCALAR_STYLE
                             && s.tag.is_null(),
                     }
                 }
-                sys::YAML_SEQUENCE_START_EVENT => Event::Start {
+                unsafe_libyaml::YAML_SEQUENCE_START_EVENT => Event::Start {
                     anchor: text(e.data.sequence_start.anchor),
                     map: false,
                 },
-                sys::YAML_MAPPING_START_EVENT => Event::Start {
+                unsafe_libyaml::YAML_MAPPING_START_EVENT => Event::Start {
                     anchor: text(e.data.mapping_start.anchor),
                     map: true,
                 },
-                sys::YAML_SEQUENCE_END_EVENT | sys::YAML_MAPPING_END_EVENT => Event::Close,
+                unsafe_libyaml::YAML_SEQUENCE_END_EVENT
+                | unsafe_libyaml::YAML_MAPPING_END_EVENT => Event::Close,
                 _ => Event::Other,
             };
-            sys::yaml_event_delete(ev.as_mut_ptr());
+            unsafe_libyaml::yaml_event_delete(ev.as_mut_ptr());
             Some((out, line))
         }
     }
@@ -212,7 +214,7 @@ impl Drop for Parser<'_> {
     fn drop(&mut self) {
         // SAFETY: initialised in `new` (a failed init returns before a
         // Parser exists), deleted only here.
-        unsafe { sys::yaml_parser_delete(self.raw.as_mut_ptr()) }
+        unsafe { unsafe_libyaml::yaml_parser_delete(self.raw.as_mut_ptr()) }
     }
 }
 
@@ -338,7 +340,10 @@ impl Walk {
                         .map(|a| {
                             let mut p = path.clone();
                             p.extend(a.path.iter().cloned());
-                            Ambiguous { path: p, ..a.clone() }
+                            Ambiguous {
+                                path: p,
+                                ..a.clone()
+                            }
                         })
                         .collect();
                     self.found.extend(copies);
@@ -386,7 +391,11 @@ impl Walk {
                     }
                     return;
                 }
-                if self.open.last().is_some_and(|o| o.depth == self.frames.len()) {
+                if self
+                    .open
+                    .last()
+                    .is_some_and(|o| o.depth == self.frames.len())
+                {
                     let o = self.open.pop().expect("checked");
                     let relative = self.found[o.found..]
                         .iter()
@@ -427,7 +436,13 @@ mod tests {
     fn resolved(doc: &str) -> (Value, Vec<String>) {
         let mut v: Value = serde_yaml_ng::from_str(doc).unwrap();
         let found = resolve(doc, &mut v);
-        (v, found.iter().map(|a| format!("{}={}", a.dotted(), a.text)).collect())
+        (
+            v,
+            found
+                .iter()
+                .map(|a| format!("{}={}", a.dotted(), a.text))
+                .collect(),
+        )
     }
 
     #[test]
