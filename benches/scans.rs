@@ -1,6 +1,8 @@
-//! Scans: parse + merge of a ~50 MB Trivy report (target under 1 s), and the
-//! manifest checks on the kube-score fixture folder (compare bench/scans-*.sh).
-//! Without `--bench` (cargo test) a 1 MB report keeps the test run quick.
+//! Scans: parse + merge of a ~50 MB Trivy report (target under 1 s), the
+//! manifest checks on the kube-score fixture folder (compare bench/scans-*.sh),
+//! and the checks and scores of 50,000 pods (target under 2 s and 1 GB; the
+//! count from WINDFLOW_BENCH_PODS). Without `--bench` (cargo test) a 1 MB
+//! report and 200 pods keep the test run quick.
 
 use std::path::{Path, PathBuf};
 
@@ -66,6 +68,34 @@ fn report(mb: usize) -> Vec<u8> {
     .unwrap()
 }
 
+/// `pods` pods in namespaces of 100: per namespace a default-deny policy,
+/// and per app of 10 pods a Service and a NetworkPolicy selecting it.
+fn cluster(pods: usize) -> String {
+    let mut s = String::with_capacity(pods * 900);
+    for ns in 0..pods.div_ceil(100) {
+        s.push_str(&format!(
+            "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: deny, namespace: ns-{ns}}}\nspec: {{podSelector: {{}}, policyTypes: [Ingress, Egress]}}\n"
+        ));
+        for app in 0..10 {
+            s.push_str(&format!(
+                "---\napiVersion: v1\nkind: Service\nmetadata: {{name: app-{app}, namespace: ns-{ns}}}\nspec:\n  selector: {{app: app-{app}}}\n  ports: [{{port: 80}}]\n\
+                 ---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: app-{app}, namespace: ns-{ns}}}\nspec:\n  podSelector: {{matchLabels: {{app: app-{app}}}}}\n  ingress: [{{from: [{{podSelector: {{matchLabels: {{role: client}}}}}}]}}]\n"
+            ));
+        }
+    }
+    for i in 0..pods {
+        let (ns, app) = (i / 100, (i / 10) % 10);
+        s.push_str(&format!(
+            "---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: pod-{i}\n  namespace: ns-{ns}\n  labels: {{app: app-{app}, tier: web}}\nspec:\n  \
+             containers:\n  - name: app\n    image: registry.local/app:1.{app}\n    securityContext: {{privileged: {}, runAsNonRoot: true}}\n    \
+             resources: {{limits: {{cpu: 500m, memory: 256Mi}}}}\n    readinessProbe: {{httpGet: {{path: /, port: 80}}}}\n  \
+             - name: sidecar\n    image: registry.local/proxy:latest\n    env: [{{name: API_TOKEN, value: t{i}}}]\n",
+            if i % 7 == 0 { "yes" } else { "false" }
+        ));
+    }
+    s
+}
+
 fn benches(c: &mut Criterion) {
     let full = std::env::args().any(|a| a == "--bench");
     let bytes = report(if full { 50 } else { 1 });
@@ -92,9 +122,30 @@ fn benches(c: &mut Criterion) {
     g.bench_function("manifests_kube_score_folder", |b| {
         b.iter(|| {
             k8s::check_paths(std::slice::from_ref(&folder))
-                .unwrap()
                 .findings
                 .len()
+        })
+    });
+    let pods: usize = std::env::var("WINDFLOW_BENCH_PODS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if full { 50_000 } else { 200 });
+    let text = cluster(pods);
+    let mut loaded = k8s::load::Loaded::default();
+    k8s::load::load_str(Path::new("cluster.yaml"), &text, &mut loaded);
+    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors.first());
+    g.bench_function(format!("manifests_{pods}_pods_check_and_score"), |b| {
+        b.iter_batched(
+            || loaded.clone(),
+            |l| k8s::check_objects(l).score,
+            criterion::BatchSize::PerIteration,
+        )
+    });
+    g.bench_function(format!("manifests_{pods}_pods_load_check_and_score"), |b| {
+        b.iter(|| {
+            let mut l = k8s::load::Loaded::default();
+            k8s::load::load_str(Path::new("cluster.yaml"), &text, &mut l);
+            k8s::check_objects(l).score
         })
     });
     g.finish();

@@ -15,7 +15,7 @@ use serde_json::json;
 
 use crate::cli::CliError;
 use crate::config::Config;
-use crate::scans::gate::{self, Policy, Verdict};
+use crate::scans::gate::{self, Decision, Policy, Run, Verdict};
 use crate::scans::k8s::{self, ManifestReport};
 use crate::scans::merge::{Aggregate, MergedFinding};
 use crate::scans::report::Report;
@@ -90,11 +90,13 @@ pub fn run(_config: &Config, command: ScanCommand) -> Result<ExitCode, CliError>
         } => {
             let policy = load_policy(policy.as_deref())?;
             let mut reports = Vec::new();
+            let mut runs = Vec::new();
             for f in &files {
                 let r = read_report(f).map_err(|e| CliError::Usage(e.to_string()))?;
+                runs.push(Run::ok(f.display().to_string(), r.artifact.clone()));
                 reports.push((f.display().to_string(), r));
             }
-            judge(&reports, &[], &policy, today, json)
+            judge(&reports, &runs, &policy, today, json)
         }
         ScanCommand::Image {
             images,
@@ -144,39 +146,43 @@ pub fn run(_config: &Config, command: ScanCommand) -> Result<ExitCode, CliError>
                 out
             });
             let mut reports = Vec::new();
-            let mut failures = Vec::new();
+            let mut runs = Vec::new();
             for r in results {
-                let name = format!("{} {}", r.job.tool.program(), r.job.target.label());
+                let (scanner, target) = (r.job.tool.program(), r.job.target.label());
+                let name = format!("{scanner} {target}");
                 match r.outcome {
-                    Ok(rep) => reports.push((name, (*rep).clone())),
+                    Ok(rep) => {
+                        reports.push((name, (*rep).clone()));
+                        runs.push(Run::ok(scanner, target));
+                    }
                     Err(reason) => {
                         eprintln!("windflow: {name}: {reason}");
-                        failures.push(json!({"scanner": r.job.tool, "image": r.job.target.label(), "reason": reason}));
+                        runs.push(Run::failed(scanner, target, reason));
                     }
                 }
             }
-            if reports.is_empty() {
-                if json {
-                    print_json(&json!({"verdict": null, "failures": failures}))?;
-                }
-                return Err(CliError::Failure(anyhow::anyhow!(
-                    "every scan failed; no verdict (see the reasons above)"
-                )));
-            }
-            judge(&reports, &failures, &policy, today, json)
+            judge(&reports, &runs, &policy, today, json)
         }
         ScanCommand::Manifests {
             paths,
             min_score,
             json,
         } => {
-            let report = k8s::check_paths(&paths).map_err(CliError::Usage)?;
+            let report = k8s::check_paths(&paths);
             print_manifests(&report, min_score, json)?;
             for e in &report.errors {
                 eprintln!("windflow: {e}");
             }
-            Ok(match min_score {
-                Some(min) if report.score < min => ExitCode::from(3),
+            for k in &report.skipped {
+                eprintln!("windflow: skipped {k}");
+            }
+            // What could not be read is never passed: bad input, after the
+            // report of what could be read.
+            if let Some(problem) = report.problem() {
+                return Err(CliError::Usage(problem));
+            }
+            Ok(match (min_score, report.score) {
+                (Some(min), Some(score)) if score < min => ExitCode::from(3),
                 _ => ExitCode::SUCCESS,
             })
         }
@@ -229,10 +235,11 @@ pub fn verdict_json(
     merged: &[MergedFinding],
     agg: &Aggregate,
     verdict: &Verdict,
-    failures: &[serde_json::Value],
 ) -> serde_json::Value {
     json!({
-        "verdict": verdict.label(),
+        // null when there is no verdict (see `reasons` and `failures`).
+        "verdict": (verdict.decision != Decision::NoVerdict).then(|| verdict.label()),
+        "partial": verdict.partial(),
         "reasons": verdict.reasons,
         "counts": agg.counts,
         "counted": verdict.counted,
@@ -250,13 +257,13 @@ pub fn verdict_json(
             "digest": r.digest,
             "findings": r.findings.len(),
         })).collect::<Vec<_>>(),
-        "failures": failures,
+        "failures": verdict.failed,
     })
 }
 
 fn judge(
     reports: &[(String, Report)],
-    failures: &[serde_json::Value],
+    runs: &[Run],
     policy: &Policy,
     today: Option<NaiveDate>,
     json: bool,
@@ -264,12 +271,21 @@ fn judge(
     let today = today.unwrap_or_else(|| chrono::Utc::now().date_naive());
     let merged = merge(reports.iter().flat_map(|(_, r)| r.findings.iter().cloned()));
     let agg = aggregate(&merged);
-    let verdict = gate::evaluate(&merged, policy, today);
+    let verdict = gate::judge(&merged, runs, policy, today);
     if json {
-        print_json(&verdict_json(reports, &merged, &agg, &verdict, failures))?;
+        print_json(&verdict_json(reports, &merged, &agg, &verdict))?;
     } else {
         let mut lines = Vec::new();
-        lines.push(verdict.label().to_uppercase());
+        if verdict.partial() {
+            lines.push(format!(
+                "{} (partial: {} of {} scans failed)",
+                verdict.label().to_uppercase(),
+                verdict.failed.len(),
+                verdict.runs
+            ));
+        } else {
+            lines.push(verdict.label().to_uppercase());
+        }
         for r in &verdict.reasons {
             lines.push(format!("  {}: {}", r.message, r.detail));
             for f in r.findings.iter().take(10) {
@@ -330,11 +346,19 @@ fn judge(
             .and_then(|_| out.flush())
             .map_err(|e| CliError::Failure(e.into()))?;
     }
-    Ok(if verdict.allowed {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(3)
-    })
+    match verdict.decision {
+        Decision::Allowed => Ok(ExitCode::SUCCESS),
+        Decision::Blocked => Ok(ExitCode::from(3)),
+        Decision::NoVerdict => Err(CliError::Failure(anyhow::anyhow!(
+            "{}; no verdict (see the reasons above)",
+            verdict
+                .reasons
+                .iter()
+                .map(|r| r.detail.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        ))),
+    }
 }
 
 fn print_manifests(
@@ -344,33 +368,46 @@ fn print_manifests(
 ) -> Result<(), CliError> {
     if json {
         return print_json(&json!({
+            // null when nothing was scored; see `complete` and `errors`.
             "score": report.score,
+            "complete": report.complete(),
             "min_score": min_score,
             "objects": report.objects,
             "findings": report.findings,
             "errors": report.errors,
+            "skipped": report.skipped,
             "files": report.files,
             "documents": report.documents,
         }));
     }
+    let score = report
+        .score
+        .map_or("no score".to_string(), |s| format!("score {s}/100"));
     let mut lines = vec![format!(
-        "score {}/100 over {} objects ({} files, {} documents, {} findings)",
-        report.score,
+        "{score} over {} objects ({} files, {} documents, {} findings)",
         report.objects.len(),
         report.files,
         report.documents,
         report.findings.len()
     )];
+    // Each object's findings at once (not a pass over all per object).
+    let mut by_object: std::collections::HashMap<(&str, &str, &str), Vec<&k8s::K8sFinding>> =
+        std::collections::HashMap::new();
+    for f in &report.findings {
+        by_object
+            .entry((&f.kind, &f.namespace, &f.name))
+            .or_default()
+            .push(f);
+    }
     for o in &report.objects {
         lines.push(format!(
             "\n{:>3}  {}/{}/{}  {}",
             o.score, o.kind, o.namespace, o.name, o.file
         ));
-        let mut own: Vec<_> = report
-            .findings
-            .iter()
-            .filter(|f| f.kind == o.kind && f.namespace == o.namespace && f.name == o.name)
-            .collect();
+        let mut own: Vec<&k8s::K8sFinding> = by_object
+            .get(&(o.kind.as_str(), o.namespace.as_str(), o.name.as_str()))
+            .cloned()
+            .unwrap_or_default();
         own.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.check.cmp(b.check)));
         for f in own {
             let c = f

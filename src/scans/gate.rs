@@ -1,6 +1,11 @@
 //! The deploy gate: a policy file (`assets/policy/default.toml`) judged
 //! against merged findings. The verdict says allowed or blocked, why, and
-//! which findings decided it.
+//! which findings decided it; or that there is no verdict, when something
+//! to be judged was not scanned at all.
+//!
+//! The rule "no scanner produced a report, so no verdict" lives here, in
+//! [`judge`], so the pane, the CLI and the agent cannot disagree: every
+//! front door judges with it.
 
 use std::path::Path;
 
@@ -16,6 +21,7 @@ pub const DEFAULT_POLICY: &str = include_str!("../../assets/policy/default.toml"
 
 pub const CRITICAL_REASON: &str = "Critical vulnerabilities found";
 pub const HIGH_REASON: &str = "Too many high severity vulnerabilities";
+pub const NO_VERDICT_REASON: &str = "No scanner produced a report";
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -161,9 +167,54 @@ pub struct Waived {
     pub expires: NaiveDate,
 }
 
+/// What the gate decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Allowed,
+    Blocked,
+    /// Something to be judged was not scanned by any scanner: neither
+    /// allowed nor blocked.
+    NoVerdict,
+}
+
+/// One scanner run that fed a verdict.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Run {
+    /// `trivy`, `grype`, or the report's file.
+    pub scanner: String,
+    /// What it scanned: an image, or the deploy a set of reports describes.
+    pub target: String,
+    /// Why it produced no report; `None` when it did.
+    #[serde(rename = "reason", skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+}
+
+impl Run {
+    pub fn ok(scanner: impl Into<String>, target: impl Into<String>) -> Self {
+        Self {
+            scanner: scanner.into(),
+            target: target.into(),
+            failure: None,
+        }
+    }
+
+    pub fn failed(
+        scanner: impl Into<String>,
+        target: impl Into<String>,
+        why: impl Into<String>,
+    ) -> Self {
+        Self {
+            scanner: scanner.into(),
+            target: target.into(),
+            failure: Some(why.into()),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Verdict {
-    pub allowed: bool,
+    pub decision: Decision,
     pub reasons: Vec<Reason>,
     /// Counts the gate judged: after waivers and ignore-unfixed.
     pub counted: Counts,
@@ -171,12 +222,76 @@ pub struct Verdict {
     /// Waivers that matched a finding but had expired.
     pub expired: Vec<Waived>,
     pub ignored_unfixed: usize,
+    /// How many scanner runs fed it (0 when judged from findings alone).
+    pub runs: usize,
+    /// The runs that produced no report, with their reasons.
+    pub failed: Vec<Run>,
 }
 
 impl Verdict {
-    pub fn label(&self) -> &'static str {
-        if self.allowed { "allowed" } else { "blocked" }
+    pub fn allowed(&self) -> bool {
+        self.decision == Decision::Allowed
     }
+
+    pub fn label(&self) -> &'static str {
+        match self.decision {
+            Decision::Allowed => "allowed",
+            Decision::Blocked => "blocked",
+            Decision::NoVerdict => "no verdict",
+        }
+    }
+
+    /// A verdict given although some scanner runs failed: judged on less
+    /// than was asked for.
+    pub fn partial(&self) -> bool {
+        self.decision != Decision::NoVerdict && !self.failed.is_empty()
+    }
+}
+
+/// Judges the findings of a set of scanner runs: [`evaluate`], except that
+/// a target no run produced a report for has not been judged. Then the
+/// deploy is blocked if what was scanned blocks it (a critical found is
+/// found), and otherwise there is no verdict: never "allowed" over
+/// something nobody looked at. With some runs failed the verdict is
+/// [`Verdict::partial`].
+pub fn judge(
+    findings: &[MergedFinding],
+    runs: &[Run],
+    policy: &Policy,
+    today: NaiveDate,
+) -> Verdict {
+    let mut v = evaluate(findings, policy, today);
+    v.runs = runs.len();
+    v.failed = runs
+        .iter()
+        .filter(|r| r.failure.is_some())
+        .cloned()
+        .collect();
+    let mut targets: Vec<&str> = Vec::new();
+    for r in runs {
+        if !targets.contains(&r.target.as_str()) {
+            targets.push(&r.target);
+        }
+    }
+    let unscanned: Vec<&str> = targets
+        .iter()
+        .copied()
+        .filter(|t| !runs.iter().any(|r| r.target == *t && r.failure.is_none()))
+        .collect();
+    if runs.is_empty() || (!unscanned.is_empty() && v.decision == Decision::Allowed) {
+        let detail = if unscanned.len() == targets.len() {
+            "every scan failed".to_string()
+        } else {
+            format!("every scan of {} failed", unscanned.join(", "))
+        };
+        v.decision = Decision::NoVerdict;
+        v.reasons = vec![Reason {
+            message: NO_VERDICT_REASON.into(),
+            detail,
+            findings: Vec::new(),
+        }];
+    }
+    v
 }
 
 /// Judges merged findings against a policy on `today`.
@@ -237,12 +352,18 @@ pub fn evaluate(findings: &[MergedFinding], policy: &Policy, today: NaiveDate) -
         });
     }
     Verdict {
-        allowed: reasons.is_empty(),
+        decision: if reasons.is_empty() {
+            Decision::Allowed
+        } else {
+            Decision::Blocked
+        },
         reasons,
         counted,
         waived,
         expired,
         ignored_unfixed,
+        runs: 0,
+        failed: Vec::new(),
     }
 }
 
@@ -279,11 +400,11 @@ mod tests {
         let ten_high: Vec<_> = (0..10)
             .map(|i| m(&format!("CVE-{i}"), Severity::High, None))
             .collect();
-        assert!(evaluate(&ten_high, &p, today).allowed);
+        assert!(evaluate(&ten_high, &p, today).allowed());
         let mut eleven = ten_high.clone();
         eleven.push(m("CVE-99", Severity::High, None));
         let v = evaluate(&eleven, &p, today);
-        assert!(!v.allowed);
+        assert!(!v.allowed());
         assert_eq!(v.reasons[0].message, HIGH_REASON);
         assert_eq!(v.reasons[0].findings.len(), 11);
         let v = evaluate(&[m("CVE-1", Severity::Critical, None)], &p, today);
@@ -297,7 +418,7 @@ mod tests {
         let mut p = Policy::default_policy();
         p.gate.ignore_unfixed = true;
         let v = evaluate(&crit, &p, day("2026-01-01"));
-        assert!(v.allowed && v.ignored_unfixed == 1);
+        assert!(v.allowed() && v.ignored_unfixed == 1);
 
         let mut p = Policy::default_policy();
         p.waivers.push(Waiver {
@@ -307,13 +428,44 @@ mod tests {
             justification: "not reachable from the network".into(),
             expires: day("2026-03-31"),
         });
-        assert!(evaluate(&crit, &p, day("2026-03-31")).allowed);
+        assert!(evaluate(&crit, &p, day("2026-03-31")).allowed());
         let v = evaluate(&crit, &p, day("2026-04-01"));
-        assert!(!v.allowed);
+        assert!(!v.allowed());
         assert_eq!(v.expired.len(), 1);
         // Another package or image: the waiver does not apply.
         p.waivers[0].image = Some("other:2".into());
-        assert!(!evaluate(&crit, &p, day("2026-01-01")).allowed);
+        assert!(!evaluate(&crit, &p, day("2026-01-01")).allowed());
+    }
+
+    #[test]
+    fn no_scanner_report_means_no_verdict_and_a_failed_one_a_partial_verdict() {
+        let p = Policy::default_policy();
+        let today = day("2026-01-01");
+        let failed = |s: &str, t: &str| Run::failed(s, t, "not installed");
+        // Nothing ran, or every run failed: no verdict, never allowed.
+        let v = judge(&[], &[], &p, today);
+        assert_eq!(v.decision, Decision::NoVerdict);
+        let runs = [failed("trivy", "app:1"), failed("grype", "app:1")];
+        let v = judge(&[], &runs, &p, today);
+        assert_eq!((v.decision, v.label()), (Decision::NoVerdict, "no verdict"));
+        assert!(!v.allowed() && !v.partial());
+        assert_eq!(v.reasons[0].message, NO_VERDICT_REASON);
+        assert_eq!(v.reasons[0].detail, "every scan failed");
+        assert_eq!(v.failed.len(), 2);
+        // One of two failed: judged, marked partial.
+        let runs = [Run::ok("trivy", "app:1"), failed("grype", "app:1")];
+        let v = judge(&[], &runs, &p, today);
+        assert!(v.allowed() && v.partial());
+        assert_eq!((v.runs, v.failed.len()), (2, 1));
+        // Two images, one never scanned: not allowed ...
+        let runs = [Run::ok("trivy", "app:1"), failed("trivy", "db:2")];
+        let v = judge(&[], &runs, &p, today);
+        assert_eq!(v.decision, Decision::NoVerdict);
+        assert_eq!(v.reasons[0].detail, "every scan of db:2 failed");
+        // ... but what was scanned can still block it.
+        let v = judge(&[m("CVE-1", Severity::Critical, None)], &runs, &p, today);
+        assert_eq!(v.decision, Decision::Blocked);
+        assert!(v.partial());
     }
 
     #[test]

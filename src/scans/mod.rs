@@ -11,7 +11,7 @@ pub mod report;
 pub mod runner;
 pub mod service;
 
-pub use gate::{Policy, Verdict, Waiver};
+pub use gate::{Decision, Policy, Run, Verdict, Waiver};
 pub use merge::{Aggregate, MergedFinding, aggregate, merge};
 pub use model::{Finding, FindingKind, Scanner, Severity};
 pub use report::{Report, ReportError, ReportFormat, parse_report, read_report};

@@ -19,7 +19,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Table, Wrap};
 use ratatui_textarea::TextArea;
 
-use super::gate::{Verdict, Waiver};
+use super::gate::{Decision, Verdict, Waiver};
 use super::k8s::{K8sFinding, ManifestReport};
 use super::merge::{Counts, MergedFinding};
 use super::model::Severity;
@@ -61,19 +61,29 @@ impl Group {
 
     fn status(&self) -> (String, Role) {
         if let Some(v) = &self.verdict {
-            return if v.allowed {
-                ("ALLOWED".into(), Role::Ok)
-            } else {
-                ("BLOCKED".into(), Role::Danger)
+            return match v.decision {
+                // Allowed on less than was asked for: not the all-clear colour.
+                Decision::Allowed if v.partial() => ("ALLOWED".into(), Role::Warn),
+                Decision::Allowed => ("ALLOWED".into(), Role::Ok),
+                Decision::Blocked => ("BLOCKED".into(), Role::Danger),
+                Decision::NoVerdict => ("NO VERDICT".into(), Role::Danger),
             };
         }
         if let Some(m) = &self.manifests {
-            let role = match m.score {
+            // No score that nothing computed, and none passed over what
+            // could not be read.
+            let Some(score) = m.score else {
+                return ("NO SCORE".into(), Role::Danger);
+            };
+            if !m.complete() {
+                return ("INCOMPLETE".into(), Role::Danger);
+            }
+            let role = match score {
                 80.. => Role::Ok,
                 50..=79 => Role::Warn,
                 _ => Role::Danger,
             };
-            return (format!("score {}", m.score), role);
+            return (format!("score {score}"), role);
         }
         if self
             .jobs
@@ -473,6 +483,22 @@ impl ScansPane {
                     ));
                 }
                 lines.push(Line::from(spans));
+                if v.partial() {
+                    let failed = v
+                        .failed
+                        .iter()
+                        .map(|r| format!("{} {}", r.scanner, r.target))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    lines.push(Line::styled(
+                        format!(
+                            "partial: {} of {} scans failed ({failed}); judged on the rest",
+                            v.failed.len(),
+                            v.runs
+                        ),
+                        t.role(Role::Warn),
+                    ));
+                }
                 if !v.waived.is_empty() {
                     lines.push(Line::styled(
                         format!("{} finding(s) waived", v.waived.len()),
@@ -482,18 +508,25 @@ impl ScansPane {
             }
             (None, Some(m)) => {
                 let (word, role) = g.status();
+                let score = m
+                    .score
+                    .map_or(String::new(), |s| format!("score {s} over "));
                 lines.push(Line::from(vec![
                     Span::styled(format!(" {word} "), badge(t, role)),
                     Span::styled(
                         format!(
-                            " {} objects, {} findings, {} unreadable documents",
+                            " {score}{} objects, {} findings, {} unreadable, {} skipped",
                             m.objects.len(),
                             m.findings.len(),
-                            m.errors.len()
+                            m.errors.len(),
+                            m.skipped.len()
                         ),
                         t.text(),
                     ),
                 ]));
+                if let Some(problem) = m.problem() {
+                    lines.push(Line::styled(problem, t.role(Role::Danger)));
+                }
             }
             _ => lines.push(Line::styled("scanning…", t.muted())),
         }
@@ -529,7 +562,11 @@ impl ScansPane {
             ]));
         }
         // The histogram.
-        if g.kind == GroupKind::Vulnerabilities && g.verdict.is_some() {
+        let judged = g
+            .verdict
+            .as_ref()
+            .is_some_and(|v| v.decision != Decision::NoVerdict);
+        if g.kind == GroupKind::Vulnerabilities && judged {
             let max = g.counts.0.iter().copied().max().unwrap_or(0).max(1);
             let width = inner_w.saturating_sub(16).clamp(4, 40);
             for s in Severity::ALL {
@@ -692,9 +729,11 @@ impl ScansPane {
             .border_style(t.border(ctx.focused))
             .title(Span::styled(
                 format!(
-                    " {} · score {} · objects ({}) ",
+                    " {} · {} · objects ({}) ",
                     g.name,
-                    report.score,
+                    report
+                        .score
+                        .map_or("no score".to_string(), |s| format!("score {s}")),
                     vis.len()
                 ),
                 t.title(),

@@ -90,7 +90,7 @@ Grype JSON (`matches`), clair-scanner (`image` + `vulnerabilities`), klar (`Laye
 
 /// Reads and parses a report file.
 pub fn read_report(path: &Path) -> Result<Report, ReportError> {
-    let bytes = std::fs::read(path).map_err(|e| ReportError {
+    let bytes = crate::fsutil::read_regular(path).map_err(|e| ReportError {
         file: path.to_path_buf(),
         place: "file".into(),
         message: format!("cannot read it: {e}"),

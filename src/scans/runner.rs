@@ -242,7 +242,8 @@ impl Runner {
         self.cache.lock().map(|c| c.len()).unwrap_or(0)
     }
 
-    fn program(&self, tool: Tool) -> Option<PathBuf> {
+    /// The program that runs `tool`: the configured one, else found on PATH.
+    pub fn program_for(&self, tool: Tool) -> Option<PathBuf> {
         self.config
             .programs
             .get(&tool)
@@ -319,7 +320,7 @@ impl Runner {
         if let Some(r) = self.cache.lock().ok().and_then(|c| c.get(job)) {
             return Ok((r, None));
         }
-        let Some(program) = self.program(job.tool) else {
+        let Some(program) = self.program_for(job.tool) else {
             return Err(format!(
                 "{} is not installed (not found on PATH); install it or scan with the other scanner",
                 job.tool.program()

@@ -11,12 +11,12 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
-use super::gate::{self, Policy, Verdict, Waiver};
+use super::gate::{self, Decision, Policy, Run, Verdict, Waiver};
 use super::k8s::{self, ManifestReport};
 use super::merge::{Counts, MergedFinding, aggregate, merge};
 use super::model::Finding;
 use super::report::parse_report;
-use super::runner::{Job, Progress, Runner, RunnerConfig, Target, Tool, find_on_path};
+use super::runner::{Job, Progress, Runner, RunnerConfig, Target, Tool};
 use crate::audit::Audit;
 use crate::service::{
     Backend, EventTx, Health, HealthState, Level, ServiceEvent, activity, outcome,
@@ -140,13 +140,16 @@ pub struct ScanConfig {
 
 struct State {
     policy: Policy,
-    /// Raw findings per vulnerability group, to judge again after a waiver.
-    groups: BTreeMap<u64, Vec<Finding>>,
+    /// Raw findings and scanner runs per vulnerability group, to judge
+    /// again after a waiver.
+    groups: BTreeMap<u64, (Vec<Finding>, Vec<Run>)>,
     next: u64,
 }
 
 struct Inner {
     state: Mutex<State>,
+    /// Why the saved policy was not loaded (the default is used).
+    policy_error: Option<String>,
     events: EventTx,
     runner: Runner,
     cancel: watch::Sender<bool>,
@@ -180,27 +183,16 @@ pub fn spawn(config: ScanConfig, events: EventTx) -> ScanHandle {
             groups: BTreeMap::new(),
             next: 1,
         }),
+        policy_error: policy_error.clone(),
         events: events.clone(),
         runner: Runner::new(config.runner),
         cancel,
         policy_path: config.policy_path,
         audit: config.audit,
     });
+    let health_inner = inner.clone();
     tokio::spawn(async move {
-        let found =
-            |t: &str| find_on_path(t).map_or(format!("{t} not found"), |_| format!("{t} on PATH"));
-        let _ = events
-            .send(ServiceEvent::Health {
-                service: NAME,
-                health: Health {
-                    state: HealthState::Connected,
-                    backend: Backend::InProcess,
-                    target: format!("{}, {}", found("trivy"), found("grype")),
-                    rtt: None,
-                    last_error: policy_error.clone(),
-                },
-            })
-            .await;
+        health_inner.report_health().await;
         if let Some(e) = policy_error {
             activity(
                 &events,
@@ -244,21 +236,68 @@ pub fn spawn(config: ScanConfig, events: EventTx) -> ScanHandle {
     ScanHandle { tx }
 }
 
+/// The scanners' health: degraded when no scanner can run (a scan of an
+/// image then has no verdict), with the programs found or missing.
+pub fn scanner_health(runner: &Runner, policy_error: Option<&str>) -> Health {
+    let tools = [Tool::Trivy, Tool::Grype];
+    let found: Vec<(Tool, Option<PathBuf>)> =
+        tools.iter().map(|t| (*t, runner.program_for(*t))).collect();
+    let target = found
+        .iter()
+        .map(|(t, p)| match p {
+            Some(_) => format!("{} on PATH", t.program()),
+            None => format!("{} not found", t.program()),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let none = found.iter().all(|(_, p)| p.is_none());
+    let mut errors: Vec<String> = Vec::new();
+    if none {
+        errors.push(format!(
+            "no scanner on PATH: {}",
+            tools.map(Tool::program).join(", ")
+        ));
+    }
+    errors.extend(policy_error.map(str::to_string));
+    Health {
+        state: if none {
+            HealthState::Degraded
+        } else {
+            HealthState::Connected
+        },
+        backend: Backend::InProcess,
+        target,
+        rtt: None,
+        last_error: (!errors.is_empty()).then(|| errors.join("; ")),
+    }
+}
+
 impl Inner {
+    async fn report_health(&self) {
+        let health = scanner_health(&self.runner, self.policy_error.as_deref());
+        let _ = self
+            .events
+            .send(ServiceEvent::Health {
+                service: NAME,
+                health,
+            })
+            .await;
+    }
+
     fn new_group(&self) -> u64 {
         let mut s = self.state.lock().expect("scan state");
         s.next += 1;
         s.next - 1
     }
 
-    async fn judge(&self, group: u64, findings: Vec<Finding>) {
+    async fn judge(&self, group: u64, findings: Vec<Finding>, runs: Vec<Run>) {
         let today = chrono::Utc::now().date_naive();
         let ev = {
             let mut s = self.state.lock().expect("scan state");
-            s.groups.insert(group, findings.clone());
+            s.groups.insert(group, (findings.clone(), runs.clone()));
             let merged = merge(findings);
             let counts = aggregate(&merged).counts;
-            let verdict = gate::evaluate(&merged, &s.policy, today);
+            let verdict = gate::judge(&merged, &runs, &s.policy, today);
             ScanEvent::Verdict {
                 group,
                 findings: Arc::new(merged),
@@ -267,17 +306,24 @@ impl Inner {
             }
         };
         if let ScanEvent::Verdict { verdict, .. } = &ev {
-            let level = if verdict.allowed {
-                Level::Info
-            } else {
-                Level::Warn
+            let level = match verdict.decision {
+                Decision::Allowed if !verdict.partial() => Level::Info,
+                Decision::Allowed | Decision::Blocked => Level::Warn,
+                Decision::NoVerdict => Level::Error,
             };
-            let why = verdict
+            let mut why = verdict
                 .reasons
                 .iter()
-                .map(|r| r.message.as_str())
+                .map(|r| format!("{} ({})", r.message, r.detail))
                 .collect::<Vec<_>>()
                 .join("; ");
+            if verdict.partial() {
+                why.push_str(&format!(
+                    " (partial: {} of {} scans failed)",
+                    verdict.failed.len(),
+                    verdict.runs
+                ));
+            }
             activity(
                 &self.events,
                 NAME,
@@ -291,6 +337,7 @@ impl Inner {
 
     async fn reports(&self, name: String, sources: Vec<Source>, pace: Duration) {
         let group = self.new_group();
+        let target = name.clone();
         send_wait(
             &self.events,
             ScanEvent::Queued {
@@ -302,7 +349,9 @@ impl Inner {
         )
         .await;
         let mut all = Vec::new();
+        let mut runs = Vec::new();
         for (index, src) in sources.into_iter().enumerate() {
+            let scanner = src.name();
             send(
                 &self.events,
                 ScanEvent::Job {
@@ -336,6 +385,7 @@ impl Inner {
                 Ok(Ok(r)) => {
                     let counts = super::runner::counts_of(&r);
                     all.extend(r.findings);
+                    runs.push(Run::ok(&scanner, &target));
                     JobState::Done { counts }
                 }
                 Ok(Err(e)) => JobState::Failed {
@@ -345,6 +395,9 @@ impl Inner {
                     reason: format!("parser stopped: {e}"),
                 },
             };
+            if let JobState::Failed { reason } = &state {
+                runs.push(Run::failed(scanner, &target, reason));
+            }
             send_wait(
                 &self.events,
                 ScanEvent::Job {
@@ -355,7 +408,7 @@ impl Inner {
             )
             .await;
         }
-        self.judge(group, all).await;
+        self.judge(group, all, runs).await;
     }
 
     async fn images(&self, images: Vec<String>, tools: Vec<Tool>) {
@@ -411,10 +464,16 @@ impl Inner {
         let results = self.runner.run(jobs, tx, self.cancel.subscribe()).await;
         let _ = forward.await;
         let mut all = Vec::new();
+        let mut runs = Vec::new();
         for r in results {
+            let (scanner, target) = (r.job.tool.program(), r.job.target.label());
             match r.outcome {
-                Ok(rep) => all.extend(rep.findings.iter().cloned()),
+                Ok(rep) => {
+                    all.extend(rep.findings.iter().cloned());
+                    runs.push(Run::ok(scanner, target));
+                }
                 Err(reason) => {
+                    runs.push(Run::failed(scanner, &target, &reason));
                     activity(
                         &self.events,
                         NAME,
@@ -429,7 +488,8 @@ impl Inner {
                 }
             }
         }
-        self.judge(group, all).await;
+        self.judge(group, all, runs).await;
+        self.report_health().await;
     }
 
     async fn manifests(&self, name: String, sources: Vec<Source>, pace: Duration) {
@@ -459,28 +519,24 @@ impl Inner {
             }
             let before = loaded.objects.len();
             let errors_before = loaded.errors.len();
-            let res = match &src {
-                Source::File(p) => k8s::load_paths(std::slice::from_ref(p)).map(|l| {
+            match &src {
+                Source::File(p) => {
+                    let l = k8s::load_paths(std::slice::from_ref(p));
                     loaded.objects.extend(l.objects);
                     loaded.errors.extend(l.errors);
+                    loaded.skipped.extend(l.skipped);
                     loaded.files += l.files;
                     loaded.documents += l.documents;
-                }),
+                }
                 Source::Bytes { name, bytes } => {
                     let text = String::from_utf8_lossy(bytes);
                     k8s::load::load_str(Path::new(name), &text, &mut loaded);
-                    Ok(())
                 }
-            };
-            let state = match res {
-                Ok(()) => {
-                    let mut counts = [0; 5];
-                    counts[4] = loaded.errors.len() - errors_before;
-                    counts[3] = loaded.objects.len() - before;
-                    JobState::Done { counts }
-                }
-                Err(reason) => JobState::Failed { reason },
-            };
+            }
+            let mut counts = [0; 5];
+            counts[4] = loaded.errors.len() - errors_before;
+            counts[3] = loaded.objects.len() - before;
+            let state = JobState::Done { counts };
             send_wait(
                 &self.events,
                 ScanEvent::Job {
@@ -492,15 +548,18 @@ impl Inner {
             .await;
         }
         let report = k8s::check_objects(loaded);
+        let (level, text) = match (report.score, report.problem()) {
+            (Some(score), None) => (
+                Level::Info,
+                format!("score {score} over {} objects", report.objects.len()),
+            ),
+            (_, problem) => (Level::Error, problem.unwrap_or_default()),
+        };
         activity(
             &self.events,
             NAME,
-            Level::Info,
-            format!(
-                "manifests {group}: score {} over {} objects",
-                report.score,
-                report.objects.len()
-            ),
+            level,
+            format!("manifests {group}: {text}"),
         )
         .await;
         send_wait(
@@ -571,8 +630,8 @@ impl Inner {
         )
         .await;
         send_wait(&self.events, ScanEvent::WaiverAdded { waiver }).await;
-        for (group, findings) in groups {
-            self.judge(group, findings).await;
+        for (group, (findings, runs)) in groups {
+            self.judge(group, findings, runs).await;
         }
     }
 }

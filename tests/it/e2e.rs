@@ -28,7 +28,15 @@ fn exited_cleanly(pty: &mut Pty) -> i32 {
 
 #[test]
 fn start_switch_help_theme_resize_quit() {
-    let mut pty = start(&[], &[], 80, 24);
+    // A scanner on PATH, so that the scans service is connected too.
+    let bin = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(crate::scans::trivy::trivy(), bin.path().join("trivy")).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut pty = start(&[], &[("PATH", &path)], 80, 24);
     pty.wait_for("demo (demo sign-in)", T).unwrap();
     assert!(pty.alternate_screen() && pty.cursor_hidden());
     pty.wait_for("DEMO", T).unwrap();

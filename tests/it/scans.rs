@@ -264,14 +264,14 @@ fn three_scanners_on_one_image_merge_to_one_finding_each() {
 
     let today = "2026-06-01".parse().unwrap();
     let v = gate::evaluate(&merged, &Policy::default_policy(), today);
-    assert!(!v.allowed);
+    assert!(!v.allowed());
     assert_eq!(v.reasons.len(), 1);
     assert_eq!(v.reasons[0].message, "Critical vulnerabilities found");
     assert_eq!(v.reasons[0].findings.len(), 2);
     // Both criticals have no fix: ignore-unfixed lets it through.
     let mut p = Policy::default_policy();
     p.gate.ignore_unfixed = true;
-    assert!(gate::evaluate(&merged, &p, today).allowed);
+    assert!(gate::evaluate(&merged, &p, today).allowed());
 }
 
 // ------------------------------------------------------------------ CLI
@@ -477,6 +477,72 @@ mod cli {
             "{err}"
         );
         assert!(err.contains("every scan failed; no verdict"), "{err}");
+        assert_eq!(v["reasons"][0]["message"], "No scanner produced a report");
+        assert_eq!(v["partial"], false);
+        assert_eq!(failures[1]["scanner"], "grype");
+        assert_eq!(failures[1]["target"], "alpine:3.19");
+    }
+
+    /// One scanner of two failed: the verdict is given on the other's
+    /// report and marked partial. The grype here is a stand-in that prints a
+    /// real grype report (the DefectDojo fixture); trivy is not on PATH.
+    #[test]
+    fn scan_image_with_one_scanner_failed_marks_the_verdict_partial() {
+        let dir = tempfile::tempdir().unwrap();
+        let grype = dir.path().join("grype");
+        std::fs::write(
+            &grype,
+            format!(
+                "#!/bin/sh\nexec /bin/cat '{}'\n",
+                fx("grype/defectdojo-debian10-check_all_fields.json")
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&grype, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let root = tempfile::tempdir().unwrap();
+        let run = |json: bool| {
+            let mut args = vec!["scan", "image", "alpine:3.19"];
+            if json {
+                args.push("--json");
+            }
+            std::process::Command::new(env!("CARGO_BIN_EXE_windflow"))
+                .args(args)
+                .env("PATH", dir.path())
+                .env("HOME", root.path())
+                .env("XDG_CONFIG_HOME", root.path().join("config"))
+                .env("XDG_DATA_HOME", root.path().join("data"))
+                .env("XDG_STATE_HOME", root.path().join("state"))
+                .stdin(std::process::Stdio::null())
+                .output()
+                .unwrap()
+        };
+        let out = run(true);
+        assert_eq!(
+            out.status.code(),
+            Some(3),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v = json(&out);
+        assert_eq!(v["verdict"], "blocked");
+        assert_eq!(v["partial"], true);
+        let failures = v["failures"].as_array().unwrap();
+        assert_eq!(failures.len(), 1);
+        assert_eq!(failures[0]["scanner"], "trivy");
+        assert!(
+            failures[0]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("trivy is not installed"),
+            "{v}"
+        );
+        let out = run(false);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.starts_with("BLOCKED (partial: 1 of 2 scans failed)"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -547,8 +613,11 @@ mod cli {
         )
         .unwrap();
         let out = windflow(&["scan", "manifests", &f.display().to_string(), "--json"]);
-        assert_eq!(out.status.code(), Some(0));
+        // Reported, and the run is not passed: an unreadable document is bad input.
+        assert_eq!(out.status.code(), Some(2));
         let v = json(&out);
+        assert_eq!(v["complete"], false);
+        assert!(v["score"].as_u64().is_some(), "a score over what was read");
         let errors = v["errors"].as_array().unwrap();
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0]["document"], 2);
@@ -576,6 +645,349 @@ mod cli {
     }
 }
 
+/// What could not be read is never passed: a folder whose only document is
+/// malformed, an alias bomb, 100,000 levels of nesting, or nothing at all
+/// gives no score and exit 2 (with `--min-score` and `--json` too), after
+/// reporting what it could read.
+mod manifests_unreadable {
+    use super::cli::windflow;
+
+    fn folder_with(doc: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("only.yaml"), doc).unwrap();
+        dir
+    }
+
+    fn alias_bomb() -> String {
+        let mut s = String::from(
+            "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+        );
+        let names = ["b", "c", "d", "e", "f", "g", "h", "i"];
+        let mut prev = "a";
+        for n in names {
+            s.push_str(&format!("{n}: &{n} [*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev}]\n"));
+            prev = n;
+        }
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: bomb}}\ndata:\n  {}",
+            s.replace('\n', "\n  ")
+        )
+    }
+
+    #[test]
+    fn unreadable_or_empty_input_exits_2_with_no_score() {
+        let cases = [
+            (
+                "syntax error",
+                "apiVersion: v1\nkind: Pod\nmetadata: {name: [broken\n".to_string(),
+            ),
+            ("alias bomb", alias_bomb()),
+            (
+                "deep nesting",
+                format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)),
+            ),
+        ];
+        for (what, doc) in &cases {
+            let dir = folder_with(doc);
+            let path = dir.path().display().to_string();
+            for extra in [&[][..], &["--min-score", "70"][..]] {
+                let mut args = vec!["scan", "manifests", &path, "--json"];
+                args.extend_from_slice(extra);
+                let out = windflow(&args);
+                let err = String::from_utf8_lossy(&out.stderr);
+                assert_eq!(out.status.code(), Some(2), "{what} {extra:?}: {err}");
+                let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+                assert!(v["score"].is_null(), "{what}: {v}");
+                assert_eq!(v["complete"], false);
+                assert_eq!(v["errors"].as_array().unwrap().len(), 1, "{what}: {v}");
+                assert!(err.contains("only.yaml: document 1"), "{what}: {err}");
+                assert!(err.contains("no score"), "{what}: {err}");
+            }
+            let out = windflow(&["scan", "manifests", &path]);
+            assert_eq!(out.status.code(), Some(2), "{what}");
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                text.starts_with("no score over 0 objects"),
+                "{what}: {text}"
+            );
+            assert!(!text.contains("100/100"), "{what}: {text}");
+        }
+        let empty = tempfile::tempdir().unwrap();
+        let out = windflow(&[
+            "scan",
+            "manifests",
+            &empty.path().display().to_string(),
+            "--json",
+        ]);
+        assert_eq!(out.status.code(), Some(2));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(v["score"].is_null(), "{v}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("no score: no Kubernetes object found (0 files, 0 documents)"),
+            "{err}"
+        );
+    }
+}
+
+/// Booleans as Kubernetes reads them (sigs.k8s.io/yaml, YAML 1.1): a plain
+/// `yes`, `on`, `Y`, `OFF` ... is a boolean, a quoted one a string; checked
+/// against PyYAML, a YAML 1.1 loader, on every spelling and near misses.
+mod yaml11_booleans {
+    use std::path::Path;
+
+    use super::cli::windflow;
+
+    const SPELLINGS: &[&str] = &[
+        "y",
+        "Y",
+        "yes",
+        "Yes",
+        "YES",
+        "n",
+        "N",
+        "no",
+        "No",
+        "NO",
+        "on",
+        "On",
+        "ON",
+        "off",
+        "Off",
+        "OFF",
+        "true",
+        "True",
+        "TRUE",
+        "false",
+        "False",
+        "FALSE",
+        "yES",
+        "oN",
+        "nO",
+        "oFF",
+        "tRUE",
+        "ye",
+        "yess",
+        "'yes'",
+        "\"no\"",
+        "!!str on",
+        "|\n    on",
+        "1",
+        "0",
+        "~",
+        "null",
+        "x",
+    ];
+
+    #[test]
+    fn booleans_agree_with_pyyaml_a_yaml_1_1_reference() {
+        let mut doc = String::from("kind: Check\nmetadata: {name: booleans}\nvalues:\n");
+        for (i, s) in SPELLINGS.iter().enumerate() {
+            doc.push_str(&format!("  k{i}: {s}\n"));
+        }
+        let mut loaded = windflow::scans::k8s::load::Loaded::default();
+        windflow::scans::k8s::load::load_str(Path::new("b.yaml"), &doc, &mut loaded);
+        assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+        let ours = loaded.objects[0].value["values"].clone();
+
+        let python = crate::support::python_with("yaml");
+        let mut child = std::process::Command::new(python)
+            .args([
+                "-c",
+                "import sys, json, yaml; print(json.dumps(yaml.safe_load(sys.stdin.read())['values']))",
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(doc.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        let reference: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+
+        let mut differ = Vec::new();
+        for (i, s) in SPELLINGS.iter().enumerate() {
+            let k = format!("k{i}");
+            if ours[&k] != reference[&k] {
+                differ.push((*s, ours[&k].clone(), reference[&k].clone()));
+            }
+        }
+        // PyYAML leaves out y/Y/n/N, which the YAML 1.1 spec's boolean type
+        // and go-yaml v2 (under sigs.k8s.io/yaml) include.
+        let expected: Vec<(&str, serde_json::Value, serde_json::Value)> = [
+            ("y", true, "y"),
+            ("Y", true, "Y"),
+            ("n", false, "n"),
+            ("N", false, "N"),
+        ]
+        .into_iter()
+        .map(|(s, b, t)| (s, serde_json::Value::Bool(b), serde_json::Value::from(t)))
+        .collect();
+        assert_eq!(differ, expected, "ours: {ours}\nPyYAML: {reference}");
+        // And the 1.1 spellings really are booleans (not both strings).
+        assert_eq!(ours["k2"], serde_json::Value::Bool(true));
+        assert_eq!(ours["k15"], serde_json::Value::Bool(false));
+    }
+
+    #[test]
+    fn privileged_yes_and_host_network_on_are_found_and_the_spelling_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("pod.yaml");
+        std::fs::write(
+            &f,
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: sneaky\nspec:\n  hostNetwork: on\n  containers:\n  - name: c\n    image: nginx:1.27\n    securityContext:\n      privileged: Yes\n      allowPrivilegeEscalation: \"no\"\n",
+        )
+        .unwrap();
+        let out = windflow(&["scan", "manifests", &f.display().to_string(), "--json"]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let findings = v["findings"].as_array().unwrap();
+        let has = |check: &str| findings.iter().find(|f| f["check"] == check);
+        assert_eq!(has("privileged").unwrap()["severity"], "critical");
+        assert_eq!(has("host-network").unwrap()["severity"], "high");
+        // A quoted "no" is a string to Kubernetes too: not false.
+        assert!(has("privilege-escalation").is_some());
+        let spelling = has("yaml-boolean").unwrap();
+        assert_eq!(spelling["severity"], "low");
+        let msg = spelling["message"].as_str().unwrap();
+        assert!(msg.contains("spec.hostNetwork: on (line 6)"), "{msg}");
+        assert!(
+            msg.contains("spec.containers[0].securityContext.privileged: Yes (line 11)"),
+            "{msg}"
+        );
+        assert!(v["score"].as_u64().unwrap() <= 100 - 30 - 15 - 2);
+    }
+}
+
+/// Inputs that must not hang or explode: symbolic link loops below a given
+/// folder are not followed (each reported), FIFOs are never opened for
+/// reading in a walk (reported), and a FIFO named on the command line is
+/// refused at once. Every run has a deadline, so a regression fails
+/// instead of hanging the suite.
+mod walk_inputs {
+    use std::process::{Command, Output, Stdio};
+    use std::time::{Duration, Instant};
+
+    fn mkfifo(path: &std::path::Path) {
+        use std::os::unix::ffi::OsStrExt;
+        let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+    }
+
+    /// Runs windflow, killing it after 20 s (a failure, not a hang).
+    fn bounded(args: &[&str]) -> Output {
+        let root = tempfile::tempdir().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_windflow"))
+            .args(args)
+            .env("HOME", root.path())
+            .env("XDG_CONFIG_HOME", root.path().join("config"))
+            .env("XDG_DATA_HOME", root.path().join("data"))
+            .env("XDG_STATE_HOME", root.path().join("state"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if start.elapsed() > Duration::from_secs(20) {
+                child.kill().unwrap();
+                let out = child.wait_with_output().unwrap();
+                panic!(
+                    "windflow {args:?} still running after 20 s\n{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.wait_with_output().unwrap()
+    }
+
+    #[test]
+    fn symlink_loops_and_fifos_are_skipped_and_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(
+            d.join("pod.yaml"),
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c, image: nginx:1.27}]\n",
+        )
+        .unwrap();
+        // Two links to the folder itself: 2^depth paths if followed.
+        std::os::unix::fs::symlink(".", d.join("x")).unwrap();
+        std::os::unix::fs::symlink(".", d.join("y")).unwrap();
+        std::fs::create_dir(d.join("sub")).unwrap();
+        std::os::unix::fs::symlink("..", d.join("sub/up")).unwrap();
+        mkfifo(&d.join("pipe.yaml"));
+        let out = bounded(&["scan", "manifests", &d.display().to_string(), "--json"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{err}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let pods = v["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| o["kind"] == "Pod");
+        assert_eq!(pods.count(), 1, "{v}");
+        assert_eq!(v["files"], 1);
+        let skipped: Vec<String> = v["skipped"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                let p = std::path::Path::new(s["path"].as_str().unwrap());
+                let rel = p.strip_prefix(d).unwrap_or(p).display().to_string();
+                format!("{rel}: {}", s["reason"].as_str().unwrap())
+            })
+            .collect();
+        assert_eq!(
+            skipped,
+            [
+                "pipe.yaml: a FIFO, not read",
+                "sub/up: a symbolic link, not followed",
+                "x: a symbolic link, not followed",
+                "y: a symbolic link, not followed",
+            ]
+        );
+        assert!(
+            err.contains("skipped ") && err.contains("pipe.yaml: a FIFO, not read"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_fifo_named_on_the_command_line_is_refused_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("report.json");
+        mkfifo(&fifo);
+        let f = fifo.display().to_string();
+        let out = bounded(&["scan", "report", &f]);
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("report.json: file: cannot read it: a FIFO, not a regular file"),
+            "{err}"
+        );
+        let out = bounded(&["scan", "manifests", &f]);
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("report.json: cannot read it: a FIFO, not a regular file"),
+            "{err}"
+        );
+    }
+}
+
 // ------------------------------------------------------------------ kube-score agreement
 
 mod kube_score {
@@ -589,7 +1001,7 @@ mod kube_score {
     /// the checks we share with it.
     fn ours(check: &str, file: &str, run_config: &str) -> Option<&'static str> {
         let path = fixtures().join("k8s/kube-score").join(file);
-        let report = k8s::check_paths(&[path]).unwrap();
+        let report = k8s::check_paths(&[path]);
         assert!(report.errors.is_empty(), "{file}: {:?}", report.errors);
         let has = |id: &str| report.findings.iter().any(|f| f.check == id);
         let fail_if = |ids: &[&str]| {
@@ -789,7 +1201,7 @@ pub mod trivy {
                 sets.get_mut(ours).unwrap().0.insert((file.clone(), obj));
             }
         }
-        let report = k8s::check_paths(&[dir.to_path_buf()]).unwrap();
+        let report = k8s::check_paths(&[dir.to_path_buf()]);
         for f in &report.findings {
             if let Some(entry) = sets.get_mut(f.check) {
                 let file = Path::new(&f.file)
@@ -1054,7 +1466,14 @@ mod pane {
         let handle = service::spawn(
             ScanConfig {
                 policy_path: Some(policy.to_path_buf()),
-                runner: RunnerConfig::default(),
+                // A scanner whatever the PATH: the service is connected.
+                runner: RunnerConfig {
+                    programs: std::collections::HashMap::from([(
+                        windflow::scans::runner::Tool::Trivy,
+                        super::trivy::trivy(),
+                    )]),
+                    ..RunnerConfig::default()
+                },
                 audit: Audit::discard(),
             },
             tx,
@@ -1218,7 +1637,171 @@ mod pane {
         let s = screen(&mut app, 80, 24);
         assert!(s.contains("failed: broken.json: line 1, column 14"), "{s}");
         assert!(s.contains("ALLOWED") && s.contains("medium   ▇"), "{s}");
+        // Judged on one report of two: said so, and not in the all-clear colour.
+        assert!(
+            s.contains("partial: 1 of 2 scans failed (broken.json mixed)"),
+            "{s}"
+        );
+        let term = crate::console::render(&mut app, 80, 24);
+        let buf = term.backend().buffer();
+        let warn = app.theme.role(windflow::console::theme::Role::Warn).fg;
+        let at = (0..24u16)
+            .find_map(|y| {
+                let line: String = (0..80u16).map(|x| buf[(x, y)].symbol()).collect();
+                line.find("ALLOWED")
+                    .map(|i| (line[..i].chars().count() as u16, y))
+            })
+            .unwrap();
+        assert_eq!(Some(buf[at].fg), warn);
     }
+
+    /// Manifests where nothing could be read: no score in the pane, in the
+    /// danger colour, with the reason; never "score 100".
+    #[tokio::test]
+    async fn manifests_with_nothing_readable_have_no_score_in_the_pane() {
+        let dir = tempfile::tempdir().unwrap();
+        let (scans, mut rx) = start(&dir.path().join("p.toml"));
+        let mut app = app();
+        focus_scans(&mut app);
+        assert!(scans.try_send(ScanRequest::Manifests {
+            name: "broken manifests".into(),
+            sources: vec![Source::Bytes {
+                name: "broken.yaml".into(),
+                bytes: Arc::from(&b"kind: Pod\nmetadata: {name: [broken\n"[..]),
+            }],
+            pace: Duration::ZERO,
+        }));
+        pump(&mut app, &mut rx, |e| {
+            matches!(e, ScanEvent::Manifests { .. })
+        })
+        .await;
+        let s = screen(&mut app, 100, 24);
+        assert!(s.contains("NO SCORE"), "{s}");
+        assert!(!s.contains("score 100"), "{s}");
+        assert!(
+            s.contains(
+                "no score: no Kubernetes object could be read (unreadable: broken.yaml: document 1"
+            ),
+            "{s}"
+        );
+    }
+
+    /// Every scanner failed: the pane shows no verdict, in the danger colour,
+    /// with the reason; never "ALLOWED" over nothing scanned.
+    #[tokio::test]
+    async fn every_scanner_failed_is_no_verdict_in_the_pane() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tx, mut rx) = windflow::service::channel();
+        let scans = service::spawn(
+            ScanConfig {
+                policy_path: Some(dir.path().join("p.toml")),
+                runner: RunnerConfig {
+                    programs: std::collections::HashMap::from([
+                        (
+                            windflow::scans::runner::Tool::Trivy,
+                            dir.path().join("no-trivy"),
+                        ),
+                        (
+                            windflow::scans::runner::Tool::Grype,
+                            dir.path().join("no-grype"),
+                        ),
+                    ]),
+                    ..RunnerConfig::default()
+                },
+                audit: Audit::discard(),
+            },
+            tx,
+        );
+        let mut app = app();
+        focus_scans(&mut app);
+        assert!(scans.try_send(ScanRequest::Images {
+            images: vec!["alpine:3.19".into()],
+            tools: vec![
+                windflow::scans::runner::Tool::Trivy,
+                windflow::scans::runner::Tool::Grype
+            ],
+        }));
+        pump(&mut app, &mut rx, |e| {
+            matches!(e, ScanEvent::Verdict { .. })
+        })
+        .await;
+        let s = screen(&mut app, 100, 24);
+        assert!(s.contains("NO VERDICT"), "{s}");
+        assert!(
+            !s.contains("ALLOWED") && !s.contains("every gate rule passes"),
+            "{s}"
+        );
+        assert!(
+            s.contains("No scanner produced a report (every scan failed)"),
+            "{s}"
+        );
+        assert_eq!(s.matches("failed: cannot start").count(), 2, "{s}");
+        let term = crate::console::render(&mut app, 100, 24);
+        let buf = term.backend().buffer();
+        let danger = app.theme.role(windflow::console::theme::Role::Danger).fg;
+        let mut seen = 0;
+        for y in 0..24u16 {
+            let line: String = (0..100u16).map(|x| buf[(x, y)].symbol()).collect();
+            if let Some(i) = line.find("NO VERDICT") {
+                assert_eq!(Some(buf[(line[..i].chars().count() as u16, y)].fg), danger);
+                seen += 1;
+            }
+        }
+        assert_eq!(seen, 2, "the queue's column and the badge");
+    }
+}
+
+/// The real console in a terminal with neither trivy nor grype on PATH:
+/// `:scan` gives no verdict (never ALLOWED beside two failed rows), in the
+/// danger colour, and the scans service says it is degraded and why.
+#[test]
+fn console_scan_with_no_scanner_on_path_gives_no_verdict() {
+    use std::time::Duration;
+    const T: Duration = Duration::from_secs(30);
+    let empty = tempfile::tempdir().unwrap();
+    let env =
+        crate::support::cli::CliEnv::new().with_var("PATH", &empty.path().display().to_string());
+    let mut pty = env.signed_in_console("alice", 200, 40);
+    pty.wait_until(
+        |s| {
+            s.lines().any(|l| {
+                l.contains("scans")
+                    && l.contains("degraded")
+                    && l.contains("no scanner on PATH: trivy, grype")
+            })
+        },
+        T,
+    )
+    .unwrap();
+    assert!(pty.row(39).contains("scans ◐"), "{}", pty.row(39));
+    pty.keys(":scan alpine:3.19\r");
+    pty.wait_for("NO VERDICT", T).unwrap();
+    pty.wait_for("No scanner produced a report (every scan failed)", T)
+        .unwrap();
+    let s = pty.screen_text();
+    assert!(
+        !s.contains("ALLOWED") && !s.contains("every gate rule passes"),
+        "{s}"
+    );
+    for tool in ["trivy", "grype"] {
+        assert!(
+            s.contains(&format!("failed: {tool} is not installed")),
+            "{s}"
+        );
+    }
+    // #ff757f: the dark theme's danger colour, for the column and the badge.
+    let colours: Vec<vt100::Color> = pty.with_screen(|scr| {
+        let mut out = Vec::new();
+        let (_, cols) = scr.size();
+        for (y, line) in scr.rows(0, cols).enumerate() {
+            if let Some(i) = line.find("NO VERDICT") {
+                let x = line[..i].chars().count() as u16;
+                out.push(scr.cell(y as u16, x).unwrap().fgcolor());
+            }
+        }
+        out
+    });
+    assert_eq!(colours, vec![vt100::Color::Rgb(0xff, 0x75, 0x7f); 2]);
 }
 
 /// `:scan IMAGE...` from the palette queues both scanners on each image and

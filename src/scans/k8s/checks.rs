@@ -1,6 +1,8 @@
 //! The manifest checks. Each has a stable id, a severity and a remediation;
 //! [`CHECKS`] is the one table of them.
 
+use std::collections::{HashMap, HashSet};
+
 use serde_json::{Map, Value};
 
 use super::K8sFinding;
@@ -170,6 +172,12 @@ pub const CHECKS: &[Check] = &[
         Medium,
         "No readiness probe on a pod a Service targets",
         "Add a readinessProbe so the Service only sends traffic to ready pods.",
+    ),
+    c(
+        "yaml-boolean",
+        Low,
+        "YAML 1.1 boolean spelling",
+        "Write true or false: Kubernetes (YAML 1.1) reads a plain yes/no/on/off/y/n as a boolean, YAML 1.2 tools as a string.",
     ),
 ];
 
@@ -342,28 +350,130 @@ impl Ctx<'_> {
     }
 }
 
-/// Runs every check over a set of objects.
+/// Objects of one kind by namespace and by one label their selector
+/// requires, so that what selects a pod is looked for among a few
+/// candidates, not among every object: checking n pods stays linear in n.
+struct BySelector<'a> {
+    /// (namespace, label key, label value) -> objects whose selector
+    /// requires that label (indexed under their first required label).
+    keyed: HashMap<(&'a str, &'a str, &'a str), Vec<&'a Object>>,
+    /// Per namespace, objects whose selector requires no plain label
+    /// (empty, or expressions only): candidates for every pod there.
+    rest: HashMap<&'a str, Vec<&'a Object>>,
+}
+
+impl<'a> BySelector<'a> {
+    /// `labels` gives an object's required labels; `None` leaves it out
+    /// (it selects nothing).
+    fn new(
+        objects: impl Iterator<Item = &'a Object>,
+        labels: impl Fn(&'a Object) -> Option<Option<&'a Map<String, Value>>>,
+    ) -> Self {
+        let mut index = Self {
+            keyed: HashMap::new(),
+            rest: HashMap::new(),
+        };
+        for o in objects {
+            let Some(required) = labels(o) else { continue };
+            let first = required
+                .and_then(|m| m.iter().next())
+                .and_then(|(k, v)| Some((k.as_str(), v.as_str()?)));
+            match first {
+                Some((k, v)) => index
+                    .keyed
+                    .entry((o.namespace.as_str(), k, v))
+                    .or_default()
+                    .push(o),
+                None => index.rest.entry(o.namespace.as_str()).or_default().push(o),
+            }
+        }
+        index
+    }
+
+    /// The objects in `ns` that may select pods with these labels.
+    fn candidates(
+        &self,
+        ns: &'a str,
+        labels: Option<&'a Map<String, Value>>,
+    ) -> impl Iterator<Item = &'a Object> + '_ {
+        let keyed = labels.into_iter().flatten().flat_map(move |(k, v)| {
+            v.as_str()
+                .and_then(|v| self.keyed.get(&(ns, k.as_str(), v)))
+                .into_iter()
+                .flatten()
+        });
+        self.rest
+            .get(ns)
+            .into_iter()
+            .flatten()
+            .chain(keyed)
+            .copied()
+    }
+}
+
+/// Runs every check over a set of objects, in time linear in their number.
 pub fn run(objects: &[Object]) -> Vec<K8sFinding> {
     let mut out = Vec::new();
-    let policies: Vec<&Object> = objects
+    let policies = BySelector::new(objects.iter().filter(|o| o.kind == "NetworkPolicy"), |p| {
+        Some(
+            p.value
+                .pointer("/spec/podSelector/matchLabels")
+                .and_then(Value::as_object),
+        )
+    });
+    let services = BySelector::new(objects.iter().filter(|o| o.kind == "Service"), |s| {
+        // An empty or missing selector selects nothing.
+        let sel = s
+            .value
+            .pointer("/spec/selector")
+            .and_then(Value::as_object)?;
+        (!sel.is_empty()).then_some(Some(sel))
+    });
+    let denied: HashSet<&str> = objects
         .iter()
-        .filter(|o| o.kind == "NetworkPolicy")
+        .filter(|o| o.kind == "NetworkPolicy" && is_default_deny(o))
+        .map(|o| o.namespace.as_str())
         .collect();
-    let services: Vec<&Object> = objects.iter().filter(|o| o.kind == "Service").collect();
-    let accounts: Vec<&Object> = objects
+    // Service accounts that do not mount their token, by (namespace, name).
+    let accounts: HashSet<(&str, &str)> = objects
         .iter()
-        .filter(|o| o.kind == "ServiceAccount")
+        .filter(|o| {
+            o.kind == "ServiceAccount"
+                && o.value
+                    .get("automountServiceAccountToken")
+                    .and_then(Value::as_bool)
+                    == Some(false)
+        })
+        .map(|o| (o.namespace.as_str(), o.name.as_str()))
         .collect();
-    let mut namespaces: Vec<(String, &Object)> = Vec::new();
+    for o in objects.iter().filter(|o| !o.yaml11_booleans.is_empty()) {
+        let spelled = o
+            .yaml11_booleans
+            .iter()
+            .map(|b| format!("{}: {} (line {})", b.dotted(), b.text, b.line))
+            .collect::<Vec<_>>()
+            .join(", ");
+        Ctx {
+            obj: o,
+            out: &mut out,
+        }
+        .add(
+            "yaml-boolean",
+            None,
+            format!("{spelled}: booleans to Kubernetes (YAML 1.1), strings to YAML 1.2 tools"),
+        );
+    }
+    let mut namespaces: Vec<(&str, &Object)> = Vec::new();
+    let mut seen: HashSet<&str> = HashSet::new();
     for o in objects {
         let Some(spec) = o.pod_spec() else {
-            if o.kind == "Namespace" && !namespaces.iter().any(|(n, _)| *n == o.name) {
-                namespaces.push((o.name.clone(), o));
+            if o.kind == "Namespace" && seen.insert(o.name.as_str()) {
+                namespaces.push((o.name.as_str(), o));
             }
             continue;
         };
-        if !namespaces.iter().any(|(n, _)| *n == o.namespace) {
-            namespaces.push((o.namespace.clone(), o));
+        if seen.insert(o.namespace.as_str()) {
+            namespaces.push((o.namespace.as_str(), o));
         }
         let mut cx = Ctx {
             obj: o,
@@ -371,10 +481,9 @@ pub fn run(objects: &[Object]) -> Vec<K8sFinding> {
         };
         pod_checks(&mut cx, spec, &accounts);
         let labels = o.pod_labels();
-        let selected = policies.iter().any(|p| {
-            p.namespace == o.namespace
-                && selector_matches(p.value.pointer("/spec/podSelector"), labels)
-        });
+        let selected = policies
+            .candidates(&o.namespace, labels)
+            .any(|p| selector_matches(p.value.pointer("/spec/podSelector"), labels));
         if !selected {
             cx.add(
                 "network-policy",
@@ -387,8 +496,8 @@ pub fn run(objects: &[Object]) -> Vec<K8sFinding> {
         }
         let long_running = !matches!(o.kind.as_str(), "Job" | "CronJob");
         let targeted = services
-            .iter()
-            .any(|s| s.namespace == o.namespace && service_selects(s, labels));
+            .candidates(&o.namespace, labels)
+            .any(|s| service_selects(s, labels));
         let containers = list(spec, "containers");
         if targeted && !containers.iter().any(|c| c.get("readinessProbe").is_some()) {
             cx.add(
@@ -408,18 +517,15 @@ pub fn run(objects: &[Object]) -> Vec<K8sFinding> {
     }
     // Namespaces: a default-deny policy each.
     for (ns, origin) in namespaces {
-        let has = policies
-            .iter()
-            .any(|p| p.namespace == ns && is_default_deny(p));
-        if !has {
+        if !denied.contains(ns) {
             let file = origin.file_label();
             let c = check("default-deny");
             out.push(K8sFinding {
                 check: c.id,
                 severity: c.severity,
                 kind: "Namespace".into(),
-                namespace: ns.clone(),
-                name: ns.clone(),
+                namespace: ns.to_string(),
+                name: ns.to_string(),
                 container: None,
                 message: format!(
                     "namespace {ns} has no NetworkPolicy denying all ingress by default"
@@ -448,7 +554,7 @@ fn cname(c: &Value) -> &str {
     c.get("name").and_then(Value::as_str).unwrap_or("?")
 }
 
-fn pod_checks(cx: &mut Ctx, spec: &Value, accounts: &[&Object]) {
+fn pod_checks(cx: &mut Ctx, spec: &Value, accounts: &HashSet<(&str, &str)>) {
     for (key, id, what) in [
         (
             "hostNetwork",
@@ -486,14 +592,7 @@ fn pod_checks(cx: &mut Ctx, spec: &Value, accounts: &[&Object]) {
         .or_else(|| spec.get("serviceAccount"))
         .and_then(Value::as_str)
         .unwrap_or("default");
-    let sa_off = accounts.iter().any(|a| {
-        a.name == sa
-            && a.namespace == cx.obj.namespace
-            && a.value
-                .get("automountServiceAccountToken")
-                .and_then(Value::as_bool)
-                == Some(false)
-    });
+    let sa_off = accounts.contains(&(cx.obj.namespace.as_str(), sa));
     match spec.get("automountServiceAccountToken").and_then(Value::as_bool) {
         Some(false) => {}
         Some(true) => cx.add("sa-token-automount", None, "automountServiceAccountToken: true".into()),
@@ -659,7 +758,7 @@ mod tests {
         ids.sort();
         ids.dedup();
         assert_eq!(ids.len(), CHECKS.len());
-        assert_eq!(CHECKS.len(), 23);
+        assert_eq!(CHECKS.len(), 24);
     }
 
     #[test]

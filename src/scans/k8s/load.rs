@@ -1,6 +1,14 @@
 //! Reading manifests: files and folders, multi-document YAML split at `---`
 //! lines so that one malformed document never hides the others.
+//!
+//! A folder walk reads regular files only and follows no symbolic link
+//! below the paths it was given (a link named on the command line is
+//! followed); what it leaves out is reported in [`Loaded::skipped`]. A file
+//! that cannot be read is an error of the report, like a malformed
+//! document: the rest is still read.
 
+use std::collections::HashSet;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -10,6 +18,9 @@ use serde_json::Value;
 #[derive(Clone, Debug)]
 pub struct Object {
     pub file: PathBuf,
+    /// `file` as shown (relative to the current folder when under it),
+    /// worked out once per file rather than once per finding.
+    pub shown: String,
     /// 1-based document number in the file.
     pub document: usize,
     pub kind: String,
@@ -17,12 +28,16 @@ pub struct Object {
     /// `metadata.namespace`, else `default` (for a Namespace: its own name).
     pub namespace: String,
     pub value: Value,
+    /// Values written as YAML 1.1-only booleans (`yes`, `on`, ...), already
+    /// turned into booleans in `value`, as Kubernetes reads them.
+    pub yaml11_booleans: Vec<super::yaml11::Ambiguous>,
 }
 
-/// A document that could not be read.
+/// A document (or a whole file) that could not be read.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct DocError {
     pub file: String,
+    /// 1-based document number; 0 when the file itself could not be read.
     pub document: usize,
     pub line: Option<usize>,
     pub message: String,
@@ -30,6 +45,9 @@ pub struct DocError {
 
 impl std::fmt::Display for DocError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.document == 0 {
+            return write!(f, "{}: {}", self.file, self.message);
+        }
         write!(f, "{}: document {}", self.file, self.document)?;
         if let Some(l) = self.line {
             write!(f, " (line {l})")?;
@@ -38,17 +56,31 @@ impl std::fmt::Display for DocError {
     }
 }
 
-#[derive(Debug, Default)]
+/// Something a folder walk did not read, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    pub path: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Skipped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path, self.reason)
+    }
+}
+
+#[derive(Clone, Debug, Default)]
 pub struct Loaded {
     pub objects: Vec<Object>,
     pub errors: Vec<DocError>,
+    pub skipped: Vec<Skipped>,
     pub files: usize,
     pub documents: usize,
 }
 
 impl Object {
     pub fn file_label(&self) -> String {
-        super::display_path(&self.file)
+        self.shown.clone()
     }
 
     pub fn namespace_or_name(&self) -> String {
@@ -95,38 +127,105 @@ fn is_manifest(p: &Path) -> bool {
     )
 }
 
-fn collect(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    if meta.is_dir() {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-            .map_err(|e| format!("{}: {e}", path.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .collect();
+fn file_error(path: &Path, message: String) -> DocError {
+    DocError {
+        file: super::display_path(path),
+        document: 0,
+        line: None,
+        message,
+    }
+}
+
+/// Walks one given path: folders recursively (`*.yaml`, `*.yml`, `*.json`),
+/// each folder once (by device and inode), no symbolic link below `top`.
+fn collect(
+    path: &Path,
+    top: bool,
+    seen: &mut HashSet<(u64, u64)>,
+    out: &mut Vec<PathBuf>,
+    loaded: &mut Loaded,
+) {
+    // The path as given is followed; below it, nothing is.
+    let meta = if top {
+        std::fs::metadata(path)
+    } else {
+        std::fs::symlink_metadata(path)
+    };
+    let meta = match meta {
+        Ok(m) => m,
+        Err(e) => {
+            loaded
+                .errors
+                .push(file_error(path, format!("cannot read it: {e}")));
+            return;
+        }
+    };
+    let kind = meta.file_type();
+    if kind.is_dir() {
+        if !seen.insert((meta.dev(), meta.ino())) {
+            return;
+        }
+        let entries = match std::fs::read_dir(path) {
+            Ok(d) => d,
+            Err(e) => {
+                loaded
+                    .errors
+                    .push(file_error(path, format!("cannot list the folder: {e}")));
+                return;
+            }
+        };
+        let mut entries: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
         entries.sort();
         for e in entries {
-            if e.is_dir() || is_manifest(&e) {
-                collect(&e, out)?;
-            }
+            collect(&e, false, seen, out, loaded);
         }
-    } else {
+    } else if top || kind.is_file() && is_manifest(path) {
+        // A file named on the command line is read whatever its name; a
+        // FIFO or device named so is refused when it is opened.
         out.push(path.to_path_buf());
+    } else if kind.is_symlink() || is_manifest(path) && !kind.is_file() {
+        let reason = if kind.is_symlink() {
+            "a symbolic link, not followed".to_string()
+        } else {
+            format!("{}, not read", crate::fsutil::file_kind(kind))
+        };
+        loaded.skipped.push(Skipped {
+            path: super::display_path(path),
+            reason,
+        });
     }
-    Ok(())
 }
 
 /// Reads every manifest in the given files and folders (folders recursively:
-/// `*.yaml`, `*.yml`, `*.json`).
-pub fn load_paths(paths: &[PathBuf]) -> Result<Loaded, String> {
-    let mut files = Vec::new();
-    for p in paths {
-        collect(p, &mut files)?;
-    }
+/// `*.yaml`, `*.yml`, `*.json`). What cannot be read is in `errors`, what
+/// was left out in `skipped`; everything else is read.
+pub fn load_paths(paths: &[PathBuf]) -> Loaded {
     let mut loaded = Loaded::default();
-    for f in files {
-        let src = std::fs::read_to_string(&f).map_err(|e| format!("{}: {e}", f.display()))?;
-        load_str(&f, &src, &mut loaded);
+    let mut files = Vec::new();
+    let mut seen = HashSet::new();
+    for p in paths {
+        collect(p, true, &mut seen, &mut files, &mut loaded);
     }
-    Ok(loaded)
+    for f in files {
+        let text = crate::fsutil::read_regular(&f)
+            .map_err(|e| format!("cannot read it: {e}"))
+            .and_then(|b| {
+                String::from_utf8(b).map_err(|e| {
+                    format!(
+                        "not UTF-8 text (invalid byte at offset {})",
+                        e.utf8_error().valid_up_to()
+                    )
+                })
+            });
+        match text {
+            Ok(src) => load_str(&f, &src, &mut loaded),
+            Err(message) => {
+                loaded.files += 1;
+                loaded.errors.push(file_error(&f, message));
+            }
+        }
+    }
+    loaded
 }
 
 /// Splits a YAML stream into documents: (first line number, text).
@@ -181,7 +280,7 @@ pub fn load_str(file: &Path, src: &str, loaded: &mut Loaded) {
             line,
             message,
         };
-        let value: Value = match serde_yaml_ng::from_str(&doc) {
+        let mut value: Value = match serde_yaml_ng::from_str(&doc) {
             Ok(v) => v,
             Err(e) => {
                 let line = e.location().map(|l| first_line + l.line() - 1);
@@ -193,15 +292,22 @@ pub fn load_str(file: &Path, src: &str, loaded: &mut Loaded) {
                 continue;
             }
         };
-        push_object(file, n, first_line, value, loaded, &err);
+        let mut booleans = super::yaml11::resolve(&doc, &mut value);
+        for b in &mut booleans {
+            b.line += first_line;
+        }
+        push_object(file, &shown, n, first_line, value, booleans, loaded, &err);
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn push_object(
     file: &Path,
+    shown: &str,
     n: usize,
     first_line: usize,
     value: Value,
+    booleans: Vec<super::yaml11::Ambiguous>,
     loaded: &mut Loaded,
     err: &dyn Fn(Option<usize>, String) -> DocError,
 ) {
@@ -221,13 +327,26 @@ fn push_object(
         return;
     }
     if kind == "List" || kind.ends_with("List") && obj.contains_key("items") {
-        for item in obj
+        use super::yaml11::Seg;
+        for (i, item) in obj
             .get("items")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
+            .enumerate()
         {
-            push_object(file, n, first_line, item.clone(), loaded, err);
+            let own = booleans
+                .iter()
+                .filter(|b| {
+                    b.path.first() == Some(&Seg::Key("items".into()))
+                        && b.path.get(1) == Some(&Seg::Index(i))
+                })
+                .map(|b| super::yaml11::Ambiguous {
+                    path: b.path[2..].to_vec(),
+                    ..b.clone()
+                })
+                .collect();
+            push_object(file, shown, n, first_line, item.clone(), own, loaded, err);
         }
         return;
     }
@@ -244,11 +363,13 @@ fn push_object(
         .to_string();
     loaded.objects.push(Object {
         file: file.to_path_buf(),
+        shown: shown.to_string(),
         document: n,
         kind: kind.to_string(),
         name,
         namespace,
         value,
+        yaml11_booleans: booleans,
     });
 }
 

@@ -15,18 +15,24 @@
 //! per object however many of its containers fail it, so a pod with three
 //! sidecars is not punished three times for one habit. An object's score is
 //! `max(0, 100 - cost)`. The overall score is the mean of the scores of the
-//! checked objects (workloads and namespaces), rounded down; 100 when there
-//! are none.
+//! checked objects (workloads and namespaces), rounded down. With no object
+//! there is no score: nothing was checked, so nothing passed.
+//!
+//! A report with an unreadable document or file is incomplete
+//! ([`ManifestReport::complete`]): its score is over what could be read,
+//! and the front doors must say so (the CLI exits 2).
 
 pub mod checks;
 pub mod load;
+pub mod yaml11;
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use super::model::Severity;
-pub use load::{DocError, Object, load_paths};
+pub use load::{DocError, Object, Skipped, load_paths};
 
 /// One problem found in a manifest.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -58,14 +64,47 @@ pub struct ObjectScore {
 /// Everything found in a set of manifests.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct ManifestReport {
-    pub score: u8,
+    /// The mean of the objects' scores; `None` when there is no object.
+    pub score: Option<u8>,
     pub objects: Vec<ObjectScore>,
     pub findings: Vec<K8sFinding>,
     pub errors: Vec<DocError>,
+    /// What a folder walk left out (symbolic links, FIFOs, ...).
+    pub skipped: Vec<Skipped>,
     /// Files read.
     pub files: usize,
     /// Documents read (including empty and malformed ones).
     pub documents: usize,
+}
+
+impl ManifestReport {
+    /// Every document read and at least one object scored.
+    pub fn complete(&self) -> bool {
+        self.errors.is_empty() && self.score.is_some()
+    }
+
+    /// Why the report is not complete, in a sentence; `None` when it is.
+    pub fn problem(&self) -> Option<String> {
+        let unreadable = match self.errors.len() {
+            0 => None,
+            1 => Some(format!("unreadable: {}", self.errors[0])),
+            n => Some(format!(
+                "{n} unreadable documents or files, the first {}",
+                self.errors[0]
+            )),
+        };
+        match (self.score, unreadable) {
+            (Some(_), None) => None,
+            (Some(_), Some(u)) => Some(format!("{u}; the score is only over what could be read")),
+            (None, Some(u)) => Some(format!(
+                "no score: no Kubernetes object could be read ({u})"
+            )),
+            (None, None) => Some(format!(
+                "no score: no Kubernetes object found ({} files, {} documents)",
+                self.files, self.documents
+            )),
+        }
+    }
 }
 
 /// Points a finding of this severity costs.
@@ -86,24 +125,31 @@ pub fn object_score<'a>(severities: impl IntoIterator<Item = &'a Severity>) -> u
 }
 
 /// Reads and checks files and folders.
-pub fn check_paths(paths: &[PathBuf]) -> Result<ManifestReport, String> {
-    let loaded = load_paths(paths)?;
-    Ok(check_objects(loaded))
+pub fn check_paths(paths: &[PathBuf]) -> ManifestReport {
+    check_objects(load_paths(paths))
 }
+
+/// (kind, namespace, name): how findings name their object.
+type ObjectKey<'a> = (&'a str, &'a str, &'a str);
 
 pub fn check_objects(loaded: load::Loaded) -> ManifestReport {
     let findings = checks::run(&loaded.objects);
+    // Each object's findings, found by (kind, namespace, name) at once.
+    let mut by_object: HashMap<ObjectKey, Vec<(&str, Severity)>> = HashMap::new();
+    for f in &findings {
+        by_object
+            .entry((&f.kind, &f.namespace, &f.name))
+            .or_default()
+            .push((&f.file, f.severity));
+    }
     let mut objects = Vec::new();
     let mut scored = |kind: &str, ns: &str, name: &str, file: &str| {
-        let own: Vec<Severity> = findings
-            .iter()
-            .filter(|f| {
-                f.kind == kind
-                    && f.namespace == ns
-                    && f.name == name
-                    && (file.is_empty() || f.file == file)
-            })
-            .map(|f| f.severity)
+        let own: Vec<Severity> = by_object
+            .get(&(kind, ns, name))
+            .into_iter()
+            .flatten()
+            .filter(|(f, _)| file.is_empty() || *f == file)
+            .map(|(_, s)| *s)
             .collect();
         objects.push(ObjectScore {
             kind: kind.into(),
@@ -120,32 +166,32 @@ pub fn check_objects(loaded: load::Loaded) -> ManifestReport {
         }
     }
     // Namespaces that only findings name (no Namespace object in the set).
-    let mut implied: Vec<(String, String)> = findings
+    let declared: HashSet<&str> = loaded
+        .objects
         .iter()
-        .filter(|f| f.kind == "Namespace")
-        .filter(|f| {
-            !loaded
-                .objects
-                .iter()
-                .any(|o| o.kind == "Namespace" && o.name == f.name)
-        })
-        .map(|f| (f.name.clone(), f.file.clone()))
+        .filter(|o| o.kind == "Namespace")
+        .map(|o| o.name.as_str())
+        .collect();
+    let mut implied: Vec<&str> = findings
+        .iter()
+        .filter(|f| f.kind == "Namespace" && !declared.contains(f.name.as_str()))
+        .map(|f| f.name.as_str())
         .collect();
     implied.sort();
-    implied.dedup_by(|a, b| a.0 == b.0);
-    for (ns, _) in implied {
-        scored("Namespace", &ns, &ns, "");
+    implied.dedup();
+    for ns in implied {
+        scored("Namespace", ns, ns, "");
     }
-    let score = if objects.is_empty() {
-        100
-    } else {
+    drop(by_object);
+    let score = (!objects.is_empty()).then(|| {
         (objects.iter().map(|o| o.score as u32).sum::<u32>() / objects.len() as u32) as u8
-    };
+    });
     ManifestReport {
         score,
         objects,
         findings,
         errors: loaded.errors,
+        skipped: loaded.skipped,
         files: loaded.files,
         documents: loaded.documents,
     }
