@@ -542,12 +542,27 @@ impl Dispatcher {
         Ok(())
     }
 
-    /// Passes until `stop` says so, every `every` (for the console and the agent).
+    /// Passes until `stop` says so: within `every` of a new event (a look at
+    /// the current month's log costs one `stat`), and at least once a
+    /// second for retries and folds whose window closed.
     pub async fn run(self, every: Duration, stop: tokio::sync::watch::Receiver<bool>) {
         let mut stop = stop;
+        let mut seen: Option<(u64, Option<SystemTime>)> = None;
+        let mut last_pass: Option<tokio::time::Instant> = None;
         loop {
-            if let Err(e) = self.pass(Duration::from_secs(30)).await {
-                tracing::warn!(error = %e, "alert dispatch");
+            let month = chrono::Utc::now().format("%Y-%m").to_string();
+            let log = self.audit_dir.join(super::local::file_name(&month));
+            let now_seen = std::fs::symlink_metadata(&log)
+                .ok()
+                .map(|m| (m.len(), m.modified().ok()));
+            let due =
+                now_seen != seen || last_pass.is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
+            if due {
+                seen = now_seen;
+                last_pass = Some(tokio::time::Instant::now());
+                if let Err(e) = self.pass(Duration::from_secs(30)).await {
+                    tracing::warn!(error = %e, "alert dispatch");
+                }
             }
             tokio::select! {
                 _ = tokio::time::sleep(every) => {}

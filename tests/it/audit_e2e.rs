@@ -48,7 +48,11 @@ fn demo_events_flow_into_the_tail_and_critical_ones_alert() {
     pty.wait_for("critical secret_exfiltration", T).unwrap();
     pty.keys("f");
     pty.wait_for("FROZEN +", T).unwrap();
-    assert!(pty.contains("critical secret_exfiltration"), "{}", pty.screen_text());
+    assert!(
+        pty.contains("critical secret_exfiltration"),
+        "{}",
+        pty.screen_text()
+    );
     pty.keys("q");
     let status = pty.wait_exit(T).expect("windflow did not exit");
     assert_eq!(status.exit_code(), 0);

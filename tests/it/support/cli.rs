@@ -175,7 +175,10 @@ impl CliEnv {
             windflow::mfa::TotpKey::from_base32(secret, windflow::mfa::Algorithm::Sha1, 6, 30)
                 .unwrap();
         let now = windflow::mfa::unix_seconds(std::time::SystemTime::now());
-        self.expect(&["mfa", "confirm", name, key.code_at(now).expose_secret()], 0);
+        self.expect(
+            &["mfa", "confirm", name, key.code_at(now).expose_secret()],
+            0,
+        );
         (key, now)
     }
 
