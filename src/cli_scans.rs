@@ -156,7 +156,10 @@ pub fn run(_config: &Config, command: ScanCommand) -> Result<ExitCode, CliError>
                         runs.push(Run::ok(scanner, target));
                     }
                     Err(reason) => {
-                        eprintln!("windflow: {name}: {reason}");
+                        eprintln!(
+                            "windflow: {}",
+                            crate::display::clean_line(&format!("{name}: {reason}"))
+                        );
                         runs.push(Run::failed(scanner, target, reason));
                     }
                 }
@@ -171,10 +174,13 @@ pub fn run(_config: &Config, command: ScanCommand) -> Result<ExitCode, CliError>
             let report = k8s::check_paths(&paths);
             print_manifests(&report, min_score, json)?;
             for e in &report.errors {
-                eprintln!("windflow: {e}");
+                eprintln!("windflow: {}", crate::display::clean_line(&e.to_string()));
             }
             for k in &report.skipped {
-                eprintln!("windflow: skipped {k}");
+                eprintln!(
+                    "windflow: skipped {}",
+                    crate::display::clean_line(&k.to_string())
+                );
             }
             // What could not be read is never passed: bad input, after the
             // report of what could be read.
@@ -209,7 +215,7 @@ fn print_progress(p: &Progress) {
         }
         Progress::Failed { reason, .. } => format!("failed   {who}: {reason}"),
     };
-    eprintln!("{line}");
+    eprintln!("{}", crate::display::clean_line(&line));
 }
 
 fn load_policy(path: Option<&Path>) -> Result<Policy, CliError> {
@@ -342,7 +348,7 @@ fn judge(
             }
         }
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-        writeln!(out, "{}", lines.join("\n"))
+        writeln!(out, "{}", crate::display::clean_lines(&lines))
             .and_then(|_| out.flush())
             .map_err(|e| CliError::Failure(e.into()))?;
     }
@@ -400,8 +406,9 @@ fn print_manifests(
             .push(f);
     }
     for o in &report.objects {
+        lines.push(String::new());
         lines.push(format!(
-            "\n{:>3}  {}/{}/{}  {}",
+            "{:>3}  {}/{}/{}  {}",
             o.score, o.kind, o.namespace, o.name, o.file
         ));
         let mut own: Vec<&k8s::K8sFinding> = by_object
@@ -424,8 +431,10 @@ fn print_manifests(
         }
     }
     for e in &report.errors {
-        lines.push(format!("\nunreadable: {e}"));
+        lines.push(String::new());
+        lines.push(format!("unreadable: {e}"));
     }
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{}", lines.join("\n")).map_err(|e| CliError::Failure(e.into()))
+    writeln!(out, "{}", crate::display::clean_lines(&lines))
+        .map_err(|e| CliError::Failure(e.into()))
 }

@@ -115,6 +115,16 @@ pub fn clean_line(s: &str) -> Cow<'_, str> {
 #[derive(Clone, Copy, Debug)]
 pub struct Untrusted<'a>(pub &'a str);
 
+/// Report lines that mix our words with outside text, each shown on one line
+/// (a newline inside a package name cannot fake a row), joined by newlines.
+pub fn clean_lines<S: AsRef<str>>(lines: &[S]) -> String {
+    lines
+        .iter()
+        .map(|l| clean_line(l.as_ref()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Outside text for `format!`, newlines and tabs kept ([`clean`]).
 #[derive(Clone, Copy, Debug)]
 pub struct UntrustedLines<'a>(pub &'a str);

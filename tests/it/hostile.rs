@@ -568,3 +568,54 @@ fn look_alike_user_ids_are_marked_and_revoke_user_names_them() {
     assert!(err.contains("not ASCII") && err.contains("U+0430"), "{err}");
     create("alice");
 }
+
+/// A scanned image or a manifest written by an attacker: its package names,
+/// titles and object names reach the terminal escaped, one line each.
+#[test]
+fn scan_report_and_manifests_show_hostile_package_and_object_names_escaped() {
+    let env = CliEnv::new();
+    let dir = env.root.path();
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/scans/trivy/alpine-310.json.golden"
+    );
+    let mut report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture).unwrap()).unwrap();
+    let vulns = report["Results"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find_map(|r| r["Vulnerabilities"].as_array_mut())
+        .expect("a result with vulnerabilities");
+    vulns[0]["PkgName"] = HOSTILE.into();
+    vulns[0]["InstalledVersion"] = HOSTILE.into();
+    vulns[0]["Title"] = HOSTILE.into();
+    let file = dir.join("hostile-trivy.json");
+    std::fs::write(&file, serde_json::to_vec(&report).unwrap()).unwrap();
+    let (out, err) = stdout_and_stderr(&env, &["scan", "report", file.to_str().unwrap()]);
+    assert_shown_escaped("scan report", &out);
+    assert_eq!(raw_char(&err, true), None, "stderr: {err:?}");
+
+    let pod = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": { "name": HOSTILE, "namespace": "default" },
+        "spec": { "containers": [{
+            "name": HOSTILE,
+            "image": "registry.example/app:1.0",
+            "securityContext": { "privileged": true }
+        }]}
+    });
+    let manifests = dir.join("manifests");
+    std::fs::create_dir(&manifests).unwrap();
+    // JSON is YAML, but a YAML stream may not hold a raw C1 character:
+    // escape it, as an attacker would.
+    let text = serde_json::to_string(&pod)
+        .unwrap()
+        .replace('\u{9b}', "\\u009b");
+    std::fs::write(manifests.join("pod.yaml"), text).unwrap();
+    let (out, err) = stdout_and_stderr(&env, &["scan", "manifests", manifests.to_str().unwrap()]);
+    assert_shown_escaped("scan manifests", &out);
+    assert_eq!(raw_char(&err, true), None, "stderr: {err:?}");
+    assert!(!out.lines().any(|l| l.starts_with("FAKE ROW")), "{out}");
+}
