@@ -136,6 +136,34 @@ pub fn spawn_alerts(
     });
 }
 
+/// Most security events announced to the Overview's recent problems per poll.
+const ANNOUNCE_MAX: usize = 20;
+
+/// New security events of severity high and above, for the Overview's
+/// recent problems (a hijack attempt is a problem, a typo is not).
+fn announce(tx: &EventTx, events: &[SecurityEvent]) {
+    use super::Severity;
+    let serious = events.iter().filter(|e| e.severity >= Severity::High);
+    for ev in serious.take(ANNOUNCE_MAX) {
+        let level = if ev.severity >= Severity::Critical {
+            Level::Error
+        } else {
+            Level::Warn
+        };
+        let _ = tx.try_send(ServiceEvent::Activity {
+            service: SERVICE,
+            level,
+            message: format!(
+                "{} {} user={}",
+                ev.severity.as_str(),
+                ev.event_type,
+                ev.user_id.as_deref().unwrap_or("-")
+            ),
+            at: std::time::SystemTime::now(),
+        });
+    }
+}
+
 fn push_all(feed: &SharedFeed, events: Vec<SecurityEvent>) -> usize {
     let n = events.len();
     let mut f = feed.lock().unwrap_or_else(|p| p.into_inner());
@@ -214,6 +242,7 @@ async fn run_local(dir: &Path, feed: SharedFeed, tx: EventTx) {
                     events.into_iter().for_each(|e| f.ring.push(e));
                     n
                 } else {
+                    announce(&tx, &events);
                     push_all(&feed, events)
                 };
                 {
@@ -295,6 +324,7 @@ async fn run_es(client: EsClient, feed: SharedFeed, tx: EventTx) {
                     page.events.into_iter().for_each(|e| f.ring.push(e));
                     n
                 } else {
+                    announce(&tx, &page.events);
                     push_all(&feed, page.events)
                 };
                 if !more {

@@ -910,3 +910,78 @@ fn a_confirmation_checks_the_role_again_when_it_is_answered() {
     });
     assert!(matches!(typed(&mut app, "y")[..], [Request::Quit]));
 }
+
+/// Recent problems on the Overview: a hijack attempt recorded while the
+/// console runs is listed (from the real audit service over a real log); a
+/// palette typo stays in the status line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recent_problems_list_serious_security_events_not_typos() {
+    use windflow::audit::settings::AuditSettings;
+    use windflow::audit::{AuditSink, LocalLog, SecurityEvent, Severity, service as audit_service};
+    let data = tempfile::tempdir().unwrap();
+    let ring = std::sync::Arc::new(windflow::crypto::Keyring::new(
+        windflow::crypto::MasterKey::generate(),
+    ));
+    let log = LocalLog::with_keyring(data.path().join("audit"), ring);
+    let settings = AuditSettings::default();
+    let (tx, mut rx) = windflow::service::channel();
+    log.record(&SecurityEvent::new(
+        "history",
+        Some("old"),
+        serde_json::json!({}),
+    ))
+    .unwrap();
+    let feed = audit_service::new_feed(&settings);
+    audit_service::spawn(&settings, data.path(), feed.clone(), tx);
+    // Past the start-up read of the history (one event).
+    let start = std::time::Instant::now();
+    while feed.lock().unwrap().ring.len() < 1 {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the history was never read"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut hijack = SecurityEvent::new(
+        "session_hijack_attempt",
+        Some("frank"),
+        serde_json::json!({}),
+    );
+    hijack.severity = Severity::Critical;
+    log.record(&hijack).unwrap();
+    log.record(&SecurityEvent::new(
+        "mfa_success",
+        Some("bob"),
+        serde_json::json!({}),
+    ))
+    .unwrap();
+    let mut app = app();
+    typed(&mut app, ":nosuchcommand\r");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let ev = tokio::time::timeout(Duration::from_secs(20), rx.recv())
+            .await
+            .expect("an audit event")
+            .expect("the service runs");
+        let done = matches!(&ev, ServiceEvent::Activity { message, .. } if message.contains("session_hijack_attempt"));
+        app.update(Msg::Service(ev));
+        if done {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no activity for the hijack"
+        );
+    }
+    let s = screen(&mut app, 120, 30);
+    let problems = &s[s.find("Recent problems").expect("the panel")..];
+    assert!(
+        problems.contains("critical session_hijack_attempt user=frank"),
+        "{s}"
+    );
+    assert!(!problems.contains("mfa_success"), "{s}");
+    assert!(
+        !problems.contains("nosuchcommand"),
+        "a typo is no problem: {s}"
+    );
+}

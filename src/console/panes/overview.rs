@@ -118,7 +118,9 @@ impl Pane for Overview {
             .activity
             .iter()
             .rev()
-            .filter(|e| e.level >= Level::Warn)
+            // Services' troubles and serious security events; the console's
+            // own notices (input mistakes, outcomes) stay in the status line.
+            .filter(|e| e.level >= Level::Warn && e.source != "console")
             .take(8)
             .collect();
         let services_height =
