@@ -935,7 +935,7 @@ async fn recent_problems_list_serious_security_events_not_typos() {
     audit_service::spawn(&settings, data.path(), feed.clone(), tx);
     // Past the start-up read of the history (one event).
     let start = std::time::Instant::now();
-    while feed.lock().unwrap().ring.len() < 1 {
+    while feed.lock().unwrap().ring.is_empty() {
         assert!(
             start.elapsed() < Duration::from_secs(20),
             "the history was never read"
