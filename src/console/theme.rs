@@ -28,24 +28,37 @@ pub const BUNDLED: [(&str, &str); 4] = [
 pub enum ColorMode {
     None,
     Ansi16,
+    /// The xterm 256-colour palette (`TERM=*-256color` without `COLORTERM`,
+    /// as over SSH, which does not forward `COLORTERM` by default).
+    Ansi256,
     TrueColor,
 }
 
 impl ColorMode {
-    /// Reads `NO_COLOR` and `COLORTERM`.
+    /// Reads `NO_COLOR`, `COLORTERM` and `TERM`.
     pub fn detect() -> Self {
-        Self::from_env(
+        Self::from_env_term(
             std::env::var_os("NO_COLOR").map(|v| v.to_string_lossy().into_owned()),
             std::env::var("COLORTERM").ok(),
+            std::env::var("TERM").ok(),
         )
     }
 
     pub fn from_env(no_color: Option<String>, colorterm: Option<String>) -> Self {
+        Self::from_env_term(no_color, colorterm, None)
+    }
+
+    pub fn from_env_term(
+        no_color: Option<String>,
+        colorterm: Option<String>,
+        term: Option<String>,
+    ) -> Self {
         if no_color.is_some_and(|v| !v.is_empty()) {
             return Self::None;
         }
         match colorterm.as_deref().map(str::to_ascii_lowercase).as_deref() {
             Some("truecolor" | "24bit") => Self::TrueColor,
+            _ if term.is_some_and(|t| t.ends_with("-256color")) => Self::Ansi256,
             _ => Self::Ansi16,
         }
     }
@@ -183,6 +196,7 @@ impl Theme {
         match self.mode {
             ColorMode::None => Color::Reset,
             ColorMode::TrueColor => c.0,
+            ColorMode::Ansi256 => to_ansi256(c.0),
             ColorMode::Ansi16 => to_ansi16(c.0),
         }
     }
@@ -308,34 +322,74 @@ impl Theme {
 /// The nearest of the 16 ANSI colours (xterm's default palette) to an RGB colour.
 pub fn to_ansi16(c: Color) -> Color {
     let Color::Rgb(r, g, b) = c else { return c };
-    const TABLE: [(Color, (i32, i32, i32)); 16] = [
-        (Color::Black, (0, 0, 0)),
-        (Color::Red, (205, 0, 0)),
-        (Color::Green, (0, 205, 0)),
-        (Color::Yellow, (205, 205, 0)),
-        (Color::Blue, (0, 0, 238)),
-        (Color::Magenta, (205, 0, 205)),
-        (Color::Cyan, (0, 205, 205)),
-        (Color::Gray, (229, 229, 229)),
-        (Color::DarkGray, (127, 127, 127)),
-        (Color::LightRed, (255, 0, 0)),
-        (Color::LightGreen, (0, 255, 0)),
-        (Color::LightYellow, (255, 255, 0)),
-        (Color::LightBlue, (92, 92, 255)),
-        (Color::LightMagenta, (255, 0, 255)),
-        (Color::LightCyan, (0, 255, 255)),
-        (Color::White, (255, 255, 255)),
-    ];
-    let (r, g, b) = (r as i32, g as i32, b as i32);
-    TABLE
-        .iter()
-        .min_by_key(|(_, (tr, tg, tb))| {
-            // Weighted distance, closer to how the eye ranks colours.
-            let (dr, dg, db) = (r - tr, g - tg, b - tb);
-            3 * dr * dr + 4 * dg * dg + 2 * db * db
-        })
-        .map(|(c, _)| *c)
-        .unwrap_or(Color::Reset)
+    let (max, min) = (r.max(g).max(b), r.min(g).min(b));
+    let bright = max > 200;
+    // A colour with a hue keeps its hue (a pastel green stays green, not
+    // grey: health states must stay apart); greys go by lightness.
+    if max - min >= 40 {
+        let hue = hue_degrees(r, g, b);
+        let (dark, light) = match hue {
+            h if !(20.0..335.0).contains(&h) => (Color::Red, Color::LightRed),
+            h if h < 70.0 => (Color::Yellow, Color::LightYellow),
+            h if h < 160.0 => (Color::Green, Color::LightGreen),
+            h if h < 200.0 => (Color::Cyan, Color::LightCyan),
+            h if h < 260.0 => (Color::Blue, Color::LightBlue),
+            _ => (Color::Magenta, Color::LightMagenta),
+        };
+        return if bright { light } else { dark };
+    }
+    match (u16::from(r) + u16::from(g) + u16::from(b)) / 3 {
+        0..=50 => Color::Black,
+        51..=150 => Color::DarkGray,
+        151..=220 => Color::Gray,
+        _ => Color::White,
+    }
+}
+
+/// The hue of an RGB colour in degrees (0 red, 120 green, 240 blue).
+fn hue_degrees(r: u8, g: u8, b: u8) -> f32 {
+    let (r, g, b) = (f32::from(r), f32::from(g), f32::from(b));
+    let (max, min) = (r.max(g).max(b), r.min(g).min(b));
+    let d = max - min;
+    if d == 0.0 {
+        return 0.0;
+    }
+    let h = if max == r {
+        ((g - b) / d).rem_euclid(6.0)
+    } else if max == g {
+        (b - r) / d + 2.0
+    } else {
+        (r - g) / d + 4.0
+    };
+    h * 60.0
+}
+
+/// The nearest colour of the xterm 256-colour palette: its 6×6×6 cube or
+/// its grey ramp.
+pub fn to_ansi256(c: Color) -> Color {
+    let Color::Rgb(r, g, b) = c else { return c };
+    const LEVELS: [u8; 6] = [0, 95, 135, 175, 215, 255];
+    let level = |v: u8| -> usize {
+        LEVELS
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, l)| (i32::from(**l) - i32::from(v)).abs())
+            .map_or(0, |(i, _)| i)
+    };
+    let (ri, gi, bi) = (level(r), level(g), level(b));
+    let cube = (LEVELS[ri], LEVELS[gi], LEVELS[bi]);
+    let avg = (u16::from(r) + u16::from(g) + u16::from(b)) / 3;
+    let grey_i = (avg.saturating_sub(3) / 10).min(23) as u8;
+    let grey = 8 + 10 * grey_i;
+    let dist = |(x, y, z): (u8, u8, u8)| {
+        let d = |a: u8, b: u8| (i32::from(a) - i32::from(b)).pow(2);
+        d(x, r) + d(y, g) + d(z, b)
+    };
+    if dist((grey, grey, grey)) < dist(cube) {
+        Color::Indexed(232 + grey_i)
+    } else {
+        Color::Indexed(16 + 36 * ri as u8 + 6 * gi as u8 + bi as u8)
+    }
 }
 
 #[cfg(test)]
@@ -345,7 +399,12 @@ mod tests {
     #[test]
     fn every_bundled_theme_parses_in_every_mode() {
         for (name, _) in BUNDLED {
-            for mode in [ColorMode::None, ColorMode::Ansi16, ColorMode::TrueColor] {
+            for mode in [
+                ColorMode::None,
+                ColorMode::Ansi16,
+                ColorMode::Ansi256,
+                ColorMode::TrueColor,
+            ] {
                 let t = Theme::bundled(name, mode).unwrap_or_else(|e| panic!("{e}"));
                 assert_eq!(t.name, name);
             }
@@ -382,6 +441,50 @@ mod tests {
     }
 
     #[test]
+    fn health_colours_stay_green_yellow_and_red_in_256_and_16_colours() {
+        for name in ["dark", "light", "high-contrast"] {
+            for mode in [ColorMode::Ansi16, ColorMode::Ansi256] {
+                let t = Theme::bundled(name, mode).unwrap();
+                let fg = |r: Role| t.role(r).fg.expect("a colour");
+                let (ok, warn, danger, muted) = (
+                    fg(Role::Ok),
+                    fg(Role::Warn),
+                    fg(Role::Danger),
+                    fg(Role::Muted),
+                );
+                assert!(
+                    ok != warn && warn != danger && ok != danger,
+                    "{name} {mode:?}: {ok:?} {warn:?} {danger:?}"
+                );
+                for c in [ok, warn, danger] {
+                    assert_ne!(
+                        c, muted,
+                        "{name} {mode:?}: a health colour is the muted grey"
+                    );
+                }
+                if mode == ColorMode::Ansi16 {
+                    assert!(
+                        matches!(ok, Color::Green | Color::LightGreen),
+                        "{name}: {ok:?}"
+                    );
+                    assert!(
+                        matches!(warn, Color::Yellow | Color::LightYellow),
+                        "{name}: {warn:?}"
+                    );
+                    assert!(
+                        matches!(danger, Color::Red | Color::LightRed),
+                        "{name}: {danger:?}"
+                    );
+                }
+            }
+        }
+        // The cube and the grey ramp of the 256-colour palette.
+        assert_eq!(to_ansi256(Color::Rgb(255, 0, 0)), Color::Indexed(196));
+        assert_eq!(to_ansi256(Color::Rgb(128, 128, 128)), Color::Indexed(244));
+        assert_eq!(to_ansi256(Color::Rgb(0, 0, 0)), Color::Indexed(16));
+    }
+
+    #[test]
     fn colour_mode_follows_the_environment() {
         assert_eq!(
             ColorMode::from_env(Some("1".into()), Some("truecolor".into())),
@@ -396,6 +499,18 @@ mod tests {
             ColorMode::TrueColor
         );
         assert_eq!(ColorMode::from_env(None, None), ColorMode::Ansi16);
+        assert_eq!(
+            ColorMode::from_env_term(None, None, Some("xterm-256color".into())),
+            ColorMode::Ansi256
+        );
+        assert_eq!(
+            ColorMode::from_env_term(
+                None,
+                Some("truecolor".into()),
+                Some("xterm-256color".into())
+            ),
+            ColorMode::TrueColor
+        );
     }
 
     #[test]

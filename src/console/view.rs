@@ -342,7 +342,8 @@ fn service_health(app: &App, width: usize) -> Vec<Span<'static>> {
     out
 }
 
-fn state_symbol(state: Option<crate::service::HealthState>) -> &'static str {
+/// The symbol of a health state, the same in the status bar and the Overview.
+pub fn state_symbol(state: Option<crate::service::HealthState>) -> &'static str {
     use crate::service::HealthState::*;
     match state {
         Some(Connected) => "●",

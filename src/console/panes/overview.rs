@@ -195,7 +195,11 @@ impl Pane for Overview {
                     cell(s.name.to_string(), t.text()),
                     cell(h.map_or("—", |h| h.backend.label()).to_string(), t.text()),
                     cell(
-                        format!("● {}", state.map_or("starting", |s| s.label())),
+                        format!(
+                            "{} {}",
+                            crate::console::view::state_symbol(state),
+                            state.map_or("starting", |s| s.label())
+                        ),
                         t.role(state_role(state)),
                     ),
                     Cell::from(fmt::rtt(h.and_then(|h| h.rtt))),
