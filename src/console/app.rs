@@ -613,7 +613,10 @@ impl App {
                 Some(text) => {
                     let n = text.chars().count();
                     out.push(Request::Copy(text));
-                    self.notify(Level::Info, format!("copied {n} characters (OSC 52)"));
+                    self.notify(
+                        Level::Info,
+                        format!("sent {n} characters to the terminal's clipboard (OSC 52)"),
+                    );
                 }
                 None => self.notify(Level::Info, "nothing selected to copy"),
             },

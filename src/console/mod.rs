@@ -157,6 +157,9 @@ pub async fn run(mut app: App, services: Services, mut events: EventRx) -> anyho
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
     let mux = osc52::Multiplexer::detect();
+    let tmux_forwards = (mux == osc52::Multiplexer::Tmux)
+        .then(osc52::tmux_set_clipboard)
+        .flatten();
     let mut last_draw = Instant::now() - FRAME;
     for req in app.start() {
         services.send(req, &mut app);
@@ -214,6 +217,8 @@ pub async fn run(mut app: App, services: Services, mut events: EventRx) -> anyho
                 Request::Copy(text) => {
                     if let Err(e) = terminal::write_raw(osc52::sequence(&text, mux).as_bytes()) {
                         app.notify(Level::Error, format!("copy failed: {e}"));
+                    } else if let Some(why) = osc52::tmux_warning(mux, tmux_forwards) {
+                        app.notify(Level::Warn, why);
                     }
                 }
                 Request::SetMouse(on) => terminal::set_mouse(on)?,

@@ -780,3 +780,66 @@ fn every_pane_with_demo_data_survives_any_terminal_size() {
     pty.keys("q");
     assert_eq!(exited_cleanly(&mut pty), 0);
 }
+
+/// Inside tmux with `set-clipboard off`, a copy says how to let it through
+/// instead of claiming success (a real tmux server on its own socket).
+#[test]
+fn copy_inside_tmux_with_set_clipboard_off_says_how_to_enable_it() {
+    use std::process::Command;
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("tmux.sock");
+    let tmux = |args: &[&str]| {
+        Command::new("tmux")
+            .arg("-S")
+            .arg(&socket)
+            .args(args)
+            .env("HOME", dir.path())
+            .output()
+            .expect("tmux (Debian package tmux; scripts/test installs it)")
+    };
+    let bin = crate::support::windflow_bin();
+    let cmd = format!(
+        "env -u COLORTERM HOME={h} XDG_CONFIG_HOME={h}/c XDG_STATE_HOME={h}/s {} --demo",
+        bin.display(),
+        h = dir.path().display()
+    );
+    let conf = dir.path().join("tmux.conf");
+    std::fs::write(&conf, "set -g set-clipboard off\n").unwrap();
+    let conf = conf.to_str().unwrap().to_owned();
+    let started = tmux(&[
+        "-f",
+        &conf,
+        "new-session",
+        "-d",
+        "-x",
+        "120",
+        "-y",
+        "40",
+        &cmd,
+    ]);
+    assert!(started.status.success(), "{started:?}");
+    struct Kill<F: Fn()>(F);
+    impl<F: Fn()> Drop for Kill<F> {
+        fn drop(&mut self) {
+            (self.0)()
+        }
+    }
+    let _kill = Kill(|| {
+        let _ = tmux(&["kill-server"]);
+    });
+    let screen = || String::from_utf8_lossy(&tmux(&["capture-pane", "-p"]).stdout).into_owned();
+    let wait = |what: &str| {
+        let start = std::time::Instant::now();
+        while !screen().contains(what) {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(20),
+                "no {what:?} on\n{}",
+                screen()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    wait("demo (demo sign-in)");
+    assert!(tmux(&["send-keys", "y"]).status.success());
+    wait("set-clipboard is off");
+}
