@@ -124,9 +124,15 @@ pub fn status(data_dir: &Path) -> Result<Status, String> {
     } else {
         (None, 0)
     };
-    let spool_depth = crate::audit::spool::Spool::open(&spool_dir(data_dir))
-        .and_then(|s| s.pending())
-        .unwrap_or(0);
+    // Only an existing spool is read: a status query makes no folders.
+    let spool = spool_dir(data_dir);
+    let spool_depth = if spool.exists() {
+        crate::audit::spool::Spool::open(&spool)
+            .and_then(|s| s.pending())
+            .unwrap_or(0)
+    } else {
+        0
+    };
     let beat = beat.filter(|_| running);
     Ok(Status {
         running,
@@ -255,7 +261,17 @@ pub fn run(config: &Config) -> Result<ExitCode, CliError> {
     let data_dir = config.paths.data_dir.clone();
     crate::fsutil::private_dir(&data_dir).map_err(fail)?;
     let lock_file = crate::fsutil::open_owned(&data_dir.join(LOCK_FILE), true).map_err(fail)?;
-    if !crate::fsutil::try_flock(&lock_file).map_err(fail)? {
+    // `agent status` (and the console's row) take the lock for an instant
+    // to see whether an agent holds it: try for a second before saying so.
+    let mut taken = false;
+    for _ in 0..20 {
+        if crate::fsutil::try_flock(&lock_file).map_err(fail)? {
+            taken = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if !taken {
         let pid = status(&data_dir).ok().and_then(|s| s.pid);
         return Err(CliError::Failure(anyhow::anyhow!(
             "an agent already runs for {} (pid {}): one per data dir",

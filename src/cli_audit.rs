@@ -195,8 +195,14 @@ pub fn ship_spool(
         loop {
             let mut st = sink.stats();
             st.pending = sink.pending();
-            // Refused credentials will not be accepted by waiting.
-            if st.pending == 0 || st.auth_failed || tokio::time::Instant::now() > deadline {
+            // Refused credentials will not be accepted by waiting, and a
+            // server that failed twice is down: the spool keeps the events
+            // for the agent rather than every command waiting out its time.
+            if st.pending == 0
+                || st.auth_failed
+                || st.failures >= 2
+                || tokio::time::Instant::now() > deadline
+            {
                 task.abort();
                 return st;
             }

@@ -27,7 +27,17 @@ pub fn exposure(mode: u32) -> &'static str {
 /// FIFO with no writer (`O_NONBLOCK`), and the type is checked on the
 /// opened file, so a swap between a check and the open changes nothing.
 pub fn read_regular(path: &Path) -> io::Result<Vec<u8>> {
-    let mut file = OpenOptions::new()
+    let (file, meta) = open_regular(path)?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // O_NONBLOCK changes nothing for a regular file's reads.
+    { file }.read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// `path` opened for reading without blocking on a FIFO, and its metadata,
+/// when it is a regular file; else an error naming what it is.
+fn open_regular(path: &Path) -> io::Result<(fs::File, fs::Metadata)> {
+    let file = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
         .open(path)?;
@@ -38,10 +48,7 @@ pub fn read_regular(path: &Path) -> io::Result<Vec<u8>> {
             format!("{}, not a regular file", file_kind(meta.file_type())),
         ));
     }
-    // O_NONBLOCK changes nothing for a regular file's reads.
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.read_to_end(&mut bytes)?;
-    Ok(bytes)
+    Ok((file, meta))
 }
 
 /// What a file type is, for messages: "a FIFO", "a symbolic link", ...
@@ -161,22 +168,12 @@ pub const STDIN_CAP: u64 = 64 << 20;
 /// (a FIFO, a device such as `/dev/zero`, or a huge file is refused at once,
 /// naming `what` and the cap).
 pub fn read_capped(path: &Path, cap: u64, what: &str) -> io::Result<Vec<u8>> {
-    use std::io::Read;
-    // Non-blocking open: a FIFO with no writer does not hang the open.
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)?;
-    let meta = file.metadata()?;
-    if !meta.file_type().is_file() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!(
-                "{} is not a regular file; {what} must be one",
-                path.display()
-            ),
-        ));
-    }
+    let (file, meta) = open_regular(path).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("{}: {e}; {what} must be a regular file", path.display()),
+        )
+    })?;
     if meta.len() > cap {
         return Err(too_big(&path.display().to_string(), what, cap));
     }
@@ -190,7 +187,6 @@ pub fn read_capped(path: &Path, cap: u64, what: &str) -> io::Result<Vec<u8>> {
 
 /// All of `input` (standard input), refusing more than `cap` bytes.
 pub fn read_all_capped(input: impl io::Read, cap: u64, what: &str) -> io::Result<Vec<u8>> {
-    use std::io::Read;
     let mut buf = Vec::new();
     input.take(cap + 1).read_to_end(&mut buf)?;
     if buf.len() as u64 > cap {

@@ -154,11 +154,6 @@ impl DispatchLock {
         let file = crate::fsutil::open_owned(&audit_dir.join(LOCK_FILE), true)?;
         Ok(crate::fsutil::try_flock(&file)?.then_some(Self { _file: file }))
     }
-
-    /// Whether some process holds the lock now.
-    pub fn held(audit_dir: &Path) -> bool {
-        matches!(Self::try_take(audit_dir), Ok(None))
-    }
 }
 
 /// Routes owed events and delivers alerts; one per data dir at a time.
@@ -376,6 +371,19 @@ impl Dispatcher {
     fn expire_folds(&self) -> Result<(), StoreError> {
         let now = now_ms();
         let window = self.settings.fold_window.as_millis() as i64;
+        // A read first: most passes have nothing to expire, and take no
+        // write lock that other processes would wait for.
+        let due: bool = self.store.read(|c| {
+            c.query_row(
+                "SELECT EXISTS (SELECT 1 FROM alert_fold WHERE since_ms + ?1 <= ?2)
+                     OR EXISTS (SELECT 1 FROM alert_routed WHERE at_ms < ?3)",
+                params![window, now, now - ROUTED_KEEP_MS],
+                |r| r.get(0),
+            )
+        })?;
+        if !due {
+            return Ok(());
+        }
         self.store.transaction(|tx| {
             let closed: Vec<(i64, Vec<u8>)> = {
                 let mut stmt = tx.prepare(
