@@ -146,7 +146,7 @@ pub fn status(data_dir: &Path) -> Result<Status, String> {
     })
 }
 
-use crate::cli_audit::spool_dir;
+use crate::cli::audit::spool_dir;
 
 /// A heartbeat older than this means the agent is stuck.
 const STALE: i64 = 10;

@@ -172,7 +172,7 @@ mod tests {
     /// call, with why that is fine. Anything else fails the test below.
     const VETTED: &[(&str, &str)] = &[
         // `crypto encrypt|decrypt`: the user's context, refused when `reserved`.
-        ("src/cli_auth.rs", "&context"),
+        ("src/cli/auth.rs", "&context"),
         // `sealed::context(ns, key)` builds `contexts::totp`/`contexts::grant`.
         ("src/auth/sealed.rs", "&context(ns, key)"),
         ("src/auth/sealed.rs", "&context"),

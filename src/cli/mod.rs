@@ -4,6 +4,13 @@
 //! Exit codes, the same for every subcommand: 0 ok, 1 failure, 2 bad usage
 //! or bad input, 3 refused by policy.
 
+pub mod audit;
+pub mod auth;
+mod config;
+pub mod scans;
+pub mod secrets;
+pub mod sessions;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -113,38 +120,38 @@ pub enum Command {
     /// TOTP second factor: enroll, confirm, verify, backup codes, reset.
     Mfa {
         #[command(subcommand)]
-        command: crate::cli_auth::MfaCommand,
+        command: crate::cli::auth::MfaCommand,
     },
     /// Operators and their roles: add, list, remove, set-role.
     Operators {
         #[command(subcommand)]
-        command: crate::cli_auth::OperatorsCommand,
+        command: crate::cli::auth::OperatorsCommand,
     },
     /// Open a step-up grant (5 minutes, or step_up_minutes): --operator NAME --code CODE.
-    Login(crate::cli_auth::LoginArgs),
+    Login(crate::cli::auth::LoginArgs),
     /// Close the step-up grant of --operator NAME.
-    Logout(crate::cli_auth::LogoutArgs),
+    Logout(crate::cli::auth::LogoutArgs),
     /// Security events: log, tail, search, verify, alerts test.
     Audit {
         #[command(subcommand)]
-        command: crate::cli_audit::AuditCommand,
+        command: crate::cli::audit::AuditCommand,
     },
     /// Envelope encryption: encrypt, decrypt, rewrap, add-key.
     Crypto {
         #[command(subcommand)]
-        command: crate::cli_auth::CryptoCommand,
+        command: crate::cli::auth::CryptoCommand,
     },
     /// Vulnerability reports and scans through the deploy gate; Kubernetes manifest checks.
     Scan {
         #[command(subcommand)]
-        command: crate::cli_scans::ScanCommand,
+        command: crate::cli::scans::ScanCommand,
     },
     /// Secrets (embedded store or Vault KV v2): list, get, put, history, diff, rotate, rollback.
-    Secrets(Box<crate::cli_secrets::SecretsArgs>),
+    Secrets(Box<crate::cli::secrets::SecretsArgs>),
     /// User sessions: list, show, create, validate, revoke, revoke-user.
     Sessions {
         #[command(subcommand)]
-        command: crate::cli_sessions::SessionsCommand,
+        command: crate::cli::sessions::SessionsCommand,
     },
     /// Prepare the data dir (store and master key); `--force` starts a new,
     /// empty store beside history whose store was lost (typed confirmation, audited).
@@ -293,7 +300,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
     let result = run_command(cli, &config);
     if !long_running {
         // Whatever the command recorded is owed an alert now.
-        crate::cli_audit::deliver_owed(&config);
+        crate::cli::audit::deliver_owed(&config);
     }
     result
 }
@@ -308,17 +315,17 @@ fn run_command(cli: Cli, config: &Config) -> Result<ExitCode, CliError> {
             show_config(&config, cli.global.redis_url.as_deref(), json)?;
             Ok(ExitCode::SUCCESS)
         }
-        Some(Command::Mfa { command }) => crate::cli_auth::run_mfa(&config, command),
-        Some(Command::Operators { command }) => crate::cli_auth::run_operators(&config, command),
-        Some(Command::Login(args)) => crate::cli_auth::run_login(&config, args),
-        Some(Command::Logout(args)) => crate::cli_auth::run_logout(&config, args),
-        Some(Command::Crypto { command }) => crate::cli_auth::run_crypto(&config, command),
-        Some(Command::Scan { command }) => crate::cli_scans::run(&config, command),
-        Some(Command::Secrets(args)) => crate::cli_secrets::run(&config, *args),
+        Some(Command::Mfa { command }) => crate::cli::auth::run_mfa(&config, command),
+        Some(Command::Operators { command }) => crate::cli::auth::run_operators(&config, command),
+        Some(Command::Login(args)) => crate::cli::auth::run_login(&config, args),
+        Some(Command::Logout(args)) => crate::cli::auth::run_logout(&config, args),
+        Some(Command::Crypto { command }) => crate::cli::auth::run_crypto(&config, command),
+        Some(Command::Scan { command }) => crate::cli::scans::run(&config, command),
+        Some(Command::Secrets(args)) => crate::cli::secrets::run(&config, *args),
         Some(Command::Sessions { command }) => {
-            crate::cli_sessions::run(&config, cli.global.redis_url.as_deref(), command)
+            crate::cli::sessions::run(&config, cli.global.redis_url.as_deref(), command)
         }
-        Some(Command::Audit { command }) => crate::cli_audit::run(&config, command),
+        Some(Command::Audit { command }) => crate::cli::audit::run(&config, command),
         Some(Command::Agent { command: None }) => crate::agent::run(&config),
         Some(Command::Init { force }) => run_init(&config, force),
         Some(Command::Agent {
@@ -365,7 +372,7 @@ fn run_init(config: &Config, force: bool) -> Result<ExitCode, CliError> {
         }
         store::Store::open_anew(data_dir).map_err(failure)?;
     }
-    let audit = crate::cli_audit::cli_audit(config)?;
+    let audit = crate::cli::audit::cli_audit(config)?;
     if let Some(history) = anew {
         audit
             .emit(
@@ -382,7 +389,7 @@ fn run_init(config: &Config, force: bool) -> Result<ExitCode, CliError> {
 }
 
 fn show_config(config: &Config, redis_url: Option<&str>, json: bool) -> Result<(), CliError> {
-    let backends = crate::cli_config::backends(config, redis_url);
+    let backends = crate::cli::config::backends(config, redis_url);
     let mut out = std::io::stdout().lock();
     let res = if json {
         let mut v = serde_json::to_value(config).map_err(|e| CliError::Failure(e.into()))?;
@@ -446,7 +453,7 @@ fn show_config(config: &Config, redis_url: Option<&str>, json: bool) -> Result<(
             format!("keymap overrides  {}", p.keymap_overrides.display()),
             String::new(),
         ]);
-        lines.extend(crate::cli_config::lines(&backends));
+        lines.extend(crate::cli::config::lines(&backends));
         writeln!(out, "{}", lines.join("\n"))
     };
     res.map_err(|e| CliError::Failure(e.into()))
@@ -519,8 +526,8 @@ fn run_console(
     crate::audit::pane::attach(&mut panes, audit_feed.clone());
     let app = App::new(settings, panes, &config.theme, &config.keymap).map_err(CliError::Usage)?;
     let store = store::Store::open(&data_dir)?;
-    let keyring = Arc::new(crate::cli_auth::load_keyring(&config, true)?);
-    let (audit, es_shipper) = crate::cli_audit::console_audit(&audit_settings, &data_dir)?;
+    let keyring = Arc::new(crate::cli::auth::load_keyring(&config, true)?);
+    let (audit, es_shipper) = crate::cli::audit::console_audit(&audit_settings, &data_dir)?;
     // A bad `[secrets]` setting stops here with its message (a dead Vault does
     // not). The demo writes made-up secrets: only ever into its own store.
     let secrets = if demo_mode {

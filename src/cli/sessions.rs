@@ -19,7 +19,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::cli::CliError;
-use crate::cli_auth::{StepUp, explicit_operator, load_keyring, open_auth};
+use crate::cli::auth::{StepUp, explicit_operator, load_keyring, open_auth};
 use crate::config::Config;
 use crate::display::{Untrusted, code_points, looks_alike, skeleton};
 use crate::sessions::backend::{LocalStore, RedisStore, SessionError, SessionStore, now_ms};
@@ -389,7 +389,7 @@ fn run_cmd(
     // The Redis connection manager belongs to the runtime it is made in.
     let _in_rt = rt.enter();
     let store = open_store(config, redis_url)?;
-    let audit = crate::cli_audit::cli_audit(config)?;
+    let audit = crate::cli::audit::cli_audit(config)?;
     let ascii = crate::sessions::settings::ascii_user_ids(config).map_err(CliError::Usage)?;
     let sessions = Sessions::new(store, audit).with_ascii_user_ids(ascii);
     rt.block_on(run_async(config, &sessions, cmd))

@@ -212,7 +212,7 @@ pub fn open_auth(config: &Config) -> Result<Auth, CliError> {
     let data_dir = &config.paths.data_dir;
     let store = Store::open(data_dir)?;
     let keyring = load_keyring(config, true)?;
-    let audit = crate::cli_audit::cli_audit(config)?;
+    let audit = crate::cli::audit::cli_audit(config)?;
     Ok(
         Auth::new(store, Arc::new(keyring), audit, mfa::Policy::default())
             .with_grant_ttl(config.step_up_minutes.saturating_mul(60)),

@@ -157,7 +157,7 @@ pub fn cli_audit(config: &Config) -> Result<crate::audit::Audit, CliError> {
     let origin = Origin::detect(concat!("windflow-cli/", env!("CARGO_PKG_VERSION")));
     // The key that chains the log, loaded (or made, for a new data dir) up
     // front: a key problem is bad input (exit 2), named before anything runs.
-    let keyring = std::sync::Arc::new(crate::cli_auth::load_keyring(config, true)?);
+    let keyring = std::sync::Arc::new(crate::cli::auth::load_keyring(config, true)?);
     let local: std::sync::Arc<dyn AuditSink> =
         std::sync::Arc::new(LocalLog::with_keyring(data_dir.join("audit"), keyring));
     let sink: std::sync::Arc<dyn AuditSink> = match &settings(config)?.elasticsearch {

@@ -20,7 +20,7 @@ use zeroize::Zeroizing;
 
 use crate::auth::AuthError;
 use crate::cli::CliError;
-use crate::cli_auth::{StepUp, explicit_operator, load_keyring, open_auth};
+use crate::cli::auth::{StepUp, explicit_operator, load_keyring, open_auth};
 use crate::config::Config;
 use crate::display::{Untrusted, UntrustedLines};
 use crate::secrets::model::{self, Policy, SecretValue, Values};
@@ -270,7 +270,7 @@ fn open_secrets(config: &Config, args: &BackendArgs) -> Result<Secrets, CliError
     let data_dir = &config.paths.data_dir;
     let local = Store::open(data_dir)?;
     let keyring = load_keyring(config, true)?;
-    let audit = crate::cli_audit::cli_audit(config)?;
+    let audit = crate::cli::audit::cli_audit(config)?;
     let mut s = settings
         .open(local, Arc::new(keyring), audit)
         .map_err(secrets_err)?;
