@@ -13,6 +13,7 @@ pub mod crypto;
 pub mod demo;
 pub mod display;
 pub mod fsutil;
+pub mod isolation;
 pub mod logging;
 pub mod mfa;
 pub mod scans;
