@@ -12,6 +12,7 @@ pub mod console;
 pub mod crypto;
 pub mod demo;
 pub mod display;
+pub mod domains;
 pub mod fsutil;
 pub mod isolation;
 pub mod logging;

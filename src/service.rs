@@ -92,14 +92,8 @@ pub enum ServiceEvent {
     },
     /// `count` more units of work done, for the event rates.
     Processed { service: &'static str, count: u64 },
-    /// Sign-in, enrolment and step-up outcomes.
+    /// Sign-in, enrolment and step-up outcomes (for the console's gate).
     Auth(crate::auth::service::AuthEvent),
-    /// Scan progress, verdicts and manifest results, for the Scans pane.
-    Scans(Box<crate::scans::service::ScanEvent>),
-    /// What the secrets service did (for the Secrets pane).
-    Secrets(crate::secrets::service::SecretsEvent),
-    /// The sessions service's latest view of the session store.
-    Sessions(crate::sessions::service::SessionsEvent),
     /// A figure for the Overview (`sessions: 42`).
     Figure {
         service: &'static str,
@@ -117,6 +111,147 @@ pub const EVENT_CAPACITY: usize = 4096;
 
 pub fn channel() -> (EventTx, EventRx) {
     mpsc::channel(EVENT_CAPACITY)
+}
+
+/// The sending half of a domain's own event channel: typed, bounded, and
+/// waking the console (one [`Wake`] for every domain) after each event.
+/// The pane of the domain holds the [`DomainRx`].
+pub struct DomainTx<E> {
+    tx: mpsc::Sender<E>,
+    wake: Wake,
+}
+
+impl<E> Clone for DomainTx<E> {
+    fn clone(&self) -> Self {
+        Self {
+            tx: self.tx.clone(),
+            wake: self.wake.clone(),
+        }
+    }
+}
+
+impl<E> DomainTx<E> {
+    /// Waits for room; false when the pane is gone.
+    pub async fn send(&self, ev: E) -> bool {
+        let sent = self.tx.send(ev).await.is_ok();
+        self.wake.0.notify_one();
+        sent
+    }
+
+    /// Sends without waiting (progress that may be dropped under a flood);
+    /// false when the channel is full or the pane is gone.
+    pub fn try_send(&self, ev: E) -> bool {
+        let sent = self.tx.try_send(ev).is_ok();
+        self.wake.0.notify_one();
+        sent
+    }
+}
+
+/// The receiving half of a domain's event channel (see [`DomainTx`]).
+pub struct DomainRx<E> {
+    rx: mpsc::Receiver<E>,
+}
+
+impl<E> DomainRx<E> {
+    /// What has arrived, at most [`DRAIN_MAX`] at a time (the rest wakes
+    /// the console again).
+    pub fn drain(&mut self) -> Vec<E> {
+        let mut out = Vec::new();
+        while out.len() < DRAIN_MAX {
+            match self.rx.try_recv() {
+                Ok(ev) => out.push(ev),
+                Err(_) => break,
+            }
+        }
+        out
+    }
+
+    /// Waits for the next event (services' own tests read them this way).
+    pub async fn recv(&mut self) -> Option<E> {
+        self.rx.recv().await
+    }
+}
+
+impl<E> std::fmt::Debug for DomainRx<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DomainRx")
+    }
+}
+
+/// What a domain's service sends through: the console's common channel
+/// (health, activity, outcomes, figures: through `Deref`) and the domain's
+/// own typed channel to its pane ([`Sink::emit`]).
+pub struct Sink<E> {
+    common: EventTx,
+    domain: DomainTx<E>,
+}
+
+impl<E> Clone for Sink<E> {
+    fn clone(&self) -> Self {
+        Self {
+            common: self.common.clone(),
+            domain: self.domain.clone(),
+        }
+    }
+}
+
+impl<E> Sink<E> {
+    pub fn new(common: EventTx, domain: DomainTx<E>) -> Self {
+        Self { common, domain }
+    }
+
+    /// Sends a domain event to the pane, waiting for room.
+    pub async fn emit(&self, ev: E) -> bool {
+        self.domain.send(ev).await
+    }
+
+    /// Sends a domain event unless the pane's channel is full.
+    pub fn try_emit(&self, ev: E) -> bool {
+        self.domain.try_send(ev)
+    }
+}
+
+impl<E> std::ops::Deref for Sink<E> {
+    type Target = EventTx;
+    fn deref(&self) -> &EventTx {
+        &self.common
+    }
+}
+
+/// A sink and the receiving ends of both its channels, for a service
+/// running without a console (tests, the agent).
+pub fn detached<E>() -> (Sink<E>, EventRx, DomainRx<E>) {
+    let (tx, rx) = channel();
+    let (dtx, drx) = Wake::default().channel();
+    (Sink::new(tx, dtx), rx, drx)
+}
+
+/// Capacity of each domain's event channel.
+pub const DOMAIN_CAPACITY: usize = 1024;
+/// The most events a pane takes from its channel per wake-up.
+pub const DRAIN_MAX: usize = 1024;
+
+/// Wakes the console when any domain sent an event.
+#[derive(Clone, Default)]
+pub struct Wake(std::sync::Arc<tokio::sync::Notify>);
+
+impl Wake {
+    /// A new typed channel for one domain's events.
+    pub fn channel<E>(&self) -> (DomainTx<E>, DomainRx<E>) {
+        let (tx, rx) = mpsc::channel(DOMAIN_CAPACITY);
+        (
+            DomainTx {
+                tx,
+                wake: self.clone(),
+            },
+            DomainRx { rx },
+        )
+    }
+
+    /// Resolves when some domain sent an event since the last call.
+    pub async fn woken(&self) {
+        self.0.notified().await;
+    }
 }
 
 /// Sends an activity line.
@@ -152,6 +287,76 @@ pub async fn outcome(
             at: SystemTime::now(),
         })
         .await;
+}
+
+/// A domain's request type (its own enum): the console routes it to the
+/// domain's [`Handle`] without knowing it.
+pub trait DomainRequestKind: std::any::Any + Send + std::fmt::Debug {
+    /// The domain whose handle takes it (the domain's id).
+    const DOMAIN: &'static str;
+}
+
+trait Body: std::any::Any + Send + std::fmt::Debug {
+    fn as_any(&self) -> &dyn std::any::Any;
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send>;
+}
+
+impl<T: std::any::Any + Send + std::fmt::Debug> Body for T {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send> {
+        self
+    }
+}
+
+/// A request from a pane for its domain's service, with the operator on
+/// whose behalf it is made (filled in by the console, in one place, when it
+/// routes the request).
+#[derive(Debug)]
+pub struct DomainRequest {
+    pub domain: &'static str,
+    pub actor: Option<String>,
+    body: Box<dyn Body>,
+}
+
+impl DomainRequest {
+    pub fn new<R: DomainRequestKind>(req: R) -> Self {
+        Self {
+            domain: R::DOMAIN,
+            actor: None,
+            body: Box::new(req),
+        }
+    }
+
+    /// The request, when it is an `R`.
+    pub fn get<R: DomainRequestKind>(&self) -> Option<&R> {
+        (*self.body).as_any().downcast_ref()
+    }
+
+    /// The acting operator and the request, when it is an `R`.
+    pub fn take<R: DomainRequestKind>(self) -> Result<(Option<String>, R), Self> {
+        if self.get::<R>().is_none() {
+            return Err(self);
+        }
+        let actor = self.actor;
+        let req = self
+            .body
+            .into_any()
+            .downcast::<R>()
+            .expect("checked just above");
+        Ok((actor, *req))
+    }
+}
+
+/// The console's end of a domain's service.
+pub trait Handle: Send + Sync {
+    fn domain(&self) -> &'static str;
+    /// Queues the request; false when the service is gone or saturated
+    /// (or the request is not this domain's).
+    fn send(&self, req: DomainRequest) -> bool;
+    /// Probe the backend now (`:probe`).
+    fn probe(&self) {}
 }
 
 /// Removes the password from a URL so it can be shown (`redis://:****@host`).

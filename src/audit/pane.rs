@@ -598,10 +598,3 @@ impl Pane for AuditPane {
         moved
     }
 }
-
-/// Gives the audit pane among `panes` its feed.
-pub fn attach(panes: &mut [Box<dyn Pane>], feed: SharedFeed) {
-    if let Some(p) = panes.iter_mut().find(|p| p.id() == ID) {
-        *p = Box::new(AuditPane::new(Some(feed)));
-    }
-}

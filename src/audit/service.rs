@@ -62,6 +62,29 @@ pub fn new_feed(settings: &AuditSettings) -> SharedFeed {
     Arc::new(Mutex::new(Feed::new(settings.tail_capacity, source)))
 }
 
+/// The audit domain's part of a console: the tail (local log or
+/// Elasticsearch) and its pane, the delivery of owed alerts while no agent
+/// runs, and in the demo a stream of made-up events.
+pub fn console(ctx: &crate::domains::ConsoleCtx) -> crate::domains::Started {
+    let settings = ctx.audit_settings;
+    let feed = new_feed(settings);
+    spawn_alerts(
+        settings,
+        ctx.data_dir,
+        ctx.store.clone(),
+        &feed,
+        ctx.events.clone(),
+    );
+    spawn(settings, ctx.data_dir, feed.clone(), ctx.events.clone());
+    if ctx.demo {
+        super::demo::spawn(ctx.audit.clone(), super::demo::rate_from_env());
+    }
+    Ok(crate::domains::Plug {
+        pane: Some(Box::new(super::pane::AuditPane::new(Some(feed)))),
+        handle: None,
+    })
+}
+
 /// Starts the service on the current tokio runtime, filling `feed`. Alerts
 /// are not sent from here: see [`spawn_alerts`].
 pub fn spawn(settings: &AuditSettings, data_dir: &Path, feed: SharedFeed, tx: EventTx) {

@@ -133,6 +133,18 @@ impl AuthHandle {
     }
 }
 
+/// The operators' pane. The sign-in service itself starts with the console
+/// (its gate needs it before any domain's pane shows).
+pub fn console(_ctx: &crate::domains::ConsoleCtx) -> crate::domains::Started {
+    Ok(crate::domains::Plug {
+        pane: Some(Box::new(super::pane::Operators::default())),
+        handle: None,
+    })
+}
+
+/// The domain's id (its pane is the Operators pane).
+pub const NAME: &str = super::pane::ID;
+
 pub fn spawn(auth: Auth, events: EventTx) -> AuthHandle {
     let (tx, mut rx) = mpsc::channel::<AuthRequest>(16);
     tokio::spawn(async move {

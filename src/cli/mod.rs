@@ -20,7 +20,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use crate::config::{BaseDirs, Config, Flags};
 use crate::console::{self, Exit, Services, app::App, app::Settings, theme::ColorMode};
-use crate::{demo, logging, service, store};
+use crate::{logging, service, store};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -521,37 +521,12 @@ fn run_console(
     if demo_mode {
         audit_settings.elasticsearch = None;
     }
-    let audit_feed = crate::audit::service::new_feed(&audit_settings);
-    let mut panes = console::panes();
-    crate::audit::pane::attach(&mut panes, audit_feed.clone());
-    let app = App::new(settings, panes, &config.theme, &config.keymap).map_err(CliError::Usage)?;
     let store = store::Store::open(&data_dir)?;
     let keyring = Arc::new(crate::cli::auth::load_keyring(&config, true)?);
     let (audit, es_shipper) = crate::cli::audit::console_audit(&audit_settings, &data_dir)?;
-    // A bad `[secrets]` setting stops here with its message (a dead Vault does
-    // not). The demo writes made-up secrets: only ever into its own store.
-    let secrets = if demo_mode {
-        crate::secrets::Secrets::new(
-            Arc::new(crate::secrets::LocalStore::new(store.clone())),
-            keyring.clone(),
-            store.clone(),
-            audit.clone(),
-        )
-        .with_actor(&config.operator)
-    } else {
-        crate::secrets::service::from_config(
-            &config,
-            store.clone(),
-            keyring.clone(),
-            audit.clone(),
-            &config.operator,
-        )
-        .map_err(|e| CliError::Usage(format!("secrets: {e}")))?
-    };
-    let secrets = Some(secrets);
     let auth = crate::auth::Auth::new(
         store.clone(),
-        keyring,
+        keyring.clone(),
         audit.clone(),
         crate::mfa::Policy::default(),
     );
@@ -561,79 +536,58 @@ fn run_console(
         .enable_all()
         .build()
         .map_err(anyhow::Error::from)?;
-    let sessions_keys = auth.keyring().clone();
-    let redis_tls = crate::sessions::settings::RedisTls::checked(
-        &config,
-        redis_url.as_deref().filter(|_| !demo_mode),
-    )
-    .map_err(CliError::Usage)?;
-    let sessions_audit = audit.clone();
     let exit = runtime.block_on(async move {
         let (tx, rx) = service::channel();
-        let sessions = crate::sessions::service::start_console(
-            store.clone(),
-            sessions_keys,
-            sessions_audit,
-            redis_url.as_deref().filter(|_| !demo_mode),
-            &redis_tls,
-            demo_mode,
-            tx.clone(),
-        )?;
-        let store_handle = store::service::spawn(store.clone(), tx.clone());
-        let secrets_handle = secrets
-            .clone()
-            .map(|s| crate::secrets::service::spawn(s, tx.clone()));
-        if let (true, Some(s), Some(h)) = (demo_mode, secrets, secrets_handle.clone()) {
-            crate::secrets::demo::spawn(s, h);
+        let wake = service::Wake::default();
+        let ctx = crate::domains::ConsoleCtx {
+            config: &config,
+            data_dir: &data_dir,
+            demo: demo_mode,
+            redis_url: redis_url.as_deref(),
+            store,
+            keyring,
+            audit,
+            audit_settings: &audit_settings,
+            events: tx.clone(),
+            wake: wake.clone(),
+        };
+        let mut panes = Vec::new();
+        let mut handles = Vec::new();
+        for domain in crate::domains::DOMAINS {
+            let plug = (domain.console)(&ctx)?;
+            panes.extend(plug.pane);
+            handles.extend(plug.handle);
         }
+        // Themes and keymaps are checked before the terminal is touched.
+        let app = App::new(
+            settings,
+            console::with_domain_panes(panes),
+            &config.theme,
+            &config.keymap,
+        )
+        .map_err(CliError::Usage)?;
         let auth_handle = crate::auth::service::spawn(auth, tx.clone());
         if let Some(start) = es_shipper {
             tokio::spawn(start(tx.clone()));
         }
-        // The demo's data dir is its own: its alerts go out as configured.
-        crate::audit::service::spawn_alerts(
-            &audit_settings,
-            &data_dir,
-            store.clone(),
-            &audit_feed,
-            tx.clone(),
-        );
-        crate::audit::service::spawn(&audit_settings, &data_dir, audit_feed, tx.clone());
         if !demo_mode {
             tokio::spawn(crate::agent::watch(data_dir.clone(), tx.clone()));
         }
-        if demo_mode {
-            demo::spawn(store_handle.clone(), tx.clone());
-            crate::audit::demo::spawn(audit.clone(), crate::audit::demo::rate_from_env());
-        }
-        let scans_handle = crate::scans::service::spawn(
-            crate::scans::service::ScanConfig {
-                policy_path: Some(data_dir.join("scans").join("policy.toml")),
-                runner: crate::scans::runner::RunnerConfig::default(),
-                audit: audit.clone(),
-            },
-            tx.clone(),
-        );
-        if demo_mode {
-            crate::scans::service::demo(scans_handle.clone());
-        }
         let services = Services {
-            store: Some(store_handle),
             auth: Some(auth_handle),
-            scans: Some(scans_handle),
-            secrets: secrets_handle,
-            sessions: Some(sessions),
+            domains: handles,
         };
-        console::run(app, services, rx).await
+        console::run(app, services, rx, wake)
+            .await
+            .map_err(CliError::Failure)
     });
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     drop(demo_dir);
-    match exit {
-        Ok(Exit::Quit) => Ok(ExitCode::SUCCESS),
-        Ok(Exit::Signal(sig)) => {
+    match exit? {
+        Exit::Quit => Ok(ExitCode::SUCCESS),
+        Exit::Signal(sig) => {
             tracing::info!(signal = sig, "console stopped by a signal");
             Ok(ExitCode::from(128 + sig as u8))
         }
-        Err(e) => Err(CliError::Failure(e)),
     }
 }

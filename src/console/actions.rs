@@ -69,8 +69,10 @@ pub mod name {
     pub const FILTER: &str = "filter";
     pub const NEXT_PANE: &str = "next_pane";
     pub const PREV_PANE: &str = "prev_pane";
-    pub const PANE: [&str; 9] = [
+    /// The first ten panes' own keys (`1`..`9`, `0`); `:pane NAME` reaches any.
+    pub const PANE: [&str; 10] = [
         "pane_1", "pane_2", "pane_3", "pane_4", "pane_5", "pane_6", "pane_7", "pane_8", "pane_9",
+        "pane_10",
     ];
     pub const ZOOM: &str = "zoom";
     pub const COPY: &str = "copy";
@@ -149,7 +151,7 @@ pub fn core_actions() -> Vec<ActionDef> {
     v
 }
 
-const PANE_SUMMARIES: [&str; 9] = [
+const PANE_SUMMARIES: [&str; 10] = [
     "Go to pane 1",
     "Go to pane 2",
     "Go to pane 3",
@@ -159,6 +161,7 @@ const PANE_SUMMARIES: [&str; 9] = [
     "Go to pane 7",
     "Go to pane 8",
     "Go to pane 9",
+    "Go to pane 10",
 ];
 
 /// All known actions, looked up by scope and name.

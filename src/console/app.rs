@@ -23,7 +23,6 @@ use super::theme::{self, ColorMode, Theme, ThemeColor};
 use crate::auth::service::{AuthEvent, AuthRequest};
 use crate::auth::{Role, requirement};
 use crate::service::{Level, ServiceEvent};
-use crate::store::service::StoreRequest;
 use crate::tomlpos::FileError;
 
 /// Input to [`App::update`].
@@ -34,6 +33,8 @@ pub enum Msg {
     Paste(String),
     Resize(u16, u16),
     Service(ServiceEvent),
+    /// Some domain sent its pane events: each pane takes its own.
+    Wake,
     /// Once a second: clocks, rates, expiring messages.
     Tick,
 }
@@ -51,11 +52,24 @@ pub enum Request {
     SetMouse(bool),
     /// Ask every service to probe its backend now.
     ProbeAll,
-    Store(StoreRequest),
     Auth(AuthRequest),
-    Scans(crate::scans::service::ScanRequest),
-    Secrets(crate::secrets::service::SecretsRequest),
-    Sessions(crate::sessions::service::SessionsRequest),
+    /// For a domain's service (see [`crate::service::DomainRequest`]).
+    Domain(crate::service::DomainRequest),
+}
+
+impl Request {
+    /// A request for the domain whose request type is `R`.
+    pub fn domain<R: crate::service::DomainRequestKind>(req: R) -> Self {
+        Request::Domain(crate::service::DomainRequest::new(req))
+    }
+
+    /// This request, when it is one of `R`'s domain.
+    pub fn get<R: crate::service::DomainRequestKind>(&self) -> Option<&R> {
+        match self {
+            Request::Domain(d) => d.get(),
+            _ => None,
+        }
+    }
 }
 
 /// A question before a dangerous action.
@@ -315,6 +329,13 @@ impl App {
                     }
                     self.dirty = true;
                 }
+            }
+            Msg::Wake => {
+                let mut effects = Vec::new();
+                for p in &mut self.panes {
+                    self.dirty |= p.poll(&mut effects);
+                }
+                self.apply_effects(effects, &mut out);
             }
             Msg::Tick => self.tick(),
         }
@@ -1067,7 +1088,7 @@ impl App {
             self.focus_pane(i);
         }
         let n = images.len();
-        out.push(Request::Scans(ScanRequest::Images {
+        out.push(Request::domain(ScanRequest::Images {
             images,
             tools: vec![Tool::Trivy, Tool::Grype],
         }));

@@ -26,20 +26,27 @@ use app::{App, Msg, Request};
 use panes::Pane;
 
 use crate::auth::service::AuthHandle;
+use crate::service::Handle;
 use crate::service::{EventRx, Level};
-use crate::store::service::{StoreHandle, StoreRequest};
 
-/// The panes, in pane-bar order.
+/// The panes in pane-bar order: the Overview, each domain's (in the order
+/// of [`crate::domains::DOMAINS`]), the Activity log.
+pub fn with_domain_panes(domain_panes: Vec<Box<dyn Pane>>) -> Vec<Box<dyn Pane>> {
+    let mut all: Vec<Box<dyn Pane>> = vec![Box::new(panes::overview::Overview::default())];
+    all.extend(domain_panes);
+    all.push(Box::new(panes::activity::Activity::default()));
+    all
+}
+
+/// Every pane with no service behind it (for tests, help and keymap checks).
 pub fn panes() -> Vec<Box<dyn Pane>> {
-    vec![
-        Box::new(panes::overview::Overview::default()),
+    with_domain_panes(vec![
         Box::new(crate::sessions::pane::SessionsPane::default()),
         Box::new(crate::secrets::pane::SecretsPane::default()),
         Box::new(crate::scans::pane::ScansPane::default()),
         Box::new(crate::audit::pane::AuditPane::default()),
         Box::new(crate::auth::pane::Operators::default()),
-        Box::new(panes::activity::Activity::default()),
-    ]
+    ])
 }
 
 /// Every action: the console's own and each pane's.
@@ -54,25 +61,17 @@ pub fn registry(panes: &[Box<dyn Pane>]) -> actions::ActionRegistry {
 /// Handles to the service tasks, for the requests of [`App::update`].
 #[derive(Clone, Default)]
 pub struct Services {
-    pub store: Option<StoreHandle>,
     pub auth: Option<AuthHandle>,
-    pub scans: Option<crate::scans::service::ScanHandle>,
-    pub secrets: Option<crate::secrets::service::SecretsHandle>,
-    pub sessions: Option<crate::sessions::service::SessionsHandle>,
+    /// Each domain's service, found by its domain id.
+    pub domains: Vec<std::sync::Arc<dyn Handle>>,
 }
 
 impl Services {
     fn send(&self, req: Request, app: &mut App) {
         match req {
             Request::ProbeAll => {
-                if let Some(s) = &self.store {
-                    s.try_send(StoreRequest::Probe);
-                }
-                if let Some(s) = &self.sessions {
-                    s.try_send(crate::sessions::service::SessionsRequest::Refresh);
-                }
-                if let Some(s) = &self.secrets {
-                    s.try_send(crate::secrets::service::SecretsRequest::Probe);
+                for h in &self.domains {
+                    h.probe();
                 }
             }
             Request::Auth(r) => {
@@ -84,49 +83,19 @@ impl Services {
                     );
                 }
             }
-            Request::Scans(r) => {
-                let sent = self.scans.as_ref().is_some_and(|s| s.try_send(r));
-                if !sent {
-                    app.notify(
-                        Level::Error,
-                        "the scan service is not running or is busy; nothing was done",
-                    );
-                }
-            }
-            Request::Secrets(r) => {
-                let actor = app.signed().map(|s| s.operator.clone());
+            Request::Domain(mut r) => {
+                // The one place a request gets its acting operator.
+                r.actor = app.signed().map(|s| s.operator.clone());
+                let domain = r.domain;
                 let sent = self
-                    .secrets
-                    .as_ref()
-                    .is_some_and(|s| s.try_send_as(actor.as_deref(), r));
+                    .domains
+                    .iter()
+                    .find(|h| h.domain() == domain)
+                    .is_some_and(|h| h.send(r));
                 if !sent {
                     app.notify(
                         Level::Error,
-                        "the secrets service is not running or is busy; nothing was done",
-                    );
-                }
-            }
-            Request::Sessions(mut r) => {
-                use crate::sessions::service::SessionsRequest as R;
-                // Revocations are recorded as done by the signed-in operator.
-                let who = app.signed().map(|s| s.operator.clone()).unwrap_or_default();
-                if let R::Revoke { by, .. } | R::RevokeUser { by, .. } = &mut r {
-                    *by = who;
-                }
-                let sent = self.sessions.as_ref().is_some_and(|s| s.try_send(r));
-                if !sent {
-                    app.notify(
-                        Level::Error,
-                        "the sessions service is not running or is busy; nothing was done",
-                    );
-                }
-            }
-            Request::Store(r) => {
-                let sent = self.store.as_ref().is_some_and(|s| s.try_send(r));
-                if !sent {
-                    app.notify(
-                        Level::Error,
-                        "the store service is not running or is saturated; nothing was done",
+                        format!("the {domain} service is not running or is busy; nothing was done"),
                     );
                 }
             }
@@ -148,7 +117,12 @@ pub const FRAME: Duration = Duration::from_millis(16);
 
 /// Runs the console until the operator quits or a signal arrives. The
 /// terminal is restored on every way out.
-pub async fn run(mut app: App, services: Services, mut events: EventRx) -> anyhow::Result<Exit> {
+pub async fn run(
+    mut app: App,
+    services: Services,
+    mut events: EventRx,
+    wake: crate::service::Wake,
+) -> anyhow::Result<Exit> {
     let mut term = terminal::enter(app.settings.mouse)?;
     let _guard = terminal::Guard;
     let mut input = EventStream::new();
@@ -198,6 +172,7 @@ pub async fn run(mut app: App, services: Services, mut events: EventRx) -> anyho
                 }
                 reqs
             }
+            () = wake.woken() => app.update(Msg::Wake),
             _ = tick.tick() => app.update(Msg::Tick),
             _ = sigterm.recv() => return Ok(Exit::Signal(libc::SIGTERM)),
             _ = sighup.recv() => return Ok(Exit::Signal(libc::SIGHUP)),

@@ -101,13 +101,21 @@ fn pane_bar(app: &App, frame: &mut Frame, area: Rect, hits: &mut HitMap) {
     frame.render_widget(Block::default().style(t.bar()), area);
     // The widest form that fits: brand and full titles; then no brand; then
     // the unfocused panes as their first letters; then as numbers only.
+    // Each pane's number key: 1 to 9, then 0; later panes have none (`:pane`).
+    let key = |i: usize| match i {
+        0..9 => format!("{} ", i + 1),
+        9 => "0 ".to_string(),
+        _ => String::new(),
+    };
     let label = |i: usize, title: &str, level: u8| {
         let short: String = title.chars().take(3).collect();
+        let key = key(i);
         match level {
-            _ if i == app.focus => format!(" {} {title} ", i + 1),
-            0 | 1 => format!(" {} {title} ", i + 1),
-            2 => format!(" {} {short} ", i + 1),
-            _ => format!(" {} ", i + 1),
+            _ if i == app.focus => format!(" {key}{title} "),
+            0 | 1 => format!(" {key}{title} "),
+            2 => format!(" {key}{short} "),
+            _ if key.is_empty() => format!(" {short} "),
+            _ => format!(" {key}"),
         }
     };
     let brand = " WindFlow ";

@@ -29,7 +29,7 @@ use crate::console::app::{ConfirmSpec, Request};
 use crate::console::filter::{self, Filter};
 use crate::console::panes::{Effect, ListView, Pane, RenderCtx, Shared};
 use crate::console::theme::{Role, Theme};
-use crate::service::{Level, ServiceEvent};
+use crate::service::Level;
 
 pub const ID: &str = "scans";
 const LEAVE: &str = "leave";
@@ -125,6 +125,7 @@ pub struct ScansPane {
     /// Today, for the default expiry (None: the clock).
     today: Option<NaiveDate>,
     waivers: usize,
+    feed: Option<crate::service::DomainRx<ScanEvent>>,
 }
 
 impl Default for ScansPane {
@@ -138,6 +139,7 @@ impl Default for ScansPane {
             form: None,
             today: None,
             waivers: 0,
+            feed: None,
         }
     }
 }
@@ -187,6 +189,14 @@ fn counts_text(c: &[usize; 5]) -> String {
 }
 
 impl ScansPane {
+    /// The pane fed by the scan service's channel.
+    pub fn new(feed: crate::service::DomainRx<ScanEvent>) -> Self {
+        Self {
+            feed: Some(feed),
+            ..Self::default()
+        }
+    }
+
     /// Pins today's date (for the default expiry in tests).
     pub fn set_today(&mut self, d: NaiveDate) {
         self.today = Some(d);
@@ -363,7 +373,7 @@ impl ScansPane {
             action: WAIVE,
             pending: format!("adding the waiver of {}", waiver.id),
             guard: Some("scans.waive"),
-            then: vec![Request::Scans(ScanRequest::AddWaiver { waiver, operator: None })],
+            then: vec![Request::domain(ScanRequest::AddWaiver { waiver, operator: None })],
         }));
         self.form = None;
     }
@@ -935,7 +945,7 @@ impl Pane for ScansPane {
                 true
             }
             (CANCEL, _) => {
-                effects.push(Effect::Request(Request::Scans(ScanRequest::Cancel)));
+                effects.push(Effect::Request(Request::domain(ScanRequest::Cancel)));
                 true
             }
             (WAIVE, View::Findings(g)) => {
@@ -1052,11 +1062,16 @@ impl Pane for ScansPane {
         }
     }
 
-    fn service_event(&mut self, ev: &ServiceEvent, _effects: &mut Vec<Effect>) -> bool {
-        match ev {
-            ServiceEvent::Scans(e) => self.apply(e),
-            _ => false,
+    fn poll(&mut self, _effects: &mut Vec<Effect>) -> bool {
+        let Some(feed) = &mut self.feed else {
+            return false;
+        };
+        let events = feed.drain();
+        let mut changed = false;
+        for ev in &events {
+            changed |= self.apply(ev);
         }
+        changed
     }
 
     fn lock(&mut self) {

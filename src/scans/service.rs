@@ -18,11 +18,12 @@ use super::model::Finding;
 use super::report::parse_report;
 use super::runner::{Job, Progress, Runner, RunnerConfig, Target, Tool};
 use crate::audit::Audit;
-use crate::service::{
-    Backend, EventTx, Health, HealthState, Level, ServiceEvent, activity, outcome,
-};
+use crate::service::{Backend, Health, HealthState, Level, ServiceEvent, activity, outcome};
 
 pub const NAME: &str = "scans";
+
+/// Where the service reports (see [`crate::service::Sink`]).
+pub type Events = crate::service::Sink<ScanEvent>;
 
 /// Input of a scan: a file, or bytes (bundled samples).
 #[derive(Clone, Debug)]
@@ -125,6 +126,26 @@ impl ScanHandle {
     }
 }
 
+impl crate::service::DomainRequestKind for ScanRequest {
+    const DOMAIN: &'static str = NAME;
+}
+
+impl crate::service::Handle for ScanHandle {
+    fn domain(&self) -> &'static str {
+        NAME
+    }
+    /// A waiver is recorded as granted by the acting operator.
+    fn send(&self, req: crate::service::DomainRequest) -> bool {
+        let Ok((actor, mut r)) = req.take::<ScanRequest>() else {
+            return false;
+        };
+        if let ScanRequest::AddWaiver { operator, .. } = &mut r {
+            *operator = actor;
+        }
+        self.try_send(r)
+    }
+}
+
 impl std::fmt::Debug for ScanHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("ScanHandle")
@@ -150,23 +171,44 @@ struct Inner {
     state: Mutex<State>,
     /// Why the saved policy was not loaded (the default is used).
     policy_error: Option<String>,
-    events: EventTx,
+    events: Events,
     runner: Runner,
     cancel: watch::Sender<bool>,
     policy_path: Option<PathBuf>,
     audit: Audit,
 }
 
-fn send(events: &EventTx, ev: ScanEvent) {
+fn send(events: &Events, ev: ScanEvent) {
     // Progress may be dropped when the console is flooded; results are awaited.
-    let _ = events.try_send(ServiceEvent::Scans(Box::new(ev)));
+    events.try_emit(ev);
 }
 
-async fn send_wait(events: &EventTx, ev: ScanEvent) {
-    let _ = events.send(ServiceEvent::Scans(Box::new(ev))).await;
+async fn send_wait(events: &Events, ev: ScanEvent) {
+    events.emit(ev).await;
 }
 
-pub fn spawn(config: ScanConfig, events: EventTx) -> ScanHandle {
+/// The scans domain's part of a console: its service (the policy and its
+/// waivers in the data dir) and its pane; in the demo, made-up scans.
+pub fn console(ctx: &crate::domains::ConsoleCtx) -> crate::domains::Started {
+    let (tx, rx) = ctx.wake.channel();
+    let handle = spawn(
+        ScanConfig {
+            policy_path: Some(ctx.data_dir.join("scans").join("policy.toml")),
+            runner: RunnerConfig::default(),
+            audit: ctx.audit.clone(),
+        },
+        Events::new(ctx.events.clone(), tx),
+    );
+    if ctx.demo {
+        demo(handle.clone());
+    }
+    Ok(crate::domains::Plug {
+        pane: Some(Box::new(super::pane::ScansPane::new(rx))),
+        handle: Some(Arc::new(handle)),
+    })
+}
+
+pub fn spawn(config: ScanConfig, events: Events) -> ScanHandle {
     let (tx, mut rx) = mpsc::channel::<ScanRequest>(64);
     let (cancel, _) = watch::channel(false);
     let policy = match config.policy_path.as_deref().filter(|p| p.exists()) {

@@ -25,7 +25,7 @@ use crate::console::filter::Filter;
 use crate::console::fmt;
 use crate::console::panes::{Effect, ListView, Pane, RenderCtx, Shared};
 use crate::console::theme::{Role, Theme};
-use crate::service::{Level, ServiceEvent};
+use crate::service::{DomainRx, Level};
 
 pub const ID: &str = "secrets";
 pub const REFRESH: &str = "refresh";
@@ -144,6 +144,159 @@ pub struct SecretsPane {
     recovered: Vec<Recovered>,
     /// Unix seconds "now" for expiry (tests fix it; else the wall clock).
     now_override: Option<i64>,
+    feed: Option<DomainRx<SecretsEvent>>,
+}
+
+impl SecretsPane {
+    /// The pane fed by the secrets service's channel.
+    pub fn new(feed: DomainRx<SecretsEvent>) -> Self {
+        Self {
+            feed: Some(feed),
+            ..Self::default()
+        }
+    }
+
+    /// Applies one event of the secrets service.
+    fn apply(&mut self, ev: &SecretsEvent, effects: &mut Vec<Effect>) -> bool {
+        match ev {
+            SecretsEvent::Index { paths, took } => {
+                self.index = PathIndex::new(paths.clone());
+                self.loaded = Some(*took);
+                self.error = None;
+                self.rebuild();
+                if self.detail.is_none() {
+                    if self.selected_path().is_none() {
+                        self.list.selected = self
+                            .rows
+                            .iter()
+                            .position(|r| matches!(r, Row::Secret { .. }))
+                            .unwrap_or(0);
+                    }
+                    self.select_changed(effects);
+                }
+            }
+            SecretsEvent::Metas(metas) => {
+                for m in metas {
+                    self.metas.insert(m.path.clone(), m.clone());
+                }
+            }
+            SecretsEvent::Detail {
+                meta,
+                version,
+                hashes,
+            } => {
+                self.metas.insert(meta.path.clone(), meta.clone());
+                if self.selected_path() == Some(meta.path.as_str()) {
+                    self.detail = Some(Detail {
+                        meta: meta.clone(),
+                        version: *version,
+                        hashes: hashes.clone(),
+                    });
+                    self.version_sel = self.version_sel.min(meta.versions.len().saturating_sub(1));
+                    self.key_sel = self.key_sel.min(hashes.len().saturating_sub(1));
+                } else if !self.index.paths().contains(&meta.path) {
+                    // A new secret (written from the editor or elsewhere).
+                    let mut paths = self.index.paths().to_vec();
+                    paths.push(meta.path.clone());
+                    self.index = PathIndex::new(paths);
+                    self.rebuild();
+                }
+            }
+            SecretsEvent::Revealed {
+                path,
+                version,
+                values,
+            } => {
+                self.revealed = Some(Revealed {
+                    path: path.clone(),
+                    version: *version,
+                    values: values.clone(),
+                    until: Instant::now() + REVEAL_FOR,
+                });
+            }
+            SecretsEvent::Remask { path } => {
+                if self.revealed.as_ref().is_some_and(|r| &r.path == path) {
+                    self.revealed = None;
+                }
+            }
+            SecretsEvent::Editing {
+                path,
+                version,
+                values,
+            } => {
+                let text = model::editor_text(values);
+                let mut area = TextArea::new(text.lines().map(str::to_owned).collect());
+                area.set_placeholder_text("KEY=VALUE per line; indent to continue a value");
+                self.view = View::Edit(Box::new(Editor {
+                    path: path.clone(),
+                    version: *version,
+                    original: values.clone(),
+                    area,
+                    error: None,
+                    review: None,
+                }));
+            }
+            SecretsEvent::Diff {
+                path,
+                v1,
+                v2,
+                lines,
+                values,
+            } => {
+                self.view = View::Diff(DiffView {
+                    path: path.clone(),
+                    v1: *v1,
+                    v2: *v2,
+                    lines: lines.clone(),
+                    values: values.clone(),
+                });
+            }
+            SecretsEvent::Rule {
+                path,
+                keys,
+                summary,
+            } => {
+                self.rules
+                    .insert(path.clone(), (keys.clone(), summary.clone()));
+            }
+            SecretsEvent::Progress(Progress { path, step, status }) => {
+                if !matches!(&self.view, View::Rotation(r) if &r.path == path) {
+                    self.view = View::Rotation(RotationView {
+                        path: path.clone(),
+                        steps: Vec::new(),
+                        outcome: None,
+                    });
+                }
+                if let View::Rotation(r) = &mut self.view {
+                    match r.steps.iter_mut().find(|(s, _)| s == step) {
+                        Some(entry) => entry.1 = status.clone(),
+                        None => r.steps.push((*step, status.clone())),
+                    }
+                }
+            }
+            SecretsEvent::Rotated(res) => {
+                if let View::Rotation(r) = &mut self.view {
+                    r.outcome = Some(res.clone());
+                }
+                self.revealed = None;
+            }
+            SecretsEvent::Written { .. } => {
+                self.revealed = None;
+            }
+            SecretsEvent::Recovered(r) => self.recovered = r.clone(),
+            SecretsEvent::Failed { what, error } => {
+                self.error = Some(format!("{what}: {error}"));
+                effects.push(Effect::Notify(Level::Error, format!("{what}: {error}")));
+                if let View::Rotation(r) = &mut self.view
+                    && r.outcome.is_none()
+                    && r.steps.is_empty()
+                {
+                    self.view = View::Detail;
+                }
+            }
+        }
+        true
+    }
 }
 
 impl Default for SecretsPane {
@@ -164,12 +317,13 @@ impl Default for SecretsPane {
             error: None,
             recovered: Vec::new(),
             now_override: None,
+            feed: None,
         }
     }
 }
 
 fn req(r: SecretsRequest) -> Effect {
-    Effect::Request(Request::Secrets(r))
+    Effect::Request(Request::domain(r))
 }
 
 /// The tree rows of sorted `paths`: a folder row for each new folder.
@@ -427,7 +581,7 @@ impl SecretsPane {
                     action: "secrets.rotate",
                     pending: format!("rotating {p}"),
                     guard: Some("secrets.rotate"),
-                    then: vec![Request::Secrets(SecretsRequest::Rotate {
+                    then: vec![Request::domain(SecretsRequest::Rotate {
                         path: p.clone(),
                         keys,
                         validation,
@@ -611,7 +765,7 @@ impl Pane for SecretsPane {
                             action: "secrets.rollback",
                             pending: format!("rolling {p} back to version {v}"),
                             guard: Some("secrets.rollback"),
-                            then: vec![Request::Secrets(SecretsRequest::Rollback {
+                            then: vec![Request::domain(SecretsRequest::Rollback {
                                 path: p,
                                 version: v,
                             })],
@@ -690,148 +844,16 @@ impl Pane for SecretsPane {
         }
     }
 
-    fn service_event(&mut self, ev: &ServiceEvent, effects: &mut Vec<Effect>) -> bool {
-        let ServiceEvent::Secrets(ev) = ev else {
+    fn poll(&mut self, effects: &mut Vec<Effect>) -> bool {
+        let Some(feed) = &mut self.feed else {
             return false;
         };
-        match ev {
-            SecretsEvent::Index { paths, took } => {
-                self.index = PathIndex::new(paths.clone());
-                self.loaded = Some(*took);
-                self.error = None;
-                self.rebuild();
-                if self.detail.is_none() {
-                    if self.selected_path().is_none() {
-                        self.list.selected = self
-                            .rows
-                            .iter()
-                            .position(|r| matches!(r, Row::Secret { .. }))
-                            .unwrap_or(0);
-                    }
-                    self.select_changed(effects);
-                }
-            }
-            SecretsEvent::Metas(metas) => {
-                for m in metas {
-                    self.metas.insert(m.path.clone(), m.clone());
-                }
-            }
-            SecretsEvent::Detail {
-                meta,
-                version,
-                hashes,
-            } => {
-                self.metas.insert(meta.path.clone(), meta.clone());
-                if self.selected_path() == Some(meta.path.as_str()) {
-                    self.detail = Some(Detail {
-                        meta: meta.clone(),
-                        version: *version,
-                        hashes: hashes.clone(),
-                    });
-                    self.version_sel = self.version_sel.min(meta.versions.len().saturating_sub(1));
-                    self.key_sel = self.key_sel.min(hashes.len().saturating_sub(1));
-                } else if !self.index.paths().contains(&meta.path) {
-                    // A new secret (written from the editor or elsewhere).
-                    let mut paths = self.index.paths().to_vec();
-                    paths.push(meta.path.clone());
-                    self.index = PathIndex::new(paths);
-                    self.rebuild();
-                }
-            }
-            SecretsEvent::Revealed {
-                path,
-                version,
-                values,
-            } => {
-                self.revealed = Some(Revealed {
-                    path: path.clone(),
-                    version: *version,
-                    values: values.clone(),
-                    until: Instant::now() + REVEAL_FOR,
-                });
-            }
-            SecretsEvent::Remask { path } => {
-                if self.revealed.as_ref().is_some_and(|r| &r.path == path) {
-                    self.revealed = None;
-                }
-            }
-            SecretsEvent::Editing {
-                path,
-                version,
-                values,
-            } => {
-                let text = model::editor_text(values);
-                let mut area = TextArea::new(text.lines().map(str::to_owned).collect());
-                area.set_placeholder_text("KEY=VALUE per line; indent to continue a value");
-                self.view = View::Edit(Box::new(Editor {
-                    path: path.clone(),
-                    version: *version,
-                    original: values.clone(),
-                    area,
-                    error: None,
-                    review: None,
-                }));
-            }
-            SecretsEvent::Diff {
-                path,
-                v1,
-                v2,
-                lines,
-                values,
-            } => {
-                self.view = View::Diff(DiffView {
-                    path: path.clone(),
-                    v1: *v1,
-                    v2: *v2,
-                    lines: lines.clone(),
-                    values: values.clone(),
-                });
-            }
-            SecretsEvent::Rule {
-                path,
-                keys,
-                summary,
-            } => {
-                self.rules
-                    .insert(path.clone(), (keys.clone(), summary.clone()));
-            }
-            SecretsEvent::Progress(Progress { path, step, status }) => {
-                if !matches!(&self.view, View::Rotation(r) if &r.path == path) {
-                    self.view = View::Rotation(RotationView {
-                        path: path.clone(),
-                        steps: Vec::new(),
-                        outcome: None,
-                    });
-                }
-                if let View::Rotation(r) = &mut self.view {
-                    match r.steps.iter_mut().find(|(s, _)| s == step) {
-                        Some(entry) => entry.1 = status.clone(),
-                        None => r.steps.push((*step, status.clone())),
-                    }
-                }
-            }
-            SecretsEvent::Rotated(res) => {
-                if let View::Rotation(r) = &mut self.view {
-                    r.outcome = Some(res.clone());
-                }
-                self.revealed = None;
-            }
-            SecretsEvent::Written { .. } => {
-                self.revealed = None;
-            }
-            SecretsEvent::Recovered(r) => self.recovered = r.clone(),
-            SecretsEvent::Failed { what, error } => {
-                self.error = Some(format!("{what}: {error}"));
-                effects.push(Effect::Notify(Level::Error, format!("{what}: {error}")));
-                if let View::Rotation(r) = &mut self.view
-                    && r.outcome.is_none()
-                    && r.steps.is_empty()
-                {
-                    self.view = View::Detail;
-                }
-            }
+        let events = feed.drain();
+        let mut changed = false;
+        for ev in &events {
+            changed |= self.apply(ev, effects);
         }
-        true
+        changed
     }
 
     fn editing(&self) -> bool {

@@ -12,9 +12,7 @@ use super::model::{DiffLine, SecretMeta, Values};
 use super::rotation::{self, Outcome, Progress, Recovered, Validation};
 use super::settings::Overrides;
 use super::{Secrets, SecretsError};
-use crate::service::{
-    Backend, EventTx, Health, HealthState, Level, ServiceEvent, activity, outcome,
-};
+use crate::service::{Backend, Health, HealthState, Level, ServiceEvent, activity, outcome};
 
 pub const NAME: &str = "secrets";
 /// How long a revealed value stays on screen.
@@ -140,20 +138,74 @@ impl SecretsHandle {
     }
 }
 
-fn send(events: &EventTx, ev: SecretsEvent) {
+impl crate::service::DomainRequestKind for SecretsRequest {
+    const DOMAIN: &'static str = NAME;
+}
+
+impl crate::service::Handle for SecretsHandle {
+    fn domain(&self) -> &'static str {
+        NAME
+    }
+    fn send(&self, req: crate::service::DomainRequest) -> bool {
+        req.take::<SecretsRequest>()
+            .is_ok_and(|(actor, r)| self.try_send_as(actor.as_deref(), r))
+    }
+    fn probe(&self) {
+        self.try_send(SecretsRequest::Probe);
+    }
+}
+
+fn send(events: &Events, ev: SecretsEvent) {
     let events = events.clone();
     tokio::spawn(async move {
-        let _ = events.send(ServiceEvent::Secrets(ev)).await;
+        events.emit(ev).await;
     });
 }
 
-pub fn spawn(secrets: Secrets, events: EventTx) -> SecretsHandle {
+/// Where the secrets service reports (see [`crate::service::Sink`]).
+pub type Events = crate::service::Sink<SecretsEvent>;
+
+/// The secrets domain's part of a console: its service on the configured
+/// backend (the demo: made-up secrets, only ever in its own store) and its
+/// pane. A bad `[secrets]` setting stops here; a dead Vault does not.
+pub fn console(ctx: &crate::domains::ConsoleCtx) -> crate::domains::Started {
+    let config = ctx.config;
+    let secrets = if ctx.demo {
+        Secrets::new(
+            Arc::new(crate::secrets::LocalStore::new(ctx.store.clone())),
+            ctx.keyring.clone(),
+            ctx.store.clone(),
+            ctx.audit.clone(),
+        )
+        .with_actor(&config.operator)
+    } else {
+        from_config(
+            config,
+            ctx.store.clone(),
+            ctx.keyring.clone(),
+            ctx.audit.clone(),
+            &config.operator,
+        )
+        .map_err(|e| crate::cli::CliError::Usage(format!("secrets: {e}")))?
+    };
+    let (tx, rx) = ctx.wake.channel();
+    let handle = spawn(secrets.clone(), Events::new(ctx.events.clone(), tx));
+    if ctx.demo {
+        super::demo::spawn(secrets, handle.clone());
+    }
+    Ok(crate::domains::Plug {
+        pane: Some(Box::new(super::pane::SecretsPane::new(rx))),
+        handle: Some(Arc::new(handle)),
+    })
+}
+
+pub fn spawn(secrets: Secrets, events: Events) -> SecretsHandle {
     let (tx, rx) = mpsc::channel(64);
     tokio::spawn(run(secrets, events, rx));
     SecretsHandle { tx }
 }
 
-async fn health(s: &Secrets, events: &EventTx, last: &mut Option<Health>) {
+async fn health(s: &Secrets, events: &Events, last: &mut Option<Health>) {
     let res = s.store().ping().await;
     let backend = match s.store().kind() {
         "embedded" => Backend::Embedded,
@@ -181,11 +233,7 @@ async fn health(s: &Secrets, events: &EventTx, last: &mut Option<Health>) {
     }
 }
 
-async fn run(
-    s: Secrets,
-    events: EventTx,
-    mut rx: mpsc::Receiver<(Option<String>, SecretsRequest)>,
-) {
+async fn run(s: Secrets, events: Events, mut rx: mpsc::Receiver<(Option<String>, SecretsRequest)>) {
     let mut last = None;
     health(&s, &events, &mut last).await;
     match rotation::recover(&s).await {
@@ -278,7 +326,7 @@ async fn run(
 }
 
 /// One request (also what tests call).
-pub async fn handle(s: &Secrets, events: &EventTx, req: SecretsRequest) {
+pub async fn handle(s: &Secrets, events: &Events, req: SecretsRequest) {
     let fail = |what: String, e: SecretsError| {
         send(
             events,
@@ -339,9 +387,7 @@ pub async fn handle(s: &Secrets, events: &EventTx, req: SecretsRequest) {
                     let events = events.clone();
                     tokio::spawn(async move {
                         tokio::time::sleep(REVEAL_FOR).await;
-                        let _ = events
-                            .send(ServiceEvent::Secrets(SecretsEvent::Remask { path }))
-                            .await;
+                        let _ = events.emit(SecretsEvent::Remask { path }).await;
                     });
                 }
                 Err(e) => fail(format!("revealing {path}"), e),
@@ -493,7 +539,7 @@ async fn load(s: &Secrets, path: &str) -> super::Result<SecretsEvent> {
     })
 }
 
-async fn load_metas(s: &Secrets, events: &EventTx, paths: Vec<String>) {
+async fn load_metas(s: &Secrets, events: &Events, paths: Vec<String>) {
     use futures::StreamExt;
     let mut stream = futures::stream::iter(paths)
         .map(|p| async move { s.store().metadata(&p).await })
@@ -501,11 +547,7 @@ async fn load_metas(s: &Secrets, events: &EventTx, paths: Vec<String>) {
         .chunks(256);
     while let Some(batch) = stream.next().await {
         let metas: Vec<SecretMeta> = batch.into_iter().filter_map(Result::ok).collect();
-        if events
-            .send(ServiceEvent::Secrets(SecretsEvent::Metas(metas)))
-            .await
-            .is_err()
-        {
+        if !events.emit(SecretsEvent::Metas(metas)).await {
             return;
         }
     }

@@ -19,13 +19,13 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
 
 use super::model::{Listed, human};
-use super::service::{SessionsRequest, Snapshot, short};
+use super::service::{SessionsEvent, SessionsRequest, Snapshot, short};
 use crate::console::actions::{ActionDef, name};
 use crate::console::app::{ConfirmSpec, Request};
 use crate::console::filter::{self, Filter};
 use crate::console::panes::{Effect, ListView, Pane, RenderCtx, Shared};
 use crate::console::theme::Role;
-use crate::service::Level;
+use crate::service::{DomainRx, Level};
 
 pub const ID: &str = "sessions";
 pub const SORT: &str = "sort";
@@ -134,6 +134,28 @@ pub struct SessionsPane {
     order: Vec<u32>,
     /// Set when the order must be rebuilt.
     stale: bool,
+    feed: Option<DomainRx<SessionsEvent>>,
+}
+
+impl SessionsPane {
+    /// Shows the service's latest view of the session store.
+    pub fn set_snapshot(&mut self, snap: Arc<Snapshot>) {
+        self.snapshot = Some(snap);
+        self.stale = true;
+    }
+
+    /// The latest view of the session store it shows.
+    pub fn snapshot(&self) -> Option<&Arc<Snapshot>> {
+        self.snapshot.as_ref()
+    }
+
+    /// The pane fed by the sessions service's channel.
+    pub fn new(feed: DomainRx<SessionsEvent>) -> Self {
+        Self {
+            feed: Some(feed),
+            ..Self::default()
+        }
+    }
 }
 
 impl Default for SessionsPane {
@@ -146,6 +168,7 @@ impl Default for SessionsPane {
             snapshot: None,
             order: Vec::new(),
             stale: true,
+            feed: None,
         }
     }
 }
@@ -330,7 +353,7 @@ impl Pane for SessionsPane {
                         action: REVOKE,
                         pending: format!("revoking session {} of {}", short(&s.id), s.user_id),
                         guard: Some("sessions.revoke"),
-                        then: vec![Request::Sessions(SessionsRequest::Revoke {
+                        then: vec![Request::domain(SessionsRequest::Revoke {
                             id: s.id.clone(),
                             by: String::new(),
                         })],
@@ -369,7 +392,7 @@ impl Pane for SessionsPane {
                         action: REVOKE_USER,
                         pending: format!("revoking every session of {}", s.user_id),
                         guard: Some("sessions.revoke_user"),
-                        then: vec![Request::Sessions(SessionsRequest::RevokeUser {
+                        then: vec![Request::domain(SessionsRequest::RevokeUser {
                             user: s.user_id.clone(),
                             by: String::new(),
                         })],
@@ -599,15 +622,17 @@ impl Pane for SessionsPane {
         self.list.click(row, self.order.len())
     }
 
-    fn shared_changed(&mut self, shared: &Shared) {
-        let fresh = match (&shared.sessions, &self.snapshot) {
-            (Some(new), Some(old)) => !Arc::ptr_eq(new, old),
-            (Some(_), None) => true,
-            _ => false,
+    fn poll(&mut self, _effects: &mut Vec<Effect>) -> bool {
+        let Some(feed) = &mut self.feed else {
+            return false;
         };
-        if fresh {
-            self.snapshot = shared.sessions.clone();
-            self.stale = true;
+        // Only the newest snapshot counts.
+        match feed.drain().into_iter().last() {
+            Some(SessionsEvent::Snapshot(snap)) => {
+                self.set_snapshot(snap);
+                true
+            }
+            None => false,
         }
     }
 }

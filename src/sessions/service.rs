@@ -15,9 +15,12 @@ use super::model::{
     DEFAULT_TTL_MS, Device, HijackAttempt, Listed, Session, SessionType, Validation, check_user,
 };
 use crate::audit::Audit;
-use crate::service::{EventTx, Health, HealthState, Level, ServiceEvent, activity, outcome};
+use crate::service::{Health, HealthState, Level, ServiceEvent, activity, outcome};
 
 pub const NAME: &str = "sessions";
+
+/// Where the service reports (see [`crate::service::Sink`]).
+pub type Events = crate::service::Sink<SessionsEvent>;
 
 /// Session operations with their audit trail.
 #[derive(Clone)]
@@ -217,6 +220,30 @@ impl SessionsHandle {
     }
 }
 
+impl crate::service::DomainRequestKind for SessionsRequest {
+    const DOMAIN: &'static str = NAME;
+}
+
+impl crate::service::Handle for SessionsHandle {
+    fn domain(&self) -> &'static str {
+        NAME
+    }
+    /// Revocations are recorded as done by the acting operator.
+    fn send(&self, req: crate::service::DomainRequest) -> bool {
+        let Ok((actor, mut r)) = req.take::<SessionsRequest>() else {
+            return false;
+        };
+        if let SessionsRequest::Revoke { by, .. } | SessionsRequest::RevokeUser { by, .. } = &mut r
+        {
+            *by = actor.unwrap_or_default();
+        }
+        self.try_send(r)
+    }
+    fn probe(&self) {
+        self.try_send(SessionsRequest::Refresh);
+    }
+}
+
 /// How often the store is polled while it is healthy.
 pub const POLL_EVERY: Duration = Duration::from_secs(1);
 /// The longest wait between reconnection attempts.
@@ -232,7 +259,7 @@ pub fn start_console(
     redis_url: Option<&str>,
     redis_tls: &super::settings::RedisTls,
     demo: bool,
-    events: EventTx,
+    events: Events,
 ) -> anyhow::Result<SessionsHandle> {
     let backend: Arc<dyn SessionStore> = match redis_url {
         Some(url) => Arc::new(backend::RedisStore::connect_with_tls(url, redis_tls, keys)?),
@@ -240,12 +267,34 @@ pub fn start_console(
     };
     let sessions = Sessions::new(backend, audit);
     if demo {
-        super::demo::spawn(sessions.clone(), events.clone());
+        super::demo::spawn(sessions.clone(), (*events).clone());
     }
     Ok(spawn(sessions, events))
 }
 
-pub fn spawn(sessions: Sessions, events: EventTx) -> SessionsHandle {
+/// The sessions domain's part of a console: its service on Redis (the
+/// configured URL) or the embedded store, and its pane.
+pub fn console(ctx: &crate::domains::ConsoleCtx) -> crate::domains::Started {
+    let redis_url = ctx.redis_url.filter(|_| !ctx.demo);
+    let redis_tls = super::settings::RedisTls::checked(ctx.config, redis_url)
+        .map_err(crate::cli::CliError::Usage)?;
+    let (tx, rx) = ctx.wake.channel();
+    let handle = start_console(
+        ctx.store.clone(),
+        ctx.keyring.clone(),
+        ctx.audit.clone(),
+        redis_url,
+        &redis_tls,
+        ctx.demo,
+        Events::new(ctx.events.clone(), tx),
+    )?;
+    Ok(crate::domains::Plug {
+        pane: Some(Box::new(super::pane::SessionsPane::new(rx))),
+        handle: Some(Arc::new(handle)),
+    })
+}
+
+pub fn spawn(sessions: Sessions, events: Events) -> SessionsHandle {
     let (tx, rx) = mpsc::channel(64);
     tokio::spawn(run(sessions, events, rx));
     SessionsHandle { tx }
@@ -397,7 +446,7 @@ pub const HEALTH_EVERY: Duration = Duration::from_secs(30);
 impl Reporter {
     async fn health(
         &mut self,
-        events: &EventTx,
+        events: &Events,
         store: &dyn SessionStore,
         state: HealthState,
         rtt: Option<Duration>,
@@ -413,7 +462,7 @@ impl Reporter {
         }
     }
 
-    async fn figure(&mut self, events: &EventTx, label: &'static str, value: String) {
+    async fn figure(&mut self, events: &Events, label: &'static str, value: String) {
         if self.figures.get(label) != Some(&value) {
             self.figures.insert(label, value.clone());
             let _ = events
@@ -426,17 +475,15 @@ impl Reporter {
         }
     }
 
-    async fn snapshot(&mut self, events: &EventTx, snap: Arc<Snapshot>) {
+    async fn snapshot(&mut self, events: &Events, snap: Arc<Snapshot>) {
         if snap.generation != self.generation || !snap.rows.is_empty() {
             self.generation = snap.generation;
-            let _ = events
-                .send(ServiceEvent::Sessions(SessionsEvent::Snapshot(snap)))
-                .await;
+            let _ = events.emit(SessionsEvent::Snapshot(snap)).await;
         }
     }
 }
 
-async fn run(sessions: Sessions, events: EventTx, mut rx: mpsc::Receiver<SessionsRequest>) {
+async fn run(sessions: Sessions, events: Events, mut rx: mpsc::Receiver<SessionsRequest>) {
     let store = sessions.store().clone();
     let mut poller = Poller::default();
     let mut report = Reporter::default();
@@ -568,7 +615,7 @@ pub fn revoke_user_outcome(user: &str, res: Result<Vec<String>>) -> (Level, Stri
 }
 
 async fn send_health(
-    events: &EventTx,
+    events: &Events,
     store: &dyn SessionStore,
     state: HealthState,
     rtt: Option<Duration>,

@@ -32,6 +32,36 @@ pub struct StoreHandle {
     tx: mpsc::Sender<StoreRequest>,
 }
 
+/// The store's part of a console: its service (no pane; the Overview shows
+/// it), and in the demo the workload generator writing into it.
+pub fn console(ctx: &crate::domains::ConsoleCtx) -> crate::domains::Started {
+    let handle = spawn(ctx.store.clone(), ctx.events.clone());
+    if ctx.demo {
+        crate::demo::spawn(handle.clone(), ctx.events.clone());
+    }
+    Ok(crate::domains::Plug {
+        pane: None,
+        handle: Some(std::sync::Arc::new(handle)),
+    })
+}
+
+impl crate::service::DomainRequestKind for StoreRequest {
+    const DOMAIN: &'static str = NAME;
+}
+
+impl crate::service::Handle for StoreHandle {
+    fn domain(&self) -> &'static str {
+        NAME
+    }
+    fn send(&self, req: crate::service::DomainRequest) -> bool {
+        req.take::<StoreRequest>()
+            .is_ok_and(|(_, r)| self.try_send(r))
+    }
+    fn probe(&self) {
+        self.try_send(StoreRequest::Probe);
+    }
+}
+
 impl StoreHandle {
     /// Queues a request; returns false when the service is gone or saturated.
     pub fn try_send(&self, req: StoreRequest) -> bool {

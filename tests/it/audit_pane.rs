@@ -9,7 +9,7 @@ use windflow::audit::alert::Alert;
 use windflow::audit::alert::{AlertState, ChannelStatus, DeadLetter};
 use windflow::audit::service::{Feed, SharedFeed};
 use windflow::audit::{SecurityEvent, Severity};
-use windflow::console::{self, app::App};
+use windflow::console::app::App;
 
 use crate::console::{press, screen, settings, typed};
 
@@ -74,8 +74,9 @@ fn feed(capacity: usize, n: usize) -> SharedFeed {
 }
 
 fn app(feed: &SharedFeed) -> App {
-    let mut panes = console::panes();
-    windflow::audit::pane::attach(&mut panes, feed.clone());
+    let panes = crate::support::panes_with(Box::new(windflow::audit::pane::AuditPane::new(Some(
+        feed.clone(),
+    ))));
     let mut app = App::new(settings(), panes, "dark", "vim").unwrap();
     app.set_clock("12:34 UTC");
     crate::console::focus(&mut app, "audit");
@@ -228,8 +229,9 @@ impl windflow::console::panes::Pane for SessionsStandIn {
 fn jump_to_the_events_session_in_the_sessions_pane() {
     let feed = feed(1000, 10);
     let shown = Arc::new(Mutex::new(Vec::new()));
-    let mut panes = console::panes();
-    windflow::audit::pane::attach(&mut panes, feed.clone());
+    let mut panes = crate::support::panes_with(Box::new(windflow::audit::pane::AuditPane::new(
+        Some(feed.clone()),
+    )));
     // A stand-in records what it is asked to show (the real pane: sessions tests).
     panes.retain(|p| p.id() != "sessions");
     panes.push(Box::new(SessionsStandIn(shown.clone())));

@@ -32,6 +32,14 @@ pub fn app() -> App {
     app_with(settings(), "dark")
 }
 
+/// The app of [`app`] with `pane` in place of the default pane of its id.
+pub fn app_with_pane(pane: Box<dyn windflow::console::panes::Pane>) -> App {
+    let mut app = App::new(settings(), crate::support::panes_with(pane), "dark", "vim").unwrap();
+    app.set_clock("12:34 UTC");
+    feed_services(&mut app);
+    app
+}
+
 /// Two services and a few activity lines, at fixed times.
 pub fn feed_services(app: &mut App) {
     let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_000_000);
@@ -395,7 +403,7 @@ fn confirmations_plain_and_typed() {
     typed(&mut app, "C");
     let reqs = typed(&mut app, "y");
     assert!(
-        matches!(reqs[..], [Request::Store(StoreRequest::Compact)]),
+        matches!(reqs[..], [ref r] if matches!(r.get(), Some(StoreRequest::Compact))),
         "{reqs:?}"
     );
 

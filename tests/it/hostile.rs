@@ -443,8 +443,9 @@ fn audit_pane_list_detail_and_dead_letters_show_hostile_text_escaped() {
         ..Default::default()
     }));
     let feed = Arc::new(Mutex::new(f));
-    let mut panes = windflow::console::panes();
-    windflow::audit::pane::attach(&mut panes, feed.clone());
+    let panes = crate::support::panes_with(Box::new(windflow::audit::pane::AuditPane::new(Some(
+        feed.clone(),
+    ))));
     let mut app = windflow::console::app::App::new(settings(), panes, "dark", "vim").unwrap();
     crate::console::focus(&mut app, "audit");
 

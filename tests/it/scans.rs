@@ -1428,13 +1428,14 @@ mod pane {
     use crossterm::event::{KeyCode, KeyModifiers};
     use windflow::audit::Audit;
     use windflow::console::app::{App, Mode, Msg, Request};
+    use windflow::scans::pane::ScansPane;
     use windflow::scans::runner::RunnerConfig;
     use windflow::scans::service::{
         self, ScanConfig, ScanEvent, ScanHandle, ScanRequest, Source, samples,
     };
-    use windflow::service::{EventRx, ServiceEvent};
 
-    use crate::console::{app, key_event, press, screen, typed};
+    use crate::console::{key_event, press, screen, typed};
+    use crate::support::Relay;
 
     fn sources(list: &[(&str, &[u8])]) -> Vec<Source> {
         list.iter()
@@ -1446,14 +1447,20 @@ mod pane {
     }
 
     /// Feeds service events into the app until `done` says so.
-    async fn pump(app: &mut App, rx: &mut EventRx, done: impl Fn(&ScanEvent) -> bool) {
+    async fn pump(app: &mut App, relay: &mut Relay<ScanEvent>, done: impl Fn(&ScanEvent) -> bool) {
         loop {
-            let ev = tokio::time::timeout(Duration::from_secs(20), rx.recv())
+            let next = tokio::time::timeout(Duration::from_secs(20), relay.next_any())
                 .await
-                .expect("the scan service answers")
-                .expect("the channel is open");
-            let stop = matches!(&ev, ServiceEvent::Scans(e) if done(e));
-            let reqs = app.update(Msg::Service(ev));
+                .expect("the scan service answers");
+            let (msg, stop) = match next {
+                crate::support::Next::Common(ev) => (Msg::Service(ev), false),
+                crate::support::Next::Domain(ev) => {
+                    let stop = done(&ev);
+                    relay.pass(ev);
+                    (Msg::Wake, stop)
+                }
+            };
+            let reqs = app.update(msg);
             assert!(reqs.is_empty(), "unexpected requests {reqs:?}");
             if stop {
                 return;
@@ -1461,8 +1468,9 @@ mod pane {
         }
     }
 
-    fn start(policy: &std::path::Path) -> (ScanHandle, EventRx) {
-        let (tx, rx) = windflow::service::channel();
+    /// The scan service, and an app whose Scans pane it feeds (through a relay).
+    fn start(policy: &std::path::Path) -> (ScanHandle, Relay<ScanEvent>, App) {
+        let (relay, sink, pane_rx) = Relay::new();
         let handle = service::spawn(
             ScanConfig {
                 policy_path: Some(policy.to_path_buf()),
@@ -1476,9 +1484,10 @@ mod pane {
                 },
                 audit: Audit::discard(),
             },
-            tx,
+            sink,
         );
-        (handle, rx)
+        let app = crate::console::app_with_pane(Box::new(ScansPane::new(pane_rx)));
+        (handle, relay, app)
     }
 
     fn focus_scans(app: &mut App) {
@@ -1495,8 +1504,7 @@ mod pane {
     async fn queue_verdict_findings_waiver_and_manifests() {
         let dir = tempfile::tempdir().unwrap();
         let policy = dir.path().join("scans/policy.toml");
-        let (scans, mut rx) = start(&policy);
-        let mut app = app();
+        let (scans, mut rx, mut app) = start(&policy);
         focus_scans(&mut app);
         assert!(screen(&mut app, 80, 24).contains("No scans yet"));
 
@@ -1546,7 +1554,7 @@ mod pane {
         );
         typed(&mut app, "w");
         if matches!(app.mode, Mode::StepUp(_)) {
-            app.update(Msg::Service(ServiceEvent::Auth(
+            app.update(Msg::Service(windflow::service::ServiceEvent::Auth(
                 windflow::auth::service::AuthEvent::SteppedUp {
                     action: "scans.waive",
                 },
@@ -1570,7 +1578,9 @@ mod pane {
             "a waiver is confirmed first"
         );
         let reqs = typed(&mut app, "y");
-        let [Request::Scans(req @ ScanRequest::AddWaiver { .. })] = &reqs[..] else {
+        let [Some(req @ ScanRequest::AddWaiver { .. })] =
+            reqs.iter().map(Request::get).collect::<Vec<_>>()[..]
+        else {
             panic!("{reqs:?}")
         };
         let ScanRequest::AddWaiver { waiver, .. } = req else {
@@ -1583,10 +1593,10 @@ mod pane {
             waiver.justification,
             "short reason: mq_notify is never called"
         );
-        let Some(Request::Scans(req)) = reqs.into_iter().next() else {
+        let Some(Request::Domain(req)) = reqs.into_iter().next() else {
             unreachable!()
         };
-        assert!(scans.try_send(req));
+        assert!(windflow::service::Handle::send(&scans, req));
         pump(&mut app, &mut rx, |e| {
             matches!(e, ScanEvent::Verdict { .. })
         })
@@ -1617,8 +1627,7 @@ mod pane {
     #[tokio::test]
     async fn a_bad_report_fails_its_job_and_the_others_still_count() {
         let dir = tempfile::tempdir().unwrap();
-        let (scans, mut rx) = start(&dir.path().join("p.toml"));
-        let mut app = app();
+        let (scans, mut rx, mut app) = start(&dir.path().join("p.toml"));
         focus_scans(&mut app);
         let mut srcs = sources(samples::CLEAN);
         srcs.push(Source::Bytes {
@@ -1660,8 +1669,7 @@ mod pane {
     #[tokio::test]
     async fn manifests_with_nothing_readable_have_no_score_in_the_pane() {
         let dir = tempfile::tempdir().unwrap();
-        let (scans, mut rx) = start(&dir.path().join("p.toml"));
-        let mut app = app();
+        let (scans, mut rx, mut app) = start(&dir.path().join("p.toml"));
         focus_scans(&mut app);
         assert!(scans.try_send(ScanRequest::Manifests {
             name: "broken manifests".into(),
@@ -1691,7 +1699,7 @@ mod pane {
     #[tokio::test]
     async fn every_scanner_failed_is_no_verdict_in_the_pane() {
         let dir = tempfile::tempdir().unwrap();
-        let (tx, mut rx) = windflow::service::channel();
+        let (mut rx, sink, pane_rx) = Relay::new();
         let scans = service::spawn(
             ScanConfig {
                 policy_path: Some(dir.path().join("p.toml")),
@@ -1710,9 +1718,9 @@ mod pane {
                 },
                 audit: Audit::discard(),
             },
-            tx,
+            sink,
         );
-        let mut app = app();
+        let mut app = crate::console::app_with_pane(Box::new(ScansPane::new(pane_rx)));
         focus_scans(&mut app);
         assert!(scans.try_send(ScanRequest::Images {
             images: vec!["alpine:3.19".into()],
@@ -1827,7 +1835,9 @@ fn palette_scan_queues_images_for_operators_only() {
             .contains("name one or more images")
     );
     app.run_command("scan alpine:3.19 registry.local/api:1.4", &mut out);
-    let [Request::Scans(ScanRequest::Images { images, tools })] = &out[..] else {
+    let [Some(ScanRequest::Images { images, tools })] =
+        out.iter().map(Request::get).collect::<Vec<_>>()[..]
+    else {
         panic!("{out:?}")
     };
     assert_eq!(images, &["alpine:3.19", "registry.local/api:1.4"]);

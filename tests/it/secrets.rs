@@ -966,7 +966,7 @@ fn crash_at_each_rotation_step_vault() {
 
 mod pane {
     use super::*;
-    use crate::console::{app, key_event, press, screen, settings, typed};
+    use crate::console::{key_event, press, screen, settings, typed};
     use crossterm::event::{KeyCode, KeyModifiers};
     use windflow::console::app::{App, Mode, Msg, Request};
     use windflow::secrets::model::{SecretMeta, VersionMeta};
@@ -976,8 +976,38 @@ mod pane {
 
     const T0: i64 = 1_790_000_000;
 
+    thread_local! {
+        /// The channel of the pane of the app this test built (see [`panes`]).
+        static FEED: std::cell::RefCell<Option<windflow::service::DomainTx<SecretsEvent>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+
+    /// Every pane, the Secrets pane fed by this test's channel ([`ev`]).
+    fn panes() -> Vec<Box<dyn windflow::console::panes::Pane>> {
+        let (tx, rx) = windflow::service::Wake::default().channel();
+        FEED.with(|f| *f.borrow_mut() = Some(tx));
+        crate::support::panes_with(Box::new(windflow::secrets::pane::SecretsPane::new(rx)))
+    }
+
+    fn app() -> App {
+        app_with(settings())
+    }
+
+    fn app_with(s: windflow::console::app::Settings) -> App {
+        let mut app = App::new(s, panes(), "dark", "vim").unwrap();
+        app.set_clock("12:34 UTC");
+        crate::console::feed_services(&mut app);
+        app
+    }
+
+    /// Sends `e` to the pane as its service would; the message wakes the app.
     fn ev(e: SecretsEvent) -> Msg {
-        Msg::Service(ServiceEvent::Secrets(e))
+        FEED.with(|f| {
+            let f = f.borrow();
+            let tx = f.as_ref().expect("the app was built with `panes()`");
+            assert!(tx.try_send(e));
+        });
+        Msg::Wake
     }
 
     fn meta(path: &str, current: u64, expires_in: Option<i64>) -> SecretMeta {
@@ -1035,7 +1065,7 @@ mod pane {
         }));
         // The first secret is selected and its detail requested.
         assert!(
-            matches!(&reqs[..], [Request::Secrets(SecretsRequest::Load { path })] if path == "deployments/api-7"),
+            matches!(&crate::support::gets::<SecretsRequest>(&reqs)[..], [Some(SecretsRequest::Load { path })] if path == "deployments/api-7"),
             "{reqs:?}"
         );
         app.update(ev(SecretsEvent::Metas(
@@ -1065,7 +1095,7 @@ mod pane {
         let mut s = settings();
         s.sign_in = true;
         s.auto_lock = Some(Duration::ZERO);
-        let mut app = App::new(s, windflow::console::panes(), "dark", "vim").unwrap();
+        let mut app = App::new(s, panes(), "dark", "vim").unwrap();
         app.update(Msg::Service(ServiceEvent::Auth(AuthEvent::Ready {
             has_operators: true,
         })));
@@ -1094,7 +1124,7 @@ mod pane {
         assert!(
             !reqs
                 .iter()
-                .any(|r| matches!(r, Request::Secrets(SecretsRequest::Rotate { .. }))),
+                .any(|r| matches!(r.get(), Some(SecretsRequest::Rotate { .. }))),
             "{reqs:?}"
         );
         assert!(matches!(app.mode, Mode::Normal));
@@ -1105,7 +1135,7 @@ mod pane {
     fn stale_second_factor() -> App {
         let mut s = settings();
         s.step_up_window = Duration::ZERO;
-        let mut app = crate::console::app_with(s, "dark");
+        let mut app = app_with(s);
         crate::console::focus(&mut app, "secrets");
         app.update(ev(SecretsEvent::Index {
             paths: vec!["deployments/api-7".into()],
@@ -1166,7 +1196,7 @@ mod pane {
         press(&mut app, KeyCode::Enter);
         let reqs = press(&mut app, KeyCode::Enter);
         assert!(
-            matches!(&reqs[..], [Request::Secrets(SecretsRequest::Load { path })] if path == "infra/ci/token"),
+            matches!(&crate::support::gets::<SecretsRequest>(&reqs)[..], [Some(SecretsRequest::Load { path })] if path == "infra/ci/token"),
             "{reqs:?}"
         );
     }
@@ -1185,7 +1215,7 @@ mod pane {
         let mut app = loaded();
         let reqs = typed(&mut app, "v");
         assert!(
-            matches!(&reqs[..], [Request::Secrets(SecretsRequest::Reveal { path, version: Some(3) })] if path == "deployments/api-7"),
+            matches!(&crate::support::gets::<SecretsRequest>(&reqs)[..], [Some(SecretsRequest::Reveal { path, version: Some(3) })] if path == "deployments/api-7"),
             "{reqs:?}"
         );
         app.update(ev(SecretsEvent::Revealed {
@@ -1215,9 +1245,12 @@ mod pane {
     /// events back to the console until `done` holds.
     async fn drive(
         app: &mut App,
-        s: &Secrets,
-        tx: &windflow::service::EventTx,
-        rx: &mut windflow::service::EventRx,
+        s: &windflow::secrets::Secrets,
+        sink: &windflow::secrets::service::Events,
+        rx: &mut (
+            windflow::service::EventRx,
+            windflow::service::DomainRx<SecretsEvent>,
+        ),
         reqs: Vec<Request>,
         what: &str,
         done: impl Fn(&mut App) -> bool,
@@ -1226,18 +1259,24 @@ mod pane {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
         loop {
             while let Some(r) = queue.pop_front() {
-                if let Request::Secrets(r) = r {
-                    windflow::secrets::service::handle(s, tx, r).await;
+                if let Request::Domain(r) = r
+                    && let Ok((_, r)) = r.take::<SecretsRequest>()
+                {
+                    windflow::secrets::service::handle(s, sink, r).await;
                 }
             }
             if done(app) {
                 return;
             }
-            let ev = tokio::time::timeout_at(deadline, rx.recv())
-                .await
-                .unwrap_or_else(|_| panic!("{what}: not within 15 s; status: {}", status(app)))
-                .expect("events flow");
-            queue.extend(app.update(Msg::Service(ev)));
+            let msg = tokio::time::timeout_at(deadline, async {
+                tokio::select! {
+                    Some(ev) = rx.0.recv() => Msg::Service(ev),
+                    Some(e) = rx.1.recv() => ev(e),
+                }
+            })
+            .await
+            .unwrap_or_else(|_| panic!("{what}: not within 15 s; status: {}", status(app)));
+            queue.extend(app.update(msg));
         }
     }
 
@@ -1252,10 +1291,11 @@ mod pane {
         s.put(path, &vals(&[("db_password", "pw-0")]), None)
             .await
             .unwrap();
-        let (tx, mut rx) = windflow::service::channel();
-        let mut app = App::new(settings(), windflow::console::panes(), "dark", "vim").unwrap();
+        let (tx, common, domain) = windflow::service::detached();
+        let mut rx = (common, domain);
+        let mut app = App::new(settings(), panes(), "dark", "vim").unwrap();
         crate::console::focus(&mut app, "secrets");
-        let refresh = vec![Request::Secrets(SecretsRequest::Refresh)];
+        let refresh = vec![Request::domain(SecretsRequest::Refresh)];
         drive(&mut app, &s, &tx, &mut rx, refresh, "the detail", |app| {
             screen(app, 80, 24).contains("db_password")
         })
@@ -1315,7 +1355,7 @@ mod pane {
         assert!(reqs.is_empty());
         let reqs = press(&mut app, KeyCode::Enter);
         assert!(
-            matches!(&reqs[..], [Request::Secrets(SecretsRequest::Rotate { path, keys, validation: None, policy: None })]
+            matches!(&crate::support::gets::<SecretsRequest>(&reqs)[..], [Some(SecretsRequest::Rotate { path, keys, validation: None, policy: None })]
                 if path == "deployments/api-7" && keys == &["api_key", "db_password"]),
             "{reqs:?}"
         );
@@ -1374,8 +1414,8 @@ mod pane {
         let reqs = typed(&mut app, "d");
         assert!(
             matches!(
-                &reqs[..],
-                [Request::Secrets(SecretsRequest::Diff {
+                &crate::support::gets::<SecretsRequest>(&reqs)[..],
+                [Some(SecretsRequest::Diff {
                     v1: 2,
                     v2: 3,
                     reveal: false,
@@ -1421,11 +1461,8 @@ mod pane {
         let reqs = press(&mut app, KeyCode::Enter);
         assert!(
             matches!(
-                &reqs[..],
-                [Request::Secrets(SecretsRequest::Rollback {
-                    version: 2,
-                    ..
-                })]
+                &crate::support::gets::<SecretsRequest>(&reqs)[..],
+                [Some(SecretsRequest::Rollback { version: 2, .. })]
             ),
             "{reqs:?}"
         );
@@ -1436,8 +1473,8 @@ mod pane {
         let mut app = loaded();
         let reqs = typed(&mut app, "e");
         assert!(matches!(
-            &reqs[..],
-            [Request::Secrets(SecretsRequest::Edit { .. })]
+            &crate::support::gets::<SecretsRequest>(&reqs)[..],
+            [Some(SecretsRequest::Edit { .. })]
         ));
         app.update(ev(SecretsEvent::Editing {
             path: "deployments/api-7".into(),
@@ -1475,7 +1512,9 @@ mod pane {
             "{s}"
         );
         let reqs = typed(&mut app, "y");
-        let [Request::Secrets(SecretsRequest::Put { path, values, cas })] = &reqs[..] else {
+        let [Some(SecretsRequest::Put { path, values, cas })] =
+            &crate::support::gets::<SecretsRequest>(&reqs)[..]
+        else {
             panic!("{reqs:?}")
         };
         assert_eq!((path.as_str(), *cas), ("deployments/api-7", 3));
@@ -1553,7 +1592,7 @@ mod pane {
         typed(&mut app, "deployments/api-7");
         let reqs = press(&mut app, KeyCode::Enter);
         assert!(
-            matches!(&reqs[..], [Request::Secrets(SecretsRequest::Rotate { validation: Some(Validation::Http(u)), .. })] if u == probe),
+            matches!(&crate::support::gets::<SecretsRequest>(&reqs)[..], [Some(SecretsRequest::Rotate { validation: Some(Validation::Http(u)), .. })] if u == probe),
             "{reqs:?}"
         );
         // A URL that does not parse is refused on the form, with the reason.
@@ -1622,13 +1661,13 @@ mod pane {
         typed(&mut app, "deployments/api-7");
         let reqs = press(&mut app, KeyCode::Enter);
         let [
-            Request::Secrets(SecretsRequest::Rotate {
+            Some(SecretsRequest::Rotate {
                 path,
                 keys,
                 validation,
                 policy,
             }),
-        ] = &reqs[..]
+        ] = &crate::support::gets::<SecretsRequest>(&reqs)[..]
         else {
             panic!("{reqs:?}")
         };
@@ -1670,7 +1709,7 @@ mod pane {
         typed(&mut app, "deployments/api-7");
         let reqs = press(&mut app, KeyCode::Enter);
         assert!(
-            matches!(&reqs[..], [Request::Secrets(SecretsRequest::Rotate { keys, validation: None, .. })] if keys == &["db_password"]),
+            matches!(&crate::support::gets::<SecretsRequest>(&reqs)[..], [Some(SecretsRequest::Rotate { keys, validation: None, .. })] if keys == &["db_password"]),
             "{reqs:?}"
         );
         // A stale second factor: R asks for a code before the form opens.
@@ -1688,18 +1727,14 @@ mod pane {
 #[tokio::test]
 async fn service_answers_with_events() {
     use windflow::secrets::service::{self, SecretsEvent, SecretsRequest};
-    use windflow::service::ServiceEvent;
+
     let f = local_fixture();
     f.secrets
         .put("deployments/a", &vals(&[("k", "v1")]), None)
         .await
         .unwrap();
-    let (tx, mut rx) = windflow::service::channel();
-    let mut next = async || loop {
-        if let Some(ServiceEvent::Secrets(e)) = rx.recv().await {
-            return e;
-        }
-    };
+    let (tx, _common, mut rx) = windflow::service::detached();
+    let mut next = async || rx.recv().await.expect("the service sends");
     service::handle(&f.secrets, &tx, SecretsRequest::Refresh).await;
     let SecretsEvent::Index { paths, .. } = next().await else {
         panic!()
@@ -1948,21 +1983,28 @@ async fn service_reports_a_dead_backend_and_stays_up() {
     use windflow::service::{HealthState, ServiceEvent};
     let port = free_port();
     let f = fixture(|_| Arc::new(vault_store(&format!("http://127.0.0.1:{port}"), TOKEN)));
-    let (tx, mut rx) = windflow::service::channel();
+    let (tx, mut common, mut rx) = windflow::service::detached();
     let handle = service::spawn(f.secrets.clone(), tx);
     let mut health = None;
     let mut failure = None;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while health.is_none() || failure.is_none() {
-        let ev = tokio::time::timeout_at(deadline, rx.recv())
-            .await
-            .expect("events from the service")
-            .unwrap();
-        match ev {
-            ServiceEvent::Health { health: h, .. } => health = Some(h),
-            ServiceEvent::Secrets(SecretsEvent::Failed { error, .. }) => failure = Some(error),
-            _ => {}
-        }
+        tokio::time::timeout_at(deadline, async {
+            tokio::select! {
+                Some(ev) = common.recv() => {
+                    if let ServiceEvent::Health { health: h, .. } = ev {
+                        health = Some(h);
+                    }
+                }
+                Some(ev) = rx.recv() => {
+                    if let SecretsEvent::Failed { error, .. } = ev {
+                        failure = Some(error);
+                    }
+                }
+            }
+        })
+        .await
+        .expect("events from the service");
     }
     let h = health.unwrap();
     assert_eq!(h.state, HealthState::Down);
@@ -1977,7 +2019,7 @@ async fn service_reports_a_dead_backend_and_stays_up() {
             .await
             .unwrap()
             .unwrap();
-        if let ServiceEvent::Secrets(SecretsEvent::Failed { what, .. }) = ev {
+        if let SecretsEvent::Failed { what, .. } = ev {
             assert!(what.contains("deployments/a"));
             break;
         }
@@ -2057,16 +2099,15 @@ fn cli_and_console_take_the_vault_backend_from_windflow_toml() {
         Arc::new(Keyring::from_env_or_file(&cli.data().join("master.key"), false).unwrap());
     block_on(async {
         use windflow::secrets::service::{self, SecretsEvent, SecretsRequest};
-        use windflow::service::ServiceEvent;
+
         let s =
             service::from_config_with(&config, &no_env, local, keyring, Audit::discard(), "alice")
                 .unwrap();
         assert_eq!(s.store().kind(), "vault");
-        let (tx, mut rx) = windflow::service::channel();
+        let (tx, _common, mut rx) = windflow::service::detached();
         service::handle(&s, &tx, SecretsRequest::Refresh).await;
         loop {
-            if let Some(ServiceEvent::Secrets(SecretsEvent::Index { paths, .. })) = rx.recv().await
-            {
+            if let Some(SecretsEvent::Index { paths, .. }) = rx.recv().await {
                 assert_eq!(paths, ["deployments/from-file"]);
                 break;
             }
@@ -2202,7 +2243,7 @@ fn console_in_a_terminal_uses_the_vault_from_windflow_toml() {
 async fn service_rotates_the_forms_keys_over_the_paths_rule() {
     use windflow::secrets::service::{self, SecretsEvent, SecretsRequest};
     use windflow::secrets::settings::{Flags, SecretsSettings};
-    use windflow::service::ServiceEvent;
+
     let rules = SecretsSettings::resolve(
         Some(
             "[[secrets.rotation]]\npath = \"deployments/*\"\nkeys = [\"db_password\"]\npolicy = \"40:hex\"\nvalidate_cmd = \"exit 1\"\n",
@@ -2224,12 +2265,8 @@ async fn service_rotates_the_forms_keys_over_the_paths_rule() {
     )
     .await
     .unwrap();
-    let (tx, mut rx) = windflow::service::channel();
-    let mut next = async || loop {
-        if let Some(ServiceEvent::Secrets(e)) = rx.recv().await {
-            return e;
-        }
-    };
+    let (tx, _common, mut rx) = windflow::service::detached();
+    let mut next = async || rx.recv().await.expect("the service sends");
     // The detail comes with the rule, for the form.
     service::handle(&s, &tx, SecretsRequest::Load { path: path.into() }).await;
     let mut rule = None;
@@ -2362,7 +2399,7 @@ async fn the_secrets_service_notices_a_dead_vault_without_being_asked() {
     use windflow::service::{HealthState, ServiceEvent};
     let bao = Bao::start();
     let f = vault_fixture(&bao);
-    let (tx, mut rx) = windflow::service::channel();
+    let (tx, mut rx, _domain) = windflow::service::detached();
     let handle = service::spawn(f.secrets.clone(), tx);
     let mut state_of = async |want: HealthState| {
         tokio::time::timeout(Duration::from_secs(20), async {

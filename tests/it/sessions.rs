@@ -400,7 +400,7 @@ async fn redis_killed_and_restarted_mid_run() {
     let keys = Arc::new(Keyring::new(MasterKey::generate()));
     let store: Arc<dyn SessionStore> = Arc::new(RedisStore::connect(&redis.url(), keys).unwrap());
     let s = Sessions::new(store.clone(), Audit::discard());
-    let (tx, mut rx) = windflow::service::channel();
+    let (tx, mut rx, _domain) = windflow::service::detached();
     let handle = windflow::sessions::service::spawn(s.clone(), tx);
     let d = dev("203.0.113.10", FIREFOX);
     let a = s
@@ -558,7 +558,7 @@ async fn redis_mutual_tls_with_a_client_certificate() {
     // and shows why in its health (degraded: retrying will not fix it).
     let store = RedisStore::connect_with_tls(&url, &tls_files(Some(&ca), None, None), keys.clone())
         .unwrap();
-    let (tx, mut rx) = windflow::service::channel();
+    let (tx, mut rx, _domain) = windflow::service::detached();
     let handle =
         windflow::sessions::service::spawn(Sessions::new(Arc::new(store), Audit::discard()), tx);
     let last_error = tokio::time::timeout(Duration::from_secs(20), async {
@@ -690,13 +690,13 @@ async fn redis_client_certificate_files_are_checked_before_connecting() {
 async fn snapshots_follow(store: Arc<dyn SessionStore>) {
     use windflow::sessions::service::SessionsEvent;
     let s = Sessions::new(store, Audit::discard());
-    let (tx, mut rx) = windflow::service::channel();
+    let (tx, _common, mut rx) = windflow::service::detached();
     // The service runs as long as its handle lives.
     let _handle = windflow::sessions::service::spawn(s.clone(), tx);
     let d = dev("203.0.113.10", FIREFOX);
     // Waits for a snapshot that satisfies `ok`; returns how long it took.
     async fn until(
-        rx: &mut windflow::service::EventRx,
+        rx: &mut windflow::service::DomainRx<SessionsEvent>,
         what: &str,
         ok: impl Fn(&[Arc<windflow::sessions::Listed>]) -> bool,
     ) -> Duration {
@@ -706,9 +706,8 @@ async fn snapshots_follow(store: Arc<dyn SessionStore>) {
                 .await
                 .unwrap_or_else(|_| panic!("no snapshot with {what} within 3 s"))
                 .expect("service alive");
-            if let ServiceEvent::Sessions(SessionsEvent::Snapshot(snap)) = ev
-                && ok(&snap.rows)
-            {
+            let SessionsEvent::Snapshot(snap) = ev;
+            if ok(&snap.rows) {
                 return started.elapsed();
             }
         }
@@ -1226,7 +1225,7 @@ mod pane {
     use crossterm::event::KeyCode;
     use ratatui::Terminal;
     use ratatui::backend::TestBackend;
-    use windflow::console::app::{App, Mode, Msg, Request};
+    use windflow::console::app::{App, Mode, Msg};
     use windflow::console::filter::Filter;
     use windflow::console::panes::{Pane, RenderCtx, Shared};
     use windflow::console::theme::{ColorMode, Role, Theme};
@@ -1279,15 +1278,14 @@ mod pane {
         ]
     }
 
-    fn shared_with(rows: Vec<Listed>, generation: u64) -> Shared {
-        Shared {
-            sessions: Some(Arc::new(Snapshot {
-                rows: rows.into_iter().map(Arc::new).collect(),
-                at: NOW,
-                generation,
-            })),
-            ..Shared::default()
-        }
+    /// The console's shared state and a snapshot of `rows`.
+    fn shared_with(rows: Vec<Listed>, generation: u64) -> (Shared, Arc<Snapshot>) {
+        let snap = Arc::new(Snapshot {
+            rows: rows.into_iter().map(Arc::new).collect(),
+            at: NOW,
+            generation,
+        });
+        (Shared::default(), snap)
     }
 
     fn draw(pane: &mut SessionsPane, shared: &Shared, mode: ColorMode) -> Terminal<TestBackend> {
@@ -1322,9 +1320,9 @@ mod pane {
             .join("\n")
     }
 
-    fn pane_with(shared: &Shared) -> SessionsPane {
+    fn pane_with(snap: &Arc<Snapshot>) -> SessionsPane {
         let mut p = SessionsPane::default();
-        p.shared_changed(shared);
+        p.set_snapshot(snap.clone());
         p
     }
 
@@ -1334,15 +1332,15 @@ mod pane {
 
     #[test]
     fn sessions_pane_80x24() {
-        let shared = shared_with(rows(), 1);
-        let mut p = pane_with(&shared);
+        let (shared, snap) = shared_with(rows(), 1);
+        let mut p = pane_with(&snap);
         insta::assert_snapshot!(text(&draw(&mut p, &shared, ColorMode::TrueColor)));
     }
 
     #[test]
     fn sessions_detail_80x24() {
-        let shared = shared_with(rows(), 1);
-        let mut p = pane_with(&shared);
+        let (shared, snap) = shared_with(rows(), 1);
+        let mut p = pane_with(&snap);
         let mut fx = Vec::new();
         p.handle("select", &shared, &mut fx);
         assert!(p.detail_open());
@@ -1351,8 +1349,8 @@ mod pane {
 
     #[test]
     fn hijacks_come_first_by_risk_in_the_danger_role() {
-        let shared = shared_with(rows(), 1);
-        let mut p = pane_with(&shared);
+        let (shared, snap) = shared_with(rows(), 1);
+        let mut p = pane_with(&snap);
         assert_eq!(p.sorting(), (Column::Risk, true));
         assert_eq!(users(&mut p)[0], "carol");
         let theme = Theme::bundled("dark", ColorMode::TrueColor).unwrap();
@@ -1366,7 +1364,7 @@ mod pane {
         let cell_fg = |y: u16| buf[(1, y)].fg;
         assert_ne!(Some(cell_fg(3)), danger);
         // Without the selection the hijack row is in the danger colour.
-        let mut p2 = pane_with(&shared);
+        let mut p2 = pane_with(&snap);
         let mut fx = Vec::new();
         p2.handle("down", &shared, &mut fx);
         let term = draw(&mut p2, &shared, ColorMode::TrueColor);
@@ -1378,8 +1376,8 @@ mod pane {
 
     #[test]
     fn sort_by_any_column_filter_and_keep_selection() {
-        let shared = shared_with(rows(), 1);
-        let mut p = pane_with(&shared);
+        let (shared, snap) = shared_with(rows(), 1);
+        let mut p = pane_with(&snap);
         let mut fx = Vec::new();
         p.handle("sort", &shared, &mut fx);
         assert_eq!(p.sorting(), (Column::User, false));
@@ -1416,8 +1414,8 @@ mod pane {
         let chosen = p.rows().last().unwrap().session.id.clone();
         let mut more = rows();
         more.push(row(9, "zed", "10.9.9.9", super::CURL, 1, 1, 3600));
-        let shared2 = shared_with(more, 2);
-        p.shared_changed(&shared2);
+        let (shared2, snap2) = shared_with(more, 2);
+        p.set_snapshot(snap2);
         assert_eq!(p.rows().len(), 6);
         assert_eq!(
             p.selected_text(&shared2)
@@ -1429,19 +1427,36 @@ mod pane {
         );
     }
 
+    thread_local! {
+        /// The channel of the Sessions pane of the app this test built.
+        static FEED: std::cell::RefCell<Option<windflow::service::DomainTx<SessionsEvent>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+
+    /// Sends a snapshot to the pane as the service would; the message wakes the app.
+    fn snapshot_msg(snap: Snapshot) -> Msg {
+        FEED.with(|f| {
+            let f = f.borrow();
+            let tx = f.as_ref().expect("the app was built by `app_on_sessions`");
+            assert!(tx.try_send(SessionsEvent::Snapshot(Arc::new(snap))));
+        });
+        Msg::Wake
+    }
+
     fn app_on_sessions(step_up_window: Duration) -> App {
         let mut s = settings();
         s.step_up_window = step_up_window;
-        let mut app = App::new(s, windflow::console::panes(), "dark", "vim").unwrap();
+        let (tx, rx) = windflow::service::Wake::default().channel();
+        FEED.with(|f| *f.borrow_mut() = Some(tx));
+        let panes = crate::support::panes_with(Box::new(SessionsPane::new(rx)));
+        let mut app = App::new(s, panes, "dark", "vim").unwrap();
         let i = app.panes.iter().position(|p| p.id() == "sessions").unwrap();
         app.focus_pane(i);
-        app.update(Msg::Service(ServiceEvent::Sessions(
-            SessionsEvent::Snapshot(Arc::new(Snapshot {
-                rows: rows().into_iter().map(Arc::new).collect(),
-                at: NOW,
-                generation: 1,
-            })),
-        )));
+        app.update(snapshot_msg(Snapshot {
+            rows: rows().into_iter().map(Arc::new).collect(),
+            at: NOW,
+            generation: 1,
+        }));
         app
     }
 
@@ -1485,13 +1500,11 @@ mod pane {
         typed(&mut app, "y");
         let mut fewer = rows();
         fewer.remove(3);
-        app.update(Msg::Service(ServiceEvent::Sessions(
-            SessionsEvent::Snapshot(Arc::new(Snapshot {
-                rows: fewer.into_iter().map(Arc::new).collect(),
-                at: NOW,
-                generation: 2,
-            })),
-        )));
+        app.update(snapshot_msg(Snapshot {
+            rows: fewer.into_iter().map(Arc::new).collect(),
+            at: NOW,
+            generation: 2,
+        }));
         press(&mut app, KeyCode::Enter);
         let screen = crate::console::screen(&mut app, 80, 24);
         assert!(screen.contains("Enter closes"), "{screen}");
@@ -1518,7 +1531,9 @@ mod pane {
         assert!(typed(&mut app, "n").is_empty(), "no cancels");
         typed(&mut app, "d");
         let reqs = typed(&mut app, "y");
-        let [Request::Sessions(SessionsRequest::Revoke { id, .. })] = &reqs[..] else {
+        let [Some(SessionsRequest::Revoke { id, .. })] =
+            &crate::support::gets::<SessionsRequest>(&reqs)[..]
+        else {
             panic!("{reqs:?}")
         };
         assert_eq!(id.len(), 43);
@@ -1550,7 +1565,9 @@ mod pane {
         }
         typed(&mut app, &user);
         let reqs = press(&mut app, KeyCode::Enter);
-        let [Request::Sessions(SessionsRequest::RevokeUser { user: u, .. })] = &reqs[..] else {
+        let [Some(SessionsRequest::RevokeUser { user: u, .. })] =
+            &crate::support::gets::<SessionsRequest>(&reqs)[..]
+        else {
             panic!("{reqs:?}")
         };
         assert_eq!(u, &user);
@@ -1574,8 +1591,8 @@ mod pane {
             r.session.user_id = format!("user{:05}", i % 5000);
             many.push(r);
         }
-        let shared = shared_with(many, 1);
-        let mut p = pane_with(&shared);
+        let (shared, snap) = shared_with(many, 1);
+        let mut p = pane_with(&snap);
         let mut fx = Vec::new();
         p.handle("sort", &shared, &mut fx);
         p.handle("bottom", &shared, &mut fx);
@@ -1595,8 +1612,8 @@ mod pane {
 async fn console_status_line_tells_how_a_revocation_ended() {
     use crossterm::event::KeyCode;
     use windflow::console::app::{App, Mode, Msg, Request};
-    use windflow::service::{EventRx, Level};
-    use windflow::sessions::service::SessionsHandle;
+    use windflow::service::Level;
+    use windflow::sessions::service::{SessionsEvent, SessionsHandle, Snapshot};
 
     use crate::console::{focus, press, settings, typed};
 
@@ -1608,10 +1625,15 @@ async fn console_status_line_tells_how_a_revocation_ended() {
     for user in ["kim", "kim", "lee", "lee", "mo", "mo"] {
         s.create(user, SessionType::Web, &d, vec![]).await.unwrap();
     }
-    let (tx, mut rx) = windflow::service::channel();
-    let handle = windflow::sessions::service::spawn(s.clone(), tx);
-    let mut app = App::new(settings(), windflow::console::panes(), "dark", "vim").unwrap();
+    let (relay, sink, pane_rx) = crate::support::Relay::new();
+    let handle = windflow::sessions::service::spawn(s.clone(), sink);
+    let panes = crate::support::panes_with(Box::new(windflow::sessions::pane::SessionsPane::new(
+        pane_rx,
+    )));
+    let mut app = App::new(settings(), panes, "dark", "vim").unwrap();
     focus(&mut app, "sessions");
+    // The service's channels, and the last snapshot it sent the pane.
+    let mut rx = (relay, None::<Arc<Snapshot>>);
 
     fn status(app: &App) -> (Level, String) {
         app.message
@@ -1619,32 +1641,40 @@ async fn console_status_line_tells_how_a_revocation_ended() {
             .map(|(l, m, _)| (*l, m.clone()))
             .unwrap_or((Level::Info, String::new()))
     }
-    fn live(app: &App) -> usize {
-        app.shared.sessions.as_ref().map_or(0, |s| s.rows.len())
-    }
     // Sends the console's requests to the service, then feeds its events to
-    // the console until `done` holds.
+    // the console until `done` (given the rows of the last snapshot) holds.
     async fn drive(
         app: &mut App,
         handle: &SessionsHandle,
-        rx: &mut EventRx,
+        rx: &mut (crate::support::Relay<SessionsEvent>, Option<Arc<Snapshot>>),
         reqs: Vec<Request>,
         what: &str,
-        done: impl Fn(&App) -> bool,
+        done: impl Fn(&App, usize) -> bool,
     ) {
         for r in reqs {
-            let Request::Sessions(r) = r else {
+            let Request::Domain(r) = r else {
                 panic!("{r:?}")
             };
-            assert!(handle.try_send(r));
+            assert!(windflow::service::Handle::send(handle, r));
         }
         let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-        while !done(app) {
-            let ev = tokio::time::timeout_at(deadline, rx.recv())
-                .await
-                .unwrap_or_else(|_| panic!("{what}: not within 15 s; status: {:?}", status(app)))
-                .expect("service alive");
-            app.update(Msg::Service(ev));
+        let live = |rx: &(_, Option<Arc<Snapshot>>)| rx.1.as_ref().map_or(0, |s| s.rows.len());
+        while !done(app, live(rx)) {
+            let (relay, last) = rx;
+            let msg = tokio::time::timeout_at(deadline, async {
+                match relay.next_any().await {
+                    crate::support::Next::Common(ev) => Msg::Service(ev),
+                    crate::support::Next::Domain(ev) => {
+                        let SessionsEvent::Snapshot(snap) = &ev;
+                        *last = Some(snap.clone());
+                        relay.pass(ev);
+                        Msg::Wake
+                    }
+                }
+            })
+            .await
+            .unwrap_or_else(|_| panic!("{what}: not within 15 s; status: {:?}", status(app)));
+            app.update(msg);
         }
     }
     // The selected row: (short id, user), as drawn.
@@ -1666,9 +1696,14 @@ async fn console_status_line_tells_how_a_revocation_ended() {
         (user, press(app, KeyCode::Enter))
     }
 
-    drive(&mut app, &handle, &mut rx, vec![], "six sessions", |a| {
-        live(a) == 6
-    })
+    drive(
+        &mut app,
+        &handle,
+        &mut rx,
+        vec![],
+        "six sessions",
+        |_, live| live == 6,
+    )
     .await;
 
     // Redis up: revoke one, then every session of a user.
@@ -1677,28 +1712,36 @@ async fn console_status_line_tells_how_a_revocation_ended() {
     let reqs = typed(&mut app, "y");
     let pending = format!("revoking session {id} of {user}…");
     assert_eq!(status(&app).1, pending);
-    drive(&mut app, &handle, &mut rx, reqs, "the revocation", |a| {
-        status(a).1 != pending
-    })
+    drive(
+        &mut app,
+        &handle,
+        &mut rx,
+        reqs,
+        "the revocation",
+        |a, _| status(a).1 != pending,
+    )
     .await;
     assert_eq!(
         status(&app),
         (Level::Info, format!("revoked session {id} of {user}"))
     );
-    drive(&mut app, &handle, &mut rx, vec![], "five sessions", |a| {
-        live(a) == 5
-    })
+    drive(
+        &mut app,
+        &handle,
+        &mut rx,
+        vec![],
+        "five sessions",
+        |_, live| live == 5,
+    )
     .await;
     let (user, reqs) = revoke_user(&mut app);
-    let n = app
-        .shared
-        .sessions
-        .as_ref()
-        .unwrap()
-        .rows
-        .iter()
-        .filter(|r| r.session.user_id == user)
-        .count();
+    let n =
+        rx.1.as_ref()
+            .unwrap()
+            .rows
+            .iter()
+            .filter(|r| r.session.user_id == user)
+            .count();
     let pending = format!("revoking every session of {user}…");
     assert_eq!(status(&app).1, pending);
     drive(
@@ -1707,7 +1750,7 @@ async fn console_status_line_tells_how_a_revocation_ended() {
         &mut rx,
         reqs,
         "the user's revocation",
-        |a| status(a).1 != pending,
+        |a, _| status(a).1 != pending,
     )
     .await;
     let plural = if n == 1 { "" } else { "s" };
@@ -1718,9 +1761,14 @@ async fn console_status_line_tells_how_a_revocation_ended() {
             format!("revoked {n} session{plural} of {user}")
         )
     );
-    drive(&mut app, &handle, &mut rx, vec![], "the rows left", |a| {
-        live(a) == 5 - n
-    })
+    drive(
+        &mut app,
+        &handle,
+        &mut rx,
+        vec![],
+        "the rows left",
+        |_, live| live == 5 - n,
+    )
     .await;
 
     // Redis stopped: the rows stay on screen; each revocation says nothing was done.
@@ -1736,7 +1784,7 @@ async fn console_status_line_tells_how_a_revocation_ended() {
         &mut rx,
         reqs,
         "the failed revocation",
-        |a| status(a).1 != pending,
+        |a, _| status(a).1 != pending,
     )
     .await;
     let (level, msg) = status(&app);
@@ -1755,7 +1803,7 @@ async fn console_status_line_tells_how_a_revocation_ended() {
         &mut rx,
         reqs,
         "the failed user revocation",
-        |a| status(a).1 != pending,
+        |a, _| status(a).1 != pending,
     )
     .await;
     let (level, msg) = status(&app);
@@ -1796,23 +1844,33 @@ async fn sessions_pane_says_the_store_is_down_instead_of_no_sessions() {
     let store: Arc<dyn SessionStore> = Arc::new(RedisStore::connect(&redis.url(), keys).unwrap());
     let s = Sessions::new(store, Audit::discard());
     redis.stop();
-    let (tx, mut rx) = windflow::service::channel();
-    let _handle = windflow::sessions::service::spawn(s.clone(), tx);
-    let mut app = App::new(settings(), windflow::console::panes(), "dark", "vim").unwrap();
+    let (tx, rx) = windflow::service::channel();
+    let wake = windflow::service::Wake::default();
+    let (dtx, drx) = wake.channel();
+    let _handle =
+        windflow::sessions::service::spawn(s.clone(), windflow::service::Sink::new(tx, dtx));
+    let panes =
+        crate::support::panes_with(Box::new(windflow::sessions::pane::SessionsPane::new(drx)));
+    let mut app = App::new(settings(), panes, "dark", "vim").unwrap();
     focus(&mut app, "sessions");
+    let mut rx = (rx, wake);
     async fn until(
         app: &mut App,
-        rx: &mut windflow::service::EventRx,
+        rx: &mut (windflow::service::EventRx, windflow::service::Wake),
         what: &str,
         done: impl Fn(&mut App) -> bool,
     ) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
         while !done(app) {
-            let ev = tokio::time::timeout_at(deadline, rx.recv())
-                .await
-                .unwrap_or_else(|_| panic!("{what}: not within 15 s:\n{}", screen(app, 100, 30)))
-                .expect("service alive");
-            app.update(Msg::Service(ev));
+            let msg = tokio::time::timeout_at(deadline, async {
+                tokio::select! {
+                    Some(ev) = rx.0.recv() => Msg::Service(ev),
+                    () = rx.1.woken() => Msg::Wake,
+                }
+            })
+            .await
+            .unwrap_or_else(|_| panic!("{what}: not within 15 s:\n{}", screen(app, 100, 30)));
+            app.update(msg);
         }
     }
     // The screen with its lines joined, as wrapped text breaks anywhere.

@@ -40,8 +40,6 @@ pub struct Shared {
     pub activity: VecDeque<ActivityEntry>,
     /// Entries pushed out of the bounded activity log.
     pub activity_dropped: u64,
-    /// The latest sessions snapshot (the Sessions pane reads it).
-    pub sessions: Option<std::sync::Arc<crate::sessions::service::Snapshot>>,
 }
 
 pub const ACTIVITY_CAPACITY: usize = 5000;
@@ -166,13 +164,6 @@ impl Shared {
             }
             // The console's sign-in gate handles these.
             ServiceEvent::Auth(_) => false,
-            // Domain events go to the panes (`Pane::service_event`).
-            ServiceEvent::Scans(_) => false,
-            ServiceEvent::Secrets(_) => false,
-            ServiceEvent::Sessions(crate::sessions::service::SessionsEvent::Snapshot(snap)) => {
-                self.sessions = Some(snap);
-                true
-            }
         }
     }
 }
@@ -214,8 +205,13 @@ pub trait Pane {
     /// Called when shared state changed; returns whether the pane must redraw
     /// beyond what the console already redraws.
     fn shared_changed(&mut self, _shared: &Shared) {}
-    /// An event from a service (each pane picks its own domain's); returns
-    /// whether the pane must redraw.
+    /// Takes what its domain's service sent on the domain's own channel
+    /// since the last wake-up; returns whether the pane must redraw.
+    fn poll(&mut self, _effects: &mut Vec<Effect>) -> bool {
+        false
+    }
+    /// An event on the console's common channel (health, activity, sign-in);
+    /// returns whether the pane must redraw.
     fn service_event(&mut self, _ev: &ServiceEvent, _effects: &mut Vec<Effect>) -> bool {
         false
     }

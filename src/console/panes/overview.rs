@@ -98,7 +98,7 @@ impl Pane for Overview {
                     action: COMPACT,
                     pending: "compacting the embedded store".into(),
                     guard: Some("store.compact"),
-                    then: vec![Request::Store(StoreRequest::Compact)],
+                    then: vec![Request::domain(StoreRequest::Compact)],
                 }));
                 true
             }

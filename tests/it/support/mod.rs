@@ -67,3 +67,71 @@ pub fn audit_events(data: &std::path::Path) -> Vec<windflow::audit::SecurityEven
         })
         .collect()
 }
+
+/// Every pane, with `pane` in place of the one of the same id (a pane fed
+/// by a test's own channel, or its own feed).
+pub fn panes_with(
+    pane: Box<dyn windflow::console::panes::Pane>,
+) -> Vec<Box<dyn windflow::console::panes::Pane>> {
+    let mut panes = windflow::console::panes();
+    if let Some(p) = panes.iter_mut().find(|p| p.id() == pane.id()) {
+        *p = pane;
+    }
+    panes
+}
+
+/// An event on the common channel or the domain's own.
+pub enum Next<E> {
+    Common(windflow::service::ServiceEvent),
+    Domain(E),
+}
+
+/// Stands between a domain's service and its pane in a test: the test sees
+/// each event first ([`Relay::next_any`]), then hands it on
+/// ([`Relay::pass`]) and wakes the console (`Msg::Wake`).
+pub struct Relay<E> {
+    from_service: windflow::service::DomainRx<E>,
+    to_pane: windflow::service::DomainTx<E>,
+    /// The service's common channel (health, activity), kept open.
+    pub common: windflow::service::EventRx,
+}
+
+impl<E> Relay<E> {
+    /// The relay, the service's sink, and the pane's end.
+    pub fn new() -> (
+        Self,
+        windflow::service::Sink<E>,
+        windflow::service::DomainRx<E>,
+    ) {
+        let (sink, common, from_service) = windflow::service::detached();
+        let (to_pane, pane_rx) = windflow::service::Wake::default().channel();
+        (
+            Self {
+                from_service,
+                to_pane,
+                common,
+            },
+            sink,
+            pane_rx,
+        )
+    }
+
+    /// The next event on either of the service's channels (no time limit).
+    pub async fn next_any(&mut self) -> Next<E> {
+        tokio::select! {
+            Some(ev) = self.common.recv() => Next::Common(ev),
+            Some(ev) = self.from_service.recv() => Next::Domain(ev),
+        }
+    }
+
+    pub fn pass(&self, ev: E) {
+        assert!(self.to_pane.try_send(ev), "the pane's channel has room");
+    }
+}
+
+/// Each request as a request of `R`'s domain (None for any other).
+pub fn gets<R: windflow::service::DomainRequestKind>(
+    reqs: &[windflow::console::app::Request],
+) -> Vec<Option<&R>> {
+    reqs.iter().map(|r| r.get::<R>()).collect()
+}

@@ -1,0 +1,121 @@
+//! The domains, in one list. Each says here how it plugs in: its console
+//! services and pane, the permissions it guards with, and its duties in
+//! `windflow agent`. The console starts from this list; its panes follow
+//! the list's order (between the console's own Overview and Activity).
+//!
+//! A new domain adds its entry here, its folder under `src/`, its commands
+//! under `src/cli/`, and its permissions in `auth::role::ACTIONS` (a test
+//! checks that every permission named anywhere is in that table).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::audit::Audit;
+use crate::cli::CliError;
+use crate::config::Config;
+use crate::console::panes::Pane;
+use crate::crypto::Keyring;
+use crate::service::{EventTx, Handle, Wake};
+use crate::store::Store;
+
+/// What a domain gets to start its console services with.
+pub struct ConsoleCtx<'a> {
+    pub config: &'a Config,
+    pub data_dir: &'a Path,
+    /// The demo: made-up load into this run's own data dir, no real backends.
+    pub demo: bool,
+    pub redis_url: Option<&'a str>,
+    pub store: Arc<Store>,
+    pub keyring: Arc<Keyring>,
+    pub audit: Audit,
+    pub audit_settings: &'a crate::audit::settings::AuditSettings,
+    /// Health, activity, outcomes and figures (the console's common channel).
+    pub events: EventTx,
+    /// For the domain's own typed channel to its pane ([`Wake::channel`]).
+    pub wake: Wake,
+}
+
+/// What a domain brings to a running console.
+#[derive(Default)]
+pub struct Plug {
+    pub pane: Option<Box<dyn Pane>>,
+    pub handle: Option<Arc<dyn Handle>>,
+}
+
+/// What starting a domain's console services gives: its plug, or why the
+/// console cannot open (a bad setting: exit 2).
+pub type Started = Result<Plug, CliError>;
+
+/// Starts a domain's console services (inside the runtime).
+pub type StartConsole = fn(&ConsoleCtx) -> Started;
+
+pub struct Domain {
+    /// Its id: the service and pane name, the `:pane` argument.
+    pub id: &'static str,
+    /// The role-table actions (`auth::role::ACTIONS`) it guards with.
+    pub permissions: &'static [&'static str],
+    /// What it does in `windflow agent` while no console runs.
+    pub agent_duties: &'static [&'static str],
+    pub console: StartConsole,
+}
+
+/// Every domain, in pane-bar order.
+pub const DOMAINS: &[Domain] = &[
+    Domain {
+        id: crate::store::service::NAME,
+        permissions: &["store.compact"],
+        agent_duties: &[],
+        console: crate::store::service::console,
+    },
+    Domain {
+        id: crate::sessions::service::NAME,
+        permissions: &["sessions.revoke", "sessions.revoke_user"],
+        agent_duties: &[],
+        console: crate::sessions::service::console,
+    },
+    Domain {
+        id: crate::secrets::service::NAME,
+        permissions: &[
+            "secrets.reveal",
+            "secrets.rotate",
+            "secrets.rollback",
+            "secrets.write",
+            "secrets.destroy",
+        ],
+        agent_duties: &[
+            "recovery of interrupted rotations",
+            "clean-up of rotated versions",
+        ],
+        console: crate::secrets::service::console,
+    },
+    Domain {
+        id: crate::scans::service::NAME,
+        permissions: &["scans.run", "scans.waive"],
+        agent_duties: &[],
+        console: crate::scans::service::console,
+    },
+    Domain {
+        id: crate::audit::service::SERVICE,
+        permissions: &["view"],
+        agent_duties: &["alert delivery", "Elasticsearch shipping"],
+        console: crate::audit::service::console,
+    },
+    Domain {
+        id: crate::auth::service::NAME,
+        permissions: &[
+            "console.open",
+            "operators.list",
+            "operators.manage",
+            "mfa.self",
+            "mfa.reset",
+            "crypto.rotate",
+        ],
+        agent_duties: &[],
+        console: crate::auth::service::console,
+    },
+];
+
+/// The domain with this id.
+pub fn find(id: &str) -> Option<&'static Domain> {
+    DOMAINS.iter().find(|d| d.id == id)
+}
