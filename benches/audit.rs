@@ -127,7 +127,11 @@ fn render(c: &mut Criterion) {
         ..Settings::default()
     };
     let mut panes = console::panes();
-    windflow::audit::pane::attach(&mut panes, feed.clone());
+    for p in &mut panes {
+        if p.id() == "audit" {
+            *p = Box::new(windflow::audit::pane::AuditPane::new(Some(feed.clone())));
+        }
+    }
     let mut app = App::new(settings, panes, "dark", "vim").unwrap();
     let key = |c: char| {
         windflow::console::app::Msg::Key(crossterm::event::KeyEvent::new(

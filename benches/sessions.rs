@@ -246,12 +246,8 @@ fn list_and_scroll_100k(c: &mut Criterion) {
             |mut poller| {
                 let snap = rt.block_on(poller.poll(store.as_ref())).unwrap();
                 assert_eq!(snap.rows.len(), n);
-                let shared = Shared {
-                    sessions: Some(snap),
-                    ..Shared::default()
-                };
                 let mut pane = SessionsPane::default();
-                pane.shared_changed(&shared);
+                pane.set_snapshot(snap);
                 pane.rows().len()
             },
             BatchSize::PerIteration,
@@ -266,14 +262,11 @@ fn list_and_scroll_100k(c: &mut Criterion) {
 
     // Scrolling: one row down and a full frame, at 80x24 and 200x60.
     let snap = rt.block_on(poller.poll(store.as_ref())).unwrap();
-    let shared = Shared {
-        sessions: Some(snap),
-        ..Shared::default()
-    };
+    let shared = Shared::default();
     let theme = Theme::bundled("dark", ColorMode::TrueColor).unwrap();
     for (w, h) in [(80u16, 24u16), (200, 60)] {
         let mut pane = SessionsPane::default();
-        pane.shared_changed(&shared);
+        pane.set_snapshot(snap.clone());
         let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
         let mut fx = Vec::new();
         let wall = UNIX_EPOCH + Duration::from_secs(1_795_608_000);

@@ -59,6 +59,9 @@ pub struct Domain {
     pub console: StartConsole,
 }
 
+/// The console's own permissions (no domain's).
+pub const CORE_PERMISSIONS: &[&str] = &["console.open", "view"];
+
 /// Every domain, in pane-bar order.
 pub const DOMAINS: &[Domain] = &[
     Domain {
@@ -96,14 +99,13 @@ pub const DOMAINS: &[Domain] = &[
     },
     Domain {
         id: crate::audit::service::SERVICE,
-        permissions: &["view"],
+        permissions: &[],
         agent_duties: &["alert delivery", "Elasticsearch shipping"],
         console: crate::audit::service::console,
     },
     Domain {
         id: crate::auth::service::NAME,
         permissions: &[
-            "console.open",
             "operators.list",
             "operators.manage",
             "mfa.self",
@@ -118,4 +120,87 @@ pub const DOMAINS: &[Domain] = &[
 /// The domain with this id.
 pub fn find(id: &str) -> Option<&'static Domain> {
     DOMAINS.iter().find(|d| d.id == id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::ACTIONS;
+
+    fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                rust_files(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+
+    /// Every permission the code checks (a pane action's guard, a
+    /// confirmation's guard, the CLI's `authorize`, a `requirement` lookup)
+    /// and every one a domain lists is in the role table: an action missing
+    /// there would silently need an admin with step-up.
+    #[test]
+    fn every_permission_named_anywhere_is_in_the_role_table() {
+        let known: Vec<&str> = ACTIONS.iter().map(|(n, _)| *n).collect();
+        let uses = regex::Regex::new(
+            r#"(?:guarded|requirement|guard: Some|authorize\(\s*[a-z_&.]+\s*,)\s*\(?\s*"([a-z_]+(?:\.[a-z_]+)?)""#,
+        )
+        .unwrap();
+        let mut files = Vec::new();
+        rust_files(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut files,
+        );
+        let mut found = 0;
+        for file in &files {
+            let text = std::fs::read_to_string(file).unwrap();
+            for cap in uses.captures_iter(&text) {
+                found += 1;
+                let name = &cap[1];
+                assert!(
+                    known.contains(&name),
+                    "{} checks permission {name:?}, which the role table lacks",
+                    file.display()
+                );
+            }
+        }
+        assert!(
+            found >= 20,
+            "the scan found only {found} uses: is the pattern stale?"
+        );
+        let listed: Vec<&str> = DOMAINS
+            .iter()
+            .flat_map(|d| d.permissions.iter().copied())
+            .chain(CORE_PERMISSIONS.iter().copied())
+            .collect();
+        for name in &listed {
+            assert!(
+                known.contains(name),
+                "{name:?} is listed by a domain but not in the role table"
+            );
+        }
+        // And each entry of the table belongs to exactly one domain (or the console).
+        for name in known {
+            let owners = listed.iter().filter(|n| **n == name).count();
+            assert_eq!(owners, 1, "{name:?} is listed by {owners} domains");
+        }
+    }
+
+    #[test]
+    fn domain_ids_are_unique_and_match_their_panes() {
+        let mut ids: Vec<&str> = DOMAINS.iter().map(|d| d.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), DOMAINS.len());
+        let panes: Vec<&str> = crate::console::panes().iter().map(|p| p.id()).collect();
+        for d in DOMAINS {
+            // The store has no pane of its own (the Overview shows it).
+            if d.id != crate::store::service::NAME {
+                assert!(panes.contains(&d.id), "no pane for domain {}", d.id);
+            }
+        }
+    }
 }

@@ -386,6 +386,45 @@ pub fn redact_url(url: &str) -> String {
 mod tests {
     use super::*;
 
+    #[derive(Debug, PartialEq)]
+    enum Ping {
+        Now(u8),
+    }
+    impl DomainRequestKind for Ping {
+        const DOMAIN: &'static str = "ping";
+    }
+    #[derive(Debug)]
+    struct Other;
+    impl DomainRequestKind for Other {
+        const DOMAIN: &'static str = "other";
+    }
+
+    #[test]
+    fn a_domain_request_opens_only_as_its_own_type() {
+        let mut r = DomainRequest::new(Ping::Now(7));
+        assert_eq!(r.domain, "ping");
+        assert_eq!(r.get::<Ping>(), Some(&Ping::Now(7)));
+        assert!(r.get::<Other>().is_none());
+        r.actor = Some("alice".into());
+        let r = r.take::<Other>().unwrap_err();
+        let (actor, ping) = r.take::<Ping>().unwrap();
+        assert_eq!((actor.as_deref(), ping), (Some("alice"), Ping::Now(7)));
+    }
+
+    #[tokio::test]
+    async fn a_domain_event_wakes_the_console_and_reaches_its_pane_in_order() {
+        let wake = Wake::default();
+        let (tx, mut rx) = wake.channel::<u32>();
+        for i in 0..3 {
+            assert!(tx.try_send(i));
+        }
+        tokio::time::timeout(Duration::from_secs(1), wake.woken())
+            .await
+            .expect("woken");
+        assert_eq!(rx.drain(), [0, 1, 2]);
+        assert!(rx.drain().is_empty());
+    }
+
     #[test]
     fn urls_lose_their_passwords() {
         assert_eq!(

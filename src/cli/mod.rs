@@ -500,6 +500,8 @@ fn run_console(
     };
     let settings = Settings {
         operator: config.operator.clone(),
+        operator_configured: config.sources.get("operator")
+            != Some(&crate::config::Source::Default),
         environment,
         read_only: config.read_only,
         read_only_locked: config.read_only,

@@ -121,6 +121,9 @@ pub enum Mode {
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub operator: String,
+    /// The operator was set (flag, environment or config file), not taken
+    /// from the login name: the sign-in screen fills it in.
+    pub operator_configured: bool,
     pub environment: Option<(String, ThemeColor)>,
     pub read_only: bool,
     /// Read-only was forced by a flag or the config: `:readonly off` is refused.
@@ -143,6 +146,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             operator: "operator".into(),
+            operator_configured: true,
             environment: None,
             read_only: false,
             read_only_locked: false,
@@ -172,7 +176,12 @@ const MESSAGE_TTL: std::time::Duration = std::time::Duration::from_secs(6);
 /// is shorter (a window of 0 asks for a code before every action).
 const CONFIRM_SLACK: std::time::Duration = std::time::Duration::from_secs(120);
 
+/// The most keys kept while the console cannot take them yet.
+const QUEUED_KEYS_MAX: usize = 256;
+
 pub struct App {
+    /// Keys typed while the gate was waiting for the sign-in service.
+    queued_keys: std::collections::VecDeque<KeyEvent>,
     pub settings: Settings,
     pub theme: Theme,
     pub keymap: Keymap,
@@ -218,6 +227,7 @@ impl App {
         Ok(Self {
             gate,
             last_input: Instant::now(),
+            queued_keys: std::collections::VecDeque::new(),
             settings,
             theme,
             keymap,
@@ -290,6 +300,19 @@ impl App {
     pub fn update(&mut self, msg: Msg) -> Vec<Request> {
         let mut out = Vec::new();
         match msg {
+            Msg::Key(key) if self.gate.is_waiting() => {
+                // Typed while the console opens (or a sign-in is checked):
+                // kept, in order, for when it can take them; Ctrl-C leaves.
+                if key.code == crossterm::event::KeyCode::Char('c')
+                    && key
+                        .modifiers
+                        .contains(crossterm::event::KeyModifiers::CONTROL)
+                {
+                    out.push(Request::Quit);
+                } else if self.queued_keys.len() < QUEUED_KEYS_MAX {
+                    self.queued_keys.push_back(key);
+                }
+            }
             Msg::Key(key) => {
                 self.last_input = Instant::now();
                 if self.gate.is_open() {
@@ -311,6 +334,11 @@ impl App {
             Msg::Service(ServiceEvent::Auth(ev)) => {
                 self.auth_event(ev, &mut out);
                 self.dirty = true;
+                while !self.gate.is_waiting()
+                    && let Some(key) = self.queued_keys.pop_front()
+                {
+                    out.extend(self.update(Msg::Key(key)));
+                }
             }
             Msg::Paste(text) => self.paste(&text),
             Msg::Resize(..) => self.dirty = true,
@@ -385,7 +413,12 @@ impl App {
             ev => {
                 let was_open = self.gate.is_open();
                 let default = self.settings.operator.clone();
-                out.extend(self.gate.event(&ev, &default));
+                let sign_in = if self.settings.operator_configured {
+                    default.clone()
+                } else {
+                    String::new()
+                };
+                out.extend(self.gate.event(&ev, &default, &sign_in));
                 if !was_open && let Some(s) = self.signed() {
                     let msg = format!("signed in as {} ({})", s.operator, s.role);
                     self.notify(Level::Info, msg);

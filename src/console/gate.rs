@@ -116,6 +116,17 @@ impl Gate {
 
     /// A key while the gate is closed. `input_action` is the INPUT-scope
     /// action the key is bound to, if any.
+    /// Whether the gate waits for the sign-in service (the console is
+    /// opening, or a code is being checked): keys are kept until it answers.
+    pub fn is_waiting(&self) -> bool {
+        match self {
+            Gate::Checking => true,
+            Gate::SignIn(s) => s.busy,
+            Gate::Wizard(w) => w.busy,
+            Gate::Open(_) => false,
+        }
+    }
+
     pub fn key(&mut self, key: KeyEvent, input_action: Option<&str>) -> Vec<Request> {
         let mut out = Vec::new();
         match self {
@@ -192,12 +203,20 @@ impl Gate {
         out
     }
 
-    /// An auth event; returns the requests it leads to.
-    pub fn event(&mut self, ev: &AuthEvent, default_operator: &str) -> Vec<Request> {
+    /// An auth event; returns the requests it leads to. `default_operator`
+    /// fills the first-run wizard's name; `sign_in_operator` the sign-in
+    /// screen's operator field (empty when none is configured: the screen
+    /// then starts in that field).
+    pub fn event(
+        &mut self,
+        ev: &AuthEvent,
+        default_operator: &str,
+        sign_in_operator: &str,
+    ) -> Vec<Request> {
         match (&mut *self, ev) {
             (Gate::Checking, AuthEvent::Ready { has_operators }) => {
                 *self = if *has_operators {
-                    Gate::SignIn(SignIn::new(default_operator, None))
+                    Gate::SignIn(SignIn::new(sign_in_operator, None))
                 } else {
                     Gate::Wizard(Wizard::new(default_operator))
                 };
@@ -215,7 +234,7 @@ impl Gate {
                 s.error = Some(reason.clone());
             }
             (Gate::Checking, AuthEvent::Rejected { reason }) => {
-                let mut s = SignIn::new(default_operator, None);
+                let mut s = SignIn::new(sign_in_operator, None);
                 s.error = Some(reason.clone());
                 *self = Gate::SignIn(s);
             }

@@ -993,3 +993,63 @@ async fn recent_problems_list_serious_security_events_not_typos() {
         "a typo is no problem: {s}"
     );
 }
+
+/// Keys typed while the console opens are kept and run once it is open
+/// (`?` pressed during the demo's start-up opens help), in order.
+#[test]
+fn keys_typed_while_the_console_opens_are_queued_not_dropped() {
+    use windflow::auth::Role;
+    use windflow::auth::service::AuthEvent;
+    let mut s = settings();
+    s.sign_in = true;
+    let mut app = App::new(s, console::panes(), "dark", "vim").unwrap();
+    app.start();
+    assert!(
+        typed(&mut app, "2?").is_empty(),
+        "nothing runs before the gate opens"
+    );
+    assert!(matches!(app.mode, Mode::Normal));
+    app.update(auth(AuthEvent::SignedIn {
+        operator: "alice".into(),
+        role: Role::Viewer,
+    }));
+    assert_eq!(app.focus, 1, "`2` went to the second pane first");
+    assert!(matches!(app.mode, Mode::Help(_)), "then `?` opened help");
+    // Ctrl-C still leaves while the console cannot take keys yet.
+    let mut s = settings();
+    s.sign_in = true;
+    let mut app = App::new(s, console::panes(), "dark", "vim").unwrap();
+    app.start();
+    let reqs = app.update(key_event(KeyCode::Char('c'), KeyModifiers::CONTROL));
+    assert!(matches!(reqs[..], [Request::Quit]), "{reqs:?}");
+}
+
+/// With no operator configured (only the login name), the sign-in screen
+/// starts in the Operator field; with one configured, in the Code field.
+#[test]
+fn sign_in_starts_in_the_operator_field_when_none_is_configured() {
+    use windflow::auth::service::{AuthEvent, AuthRequest};
+    for (configured, keys, want) in [
+        (false, &["bob", "123456"][..], "bob"),
+        (true, &["123456"][..], "alice"),
+    ] {
+        let mut s = settings();
+        s.sign_in = true;
+        s.operator = "alice".into();
+        s.operator_configured = configured;
+        let mut app = App::new(s, console::panes(), "dark", "vim").unwrap();
+        app.start();
+        app.update(auth(AuthEvent::Ready {
+            has_operators: true,
+        }));
+        let mut reqs = Vec::new();
+        for text in keys {
+            typed(&mut app, text);
+            reqs = press(&mut app, KeyCode::Enter);
+        }
+        let [Request::Auth(AuthRequest::SignIn { operator, .. })] = &reqs[..] else {
+            panic!("configured {configured}: {reqs:?}")
+        };
+        assert_eq!(operator, want, "configured {configured}");
+    }
+}

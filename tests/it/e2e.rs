@@ -297,6 +297,8 @@ fn first_run_wizard_then_sign_in() {
         !pty.contains("Services ("),
         "nothing is shown before sign-in"
     );
+    // No operator configured: the screen starts in the Operator field.
+    pty.keys("alice\r");
     pty.keys(key.code_at(now).expose_secret());
     pty.key(Key::Enter);
     pty.wait_for("already used", T)
@@ -531,6 +533,7 @@ fn operators_pane_reset_shows_the_one_time_enrolment_token() {
         ("XDG_DATA_HOME", path("xdg-data")),
         ("XDG_STATE_HOME", path("state")),
         ("USER", "admin".to_owned()),
+        ("WINDFLOW_OPERATOR", "admin".to_owned()),
         ("WINDFLOW_STEP_UP_MINUTES", "0".to_owned()),
     ];
     let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();

@@ -145,6 +145,7 @@ impl CliEnv {
             ("XDG_DATA_HOME".into(), path("xdg-data")),
             ("XDG_STATE_HOME".into(), path("state")),
             ("USER".into(), operator.into()),
+            ("WINDFLOW_OPERATOR".into(), operator.into()),
         ];
         vars.extend(self.vars.iter().cloned());
         let env: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
