@@ -241,6 +241,15 @@ fn footer_line(app: &mut App, frame: &mut Frame, area: Rect) {
             };
             input_line(frame, &prompt, &s.input)
         }
+        Mode::Confirm(c) if c.spec.typed.is_some() => {
+            let name = c.spec.typed.as_deref().unwrap_or_default();
+            let line = Line::from(vec![
+                Span::styled(" type ", t.muted()),
+                Span::styled(clean_line(name).into_owned(), t.role(Role::Warn)),
+                Span::styled(" then Enter to confirm · Esc cancels", t.muted()),
+            ]);
+            frame.render_widget(line, area);
+        }
         Mode::Help(_) | Mode::Confirm(_) => {
             let scope = if matches!(app.mode, Mode::Help(_)) {
                 actions::HELP

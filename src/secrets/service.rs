@@ -471,13 +471,17 @@ pub async fn handle(s: &Secrets, events: &Events, req: SecretsRequest) {
             .apply(s.rotation_options(&path));
             let res = rotation::rotate(s, &path, &opts, &mut progress).await;
             let (level, msg) = match &res {
-                Ok(Outcome::Rotated { new_version, .. }) => (
+                Ok(Outcome::Rotated {
+                    old_version,
+                    new_version,
+                    ..
+                }) => (
                     Level::Info,
-                    format!("{path}: rotated to version {new_version}"),
+                    format!("rotated {path}: v{old_version} → v{new_version}"),
                 ),
                 Ok(Outcome::RolledBack { reason, .. }) => (
                     Level::Warn,
-                    format!("{path}: rotation rolled back: {reason}"),
+                    format!("rotation of {path} rolled back: {reason}"),
                 ),
                 Err(e) => (Level::Error, format!("{path}: rotation failed: {e}")),
             };

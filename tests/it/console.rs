@@ -423,6 +423,12 @@ fn confirmations_plain_and_typed() {
     );
     let s = screen(&mut app, 80, 24);
     assert!(s.contains("type `alice` exactly"), "{s}");
+    // The footer says what to type, not `y`/`n` (text here).
+    let footer = s.lines().rev().nth(1).unwrap();
+    assert!(
+        footer.contains("type alice then Enter to confirm"),
+        "{footer}"
+    );
     press(&mut app, KeyCode::Backspace);
     typed(&mut app, "alice");
     let reqs = press(&mut app, KeyCode::Enter);
@@ -998,10 +1004,10 @@ async fn recent_problems_list_serious_security_events_not_typos() {
 /// (`?` pressed during the demo's start-up opens help), in order.
 #[test]
 fn keys_typed_while_the_console_opens_are_queued_not_dropped() {
-    use windflow::auth::Role;
     use windflow::auth::service::AuthEvent;
     let mut s = settings();
     s.sign_in = true;
+    s.demo = true;
     let mut app = App::new(s, console::panes(), "dark", "vim").unwrap();
     app.start();
     assert!(
@@ -1009,9 +1015,8 @@ fn keys_typed_while_the_console_opens_are_queued_not_dropped() {
         "nothing runs before the gate opens"
     );
     assert!(matches!(app.mode, Mode::Normal));
-    app.update(auth(AuthEvent::SignedIn {
-        operator: "alice".into(),
-        role: Role::Viewer,
+    app.update(auth(AuthEvent::DemoSignedIn {
+        operator: "demo".into(),
     }));
     assert_eq!(app.focus, 1, "`2` went to the second pane first");
     assert!(matches!(app.mode, Mode::Help(_)), "then `?` opened help");

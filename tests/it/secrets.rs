@@ -1312,7 +1312,7 @@ mod pane {
             status(app) != format!("rotating {path}…")
         })
         .await;
-        assert_eq!(status(&app), format!("{path}: rotated to version 2"));
+        assert_eq!(status(&app), format!("rotated {path}: v1 → v2"));
         assert_eq!(s.metadata(path).await.unwrap().current_version, 2);
 
         // Rolled back: the check (Tab to its field) fails.
@@ -1330,7 +1330,7 @@ mod pane {
         .await;
         let (level, msg, _) = app.message.as_ref().unwrap();
         assert!(
-            msg.starts_with(&format!("{path}: rotation rolled back")) && msg.contains("refused"),
+            msg.starts_with(&format!("rotation of {path} rolled back")) && msg.contains("refused"),
             "{msg}"
         );
         assert_eq!(*level, windflow::service::Level::Warn);
