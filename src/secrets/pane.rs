@@ -177,7 +177,7 @@ impl SecretsPane {
             }
             SecretsEvent::Metas(metas) => {
                 for m in metas {
-                    self.metas.insert(m.path.clone(), m.clone());
+                    self.learn(m, effects);
                 }
             }
             SecretsEvent::Detail {
@@ -185,7 +185,7 @@ impl SecretsPane {
                 version,
                 hashes,
             } => {
-                self.metas.insert(meta.path.clone(), meta.clone());
+                self.learn(meta, effects);
                 if self.selected_path() == Some(meta.path.as_str()) {
                     self.detail = Some(Detail {
                         meta: meta.clone(),
@@ -420,6 +420,32 @@ impl SecretsPane {
 
     fn chosen_version(&self) -> Option<u64> {
         self.versions().get(self.version_sel).map(|v| v.version)
+    }
+
+    /// Keeps `meta` as the path's latest; a current version lower than the
+    /// one known before means the store was reset or replaced: a warning.
+    fn learn(&mut self, meta: &SecretMeta, effects: &mut Vec<Effect>) {
+        if let Some(old) = self.metas.get(&meta.path)
+            && meta.current_version < old.current_version
+        {
+            effects.push(Effect::Notify(
+                Level::Warn,
+                format!(
+                    "{}: versions went backwards (v{} → v{}): was the secrets store reset or replaced?",
+                    meta.path, old.current_version, meta.current_version
+                ),
+            ));
+        }
+        self.metas.insert(meta.path.clone(), meta.clone());
+    }
+
+    /// The store's current version of the open detail's secret, when it is
+    /// newer than the one shown.
+    fn newer_than_shown(&self, d: &Detail) -> Option<u64> {
+        self.metas
+            .get(&d.meta.path)
+            .map(|m| m.current_version)
+            .filter(|v| *v > d.meta.current_version)
     }
 
     fn select_changed(&mut self, effects: &mut Vec<Effect>) {
@@ -693,7 +719,7 @@ impl Pane for SecretsPane {
 
     fn actions(&self) -> Vec<ActionDef> {
         vec![
-            ActionDef::new(ID, REFRESH, "Reload every path of the mount"),
+            ActionDef::new(ID, REFRESH, "Reload the mount and the open secret"),
             ActionDef::new(ID, REVEAL, "Reveal the values for 30 s (step-up)")
                 .hint()
                 .guarded("secrets.reveal"),
@@ -726,6 +752,12 @@ impl Pane for SecretsPane {
         match action {
             REFRESH => {
                 effects.push(req(SecretsRequest::Refresh));
+                // And the open detail, which may be older than the store.
+                if let Some(d) = &self.detail {
+                    effects.push(req(SecretsRequest::Load {
+                        path: d.meta.path.clone(),
+                    }));
+                }
                 true
             }
             REVEAL => {
@@ -1061,6 +1093,12 @@ impl SecretsPane {
             Span::styled(format!("  of {}  ", m.versions.len()), t.muted()),
             Span::styled(e.label(), t.role(expiry_role(e))),
         ])];
+        if let Some(newer) = self.newer_than_shown(d) {
+            lines.push(Line::styled(
+                format!("stale: the store has v{newer} now; r reloads"),
+                t.role(Role::Warn),
+            ));
+        }
         if let Some(dep) = m.custom.get(model::META_DEPLOYMENT) {
             lines.push(Line::from(vec![
                 Span::styled("deployment ", t.muted()),

@@ -303,10 +303,18 @@ async fn run(s: Secrets, events: Events, mut rx: mpsc::Receiver<(Option<String>,
     let mut probe = tokio::time::interval(PROBE_EVERY);
     probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     probe.tick().await;
+    // The secret whose detail the pane shows: its metadata is read again on
+    // every probe, so a view older than the store says so.
+    let mut watched: Option<String> = None;
     loop {
         let (actor, req) = tokio::select! {
             _ = probe.tick() => {
                 health(&s, &events, &mut last).await;
+                if let Some(path) = &watched
+                    && let Ok(meta) = s.store().metadata(path).await
+                {
+                    events.emit(SecretsEvent::Metas(vec![meta])).await;
+                }
                 continue;
             }
             req = rx.recv() => match req {
@@ -317,6 +325,9 @@ async fn run(s: Secrets, events: Events, mut rx: mpsc::Receiver<(Option<String>,
         if matches!(req, SecretsRequest::Probe) {
             health(&s, &events, &mut last).await;
             continue;
+        }
+        if let SecretsRequest::Load { path } = &req {
+            watched = Some(path.clone());
         }
         match actor {
             Some(a) => handle(&s.clone().with_actor(&a), &events, req).await,

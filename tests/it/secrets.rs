@@ -1082,6 +1082,34 @@ mod pane {
         app
     }
 
+    /// A detail older than the store says so, `r` reloads it, and versions
+    /// going backwards (a store reset) is a warning naming the path.
+    #[test]
+    fn a_stale_detail_says_so_r_reloads_it_and_versions_going_back_warn() {
+        let mut app = loaded();
+        let path = "deployments/api-7";
+        assert!(!screen(&mut app, 80, 24).contains("stale"));
+        // Another writer made v4 (the service re-reads the open secret's metadata).
+        app.update(ev(SecretsEvent::Metas(vec![meta(path, 4, PATHS[0].1)])));
+        let s = screen(&mut app, 80, 24);
+        assert!(s.contains("stale: the store has v4 now; r reloads"), "{s}");
+        let reqs = typed(&mut app, "r");
+        let reqs = crate::support::gets::<SecretsRequest>(&reqs);
+        assert!(
+            reqs.iter()
+                .any(|r| matches!(r, Some(SecretsRequest::Load { path: p }) if p == path)),
+            "{reqs:?}"
+        );
+        // The store was reset: v1 is current again.
+        app.update(ev(SecretsEvent::Metas(vec![meta(path, 1, PATHS[0].1)])));
+        let (level, msg, _) = app.message.clone().expect("a warning");
+        assert_eq!(level, windflow::service::Level::Warn);
+        assert!(
+            msg.contains(path) && msg.contains("went backwards (v4 → v1)"),
+            "{msg}"
+        );
+    }
+
     #[test]
     fn locking_drops_the_rotate_form_and_revealed_values() {
         use windflow::auth::Role;
@@ -1720,6 +1748,46 @@ mod pane {
             "{reqs:?}"
         );
         assert!(!app.pane().editing());
+    }
+}
+
+/// The open secret's metadata is read again on every probe: another
+/// writer's new version reaches the pane without anyone asking.
+#[tokio::test]
+async fn the_service_rereads_the_open_secrets_metadata_on_every_probe() {
+    use windflow::secrets::service::{self, SecretsEvent, SecretsRequest};
+    let f = local_fixture();
+    let path = "deployments/a";
+    f.secrets
+        .put(path, &vals(&[("k", "v1")]), None)
+        .await
+        .unwrap();
+    let (tx, _common, mut rx) = windflow::service::detached();
+    let handle = service::spawn(f.secrets.clone(), tx);
+    assert!(handle.try_send(SecretsRequest::Load { path: path.into() }));
+    // The detail of v1 first, then another writer makes v2.
+    loop {
+        if let Some(SecretsEvent::Detail { meta, .. }) = rx.recv().await {
+            assert_eq!(meta.current_version, 1);
+            break;
+        }
+    }
+    while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(200), rx.recv()).await {}
+    f.secrets
+        .put(path, &vals(&[("k", "v2")]), None)
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + service::PROBE_EVERY * 3;
+    loop {
+        let ev = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .expect("v2 seen within three probes")
+            .unwrap();
+        if let SecretsEvent::Metas(m) = ev
+            && m.iter().any(|m| m.path == path && m.current_version == 2)
+        {
+            break;
+        }
     }
 }
 

@@ -454,6 +454,52 @@ async fn redis_killed_and_restarted_mid_run() {
     assert!(is_valid(&s.validate(&b.session.id, &d).await.unwrap()));
 }
 
+/// `:probe` (a Refresh) reconnects at once after a long outage, instead of
+/// waiting out the service's backoff (8 s and growing by then).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_probe_reconnects_to_redis_now_not_after_the_backoff() {
+    use windflow::service::Handle;
+    let mut redis = RedisServer::start();
+    let keys = Arc::new(Keyring::new(MasterKey::generate()));
+    let store: Arc<dyn SessionStore> = Arc::new(RedisStore::connect(&redis.url(), keys).unwrap());
+    let s = Sessions::new(store, Audit::discard());
+    let (tx, mut rx, _domain) = windflow::service::detached();
+    let handle = windflow::sessions::service::spawn(s, tx);
+    // Every health event of the service until `done` (within `secs`).
+    async fn until(
+        rx: &mut windflow::service::EventRx,
+        secs: u64,
+        done: impl Fn(HealthState) -> bool,
+    ) -> std::time::Instant {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            let ev = tokio::time::timeout_at(deadline, rx.recv())
+                .await
+                .unwrap_or_else(|_| panic!("no such health within {secs} s"))
+                .expect("service alive");
+            if let ServiceEvent::Health { health, .. } = ev
+                && done(health.state)
+            {
+                return std::time::Instant::now();
+            }
+        }
+    }
+    until(&mut rx, 20, |s| s == HealthState::Connected).await;
+    redis.stop();
+    until(&mut rx, 8, |s| s == HealthState::Reconnecting).await;
+    // Failed polls at 1, 2 and 4 s: the next one waits 8 s.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    redis.restart();
+    let asked = std::time::Instant::now();
+    handle.probe();
+    let back = until(&mut rx, 20, |s| s == HealthState::Connected).await;
+    let took = back - asked;
+    assert!(
+        took < Duration::from_secs(4),
+        "the probe reconnected after {took:?}: it waited out the backoff"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_over_tls_with_a_password() {
     let _ = rustls::crypto::ring::default_provider().install_default();
