@@ -29,6 +29,7 @@ use crate::console::app::{ConfirmSpec, Request};
 use crate::console::filter::{self, Filter};
 use crate::console::panes::{Effect, ListView, Pane, RenderCtx, Shared};
 use crate::console::theme::{Role, Theme};
+use crate::display::clean_line;
 use crate::service::Level;
 
 pub const ID: &str = "scans";
@@ -429,7 +430,7 @@ impl ScansPane {
                 let row = Row::new(vec![
                     Cell::from(Line::from(filter::spans(
                         self.queue.filter.as_ref(),
-                        &g.name,
+                        &clean_line(&g.name),
                         t.text(),
                         t.highlight(),
                     ))),
@@ -469,7 +470,10 @@ impl ScansPane {
         let block = Block::default()
             .borders(Borders::ALL)
             .border_style(t.border(false))
-            .title(Span::styled(format!(" {} ", g.name), t.title()));
+            .title(Span::styled(
+                format!(" {} ", clean_line(&g.name)),
+                t.title(),
+            ));
         let inner_w = area.width.saturating_sub(2) as usize;
         let mut lines: Vec<Line> = Vec::new();
         // The badge and its reasons.
@@ -483,12 +487,14 @@ impl ScansPane {
                 if v.reasons.is_empty() {
                     spans.push(Span::styled("every gate rule passes", t.role(Role::Ok)));
                 } else {
+                    let reasons = v
+                        .reasons
+                        .iter()
+                        .map(|r| format!("{} ({})", r.message, r.detail))
+                        .collect::<Vec<_>>()
+                        .join("; ");
                     spans.push(Span::styled(
-                        v.reasons
-                            .iter()
-                            .map(|r| format!("{} ({})", r.message, r.detail))
-                            .collect::<Vec<_>>()
-                            .join("; "),
+                        clean_line(&reasons).into_owned(),
                         t.role(Role::Danger),
                     ));
                 }
@@ -497,7 +503,7 @@ impl ScansPane {
                     let failed = v
                         .failed
                         .iter()
-                        .map(|r| format!("{} {}", r.scanner, r.target))
+                        .map(|r| format!("{} {}", r.scanner, clean_line(&r.target)))
                         .collect::<Vec<_>>()
                         .join(", ");
                     lines.push(Line::styled(
@@ -617,12 +623,16 @@ impl ScansPane {
         let title = match &self.findings.filter {
             Some(f) => format!(
                 " {} · findings /{} ({} of {}) ",
-                g.name,
-                f.text,
+                clean_line(&g.name),
+                clean_line(&f.text),
                 vis.len(),
                 g.findings.len()
             ),
-            None => format!(" {} · findings ({}) ", g.name, g.findings.len()),
+            None => format!(
+                " {} · findings ({}) ",
+                clean_line(&g.name),
+                g.findings.len()
+            ),
         };
         let block = Block::default()
             .borders(Borders::ALL)
@@ -640,8 +650,14 @@ impl ScansPane {
             .iter()
             .enumerate()
             .map(|(i, f)| {
+                // Report data is hostile: one line, controls shown escaped.
                 let cell = |s: &str, st: Style| {
-                    Cell::from(Line::from(filter::spans(flt, s, st, t.highlight())))
+                    Cell::from(Line::from(filter::spans(
+                        flt,
+                        &clean_line(s),
+                        st,
+                        t.highlight(),
+                    )))
                 };
                 let row = Row::new(vec![
                     cell(f.severity.label(), t.role(sev_role(f.severity))),
@@ -696,23 +712,22 @@ impl ScansPane {
             && detail_h > 0
         {
             let mut lines = vec![Line::from(vec![
-                Span::styled(format!("{} ", f.id), t.accent()),
+                Span::styled(format!("{} ", clean_line(&f.id)), t.accent()),
                 Span::styled(
                     if f.aliases.is_empty() {
                         String::new()
                     } else {
-                        format!("aka {} ", f.aliases.join(", "))
+                        format!("aka {} ", clean_line(&f.aliases.join(", ")))
                     },
                     t.muted(),
                 ),
-                Span::styled(f.title.clone(), t.text()),
+                Span::styled(clean_line(&f.title).into_owned(), t.text()),
             ])];
-            let fixed = f
-                .fixed
-                .as_deref()
-                .map_or("no fix yet".to_string(), |v| format!("fixed in {v}"));
+            let fixed = f.fixed.as_deref().map_or("no fix yet".to_string(), |v| {
+                format!("fixed in {}", clean_line(v))
+            });
             lines.push(Line::styled(
-                format!("{fixed} · in {}", f.targets.join("; ")),
+                format!("{fixed} · in {}", clean_line(&f.targets.join("; "))),
                 t.muted(),
             ));
             lines.push(Line::styled(
@@ -740,7 +755,7 @@ impl ScansPane {
             .title(Span::styled(
                 format!(
                     " {} · {} · objects ({}) ",
-                    g.name,
+                    clean_line(&g.name),
                     report
                         .score
                         .map_or("no score".to_string(), |s| format!("score {s}")),
@@ -763,8 +778,11 @@ impl ScansPane {
                 };
                 let row = Row::new(vec![
                     Cell::from(Span::styled(format!("{:>3}", o.score), t.role(role))),
-                    Cell::from(format!("{}/{}", o.kind, o.name)),
-                    Cell::from(Span::styled(o.namespace.clone(), t.muted())),
+                    Cell::from(clean_line(&format!("{}/{}", o.kind, o.name)).into_owned()),
+                    Cell::from(Span::styled(
+                        clean_line(&o.namespace).into_owned(),
+                        t.muted(),
+                    )),
                     Cell::from(format!("{}", o.findings)),
                 ]);
                 self.objects.mark(row, window.start + i, ctx)
@@ -804,15 +822,18 @@ impl ScansPane {
                     t.role(sev_role(first.severity)),
                 ),
                 Span::styled(check, t.accent().add_modifier(Modifier::BOLD)),
-                Span::styled(format!("  {}", first.remediation), t.muted()),
+                Span::styled(format!("  {}", clean_line(&first.remediation)), t.muted()),
             ]));
             for f in &same {
                 let c = f
                     .container
                     .as_deref()
-                    .map(|c| format!("[{c}] "))
+                    .map(|c| format!("[{}] ", clean_line(c)))
                     .unwrap_or_default();
-                lines.push(Line::styled(format!("         {c}{}", f.message), t.text()));
+                lines.push(Line::styled(
+                    format!("         {c}{}", clean_line(&f.message)),
+                    t.text(),
+                ));
             }
             i += same.len();
         }
@@ -826,7 +847,10 @@ impl ScansPane {
             .borders(Borders::ALL)
             .border_style(t.border(false))
             .title(Span::styled(
-                format!(" {}/{} · findings by check ", o.kind, o.name),
+                format!(
+                    " {} · findings by check ",
+                    clean_line(&format!("{}/{}", o.kind, o.name))
+                ),
                 t.title(),
             ));
         frame.render_widget(
@@ -854,6 +878,7 @@ impl ScansPane {
             (false, None) => format!("{} in {}", form.id, form.package),
             _ => form.id.clone(),
         };
+        let scope = clean_line(&scope).into_owned();
         let block = Block::default()
             .borders(Borders::ALL)
             .border_style(t.border(true))

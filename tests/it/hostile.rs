@@ -620,3 +620,116 @@ fn scan_report_and_manifests_show_hostile_package_and_object_names_escaped() {
     assert_eq!(raw_char(&err, true), None, "stderr: {err:?}");
     assert!(!out.lines().any(|l| l.starts_with("FAKE ROW")), "{out}");
 }
+
+/// The Scans pane shows a report's and a manifest's hostile names escaped
+/// on one line: queue, findings and their detail, objects and their checks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scans_pane_shows_hostile_report_and_manifest_names_escaped() {
+    use crate::console::press;
+    use crossterm::event::KeyCode;
+    use std::sync::Arc;
+    use std::time::Duration;
+    use windflow::console::app::Msg;
+    use windflow::scans::pane::ScansPane;
+    use windflow::scans::service::{self, ScanConfig, ScanEvent, ScanRequest, Source};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (mut relay, sink, pane_rx) = crate::support::Relay::new();
+    let scans = service::spawn(
+        ScanConfig {
+            policy_path: Some(dir.path().join("p.toml")),
+            runner: Default::default(),
+            audit: windflow::audit::Audit::discard(),
+        },
+        sink,
+    );
+    let mut app = crate::console::app_with_pane(Box::new(ScansPane::new(pane_rx)));
+    crate::console::focus(&mut app, "scans");
+    let mut pump = async |app: &mut windflow::console::app::App, done: fn(&ScanEvent) -> bool| {
+        loop {
+            let next = tokio::time::timeout(Duration::from_secs(20), relay.next_any())
+                .await
+                .expect("the scan service answers");
+            match next {
+                crate::support::Next::Common(ev) => {
+                    app.update(Msg::Service(ev));
+                }
+                crate::support::Next::Domain(ev) => {
+                    let stop = done(&ev);
+                    relay.pass(ev);
+                    app.update(Msg::Wake);
+                    if stop {
+                        return;
+                    }
+                }
+            }
+        }
+    };
+
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/scans/trivy/alpine-310.json.golden"
+    );
+    let mut report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture).unwrap()).unwrap();
+    for r in report["Results"].as_array_mut().unwrap() {
+        for v in r["Vulnerabilities"].as_array_mut().into_iter().flatten() {
+            v["PkgName"] = HOSTILE.into();
+            v["Title"] = HOSTILE.into();
+            v["Severity"] = "CRITICAL".into();
+        }
+    }
+    assert!(scans.try_send(ScanRequest::Reports {
+        name: HOSTILE.into(),
+        sources: vec![Source::Bytes {
+            name: "trivy hostile.json".into(),
+            bytes: Arc::from(serde_json::to_vec(&report).unwrap()),
+        }],
+        pace: Duration::ZERO,
+    }));
+    pump(&mut app, |e| matches!(e, ScanEvent::Verdict { .. })).await;
+    let screens = |app: &mut windflow::console::app::App| crate::console::screen(app, 250, 40);
+    let queue = screens(&mut app);
+    assert!(queue.contains("eve\\x1b]0;pwned"), "{queue}");
+    press(&mut app, KeyCode::Enter);
+    let findings = screens(&mut app);
+    assert!(findings.contains("eve\\x1b]0;pwned\\x07"), "{findings}");
+    assert!(findings.contains("adm\\u{202e}nimda"), "{findings}");
+    assert!(
+        !findings
+            .lines()
+            .any(|l| l.trim_start_matches('│').starts_with("FAKE ROW"))
+    );
+
+    let pod = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": { "name": HOSTILE, "namespace": HOSTILE },
+        "spec": { "containers": [{
+            "name": HOSTILE,
+            "image": "registry.example/app:1.0",
+            "securityContext": { "privileged": true }
+        }]}
+    });
+    let text = serde_json::to_string(&pod)
+        .unwrap()
+        .replace('\u{9b}', "\\u009b");
+    crate::console::typed(&mut app, "h");
+    assert!(scans.try_send(ScanRequest::Manifests {
+        name: "hostile manifests".into(),
+        sources: vec![Source::Bytes {
+            name: "pod.yaml".into(),
+            bytes: Arc::from(text.into_bytes()),
+        }],
+        pace: Duration::ZERO,
+    }));
+    pump(&mut app, |e| matches!(e, ScanEvent::Manifests { .. })).await;
+    crate::console::typed(&mut app, "G");
+    press(&mut app, KeyCode::Enter);
+    let objects = screens(&mut app);
+    assert!(objects.contains("Pod/eve\\x1b]0;pwned"), "{objects}");
+    assert!(
+        objects.contains("[eve\\x1b]0;pwned"),
+        "the container, in the checks: {objects}"
+    );
+}
