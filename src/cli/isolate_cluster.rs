@@ -168,9 +168,9 @@ pub fn apply_outcome(
     )?;
     let audit = crate::cli::audit::cli_audit(config)?;
     let record = |event: &str, details: Value| {
-        audit
-            .emit(event, Some(&actor), details)
-            .map_err(|e| CliError::Failure(anyhow::anyhow!("the audit log cannot record {event}: {e}")))
+        audit.emit(event, Some(&actor), details).map_err(|e| {
+            CliError::Failure(anyhow::anyhow!("the audit log cannot record {event}: {e}"))
+        })
     };
     runtime()?.block_on(async {
         let cluster = Cluster::connect(target).await?;

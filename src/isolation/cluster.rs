@@ -530,7 +530,10 @@ fn our_fields(meta: &ObjectMeta) -> Value {
 fn merge_trees(into: &mut Value, from: &Value) {
     if let (Some(into), Some(from)) = (into.as_object_mut(), from.as_object()) {
         for (k, v) in from {
-            merge_trees(into.entry(k.clone()).or_insert(Value::Object(Map::new())), v);
+            merge_trees(
+                into.entry(k.clone()).or_insert(Value::Object(Map::new())),
+                v,
+            );
         }
     }
 }
@@ -546,7 +549,8 @@ fn field_paths(tree: &Value) -> Vec<String> {
                 Some(("f", name)) => format!(".{name}"),
                 Some(("k", json)) => {
                     let fields: Map<String, Value> = serde_json::from_str(json).unwrap_or_default();
-                    let parts: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    let parts: Vec<String> =
+                        fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
                     format!("[{}]", parts.join(","))
                 }
                 Some(("v", value)) => format!("[={value}]"),
@@ -617,9 +621,24 @@ pub fn foreign_edits(state: &ClusterState) -> Vec<(ObjectRef, ManagerFields)> {
         .namespaces
         .iter()
         .map(|o| (Kind::Namespace, &o.metadata))
-        .chain(state.policies.iter().map(|o| (Kind::NetworkPolicy, &o.metadata)))
-        .chain(state.quotas.iter().map(|o| (Kind::ResourceQuota, &o.metadata)))
-        .chain(state.limit_ranges.iter().map(|o| (Kind::LimitRange, &o.metadata)));
+        .chain(
+            state
+                .policies
+                .iter()
+                .map(|o| (Kind::NetworkPolicy, &o.metadata)),
+        )
+        .chain(
+            state
+                .quotas
+                .iter()
+                .map(|o| (Kind::ResourceQuota, &o.metadata)),
+        )
+        .chain(
+            state
+                .limit_ranges
+                .iter()
+                .map(|o| (Kind::LimitRange, &o.metadata)),
+        );
     let mut out = Vec::new();
     for (kind, meta) in metas.filter(|(_, m)| managed_by_us(m)) {
         let object = ObjectRef {
@@ -627,7 +646,11 @@ pub fn foreign_edits(state: &ClusterState) -> Vec<(ObjectRef, ManagerFields)> {
             namespace: meta.namespace.clone(),
             name: meta.name.clone().unwrap_or_default(),
         };
-        out.extend(other_managers(meta).into_iter().map(|m| (object.clone(), m)));
+        out.extend(
+            other_managers(meta)
+                .into_iter()
+                .map(|m| (object.clone(), m)),
+        );
     }
     out
 }
@@ -942,7 +965,10 @@ fn conflict_fields(
     fields
         .iter()
         .map(|f| FieldConflict {
-            manager: owners.get(f).cloned().unwrap_or_else(|| managers.join(", ")),
+            manager: owners
+                .get(f)
+                .cloned()
+                .unwrap_or_else(|| managers.join(", ")),
             field: f.clone(),
         })
         .collect()

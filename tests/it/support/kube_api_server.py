@@ -6,8 +6,8 @@ isolation, and kubectl runs against it unchanged:
 
 - discovery: /version, /api, /api/v1, /apis, /apis/networking.k8s.io/v1
   (the legacy documents; kubectl falls back to them from aggregated
-  discovery), and as much of /openapi/v3 as tells kubectl that PATCH and POST
-  take fieldValidation (so kubectl leaves validation to the server);
+  discovery), and as much of /openapi/v3 as tells kubectl that PATCH
+  takes fieldValidation (so kubectl leaves validation to the server);
 - namespaces, pods, resourcequotas, limitranges (v1) and networkpolicies
   (networking.k8s.io/v1): get, list (labelSelector; fieldSelector on
   metadata.name and metadata.namespace), create (POST), delete, merge patch,
@@ -30,7 +30,7 @@ isolation, and kubectl runs against it unchanged:
   token gets 401, a read-only user's writes 403 in RBAC's wording.
 
 Not there (an error says so where a client could ask): watch, update (PUT),
-strategic-merge and JSON patches, subresources, admission beyond
+strategic-merge and JSON patches, protobuf, subresources, admission beyond
 NamespaceLifecycle, and controllers: a namespace and its objects go at once
 on delete, a quota's status counts only pods, Pods never run. Defaults are
 the few isolation reads: NetworkPolicy podSelector {}, policyTypes and port
@@ -802,6 +802,11 @@ class Handler(BaseHTTPRequestHandler):
         return self.reply(200, answer)
 
     def decode(self, kind, body, ns, yaml_ok):
+        ctype = self.headers.get("Content-Type") or ""
+        if "protobuf" in ctype:
+            raise ApiError(415, "UnsupportedMediaType",
+                           f'the body of the request was in an unknown format - accepted media types include: '
+                           f'application/json, application/yaml (this test server has no "{ctype}")')
         try:
             obj = yaml.safe_load(body) if yaml_ok else json.loads(body)
         except Exception as e:
