@@ -27,6 +27,9 @@ use super::state::ClusterState;
 /// The field manager every apply and dry run uses.
 pub const FIELD_MANAGER: &str = "windflow";
 
+/// How long one request may wait for the API server's answer.
+const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Which cluster: a kubeconfig file and context, else `KUBECONFIG` (or
 /// `~/.kube/config`) and its current context, else the in-cluster config.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -292,6 +295,9 @@ impl Cluster {
                 ))
             })?,
         };
+        // kube waits for an answer forever unless told otherwise.
+        let mut config = config;
+        config.read_timeout.get_or_insert(READ_TIMEOUT);
         let server = config.cluster_url.to_string();
         let client = Client::try_from(config)
             .map_err(|e| ClusterError::Config(format!("API server {server}: {e}")))?;
@@ -614,9 +620,18 @@ fn item_matches(item: &Value, key: &str) -> bool {
     }
 }
 
+/// An object windflow manages that another manager edited too.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ForeignEdit {
+    #[serde(flatten)]
+    pub object: ObjectRef,
+    #[serde(flatten)]
+    pub by: ManagerFields,
+}
+
 /// Windflow-managed objects of `state` that another manager also edited:
 /// a drift only the cluster can show (a folder has no managed fields).
-pub fn foreign_edits(state: &ClusterState) -> Vec<(ObjectRef, ManagerFields)> {
+pub fn foreign_edits(state: &ClusterState) -> Vec<ForeignEdit> {
     let metas = state
         .namespaces
         .iter()
@@ -646,11 +661,10 @@ pub fn foreign_edits(state: &ClusterState) -> Vec<(ObjectRef, ManagerFields)> {
             namespace: meta.namespace.clone(),
             name: meta.name.clone().unwrap_or_default(),
         };
-        out.extend(
-            other_managers(meta)
-                .into_iter()
-                .map(|m| (object.clone(), m)),
-        );
+        out.extend(other_managers(meta).into_iter().map(|by| ForeignEdit {
+            object: object.clone(),
+            by,
+        }));
     }
     out
 }
@@ -1086,4 +1100,96 @@ pub async fn apply(cluster: &Cluster, planned: &[Planned]) -> Result<ApplyReport
         diff: diffs,
         applied,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn planned_objects_are_the_five_kinds_named_and_placed() {
+        let p = Planned::from_value(json!({
+            "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": { "name": "deny", "namespace": "wf-a", "resourceVersion": "7",
+                          "managedFields": [] },
+            "spec": { "podSelector": {} }, "status": {},
+        }))
+        .unwrap();
+        assert_eq!(p.object().to_string(), "NetworkPolicy wf-a/deny");
+        assert_eq!(
+            p.body(),
+            &json!({
+                "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                "metadata": { "name": "deny", "namespace": "wf-a" },
+                "spec": { "podSelector": {} },
+            }),
+            "what the server sets is never applied"
+        );
+        let ns = Planned::from_object(&Namespace {
+            metadata: ObjectMeta {
+                name: Some("wf-a".into()),
+                ..ObjectMeta::default()
+            },
+            ..Namespace::default()
+        })
+        .unwrap();
+        assert_eq!(ns.object().to_string(), "Namespace wf-a");
+
+        let err = |v: Value| Planned::from_value(v).unwrap_err().to_string();
+        assert!(
+            err(json!({ "apiVersion": "apps/v1", "kind": "Deployment", "metadata": { "name": "x" } }))
+                .contains(r#"of kind "Deployment" ("apps/v1")"#)
+        );
+        assert!(
+            err(json!({ "apiVersion": "v1", "kind": "LimitRange", "metadata": { "name": "l" } }))
+                .contains("LimitRange l without metadata.namespace")
+        );
+        assert!(
+            err(json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": {} }))
+                .contains("Namespace without metadata.name")
+        );
+    }
+
+    #[test]
+    fn managed_fields_print_and_project_as_the_server_names_them() {
+        let tree = json!({
+            "f:metadata": { "f:labels": { "f:app": {} } },
+            "f:spec": {
+                "f:containers": { "k:{\"name\":\"api\"}": { ".": {}, "f:image": {} } },
+                "f:policyTypes": {},
+            },
+        });
+        assert_eq!(
+            field_paths(&tree),
+            [
+                ".metadata.labels.app",
+                ".spec.containers[name=\"api\"].image",
+                ".spec.policyTypes"
+            ]
+        );
+        let object = json!({
+            "metadata": { "name": "p", "labels": { "app": "a", "other": "b" } },
+            "spec": {
+                "containers": [{ "name": "api", "image": "i:1", "ports": [] }, { "name": "side", "image": "s" }],
+                "policyTypes": ["Ingress"],
+                "restartPolicy": "Always",
+            },
+        });
+        assert_eq!(
+            project(&object, &tree),
+            Some(json!({
+                "metadata": { "labels": { "app": "a" } },
+                "spec": { "containers": [{ "image": "i:1" }], "policyTypes": ["Ingress"] },
+            }))
+        );
+    }
+
+    #[test]
+    fn line_diff_marks_what_changes() {
+        assert_eq!(
+            line_diff("a: 1\nb: 2\n", "a: 1\nb: 3\n"),
+            ["  a: 1", "- b: 2", "+ b: 3"]
+        );
+    }
 }

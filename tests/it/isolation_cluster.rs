@@ -431,7 +431,9 @@ fn a_policy_another_manager_edited_is_drift_named_and_apply_takes_it_back() {
         0,
     );
 
+    let before = versions(&api);
     let diffs = rt.block_on(cluster::diff(&cluster, &plan())).unwrap();
+    assert_eq!(versions(&api), before, "a diff writes nothing");
     let deny = find(&diffs, Kind::NetworkPolicy, "default-deny");
     assert_eq!(deny.change, Change::Changed);
     assert!(deny.ours && deny.edited_by_others());
@@ -473,8 +475,9 @@ fn a_policy_another_manager_edited_is_drift_named_and_apply_takes_it_back() {
         .unwrap();
     let edits = cluster::foreign_edits(&state);
     assert_eq!(edits.len(), 1, "{edits:?}");
-    assert_eq!(edits[0].0.name, "default-deny");
-    assert_eq!(edits[0].1.manager, "kubectl-patch");
+    assert_eq!(edits[0].object.name, "default-deny");
+    assert_eq!(edits[0].by.manager, "kubectl-patch");
+    assert_eq!(edits[0].by.fields, [".spec.policyTypes"]);
 
     // The object is ours: apply forces the field back; the other manager
     // loses it; the extra policy stays (apply never deletes).
