@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::PathBuf;
 
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{LimitRange, Namespace, Pod, ResourceQuota};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, ObjectMeta};
@@ -26,6 +27,9 @@ use super::state::ClusterState;
 
 /// The field manager every apply and dry run uses.
 pub const FIELD_MANAGER: &str = "windflow";
+
+/// How many objects a diff asks the API server about at once.
+const CONCURRENT_REQUESTS: usize = 8;
 
 /// How long one request may wait for the API server's answer.
 const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
@@ -1004,15 +1008,18 @@ fn planned_namespaces(planned: &[Planned]) -> BTreeSet<String> {
 pub async fn diff(cluster: &Cluster, planned: &[Planned]) -> Result<Vec<ObjectDiff>, ClusterError> {
     let namespaces = planned_namespaces(planned);
     let existing = cluster.existing_namespaces(&namespaces).await?;
-    let mut out = Vec::new();
-    for p in ordered(planned) {
-        let ns_exists = p
-            .object
-            .namespace
-            .as_ref()
-            .is_none_or(|ns| existing.contains(ns));
-        out.push(cluster.diff_one(p, ns_exists).await?);
-    }
+    let mut out: Vec<ObjectDiff> = futures::stream::iter(ordered(planned))
+        .map(|p| {
+            let ns_exists = p
+                .object
+                .namespace
+                .as_ref()
+                .is_none_or(|ns| existing.contains(ns));
+            cluster.diff_one(p, ns_exists)
+        })
+        .buffered(CONCURRENT_REQUESTS)
+        .try_collect()
+        .await?;
     let planned_refs: BTreeSet<&ObjectRef> = planned.iter().map(|p| &p.object).collect();
     out.extend(cluster.extras(&existing, &planned_refs).await?);
     Ok(out)

@@ -201,11 +201,14 @@ impl Drop for KubeApi {
 
 /// kubectl: on the PATH (Debian package `kubectl`, which scripts/test installs).
 pub fn kubectl_bin() -> &'static Path {
+    static FOUND: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     let path = Path::new("kubectl");
-    let found = Command::new(path)
-        .args(["version", "--client"])
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let found = *FOUND.get_or_init(|| {
+        Command::new(path)
+            .args(["version", "--client"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
     assert!(
         found,
         "kubectl is missing: run scripts/test (it installs the Debian package kubectl)"

@@ -278,7 +278,7 @@ def merge(live, applied, path=()):
         for k, v in applied.items():
             if v is None:
                 continue
-            out[k] = merge(live.get(k, MISSING), v, path + (k,)) if k in live else copy.deepcopy(v)
+            out[k] = merge(live[k], v, path + (k,)) if k in live else copy.deepcopy(v)
         return out
     if isinstance(live, list) and isinstance(applied, list) and path[-2:] in KEYED:
         keys = KEYED[path[-2:]]
@@ -593,6 +593,9 @@ def selects(terms, labels):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes: without this, Nagle's algorithm
+    # and the client's delayed ACK hold every answer back by 40 ms.
+    disable_nagle_algorithm = True
     server_version = "windflow-fake-kube-apiserver"
 
     def log_message(self, *args):
