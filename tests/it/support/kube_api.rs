@@ -3,8 +3,10 @@
 //! with a kubeconfig for it and the real `kubectl` pointed at it.
 
 use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,7 +21,8 @@ fn script() -> PathBuf {
 pub struct KubeApi {
     child: Child,
     pub port: u16,
-    requests: Arc<Mutex<Vec<Value>>>,
+    lines: Arc<Mutex<Vec<Value>>>,
+    barriers: AtomicUsize,
     dir: tempfile::TempDir,
 }
 
@@ -55,9 +58,9 @@ impl KubeApi {
             .spawn()
             .unwrap_or_else(|e| panic!("start the test API server with {}: {e}", py.display()));
         let stdout = child.stdout.take().unwrap();
-        let requests = Arc::new(Mutex::new(Vec::new()));
+        let lines = Arc::new(Mutex::new(Vec::new()));
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let sink = requests.clone();
+        let sink = lines.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
@@ -75,7 +78,8 @@ impl KubeApi {
         Self {
             child,
             port,
-            requests,
+            lines,
+            barriers: AtomicUsize::new(0),
             dir: tempfile::tempdir().unwrap(),
         }
     }
@@ -84,27 +88,39 @@ impl KubeApi {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// Every request so far (method, path, query, content_type, code, ...).
-    /// The server logs after it answers: a request is here once its answer
-    /// was read and the log caught up, which [`KubeApi::requests_settled`] waits for.
+    /// Every request answered so far (method, path, query, content_type,
+    /// code, ...), oldest first. The server logs each before it answers;
+    /// a barrier request then shows when the log has caught up.
     pub fn requests(&self) -> Vec<Value> {
-        self.requests.lock().unwrap().clone()
-    }
-
-    /// The log once it holds at least `n` requests.
-    pub fn requests_settled(&self, n: usize) -> Vec<Value> {
+        use std::io::{Read, Write};
+        let id = format!("b{}", self.barriers.fetch_add(1, Ordering::SeqCst));
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        write!(
+            stream,
+            "GET /windflow-test/barrier?{id} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"
+        )
+        .unwrap();
+        stream.read_to_end(&mut Vec::new()).unwrap();
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         loop {
-            let got = self.requests();
-            if got.len() >= n {
-                return got;
+            {
+                let lines = self.lines.lock().unwrap();
+                if let Some(at) = lines
+                    .iter()
+                    .position(|v| v["event"] == "barrier" && v["id"] == id.as_str())
+                {
+                    return lines[..at]
+                        .iter()
+                        .filter(|v| v["event"] == "request")
+                        .cloned()
+                        .collect();
+                }
             }
             assert!(
                 std::time::Instant::now() < deadline,
-                "{} of {n} requests logged",
-                got.len()
+                "the test API server's log did not catch up"
             );
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 

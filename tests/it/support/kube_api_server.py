@@ -39,7 +39,10 @@ kubernetes.io/metadata.name label; Pod restartPolicy, dnsPolicy and phase
 Pending. Every list of these kinds is atomic for apply except a Pod's
 containers and initContainers (keyed by name).
 
-Prints `READY <port>` once it listens, then one JSON line per request.
+Prints `READY <port>` once it listens, then one JSON line per request,
+written before the request is answered; GET /windflow-test/barrier?ID
+(not Kubernetes) logs a barrier line, so that a test knows every request
+answered before it is in the log.
 """
 
 import argparse
@@ -602,14 +605,8 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
     def reply(self, code, body, content_type="application/json"):
-        data = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", content_type)
-        for w in getattr(self, "warnings", []):
-            self.send_header("Warning", "299 - " + json.dumps(w))
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        """Keeps the answer until the request is logged (see handle_any)."""
+        self.answer_out = (code, json.dumps(body).encode(), content_type)
         return code
 
     def handle_any(self, method):
@@ -617,20 +614,34 @@ class Handler(BaseHTTPRequestHandler):
         query = urllib.parse.parse_qs(url.query, keep_blank_values=True)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        code = 500
         self.warnings = []
-        try:
-            user = self.authenticate()
-            code = self.route(method, url.path, {k: v[-1] for k, v in query.items()}, body, user)
-        except ApiError as e:
-            code = self.reply(e.code, e.status())
-        except Exception as e:  # a bug here must show as one, never as success
-            code = self.reply(500, ApiError(500, "InternalError", f"test server bug: {e!r}").status())
-        say({
-            "event": "request", "method": method, "path": url.path, "query": url.query,
-            "content_type": self.headers.get("Content-Type"), "accept": self.headers.get("Accept"),
-            "user_agent": self.headers.get("User-Agent"), "code": code,
-        })
+        if url.path == "/windflow-test/barrier":
+            # Not Kubernetes: the tests' way to know every earlier request is logged.
+            say({"event": "barrier", "id": url.query})
+            code = self.reply(200, {})
+        else:
+            try:
+                user = self.authenticate()
+                code = self.route(method, url.path, {k: v[-1] for k, v in query.items()}, body, user)
+            except ApiError as e:
+                code = self.reply(e.code, e.status())
+            except Exception as e:  # a bug here must show as one, never as success
+                code = self.reply(500, ApiError(500, "InternalError", f"test server bug: {e!r}").status())
+            # Logged before it is answered: a client that has its answer can
+            # find the request in the log (behind a later barrier).
+            say({
+                "event": "request", "method": method, "path": url.path, "query": url.query,
+                "content_type": self.headers.get("Content-Type"), "accept": self.headers.get("Accept"),
+                "user_agent": self.headers.get("User-Agent"), "code": code,
+            })
+        code, data, content_type = self.answer_out
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        for w in self.warnings:
+            self.send_header("Warning", "299 - " + json.dumps(w))
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
     do_GET = lambda self: self.handle_any("GET")  # noqa: E731
     do_POST = lambda self: self.handle_any("POST")  # noqa: E731
