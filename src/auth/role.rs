@@ -82,6 +82,8 @@ pub const ACTIONS: &[(&str, Requirement)] = &[
     // A deploy-gate waiver lets known findings through until it expires.
     ("scans.waive", need(Role::Operator, true)),
     ("scans.run", need(Role::Operator, false)),
+    // Server-side apply of a deployment's isolation to a cluster.
+    ("isolation.apply", need(Role::Operator, true)),
 ];
 
 /// What `action` needs (see [`ACTIONS`]); unknown actions need an admin with step-up.

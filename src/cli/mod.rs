@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod auth;
 mod config;
+pub mod isolate_cluster;
 pub mod scans;
 pub mod secrets;
 pub mod sessions;

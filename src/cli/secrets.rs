@@ -281,7 +281,7 @@ fn open_secrets(config: &Config, args: &BackendArgs) -> Result<Secrets, CliError
 }
 
 /// The acting operator, authorised for `action` (role + fresh second factor).
-fn authorize(
+pub(crate) fn authorize(
     config: &Config,
     action: &str,
     step_up: &StepUp,

@@ -3,5 +3,7 @@
 //!
 //! - `state`: the live state (from a folder of manifests or a cluster),
 //!   in Kubernetes' own types.
+//! - `cluster`: a real cluster: live state, diff and server-side apply.
 
+pub mod cluster;
 pub mod state;

@@ -5,6 +5,7 @@
 pub mod audit_auth;
 pub mod audit_servers;
 pub mod cli;
+pub mod kube_api;
 pub mod pty;
 pub mod secrets_bao;
 pub mod sessions_redis;
