@@ -13,6 +13,7 @@ pub mod crypto;
 pub mod demo;
 pub mod display;
 pub mod fsutil;
+pub mod host;
 pub mod isolation;
 pub mod logging;
 pub mod mfa;
