@@ -8,6 +8,7 @@ pub mod cli;
 pub mod pty;
 pub mod secrets_bao;
 pub mod sessions_redis;
+pub mod slow_proxy;
 pub mod tls;
 
 use std::path::PathBuf;
