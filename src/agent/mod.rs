@@ -491,12 +491,13 @@ pub fn run(config: &Config, redis_url: Option<&str>) -> Result<ExitCode, CliErro
         (Some(url), Some(tls)) => {
             let key = match &agent_settings.lease_key {
                 Some(k) => k.clone(),
-                None => format!("windflow:agent:lease:{}", store_scope(&store).map_err(fail)?),
+                None => format!(
+                    "windflow:agent:lease:{}",
+                    store_scope(&store).map_err(fail)?
+                ),
             };
             let _rt = runtime.enter();
-            Some(
-                Lease::new(url, tls, &key, agent_settings.lease, &me).map_err(CliError::Usage)?,
-            )
+            Some(Lease::new(url, tls, &key, agent_settings.lease, &me).map_err(CliError::Usage)?)
         }
         _ => None,
     };
@@ -839,11 +840,10 @@ async fn serve(
         lease_key: lease.as_ref().map(|l| l.key().to_owned()),
     };
     let write = |b: &Heartbeat| {
-        if let Err(e) = ctx.store.put(
-            NS,
-            &beat_key,
-            &serde_json::to_vec(b).unwrap_or_default(),
-        ) {
+        if let Err(e) = ctx
+            .store
+            .put(NS, &beat_key, &serde_json::to_vec(b).unwrap_or_default())
+        {
             log(
                 "error",
                 "cannot write the heartbeat",

@@ -99,7 +99,9 @@ impl AgentSettings {
             ));
         }
         if let Some(k) = &t.lease_key
-            && (k.is_empty() || k.len() > 200 || k.chars().any(|c| c.is_whitespace() || c.is_control()))
+            && (k.is_empty()
+                || k.len() > 200
+                || k.chars().any(|c| c.is_whitespace() || c.is_control()))
         {
             return Err(at(
                 "lease_key",

@@ -835,10 +835,8 @@ async fn list(s: &Secrets, prefix: &str, json: bool) -> Result<ExitCode, CliErro
                             "  rotates every {}: current version deleted, not rotated",
                             model::format_duration(every)
                         ),
-                        Some((every, Some(at))) if at <= now => format!(
-                            "  rotates every {}: due now",
-                            model::format_duration(every)
-                        ),
+                        Some((every, Some(at))) if at <= now =>
+                            format!("  rotates every {}: due now", model::format_duration(every)),
                         Some((every, Some(at))) => format!(
                             "  rotates every {}: next in {} ({})",
                             model::format_duration(every),

@@ -258,7 +258,7 @@ pub fn owner_alive(j: &Journal) -> bool {
 /// A journal as stored: readable, or not.
 #[derive(Clone, Debug)]
 pub enum Entry {
-    Journal(Journal),
+    Journal(Box<Journal>),
     /// A record that does not parse, named by a digest of its bytes.
     Unreadable {
         id: String,
@@ -301,7 +301,7 @@ fn digest(bytes: &[u8]) -> String {
 
 fn entry(path: &str, bytes: &[u8]) -> Entry {
     match serde_json::from_slice::<Journal>(bytes) {
-        Ok(j) => Entry::Journal(j),
+        Ok(j) => Entry::Journal(Box::new(j)),
         Err(e) => Entry::Unreadable {
             id: record_id(bytes).unwrap_or_else(|d| d),
             path: path.to_owned(),
@@ -319,11 +319,7 @@ enum Write {
 
 /// Reads `path`'s journal record, and writes or deletes it, in one store
 /// transaction (so across processes, nothing comes in between).
-fn change<T>(
-    s: &Secrets,
-    path: &str,
-    f: impl FnOnce(Option<&[u8]>) -> (Write, T),
-) -> Result<T> {
+fn change<T>(s: &Secrets, path: &str, f: impl FnOnce(Option<&[u8]>) -> (Write, T)) -> Result<T> {
     use rusqlite::OptionalExtension;
     let key = journal_key(s, path);
     Ok(s.local().transaction(|tx| {
@@ -363,7 +359,7 @@ fn bytes(j: &Journal) -> Vec<u8> {
 enum Claim {
     Claimed,
     /// Another rotation's journal.
-    Held(Journal),
+    Held(Box<Journal>),
     Unreadable(Entry),
 }
 
@@ -446,7 +442,7 @@ pub fn journals(s: &Secrets) -> Result<Vec<Journal>> {
     Ok(entries(s)?
         .into_iter()
         .filter_map(|e| match e {
-            Entry::Journal(j) => Some(j),
+            Entry::Journal(j) => Some(*j),
             Entry::Unreadable { .. } => None,
         })
         .collect())
@@ -552,7 +548,7 @@ pub async fn rotate(
             }
             Claim::Held(other) => {
                 let id = other.id.clone();
-                recover_one(s, other).await.map_err(|e| {
+                recover_one(s, *other).await.map_err(|e| {
                     SecretsError::Backend(format!(
                         "{path}: an unfinished rotation (journal {id}) cannot be finished, so no \
                          other can start: {e}; `windflow secrets recover --discard {id}` drops it"
@@ -1090,7 +1086,7 @@ pub async fn recover(s: &Secrets) -> Result<Recovery> {
             Entry::Journal(j) if owner_alive(&j) => {}
             Entry::Journal(j) => {
                 let (id, path, step) = (j.id.clone(), j.path.clone(), j.step);
-                match recover_one(s, j).await {
+                match recover_one(s, *j).await {
                     Ok(Some(r)) => out.recovered.push(r),
                     // Another process took it over meanwhile.
                     Ok(None) => {}
@@ -1321,4 +1317,117 @@ pub async fn expiring(s: &Secrets, prefix: &str, within_secs: i64) -> Result<Vec
     }
     out.sort_by_key(|(_, at)| *at);
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::crypto::{Keyring, MasterKey};
+    use crate::secrets::LocalStore;
+
+    fn secrets(dir: &std::path::Path) -> Secrets {
+        let local = crate::store::Store::open(dir).unwrap();
+        Secrets::new(
+            Arc::new(LocalStore::new(local.clone())),
+            Arc::new(Keyring::new(MasterKey::generate())),
+            local,
+            crate::audit::Audit::discard(),
+        )
+    }
+
+    fn journal(s: &Secrets, id: &str, pid: u32) -> Journal {
+        Journal {
+            id: id.into(),
+            path: "deployments/a".into(),
+            target: s.store().target(),
+            operator: None,
+            pid,
+            host: Some(crate::host::name()),
+            started_at: unix_now(),
+            saved_at: 0,
+            step: Step::Generate,
+            old_version: 1,
+            old_created: None,
+            new_version: None,
+            keys: Vec::new(),
+            sealed_new: None,
+            validation: Validation::ReadBack,
+            grace_secs: 0,
+            reason: None,
+            failed: None,
+        }
+    }
+
+    #[test]
+    fn only_the_journal_s_own_rotation_saves_or_finishes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = secrets(dir.path());
+        let (mut a, mut b) = (journal(&s, "a", 1), journal(&s, "b", 2));
+        assert!(matches!(claim(&s, &mut a).unwrap(), Claim::Claimed));
+        assert!(matches!(claim(&s, &mut b).unwrap(), Claim::Held(j) if j.id == "a"));
+        // The loser can neither overwrite nor delete the winner's journal.
+        b.step = Step::Deploy;
+        assert!(save(&s, &mut b).is_err());
+        assert!(!finish(&s, &b).unwrap());
+        assert_eq!(journals(&s).unwrap()[0].id, "a");
+        a.step = Step::Validate;
+        save(&s, &mut a).unwrap();
+        assert_eq!(journals(&s).unwrap()[0].step, Step::Validate);
+        assert!(finish(&s, &a).unwrap());
+        assert!(journals(&s).unwrap().is_empty());
+        // Gone: a save of it fails, so a discarded rotation stops.
+        assert!(save(&s, &mut a).is_err());
+    }
+
+    #[test]
+    fn a_dead_journal_is_taken_over_once_and_discarded_only_when_dead() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = secrets(dir.path());
+        // pid 0: no process (a recovery gave up on it).
+        let mut dead = journal(&s, "d", 0);
+        assert!(matches!(claim(&s, &mut dead).unwrap(), Claim::Claimed));
+        assert!(!owner_alive(&dead));
+        let mine = take_over(&s, &dead).unwrap().expect("taken over");
+        assert_eq!(mine.pid, std::process::id());
+        assert!(take_over(&s, &dead).unwrap().is_none(), "only once");
+        // Ours, but not driven by anything in this process: abandoned.
+        assert!(!owner_alive(&mine));
+        {
+            let _driving = Active::new("d");
+            assert!(owner_alive(&mine));
+            assert!(discard(&s, "d").is_err(), "running: not discarded");
+        }
+        assert!(matches!(discard(&s, "d").unwrap(), Entry::Journal(j) if j.id == "d"));
+        assert!(journals(&s).unwrap().is_empty());
+        assert!(discard(&s, "d").is_err());
+    }
+
+    #[test]
+    fn an_unreadable_journal_goes_by_a_digest_and_can_be_discarded() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = secrets(dir.path());
+        let key = journal_key(&s, "deployments/b");
+        s.local().put(JOURNAL_NS, &key, b"{not json").unwrap();
+        let e = entries(&s).unwrap();
+        let id = e[0].id().to_owned();
+        assert!(matches!(&e[0], Entry::Unreadable { path, .. } if path == "deployments/b"));
+        assert_eq!(id, digest(b"{not json"));
+        discard(&s, &id).unwrap();
+        assert!(entries(&s).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_journal_of_another_host_is_alive_until_it_goes_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = secrets(dir.path());
+        let mut j = journal(&s, "f", 1);
+        j.host = Some("another-host".into());
+        j.saved_at = unix_now();
+        assert!(owner_alive(&j));
+        j.saved_at = unix_now() - FOREIGN_STALE_SECS;
+        j.started_at = j.saved_at;
+        assert!(!owner_alive(&j));
+    }
 }

@@ -28,7 +28,10 @@ const RETRY_MAX_MS: i64 = 3_600_000;
 
 /// The rules that schedule rotations.
 pub fn rules(s: &Secrets) -> Vec<&RotationRule> {
-    s.rules().iter().filter(|r| r.every_secs.is_some()).collect()
+    s.rules()
+        .iter()
+        .filter(|r| r.every_secs.is_some())
+        .collect()
 }
 
 /// The period of `path`'s rule, when it schedules rotations.
@@ -188,7 +191,10 @@ mod tests {
 
     #[test]
     fn due_when_the_current_value_is_older_than_the_period() {
-        assert_eq!(due_at_ms(&meta((100, 250_000_000), false), 30), Some(130_250));
+        assert_eq!(
+            due_at_ms(&meta((100, 250_000_000), false), 30),
+            Some(130_250)
+        );
         assert_eq!(due_at_ms(&meta((100, 0), true), 30), None);
     }
 

@@ -602,7 +602,10 @@ every = "30d"
         let o = s.options_for("infra/smtp");
         assert_eq!((o.grace_secs, o.validation), (3600, Validation::ReadBack));
         assert!(s.rule_for("infra/smtp2").is_none());
-        assert_eq!(s.rule_for("infra/smtp").unwrap().every_secs, Some(30 * 86_400));
+        assert_eq!(
+            s.rule_for("infra/smtp").unwrap().every_secs,
+            Some(30 * 86_400)
+        );
         assert_eq!(s.rule_for("deployments/x").unwrap().every_secs, None);
         assert_eq!(s.options_for("other").keys, Vec::<String>::new());
     }

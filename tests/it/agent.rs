@@ -509,7 +509,10 @@ fn leased(hook: &Receiver, redis: &RedisServer) -> CliEnv {
     std::fs::create_dir_all(conf.parent().unwrap()).unwrap();
     std::fs::write(
         &conf,
-        format!("[agent]\nlease = \"{}s\"\nrenew = \"1s\"\n", LEASE.as_secs()),
+        format!(
+            "[agent]\nlease = \"{}s\"\nrenew = \"1s\"\n",
+            LEASE.as_secs()
+        ),
     )
     .unwrap();
     env
@@ -523,7 +526,10 @@ fn ts_ms(line: &Value) -> i64 {
 }
 
 fn lease_value(redis: &RedisServer, key: &str) -> Option<String> {
-    redis::cmd("GET").arg(key).query(&mut redis.client()).unwrap()
+    redis::cmd("GET")
+        .arg(key)
+        .query(&mut redis.client())
+        .unwrap()
 }
 
 #[test]
@@ -547,11 +553,19 @@ fn two_agents_on_one_redis_one_leads_and_the_other_takes_over_after_a_kill_9() {
         || {},
     );
     let st = status(&env);
-    assert_eq!((st["running"].clone(), st["leader"].clone()), (true.into(), true.into()), "{st:#}");
+    assert_eq!(
+        (st["running"].clone(), st["leader"].clone()),
+        (true.into(), true.into()),
+        "{st:#}"
+    );
     assert_eq!(st["pid"], pa, "the leader is shown: {st:#}");
     assert_eq!(st["delivers_alerts"], true, "{st:#}");
     let standby = &st["agents"][1];
-    assert_eq!((standby["pid"].clone(), standby["leader"].clone()), (pb.into(), false.into()), "{st:#}");
+    assert_eq!(
+        (standby["pid"].clone(), standby["leader"].clone()),
+        (pb.into(), false.into()),
+        "{st:#}"
+    );
     let why = standby["leader_reason"].as_str().unwrap();
     assert!(why.contains(&format!("pid {pa} on")), "{why}");
     // The lease names its holder: host, pid and a token.
@@ -579,7 +593,10 @@ fn two_agents_on_one_redis_one_leads_and_the_other_takes_over_after_a_kill_9() {
         "the standby took over {took} ms after the kill (lease {} ms)",
         LEASE.as_millis()
     );
-    eprintln!("takeover {took} ms after kill -9 (lease {} ms)", LEASE.as_millis());
+    eprintln!(
+        "takeover {took} ms after kill -9 (lease {} ms)",
+        LEASE.as_millis()
+    );
     b.wait_for("delivering alerts");
     wait_until(
         "the new leader in the status",
@@ -646,10 +663,17 @@ fn an_agent_without_a_lease_and_one_with_a_lease_do_not_share_a_data_dir() {
     let hook = servers::receiver();
     let env = leased(&hook, &redis);
     let _leased = Agent::spawn(&env);
-    let out = env.cmd(&["agent"]).env_remove("WINDFLOW_REDIS_URL").output().unwrap();
+    let out = env
+        .cmd(&["agent"])
+        .env_remove("WINDFLOW_REDIS_URL")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("an agent already runs") && err.contains("WINDFLOW_REDIS_URL"), "{err}");
+    assert!(
+        err.contains("an agent already runs") && err.contains("WINDFLOW_REDIS_URL"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -672,12 +696,22 @@ async fn a_holder_whose_token_no_longer_matches_cannot_renew_or_release() {
     let redis = RedisServer::start();
     let ttl = Duration::from_secs(5);
     let lease = |host: &str| {
-        Lease::new(&redis.url(), &RedisTls::default(), "wf:test:lease", ttl, &Holder::me(host))
-            .unwrap()
+        Lease::new(
+            &redis.url(),
+            &RedisTls::default(),
+            "wf:test:lease",
+            ttl,
+            &Holder::me(host),
+        )
+        .unwrap()
     };
     let (a, b) = (lease("host-a"), lease("host-b"));
     assert_eq!(a.acquire().await.unwrap(), Acquired::Held);
-    assert_eq!(a.acquire().await.unwrap(), Acquired::Held, "still ours: extended");
+    assert_eq!(
+        a.acquire().await.unwrap(),
+        Acquired::Held,
+        "still ours: extended"
+    );
     match b.acquire().await.unwrap() {
         Acquired::Taken {
             holder: Some(h),
@@ -692,15 +726,30 @@ async fn a_holder_whose_token_no_longer_matches_cannot_renew_or_release() {
     assert!(!b.renew().await.unwrap());
     assert!(!b.release().await.unwrap());
     // a's lease ran out and b took it: a's token is no longer in the key.
-    let _: () = redis::cmd("DEL").arg("wf:test:lease").query(&mut redis.client()).unwrap();
+    let _: () = redis::cmd("DEL")
+        .arg("wf:test:lease")
+        .query(&mut redis.client())
+        .unwrap();
     assert_eq!(b.acquire().await.unwrap(), Acquired::Held);
     assert!(!a.renew().await.unwrap(), "a cannot extend b's lease");
     assert!(!a.release().await.unwrap(), "a cannot delete b's lease");
-    let held: String = redis::cmd("GET").arg("wf:test:lease").query(&mut redis.client()).unwrap();
+    let held: String = redis::cmd("GET")
+        .arg("wf:test:lease")
+        .query(&mut redis.client())
+        .unwrap();
     assert!(held.contains("host-b"), "{held}");
-    let pttl: i64 = redis::cmd("PTTL").arg("wf:test:lease").query(&mut redis.client()).unwrap();
-    assert!(pttl > 0 && pttl <= ttl.as_millis() as i64, "b's lease keeps its expiry: {pttl}");
+    let pttl: i64 = redis::cmd("PTTL")
+        .arg("wf:test:lease")
+        .query(&mut redis.client())
+        .unwrap();
+    assert!(
+        pttl > 0 && pttl <= ttl.as_millis() as i64,
+        "b's lease keeps its expiry: {pttl}"
+    );
     assert!(b.release().await.unwrap());
-    let gone: Option<String> = redis::cmd("GET").arg("wf:test:lease").query(&mut redis.client()).unwrap();
+    let gone: Option<String> = redis::cmd("GET")
+        .arg("wf:test:lease")
+        .query(&mut redis.client())
+        .unwrap();
     assert_eq!(gone, None);
 }

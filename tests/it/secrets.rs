@@ -2484,7 +2484,9 @@ fn scheduled_rotation(vault: bool) {
     assert_ne!(now["password"].expose(), "original");
     assert_eq!(now["user"].expose(), "svc");
     assert_eq!(
-        block_on(lib.metadata("other/plain")).unwrap().current_version,
+        block_on(lib.metadata("other/plain"))
+            .unwrap()
+            .current_version,
         1
     );
     // Audited like `secrets rotate`, by the agent.
@@ -2572,7 +2574,10 @@ fn a_journal_that_cannot_be_finished_is_reported_skipped_and_discarded() {
     let out = cli.run_stdin(&discard, b"deployments/fine\n");
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not confirmed"));
-    let out = cli.run_stdin(&["secrets", "recover", "--discard", &id], b"deployments/stuck\n");
+    let out = cli.run_stdin(
+        &["secrets", "recover", "--discard", &id],
+        b"deployments/stuck\n",
+    );
     assert_eq!(out.status.code(), Some(3));
     assert_eq!(unrecoverable(&cli).len(), 1);
     let out = cli.run_stdin(&discard, b"deployments/stuck\n");
@@ -2636,7 +2641,10 @@ fn concurrent_rotations_of_one_secret_claim_its_journal_once() {
     let bao = cli.vault.as_ref().unwrap();
     let path = "deployments/race";
     cli.sj(&["put", path, "password=original", "user=svc", "--json"]);
-    let proxy = SlowProxy::start(bao.addr.trim_start_matches("http://"), Duration::from_millis(200));
+    let proxy = SlowProxy::start(
+        bao.addr.trim_start_matches("http://"),
+        Duration::from_millis(200),
+    );
     let args = cli.secrets(&["rotate", path, "--keys", "password", "--json"]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let runs: Vec<_> = (0..5)
@@ -2656,17 +2664,20 @@ fn concurrent_rotations_of_one_secret_claim_its_journal_once() {
                     e.lock().unwrap().push_str(&(line + "\n"));
                 }
             });
-            (child, err)
+            (Killed(child), err)
         })
         .collect();
     let mut runs = runs;
     let start = std::time::Instant::now();
     let (mut paused, mut exited) = (Vec::new(), Vec::new());
     while !runs.is_empty() {
-        assert!(start.elapsed() < Duration::from_secs(60), "the rotations did not settle");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the rotations did not settle"
+        );
         let mut i = 0;
         while i < runs.len() {
-            if let Some(status) = runs[i].0.try_wait().unwrap() {
+            if let Some(status) = runs[i].0.0.try_wait().unwrap() {
                 let (_, err) = runs.remove(i);
                 std::thread::sleep(Duration::from_millis(50));
                 let err = err.lock().unwrap().clone();
@@ -2687,17 +2698,21 @@ fn concurrent_rotations_of_one_secret_claim_its_journal_once() {
         );
         assert_eq!(*code, Some(2), "{err}");
     }
-    let mut running = paused.pop().unwrap();
-    // SAFETY: kill(2) on our own child.
-    unsafe {
-        libc::kill(running.id() as i32, libc::SIGKILL);
-    }
-    let _ = running.wait();
+    drop(paused);
     // Journals belong to the store as addressed: through the same proxy.
     let args = cli.secrets(&["recover", "--json"]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = cli.cmd(&args).env("VAULT_ADDR", proxy.url()).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cli
+        .cmd(&args)
+        .env("VAULT_ADDR", proxy.url())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let rec: Value = serde_json::from_slice(&out.stdout).unwrap();
     let recovered = rec["recovered"].as_array().unwrap();
     assert_eq!(recovered.len(), 1, "its journal is still there: {rec}");
@@ -2706,4 +2721,14 @@ fn concurrent_rotations_of_one_secret_claim_its_journal_once() {
     let (v, meta) = block_on(lib.read(path, None)).unwrap();
     assert_eq!(v["password"].expose(), "original");
     assert_eq!(meta.version, 3, "one rotation wrote, and was rolled back");
+}
+
+/// A child killed (SIGKILL) and reaped when dropped, also when a test fails.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
