@@ -536,9 +536,22 @@ fn open_secrets(
             return None;
         }
     };
-    let audit = crate::audit::Audit::local(&config.paths.data_dir).with_origin(
-        crate::audit::Origin::detect(concat!("windflow-agent/", env!("CARGO_PKG_VERSION"))),
-    );
+    // The same audit handle as every command: the local log, the
+    // Elasticsearch spool (which the leader ships) and so the alerts.
+    let audit = match crate::cli::audit::cli_audit(config) {
+        Ok(a) => a.with_origin(crate::audit::Origin::detect(concat!(
+            "windflow-agent/",
+            env!("CARGO_PKG_VERSION")
+        ))),
+        Err(e) => {
+            log(
+                "error",
+                "rotations are off: the audit settings do not resolve",
+                json!({ "error": e.to_string() }),
+            );
+            return None;
+        }
+    };
     let actor = format!("agent@{host}");
     match crate::secrets::service::from_config(config, store.clone(), keyring, audit, &actor) {
         Ok(s) => Some(s),
