@@ -687,6 +687,26 @@ fn bad_agent_settings_name_the_file_and_key() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("windflow.toml [agent] lease"), "{err}");
+    let shown = env.json(&["config", "show", "--json"]);
+    let why = shown["backends"]["agent"]["error"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(why.contains("[agent] lease"), "{shown:#}");
+    // Good settings show as they resolve, without Redis's password.
+    std::fs::write(&conf, "[agent]\nlease = \"30s\"\n").unwrap();
+    let out = env
+        .cmd(&["config", "show", "--json"])
+        .env("WINDFLOW_REDIS_URL", "redis://:pw-secret@127.0.0.1:1")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("pw-secret"), "{text}");
+    let lease = &serde_json::from_str::<Value>(&text).unwrap()["backends"]["agent"]["lease"];
+    assert_eq!(
+        (lease["lease_secs"].clone(), lease["renew_secs"].clone()),
+        (30.into(), 10.0.into()),
+        "{lease}"
+    );
 }
 
 #[tokio::test]
