@@ -25,7 +25,7 @@ const SCHEDULE_POLL: Duration = Duration::from_secs(60);
 /// The shortest wait between scheduled-rotation passes.
 const SCHEDULE_MIN: Duration = Duration::from_millis(100);
 /// The longest a stop waits for the duties to finish.
-const STOP_WAIT: Duration = Duration::from_secs(4);
+pub(super) const STOP_WAIT: Duration = Duration::from_secs(4);
 
 /// What the leader's duties need.
 pub(super) struct Duties {
@@ -145,10 +145,10 @@ impl Running {
         dispatching.store(false, Ordering::Relaxed);
     }
 
-    /// On a signal: in-flight work finishes, or is cut after [`STOP_WAIT`].
-    pub(super) async fn stop(mut self) -> bool {
+    /// On a signal: in-flight work finishes, or is cut after `wait`.
+    pub(super) async fn stop(mut self, wait: Duration) -> bool {
         let _ = self.stop.send(true);
-        let finished = tokio::time::timeout(STOP_WAIT, async {
+        let finished = tokio::time::timeout(wait, async {
             while self.tasks.join_next().await.is_some() {}
         })
         .await

@@ -329,15 +329,25 @@ async fn serve(
         }
     };
     log("info", "stopping", json!({ "signal": signal }));
+    // In-flight work may finish, but never past the lease: another agent
+    // may take it from then on.
+    let wait = elected.valid_until.map_or(duties::STOP_WAIT, |until| {
+        duties::STOP_WAIT.min(until.saturating_duration_since(Instant::now()))
+    });
     let finished = match elected.running.take() {
-        Some(r) => r.stop().await,
+        Some(r) => r.stop(wait).await,
         None => true,
     };
     if let Some(lease) = &lease
         && elected.valid_until.is_some()
     {
         match lease.release().await {
-            Ok(_) => log("info", "released the lease", json!({ "key": lease.key() })),
+            Ok(true) => log("info", "released the lease", json!({ "key": lease.key() })),
+            Ok(false) => log(
+                "info",
+                "the lease was no longer this agent's: nothing to release",
+                json!({ "key": lease.key() }),
+            ),
             Err(e) => log(
                 "error",
                 "cannot release the lease: another agent takes over when it runs out",
