@@ -34,6 +34,8 @@ pub struct FileConfig {
     pub audit: Option<toml::Table>,
     /// The `[sessions]` table (Redis TLS files), read by `sessions::settings`.
     pub sessions: Option<toml::Table>,
+    /// The `[agent]` table (the lease of several agents), read by `agent::settings`.
+    pub agent: Option<toml::Table>,
     /// The `[secrets]` table (backend, Vault, rotation rules): checked and
     /// read by `secrets::settings`; not kept here, as it may hold a token.
     pub secrets: Option<serde::de::IgnoredAny>,

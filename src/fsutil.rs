@@ -210,9 +210,19 @@ fn too_big(source: &str, what: &str, cap: u64) -> io::Error {
 /// Takes an exclusive `flock` on `file` without waiting: false when another
 /// open file holds it. Released when the file is closed (or the process dies).
 pub fn try_flock(file: &fs::File) -> io::Result<bool> {
+    try_flock_op(file, libc::LOCK_EX)
+}
+
+/// Like [`try_flock`], a shared lock: any number of processes hold it at
+/// once, and none while one holds the exclusive lock.
+pub fn try_flock_shared(file: &fs::File) -> io::Result<bool> {
+    try_flock_op(file, libc::LOCK_SH)
+}
+
+fn try_flock_op(file: &fs::File, op: libc::c_int) -> io::Result<bool> {
     use std::os::fd::AsRawFd;
     // SAFETY: flock on a descriptor that `file` owns for the call.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+    if unsafe { libc::flock(file.as_raw_fd(), op | libc::LOCK_NB) } == 0 {
         return Ok(true);
     }
     let e = io::Error::last_os_error();

@@ -14,6 +14,7 @@ pub mod demo;
 pub mod display;
 pub mod domains;
 pub mod fsutil;
+pub mod host;
 pub mod isolation;
 pub mod logging;
 pub mod mfa;

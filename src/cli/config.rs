@@ -15,6 +15,23 @@ pub fn backends(config: &Config, redis_url: Option<&str>) -> Value {
         "sessions": or_error(sessions(config, redis_url)),
         "secrets": or_error(secrets(config, &env)),
         "audit": or_error(audit(config)),
+        "agent": or_error(agent(config, redis_url)),
+    })
+}
+
+/// Whether several agents elect a leader (Redis configured), and the lease.
+fn agent(config: &Config, redis_url: Option<&str>) -> Result<Value, String> {
+    let s = crate::agent::settings::AgentSettings::from_config(config)?;
+    Ok(match redis_url {
+        None => {
+            json!({ "lease": "none: one agent per data dir (WINDFLOW_REDIS_URL elects among several)" })
+        }
+        Some(url) => json!({ "lease": {
+            "redis": crate::service::redact_url(url),
+            "key": s.lease_key.unwrap_or_else(|| "windflow:agent:lease:<store id>".into()),
+            "lease_secs": s.lease.as_secs(),
+            "renew_secs": s.renew.as_secs_f64(),
+        }}),
     })
 }
 

@@ -327,7 +327,9 @@ fn run_command(cli: Cli, config: &Config) -> Result<ExitCode, CliError> {
             crate::cli::sessions::run(&config, cli.global.redis_url.as_deref(), command)
         }
         Some(Command::Audit { command }) => crate::cli::audit::run(&config, command),
-        Some(Command::Agent { command: None }) => crate::agent::run(&config),
+        Some(Command::Agent { command: None }) => {
+            crate::agent::run(&config, cli.global.redis_url.as_deref())
+        }
         Some(Command::Init { force }) => run_init(&config, force),
         Some(Command::Agent {
             command: Some(AgentCommand::Status { json, check }),

@@ -7,7 +7,9 @@
 //! Revealing a value and every change need the acting operator
 //! (`--operator`) with a fresh code (`--code`) or an open grant
 //! (`windflow login`). Every command first finishes rotations a killed
-//! process left unfinished, and reports what it did.
+//! process left unfinished, and reports what it did; one that cannot be
+//! finished is reported and skipped, and `recover --discard ID` drops it
+//! after a typed confirmation.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -25,6 +27,7 @@ use crate::config::Config;
 use crate::display::{Untrusted, UntrustedLines};
 use crate::secrets::model::{self, Policy, SecretValue, Values};
 use crate::secrets::rotation::{self, Outcome, Progress, StepStatus, Validation};
+use crate::secrets::schedule;
 use crate::secrets::settings::{Flags as SettingsFlags, Overrides, SecretsSettings};
 use crate::secrets::{SecretStore, Secrets, SecretsError};
 use crate::store::Store;
@@ -226,7 +229,14 @@ pub enum SecretsCommand {
         json: bool,
     },
     /// Finish rotations a killed process left, and delete old versions whose grace period is over.
+    /// Exit 1 when a rotation cannot be finished (reported with its journal id).
     Recover {
+        /// Drop the journal ID of a rotation that cannot be finished, after typing
+        /// the secret's path (audited): the secret stays as it is now.
+        #[arg(long, value_name = "ID")]
+        discard: Option<String>,
+        #[command(flatten)]
+        step_up: StepUp,
         #[arg(long)]
         json: bool,
     },
@@ -338,18 +348,44 @@ pub fn run(config: &Config, args: SecretsArgs) -> Result<ExitCode, CliError> {
 
 async fn run_async(config: &Config, args: SecretsArgs) -> Result<ExitCode, CliError> {
     let s = open_secrets(config, &args.backend)?;
+    if let SecretsCommand::Recover {
+        discard: Some(id),
+        step_up,
+        json,
+    } = &args.command
+    {
+        writable(config, "recover --discard")?;
+        let actor = authorize(
+            config,
+            "secrets.rotate",
+            step_up,
+            "discarding a rotation journal",
+        )?;
+        return discard(&s.with_actor(&actor), id, *json);
+    }
     // Unfinished rotations left by a killed process come first.
-    let recovered = if config.read_only {
-        Vec::new()
+    let recovery = if config.read_only {
+        rotation::Recovery::default()
     } else {
         let r = rotation::recover(&s).await.map_err(secrets_err)?;
-        for rec in &r {
+        for rec in &r.recovered {
             let _ = writeln!(
                 std::io::stderr(),
                 "windflow: recovered an unfinished rotation of {} ({}): {}",
                 Untrusted(&rec.path),
                 rec.action.replace('_', " "),
                 UntrustedLines(&rec.detail)
+            );
+        }
+        for u in &r.unrecoverable {
+            let _ = writeln!(
+                std::io::stderr(),
+                "windflow: the unfinished rotation of {} (journal {}) cannot be finished and is skipped: {}; \
+                 check the secret, then `windflow secrets recover --discard {}` drops the journal",
+                Untrusted(&u.path),
+                u.id,
+                UntrustedLines(&u.error),
+                u.id
             );
         }
         match rotation::sweep(&s).await {
@@ -376,13 +412,17 @@ async fn run_async(config: &Config, args: SecretsArgs) -> Result<ExitCode, CliEr
         r
     };
     match args.command {
-        SecretsCommand::Recover { json } => {
+        SecretsCommand::Recover { json, .. } => {
             if json {
-                print_json(&json!({ "recovered": recovered }))?;
-            } else if recovered.is_empty() {
+                print_json(&serde_json::to_value(&recovery).map_err(failure)?)?;
+            } else if recovery.recovered.is_empty() && recovery.unrecoverable.is_empty() {
                 print_text("no unfinished rotation")?;
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(if recovery.unrecoverable.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         SecretsCommand::List { prefix, json } => {
             list(&s, prefix.as_deref().unwrap_or(""), json).await
@@ -646,6 +686,61 @@ async fn run_async(config: &Config, args: SecretsArgs) -> Result<ExitCode, CliEr
     }
 }
 
+/// `secrets recover --discard ID`: says what the journal holds, asks for
+/// the secret's path to be typed, then drops it (audited).
+fn discard(s: &Secrets, id: &str, json: bool) -> Result<ExitCode, CliError> {
+    use rotation::Entry;
+    let Some(e) = rotation::find(s, id).map_err(secrets_err)? else {
+        return Err(CliError::Usage(format!(
+            "no unfinished rotation has the id {id}: `windflow secrets recover --json` lists them"
+        )));
+    };
+    let path = e.path().to_owned();
+    let what = match &e {
+        Entry::Journal(j) => format!(
+            "the rotation of {} started {} by {}, stopped at step {} (old version {}, new version {}){}",
+            Untrusted(&path),
+            model::format_time(j.started_at),
+            Untrusted(j.operator.as_deref().unwrap_or("an unknown operator")),
+            j.step.as_str(),
+            j.old_version,
+            j.new_version.map_or("none".into(), |v| v.to_string()),
+            j.failed
+                .as_deref()
+                .map(|f| format!("; its recovery failed: {}", UntrustedLines(f)))
+                .unwrap_or_default()
+        ),
+        Entry::Unreadable { error, .. } => {
+            format!("an unreadable journal of {}: {error}", Untrusted(&path))
+        }
+    };
+    eprintln!(
+        "Journal {id}: {what}.\nDiscarded, windflow no longer finishes or rolls back this rotation: \
+         {} stays as it is now (see `windflow secrets history {}`).\n\
+         Type the secret's path to discard the journal:",
+        Untrusted(&path),
+        Untrusted(&path)
+    );
+    let mut typed = String::new();
+    std::io::stdin().read_line(&mut typed).map_err(failure)?;
+    if typed.trim() != path {
+        return Err(CliError::Refused(format!(
+            "not confirmed: type `{}` exactly to discard the journal {id}; nothing was changed",
+            Untrusted(&path)
+        )));
+    }
+    rotation::discard(s, id).map_err(secrets_err)?;
+    if json {
+        print_json(&json!({ "discarded": id, "path": path }))?;
+    } else {
+        print_text(&format!(
+            "discarded the rotation journal {id} of {}",
+            Untrusted(&path)
+        ))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn done(json: bool, path: &str, what: &str, versions: &[u64]) -> Result<ExitCode, CliError> {
     if json {
         print_json(&json!({ "path": path, what: versions }))?;
@@ -689,11 +784,27 @@ async fn list(s: &Secrets, prefix: &str, json: bool) -> Result<ExitCode, CliErro
         .collect()
         .await;
     let now = chrono::Utc::now().timestamp();
+    // Scheduled rotations: when each value is old enough (unix seconds).
+    let next = |p: &str, m: &model::SecretMeta| {
+        schedule::every_for(s, p).map(|every| {
+            (
+                every,
+                schedule::due_at_ms(m, every).map(|ms| ms.div_euclid(1000)),
+            )
+        })
+    };
     if json {
         let rows: Vec<Value> = metas
             .iter()
             .map(|(p, m)| match m {
-                Ok(m) => json!({ "path": p, "current_version": m.current_version, "expires_at": m.expires_at().map(model::format_time) }),
+                Ok(m) => {
+                    let mut row = json!({ "path": p, "current_version": m.current_version, "expires_at": m.expires_at().map(model::format_time) });
+                    if let Some((every, due)) = next(p, m) {
+                        row["rotate_every"] = model::format_duration(every).into();
+                        row["next_rotation"] = due.map(model::format_time).into();
+                    }
+                    row
+                }
                 Err(e) => json!({ "path": p, "error": e.to_string() }),
             })
             .collect();
@@ -704,20 +815,35 @@ async fn list(s: &Secrets, prefix: &str, json: bool) -> Result<ExitCode, CliErro
         // Paths listed by Vault are whatever its writers chose: one line each.
         let shown: Vec<_> = metas
             .iter()
-            .map(|(p, m)| (crate::display::clean_line(p), m))
+            .map(|(p, m)| (crate::display::clean_line(p), m, p))
             .collect();
         let width = shown
             .iter()
-            .map(|(p, _)| p.chars().count())
+            .map(|(p, _, _)| p.chars().count())
             .max()
             .unwrap_or(4);
         let lines: Vec<String> = shown
             .iter()
-            .map(|(p, m)| match m {
+            .map(|(p, m, raw)| match m {
                 Ok(m) => format!(
-                    "{p:width$}  v{:<4} {}",
+                    "{p:width$}  v{:<4} {}{}",
                     m.current_version,
-                    model::Expiry::of(m.expires_at(), now).label()
+                    model::Expiry::of(m.expires_at(), now).label(),
+                    match next(raw, m) {
+                        None => String::new(),
+                        Some((every, None)) => format!(
+                            "  rotates every {}: current version deleted, not rotated",
+                            model::format_duration(every)
+                        ),
+                        Some((every, Some(at))) if at <= now =>
+                            format!("  rotates every {}: due now", model::format_duration(every)),
+                        Some((every, Some(at))) => format!(
+                            "  rotates every {}: next in {} ({})",
+                            model::format_duration(every),
+                            roughly(at - now),
+                            model::format_time(at)
+                        ),
+                    }
                 ),
                 Err(e) => format!("{p:width$}  {}", Untrusted(&e.to_string())),
             })
@@ -725,6 +851,16 @@ async fn list(s: &Secrets, prefix: &str, json: bool) -> Result<ExitCode, CliErro
         print_text(&lines.join("\n"))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A span of seconds in its largest whole unit, rounded down: `29d`, `5h`.
+fn roughly(secs: i64) -> String {
+    match secs {
+        s if s >= 86_400 => format!("{}d", s / 86_400),
+        s if s >= 3600 => format!("{}h", s / 3600),
+        s if s >= 60 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
 }
 
 async fn get(

@@ -13,6 +13,7 @@ pub mod demo;
 pub mod model;
 pub mod pane;
 pub mod rotation;
+pub mod schedule;
 pub mod service;
 pub mod settings;
 pub mod vault;
@@ -88,6 +89,11 @@ impl Secrets {
     pub fn with_rules(mut self, rules: Vec<settings::RotationRule>) -> Self {
         self.rules = Arc::new(rules);
         self
+    }
+
+    /// The rotation rules, first match wins.
+    pub fn rules(&self) -> &[settings::RotationRule] {
+        &self.rules
     }
 
     /// The rotation rule for `path`, if any.

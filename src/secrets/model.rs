@@ -253,6 +253,16 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
         .ok_or_else(|| format!("duration {s:?} is too long"))
 }
 
+/// Seconds as [`parse_duration`] reads them, in the largest whole unit: `30d`, `12h`, `90s`.
+pub fn format_duration(secs: i64) -> String {
+    for (unit, n) in [("d", 86_400), ("h", 3600), ("m", 60)] {
+        if secs != 0 && secs % n == 0 {
+            return format!("{}{unit}", secs / n);
+        }
+    }
+    format!("{secs}s")
+}
+
 // ------------------------------------------------------------------ paths
 
 /// Checks a secret path: segments of letters, digits, `.`, `_`, `-`, joined by `/`.

@@ -3,8 +3,18 @@
 //! a process killed at any point is completed or rolled back by the next
 //! start ([`recover`]). At every moment the old or the new value is fully in
 //! place, and the old version stays in the version history.
+//!
+//! One journal per secret: a rotation claims it (checked and saved in one
+//! store transaction, before anything is read from the backend), every later
+//! save and the final delete go through only while the stored journal is
+//! still this rotation's (by its id), and recovery takes over a dead
+//! process's journal the same way, so two processes never drive one
+//! rotation, and no process removes another's journal. A journal that
+//! cannot be finished (its old version destroyed, a write by someone else
+//! in between) is reported and skipped, never in the way of other work;
+//! [`discard`] drops it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
 use std::time::Duration;
 
@@ -122,8 +132,16 @@ pub struct Journal {
     pub path: String,
     pub target: String,
     pub operator: Option<String>,
+    /// The process driving the rotation (0: none; a recovery gave up).
     pub pid: u32,
+    /// Its host (None in journals written before it was recorded).
+    #[serde(default)]
+    pub host: Option<String>,
     pub started_at: i64,
+    /// When the journal was last written (0 in journals written before it
+    /// was recorded).
+    #[serde(default)]
+    pub saved_at: i64,
     pub step: Step,
     pub old_version: u64,
     /// When the old version was written: with its number, what the cleanup
@@ -137,6 +155,9 @@ pub struct Journal {
     pub validation: Validation,
     pub grace_secs: i64,
     pub reason: Option<String>,
+    /// Why the last recovery could not finish it.
+    #[serde(default)]
+    pub failed: Option<String>,
 }
 
 /// How a step went, for live progress.
@@ -189,25 +210,241 @@ fn journal_key(s: &Secrets, path: &str) -> String {
     format!("{}|{}", s.store().target(), path)
 }
 
-fn save(s: &Secrets, j: &Journal) -> Result<()> {
-    let bytes = serde_json::to_vec(j).expect("a journal serialises");
-    s.local()
-        .put(JOURNAL_NS, &journal_key(s, &j.path), &bytes)?;
-    Ok(())
+/// A journal kept for a process on another host is taken for abandoned
+/// once it has not been written for this long (no step takes near as long:
+/// each backend request and command is bounded).
+pub const FOREIGN_STALE_SECS: i64 = 15 * 60;
+
+/// Journals this process is driving now (rotations and recoveries), so that
+/// one of its own left by a rotation cut short is seen as abandoned.
+static ACTIVE: std::sync::Mutex<BTreeSet<String>> = std::sync::Mutex::new(BTreeSet::new());
+
+/// Marks a journal as driven by this process until dropped.
+struct Active(String);
+
+impl Active {
+    fn new(id: &str) -> Self {
+        ACTIVE
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.to_owned());
+        Self(id.to_owned())
+    }
 }
 
-fn finish(s: &Secrets, j: &Journal) -> Result<()> {
-    s.local().delete(JOURNAL_NS, &journal_key(s, &j.path))?;
-    Ok(())
+impl Drop for Active {
+    fn drop(&mut self) {
+        ACTIVE
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.0);
+    }
 }
 
-/// Unfinished rotations of this store.
-pub fn journals(s: &Secrets) -> Result<Vec<Journal>> {
+/// Whether the process that owns `j` may still be driving it.
+pub fn owner_alive(j: &Journal) -> bool {
+    match &j.host {
+        Some(h) if *h != crate::host::name() => {
+            unix_now() - j.saved_at.max(j.started_at) < FOREIGN_STALE_SECS
+        }
+        _ if j.pid == std::process::id() => ACTIVE
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&j.id),
+        _ => crate::host::windflow_alive(j.pid),
+    }
+}
+
+/// A journal as stored: readable, or not.
+#[derive(Clone, Debug)]
+pub enum Entry {
+    Journal(Box<Journal>),
+    /// A record that does not parse, named by a digest of its bytes.
+    Unreadable {
+        id: String,
+        path: String,
+        error: String,
+    },
+}
+
+impl Entry {
+    pub fn id(&self) -> &str {
+        match self {
+            Entry::Journal(j) => &j.id,
+            Entry::Unreadable { id, .. } => id,
+        }
+    }
+
+    pub fn path(&self) -> &str {
+        match self {
+            Entry::Journal(j) => &j.path,
+            Entry::Unreadable { path, .. } => path,
+        }
+    }
+}
+
+/// The id a stored record goes by: its journal's, or a digest of it.
+fn record_id(bytes: &[u8]) -> std::result::Result<String, String> {
+    #[derive(Deserialize)]
+    struct Id {
+        id: String,
+    }
+    serde_json::from_slice::<Id>(bytes)
+        .map(|i| i.id)
+        .map_err(|_| digest(bytes))
+}
+
+fn digest(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    format!("x{}", &hex::encode(sha2::Sha256::digest(bytes))[..15])
+}
+
+fn entry(path: &str, bytes: &[u8]) -> Entry {
+    match serde_json::from_slice::<Journal>(bytes) {
+        Ok(j) => Entry::Journal(Box::new(j)),
+        Err(e) => Entry::Unreadable {
+            id: record_id(bytes).unwrap_or_else(|d| d),
+            path: path.to_owned(),
+            error: format!("the journal record does not parse: {e}"),
+        },
+    }
+}
+
+/// What to do with the stored record, inside the transaction.
+enum Write {
+    Keep,
+    Put(Vec<u8>),
+    Delete,
+}
+
+/// Reads `path`'s journal record, and writes or deletes it, in one store
+/// transaction (so across processes, nothing comes in between).
+fn change<T>(s: &Secrets, path: &str, f: impl FnOnce(Option<&[u8]>) -> (Write, T)) -> Result<T> {
+    use rusqlite::OptionalExtension;
+    let key = journal_key(s, path);
+    Ok(s.local().transaction(|tx| {
+        let cur: Option<Vec<u8>> = tx
+            .query_row(
+                "SELECT value FROM kv WHERE ns = ?1 AND key = ?2",
+                rusqlite::params![JOURNAL_NS, key],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let (write, out) = f(cur.as_deref());
+        match write {
+            Write::Keep => {}
+            Write::Put(bytes) => {
+                tx.execute(
+                    "INSERT INTO kv (ns, key, value, updated_at) VALUES (?1, ?2, ?3, unixepoch())
+                     ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                    rusqlite::params![JOURNAL_NS, key, bytes],
+                )?;
+            }
+            Write::Delete => {
+                tx.execute(
+                    "DELETE FROM kv WHERE ns = ?1 AND key = ?2",
+                    rusqlite::params![JOURNAL_NS, key],
+                )?;
+            }
+        }
+        Ok(out)
+    })?)
+}
+
+fn bytes(j: &Journal) -> Vec<u8> {
+    serde_json::to_vec(j).expect("a journal serialises")
+}
+
+/// What claiming a secret's journal found.
+enum Claim {
+    Claimed,
+    /// Another rotation's journal.
+    Held(Box<Journal>),
+    Unreadable(Entry),
+}
+
+/// Records `j` as the secret's journal if it has none: the check and the
+/// save are one transaction.
+fn claim(s: &Secrets, j: &mut Journal) -> Result<Claim> {
+    j.saved_at = unix_now();
+    let mine = bytes(j);
+    change(s, &j.path, |cur| match cur {
+        None => (Write::Put(mine), Claim::Claimed),
+        Some(b) => match entry(&j.path, b) {
+            Entry::Journal(other) => (Write::Keep, Claim::Held(other)),
+            bad => (Write::Keep, Claim::Unreadable(bad)),
+        },
+    })
+}
+
+fn lost(path: &str) -> SecretsError {
+    SecretsError::Backend(format!(
+        "the rotation journal of {path} was discarded or replaced meanwhile \
+         (`secrets recover --discard`?): stopped before the next step"
+    ))
+}
+
+/// Writes `j` over the secret's journal only while that is still `j` (same
+/// id): a rotation whose journal was dropped stops.
+fn save(s: &Secrets, j: &mut Journal) -> Result<()> {
+    j.saved_at = unix_now();
+    let mine = bytes(j);
+    let id = j.id.clone();
+    let ok = change(s, &j.path, |cur| match cur.map(record_id) {
+        Some(Ok(cur)) if cur == id => (Write::Put(mine), true),
+        _ => (Write::Keep, false),
+    })?;
+    if ok { Ok(()) } else { Err(lost(&j.path)) }
+}
+
+/// Deletes the secret's journal if it is still `j` (same id): never
+/// another rotation's. Returns whether it was.
+fn finish(s: &Secrets, j: &Journal) -> Result<bool> {
+    change(s, &j.path, |cur| match cur.map(record_id) {
+        Some(Ok(cur)) if cur == j.id => (Write::Delete, true),
+        _ => (Write::Keep, false),
+    })
+}
+
+/// Makes this process the owner of `dead`'s journal if it is still as it
+/// was read (same id and owner): only one process recovers it.
+fn take_over(s: &Secrets, dead: &Journal) -> Result<Option<Journal>> {
+    let mut mine = dead.clone();
+    mine.pid = std::process::id();
+    mine.host = Some(crate::host::name());
+    mine.saved_at = unix_now();
+    let b = bytes(&mine);
+    let taken = change(s, &dead.path, |cur| {
+        let same = cur
+            .and_then(|c| serde_json::from_slice::<Journal>(c).ok())
+            .is_some_and(|c| c.id == dead.id && c.pid == dead.pid && c.host == dead.host);
+        if same {
+            (Write::Put(b), true)
+        } else {
+            (Write::Keep, false)
+        }
+    })?;
+    Ok(taken.then_some(mine))
+}
+
+/// Every journal of this store, readable or not.
+pub fn entries(s: &Secrets) -> Result<Vec<Entry>> {
     let prefix = format!("{}|", s.store().target());
     Ok(s.local()
         .list(JOURNAL_NS, &prefix)?
         .into_iter()
-        .filter_map(|(_, v)| serde_json::from_slice(&v).ok())
+        .map(|(k, v)| entry(&k[prefix.len()..], &v))
+        .collect())
+}
+
+/// Unfinished rotations of this store (the readable journals).
+pub fn journals(s: &Secrets) -> Result<Vec<Journal>> {
+    Ok(entries(s)?
+        .into_iter()
+        .filter_map(|e| match e {
+            Entry::Journal(j) => Some(*j),
+            Entry::Unreadable { .. } => None,
+        })
         .collect())
 }
 
@@ -253,12 +490,12 @@ fn open_values(s: &Secrets, path: &str, sealed: &str) -> Result<Values> {
         .collect())
 }
 
-fn process_alive(pid: u32) -> bool {
-    if pid == std::process::id() {
-        return true;
+/// The owner of `j` in words: "process 42 on host-a".
+fn owner(j: &Journal) -> String {
+    match &j.host {
+        Some(h) => format!("process {} on {h}", j.pid),
+        None => format!("process {}", j.pid),
     }
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .is_ok_and(|c| String::from_utf8_lossy(&c).contains("windflow"))
 }
 
 /// Rotates `path`; `progress` hears every step as it starts and ends.
@@ -276,56 +513,90 @@ pub async fn rotate(
             status,
         })
     };
-    if let Some(j) = s
-        .local()
-        .get(JOURNAL_NS, &journal_key(s, path))?
-        .and_then(|b| serde_json::from_slice::<Journal>(&b).ok())
-    {
-        if process_alive(j.pid) {
-            return Err(SecretsError::Invalid(format!(
-                "{path}: a rotation is already running (process {}, step {}); wait for it",
-                j.pid,
-                j.step.as_str()
-            )));
-        }
-        recover_one(s, j).await?;
-    }
-    let meta = s.metadata(path).await?;
-    let old_version = meta.current_version;
-    let old_created = meta.current().map(|v| v.created()).ok_or_else(|| {
-        SecretsError::Backend(format!(
-            "{path}: version {old_version} is missing from the secret's metadata; nothing was changed"
-        ))
-    })?;
-    let (old, _) = s.read(path, Some(old_version)).await?;
-    let keys: Vec<String> = if opts.keys.is_empty() {
-        old.keys().cloned().collect()
-    } else {
-        opts.keys.clone()
-    };
-    for k in &keys {
-        model::check_key(k).map_err(|e| SecretsError::Invalid(format!("--keys: {e}")))?;
-    }
     let mut j = Journal {
         id: hex::encode(rand::random::<[u8; 8]>()),
         path: path.to_owned(),
         target: s.store().target(),
         operator: s.actor().map(str::to_owned),
         pid: std::process::id(),
+        host: Some(crate::host::name()),
         started_at: unix_now(),
+        saved_at: 0,
         step: Step::Generate,
-        old_version,
-        old_created: Some(old_created),
+        old_version: 0,
+        old_created: None,
         new_version: None,
-        keys: keys.clone(),
+        keys: Vec::new(),
         sealed_new: None,
         validation: opts.validation.clone(),
         grace_secs: opts.grace_secs,
         reason: None,
+        failed: None,
     };
+    // One rotation per secret: the journal is claimed before anything is
+    // read, so a second rotation stops here, not at the write.
+    let _active = Active::new(&j.id);
+    loop {
+        match claim(s, &mut j)? {
+            Claim::Claimed => break,
+            Claim::Held(other) if owner_alive(&other) => {
+                return Err(SecretsError::Invalid(format!(
+                    "{path}: a rotation is already running ({}, step {}); wait for it",
+                    owner(&other),
+                    other.step.as_str()
+                )));
+            }
+            Claim::Held(other) => {
+                let id = other.id.clone();
+                recover_one(s, *other).await.map_err(|e| {
+                    SecretsError::Backend(format!(
+                        "{path}: an unfinished rotation (journal {id}) cannot be finished, so no \
+                         other can start: {e}; `windflow secrets recover --discard {id}` drops it"
+                    ))
+                })?;
+            }
+            Claim::Unreadable(e) => {
+                return Err(SecretsError::Backend(format!(
+                    "{path}: its rotation journal (id {}) cannot be read, so no other rotation \
+                     can start; `windflow secrets recover --discard {}` drops it",
+                    e.id(),
+                    e.id()
+                )));
+            }
+        }
+    }
+    let read = async {
+        let meta = s.metadata(path).await?;
+        let old_version = meta.current_version;
+        let old_created = meta.current().map(|v| v.created()).ok_or_else(|| {
+            SecretsError::Backend(format!(
+                "{path}: version {old_version} is missing from the secret's metadata; nothing was changed"
+            ))
+        })?;
+        let (old, _) = s.read(path, Some(old_version)).await?;
+        let keys: Vec<String> = if opts.keys.is_empty() {
+            old.keys().cloned().collect()
+        } else {
+            opts.keys.clone()
+        };
+        for k in &keys {
+            model::check_key(k).map_err(|e| SecretsError::Invalid(format!("--keys: {e}")))?;
+        }
+        Ok::<_, SecretsError>((old_version, old_created, old, keys))
+    };
+    let (old_version, old_created, old, keys) = match read.await {
+        Ok(r) => r,
+        Err(e) => {
+            finish(s, &j)?;
+            return Err(e);
+        }
+    };
+    j.old_version = old_version;
+    j.old_created = Some(old_created);
+    j.keys = keys.clone();
 
     // 1. generate
-    save(s, &j)?;
+    save(s, &mut j)?;
     pause("generate").await;
     report(Step::Generate, StepStatus::Started);
     let generated = match generate(path, &keys, opts).await {
@@ -347,7 +618,7 @@ pub async fn rotate(
     // 2. deploy
     j.step = Step::Deploy;
     j.sealed_new = Some(seal_values(s, path, &new)?);
-    save(s, &j)?;
+    save(s, &mut j)?;
     pause("deploy").await;
     report(Step::Deploy, StepStatus::Started);
     let written = match s.write(path, &new, old_version).await {
@@ -372,7 +643,7 @@ pub async fn rotate(
     // 3. validate
     j.step = Step::Validate;
     j.new_version = Some(written.version);
-    save(s, &j)?;
+    save(s, &mut j)?;
     pause("validate").await;
     report(Step::Validate, StepStatus::Started);
     let verdict = validate(s, path, written.version, &new, &opts.validation).await;
@@ -383,7 +654,7 @@ pub async fn rotate(
             report(Step::Validate, StepStatus::Done(opts.validation.label()));
             // 4a. clean up
             j.step = Step::Cleanup;
-            save(s, &j)?;
+            save(s, &mut j)?;
             pause("cleanup").await;
             report(Step::Cleanup, StepStatus::Started);
             let at = schedule_cleanup(s, path, old_version, old_created, opts.grace_secs)?;
@@ -412,7 +683,7 @@ pub async fn rotate(
             // 4b. roll back
             j.step = Step::Rollback;
             j.reason = Some(reason.clone());
-            save(s, &j)?;
+            save(s, &mut j)?;
             pause("rollback").await;
             report(Step::Rollback, StepStatus::Started);
             match restore(s, &j).await {
@@ -781,19 +1052,138 @@ fn drop_job(
     });
 }
 
+/// A journal that recovery could not finish (or read), skipped.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Unrecoverable {
+    /// What `secrets recover --discard` takes.
+    pub id: String,
+    pub path: String,
+    pub step: Option<Step>,
+    pub error: String,
+}
+
+/// What a recovery pass did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Recovery {
+    pub recovered: Vec<Recovered>,
+    /// Reported and skipped: each stays until finished or discarded.
+    pub unrecoverable: Vec<Unrecoverable>,
+}
+
 /// Finishes every unfinished rotation of this store left by a dead process.
-pub async fn recover(s: &Secrets) -> Result<Vec<Recovered>> {
-    let mut out = Vec::new();
-    for j in journals(s)? {
-        if process_alive(j.pid) {
-            continue;
+/// One that cannot be finished is reported and skipped: it never stops the
+/// others, nor the command that recovers.
+pub async fn recover(s: &Secrets) -> Result<Recovery> {
+    let mut out = Recovery::default();
+    for e in entries(s)? {
+        match e {
+            Entry::Unreadable { id, path, error } => out.unrecoverable.push(Unrecoverable {
+                id,
+                path,
+                step: None,
+                error,
+            }),
+            Entry::Journal(j) if owner_alive(&j) => {}
+            Entry::Journal(j) => {
+                let (id, path, step) = (j.id.clone(), j.path.clone(), j.step);
+                match recover_one(s, *j).await {
+                    Ok(Some(r)) => out.recovered.push(r),
+                    // Another process took it over meanwhile.
+                    Ok(None) => {}
+                    Err(e) => out.unrecoverable.push(Unrecoverable {
+                        id,
+                        path,
+                        step: Some(step),
+                        error: e.to_string(),
+                    }),
+                }
+            }
         }
-        out.push(recover_one(s, j).await?);
     }
     Ok(out)
 }
 
-async fn recover_one(s: &Secrets, j: Journal) -> Result<Recovered> {
+/// The journal with this id (an unreadable one goes by its digest).
+pub fn find(s: &Secrets, id: &str) -> Result<Option<Entry>> {
+    Ok(entries(s)?.into_iter().find(|e| e.id() == id))
+}
+
+/// Whether the stored record `cur` is still the entry `e` as it was read.
+fn same_record(cur: &[u8], e: &Entry) -> bool {
+    match (e, serde_json::from_slice::<Journal>(cur)) {
+        (Entry::Journal(j), Ok(c)) => {
+            c.id == j.id && c.pid == j.pid && c.host == j.host && c.saved_at == j.saved_at
+        }
+        (Entry::Unreadable { id, .. }, Err(_)) => digest(cur) == *id,
+        _ => false,
+    }
+}
+
+/// Drops the journal `id`: windflow no longer finishes or rolls back that
+/// rotation, and the secret stays as it is now. Refused while the journal's
+/// process may still drive it. Emits `secret_rotation_journal_discarded`.
+pub fn discard(s: &Secrets, id: &str) -> Result<Entry> {
+    let Some(e) = find(s, id)? else {
+        return Err(SecretsError::Invalid(format!(
+            "no unfinished rotation has the id {id}: `windflow secrets recover --json` lists them"
+        )));
+    };
+    if let Entry::Journal(j) = &e
+        && owner_alive(j)
+    {
+        return Err(SecretsError::Invalid(format!(
+            "{}: the rotation of journal {id} is running ({}, step {}): it is not discarded",
+            j.path,
+            owner(j),
+            j.step.as_str()
+        )));
+    }
+    let dropped = change(s, e.path(), |cur| match cur {
+        Some(c) if same_record(c, &e) => (Write::Delete, true),
+        _ => (Write::Keep, false),
+    })?;
+    if !dropped {
+        return Err(SecretsError::Invalid(format!(
+            "the journal {id} changed meanwhile (a recovery took it over?): nothing was discarded; \
+             look again with `windflow secrets recover --json`"
+        )));
+    }
+    let details = match &e {
+        Entry::Journal(j) => json!({
+            "journal_id": id, "path": j.path, "step": j.step.as_str(),
+            "old_version": j.old_version, "new_version": j.new_version,
+            "started_by": j.operator, "reason": j.failed,
+        }),
+        Entry::Unreadable { path, error, .. } => json!({
+            "journal_id": id, "path": path, "reason": error,
+        }),
+    };
+    s.emit("secret_rotation_journal_discarded", details);
+    Ok(e)
+}
+
+/// Takes over a dead process's journal and finishes it; None when another
+/// process took it over first. On failure the journal stays, owned by no
+/// process, with the reason, for the next attempt or `secrets recover --discard`.
+async fn recover_one(s: &Secrets, dead: Journal) -> Result<Option<Recovered>> {
+    let _active = Active::new(&dead.id);
+    let Some(j) = take_over(s, &dead)? else {
+        return Ok(None);
+    };
+    match finish_journal(s, j.clone()).await {
+        Ok(r) => Ok(Some(r)),
+        Err(e) => {
+            let mut gave_up = j;
+            gave_up.pid = 0;
+            gave_up.failed = Some(e.to_string());
+            // Lost meanwhile (discarded): nothing to keep.
+            let _ = save(s, &mut gave_up);
+            Err(e)
+        }
+    }
+}
+
+async fn finish_journal(s: &Secrets, j: Journal) -> Result<Recovered> {
     let meta = s.metadata(&j.path).await?;
     let rec = |action: &'static str, current: u64, detail: String| Recovered {
         path: j.path.clone(),
@@ -846,7 +1236,7 @@ async fn recover_one(s: &Secrets, j: Journal) -> Result<Recovered> {
                     let mut j2 = j.clone();
                     j2.new_version = Some(failed);
                     j2.step = Step::Rollback;
-                    save(s, &j2)?;
+                    save(s, &mut j2)?;
                     let restored = restore(s, &j2).await?;
                     s.emit(
                         "secret_rotation_failed",
@@ -927,4 +1317,117 @@ pub async fn expiring(s: &Secrets, prefix: &str, within_secs: i64) -> Result<Vec
     }
     out.sort_by_key(|(_, at)| *at);
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::crypto::{Keyring, MasterKey};
+    use crate::secrets::LocalStore;
+
+    fn secrets(dir: &std::path::Path) -> Secrets {
+        let local = crate::store::Store::open(dir).unwrap();
+        Secrets::new(
+            Arc::new(LocalStore::new(local.clone())),
+            Arc::new(Keyring::new(MasterKey::generate())),
+            local,
+            crate::audit::Audit::discard(),
+        )
+    }
+
+    fn journal(s: &Secrets, id: &str, pid: u32) -> Journal {
+        Journal {
+            id: id.into(),
+            path: "deployments/a".into(),
+            target: s.store().target(),
+            operator: None,
+            pid,
+            host: Some(crate::host::name()),
+            started_at: unix_now(),
+            saved_at: 0,
+            step: Step::Generate,
+            old_version: 1,
+            old_created: None,
+            new_version: None,
+            keys: Vec::new(),
+            sealed_new: None,
+            validation: Validation::ReadBack,
+            grace_secs: 0,
+            reason: None,
+            failed: None,
+        }
+    }
+
+    #[test]
+    fn only_the_journal_s_own_rotation_saves_or_finishes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = secrets(dir.path());
+        let (mut a, mut b) = (journal(&s, "a", 1), journal(&s, "b", 2));
+        assert!(matches!(claim(&s, &mut a).unwrap(), Claim::Claimed));
+        assert!(matches!(claim(&s, &mut b).unwrap(), Claim::Held(j) if j.id == "a"));
+        // The loser can neither overwrite nor delete the winner's journal.
+        b.step = Step::Deploy;
+        assert!(save(&s, &mut b).is_err());
+        assert!(!finish(&s, &b).unwrap());
+        assert_eq!(journals(&s).unwrap()[0].id, "a");
+        a.step = Step::Validate;
+        save(&s, &mut a).unwrap();
+        assert_eq!(journals(&s).unwrap()[0].step, Step::Validate);
+        assert!(finish(&s, &a).unwrap());
+        assert!(journals(&s).unwrap().is_empty());
+        // Gone: a save of it fails, so a discarded rotation stops.
+        assert!(save(&s, &mut a).is_err());
+    }
+
+    #[test]
+    fn a_dead_journal_is_taken_over_once_and_discarded_only_when_dead() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = secrets(dir.path());
+        // pid 0: no process (a recovery gave up on it).
+        let mut dead = journal(&s, "d", 0);
+        assert!(matches!(claim(&s, &mut dead).unwrap(), Claim::Claimed));
+        assert!(!owner_alive(&dead));
+        let mine = take_over(&s, &dead).unwrap().expect("taken over");
+        assert_eq!(mine.pid, std::process::id());
+        assert!(take_over(&s, &dead).unwrap().is_none(), "only once");
+        // Ours, but not driven by anything in this process: abandoned.
+        assert!(!owner_alive(&mine));
+        {
+            let _driving = Active::new("d");
+            assert!(owner_alive(&mine));
+            assert!(discard(&s, "d").is_err(), "running: not discarded");
+        }
+        assert!(matches!(discard(&s, "d").unwrap(), Entry::Journal(j) if j.id == "d"));
+        assert!(journals(&s).unwrap().is_empty());
+        assert!(discard(&s, "d").is_err());
+    }
+
+    #[test]
+    fn an_unreadable_journal_goes_by_a_digest_and_can_be_discarded() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = secrets(dir.path());
+        let key = journal_key(&s, "deployments/b");
+        s.local().put(JOURNAL_NS, &key, b"{not json").unwrap();
+        let e = entries(&s).unwrap();
+        let id = e[0].id().to_owned();
+        assert!(matches!(&e[0], Entry::Unreadable { path, .. } if path == "deployments/b"));
+        assert_eq!(id, digest(b"{not json"));
+        discard(&s, &id).unwrap();
+        assert!(entries(&s).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_journal_of_another_host_is_alive_until_it_goes_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = secrets(dir.path());
+        let mut j = journal(&s, "f", 1);
+        j.host = Some("another-host".into());
+        j.saved_at = unix_now();
+        assert!(owner_alive(&j));
+        j.saved_at = unix_now() - FOREIGN_STALE_SECS;
+        j.started_at = j.saved_at;
+        assert!(!owner_alive(&j));
+    }
 }

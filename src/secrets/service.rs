@@ -237,7 +237,21 @@ async fn run(s: Secrets, events: Events, mut rx: mpsc::Receiver<(Option<String>,
     let mut last = None;
     health(&s, &events, &mut last).await;
     match rotation::recover(&s).await {
-        Ok(r) if !r.is_empty() => {
+        Ok(r) => {
+            for u in &r.unrecoverable {
+                activity(
+                    &events,
+                    NAME,
+                    Level::Error,
+                    format!(
+                        "unfinished rotation of {} (journal {}) cannot be finished, skipped: {}; \
+                         `windflow secrets recover --discard {}` drops it",
+                        u.path, u.id, u.error, u.id
+                    ),
+                )
+                .await;
+            }
+            let r = r.recovered;
             for rec in &r {
                 activity(
                     &events,
@@ -252,9 +266,10 @@ async fn run(s: Secrets, events: Events, mut rx: mpsc::Receiver<(Option<String>,
                 )
                 .await;
             }
-            send(&events, SecretsEvent::Recovered(r));
+            if !r.is_empty() {
+                send(&events, SecretsEvent::Recovered(r));
+            }
         }
-        Ok(_) => {}
         Err(e) => {
             activity(
                 &events,

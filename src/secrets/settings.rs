@@ -21,6 +21,7 @@
 //! key_policies = { api_key = "64:hex" }
 //! validate_cmd = "scripts/check-db"   # or validate_url; default: read back
 //! grace = "24h"
+//! every = "30d"                # rotated by the agent once the value is this old
 //! ```
 //!
 //! Order, lowest first: the file, then `WINDFLOW_SECRETS_BACKEND`,
@@ -75,6 +76,9 @@ pub struct RotationRule {
     pub path: String,
     /// What the rule sets, laid over the defaults as a person's choices are.
     pub set: Overrides,
+    /// Scheduled rotation: the agent rotates a secret whose current value
+    /// is this many seconds old.
+    pub every_secs: Option<i64>,
 }
 
 impl RotationRule {
@@ -101,6 +105,9 @@ impl RotationRule {
         }
         if let Some(v) = &self.set.validation {
             parts.push(v.label());
+        }
+        if let Some(e) = self.every_secs {
+            parts.push(format!("every {}", model::format_duration(e)));
         }
         parts.join("  ")
     }
@@ -425,6 +432,7 @@ struct FileRule {
     validate_cmd: Option<String>,
     validate_url: Option<String>,
     grace: Option<String>,
+    every: Option<String>,
 }
 
 impl FileRule {
@@ -469,7 +477,15 @@ impl FileRule {
             .map(model::parse_duration)
             .transpose()
             .map_err(|e| format!("grace: {e}"))?;
+        let every_secs = match self.every.as_deref() {
+            None => None,
+            Some(e) => match model::parse_duration(e).map_err(|err| format!("every: {err}"))? {
+                n if n >= 1 => Some(n),
+                _ => return Err(format!("every: {e:?}: give at least 1s (e.g. 30d)")),
+            },
+        };
         Ok(RotationRule {
+            every_secs,
             path: self.path,
             set: Overrides {
                 keys: self.keys,
@@ -533,6 +549,7 @@ validate_cmd = "check"
 [[secrets.rotation]]
 path = "infra/smtp"
 grace = "1h"
+every = "30d"
 "#;
 
     #[test]
@@ -585,6 +602,11 @@ grace = "1h"
         let o = s.options_for("infra/smtp");
         assert_eq!((o.grace_secs, o.validation), (3600, Validation::ReadBack));
         assert!(s.rule_for("infra/smtp2").is_none());
+        assert_eq!(
+            s.rule_for("infra/smtp").unwrap().every_secs,
+            Some(30 * 86_400)
+        );
+        assert_eq!(s.rule_for("deployments/x").unwrap().every_secs, None);
         assert_eq!(s.options_for("other").keys, Vec::<String>::new());
     }
 
@@ -649,6 +671,7 @@ grace = "1h"
     #[test]
     fn a_policy_given_by_a_person_covers_every_key() {
         let rule = RotationRule {
+            every_secs: None,
             path: "a/*".into(),
             set: Overrides {
                 policies: BTreeMap::from([("pin".to_string(), "12:digits".parse().unwrap())]),
@@ -675,6 +698,15 @@ grace = "1h"
         );
         let err = refused("[[secrets.rotation]]\npath = \"a/*\"\npolicy = \"3\"\n");
         assert!(err.contains("#1") && err.contains("policy"), "{err}");
+        for every in ["\"tomorrow\"", "\"0s\"", "\"-1d\""] {
+            let err = refused(&format!(
+                "[[secrets.rotation]]\npath = \"a/*\"\n[[secrets.rotation]]\npath = \"b\"\nevery = {every}\n"
+            ));
+            assert!(
+                err.contains("w.toml") && err.contains("#2") && err.contains("every"),
+                "{every}: {err}"
+            );
+        }
         let err = refused("[secrets]\nbackend = \"vault\"\n");
         assert!(
             err.contains("VAULT_ADDR") && err.contains("[secrets.vault]"),

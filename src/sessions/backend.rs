@@ -683,26 +683,7 @@ impl RedisStore {
         certs: Option<redis::TlsCertificates>,
         keys: Arc<Keyring>,
     ) -> Result<Self> {
-        let target = crate::service::redact_url(url);
-        let bad = |e: redis::RedisError| {
-            SessionError::Input(format!(
-                "invalid Redis URL {target}: {e} (use redis://[:password@]host:port[/db] or rediss:// for TLS)"
-            ))
-        };
-        let client = match certs {
-            Some(certs) if url.starts_with("rediss://") => {
-                redis::Client::build_with_tls(url, certs).map_err(bad)?
-            }
-            _ => redis::Client::open(url).map_err(bad)?,
-        };
-        let config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(REDIS_RESPONSE_TIMEOUT))
-            .set_connection_timeout(Some(REDIS_CONNECT_TIMEOUT))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let conn = client
-            .get_connection_manager_lazy(config)
-            .map_err(|e| redis_err(&target, e))?;
+        let (conn, target) = manager_with_certs(url, certs)?;
         Ok(Self {
             conn,
             target,
@@ -856,6 +837,42 @@ impl RedisStore {
     }
 }
 
+/// A connection to the Redis at `url` with the TLS files of `tls` checked
+/// (as [`RedisStore::connect_with_tls`] does), and the URL without its
+/// password, for messages. Made on first use and remade after a loss, with
+/// the timeouts above. Whatever else keeps state in the same Redis (the
+/// agent's lease) connects through here.
+pub fn redis_manager(url: &str, tls: &RedisTls) -> Result<(ConnectionManager, String)> {
+    manager_with_certs(url, RedisStore::check_tls(url, tls)?)
+}
+
+fn manager_with_certs(
+    url: &str,
+    certs: Option<redis::TlsCertificates>,
+) -> Result<(ConnectionManager, String)> {
+    let target = crate::service::redact_url(url);
+    let bad = |e: redis::RedisError| {
+        SessionError::Input(format!(
+            "invalid Redis URL {target}: {e} (use redis://[:password@]host:port[/db] or rediss:// for TLS)"
+        ))
+    };
+    let client = match certs {
+        Some(certs) if url.starts_with("rediss://") => {
+            redis::Client::build_with_tls(url, certs).map_err(bad)?
+        }
+        _ => redis::Client::open(url).map_err(bad)?,
+    };
+    let config = ConnectionManagerConfig::new()
+        .set_response_timeout(Some(REDIS_RESPONSE_TIMEOUT))
+        .set_connection_timeout(Some(REDIS_CONNECT_TIMEOUT))
+        .set_number_of_retries(1)
+        .set_max_delay(Duration::from_millis(500));
+    let conn = client
+        .get_connection_manager_lazy(config)
+        .map_err(|e| redis_err(&target, e))?;
+    Ok((conn, target))
+}
+
 /// The change log every script appends to.
 const CHANGES: &str = "session_changes";
 /// More changes than this since the last poll: list everything instead.
@@ -961,6 +978,12 @@ fn tls_problem(message: &str) -> Option<String> {
         }
         _ => None,
     }
+}
+
+/// What went wrong talking to Redis, in words: a TLS refusal says what to fix.
+pub fn describe_redis_error(e: &redis::RedisError) -> String {
+    let message = e.to_string();
+    tls_problem(&message).unwrap_or(message)
 }
 
 fn redis_err(target: &str, e: redis::RedisError) -> SessionError {

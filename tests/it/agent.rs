@@ -33,7 +33,7 @@ fn critical(env: &CliEnv, user: &str) -> Value {
 }
 
 /// Waits until `ok` holds, running `poke` between looks.
-fn wait_until(what: &str, mut ok: impl FnMut() -> bool, mut poke: impl FnMut()) {
+pub fn wait_until(what: &str, mut ok: impl FnMut() -> bool, mut poke: impl FnMut()) {
     let start = Instant::now();
     while !ok() {
         assert!(start.elapsed() < T, "timed out waiting for {what}");
@@ -107,13 +107,21 @@ fn an_alert_the_receiver_refused_stays_owed_and_goes_out_with_a_later_command() 
 }
 
 /// `windflow agent` on `env`'s data dir, its JSON log lines kept.
-struct Agent {
-    child: std::process::Child,
+pub struct Agent {
+    pub child: std::process::Child,
     log: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
 }
 
 impl Agent {
+    /// Starts one and waits until it delivers alerts.
     fn start(env: &CliEnv) -> Self {
+        let agent = Self::spawn(env);
+        agent.wait_for("delivering alerts");
+        agent
+    }
+
+    /// Starts one and waits until it logged its start.
+    pub fn spawn(env: &CliEnv) -> Self {
         use std::io::BufRead;
         let mut child = env
             .cmd(&["agent"])
@@ -131,21 +139,50 @@ impl Agent {
             }
         });
         let agent = Self { child, log };
-        wait_until(
-            "the agent to deliver alerts",
-            || agent.logged("delivering alerts"),
-            || {},
-        );
+        agent.wait_for("agent started");
         agent
     }
 
-    fn logged(&self, msg: &str) -> bool {
+    pub fn wait_for(&self, msg: &str) {
+        wait_until(
+            &format!("the agent (pid {}) to log {msg:?}", self.child.id()),
+            || self.logged(msg),
+            || {},
+        );
+    }
+
+    pub fn logged(&self, msg: &str) -> bool {
         self.log.lock().unwrap().iter().any(|l| l["msg"] == msg)
     }
 
-    fn signal(&mut self, sig: i32) {
+    /// The log lines saying `msg`.
+    pub fn lines(&self, msg: &str) -> Vec<Value> {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l["msg"] == msg)
+            .cloned()
+            .collect()
+    }
+
+    pub fn signal(&mut self, sig: i32) {
         // SAFETY: a signal to our own child process.
         assert_eq!(unsafe { libc::kill(self.child.id() as i32, sig) }, 0);
+    }
+
+    /// SIGTERM, then waits for a clean exit.
+    pub fn stop(&mut self) {
+        self.signal(libc::SIGTERM);
+        let start = Instant::now();
+        let code = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s.code();
+            }
+            assert!(start.elapsed() < T, "the agent did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert_eq!(code, Some(0));
     }
 }
 
@@ -456,4 +493,283 @@ fn a_subcommand_s_help_lists_its_own_options_first_and_no_console_options() {
         top.contains("Console options:") && top.contains("--theme"),
         "{top}"
     );
+}
+
+// ------------------------------------------------------------------ several agents: the lease in Redis
+
+use crate::support::sessions_redis::RedisServer;
+
+/// Lease time of the agents in these tests (`[agent] lease`), renewed every second.
+const LEASE: Duration = Duration::from_secs(3);
+
+/// `hook`'s environment with Redis at `redis` and a 3 s lease in windflow.toml.
+fn leased(hook: &Receiver, redis: &RedisServer) -> CliEnv {
+    let env = hooked(hook).with_var("WINDFLOW_REDIS_URL", &redis.url());
+    let conf = env.root.path().join("config/windflow/windflow.toml");
+    std::fs::create_dir_all(conf.parent().unwrap()).unwrap();
+    std::fs::write(
+        &conf,
+        format!(
+            "[agent]\nlease = \"{}s\"\nrenew = \"1s\"\n",
+            LEASE.as_secs()
+        ),
+    )
+    .unwrap();
+    env
+}
+
+/// Unix milliseconds of an agent's log line.
+fn ts_ms(line: &Value) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(line["ts"].as_str().unwrap())
+        .unwrap()
+        .timestamp_millis()
+}
+
+fn lease_value(redis: &RedisServer, key: &str) -> Option<String> {
+    redis::cmd("GET")
+        .arg(key)
+        .query(&mut redis.client())
+        .unwrap()
+}
+
+#[test]
+fn two_agents_on_one_redis_one_leads_and_the_other_takes_over_after_a_kill_9() {
+    let redis = RedisServer::start();
+    let hook = servers::receiver();
+    let env = leased(&hook, &redis);
+    let mut a = Agent::spawn(&env);
+    a.wait_for("leading: took the agents' lease");
+    a.wait_for("delivering alerts");
+    // A second agent of the same data dir starts, as a standby.
+    let b = Agent::spawn(&env);
+    b.wait_for("standing by: another agent holds the lease");
+    let (pa, pb) = (a.child.id(), b.child.id());
+    wait_until(
+        "both agents in the status, the leader delivering alerts",
+        || {
+            let st = status(&env);
+            st["agents"].as_array().is_some_and(|v| v.len() == 2) && st["delivers_alerts"] == true
+        },
+        || {},
+    );
+    let st = status(&env);
+    assert_eq!(
+        (st["running"].clone(), st["leader"].clone()),
+        (true.into(), true.into()),
+        "{st:#}"
+    );
+    assert_eq!(st["pid"], pa, "the leader is shown: {st:#}");
+    assert_eq!(st["delivers_alerts"], true, "{st:#}");
+    let standby = &st["agents"][1];
+    assert_eq!(
+        (standby["pid"].clone(), standby["leader"].clone()),
+        (pb.into(), false.into()),
+        "{st:#}"
+    );
+    let why = standby["leader_reason"].as_str().unwrap();
+    assert!(why.contains(&format!("pid {pa} on")), "{why}");
+    // The lease names its holder: host, pid and a token.
+    let key = st["lease_key"].as_str().expect("the lease key").to_owned();
+    let held: Value = serde_json::from_str(&lease_value(&redis, &key).unwrap()).unwrap();
+    assert_eq!(held["pid"], pa);
+    assert_eq!(held["host"], windflow::host::name());
+    assert_eq!(held["token"].as_str().unwrap().len(), 32);
+
+    // The leader delivers; the standby does not.
+    let first = critical(&env, "frank");
+    wait_until("the leader's alert", || ids(&hook).len() == 1, || {});
+
+    // kill -9 of the leader: the standby takes the lease once it runs out.
+    let killed_at = chrono::Utc::now().timestamp_millis();
+    a.signal(libc::SIGKILL);
+    let _ = a.child.wait();
+    // An event recorded right after the kill (the command itself, or the
+    // new leader, delivers it).
+    let second = critical(&env, "grace");
+    b.wait_for("leading: took the agents' lease");
+    let took = ts_ms(&b.lines("leading: took the agents' lease")[0]) - killed_at;
+    assert!(
+        took <= 2 * LEASE.as_millis() as i64,
+        "the standby took over {took} ms after the kill (lease {} ms)",
+        LEASE.as_millis()
+    );
+    eprintln!(
+        "takeover {took} ms after kill -9 (lease {} ms)",
+        LEASE.as_millis()
+    );
+    b.wait_for("delivering alerts");
+    wait_until(
+        "the new leader in the status",
+        || {
+            let st = status(&env);
+            st["pid"] == pb && st["leader"] == true && st["agents"].as_array().unwrap().len() == 1
+        },
+        || {},
+    );
+    // An event recorded after the takeover: the new leader delivers it.
+    let third = critical(&env, "heidi");
+    wait_until("the new leader's alert", || ids(&hook).len() >= 3, || {});
+    wait_until("nothing owed", || status(&env)["owed_alerts"] == 0, || {});
+    // Each exactly once.
+    let mut got = ids(&hook);
+    got.sort();
+    let mut want: Vec<String> = [&first, &second, &third]
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
+    want.sort();
+    assert_eq!(got, want);
+    assert!(!b.logged("lost the agents' lease: leader duties stopped"));
+
+    // A clean stop releases the lease at once (compare-and-delete).
+    let mut b = b;
+    b.stop();
+    assert_eq!(lease_value(&redis, &key), None);
+    assert!(b.logged("released the lease"));
+}
+
+#[test]
+fn a_leader_that_cannot_reach_redis_stops_leading_and_says_why() {
+    let mut redis = RedisServer::start();
+    let hook = servers::receiver();
+    let env = leased(&hook, &redis);
+    let agent = Agent::spawn(&env);
+    agent.wait_for("delivering alerts");
+    redis.stop();
+    agent.wait_for("cannot renew the agents' lease: leader duties stopped");
+    wait_until(
+        "the status to say the leader is unknown",
+        || status(&env)["leader"].is_null(),
+        || {},
+    );
+    let st = status(&env);
+    let why = st["leader_reason"].as_str().unwrap();
+    assert!(why.contains("Redis at redis://127.0.0.1:"), "{why}");
+    assert_eq!(st["delivers_alerts"], false, "{st:#}");
+    let text = env.expect(&["agent", "status"], 0);
+    assert!(text.contains("not leading: Redis at"), "{text}");
+    // It no longer holds the dispatch lock: the command delivers its own alert.
+    let ev = critical(&env, "ivan");
+    assert_eq!(ids(&hook), [ev["id"].as_str().unwrap()]);
+    // Redis is back: it leads again.
+    redis.restart();
+    wait_until("leading again", || status(&env)["leader"] == true, || {});
+    assert_eq!(agent.lines("leading: took the agents' lease").len(), 2);
+}
+
+#[test]
+fn an_agent_without_a_lease_and_one_with_a_lease_do_not_share_a_data_dir() {
+    let redis = RedisServer::start();
+    let hook = servers::receiver();
+    let env = leased(&hook, &redis);
+    let _leased = Agent::spawn(&env);
+    let out = env
+        .cmd(&["agent"])
+        .env_remove("WINDFLOW_REDIS_URL")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("an agent already runs") && err.contains("WINDFLOW_REDIS_URL"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_agent_settings_name_the_file_and_key() {
+    let hook = servers::receiver();
+    let env = hooked(&hook);
+    let conf = env.root.path().join("config/windflow/windflow.toml");
+    std::fs::create_dir_all(conf.parent().unwrap()).unwrap();
+    std::fs::write(&conf, "[agent]\nlease = \"10q\"\n").unwrap();
+    let out = env.run(&["agent"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("windflow.toml [agent] lease"), "{err}");
+    let shown = env.json(&["config", "show", "--json"]);
+    let why = shown["backends"]["agent"]["error"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(why.contains("[agent] lease"), "{shown:#}");
+    // Good settings show as they resolve, without Redis's password.
+    std::fs::write(&conf, "[agent]\nlease = \"30s\"\n").unwrap();
+    let out = env
+        .cmd(&["config", "show", "--json"])
+        .env("WINDFLOW_REDIS_URL", "redis://:pw-secret@127.0.0.1:1")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("pw-secret"), "{text}");
+    let lease = &serde_json::from_str::<Value>(&text).unwrap()["backends"]["agent"]["lease"];
+    assert_eq!(
+        (lease["lease_secs"].clone(), lease["renew_secs"].clone()),
+        (30.into(), 10.0.into()),
+        "{lease}"
+    );
+}
+
+#[tokio::test]
+async fn a_holder_whose_token_no_longer_matches_cannot_renew_or_release() {
+    use windflow::agent::lease::{Acquired, Holder, Lease};
+    use windflow::sessions::settings::RedisTls;
+    let redis = RedisServer::start();
+    let ttl = Duration::from_secs(5);
+    let lease = |host: &str| {
+        Lease::new(
+            &redis.url(),
+            &RedisTls::default(),
+            "wf:test:lease",
+            ttl,
+            &Holder::me(host),
+        )
+        .unwrap()
+    };
+    let (a, b) = (lease("host-a"), lease("host-b"));
+    assert_eq!(a.acquire().await.unwrap(), Acquired::Held);
+    assert_eq!(
+        a.acquire().await.unwrap(),
+        Acquired::Held,
+        "still ours: extended"
+    );
+    match b.acquire().await.unwrap() {
+        Acquired::Taken {
+            holder: Some(h),
+            expires_in: Some(left),
+        } => {
+            assert!(h.contains("on host-a"), "{h}");
+            assert!(left <= ttl, "{left:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(a.renew().await.unwrap());
+    assert!(!b.renew().await.unwrap());
+    assert!(!b.release().await.unwrap());
+    // a's lease ran out and b took it: a's token is no longer in the key.
+    let _: () = redis::cmd("DEL")
+        .arg("wf:test:lease")
+        .query(&mut redis.client())
+        .unwrap();
+    assert_eq!(b.acquire().await.unwrap(), Acquired::Held);
+    assert!(!a.renew().await.unwrap(), "a cannot extend b's lease");
+    assert!(!a.release().await.unwrap(), "a cannot delete b's lease");
+    let held: String = redis::cmd("GET")
+        .arg("wf:test:lease")
+        .query(&mut redis.client())
+        .unwrap();
+    assert!(held.contains("host-b"), "{held}");
+    let pttl: i64 = redis::cmd("PTTL")
+        .arg("wf:test:lease")
+        .query(&mut redis.client())
+        .unwrap();
+    assert!(
+        pttl > 0 && pttl <= ttl.as_millis() as i64,
+        "b's lease keeps its expiry: {pttl}"
+    );
+    assert!(b.release().await.unwrap());
+    let gone: Option<String> = redis::cmd("GET")
+        .arg("wf:test:lease")
+        .query(&mut redis.client())
+        .unwrap();
+    assert_eq!(gone, None);
 }

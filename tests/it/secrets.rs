@@ -610,14 +610,36 @@ impl std::ops::Deref for Cli {
 impl Cli {
     fn new(vault: bool) -> Self {
         let vault = vault.then(Bao::start);
-        let env = match &vault {
+        let env = Self::env_for(vault.as_ref());
+        Self::with(env, vault)
+    }
+
+    /// Like [`Cli::new`], with `conf` as windflow.toml.
+    fn with_conf(vault: bool, conf: &str) -> Self {
+        let vault = vault.then(Bao::start);
+        let env = Self::env_for(vault.as_ref());
+        write_mode(
+            &env.root.path().join("config/windflow/windflow.toml"),
+            conf,
+            0o600,
+        );
+        Self::with(env, vault)
+    }
+
+    fn env_for(vault: Option<&Bao>) -> CliEnv {
+        match vault {
             Some(bao) => CliEnv::new()
                 .with_var("WINDFLOW_SECRETS_BACKEND", "vault")
                 .with_var("VAULT_ADDR", &bao.addr)
                 .with_var("VAULT_TOKEN", TOKEN),
             None => CliEnv::new(),
-        };
-        Self::with(env, vault)
+        }
+    }
+
+    /// Runs `windflow --operator alice secrets ARGS`.
+    fn srun(&self, args: &[&str]) -> std::process::Output {
+        let a = self.secrets(args);
+        self.run(&a.iter().map(String::as_str).collect::<Vec<_>>())
     }
 
     /// `env` as it is (the backend may come from its windflow.toml), with alice enrolled.
@@ -2491,4 +2513,327 @@ async fn the_secrets_service_notices_a_dead_vault_without_being_asked() {
     drop(bao);
     let down = state_of(HealthState::Down).await;
     assert!(down.last_error.is_some(), "{down:?}");
+}
+
+// ------------------------------------------------------------------ scheduled rotations (the agent)
+
+/// `every = "3s"` on a rule: the agent rotates the secret once its value is
+/// 3 s old, again and again; the due time comes from the secret's version
+/// history, so an agent killed and started again (or another one) neither
+/// rotates early nor twice. Only scheduled secrets rotate; each rotation is
+/// audited with the agent as the acting operator.
+fn scheduled_rotation(vault: bool) {
+    use crate::agent::{Agent, wait_until};
+    const EVERY_NS: i128 = 3_000_000_000;
+    let cli = Cli::with_conf(
+        vault,
+        "[[secrets.rotation]]\npath = \"deployments/*\"\nkeys = [\"password\"]\nevery = \"3s\"\n",
+    );
+    let path = "deployments/sched";
+    cli.sj(&["put", path, "password=original", "user=svc", "--json"]);
+    cli.sj(&["put", "other/plain", "k=v", "--json"]);
+    // The list says when each scheduled secret is next due.
+    let l = cli.sj(&["list", "--json"]);
+    let row = |p: &str| {
+        l["secrets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["path"] == p)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(row(path)["rotate_every"], "3s", "{l}");
+    assert!(row(path)["next_rotation"].is_string(), "{l}");
+    assert!(row("other/plain").get("next_rotation").is_none(), "{l}");
+    let text = cli.expect(&["secrets", "list"], 0);
+    assert!(text.contains("rotates every 3s"), "{text}");
+
+    let lib = cli.library();
+    let mut a = Agent::spawn(&cli);
+    wait_until(
+        "two scheduled rotations",
+        || a.lines("rotated on schedule").len() >= 2,
+        || {},
+    );
+    // Killed right after a rotation; the next agent starts at once.
+    a.signal(libc::SIGKILL);
+    let _ = a.child.wait();
+    let mut b = Agent::spawn(&cli);
+    wait_until(
+        "two more scheduled rotations",
+        || b.lines("rotated on schedule").len() >= 2,
+        || {},
+    );
+    b.stop();
+
+    let meta = block_on(lib.metadata(path)).unwrap();
+    assert!(meta.current_version >= 5, "{meta:?}");
+    // One new value per period, never two: each version is at least 3 s
+    // younger than the one before (to the millisecond the check reads).
+    let created: Vec<i128> = meta
+        .versions
+        .iter()
+        .map(|v| i128::from(v.created_time) * 1_000_000_000 + i128::from(v.created_nanos))
+        .collect();
+    for (i, w) in created.windows(2).enumerate() {
+        assert!(
+            w[1] - w[0] >= EVERY_NS - 1_000_000,
+            "versions {} and {} are {} ms apart",
+            i + 1,
+            i + 2,
+            (w[1] - w[0]) / 1_000_000
+        );
+    }
+    let (now, _) = block_on(lib.read(path, None)).unwrap();
+    assert_ne!(now["password"].expose(), "original");
+    assert_eq!(now["user"].expose(), "svc");
+    assert_eq!(
+        block_on(lib.metadata("other/plain"))
+            .unwrap()
+            .current_version,
+        1
+    );
+    // Audited like `secrets rotate`, by the agent.
+    let agent = format!("agent@{}", windflow::host::name());
+    let rotated: Vec<_> = cli
+        .events()
+        .into_iter()
+        .filter(|e| e.event_type == "secret_rotated")
+        .collect();
+    assert_eq!(rotated.len() as u64, meta.current_version - 1);
+    for e in &rotated {
+        assert_eq!(e.user_id.as_deref(), Some(agent.as_str()), "{e:?}");
+        assert_eq!(e.details["path"], path);
+    }
+}
+
+#[test]
+fn the_agent_rotates_on_schedule_local() {
+    scheduled_rotation(false);
+}
+
+#[test]
+fn the_agent_rotates_on_schedule_vault() {
+    scheduled_rotation(true);
+}
+
+// ------------------------------------------------------------------ journals that cannot be finished
+
+/// The journal ids `secrets recover --json` reports as unrecoverable.
+fn unrecoverable(cli: &Cli) -> Vec<Value> {
+    let out = cli.srun(&["recover", "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let list = v["unrecoverable"].as_array().unwrap().clone();
+    assert_eq!(
+        out.status.code(),
+        Some(if list.is_empty() { 0 } else { 1 }),
+        "{v}"
+    );
+    list
+}
+
+/// A rotation killed during validation whose old version was then destroyed
+/// in Vault cannot be rolled back: every other command still works and
+/// names it; `recover --discard ID` drops it after the path is typed, and
+/// says so in the audit log.
+#[test]
+fn a_journal_that_cannot_be_finished_is_reported_skipped_and_discarded() {
+    let cli = Cli::new(true);
+    let bao = cli.vault.as_ref().unwrap();
+    let path = "deployments/stuck";
+    cli.sj(&["put", path, "password=original", "user=svc", "--json"]);
+    cli.sj(&["put", "deployments/fine", "password=p", "--json"]);
+    kill_at(&cli, path, "validate", &[]);
+    let out = bao.cli(&["kv", "destroy", "-versions=1", "secret/deployments/stuck"]);
+    assert!(out.status.success(), "{out:?}");
+
+    // Other commands work, and name the journal.
+    let out = cli.srun(&["list", "--json"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let bad = unrecoverable(&cli);
+    assert_eq!(bad.len(), 1, "{bad:?}");
+    let id = bad[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(bad[0]["path"], path);
+    assert!(
+        bad[0]["error"].as_str().unwrap().contains("destroyed"),
+        "{bad:?}"
+    );
+    assert!(
+        err.contains("cannot be finished and is skipped")
+            && err.contains(&format!("secrets recover --discard {id}")),
+        "{err}"
+    );
+    let r = cli.sj(&["rotate", "deployments/fine", "--json"]);
+    assert_eq!(r["outcome"], "rotated", "{r}");
+    // Only its own secret waits: a rotation of it says why.
+    let out = cli.srun(&["rotate", path, "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("--discard {id}")), "{err}");
+
+    // Discarding needs the path typed, and an operator.
+    let discard = cli.secrets(&["recover", "--discard", &id, "--json"]);
+    let discard: Vec<&str> = discard.iter().map(String::as_str).collect();
+    let out = cli.run_stdin(&discard, b"deployments/fine\n");
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not confirmed"));
+    let out = cli.run_stdin(
+        &["secrets", "recover", "--discard", &id],
+        b"deployments/stuck\n",
+    );
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(unrecoverable(&cli).len(), 1);
+    let out = cli.run_stdin(&discard, b"deployments/stuck\n");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["discarded"], id.as_str());
+    assert!(unrecoverable(&cli).is_empty());
+    let e = cli
+        .events()
+        .into_iter()
+        .find(|e| e.event_type == "secret_rotation_journal_discarded")
+        .expect("the discard is audited");
+    assert_eq!(e.user_id.as_deref(), Some("alice"));
+    assert_eq!(e.details["journal_id"], id.as_str());
+    assert_eq!(e.details["path"], path);
+    // The secret stays as it was (the new value, unvalidated), and rotates again.
+    assert_eq!(cli.sj(&["history", path, "--json"])["current_version"], 2);
+    let r = cli.sj(&["rotate", path, "--json"]);
+    assert_eq!(r["outcome"], "rotated", "{r}");
+}
+
+/// A rotation killed during validation, then the secret written by someone
+/// else: the rollback would overwrite their value (a check-and-set
+/// conflict), so the journal is reported, the other value kept, and
+/// commands go on.
+#[test]
+fn a_journal_whose_rollback_conflicts_does_not_stop_other_commands() {
+    let cli = Cli::new(false);
+    let path = "deployments/cas";
+    cli.sj(&["put", path, "password=original", "user=svc", "--json"]);
+    kill_at(&cli, path, "validate", &[]);
+    let lib = cli.library();
+    block_on(lib.write(path, &vals(&[("password", "by-hand")]), 2)).unwrap();
+
+    let out = cli.srun(&["list", "--json"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("check-and-set conflict"), "{err}");
+    let bad = unrecoverable(&cli);
+    assert_eq!(bad.len(), 1, "{bad:?}");
+    let (v, meta) = block_on(lib.read(path, None)).unwrap();
+    assert_eq!((meta.version, v["password"].expose()), (3, "by-hand"));
+}
+
+/// Several `secrets rotate` of one secret at once, against Vault behind a
+/// slow network (each request 200 ms late): the journal is claimed in one
+/// store transaction before any request, so exactly one rotation runs and
+/// the others are refused, none reaching a write; the running one (stopped
+/// by kill -9 mid-validation) keeps its journal, so the next command rolls
+/// it back.
+#[test]
+fn concurrent_rotations_of_one_secret_claim_its_journal_once() {
+    use crate::support::slow_proxy::SlowProxy;
+    use std::io::BufRead;
+    let cli = Cli::new(true);
+    let bao = cli.vault.as_ref().unwrap();
+    let path = "deployments/race";
+    cli.sj(&["put", path, "password=original", "user=svc", "--json"]);
+    let proxy = SlowProxy::start(
+        bao.addr.trim_start_matches("http://"),
+        Duration::from_millis(200),
+    );
+    let args = cli.secrets(&["rotate", path, "--keys", "password", "--json"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let runs: Vec<_> = (0..5)
+        .map(|_| {
+            let mut child = cli
+                .cmd(&args)
+                .env("VAULT_ADDR", proxy.url())
+                .env(rotation::PAUSE_ENV, "validate")
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let err = Arc::new(std::sync::Mutex::new(String::new()));
+            let (e, pipe) = (err.clone(), child.stderr.take().unwrap());
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+                    e.lock().unwrap().push_str(&(line + "\n"));
+                }
+            });
+            (Killed(child), err)
+        })
+        .collect();
+    let mut runs = runs;
+    let start = std::time::Instant::now();
+    let (mut paused, mut exited) = (Vec::new(), Vec::new());
+    while !runs.is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the rotations did not settle"
+        );
+        let mut i = 0;
+        while i < runs.len() {
+            if let Some(status) = runs[i].0.0.try_wait().unwrap() {
+                let (_, err) = runs.remove(i);
+                std::thread::sleep(Duration::from_millis(50));
+                let err = err.lock().unwrap().clone();
+                exited.push((status.code(), err));
+            } else if runs[i].1.lock().unwrap().contains("paused at validate") {
+                paused.push(runs.remove(i).0);
+            } else {
+                i += 1;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(paused.len(), 1, "one rotation runs: {exited:?}");
+    for (code, err) in &exited {
+        assert!(
+            err.contains("a rotation is already running"),
+            "refused before any write: {code:?} {err}"
+        );
+        assert_eq!(*code, Some(2), "{err}");
+    }
+    drop(paused);
+    // Journals belong to the store as addressed: through the same proxy.
+    let args = cli.secrets(&["recover", "--json"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = cli
+        .cmd(&args)
+        .env("VAULT_ADDR", proxy.url())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rec: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let recovered = rec["recovered"].as_array().unwrap();
+    assert_eq!(recovered.len(), 1, "its journal is still there: {rec}");
+    assert_eq!(recovered[0]["action"], "rolled_back", "{rec}");
+    let lib = cli.library();
+    let (v, meta) = block_on(lib.read(path, None)).unwrap();
+    assert_eq!(v["password"].expose(), "original");
+    assert_eq!(meta.version, 3, "one rotation wrote, and was rolled back");
+}
+
+/// A child killed (SIGKILL) and reaped when dropped, also when a test fails.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

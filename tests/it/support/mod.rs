@@ -9,6 +9,7 @@ pub mod kube_api;
 pub mod pty;
 pub mod secrets_bao;
 pub mod sessions_redis;
+pub mod slow_proxy;
 pub mod tls;
 
 use std::path::PathBuf;
