@@ -49,6 +49,26 @@ pub type Started = Result<Plug, CliError>;
 /// Starts a domain's console services (inside the runtime).
 pub type StartConsole = fn(&ConsoleCtx) -> Started;
 
+/// What a domain gets to start its duties in `windflow agent` (while the
+/// agent leads).
+pub struct AgentCtx<'a> {
+    pub data_dir: &'a Path,
+    pub audit_settings: &'a crate::audit::settings::AuditSettings,
+    pub store: &'a Arc<Store>,
+    /// The secrets backend, when it could be opened.
+    pub secrets: Option<&'a crate::secrets::Secrets>,
+    /// Whether this agent delivers alerts now (for `agent status`).
+    pub dispatching: &'a Arc<std::sync::atomic::AtomicBool>,
+    /// Turns true when the duties must stop.
+    pub stop: &'a tokio::sync::watch::Receiver<bool>,
+}
+
+/// The agent's tasks; a domain adds its own.
+pub type AgentTasks = tokio::task::JoinSet<()>;
+
+/// Starts a domain's duties in the agent.
+pub type StartAgent = fn(&AgentCtx, &mut AgentTasks);
+
 pub struct Domain {
     /// Its id: the service and pane name, the `:pane` argument.
     pub id: &'static str,
@@ -57,6 +77,8 @@ pub struct Domain {
     /// What it does in `windflow agent` while no console runs.
     pub agent_duties: &'static [&'static str],
     pub console: StartConsole,
+    /// Starts those duties in the agent.
+    pub agent: Option<StartAgent>,
 }
 
 /// The console's own permissions (no domain's).
@@ -69,12 +91,14 @@ pub const DOMAINS: &[Domain] = &[
         permissions: &["store.compact"],
         agent_duties: &[],
         console: crate::store::service::console,
+        agent: None,
     },
     Domain {
         id: crate::sessions::service::NAME,
         permissions: &["sessions.revoke", "sessions.revoke_user"],
         agent_duties: &[],
         console: crate::sessions::service::console,
+        agent: None,
     },
     Domain {
         id: crate::secrets::service::NAME,
@@ -88,20 +112,24 @@ pub const DOMAINS: &[Domain] = &[
         agent_duties: &[
             "recovery of interrupted rotations",
             "clean-up of rotated versions",
+            "scheduled rotations",
         ],
         console: crate::secrets::service::console,
+        agent: Some(crate::secrets::agent::start),
     },
     Domain {
         id: crate::scans::service::NAME,
         permissions: &["scans.run", "scans.waive"],
         agent_duties: &[],
         console: crate::scans::service::console,
+        agent: None,
     },
     Domain {
         id: crate::audit::service::SERVICE,
         permissions: &[],
         agent_duties: &["alert delivery", "Elasticsearch shipping"],
         console: crate::audit::service::console,
+        agent: Some(crate::audit::agent::start),
     },
     Domain {
         id: crate::auth::service::NAME,
@@ -114,6 +142,7 @@ pub const DOMAINS: &[Domain] = &[
         ],
         agent_duties: &[],
         console: crate::auth::service::console,
+        agent: None,
     },
 ];
 

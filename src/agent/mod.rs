@@ -60,7 +60,8 @@ fn unix_now() -> i64 {
 }
 
 /// One JSON line on stderr.
-fn log(level: &str, message: &str, fields: serde_json::Value) {
+/// One JSON line on stderr: the agent's log.
+pub fn log(level: &str, message: &str, fields: serde_json::Value) {
     use std::io::Write;
     let mut line = json!({
         "ts": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),

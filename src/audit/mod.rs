@@ -12,6 +12,7 @@
 //! assert_eq!(sink.events()[0].event_type, "mfa_success");
 //! ```
 
+pub mod agent;
 pub mod alert;
 pub mod chain;
 pub mod demo;

@@ -822,7 +822,7 @@ impl ScansPane {
                     t.role(sev_role(first.severity)),
                 ),
                 Span::styled(check, t.accent().add_modifier(Modifier::BOLD)),
-                Span::styled(format!("  {}", clean_line(&first.remediation)), t.muted()),
+                Span::styled(format!("  {}", clean_line(first.remediation)), t.muted()),
             ]));
             for f in &same {
                 let c = f

@@ -8,6 +8,7 @@
 //! `expires_at`), passes check-and-set on every write and emits a security
 //! event for every read of a value, write, rotation and rollback.
 
+pub mod agent;
 pub mod backend;
 pub mod demo;
 pub mod model;
