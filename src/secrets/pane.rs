@@ -100,6 +100,14 @@ enum FormField {
     Policy,
 }
 
+/// A rotation's choices, kept for the next rotation of the same path.
+#[derive(Clone, Debug)]
+struct LastRotation {
+    keys: Vec<String>,
+    check: String,
+    policy: String,
+}
+
 struct RotateForm {
     path: String,
     /// Each key of the current version, and whether it rotates.
@@ -137,6 +145,9 @@ pub struct SecretsPane {
     key_sel: usize,
     /// Rotation rules by path: (keys, one-line summary).
     rules: HashMap<String, (Vec<String>, String)>,
+    /// What the last rotation of each path chose (keys, check, policy): the
+    /// form starts from it.
+    last_rotation: HashMap<String, LastRotation>,
     mark: Option<u64>,
     view: View,
     loaded: Option<Duration>,
@@ -187,6 +198,13 @@ impl SecretsPane {
             } => {
                 self.learn(meta, effects);
                 if self.selected_path() == Some(meta.path.as_str()) {
+                    // After a write (rotation, rollback, edit, another
+                    // writer) the cursor goes to the new current version.
+                    if self.detail.as_ref().is_some_and(|d| {
+                        d.meta.path == meta.path && d.meta.current_version != meta.current_version
+                    }) {
+                        self.version_sel = 0;
+                    }
                     self.detail = Some(Detail {
                         meta: meta.clone(),
                         version: *version,
@@ -311,6 +329,7 @@ impl Default for SecretsPane {
             version_sel: 0,
             key_sel: 0,
             rules: HashMap::new(),
+            last_rotation: HashMap::new(),
             mark: None,
             view: View::Detail,
             loaded: None,
@@ -488,8 +507,10 @@ impl SecretsPane {
             .map(|d| d.hashes.iter().map(|(k, _)| k.clone()).collect())
             .unwrap_or_default();
         let rule = self.rules.get(&path);
-        let chosen = |k: &String| match rule {
-            Some((rk, _)) if !rk.is_empty() => rk.contains(k),
+        let last = self.last_rotation.get(&path);
+        let chosen = |k: &String| match (last, rule) {
+            (Some(l), _) => l.keys.contains(k),
+            (None, Some((rk, _))) if !rk.is_empty() => rk.contains(k),
             _ => true,
         };
         let mut check = crate::console::app::single_line_input(
@@ -499,6 +520,10 @@ impl SecretsPane {
         let mut policy =
             crate::console::app::single_line_input("empty: the rule's, else 32:alnum".into());
         policy.set_cursor_style(Style::default());
+        if let Some(l) = last {
+            check.insert_str(&l.check);
+            policy.insert_str(&l.policy);
+        }
         self.view = View::RotateForm(Box::new(RotateForm {
             keys: keys.iter().map(|k| (k.clone(), chosen(k))).collect(),
             path,
@@ -598,12 +623,28 @@ impl SecretsPane {
                     None => format!("New values for {which}"),
                 };
                 let p = f.path.clone();
+                let chosen_keys: Vec<String> = if keys.is_empty() {
+                    f.keys
+                        .iter()
+                        .filter(|(_, on)| *on)
+                        .map(|(k, _)| k.clone())
+                        .collect()
+                } else {
+                    keys.clone()
+                };
+                let last = LastRotation {
+                    keys: chosen_keys,
+                    check: f.check.lines().first().cloned().unwrap_or_default(),
+                    policy: f.policy.lines().first().cloned().unwrap_or_default(),
+                };
+                // A rotation rolls back on failure and a rollback undoes it:
+                // `y` confirms (typing the path is for what cannot be undone).
                 effects.push(Effect::Confirm(ConfirmSpec {
                     title: format!("Rotate {p}?"),
                     body: format!(
                         "{what}, written with check-and-set; {check}; rolls back on failure. The old version is deleted after the grace period."
                     ),
-                    typed: Some(p.clone()),
+                    typed: None,
                     action: "secrets.rotate",
                     pending: format!("rotating {p}"),
                     guard: Some("secrets.rotate"),
@@ -614,11 +655,10 @@ impl SecretsPane {
                         policy,
                     })],
                 }));
-                self.view = View::Rotation(RotationView {
-                    path: p,
-                    steps: Vec::new(),
-                    outcome: None,
-                });
+                self.last_rotation.insert(p, last);
+                // The rotation's view opens with its first step: a
+                // cancelled confirmation leaves the plain detail.
+                self.view = View::Detail;
             }
             _ if f.field == FormField::Check => {
                 f.check.input(key);
@@ -793,7 +833,7 @@ impl Pane for SecretsPane {
                             body: format!(
                                 "Version {v} is written again as a new version (check-and-set against v{cur}); nothing is deleted."
                             ),
-                            typed: Some(p.clone()),
+                            typed: None,
                             action: "secrets.rollback",
                             pending: format!("rolling {p} back to version {v}"),
                             guard: Some("secrets.rollback"),

@@ -138,6 +138,25 @@ pub struct SessionsPane {
 }
 
 impl SessionsPane {
+    /// How many sessions `user` has in the latest view, and on how many
+    /// devices (fingerprints).
+    fn sessions_of(&self, user: &str) -> (usize, usize) {
+        let rows: Vec<&Listed> = self
+            .snapshot
+            .iter()
+            .flat_map(|snap| snap.rows.iter())
+            .map(|l| l.as_ref())
+            .filter(|l| l.session.user_id == user && l.hijack.is_none())
+            .collect();
+        let mut devices: Vec<&str> = rows
+            .iter()
+            .map(|l| l.session.fingerprint.as_str())
+            .collect();
+        devices.sort_unstable();
+        devices.dedup();
+        (rows.len(), devices.len())
+    }
+
     /// Shows the service's latest view of the session store.
     pub fn set_snapshot(&mut self, snap: Arc<Snapshot>) {
         self.snapshot = Some(snap);
@@ -382,13 +401,18 @@ impl Pane for SessionsPane {
                                 .join(", ")
                         )
                     };
+                    // The effect, counted from what the pane lists: a
+                    // revocation is undone by signing in again, so `y` confirms.
+                    let (n, devices) = self.sessions_of(&s.user_id);
                     ConfirmSpec {
                         title: format!("Revoke every session of {}?", s.user_id),
                         body: format!(
-                            "All of {}'s sessions, on every device, end now. Type the user name to confirm.{others}",
-                            s.user_id
+                            "End {n} session{} of {} on {devices} device{} now; each client must sign in again.{others}",
+                            if n == 1 { "" } else { "s" },
+                            s.user_id,
+                            if devices == 1 { "" } else { "s" },
                         ),
-                        typed: Some(s.user_id.clone()),
+                        typed: None,
                         action: REVOKE_USER,
                         pending: format!("revoking every session of {}", s.user_id),
                         guard: Some("sessions.revoke_user"),

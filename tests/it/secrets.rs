@@ -1354,8 +1354,7 @@ mod pane {
         // Rotated.
         typed(&mut app, "R");
         press(&mut app, KeyCode::Enter);
-        typed(&mut app, path);
-        let reqs = press(&mut app, KeyCode::Enter);
+        let reqs = typed(&mut app, "y");
         assert_eq!(reqs.len(), 1, "{reqs:?}");
         assert_eq!(status(&app), format!("rotating {path}…"));
         drive(&mut app, &s, &tx, &mut rx, reqs, "the rotation", |app| {
@@ -1370,8 +1369,7 @@ mod pane {
         press(&mut app, KeyCode::Tab);
         typed(&mut app, "echo refused >&2; exit 1");
         press(&mut app, KeyCode::Enter);
-        typed(&mut app, path);
-        let reqs = press(&mut app, KeyCode::Enter);
+        let reqs = typed(&mut app, "y");
         assert_eq!(reqs.len(), 1, "{reqs:?}");
         assert_eq!(status(&app), format!("rotating {path}…"));
         drive(&mut app, &s, &tx, &mut rx, reqs, "the rollback", |app| {
@@ -1394,16 +1392,16 @@ mod pane {
     }
 
     #[test]
-    fn rotate_with_typed_confirmation_and_live_steps() {
+    fn rotate_in_three_keys_with_live_steps() {
         let mut app = loaded();
         typed(&mut app, "R");
         // The form's defaults (every key, the rule's check or read-back) go straight on.
         assert!(app.pane().editing());
         press(&mut app, KeyCode::Enter);
         assert!(matches!(app.mode, Mode::Confirm(_)));
-        let reqs = typed(&mut app, "deployments/api-7");
-        assert!(reqs.is_empty());
-        let reqs = press(&mut app, KeyCode::Enter);
+        // A rotation can be undone (it rolls back on failure, a rollback
+        // after): `y` confirms, no path to type.
+        let reqs = typed(&mut app, "y");
         assert!(
             matches!(&crate::support::gets::<SecretsRequest>(&reqs)[..], [Some(SecretsRequest::Rotate { path, keys, validation: None, policy: None })]
                 if path == "deployments/api-7" && keys == &["api_key", "db_password"]),
@@ -1446,13 +1444,21 @@ mod pane {
         let s = screen(&mut app, 80, 24);
         assert!(s.contains("rolled back: v3 restored as v5"), "{s}");
         assert!(s.contains("✗ validate"), "{s}");
-        // A wrong typed confirmation runs nothing.
+        // The next rotation of the path starts from this one's choices; a
+        // cancelled confirmation runs nothing and leaves the plain detail.
         typed(&mut app, "x");
         typed(&mut app, "R");
+        let s = screen(&mut app, 80, 24);
+        assert!(
+            s.contains("[x] api_key") && s.contains("[x] db_password"),
+            "{s}"
+        );
         press(&mut app, KeyCode::Enter);
-        typed(&mut app, "deployments/api");
-        let reqs = press(&mut app, KeyCode::Enter);
-        assert!(reqs.is_empty() && matches!(app.mode, Mode::Confirm(_)));
+        assert!(typed(&mut app, "n").is_empty());
+        assert!(matches!(app.mode, Mode::Normal));
+        let s = screen(&mut app, 80, 24);
+        assert!(!s.contains("waiting for confirmation"), "{s}");
+        assert!(!s.contains("rolled back: v3"), "{s}");
     }
 
     #[test]
@@ -1506,9 +1512,8 @@ mod pane {
         let Mode::Confirm(c) = &app.mode else {
             panic!("rollback asks first")
         };
-        assert_eq!(c.spec.typed.as_deref(), Some("deployments/api-7"));
-        typed(&mut app, "deployments/api-7");
-        let reqs = press(&mut app, KeyCode::Enter);
+        assert_eq!(c.spec.typed, None, "it can be undone: `y` confirms");
+        let reqs = typed(&mut app, "y");
         assert!(
             matches!(
                 &crate::support::gets::<SecretsRequest>(&reqs)[..],
@@ -1639,8 +1644,7 @@ mod pane {
             c.spec.body
         );
         assert!(!c.spec.body.contains("probe-pw") && !c.spec.body.contains("probe-tok"));
-        typed(&mut app, "deployments/api-7");
-        let reqs = press(&mut app, KeyCode::Enter);
+        let reqs = typed(&mut app, "y");
         assert!(
             matches!(&crate::support::gets::<SecretsRequest>(&reqs)[..], [Some(SecretsRequest::Rotate { validation: Some(Validation::Http(u)), .. })] if u == probe),
             "{reqs:?}"
@@ -1649,6 +1653,11 @@ mod pane {
         typed(&mut app, "x");
         typed(&mut app, "R");
         press(&mut app, KeyCode::Tab);
+        // The form starts from the last rotation's check: clear it first.
+        app.update(crate::console::key_event(
+            KeyCode::Char('u'),
+            KeyModifiers::CONTROL,
+        ));
         typed(&mut app, "https://[::1");
         press(&mut app, KeyCode::Enter);
         assert!(matches!(app.mode, Mode::Normal), "no confirmation");
@@ -1694,7 +1703,7 @@ mod pane {
         let Mode::Confirm(c) = &app.mode else {
             panic!("the typed confirmation comes next")
         };
-        assert_eq!(c.spec.typed.as_deref(), Some("deployments/api-7"));
+        assert_eq!(c.spec.typed, None, "it can be undone: `y` confirms");
         assert!(
             c.spec.body.contains("db_password") && !c.spec.body.contains("api_key"),
             "{}",
@@ -1708,8 +1717,7 @@ mod pane {
             "{}",
             c.spec.body
         );
-        typed(&mut app, "deployments/api-7");
-        let reqs = press(&mut app, KeyCode::Enter);
+        let reqs = typed(&mut app, "y");
         let [
             Some(SecretsRequest::Rotate {
                 path,
@@ -1756,8 +1764,7 @@ mod pane {
             panic!("confirmation")
         };
         assert!(c.spec.body.contains("the path's rule"), "{}", c.spec.body);
-        typed(&mut app, "deployments/api-7");
-        let reqs = press(&mut app, KeyCode::Enter);
+        let reqs = typed(&mut app, "y");
         assert!(
             matches!(&crate::support::gets::<SecretsRequest>(&reqs)[..], [Some(SecretsRequest::Rotate { keys, validation: None, .. })] if keys == &["db_password"]),
             "{reqs:?}"
@@ -2052,8 +2059,7 @@ fn console_search_reveal_and_rotate_in_a_terminal() {
     pty.wait_for("KEYS TO ROTATE", T).unwrap();
     pty.key(Key::Enter);
     pty.wait_for("Rotate infra/smtp?", T).unwrap();
-    pty.keys("infra/smtp");
-    pty.key(Key::Enter);
+    pty.keys("y");
     pty.wait_for("● cleanup", T).unwrap();
     pty.wait_for("rotated: v1 → v2", T).unwrap();
     pty.keys("x");

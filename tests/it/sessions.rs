@@ -1586,7 +1586,7 @@ mod pane {
     }
 
     #[test]
-    fn revoke_user_needs_step_up_and_the_typed_name() {
+    fn revoke_user_needs_step_up_then_y_on_a_dialog_naming_the_effect() {
         let mut app = app_on_sessions(Duration::ZERO);
         typed(&mut app, "j");
         assert!(typed(&mut app, "D").is_empty());
@@ -1597,20 +1597,52 @@ mod pane {
             },
         )));
         let Mode::Confirm(c) = &app.mode else {
-            panic!("then the typed confirmation")
+            panic!("then the confirmation")
         };
-        let user = c.spec.typed.clone().expect("typed confirmation");
-        typed(&mut app, "wrong");
-        assert!(press(&mut app, KeyCode::Enter).is_empty());
+        // Undone by signing in again: `y` confirms, on a dialog that names
+        // the target and the effect, counted from the list.
+        assert_eq!(c.spec.typed, None);
+        let user = c
+            .spec
+            .title
+            .trim_start_matches("Revoke every session of ")
+            .trim_end_matches('?')
+            .to_string();
+        let rows = rows();
+        let mine: Vec<_> = rows
+            .iter()
+            .filter(|l| l.session.user_id == user && l.hijack.is_none())
+            .collect();
+        let mut devices: Vec<&str> = mine
+            .iter()
+            .map(|l| l.session.fingerprint.as_str())
+            .collect();
+        devices.sort_unstable();
+        devices.dedup();
+        let n = mine.len();
         assert!(
-            matches!(app.mode, Mode::Confirm(_)),
-            "a wrong name is refused"
+            c.spec.body.starts_with(&format!(
+                "End {n} session{} of {user} on {} device",
+                if n == 1 { "" } else { "s" },
+                devices.len()
+            )),
+            "{}",
+            c.spec.body
         );
-        for _ in 0..5 {
-            press(&mut app, KeyCode::Backspace);
-        }
-        typed(&mut app, &user);
-        let reqs = press(&mut app, KeyCode::Enter);
+        assert!(typed(&mut app, "n").is_empty(), "n cancels");
+        assert!(matches!(app.mode, Mode::Normal));
+        app.update(Msg::Service(ServiceEvent::Auth(
+            windflow::auth::service::AuthEvent::SteppedUp {
+                action: "sessions.revoke_user",
+            },
+        )));
+        typed(&mut app, "D");
+        app.update(Msg::Service(ServiceEvent::Auth(
+            windflow::auth::service::AuthEvent::SteppedUp {
+                action: "sessions.revoke_user",
+            },
+        )));
+        let reqs = typed(&mut app, "y");
         let [Some(SessionsRequest::RevokeUser { user: u, .. })] =
             &crate::support::gets::<SessionsRequest>(&reqs)[..]
         else {
@@ -1731,15 +1763,12 @@ async fn console_status_line_tells_how_a_revocation_ended() {
         let id = words.next().unwrap()[..8].to_string();
         (id, words.next().unwrap().to_string())
     }
-    // Revokes every session of the selected user: `D`, the typed name, Enter.
+    // Revokes every session of the selected user: `D`, then `y`.
     fn revoke_user(app: &mut App) -> (String, Vec<Request>) {
+        let (_, user) = selected(app);
         typed(app, "D");
-        let Mode::Confirm(c) = &app.mode else {
-            panic!("a typed confirmation")
-        };
-        let user = c.spec.typed.clone().unwrap();
-        typed(app, &user);
-        (user, press(app, KeyCode::Enter))
+        assert!(matches!(&app.mode, Mode::Confirm(_)), "a confirmation");
+        (user, typed(app, "y"))
     }
 
     drive(
