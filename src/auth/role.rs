@@ -73,6 +73,8 @@ pub const ACTIONS: &[(&str, Requirement)] = &[
     // Writing, soft-deleting and undeleting secret versions; destroying them for good.
     ("secrets.write", need(Role::Operator, true)),
     ("secrets.destroy", need(Role::Admin, true)),
+    // Minting a session for a user: whoever holds it acts as that user.
+    ("sessions.create", need(Role::Operator, true)),
     ("sessions.revoke", need(Role::Operator, true)),
     ("sessions.revoke_user", need(Role::Operator, true)),
     ("operators.manage", need(Role::Admin, true)),

@@ -250,15 +250,6 @@ fn authorize(
     Ok(auth.clone().with_actor(&actor))
 }
 
-fn writable(config: &Config, what: &str) -> Result<(), CliError> {
-    if config.read_only {
-        return Err(CliError::Refused(format!(
-            "read-only mode: `{what}` changes state; run without --read-only"
-        )));
-    }
-    Ok(())
-}
-
 fn auth_err(e: AuthError) -> CliError {
     match e.exit_code() {
         2 => CliError::Usage(e.to_string()),
@@ -307,7 +298,6 @@ pub fn run_mfa(config: &Config, command: MfaCommand) -> Result<ExitCode, CliErro
             step_up,
             json,
         } => {
-            writable(config, "mfa enroll")?;
             if auth.operator(&user).map_err(auth_err)?.is_none() {
                 return Err(auth_err(AuthError::UnknownOperator(user)));
             }
@@ -333,7 +323,6 @@ pub fn run_mfa(config: &Config, command: MfaCommand) -> Result<ExitCode, CliErro
             ok()
         }
         MfaCommand::Confirm { user, code, json } => {
-            writable(config, "mfa confirm")?;
             match auth.confirm_enrollment(&user, &code, now()) {
                 Ok(()) => {
                     if json {
@@ -389,7 +378,6 @@ pub fn run_mfa(config: &Config, command: MfaCommand) -> Result<ExitCode, CliErro
                     .and_then(|()| ok())
                 };
             }
-            writable(config, "mfa backup-codes --regenerate")?;
             let auth = authorize(&auth, config, self_or_admin(config, &user), &step_up)?;
             let codes = auth.regenerate_backup_codes(&user).map_err(auth_err)?;
             let codes: Vec<&str> = codes.iter().map(ExposeSecret::expose_secret).collect();
@@ -417,7 +405,6 @@ pub fn run_mfa(config: &Config, command: MfaCommand) -> Result<ExitCode, CliErro
             step_up,
             json,
         } => {
-            writable(config, "mfa reset")?;
             let auth = authorize(&auth, config, "mfa.reset", &step_up)?;
             if auth.operator(&user).map_err(auth_err)?.is_none() {
                 return Err(auth_err(AuthError::UnknownOperator(user)));
@@ -580,7 +567,6 @@ pub fn run_operators(config: &Config, command: OperatorsCommand) -> Result<ExitC
             step_up,
             json,
         } => {
-            writable(config, "operators add")?;
             if !auth.has_operators().map_err(auth_err)? {
                 return add_first_operator(&auth, &name, role.unwrap_or(Role::Admin), json);
             }
@@ -635,7 +621,6 @@ pub fn run_operators(config: &Config, command: OperatorsCommand) -> Result<ExitC
             step_up,
             json,
         } => {
-            writable(config, "operators remove")?;
             let auth = authorize(&auth, config, "operators.manage", &step_up)?;
             auth.remove_operator(&name).map_err(auth_err)?;
             if json {
@@ -651,7 +636,6 @@ pub fn run_operators(config: &Config, command: OperatorsCommand) -> Result<ExitC
             step_up,
             json,
         } => {
-            writable(config, "operators set-role")?;
             let auth = authorize(&auth, config, "operators.manage", &step_up)?;
             auth.set_role(&name, role).map_err(auth_err)?;
             if json {
@@ -846,7 +830,6 @@ pub fn run_crypto(config: &Config, command: CryptoCommand) -> Result<ExitCode, C
             ok()
         }
         CryptoCommand::Rewrap { step_up, json } => {
-            writable(config, "crypto rewrap")?;
             let auth = rotation_auth(config, &step_up)?;
             let report = auth.rewrap().map_err(auth_err)?;
             let failed: usize = report.iter().map(|c| c.failed.len()).sum();
@@ -882,7 +865,6 @@ pub fn run_crypto(config: &Config, command: CryptoCommand) -> Result<ExitCode, C
             ok()
         }
         CryptoCommand::AddKey { step_up, json } => {
-            writable(config, "crypto add-key")?;
             if std::env::var(MASTER_KEY_ENV).is_ok_and(|v| !v.trim().is_empty()) {
                 return Err(CliError::Usage(format!(
                     "{MASTER_KEY_ENV} is set and wins over the key file: add the new key there \

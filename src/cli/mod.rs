@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod auth;
 mod config;
+mod read_only;
 pub mod scans;
 pub mod secrets;
 pub mod sessions;
@@ -307,6 +308,9 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
 
 fn run_command(cli: Cli, config: &Config) -> Result<ExitCode, CliError> {
     let config = config.clone();
+    if let Some(command) = &cli.command {
+        read_only::check(config.read_only, command)?;
+    }
     match cli.command {
         None => run_console(config, cli.global.demo, cli.global.redis_url.clone()),
         Some(Command::Config {

@@ -26,6 +26,8 @@ pub struct Sessions {
     audit: Audit,
     ttl_ms: i64,
     ascii_user_ids: bool,
+    /// The operator creating sessions through this handle (recorded as `by`).
+    actor: Option<String>,
 }
 
 impl Sessions {
@@ -35,7 +37,14 @@ impl Sessions {
             audit,
             ttl_ms: DEFAULT_TTL_MS,
             ascii_user_ids: false,
+            actor: None,
         }
+    }
+
+    /// Records `operator` as `by` in the `session_created` events of this handle.
+    pub fn with_actor(mut self, operator: &str) -> Self {
+        self.actor = Some(operator.to_owned());
+        self
     }
 
     /// Refuse new sessions for user ids that are not ASCII (`[sessions]
@@ -82,7 +91,7 @@ impl Sessions {
         self.audit(
             "session_created",
             Some(user),
-            json!({"session": short(&s.id), "type": session_type.as_str(), "ip": s.ip_address.to_string()}),
+            json!({"session": short(&s.id), "type": session_type.as_str(), "ip": s.ip_address.to_string(), "by": self.actor}),
         );
         Ok(Listed {
             session: s,

@@ -324,6 +324,8 @@ fn every_command_s_events_reach_elasticsearch_and_the_agent_drains_the_spool() {
     );
     env.expect(
         &[
+            "--operator",
+            "ops",
             "sessions",
             "create",
             "--user",
@@ -363,6 +365,8 @@ fn every_command_s_events_reach_elasticsearch_and_the_agent_drains_the_spool() {
     // the agent ships it once the server is back.
     server.stop();
     let out = env.run(&[
+        "--operator",
+        "ops",
         "sessions",
         "create",
         "--user",
@@ -383,8 +387,8 @@ fn every_command_s_events_reach_elasticsearch_and_the_agent_drains_the_spool() {
         || {},
     );
     // The restarted server kept nothing (it is in memory): it holds exactly
-    // the spooled event.
-    assert_eq!(indexed_types(&env), ["session_created"]);
+    // the spooled events (the grant's step-up, then the session).
+    assert_eq!(indexed_types(&env), ["step_up", "session_created"]);
 }
 
 /// The agent on a data dir with no alert channel (it only ships).

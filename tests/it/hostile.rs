@@ -105,7 +105,7 @@ fn audit_tail_and_search_show_hostile_users_and_details_escaped_on_one_line() {
 
 #[test]
 fn sessions_list_and_show_show_hostile_users_and_user_agents_escaped() {
-    let env = CliEnv::new();
+    let env = CliEnv::new().acting_as("admin");
     let created = env.json(&[
         "sessions",
         "create",
@@ -246,7 +246,7 @@ fn alerts_escape_slack_markup_and_keep_email_headers_one_line() {
 #[test]
 fn the_console_writes_no_hostile_sequence_to_the_terminal_and_shows_it_escaped() {
     const T: std::time::Duration = std::time::Duration::from_secs(20);
-    let env = CliEnv::new();
+    let env = CliEnv::new().acting_as("admin");
     env.expect(
         &["audit", "log", "--type", "login_failure", "--user", HOSTILE],
         0,
@@ -481,7 +481,7 @@ fn audit_pane_list_detail_and_dead_letters_show_hostile_text_escaped() {
 #[test]
 fn look_alike_user_ids_are_marked_and_revoke_user_names_them() {
     const T: std::time::Duration = std::time::Duration::from_secs(20);
-    let env = CliEnv::new();
+    let env = CliEnv::new().acting_as("admin");
     let fake = "\u{430}lice";
     let create = |user: &str| {
         env.json(&[
@@ -523,7 +523,7 @@ fn look_alike_user_ids_are_marked_and_revoke_user_names_them() {
         "{show}"
     );
 
-    // No operators yet: revoking needs no second factor.
+    // The acting admin's grant is the second factor.
     let out = env.expect(&["sessions", "revoke-user", "alice"], 0);
     let note = line_with(&out, "not revoked");
     assert!(

@@ -767,11 +767,13 @@ async fn service_snapshots_follow_changes_redis() {
 
 use crate::support::cli::CliEnv as Cli;
 
-/// The binary on a private data dir, on Redis at `redis` or the embedded store.
+/// The binary on a private data dir, on Redis at `redis` or the embedded
+/// store, acting as an admin with an open grant (creating sessions needs one).
 fn new_cli(redis: Option<String>) -> Cli {
+    let cli = Cli::new().acting_as("ops");
     match redis {
-        Some(url) => Cli::new().with_var("WINDFLOW_REDIS_URL", &url),
-        None => Cli::new(),
+        Some(url) => cli.with_var("WINDFLOW_REDIS_URL", &url),
+        None => cli,
     }
 }
 

@@ -53,6 +53,8 @@ fn write_of(round: usize, i: usize) -> (Write, Vec<String>) {
         2 => {
             let user = format!("user{tag}");
             let args = s(&[
+                "--operator",
+                "ops",
                 "sessions",
                 "create",
                 "--user",

@@ -1,0 +1,236 @@
+//! The findings of the security review (issue 13), each through the real
+//! binary and the real servers involved: who may mint sessions, read-only
+//! for every state-changing command, audit ingestion, the last admin, tty
+//! grants, scanner arguments, the rotation probe, sessions bound to their
+//! id, and secret values in manifests.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use secrecy::ExposeSecret;
+use windflow::mfa::{Algorithm, TotpKey, unix_seconds};
+
+use crate::support::cli::CliEnv;
+
+const UA: &str = "Mozilla/5.0 (X11; Linux x86_64) Firefox/130.0";
+
+/// `name` added as the first operator (an admin) and confirmed: its key and
+/// backup codes.
+fn first_admin(env: &CliEnv, name: &str) -> (TotpKey, Vec<String>) {
+    let added = env.json(&["operators", "add", name, "--json"]);
+    let e = &added["enrollment"];
+    let key = TotpKey::from_base32(e["secret"].as_str().unwrap(), Algorithm::Sha1, 6, 30).unwrap();
+    let now = unix_seconds(std::time::SystemTime::now());
+    env.expect(
+        &["mfa", "confirm", name, key.code_at(now).expose_secret()],
+        0,
+    );
+    let codes = e["backup_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    (key, codes)
+}
+
+fn create_args<'a>(user: &'a str, ip: &'a str) -> Vec<&'a str> {
+    vec![
+        "sessions",
+        "create",
+        "--user",
+        user,
+        "--ip",
+        ip,
+        "--user-agent",
+        UA,
+        "--json",
+    ]
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+// ------------------------------------------------------------------ item 4
+
+/// `sessions create` mints a credential: it needs an operator whose role
+/// allows `sessions.create`, with a fresh second factor, and records who.
+#[test]
+fn sessions_create_needs_an_operator_with_the_role() {
+    let env = CliEnv::new();
+    // No operator at all (an empty store included): refused.
+    let out = env.run(&create_args("alice", "203.0.113.10"));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("sessions.create needs an operator"));
+
+    env.operator_with_grant("boss");
+    env.expect(
+        &[
+            "--operator",
+            "boss",
+            "operators",
+            "add",
+            "vic",
+            "--role",
+            "viewer",
+        ],
+        0,
+    );
+    // Operators exist, none named: refused.
+    let out = env.run(&create_args("alice", "203.0.113.10"));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("needs an operator"),
+        "{}",
+        stderr(&out)
+    );
+    // A viewer: refused by role.
+    let mut args = vec!["--operator", "vic"];
+    args.extend(create_args("alice", "203.0.113.10"));
+    let out = env.run(&args);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("\"vic\" is viewer, but sessions.create needs operator"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        env.json(&["sessions", "list", "--json"]),
+        serde_json::json!([])
+    );
+
+    // An admin with an open grant: created, and the event names who.
+    let mut args = vec!["--operator", "boss"];
+    args.extend(create_args("alice", "203.0.113.10"));
+    let created = env.json(&args);
+    assert_eq!(created["user_id"], "alice");
+    let ev = env
+        .events()
+        .into_iter()
+        .find(|e| e.event_type == "session_created")
+        .expect("session_created recorded");
+    assert_eq!(ev.details["by"], "boss");
+    let denied: Vec<_> = env
+        .events()
+        .into_iter()
+        .filter(|e| e.event_type == "authorization_denied")
+        .collect();
+    assert_eq!(denied.len(), 1, "the viewer's refusal is recorded");
+}
+
+/// Every state-changing command refuses under read-only (exit 3, naming
+/// read-only and the command), and changes nothing: a session presented by
+/// another device stays live, a backup code stays unspent, no grant opens
+/// or closes.
+#[test]
+fn every_state_changing_command_honours_read_only() {
+    let env = CliEnv::new();
+    let (_key, codes) = first_admin(&env, "boss");
+    env.expect(&["--operator", "boss", "login", "--code", &codes[0]], 0);
+    let mut args = vec!["--operator", "boss"];
+    args.extend(create_args("alice", "203.0.113.10"));
+    let created = env.json(&args);
+    let id = created["id"].as_str().unwrap().to_owned();
+    let before = env.json(&["sessions", "show", &id, "--json"]);
+
+    let refused = |args: &[&str], name: &str| {
+        let mut all = vec!["--read-only"];
+        all.extend_from_slice(args);
+        let out = env.run(&all);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {err}");
+        assert!(
+            err.contains("read-only mode") && err.contains(&format!("`windflow {name}`")),
+            "{args:?}: {err}"
+        );
+    };
+    // Another device: without read-only this would revoke the session.
+    refused(
+        &[
+            "sessions",
+            "validate",
+            &id,
+            "--ip",
+            "198.51.100.1",
+            "--user-agent",
+            "curl/8",
+        ],
+        "sessions validate",
+    );
+    refused(&["mfa", "verify", "boss", &codes[1]], "mfa verify");
+    refused(
+        &["--operator", "boss", "login", "--code", &codes[2]],
+        "login",
+    );
+    refused(&["--operator", "boss", "logout"], "logout");
+    refused(&["init"], "init");
+    refused(&["audit", "log", "--type", "probe"], "audit log");
+    refused(&args, "sessions create");
+    refused(&["sessions", "revoke", &id], "sessions revoke");
+    refused(
+        &["sessions", "revoke-user", "alice"],
+        "sessions revoke-user",
+    );
+    refused(&["operators", "add", "zed"], "operators add");
+    refused(
+        &["operators", "set-role", "boss", "viewer"],
+        "operators set-role",
+    );
+    refused(&["operators", "remove", "boss"], "operators remove");
+    refused(&["mfa", "reset", "boss"], "mfa reset");
+    refused(&["mfa", "enroll", "boss"], "mfa enroll");
+    refused(&["mfa", "confirm", "boss", "123456"], "mfa confirm");
+    refused(
+        &["mfa", "backup-codes", "boss", "--regenerate"],
+        "mfa backup-codes --regenerate",
+    );
+    refused(&["crypto", "rewrap"], "crypto rewrap");
+    refused(&["crypto", "add-key"], "crypto add-key");
+    refused(&["secrets", "put", "app/db", "k=v"], "secrets put");
+    refused(&["secrets", "recover"], "secrets recover");
+
+    // The agent refuses at once instead of running.
+    let mut agent = env
+        .cmd(&["--read-only", "agent"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = agent.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = agent.kill();
+            panic!("`--read-only agent` runs instead of refusing");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(3));
+
+    // The same through the environment.
+    let ro = CliEnv::new().with_var("WINDFLOW_READ_ONLY", "1");
+    let out = ro.run(&["audit", "log", "--type", "probe"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+
+    // Nothing changed: the session is live and untouched ...
+    let after = env.json(&["sessions", "show", &id, "--json"]);
+    assert_eq!(after["state"], "active");
+    assert_eq!(after["last_activity"], before["last_activity"]);
+    // ... the backup code was not spent ...
+    let out = env.expect(&["mfa", "verify", "boss", &codes[1]], 0);
+    assert!(out.contains("backup code; 8 left"), "{out}");
+    // ... and no grant was opened or closed.
+    let types = env.event_types();
+    let count = |t: &str| types.iter().filter(|x| *x == t).count();
+    assert_eq!(count("login_grant_opened"), 1, "{types:?}");
+    assert_eq!(count("login_grant_closed"), 0, "{types:?}");
+    assert_eq!(count("session_hijack_attempt"), 0, "{types:?}");
+    assert_eq!(count("session_revoked"), 0, "{types:?}");
+    // Reading still works.
+    env.expect(&["--read-only", "sessions", "list"], 0);
+    env.expect(&["--read-only", "operators", "list"], 0);
+    env.expect(&["--read-only", "audit", "verify"], 0);
+}
