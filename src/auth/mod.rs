@@ -477,6 +477,7 @@ impl Auth {
         let result = self
             .operator(operator)?
             .ok_or_else(|| AuthError::UnknownOperator(operator.to_owned()))
+            .and_then(|op| at_least(&op.name, op.role, "console.open").map(|()| op))
             .and_then(|op| self.verify(operator, code, now).map(|v| (op, v)));
         match result {
             Ok((op, verified)) => {
@@ -532,7 +533,10 @@ impl Auth {
 
     /// Verifies `code` and opens a step-up grant for the operator.
     pub fn open_grant(&self, operator: &str, code: &str, now: u64) -> Result<Grant, AuthError> {
-        self.require_operator(operator)?;
+        let op = self.require_operator(operator)?;
+        // A grant stands in for a second factor, which only actions of a
+        // viewer and above ask for: an ingest identity has no use for one.
+        at_least(operator, op.role, "console.open")?;
         self.verify(operator, code, now)?;
         let grant = Grant::new(operator, now, self.grant_ttl_secs);
         sealed::save(&self.store, &self.keyring, GRANTS_NS, operator, &grant)?;
@@ -664,6 +668,20 @@ impl Auth {
             ),
         }
     }
+}
+
+/// Whether `role` meets what `action` needs (the role alone).
+fn at_least(operator: &str, role: Role, action: &str) -> Result<(), AuthError> {
+    let needed = requirement(action).role;
+    if role < needed {
+        return Err(AuthError::Forbidden {
+            operator: operator.to_owned(),
+            role,
+            needed,
+            action: action.to_owned(),
+        });
+    }
+    Ok(())
 }
 
 /// A short machine-readable reason (for events and `--json`), never a secret.

@@ -106,7 +106,8 @@ pub enum OperatorsCommand {
     /// Prints a one-time enrolment token (valid 24 h) for `mfa enroll NAME --token`.
     Add {
         name: String,
-        /// viewer, operator or admin (default: admin for the first operator, else viewer).
+        /// ingest (a script that records audit events only), viewer, operator or
+        /// admin (default: admin for the first operator, else viewer).
         #[arg(long, value_parser = parse_role)]
         role: Option<Role>,
         #[command(flatten)]
@@ -130,7 +131,7 @@ pub enum OperatorsCommand {
     /// Change an operator's role (admin).
     SetRole {
         name: String,
-        /// viewer, operator or admin.
+        /// ingest, viewer, operator or admin.
         #[arg(value_parser = parse_role)]
         role: Role,
         #[command(flatten)]
@@ -574,6 +575,9 @@ pub fn run_operators(config: &Config, command: OperatorsCommand) -> Result<ExitC
             let op = auth
                 .add_operator(&name, role.unwrap_or(Role::Viewer))
                 .map_err(auth_err)?;
+            if op.role == Role::Ingest {
+                return added_ingest(&op, json);
+            }
             let (token, token_expires_at) =
                 auth.issue_enrolment_token(&name, now()).map_err(auth_err)?;
             if json {
@@ -646,6 +650,21 @@ pub fn run_operators(config: &Config, command: OperatorsCommand) -> Result<ExitC
             ok()
         }
     }
+}
+
+/// An ingest identity has no second factor (nothing it may do asks for
+/// one), so no enrolment token is issued.
+fn added_ingest(op: &Operator, json: bool) -> Result<ExitCode, CliError> {
+    if json {
+        print_json(&json!({ "operator": op, "enrollment": null, "enrolment_token": null }))?;
+    } else {
+        print_text(&format!(
+            "added {name} (ingest): a script identity that records audit events and nothing \
+             else, with `windflow audit log --operator {name} --type TYPE ...`; it has no second factor",
+            name = op.name
+        ))?;
+    }
+    ok()
 }
 
 /// The first operator of an empty store: no grant, and enrolment starts at once.

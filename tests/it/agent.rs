@@ -11,11 +11,14 @@ use crate::support::cli::CliEnv;
 
 const T: Duration = Duration::from_secs(20);
 
+/// Alerts to `hook`; `audit log` records as `ops` (an admin in the store).
 fn hooked(hook: &Receiver) -> CliEnv {
-    CliEnv::new().with_var(
-        "WINDFLOW_ALERT_WEBHOOK_URL",
-        &format!("http://127.0.0.1:{}/hook", hook.port),
-    )
+    CliEnv::new()
+        .with_var(
+            "WINDFLOW_ALERT_WEBHOOK_URL",
+            &format!("http://127.0.0.1:{}/hook", hook.port),
+        )
+        .recording_as("ops")
 }
 
 fn critical(env: &CliEnv, user: &str) -> Value {
@@ -422,7 +425,10 @@ impl Drop for AgentEs {
 #[test]
 fn the_console_shows_the_agent_row_or_what_its_absence_means() {
     let hook = servers::receiver();
-    let env = hooked(&hook);
+    let env = CliEnv::new().with_var(
+        "WINDFLOW_ALERT_WEBHOOK_URL",
+        &format!("http://127.0.0.1:{}/hook", hook.port),
+    );
     let agent = Agent::start(&env);
     let pid = agent.child.id().to_string();
     let mut pty = env.signed_in_console("ops", 160, 40);

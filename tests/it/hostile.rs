@@ -67,7 +67,7 @@ fn stdout_and_stderr(env: &CliEnv, args: &[&str]) -> (String, String) {
 
 #[test]
 fn audit_tail_and_search_show_hostile_users_and_details_escaped_on_one_line() {
-    let env = CliEnv::new();
+    let env = CliEnv::new().recording_as("ops");
     let details = serde_json::json!({ "note": HOSTILE }).to_string();
     env.expect(
         &[
@@ -182,7 +182,8 @@ fn alerts_escape_slack_markup_and_keep_email_headers_one_line() {
             "WINDFLOW_ALERT_SMTP_URL",
             &format!("smtp://127.0.0.1:{}", smtp.server.port),
         )
-        .with_var("WINDFLOW_ALERT_EMAIL_TO", "oncall@example.test");
+        .with_var("WINDFLOW_ALERT_EMAIL_TO", "oncall@example.test")
+        .recording_as("ops");
     // A user that would ping the channel, link to a phishing page and, in
     // an e-mail subject, add a header and a recipient of its own.
     let user =

@@ -234,3 +234,106 @@ fn every_state_changing_command_honours_read_only() {
     env.expect(&["--read-only", "operators", "list"], 0);
     env.expect(&["--read-only", "audit", "verify"], 0);
 }
+
+// ------------------------------------------------------------------ item 5
+
+/// `audit log` records as an operator (required), written into the event
+/// whatever the caller claims; a script's identity has the role ingest,
+/// which records events and can do nothing else.
+#[test]
+fn audit_log_records_the_operator_and_ingest_may_only_record() {
+    let env = CliEnv::new();
+    let log = ["audit", "log", "--type", "deployment", "--user", "alice"];
+    let out = env.run(&log);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("audit log needs an operator"));
+    assert!(env.events().is_empty(), "nothing recorded");
+
+    env.operator_with_grant("boss");
+    let added = env.json(&[
+        "--operator",
+        "boss",
+        "operators",
+        "add",
+        "ci",
+        "--role",
+        "ingest",
+        "--json",
+    ]);
+    assert_eq!(added["operator"]["role"], "ingest");
+    assert!(
+        added["enrolment_token"].is_null(),
+        "no second factor: {added}"
+    );
+
+    // Unknown operator: bad input; an operator: recorded, with the actor.
+    let mut as_nobody = vec!["--operator", "nobody"];
+    as_nobody.extend(log);
+    assert_eq!(env.run(&as_nobody).status.code(), Some(2));
+    let ev = env.json(&[
+        "--operator",
+        "ci",
+        "audit",
+        "log",
+        "--type",
+        "deployment",
+        "--user",
+        "alice",
+        "--details",
+        r#"{"service":"ledger","actor":"mallory"}"#,
+        "--json",
+    ]);
+    assert_eq!(ev["details"]["actor"], "ci", "{ev}");
+    assert_eq!(ev["details"]["service"], "ledger");
+    assert!(ev["tags"].as_array().unwrap().contains(&"ingested".into()));
+    let stored = env.events().into_iter().last().unwrap();
+    assert_eq!(stored.details["actor"], "ci");
+    env.expect(&["audit", "verify"], 0);
+
+    // Nothing else: no session, secret, operator change, grant or enrolment.
+    let as_ci = |args: &[&str]| {
+        let mut all = vec!["--operator", "ci"];
+        all.extend_from_slice(args);
+        let out = env.run(&all);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {}", stderr(&out));
+        stderr(&out)
+    };
+    let err = as_ci(&create_args("alice", "203.0.113.10"));
+    assert!(err.contains("\"ci\" is ingest"), "{err}");
+    as_ci(&["secrets", "put", "app/db", "k=v", "--code", "123456"]);
+    as_ci(&["secrets", "get", "app/db", "--reveal", "--code", "123456"]);
+    as_ci(&[
+        "operators",
+        "add",
+        "eve",
+        "--role",
+        "admin",
+        "--code",
+        "123456",
+    ]);
+    as_ci(&["operators", "set-role", "ci", "admin", "--code", "123456"]);
+    as_ci(&["sessions", "revoke-user", "alice", "--code", "123456"]);
+    let err = as_ci(&["login", "--code", "123456"]);
+    assert!(err.contains("needs viewer"), "{err}");
+    as_ci(&["mfa", "enroll", "ci"]);
+    assert_eq!(
+        env.json(&["sessions", "list", "--json"]),
+        serde_json::json!([])
+    );
+
+    // Nor the console: signing in is refused for the role alone.
+    let auth = windflow::auth::Auth::new(
+        windflow::store::Store::open(&env.data()).unwrap(),
+        std::sync::Arc::new(
+            windflow::crypto::Keyring::from_env_or_file(&env.data().join("master.key"), false)
+                .unwrap(),
+        ),
+        windflow::audit::Audit::new(std::sync::Arc::new(windflow::audit::Discard)),
+        windflow::mfa::Policy::default(),
+    );
+    let err = auth.sign_in("ci", "123456", unix_seconds(std::time::SystemTime::now()));
+    assert!(
+        matches!(err, Err(windflow::auth::AuthError::Forbidden { .. })),
+        "{err:?}"
+    );
+}
