@@ -246,46 +246,106 @@ impl Auth {
         Ok(stored.with_enrolled(self.is_enrolled(name)?))
     }
 
-    /// Removes an operator with their second factor and grant. The last admin stays.
+    /// Removes an operator with their second factor and grant. The last
+    /// admin stays: the check and the removal are one transaction.
     pub fn remove_operator(&self, name: &str) -> Result<(), AuthError> {
-        let stored = self.require_operator(name)?;
-        if stored.role == Role::Admin && self.admin_count()? <= 1 {
-            return Err(AuthError::LastAdmin {
-                operator: name.to_owned(),
-            });
-        }
-        self.store.delete(OPERATORS_NS, name)?;
-        self.store.delete(MFA_NS, name)?;
-        self.store.delete(GRANTS_NS, name)?;
-        self.store.delete(ENROLMENT_NS, name)?;
+        let role = self.change_operator(name, |tx, target, admins| {
+            if target.role == Role::Admin && admins <= 1 {
+                return Ok(Err(AuthError::LastAdmin {
+                    operator: name.to_owned(),
+                }));
+            }
+            for ns in [OPERATORS_NS, MFA_NS, GRANTS_NS, ENROLMENT_NS] {
+                tx.execute(
+                    "DELETE FROM kv WHERE ns = ?1 AND key = ?2",
+                    rusqlite::params![ns, name],
+                )?;
+            }
+            Ok(Ok(target.role))
+        })?;
         self.emit(
             "operator_removed",
             Some(name),
-            json!({ "operator": name, "role": stored.role }),
+            json!({ "operator": name, "role": role }),
         );
         Ok(())
     }
 
-    /// Changes an operator's role. The last admin cannot be demoted.
+    /// Changes an operator's role. The last admin cannot be demoted: the
+    /// check and the change are one transaction, so two admins demoting
+    /// each other at once leave one.
     pub fn set_role(&self, name: &str, role: Role) -> Result<(), AuthError> {
-        let mut stored = self.require_operator(name)?;
-        if stored.role == role {
-            return Ok(());
+        let from = self.change_operator(name, |tx, target, admins| {
+            if target.role == role {
+                return Ok(Ok(None));
+            }
+            if target.role == Role::Admin && admins <= 1 {
+                return Ok(Err(AuthError::LastAdmin {
+                    operator: name.to_owned(),
+                }));
+            }
+            let changed = StoredOperator {
+                role,
+                ..target.clone()
+            };
+            tx.execute(
+                "UPDATE kv SET value = ?3, updated_at = unixepoch() WHERE ns = ?1 AND key = ?2",
+                rusqlite::params![OPERATORS_NS, name, changed.encode()],
+            )?;
+            Ok(Ok(Some(target.role)))
+        })?;
+        if let Some(from) = from {
+            self.emit(
+                "operator_role_changed",
+                Some(name),
+                json!({ "operator": name, "from": from, "to": role }),
+            );
         }
-        if stored.role == Role::Admin && self.admin_count()? <= 1 {
-            return Err(AuthError::LastAdmin {
-                operator: name.to_owned(),
-            });
-        }
-        let from = stored.role;
-        stored.role = role;
-        self.store.put(OPERATORS_NS, name, &stored.encode())?;
-        self.emit(
-            "operator_role_changed",
-            Some(name),
-            json!({ "operator": name, "from": from, "to": role }),
-        );
         Ok(())
+    }
+
+    /// Runs `change` on operator `name` with the number of admins, inside
+    /// one store transaction (an IMMEDIATE one: no other writer runs between
+    /// the count and the change). The acting operator, when known, must
+    /// still be allowed `operators.manage` at that moment: a demotion that
+    /// committed since their authorisation wins.
+    fn change_operator<T>(
+        &self,
+        name: &str,
+        change: impl FnOnce(
+            &rusqlite::Transaction<'_>,
+            &StoredOperator,
+            usize,
+        ) -> rusqlite::Result<Result<T, AuthError>>,
+    ) -> Result<T, AuthError> {
+        self.store.transaction(|tx| {
+            let mut st = tx.prepare_cached("SELECT key, value FROM kv WHERE ns = ?1")?;
+            let rows = st.query_map([OPERATORS_NS], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })?;
+            let mut ops = Vec::new();
+            for row in rows {
+                let (key, bytes) = row?;
+                match StoredOperator::decode(&key, &bytes) {
+                    Ok(op) => ops.push(op),
+                    Err(e) => return Ok(Err(e)),
+                }
+            }
+            if let Some(actor) = &self.actor {
+                let role = ops.iter().find(|o| &o.name == actor).map(|o| o.role);
+                let Some(role) = role else {
+                    return Ok(Err(AuthError::UnknownOperator(actor.clone())));
+                };
+                if let Err(e) = at_least(actor, role, "operators.manage") {
+                    return Ok(Err(e));
+                }
+            }
+            let Some(target) = ops.iter().find(|o| o.name == name) else {
+                return Ok(Err(AuthError::UnknownOperator(name.to_owned())));
+            };
+            let admins = ops.iter().filter(|o| o.role == Role::Admin).count();
+            change(tx, target, admins)
+        })?
     }
 
     fn stored_operator(&self, name: &str) -> Result<Option<StoredOperator>, AuthError> {
@@ -298,16 +358,6 @@ impl Auth {
     fn require_operator(&self, name: &str) -> Result<StoredOperator, AuthError> {
         self.stored_operator(name)?
             .ok_or_else(|| AuthError::UnknownOperator(name.to_owned()))
-    }
-
-    fn admin_count(&self) -> Result<usize, AuthError> {
-        let mut n = 0;
-        for (key, bytes) in self.store.list(OPERATORS_NS, "")? {
-            if StoredOperator::decode(&key, &bytes)?.role == Role::Admin {
-                n += 1;
-            }
-        }
-        Ok(n)
     }
 
     // ------------------------------------------------------------ second factor
