@@ -337,3 +337,129 @@ fn audit_log_records_the_operator_and_ingest_may_only_record() {
         "{err:?}"
     );
 }
+
+// ------------------------------------------------------------------ item 6
+
+/// `name` added as an admin by `by` (who holds a grant), enrolled with the
+/// token and holding a grant of its own.
+fn second_admin(env: &CliEnv, by: &str, name: &str) {
+    let added = env.json(&[
+        "--operator",
+        by,
+        "operators",
+        "add",
+        name,
+        "--role",
+        "admin",
+        "--json",
+    ]);
+    let token = added["enrolment_token"].as_str().unwrap();
+    let e = env.json(&["mfa", "enroll", name, "--token", token, "--json"]);
+    let key = TotpKey::from_base32(e["secret"].as_str().unwrap(), Algorithm::Sha1, 6, 30).unwrap();
+    let now = unix_seconds(std::time::SystemTime::now());
+    env.expect(
+        &["mfa", "confirm", name, key.code_at(now).expose_secret()],
+        0,
+    );
+    let code = key.code_at(now + 30);
+    env.expect(
+        &["--operator", name, "login", "--code", code.expose_secret()],
+        0,
+    );
+}
+
+fn admins(env: &CliEnv) -> Vec<String> {
+    env.json(&["operators", "list", "--json"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["role"] == "admin")
+        .map(|o| o["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Two admins demoting each other at the same moment, as two processes,
+/// round after round: one of them always stays admin.
+#[test]
+fn two_admins_demoting_each_other_at_once_leave_one() {
+    let env = CliEnv::new().with_var("WINDFLOW_STEP_UP_MINUTES", "60");
+    env.operator_with_grant("ann");
+    second_admin(&env, "ann", "ben");
+    let demote = |by: &str, whom: &str| {
+        env.cmd(&["--operator", by, "operators", "set-role", whom, "viewer"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut refused = 0;
+    for round in 0..40 {
+        let (a, b) = (demote("ann", "ben"), demote("ben", "ann"));
+        for child in [a, b] {
+            let out = child.wait_with_output().unwrap();
+            match out.status.code() {
+                Some(0) => {}
+                // Refused: the last admin, or no longer an admin by then.
+                Some(3) => refused += 1,
+                code => panic!("round {round}: exit {code:?}: {}", stderr(&out)),
+            }
+        }
+        let left = admins(&env);
+        assert_eq!(left.len(), 1, "round {round}: admins {left:?}");
+        let (by, whom) = if left[0] == "ann" {
+            ("ann", "ben")
+        } else {
+            ("ben", "ann")
+        };
+        env.expect(
+            &["--operator", by, "operators", "set-role", whom, "admin"],
+            0,
+        );
+    }
+    assert_eq!(refused, 40, "exactly one demotion per round is refused");
+}
+
+/// An image name starting with `-` never reaches a scanner: the CLI
+/// refuses it (exit 2) and so does the runner the console uses; a real
+/// trivy would have taken `--output=FILE` as its option.
+#[test]
+fn option_like_image_names_never_reach_the_scanner() {
+    let trivy = crate::scans::trivy::trivy();
+    let bin = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(&trivy, bin.path().join("trivy")).unwrap();
+    let env = CliEnv::new().with_var("PATH", &bin.path().display().to_string());
+    let pwned = env.root.path().join("pwned");
+    let image = format!("--output={}", pwned.display());
+    let out = env.run(&["scan", "image", "--scanner", "trivy", "--", &image]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("starts with '-'"), "{}", stderr(&out));
+    assert!(!pwned.exists());
+
+    // The runner (the console's path) fails the job the same way.
+    use windflow::scans::runner::{Job, Progress, Runner, RunnerConfig, Target, Tool};
+    let runner = Runner::new(RunnerConfig {
+        programs: [(Tool::Trivy, trivy)].into(),
+        ..RunnerConfig::default()
+    });
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+    let (_cancel, cancel) = tokio::sync::watch::channel(false);
+    let job = Job {
+        target: Target::Image(image),
+        tool: Tool::Trivy,
+    };
+    let results = rt.block_on(runner.run(vec![job], tx, cancel));
+    let reason = results[0].outcome.as_ref().unwrap_err();
+    assert!(reason.contains("starts with '-'"), "{reason}");
+    let mut progress = Vec::new();
+    while let Ok(p) = rx.try_recv() {
+        progress.push(p);
+    }
+    assert!(
+        !progress
+            .iter()
+            .any(|p| matches!(p, Progress::Running { .. })),
+        "no scanner was started: {progress:?}"
+    );
+    assert!(!pwned.exists());
+}
