@@ -15,6 +15,7 @@ pub mod pane;
 mod role;
 pub mod sealed;
 pub mod service;
+mod tty;
 
 use std::sync::Arc;
 
@@ -29,6 +30,7 @@ pub use operators::{
 };
 pub use role::{ACTIONS, Requirement, Role, requirement};
 pub use sealed::{GRANTS_NS, MFA_NS, RewrapCount};
+pub use tty::Tty;
 
 use crate::audit::Audit;
 use crate::crypto::Keyring;
@@ -45,6 +47,9 @@ pub struct Auth {
     audit: Audit,
     policy: mfa::Policy,
     grant_ttl_secs: u64,
+    /// Grants are bound to the terminal that opens them, and only such
+    /// grants are honoured (`tty_grants` in windflow.toml).
+    tty_grants: bool,
     /// Who is acting (recorded in events), when known.
     actor: Option<String>,
 }
@@ -56,6 +61,7 @@ impl std::fmt::Debug for Auth {
             .field("keyring", &self.keyring)
             .field("policy", &self.policy)
             .field("grant_ttl_secs", &self.grant_ttl_secs)
+            .field("tty_grants", &self.tty_grants)
             .field("actor", &self.actor)
             .finish()
     }
@@ -74,8 +80,20 @@ impl Auth {
             audit,
             policy,
             grant_ttl_secs: DEFAULT_GRANT_TTL_SECS,
+            tty_grants: false,
             actor: None,
         }
+    }
+
+    /// Every grant is bound to the terminal that opens it, and a grant
+    /// that is not bound is not honoured.
+    pub fn with_tty_grants(mut self, on: bool) -> Self {
+        self.tty_grants = on;
+        self
+    }
+
+    pub fn tty_grants(&self) -> bool {
+        self.tty_grants
     }
 
     /// Grants last `secs` (default [`DEFAULT_GRANT_TTL_SECS`]).
@@ -581,37 +599,80 @@ impl Auth {
 
     // ------------------------------------------------------------ grants
 
-    /// Verifies `code` and opens a step-up grant for the operator.
+    /// Verifies `code` and opens a step-up grant for the operator, bound to
+    /// the terminal on stdin when grants are ([`Auth::with_tty_grants`]).
     pub fn open_grant(&self, operator: &str, code: &str, now: u64) -> Result<Grant, AuthError> {
+        self.open_grant_with(operator, code, now, self.tty_grants)
+    }
+
+    /// [`Auth::open_grant`], bound to the terminal on stdin when `bind`
+    /// (`login --tty`); refused before the code is checked when stdin is
+    /// not a terminal.
+    pub fn open_grant_with(
+        &self,
+        operator: &str,
+        code: &str,
+        now: u64,
+        bind: bool,
+    ) -> Result<Grant, AuthError> {
         let op = self.require_operator(operator)?;
         // A grant stands in for a second factor, which only actions of a
         // viewer and above ask for: an ingest identity has no use for one.
         at_least(operator, op.role, "console.open")?;
+        let tty = match bind {
+            true => Some(Tty::current().ok_or_else(|| {
+                AuthError::Invalid(
+                    "a grant bound to the terminal needs one: stdin is not a terminal \
+                     (run `windflow login` in the terminal the commands will run in)"
+                        .into(),
+                )
+            })?),
+            false => None,
+        };
         self.verify(operator, code, now)?;
-        let grant = Grant::new(operator, now, self.grant_ttl_secs);
+        let grant = Grant::new(operator, now, self.grant_ttl_secs, tty);
         sealed::save(&self.store, &self.keyring, GRANTS_NS, operator, &grant)?;
         self.emit(
             "login_grant_opened",
             Some(operator),
-            json!({ "opened_at": grant.opened_at, "expires_at": grant.expires_at }),
+            json!({
+                "opened_at": grant.opened_at,
+                "expires_at": grant.expires_at,
+                "tty": grant.tty.as_ref().map(|t| &t.device),
+            }),
         );
         Ok(grant)
     }
 
-    /// The operator's open grant; `None` when there is none or it expired.
+    /// The operator's open grant; `None` when there is none, it expired, or
+    /// it is not honoured here (see [`GrantState`]).
     pub fn grant(&self, operator: &str, now: u64) -> Result<Option<Grant>, AuthError> {
+        Ok(match self.grant_state(operator, now)? {
+            GrantState::Open(grant) => Some(grant),
+            _ => None,
+        })
+    }
+
+    /// The operator's grant as this process sees it.
+    pub fn grant_state(&self, operator: &str, now: u64) -> Result<GrantState, AuthError> {
         let Some(grant) = sealed::load::<Grant>(&self.store, &self.keyring, GRANTS_NS, operator)?
         else {
-            return Ok(None);
+            return Ok(GrantState::None);
         };
-        if grant.is_valid(operator, now, self.grant_ttl_secs) {
-            return Ok(Some(grant));
+        if !grant.is_valid(operator, now, self.grant_ttl_secs) {
+            if now >= grant.expires_at {
+                // Tidy up; a failure here changes nothing for the caller.
+                let _ = self.store.delete(GRANTS_NS, operator);
+            }
+            return Ok(GrantState::None);
         }
-        if now >= grant.expires_at {
-            // Tidy up; a failure here changes nothing for the caller.
-            let _ = self.store.delete(GRANTS_NS, operator);
-        }
-        Ok(None)
+        Ok(match &grant.tty {
+            Some(bound) if Tty::current().as_ref() != Some(bound) => {
+                GrantState::OtherTerminal(bound.device.clone())
+            }
+            None if self.tty_grants => GrantState::Unbound,
+            _ => GrantState::Open(grant),
+        })
     }
 
     /// Ends the operator's grant, if any.
@@ -657,17 +718,42 @@ impl Auth {
                 self.verify(operator, code, now)?;
                 "code"
             }
-            None if self.grant(operator, now)?.is_some() => "grant",
-            None => {
-                self.emit(
-                    "authorization_denied",
-                    Some(operator),
-                    json!({ "action": action, "reason": "step_up_required" }),
-                );
-                return Err(AuthError::StepUpRequired {
-                    action: action.to_owned(),
-                });
-            }
+            None => match self.grant_state(operator, now)? {
+                GrantState::Open(_) => "grant",
+                state => {
+                    let (reason, err) = match state {
+                        GrantState::OtherTerminal(tty) => (
+                            "grant_on_another_terminal",
+                            AuthError::GrantNotHonoured {
+                                action: action.to_owned(),
+                                why: format!(
+                                    "is bound to the terminal {tty} (login --tty), and this \
+                                     command does not run on it"
+                                ),
+                            },
+                        ),
+                        GrantState::Unbound => (
+                            "grant_not_bound_to_a_terminal",
+                            AuthError::GrantNotHonoured {
+                                action: action.to_owned(),
+                                why: "is not bound to a terminal, and tty_grants is on".into(),
+                            },
+                        ),
+                        _ => (
+                            "step_up_required",
+                            AuthError::StepUpRequired {
+                                action: action.to_owned(),
+                            },
+                        ),
+                    };
+                    self.emit(
+                        "authorization_denied",
+                        Some(operator),
+                        json!({ "action": action, "reason": reason }),
+                    );
+                    return Err(err);
+                }
+            },
         };
         self.emit(
             "step_up",
@@ -720,6 +806,19 @@ impl Auth {
     }
 }
 
+/// An operator's grant as one process sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GrantState {
+    /// Open, and honoured here.
+    Open(Grant),
+    /// None, or expired.
+    None,
+    /// Bound to another terminal (its device).
+    OtherTerminal(String),
+    /// Not bound to a terminal while `tty_grants` wants every grant to be.
+    Unbound,
+}
+
 /// Whether `role` meets what `action` needs (the role alone).
 fn at_least(operator: &str, role: Role, action: &str) -> Result<(), AuthError> {
     let needed = requirement(action).role;
@@ -742,6 +841,7 @@ pub fn reason(e: &AuthError) -> &'static str {
         AuthError::Mfa(e) => mfa_reason(e),
         AuthError::Forbidden { .. } => "forbidden",
         AuthError::StepUpRequired { .. } => "step_up_required",
+        AuthError::GrantNotHonoured { .. } => "grant_not_honoured",
         AuthError::LastAdmin { .. } => "last_admin",
         AuthError::Crypto(_) => "crypto",
         AuthError::Store(_) => "store",

@@ -147,6 +147,11 @@ pub struct LoginArgs {
     /// A code (or backup code) of the operator given with --operator.
     #[arg(long, value_name = "CODE")]
     pub code: String,
+    /// Bind the grant to this terminal (the device on stdin and its
+    /// session), like sudo's tty tickets: commands from any other terminal,
+    /// or from none, do not use it. Always on with tty_grants = true.
+    #[arg(long)]
+    pub tty: bool,
     #[arg(long)]
     pub json: bool,
 }
@@ -216,7 +221,8 @@ pub fn open_auth(config: &Config) -> Result<Auth, CliError> {
     let audit = crate::cli::audit::cli_audit(config)?;
     Ok(
         Auth::new(store, Arc::new(keyring), audit, mfa::Policy::default())
-            .with_grant_ttl(config.step_up_minutes.saturating_mul(60)),
+            .with_grant_ttl(config.step_up_minutes.saturating_mul(60))
+            .with_tty_grants(config.tty_grants),
     )
 }
 
@@ -753,14 +759,20 @@ fn required_operator(config: &Config, command: &str) -> Result<String, CliError>
 pub fn run_login(config: &Config, args: LoginArgs) -> Result<ExitCode, CliError> {
     let operator = required_operator(config, "login")?;
     let auth = open_auth(config)?.with_actor(&operator);
+    let bind = args.tty || auth.tty_grants();
     let grant = auth
-        .open_grant(&operator, &args.code, now())
+        .open_grant_with(&operator, &args.code, now(), bind)
         .map_err(auth_err)?;
     if args.json {
         print_json(&grant)?;
     } else {
+        let only = grant
+            .tty
+            .as_ref()
+            .map(|t| format!(", only from the terminal {}", t.device))
+            .unwrap_or_default();
         print_text(&format!(
-            "grant open for {} until {} ({} s); `windflow logout --operator {}` ends it",
+            "grant open for {} until {} ({} s){only}; `windflow logout --operator {}` ends it",
             grant.operator,
             utc(grant.expires_at),
             grant.expires_at - grant.opened_at,

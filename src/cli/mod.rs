@@ -128,7 +128,8 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::cli::auth::OperatorsCommand,
     },
-    /// Open a step-up grant (5 minutes, or step_up_minutes): --operator NAME --code CODE.
+    /// Open a step-up grant (5 minutes, or step_up_minutes): --operator NAME --code CODE
+    /// [--tty: honoured only from this terminal].
     Login(crate::cli::auth::LoginArgs),
     /// Close the step-up grant of --operator NAME.
     Logout(crate::cli::auth::LogoutArgs),
@@ -433,6 +434,11 @@ fn show_config(config: &Config, redis_url: Option<&str>, json: bool) -> Result<(
             format!("theme             = {}  ({})", config.theme, src("theme")),
             format!("keymap            = {}  ({})", config.keymap, src("keymap")),
             format!("mouse             = {}  ({})", config.mouse, src("mouse")),
+            format!(
+                "tty_grants        = {}  ({})",
+                config.tty_grants,
+                src("tty_grants")
+            ),
             format!("clock             = {:?}  ({})", config.clock, src("clock")).to_lowercase(),
             format!(
                 "log_level         = {}  ({})",

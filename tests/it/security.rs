@@ -463,3 +463,105 @@ fn option_like_image_names_never_reach_the_scanner() {
     );
     assert!(!pwned.exists());
 }
+
+/// `script` run by sh in a new terminal (its own session), with `env`'s
+/// HOME, XDG dirs and variables; `W` is the binary and `D` the data dir.
+fn in_terminal(env: &CliEnv, script: &str) -> crate::support::pty::Pty {
+    let root = env.root.path();
+    let mut b = crate::support::pty::Pty::builder("/bin/sh")
+        .args(["-c", script])
+        .size(200, 50)
+        .env("W", crate::support::windflow_bin().display().to_string())
+        .env("D", env.data().display().to_string());
+    for (k, dir) in [
+        ("HOME", "home"),
+        ("XDG_CONFIG_HOME", "config"),
+        ("XDG_DATA_HOME", "xdg-data"),
+        ("XDG_STATE_HOME", "state"),
+    ] {
+        b = b.env(k, root.join(dir).display().to_string());
+    }
+    b.spawn()
+}
+
+/// A grant opened with `login --tty` is honoured from that terminal only:
+/// not from a command without a terminal, nor from another terminal.
+/// `tty_grants = true` binds every login and honours no unbound grant;
+/// `config show` says which.
+#[test]
+fn tty_bound_grants_are_honoured_only_on_their_terminal() {
+    const T: Duration = Duration::from_secs(30);
+    let env = CliEnv::new();
+    let (key, backup) = first_admin(&env, "ann");
+    let now = unix_seconds(std::time::SystemTime::now());
+    let code = key.code_at(now + 30).expose_secret().to_owned();
+
+    // Without a terminal, a tty-bound login is refused before the code is spent.
+    let out = env.run(&["--operator", "ann", "login", "--tty", "--code", &code]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("stdin is not a terminal"));
+
+    let term = in_terminal(
+        &env,
+        &format!(
+            "\"$W\" --data-dir \"$D\" --operator ann login --tty --code {code}; echo LOGIN=$?; \
+             \"$W\" --data-dir \"$D\" --operator ann operators add a1; echo SAME=$?; \
+             read _"
+        ),
+    );
+    term.wait_for("SAME=", T)
+        .unwrap_or_else(|e| panic!("{e}: {}", term.screen_text()));
+    let screen = term.screen_text();
+    assert!(
+        screen.contains("LOGIN=0") && screen.contains("SAME=0"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("only from the terminal /dev/pts/"),
+        "{screen}"
+    );
+
+    // No terminal: refused, naming the terminal the grant is bound to.
+    let out = env.run(&["--operator", "ann", "operators", "add", "a2"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is bound to the terminal /dev/pts/"),
+        "{}",
+        stderr(&out)
+    );
+    // Another terminal: refused too.
+    let other = in_terminal(
+        &env,
+        "\"$W\" --data-dir \"$D\" --operator ann operators add a3; echo OTHER=$?; read _",
+    );
+    other
+        .wait_for("OTHER=", T)
+        .unwrap_or_else(|e| panic!("{e}: {}", other.screen_text()));
+    assert!(
+        other.screen_text().contains("OTHER=3"),
+        "{}",
+        other.screen_text()
+    );
+    drop(term);
+    let names = env.json(&["operators", "list", "--json"]).to_string();
+    assert!(names.contains("a1") && !names.contains("a2") && !names.contains("a3"));
+
+    // An unbound grant (no --tty) works from anywhere ...
+    env.expect(&["--operator", "ann", "login", "--code", &backup[0]], 0);
+    env.expect(&["--operator", "ann", "operators", "add", "a4"], 0);
+    // ... but not once tty_grants is on; `config show` says which.
+    let env = env.with_var("WINDFLOW_TTY_GRANTS", "1");
+    let shown = env.expect(&["config", "show"], 0);
+    assert!(shown.contains("tty_grants        = true  (env)"), "{shown}");
+    assert_eq!(env.json(&["config", "show", "--json"])["tty_grants"], true);
+    let out = env.run(&["--operator", "ann", "operators", "add", "a5"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is not bound to a terminal, and tty_grants is on"),
+        "{}",
+        stderr(&out)
+    );
+    // Every login is bound then: without a terminal it is refused.
+    let out = env.run(&["--operator", "ann", "login", "--code", &backup[1]]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
