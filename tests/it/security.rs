@@ -8,6 +8,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use secrecy::ExposeSecret;
+use serde_json::Value;
 use windflow::mfa::{Algorithm, TotpKey, unix_seconds};
 
 use crate::support::cli::CliEnv;
@@ -564,4 +565,206 @@ fn tty_bound_grants_are_honoured_only_on_their_terminal() {
     // Every login is bound then: without a terminal it is refused.
     let out = env.run(&["--operator", "ann", "login", "--code", &backup[1]]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
+
+// ------------------------------------------------------------------ item 7
+
+/// The redirecting server of `support/redirecting_server.py`, its requests
+/// collected; killed on drop.
+struct ProbeServer {
+    child: std::process::Child,
+    port: u16,
+    got: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+}
+
+impl ProbeServer {
+    fn start() -> Self {
+        use std::io::BufRead;
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/it/support/redirecting_server.py");
+        let mut child = std::process::Command::new(crate::support::python_with("http.server"))
+            .arg("-u")
+            .arg(script)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the probe server");
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let first: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+        let port = first["port"].as_u64().unwrap() as u16;
+        let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = got.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                sink.lock()
+                    .unwrap()
+                    .push(serde_json::from_str(&line).unwrap());
+            }
+        });
+        Self { child, port, got }
+    }
+
+    fn paths(&self) -> Vec<String> {
+        self.got
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| r["path"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+impl Drop for ProbeServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Words that may be in the probe's URL or its redirect, never shown.
+const PROBE_SECRETS: &[&str] = &["probe-pw", "probe-tok", "stolen-pw", "loc-secret"];
+
+fn assert_no_probe_secret(what: &str, text: &str) {
+    for s in PROBE_SECRETS {
+        assert!(!text.contains(s), "{what} shows {s:?}: {text}");
+    }
+}
+
+/// The rotation's HTTP probe: a 307 or 308 is not followed (the new values
+/// reach the probe once and never the address it points to), the rotation
+/// rolls back saying why, and the URL's password and token appear in no
+/// output, event, alert or journal; plain http:// is refused unless to
+/// loopback (exit 2, nothing rotated).
+#[test]
+fn the_rotation_probe_follows_no_redirect_and_shows_no_url_secret() {
+    let hook = crate::support::audit_servers::receiver();
+    let env = CliEnv::new()
+        .with_var(
+            "WINDFLOW_ALERT_WEBHOOK_URL",
+            &format!("http://127.0.0.1:{}/hook", hook.port),
+        )
+        .acting_as("ops");
+    let conf = env.root.path().join("config/windflow");
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::write(
+        conf.join("windflow.toml"),
+        "[[audit.rules]]\nmin_severity = \"high\"\n",
+    )
+    .unwrap();
+    env.expect(&["secrets", "put", "app/db", "password=old-value"], 0);
+    let server = ProbeServer::start();
+
+    for redirect in [307, 308] {
+        let url = format!(
+            "http://probe:probe-pw@127.0.0.1:{}/probe/{redirect}?token=probe-tok",
+            server.port
+        );
+        let out = env.run(&["secrets", "rotate", "app/db", "--validate-url", &url]);
+        let (so, se) = (String::from_utf8_lossy(&out.stdout), stderr(&out));
+        assert_eq!(out.status.code(), Some(1), "{so}{se}");
+        assert!(
+            se.contains(&format!("answered {redirect}"))
+                && se.contains("not followed")
+                && se.contains("http://thief:****@127.0.0.1"),
+            "{se}"
+        );
+        assert_no_probe_secret("stdout", &so);
+        assert_no_probe_secret("stderr", &se);
+    }
+    // The values went to the probe once per rotation, never on to /steal.
+    let paths = server.paths();
+    assert_eq!(
+        paths,
+        ["/probe/307?token=probe-tok", "/probe/308?token=probe-tok"],
+        "{paths:?}"
+    );
+    let got = server.got.lock().unwrap().clone();
+    let sent: Value = serde_json::from_str(got[0]["body"].as_str().unwrap()).unwrap();
+    assert_ne!(sent["password"], "old-value", "the probe got the new value");
+    // Rolled back: the old value is current.
+    let current = env.json(&["secrets", "get", "app/db", "--reveal", "--json"]);
+    assert_eq!(
+        current["keys"]["password"]["value"], "old-value",
+        "{current}"
+    );
+
+    // Events and the alerts they raised.
+    let events = serde_json::to_string(&env.events()).unwrap();
+    assert!(events.contains("secret_rotation_failed"), "{events}");
+    assert_no_probe_secret("the audit log", &events);
+    // (Repeats of a type and user fold into one alert.)
+    let start = Instant::now();
+    let alerts = loop {
+        let got: Vec<Value> = hook
+            .got
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| r.body.clone())
+            .collect();
+        let text = serde_json::to_string(&got).unwrap();
+        if text.contains("secret_rotation_failed") {
+            break text;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no alert came: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(alerts.contains("answered 307"), "{alerts}");
+    assert_no_probe_secret("the alerts", &alerts);
+
+    // The journal, as a rotation paused at the probe leaves it.
+    let url = format!(
+        "http://probe:probe-pw@127.0.0.1:{}/probe/ok?token=probe-tok",
+        server.port
+    );
+    let mut paused = env
+        .cmd(&["secrets", "rotate", "app/db", "--validate-url", &url])
+        .env("WINDFLOW_SECRETS_PAUSE_AT", "validate")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::BufRead;
+        let mut err = std::io::BufReader::new(paused.stderr.take().unwrap());
+        let mut line = String::new();
+        while !line.contains("paused at validate") {
+            line.clear();
+            assert!(err.read_line(&mut line).unwrap() > 0, "the rotation ended");
+        }
+    }
+    let db = rusqlite::Connection::open(env.data().join("windflow.db")).unwrap();
+    let journal: Vec<u8> = db
+        .query_row(
+            "SELECT value FROM kv WHERE ns = 'secrets.rotation'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let journal = String::from_utf8(journal).unwrap();
+    assert!(journal.contains("127.0.0.1"), "{journal}");
+    assert_no_probe_secret("the journal", &journal);
+    let _ = paused.kill();
+    let _ = paused.wait();
+
+    // Plain http:// to another host: refused before anything is written.
+    let before = env.json(&["secrets", "history", "app/db", "--json"]);
+    let out = env.run(&[
+        "secrets",
+        "rotate",
+        "app/db",
+        "--validate-url",
+        "http://probe:probe-pw@probe.example:8080/check?token=probe-tok",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("use https://"), "{}", stderr(&out));
+    assert_no_probe_secret("stderr", &stderr(&out));
+    assert_eq!(
+        env.json(&["secrets", "history", "app/db", "--json"]),
+        before
+    );
 }
