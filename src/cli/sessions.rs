@@ -399,8 +399,21 @@ fn run_cmd(
     let store = open_store(config, redis_url)?;
     let audit = crate::cli::audit::cli_audit(config)?;
     let ascii = crate::sessions::settings::ascii_user_ids(config).map_err(CliError::Usage)?;
-    let sessions = Sessions::new(store, audit).with_ascii_user_ids(ascii);
-    rt.block_on(run_async(config, &sessions, cmd))
+    let max = crate::sessions::settings::max_lifetime(config).map_err(CliError::Usage)?;
+    let sessions = Sessions::new(store, audit)
+        .with_ascii_user_ids(ascii)
+        .with_max_lifetime(max);
+    let res = rt.block_on(run_async(config, &sessions, cmd));
+    // Records that did not open are said, whatever the command's outcome.
+    let refused = sessions.report_refused();
+    if !refused.is_empty() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "windflow: {}",
+            crate::sessions::service::refused_text(&refused)
+        );
+    }
+    res
 }
 
 async fn run_async(

@@ -768,3 +768,199 @@ fn the_rotation_probe_follows_no_redirect_and_shows_no_url_secret() {
         before
     );
 }
+
+// ------------------------------------------------------------------ item 10
+
+/// A session's JSON as windflow seals it, `born` ms ago, touched just now.
+fn session_json(id: &str, user: &str, born_ago_ms: i64) -> Vec<u8> {
+    use windflow::sessions::model::{Device, Session, SessionType};
+    let now = windflow::sessions::backend::now_ms();
+    let mut s = Session::new(
+        user,
+        SessionType::Web,
+        &Device::new("203.0.113.10".parse().unwrap(), UA),
+        vec![],
+        now - born_ago_ms,
+    );
+    s.id = id.to_owned();
+    s.last_activity = now;
+    windflow::sessions::model::to_json(&s)
+}
+
+fn validate_args(id: &str) -> Vec<&str> {
+    vec![
+        "sessions",
+        "validate",
+        id,
+        "--ip",
+        "203.0.113.10",
+        "--user-agent",
+        UA,
+        "--json",
+    ]
+}
+
+/// Against a real redis-server: an envelope copied under another session's
+/// key does not open there (sealed for its own id), an envelope of the
+/// old, unbound context naming another id is refused too, and each refusal
+/// is said on stderr and recorded; an old envelope under its own id still
+/// works and is sealed again for its id.
+#[test]
+fn session_envelopes_are_bound_to_their_id() {
+    use redis::Commands;
+    let redis = crate::support::sessions_redis::RedisServer::start();
+    let env = CliEnv::new()
+        .acting_as("ops")
+        .with_var("WINDFLOW_REDIS_URL", &redis.url());
+    let mut r = redis.client();
+    let keys =
+        windflow::crypto::Keyring::from_env_or_file(&env.data().join("master.key"), false).unwrap();
+    let create = |user: &str| {
+        env.json(&create_args(user, "203.0.113.10"))["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (a, b) = (create("alice"), create("bob"));
+
+    // alice's envelope copied under bob's key: refused, not taken for bob's.
+    let env_a: String = r.get(format!("session:{a}")).unwrap();
+    let _: () = redis::cmd("SET")
+        .arg(format!("session:{b}"))
+        .arg(&env_a)
+        .arg("KEEPTTL")
+        .query(&mut r)
+        .unwrap();
+    let out = env.run(&validate_args(&b));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{v} {}", stderr(&out));
+    assert_eq!(v["reason"], "undecryptable", "{v}");
+    assert!(
+        stderr(&out).contains("1 stored session record(s) refused"),
+        "{}",
+        stderr(&out)
+    );
+
+    // An envelope of the old context (before sessions were bound to their
+    // id) naming alice, stored under a new id: refused as another's.
+    let c = windflow::sessions::model::new_id();
+    let legacy = keys
+        .encrypt(
+            windflow::crypto::contexts::session_unbound(),
+            &session_json(&a, "alice", 60_000),
+        )
+        .unwrap();
+    let _: () = r.set_ex(format!("session:{c}"), &legacy, 3600).unwrap();
+    let out = env.run(&validate_args(&c));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{v}");
+    assert_eq!(v["reason"], "misplaced", "{v}");
+
+    // Listing leaves both out and says so; every refusal is recorded.
+    let out = env.run(&["sessions", "list", "--json"]);
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [a.as_str()], "{listed}");
+    assert!(
+        stderr(&out).contains("2 stored session record(s) refused"),
+        "{}",
+        stderr(&out)
+    );
+    let refused: Vec<_> = env
+        .events()
+        .into_iter()
+        .filter(|e| e.event_type == "session_envelope_refused")
+        .collect();
+    assert_eq!(refused.len(), 3, "{refused:?}");
+    assert_eq!(refused[0].severity, windflow::audit::Severity::High);
+    assert!(
+        !serde_json::to_string(&refused).unwrap().contains(&b),
+        "no full id"
+    );
+
+    // An old envelope under its own id is valid, and sealed again for it.
+    let _: () = r.set_ex(format!("session:{a}"), &legacy, 3600).unwrap();
+    let out = env.run(&validate_args(&a));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let now: String = r.get(format!("session:{a}")).unwrap();
+    assert_ne!(now, legacy);
+    let opened = keys
+        .decrypt(&windflow::crypto::contexts::session(&a), &now)
+        .unwrap();
+    let s: Value = serde_json::from_slice(&opened).unwrap();
+    assert_eq!(s["id"], a.as_str());
+}
+
+/// Sessions have an absolute lifetime beside the sliding TTL: one created
+/// longer ago than `max_lifetime` (12 h by default) is expired though it
+/// was just used, and a valid one's TTL ends at that deadline.
+#[test]
+fn sessions_end_at_their_absolute_lifetime_however_active() {
+    use redis::Commands;
+    let redis = crate::support::sessions_redis::RedisServer::start();
+    let env = CliEnv::new()
+        .acting_as("ops")
+        .with_var("WINDFLOW_REDIS_URL", &redis.url());
+    let mut r = redis.client();
+    // The master key exists once a session was made.
+    env.json(&create_args("carol", "203.0.113.10"));
+    let keys =
+        windflow::crypto::Keyring::from_env_or_file(&env.data().join("master.key"), false).unwrap();
+    let plant = |born_ago_ms: i64| {
+        let id = windflow::sessions::model::new_id();
+        let sealed = keys
+            .encrypt(
+                &windflow::crypto::contexts::session(&id),
+                &session_json(&id, "dave", born_ago_ms),
+            )
+            .unwrap();
+        // Touched a minute ago: the sliding TTL alone would keep it an hour.
+        let _: () = redis
+            .client()
+            .set_ex(format!("session:{id}"), sealed, 3600)
+            .unwrap();
+        id
+    };
+    let hour = 3_600_000;
+
+    let old = plant(13 * hour);
+    let out = env.run(&validate_args(&old));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{v}");
+    assert_eq!(v["reason"], "expired", "{v}");
+    let gone: bool = r.exists(format!("session:{old}")).unwrap();
+    assert!(!gone, "an expired session is removed");
+
+    let young = plant(11 * hour + hour / 2);
+    let v = env.json(&validate_args(&young));
+    assert_eq!(v["valid"], true, "{v}");
+    let ttl: i64 = r.pttl(format!("session:{young}")).unwrap();
+    assert!(
+        ttl <= hour / 2 && ttl > 0,
+        "the TTL ends at the deadline: {ttl}"
+    );
+
+    // A shorter max_lifetime from windflow.toml.
+    let conf = env.root.path().join("config/windflow");
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::write(
+        conf.join("windflow.toml"),
+        "[sessions]\nmax_lifetime = \"30m\"\n",
+    )
+    .unwrap();
+    let v = env.json_code(&validate_args(&plant(40 * 60_000)), 1);
+    assert_eq!(v["reason"], "expired", "{v}");
+    std::fs::write(
+        conf.join("windflow.toml"),
+        "[sessions]\nmax_lifetime = \"soon\"\n",
+    )
+    .unwrap();
+    let out = env.run(&validate_args(&young));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("max_lifetime"), "{}", stderr(&out));
+}
