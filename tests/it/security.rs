@@ -964,3 +964,100 @@ fn sessions_end_at_their_absolute_lifetime_however_active() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("max_lifetime"), "{}", stderr(&out));
 }
+
+// ------------------------------------------------------------------ item 13
+
+/// `secret-in-env` looks at values: a private key or a token pasted under
+/// an innocent name is found, naming the container and the variable, and
+/// the value appears nowhere in the text or JSON output; ordinary values
+/// (a URL, a UUID, a path, a word) are not.
+#[test]
+fn secret_values_in_env_are_found_and_never_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = [
+        (
+            "TLS_MATERIAL",
+            "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBkg4LVWM9nuwNSk3yByxZpYRTBnVJk5owLdQbnBZLJMoAoGCCqGSM49\n-----END EC PRIVATE KEY-----",
+            "a PEM private key",
+        ),
+        (
+            "UPSTREAM",
+            "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",
+            "a GitHub token",
+        ),
+        ("CLOUD_ID", "AKIAIOSFODNN7EXAMPLE", "an AWS access key id"),
+        (
+            "SESSION_BLOB",
+            "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+            "a JWT",
+        ),
+        (
+            "BLOB",
+            "q7Vn2LxK9pR4tW8zYb3Mc6Hd1Fg5Js0A",
+            "a high-entropy string",
+        ),
+    ];
+    let ordinary = [
+        ("HOMEPAGE", "https://example.com/app?tab=2"),
+        ("REQUEST_ID", "550e8400-e29b-41d4-a716-446655440000"),
+        ("DATA_DIR", "/var/lib/app"),
+        ("MODE", "production"),
+    ];
+    let env_yaml: String = secrets
+        .iter()
+        .map(|(n, v, _)| (*n, *v))
+        .chain(ordinary)
+        .map(|(n, v)| format!("            - name: {n}\n              value: {v:?}\n"))
+        .collect();
+    let manifest = format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\n  namespace: shop\n\
+         spec:\n  selector:\n    matchLabels: {{app: api}}\n  template:\n    metadata:\n      \
+         labels: {{app: api}}\n    spec:\n      containers:\n        - name: server\n          \
+         image: registry.example/api:1.4.2\n          env:\n{env_yaml}"
+    );
+    let file = dir.path().join("api.yaml");
+    std::fs::write(&file, manifest).unwrap();
+    let env = CliEnv::new();
+    let path = file.display().to_string();
+    let text = String::from_utf8(env.run(&["scan", "manifests", &path]).stdout).unwrap();
+    let out = env.run(&["scan", "manifests", &path, "--json"]);
+    let json = String::from_utf8(out.stdout.clone()).unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {json}"));
+    let hits: Vec<&Value> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["check"] == "secret-in-env")
+        .collect();
+    assert_eq!(hits.len(), secrets.len(), "{hits:#?}");
+    for (name, value, kind) in secrets {
+        let hit = hits
+            .iter()
+            .find(|f| {
+                f["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains(&format!("env {name} "))
+            })
+            .unwrap_or_else(|| panic!("{name} not found: {hits:#?}"));
+        assert_eq!(hit["container"], "server");
+        assert!(hit["message"].as_str().unwrap().contains(kind), "{hit}");
+        assert!(
+            text.contains(name),
+            "{name} not in the text output:\n{text}"
+        );
+        // No part of the value: not the whole, not a line of the key.
+        for part in value.lines().filter(|l| l.len() >= 12) {
+            assert!(!json.contains(part), "{name}'s value in the JSON output");
+            assert!(!text.contains(part), "{name}'s value in the text output");
+        }
+    }
+    for (name, _) in ordinary {
+        assert!(
+            !hits
+                .iter()
+                .any(|f| f["message"].as_str().unwrap().contains(name)),
+            "{name} is ordinary: {hits:#?}"
+        );
+    }
+}
