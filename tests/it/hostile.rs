@@ -275,8 +275,15 @@ fn the_console_writes_no_hostile_sequence_to_the_terminal_and_shows_it_escaped()
     pty.wait_for("adm\\u{202e}n", T)
         .unwrap_or_else(|e| panic!("{e}:\n{}", pty.screen_text()));
     pty.keys("\r");
-    pty.wait_for("user agent", T)
-        .unwrap_or_else(|e| panic!("{e}:\n{}", pty.screen_text()));
+    // The detail's user agent line drawn to its end.
+    pty.wait_until(
+        |text| {
+            text.lines()
+                .any(|l| l.contains("user agent") && l.contains("\\u{9b}31m adm\\u{202e}nimda"))
+        },
+        T,
+    )
+    .unwrap_or_else(|e| panic!("{e}:\n{}", pty.screen_text()));
     let screen = pty.screen_text();
     let ua = line_with(&screen, "user agent");
     assert!(ua.contains(shown), "{ua}");
