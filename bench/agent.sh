@@ -51,6 +51,8 @@ port=$(cat "$port_file")
 export WINDFLOW_ALERT_WEBHOOK_URL="http://127.0.0.1:$port/hook"
 export HOME=$tmp/home XDG_CONFIG_HOME=$tmp/config XDG_STATE_HOME=$tmp/state
 data=$tmp/data
+# `audit log` records as an operator: the first one (an admin) will do here.
+"$bin" --data-dir "$data" operators add bench --json >/dev/null
 "$bin" --data-dir "$data" agent 2>"$tmp/agent.log" &
 agent=$!
 pids+=($agent)
@@ -60,7 +62,7 @@ for _ in $(seq 100); do
 done
 
 for i in $(seq "$events"); do
-    "$bin" --data-dir "$data" audit log --type session_hijack_attempt \
+    "$bin" --data-dir "$data" --operator bench audit log --type session_hijack_attempt \
         --severity critical --user "user$i" >/dev/null
 done
 for _ in $(seq 200); do

@@ -29,6 +29,9 @@ pub struct FileConfig {
     /// A second factor older than this many minutes is asked again before
     /// revealing, rotating, rolling back or revoking.
     pub step_up_minutes: Option<u64>,
+    /// Bind every step-up grant to the terminal that opens it (`windflow
+    /// login` as `login --tty`), and honour no other grant.
+    pub tty_grants: Option<bool>,
     /// The `[audit]` table (alert channels and rules, tail size), read by
     /// `audit::settings`.
     pub audit: Option<toml::Table>,
@@ -100,6 +103,8 @@ pub struct Config {
     pub log_level: String,
     pub auto_lock_minutes: u64,
     pub step_up_minutes: u64,
+    /// Grants are bound to the terminal that opens them (sudo's tty tickets).
+    pub tty_grants: bool,
     pub paths: Paths,
     /// Where each value came from.
     pub sources: BTreeMap<&'static str, Source>,
@@ -295,6 +300,14 @@ impl Config {
             env,
             file.mouse,
         )?;
+        let tty_grants = pick_bool(
+            &mut sources,
+            "tty_grants",
+            "WINDFLOW_TTY_GRANTS",
+            false,
+            env,
+            file.tty_grants,
+        )?;
         let clock = match env("WINDFLOW_CLOCK").filter(|v| !v.is_empty()) {
             Some(v) => {
                 sources.insert("clock", Source::Env);
@@ -396,6 +409,7 @@ impl Config {
             log_level,
             auto_lock_minutes,
             step_up_minutes,
+            tty_grants,
             paths,
             sources,
         })

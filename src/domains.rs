@@ -95,7 +95,7 @@ pub const DOMAINS: &[Domain] = &[
     },
     Domain {
         id: crate::sessions::service::NAME,
-        permissions: &["sessions.revoke", "sessions.revoke_user"],
+        permissions: &["sessions.create", "sessions.revoke", "sessions.revoke_user"],
         agent_duties: &[],
         console: crate::sessions::service::console,
         agent: None,
@@ -126,7 +126,7 @@ pub const DOMAINS: &[Domain] = &[
     },
     Domain {
         id: crate::audit::service::SERVICE,
-        permissions: &[],
+        permissions: &["audit.log"],
         agent_duties: &["alert delivery", "Elasticsearch shipping"],
         console: crate::audit::service::console,
         agent: Some(crate::audit::agent::start),

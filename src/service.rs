@@ -359,16 +359,27 @@ pub trait Handle: Send + Sync {
     fn probe(&self) {}
 }
 
-/// Removes the password from a URL so it can be shown (`redis://:****@host`).
+/// A URL fit to show: the password (or a token used as the user) becomes
+/// `****`, and so does the value of every query parameter and the fragment
+/// (`?token=****`), where tokens travel too. Text that is not a URL is
+/// returned as it is.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
+    };
+    let (rest, fragment) = match rest.split_once('#') {
+        Some((r, _)) => (r, "#****"),
+        None => (rest, ""),
+    };
+    let (rest, query) = match rest.split_once('?') {
+        Some((r, q)) => (r, format!("?{}", redact_query(q))),
+        None => (rest, String::new()),
     };
     let (authority, path) = match rest.find('/') {
         Some(i) => rest.split_at(i),
         None => (rest, ""),
     };
-    match authority.rsplit_once('@') {
+    let authority = match authority.rsplit_once('@') {
         Some((userinfo, host)) => {
             let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
             let shown = if userinfo.contains(':') {
@@ -376,10 +387,24 @@ pub fn redact_url(url: &str) -> String {
             } else {
                 "****".to_string()
             };
-            format!("{scheme}://{shown}@{host}{path}")
+            format!("{shown}@{host}")
         }
-        None => url.to_string(),
-    }
+        None => authority.to_string(),
+    };
+    format!("{scheme}://{authority}{path}{query}{fragment}")
+}
+
+/// `a=1&b` as `a=****&****`: the names stay, the values go.
+fn redact_query(query: &str) -> String {
+    query
+        .split('&')
+        .map(|p| match p.split_once('=') {
+            Some((name, _)) => format!("{name}=****"),
+            None if p.is_empty() => String::new(),
+            None => "****".to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 #[cfg(test)]
@@ -438,5 +463,18 @@ mod tests {
         assert_eq!(redact_url("https://token@x/y"), "https://****@x/y");
         assert_eq!(redact_url("http://h:9200"), "http://h:9200");
         assert_eq!(redact_url("/var/lib/x"), "/var/lib/x");
+    }
+
+    #[test]
+    fn urls_lose_their_query_values_and_fragment() {
+        assert_eq!(
+            redact_url("https://u:pw@h/p?token=abc&mode=x&flag#frag"),
+            "https://u:****@h/p?token=****&mode=****&****#****"
+        );
+        assert_eq!(
+            redact_url("https://h?api_key=k@x"),
+            "https://h?api_key=****"
+        );
+        assert_eq!(redact_url("http://h/p?"), "http://h/p?");
     }
 }

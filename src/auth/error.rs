@@ -34,6 +34,11 @@ pub enum AuthError {
     )]
     StepUpRequired { action: String },
 
+    #[error(
+        "{action} needs a fresh second factor: the open grant {why}; pass --code CODE, or open a grant here with `windflow login --tty --operator NAME --code CODE`"
+    )]
+    GrantNotHonoured { action: String, why: String },
+
     #[error("{operator:?} is the last admin: make another operator admin first")]
     LastAdmin { operator: String },
 
@@ -104,6 +109,7 @@ impl AuthError {
             AuthError::NotEnrolled(_)
             | AuthError::Forbidden { .. }
             | AuthError::StepUpRequired { .. }
+            | AuthError::GrantNotHonoured { .. }
             | AuthError::LastAdmin { .. }
             | AuthError::EnrolmentRefused { .. } => 3,
             AuthError::Mfa(_)

@@ -1,9 +1,13 @@
 //! Step-up grants: after one verified code, an operator may act for a few
 //! minutes without another (like sudo's timestamp). Stored encrypted under
 //! the context `grant:<operator>`, so a grant cannot be forged or moved to
-//! another operator without the master key.
+//! another operator without the master key. A grant may be bound to the
+//! terminal that opened it (sudo's tty tickets): it is then honoured only
+//! from that terminal.
 
 use serde::{Deserialize, Serialize};
+
+use super::tty::Tty;
 
 /// How long a grant lasts unless configured otherwise.
 pub const DEFAULT_GRANT_TTL_SECS: u64 = 300;
@@ -15,14 +19,18 @@ pub struct Grant {
     pub opened_at: u64,
     /// Unix seconds; the grant is void from then on.
     pub expires_at: u64,
+    /// The terminal it is bound to (`login --tty`); `None`: any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tty: Option<Tty>,
 }
 
 impl Grant {
-    pub fn new(operator: &str, now: u64, ttl_secs: u64) -> Self {
+    pub fn new(operator: &str, now: u64, ttl_secs: u64, tty: Option<Tty>) -> Self {
         Self {
             operator: operator.to_owned(),
             opened_at: now,
             expires_at: now.saturating_add(ttl_secs),
+            tty,
         }
     }
 
@@ -46,7 +54,7 @@ mod tests {
 
     #[test]
     fn validity() {
-        let g = Grant::new("alice", 1000, 300);
+        let g = Grant::new("alice", 1000, 300, None);
         assert!(g.is_valid("alice", 1000, 300));
         assert!(g.is_valid("alice", 1299, 300));
         assert!(!g.is_valid("alice", 1300, 300));

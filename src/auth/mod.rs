@@ -15,6 +15,7 @@ pub mod pane;
 mod role;
 pub mod sealed;
 pub mod service;
+mod tty;
 
 use std::sync::Arc;
 
@@ -29,6 +30,7 @@ pub use operators::{
 };
 pub use role::{ACTIONS, Requirement, Role, requirement};
 pub use sealed::{GRANTS_NS, MFA_NS, RewrapCount};
+pub use tty::Tty;
 
 use crate::audit::Audit;
 use crate::crypto::Keyring;
@@ -45,6 +47,9 @@ pub struct Auth {
     audit: Audit,
     policy: mfa::Policy,
     grant_ttl_secs: u64,
+    /// Grants are bound to the terminal that opens them, and only such
+    /// grants are honoured (`tty_grants` in windflow.toml).
+    tty_grants: bool,
     /// Who is acting (recorded in events), when known.
     actor: Option<String>,
 }
@@ -56,6 +61,7 @@ impl std::fmt::Debug for Auth {
             .field("keyring", &self.keyring)
             .field("policy", &self.policy)
             .field("grant_ttl_secs", &self.grant_ttl_secs)
+            .field("tty_grants", &self.tty_grants)
             .field("actor", &self.actor)
             .finish()
     }
@@ -74,8 +80,20 @@ impl Auth {
             audit,
             policy,
             grant_ttl_secs: DEFAULT_GRANT_TTL_SECS,
+            tty_grants: false,
             actor: None,
         }
+    }
+
+    /// Every grant is bound to the terminal that opens it, and a grant
+    /// that is not bound is not honoured.
+    pub fn with_tty_grants(mut self, on: bool) -> Self {
+        self.tty_grants = on;
+        self
+    }
+
+    pub fn tty_grants(&self) -> bool {
+        self.tty_grants
     }
 
     /// Grants last `secs` (default [`DEFAULT_GRANT_TTL_SECS`]).
@@ -246,46 +264,106 @@ impl Auth {
         Ok(stored.with_enrolled(self.is_enrolled(name)?))
     }
 
-    /// Removes an operator with their second factor and grant. The last admin stays.
+    /// Removes an operator with their second factor and grant. The last
+    /// admin stays: the check and the removal are one transaction.
     pub fn remove_operator(&self, name: &str) -> Result<(), AuthError> {
-        let stored = self.require_operator(name)?;
-        if stored.role == Role::Admin && self.admin_count()? <= 1 {
-            return Err(AuthError::LastAdmin {
-                operator: name.to_owned(),
-            });
-        }
-        self.store.delete(OPERATORS_NS, name)?;
-        self.store.delete(MFA_NS, name)?;
-        self.store.delete(GRANTS_NS, name)?;
-        self.store.delete(ENROLMENT_NS, name)?;
+        let role = self.change_operator(name, |tx, target, admins| {
+            if target.role == Role::Admin && admins <= 1 {
+                return Ok(Err(AuthError::LastAdmin {
+                    operator: name.to_owned(),
+                }));
+            }
+            for ns in [OPERATORS_NS, MFA_NS, GRANTS_NS, ENROLMENT_NS] {
+                tx.execute(
+                    "DELETE FROM kv WHERE ns = ?1 AND key = ?2",
+                    rusqlite::params![ns, name],
+                )?;
+            }
+            Ok(Ok(target.role))
+        })?;
         self.emit(
             "operator_removed",
             Some(name),
-            json!({ "operator": name, "role": stored.role }),
+            json!({ "operator": name, "role": role }),
         );
         Ok(())
     }
 
-    /// Changes an operator's role. The last admin cannot be demoted.
+    /// Changes an operator's role. The last admin cannot be demoted: the
+    /// check and the change are one transaction, so two admins demoting
+    /// each other at once leave one.
     pub fn set_role(&self, name: &str, role: Role) -> Result<(), AuthError> {
-        let mut stored = self.require_operator(name)?;
-        if stored.role == role {
-            return Ok(());
+        let from = self.change_operator(name, |tx, target, admins| {
+            if target.role == role {
+                return Ok(Ok(None));
+            }
+            if target.role == Role::Admin && admins <= 1 {
+                return Ok(Err(AuthError::LastAdmin {
+                    operator: name.to_owned(),
+                }));
+            }
+            let changed = StoredOperator {
+                role,
+                ..target.clone()
+            };
+            tx.execute(
+                "UPDATE kv SET value = ?3, updated_at = unixepoch() WHERE ns = ?1 AND key = ?2",
+                rusqlite::params![OPERATORS_NS, name, changed.encode()],
+            )?;
+            Ok(Ok(Some(target.role)))
+        })?;
+        if let Some(from) = from {
+            self.emit(
+                "operator_role_changed",
+                Some(name),
+                json!({ "operator": name, "from": from, "to": role }),
+            );
         }
-        if stored.role == Role::Admin && self.admin_count()? <= 1 {
-            return Err(AuthError::LastAdmin {
-                operator: name.to_owned(),
-            });
-        }
-        let from = stored.role;
-        stored.role = role;
-        self.store.put(OPERATORS_NS, name, &stored.encode())?;
-        self.emit(
-            "operator_role_changed",
-            Some(name),
-            json!({ "operator": name, "from": from, "to": role }),
-        );
         Ok(())
+    }
+
+    /// Runs `change` on operator `name` with the number of admins, inside
+    /// one store transaction (an IMMEDIATE one: no other writer runs between
+    /// the count and the change). The acting operator, when known, must
+    /// still be allowed `operators.manage` at that moment: a demotion that
+    /// committed since their authorisation wins.
+    fn change_operator<T>(
+        &self,
+        name: &str,
+        change: impl FnOnce(
+            &rusqlite::Transaction<'_>,
+            &StoredOperator,
+            usize,
+        ) -> rusqlite::Result<Result<T, AuthError>>,
+    ) -> Result<T, AuthError> {
+        self.store.transaction(|tx| {
+            let mut st = tx.prepare_cached("SELECT key, value FROM kv WHERE ns = ?1")?;
+            let rows = st.query_map([OPERATORS_NS], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })?;
+            let mut ops = Vec::new();
+            for row in rows {
+                let (key, bytes) = row?;
+                match StoredOperator::decode(&key, &bytes) {
+                    Ok(op) => ops.push(op),
+                    Err(e) => return Ok(Err(e)),
+                }
+            }
+            if let Some(actor) = &self.actor {
+                let role = ops.iter().find(|o| &o.name == actor).map(|o| o.role);
+                let Some(role) = role else {
+                    return Ok(Err(AuthError::UnknownOperator(actor.clone())));
+                };
+                if let Err(e) = at_least(actor, role, "operators.manage") {
+                    return Ok(Err(e));
+                }
+            }
+            let Some(target) = ops.iter().find(|o| o.name == name) else {
+                return Ok(Err(AuthError::UnknownOperator(name.to_owned())));
+            };
+            let admins = ops.iter().filter(|o| o.role == Role::Admin).count();
+            change(tx, target, admins)
+        })?
     }
 
     fn stored_operator(&self, name: &str) -> Result<Option<StoredOperator>, AuthError> {
@@ -298,16 +376,6 @@ impl Auth {
     fn require_operator(&self, name: &str) -> Result<StoredOperator, AuthError> {
         self.stored_operator(name)?
             .ok_or_else(|| AuthError::UnknownOperator(name.to_owned()))
-    }
-
-    fn admin_count(&self) -> Result<usize, AuthError> {
-        let mut n = 0;
-        for (key, bytes) in self.store.list(OPERATORS_NS, "")? {
-            if StoredOperator::decode(&key, &bytes)?.role == Role::Admin {
-                n += 1;
-            }
-        }
-        Ok(n)
     }
 
     // ------------------------------------------------------------ second factor
@@ -477,6 +545,7 @@ impl Auth {
         let result = self
             .operator(operator)?
             .ok_or_else(|| AuthError::UnknownOperator(operator.to_owned()))
+            .and_then(|op| at_least(&op.name, op.role, "console.open").map(|()| op))
             .and_then(|op| self.verify(operator, code, now).map(|v| (op, v)));
         match result {
             Ok((op, verified)) => {
@@ -530,34 +599,80 @@ impl Auth {
 
     // ------------------------------------------------------------ grants
 
-    /// Verifies `code` and opens a step-up grant for the operator.
+    /// Verifies `code` and opens a step-up grant for the operator, bound to
+    /// the terminal on stdin when grants are ([`Auth::with_tty_grants`]).
     pub fn open_grant(&self, operator: &str, code: &str, now: u64) -> Result<Grant, AuthError> {
-        self.require_operator(operator)?;
+        self.open_grant_with(operator, code, now, self.tty_grants)
+    }
+
+    /// [`Auth::open_grant`], bound to the terminal on stdin when `bind`
+    /// (`login --tty`); refused before the code is checked when stdin is
+    /// not a terminal.
+    pub fn open_grant_with(
+        &self,
+        operator: &str,
+        code: &str,
+        now: u64,
+        bind: bool,
+    ) -> Result<Grant, AuthError> {
+        let op = self.require_operator(operator)?;
+        // A grant stands in for a second factor, which only actions of a
+        // viewer and above ask for: an ingest identity has no use for one.
+        at_least(operator, op.role, "console.open")?;
+        let tty = match bind {
+            true => Some(Tty::current().ok_or_else(|| {
+                AuthError::Invalid(
+                    "a grant bound to the terminal needs one: stdin is not a terminal \
+                     (run `windflow login` in the terminal the commands will run in)"
+                        .into(),
+                )
+            })?),
+            false => None,
+        };
         self.verify(operator, code, now)?;
-        let grant = Grant::new(operator, now, self.grant_ttl_secs);
+        let grant = Grant::new(operator, now, self.grant_ttl_secs, tty);
         sealed::save(&self.store, &self.keyring, GRANTS_NS, operator, &grant)?;
         self.emit(
             "login_grant_opened",
             Some(operator),
-            json!({ "opened_at": grant.opened_at, "expires_at": grant.expires_at }),
+            json!({
+                "opened_at": grant.opened_at,
+                "expires_at": grant.expires_at,
+                "tty": grant.tty.as_ref().map(|t| &t.device),
+            }),
         );
         Ok(grant)
     }
 
-    /// The operator's open grant; `None` when there is none or it expired.
+    /// The operator's open grant; `None` when there is none, it expired, or
+    /// it is not honoured here (see [`GrantState`]).
     pub fn grant(&self, operator: &str, now: u64) -> Result<Option<Grant>, AuthError> {
+        Ok(match self.grant_state(operator, now)? {
+            GrantState::Open(grant) => Some(grant),
+            _ => None,
+        })
+    }
+
+    /// The operator's grant as this process sees it.
+    pub fn grant_state(&self, operator: &str, now: u64) -> Result<GrantState, AuthError> {
         let Some(grant) = sealed::load::<Grant>(&self.store, &self.keyring, GRANTS_NS, operator)?
         else {
-            return Ok(None);
+            return Ok(GrantState::None);
         };
-        if grant.is_valid(operator, now, self.grant_ttl_secs) {
-            return Ok(Some(grant));
+        if !grant.is_valid(operator, now, self.grant_ttl_secs) {
+            if now >= grant.expires_at {
+                // Tidy up; a failure here changes nothing for the caller.
+                let _ = self.store.delete(GRANTS_NS, operator);
+            }
+            return Ok(GrantState::None);
         }
-        if now >= grant.expires_at {
-            // Tidy up; a failure here changes nothing for the caller.
-            let _ = self.store.delete(GRANTS_NS, operator);
-        }
-        Ok(None)
+        Ok(match &grant.tty {
+            Some(bound) if Tty::current().as_ref() != Some(bound) => {
+                GrantState::OtherTerminal(bound.device.clone())
+            }
+            None if self.tty_grants => GrantState::Unbound,
+            _ => GrantState::Open(grant),
+        })
     }
 
     /// Ends the operator's grant, if any.
@@ -603,17 +718,42 @@ impl Auth {
                 self.verify(operator, code, now)?;
                 "code"
             }
-            None if self.grant(operator, now)?.is_some() => "grant",
-            None => {
-                self.emit(
-                    "authorization_denied",
-                    Some(operator),
-                    json!({ "action": action, "reason": "step_up_required" }),
-                );
-                return Err(AuthError::StepUpRequired {
-                    action: action.to_owned(),
-                });
-            }
+            None => match self.grant_state(operator, now)? {
+                GrantState::Open(_) => "grant",
+                state => {
+                    let (reason, err) = match state {
+                        GrantState::OtherTerminal(tty) => (
+                            "grant_on_another_terminal",
+                            AuthError::GrantNotHonoured {
+                                action: action.to_owned(),
+                                why: format!(
+                                    "is bound to the terminal {tty} (login --tty), and this \
+                                     command does not run on it"
+                                ),
+                            },
+                        ),
+                        GrantState::Unbound => (
+                            "grant_not_bound_to_a_terminal",
+                            AuthError::GrantNotHonoured {
+                                action: action.to_owned(),
+                                why: "is not bound to a terminal, and tty_grants is on".into(),
+                            },
+                        ),
+                        _ => (
+                            "step_up_required",
+                            AuthError::StepUpRequired {
+                                action: action.to_owned(),
+                            },
+                        ),
+                    };
+                    self.emit(
+                        "authorization_denied",
+                        Some(operator),
+                        json!({ "action": action, "reason": reason }),
+                    );
+                    return Err(err);
+                }
+            },
         };
         self.emit(
             "step_up",
@@ -666,6 +806,33 @@ impl Auth {
     }
 }
 
+/// An operator's grant as one process sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GrantState {
+    /// Open, and honoured here.
+    Open(Grant),
+    /// None, or expired.
+    None,
+    /// Bound to another terminal (its device).
+    OtherTerminal(String),
+    /// Not bound to a terminal while `tty_grants` wants every grant to be.
+    Unbound,
+}
+
+/// Whether `role` meets what `action` needs (the role alone).
+fn at_least(operator: &str, role: Role, action: &str) -> Result<(), AuthError> {
+    let needed = requirement(action).role;
+    if role < needed {
+        return Err(AuthError::Forbidden {
+            operator: operator.to_owned(),
+            role,
+            needed,
+            action: action.to_owned(),
+        });
+    }
+    Ok(())
+}
+
 /// A short machine-readable reason (for events and `--json`), never a secret.
 pub fn reason(e: &AuthError) -> &'static str {
     match e {
@@ -674,6 +841,7 @@ pub fn reason(e: &AuthError) -> &'static str {
         AuthError::Mfa(e) => mfa_reason(e),
         AuthError::Forbidden { .. } => "forbidden",
         AuthError::StepUpRequired { .. } => "step_up_required",
+        AuthError::GrantNotHonoured { .. } => "grant_not_honoured",
         AuthError::LastAdmin { .. } => "last_admin",
         AuthError::Crypto(_) => "crypto",
         AuthError::Store(_) => "store",

@@ -5,10 +5,14 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// What an operator may do. Ordered: `Viewer < Operator < Admin`.
+/// What an operator may do. Ordered: `Ingest < Viewer < Operator < Admin`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
+    /// A script's identity: records audit events (`audit log`) and nothing
+    /// else. It cannot sign in to the console, open a grant or read
+    /// anything an operator is needed for.
+    Ingest,
     /// Looks at everything that is not a secret value.
     Viewer,
     /// Acts: reveals, rotates and rolls back secrets, revokes sessions.
@@ -18,10 +22,11 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 3] = [Role::Viewer, Role::Operator, Role::Admin];
+    pub const ALL: [Role; 4] = [Role::Ingest, Role::Viewer, Role::Operator, Role::Admin];
 
     pub fn as_str(self) -> &'static str {
         match self {
+            Role::Ingest => "ingest",
             Role::Viewer => "viewer",
             Role::Operator => "operator",
             Role::Admin => "admin",
@@ -42,7 +47,7 @@ impl FromStr for Role {
         Role::ALL
             .into_iter()
             .find(|r| r.as_str().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| format!("unknown role {s:?}: use viewer, operator or admin"))
+            .ok_or_else(|| format!("unknown role {s:?}: use ingest, viewer, operator or admin"))
     }
 }
 
@@ -61,6 +66,8 @@ const fn need(role: Role, step_up: bool) -> Requirement {
 /// Every action the console and the CLI know, with what it needs.
 /// An action missing here needs an admin with step-up (fail closed).
 pub const ACTIONS: &[(&str, Requirement)] = &[
+    // Recording an event with `audit log`: the one action of an ingest identity.
+    ("audit.log", need(Role::Ingest, false)),
     ("console.open", need(Role::Viewer, false)),
     ("view", need(Role::Viewer, false)),
     ("operators.list", need(Role::Viewer, false)),
@@ -73,6 +80,8 @@ pub const ACTIONS: &[(&str, Requirement)] = &[
     // Writing, soft-deleting and undeleting secret versions; destroying them for good.
     ("secrets.write", need(Role::Operator, true)),
     ("secrets.destroy", need(Role::Admin, true)),
+    // Minting a session for a user: whoever holds it acts as that user.
+    ("sessions.create", need(Role::Operator, true)),
     ("sessions.revoke", need(Role::Operator, true)),
     ("sessions.revoke_user", need(Role::Operator, true)),
     ("operators.manage", need(Role::Admin, true)),
@@ -100,19 +109,36 @@ mod tests {
 
     #[test]
     fn roles_order_parse_and_print() {
+        assert!(Role::Ingest < Role::Viewer);
         assert!(Role::Viewer < Role::Operator && Role::Operator < Role::Admin);
         assert_eq!("Admin".parse::<Role>(), Ok(Role::Admin));
         assert!(
             "root"
                 .parse::<Role>()
                 .unwrap_err()
-                .contains("viewer, operator or admin")
+                .contains("ingest, viewer, operator or admin")
         );
         assert_eq!(
             serde_json::to_string(&Role::Operator).unwrap(),
             "\"operator\""
         );
         assert_eq!(Role::Viewer.to_string(), "viewer");
+    }
+
+    /// An ingest identity may record events and do nothing else: every
+    /// other action, known or not, needs more.
+    #[test]
+    fn ingest_may_only_record_events() {
+        for (action, need) in ACTIONS {
+            assert_eq!(
+                Role::Ingest >= need.role,
+                *action == "audit.log",
+                "{action} needs {}",
+                need.role
+            );
+        }
+        assert!(Role::Ingest < requirement("no.such.action").role);
+        assert_eq!("INGEST".parse::<Role>(), Ok(Role::Ingest));
     }
 
     #[test]

@@ -106,7 +106,8 @@ pub enum OperatorsCommand {
     /// Prints a one-time enrolment token (valid 24 h) for `mfa enroll NAME --token`.
     Add {
         name: String,
-        /// viewer, operator or admin (default: admin for the first operator, else viewer).
+        /// ingest (a script that records audit events only), viewer, operator or
+        /// admin (default: admin for the first operator, else viewer).
         #[arg(long, value_parser = parse_role)]
         role: Option<Role>,
         #[command(flatten)]
@@ -130,7 +131,7 @@ pub enum OperatorsCommand {
     /// Change an operator's role (admin).
     SetRole {
         name: String,
-        /// viewer, operator or admin.
+        /// ingest, viewer, operator or admin.
         #[arg(value_parser = parse_role)]
         role: Role,
         #[command(flatten)]
@@ -146,6 +147,11 @@ pub struct LoginArgs {
     /// A code (or backup code) of the operator given with --operator.
     #[arg(long, value_name = "CODE")]
     pub code: String,
+    /// Bind the grant to this terminal (the device on stdin and its
+    /// session), like sudo's tty tickets: commands from any other terminal,
+    /// or from none, do not use it. Always on with tty_grants = true.
+    #[arg(long)]
+    pub tty: bool,
     #[arg(long)]
     pub json: bool,
 }
@@ -215,7 +221,8 @@ pub fn open_auth(config: &Config) -> Result<Auth, CliError> {
     let audit = crate::cli::audit::cli_audit(config)?;
     Ok(
         Auth::new(store, Arc::new(keyring), audit, mfa::Policy::default())
-            .with_grant_ttl(config.step_up_minutes.saturating_mul(60)),
+            .with_grant_ttl(config.step_up_minutes.saturating_mul(60))
+            .with_tty_grants(config.tty_grants),
     )
 }
 
@@ -248,15 +255,6 @@ fn authorize(
     auth.authorize(&actor, action, step_up.code.as_deref(), now())
         .map_err(auth_err)?;
     Ok(auth.clone().with_actor(&actor))
-}
-
-fn writable(config: &Config, what: &str) -> Result<(), CliError> {
-    if config.read_only {
-        return Err(CliError::Refused(format!(
-            "read-only mode: `{what}` changes state; run without --read-only"
-        )));
-    }
-    Ok(())
 }
 
 fn auth_err(e: AuthError) -> CliError {
@@ -307,7 +305,6 @@ pub fn run_mfa(config: &Config, command: MfaCommand) -> Result<ExitCode, CliErro
             step_up,
             json,
         } => {
-            writable(config, "mfa enroll")?;
             if auth.operator(&user).map_err(auth_err)?.is_none() {
                 return Err(auth_err(AuthError::UnknownOperator(user)));
             }
@@ -333,7 +330,6 @@ pub fn run_mfa(config: &Config, command: MfaCommand) -> Result<ExitCode, CliErro
             ok()
         }
         MfaCommand::Confirm { user, code, json } => {
-            writable(config, "mfa confirm")?;
             match auth.confirm_enrollment(&user, &code, now()) {
                 Ok(()) => {
                     if json {
@@ -389,7 +385,6 @@ pub fn run_mfa(config: &Config, command: MfaCommand) -> Result<ExitCode, CliErro
                     .and_then(|()| ok())
                 };
             }
-            writable(config, "mfa backup-codes --regenerate")?;
             let auth = authorize(&auth, config, self_or_admin(config, &user), &step_up)?;
             let codes = auth.regenerate_backup_codes(&user).map_err(auth_err)?;
             let codes: Vec<&str> = codes.iter().map(ExposeSecret::expose_secret).collect();
@@ -417,7 +412,6 @@ pub fn run_mfa(config: &Config, command: MfaCommand) -> Result<ExitCode, CliErro
             step_up,
             json,
         } => {
-            writable(config, "mfa reset")?;
             let auth = authorize(&auth, config, "mfa.reset", &step_up)?;
             if auth.operator(&user).map_err(auth_err)?.is_none() {
                 return Err(auth_err(AuthError::UnknownOperator(user)));
@@ -580,7 +574,6 @@ pub fn run_operators(config: &Config, command: OperatorsCommand) -> Result<ExitC
             step_up,
             json,
         } => {
-            writable(config, "operators add")?;
             if !auth.has_operators().map_err(auth_err)? {
                 return add_first_operator(&auth, &name, role.unwrap_or(Role::Admin), json);
             }
@@ -588,6 +581,9 @@ pub fn run_operators(config: &Config, command: OperatorsCommand) -> Result<ExitC
             let op = auth
                 .add_operator(&name, role.unwrap_or(Role::Viewer))
                 .map_err(auth_err)?;
+            if op.role == Role::Ingest {
+                return added_ingest(&op, json);
+            }
             let (token, token_expires_at) =
                 auth.issue_enrolment_token(&name, now()).map_err(auth_err)?;
             if json {
@@ -635,7 +631,6 @@ pub fn run_operators(config: &Config, command: OperatorsCommand) -> Result<ExitC
             step_up,
             json,
         } => {
-            writable(config, "operators remove")?;
             let auth = authorize(&auth, config, "operators.manage", &step_up)?;
             auth.remove_operator(&name).map_err(auth_err)?;
             if json {
@@ -651,7 +646,6 @@ pub fn run_operators(config: &Config, command: OperatorsCommand) -> Result<ExitC
             step_up,
             json,
         } => {
-            writable(config, "operators set-role")?;
             let auth = authorize(&auth, config, "operators.manage", &step_up)?;
             auth.set_role(&name, role).map_err(auth_err)?;
             if json {
@@ -662,6 +656,21 @@ pub fn run_operators(config: &Config, command: OperatorsCommand) -> Result<ExitC
             ok()
         }
     }
+}
+
+/// An ingest identity has no second factor (nothing it may do asks for
+/// one), so no enrolment token is issued.
+fn added_ingest(op: &Operator, json: bool) -> Result<ExitCode, CliError> {
+    if json {
+        print_json(&json!({ "operator": op, "enrollment": null, "enrolment_token": null }))?;
+    } else {
+        print_text(&format!(
+            "added {name} (ingest): a script identity that records audit events and nothing \
+             else, with `windflow audit log --operator {name} --type TYPE ...`; it has no second factor",
+            name = op.name
+        ))?;
+    }
+    ok()
 }
 
 /// The first operator of an empty store: no grant, and enrolment starts at once.
@@ -750,14 +759,20 @@ fn required_operator(config: &Config, command: &str) -> Result<String, CliError>
 pub fn run_login(config: &Config, args: LoginArgs) -> Result<ExitCode, CliError> {
     let operator = required_operator(config, "login")?;
     let auth = open_auth(config)?.with_actor(&operator);
+    let bind = args.tty || auth.tty_grants();
     let grant = auth
-        .open_grant(&operator, &args.code, now())
+        .open_grant_with(&operator, &args.code, now(), bind)
         .map_err(auth_err)?;
     if args.json {
         print_json(&grant)?;
     } else {
+        let only = grant
+            .tty
+            .as_ref()
+            .map(|t| format!(", only from the terminal {}", t.device))
+            .unwrap_or_default();
         print_text(&format!(
-            "grant open for {} until {} ({} s); `windflow logout --operator {}` ends it",
+            "grant open for {} until {} ({} s){only}; `windflow logout --operator {}` ends it",
             grant.operator,
             utc(grant.expires_at),
             grant.expires_at - grant.opened_at,
@@ -846,7 +861,6 @@ pub fn run_crypto(config: &Config, command: CryptoCommand) -> Result<ExitCode, C
             ok()
         }
         CryptoCommand::Rewrap { step_up, json } => {
-            writable(config, "crypto rewrap")?;
             let auth = rotation_auth(config, &step_up)?;
             let report = auth.rewrap().map_err(auth_err)?;
             let failed: usize = report.iter().map(|c| c.failed.len()).sum();
@@ -882,7 +896,6 @@ pub fn run_crypto(config: &Config, command: CryptoCommand) -> Result<ExitCode, C
             ok()
         }
         CryptoCommand::AddKey { step_up, json } => {
-            writable(config, "crypto add-key")?;
             if std::env::var(MASTER_KEY_ENV).is_ok_and(|v| !v.trim().is_empty()) {
                 return Err(CliError::Usage(format!(
                     "{MASTER_KEY_ENV} is set and wins over the key file: add the new key there \

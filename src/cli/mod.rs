@@ -8,6 +8,7 @@ pub mod audit;
 pub mod auth;
 mod config;
 pub mod isolate_cluster;
+mod read_only;
 pub mod scans;
 pub mod secrets;
 pub mod sessions;
@@ -128,7 +129,8 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::cli::auth::OperatorsCommand,
     },
-    /// Open a step-up grant (5 minutes, or step_up_minutes): --operator NAME --code CODE.
+    /// Open a step-up grant (5 minutes, or step_up_minutes): --operator NAME --code CODE
+    /// [--tty: honoured only from this terminal].
     Login(crate::cli::auth::LoginArgs),
     /// Close the step-up grant of --operator NAME.
     Logout(crate::cli::auth::LogoutArgs),
@@ -308,6 +310,9 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
 
 fn run_command(cli: Cli, config: &Config) -> Result<ExitCode, CliError> {
     let config = config.clone();
+    if let Some(command) = &cli.command {
+        read_only::check(config.read_only, command)?;
+    }
     match cli.command {
         None => run_console(config, cli.global.demo, cli.global.redis_url.clone()),
         Some(Command::Config {
@@ -432,6 +437,11 @@ fn show_config(config: &Config, redis_url: Option<&str>, json: bool) -> Result<(
             format!("theme             = {}  ({})", config.theme, src("theme")),
             format!("keymap            = {}  ({})", config.keymap, src("keymap")),
             format!("mouse             = {}  ({})", config.mouse, src("mouse")),
+            format!(
+                "tty_grants        = {}  ({})",
+                config.tty_grants,
+                src("tty_grants")
+            ),
             format!("clock             = {:?}  ({})", config.clock, src("clock")).to_lowercase(),
             format!(
                 "log_level         = {}  ({})",

@@ -107,6 +107,9 @@ pub fn run(_config: &Config, command: ScanCommand) -> Result<ExitCode, CliError>
             today,
             json,
         } => {
+            for image in &images {
+                runner::check_image(image).map_err(CliError::Usage)?;
+            }
             let policy = load_policy(policy.as_deref())?;
             let tools = if scanners.is_empty() {
                 vec![Tool::Trivy, Tool::Grype]

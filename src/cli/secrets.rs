@@ -540,7 +540,10 @@ async fn run_async(config: &Config, args: SecretsArgs) -> Result<ExitCode, CliEr
                 generator: generator_cmd,
                 validation: match (validate_cmd, validate_url) {
                     (Some(c), _) => Some(Validation::Command(c)),
-                    (None, Some(u)) => Some(Validation::Http(u)),
+                    (None, Some(u)) => {
+                        rotation::check_probe_url(&u).map_err(CliError::Usage)?;
+                        Some(Validation::Http(u))
+                    }
                     (None, None) => None,
                 },
                 grace_secs: grace

@@ -75,7 +75,9 @@ pub enum SessionsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Open a session (operator tool; the demo uses it too).
+    /// Open a session for a user: whoever holds its id acts as that user, so
+    /// this needs an operator (role operator or admin) with a fresh second
+    /// factor (--code or an open grant).
     Create {
         #[arg(long, value_name = "USER")]
         user: String,
@@ -87,6 +89,8 @@ pub enum SessionsCommand {
         /// A permission the session carries (repeatable).
         #[arg(long = "permission", value_name = "PERM")]
         permissions: Vec<String>,
+        #[command(flatten)]
+        step_up: StepUp,
         #[arg(long)]
         json: bool,
     },
@@ -327,18 +331,22 @@ pub fn open_store(
     })
 }
 
-/// Who acts: checked against `sessions.revoke*` once operators exist.
+/// Who acts: the operator authorised for `action` (role and fresh second
+/// factor). A store without operators allows revocations (taking access
+/// away) by anyone, never the creation of a session.
 fn actor(config: &Config, action: &str, step_up: &StepUp) -> Result<String, CliError> {
-    if config.read_only {
-        return Err(CliError::Refused(format!(
-            "read-only mode: `{action}` changes state; run without --read-only"
-        )));
-    }
     let auth = open_auth(config)?;
     let has = auth
         .has_operators()
         .map_err(|e| CliError::Failure(anyhow::anyhow!("{e}")))?;
     if !has {
+        if action == "sessions.create" {
+            return Err(CliError::Refused(
+                "sessions.create needs an operator with the role operator or admin, and there \
+                 are none yet: add the first (an admin) with `windflow operators add NAME`"
+                    .into(),
+            ));
+        }
         return Ok(explicit_operator(config).unwrap_or_else(|| "cli".into()));
     }
     let Some(op) = explicit_operator(config) else {
@@ -391,8 +399,21 @@ fn run_cmd(
     let store = open_store(config, redis_url)?;
     let audit = crate::cli::audit::cli_audit(config)?;
     let ascii = crate::sessions::settings::ascii_user_ids(config).map_err(CliError::Usage)?;
-    let sessions = Sessions::new(store, audit).with_ascii_user_ids(ascii);
-    rt.block_on(run_async(config, &sessions, cmd))
+    let max = crate::sessions::settings::max_lifetime(config).map_err(CliError::Usage)?;
+    let sessions = Sessions::new(store, audit)
+        .with_ascii_user_ids(ascii)
+        .with_max_lifetime(max);
+    let res = rt.block_on(run_async(config, &sessions, cmd));
+    // Records that did not open are said, whatever the command's outcome.
+    let refused = sessions.report_refused();
+    if !refused.is_empty() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "windflow: {}",
+            crate::sessions::service::refused_text(&refused)
+        );
+    }
+    res
 }
 
 async fn run_async(
@@ -433,15 +454,13 @@ async fn run_async(
             device,
             session_type,
             permissions,
+            step_up,
             json,
         } => {
-            if config.read_only {
-                return Err(CliError::Refused(
-                    "read-only mode: `sessions create` changes state; run without --read-only"
-                        .into(),
-                ));
-            }
+            let by = actor(config, "sessions.create", &step_up)?;
             let l = sessions
+                .clone()
+                .with_actor(&by)
                 .create(&user, session_type, &device.device(), permissions)
                 .await
                 .map_err(sess_err)?;

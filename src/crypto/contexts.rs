@@ -44,7 +44,9 @@ pub const ROTATION: Reserved = Reserved {
     holds: "rotation journals",
     read_with: "`windflow secrets recover`",
 };
-/// Sessions (the embedded store and Redis): `session` (and `session:<id>`).
+/// Sessions (the embedded store and Redis): `session:<id>` and
+/// `session_hijack:<id>` (and `session`, the context of envelopes sealed
+/// before sessions were bound to their id).
 pub const SESSION: Reserved = Reserved {
     prefix: "session",
     holds: "user sessions",
@@ -107,8 +109,21 @@ pub fn rotation(path: &str) -> String {
     format!("{}{path}", ROTATION.prefix)
 }
 
-/// The context of session envelopes.
-pub const fn session() -> &'static str {
+/// The context of the envelope of session `id`: an envelope copied under
+/// another session's key does not open.
+pub fn session(id: &str) -> String {
+    format!("{}:{id}", SESSION.prefix)
+}
+
+/// The context of the hijack record of session `id`.
+pub fn session_hijack(id: &str) -> String {
+    format!("{}_hijack:{id}", SESSION.prefix)
+}
+
+/// The one context of every session envelope sealed before sessions were
+/// bound to their id: read (and then sealed again under [`session`]), never
+/// written.
+pub const fn session_unbound() -> &'static str {
     SESSION.prefix
 }
 
@@ -138,8 +153,9 @@ mod tests {
             deployment("api-7"),
             secret("db/main"),
             rotation("deployments/api-7"),
-            session().to_owned(),
-            format!("{}:abc", session()),
+            session("abc"),
+            session_hijack("abc"),
+            session_unbound().to_owned(),
             audit_chain().to_owned(),
             record("ns", "key"),
             " Totp:alice".to_owned(),
@@ -178,6 +194,8 @@ mod tests {
         ("src/auth/sealed.rs", "&context"),
         // `model::context(path)` is `contexts::deployment`/`contexts::secret`.
         ("src/secrets/mod.rs", "&ctx"),
+        // `open_json(keys, context, ..)` gets `contexts::session*` from its callers.
+        ("src/sessions/backend.rs", "context"),
     ];
 
     fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {

@@ -63,38 +63,52 @@ pub struct Job {
     pub tool: Tool,
 }
 
+/// Checks an image name before it reaches a scanner's command line: one
+/// starting with `-` would be taken for an option (`--output=/path`), so it
+/// is refused, as is an empty one. (The name also goes after `--`.)
+pub fn check_image(image: &str) -> Result<(), String> {
+    if image.trim().is_empty() {
+        return Err("an image name is empty: name the image to scan, e.g. alpine:3.19".into());
+    }
+    if image.starts_with('-') {
+        return Err(format!(
+            "image name {image:?} starts with '-': refused, a scanner would read it as an option"
+        ));
+    }
+    Ok(())
+}
+
 impl Job {
-    /// The scanner's command line (without the program).
+    /// The scanner's command line (without the program). The target comes
+    /// last, after `--`, so that no target is read as an option.
     pub fn args(&self) -> Vec<String> {
         let s = |x: &str| x.to_string();
-        match (&self.target, self.tool) {
-            (Target::Image(i), Tool::Trivy) => vec![
-                s("image"),
-                s("--format"),
-                s("json"),
-                s("--quiet"),
+        let (mut args, target) = match (&self.target, self.tool) {
+            (Target::Image(i), Tool::Trivy) => (
+                vec![s("image"), s("--format"), s("json"), s("--quiet")],
                 i.clone(),
-            ],
-            (Target::Image(i), Tool::Grype) => vec![i.clone(), s("-o"), s("json"), s("-q")],
-            (Target::Config(p), _) => vec![
-                s("config"),
-                s("--format"),
-                s("json"),
-                s("--quiet"),
+            ),
+            (Target::Image(i), Tool::Grype) => (vec![s("-o"), s("json"), s("-q")], i.clone()),
+            (Target::Config(p), _) => (
+                vec![s("config"), s("--format"), s("json"), s("--quiet")],
                 p.display().to_string(),
-            ],
-            (Target::Secrets(p), _) => vec![
-                s("fs"),
-                s("--scanners"),
-                s("secret"),
-                s("--offline-scan"),
-                s("--skip-db-update"),
-                s("--format"),
-                s("json"),
-                s("--quiet"),
+            ),
+            (Target::Secrets(p), _) => (
+                vec![
+                    s("fs"),
+                    s("--scanners"),
+                    s("secret"),
+                    s("--offline-scan"),
+                    s("--skip-db-update"),
+                    s("--format"),
+                    s("json"),
+                    s("--quiet"),
+                ],
                 p.display().to_string(),
-            ],
-        }
+            ),
+        };
+        args.extend([s("--"), target]);
+        args
     }
 }
 
@@ -317,6 +331,9 @@ impl Runner {
         progress: &mpsc::Sender<Progress>,
         cancel: &mut watch::Receiver<bool>,
     ) -> Result<(Arc<Report>, Option<Duration>), String> {
+        if let Target::Image(image) = &job.target {
+            check_image(image)?;
+        }
         if let Some(r) = self.cache.lock().ok().and_then(|c| c.get(job)) {
             return Ok((r, None));
         }
@@ -475,12 +492,30 @@ mod tests {
         };
         assert_eq!(
             j.args().join(" "),
-            "fs --scanners secret --offline-scan --skip-db-update --format json --quiet /src"
+            "fs --scanners secret --offline-scan --skip-db-update --format json --quiet -- /src"
         );
         let j = Job {
             target: Target::Image("a:1".into()),
             tool: Tool::Grype,
         };
-        assert_eq!(j.args().join(" "), "a:1 -o json -q");
+        assert_eq!(j.args().join(" "), "-o json -q -- a:1");
+        let j = Job {
+            target: Target::Image("a:1".into()),
+            tool: Tool::Trivy,
+        };
+        assert_eq!(j.args().join(" "), "image --format json --quiet -- a:1");
+    }
+
+    #[test]
+    fn option_like_image_names_are_refused() {
+        assert!(check_image("registry.example/app@sha256:aa").is_ok());
+        for bad in ["--output=/tmp/x", "-q", "", "  "] {
+            assert!(check_image(bad).is_err(), "{bad:?}");
+        }
+        assert!(
+            check_image("--output=/x")
+                .unwrap_err()
+                .contains("starts with '-'")
+        );
     }
 }

@@ -69,7 +69,7 @@ impl Step {
 }
 
 /// How a new value is checked once deployed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase", tag = "kind", content = "target")]
 pub enum Validation {
     /// Read the new version back and compare (the default).
@@ -78,7 +78,20 @@ pub enum Validation {
     /// (`WINDFLOW_SECRET_<KEY>`) and as a JSON object on stdin; exit 0 passes.
     Command(String),
     /// POST the values as a JSON object to the URL; a 2xx answer passes.
-    Http(String),
+    /// `https://` (plain `http://` only to a loopback address); redirects
+    /// are not followed. Written out (journals, JSON) as [`shown_url`]: the
+    /// URL's credentials never leave the options they came in.
+    Http(#[serde(serialize_with = "serialize_shown_url")] String),
+}
+
+impl std::fmt::Debug for Validation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Validation::ReadBack => f.write_str("ReadBack"),
+            Validation::Command(c) => f.debug_tuple("Command").field(c).finish(),
+            Validation::Http(u) => f.debug_tuple("Http").field(&shown_url(u)).finish(),
+        }
+    }
 }
 
 /// A probe URL as shown to people and in events: no password, no query or
@@ -86,6 +99,39 @@ pub enum Validation {
 pub fn shown_url(url: &str) -> String {
     let bare = url.split(['?', '#']).next().unwrap_or(url);
     crate::service::redact_url(bare)
+}
+
+fn serialize_shown_url<S: serde::Serializer>(
+    url: &str,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&shown_url(url))
+}
+
+/// Checks a probe URL: `https://`, or `http://` to a loopback address
+/// (127.0.0.0/8, ::1, localhost); the new values are posted to it. Errors
+/// show the URL as [`shown_url`] does.
+pub fn check_probe_url(url: &str) -> std::result::Result<(), String> {
+    let shown = shown_url(url);
+    let parsed =
+        url::Url::parse(url).map_err(|e| format!("HTTP probe {shown}: not a valid URL ({e})"))?;
+    let loopback = match parsed.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    };
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => Err(format!(
+            "HTTP probe {shown}: the new values would travel unencrypted; use https:// \
+             (plain http:// is accepted only to a loopback address)"
+        )),
+        other => Err(format!(
+            "HTTP probe {shown}: scheme {other}:// is not HTTP; use https://"
+        )),
+    }
 }
 
 impl Validation {
@@ -855,29 +901,67 @@ async fn validate(
             res.map(|_| ())
                 .map_err(|e| format!("validation command `{cmd}` {e}"))
         }
-        Validation::Http(url) => {
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            let client = reqwest::Client::builder()
-                .timeout(VALIDATE_TIMEOUT)
-                .build()
-                .map_err(|e| format!("HTTP probe client: {e}"))?;
-            let body = values_json(expected);
-            let res = client
-                .post(url)
-                .header("content-type", "application/json")
-                .header("x-windflow-secret-path", path)
-                .header("x-windflow-secret-version", version.to_string())
-                .body(body.to_vec())
-                .send()
-                .await
-                .map_err(|e| format!("HTTP probe {url} failed: {e}"))?;
-            if res.status().is_success() {
-                Ok(())
-            } else {
-                Err(format!("HTTP probe {url} answered {}", res.status()))
-            }
-        }
+        Validation::Http(url) => http_probe(url, path, version, expected).await,
     }
+}
+
+/// POSTs the new values to `url` (checked by [`check_probe_url`]); a 2xx
+/// answer passes. A redirect is not followed: a 307 or 308 would send the
+/// values again, to wherever it points. Errors never hold the URL's
+/// credentials or query.
+async fn http_probe(
+    url: &str,
+    path: &str,
+    version: u64,
+    expected: &Values,
+) -> std::result::Result<(), String> {
+    check_probe_url(url)?;
+    let shown = shown_url(url);
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder()
+        .timeout(VALIDATE_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| format!("HTTP probe client: {}", probe_error(e)))?;
+    let body = values_json(expected);
+    let res = client
+        .post(url)
+        .header("content-type", "application/json")
+        .header("x-windflow-secret-path", path)
+        .header("x-windflow-secret-version", version.to_string())
+        .body(body.to_vec())
+        .send()
+        .await
+        .map_err(|e| format!("HTTP probe {shown} failed: {}", probe_error(e)))?;
+    let status = res.status();
+    if status.is_success() {
+        return Ok(());
+    }
+    if status.is_redirection() {
+        let to = res
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .map_or_else(|| "nowhere".to_owned(), shown_url);
+        return Err(format!(
+            "HTTP probe {shown} answered {status}, redirecting to {to}: not followed (the \
+             new values would go there too); give the final address"
+        ));
+    }
+    Err(format!("HTTP probe {shown} answered {status}"))
+}
+
+/// A client error with its causes, without the URL reqwest puts in it.
+fn probe_error(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// Writes the old values back as a new version unless that already

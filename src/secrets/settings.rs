@@ -466,7 +466,7 @@ impl FileRule {
             }
             (Some(c), None) => Some(Validation::Command(c)),
             (None, Some(u)) => {
-                url::Url::parse(&u).map_err(|e| format!("validate_url {u:?}: {e}"))?;
+                super::rotation::check_probe_url(&u).map_err(|e| format!("validate_url: {e}"))?;
                 Some(Validation::Http(u))
             }
             (None, None) => None,

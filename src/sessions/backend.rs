@@ -1,8 +1,14 @@
 //! Where sessions live: the [`SessionStore`] trait, the embedded
 //! [`LocalStore`] (tables in the shared SQLite store) and the [`RedisStore`].
 //!
-//! Both keep the session as an envelope (context `session`) of its JSON, so a
-//! store dump shows no user data beyond the user id of the per-user index.
+//! Both keep the session as an envelope of its JSON sealed for its id
+//! (context `session:<id>`), so a store dump shows no user data beyond the
+//! user id of the per-user index, and an envelope copied under another
+//! session's key does not open there: it is refused and reported (see
+//! [`Refusals`]), never taken for that session. Envelopes sealed before
+//! sessions were bound to their id (context `session`) are still read when
+//! the id inside is the key's, and sealed again for it at the next
+//! validation; one naming another id is refused the same way.
 //!
 //! Redis layout:
 //!
@@ -18,16 +24,20 @@
 //! validation can never write back a session that a revocation removed
 //! meanwhile: the validation's write only happens if the key still exists.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use rusqlite::{OptionalExtension, params};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::model::{HijackAttempt, Invalid, Listed, Session, Validation, is_valid_id, to_json};
+use super::model::{
+    HijackAttempt, Invalid, Lifetime, Listed, Session, Validation, is_valid_id, to_json,
+};
 use crate::crypto::{Keyring, contexts};
 use crate::service::Backend;
 use crate::store::{Store, StoreError};
@@ -87,13 +97,17 @@ pub trait SessionStore: Send + Sync {
     fn ping(&self) -> BoxFuture<'_, Result<Duration>>;
     /// Stores a new session for `ttl_ms`; returns when it expires (unix ms).
     fn create<'a>(&'a self, s: &'a Session, ttl_ms: i64) -> BoxFuture<'a, Result<i64>>;
-    /// Validates `id` presented with `fingerprint` (see [`Validation`]).
+    /// Validates `id` presented with `fingerprint` (see [`Validation`]): a
+    /// session past `lifetime.max_ms` since its creation is expired however
+    /// active; a valid one gets the idle TTL, cut at that deadline.
     fn validate<'a>(
         &'a self,
         id: &'a str,
         attempt: &'a HijackAttempt,
-        ttl_ms: i64,
+        lifetime: Lifetime,
     ) -> BoxFuture<'a, Result<Validation>>;
+    /// The stored records this handle refused to open.
+    fn refusals(&self) -> &Refusals;
     /// Every live session and hijack record with its expiry (no payloads).
     fn entries(&self) -> BoxFuture<'_, Result<Vec<Entry>>>;
     /// The payloads of `entries` (missing ones are left out).
@@ -156,13 +170,85 @@ struct HijackRecord {
     attempt: HijackAttempt,
 }
 
-fn seal(keys: &Keyring, s: &Session) -> Result<String> {
-    Ok(keys.encrypt(contexts::session(), &to_json(s))?)
+/// Stored records a store handle refused to open: sealed for another
+/// session id, naming another id, or not openable at all. Each is noted
+/// once (logged, and handed once to [`Refusals::take_new`], whose caller
+/// records it), however often it is read again.
+#[derive(Debug, Default)]
+pub struct Refusals(Mutex<RefusalLog>);
+
+#[derive(Debug, Default)]
+struct RefusalLog {
+    seen: HashSet<(String, bool)>,
+    new: Vec<Refused>,
 }
 
-fn open(keys: &Keyring, envelope: &str) -> Option<Session> {
-    let pt = keys.decrypt(contexts::session(), envelope).ok()?;
+/// A stored record refused: the id it was stored under and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Refused {
+    pub id: String,
+    /// A hijack record rather than a live session.
+    pub hijack_record: bool,
+    /// [`Invalid::Undecryptable`] or [`Invalid::Misplaced`].
+    pub reason: Invalid,
+}
+
+impl Refusals {
+    fn note(&self, id: &str, hijack_record: bool, reason: Invalid) {
+        let mut log = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if log.seen.insert((id.to_owned(), hijack_record)) {
+            tracing::warn!(
+                session = id.get(..8).unwrap_or(id),
+                reason = reason.as_str(),
+                "stored session record refused"
+            );
+            log.new.push(Refused {
+                id: id.to_owned(),
+                hijack_record,
+                reason,
+            });
+        }
+    }
+
+    /// The refusals not taken before.
+    pub fn take_new(&self) -> Vec<Refused> {
+        std::mem::take(&mut self.0.lock().unwrap_or_else(|p| p.into_inner()).new)
+    }
+}
+
+fn seal(keys: &Keyring, s: &Session) -> Result<String> {
+    Ok(keys.encrypt(&contexts::session(&s.id), &to_json(s))?)
+}
+
+fn open_json<T: DeserializeOwned>(keys: &Keyring, context: &str, envelope: &str) -> Option<T> {
+    let pt = keys.decrypt(context, envelope).ok()?;
     serde_json::from_slice(&pt).ok()
+}
+
+/// Opens what is stored under session `id`: sealed for `id` (or, from
+/// before sessions were bound to their id, under `session`), and naming
+/// `id` itself.
+fn open_for<T: DeserializeOwned>(
+    keys: &Keyring,
+    context: &str,
+    id: &str,
+    envelope: &str,
+    id_of: impl Fn(&T) -> &str,
+) -> std::result::Result<T, Invalid> {
+    let value = open_json::<T>(keys, context, envelope)
+        .or_else(|| open_json::<T>(keys, contexts::session_unbound(), envelope))
+        .ok_or(Invalid::Undecryptable)?;
+    if id_of(&value) == id {
+        Ok(value)
+    } else {
+        Err(Invalid::Misplaced)
+    }
+}
+
+fn open(keys: &Keyring, id: &str, envelope: &str) -> std::result::Result<Session, Invalid> {
+    open_for(keys, &contexts::session(id), id, envelope, |s: &Session| {
+        s.id.as_str()
+    })
 }
 
 fn seal_hijack(keys: &Keyring, session: &Session, attempt: &HijackAttempt) -> Result<String> {
@@ -171,29 +257,43 @@ fn seal_hijack(keys: &Keyring, session: &Session, attempt: &HijackAttempt) -> Re
         attempt: attempt.clone(),
     };
     let json = serde_json::to_vec(&rec).expect("a hijack record always serializes");
-    Ok(keys.encrypt(contexts::session(), &json)?)
+    Ok(keys.encrypt(&contexts::session_hijack(&session.id), &json)?)
 }
 
-fn open_hijack(keys: &Keyring, envelope: &str) -> Option<(Session, HijackAttempt)> {
-    let pt = keys.decrypt(contexts::session(), envelope).ok()?;
-    let rec: HijackRecord = serde_json::from_slice(&pt).ok()?;
-    Some((rec.session, rec.attempt))
+fn open_hijack(
+    keys: &Keyring,
+    id: &str,
+    envelope: &str,
+) -> std::result::Result<(Session, HijackAttempt), Invalid> {
+    let rec = open_for(
+        keys,
+        &contexts::session_hijack(id),
+        id,
+        envelope,
+        |r: &HijackRecord| r.session.id.as_str(),
+    )?;
+    Ok((rec.session, rec.attempt))
 }
 
-/// What a validation decides once the stored session is open: the refreshed
-/// session, or the hijack.
+/// What a validation decides once the stored session is open: expired by
+/// its absolute lifetime, the refreshed session with its TTL, or the hijack.
 enum Decision {
-    Refresh(Session),
+    Expired,
+    Refresh(Session, i64),
     Hijack(Session),
 }
 
-fn decide(stored: Session, attempt: &HijackAttempt) -> Decision {
+fn decide(stored: Session, attempt: &HijackAttempt, lifetime: Lifetime, now: i64) -> Decision {
+    if lifetime.over(stored.created_at, now) {
+        return Decision::Expired;
+    }
     if stored.fingerprint != attempt.fingerprint {
         return Decision::Hijack(stored);
     }
     let mut s = stored;
     s.last_activity = s.last_activity.max(attempt.at);
-    Decision::Refresh(s)
+    let ttl = lifetime.ttl_at(s.created_at, now);
+    Decision::Refresh(s, ttl)
 }
 
 // ------------------------------------------------------------------ local
@@ -204,6 +304,7 @@ fn decide(stored: Session, attempt: &HijackAttempt) -> Decision {
 pub struct LocalStore {
     store: Arc<Store>,
     keys: Arc<Keyring>,
+    refusals: Arc<Refusals>,
 }
 
 const LOCAL_SCHEMA: &str = "
@@ -227,7 +328,11 @@ CREATE TABLE IF NOT EXISTS session_revoked (
 impl LocalStore {
     pub fn open(store: Arc<Store>, keys: Arc<Keyring>) -> Result<Self> {
         store.transaction(|tx| tx.execute_batch(LOCAL_SCHEMA))?;
-        Ok(Self { store, keys })
+        Ok(Self {
+            store,
+            keys,
+            refusals: Arc::default(),
+        })
     }
 
     async fn blocking<T: Send + 'static>(
@@ -263,6 +368,10 @@ impl SessionStore for LocalStore {
         Box::pin(self.blocking(|s, _| Ok(s.ping()?)))
     }
 
+    fn refusals(&self) -> &Refusals {
+        &self.refusals
+    }
+
     fn create<'a>(&'a self, s: &'a Session, ttl_ms: i64) -> BoxFuture<'a, Result<i64>> {
         let s = s.clone();
         Box::pin(self.blocking(move |store, keys| {
@@ -284,10 +393,11 @@ impl SessionStore for LocalStore {
         &'a self,
         id: &'a str,
         attempt: &'a HijackAttempt,
-        ttl_ms: i64,
+        lifetime: Lifetime,
     ) -> BoxFuture<'a, Result<Validation>> {
         let id = id.to_string();
         let attempt = attempt.clone();
+        let refusals = self.refusals.clone();
         Box::pin(self.blocking(move |store, keys| {
             if !is_valid_id(&id) {
                 return Ok(Validation::Invalid(Invalid::Unknown));
@@ -325,13 +435,21 @@ impl SessionStore for LocalStore {
                     tx.execute("DELETE FROM session WHERE id = ?1", [&id])?;
                     return Ok(Validation::Invalid(Invalid::Expired));
                 }
-                let Some(stored) = open(keys, &env) else {
-                    return Ok(Validation::Invalid(Invalid::Undecryptable));
+                let stored = match open(keys, &id, &env) {
+                    Ok(s) => s,
+                    Err(why) => {
+                        refusals.note(&id, false, why);
+                        return Ok(Validation::Invalid(why));
+                    }
                 };
-                match decide(stored, &attempt) {
-                    Decision::Refresh(s) => {
+                match decide(stored, &attempt, lifetime, now) {
+                    Decision::Expired => {
+                        tx.execute("DELETE FROM session WHERE id = ?1", [&id])?;
+                        Ok(Validation::Invalid(Invalid::Expired))
+                    }
+                    Decision::Refresh(s, ttl) => {
                         let env = seal(keys, &s).map_err(sql_err)?;
-                        let exp = now + ttl_ms;
+                        let exp = now + ttl;
                         tx.execute(
                             "UPDATE session SET envelope = ?2, expires_at = ?3 WHERE id = ?1",
                             params![id, env, exp],
@@ -388,9 +506,10 @@ impl SessionStore for LocalStore {
 
     fn fetch<'a>(&'a self, entries: &'a [Entry]) -> BoxFuture<'a, Result<Vec<Listed>>> {
         let entries = entries.to_vec();
+        let refusals = self.refusals.clone();
         Box::pin(self.blocking(move |store, keys| {
             let now = now_ms();
-            let rows: Vec<(bool, String, i64)> = store.transaction(|tx| {
+            let rows: Vec<(String, bool, String, i64)> = store.transaction(|tx| {
                 let mut out = Vec::with_capacity(entries.len());
                 let mut live = tx.prepare_cached(
                     "SELECT envelope, expires_at FROM session WHERE id = ?1 AND expires_at > ?2",
@@ -404,32 +523,35 @@ impl SessionStore for LocalStore {
                         .query_row(params![e.id, now], |r| Ok((r.get(0)?, r.get(1)?)))
                         .optional()?;
                     if let Some((env, exp)) = row {
-                        out.push((e.hijack, env, exp));
+                        out.push((e.id.clone(), e.hijack, env, exp));
                     }
                 }
                 Ok(out)
             })?;
             Ok(rows
                 .into_iter()
-                .filter_map(|(hijack, env, exp)| listed(keys, hijack, &env, exp))
+                .filter_map(|(id, hijack, env, exp)| listed(keys, &refusals, &id, hijack, &env, exp))
                 .collect())
         }))
     }
 
     fn user_sessions<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Vec<Listed>>> {
         let user = user.to_string();
+        let refusals = self.refusals.clone();
         Box::pin(self.blocking(move |store, keys| {
             let now = now_ms();
-            let rows: Vec<(String, i64)> = store.transaction(|tx| {
+            let rows: Vec<(String, String, i64)> = store.transaction(|tx| {
                 let mut st = tx.prepare_cached(
-                    "SELECT envelope, expires_at FROM session WHERE user_id = ?1 AND expires_at > ?2",
+                    "SELECT id, envelope, expires_at FROM session WHERE user_id = ?1 AND expires_at > ?2",
                 )?;
-                let rows = st.query_map(params![user, now], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                let rows = st.query_map(params![user, now], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?;
                 rows.collect()
             })?;
             Ok(rows
                 .into_iter()
-                .filter_map(|(env, exp)| listed(keys, false, &env, exp))
+                .filter_map(|(id, env, exp)| listed(keys, &refusals, &id, false, &env, exp))
                 .collect())
         }))
     }
@@ -456,7 +578,7 @@ impl SessionStore for LocalStore {
                 }
                 Ok(env)
             })?;
-            Ok(env.and_then(|e| open(keys, &e)))
+            Ok(env.and_then(|e| open(keys, &id, &e).ok()))
         }))
     }
 
@@ -490,20 +612,30 @@ impl SessionStore for LocalStore {
     }
 }
 
-fn listed(keys: &Keyring, hijack: bool, env: &str, expires_at: i64) -> Option<Listed> {
-    if hijack {
-        let (session, attempt) = open_hijack(keys, env)?;
-        Some(Listed {
+/// The record stored under `id`, opened; a refused one is noted in `refusals`.
+fn listed(
+    keys: &Keyring,
+    refusals: &Refusals,
+    id: &str,
+    hijack: bool,
+    env: &str,
+    expires_at: i64,
+) -> Option<Listed> {
+    let opened = if hijack {
+        open_hijack(keys, id, env).map(|(session, attempt)| (session, Some(attempt)))
+    } else {
+        open(keys, id, env).map(|session| (session, None))
+    };
+    match opened {
+        Ok((session, hijack)) => Some(Listed {
             session,
             expires_at,
-            hijack: Some(attempt),
-        })
-    } else {
-        Some(Listed {
-            session: open(keys, env)?,
-            expires_at,
-            hijack: None,
-        })
+            hijack,
+        }),
+        Err(why) => {
+            refusals.note(id, hijack, why);
+            None
+        }
     }
 }
 
@@ -549,6 +681,14 @@ if redis.call('PTTL', KEYS[2]) < ttl then redis.call('PEXPIRE', KEYS[2], ttl) en
 redis.call('XADD', 'session_changes', 'MAXLEN', '~', 100000, '*', 'id', ARGV[4])
 return now + ttl";
 
+/// KEYS: session, index. ARGV: envelope read, id. A session past its
+/// absolute lifetime: deleted unless it changed since it was read.
+const LUA_EXPIRE: &str = "
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+redis.call('ZREM', KEYS[2], ARGV[2])
+redis.call('XADD', 'session_changes', 'MAXLEN', '~', 100000, '*', 'id', ARGV[2])
+return 1";
+
 /// KEYS: session, index, hijack record. ARGV: id, record envelope, keep ms.
 /// Revokes and keeps the record; returns 1 if the session still existed.
 const LUA_HIJACK: &str = "
@@ -592,6 +732,7 @@ return redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')";
 struct Scripts {
     create: redis::Script,
     refresh: redis::Script,
+    expire: redis::Script,
     hijack: redis::Script,
     revoke: redis::Script,
     revoke_user: redis::Script,
@@ -604,6 +745,7 @@ impl Scripts {
         Self {
             create: timed(LUA_CREATE),
             refresh: timed(LUA_REFRESH),
+            expire: redis::Script::new(LUA_EXPIRE),
             hijack: redis::Script::new(LUA_HIJACK),
             revoke: redis::Script::new(LUA_REVOKE),
             revoke_user: redis::Script::new(LUA_REVOKE_USER),
@@ -619,6 +761,7 @@ pub struct RedisStore {
     target: String,
     scripts: Scripts,
     keys: Arc<Keyring>,
+    refusals: Arc<Refusals>,
 }
 
 pub use super::settings::{REDIS_CA_ENV, REDIS_CLIENT_CERT_ENV, REDIS_CLIENT_KEY_ENV, RedisTls};
@@ -689,6 +832,7 @@ impl RedisStore {
             target,
             scripts: Scripts::new(),
             keys,
+            refusals: Arc::default(),
         })
     }
 
@@ -738,7 +882,7 @@ impl RedisStore {
         &self,
         id: &str,
         attempt: &HijackAttempt,
-        ttl_ms: i64,
+        lifetime: Lifetime,
     ) -> Result<Validation> {
         if !is_valid_id(id) {
             return Ok(Validation::Invalid(Invalid::Unknown));
@@ -749,12 +893,29 @@ impl RedisStore {
         let Some(env) = env else {
             return self.why_gone(id).await.map(Validation::Invalid);
         };
-        let Some(stored) = open(&self.keys, &env) else {
-            return Ok(Validation::Invalid(Invalid::Undecryptable));
+        let stored = match open(&self.keys, id, &env) {
+            Ok(s) => s,
+            Err(why) => {
+                self.refusals.note(id, false, why);
+                return Ok(Validation::Invalid(why));
+            }
         };
         let index = format!("{USER_PREFIX}{}", stored.user_id);
-        match decide(stored, attempt) {
-            Decision::Refresh(s) => {
+        match decide(stored, attempt, lifetime, now_ms()) {
+            Decision::Expired => {
+                let _: i64 = self
+                    .scripts
+                    .expire
+                    .key(&key)
+                    .key(&index)
+                    .arg(&env)
+                    .arg(id)
+                    .invoke_async(&mut c)
+                    .await
+                    .map_err(|e| self.err(e))?;
+                Ok(Validation::Invalid(Invalid::Expired))
+            }
+            Decision::Refresh(s, ttl_ms) => {
                 let fresh = seal(&self.keys, &s)?;
                 let exp: i64 = self
                     .scripts
@@ -902,22 +1063,26 @@ fn stream_ids(v: &redis::Value) -> Vec<(String, Option<String>)> {
 type Opening = tokio::task::JoinHandle<Vec<Listed>>;
 
 impl RedisStore {
-    /// Opens a batch of (hijack?, GET reply, PTTL reply) off the IO task, so
-    /// decryption runs on other cores while the next batch is read.
-    fn open_batch(&self, raw: impl Iterator<Item = (bool, redis::Value, redis::Value)>) -> Opening {
+    /// Opens a batch of (id, hijack?, GET reply, PTTL reply) off the IO
+    /// task, so decryption runs on other cores while the next batch is read.
+    fn open_batch(
+        &self,
+        raw: impl Iterator<Item = (String, bool, redis::Value, redis::Value)>,
+    ) -> Opening {
         let raw: Vec<_> = raw.collect();
         let keys = self.keys.clone();
+        let refusals = self.refusals.clone();
         tokio::task::spawn_blocking(move || {
             let now = now_ms();
             raw.into_iter()
-                .filter_map(|(hijack, env, ttl)| {
+                .filter_map(|(id, hijack, env, ttl)| {
                     let env: Option<String> = redis::from_redis_value(env).ok().flatten();
                     let ttl: i64 = redis::from_redis_value(ttl).unwrap_or(-2);
                     if ttl == -2 {
                         return None;
                     }
                     let exp = if ttl < 0 { i64::MAX } else { now + ttl };
-                    listed(&keys, hijack, &env?, exp)
+                    listed(&keys, &refusals, &id, hijack, &env?, exp)
                 })
                 .collect()
         })
@@ -1021,6 +1186,10 @@ impl SessionStore for RedisStore {
         self.target.clone()
     }
 
+    fn refusals(&self) -> &Refusals {
+        &self.refusals
+    }
+
     fn ping(&self) -> BoxFuture<'_, Result<Duration>> {
         Box::pin(async move {
             let mut c = self.conn.clone();
@@ -1061,9 +1230,9 @@ impl SessionStore for RedisStore {
         &'a self,
         id: &'a str,
         attempt: &'a HijackAttempt,
-        ttl_ms: i64,
+        lifetime: Lifetime,
     ) -> BoxFuture<'a, Result<Validation>> {
-        Box::pin(self.validate_inner(id, attempt, ttl_ms))
+        Box::pin(self.validate_inner(id, attempt, lifetime))
     }
 
     fn entries(&self) -> BoxFuture<'_, Result<Vec<Entry>>> {
@@ -1092,14 +1261,11 @@ impl SessionStore for RedisStore {
                 }
                 let vals: Vec<redis::Value> =
                     pipe.query_async(&mut c).await.map_err(|e| self.err(e))?;
-                let flags = batch.iter().map(|e| e.hijack);
-                opening.push(
-                    self.open_batch(
-                        flags
-                            .zip(vals.chunks(2))
-                            .map(|(h, pair)| (h, pair[0].clone(), pair[1].clone())),
-                    ),
-                );
+                opening.push(self.open_batch(
+                    batch.iter().zip(vals.chunks(2)).map(|(e, pair)| {
+                        (e.id.clone(), e.hijack, pair[0].clone(), pair[1].clone())
+                    }),
+                ));
             }
             collect(opening).await
         })
@@ -1113,7 +1279,9 @@ impl SessionStore for RedisStore {
                 let pattern = format!("{prefix}*");
                 let mut cursor: u64 = 0;
                 loop {
-                    let (next, keys) = self.scan_page(&mut c, &pattern, cursor).await?;
+                    let (next, mut keys) = self.scan_page(&mut c, &pattern, cursor).await?;
+                    // Only keys of the shape of a session id (as `scan` does).
+                    keys.retain(|k| is_valid_id(&k[prefix.len()..]));
                     if !keys.is_empty() {
                         let mut pipe = redis::pipe();
                         for k in &keys {
@@ -1121,10 +1289,12 @@ impl SessionStore for RedisStore {
                         }
                         let vals: Vec<redis::Value> =
                             pipe.query_async(&mut c).await.map_err(|e| self.err(e))?;
+                        let ids = keys.iter().map(|k| k[prefix.len()..].to_string());
                         opening.push(
                             self.open_batch(
-                                vals.chunks(2)
-                                    .map(|pair| (hijack, pair[0].clone(), pair[1].clone())),
+                                ids.zip(vals.chunks(2)).map(|(id, pair)| {
+                                    (id, hijack, pair[0].clone(), pair[1].clone())
+                                }),
                             ),
                         );
                     }
@@ -1234,7 +1404,7 @@ impl SessionStore for RedisStore {
             let env: Option<String> = c.get(&key).await.map_err(|e| self.err(e))?;
             let user = env
                 .as_deref()
-                .and_then(|e| open(&self.keys, e))
+                .and_then(|e| open(&self.keys, id, e).ok())
                 .map(|s| s.user_id);
             let index = format!("{USER_PREFIX}{}", user.as_deref().unwrap_or(""));
             let removed: Option<String> = self
@@ -1249,7 +1419,7 @@ impl SessionStore for RedisStore {
                 .invoke_async(&mut c)
                 .await
                 .map_err(|e| self.err(e))?;
-            Ok(removed.and_then(|e| open(&self.keys, &e)))
+            Ok(removed.and_then(|e| open(&self.keys, id, &e).ok()))
         })
     }
 

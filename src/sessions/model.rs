@@ -32,6 +32,41 @@ pub const ID_BYTES: usize = 32;
 pub const ID_LEN: usize = 43;
 /// The default lifetime without activity.
 pub const DEFAULT_TTL_MS: i64 = 3_600_000;
+/// The default absolute lifetime: however active, a session ends this long
+/// after it was created.
+pub const DEFAULT_MAX_LIFETIME_MS: i64 = 12 * 3_600_000;
+
+/// How long sessions live: `idle_ms` without activity (the sliding TTL
+/// every validation renews), and `max_ms` at most from their creation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lifetime {
+    pub idle_ms: i64,
+    pub max_ms: i64,
+}
+
+impl Default for Lifetime {
+    fn default() -> Self {
+        Self {
+            idle_ms: DEFAULT_TTL_MS,
+            max_ms: DEFAULT_MAX_LIFETIME_MS,
+        }
+    }
+}
+
+impl Lifetime {
+    /// Whether a session created at `created_at` is past its absolute
+    /// lifetime at `now` (unix ms).
+    pub fn over(&self, created_at: i64, now: i64) -> bool {
+        now >= created_at.saturating_add(self.max_ms)
+    }
+
+    /// The TTL to give at `now` a session created at `created_at`: the idle
+    /// TTL, cut at the absolute deadline (0 or less: it is over).
+    pub fn ttl_at(&self, created_at: i64, now: i64) -> i64 {
+        self.idle_ms
+            .min(created_at.saturating_add(self.max_ms).saturating_sub(now))
+    }
+}
 
 /// What kind of client holds the session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -190,7 +225,7 @@ pub fn canonical(d: &Device) -> String {
 }
 
 /// One session. Serialized as JSON, sealed in an envelope (context
-/// `session`) before it reaches any store.
+/// `session:<id>`) before it reaches any store.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
     pub id: String,
@@ -265,8 +300,12 @@ pub enum Invalid {
     Unknown,
     /// Its lifetime ran out.
     Expired,
-    /// The stored payload cannot be opened (wrong key, tampered).
+    /// The stored payload cannot be opened (sealed for another session id,
+    /// under another master key, or tampered with).
     Undecryptable,
+    /// The stored payload is another session's (it names another id):
+    /// copied under this id, refused.
+    Misplaced,
     /// Revoked for a hijack attempt: a different device presented it (now,
     /// or before while the record is kept).
     Hijack,
@@ -280,6 +319,7 @@ impl Invalid {
             Invalid::Unknown => "unknown",
             Invalid::Expired => "expired",
             Invalid::Undecryptable => "undecryptable",
+            Invalid::Misplaced => "misplaced",
             Invalid::Hijack => "hijack_attempt",
             Invalid::Revoked => "revoked",
         }
@@ -291,9 +331,15 @@ impl Invalid {
             Invalid::Unknown => {
                 "no such session: never created, or expired and removed by the store"
             }
-            Invalid::Expired => "its lifetime ran out",
+            Invalid::Expired => {
+                "its lifetime ran out (idle too long, or older than the absolute max_lifetime)"
+            }
             Invalid::Undecryptable => {
-                "the stored session cannot be opened (another master key, or tampered with)"
+                "the stored session cannot be opened (sealed for another session id or under \
+                 another master key, or tampered with); refused and recorded"
+            }
+            Invalid::Misplaced => {
+                "the stored session is another session's, copied under this id; refused and recorded"
             }
             Invalid::Hijack => "revoked after a hijack attempt: a different device presented it",
             Invalid::Revoked => "an operator revoked it",
@@ -400,6 +446,23 @@ mod tests {
             d.fingerprint().0,
             hex::encode(Sha256::digest(canonical(&d).as_bytes()))
         );
+    }
+
+    #[test]
+    fn the_absolute_lifetime_cuts_the_sliding_ttl() {
+        let l = Lifetime {
+            idle_ms: 3_600_000,
+            max_ms: 12 * 3_600_000,
+        };
+        let born = 1_000_000;
+        assert!(!l.over(born, born));
+        assert_eq!(l.ttl_at(born, born), 3_600_000);
+        // Half an hour before the deadline: the TTL ends at the deadline.
+        let late = born + 11 * 3_600_000 + 1_800_000;
+        assert_eq!(l.ttl_at(born, late), 1_800_000);
+        assert!(l.over(born, born + 12 * 3_600_000));
+        assert!(l.ttl_at(born, born + 12 * 3_600_000) <= 0);
+        assert_eq!(Lifetime::default().max_ms, DEFAULT_MAX_LIFETIME_MS);
     }
 
     #[test]

@@ -10,9 +10,9 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use super::backend::{self, Entry, Result, SessionError, SessionStore, now_ms};
+use super::backend::{self, Entry, Refused, Result, SessionError, SessionStore, now_ms};
 use super::model::{
-    DEFAULT_TTL_MS, Device, HijackAttempt, Listed, Session, SessionType, Validation, check_user,
+    Device, HijackAttempt, Lifetime, Listed, Session, SessionType, Validation, check_user,
 };
 use crate::audit::Audit;
 use crate::service::{Health, HealthState, Level, ServiceEvent, activity, outcome};
@@ -27,8 +27,10 @@ pub type Events = crate::service::Sink<SessionsEvent>;
 pub struct Sessions {
     store: Arc<dyn SessionStore>,
     audit: Audit,
-    ttl_ms: i64,
+    lifetime: Lifetime,
     ascii_user_ids: bool,
+    /// The operator creating sessions through this handle (recorded as `by`).
+    actor: Option<String>,
 }
 
 impl Sessions {
@@ -36,9 +38,16 @@ impl Sessions {
         Self {
             store,
             audit,
-            ttl_ms: DEFAULT_TTL_MS,
+            lifetime: Lifetime::default(),
             ascii_user_ids: false,
+            actor: None,
         }
+    }
+
+    /// Records `operator` as `by` in the `session_created` events of this handle.
+    pub fn with_actor(mut self, operator: &str) -> Self {
+        self.actor = Some(operator.to_owned());
+        self
     }
 
     /// Refuse new sessions for user ids that are not ASCII (`[sessions]
@@ -50,7 +59,14 @@ impl Sessions {
 
     /// Sessions live this long without activity (default one hour).
     pub fn with_ttl(mut self, ttl: Duration) -> Self {
-        self.ttl_ms = ttl.as_millis() as i64;
+        self.lifetime.idle_ms = ttl.as_millis() as i64;
+        self
+    }
+
+    /// Sessions end this long after their creation, however active
+    /// (default 12 hours; `[sessions] max_lifetime`).
+    pub fn with_max_lifetime(mut self, max: Duration) -> Self {
+        self.lifetime.max_ms = i64::try_from(max.as_millis()).unwrap_or(i64::MAX);
         self
     }
 
@@ -80,12 +96,16 @@ impl Sessions {
                 crate::display::code_points(user)
             )));
         }
-        let s = Session::new(user, session_type, device, permissions, now_ms());
-        let expires_at = self.store.create(&s, self.ttl_ms).await?;
+        let now = now_ms();
+        let s = Session::new(user, session_type, device, permissions, now);
+        let expires_at = self
+            .store
+            .create(&s, self.lifetime.ttl_at(s.created_at, now))
+            .await?;
         self.audit(
             "session_created",
             Some(user),
-            json!({"session": short(&s.id), "type": session_type.as_str(), "ip": s.ip_address.to_string()}),
+            json!({"session": short(&s.id), "type": session_type.as_str(), "ip": s.ip_address.to_string(), "by": self.actor}),
         );
         Ok(Listed {
             session: s,
@@ -103,7 +123,7 @@ impl Sessions {
             user_agent: device.user_agent.clone(),
             fingerprint: device.fingerprint(),
         };
-        let v = self.store.validate(id, &attempt, self.ttl_ms).await?;
+        let v = self.store.validate(id, &attempt, self.lifetime).await?;
         if let Validation::Hijack { session, attempt } = &v {
             self.audit(
                 "session_hijack_attempt",
@@ -137,6 +157,32 @@ impl Sessions {
         backend::get(self.store.as_ref(), id).await
     }
 
+    /// The stored records the store refused to open since the last call
+    /// (another session's envelope copied under an id, or one that does not
+    /// open), recorded as one `session_envelope_refused` event.
+    pub fn report_refused(&self) -> Vec<Refused> {
+        let refused = self.store.refusals().take_new();
+        if !refused.is_empty() {
+            self.audit(
+                "session_envelope_refused",
+                None,
+                json!({
+                    "count": refused.len(),
+                    "records": refused
+                        .iter()
+                        .map(|r| json!({
+                            "session": short(&r.id),
+                            "hijack_record": r.hijack_record,
+                            "reason": r.reason.as_str(),
+                        }))
+                        .collect::<Vec<_>>(),
+                    "store": self.store.target(),
+                }),
+            );
+        }
+        refused
+    }
+
     /// Revokes one session on behalf of operator `by`.
     pub async fn revoke(&self, id: &str, by: &str) -> Result<Option<Session>> {
         let removed = self.store.revoke(id).await?;
@@ -161,6 +207,26 @@ impl Sessions {
         );
         Ok(ids)
     }
+}
+
+/// What refused records mean, for people (short ids only).
+pub fn refused_text(refused: &[Refused]) -> String {
+    let ids: Vec<String> = refused
+        .iter()
+        .map(|r| {
+            format!(
+                "{} ({})",
+                crate::display::Untrusted(short(&r.id)),
+                r.reason.as_str()
+            )
+        })
+        .collect();
+    format!(
+        "{} stored session record(s) refused, not taken for the session they are stored \
+         under (another session's envelope copied there, another master key, or tampering): {}",
+        refused.len(),
+        ids.join(", ")
+    )
 }
 
 /// The first 8 characters of an id: enough to find it, useless to replay.
@@ -537,6 +603,11 @@ async fn run(sessions: Sessions, events: Events, mut rx: mpsc::Receiver<Sessions
                     .await;
                 report.figure(&events, "hijacks", hijacks.to_string()).await;
                 report.snapshot(&events, snap).await;
+                let refused = sessions.report_refused();
+                if !refused.is_empty() {
+                    let msg = refused_text(&refused);
+                    activity(&events, NAME, Level::Warn, msg).await;
+                }
                 tracing::trace!(took = ?started.elapsed(), "sessions polled");
             }
             Err(e) => {

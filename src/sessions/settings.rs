@@ -1,8 +1,10 @@
-//! Redis TLS settings: the `[sessions]` table of `windflow.toml` and the
-//! environment (which wins), for a `rediss://` session store.
+//! Session settings: the `[sessions]` table of `windflow.toml` (the
+//! absolute lifetime, ASCII-only user ids) and, for a `rediss://` session
+//! store, the Redis TLS files (the environment wins).
 //!
 //! ```toml
 //! [sessions]
+//! max_lifetime = "12h"                                   # however active, a session ends then
 //! redis_ca_file = "/etc/windflow/redis-ca.pem"          # WINDFLOW_REDIS_CA_FILE
 //! redis_client_cert = "/etc/windflow/redis-client.pem"  # WINDFLOW_REDIS_CLIENT_CERT
 //! redis_client_key = "/etc/windflow/redis-client.key"   # WINDFLOW_REDIS_CLIENT_KEY (mode 0600)
@@ -56,6 +58,8 @@ pub struct RedisTls {
 struct SessionsTable {
     /// Refuse user ids that are not ASCII (see [`ascii_user_ids`]).
     ascii_user_ids: Option<bool>,
+    /// The absolute lifetime (see [`max_lifetime`]).
+    max_lifetime: Option<String>,
     redis_ca_file: Option<PathBuf>,
     redis_client_cert: Option<PathBuf>,
     redis_client_key: Option<PathBuf>,
@@ -73,6 +77,32 @@ pub fn ascii_user_ids(config: &crate::config::Config) -> std::result::Result<boo
         .try_into()
         .map_err(|e| format!("{} [sessions]: {e}", config.paths.config_file.display()))?;
     Ok(t.ascii_user_ids.unwrap_or(false))
+}
+
+/// `[sessions] max_lifetime` (default 12h): how long after its creation a
+/// session ends, however active (`30m`, `12h`, `1d`; at least a minute).
+pub fn max_lifetime(
+    config: &crate::config::Config,
+) -> std::result::Result<std::time::Duration, String> {
+    let default = std::time::Duration::from_millis(super::model::DEFAULT_MAX_LIFETIME_MS as u64);
+    let Some(table) = crate::config::file_table(config, "sessions")? else {
+        return Ok(default);
+    };
+    let file = config.paths.config_file.display();
+    let t: SessionsTable = table
+        .try_into()
+        .map_err(|e| format!("{file} [sessions]: {e}"))?;
+    let Some(text) = t.max_lifetime else {
+        return Ok(default);
+    };
+    let secs = crate::secrets::model::parse_duration(&text)
+        .map_err(|e| format!("{file} [sessions] max_lifetime: {e}"))?;
+    if secs < 60 {
+        return Err(format!(
+            "{file} [sessions] max_lifetime = {text:?}: at least 1m"
+        ));
+    }
+    Ok(std::time::Duration::from_secs(secs.unsigned_abs()))
 }
 
 impl RedisTls {

@@ -11,11 +11,14 @@ use crate::support::cli::CliEnv;
 
 const T: Duration = Duration::from_secs(20);
 
+/// Alerts to `hook`; `audit log` records as `ops` (an admin in the store).
 fn hooked(hook: &Receiver) -> CliEnv {
-    CliEnv::new().with_var(
-        "WINDFLOW_ALERT_WEBHOOK_URL",
-        &format!("http://127.0.0.1:{}/hook", hook.port),
-    )
+    CliEnv::new()
+        .with_var(
+            "WINDFLOW_ALERT_WEBHOOK_URL",
+            &format!("http://127.0.0.1:{}/hook", hook.port),
+        )
+        .recording_as("ops")
 }
 
 fn critical(env: &CliEnv, user: &str) -> Value {
@@ -361,6 +364,8 @@ fn every_command_s_events_reach_elasticsearch_and_the_agent_drains_the_spool() {
     );
     env.expect(
         &[
+            "--operator",
+            "ops",
             "sessions",
             "create",
             "--user",
@@ -400,6 +405,8 @@ fn every_command_s_events_reach_elasticsearch_and_the_agent_drains_the_spool() {
     // the agent ships it once the server is back.
     server.stop();
     let out = env.run(&[
+        "--operator",
+        "ops",
         "sessions",
         "create",
         "--user",
@@ -420,8 +427,8 @@ fn every_command_s_events_reach_elasticsearch_and_the_agent_drains_the_spool() {
         || {},
     );
     // The restarted server kept nothing (it is in memory): it holds exactly
-    // the spooled event.
-    assert_eq!(indexed_types(&env), ["session_created"]);
+    // the spooled events (the grant's step-up, then the session).
+    assert_eq!(indexed_types(&env), ["step_up", "session_created"]);
 }
 
 /// The agent on a data dir with no alert channel (it only ships).
@@ -455,7 +462,10 @@ impl Drop for AgentEs {
 #[test]
 fn the_console_shows_the_agent_row_or_what_its_absence_means() {
     let hook = servers::receiver();
-    let env = hooked(&hook);
+    let env = CliEnv::new().with_var(
+        "WINDFLOW_ALERT_WEBHOOK_URL",
+        &format!("http://127.0.0.1:{}/hook", hook.port),
+    );
     let agent = Agent::start(&env);
     let pid = agent.child.id().to_string();
     let mut pty = env.signed_in_console("ops", 160, 40);

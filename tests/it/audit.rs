@@ -46,7 +46,7 @@ fn write_lines(p: &Path, lines: &[String]) {
 
 #[test]
 fn cli_log_tail_search_and_verify_names_the_first_edited_removed_or_reordered_record() {
-    let env = Env::new();
+    let env = Env::new().recording_as("ops");
     for (i, (t, u)) in [
         ("signin_success", "alice"),
         ("secret_read", "bob"),
@@ -73,7 +73,8 @@ fn cli_log_tail_search_and_verify_names_the_first_edited_removed_or_reordered_re
             0,
         );
         assert_eq!(v["event_type"], *t);
-        assert_eq!(v["tags"], json!(["security", "audit", t]));
+        assert_eq!(v["tags"], json!(["security", "audit", t, "ingested"]));
+        assert_eq!(v["details"]["actor"], "ops");
     }
     // Bad input is refused with a message naming it, and records nothing.
     let out = env.run(&["audit", "log", "--type", "x", "--details", "[1]"]);
@@ -618,7 +619,7 @@ async fn service_polls_elasticsearch_with_search_after_skipping_and_repeating_no
 
 #[test]
 fn cli_log_ships_to_elasticsearch_or_keeps_the_event_in_the_spool() {
-    let env = Env::new();
+    let env = Env::new().recording_as("ops");
     let mut server = servers::osmem(0);
     let url = server.url();
     let run = |args: &[&str]| {
@@ -700,7 +701,7 @@ fn cli_log_ships_to_elasticsearch_or_keeps_the_event_in_the_spool() {
 #[test]
 fn cli_tail_follow_prints_new_matching_events_as_they_are_logged() {
     use std::io::BufRead;
-    let env = Env::new();
+    let env = Env::new().recording_as("ops");
     env.expect(
         &["audit", "log", "--type", "mfa_lockout", "--user", "old"],
         0,

@@ -396,7 +396,9 @@ async fn osmem_count(url: &str) -> u64 {
 fn cli_log_search_and_tail_sign_in_to_elasticsearch() {
     let osmem = servers::osmem(0);
     let front = es_front(osmem.port, Some((ES_USER, ES_PW)), Some(ES_KEY));
-    let env = Env::new().with_var("ELASTICSEARCH_URL", &front.url());
+    let env = Env::new()
+        .with_var("ELASTICSEARCH_URL", &front.url())
+        .recording_as("ops");
     let run = |args: &[&str], creds: &[(&str, &str)]| {
         let mut cmd = env.cmd(args);
         for (k, v) in creds {

@@ -67,7 +67,7 @@ fn stdout_and_stderr(env: &CliEnv, args: &[&str]) -> (String, String) {
 
 #[test]
 fn audit_tail_and_search_show_hostile_users_and_details_escaped_on_one_line() {
-    let env = CliEnv::new();
+    let env = CliEnv::new().recording_as("ops");
     let details = serde_json::json!({ "note": HOSTILE }).to_string();
     env.expect(
         &[
@@ -105,7 +105,7 @@ fn audit_tail_and_search_show_hostile_users_and_details_escaped_on_one_line() {
 
 #[test]
 fn sessions_list_and_show_show_hostile_users_and_user_agents_escaped() {
-    let env = CliEnv::new();
+    let env = CliEnv::new().acting_as("admin");
     let created = env.json(&[
         "sessions",
         "create",
@@ -182,7 +182,8 @@ fn alerts_escape_slack_markup_and_keep_email_headers_one_line() {
             "WINDFLOW_ALERT_SMTP_URL",
             &format!("smtp://127.0.0.1:{}", smtp.server.port),
         )
-        .with_var("WINDFLOW_ALERT_EMAIL_TO", "oncall@example.test");
+        .with_var("WINDFLOW_ALERT_EMAIL_TO", "oncall@example.test")
+        .recording_as("ops");
     // A user that would ping the channel, link to a phishing page and, in
     // an e-mail subject, add a header and a recipient of its own.
     let user =
@@ -246,7 +247,7 @@ fn alerts_escape_slack_markup_and_keep_email_headers_one_line() {
 #[test]
 fn the_console_writes_no_hostile_sequence_to_the_terminal_and_shows_it_escaped() {
     const T: std::time::Duration = std::time::Duration::from_secs(20);
-    let env = CliEnv::new();
+    let env = CliEnv::new().acting_as("admin");
     env.expect(
         &["audit", "log", "--type", "login_failure", "--user", HOSTILE],
         0,
@@ -274,8 +275,15 @@ fn the_console_writes_no_hostile_sequence_to_the_terminal_and_shows_it_escaped()
     pty.wait_for("adm\\u{202e}n", T)
         .unwrap_or_else(|e| panic!("{e}:\n{}", pty.screen_text()));
     pty.keys("\r");
-    pty.wait_for("user agent", T)
-        .unwrap_or_else(|e| panic!("{e}:\n{}", pty.screen_text()));
+    // The detail's user agent line drawn to its end.
+    pty.wait_until(
+        |text| {
+            text.lines()
+                .any(|l| l.contains("user agent") && l.contains("\\u{9b}31m adm\\u{202e}nimda"))
+        },
+        T,
+    )
+    .unwrap_or_else(|e| panic!("{e}:\n{}", pty.screen_text()));
     let screen = pty.screen_text();
     let ua = line_with(&screen, "user agent");
     assert!(ua.contains(shown), "{ua}");
@@ -482,7 +490,7 @@ fn audit_pane_list_detail_and_dead_letters_show_hostile_text_escaped() {
 #[test]
 fn look_alike_user_ids_are_marked_and_revoke_user_names_them() {
     const T: std::time::Duration = std::time::Duration::from_secs(20);
-    let env = CliEnv::new();
+    let env = CliEnv::new().acting_as("admin");
     let fake = "\u{430}lice";
     let create = |user: &str| {
         env.json(&[
@@ -524,7 +532,7 @@ fn look_alike_user_ids_are_marked_and_revoke_user_names_them() {
         "{show}"
     );
 
-    // No operators yet: revoking needs no second factor.
+    // The acting admin's grant is the second factor.
     let out = env.expect(&["sessions", "revoke-user", "alice"], 0);
     let note = line_with(&out, "not revoked");
     assert!(

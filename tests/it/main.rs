@@ -17,6 +17,7 @@ mod pty_selftest;
 mod robustness;
 mod scans;
 mod secrets;
+mod security;
 mod sessions;
 mod snapshots;
 mod store;

@@ -812,11 +812,13 @@ async fn service_snapshots_follow_changes_redis() {
 
 use crate::support::cli::CliEnv as Cli;
 
-/// The binary on a private data dir, on Redis at `redis` or the embedded store.
+/// The binary on a private data dir, on Redis at `redis` or the embedded
+/// store, acting as an admin with an open grant (creating sessions needs one).
 fn new_cli(redis: Option<String>) -> Cli {
+    let cli = Cli::new().acting_as("ops");
     match redis {
-        Some(url) => Cli::new().with_var("WINDFLOW_REDIS_URL", &url),
-        None => Cli::new(),
+        Some(url) => cli.with_var("WINDFLOW_REDIS_URL", &url),
+        None => cli,
     }
 }
 
@@ -1688,12 +1690,12 @@ mod pane {
 /// that nothing was done and why. Never a success for a failure.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_status_line_tells_how_a_revocation_ended() {
-    use crossterm::event::KeyCode;
+    
     use windflow::console::app::{App, Mode, Msg, Request};
     use windflow::service::Level;
     use windflow::sessions::service::{SessionsEvent, SessionsHandle, Snapshot};
 
-    use crate::console::{focus, press, settings, typed};
+    use crate::console::{focus, settings, typed};
 
     let mut redis = RedisServer::start();
     let keys = Arc::new(Keyring::new(MasterKey::generate()));

@@ -53,6 +53,8 @@ fn write_of(round: usize, i: usize) -> (Write, Vec<String>) {
         2 => {
             let user = format!("user{tag}");
             let args = s(&[
+                "--operator",
+                "ops",
                 "sessions",
                 "create",
                 "--user",
@@ -66,7 +68,16 @@ fn write_of(round: usize, i: usize) -> (Write, Vec<String>) {
         }
         _ => {
             let user = format!("audited{tag}");
-            let args = s(&["audit", "log", "--type", "custom_probe", "--user", &user]);
+            let args = s(&[
+                "--operator",
+                "ops",
+                "audit",
+                "log",
+                "--type",
+                "custom_probe",
+                "--user",
+                &user,
+            ]);
             (Write::Event(user), args)
         }
     }
@@ -144,7 +155,9 @@ fn a_master_key_set_but_empty_or_malformed_is_bad_input_and_makes_no_key() {
         ("  ", "set but empty"),
         ("not-base64!", "base64"),
     ] {
-        let env = CliEnv::new().with_var("WINDFLOW_MASTER_KEY", value);
+        let env = CliEnv::new()
+            .with_var("WINDFLOW_MASTER_KEY", value)
+            .recording_as("ops");
         let out = env.run(&["audit", "log", "--type", "probe", "--user", "u"]);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{value:?}: {err}");
@@ -156,7 +169,7 @@ fn a_master_key_set_but_empty_or_malformed_is_bad_input_and_makes_no_key() {
 
 #[test]
 fn a_lost_key_file_beside_history_is_not_replaced_by_a_new_key() {
-    let env = CliEnv::new();
+    let env = CliEnv::new().recording_as("ops");
     env.expect(&["audit", "log", "--type", "probe", "--user", "u"], 0);
     std::fs::remove_file(env.data().join("master.key")).unwrap();
     let out = env.run(&["audit", "log", "--type", "probe", "--user", "v"]);
@@ -173,7 +186,7 @@ fn a_lost_key_file_beside_history_is_not_replaced_by_a_new_key() {
 #[test]
 fn processes_racing_on_first_use_share_one_new_key() {
     for _ in 0..5 {
-        let env = CliEnv::new();
+        let env = CliEnv::new().recording_as("ops");
         let children: Vec<Child> = (0..20)
             .map(|i| {
                 let user = format!("u{i}");
@@ -246,7 +259,7 @@ fn a_lost_store_beside_history_is_not_taken_for_a_first_run() {
 
 #[test]
 fn audit_verify_without_the_sealing_key_says_it_cannot_verify_not_tampered() {
-    let env = CliEnv::new();
+    let env = CliEnv::new().recording_as("ops");
     env.expect(&["audit", "log", "--type", "probe", "--user", "u"], 0);
     let other = windflow::crypto::MasterKey::generate();
     let verify = |args: &[&str]| {
@@ -284,7 +297,9 @@ fn an_append_after_a_cut_or_a_lost_head_records_the_gap_and_alerts_it() {
     let hook = crate::support::audit_servers::receiver();
     let url = format!("http://127.0.0.1:{}/hook", hook.port);
     for cut in ["last line", "head anchor"] {
-        let env = CliEnv::new().with_var("WINDFLOW_ALERT_WEBHOOK_URL", &url);
+        let env = CliEnv::new()
+            .with_var("WINDFLOW_ALERT_WEBHOOK_URL", &url)
+            .recording_as("ops");
         for u in ["a", "b", "c"] {
             env.expect(&["audit", "log", "--type", "probe", "--user", u], 0);
         }
@@ -323,7 +338,7 @@ fn audit_files_behind_symlinks_and_shared_data_dirs_are_refused_with_the_fix() {
     use std::os::unix::fs::PermissionsExt;
     // The month's log, then its head anchor, linked to a file elsewhere.
     for which in ["log", "head"] {
-        let env = CliEnv::new();
+        let env = CliEnv::new().recording_as("ops");
         env.expect(&["audit", "log", "--type", "probe", "--user", "a"], 0);
         let log = audit_log_file(&env);
         let file = match which {
@@ -345,7 +360,7 @@ fn audit_files_behind_symlinks_and_shared_data_dirs_are_refused_with_the_fix() {
         );
     }
     // A data dir others may write to.
-    let env = CliEnv::new();
+    let env = CliEnv::new().recording_as("ops");
     env.expect(&["audit", "log", "--type", "probe", "--user", "a"], 0);
     std::fs::set_permissions(env.data(), std::fs::Permissions::from_mode(0o777)).unwrap();
     let out = env.run(&["audit", "log", "--type", "probe", "--user", "b"]);
@@ -365,7 +380,7 @@ fn a_master_key_file_of_another_user_is_refused() {
         eprintln!("skipped: giving a file to another user needs root (CI runs as root)");
         return;
     }
-    let env = CliEnv::new();
+    let env = CliEnv::new().recording_as("ops");
     env.expect(&["audit", "log", "--type", "probe", "--user", "a"], 0);
     let key = env.data().join("master.key");
     std::os::unix::fs::chown(&key, Some(65534), Some(65534)).unwrap();

@@ -701,18 +701,18 @@ fn container_checks(cx: &mut Ctx, c: &Value, pod_sc: Option<&Value>) {
     }
     for e in c.get("env").and_then(Value::as_array).into_iter().flatten() {
         let ename = e.get("name").and_then(Value::as_str).unwrap_or("");
-        let literal = e
-            .get("value")
-            .and_then(Value::as_str)
-            .is_some_and(|v| !v.trim().is_empty());
-        if literal && sensitive_name(ename) {
-            // The value itself is never repeated.
-            cx.add(
-                "secret-in-env",
-                Some(name),
-                format!("env {ename} holds a literal value"),
-            );
+        let value = e.get("value").and_then(Value::as_str).unwrap_or("");
+        if value.trim().is_empty() {
+            continue;
         }
+        // By the value's look (a key or token under any name), else by the
+        // name. The value itself is never repeated.
+        let message = match super::secret_values::kind(value) {
+            Some(kind) => format!("env {ename} holds {kind} as a literal value"),
+            None if sensitive_name(ename) => format!("env {ename} holds a literal value"),
+            None => continue,
+        };
+        cx.add("secret-in-env", Some(name), message);
     }
 }
 

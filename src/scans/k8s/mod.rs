@@ -24,6 +24,7 @@
 
 pub mod checks;
 pub mod load;
+pub mod secret_values;
 pub mod yaml11;
 
 use std::collections::{HashMap, HashSet};

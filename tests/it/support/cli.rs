@@ -42,6 +42,8 @@ const CLEARED: &[&str] = &[
 pub struct CliEnv {
     pub root: tempfile::TempDir,
     vars: Vec<(String, String)>,
+    /// The admin of [`CliEnv::acting_as`], who adds later operators.
+    acting: Option<String>,
 }
 
 impl CliEnv {
@@ -49,6 +51,7 @@ impl CliEnv {
         Self {
             root: tempfile::tempdir().unwrap(),
             vars: Vec::new(),
+            acting: None,
         }
     }
 
@@ -147,7 +150,13 @@ impl CliEnv {
             ("USER".into(), operator.into()),
             ("WINDFLOW_OPERATOR".into(), operator.into()),
         ];
-        vars.extend(self.vars.iter().cloned());
+        // The console signs in as `operator`, not as the acting admin.
+        vars.extend(
+            self.vars
+                .iter()
+                .filter(|(k, _)| k != "WINDFLOW_OPERATOR")
+                .cloned(),
+        );
         let env: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let mut pty = crate::support::pty::Pty::spawn(
             &crate::support::windflow_bin(),
@@ -164,14 +173,22 @@ impl CliEnv {
         pty
     }
 
-    /// `name` added as the first operator (an admin) and its second factor
-    /// confirmed with the code of now; returns its key and that moment.
+    /// `name` added as an admin (the first operator, or by the acting admin
+    /// of [`CliEnv::acting_as`]) and its second factor confirmed with the
+    /// code of now; returns its key and that moment.
     fn enrolled(&self, name: &str) -> (windflow::mfa::TotpKey, u64) {
         use secrecy::ExposeSecret;
-        let added = self.json(&["operators", "add", name, "--json"]);
-        let secret = added["enrollment"]["secret"]
-            .as_str()
-            .expect("an enrolment secret");
+        let added = self.json(&["operators", "add", name, "--role", "admin", "--json"]);
+        let enrolment = match added["enrollment"]["secret"].as_str() {
+            Some(_) => added["enrollment"].clone(),
+            // Not the first: enrolled with the token `operators add` printed.
+            None => {
+                assert!(self.acting.is_some(), "{name} is not the first operator");
+                let token = added["enrolment_token"].as_str().expect("a token");
+                self.json(&["mfa", "enroll", name, "--token", token, "--json"])
+            }
+        };
+        let secret = enrolment["secret"].as_str().expect("an enrolment secret");
         let key =
             windflow::mfa::TotpKey::from_base32(secret, windflow::mfa::Algorithm::Sha1, 6, 30)
                 .unwrap();
@@ -193,6 +210,36 @@ impl CliEnv {
         // The next 30 s step's code: the confirming one may not be used twice.
         self.expect(&["--operator", name, "login", "--code", &code(now + 30)], 0);
         key
+    }
+
+    /// `name` added as the first operator (an admin) with an open grant,
+    /// and acting in every later run (`WINDFLOW_OPERATOR`): for tests of
+    /// commands that need an operator, such as `sessions create`.
+    pub fn acting_as(mut self, name: &str) -> Self {
+        self.operator_with_grant(name);
+        self.acting = Some(name.to_owned());
+        self.with_var("WINDFLOW_OPERATOR", name)
+    }
+
+    /// `name` put in the store as its first operator (an admin, without a
+    /// second factor) and named in every later run (`WINDFLOW_OPERATOR`):
+    /// enough for commands without step-up, such as `audit log`. Written
+    /// straight into the store, so the audit log stays empty and no master
+    /// key is made (the tests of the log and the key count on both).
+    pub fn recording_as(self, name: &str) -> Self {
+        use std::sync::Arc;
+        use windflow::audit::{Audit, Discard};
+        use windflow::crypto::{Keyring, MasterKey};
+        let store = windflow::store::Store::open(&self.data()).unwrap();
+        windflow::auth::Auth::new(
+            store,
+            Arc::new(Keyring::new(MasterKey::generate())),
+            Audit::new(Arc::new(Discard)),
+            windflow::mfa::Policy::default(),
+        )
+        .add_first_operator(name, windflow::auth::Role::Admin)
+        .unwrap();
+        self.with_var("WINDFLOW_OPERATOR", name)
     }
 
     /// Every security event of the local audit log so far.
