@@ -80,7 +80,7 @@ pub enum Object<'a> {
     NetworkPolicy(&'a NetworkPolicy),
 }
 
-impl Object<'_> {
+impl<'a> Object<'a> {
     pub fn kind(&self) -> &'static str {
         match self {
             Object::Namespace(_) => "Namespace",
@@ -90,7 +90,7 @@ impl Object<'_> {
         }
     }
 
-    pub fn meta(&self) -> &ObjectMeta {
+    pub fn meta(&self) -> &'a ObjectMeta {
         match self {
             Object::Namespace(o) => &o.metadata,
             Object::ResourceQuota(o) => &o.metadata,
@@ -99,7 +99,7 @@ impl Object<'_> {
         }
     }
 
-    pub fn name(&self) -> &str {
+    pub fn name(&self) -> &'a str {
         self.meta().name.as_deref().unwrap_or_default()
     }
 

@@ -108,6 +108,7 @@ pub fn from_dir(dir: &Path) -> FolderState {
             meta.entry("namespace")
                 .or_insert_with(|| serde_json::Value::String(o.namespace.clone()));
         }
+        quantities_as_strings(&mut value);
         let read = match kind {
             "Namespace" => typed(value).map(|v| out.state.namespaces.push(v)),
             "Pod" => typed(value).map(|v| out.state.pods.push(v)),
@@ -123,6 +124,47 @@ pub fn from_dir(dir: &Path) -> FolderState {
         }
     }
     out
+}
+
+/// Maps whose values are resource quantities.
+const QUANTITY_MAPS: [&str; 12] = [
+    "limits",
+    "requests",
+    "hard",
+    "used",
+    "default",
+    "defaultRequest",
+    "max",
+    "min",
+    "maxLimitRequestRatio",
+    "overhead",
+    "capacity",
+    "allocatable",
+];
+
+/// Quantities written as YAML numbers (`cpu: 1`) as the strings Kubernetes'
+/// types hold: the API server takes both.
+fn quantities_as_strings(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::Object(m) => {
+            for (k, child) in m.iter_mut() {
+                match child {
+                    Value::Object(q) if QUANTITY_MAPS.contains(&k.as_str()) => {
+                        for amount in q.values_mut() {
+                            if let Value::Number(n) = amount {
+                                *amount = Value::String(n.to_string());
+                            }
+                        }
+                    }
+                    Value::Number(n) if k == "sizeLimit" => *child = Value::String(n.to_string()),
+                    _ => quantities_as_strings(child),
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(quantities_as_strings),
+        _ => {}
+    }
 }
 
 /// A JSON value as a Kubernetes type; the error names the field.

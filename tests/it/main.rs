@@ -10,6 +10,7 @@ mod console;
 mod crypto;
 mod e2e;
 mod hostile;
+mod isolation;
 mod mfa;
 mod operators;
 mod pty_selftest;
