@@ -23,6 +23,9 @@ pub struct FileConfig {
     pub mouse: Option<bool>,
     pub clock: Option<Clock>,
     pub data_dir: Option<PathBuf>,
+    /// Deployment specs (default: `deployments/` in the config dir; a
+    /// relative path is relative to the config file's folder).
+    pub deployments_dir: Option<PathBuf>,
     pub log_level: Option<String>,
     /// Lock the console after this many idle minutes (0: never).
     pub auto_lock_minutes: Option<u64>,
@@ -39,6 +42,9 @@ pub struct FileConfig {
     pub sessions: Option<toml::Table>,
     /// The `[agent]` table (the lease of several agents), read by `agent::settings`.
     pub agent: Option<toml::Table>,
+    /// The `[isolation]` table (the cluster folder), read by
+    /// `isolation::settings`.
+    pub isolation: Option<toml::Table>,
     /// The `[secrets]` table (backend, Vault, rotation rules): checked and
     /// read by `secrets::settings`; not kept here, as it may hold a token.
     pub secrets: Option<serde::de::IgnoredAny>,
@@ -87,6 +93,7 @@ pub struct Paths {
     pub themes_dir: PathBuf,
     pub keymaps_dir: PathBuf,
     pub keymap_overrides: PathBuf,
+    pub deployments_dir: PathBuf,
 }
 
 /// The effective configuration.
@@ -386,6 +393,11 @@ impl Config {
             file.step_up_minutes,
             5,
         )?;
+        // Relative to the config file's folder, where the specs sit beside it.
+        let deployments_dir = match file.deployments_dir {
+            Some(d) => config_file.parent().unwrap_or(Path::new(".")).join(d),
+            None => base.config.join("deployments"),
+        };
         let paths = Paths {
             config_file,
             config_file_exists,
@@ -396,6 +408,7 @@ impl Config {
             themes_dir: base.config.join("themes"),
             keymaps_dir: base.config.join("keymaps"),
             keymap_overrides: base.config.join("keymap.toml"),
+            deployments_dir,
         };
         Ok(Self {
             operator,

@@ -125,6 +125,13 @@ pub const DOMAINS: &[Domain] = &[
         agent: None,
     },
     Domain {
+        id: crate::isolation::service::NAME,
+        permissions: &["isolation.apply"],
+        agent_duties: &[],
+        console: crate::isolation::service::console,
+        agent: None,
+    },
+    Domain {
         id: crate::audit::service::SERVICE,
         permissions: &["audit.log"],
         agent_duties: &["alert delivery", "Elasticsearch shipping"],

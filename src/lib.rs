@@ -11,6 +11,7 @@ pub mod config;
 pub mod console;
 pub mod crypto;
 pub mod demo;
+pub mod deployments;
 pub mod display;
 pub mod domains;
 pub mod fsutil;

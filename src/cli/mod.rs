@@ -7,6 +7,8 @@
 pub mod audit;
 pub mod auth;
 mod config;
+pub mod deployments;
+pub mod isolate;
 pub mod isolate_cluster;
 mod read_only;
 pub mod scans;
@@ -148,6 +150,16 @@ pub enum Command {
     Scan {
         #[command(subcommand)]
         command: crate::cli::scans::ScanCommand,
+    },
+    /// Deployment specs (shared by isolation and compliance): list, show, check.
+    Deployments {
+        #[command(subcommand)]
+        command: crate::cli::deployments::DeploymentsCommand,
+    },
+    /// Namespace isolation per deployment: plan, status, matrix, can-reach.
+    Isolate {
+        #[command(subcommand)]
+        command: crate::cli::isolate::IsolateCommand,
     },
     /// Secrets (embedded store or Vault KV v2): list, get, put, history, diff, rotate, rollback.
     Secrets(Box<crate::cli::secrets::SecretsArgs>),
@@ -328,6 +340,8 @@ fn run_command(cli: Cli, config: &Config) -> Result<ExitCode, CliError> {
         Some(Command::Crypto { command }) => crate::cli::auth::run_crypto(&config, command),
         Some(Command::Scan { command }) => crate::cli::scans::run(&config, command),
         Some(Command::Secrets(args)) => crate::cli::secrets::run(&config, *args),
+        Some(Command::Deployments { command }) => crate::cli::deployments::run(&config, command),
+        Some(Command::Isolate { command }) => crate::cli::isolate::run(&config, command),
         Some(Command::Sessions { command }) => {
             crate::cli::sessions::run(&config, cli.global.redis_url.as_deref(), command)
         }

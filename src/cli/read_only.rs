@@ -75,6 +75,21 @@ pub fn changes(command: &Command) -> Option<(&'static str, &'static str)> {
         Command::Agent {
             command: Some(AgentCommand::Status { .. }),
         } => None,
+        Command::Deployments { .. } => None,
+        Command::Isolate { command } => match command {
+            super::isolate::IsolateCommand::Plan { .. } => Some((
+                "isolate plan",
+                "writes the deployments' manifests into the cluster folder",
+            )),
+            super::isolate::IsolateCommand::Apply { .. } => Some((
+                "isolate apply",
+                "applies the deployment's objects to the cluster",
+            )),
+            super::isolate::IsolateCommand::Status { .. }
+            | super::isolate::IsolateCommand::Matrix { .. }
+            | super::isolate::IsolateCommand::CanReach { .. }
+            | super::isolate::IsolateCommand::Diff { .. } => None,
+        },
     }
 }
 

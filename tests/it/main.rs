@@ -10,6 +10,7 @@ mod console;
 mod crypto;
 mod e2e;
 mod hostile;
+mod isolation;
 mod isolation_cluster;
 mod mfa;
 mod operators;

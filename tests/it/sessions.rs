@@ -1690,7 +1690,6 @@ mod pane {
 /// that nothing was done and why. Never a success for a failure.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_status_line_tells_how_a_revocation_ended() {
-    
     use windflow::console::app::{App, Mode, Msg, Request};
     use windflow::service::Level;
     use windflow::sessions::service::{SessionsEvent, SessionsHandle, Snapshot};

@@ -152,13 +152,13 @@ pub const CHECKS: &[Check] = &[
     c(
         "network-policy",
         Medium,
-        "No NetworkPolicy selects the pod",
-        "Add a NetworkPolicy in the namespace whose podSelector matches the pod's labels.",
+        "No NetworkPolicy covers the pod's ingress and egress",
+        "Add NetworkPolicies in the namespace whose podSelector matches the pod's labels, with policyTypes [Ingress, Egress].",
     ),
     c(
         "default-deny",
         Medium,
-        "Namespace without a default-deny policy",
+        "Namespace without a default-deny policy for ingress and egress",
         "Add a NetworkPolicy with podSelector: {} and policyTypes [Ingress, Egress] and no rules.",
     ),
     c(
@@ -294,8 +294,31 @@ fn service_selects(svc: &Object, labels: Option<&Map<String, Value>>) -> bool {
     sel.iter().all(|(k, v)| labels.get(k) == Some(v))
 }
 
-/// Whether a NetworkPolicy denies all ingress of every pod in its namespace.
-fn is_default_deny(np: &Object) -> bool {
+/// The directions a NetworkPolicy isolates the pods it selects for:
+/// (ingress, egress). Without `policyTypes`, Kubernetes gives a policy
+/// `Ingress`, and `Egress` when it has egress rules.
+fn policy_types(np: &Object) -> (bool, bool) {
+    let spec = np.value.get("spec");
+    let has_egress_rules = spec
+        .and_then(|s| s.get("egress"))
+        .and_then(Value::as_array)
+        .is_some_and(|a| !a.is_empty());
+    match spec
+        .and_then(|s| s.get("policyTypes"))
+        .and_then(Value::as_array)
+    {
+        Some(types) => (
+            types.iter().any(|t| t == "Ingress"),
+            types.iter().any(|t| t == "Egress"),
+        ),
+        None => (true, has_egress_rules),
+    }
+}
+
+/// Whether a NetworkPolicy denies all of `direction` (`ingress` or
+/// `egress`) to every pod in its namespace: it selects them all, isolates
+/// them for that direction and has no rule for it.
+fn denies_all(np: &Object, direction: &str) -> bool {
     let spec = np.value.get("spec");
     let sel = spec.and_then(|s| s.get("podSelector"));
     let selects_all = sel.and_then(Value::as_object).is_none_or(|m| {
@@ -306,16 +329,17 @@ fn is_default_deny(np: &Object) -> bool {
                 .and_then(Value::as_array)
                 .is_none_or(Vec::is_empty)
     });
-    let types: Vec<&str> = spec
-        .and_then(|s| s.get("policyTypes"))
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_else(|| vec!["Ingress"]);
-    let no_ingress = spec
-        .and_then(|s| s.get("ingress"))
+    let (ingress, egress) = policy_types(np);
+    let isolates = if direction == "ingress" {
+        ingress
+    } else {
+        egress
+    };
+    let no_rules = spec
+        .and_then(|s| s.get(direction))
         .and_then(Value::as_array)
         .is_none_or(Vec::is_empty);
-    selects_all && types.contains(&"Ingress") && no_ingress
+    selects_all && isolates && no_rules
 }
 
 /// Splits an image reference into (tag, has a digest).
@@ -429,11 +453,14 @@ pub fn run(objects: &[Object]) -> Vec<K8sFinding> {
             .and_then(Value::as_object)?;
         (!sel.is_empty()).then_some(Some(sel))
     });
-    let denied: HashSet<&str> = objects
-        .iter()
-        .filter(|o| o.kind == "NetworkPolicy" && is_default_deny(o))
-        .map(|o| o.namespace.as_str())
-        .collect();
+    let denied = |direction: &str| -> HashSet<&str> {
+        objects
+            .iter()
+            .filter(|o| o.kind == "NetworkPolicy" && denies_all(o, direction))
+            .map(|o| o.namespace.as_str())
+            .collect()
+    };
+    let (denied_ingress, denied_egress) = (denied("ingress"), denied("egress"));
     // Service accounts that do not mount their token, by (namespace, name).
     let accounts: HashSet<(&str, &str)> = objects
         .iter()
@@ -481,18 +508,28 @@ pub fn run(objects: &[Object]) -> Vec<K8sFinding> {
         };
         pod_checks(&mut cx, spec, &accounts);
         let labels = o.pod_labels();
-        let selected = policies
+        let (ingress, egress) = policies
             .candidates(&o.namespace, labels)
-            .any(|p| selector_matches(p.value.pointer("/spec/podSelector"), labels));
-        if !selected {
-            cx.add(
-                "network-policy",
-                None,
-                format!(
-                    "no NetworkPolicy in namespace {} selects these pods",
-                    o.namespace
-                ),
-            );
+            .filter(|p| selector_matches(p.value.pointer("/spec/podSelector"), labels))
+            .map(policy_types)
+            .fold((false, false), |(i, e), (pi, pe)| (i || pi, e || pe));
+        let open = match (ingress, egress) {
+            (true, true) => None,
+            (false, false) => Some(format!(
+                "no NetworkPolicy in namespace {} selects these pods: their ingress and egress are open",
+                o.namespace
+            )),
+            (true, false) => Some(
+                "the NetworkPolicies selecting these pods cover ingress only: their egress is open"
+                    .to_string(),
+            ),
+            (false, true) => Some(
+                "the NetworkPolicies selecting these pods cover egress only: their ingress is open"
+                    .to_string(),
+            ),
+        };
+        if let Some(message) = open {
+            cx.add("network-policy", None, message);
         }
         let long_running = !matches!(o.kind.as_str(), "Job" | "CronJob");
         let targeted = services
@@ -515,9 +552,21 @@ pub fn run(objects: &[Object]) -> Vec<K8sFinding> {
             }
         }
     }
-    // Namespaces: a default-deny policy each.
+    // Namespaces: a default-deny policy each, for ingress and egress.
     for (ns, origin) in namespaces {
-        if !denied.contains(ns) {
+        let missing = match (denied_ingress.contains(ns), denied_egress.contains(ns)) {
+            (true, true) => None,
+            (false, false) => Some(format!(
+                "namespace {ns} has no NetworkPolicy denying all ingress and egress by default"
+            )),
+            (true, false) => Some(format!(
+                "namespace {ns} denies ingress by default but not egress"
+            )),
+            (false, true) => Some(format!(
+                "namespace {ns} denies egress by default but not ingress"
+            )),
+        };
+        if let Some(message) = missing {
             let file = origin.file_label();
             let c = check("default-deny");
             out.push(K8sFinding {
@@ -527,9 +576,7 @@ pub fn run(objects: &[Object]) -> Vec<K8sFinding> {
                 namespace: ns.to_string(),
                 name: ns.to_string(),
                 container: None,
-                message: format!(
-                    "namespace {ns} has no NetworkPolicy denying all ingress by default"
-                ),
+                message,
                 remediation: c.remediation,
                 file,
                 document: if origin.kind == "Namespace" {
