@@ -1058,3 +1058,72 @@ fn sign_in_starts_in_the_operator_field_when_none_is_configured() {
         assert_eq!(operator, want, "configured {configured}");
     }
 }
+
+/// A pane with nothing in it, for pane-bar tests (the anomalies and
+/// compliance panes are still to come).
+struct Blank(&'static str, &'static str);
+
+impl windflow::console::panes::Pane for Blank {
+    fn id(&self) -> &'static str {
+        self.0
+    }
+    fn title(&self) -> &'static str {
+        self.1
+    }
+    fn handle(
+        &mut self,
+        _: &str,
+        _: &windflow::console::panes::Shared,
+        _: &mut Vec<windflow::console::panes::Effect>,
+    ) -> bool {
+        false
+    }
+    fn render(
+        &mut self,
+        _: &mut ratatui::Frame,
+        _: ratatui::layout::Rect,
+        _: &windflow::console::panes::RenderCtx,
+    ) {
+    }
+    fn set_filter(&mut self, _: Option<windflow::console::filter::Filter>) {}
+    fn filter(&self) -> Option<&windflow::console::filter::Filter> {
+        None
+    }
+    fn selected_text(&self, _: &windflow::console::panes::Shared) -> Option<String> {
+        None
+    }
+}
+
+/// Ten panes and more: `1`..`9` and `0` reach the first ten, `:pane NAME`
+/// any (completed), and the pane bar still shows every number at 80x24.
+#[test]
+fn ten_panes_and_more_fit_the_bar_and_are_reached_by_key_and_name() {
+    let mut panes = console::panes();
+    let at = panes.len() - 1;
+    for (id, title) in [
+        ("anomalies", "Anomalies"),
+        ("compliance", "Compliance"),
+        ("extra", "Extra"),
+    ] {
+        panes.insert(at, Box::new(Blank(id, title)));
+    }
+    assert_eq!(panes.len(), 11);
+    let tenth = panes[9].id();
+    let mut app = App::new(settings(), panes, "dark", "vim").unwrap();
+    let s = screen(&mut app, 80, 24);
+    let bar = s.lines().next().unwrap();
+    for n in ["1 ", "2 ", "3 ", "4 ", "5 ", "6 ", "7 ", "8 ", "9 ", "0 "] {
+        assert!(bar.contains(&format!(" {n}")), "{n:?} missing in {bar:?}");
+    }
+    typed(&mut app, "0");
+    assert_eq!(app.pane().id(), tenth, "0 is the tenth pane");
+    // The eleventh has no key: the palette completes its name.
+    let last = app.panes[10].id().to_owned();
+    assert!(
+        windflow::console::palette::completions(&app, "pane ex")
+            .contains(&"pane extra".to_string())
+    );
+    let mut out = Vec::new();
+    app.run_command(&format!("pane {last}"), &mut out);
+    assert_eq!(app.pane().id(), last);
+}
