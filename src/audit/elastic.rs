@@ -183,19 +183,15 @@ impl EsClient {
         }
     }
 
-    /// Unreachable, saying why at the root (`Connection refused`), which
-    /// the client's own message leaves out.
+    /// Unreachable, saying why: the root cause (`Connection refused (os
+    /// error 111)`), which the client's own message ("error sending request
+    /// for url ...") leaves out.
     fn unreachable_by(&self, e: elasticsearch::Error) -> EsError {
         let mut root: &dyn std::error::Error = &e;
         while let Some(next) = root.source() {
             root = next;
         }
-        let (outer, inner) = (e.to_string(), root.to_string());
-        if outer.ends_with(&inner) {
-            self.unreachable(outer)
-        } else {
-            self.unreachable(format!("{outer}: {inner}"))
-        }
+        self.unreachable(root)
     }
 
     async fn check(&self, resp: elasticsearch::http::response::Response) -> Result<Value, EsError> {
