@@ -74,6 +74,9 @@ pub struct Answer {
     pub source: Source,
     /// Elasticsearch's sort key of its newest event (to follow on from).
     pub cursor: Option<Value>,
+    /// How many events Elasticsearch held just before it answered (a
+    /// follower notices when it holds fewer).
+    pub indexed: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -148,22 +151,30 @@ impl Reader {
                 events: Vec::new(),
                 source: Source::Local,
                 cursor: None,
+                indexed: None,
             });
         };
         let now = now_ms();
         // The spool before Elasticsearch: an event shipped in between is in
         // one or the other (or both: deduplicated), never in neither.
         let unindexed = self.unindexed(filter, now)?;
-        match es_latest(client, filter, keep, now).await {
-            Ok((events, cursor)) => Ok(Answer {
+        let read = async {
+            let indexed = client.count().await?;
+            let (events, cursor) = es_latest(client, filter, keep, now).await?;
+            Ok::<_, EsError>((indexed, events, cursor))
+        };
+        match read.await {
+            Ok((indexed, events, cursor)) => Ok(Answer {
                 events: merge(events, unindexed, keep),
                 source: Source::Elasticsearch,
                 cursor,
+                indexed: Some(indexed),
             }),
             Err(e) => Ok(Answer {
                 events: Vec::new(),
                 source: Source::fallback(&e),
                 cursor: None,
+                indexed: None,
             }),
         }
     }
@@ -398,7 +409,7 @@ impl Follow {
             client,
             after: answer.cursor.clone(),
             since: now_ms(),
-            count: None,
+            count: answer.indexed,
             attempt: 0,
             next_try: tokio::time::Instant::now(),
         });

@@ -427,3 +427,49 @@ async fn the_pane_names_its_source_answers_from_the_local_log_while_elasticsearc
     assert_eq!(rows(&s, "revoker"), 1, "{s}");
     assert!(s.contains("Audit · elasticsearch · 4 shown"), "{s}");
 }
+
+/// Deletes an index of the server at `port` (as retention, or an operator, would).
+fn delete_index(port: u16, index: &str) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "DELETE /{index} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+/// Elasticsearch losing events without going down (an index deleted, a
+/// restart between two polls): the tail reads it again instead of listing
+/// what it no longer has.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_elasticsearch_no_longer_has_leave_the_tail_without_an_outage() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let server = servers::osmem(0);
+    let client = EsClient::new(&es(&server.url())).unwrap();
+    client.put_template().await.unwrap();
+    let gone = SecurityEvent::new("deployment", Some("gone"), json!({}));
+    client.bulk(std::slice::from_ref(&gone)).await.unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let settings_ = AuditSettings {
+        elasticsearch: Some(es(&server.url())),
+        ..AuditSettings::default()
+    };
+    let mut tail = crate::support::audit_tail::Tailed::spawn(&settings_, data.path(), None);
+    tail.until("the event", |t| t.users() == ["gone"]).await;
+    delete_index(server.port, &windflow::audit::elastic::index_for(&gone));
+    tail.until("the event gone", |t| t.ring.is_empty() && t.resets == 2)
+        .await;
+    assert_eq!(
+        tail.source,
+        Some(windflow::audit::query::Source::Elasticsearch)
+    );
+    assert!(
+        tail.said("holds fewer events than before"),
+        "{:?}",
+        tail.log
+    );
+}
