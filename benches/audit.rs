@@ -180,5 +180,54 @@ fn render(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, tail_ingest, local_sink, render);
+/// A burst reaching the pane: the audit service reads 1M events appended to
+/// the local log and sends them through the domain's channel, in batches.
+fn service_burst(c: &mut Criterion) {
+    let n = if measuring() { 1_000_000 } else { 10_000 };
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().join("audit");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join(windflow::audit::local::file_name("2026-01")),
+        jsonl(&events(n)),
+    )
+    .unwrap();
+    let settings = windflow::audit::settings::AuditSettings::default();
+    let mut g = c.benchmark_group("tail_service_burst_1m");
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(20));
+    g.throughput(Throughput::Elements(n as u64));
+    g.bench_function("local_log_to_pane_channel", |b| {
+        b.iter_batched(
+            || {
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .unwrap()
+            },
+            |rt| {
+                rt.block_on(async {
+                    let (sink, mut common, mut rx) = windflow::service::detached();
+                    tokio::spawn(async move { while common.recv().await.is_some() {} });
+                    windflow::audit::service::spawn(&settings, data.path(), sink).unwrap();
+                    let mut got = 0u64;
+                    while got < n as u64 {
+                        match rx.recv().await.expect("the service runs") {
+                            AuditEvent::Reset { events: b, .. } | AuditEvent::Events(b) => {
+                                got += b.skipped + b.events.len() as u64
+                            }
+                            _ => {}
+                        }
+                    }
+                });
+                rt
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, tail_ingest, local_sink, render, service_burst);
 criterion_main!(benches);
