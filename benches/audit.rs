@@ -8,7 +8,7 @@
 //! The 1M-event JSON-lines file is written to `target/audit-bench-1m.jsonl`
 //! for bench/audit-jq.sh.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
@@ -16,10 +16,11 @@ use rand::SeedableRng;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use windflow::audit::local::LocalLog;
-use windflow::audit::service::Feed;
+use windflow::audit::query::Source;
+use windflow::audit::service::{AuditEvent, Batch};
 use windflow::audit::tail::{Ring, TailFilter, ingest_lines};
 use windflow::audit::{SecurityEvent, Severity};
-use windflow::console::app::{App, Settings};
+use windflow::console::app::{App, Msg, Settings};
 use windflow::console::{self, view};
 use windflow::crypto::{Keyring, MasterKey};
 
@@ -117,11 +118,7 @@ fn local_sink(c: &mut Criterion) {
 }
 
 fn render(c: &mut Criterion) {
-    let mut feed = Feed::new(100_000, "local log");
-    for e in events(100_000) {
-        feed.ring.push(e);
-    }
-    let feed = Arc::new(Mutex::new(feed));
+    let (feed, rx) = windflow::service::Wake::default().channel();
     let settings = Settings {
         operator: "alice".into(),
         ..Settings::default()
@@ -129,10 +126,23 @@ fn render(c: &mut Criterion) {
     let mut panes = console::panes();
     for p in &mut panes {
         if p.id() == "audit" {
-            *p = Box::new(windflow::audit::pane::AuditPane::new(Some(feed.clone())));
+            *p = Box::new(windflow::audit::pane::AuditPane::new(rx, 100_000));
+            break;
         }
     }
     let mut app = App::new(settings, panes, "dark", "vim").unwrap();
+    // The pane's events come as the audit service sends them: in batches.
+    let send = |app: &mut App, ev: AuditEvent| {
+        assert!(feed.try_send(ev));
+        app.update(Msg::Wake);
+    };
+    send(
+        &mut app,
+        AuditEvent::Reset {
+            source: Source::Local,
+            events: Batch::new(events(100_000)),
+        },
+    );
     let key = |c: char| {
         windflow::console::app::Msg::Key(crossterm::event::KeyEvent::new(
             crossterm::event::KeyCode::Char(c),
@@ -158,21 +168,66 @@ fn render(c: &mut Criterion) {
     g.bench_function("filtered_steady", |b| {
         b.iter(|| term.draw(|f| view::render(&mut app, f)).unwrap().area.width)
     });
-    // 1,000 new events arrive between frames (the ring stays full).
+    // 1,000 new events arrive between frames (the ring stays full), in one
+    // batch through the audit domain's channel.
     let fresh = events(1000);
     g.bench_function("filtered_1k_new_per_frame", |b| {
         b.iter(|| {
-            {
-                let mut f = feed.lock().unwrap();
-                for e in &fresh {
-                    f.ring.push(e.clone());
-                }
-            }
+            send(&mut app, AuditEvent::Events(Batch::new(fresh.clone())));
             term.draw(|f| view::render(&mut app, f)).unwrap().area.width
         })
     });
     g.finish();
 }
 
-criterion_group!(benches, tail_ingest, local_sink, render);
+/// A burst reaching the pane: the audit service reads 1M events appended to
+/// the local log and sends them through the domain's channel, in batches.
+fn service_burst(c: &mut Criterion) {
+    let n = if measuring() { 1_000_000 } else { 10_000 };
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().join("audit");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join(windflow::audit::local::file_name("2026-01")),
+        jsonl(&events(n)),
+    )
+    .unwrap();
+    let settings = windflow::audit::settings::AuditSettings::default();
+    let mut g = c.benchmark_group("tail_service_burst_1m");
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(20));
+    g.throughput(Throughput::Elements(n as u64));
+    g.bench_function("local_log_to_pane_channel", |b| {
+        b.iter_batched(
+            || {
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .unwrap()
+            },
+            |rt| {
+                rt.block_on(async {
+                    let (sink, mut common, mut rx) = windflow::service::detached();
+                    tokio::spawn(async move { while common.recv().await.is_some() {} });
+                    windflow::audit::service::spawn(&settings, data.path(), sink).unwrap();
+                    let mut got = 0u64;
+                    while got < n as u64 {
+                        match rx.recv().await.expect("the service runs") {
+                            AuditEvent::Reset { events: b, .. } | AuditEvent::Events(b) => {
+                                got += b.skipped + b.events.len() as u64
+                            }
+                            _ => {}
+                        }
+                    }
+                });
+                rt
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, tail_ingest, local_sink, render, service_burst);
 criterion_main!(benches);

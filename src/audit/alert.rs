@@ -380,8 +380,8 @@ pub struct DeadLetter {
     pub at: SystemTime,
 }
 
-/// What delivery has done; shared with the pane and the Overview.
-#[derive(Debug, Default)]
+/// What delivery has done (the audit service sends copies to the pane).
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct AlertState {
     pub channels: Vec<ChannelStatus>,
     pub dead: VecDeque<DeadLetter>,

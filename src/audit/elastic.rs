@@ -51,6 +51,25 @@ pub enum EsError {
     Config(String),
 }
 
+impl EsError {
+    /// What went wrong in a few words (`unreachable: Connection refused (os
+    /// error 111)`, `answered 503`, `authentication failed (401)`), for a
+    /// title or a label.
+    pub fn short(&self) -> String {
+        match self {
+            EsError::Unreachable { message, .. } => {
+                format!(
+                    "unreachable: {}",
+                    message.rsplit(": ").next().unwrap_or(message)
+                )
+            }
+            EsError::Status { status, .. } => format!("answered {status}"),
+            EsError::Auth { status, .. } => format!("authentication failed ({status})"),
+            EsError::Config(m) => m.clone(),
+        }
+    }
+}
+
 /// The index of an event: `windflow-security-YYYY-MM` by its month.
 pub fn index_for(ev: &SecurityEvent) -> String {
     format!("{INDEX_PREFIX}{}", ev.month())
@@ -164,9 +183,20 @@ impl EsClient {
         }
     }
 
+    /// Unreachable, saying why: the root cause (`Connection refused (os
+    /// error 111)`), which the client's own message ("error sending request
+    /// for url ...") leaves out.
+    fn unreachable_by(&self, e: elasticsearch::Error) -> EsError {
+        let mut root: &dyn std::error::Error = &e;
+        while let Some(next) = root.source() {
+            root = next;
+        }
+        self.unreachable(root)
+    }
+
     async fn check(&self, resp: elasticsearch::http::response::Response) -> Result<Value, EsError> {
         let status = resp.status_code().as_u16();
-        let text = resp.text().await.map_err(|e| self.unreachable(e))?;
+        let text = resp.text().await.map_err(|e| self.unreachable_by(e))?;
         let body: Result<Value, _> = serde_json::from_str(&text);
         if status >= 300 {
             let message = match &body {
@@ -212,7 +242,7 @@ impl EsClient {
             .body(template())
             .send()
             .await
-            .map_err(|e| self.unreachable(e))?;
+            .map_err(|e| self.unreachable_by(e))?;
         self.check(resp).await.map(|_| ())
     }
 
@@ -229,7 +259,7 @@ impl EsClient {
             .body(body)
             .send()
             .await
-            .map_err(|e| self.unreachable(e))?;
+            .map_err(|e| self.unreachable_by(e))?;
         let v = self.check(resp).await?;
         if v["errors"].as_bool() == Some(true) {
             let first = v["items"]
@@ -323,7 +353,7 @@ impl EsClient {
             .body(body)
             .send()
             .await
-            .map_err(|e| self.unreachable(e))?;
+            .map_err(|e| self.unreachable_by(e))?;
         let v = self.check(resp).await?;
         let mut page = SearchPage::default();
         for hit in v["hits"]["hits"].as_array().into_iter().flatten() {
@@ -353,7 +383,7 @@ impl EsClient {
             .count(elasticsearch::CountParts::Index(&[&index]))
             .send()
             .await
-            .map_err(|e| self.unreachable(e))?;
+            .map_err(|e| self.unreachable_by(e))?;
         let v = self.check(resp).await?;
         Ok(v["count"].as_u64().unwrap_or(0))
     }

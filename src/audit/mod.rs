@@ -21,6 +21,7 @@ mod event;
 pub mod local;
 pub mod owed;
 pub mod pane;
+pub mod query;
 pub mod service;
 pub mod settings;
 pub mod source;

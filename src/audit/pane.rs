@@ -4,9 +4,12 @@
 //! lines), a detail view (`enter`), the alert channels and dead letters
 //! (`D`), and the jump to the event's session in the sessions pane (`S`).
 //!
-//! The pane reads the [`Feed`] the audit service fills; it never does IO.
-//! The filtered view is kept incrementally: each render only looks at the
-//! events that arrived since the last one.
+//! The pane owns what it shows: a ring of the newest events (the capacity
+//! of `[audit] tail_capacity`), the source it names in its title, and the
+//! alert channels' state, all learnt from the audit service's
+//! [`AuditEvent`]s; it never does IO. The filtered view is kept
+//! incrementally: each render only looks at the events that arrived since
+//! the last one.
 
 use crate::display::{Untrusted, clean, clean_line};
 use ratatui::Frame;
@@ -14,14 +17,16 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
 
-use super::service::{Feed, SharedFeed};
-use super::tail::{TailFilter, WINDOWS, haystack, timestamp_ms};
+use super::alert::AlertState;
+use super::query::Source;
+use super::service::{AuditEvent, Batch};
+use super::tail::{Ring, TailFilter, WINDOWS, haystack, timestamp_ms};
 use super::{SecurityEvent, Severity};
 use crate::console::actions::{ActionDef, name};
 use crate::console::filter::{self, Filter};
 use crate::console::panes::{Effect, ListView, Pane, RenderCtx, Shared};
 use crate::console::theme::Role;
-use crate::service::Level;
+use crate::service::{DomainRx, Level};
 
 pub const ID: &str = "audit";
 const FOLLOW: &str = "follow";
@@ -54,8 +59,50 @@ struct Vis {
     hit: bool,
 }
 
+/// What the audit service said: the events and the state of their source.
+#[derive(Debug)]
+struct Tail {
+    ring: Ring,
+    source: Source,
+    /// More is waiting at the source.
+    behind: bool,
+    /// Reading the source failed (the last error).
+    error: Option<String>,
+    alerts: AlertState,
+}
+
+impl Tail {
+    fn new(capacity: usize) -> Self {
+        Self {
+            ring: Ring::new(capacity),
+            source: Source::Local,
+            behind: false,
+            error: None,
+            alerts: AlertState::default(),
+        }
+    }
+
+    fn take(&mut self, batch: Batch) {
+        self.ring.skip(batch.skipped);
+        for ev in batch.events {
+            self.ring.push(ev);
+        }
+    }
+
+    /// Absolute index of the oldest event in the ring.
+    fn first_abs(&self) -> u64 {
+        self.ring.pushed() - self.ring.len() as u64
+    }
+
+    fn get(&self, abs: u64) -> Option<&SecurityEvent> {
+        self.ring.get(abs.checked_sub(self.first_abs())? as usize)
+    }
+}
+
 pub struct AuditPane {
-    feed: Option<SharedFeed>,
+    /// The audit service's channel (None: the service is not running).
+    feed: Option<DomainRx<AuditEvent>>,
+    tail: Tail,
     list: ListView,
     follow: bool,
     /// Events pushed when frozen (those after it are hidden and counted).
@@ -72,15 +119,23 @@ pub struct AuditPane {
 }
 
 impl Default for AuditPane {
+    /// The pane of a console whose audit service is not running.
     fn default() -> Self {
-        Self::new(None)
+        Self::with_feed(None, 1)
     }
 }
 
 impl AuditPane {
-    pub fn new(feed: Option<SharedFeed>) -> Self {
+    /// The pane fed by the audit service's channel, keeping the newest
+    /// `capacity` events.
+    pub fn new(feed: DomainRx<AuditEvent>, capacity: usize) -> Self {
+        Self::with_feed(Some(feed), capacity)
+    }
+
+    fn with_feed(feed: Option<DomainRx<AuditEvent>>, capacity: usize) -> Self {
         Self {
             feed,
+            tail: Tail::new(capacity),
             list: ListView::default(),
             follow: true,
             frozen_at: None,
@@ -100,10 +155,32 @@ impl AuditPane {
         self.last_hit = None;
     }
 
-    /// Brings the filtered view up to date with the feed.
-    fn refresh(&mut self, f: &Feed) {
-        let ring = &f.ring;
-        let first_abs = ring.pushed() - ring.len() as u64;
+    /// Applies one event of the audit service.
+    fn apply(&mut self, ev: AuditEvent) {
+        match ev {
+            AuditEvent::Reset { source, events } => {
+                // What the source no longer has goes: nothing stale is listed.
+                self.tail.ring = Ring::new(self.tail.ring.capacity());
+                self.tail.take(events);
+                self.tail.source = source;
+                self.reset_view();
+                if self.frozen_at.is_some() {
+                    self.frozen_at = Some(self.tail.ring.pushed());
+                }
+            }
+            AuditEvent::Events(batch) => self.tail.take(batch),
+            AuditEvent::Reading { behind, error } => {
+                self.tail.behind = behind;
+                self.tail.error = error;
+            }
+            AuditEvent::Alerts(state) => self.tail.alerts = state,
+        }
+    }
+
+    /// Brings the filtered view up to date with the ring.
+    fn refresh(&mut self) {
+        let ring = &self.tail.ring;
+        let first_abs = self.tail.first_abs();
         // Drop rows whose events left the ring.
         let gone = self.visible.partition_point(|v| v.abs < first_abs);
         if gone > 0 {
@@ -177,20 +254,11 @@ impl AuditPane {
         }
     }
 
-    fn selected_event(&self, f: &Feed) -> Option<SecurityEvent> {
+    fn selected_event(&self) -> Option<SecurityEvent> {
         let now = chrono::Utc::now().timestamp_millis();
         let start = self.window_start(now);
         let v = self.visible.get(start + self.list.selected)?;
-        let first_abs = f.ring.pushed() - f.ring.len() as u64;
-        f.ring
-            .get((v.abs.checked_sub(first_abs)?) as usize)
-            .cloned()
-    }
-
-    fn with_feed<T>(&self, g: impl FnOnce(&Feed) -> T) -> Option<T> {
-        let feed = self.feed.as_ref()?;
-        let f = feed.lock().unwrap_or_else(|p| p.into_inner());
-        Some(g(&f))
+        self.tail.get(v.abs).cloned()
     }
 
     fn toggle_follow(&mut self, effects: &mut Vec<Effect>) {
@@ -199,7 +267,7 @@ impl AuditPane {
             self.frozen_at = None;
             effects.push(Effect::Notify(Level::Info, "audit tail: following".into()));
         } else {
-            self.frozen_at = Some(self.with_feed(|f| f.ring.pushed()).unwrap_or(0));
+            self.frozen_at = Some(self.tail.ring.pushed());
             effects.push(Effect::Notify(
                 Level::Info,
                 "audit tail: frozen (f follows again)".into(),
@@ -248,11 +316,20 @@ impl Pane for AuditPane {
         ]
     }
 
-    fn handle(&mut self, action: &str, _shared: &Shared, effects: &mut Vec<Effect>) -> bool {
-        if let Some(feed) = self.feed.clone() {
-            let f = feed.lock().unwrap_or_else(|p| p.into_inner());
-            self.refresh(&f);
+    fn poll(&mut self, _effects: &mut Vec<Effect>) -> bool {
+        let Some(feed) = &mut self.feed else {
+            return false;
+        };
+        let events = feed.drain();
+        let changed = !events.is_empty();
+        for ev in events {
+            self.apply(ev);
         }
+        changed
+    }
+
+    fn handle(&mut self, action: &str, _shared: &Shared, effects: &mut Vec<Effect>) -> bool {
+        self.refresh();
         if self.follow {
             self.list.selected = self.visible_len().saturating_sub(1);
         }
@@ -274,7 +351,7 @@ impl Pane for AuditPane {
                 self.list.selected = 0;
             }
             TYPE | USER => {
-                let sel = self.with_feed(|f| self.selected_event(f)).flatten();
+                let sel = self.selected_event();
                 if action == TYPE {
                     self.filter.event_type = match (&self.filter.event_type, sel) {
                         (Some(_), _) | (None, None) => None,
@@ -293,7 +370,7 @@ impl Pane for AuditPane {
                 self.reset_view();
             }
             SESSION => {
-                let sel = self.with_feed(|f| self.selected_event(f)).flatten();
+                let sel = self.selected_event();
                 match sel.and_then(|e| e.session_id) {
                     Some(id) => effects.push(Effect::Show {
                         pane: SESSIONS_PANE,
@@ -335,7 +412,7 @@ impl Pane for AuditPane {
 
     fn render(&mut self, frame: &mut Frame, area: Rect, ctx: &RenderCtx) {
         let t = ctx.theme;
-        let Some(feed) = self.feed.clone() else {
+        if self.feed.is_none() {
             let block = Block::default()
                 .borders(Borders::ALL)
                 .border_style(t.border(ctx.focused))
@@ -345,17 +422,20 @@ impl Pane for AuditPane {
                 area,
             );
             return;
-        };
-        let f = feed.lock().unwrap_or_else(|p| p.into_inner());
-        self.refresh(&f);
+        }
+        self.refresh();
+        let f = &self.tail;
         let now_ms = chrono::DateTime::<chrono::Utc>::from(ctx.wall).timestamp_millis();
         let start = self.window_start(now_ms);
         let rows = &self.visible[start..];
-        let first_abs = f.ring.pushed() - f.ring.len() as u64;
 
-        // Title with badges.
+        // Title with badges. An error may quote a server: through the display boundary.
         let mut title = vec![Span::styled(
-            format!(" Audit · {} · {} shown", f.source, rows.len()),
+            format!(
+                " Audit · {} · {} shown",
+                clean_line(&f.source.label()),
+                rows.len()
+            ),
             t.title(),
         )];
         if f.ring.dropped() > 0 {
@@ -365,7 +445,7 @@ impl Pane for AuditPane {
             ));
         }
         title.push(Span::raw(" "));
-        if !f.connected {
+        if f.error.is_some() {
             title.push(Span::styled(" DISCONNECTED ", t.badge(Role::Danger)));
             title.push(Span::raw(" "));
         }
@@ -387,8 +467,20 @@ impl Pane for AuditPane {
             .title(Line::from(title));
         let inner = block.inner(area);
         frame.render_widget(block, area);
-        let [status, body] =
-            Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(inner);
+        // Why the source is not what it should be, in full, on its own line.
+        let notice = f.error.clone().or_else(|| f.source.notice());
+        let [status, notice_area, body] = Layout::vertical([
+            Constraint::Length(1),
+            Constraint::Length(u16::from(notice.is_some())),
+            Constraint::Fill(1),
+        ])
+        .areas(inner);
+        if let Some(n) = notice {
+            frame.render_widget(
+                Paragraph::new(clean_line(&n).into_owned()).style(t.role(Role::Danger)),
+                notice_area,
+            );
+        }
 
         // Status line: filters and alert channels.
         let mut desc = self.filter.describe();
@@ -404,7 +496,7 @@ impl Pane for AuditPane {
         }
         let mut status_spans = vec![Span::styled(desc, t.muted())];
         {
-            let st = f.alerts.lock().unwrap_or_else(|p| p.into_inner());
+            let st = &f.alerts;
             if !st.channels.is_empty() {
                 status_spans.push(Span::styled("  alerts:", t.muted()));
                 for c in &st.channels {
@@ -426,11 +518,10 @@ impl Pane for AuditPane {
 
         match self.view {
             View::Detail => {
-                let sel = rows.get(self.list.selected).and_then(|v| {
-                    f.ring
-                        .get((v.abs.checked_sub(first_abs)?) as usize)
-                        .cloned()
-                });
+                let sel = rows
+                    .get(self.list.selected)
+                    .and_then(|v| f.get(v.abs))
+                    .cloned();
                 // The whole event as JSON, lines kept; C1 and bidi controls
                 // (which JSON leaves raw) shown as escapes.
                 let text = match sel {
@@ -448,7 +539,7 @@ impl Pane for AuditPane {
                 return;
             }
             View::Dead => {
-                let st = f.alerts.lock().unwrap_or_else(|p| p.into_inner());
+                let st = &f.alerts;
                 let mut lines: Vec<Line> = vec![Line::styled(
                     format!(
                         "{:<10} {:<8} {:>6} {:>6}  status",
@@ -538,7 +629,7 @@ impl Pane for AuditPane {
             .iter()
             .enumerate()
             .filter_map(|(i, v)| {
-                let ev = f.ring.get((v.abs.checked_sub(first_abs)?) as usize)?;
+                let ev = f.get(v.abs)?;
                 let base = if v.hit { t.text() } else { t.muted() };
                 // Outside text, one line per cell, through the display boundary.
                 let rest = format!(
@@ -584,7 +675,7 @@ impl Pane for AuditPane {
     }
 
     fn selected_text(&self, _shared: &Shared) -> Option<String> {
-        let ev = self.with_feed(|f| self.selected_event(f)).flatten()?;
+        let ev = self.selected_event()?;
         serde_json::to_string(&ev).ok()
     }
 
@@ -593,7 +684,7 @@ impl Pane for AuditPane {
         let moved = self.list.click(row, len);
         if moved && self.follow {
             self.follow = false;
-            self.frozen_at = self.with_feed(|f| f.ring.pushed());
+            self.frozen_at = Some(self.tail.ring.pushed());
         }
         moved
     }

@@ -41,6 +41,13 @@ impl Ring {
         self.pushed += 1;
     }
 
+    /// Counts `n` events that passed through without being kept: the head
+    /// of a batch longer than the ring, whose rest pushes every older event out.
+    pub fn skip(&mut self, n: u64) {
+        self.pushed += n;
+        self.dropped += n;
+    }
+
     pub fn len(&self) -> usize {
         self.events.len()
     }
@@ -290,7 +297,23 @@ pub fn ingest_lines(
     now_ms: i64,
     ring: &mut Ring,
 ) -> (usize, usize) {
-    let (mut kept, mut bad) = (0, 0);
+    let mut kept = 0;
+    let bad = each_event(data, filter, now_ms, |ev| {
+        ring.push(ev);
+        kept += 1;
+    });
+    (kept, bad)
+}
+
+/// Parses JSON lines and hands each event `filter` passes to `keep`, in
+/// order; returns how many lines were not events (skipped).
+pub fn each_event(
+    data: &[u8],
+    filter: &TailFilter,
+    now_ms: i64,
+    mut keep: impl FnMut(SecurityEvent),
+) -> usize {
+    let mut bad = 0;
     let pre = filter.prefilter();
     let mut start = 0;
     for end in memchr::memchr_iter(b'\n', data).chain(std::iter::once(data.len())) {
@@ -300,15 +323,12 @@ pub fn ingest_lines(
             continue;
         }
         match serde_json::from_slice::<SecurityEvent>(line) {
-            Ok(ev) if filter.matches(&ev, now_ms) => {
-                ring.push(ev);
-                kept += 1;
-            }
+            Ok(ev) if filter.matches(&ev, now_ms) => keep(ev),
             Ok(_) => {}
             Err(_) => bad += 1,
         }
     }
-    (kept, bad)
+    bad
 }
 
 #[cfg(test)]
@@ -328,6 +348,17 @@ mod tests {
         assert_eq!(r.len(), 3);
         assert_eq!(r.dropped(), 2);
         assert_eq!(r.get(0).unwrap().event_type, "t2");
+    }
+
+    #[test]
+    fn skipped_events_count_as_pushed_and_dropped() {
+        let mut r = Ring::new(2);
+        r.push(ev("old", "a"));
+        r.skip(3);
+        r.push(ev("t3", "a"));
+        r.push(ev("t4", "a"));
+        assert_eq!((r.pushed(), r.dropped(), r.len()), (6, 4, 2));
+        assert_eq!(r.get(0).unwrap().event_type, "t3");
     }
 
     #[test]

@@ -13,7 +13,8 @@ use serde_json::json;
 
 use crate::audit::alert::{self, Alert};
 use crate::audit::elastic::{EsClient, EsSink};
-use crate::audit::local::{LocalLog, list_files};
+use crate::audit::local::LocalLog;
+use crate::audit::query::{Follow, Reader, Source};
 use crate::audit::settings::AuditSettings;
 use crate::audit::spool::Spool;
 use crate::audit::tail::{TailFilter, parse_since};
@@ -419,48 +420,32 @@ fn ingest_actor(config: &Config) -> Result<String, CliError> {
     Ok(actor)
 }
 
-/// Events of the local log passing `filter`, oldest first (the last `keep`).
-fn read_local(
-    config: &Config,
-    filter: &TailFilter,
-    keep: usize,
-) -> Result<Vec<SecurityEvent>, CliError> {
-    if keep == 0 {
-        return Ok(Vec::new());
-    }
-    let dir = config.paths.data_dir.join("audit");
-    let now = chrono::Utc::now().timestamp_millis();
-    let mut ring = crate::audit::tail::Ring::new(keep.max(1));
-    for (_, path) in list_files(&dir).map_err(fail)? {
-        let data = std::fs::read(&path)
-            .map_err(|e| fail(format!("cannot read {}: {e}", path.display())))?;
-        crate::audit::tail::ingest_lines(&data, filter, now, &mut ring);
-    }
-    Ok(ring.iter().cloned().collect())
+/// The reader of the data dir's events, and of Elasticsearch when
+/// `ELASTICSEARCH_URL` is set.
+fn reader(config: &Config) -> Result<Reader, CliError> {
+    let es = settings(config)?
+        .elasticsearch
+        .as_ref()
+        .map(EsClient::new)
+        .transpose()
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    Ok(Reader::new(&config.paths.data_dir, es))
 }
 
-async fn read_es(
-    client: &EsClient,
-    filter: &TailFilter,
-    keep: usize,
-    after: &mut Option<serde_json::Value>,
-) -> Result<Vec<SecurityEvent>, CliError> {
-    let now = chrono::Utc::now().timestamp_millis();
-    let mut ring = crate::audit::tail::Ring::new(keep.max(1));
-    loop {
-        let page = client
-            .search(filter, now, after.as_ref(), 1000)
-            .await
-            .map_err(fail)?;
-        if page.last_sort.is_some() {
-            after.clone_from(&page.last_sort);
-        }
-        page.events.into_iter().for_each(|e| ring.push(e));
-        if page.hits < 1000 {
-            break;
-        }
+/// One line on stderr when the local log answered for Elasticsearch.
+fn say_source(source: &Source) {
+    if let Some(n) = source.notice() {
+        let _ = writeln!(std::io::stderr(), "windflow: {}", Untrusted(&n));
     }
-    Ok(ring.iter().cloned().collect())
+}
+
+/// Exit 0 when the source meant to answer did; 4 (backend unavailable)
+/// when Elasticsearch did not and the local log answered instead.
+fn exit_for(source: &Source) -> ExitCode {
+    match source {
+        Source::Fallback { .. } => ExitCode::from(CliError::Unavailable(String::new()).code()),
+        _ => ExitCode::SUCCESS,
+    }
 }
 
 fn print_events(events: &[SecurityEvent], json: bool) -> Result<(), CliError> {
@@ -474,71 +459,66 @@ fn print_events(events: &[SecurityEvent], json: bool) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Ids remembered by `tail --follow` against repeats.
+const FOLLOW_SEEN: usize = 100_000;
+
 fn tail(config: &Config, a: TailArgs) -> Result<ExitCode, CliError> {
-    let s = settings(config)?;
+    let reader = reader(config)?;
     let filter = a.filter.filter(None);
-    if let Some(es) = &s.elasticsearch {
-        let client = EsClient::new(es).map_err(|e| CliError::Usage(e.to_string()))?;
-        let rt = runtime()?;
-        return rt.block_on(async {
-            let now = chrono::Utc::now().timestamp_millis();
-            let page = client
-                .latest(&filter, now, a.lines.clamp(1, 10_000))
-                .await
-                .map_err(fail)?;
-            let mut after = page.last_sort;
-            // -n 0: only where to continue from.
-            let shown: &[SecurityEvent] = if a.lines == 0 { &[] } else { &page.events };
-            print_events(shown, a.json)?;
-            if !a.follow {
-                return Ok(ExitCode::SUCCESS);
-            }
-            loop {
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                let evs = read_es(&client, &filter, usize::MAX >> 8, &mut after).await?;
-                print_events(&evs, a.json)?;
-            }
-        });
-    }
-    let evs = read_local(config, &filter, a.lines)?;
-    print_events(&evs, a.json)?;
-    if a.follow {
-        let dir = config.paths.data_dir.join("audit");
-        let mut follower = crate::audit::source::LocalFollower::at_end(&dir);
-        let mut ring = crate::audit::tail::Ring::new(100_000);
-        loop {
-            std::thread::sleep(Duration::from_millis(200));
-            let now = chrono::Utc::now().timestamp_millis();
-            for chunk in follower.poll().map_err(fail)? {
-                crate::audit::tail::ingest_lines(&chunk, &filter, now, &mut ring);
-            }
-            let evs: Vec<_> = ring.iter().cloned().collect();
-            print_events(&evs, a.json)?;
-            ring = crate::audit::tail::Ring::new(100_000);
+    runtime()?.block_on(async {
+        let (answer, mut follow) = Follow::start(&reader, &filter, a.lines, FOLLOW_SEEN)
+            .await
+            .map_err(fail)?;
+        say_source(&answer.source);
+        print_events(&answer.events, a.json)?;
+        if !a.follow {
+            return Ok(exit_for(&answer.source));
         }
-    }
-    Ok(ExitCode::SUCCESS)
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let p = follow.poll(u64::MAX).await.map_err(fail)?;
+            if p.lost {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "windflow: Elasticsearch holds fewer events than before (restarted empty, \
+                     or indices deleted)"
+                );
+            }
+            if p.switched {
+                match follow.source() {
+                    Source::Fallback { .. } => say_source(follow.source()),
+                    _ => {
+                        let _ = writeln!(
+                            std::io::stderr(),
+                            "windflow: Elasticsearch answers again; following it, with the \
+                             local events it has not indexed yet"
+                        );
+                    }
+                }
+            }
+            print_events(&p.events, a.json)?;
+        }
+    })
 }
 
 fn search(config: &Config, a: SearchArgs) -> Result<ExitCode, CliError> {
     if a.query.trim().is_empty() {
         return Err(CliError::Usage("QUERY is empty".into()));
     }
-    let s = settings(config)?;
+    let reader = reader(config)?;
     let filter = a.filter.filter(Some(a.query.clone()));
-    let evs = if let Some(es) = &s.elasticsearch {
-        let client = EsClient::new(es).map_err(|e| CliError::Usage(e.to_string()))?;
-        runtime()?.block_on(read_es(&client, &filter, a.limit, &mut None))?
-    } else {
-        read_local(config, &filter, a.limit)?
-    };
+    let answer = runtime()?
+        .block_on(reader.read(&filter, a.limit))
+        .map_err(fail)?;
+    say_source(&answer.source);
+    let evs = &answer.events;
     if a.json {
-        out(&serde_json::to_string_pretty(&evs).map_err(fail)?)?;
+        out(&serde_json::to_string_pretty(evs).map_err(fail)?)?;
     } else {
-        print_events(&evs, false)?;
+        print_events(evs, false)?;
         out(&format!("{} events", evs.len()))?;
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(exit_for(&answer.source))
 }
 
 fn verify(config: &Config, json: bool) -> Result<ExitCode, CliError> {

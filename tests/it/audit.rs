@@ -16,6 +16,8 @@ use windflow::audit::tail::TailFilter;
 use windflow::audit::{AuditSink, SecurityEvent, Severity};
 
 use crate::support::audit_servers as servers;
+use crate::support::audit_tail::Tailed;
+use windflow::audit::query::Source;
 
 use crate::support::cli::CliEnv as Env;
 
@@ -501,25 +503,9 @@ fn cli_alerts_test_sends_through_the_configured_channel() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no alert channel \"pager\""));
 }
 
-async fn wait_feed(
-    feed: &windflow::audit::service::SharedFeed,
-    what: &str,
-    f: impl Fn(&windflow::audit::service::Feed) -> bool,
-) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if f(&feed.lock().unwrap()) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn service_tails_the_local_log_as_it_grows_and_alerts_on_new_critical_events() {
     use windflow::audit::local::LocalLog;
-    use windflow::audit::service;
     use windflow::audit::settings::AuditSettings;
     let _ = rustls::crypto::ring::default_provider().install_default();
     let data = tempfile::tempdir().unwrap();
@@ -547,15 +533,11 @@ async fn service_tails_the_local_log_as_it_grows_and_alerts_on_new_critical_even
         )],
         ..AuditSettings::default()
     };
-    let (tx, mut rx) = windflow::service::channel();
-    tokio::spawn(async move { while rx.recv().await.is_some() {} });
-    let feed = service::new_feed(&settings);
     // The console delivers owed alerts: what was recorded before any
     // process prepared for them is history.
     windflow::audit::owed::prepare(&store, &data.path().join("audit")).unwrap();
-    service::spawn_alerts(&settings, data.path(), store, &feed, tx.clone());
-    service::spawn(&settings, data.path(), feed.clone(), tx);
-    wait_feed(&feed, "the history", |f| f.ring.len() == 100).await;
+    let mut tail = Tailed::spawn(&settings, data.path(), Some(store));
+    tail.until("the history", |t| t.ring.len() == 100).await;
     // Appended by another writer while the tail runs.
     let mut crit = SecurityEvent::new("secret_exfiltration", Some("mallory"), json!({}));
     crit.severity = Severity::Critical;
@@ -563,14 +545,22 @@ async fn service_tails_the_local_log_as_it_grows_and_alerts_on_new_critical_even
     for ev in events(99, "live") {
         log.record(&ev).unwrap();
     }
-    wait_feed(&feed, "the live events", |f| f.ring.pushed() == 200).await;
-    {
-        let f = feed.lock().unwrap();
-        assert_eq!(f.ring.len(), 150);
-        assert_eq!(f.ring.dropped(), 50);
-        assert_eq!(f.ring.iter().last().unwrap().details["phase"], "live");
-        assert!(f.connected && !f.behind);
-    }
+    tail.until("the live events", |t| t.ring.pushed() == 200)
+        .await;
+    assert_eq!(tail.ring.len(), 150);
+    assert_eq!(tail.ring.dropped(), 50);
+    assert_eq!(tail.ring.iter().last().unwrap().details["phase"], "live");
+    tail.until("caught up", |t| !t.behind).await;
+    assert_eq!(tail.source, Some(Source::Local));
+    assert_eq!(tail.error, None);
+    // The channels' state reaches the pane.
+    tail.until("the webhook's delivery", |t| {
+        t.alerts
+            .channels
+            .iter()
+            .any(|c| c.name == "webhook" && c.sent == 1)
+    })
+    .await;
     wait_for("the alert", || hook.got.lock().unwrap().len() == 1).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let got = hook.got.lock().unwrap();
@@ -580,7 +570,6 @@ async fn service_tails_the_local_log_as_it_grows_and_alerts_on_new_critical_even
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn service_polls_elasticsearch_with_search_after_skipping_and_repeating_nothing() {
-    use windflow::audit::service;
     use windflow::audit::settings::AuditSettings;
     let _ = rustls::crypto::ring::default_provider().install_default();
     let server = servers::osmem(0);
@@ -598,23 +587,22 @@ async fn service_polls_elasticsearch_with_search_after_skipping_and_repeating_no
         elasticsearch: Some(es_settings(&server.url())),
         ..AuditSettings::default()
     };
-    let (tx, mut rx) = windflow::service::channel();
-    tokio::spawn(async move { while rx.recv().await.is_some() {} });
-    let feed = service::new_feed(&settings);
-    service::spawn(&settings, Path::new("/nonexistent"), feed.clone(), tx);
-    wait_feed(&feed, "the first events", |f| f.ring.len() == 2500).await;
+    let data = tempfile::tempdir().unwrap();
+    let mut tail = Tailed::spawn(&settings, data.path(), None);
+    tail.until("the first events", |t| t.ring.len() == 2500)
+        .await;
     let more = events(700, "b");
     client.bulk(&more).await.unwrap();
-    wait_feed(&feed, "the new events", |f| f.ring.len() == 3200).await;
+    tail.until("the new events", |t| t.ring.len() == 3200).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let f = feed.lock().unwrap();
-    let mut ids: Vec<_> = f.ring.iter().map(|e| e.id.clone()).collect();
+    tail.settle();
+    let mut ids: Vec<_> = tail.events().iter().map(|e| e.id.clone()).collect();
     assert_eq!(ids.len(), 3200);
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 3200, "an event was repeated");
-    assert_eq!(f.source, "elasticsearch");
-    assert!(f.connected);
+    assert_eq!(tail.source, Some(Source::Elasticsearch));
+    assert_eq!(tail.error, None);
 }
 
 #[test]

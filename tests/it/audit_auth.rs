@@ -4,13 +4,13 @@
 //! credentials deliver; wrong ones give an authentication error that names the
 //! cause; no secret shows in any output, status or `Debug`.
 
-use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use windflow::audit::alert::{Alerter, Retry};
 use windflow::audit::elastic::{EsClient, EsSink};
+use windflow::audit::query::Source;
 use windflow::audit::settings::{AuditSettings, ChannelKind, ChannelSpec, EsSettings, Rule};
 use windflow::audit::spool::Spool;
 use windflow::audit::tail::TailFilter;
@@ -353,27 +353,26 @@ async fn es_sink_and_reads_sign_in_with_basic_auth_or_an_api_key() {
         "nothing else indexed"
     );
 
-    // The live source polling Elasticsearch reports the refusal too.
+    // The live source polling Elasticsearch reports the refusal too, and
+    // the local log stands in.
     let settings = AuditSettings {
         elasticsearch: Some(es(front.url(), None, None, Some(ES_WRONG_KEY))),
         ..AuditSettings::default()
     };
-    let (tx, mut rx) = windflow::service::channel();
-    tokio::spawn(async move { while rx.recv().await.is_some() {} });
-    let feed = windflow::audit::service::new_feed(&settings);
-    windflow::audit::service::spawn(&settings, Path::new("/nonexistent"), feed.clone(), tx);
-    wait_for("the source's error", || {
-        feed.lock()
-            .unwrap()
-            .last_error
-            .as_deref()
-            .is_some_and(|e| e.contains("authentication failed (401)"))
+    let data = tempfile::tempdir().unwrap();
+    let mut tail = crate::support::audit_tail::Tailed::spawn(&settings, data.path(), None);
+    tail.until("the source's error", |t| {
+        matches!(&t.source, Some(Source::Fallback { error, .. })
+            if error.contains("authentication failed (401)"))
     })
     .await;
-    let f = feed.lock().unwrap();
-    assert!(!f.connected);
+    let source = tail.source.clone().unwrap();
+    assert_eq!(
+        source.label(),
+        "local log (elasticsearch authentication failed (401))"
+    );
     assert_hidden(
-        f.last_error.as_deref().unwrap(),
+        &format!("{} {}", source.label(), source.notice().unwrap()),
         &es_secrets(),
         "the live source",
     );
@@ -482,13 +481,20 @@ fn cli_log_search_and_tail_sign_in_to_elasticsearch() {
             && text.contains("authentication failed (401)"),
         "{text}"
     );
+    // Searching with them: the local log answers (it has carol and dave),
+    // saying why, and the exit code says Elasticsearch did not (4).
     for args in [&["audit", "search", "carol"][..], &["audit", "tail"][..]] {
         let out = run(args, &wrong_pw);
-        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", all(&out));
+        assert_eq!(out.status.code(), Some(4), "{args:?}: {}", all(&out));
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
-            err.contains("authentication failed (401)"),
+            err.contains("authentication failed (401)") && err.contains("local log's events only"),
             "{args:?}: {err}"
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("carol"),
+            "{args:?}: {}",
+            all(&out)
         );
     }
     // The right key again: the spooled events go out.

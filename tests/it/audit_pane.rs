@@ -7,9 +7,12 @@ use std::time::SystemTime;
 use crossterm::event::KeyCode;
 use windflow::audit::alert::Alert;
 use windflow::audit::alert::{AlertState, ChannelStatus, DeadLetter};
-use windflow::audit::service::{Feed, SharedFeed};
+use windflow::audit::pane::AuditPane;
+use windflow::audit::query::Source;
+use windflow::audit::service::{AuditEvent, Batch};
 use windflow::audit::{SecurityEvent, Severity};
-use windflow::console::app::App;
+use windflow::console::app::{App, Msg};
+use windflow::service::{DomainTx, Wake};
 
 use crate::console::{press, screen, settings, typed};
 
@@ -40,12 +43,8 @@ fn event(i: usize) -> SecurityEvent {
     ev
 }
 
-fn feed(capacity: usize, n: usize) -> SharedFeed {
-    let mut f = Feed::new(capacity, "local log");
-    for i in 0..n {
-        f.ring.push(event(i));
-    }
-    f.alerts = Arc::new(Mutex::new(AlertState {
+fn alerts() -> AlertState {
+    AlertState {
         channels: vec![
             ChannelStatus {
                 name: "slack".into(),
@@ -69,32 +68,47 @@ fn feed(capacity: usize, n: usize) -> SharedFeed {
         }]
         .into(),
         folded: 1,
-    }));
-    Arc::new(Mutex::new(f))
+    }
 }
 
-fn app(feed: &SharedFeed) -> App {
-    let panes = crate::support::panes_with(Box::new(windflow::audit::pane::AuditPane::new(Some(
-        feed.clone(),
-    ))));
+/// The audit service's end of the pane's channel, standing in for it.
+type Feed = DomainTx<AuditEvent>;
+
+/// Sends `ev` to the pane as the service would, and wakes the console.
+fn send(app: &mut App, feed: &Feed, ev: AuditEvent) {
+    assert!(feed.try_send(ev), "the pane's channel has room");
+    app.update(Msg::Wake);
+}
+
+fn batch(range: std::ops::Range<usize>) -> Batch {
+    Batch::new(range.map(event).collect())
+}
+
+/// The console with the Audit pane focused, keeping `capacity` events, fed
+/// `n` events from the local log and the alert channels' state.
+fn app(capacity: usize, n: usize) -> (App, Feed) {
+    let (feed, rx) = Wake::default().channel();
+    let panes = crate::support::panes_with(Box::new(AuditPane::new(rx, capacity)));
     let mut app = App::new(settings(), panes, "dark", "vim").unwrap();
     app.set_clock("12:34 UTC");
     crate::console::focus(&mut app, "audit");
-    app
+    let reset = AuditEvent::Reset {
+        source: Source::Local,
+        events: batch(0..n),
+    };
+    send(&mut app, &feed, reset);
+    send(&mut app, &feed, AuditEvent::Alerts(alerts()));
+    (app, feed)
 }
 
-fn push(feed: &SharedFeed, range: std::ops::Range<usize>) {
-    let mut f = feed.lock().unwrap();
-    for i in range {
-        f.ring.push(event(i));
-    }
+fn push(app: &mut App, feed: &Feed, range: std::ops::Range<usize>) {
+    send(app, feed, AuditEvent::Events(batch(range)));
 }
 
 #[test]
 fn tail_follows_the_newest_with_dropped_count_and_alert_status() {
     // 30 slots, 40 events: 10 dropped, the newest 30 kept, the last shown.
-    let feed = feed(30, 40);
-    let mut app = app(&feed);
+    let (mut app, _feed) = app(30, 40);
     let s = screen(&mut app, 80, 24);
     assert!(s.contains("10 dropped"), "{s}");
     assert!(s.contains("db/prod-39"), "{s}");
@@ -104,10 +118,9 @@ fn tail_follows_the_newest_with_dropped_count_and_alert_status() {
 
 #[test]
 fn freeze_counts_new_events_and_follow_catches_up() {
-    let feed = feed(1000, 20);
-    let mut app = app(&feed);
+    let (mut app, feed) = app(1000, 20);
     typed(&mut app, "f");
-    push(&feed, 20..25);
+    push(&mut app, &feed, 20..25);
     let s = screen(&mut app, 80, 24);
     assert!(s.contains("FROZEN +5 new"), "{s}");
     assert!(s.contains("db/prod-19"), "{s}");
@@ -120,8 +133,7 @@ fn freeze_counts_new_events_and_follow_catches_up() {
 
 #[test]
 fn severity_type_user_and_text_filters_with_context_lines() {
-    let feed = feed(1000, 60);
-    let mut app = app(&feed);
+    let (mut app, _feed) = app(1000, 60);
     // s cycles medium, high, critical.
     typed(&mut app, "sss");
     let s = screen(&mut app, 80, 24);
@@ -150,8 +162,7 @@ fn severity_type_user_and_text_filters_with_context_lines() {
 
 #[test]
 fn detail_view_and_dead_letters() {
-    let feed = feed(1000, 10);
-    let mut app = app(&feed);
+    let (mut app, _feed) = app(1000, 10);
     typed(&mut app, "k");
     press(&mut app, KeyCode::Enter);
     let s = screen(&mut app, 80, 24);
@@ -172,15 +183,20 @@ fn detail_view_and_dead_letters() {
 
 #[test]
 fn disconnected_and_behind_badges() {
-    let feed = feed(1000, 5);
-    {
-        let mut f = feed.lock().unwrap();
-        f.connected = false;
-        f.behind = true;
-    }
-    let mut app = app(&feed);
+    let (mut app, feed) = app(1000, 5);
+    let s = screen(&mut app, 80, 24);
+    assert!(!s.contains("DISCONNECTED") && !s.contains("BEHIND"), "{s}");
+    let reading = AuditEvent::Reading {
+        behind: true,
+        error: Some("cannot read /data/audit: permission denied".into()),
+    };
+    send(&mut app, &feed, reading);
     let s = screen(&mut app, 80, 24);
     assert!(s.contains("DISCONNECTED") && s.contains("BEHIND"), "{s}");
+    assert!(
+        s.contains("cannot read /data/audit: permission denied"),
+        "{s}"
+    );
 }
 
 /// Stands in for the sessions pane: records what it was asked to show.
@@ -227,22 +243,25 @@ impl windflow::console::panes::Pane for SessionsStandIn {
 
 #[test]
 fn jump_to_the_events_session_in_the_sessions_pane() {
-    let feed = feed(1000, 10);
     let shown = Arc::new(Mutex::new(Vec::new()));
-    let mut panes = crate::support::panes_with(Box::new(windflow::audit::pane::AuditPane::new(
-        Some(feed.clone()),
-    )));
+    let (feed, rx) = Wake::default().channel();
+    let mut panes = crate::support::panes_with(Box::new(AuditPane::new(rx, 1000)));
     // A stand-in records what it is asked to show (the real pane: sessions tests).
     panes.retain(|p| p.id() != "sessions");
     panes.push(Box::new(SessionsStandIn(shown.clone())));
     let mut app = App::new(settings(), panes, "dark", "vim").unwrap();
     crate::console::focus(&mut app, "audit");
+    let reset = AuditEvent::Reset {
+        source: Source::Local,
+        events: batch(0..10),
+    };
+    send(&mut app, &feed, reset);
     // The newest event (9) is in session sess-0.
     typed(&mut app, "S");
     assert_eq!(app.pane().id(), "sessions");
     assert_eq!(*shown.lock().unwrap(), ["sess-0"]);
     // The real sessions pane without that session: a clear message.
-    let mut app = self::app(&feed);
+    let (mut app, _feed) = self::app(1000, 10);
     typed(&mut app, "S");
     assert_eq!(app.pane().id(), "sessions");
     assert!(
@@ -253,4 +272,55 @@ fn jump_to_the_events_session_in_the_sessions_pane() {
         "{:?}",
         app.shared.activity
     );
+}
+
+/// The title names the source; when the service says the source changed,
+/// what the old one listed goes, even while frozen: nothing stale stays.
+#[test]
+fn the_title_names_the_source_and_a_reset_replaces_everything_listed() {
+    let (mut app, feed) = app(1000, 10);
+    typed(&mut app, "f");
+    let fallback = Source::Fallback {
+        cause: "unreachable: Connection refused (os error 111)".into(),
+        error: "Elasticsearch at http://es:9200 is unreachable: Connection refused (os error 111)"
+            .into(),
+    };
+    let reset = AuditEvent::Reset {
+        source: fallback,
+        events: batch(20..22),
+    };
+    send(&mut app, &feed, reset);
+    let s = screen(&mut app, 160, 24);
+    assert!(
+        s.contains(
+            "Audit · local log (elasticsearch unreachable: Connection refused (os error 111)) · 2 shown"
+        ),
+        "{s}"
+    );
+    assert!(
+        s.contains("Elasticsearch at http://es:9200 is unreachable: Connection refused (os error 111); these are the local log's events only"),
+        "{s}"
+    );
+    assert!(s.contains("FROZEN +0 new"), "{s}");
+    assert!(s.contains("db/prod-21") && !s.contains("db/prod-9"), "{s}");
+
+    let reset = AuditEvent::Reset {
+        source: Source::Elasticsearch,
+        events: batch(30..31),
+    };
+    send(&mut app, &feed, reset);
+    let s = screen(&mut app, 160, 24);
+    assert!(s.contains("Audit · elasticsearch · 1 shown"), "{s}");
+    assert!(s.contains("db/prod-30") && !s.contains("db/prod-21"), "{s}");
+    assert!(!s.contains("unreachable"), "{s}");
+
+    // Elasticsearch came back empty: nothing is listed.
+    let reset = AuditEvent::Reset {
+        source: Source::Elasticsearch,
+        events: batch(0..0),
+    };
+    send(&mut app, &feed, reset);
+    let s = screen(&mut app, 160, 24);
+    assert!(s.contains("Audit · elasticsearch · 0 shown"), "{s}");
+    assert!(!s.contains("db/prod-"), "{s}");
 }

@@ -931,31 +931,22 @@ fn a_confirmation_checks_the_role_again_when_it_is_answered() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recent_problems_list_serious_security_events_not_typos() {
     use windflow::audit::settings::AuditSettings;
-    use windflow::audit::{AuditSink, LocalLog, SecurityEvent, Severity, service as audit_service};
+    use windflow::audit::{AuditSink, LocalLog, SecurityEvent, Severity};
     let data = tempfile::tempdir().unwrap();
     let ring = std::sync::Arc::new(windflow::crypto::Keyring::new(
         windflow::crypto::MasterKey::generate(),
     ));
     let log = LocalLog::with_keyring(data.path().join("audit"), ring);
     let settings = AuditSettings::default();
-    let (tx, mut rx) = windflow::service::channel();
     log.record(&SecurityEvent::new(
         "history",
         Some("old"),
         serde_json::json!({}),
     ))
     .unwrap();
-    let feed = audit_service::new_feed(&settings);
-    audit_service::spawn(&settings, data.path(), feed.clone(), tx);
+    let mut tail = crate::support::audit_tail::Tailed::spawn(&settings, data.path(), None);
     // Past the start-up read of the history (one event).
-    let start = std::time::Instant::now();
-    while feed.lock().unwrap().ring.is_empty() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "the history was never read"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    tail.until("the history", |t| !t.ring.is_empty()).await;
     let mut hijack = SecurityEvent::new(
         "session_hijack_attempt",
         Some("frank"),
@@ -971,21 +962,12 @@ async fn recent_problems_list_serious_security_events_not_typos() {
     .unwrap();
     let mut app = app();
     typed(&mut app, ":nosuchcommand\r");
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let ev = tokio::time::timeout(Duration::from_secs(20), rx.recv())
-            .await
-            .expect("an audit event")
-            .expect("the service runs");
-        let done = matches!(&ev, ServiceEvent::Activity { message, .. } if message.contains("session_hijack_attempt"));
+    tail.until("the hijack's activity", |t| {
+        t.said("session_hijack_attempt")
+    })
+    .await;
+    for ev in tail.log.drain(..) {
         app.update(Msg::Service(ev));
-        if done {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no activity for the hijack"
-        );
     }
     let s = screen(&mut app, 120, 30);
     let problems = &s[s.find("Recent problems").expect("the panel")..];

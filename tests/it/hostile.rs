@@ -428,37 +428,58 @@ fn secrets_get_and_diff_show_hostile_values_escaped_list_and_history_stay_clean(
 fn audit_pane_list_detail_and_dead_letters_show_hostile_text_escaped() {
     use crate::console::{press, screen, settings, typed};
     use crossterm::event::KeyCode;
-    use std::sync::{Arc, Mutex};
     use windflow::audit::SecurityEvent;
     use windflow::audit::alert::{Alert, AlertState, DeadLetter};
-    use windflow::audit::service::Feed;
+    use windflow::audit::query::Source;
+    use windflow::audit::service::{AuditEvent, Batch};
 
     let ev = SecurityEvent::new(
         "login_failure",
         Some(HOSTILE),
         serde_json::json!({ "note": HOSTILE }),
     );
-    let mut f = Feed::new(100, "local log");
-    f.ring.push(ev.clone());
-    f.alerts = Arc::new(Mutex::new(AlertState {
+    let alerts = AlertState {
         dead: [DeadLetter {
             channel: "slack".into(),
-            alert: Alert::new(ev, 1),
+            alert: Alert::new(ev.clone(), 1),
             error: format!("server said: {HOSTILE}"),
             at: std::time::SystemTime::UNIX_EPOCH,
         }]
         .into(),
         ..Default::default()
-    }));
-    let feed = Arc::new(Mutex::new(f));
-    let panes = crate::support::panes_with(Box::new(windflow::audit::pane::AuditPane::new(Some(
-        feed.clone(),
-    ))));
+    };
+    let (feed, rx) = windflow::service::Wake::default().channel();
+    let panes =
+        crate::support::panes_with(Box::new(windflow::audit::pane::AuditPane::new(rx, 100)));
     let mut app = windflow::console::app::App::new(settings(), panes, "dark", "vim").unwrap();
     crate::console::focus(&mut app, "audit");
+    // A server's error quoted in the source's name and notice.
+    let source = Source::Fallback {
+        cause: format!("answered 503: {HOSTILE}"),
+        error: format!("Elasticsearch at http://es:9200 answered 503: {HOSTILE}"),
+    };
+    for ev in [
+        AuditEvent::Reset {
+            source,
+            events: Batch::new(vec![ev]),
+        },
+        AuditEvent::Alerts(alerts),
+    ] {
+        assert!(feed.try_send(ev));
+    }
+    app.update(windflow::console::app::Msg::Wake);
 
     let list = screen(&mut app, 240, 30);
     assert!(raw_char(&list, true).is_none(), "list:\n{list}");
+    assert!(
+        line_with(&list, "Audit · local log (elasticsearch answered 503: ")
+            .contains("adm\\u{202e}nimda"),
+        "{list}"
+    );
+    assert!(
+        line_with(&list, "http://es:9200 answered 503").contains("adm\\u{202e}nimda"),
+        "{list}"
+    );
     let row = line_with(&list, "login_failure");
     assert!(
         row.contains("eve\\x1b]0;pwned\\x07\\x1b]52;c;cHduZWQ=\\x07\\x1b[2J"),

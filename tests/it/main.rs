@@ -5,6 +5,7 @@ mod audit;
 mod audit_auth;
 mod audit_e2e;
 mod audit_pane;
+mod audit_source;
 mod auth;
 mod console;
 mod crypto;

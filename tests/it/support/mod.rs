@@ -4,6 +4,7 @@
 
 pub mod audit_auth;
 pub mod audit_servers;
+pub mod audit_tail;
 pub mod cli;
 pub mod kube_api;
 pub mod pty;
