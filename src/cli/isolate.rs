@@ -16,7 +16,7 @@ use crate::cli::deployments::{DeploymentsDir, print_json, print_lines};
 use crate::config::Config;
 use crate::deployments::{Catalog, Protocol, namespace_of};
 use crate::isolation::plan::{self, Action};
-use crate::isolation::reach::{Engine, Side};
+use crate::isolation::reach::{Direction, Engine, Side};
 use crate::isolation::state::{self, FolderState, ProblemsJson};
 use crate::isolation::{ports, settings, status};
 
@@ -408,7 +408,6 @@ fn run_matrix(config: &Config, id: &str, dirs: &Dirs, json: bool) -> Result<Exit
         .filter(|&i| engine.pod_namespace(i) != namespace)
         .collect();
     engine.for_each_allowed(&others, &mine, |s, d, p| inbound.push((s, d, p)));
-    use crate::isolation::reach::Direction;
     if json {
         let pair = |(s, d, p): &(usize, usize, ports::PortSet)| json!({"from": engine.pod_name(*s), "to": engine.pod_name(*d), "ports": p.describe()});
         print_json(&json!({
@@ -484,8 +483,8 @@ fn side_lines(pod: &str, s: &Side) -> Vec<String> {
     if s.allowed_by.is_empty() {
         lines.push("    no rule allows the other end".into());
     }
-    for (policy, ports) in &s.allowed_by {
-        lines.push(format!("    {policy} allows {}", ports.join(", ")));
+    for a in &s.allowed_by {
+        lines.push(format!("    {} allows {}", a.policy, a.ports.join(", ")));
     }
     lines
 }

@@ -674,3 +674,71 @@ fn compare(path: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
         _ => out.push(path.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn spec(extra: &str) -> Deployment {
+        let src = format!(
+            "id = \"shop\"\nowner = \"o\"\nenvironment = \"dev\"\n\
+             [data]\npersonal_data = false\nphi = false\ncard_data = false\n\
+             [resources]\ncpu = \"1\"\nmemory = \"1Gi\"\npods = 5\n{extra}"
+        );
+        crate::deployments::parse(Path::new("s.toml"), &src).unwrap()
+    }
+
+    #[test]
+    fn a_rule_between_two_services_opens_both_ends_and_no_rule_means_no_policy() {
+        let d = spec(
+            "[[services]]\nname = \"api\"\nimage = \"a:1\"\nports = [8080]\n\
+             allow_from = [{ service = \"web\", port = 8080 }]\n\
+             [[services]]\nname = \"web\"\nimage = \"w:1\"\nports = [80]\n\
+             [[services]]\nname = \"idle\"\nimage = \"i:1\"\n",
+        );
+        let p = plan(&d);
+        let names: Vec<&str> = p
+            .policies
+            .iter()
+            .map(|p| p.metadata.name.as_deref().unwrap())
+            .collect();
+        assert_eq!(names, ["default-deny", "allow-dns", "svc-api", "svc-web"]);
+        let web = serde_json::to_value(&p.policies[3]).unwrap();
+        assert_eq!(web["spec"]["policyTypes"], json!(["Egress"]));
+        assert_eq!(
+            web["spec"]["egress"],
+            json!([{"to": [{"podSelector": {"matchLabels": {SERVICE_LABEL: "api"}}}],
+                    "ports": [{"port": 8080, "protocol": "TCP"}]}])
+        );
+    }
+
+    #[test]
+    fn normalising_keeps_what_changes_meaning() {
+        let norm = |v: Value| {
+            let mut v = v;
+            normalise(&mut v, true);
+            v
+        };
+        // Allow-all ([{}]) is not deny ([]), and an empty list is an absent one.
+        assert_ne!(norm(json!({"ingress": [{}]})), norm(json!({"ingress": []})));
+        assert_eq!(norm(json!({"ingress": []})), norm(json!({})));
+        // namespaceSelector {} (every namespace) is not an absent one.
+        assert_ne!(
+            norm(json!({"ingress": [{"from": [{"namespaceSelector": {}}]}]})),
+            norm(json!({"ingress": [{"from": [{}]}]}))
+        );
+        // Defaults: TCP, policyTypes; quantities by value.
+        assert_eq!(
+            norm(json!({"egress": [{"ports": [{"port": 53}]}]})),
+            norm(
+                json!({"policyTypes": ["Egress", "Ingress"], "podSelector": {}, "egress": [{"ports": [{"port": 53, "protocol": "TCP"}]}]})
+            )
+        );
+        let mut a = json!({"hard": {"memory": "1Gi"}});
+        let mut b = json!({"hard": {"memory": "1024Mi"}});
+        normalise(&mut a, false);
+        normalise(&mut b, false);
+        assert_eq!(a, b);
+    }
+}

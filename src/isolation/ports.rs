@@ -96,6 +96,24 @@ impl PortSet {
         }
     }
 
+    /// Whether some port is in both (without building the intersection).
+    pub fn intersects(&self, other: &PortSet) -> bool {
+        self.ranges.iter().zip(&other.ranges).any(|(x, y)| {
+            let (mut a, mut b) = (0, 0);
+            while a < x.len() && b < y.len() {
+                if x[a].0.max(y[b].0) <= x[a].1.min(y[b].1) {
+                    return true;
+                }
+                if x[a].1 < y[b].1 {
+                    a += 1;
+                } else {
+                    b += 1;
+                }
+            }
+            false
+        })
+    }
+
     pub fn intersect(&self, other: &PortSet) -> PortSet {
         let mut out = PortSet::none();
         for (i, (x, y)) in self.ranges.iter().zip(&other.ranges).enumerate() {
@@ -159,6 +177,9 @@ mod tests {
         assert_eq!(cut.to_string(), "TCP 85-90, TCP 443");
         assert!(cut.contains(Protocol::Tcp, 443) && !cut.contains(Protocol::Tcp, 80));
         assert!(PortSet::all().intersect(&PortSet::none()).is_empty());
+        assert!(s.intersects(&PortSet::port(Protocol::Tcp, 85)));
+        assert!(!s.intersects(&PortSet::range(Protocol::Tcp, 91, 442)));
+        assert!(!s.intersects(&PortSet::port(Protocol::Sctp, 80)));
         assert_eq!(PortSet::all().intersect(&s), s);
         assert_eq!(PortSet::protocol(Protocol::Sctp).to_string(), "SCTP all");
     }

@@ -70,9 +70,16 @@ struct PortRule<'a> {
 struct Rule<'a> {
     /// `None`: every source or destination.
     peers: Option<FixedBitSet>,
-    /// Empty: every port.
-    ports: Vec<PortRule<'a>>,
+    /// `None`: every port (no `ports`, or an empty list). A list whose
+    /// entries all made no sense is `Some(empty)`: no port.
+    ports: Option<Vec<PortRule<'a>>>,
 }
+
+/// A rule's peers and ports, as written.
+type RuleParts<'a> = (
+    Option<&'a Vec<NetworkPolicyPeer>>,
+    Option<&'a Vec<NetworkPolicyPort>>,
+);
 
 struct Compiled<'a> {
     name: &'a str,
@@ -154,8 +161,7 @@ impl<'a> Index<'a> {
                 }
                 other => {
                     warnings.push(format!(
-                        "selector operator `{other}` is not one of In, NotIn, Exists, \
-                         DoesNotExist: it selects nothing"
+                        "selector operator `{other}` is not one of In, NotIn, Exists, DoesNotExist"
                     ));
                     out.clear();
                 }
@@ -180,6 +186,10 @@ pub struct Engine<'a> {
     /// Per isolated pod: the pods its policies let in (send to) on some port.
     ingress_from: Vec<Option<FixedBitSet>>,
     egress_to: Vec<Option<FixedBitSet>>,
+    /// Per pod: every port its ingress (egress) could allow, whoever the
+    /// other end (a named egress port counts as its whole protocol).
+    ingress_ports: Vec<PortSet>,
+    egress_ports: Vec<PortSet>,
     /// Parts of the state that make no sense to Kubernetes (an unknown
     /// selector operator, a bad CIDR), each read as allowing nothing.
     pub warnings: Vec<String>,
@@ -194,9 +204,16 @@ pub struct Side {
     /// The policies that isolate it.
     pub isolated_by: Vec<String>,
     /// The policies whose rules match the other end, and the ports each allows.
-    pub allowed_by: Vec<(String, Vec<String>)>,
+    pub allowed_by: Vec<Allowed>,
     #[serde(serialize_with = "described")]
     pub ports: PortSet,
+}
+
+/// A policy that lets the other end through, and on which ports.
+#[derive(Clone, Debug, Serialize)]
+pub struct Allowed {
+    pub policy: String,
+    pub ports: Vec<String>,
 }
 
 /// The whole answer for one pair.
@@ -340,6 +357,8 @@ impl<'a> Engine<'a> {
             egress_of: vec![Vec::new(); n],
             ingress_from: vec![None; n],
             egress_to: vec![None; n],
+            ingress_ports: vec![PortSet::all(); n],
+            egress_ports: vec![PortSet::all(); n],
             warnings: Vec::new(),
         };
         let all_namespaces = {
@@ -381,13 +400,21 @@ impl<'a> Engine<'a> {
             ));
             return None;
         };
+        // What the API server would refuse: such a policy is never
+        // enforced, so it is left out (and reported).
+        let mut problems = Vec::new();
         let mut own = self.ns_pods[ns].clone();
         own.intersect_with(&self.policy_pods);
         let selected = pod_index.select(
             &spec.pod_selector.clone().unwrap_or_default(),
             &own,
-            warnings,
+            &mut problems,
         );
+        for t in spec.policy_types.iter().flatten() {
+            if t != "Ingress" && t != "Egress" {
+                problems.push(format!("policyType `{t}` is neither Ingress nor Egress"));
+            }
+        }
         let has_egress_rules = spec.egress.as_ref().is_some_and(|e| !e.is_empty());
         let (ingress_type, egress_type) = match &spec.policy_types {
             Some(types) => (
@@ -396,15 +423,9 @@ impl<'a> Engine<'a> {
             ),
             None => (true, has_egress_rules),
         };
-        let mut warn = |m: String| warnings.push(format!("NetworkPolicy {namespace}/{name}: {m}"));
-        let mut rules = |list: Option<
-            Vec<(
-                Option<&'a Vec<NetworkPolicyPeer>>,
-                Option<&'a Vec<NetworkPolicyPort>>,
-            )>,
-        >| {
-            list.unwrap_or_default()
-                .into_iter()
+        let mut warn = |m: String| problems.push(m);
+        let mut rules = |list: Vec<RuleParts<'a>>| -> Vec<Rule<'a>> {
+            list.into_iter()
                 .map(|(peers, ports)| Rule {
                     peers: peers.filter(|p| !p.is_empty()).map(|peers| {
                         let mut set = FixedBitSet::with_capacity(self.pods.len());
@@ -420,28 +441,41 @@ impl<'a> Engine<'a> {
                         }
                         set
                     }),
-                    ports: ports
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|p| port_rule(p, &mut warn))
-                        .collect(),
+                    ports: ports.filter(|p| !p.is_empty()).map(|ports| {
+                        ports
+                            .iter()
+                            .filter_map(|p| port_rule(p, &mut warn))
+                            .collect()
+                    }),
                 })
-                .collect::<Vec<_>>()
+                .collect()
         };
-        let ingress = ingress_type.then(|| {
-            rules(spec.ingress.as_ref().map(|r| {
-                r.iter()
-                    .map(|r| (r.from.as_ref(), r.ports.as_ref()))
-                    .collect()
-            }))
-        });
-        let egress = egress_type.then(|| {
-            rules(spec.egress.as_ref().map(|r| {
-                r.iter()
-                    .map(|r| (r.to.as_ref(), r.ports.as_ref()))
-                    .collect()
-            }))
-        });
+        // Both lists are checked, whatever the types say: the API server does.
+        let ingress = rules(
+            spec.ingress
+                .iter()
+                .flatten()
+                .map(|r| (r.from.as_ref(), r.ports.as_ref()))
+                .collect(),
+        );
+        let egress = rules(
+            spec.egress
+                .iter()
+                .flatten()
+                .map(|r| (r.to.as_ref(), r.ports.as_ref()))
+                .collect(),
+        );
+        let (ingress, egress) = (
+            ingress_type.then_some(ingress),
+            egress_type.then_some(egress),
+        );
+        if !problems.is_empty() {
+            warnings.push(format!(
+                "NetworkPolicy {namespace}/{name} would be refused by the API server ({}): left out",
+                problems.join("; ")
+            ));
+            return None;
+        }
         Some(Compiled {
             name,
             namespace,
@@ -467,10 +501,7 @@ impl<'a> Engine<'a> {
             (Some(block), None, None) => {
                 let parse = |c: &str| c.parse::<ipnet::IpNet>();
                 let Ok(net) = parse(&block.cidr) else {
-                    warn(format!(
-                        "ipBlock cidr `{}` is not a CIDR: matches nothing",
-                        block.cidr
-                    ));
+                    warn(format!("ipBlock cidr `{}` is not a CIDR", block.cidr));
                     return FixedBitSet::with_capacity(n);
                 };
                 let mut except = Vec::new();
@@ -478,9 +509,7 @@ impl<'a> Engine<'a> {
                     match parse(e) {
                         Ok(x) => except.push(x),
                         Err(_) => {
-                            warn(format!(
-                                "ipBlock except `{e}` is not a CIDR: the block matches nothing"
-                            ));
+                            warn(format!("ipBlock except `{e}` is not a CIDR"));
                             return FixedBitSet::with_capacity(n);
                         }
                     }
@@ -497,7 +526,7 @@ impl<'a> Engine<'a> {
                 return set;
             }
             (Some(_), _, _) => {
-                warn("a peer with ipBlock and a selector is invalid: matches nothing".into());
+                warn("a peer with ipBlock and a selector".into());
                 return FixedBitSet::with_capacity(n);
             }
             (None, None, Some(pods)) => {
@@ -517,7 +546,7 @@ impl<'a> Engine<'a> {
                 }
             }
             (None, None, None) => {
-                warn("an empty peer is invalid: matches nothing".into());
+                warn("an empty peer".into());
                 return FixedBitSet::with_capacity(n);
             }
         };
@@ -527,7 +556,8 @@ impl<'a> Engine<'a> {
         set
     }
 
-    /// Each pod's isolating policies and the union of the peers they let through.
+    /// Each pod's isolating policies, the union of the peers they let
+    /// through and of the ports they could allow.
     fn link(&mut self) {
         let n = self.pods.len();
         let full = {
@@ -554,6 +584,34 @@ impl<'a> Engine<'a> {
                         .get_or_insert_with(|| FixedBitSet::with_capacity(n))
                         .union_with(&peers);
                 }
+            }
+        }
+        for pod in 0..n {
+            if !self.ingress_of[pod].is_empty() {
+                let mut bound = PortSet::none();
+                for &pi in &self.ingress_of[pod] {
+                    for r in self.policies[pi as usize]
+                        .ingress
+                        .as_deref()
+                        .unwrap_or_default()
+                    {
+                        bound.union_with(&self.rule_ports(r, Some(pod)));
+                    }
+                }
+                self.ingress_ports[pod] = bound;
+            }
+            if !self.egress_of[pod].is_empty() {
+                let mut bound = PortSet::none();
+                for &pi in &self.egress_of[pod] {
+                    for r in self.policies[pi as usize]
+                        .egress
+                        .as_deref()
+                        .unwrap_or_default()
+                    {
+                        bound.union_with(&self.rule_ports(r, None));
+                    }
+                }
+                self.egress_ports[pod] = bound;
             }
         }
     }
@@ -601,23 +659,27 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// The ports a rule allows towards `dst` (named ports resolved on it).
-    fn rule_ports(&self, rule: &Rule, dst: usize) -> PortSet {
-        if rule.ports.is_empty() {
+    /// The ports a rule allows towards `dst` (named ports resolved on it;
+    /// without `dst`, a named port stands for its whole protocol).
+    fn rule_ports(&self, rule: &Rule, dst: Option<usize>) -> PortSet {
+        let Some(ports) = &rule.ports else {
             return PortSet::all();
-        }
+        };
         let mut out = PortSet::none();
-        for r in &rule.ports {
+        for r in ports {
             match r.port {
                 PortRef::Any => out.union_with(&PortSet::protocol(r.protocol)),
                 PortRef::Range(a, b) => out.union_with(&PortSet::range(r.protocol, a, b)),
-                PortRef::Named(name) => {
-                    for &(n, proto, port) in &self.pods[dst].named {
-                        if n == name && proto == r.protocol {
-                            out.union_with(&PortSet::port(proto, port));
+                PortRef::Named(name) => match dst {
+                    Some(dst) => {
+                        for &(n, proto, port) in &self.pods[dst].named {
+                            if n == name && proto == r.protocol {
+                                out.union_with(&PortSet::port(proto, port));
+                            }
                         }
                     }
-                }
+                    None => out.union_with(&PortSet::protocol(r.protocol)),
+                },
             }
         }
         out
@@ -653,14 +715,16 @@ impl<'a> Engine<'a> {
             let mut mine = PortSet::none();
             for r in rules.unwrap_or_default() {
                 if r.peers.as_ref().is_none_or(|s| s.contains(other)) {
-                    mine.union_with(&self.rule_ports(r, dst));
+                    mine.union_with(&self.rule_ports(r, Some(dst)));
                 }
             }
             if !mine.is_empty() {
                 side.ports.union_with(&mine);
                 if explain {
-                    side.allowed_by
-                        .push((format!("{}/{}", p.namespace, p.name), mine.describe()));
+                    side.allowed_by.push(Allowed {
+                        policy: format!("{}/{}", p.namespace, p.name),
+                        ports: mine.describe(),
+                    });
                 }
             }
         }
@@ -673,6 +737,7 @@ impl<'a> Engine<'a> {
             && self.ingress_from[dst]
                 .as_ref()
                 .is_none_or(|s| s.contains(src))
+            && self.egress_ports[src].intersects(&self.ingress_ports[dst])
     }
 
     /// The ports `src` can open connections to `dst` on.
@@ -711,21 +776,39 @@ impl<'a> Engine<'a> {
     }
 
     /// Calls `f(src, dst, ports)` for every pair of `sources` x `targets`
-    /// with some port open (a pod and itself left out).
+    /// with some port open (a pod and itself left out), by source, then by
+    /// destination in the state's order. A source's candidates are the
+    /// targets its egress lets through (one bit-set intersection), so an
+    /// isolated cluster costs little more than its open pairs.
     pub fn for_each_allowed(
         &self,
         sources: &[usize],
         targets: &[usize],
         mut f: impl FnMut(usize, usize, PortSet),
     ) {
+        let n = self.pods.len();
+        let mut wanted = FixedBitSet::with_capacity(n);
+        for &d in targets {
+            wanted.insert(d);
+        }
+        let mut candidates = FixedBitSet::with_capacity(n);
         for &s in sources {
-            for &d in targets {
-                if s == d || !self.may_reach(s, d) {
-                    continue;
+            match &self.egress_to[s] {
+                Some(reach) => {
+                    candidates.clone_from(reach);
+                    candidates.intersect_with(&wanted);
                 }
-                let ports = self.ports(s, d);
-                if !ports.is_empty() {
-                    f(s, d, ports);
+                None => candidates.clone_from(&wanted),
+            }
+            candidates.set(s, false);
+            for d in candidates.ones() {
+                if self.ingress_from[d].as_ref().is_none_or(|i| i.contains(s))
+                    && self.egress_ports[s].intersects(&self.ingress_ports[d])
+                {
+                    let ports = self.ports(s, d);
+                    if !ports.is_empty() {
+                        f(s, d, ports);
+                    }
                 }
             }
         }
@@ -736,7 +819,7 @@ impl<'a> Engine<'a> {
 fn port_rule<'a>(p: &'a NetworkPolicyPort, warn: &mut dyn FnMut(String)) -> Option<PortRule<'a>> {
     let Some(protocol) = ports::protocol(p.protocol.as_deref()) else {
         warn(format!(
-            "protocol `{}` is not TCP, UDP or SCTP: the port matches nothing",
+            "protocol `{}` is not TCP, UDP or SCTP",
             p.protocol.as_deref().unwrap_or_default()
         ));
         return None;
@@ -745,25 +828,96 @@ fn port_rule<'a>(p: &'a NetworkPolicyPort, warn: &mut dyn FnMut(String)) -> Opti
     let port = match (&p.port, p.end_port) {
         (None, None) => PortRef::Any,
         (None, Some(_)) => {
-            warn("endPort without port: the port matches nothing".into());
+            warn("endPort without port".into());
             return None;
         }
         (Some(IntOrString::Int(a)), end) => {
             let (Some(a), Some(b)) = (in_range(*a), in_range(end.unwrap_or(*a))) else {
-                warn(format!(
-                    "port {a} or endPort out of range: the port matches nothing"
-                ));
+                warn(format!("port {a} or its endPort is not 1 to 65535"));
                 return None;
             };
+            if b < a {
+                warn(format!("endPort {b} is below port {a}"));
+                return None;
+            }
             PortRef::Range(a, b)
         }
         (Some(IntOrString::String(name)), None) => PortRef::Named(name),
         (Some(IntOrString::String(name)), Some(_)) => {
-            warn(format!(
-                "endPort with the named port `{name}`: the port matches nothing"
-            ));
+            warn(format!("endPort with the named port `{name}`"));
             return None;
         }
     };
     Some(PortRule { protocol, port })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A policy the API server would refuse is never enforced: it is left
+    /// out, and reported.
+    #[test]
+    fn policies_the_api_server_would_refuse_are_left_out_and_reported() {
+        let pod = |name: &str| {
+            serde_json::from_value::<Pod>(json!({
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": name, "namespace": "n", "labels": {"app": name}},
+                "spec": {"containers": [{"name": "c", "ports": [{"name": "http", "containerPort": 80}]}]},
+                "status": {"podIP": "10.0.0.1"},
+            }))
+            .unwrap()
+        };
+        let policy = |ingress: serde_json::Value| {
+            serde_json::from_value::<NetworkPolicy>(json!({
+                "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                "metadata": {"name": "p", "namespace": "n"},
+                "spec": {"podSelector": {"matchLabels": {"app": "b"}}, "ingress": ingress},
+            }))
+            .unwrap()
+        };
+        for (rule, warning) in [
+            (
+                json!([{"from": [{"podSelector": {"matchExpressions": [{"key": "app", "operator": "Like"}]}}]}]),
+                "operator `Like`",
+            ),
+            (
+                json!([{"from": [{"ipBlock": {"cidr": "10.0.0.0/33"}}]}]),
+                "not a CIDR",
+            ),
+            (
+                json!([{"from": [{"ipBlock": {"cidr": "10.0.0.0/8"}, "podSelector": {}}]}]),
+                "ipBlock and a selector",
+            ),
+            (json!([{"from": [{}]}]), "empty peer"),
+            (
+                json!([{"ports": [{"port": "http", "endPort": 90}]}]),
+                "endPort with the named port",
+            ),
+            (
+                json!([{"ports": [{"port": 80, "protocol": "ICMP"}]}]),
+                "protocol `ICMP`",
+            ),
+            (
+                json!([{"ports": [{"port": 90, "endPort": 80}]}]),
+                "endPort 80 is below port 90",
+            ),
+        ] {
+            let state = ClusterState {
+                pods: vec![pod("a"), pod("b")],
+                policies: vec![policy(rule.clone())],
+                ..ClusterState::default()
+            };
+            let e = Engine::new(&state);
+            assert_eq!(e.warnings.len(), 1, "{rule}");
+            let w = &e.warnings[0];
+            assert!(
+                w.contains(warning) && w.ends_with("left out"),
+                "{rule}: {w}"
+            );
+            assert!(!e.isolated(1, Direction::Ingress), "{rule}");
+            assert!(e.ports(0, 1).is_all(), "{rule}: {}", e.ports(0, 1));
+        }
+    }
 }

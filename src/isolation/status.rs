@@ -215,3 +215,33 @@ fn quota_use(state: &ClusterState, namespace: &str) -> Vec<QuotaUse> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn np(spec: serde_json::Value) -> NetworkPolicy {
+        serde_json::from_value(json!({
+            "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": "p", "namespace": "n"}, "spec": spec,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn default_deny_per_direction() {
+        let both = np(json!({"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}));
+        assert!(denies_all(&both, "Ingress") && denies_all(&both, "Egress"));
+        // Without policyTypes: Ingress only.
+        let bare = np(json!({"podSelector": {}}));
+        assert!(denies_all(&bare, "Ingress") && !denies_all(&bare, "Egress"));
+        // Allow-all egress isolates but denies nothing.
+        let open = np(json!({"podSelector": {}, "policyTypes": ["Egress"], "egress": [{}]}));
+        assert!(!denies_all(&open, "Egress"));
+        // Some pods only.
+        let some =
+            np(json!({"podSelector": {"matchLabels": {"a": "b"}}, "policyTypes": ["Ingress"]}));
+        assert!(!denies_all(&some, "Ingress"));
+    }
+}

@@ -1203,7 +1203,7 @@ fn can_reach_exits_0_or_1_and_names_the_deciding_policies() {
     assert_eq!(v["reachable"], true);
     assert_eq!(v["port"], 53);
     assert_eq!(
-        v["explanation"]["egress"]["allowed_by"][0][0],
+        v["explanation"]["egress"]["allowed_by"][0]["policy"],
         "wf-payments/allow-dns"
     );
 
