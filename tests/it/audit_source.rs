@@ -77,7 +77,9 @@ fn cli_tail_and_search_answer_from_the_local_log_while_elasticsearch_is_down_and
  {
     let mut server = servers::osmem(0);
     let url = server.url();
-    let env = Env::new().with_var("ELASTICSEARCH_URL", &url);
+    let env = Env::new()
+        .recording_as("alice")
+        .with_var("ELASTICSEARCH_URL", &url);
     let run = |args: &[&str]| env.cmd(args).output().unwrap();
     let log = |user: &str| {
         let out = run(&[
@@ -225,7 +227,9 @@ impl Lines {
 fn tail_follow_goes_on_from_the_local_log_while_elasticsearch_is_down_and_says_so() {
     let mut server = servers::osmem(0);
     let url = server.url();
-    let env = Env::new().with_var("ELASTICSEARCH_URL", &url);
+    let env = Env::new()
+        .recording_as("alice")
+        .with_var("ELASTICSEARCH_URL", &url);
     let log = |user: &str| env.expect(&["audit", "log", "--type", "deployment", "--user", user], 0);
     log("alice");
     let mut child = env
@@ -266,7 +270,7 @@ fn tail_follow_goes_on_from_the_local_log_while_elasticsearch_is_down_and_says_s
     let _ = child.wait();
     for user in ["alice", "foreign", "bob", "carol", "foreign2"] {
         assert_eq!(
-            out.count(&format!("\"{user}\"")),
+            out.count(&format!("\"user_id\":\"{user}\"")),
             1,
             "{user}: {:?}",
             out.seen
