@@ -63,7 +63,8 @@ struct Vis {
 #[derive(Debug)]
 struct Tail {
     ring: Ring,
-    source: Source,
+    /// None until the service has said where it reads from.
+    source: Option<Source>,
     /// More is waiting at the source.
     behind: bool,
     /// Reading the source failed (the last error).
@@ -75,7 +76,7 @@ impl Tail {
     fn new(capacity: usize) -> Self {
         Self {
             ring: Ring::new(capacity),
-            source: Source::Local,
+            source: None,
             behind: false,
             error: None,
             alerts: AlertState::default(),
@@ -162,7 +163,7 @@ impl AuditPane {
                 // What the source no longer has goes: nothing stale is listed.
                 self.tail.ring = Ring::new(self.tail.ring.capacity());
                 self.tail.take(events);
-                self.tail.source = source;
+                self.tail.source = Some(source);
                 self.reset_view();
                 if self.frozen_at.is_some() {
                     self.frozen_at = Some(self.tail.ring.pushed());
@@ -433,7 +434,7 @@ impl Pane for AuditPane {
         let mut title = vec![Span::styled(
             format!(
                 " Audit · {} · {} shown",
-                clean_line(&f.source.label()),
+                clean_line(&f.source.as_ref().map_or("starting".into(), Source::label)),
                 rows.len()
             ),
             t.title(),
@@ -468,7 +469,10 @@ impl Pane for AuditPane {
         let inner = block.inner(area);
         frame.render_widget(block, area);
         // Why the source is not what it should be, in full, on its own line.
-        let notice = f.error.clone().or_else(|| f.source.notice());
+        let notice = f
+            .error
+            .clone()
+            .or_else(|| f.source.as_ref().and_then(Source::notice));
         let [status, notice_area, body] = Layout::vertical([
             Constraint::Length(1),
             Constraint::Length(u16::from(notice.is_some())),

@@ -3,6 +3,9 @@
 //!
 //! `audit verify` exits 0 when every record checks, 1 when a record was
 //! edited, removed or reordered (the first one is named), 2 on bad input.
+//! `audit tail` and `audit search` read by the rule of
+//! [`crate::audit::query`]; they exit 4 when Elasticsearch did not answer
+//! and the local log did (one line on stderr says so).
 
 use std::io::Write;
 use std::process::ExitCode;

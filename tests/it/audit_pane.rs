@@ -324,3 +324,22 @@ fn the_title_names_the_source_and_a_reset_replaces_everything_listed() {
     assert!(s.contains("Audit · elasticsearch · 0 shown"), "{s}");
     assert!(!s.contains("db/prod-"), "{s}");
 }
+
+/// Before the service has said where it reads from, the title says so
+/// rather than naming a source.
+#[test]
+fn the_title_names_no_source_before_the_service_says_one() {
+    let (feed, rx) = Wake::default().channel::<AuditEvent>();
+    let panes = crate::support::panes_with(Box::new(AuditPane::new(rx, 10)));
+    let mut app = App::new(settings(), panes, "dark", "vim").unwrap();
+    crate::console::focus(&mut app, "audit");
+    let s = screen(&mut app, 80, 24);
+    assert!(s.contains("Audit · starting · 0 shown"), "{s}");
+    let reset = AuditEvent::Reset {
+        source: Source::Elasticsearch,
+        events: batch(0..1),
+    };
+    send(&mut app, &feed, reset);
+    let s = screen(&mut app, 80, 24);
+    assert!(s.contains("Audit · elasticsearch · 1 shown"), "{s}");
+}
