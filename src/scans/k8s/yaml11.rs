@@ -413,6 +413,33 @@ impl Walk {
     }
 }
 
+/// How deep a document may nest: serde_yaml_ng's own limit.
+pub const MAX_DEPTH: usize = 128;
+
+/// The 0-based line where the first document of `doc` nests deeper than
+/// [`MAX_DEPTH`], if it does. libyaml's scanner spends time in proportion to
+/// the nesting on every token, so a deeply nested flow collection takes time
+/// quadratic in its size (100 KB of `[{a: ` took 5 s, before the parser
+/// refused it as too deep): it is refused after reading only that far.
+pub fn too_deep(doc: &str) -> Option<usize> {
+    let mut parser = Parser::new(doc.as_bytes())?;
+    let mut depth = 0usize;
+    while let Some((ev, line)) = parser.next() {
+        match ev {
+            Event::Start { .. } => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Some(line);
+                }
+            }
+            Event::Close => depth = depth.saturating_sub(1),
+            Event::End => return None,
+            _ => {}
+        }
+    }
+    None
+}
+
 /// Every value in the first document of `doc` that only YAML 1.1 reads as
 /// a boolean, aliases expanded; empty when it does not parse.
 fn walk(doc: &[u8]) -> Vec<Ambiguous> {
@@ -468,6 +495,17 @@ mod tests {
         assert_eq!(v["c1"]["x"][0], Value::Bool(false));
         assert_eq!(v["list"], serde_json::json!([true, true]));
         assert_eq!(found.len(), 6, "{found:?}");
+    }
+
+    #[test]
+    fn the_depth_limit_is_the_parsers() {
+        let nested = |d: usize| format!("a:\n  {}x{}\n", "[".repeat(d), "]".repeat(d));
+        let at_limit = nested(MAX_DEPTH - 1);
+        assert_eq!(too_deep(&at_limit), None);
+        assert!(serde_yaml_ng::from_str::<Value>(&at_limit).is_ok());
+        let past = nested(MAX_DEPTH);
+        assert_eq!(too_deep(&past), Some(1));
+        assert!(serde_yaml_ng::from_str::<Value>(&past).is_err());
     }
 
     #[test]
