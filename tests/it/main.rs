@@ -13,6 +13,7 @@ mod hostile;
 mod isolation_cluster;
 mod mfa;
 mod operators;
+mod props;
 mod pty_selftest;
 mod robustness;
 mod scans;
