@@ -280,12 +280,8 @@ pub fn load_str(file: &Path, src: &str, loaded: &mut Loaded) {
             line,
             message,
         };
-        if let Some(line) = super::yaml11::too_deep(&doc) {
-            let limit = super::yaml11::MAX_DEPTH;
-            loaded.errors.push(err(
-                Some(first_line + line),
-                format!("nested deeper than {limit} levels"),
-            ));
+        if let Some((line, reason)) = super::guard::refused(&doc) {
+            loaded.errors.push(err(Some(first_line + line), reason));
             continue;
         }
         let mut value: Value = match serde_yaml_ng::from_str(&doc) {

@@ -115,7 +115,8 @@ pub fn resolve(doc: &str, value: &mut Value) -> Vec<Ambiguous> {
 
 // ------------------------------------------------------------------ libyaml events
 
-enum Event {
+/// The libyaml events the walk here and [`super::guard`] need.
+pub(super) enum Event {
     End,
     Other,
     Alias(String),
@@ -132,13 +133,13 @@ enum Event {
 }
 
 /// The libyaml parser over a borrowed input; freed on drop.
-struct Parser<'a> {
+pub(super) struct Parser<'a> {
     raw: Box<MaybeUninit<unsafe_libyaml::yaml_parser_t>>,
     _input: PhantomData<&'a [u8]>,
 }
 
 impl<'a> Parser<'a> {
-    fn new(input: &'a [u8]) -> Option<Self> {
+    pub(super) fn new(input: &'a [u8]) -> Option<Self> {
         let mut raw = Box::new(MaybeUninit::<unsafe_libyaml::yaml_parser_t>::uninit());
         // SAFETY: the parser is initialised in place before any other use,
         // stays in its box (never moved) and is deleted once in Drop; the
@@ -158,7 +159,7 @@ impl<'a> Parser<'a> {
     }
 
     /// The next event; `None` on a parse error.
-    fn next(&mut self) -> Option<(Event, usize)> {
+    pub(super) fn next(&mut self) -> Option<(Event, usize)> {
         let mut ev = MaybeUninit::<unsafe_libyaml::yaml_event_t>::uninit();
         // SAFETY: the parser was initialised in `new`; a successful
         // yaml_parser_parse fills the event, whose union member is read
@@ -413,33 +414,6 @@ impl Walk {
     }
 }
 
-/// How deep a document may nest: serde_yaml_ng's own limit.
-pub const MAX_DEPTH: usize = 128;
-
-/// The 0-based line where the first document of `doc` nests deeper than
-/// [`MAX_DEPTH`], if it does. libyaml's scanner spends time in proportion to
-/// the nesting on every token, so a deeply nested flow collection takes time
-/// quadratic in its size (100 KB of `[{a: ` took 5 s, before the parser
-/// refused it as too deep): it is refused after reading only that far.
-pub fn too_deep(doc: &str) -> Option<usize> {
-    let mut parser = Parser::new(doc.as_bytes())?;
-    let mut depth = 0usize;
-    while let Some((ev, line)) = parser.next() {
-        match ev {
-            Event::Start { .. } => {
-                depth += 1;
-                if depth > MAX_DEPTH {
-                    return Some(line);
-                }
-            }
-            Event::Close => depth = depth.saturating_sub(1),
-            Event::End => return None,
-            _ => {}
-        }
-    }
-    None
-}
-
 /// Every value in the first document of `doc` that only YAML 1.1 reads as
 /// a boolean, aliases expanded; empty when it does not parse.
 fn walk(doc: &[u8]) -> Vec<Ambiguous> {
@@ -495,17 +469,6 @@ mod tests {
         assert_eq!(v["c1"]["x"][0], Value::Bool(false));
         assert_eq!(v["list"], serde_json::json!([true, true]));
         assert_eq!(found.len(), 6, "{found:?}");
-    }
-
-    #[test]
-    fn the_depth_limit_is_the_parsers() {
-        let nested = |d: usize| format!("a:\n  {}x{}\n", "[".repeat(d), "]".repeat(d));
-        let at_limit = nested(MAX_DEPTH - 1);
-        assert_eq!(too_deep(&at_limit), None);
-        assert!(serde_yaml_ng::from_str::<Value>(&at_limit).is_ok());
-        let past = nested(MAX_DEPTH);
-        assert_eq!(too_deep(&past), Some(1));
-        assert!(serde_yaml_ng::from_str::<Value>(&past).is_err());
     }
 
     #[test]
