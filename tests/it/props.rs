@@ -801,7 +801,7 @@ fn yaml_document() -> impl Strategy<Value = String> {
 }
 
 /// Aliases of aliases: a "billion laughs" whose expansion no loader may do.
-fn alias_bomb() -> impl Strategy<Value = String> {
+fn nested_aliases() -> impl Strategy<Value = String> {
     (1..12usize, 1..12usize).prop_map(|(levels, width)| {
         let mut s = String::from(
             "apiVersion: v1\nkind: Pod\nmetadata: {name: lol}\nl0: &l0 [yes, on, \"x\"]\n",
@@ -814,6 +814,17 @@ fn alias_bomb() -> impl Strategy<Value = String> {
             "spec: {{containers: [{{name: c, securityContext: *l{levels}}}]}}\n"
         ));
         s
+    })
+}
+
+/// One wide anchor repeated by many aliases: few alias expansions, each big.
+fn wide_aliases() -> impl Strategy<Value = String> {
+    (1..5_000usize, 1..500usize).prop_map(|(wide, aliases)| {
+        format!(
+            "kind: Pod\nmetadata: {{name: wide}}\nspec: &a {{containers: [{}]}}\nx: [{}]\n",
+            vec!["{name: c, securityContext: {privileged: yes}}"; wide].join(", "),
+            vec!["*a"; aliases].join(", ")
+        )
     })
 }
 
@@ -868,20 +879,34 @@ fn manifest_input() -> impl Strategy<Value = (String, Vec<u8>)> {
             .prop_map(|d| d.join("---\n"))
             .prop_map(named("generated.yaml")),
         2 => spliced_manifests().prop_map(named("spliced.yaml")),
-        1 => alias_bomb().prop_map(named("aliases.yaml")),
+        1 => nested_aliases().prop_map(named("aliases.yaml")),
+        1 => wide_aliases().prop_map(named("wide-aliases.yaml")),
         1 => deep_yaml().prop_map(named("deep.yaml")),
         1 => vec(any::<u8>(), 0..512).prop_map(|b| ("bytes.yaml".to_string(), b)),
     ]
 }
 
+/// Values in `v`, itself included.
+fn nodes(v: &Value) -> usize {
+    1 + match v {
+        Value::Array(a) => a.iter().map(nodes).sum(),
+        Value::Object(o) => o.values().map(nodes).sum(),
+        _ => 0,
+    }
+}
+
 /// The file `name` in `dir` holding `bytes` is loaded and checked; each
-/// document that cannot be read is an error naming the file. True when
-/// every document was read.
+/// document that cannot be read is an error naming the file, and what is
+/// read is not much bigger than what was written (aliases cannot multiply
+/// it). True when every document was read.
 fn manifest_holds(dir: &Path, name: &str, bytes: &[u8]) -> Result<bool, TestCaseError> {
     let path = dir.join(name);
     std::fs::write(&path, bytes).unwrap();
     let loaded = k8s::load::load_paths(std::slice::from_ref(&path));
     prop_assert_eq!(loaded.files, 1);
+    let read: usize = loaded.objects.iter().map(|o| nodes(&o.value)).sum();
+    let allowance = k8s::guard::ALIAS_ALLOWANCE * loaded.documents;
+    prop_assert!(read <= 10 * bytes.len() + allowance, "{read} values read");
     let shown = path.to_string_lossy().into_owned();
     for e in &loaded.errors {
         prop_assert!(
@@ -1375,5 +1400,33 @@ fn regression_deep_nesting_is_refused_at_the_depth_limit() {
         [format!(
             "{shown}: document 2 (line 5): nested deeper than 128 levels"
         )]
+    );
+}
+
+/// Found by the manifest property: serde_yaml_ng limits how many aliases
+/// it expands, not what they expand to, so one wide anchor repeated by
+/// aliases multiplied a small file (34 KB became 10 million values, 640 MB).
+/// Now refused before it is parsed.
+#[test]
+fn regression_aliases_cannot_multiply_a_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wide.yaml");
+    let doc = format!(
+        "kind: Pod\nmetadata: {{name: a}}\n---\nkind: Pod\nmetadata: {{name: b}}\na: &a [{}]\nb: [{}]\n",
+        vec!["x"; 10_000].join(", "),
+        vec!["*a"; 1_000].join(", ")
+    );
+    std::fs::write(&path, &doc).unwrap();
+    manifest_holds(dir.path(), "wide.yaml", doc.as_bytes()).unwrap();
+    let loaded = k8s::load::load_paths(std::slice::from_ref(&path));
+    assert_eq!(loaded.objects.len(), 1, "the other document is read");
+    let errors: Vec<String> = loaded.errors.iter().map(ToString::to_string).collect();
+    let expected = format!(
+        "{}: document 2 (line 7): its aliases expand it",
+        path.display()
+    );
+    assert!(
+        errors.len() == 1 && errors[0].starts_with(&expected),
+        "{errors:?}"
     );
 }
