@@ -27,7 +27,7 @@ for t in $targets; do
     if PROPTEST_CASES=$cases "$bin" "$t" --exact --nocapture --test-threads 1 >"$log" 2>&1; then
         e=$(date +%s%N)
         ms=$(((e - s) / 1000000))
-        accepted=$(sed -n 's/^props: accepted \([0-9]*\) of .*/\1/p' "$log")
+        accepted=$(sed -n 's/.*props: accepted \([0-9]*\) of .*/\1/p' "$log")
         printf '%-78s %9d %8s %10d  %s\n' "$t" "$cases" \
             "$(awk -v ms="$ms" 'BEGIN { printf "%.1f", ms / 1000 }')" \
             $((cases * 1000 / (ms > 0 ? ms : 1))) "${accepted:--}"
