@@ -342,15 +342,25 @@ impl Config {
                 file.clock.unwrap_or_default()
             }
         };
+        // Where a refused value came from: the flag, the variable or the file.
+        let origin = |key: &str, var: &str| match sources[key] {
+            Source::Flag => format!("from --{}", key.replace('_', "-")),
+            Source::Env => format!("from {var}"),
+            Source::File => format!("in {}", config_file.display()),
+            Source::Default => "the default".to_string(),
+        };
         if !LOG_LEVELS.contains(&log_level.as_str()) {
             return Err(ConfigError::Invalid(format!(
-                "log level `{log_level}` ({:?}): use one of {}",
-                sources["log_level"],
+                "log level `{log_level}` ({}): use one of {}",
+                origin("log_level", "WINDFLOW_LOG_LEVEL"),
                 LOG_LEVELS.join(", ")
             )));
         }
         if let Err(e) = environment_color.parse::<crate::console::theme::ThemeColor>() {
-            return Err(ConfigError::Invalid(format!("environment_color: {e}")));
+            return Err(ConfigError::Invalid(format!(
+                "environment_color ({}): {e}",
+                origin("environment_color", "WINDFLOW_ENV_COLOR")
+            )));
         }
         let minutes = |sources: &mut BTreeMap<&'static str, Source>,
                        key: &'static str,

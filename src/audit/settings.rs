@@ -16,6 +16,7 @@
 //! channels = ["oncall"]       # omitted: every channel
 //! ```
 
+use std::path::Path;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -169,28 +170,35 @@ impl Default for AuditSettings {
 }
 
 impl AuditSettings {
-    /// From the `[audit]` table (if any) and `env`; errors name the key at fault.
+    /// From the `[audit]` table (if any) of the config file `file` and `env`;
+    /// errors name the file and key, or the variable, at fault.
     pub fn load(
         table: Option<&toml::Table>,
+        file: &Path,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, String> {
+        let file = file.display();
         let t: AuditTable = match table {
             Some(t) => t
                 .clone()
                 .try_into()
-                .map_err(|e| format!("windflow.toml [audit]: {e}"))?,
+                .map_err(|e| format!("{file} [audit]: {e}"))?,
             None => AuditTable::default(),
         };
         let mut s = Self::default();
         if let Some(c) = t.tail_capacity {
             if c == 0 {
-                return Err("windflow.toml [audit] tail_capacity: must be at least 1".into());
+                return Err(format!("{file} [audit] tail_capacity: must be at least 1"));
             }
             s.tail_capacity = c;
         }
         if let Some(m) = t.fold_minutes {
-            s.fold_window = Duration::from_secs(m * 60);
+            s.fold_window = m
+                .checked_mul(60)
+                .map(Duration::from_secs)
+                .ok_or_else(|| format!("{file} [audit] fold_minutes: {m} is too large"))?;
         }
+        let from_file = t.channels.len();
         s.channels = t.channels;
         let set = |k: &str| env(k).filter(|v| !v.trim().is_empty());
         if let Some(url) = set("WINDFLOW_ALERT_WEBHOOK_URL") {
@@ -229,7 +237,17 @@ impl AuditSettings {
                 ca_file: set("WINDFLOW_ALERT_SMTP_CA_FILE").map(Into::into),
             });
         }
-        for c in &s.channels {
+        for (i, c) in s.channels.iter().enumerate() {
+            let origin = if i < from_file {
+                format!("{file} [[audit.channels]]")
+            } else {
+                match c.kind {
+                    ChannelKind::Webhook => "WINDFLOW_ALERT_WEBHOOK_URL",
+                    ChannelKind::Slack => "WINDFLOW_ALERT_SLACK_URL",
+                    ChannelKind::Email => "WINDFLOW_ALERT_SMTP_URL",
+                }
+                .to_string()
+            };
             let url = c.url.expose_secret();
             let ok = match c.kind {
                 ChannelKind::Email => url.starts_with("smtp://") || url.starts_with("smtps://"),
@@ -237,7 +255,7 @@ impl AuditSettings {
             };
             if !ok {
                 return Err(format!(
-                    "alert channel {:?} ({}): the URL must start with {}",
+                    "{origin}: alert channel {:?} ({}): the URL must start with {}",
                     c.name,
                     c.kind.as_str(),
                     if c.kind == ChannelKind::Email {
@@ -248,7 +266,10 @@ impl AuditSettings {
                 ));
             }
             if c.kind == ChannelKind::Email && c.to.is_empty() {
-                return Err(format!("alert channel {:?}: no recipient (to)", c.name));
+                return Err(format!(
+                    "{origin}: alert channel {:?}: no recipient (to)",
+                    c.name
+                ));
             }
         }
         if !t.rules.is_empty() {
@@ -256,7 +277,7 @@ impl AuditSettings {
                 for ch in &r.channels {
                     if !s.channels.iter().any(|c| &c.name == ch) {
                         return Err(format!(
-                            "windflow.toml [[audit.rules]]: unknown channel {ch:?} (channels: {})",
+                            "{file} [[audit.rules]]: unknown channel {ch:?} (channels: {})",
                             s.channels
                                 .iter()
                                 .map(|c| c.name.as_str())
@@ -282,7 +303,9 @@ impl AuditSettings {
     /// From the config file of `config` and the process environment.
     pub fn from_config(config: &crate::config::Config) -> Result<Self, String> {
         let table = crate::config::file_table(config, "audit")?;
-        Self::load(table.as_ref(), &|k| std::env::var(k).ok())
+        Self::load(table.as_ref(), &config.paths.config_file, &|k| {
+            std::env::var(k).ok()
+        })
     }
 }
 
@@ -308,7 +331,7 @@ mod tests {
             "WINDFLOW_ALERT_EMAIL_TO" => Some("a@x.test, b@x.test".into()),
             _ => None,
         };
-        let s = AuditSettings::load(Some(&table), &env).unwrap();
+        let s = AuditSettings::load(Some(&table), Path::new("w.toml"), &env).unwrap();
         assert_eq!(s.tail_capacity, 500);
         let names: Vec<_> = s.channels.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["ops", "slack", "email"]);
@@ -322,7 +345,7 @@ mod tests {
     fn bad_settings_name_what_is_wrong() {
         let env = |k: &str| (k == "WINDFLOW_ALERT_SMTP_URL").then(|| "smtp://h:25".to_string());
         assert!(
-            AuditSettings::load(None, &env)
+            AuditSettings::load(None, Path::new("w.toml"), &env)
                 .unwrap_err()
                 .contains("WINDFLOW_ALERT_EMAIL_TO")
         );
@@ -333,7 +356,11 @@ mod tests {
             "#,
         )
         .unwrap();
-        let err = AuditSettings::load(Some(&table), &|_| None).unwrap_err();
-        assert!(err.contains("unknown channel \"nope\""), "{err}");
+        let err =
+            AuditSettings::load(Some(&table), Path::new("/etc/w.toml"), &|_| None).unwrap_err();
+        assert!(
+            err.starts_with("/etc/w.toml [[audit.rules]]: unknown channel \"nope\""),
+            "{err}"
+        );
     }
 }

@@ -27,7 +27,7 @@ pub enum CryptoError {
     },
 
     /// The key matched but the tag did not: another context, or changed bytes.
-    #[error("decryption failed: wrong context or tampered/corrupted data")]
+    #[error("decryption of the envelope failed: wrong context or tampered/corrupted data")]
     AuthenticationFailed,
 
     /// AES-GCM cannot encrypt more than 64 GiB under one nonce.

@@ -237,8 +237,12 @@ impl SecretsSettings {
             .or_else(|| env_nonempty("WINDFLOW_SECRETS_BACKEND"))
             .or(fs.backend)
             .unwrap_or_else(|| "local".into());
+        let ttl_origin = match flags.ttl {
+            Some(_) => "--ttl".to_string(),
+            None => format!("{} ttl", at("")),
+        };
         let ttl = flags.ttl.clone().or(fs.ttl).unwrap_or_else(|| "30d".into());
-        let ttl_secs = model::parse_duration(&ttl).map_err(|e| format!("ttl: {e}"))?;
+        let ttl_secs = model::parse_duration(&ttl).map_err(|e| format!("{ttl_origin}: {e}"))?;
         let mut rules = Vec::new();
         for (i, r) in fs.rotation.into_iter().enumerate() {
             rules.push(

@@ -15,6 +15,7 @@ mod isolation;
 mod isolation_cluster;
 mod mfa;
 mod operators;
+mod props;
 mod pty_selftest;
 mod robustness;
 mod scans;

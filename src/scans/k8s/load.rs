@@ -280,6 +280,10 @@ pub fn load_str(file: &Path, src: &str, loaded: &mut Loaded) {
             line,
             message,
         };
+        if let Some((line, reason)) = super::guard::refused(&doc) {
+            loaded.errors.push(err(Some(first_line + line), reason));
+            continue;
+        }
         let mut value: Value = match serde_yaml_ng::from_str(&doc) {
             Ok(v) => v,
             Err(e) => {

@@ -23,6 +23,7 @@
 //! and the front doors must say so (the CLI exits 2).
 
 pub mod checks;
+pub mod guard;
 pub mod load;
 pub mod secret_values;
 pub mod yaml11;

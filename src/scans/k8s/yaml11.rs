@@ -115,7 +115,8 @@ pub fn resolve(doc: &str, value: &mut Value) -> Vec<Ambiguous> {
 
 // ------------------------------------------------------------------ libyaml events
 
-enum Event {
+/// The libyaml events the walk here and [`super::guard`] need.
+pub(super) enum Event {
     End,
     Other,
     Alias(String),
@@ -132,13 +133,13 @@ enum Event {
 }
 
 /// The libyaml parser over a borrowed input; freed on drop.
-struct Parser<'a> {
+pub(super) struct Parser<'a> {
     raw: Box<MaybeUninit<unsafe_libyaml::yaml_parser_t>>,
     _input: PhantomData<&'a [u8]>,
 }
 
 impl<'a> Parser<'a> {
-    fn new(input: &'a [u8]) -> Option<Self> {
+    pub(super) fn new(input: &'a [u8]) -> Option<Self> {
         let mut raw = Box::new(MaybeUninit::<unsafe_libyaml::yaml_parser_t>::uninit());
         // SAFETY: the parser is initialised in place before any other use,
         // stays in its box (never moved) and is deleted once in Drop; the
@@ -158,7 +159,7 @@ impl<'a> Parser<'a> {
     }
 
     /// The next event; `None` on a parse error.
-    fn next(&mut self) -> Option<(Event, usize)> {
+    pub(super) fn next(&mut self) -> Option<(Event, usize)> {
         let mut ev = MaybeUninit::<unsafe_libyaml::yaml_event_t>::uninit();
         // SAFETY: the parser was initialised in `new`; a successful
         // yaml_parser_parse fills the event, whose union member is read
