@@ -294,6 +294,13 @@ pub async fn outcome(
 pub trait DomainRequestKind: std::any::Any + Send + std::fmt::Debug {
     /// The domain whose handle takes it (the domain's id).
     const DOMAIN: &'static str;
+
+    /// The action of the role table (`auth::ACTIONS`) this request carries
+    /// out, if it is guarded. The console checks the acting operator's
+    /// current role against it before the request reaches the service, so
+    /// every domain states it (no default: a new request kind cannot
+    /// forget).
+    fn permission(&self) -> Option<&'static str>;
 }
 
 trait Body: std::any::Any + Send + std::fmt::Debug {
@@ -317,6 +324,8 @@ impl<T: std::any::Any + Send + std::fmt::Debug> Body for T {
 pub struct DomainRequest {
     pub domain: &'static str,
     pub actor: Option<String>,
+    /// See [`DomainRequestKind::permission`].
+    pub permission: Option<&'static str>,
     body: Box<dyn Body>,
 }
 
@@ -325,6 +334,7 @@ impl DomainRequest {
         Self {
             domain: R::DOMAIN,
             actor: None,
+            permission: req.permission(),
             body: Box::new(req),
         }
     }
@@ -417,17 +427,23 @@ mod tests {
     }
     impl DomainRequestKind for Ping {
         const DOMAIN: &'static str = "ping";
+        fn permission(&self) -> Option<&'static str> {
+            Some("store.compact")
+        }
     }
     #[derive(Debug)]
     struct Other;
     impl DomainRequestKind for Other {
         const DOMAIN: &'static str = "other";
+        fn permission(&self) -> Option<&'static str> {
+            None
+        }
     }
 
     #[test]
     fn a_domain_request_opens_only_as_its_own_type() {
         let mut r = DomainRequest::new(Ping::Now(7));
-        assert_eq!(r.domain, "ping");
+        assert_eq!((r.domain, r.permission), ("ping", Some("store.compact")));
         assert_eq!(r.get::<Ping>(), Some(&Ping::Now(7)));
         assert!(r.get::<Other>().is_none());
         r.actor = Some("alice".into());

@@ -685,16 +685,11 @@ impl Auth {
 
     // ------------------------------------------------------------ the check
 
-    /// The one check: the operator's role against [`requirement`]`(action)`,
-    /// then, when the action needs step-up, a fresh second factor: `code`
-    /// verified now (it is consumed), or else an open grant.
-    pub fn authorize(
-        &self,
-        operator: &str,
-        action: &str,
-        code: Option<&str>,
-        now: u64,
-    ) -> Result<(), AuthError> {
+    /// The role half of the one check: the operator's role as stored now
+    /// (not as it was at sign-in) against [`requirement`]`(action)`. The
+    /// console runs it on every guarded request it routes, after the step-up
+    /// it asked for itself; a refusal is recorded.
+    pub fn check_role(&self, operator: &str, action: &str) -> Result<Role, AuthError> {
         let need = requirement(action);
         let op = self.require_operator(operator)?;
         if op.role < need.role {
@@ -710,7 +705,21 @@ impl Auth {
                 action: action.to_owned(),
             });
         }
-        if !need.step_up {
+        Ok(op.role)
+    }
+
+    /// The one check: the operator's role against [`requirement`]`(action)`,
+    /// then, when the action needs step-up, a fresh second factor: `code`
+    /// verified now (it is consumed), or else an open grant.
+    pub fn authorize(
+        &self,
+        operator: &str,
+        action: &str,
+        code: Option<&str>,
+        now: u64,
+    ) -> Result<(), AuthError> {
+        self.check_role(operator, action)?;
+        if !requirement(action).step_up {
             return Ok(());
         }
         let via = match code {

@@ -38,6 +38,20 @@ pub enum AuthRequest {
     Manage { actor: String, change: Change },
     /// New backup codes for the operator's own second factor (shown once).
     RegenerateBackupCodes { operator: String },
+    /// The signed-in operator's role as stored now (asked every second).
+    Current { operator: String },
+}
+
+impl AuthRequest {
+    /// The action of the role table this request carries out, if guarded
+    /// (see `DomainRequestKind::permission`).
+    pub fn permission(&self) -> Option<&'static str> {
+        match self {
+            AuthRequest::Manage { change, .. } => Some(change.permission()),
+            AuthRequest::RegenerateBackupCodes { .. } => Some("mfa.self"),
+            _ => None,
+        }
+    }
 }
 
 /// What an admin changes from the Operators pane.
@@ -57,6 +71,13 @@ pub enum Change {
 }
 
 impl Change {
+    pub fn permission(&self) -> &'static str {
+        match self {
+            Change::SetRole { .. } | Change::Remove { .. } => "operators.manage",
+            Change::ResetMfa { .. } => "mfa.reset",
+        }
+    }
+
     /// What was done, for the status bar.
     fn done(&self) -> String {
         match self {
@@ -119,6 +140,13 @@ pub enum AuthEvent {
     BackupCodes {
         operator: String,
         codes: Vec<SecretString>,
+    },
+    /// The operator's role as stored now; `Ok(None)` when removed. A store
+    /// that cannot be read changes nothing in the console (the store's
+    /// health says why, and every guarded request is refused meanwhile).
+    Current {
+        operator: String,
+        role: Result<Option<Role>, String>,
     },
 }
 
@@ -258,14 +286,14 @@ pub fn handle(auth: &Auth, req: AuthRequest) -> AuthEvent {
         },
         AuthRequest::Manage { actor, change } => {
             let auth = auth.clone().with_actor(&actor);
-            let res = match &change {
+            let res = auth.check_role(&actor, change.permission()).and_then(|_| match &change {
                 Change::SetRole { name, role } => auth.set_role(name, *role).map(|()| None),
                 Change::Remove { name } => auth.remove_operator(name).map(|()| None),
                 Change::ResetMfa { name } => auth
                     .reset_mfa(name)
                     .and_then(|()| auth.issue_enrolment_token(name, now()))
                     .map(|(token, _)| Some((name.clone(), token))),
-            };
+            });
             match res.and_then(|token| Ok((token, auth.operator_statuses()?))) {
                 Ok((token, operators)) => AuthEvent::Managed {
                     message: change.done(),
@@ -277,8 +305,18 @@ pub fn handle(auth: &Auth, req: AuthRequest) -> AuthEvent {
                 },
             }
         }
+        AuthRequest::Current { operator } => AuthEvent::Current {
+            role: auth
+                .operator(&operator)
+                .map(|op| op.map(|o| o.role))
+                .map_err(|e| e.to_string()),
+            operator,
+        },
         AuthRequest::RegenerateBackupCodes { operator } => {
-            match auth.regenerate_backup_codes(&operator) {
+            match auth
+                .check_role(&operator, "mfa.self")
+                .and_then(|_| auth.regenerate_backup_codes(&operator))
+            {
                 Ok(codes) => AuthEvent::BackupCodes { operator, codes },
                 Err(e) => AuthEvent::ManageFailed {
                     reason: e.to_string(),

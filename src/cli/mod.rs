@@ -595,6 +595,7 @@ fn run_console(
             &config.keymap,
         )
         .map_err(CliError::Usage)?;
+        let authz = auth.clone();
         let auth_handle = crate::auth::service::spawn(auth, tx.clone());
         if let Some(start) = es_shipper {
             tokio::spawn(start(tx.clone()));
@@ -605,6 +606,7 @@ fn run_console(
         let services = Services {
             auth: Some(auth_handle),
             domains: handles,
+            authz: Some(authz),
         };
         console::run(app, services, rx, wake)
             .await

@@ -21,7 +21,7 @@ use super::palette::{self, Palette};
 use super::panes::{self, Effect, Pane, Shared};
 use super::theme::{self, ColorMode, Theme, ThemeColor};
 use crate::auth::service::{AuthEvent, AuthRequest};
-use crate::auth::{Role, requirement};
+use crate::auth::{AuthError, Role, requirement};
 use crate::service::{Level, ServiceEvent};
 use crate::tomlpos::FileError;
 
@@ -101,11 +101,21 @@ pub struct ConfirmState {
 /// Asking for a fresh code before a sensitive action.
 pub struct StepUp {
     pub input: TextArea<'static>,
-    pub scope: &'static str,
+    /// What the code is for, as the operator knows it (the action's name).
     pub action: &'static str,
     pub guard: &'static str,
+    /// What runs once the code is accepted.
+    pub resume: Resume,
     pub error: Option<String>,
     pub busy: bool,
+}
+
+/// What a step-up code unblocks.
+pub enum Resume {
+    /// A key's action, dispatched again (it opens its form or confirmation).
+    Action { scope: &'static str },
+    /// Requests already on their way to their service (see [`App::admit`]).
+    Requests(Vec<Request>),
 }
 
 pub enum Mode {
@@ -365,7 +375,7 @@ impl App {
                 }
                 self.apply_effects(effects, &mut out);
             }
-            Msg::Tick => self.tick(),
+            Msg::Tick => self.tick(&mut out),
         }
         let signed = self.signed().map(|s| (s.operator.as_str(), s.role));
         if self.shared.operator.as_ref().map(|(n, r)| (n.as_str(), *r)) != signed {
@@ -382,7 +392,12 @@ impl App {
                         if let Gate::Open(signed) = &mut self.gate {
                             signed.mfa_at = Instant::now();
                         }
-                        self.dispatch_checked(s.scope, s.action, out, true);
+                        match s.resume {
+                            Resume::Action { scope } => {
+                                self.dispatch_checked(scope, s.action, out, true)
+                            }
+                            Resume::Requests(reqs) => out.extend(reqs),
+                        }
                         return;
                     }
                     self.mode = Mode::StepUp(s);
@@ -395,6 +410,11 @@ impl App {
                     Level::Info,
                     format!("demo: enrolled and signed in as {operator}"),
                 );
+            }
+            AuthEvent::Current { operator, role } => {
+                if let Ok(role) = role {
+                    self.role_read(&operator, role);
+                }
             }
             AuthEvent::StepUpRejected { action, reason } => {
                 if let Mode::StepUp(s) = &mut self.mode
@@ -428,7 +448,14 @@ impl App {
         }
     }
 
-    fn tick(&mut self) {
+    fn tick(&mut self, out: &mut Vec<Request>) {
+        // The operator's current role, every second: a removed or demoted
+        // operator's console follows within a second (see `role_read`).
+        if let (true, Some(s)) = (self.settings.sign_in, self.signed()) {
+            out.push(Request::Auth(AuthRequest::Current {
+                operator: s.operator.clone(),
+            }));
+        }
         if let (Some(limit), true) = (
             self.settings.auto_lock,
             self.gate.is_open() && self.settings.sign_in,
@@ -573,18 +600,7 @@ impl App {
                     && !stepped_up
                     && signed.mfa_at.elapsed() > self.settings.step_up_window
                 {
-                    self.mode = Mode::StepUp(StepUp {
-                        input: {
-                            let mut t = single_line_input("code from your authenticator".into());
-                            t.set_mask_char('•');
-                            t
-                        },
-                        scope: def.scope,
-                        action: def.name,
-                        guard,
-                        error: None,
-                        busy: false,
-                    });
+                    self.ask_step_up(def.name, guard, Resume::Action { scope: def.scope });
                     return;
                 }
             }
@@ -827,7 +843,7 @@ impl App {
                     }
                 }
                 if let Some(guard) = c.spec.guard
-                    && let Err(why) = self.still_allowed(guard)
+                    && let Err(why) = self.role_allows(guard)
                 {
                     self.notify(Level::Warn, format!("{} refused: {why}", c.spec.action));
                     return;
@@ -840,11 +856,10 @@ impl App {
         }
     }
 
-    /// Whether the signed-in operator may still do `guard`: the role, and for
-    /// step-up actions a code no older than the step-up window (or than
-    /// [`CONFIRM_SLACK`], when the window is shorter, for the time a confirmation
-    /// takes).
-    fn still_allowed(&self, guard: &'static str) -> Result<(), String> {
+    /// Whether the signed-in operator's role (as last read from the store)
+    /// allows `guard`. A due step-up is asked for when the requests leave
+    /// ([`App::admit`]).
+    fn role_allows(&self, guard: &'static str) -> Result<(), String> {
         let need = requirement(guard);
         let Some(signed) = self.signed() else {
             return Err("nobody is signed in".into());
@@ -855,14 +870,98 @@ impl App {
                 signed.operator, signed.role, need.role
             ));
         }
-        let window = self.settings.step_up_window.max(CONFIRM_SLACK);
-        if need.step_up && signed.mfa_at.elapsed() > window {
-            return Err(format!(
-                "the step-up code is older than {} s; start again for a fresh one",
-                window.as_secs()
-            ));
-        }
         Ok(())
+    }
+
+    fn ask_step_up(&mut self, action: &'static str, guard: &'static str, resume: Resume) {
+        let mut input = single_line_input("code from your authenticator".into());
+        input.set_mask_char('•');
+        self.mode = Mode::StepUp(StepUp {
+            input,
+            action,
+            guard,
+            resume,
+            error: None,
+            busy: false,
+        });
+        self.dirty = true;
+    }
+
+    /// The console's half of the one check, on a guarded request as it
+    /// leaves for the service that carries it out: `current` is the acting
+    /// operator's role read from the store just now (`Auth::check_role`),
+    /// not the one seen at sign-in. A removed operator locks the console; a
+    /// changed role is taken on; a step-up code older than the window (or
+    /// than [`CONFIRM_SLACK`], for the time a form or confirmation stayed
+    /// open) is asked for first, and the request waits for it.
+    pub fn admit(
+        &mut self,
+        guard: &'static str,
+        current: Result<Role, AuthError>,
+        req: Request,
+    ) -> Option<Request> {
+        let Some(signed) = self.signed() else {
+            self.notify(Level::Warn, format!("refused `{guard}`: nobody is signed in"));
+            return None;
+        };
+        let operator = signed.operator.clone();
+        match current {
+            Ok(role) => self.role_read(&operator, Some(role)),
+            Err(AuthError::UnknownOperator(_)) => {
+                self.role_read(&operator, None);
+                return None;
+            }
+            Err(e) => {
+                if let AuthError::Forbidden { role, .. } = &e {
+                    self.role_read(&operator, Some(*role));
+                }
+                self.notify(Level::Warn, format!("refused: {e}"));
+                return None;
+            }
+        }
+        let window = self.settings.step_up_window.max(CONFIRM_SLACK);
+        let stale = self.signed().is_none_or(|s| s.mfa_at.elapsed() > window);
+        if requirement(guard).step_up && stale {
+            self.ask_step_up(guard, guard, Resume::Requests(vec![req]));
+            return None;
+        }
+        Some(req)
+    }
+
+    /// The signed-in operator's role as the store has it now (`None`: the
+    /// operator was removed). A console whose operator is gone, or may no
+    /// longer open it, locks; a changed role is taken on and said.
+    pub fn role_read(&mut self, operator: &str, role: Option<Role>) {
+        let Some(signed) = self.signed() else { return };
+        if signed.operator != operator || Some(signed.role) == role {
+            return;
+        }
+        let was = signed.role;
+        let lock = match role {
+            None => Some(format!(
+                "operator {operator} no longer exists: the console locked"
+            )),
+            Some(r) if r < requirement("console.open").role => Some(format!(
+                "{operator} is now {r} and may not use the console: it locked"
+            )),
+            Some(_) => None,
+        };
+        if let Some(why) = lock {
+            self.mode = Mode::Normal;
+            for pane in &mut self.panes {
+                pane.lock();
+            }
+            self.notify(Level::Warn, why.clone());
+            self.gate.lock(&why);
+            return;
+        }
+        if let (Gate::Open(s), Some(role)) = (&mut self.gate, role) {
+            s.role = role;
+            self.notify(
+                Level::Warn,
+                format!("{operator} is now {role} (was {was}); actions follow the new role"),
+            );
+        }
     }
 
     fn step_up_key(
@@ -878,7 +977,11 @@ impl App {
         }
         match self.resolve(&[actions::INPUT], chord) {
             Some((_, name::CANCEL)) => {
-                self.notify(Level::Info, format!("cancelled: {}", s.action));
+                let lost = match &s.resume {
+                    Resume::Requests(_) => " (nothing was sent)",
+                    Resume::Action { .. } => "",
+                };
+                self.notify(Level::Info, format!("cancelled: {}{lost}", s.action));
                 return;
             }
             Some((_, name::SUBMIT)) => {

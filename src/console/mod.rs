@@ -65,10 +65,39 @@ pub struct Services {
     pub auth: Option<AuthHandle>,
     /// Each domain's service, found by its domain id.
     pub domains: Vec<std::sync::Arc<dyn Handle>>,
+    /// Reads operators' current roles for the one check on guarded
+    /// requests; without it every guarded request is refused.
+    pub authz: Option<crate::auth::Auth>,
 }
 
 impl Services {
-    fn send(&self, req: Request, app: &mut App) {
+    /// Routes a request. A guarded one (its `permission`) first passes the
+    /// one check against the acting operator's role as stored now, and the
+    /// step-up the action needs ([`App::admit`]).
+    pub fn send(&self, req: Request, app: &mut App) {
+        let guard = match &req {
+            Request::Domain(r) => r.permission,
+            Request::Auth(r) => r.permission(),
+            _ => None,
+        };
+        let req = match (guard, app.signed().map(|s| s.operator.clone())) {
+            (Some(guard), operator) => {
+                let current = match (&self.authz, operator) {
+                    (Some(auth), Some(op)) => auth.check_role(&op, guard),
+                    (None, _) => Err(crate::auth::AuthError::Invalid(
+                        "the console cannot read operators' roles".into(),
+                    )),
+                    (_, None) => Err(crate::auth::AuthError::Invalid(
+                        "nobody is signed in".into(),
+                    )),
+                };
+                match app.admit(guard, current, req) {
+                    Some(req) => req,
+                    None => return,
+                }
+            }
+            (None, _) => req,
+        };
         match req {
             Request::ProbeAll => {
                 for h in &self.domains {

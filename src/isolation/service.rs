@@ -37,6 +37,9 @@ pub enum IsolationRequest {
 
 impl crate::service::DomainRequestKind for IsolationRequest {
     const DOMAIN: &'static str = NAME;
+    fn permission(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 #[derive(Clone)]

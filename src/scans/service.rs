@@ -128,6 +128,16 @@ impl ScanHandle {
 
 impl crate::service::DomainRequestKind for ScanRequest {
     const DOMAIN: &'static str = NAME;
+    fn permission(&self) -> Option<&'static str> {
+        match self {
+            ScanRequest::Images { .. } => Some("scans.run"),
+            ScanRequest::AddWaiver { .. } => Some("scans.waive"),
+            // Reading reports and manifests and stopping scans change nothing.
+            ScanRequest::Reports { .. } | ScanRequest::Manifests { .. } | ScanRequest::Cancel => {
+                None
+            }
+        }
+    }
 }
 
 impl crate::service::Handle for ScanHandle {

@@ -140,6 +140,18 @@ impl SecretsHandle {
 
 impl crate::service::DomainRequestKind for SecretsRequest {
     const DOMAIN: &'static str = NAME;
+    fn permission(&self) -> Option<&'static str> {
+        match self {
+            SecretsRequest::Probe | SecretsRequest::Refresh | SecretsRequest::Load { .. } => None,
+            SecretsRequest::Diff { reveal: false, .. } => None,
+            SecretsRequest::Reveal { .. }
+            | SecretsRequest::Edit { .. }
+            | SecretsRequest::Diff { reveal: true, .. } => Some("secrets.reveal"),
+            SecretsRequest::Put { .. } => Some("secrets.write"),
+            SecretsRequest::Rotate { .. } => Some("secrets.rotate"),
+            SecretsRequest::Rollback { .. } => Some("secrets.rollback"),
+        }
+    }
 }
 
 impl crate::service::Handle for SecretsHandle {

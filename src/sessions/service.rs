@@ -288,6 +288,13 @@ impl SessionsHandle {
 
 impl crate::service::DomainRequestKind for SessionsRequest {
     const DOMAIN: &'static str = NAME;
+    fn permission(&self) -> Option<&'static str> {
+        match self {
+            SessionsRequest::Refresh => None,
+            SessionsRequest::Revoke { .. } => Some("sessions.revoke"),
+            SessionsRequest::RevokeUser { .. } => Some("sessions.revoke_user"),
+        }
+    }
 }
 
 impl crate::service::Handle for SessionsHandle {

@@ -47,6 +47,13 @@ pub fn console(ctx: &crate::domains::ConsoleCtx) -> crate::domains::Started {
 
 impl crate::service::DomainRequestKind for StoreRequest {
     const DOMAIN: &'static str = NAME;
+    fn permission(&self) -> Option<&'static str> {
+        match self {
+            StoreRequest::Compact => Some("store.compact"),
+            // Never routed: `send` refuses raw writes from panes.
+            StoreRequest::Probe | StoreRequest::Put { .. } => None,
+        }
+    }
 }
 
 impl crate::service::Handle for StoreHandle {
@@ -54,8 +61,10 @@ impl crate::service::Handle for StoreHandle {
         NAME
     }
     fn send(&self, req: crate::service::DomainRequest) -> bool {
+        // Raw writes come from the demo's generator through its own
+        // handle, never from a pane.
         req.take::<StoreRequest>()
-            .is_ok_and(|(_, r)| self.try_send(r))
+            .is_ok_and(|(_, r)| !matches!(r, StoreRequest::Put { .. }) && self.try_send(r))
     }
     fn probe(&self) {
         self.try_send(StoreRequest::Probe);

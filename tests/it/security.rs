@@ -1061,3 +1061,153 @@ fn secret_values_in_env_are_found_and_never_shown() {
         );
     }
 }
+
+// ------------------------------------------------------------------ item 3
+
+/// Records what reaches the sessions service.
+#[derive(Default)]
+struct Received(std::sync::Mutex<Vec<String>>);
+
+impl windflow::service::Handle for Received {
+    fn domain(&self) -> &'static str {
+        windflow::sessions::service::NAME
+    }
+    fn send(&self, req: windflow::service::DomainRequest) -> bool {
+        self.0.lock().unwrap().push(format!("{req:?}"));
+        true
+    }
+}
+
+/// The console acts on the role the store holds now, not the one it saw
+/// at sign-in: each guarded request is checked as it leaves for its service
+/// (a demoted operator is refused and the console takes on the new role),
+/// the once-a-second role read locks the console of a removed operator,
+/// and the auth service refuses a change from someone no longer an admin.
+#[test]
+fn the_console_holds_its_operator_to_the_role_stored_now() {
+    use std::sync::Arc;
+    use windflow::auth::service::{AuthEvent, AuthRequest, Change, handle};
+    use windflow::auth::{Auth, Role};
+    use windflow::console::app::{Msg, Request};
+    use windflow::service::ServiceEvent;
+    use windflow::sessions::service::SessionsRequest;
+
+    let dir = tempfile::tempdir().unwrap();
+    let auth = Auth::new(
+        windflow::store::Store::open(dir.path()).unwrap(),
+        Arc::new(windflow::crypto::Keyring::new(
+            windflow::crypto::MasterKey::generate(),
+        )),
+        windflow::audit::Audit::new(Arc::new(windflow::audit::Discard)),
+        windflow::mfa::Policy::default(),
+    );
+    auth.add_first_operator("alice", Role::Admin).unwrap();
+    auth.add_operator("bob", Role::Admin).unwrap();
+
+    let mut settings = crate::console::settings();
+    settings.sign_in = true;
+    let mut app = windflow::console::app::App::new(
+        settings,
+        windflow::console::panes(),
+        "dark",
+        "vim",
+    )
+    .unwrap();
+    let auth_ev = |ev| Msg::Service(ServiceEvent::Auth(ev));
+    app.update(auth_ev(AuthEvent::Ready {
+        has_operators: true,
+    }));
+    app.update(auth_ev(AuthEvent::SignedIn {
+        operator: "bob".into(),
+        role: Role::Admin,
+    }));
+    assert_eq!(app.signed().map(|s| s.role), Some(Role::Admin));
+
+    let received = Arc::new(Received::default());
+    let services = windflow::console::Services {
+        auth: None,
+        domains: vec![received.clone()],
+        authz: Some(auth.clone()),
+    };
+    let revoke = || {
+        Request::domain(SessionsRequest::Revoke {
+            id: "3f9a2c1b".into(),
+            by: String::new(),
+        })
+    };
+    let sent = || received.0.lock().unwrap().len();
+
+    services.send(revoke(), &mut app);
+    assert_eq!(sent(), 1, "an admin's revocation goes through");
+
+    // A step-up code gone stale while a form or question stayed open: the
+    // request waits for a fresh code, then leaves.
+    if let windflow::console::gate::Gate::Open(s) = &mut app.gate {
+        s.mfa_at = std::time::Instant::now()
+            .checked_sub(Duration::from_secs(3600))
+            .unwrap();
+    }
+    services.send(revoke(), &mut app);
+    assert_eq!(sent(), 1, "sent on a stale step-up");
+    let screen = crate::console::screen(&mut app, 100, 30);
+    assert!(screen.contains("needs a fresh code"), "{screen}");
+    let resumed = app.update(auth_ev(AuthEvent::SteppedUp {
+        action: "sessions.revoke",
+    }));
+    for r in resumed {
+        services.send(r, &mut app);
+    }
+    assert_eq!(sent(), 2, "the waiting revocation did not leave after the code");
+
+    // Demoted to viewer by alice: refused at once, and the console says so.
+    auth.clone().with_actor("alice").set_role("bob", Role::Viewer).unwrap();
+    services.send(revoke(), &mut app);
+    assert_eq!(sent(), 2, "a viewer's revocation reached the service");
+    assert_eq!(app.signed().map(|s| s.role), Some(Role::Viewer));
+    let screen = crate::console::screen(&mut app, 100, 30);
+    assert!(screen.contains("needs operator"), "{screen}");
+
+    // The auth service refuses a change asked for by a former admin.
+    let ev = handle(
+        &auth,
+        AuthRequest::Manage {
+            actor: "bob".into(),
+            change: Change::Remove {
+                name: "alice".into(),
+            },
+        },
+    );
+    assert!(
+        matches!(&ev, AuthEvent::ManageFailed { reason } if reason.contains("needs admin")),
+        "{ev:?}"
+    );
+    assert!(auth.operator("alice").unwrap().is_some());
+
+    // Removed: the next tick's role read locks the console.
+    auth.clone().with_actor("alice").remove_operator("bob").unwrap();
+    let reqs = app.update(Msg::Tick);
+    let current = reqs
+        .into_iter()
+        .find_map(|r| match r {
+            Request::Auth(r @ AuthRequest::Current { .. }) => Some(r),
+            _ => None,
+        })
+        .expect("the tick asks for the operator's current role");
+    app.update(auth_ev(handle(&auth, current)));
+    assert!(app.signed().is_none(), "the console stayed open");
+    let screen = crate::console::screen(&mut app, 100, 30);
+    assert!(screen.contains("no longer exists"), "{screen}");
+}
+
+/// End to end: an admin removes the operator signed in to a console; the
+/// console locks to its sign-in screen within a second or so (the role is
+/// read every second).
+#[test]
+fn a_removed_operators_console_locks() {
+    let env = CliEnv::new().acting_as("alice");
+    let pty = env.signed_in_console("bob", 100, 30);
+    env.expect(&["operators", "remove", "bob"], 0);
+    pty.wait_for("no longer exists", std::time::Duration::from_secs(5))
+        .unwrap();
+    assert!(pty.contains("sign in"), "{}", pty.screen_text());
+}
