@@ -295,12 +295,7 @@ pub fn deliver_owed(config: &Config) {
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| fail(format!("cannot start the async runtime: {e}")))
-}
+use crate::cli::common::runtime;
 
 pub fn run(config: &Config, command: AuditCommand) -> Result<ExitCode, CliError> {
     match command {
@@ -405,7 +400,7 @@ fn log(config: &Config, a: LogArgs) -> Result<ExitCode, CliError> {
 /// role of scripts included; no second factor.
 fn ingest_actor(config: &Config) -> Result<String, CliError> {
     let auth = crate::cli::auth::open_auth(config)?;
-    let Some(actor) = crate::cli::auth::explicit_operator(config) else {
+    let Some(actor) = crate::cli::common::explicit_operator(config) else {
         return Err(CliError::Refused(
             "audit log needs an operator: pass --operator NAME (or set WINDFLOW_OPERATOR); \
              for a script, an admin adds an identity that may only record events with \
@@ -413,13 +408,8 @@ fn ingest_actor(config: &Config) -> Result<String, CliError> {
                 .into(),
         ));
     };
-    let now = crate::mfa::unix_seconds(std::time::SystemTime::now());
-    auth.authorize(&actor, "audit.log", None, now)
-        .map_err(|e| match e.exit_code() {
-            2 => CliError::Usage(e.to_string()),
-            3 => CliError::Refused(e.to_string()),
-            _ => CliError::Failure(anyhow::anyhow!("{e}")),
-        })?;
+    auth.authorize(&actor, "audit.log", None, crate::cli::common::now())
+        .map_err(crate::cli::common::auth_err)?;
     Ok(actor)
 }
 

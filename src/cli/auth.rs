@@ -12,7 +12,6 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use clap::{Args, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
@@ -22,7 +21,8 @@ use zeroize::Zeroizing;
 
 use crate::auth::{self, Auth, AuthError, EnrolmentToken, Operator, Role};
 use crate::cli::CliError;
-use crate::config::{Config, Source};
+use crate::cli::common::{self, auth_err, explicit_operator, now, print_json, print_text};
+use crate::config::Config;
 use crate::crypto::{KEY_FILE_NAME, KeyError, Keyring, MASTER_KEY_ENV, contexts};
 use crate::mfa::{self, Enrollment, Verified};
 use crate::store::Store;
@@ -226,18 +226,9 @@ pub fn open_auth(config: &Config) -> Result<Auth, CliError> {
     )
 }
 
-/// The operator named by `--operator`, `WINDFLOW_OPERATOR` or the config
-/// file; not the login-name default.
-pub fn explicit_operator(config: &Config) -> Option<String> {
-    match config.sources.get("operator") {
-        Some(Source::Default) | None => None,
-        Some(_) => Some(config.operator.clone()),
-    }
-}
 
-fn now() -> u64 {
-    mfa::unix_seconds(SystemTime::now())
-}
+
+
 
 /// Authorises the acting operator for `action`; returns the handle acting as them.
 fn authorize(
@@ -246,23 +237,8 @@ fn authorize(
     action: &str,
     step_up: &StepUp,
 ) -> Result<Auth, CliError> {
-    let Some(actor) = explicit_operator(config) else {
-        return Err(CliError::Refused(format!(
-            "{action} needs an operator: pass --operator NAME (or set WINDFLOW_OPERATOR) \
-             with --code CODE, or open a grant first with `windflow login`"
-        )));
-    };
-    auth.authorize(&actor, action, step_up.code.as_deref(), now())
-        .map_err(auth_err)?;
+    let actor = common::authorize(config, auth, action, step_up.code.as_deref())?;
     Ok(auth.clone().with_actor(&actor))
-}
-
-fn auth_err(e: AuthError) -> CliError {
-    match e.exit_code() {
-        2 => CliError::Usage(e.to_string()),
-        3 => CliError::Refused(e.to_string()),
-        _ => CliError::Failure(anyhow::anyhow!("{e}")),
-    }
 }
 
 fn key_err(e: KeyError) -> CliError {
@@ -273,22 +249,8 @@ fn key_err(e: KeyError) -> CliError {
     }
 }
 
-fn io_err(e: std::io::Error) -> CliError {
-    CliError::Failure(anyhow::anyhow!("cannot write the output: {e}"))
-}
 
-fn print_json<T: Serialize + ?Sized>(value: &T) -> Result<(), CliError> {
-    let text = Zeroizing::new(
-        serde_json::to_string_pretty(value).map_err(|e| CliError::Failure(e.into()))?,
-    );
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{}", text.as_str()).map_err(io_err)
-}
 
-fn print_text(text: &str) -> Result<(), CliError> {
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{text}").map_err(io_err)
-}
 
 fn ok() -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
@@ -856,7 +818,7 @@ pub fn run_crypto(config: &Config, command: CryptoCommand) -> Result<ExitCode, C
                 let mut out = std::io::stdout().lock();
                 out.write_all(&plain)
                     .and_then(|()| out.flush())
-                    .map_err(io_err)?;
+                    .map_err(|e| CliError::Failure(anyhow::anyhow!("cannot write the output: {e}")))?;
             }
             ok()
         }

@@ -8,6 +8,7 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use crate::cli::CliError;
+use crate::cli::common::print_json;
 use crate::config::Config;
 use crate::deployments::{self, Catalog, Deployment};
 use crate::display::clean_lines;
@@ -83,15 +84,6 @@ pub fn run(config: &Config, cmd: DeploymentsCommand) -> Result<ExitCode, CliErro
     res
 }
 
-pub fn print_json(v: &serde_json::Value) -> Result<(), CliError> {
-    use std::io::Write;
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    serde_json::to_writer_pretty(&mut out, v)
-        .map_err(std::io::Error::other)
-        .and_then(|_| writeln!(out))
-        .and_then(|_| out.flush())
-        .map_err(|e| CliError::Failure(e.into()))
-}
 
 /// Prints lines that hold outside text, each kept on one line.
 pub fn print_lines(lines: &[String]) {

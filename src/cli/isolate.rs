@@ -12,7 +12,8 @@ use clap::{ArgGroup, Args, Subcommand};
 use serde_json::json;
 
 use crate::cli::CliError;
-use crate::cli::deployments::{DeploymentsDir, print_json, print_lines};
+use crate::cli::common::print_json;
+use crate::cli::deployments::{DeploymentsDir, print_lines};
 use crate::config::Config;
 use crate::deployments::{Catalog, Protocol, namespace_of};
 use crate::isolation::plan::{self, Action};

@@ -160,12 +160,7 @@ pub fn apply_outcome(
              then pass --yes"
         )));
     }
-    let actor = crate::cli::secrets::authorize(
-        config,
-        "isolation.apply",
-        step_up,
-        "applying isolation to a cluster",
-    )?;
+    let actor = crate::cli::secrets::authorize(config, "isolation.apply", step_up)?;
     let audit = crate::cli::audit::cli_audit(config)?;
     let record = |event: &str, details: Value| {
         audit.emit(event, Some(&actor), details).map_err(|e| {

@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod common;
 mod config;
 pub mod deployments;
 pub mod isolate;

@@ -14,6 +14,7 @@ use clap::Subcommand;
 use serde_json::json;
 
 use crate::cli::CliError;
+use crate::cli::common::print_json;
 use crate::config::Config;
 use crate::scans::gate::{self, Decision, Policy, Run, Verdict};
 use crate::scans::k8s::{self, ManifestReport};
@@ -130,10 +131,7 @@ pub fn run(_config: &Config, command: ScanCommand) -> Result<ExitCode, CliError>
                 timeout: Duration::from_secs(timeout),
                 ..RunnerConfig::default()
             });
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(anyhow::Error::from)?;
+            let rt = crate::cli::common::runtime()?;
             let results = rt.block_on(async {
                 let (tx, mut rx) = tokio::sync::mpsc::channel(256);
                 let (_cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
@@ -228,15 +226,6 @@ fn load_policy(path: Option<&Path>) -> Result<Policy, CliError> {
     }
 }
 
-fn print_json(v: &serde_json::Value) -> Result<(), CliError> {
-    // Buffered: stdout is line-buffered, and a big report has many lines.
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    serde_json::to_writer_pretty(&mut out, v)
-        .map_err(std::io::Error::other)
-        .and_then(|_| writeln!(out))
-        .and_then(|_| out.flush())
-        .map_err(|e| CliError::Failure(e.into()))
-}
 
 /// The JSON of a judged set of findings (shared with the pane's export).
 pub fn verdict_json(

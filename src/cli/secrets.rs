@@ -20,9 +20,9 @@ use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
-use crate::auth::AuthError;
 use crate::cli::CliError;
-use crate::cli::auth::{StepUp, explicit_operator, load_keyring, open_auth};
+use crate::cli::auth::{StepUp, load_keyring, open_auth};
+use crate::cli::common::{self, explicit_operator, print_json, print_text};
 use crate::config::Config;
 use crate::display::{Untrusted, UntrustedLines};
 use crate::secrets::model::{self, Policy, SecretValue, Values};
@@ -256,13 +256,6 @@ fn secrets_err(e: SecretsError) -> CliError {
     }
 }
 
-fn auth_err(e: AuthError) -> CliError {
-    match e.exit_code() {
-        2 => CliError::Usage(e.to_string()),
-        3 => CliError::Refused(e.to_string()),
-        _ => failure(e),
-    }
-}
 
 /// The store named by the flags, the environment and windflow.toml.
 pub fn open_store(
@@ -295,18 +288,8 @@ pub(crate) fn authorize(
     config: &Config,
     action: &str,
     step_up: &StepUp,
-    what: &str,
 ) -> Result<String, CliError> {
-    let Some(actor) = explicit_operator(config) else {
-        return Err(CliError::Refused(format!(
-            "{what} needs an operator: pass --operator NAME (or set WINDFLOW_OPERATOR) with \
-             --code CODE, or open a grant first with `windflow login`"
-        )));
-    };
-    let auth = open_auth(config)?.with_actor(&actor);
-    auth.authorize(&actor, action, step_up.code.as_deref(), now())
-        .map_err(auth_err)?;
-    Ok(actor)
+    common::authorize(config, &open_auth(config)?, action, step_up.code.as_deref())
 }
 
 fn writable(config: &Config, what: &str) -> Result<(), CliError> {
@@ -318,18 +301,8 @@ fn writable(config: &Config, what: &str) -> Result<(), CliError> {
     Ok(())
 }
 
-fn now() -> u64 {
-    crate::mfa::unix_seconds(std::time::SystemTime::now())
-}
 
-fn print_json(value: &Value) -> Result<(), CliError> {
-    let text = Zeroizing::new(serde_json::to_string_pretty(value).map_err(failure)?);
-    writeln!(std::io::stdout().lock(), "{}", text.as_str()).map_err(failure)
-}
 
-fn print_text(text: &str) -> Result<(), CliError> {
-    writeln!(std::io::stdout().lock(), "{text}").map_err(failure)
-}
 
 fn check_path(path: &str) -> Result<(), CliError> {
     model::check_path(path).map_err(CliError::Usage)
@@ -338,11 +311,7 @@ fn check_path(path: &str) -> Result<(), CliError> {
 // ------------------------------------------------------------------ run
 
 pub fn run(config: &Config, args: SecretsArgs) -> Result<ExitCode, CliError> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(failure)?;
+    let runtime = crate::cli::common::runtime()?;
     runtime.block_on(run_async(config, args))
 }
 
@@ -355,12 +324,7 @@ async fn run_async(config: &Config, args: SecretsArgs) -> Result<ExitCode, CliEr
     } = &args.command
     {
         writable(config, "recover --discard")?;
-        let actor = authorize(
-            config,
-            "secrets.rotate",
-            step_up,
-            "discarding a rotation journal",
-        )?;
+        let actor = authorize(config, "secrets.rotate", step_up)?;
         return discard(&s.with_actor(&actor), id, *json);
     }
     // Unfinished rotations left by a killed process come first.
@@ -436,7 +400,7 @@ async fn run_async(config: &Config, args: SecretsArgs) -> Result<ExitCode, CliEr
         } => {
             check_path(&path)?;
             let s = if reveal {
-                let actor = authorize(config, "secrets.reveal", &step_up, "revealing a secret")?;
+                let actor = authorize(config, "secrets.reveal", &step_up)?;
                 s.with_actor(&actor)
             } else {
                 s
@@ -454,7 +418,7 @@ async fn run_async(config: &Config, args: SecretsArgs) -> Result<ExitCode, CliEr
             check_path(&path)?;
             writable(config, "put")?;
             let values = put_values(&assignments, from_file.as_ref())?;
-            let actor = authorize(config, "secrets.write", &step_up, "writing a secret")?;
+            let actor = authorize(config, "secrets.write", &step_up)?;
             let s = s.with_actor(&actor);
             let meta = s.put(&path, &values, cas).await.map_err(secrets_err)?;
             if json {
@@ -509,7 +473,7 @@ async fn run_async(config: &Config, args: SecretsArgs) -> Result<ExitCode, CliEr
         } => {
             check_path(&path)?;
             let s = if reveal {
-                let actor = authorize(config, "secrets.reveal", &step_up, "revealing a secret")?;
+                let actor = authorize(config, "secrets.reveal", &step_up)?;
                 s.with_actor(&actor)
             } else {
                 s
@@ -583,7 +547,7 @@ async fn run_async(config: &Config, args: SecretsArgs) -> Result<ExitCode, CliEr
                     ));
                 }
             };
-            let actor = authorize(config, "secrets.rotate", &step_up, "rotating a secret")?;
+            let actor = authorize(config, "secrets.rotate", &step_up)?;
             let s = s.with_actor(&actor);
             rotate(&s, &targets, &opts, expiring_within.is_some(), json).await
         }
@@ -595,12 +559,7 @@ async fn run_async(config: &Config, args: SecretsArgs) -> Result<ExitCode, CliEr
         } => {
             check_path(&path)?;
             writable(config, "rollback")?;
-            let actor = authorize(
-                config,
-                "secrets.rollback",
-                &step_up,
-                "rolling back a secret",
-            )?;
+            let actor = authorize(config, "secrets.rollback", &step_up)?;
             let s = s.with_actor(&actor);
             let meta = s.rollback(&path, version).await.map_err(secrets_err)?;
             if json {
@@ -624,12 +583,7 @@ async fn run_async(config: &Config, args: SecretsArgs) -> Result<ExitCode, CliEr
         } => {
             check_path(&path)?;
             writable(config, "delete")?;
-            let actor = authorize(
-                config,
-                "secrets.write",
-                &step_up,
-                "deleting a secret version",
-            )?;
+            let actor = authorize(config, "secrets.write", &step_up)?;
             let s = s.with_actor(&actor);
             let versions = if versions.is_empty() {
                 vec![
@@ -654,12 +608,7 @@ async fn run_async(config: &Config, args: SecretsArgs) -> Result<ExitCode, CliEr
         } => {
             check_path(&path)?;
             writable(config, "undelete")?;
-            let actor = authorize(
-                config,
-                "secrets.write",
-                &step_up,
-                "undeleting a secret version",
-            )?;
+            let actor = authorize(config, "secrets.write", &step_up)?;
             s.with_actor(&actor)
                 .undelete_versions(&path, &versions)
                 .await
@@ -674,12 +623,7 @@ async fn run_async(config: &Config, args: SecretsArgs) -> Result<ExitCode, CliEr
         } => {
             check_path(&path)?;
             writable(config, "destroy")?;
-            let actor = authorize(
-                config,
-                "secrets.destroy",
-                &step_up,
-                "destroying a secret version",
-            )?;
+            let actor = authorize(config, "secrets.destroy", &step_up)?;
             s.with_actor(&actor)
                 .destroy_versions(&path, &versions)
                 .await

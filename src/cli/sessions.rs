@@ -19,7 +19,8 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::cli::CliError;
-use crate::cli::auth::{StepUp, explicit_operator, load_keyring, open_auth};
+use crate::cli::auth::{StepUp, load_keyring, open_auth};
+use crate::cli::common::{self, explicit_operator};
 use crate::config::Config;
 use crate::display::{Untrusted, code_points, looks_alike, skeleton};
 use crate::sessions::backend::{LocalStore, RedisStore, SessionError, SessionStore, now_ms};
@@ -349,20 +350,7 @@ fn actor(config: &Config, action: &str, step_up: &StepUp) -> Result<String, CliE
         }
         return Ok(explicit_operator(config).unwrap_or_else(|| "cli".into()));
     }
-    let Some(op) = explicit_operator(config) else {
-        return Err(CliError::Refused(format!(
-            "{action} needs an operator: pass --operator NAME (or set WINDFLOW_OPERATOR) \
-             with --code CODE, or open a grant first with `windflow login`"
-        )));
-    };
-    let now = crate::mfa::unix_seconds(std::time::SystemTime::now());
-    auth.authorize(&op, action, step_up.code.as_deref(), now)
-        .map_err(|e| match e.exit_code() {
-            2 => CliError::Usage(e.to_string()),
-            3 => CliError::Refused(e.to_string()),
-            _ => CliError::Failure(anyhow::anyhow!("{e}")),
-        })?;
-    Ok(op)
+    common::authorize(config, &auth, action, step_up.code.as_deref())
 }
 
 /// Runs a sessions command; with `--json`, an error is also printed on
@@ -390,10 +378,7 @@ fn run_cmd(
         SessionsCommand::Show { id, .. } | SessionsCommand::Revoke { id, .. } => check_id(id)?,
         _ => {}
     }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::Failure(e.into()))?;
+    let rt = crate::cli::common::runtime()?;
     // The Redis connection manager belongs to the runtime it is made in.
     let _in_rt = rt.enter();
     let store = open_store(config, redis_url)?;
