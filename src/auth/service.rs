@@ -286,14 +286,16 @@ pub fn handle(auth: &Auth, req: AuthRequest) -> AuthEvent {
         },
         AuthRequest::Manage { actor, change } => {
             let auth = auth.clone().with_actor(&actor);
-            let res = auth.check_role(&actor, change.permission()).and_then(|_| match &change {
-                Change::SetRole { name, role } => auth.set_role(name, *role).map(|()| None),
-                Change::Remove { name } => auth.remove_operator(name).map(|()| None),
-                Change::ResetMfa { name } => auth
-                    .reset_mfa(name)
-                    .and_then(|()| auth.issue_enrolment_token(name, now()))
-                    .map(|(token, _)| Some((name.clone(), token))),
-            });
+            let res = auth
+                .check_role(&actor, change.permission())
+                .and_then(|_| match &change {
+                    Change::SetRole { name, role } => auth.set_role(name, *role).map(|()| None),
+                    Change::Remove { name } => auth.remove_operator(name).map(|()| None),
+                    Change::ResetMfa { name } => auth
+                        .reset_mfa(name)
+                        .and_then(|()| auth.issue_enrolment_token(name, now()))
+                        .map(|(token, _)| Some((name.clone(), token))),
+                });
             match res.and_then(|token| Ok((token, auth.operator_statuses()?))) {
                 Ok((token, operators)) => AuthEvent::Managed {
                     message: change.done(),

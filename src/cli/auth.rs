@@ -226,10 +226,6 @@ pub fn open_auth(config: &Config) -> Result<Auth, CliError> {
     )
 }
 
-
-
-
-
 /// Authorises the acting operator for `action`; returns the handle acting as them.
 fn authorize(
     auth: &Auth,
@@ -248,9 +244,6 @@ fn key_err(e: KeyError) -> CliError {
         _ => CliError::Usage(e.to_string()),
     }
 }
-
-
-
 
 fn ok() -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
@@ -818,7 +811,9 @@ pub fn run_crypto(config: &Config, command: CryptoCommand) -> Result<ExitCode, C
                 let mut out = std::io::stdout().lock();
                 out.write_all(&plain)
                     .and_then(|()| out.flush())
-                    .map_err(|e| CliError::Failure(anyhow::anyhow!("cannot write the output: {e}")))?;
+                    .map_err(|e| {
+                        CliError::Failure(anyhow::anyhow!("cannot write the output: {e}"))
+                    })?;
             }
             ok()
         }

@@ -84,7 +84,6 @@ pub fn run(config: &Config, cmd: DeploymentsCommand) -> Result<ExitCode, CliErro
     res
 }
 
-
 /// Prints lines that hold outside text, each kept on one line.
 pub fn print_lines(lines: &[String]) {
     if !lines.is_empty() {

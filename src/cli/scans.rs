@@ -226,7 +226,6 @@ fn load_policy(path: Option<&Path>) -> Result<Policy, CliError> {
     }
 }
 
-
 /// The JSON of a judged set of findings (shared with the pane's export).
 pub fn verdict_json(
     reports: &[(String, Report)],

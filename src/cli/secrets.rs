@@ -256,7 +256,6 @@ fn secrets_err(e: SecretsError) -> CliError {
     }
 }
 
-
 /// The store named by the flags, the environment and windflow.toml.
 pub fn open_store(
     config: &Config,
@@ -300,9 +299,6 @@ fn writable(config: &Config, what: &str) -> Result<(), CliError> {
     }
     Ok(())
 }
-
-
-
 
 fn check_path(path: &str) -> Result<(), CliError> {
     model::check_path(path).map_err(CliError::Usage)

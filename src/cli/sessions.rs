@@ -27,7 +27,7 @@ use crate::sessions::backend::{LocalStore, RedisStore, SessionError, SessionStor
 use crate::sessions::model::{
     Device, Invalid, Listed, SessionType, Validation, human, is_valid_id,
 };
-use crate::sessions::service::{Sessions, short};
+use crate::sessions::service::{MIN_PREFIX, Resolved, Sessions, short};
 use crate::sessions::settings::RedisTls;
 use crate::store::Store;
 
@@ -304,13 +304,35 @@ impl SessionsCommand {
     }
 }
 
+/// A whole session id or a prefix of one (see [`Sessions::resolve`]).
 fn check_id(id: &str) -> Result<(), CliError> {
-    if is_valid_id(id) {
+    let base64 = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    if is_valid_id(id) || (id.len() >= MIN_PREFIX && id.len() < 43 && id.chars().all(base64)) {
         Ok(())
     } else {
         Err(CliError::Usage(format!(
-            "{id:?} is not a session id (43 characters of URL-safe base64)"
+            "{:?} is not a session id (43 characters of URL-safe base64) nor a prefix \
+             of one (at least {MIN_PREFIX} of those characters)",
+            Untrusted(id)
         )))
+    }
+}
+
+/// The one live session `id` names, as [`check_id`] allowed it; a prefix
+/// that starts several is refused with the matches (exit 2).
+async fn resolve(sessions: &Sessions, id: &str) -> Result<String, CliError> {
+    match sessions.resolve(id).await.map_err(sess_err)? {
+        Resolved::One(id) => Ok(id),
+        // A whole id goes on, for the command to say what became of it.
+        Resolved::None if is_valid_id(id) => Ok(id.to_string()),
+        Resolved::None => Err(CliError::Failure(anyhow::anyhow!(
+            "no live session id starts with {id}"
+        ))),
+        Resolved::Many(ids) => Err(CliError::Usage(format!(
+            "{id} starts {} session ids: {}; give more characters",
+            ids.len(),
+            ids.join(", ")
+        ))),
     }
 }
 
@@ -375,7 +397,9 @@ fn run_cmd(
 ) -> Result<ExitCode, CliError> {
     // Input errors come before any connection.
     match &cmd {
-        SessionsCommand::Show { id, .. } | SessionsCommand::Revoke { id, .. } => check_id(id)?,
+        SessionsCommand::Show { id, .. }
+        | SessionsCommand::Revoke { id, .. }
+        | SessionsCommand::Validate { id, .. } => check_id(id)?,
         _ => {}
     }
     let rt = crate::cli::common::runtime()?;
@@ -422,6 +446,7 @@ async fn run_async(
             }
         }
         SessionsCommand::Show { id, json } => {
+            let id = resolve(sessions, &id).await?;
             let Some(l) = sessions.get(&id).await.map_err(sess_err)? else {
                 return Err(CliError::Failure(anyhow::anyhow!(
                     "no session {} (expired, revoked, or never created)",
@@ -461,6 +486,7 @@ async fn run_async(
             }
         }
         SessionsCommand::Validate { id, device, json } => {
+            let id = resolve(sessions, &id).await?;
             let v = sessions
                 .validate(&id, &device.device())
                 .await
@@ -493,6 +519,7 @@ async fn run_async(
         }
         SessionsCommand::Revoke { id, step_up, json } => {
             let by = actor(config, "sessions.revoke", &step_up)?;
+            let id = resolve(sessions, &id).await?;
             let removed = sessions.revoke(&id, &by).await.map_err(sess_err)?;
             if json {
                 out_json(&json!({

@@ -901,7 +901,10 @@ impl App {
         req: Request,
     ) -> Option<Request> {
         let Some(signed) = self.signed() else {
-            self.notify(Level::Warn, format!("refused `{guard}`: nobody is signed in"));
+            self.notify(
+                Level::Warn,
+                format!("refused `{guard}`: nobody is signed in"),
+            );
             return None;
         };
         let operator = signed.operator.clone();

@@ -143,6 +143,30 @@ impl Sessions {
     }
 
     /// Every session (and hijack record), or one user's live sessions.
+    /// The live session `id` names: the whole id, or a prefix of at least
+    /// [`MIN_PREFIX`] characters that starts exactly one (as git does with
+    /// commits). Several matches are all returned, for the caller to list.
+    pub async fn resolve(&self, id: &str) -> Result<Resolved> {
+        if super::model::is_valid_id(id) {
+            return Ok(Resolved::One(id.to_string()));
+        }
+        let mut ids: Vec<String> = self
+            .store
+            .entries()
+            .await?
+            .into_iter()
+            .filter(|e| !e.hijack && e.id.starts_with(id))
+            .map(|e| e.id)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(match ids.len() {
+            0 => Resolved::None,
+            1 => Resolved::One(ids.remove(0)),
+            _ => Resolved::Many(ids),
+        })
+    }
+
     pub async fn list(&self, user: Option<&str>) -> Result<Vec<Listed>> {
         match user {
             Some(u) => {
@@ -230,6 +254,17 @@ pub fn refused_text(refused: &[Refused]) -> String {
 }
 
 /// The first 8 characters of an id: enough to find it, useless to replay.
+/// The shortest id prefix the CLI takes (`sessions show 3f9a2c`).
+pub const MIN_PREFIX: usize = 6;
+
+/// What a session id or prefix names (see [`Sessions::resolve`]).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Resolved {
+    None,
+    One(String),
+    Many(Vec<String>),
+}
+
 pub fn short(id: &str) -> &str {
     id.get(..8).unwrap_or(id)
 }

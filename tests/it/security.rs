@@ -1106,13 +1106,9 @@ fn the_console_holds_its_operator_to_the_role_stored_now() {
 
     let mut settings = crate::console::settings();
     settings.sign_in = true;
-    let mut app = windflow::console::app::App::new(
-        settings,
-        windflow::console::panes(),
-        "dark",
-        "vim",
-    )
-    .unwrap();
+    let mut app =
+        windflow::console::app::App::new(settings, windflow::console::panes(), "dark", "vim")
+            .unwrap();
     let auth_ev = |ev| Msg::Service(ServiceEvent::Auth(ev));
     app.update(auth_ev(AuthEvent::Ready {
         has_operators: true,
@@ -1157,10 +1153,17 @@ fn the_console_holds_its_operator_to_the_role_stored_now() {
     for r in resumed {
         services.send(r, &mut app);
     }
-    assert_eq!(sent(), 2, "the waiting revocation did not leave after the code");
+    assert_eq!(
+        sent(),
+        2,
+        "the waiting revocation did not leave after the code"
+    );
 
     // Demoted to viewer by alice: refused at once, and the console says so.
-    auth.clone().with_actor("alice").set_role("bob", Role::Viewer).unwrap();
+    auth.clone()
+        .with_actor("alice")
+        .set_role("bob", Role::Viewer)
+        .unwrap();
     services.send(revoke(), &mut app);
     assert_eq!(sent(), 2, "a viewer's revocation reached the service");
     assert_eq!(app.signed().map(|s| s.role), Some(Role::Viewer));
@@ -1184,7 +1187,10 @@ fn the_console_holds_its_operator_to_the_role_stored_now() {
     assert!(auth.operator("alice").unwrap().is_some());
 
     // Removed: the next tick's role read locks the console.
-    auth.clone().with_actor("alice").remove_operator("bob").unwrap();
+    auth.clone()
+        .with_actor("alice")
+        .remove_operator("bob")
+        .unwrap();
     let reqs = app.update(Msg::Tick);
     let current = reqs
         .into_iter()

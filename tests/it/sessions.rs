@@ -2030,3 +2030,91 @@ fn demo_console_shows_sessions_and_revokes_one() {
     let status = pty.wait_exit(T).expect("windflow exits");
     assert_eq!(status.exit_code(), 0);
 }
+
+/// Ids as `sessions list` prints them work like git's short hashes: a
+/// unique prefix of at least six characters names the session for `show`,
+/// `validate` and `revoke`; one that starts several is refused with the
+/// matches (exit 2); a shorter one is refused before anything is read.
+#[test]
+fn cli_takes_a_unique_id_prefix() {
+    use windflow::sessions::backend::{LocalStore, SessionStore};
+    use windflow::sessions::model::{Device, Session, SessionType};
+    let cli = new_cli(None);
+    // Two sessions whose ids share their first six characters.
+    let twins = [
+        format!("wfTEST{}", "A".repeat(37)),
+        format!("wfTESTB{}", "A".repeat(36)),
+    ];
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let keys = Keyring::from_env_or_file(&cli.data().join("master.key"), true).unwrap();
+        let store = LocalStore::open(Store::open(&cli.data()).unwrap(), Arc::new(keys)).unwrap();
+        for (id, user) in twins.iter().zip(["erin", "frank"]) {
+            let mut s = Session::new(
+                user,
+                SessionType::Web,
+                &Device::new("203.0.113.10".parse().unwrap(), FIREFOX),
+                vec![],
+                windflow::sessions::backend::now_ms(),
+            );
+            s.id = id.clone();
+            store.create(&s, 3_600_000).await.unwrap();
+        }
+    });
+    let created = cli.json(&[
+        "sessions",
+        "create",
+        "--user",
+        "alice",
+        "--ip",
+        "203.0.113.10",
+        "--user-agent",
+        FIREFOX,
+        "--json",
+    ]);
+    let id = created["id"].as_str().unwrap();
+    let listed = cli.expect(&["sessions", "list"], 0);
+    assert!(listed.contains(&id[..8]), "{listed}");
+
+    // The 8 characters of the list, for each command.
+    let shown = cli.json(&["sessions", "show", &id[..8], "--json"]);
+    assert_eq!(shown["id"], id);
+    let valid = cli.json(&[
+        "sessions",
+        "validate",
+        &id[..8],
+        "--ip",
+        "203.0.113.10",
+        "--user-agent",
+        FIREFOX,
+        "--json",
+    ]);
+    assert_eq!(valid["valid"], true, "{valid}");
+
+    // Ambiguous: both matches named, nothing done.
+    let out = cli.run(&["sessions", "revoke", "wfTEST"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(&twins[0]) && err.contains(&twins[1]), "{err}");
+    assert_eq!(
+        cli.json(&["sessions", "show", "wfTESTB", "--json"])["user_id"],
+        "frank"
+    );
+
+    // Unique: revoked by its prefix, then gone.
+    let revoked = cli.json(&["sessions", "revoke", "wfTESTB", "--json"]);
+    assert_eq!(
+        (revoked["id"].as_str(), revoked["revoked"].as_bool()),
+        (Some(twins[1].as_str()), Some(true))
+    );
+    let out = cli.run(&["sessions", "show", "wfTESTB"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no live session id starts with wfTESTB")
+    );
+
+    // Too short to name one: refused as input.
+    let out = cli.run(&["sessions", "show", &id[..5]]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 6"));
+}
