@@ -66,8 +66,18 @@ pub const RECORD: Reserved = Reserved {
     read_with: "the `windflow` command of the record's domain",
 };
 
+/// The HKDF context of the key that fingerprints secret values:
+/// `fingerprint:secrets`. Nothing is sealed under it; it is reserved so
+/// that no envelope can be made with the same derived key.
+pub const FINGERPRINT: Reserved = Reserved {
+    prefix: "fingerprint:",
+    holds: "the key of secret value fingerprints (never shown)",
+    read_with: "`windflow secrets get PATH` (which shows fingerprints)",
+};
+
 /// Every context family windflow uses.
 pub const RESERVED: &[Reserved] = &[
+    FINGERPRINT,
     TOTP,
     GRANT,
     DEPLOYMENT,
@@ -77,6 +87,11 @@ pub const RESERVED: &[Reserved] = &[
     AUDIT_CHAIN,
     RECORD,
 ];
+
+/// The context of the secret value fingerprint key.
+pub fn fingerprint_secrets() -> String {
+    format!("{}secrets", FINGERPRINT.prefix)
+}
 
 /// The context of `user`'s MFA record.
 pub fn totp(user: &str) -> String {

@@ -126,6 +126,13 @@ impl Keyring {
     }
 
     /// Kid of the primary key.
+    /// A 32-byte key derived from the primary master key for `context`
+    /// (HKDF-SHA256, as envelope keys, with an empty salt): stable while
+    /// the primary key is.
+    pub fn derive(&self, context: &str) -> zeroize::Zeroizing<[u8; 32]> {
+        super::envelope::derive_key(self.primary().expose_bytes(), &[], context)
+    }
+
     pub fn primary_kid(&self) -> String {
         self.primary.kid()
     }

@@ -26,8 +26,8 @@ use serde_json::{Value, json};
 
 pub use backend::{LocalStore, Result, SecretStore, SecretsError};
 use model::{
-    CREATED_BY, DiffLine, META_CREATED_BY, META_DEPLOYMENT, META_EXPIRES, Sealed, SecretMeta,
-    SecretValue, Values, VersionMeta,
+    CREATED_BY, DiffLine, META_CREATED_BY, META_DEPLOYMENT, META_EXPIRES, META_UPDATED_BY, Sealed,
+    SecretMeta, SecretValue, Values, VersionMeta,
 };
 pub use vault::{DEFAULT_MOUNT, VaultSettings, VaultStore};
 
@@ -63,6 +63,7 @@ impl Secrets {
         local: Arc<Store>,
         audit: Audit,
     ) -> Self {
+        model::use_fingerprint_key(&keyring);
         Self {
             store,
             keyring,
@@ -225,7 +226,9 @@ impl Secrets {
         Ok(meta)
     }
 
-    /// Sets `created_by`, `deployment_id` and `expires_at` (keeping other custom metadata).
+    /// Sets `created_by`, `updated_by` (the acting operator; removed when
+    /// none acts, so that it never names someone else's write),
+    /// `deployment_id` and `expires_at`, keeping other custom metadata.
     async fn stamp(&self, path: &str, written_at: i64) -> Result<()> {
         let mut custom: BTreeMap<String, String> = self
             .store
@@ -234,6 +237,10 @@ impl Secrets {
             .map(|m| m.custom)
             .unwrap_or_default();
         custom.insert(META_CREATED_BY.into(), CREATED_BY.into());
+        match &self.actor {
+            Some(actor) => custom.insert(META_UPDATED_BY.into(), actor.clone()),
+            None => custom.remove(META_UPDATED_BY),
+        };
         if let Some(id) = model::deployment_id(path) {
             custom.insert(META_DEPLOYMENT.into(), id.into());
         }

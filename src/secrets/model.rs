@@ -17,6 +17,8 @@ pub const DEFAULT_TTL_SECS: i64 = 30 * 24 * 3600;
 pub const WARN_SECS: i64 = 7 * 24 * 3600;
 /// Custom metadata every write sets.
 pub const META_CREATED_BY: &str = "created_by";
+/// The operator whose action wrote the current version.
+pub const META_UPDATED_BY: &str = "updated_by";
 pub const META_DEPLOYMENT: &str = "deployment_id";
 pub const META_EXPIRES: &str = "expires_at";
 pub const CREATED_BY: &str = "windflow";
@@ -33,14 +35,17 @@ impl SecretValue {
         &self.0
     }
     /// A short fingerprint (8 hex of HMAC-SHA256) to compare values without
-    /// showing them. Keyed with a random key of this process, so fingerprints
-    /// compare within one view or command, and a weak value cannot be guessed
-    /// by hashing candidates.
+    /// showing them: the same value has the same fingerprint in every
+    /// command, call and the console, because the key is derived from the
+    /// master key ([`use_fingerprint_key`]); without that key a weak value
+    /// cannot be guessed by hashing candidates.
     pub fn short_hash(&self) -> String {
         use hmac::{KeyInit, Mac};
-        static KEY: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
-        let key = KEY.get_or_init(|| rand::rng().random());
-        let mut mac = hmac::Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+        // Set when secrets are opened; a process that never opened them
+        // (a unit test) fingerprints with a key of its own.
+        let key = FINGERPRINT_KEY.get_or_init(|| Zeroizing::new(rand::rng().random()));
+        let mut mac =
+            hmac::Hmac::<Sha256>::new_from_slice(&key[..]).expect("HMAC takes any key length");
         mac.update(self.0.as_bytes());
         hex::encode(&mac.finalize().into_bytes()[..4])
     }
@@ -50,6 +55,15 @@ impl SecretValue {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+}
+
+static FINGERPRINT_KEY: std::sync::OnceLock<Zeroizing<[u8; 32]>> = std::sync::OnceLock::new();
+
+/// Keys [`SecretValue::short_hash`] with the key derived from `keyring`'s
+/// primary master key (`fingerprint:secrets`). The first call of a process
+/// wins; opening secrets calls it.
+pub fn use_fingerprint_key(keyring: &crate::crypto::Keyring) {
+    let _ = FINGERPRINT_KEY.set(keyring.derive(&crate::crypto::contexts::fingerprint_secrets()));
 }
 
 impl fmt::Debug for SecretValue {

@@ -33,6 +33,7 @@ pub const REVERSE: &str = "reverse";
 pub const SORT_RISK: &str = "sort_risk";
 pub const REVOKE: &str = "revoke";
 pub const REVOKE_USER: &str = "revoke_user";
+pub const USER: &str = "user";
 
 /// What the table can be sorted by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,12 +109,13 @@ impl Column {
 pub fn row_text(l: &Listed) -> String {
     let s = &l.session;
     format!(
-        "{} {} {} {} {}",
+        "{} {} {} {} {} {}",
         s.user_id,
         s.session_type.as_str(),
         s.ip_address,
         s.fingerprint.short(),
-        flags(l)
+        flags(l),
+        s.id
     )
 }
 
@@ -134,6 +136,8 @@ pub struct SessionsPane {
     order: Vec<u32>,
     /// Set when the order must be rebuilt.
     stale: bool,
+    /// Only this user's sessions (exactly; `u` on a row, again for all).
+    only_user: Option<String>,
     feed: Option<DomainRx<SessionsEvent>>,
 }
 
@@ -187,6 +191,7 @@ impl Default for SessionsPane {
             snapshot: None,
             order: Vec::new(),
             stale: true,
+            only_user: None,
             feed: None,
         }
     }
@@ -235,7 +240,13 @@ impl SessionsPane {
         };
         let f = self.list.filter.as_ref();
         let mut order: Vec<u32> = (0..snap.rows.len() as u32)
-            .filter(|i| f.is_none_or(|f| f.keeps(&row_text(&snap.rows[*i as usize]))))
+            .filter(|i| {
+                let row = &snap.rows[*i as usize];
+                self.only_user
+                    .as_ref()
+                    .is_none_or(|u| *u == row.session.user_id)
+                    && f.is_none_or(|f| f.keeps(&row_text(row)))
+            })
             .collect();
         let (col, desc) = (self.sort, self.descending);
         order.sort_unstable_by(|a, b| {
@@ -300,8 +311,9 @@ impl Pane for SessionsPane {
                 self.detail = true;
                 return true;
             }
-            if attempt == 0 && self.list.filter.is_some() {
+            if attempt == 0 && (self.list.filter.is_some() || self.only_user.is_some()) {
                 self.list.filter = None;
+                self.only_user = None;
                 self.stale = true;
             } else {
                 break;
@@ -323,6 +335,7 @@ impl Pane for SessionsPane {
             ActionDef::new(ID, SORT, "Sort by the next column").hint(),
             ActionDef::new(ID, REVERSE, "Reverse the sort order"),
             ActionDef::new(ID, SORT_RISK, "Sort by risk (hijack attempts first)"),
+            ActionDef::new(ID, USER, "Only the selected session's user (again: all)"),
             ActionDef::new(ID, REVOKE, "Revoke the selected session")
                 .hint()
                 .mutating()
@@ -342,6 +355,15 @@ impl Pane for SessionsPane {
             }
             SORT_RISK => {
                 self.sort_by(Column::Risk);
+                true
+            }
+            USER => {
+                self.only_user = match (&self.only_user, self.selected()) {
+                    (Some(_), _) | (None, None) => None,
+                    (None, Some(l)) => Some(l.session.user_id.clone()),
+                };
+                self.list.selected = 0;
+                self.stale = true;
                 true
             }
             REVERSE => {
@@ -447,12 +469,22 @@ impl Pane for SessionsPane {
         };
 
         let arrow = if self.descending { "↓" } else { "↑" };
+        let user = self
+            .only_user
+            .as_ref()
+            .map(|u| format!(" user={}", clean_line(u)))
+            .unwrap_or_default();
         let title = match &self.list.filter {
             Some(f) => format!(
-                " Sessions  /{} ({} of {})  sort {} {arrow} ",
+                " Sessions{user}  /{} ({} of {})  sort {} {arrow} ",
                 f.text,
                 self.order.len(),
                 total,
+                self.sort.label()
+            ),
+            None if self.only_user.is_some() => format!(
+                " Sessions{user} ({} of {total})  sort {} {arrow} ",
+                self.order.len(),
                 self.sort.label()
             ),
             None => format!(" Sessions ({total})  sort {} {arrow} ", self.sort.label()),
@@ -479,21 +511,28 @@ impl Pane for SessionsPane {
             self.list.body_top = 2;
             let hl = t.highlight();
             let f = self.list.filter.as_ref();
-            let headers = [
-                ("USER", Column::User),
-                ("TYPE", Column::Type),
-                ("IP", Column::Ip),
-                ("DEVICE", Column::Device),
-                ("AGE", Column::Age),
-                ("IDLE", Column::Idle),
-                ("TTL", Column::Ttl),
-                ("FLAGS", Column::Risk),
-            ];
-            let header = Row::new(headers.map(|(h, c)| {
-                if c == self.sort {
+            // Narrow terminals leave the device out, so that the flags
+            // (HIJACK, LOOK-ALIKE) always show.
+            let device = table_area.width >= 90;
+            let headers: Vec<(&str, Option<Column>)> = [
+                ("ID", None),
+                ("USER", Some(Column::User)),
+                ("TYPE", Some(Column::Type)),
+                ("IP", Some(Column::Ip)),
+                ("DEVICE", Some(Column::Device)),
+                ("AGE", Some(Column::Age)),
+                ("IDLE", Some(Column::Idle)),
+                ("TTL", Some(Column::Ttl)),
+                ("FLAGS", Some(Column::Risk)),
+            ]
+            .into_iter()
+            .filter(|(h, _)| device || *h != "DEVICE")
+            .collect();
+            let header = Row::new(headers.iter().map(|(h, c)| {
+                if *c == Some(self.sort) {
                     Cell::from(format!("{h}{arrow}")).style(t.accent())
                 } else {
-                    Cell::from(h).style(t.muted())
+                    Cell::from(*h).style(t.muted())
                 }
             }));
             let snap = self.snapshot.as_ref();
@@ -521,11 +560,16 @@ impl Pane for SessionsPane {
                     } else {
                         t.text()
                     };
-                    let row = Row::new(vec![
+                    let mut cells = vec![
+                        cell(short(&s.id).to_string(), base),
                         cell(s.user_id.clone(), base),
                         cell(s.session_type.as_str().to_string(), base),
                         cell(s.ip_address.to_string(), base),
-                        cell(s.fingerprint.short().to_string(), base),
+                    ];
+                    if device {
+                        cells.push(cell(s.fingerprint.short().to_string(), base));
+                    }
+                    cells.extend([
                         Cell::from(ago(now, s.created_at)).style(base),
                         Cell::from(ago(now, s.last_activity)).style(base),
                         Cell::from(if danger {
@@ -546,6 +590,7 @@ impl Pane for SessionsPane {
                             t.role(Role::Danger),
                         ),
                     ]);
+                    let row = Row::new(cells);
                     Some(self.list.mark(row, window.start + i, ctx))
                 })
                 .collect();
@@ -553,15 +598,18 @@ impl Pane for SessionsPane {
             let table = Table::new(
                 body,
                 [
-                    Constraint::Length(12),
-                    Constraint::Length(4),
-                    Constraint::Length(15),
-                    Constraint::Length(8),
-                    Constraint::Length(6),
-                    Constraint::Length(6),
-                    Constraint::Length(7),
-                    Constraint::Fill(1),
-                ],
+                    Some(Constraint::Length(8)),
+                    Some(Constraint::Length(12)),
+                    Some(Constraint::Length(4)),
+                    Some(Constraint::Length(15)),
+                    device.then_some(Constraint::Length(8)),
+                    Some(Constraint::Length(6)),
+                    Some(Constraint::Length(6)),
+                    Some(Constraint::Length(7)),
+                    Some(Constraint::Fill(1)),
+                ]
+                .into_iter()
+                .flatten(),
             )
             .header(header)
             .block(block);

@@ -701,6 +701,28 @@ fn cli_flow(cli: &Cli) {
     assert!(g["keys"]["password"].get("value").is_none());
     assert_eq!(g["keys"]["password"]["hash"].as_str().unwrap().len(), 8);
     assert_eq!(g["metadata"]["custom_metadata"]["deployment_id"], "api-7");
+    assert_eq!(g["metadata"]["custom_metadata"]["created_by"], "windflow");
+    assert_eq!(g["metadata"]["custom_metadata"]["updated_by"], "alice");
+    // A fingerprint is stable: the same value has the same one in the next
+    // command and at another path; another value has another.
+    let again = cli.sj(&["get", path, "--json"]);
+    assert_eq!(
+        again["keys"]["password"]["hash"],
+        g["keys"]["password"]["hash"]
+    );
+    cli.sj(&[
+        "put",
+        "deployments/api-8",
+        "password=s3cret-old",
+        "user=other",
+        "--json",
+    ]);
+    let twin = cli.sj(&["get", "deployments/api-8", "--json"]);
+    assert_eq!(
+        twin["keys"]["password"]["hash"],
+        g["keys"]["password"]["hash"]
+    );
+    assert_ne!(twin["keys"]["user"]["hash"], g["keys"]["user"]["hash"]);
     let text = cli.expect(&["secrets", "get", path], 0);
     assert!(
         !text.contains("s3cret-old") && text.contains("********"),
@@ -771,7 +793,10 @@ fn cli_flow(cli: &Cli) {
         .iter()
         .map(|s| s["path"].as_str().unwrap())
         .collect();
-    assert_eq!(paths, ["deployments/api-7", "deployments/soon"]);
+    assert_eq!(
+        paths,
+        ["deployments/api-7", "deployments/api-8", "deployments/soon"]
+    );
 
     // Audited: reveal, write, rotation, rollback; never a value.
     let events = cli.events();

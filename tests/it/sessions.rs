@@ -1422,6 +1422,49 @@ mod pane {
         assert!(text(&term).lines().nth(2).unwrap().contains("HIJACK"));
     }
 
+    /// An alert names a session id: `/` finds it (whole or its first
+    /// characters, as the ID column shows them); `u` keeps exactly the
+    /// selected row's user, not every user whose name contains it.
+    #[test]
+    fn search_by_id_and_only_the_selected_user() {
+        let mut all = rows();
+        all.push(row(
+            5,
+            "alicex",
+            "203.0.113.11",
+            super::FIREFOX,
+            50,
+            5,
+            3000,
+        ));
+        let (shared, snap) = shared_with(all, 1);
+        let mut p = pane_with(&snap);
+        let mut fx = Vec::new();
+        let bob = p
+            .rows()
+            .iter()
+            .find(|r| r.session.user_id == "bob")
+            .unwrap()
+            .session
+            .id
+            .clone();
+        p.set_filter(Filter::new(&bob));
+        assert_eq!(users(&mut p), ["bob"]);
+        p.set_filter(Filter::new(&bob[..8]));
+        assert_eq!(users(&mut p), ["bob"]);
+        assert!(text(&draw(&mut p, &shared, ColorMode::None)).contains(&bob[..8]));
+        p.set_filter(None);
+
+        p.handle("sort", &shared, &mut fx); // by user: alice, alice, alicex, …
+        assert_eq!(users(&mut p)[..3], ["alice", "alice", "alicex"]);
+        p.handle("top", &shared, &mut fx);
+        p.handle("user", &shared, &mut fx);
+        assert_eq!(users(&mut p), ["alice", "alice"]);
+        assert!(text(&draw(&mut p, &shared, ColorMode::None)).contains("user=alice (2 of 6)"));
+        p.handle("user", &shared, &mut fx);
+        assert_eq!(users(&mut p).len(), 6);
+    }
+
     #[test]
     fn sort_by_any_column_filter_and_keep_selection() {
         let (shared, snap) = shared_with(rows(), 1);
