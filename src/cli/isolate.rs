@@ -238,9 +238,29 @@ fn run_plan(
         })?;
         written.push((p, file));
     }
+    // With --all, the plans written earlier for specs since removed go.
+    let removed = if id.is_none() {
+        let keep: Vec<&str> = catalog
+            .deployments
+            .iter()
+            .map(|d| d.spec.id.as_str())
+            .collect();
+        plan::prune(&cluster, &keep).map_err(|e| {
+            CliError::Failure(anyhow::anyhow!(
+                "cannot remove old plans from {}: {e}",
+                cluster.display()
+            ))
+        })?
+    } else {
+        Vec::new()
+    };
     if json {
         print_json(&json!({
             "cluster_dir": cluster,
+            "removed": removed.iter().map(|(id, file)| json!({
+                "deployment": id,
+                "file": file,
+            })).collect::<Vec<_>>(),
             "plans": written.iter().map(|(p, file)| json!({
                 "deployment": p.deployment,
                 "namespace": p.namespace_name(),
@@ -248,10 +268,8 @@ fn run_plan(
                 "objects": p.objects().iter().map(|o| json!({"kind": o.kind(), "name": o.name()})).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
         }))?;
-    } else if written.is_empty() {
-        print_lines(&[format!("no deployment specs in {}", catalog.dir.display())]);
     } else {
-        let lines: Vec<String> = written
+        let mut lines: Vec<String> = written
             .iter()
             .map(|(p, file)| {
                 format!(
@@ -263,6 +281,15 @@ fn run_plan(
                 )
             })
             .collect();
+        if written.is_empty() {
+            lines.push(format!("no deployment specs in {}", catalog.dir.display()));
+        }
+        lines.extend(removed.iter().map(|(id, file)| {
+            format!(
+                "{id}: spec removed, so its plan {} was removed",
+                file.display()
+            )
+        }));
         print_lines(&lines);
     }
     Ok(ExitCode::SUCCESS)

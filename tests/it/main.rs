@@ -13,6 +13,7 @@ mod e2e;
 mod hostile;
 mod isolation;
 mod isolation_cluster;
+mod isolation_drift;
 mod mfa;
 mod operators;
 mod props;
