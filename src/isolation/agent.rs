@@ -1,6 +1,6 @@
 //! The isolation domain's duty in `windflow agent`: check every
 //! deployment's drift every `drift_every` (under `[isolation]`), against the
-//! cluster folder or, with `kubeconfig`/`context`, the cluster, and record
+//! cluster folder or, with `kubeconfig`/`context`, the cluster, and records
 //! `isolation_drift` when a drift appears or changes and
 //! `isolation_drift_resolved` when it goes away (see [`super::drift`]).
 //! What was recorded is kept in the store, so a restarted agent does not
@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::cluster::{self, Cluster, ClusterTarget};
+use super::cluster::{self, Cluster};
 use super::drift::{self, Check, Record, Tracker};
 use super::service::Sources;
 use super::{plan, settings, state, status};
@@ -23,30 +23,14 @@ use crate::store::Store;
 const NS: &str = "isolation";
 const KEY: &str = "drift";
 
-/// Where the drift is read.
-#[derive(Clone, Debug)]
-pub enum Source {
-    Folder(Sources),
-    Cluster {
-        deployments: std::path::PathBuf,
-        target: ClusterTarget,
-    },
-}
-
 pub fn start(ctx: &AgentCtx, tasks: &mut AgentTasks) {
     let config = ctx.config;
     let opened = (|| {
         let every = settings::drift_every(config).map_err(|e| e.to_string())?;
-        let deployments = settings::deployments_dir(config, None);
-        let source = match settings::cluster_target(config).map_err(|e| e.to_string())? {
-            Some(target) => Source::Cluster {
-                deployments,
-                target,
-            },
-            None => Source::Folder(Sources {
-                deployments,
-                cluster: settings::cluster_dir(config, None).map_err(|e| e.to_string())?,
-            }),
+        let source = Sources {
+            deployments: settings::deployments_dir(config, None),
+            cluster: settings::cluster_dir(config, None).map_err(|e| e.to_string())?,
+            target: settings::cluster_target(config).map_err(|e| e.to_string())?,
         };
         // The same audit handle as every command and the other duties.
         let audit = crate::cli::audit::cli_audit(config).map_err(|e| e.to_string())?;
@@ -80,10 +64,10 @@ fn origin() -> Origin {
     Origin::detect(concat!("windflow-agent/", env!("CARGO_PKG_VERSION")))
 }
 
-fn describe(source: &Source) -> String {
-    match source {
-        Source::Folder(s) => s.cluster.display().to_string(),
-        Source::Cluster { target, .. } => match (&target.kubeconfig, &target.context) {
+fn describe(source: &Sources) -> String {
+    match &source.target {
+        None => source.cluster.display().to_string(),
+        Some(target) => match (&target.kubeconfig, &target.context) {
             (Some(k), _) => format!("kubeconfig {}", k.display()),
             (None, Some(c)) => format!("context {c}"),
             (None, None) => "the cluster".into(),
@@ -92,7 +76,7 @@ fn describe(source: &Source) -> String {
 }
 
 async fn checks(
-    source: Source,
+    source: Sources,
     every: Duration,
     audit: Audit,
     store: std::sync::Arc<Store>,
@@ -144,12 +128,8 @@ async fn checks(
 
 /// One check. An unreadable specs folder is an error (no spec is not the
 /// same as no drift); unreadable manifests make the check incomplete.
-pub async fn check(source: &Source) -> Result<Check, String> {
-    let deployments = match source {
-        Source::Folder(s) => &s.deployments,
-        Source::Cluster { deployments, .. } => deployments,
-    };
-    let dir = deployments.clone();
+pub async fn check(source: &Sources) -> Result<Check, String> {
+    let dir = source.deployments.clone();
     let catalog = tokio::task::spawn_blocking(move || crate::deployments::load_dir(&dir))
         .await
         .map_err(|e| e.to_string())?
@@ -165,16 +145,16 @@ pub async fn check(source: &Source) -> Result<Check, String> {
         .iter()
         .map(|d| plan::plan(&d.spec))
         .collect();
-    let (live, foreign, complete) = match source {
-        Source::Folder(s) => {
-            let dir = s.cluster.clone();
+    let (live, foreign, complete) = match &source.target {
+        None => {
+            let dir = source.cluster.clone();
             let folder = tokio::task::spawn_blocking(move || state::from_dir(&dir))
                 .await
                 .map_err(|e| e.to_string())?;
             let complete = folder.complete();
             (folder.state, Vec::new(), complete)
         }
-        Source::Cluster { target, .. } => {
+        Some(target) => {
             let c = Cluster::connect(target).await.map_err(|e| e.to_string())?;
             let namespaces: Vec<String> = plans
                 .iter()

@@ -47,19 +47,11 @@ pub fn finding(status: &Status, foreign: &[ForeignEdit]) -> Option<Finding> {
             raise(Severity::High);
         }
     }
-    for f in foreign.iter().filter(|f| {
-        f.object.namespace.as_deref() == Some(status.namespace.as_str())
-            || f.object.name == status.namespace
-    }) {
+    let edits = foreign_lines(&status.namespace, foreign);
+    if !edits.is_empty() {
         raise(Severity::High);
-        drift.push(format!(
-            "{} edited by {} ({}): {}",
-            f.object,
-            f.by.manager,
-            f.by.operation,
-            f.by.fields.join(" ")
-        ));
     }
+    drift.extend(edits);
     if drift.is_empty() {
         if status.quota_warnings.is_empty() {
             return None;
@@ -80,6 +72,24 @@ pub fn finding(status: &Status, foreign: &[ForeignEdit]) -> Option<Finding> {
         severity,
         drift,
     })
+}
+
+/// The edits other managers made to the objects of `namespace`, one
+/// sentence each.
+pub fn foreign_lines(namespace: &str, foreign: &[ForeignEdit]) -> Vec<String> {
+    foreign
+        .iter()
+        .filter(|f| f.object.namespace.as_deref() == Some(namespace) || f.object.name == namespace)
+        .map(|f| {
+            format!(
+                "{} edited by {} ({}): {}",
+                f.object,
+                f.by.manager,
+                f.by.operation,
+                f.by.fields.join(" ")
+            )
+        })
+        .collect()
 }
 
 /// What a check found: the findings by deployment, and whether the whole

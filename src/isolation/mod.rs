@@ -14,6 +14,7 @@
 pub mod agent;
 pub mod cluster;
 pub mod drift;
+pub mod matrix;
 pub mod pane;
 pub mod plan;
 pub mod ports;

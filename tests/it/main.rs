@@ -14,6 +14,7 @@ mod hostile;
 mod isolation;
 mod isolation_cluster;
 mod isolation_drift;
+mod isolation_pane;
 mod mfa;
 mod operators;
 mod props;
