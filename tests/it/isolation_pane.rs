@@ -31,16 +31,17 @@ struct Rig {
 
 impl Rig {
     async fn new(cluster: &Path) -> Self {
+        let sources = Sources {
+            deployments: specs(),
+            cluster: cluster.to_path_buf(),
+            target: None,
+        };
+        Self::with(sources, windflow::audit::Audit::discard()).await
+    }
+
+    async fn with(sources: Sources, audit: windflow::audit::Audit) -> Self {
         let (relay, sink, pane_rx) = Relay::new();
-        let handle = service::spawn(
-            Sources {
-                deployments: specs(),
-                cluster: cluster.to_path_buf(),
-                target: None,
-            },
-            windflow::audit::Audit::discard(),
-            sink,
-        );
+        let handle = service::spawn(sources, audit, sink);
         let mut app = crate::console::app_with_pane(Box::new(IsolationPane::new(pane_rx)));
         crate::console::focus(&mut app, "isolation");
         let mut rig = Self { app, relay, handle };
@@ -64,10 +65,22 @@ impl Rig {
                     self.relay.pass(ev);
                     self.app.update(Msg::Wake);
                     if stop {
+                        // What the service said before it (an outcome).
+                        while let Ok(ev) = self.relay.common.try_recv() {
+                            self.app.update(Msg::Service(ev));
+                        }
                         return;
                     }
                 }
             }
+        }
+    }
+
+    /// Hands events to the console until the screen shows `needle` (an
+    /// outcome comes before the statuses read after it: both are in).
+    async fn until_shown(&mut self, needle: &str) {
+        while !self.screen(100, 30).contains(needle) {
+            self.until(|_| true).await;
         }
     }
 
@@ -148,7 +161,10 @@ async fn the_matrix_fits_80x24_moves_its_cursor_and_opens_a_cells_pods_and_polic
     let s = rig.screen(80, 24);
     assert!(s.contains("Reachability (11 namespaces"), "{s}");
     // Names are cut to fit and the columns scroll.
-    assert!(s.contains("team-o… ") && s.contains("team-observabil… "), "{s}");
+    assert!(
+        s.contains("team-o… ") && s.contains("team-observabil… "),
+        "{s}"
+    );
     assert!(s.contains("columns 1-"), "{s}");
     assert!(s.lines().all(|l| l.chars().count() <= 80));
     let mut namespaces = vec![
@@ -220,6 +236,18 @@ async fn the_matrix_fits_80x24_moves_its_cursor_and_opens_a_cells_pods_and_polic
     );
     rig.keys("m");
     assert!(rig.screen(80, 24).contains("DEPLOYMENT"));
+    // `?` lists the pane's keys, from the keymap.
+    rig.keys("?");
+    let s = rig.screen(120, 100);
+    for line in [
+        "Reachability matrix (Enter: the pods and policies of a cell)",
+        "YAML view (Enter on a namespace): switch between planned and live",
+        "Plan: write the selected deployment's manifests to the cluster folder",
+        "Diff the selected deployment's plan against the live objects",
+        "Apply the selected deployment's plan (type the namespace; step-up)",
+    ] {
+        assert!(s.contains(line), "{line}:\n{s}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -287,17 +315,12 @@ async fn plan_and_diff_from_the_keyboard_and_the_status_line_says_how_they_ended
         "{s}"
     );
     // The outcome reaches the status line.
-    rig.until(|ev| matches!(ev, IsolationEvent::Statuses(_)))
-        .await;
-    let s = rig.screen(100, 24);
-    assert!(s.contains("created, 0 changed"), "{s}");
+    rig.until_shown("diff of storefront against").await;
 
     rig.press(KeyCode::Esc);
     assert_eq!(rig.keys("p"), 1, "p asks the service to plan");
-    rig.until(|ev| matches!(ev, IsolationEvent::Statuses(_)))
-        .await;
+    rig.until_shown("planned storefront:").await;
     let s = rig.screen(100, 24);
-    assert!(s.contains("planned storefront:"), "{s}");
     assert!(cluster.join("wf-storefront.yaml").is_file());
     let row = s.lines().find(|l| l.contains("wf-storefront")).unwrap();
     assert!(row.contains("isolated"), "{s}");
@@ -362,4 +385,61 @@ fn apply_from_the_console_needs_the_namespace_typed_and_is_audited() {
     assert_eq!(ev["details"]["deployment"], "mailer");
     assert_eq!(ev["details"]["unchanged"], 0);
     assert!(ev["details"]["created"].as_u64().unwrap() >= 5, "{ev}");
+}
+
+/// The console's service on the in-test API server (a fake: see
+/// kube_api.rs): the pane lists what the cluster holds, `d` diffs against
+/// it, and an apply (as the console sends it once confirmed) is a
+/// server-side apply by windflow, audited with the diff's summary and the
+/// operator; the status line says how it ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diff_and_apply_through_the_service_on_the_api_server() {
+    use windflow::isolation::service::IsolationRequest;
+    let api = crate::support::kube_api::KubeApi::start();
+    let sink = std::sync::Arc::new(windflow::audit::MemorySink::default());
+    let sources = Sources {
+        deployments: specs(),
+        cluster: tempfile::tempdir().unwrap().path().join("unused"),
+        target: Some(api.target(None)),
+    };
+    let mut rig = Rig::with(sources, windflow::audit::Audit::new(sink.clone())).await;
+    let s = rig.screen(100, 30);
+    assert!(s.contains("not applied"), "{s}");
+    assert!(s.contains(&format!("127.0.0.1:{}", api.port)), "{s}");
+    rig.select("wf-mailer");
+    rig.keys("d");
+    rig.until(|ev| matches!(ev, IsolationEvent::Diff(_))).await;
+    let s = rig.screen(100, 30);
+    assert!(s.contains("Diff of mailer against http://127.0.0.1"), "{s}");
+    assert!(s.contains("+ Namespace wf-mailer"), "{s}");
+    rig.until(|ev| matches!(ev, IsolationEvent::Statuses(_)))
+        .await;
+
+    // What the confirmation sends, on behalf of the signed-in operator.
+    let mut req = windflow::service::DomainRequest::new(IsolationRequest::Apply {
+        deployment: "mailer".into(),
+        by: String::new(),
+    });
+    req.actor = Some("alice".into());
+    assert!(rig.handle.send(req));
+    rig.until_shown("applied mailer to http://127.0.0.1").await;
+    rig.press(KeyCode::Esc);
+    let s = rig.screen(100, 30);
+    let row = s.lines().find(|l| l.contains("wf-mailer")).unwrap();
+    assert!(row.contains("isolated"), "{s}");
+    let policy = api.get_json(&["networkpolicy", "-n", "wf-mailer", "default-deny"]);
+    assert_eq!(
+        policy["spec"]["policyTypes"],
+        serde_json::json!(["Ingress", "Egress"])
+    );
+    let applied: Vec<_> = sink
+        .events()
+        .into_iter()
+        .filter(|e| e.event_type == "isolation_applied")
+        .collect();
+    assert_eq!(applied.len(), 1);
+    assert_eq!(applied[0].user_id.as_deref(), Some("alice"));
+    assert_eq!(applied[0].details["deployment"], "mailer");
+    assert!(applied[0].details["created"].as_u64().unwrap() >= 5);
+    assert_eq!(applied[0].details["changed"], 0);
 }
