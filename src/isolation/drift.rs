@@ -192,17 +192,17 @@ mod tests {
         let mut t = Tracker::default();
         let a = f("a", &["egress is not denied"], Severity::Critical);
         assert_eq!(
-            run(&mut t, &check(&[a.clone()], true)),
+            run(&mut t, &check(std::slice::from_ref(&a), true)),
             [Record::Drift {
                 now: a.clone(),
                 before: None
             }]
         );
         // The same drift again: nothing.
-        assert!(run(&mut t, &check(&[a.clone()], true)).is_empty());
+        assert!(run(&mut t, &check(std::slice::from_ref(&a), true)).is_empty());
         let a2 = f("a", &["egress is not denied", "x"], Severity::Critical);
         assert_eq!(
-            run(&mut t, &check(&[a2.clone()], true)),
+            run(&mut t, &check(std::slice::from_ref(&a2), true)),
             [Record::Drift {
                 now: a2.clone(),
                 before: Some(a)
