@@ -76,10 +76,13 @@ impl Rig {
         }
     }
 
-    /// Hands events to the console until the screen shows `needle` (an
-    /// outcome comes before the statuses read after it: both are in).
-    async fn until_shown(&mut self, needle: &str) {
-        while !self.screen(100, 30).contains(needle) {
+    /// Hands events to the console until its screen satisfies `done`.
+    async fn until_screen(&mut self, done: impl Fn(&str) -> bool) -> String {
+        loop {
+            let s = self.screen(100, 30);
+            if done(&s) {
+                return s;
+            }
             self.until(|_| true).await;
         }
     }
@@ -315,21 +318,52 @@ async fn plan_and_diff_from_the_keyboard_and_the_status_line_says_how_they_ended
         "{s}"
     );
     // The outcome reaches the status line.
-    rig.until_shown("diff of storefront against").await;
+    rig.until_screen(|s| s.contains("diff of storefront against"))
+        .await;
 
     rig.press(KeyCode::Esc);
     assert_eq!(rig.keys("p"), 1, "p asks the service to plan");
-    rig.until_shown("planned storefront:").await;
-    let s = rig.screen(100, 24);
+    // The outcome, then the statuses read after it.
+    rig.until_screen(|s| {
+        s.contains("planned storefront:")
+            && s.lines()
+                .any(|l| l.contains("wf-storefront") && l.contains("isolated"))
+    })
+    .await;
     assert!(cluster.join("wf-storefront.yaml").is_file());
-    let row = s.lines().find(|l| l.contains("wf-storefront")).unwrap();
-    assert!(row.contains("isolated"), "{s}");
 
     rig.keys("d");
     rig.until(|ev| matches!(ev, IsolationEvent::Diff(_))).await;
     let s = rig.screen(100, 24);
     assert!(s.contains("0 created, 0 changed"), "{s}");
+
     assert!(s.contains("= Namespace wf-storefront  (unchanged)"), "{s}");
+
+    // Apply asks for the namespace's name, with the diff's summary; a
+    // wrong name or Esc sends nothing.
+    assert_eq!(rig.keys("A"), 0);
+    let s = rig.screen(100, 30);
+    assert!(s.contains("Apply the isolation of storefront?"), "{s}");
+    assert!(s.contains("0 created, 0 changed, 7 unchanged"), "{s}");
+    assert_eq!(rig.keys("wf-store"), 0);
+    rig.press(KeyCode::Enter);
+    assert!(rig.screen(100, 30).contains("exactly to confirm"));
+    rig.press(KeyCode::Esc);
+    assert!(rig.screen(100, 30).contains("cancelled: isolation.apply"));
+    assert_eq!(rig.keys("A"), 0);
+    let reqs: Vec<Request> = crate::console::typed(&mut rig.app, "wf-storefront")
+        .into_iter()
+        .chain(crate::console::press(&mut rig.app, KeyCode::Enter))
+        .collect();
+    let applies = crate::support::gets::<windflow::isolation::service::IsolationRequest>(&reqs);
+    assert!(
+        matches!(
+            applies.as_slice(),
+            [Some(windflow::isolation::service::IsolationRequest::Apply { deployment, .. })]
+                if deployment == "storefront"
+        ),
+        "{reqs:?}"
+    );
 }
 
 /// The real console in a terminal at 80x24: `A` on a deployment asks for
@@ -422,11 +456,13 @@ async fn diff_and_apply_through_the_service_on_the_api_server() {
     });
     req.actor = Some("alice".into());
     assert!(rig.handle.send(req));
-    rig.until_shown("applied mailer to http://127.0.0.1").await;
     rig.press(KeyCode::Esc);
-    let s = rig.screen(100, 30);
-    let row = s.lines().find(|l| l.contains("wf-mailer")).unwrap();
-    assert!(row.contains("isolated"), "{s}");
+    rig.until_screen(|s| {
+        s.contains("applied mailer to http://127.0.0.1")
+            && s.lines()
+                .any(|l| l.contains("wf-mailer") && l.contains("isolated"))
+    })
+    .await;
     let policy = api.get_json(&["networkpolicy", "-n", "wf-mailer", "default-deny"]);
     assert_eq!(
         policy["spec"]["policyTypes"],
