@@ -182,7 +182,7 @@ fn run_cmd(config: &Config, cmd: IsolateCommand) -> Result<ExitCode, CliError> {
             json,
         } => {
             let planned = planned(config, &deployments, &id)?;
-            super::isolate_cluster::run_diff(&cluster.target(), &id, &planned, json)
+            super::isolate_cluster::run_diff(&target(config, &cluster)?, &id, &planned, json)
         }
         IsolateCommand::Apply {
             id,
@@ -195,7 +195,7 @@ fn run_cmd(config: &Config, cmd: IsolateCommand) -> Result<ExitCode, CliError> {
             let planned = planned(config, &deployments, &id)?;
             super::isolate_cluster::run_apply(
                 config,
-                &cluster.target(),
+                &target(config, &cluster)?,
                 &id,
                 &planned,
                 yes,
@@ -204,6 +204,20 @@ fn run_cmd(config: &Config, cmd: IsolateCommand) -> Result<ExitCode, CliError> {
             )
         }
     }
+}
+
+/// The cluster of `--kubeconfig`/`--context`, else of `kubeconfig`/`context`
+/// under `[isolation]`, else KUBECONFIG's (or the in-cluster config).
+fn target(
+    config: &Config,
+    flags: &super::isolate_cluster::ClusterArgs,
+) -> Result<crate::isolation::cluster::ClusterTarget, CliError> {
+    if flags.kubeconfig.is_some() || flags.context.is_some() {
+        return Ok(flags.target());
+    }
+    settings::cluster_target(config)
+        .map(Option::unwrap_or_default)
+        .map_err(|e| CliError::Usage(format!("invalid config file {e}")))
 }
 
 /// The deployments a command is about: one by id, or all.

@@ -319,4 +319,15 @@ fn the_agent_records_cluster_drift_with_the_editing_manager() {
         || {},
     );
     assert_eq!(events(&env, "isolation_drift").len(), 1);
+
+    // `isolate diff` without flags takes the cluster from [isolation] too.
+    let diff = env.json(&["isolate", "diff", "payments", "--json"]);
+    assert_eq!(diff["in_sync"], true, "{diff}");
+    assert!(
+        diff["server"]
+            .as_str()
+            .unwrap()
+            .contains(&api.port.to_string()),
+        "{diff}"
+    );
 }
