@@ -172,7 +172,12 @@ pub async fn check(source: &Sources) -> Result<Check, String> {
         .filter_map(|p| drift::finding(&status::status(p, &live), &foreign))
         .map(|f| (f.deployment.clone(), f))
         .collect();
-    Ok(Check { findings, complete })
+    let checked = plans.iter().map(|p| p.deployment.clone()).collect();
+    Ok(Check {
+        findings,
+        checked,
+        complete,
+    })
 }
 
 /// Records one change in the audit log, with its own severity.
@@ -189,7 +194,7 @@ pub fn record(audit: &Audit, actor: &str, source: &str, r: &Record) -> Result<()
                 "before": before.as_ref().map(|b| &b.drift),
             }),
         ),
-        Record::Resolved(was) => (
+        Record::Resolved { was, spec_removed } => (
             "isolation_drift_resolved",
             Severity::Low,
             json!({
@@ -197,6 +202,11 @@ pub fn record(audit: &Audit, actor: &str, source: &str, r: &Record) -> Result<()
                 "namespace": was.namespace,
                 "source": source,
                 "resolved": was.drift,
+                "reason": if *spec_removed {
+                    "the deployment's spec was removed: no longer checked"
+                } else {
+                    "as planned again"
+                },
             }),
         ),
     };

@@ -9,7 +9,7 @@
 //! another manager edited is high; other objects missing or changed are
 //! medium; quota use over 80 % is low.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -92,11 +92,13 @@ pub fn foreign_lines(namespace: &str, foreign: &[ForeignEdit]) -> Vec<String> {
         .collect()
 }
 
-/// What a check found: the findings by deployment, and whether the whole
-/// state could be read (when not, nothing is taken as resolved).
+/// What a check found: the findings by deployment, the deployments checked,
+/// and whether the whole state could be read (when not, nothing is taken
+/// as resolved).
 #[derive(Clone, Debug, Default)]
 pub struct Check {
     pub findings: BTreeMap<String, Finding>,
+    pub checked: BTreeSet<String>,
     pub complete: bool,
 }
 
@@ -108,8 +110,9 @@ pub enum Record {
         now: Finding,
         before: Option<Finding>,
     },
-    /// Drift recorded before that is gone.
-    Resolved(Finding),
+    /// Drift recorded before that is gone, or whose deployment's spec was
+    /// removed (no longer checked: not said to be as planned).
+    Resolved { was: Finding, spec_removed: bool },
 }
 
 /// The drift last recorded, by deployment.
@@ -137,7 +140,10 @@ impl Tracker {
                 self.recorded
                     .iter()
                     .filter(|(id, _)| !check.findings.contains_key(*id))
-                    .map(|(_, f)| Record::Resolved(f.clone())),
+                    .map(|(id, f)| Record::Resolved {
+                        was: f.clone(),
+                        spec_removed: !check.checked.contains(id),
+                    }),
             );
         }
         out
@@ -149,8 +155,8 @@ impl Tracker {
             Record::Drift { now, .. } => {
                 self.recorded.insert(now.deployment.clone(), now.clone());
             }
-            Record::Resolved(f) => {
-                self.recorded.remove(&f.deployment);
+            Record::Resolved { was, .. } => {
+                self.recorded.remove(&was.deployment);
             }
         }
     }
@@ -169,11 +175,17 @@ mod tests {
         }
     }
 
+    /// A check of deployment `a` (and of those with findings).
     fn check(findings: &[Finding], complete: bool) -> Check {
         Check {
             findings: findings
                 .iter()
                 .map(|f| (f.deployment.clone(), f.clone()))
+                .collect(),
+            checked: findings
+                .iter()
+                .map(|f| f.deployment.clone())
+                .chain(["a".to_owned()])
                 .collect(),
             complete,
         }
@@ -210,8 +222,28 @@ mod tests {
         );
         // An incomplete read resolves nothing.
         assert!(run(&mut t, &check(&[], false)).is_empty());
-        assert_eq!(run(&mut t, &check(&[], true)), [Record::Resolved(a2)]);
+        assert_eq!(
+            run(&mut t, &check(&[], true)),
+            [Record::Resolved {
+                was: a2,
+                spec_removed: false
+            }]
+        );
         assert!(run(&mut t, &check(&[], true)).is_empty());
+    }
+
+    #[test]
+    fn drift_of_a_removed_spec_is_not_said_to_be_as_planned() {
+        let mut t = Tracker::default();
+        let b = f("b", &["x"], Severity::Medium);
+        run(&mut t, &check(std::slice::from_ref(&b), true));
+        assert_eq!(
+            run(&mut t, &check(&[], true)),
+            [Record::Resolved {
+                was: b,
+                spec_removed: true
+            }]
+        );
     }
 
     #[test]

@@ -221,6 +221,7 @@ fn the_agent_records_folder_drift_once_when_it_appears_changes_and_goes() {
     let resolved = events(&env, "isolation_drift_resolved");
     assert_eq!(resolved.len(), 1);
     assert_eq!(resolved[0]["severity"], "low");
+    assert_eq!(resolved[0]["details"]["reason"], "as planned again");
     assert_eq!(
         resolved[0]["details"]["resolved"],
         second["details"]["drift"]
