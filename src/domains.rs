@@ -52,6 +52,7 @@ pub type StartConsole = fn(&ConsoleCtx) -> Started;
 /// What a domain gets to start its duties in `windflow agent` (while the
 /// agent leads).
 pub struct AgentCtx<'a> {
+    pub config: &'a Config,
     pub data_dir: &'a Path,
     pub audit_settings: &'a crate::audit::settings::AuditSettings,
     pub store: &'a Arc<Store>,
@@ -127,9 +128,9 @@ pub const DOMAINS: &[Domain] = &[
     Domain {
         id: crate::isolation::service::NAME,
         permissions: &["isolation.apply"],
-        agent_duties: &[],
+        agent_duties: &["scheduled drift checks"],
         console: crate::isolation::service::console,
-        agent: None,
+        agent: Some(crate::isolation::agent::start),
     },
     Domain {
         id: crate::audit::service::SERVICE,

@@ -15,6 +15,7 @@ pub(super) const STOP_WAIT: Duration = Duration::from_secs(4);
 
 /// What the leader's duties need.
 pub(super) struct Duties {
+    pub(super) config: crate::config::Config,
     pub(super) data_dir: PathBuf,
     pub(super) settings: AuditSettings,
     pub(super) store: Arc<Store>,
@@ -34,6 +35,7 @@ impl Duties {
         let (stop_tx, stop) = tokio::sync::watch::channel(false);
         let mut tasks = tokio::task::JoinSet::new();
         let ctx = crate::domains::AgentCtx {
+            config: &self.config,
             data_dir: &self.data_dir,
             audit_settings: &self.settings,
             store: &self.store,

@@ -172,6 +172,7 @@ pub fn run(config: &Config, redis_url: Option<&str>) -> Result<ExitCode, CliErro
         _ => None,
     };
     let ctx = Duties {
+        config: config.clone(),
         data_dir,
         secrets: open_secrets(config, &store, &host),
         settings,

@@ -183,7 +183,7 @@ fn run_cmd(config: &Config, cmd: IsolateCommand) -> Result<ExitCode, CliError> {
             json,
         } => {
             let planned = planned(config, &deployments, &id)?;
-            super::isolate_cluster::run_diff(&cluster.target(), &id, &planned, json)
+            super::isolate_cluster::run_diff(&target(config, &cluster)?, &id, &planned, json)
         }
         IsolateCommand::Apply {
             id,
@@ -196,7 +196,7 @@ fn run_cmd(config: &Config, cmd: IsolateCommand) -> Result<ExitCode, CliError> {
             let planned = planned(config, &deployments, &id)?;
             super::isolate_cluster::run_apply(
                 config,
-                &cluster.target(),
+                &target(config, &cluster)?,
                 &id,
                 &planned,
                 yes,
@@ -205,6 +205,20 @@ fn run_cmd(config: &Config, cmd: IsolateCommand) -> Result<ExitCode, CliError> {
             )
         }
     }
+}
+
+/// The cluster of `--kubeconfig`/`--context`, else of `kubeconfig`/`context`
+/// under `[isolation]`, else KUBECONFIG's (or the in-cluster config).
+fn target(
+    config: &Config,
+    flags: &super::isolate_cluster::ClusterArgs,
+) -> Result<crate::isolation::cluster::ClusterTarget, CliError> {
+    if flags.kubeconfig.is_some() || flags.context.is_some() {
+        return Ok(flags.target());
+    }
+    settings::cluster_target(config)
+        .map(Option::unwrap_or_default)
+        .map_err(|e| CliError::Usage(format!("invalid config file {e}")))
 }
 
 /// The deployments a command is about: one by id, or all.
@@ -239,9 +253,29 @@ fn run_plan(
         })?;
         written.push((p, file));
     }
+    // With --all, the plans written earlier for specs since removed go.
+    let removed = if id.is_none() {
+        let keep: Vec<&str> = catalog
+            .deployments
+            .iter()
+            .map(|d| d.spec.id.as_str())
+            .collect();
+        plan::prune(&cluster, &keep).map_err(|e| {
+            CliError::Failure(anyhow::anyhow!(
+                "cannot remove old plans from {}: {e}",
+                cluster.display()
+            ))
+        })?
+    } else {
+        Vec::new()
+    };
     if json {
         print_json(&json!({
             "cluster_dir": cluster,
+            "removed": removed.iter().map(|(id, file)| json!({
+                "deployment": id,
+                "file": file,
+            })).collect::<Vec<_>>(),
             "plans": written.iter().map(|(p, file)| json!({
                 "deployment": p.deployment,
                 "namespace": p.namespace_name(),
@@ -249,10 +283,8 @@ fn run_plan(
                 "objects": p.objects().iter().map(|o| json!({"kind": o.kind(), "name": o.name()})).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
         }))?;
-    } else if written.is_empty() {
-        print_lines(&[format!("no deployment specs in {}", catalog.dir.display())]);
     } else {
-        let lines: Vec<String> = written
+        let mut lines: Vec<String> = written
             .iter()
             .map(|(p, file)| {
                 format!(
@@ -264,6 +296,15 @@ fn run_plan(
                 )
             })
             .collect();
+        if written.is_empty() {
+            lines.push(format!("no deployment specs in {}", catalog.dir.display()));
+        }
+        lines.extend(removed.iter().map(|(id, file)| {
+            format!(
+                "{id}: spec removed, so its plan {} was removed",
+                file.display()
+            )
+        }));
         print_lines(&lines);
     }
     Ok(ExitCode::SUCCESS)

@@ -19,7 +19,7 @@ use crate::cli::auth::StepUp;
 use crate::config::Config;
 use crate::display::Untrusted;
 use crate::isolation::cluster::{
-    self, Change, Cluster, ClusterError, ClusterTarget, DiffSummary, ObjectDiff, Planned,
+    self, Cluster, ClusterError, ClusterTarget, DiffSummary, ObjectDiff, Planned,
 };
 
 /// Which cluster (flags for the `isolate` subcommands).
@@ -62,6 +62,14 @@ impl Outcome {
         res.map_err(|e| CliError::Failure(e.into()))?;
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// The diff's lines, fit for a terminal.
+fn shown(diffs: &[ObjectDiff]) -> impl Iterator<Item = String> + '_ {
+    diffs
+        .iter()
+        .flat_map(cluster::object_lines)
+        .map(|l| Untrusted(&l).to_string())
 }
 
 fn cli_error(code: u8, message: String) -> CliError {
@@ -125,7 +133,7 @@ pub fn diff_outcome(
             Untrusted(id),
             Untrusted(cluster.server())
         )];
-        text.extend(diffs.iter().flat_map(object_lines));
+        text.extend(shown(&diffs));
         text.push(Untrusted(&summary.counts()).to_string());
         Ok(Outcome {
             text: text.join("\n"),
@@ -133,7 +141,7 @@ pub fn diff_outcome(
                 "deployment": id,
                 "server": cluster.server(),
                 "in_sync": summary.created.is_empty() && summary.changed.is_empty(),
-                "summary": summary_json(&summary),
+                "summary": summary.json(),
                 "objects": diffs,
             }),
         })
@@ -173,7 +181,7 @@ pub fn apply_outcome(
             Ok(report) => {
                 let summary = DiffSummary::of(&report.diff);
                 let applied: Vec<String> = report.applied.iter().map(ToString::to_string).collect();
-                let mut details = summary_json(&summary);
+                let mut details = summary.json();
                 details["deployment"] = json!(id);
                 details["server"] = json!(cluster.server());
                 details["applied"] = json!(applied);
@@ -190,14 +198,14 @@ pub fn apply_outcome(
                     Untrusted(cluster.server()),
                     cluster::FIELD_MANAGER
                 )];
-                text.extend(report.diff.iter().flat_map(object_lines));
+                text.extend(shown(&report.diff));
                 text.push(Untrusted(&summary.counts()).to_string());
                 Ok(Outcome {
                     text: text.join("\n"),
                     json: json!({
                         "deployment": id,
                         "server": cluster.server(),
-                        "summary": summary_json(&summary),
+                        "summary": summary.json(),
                         "applied": report.applied,
                         "objects": report.diff,
                     }),
@@ -218,52 +226,4 @@ pub fn apply_outcome(
             }
         }
     })
-}
-
-fn summary_json(s: &DiffSummary) -> Value {
-    json!({
-        "created": s.created.len(),
-        "changed": s.changed.len(),
-        "unchanged": s.unchanged.len(),
-        "extra": s.extra.len(),
-        "objects": s,
-    })
-}
-
-/// One object of a diff as text: a heading, then its YAML lines.
-fn object_lines(d: &ObjectDiff) -> Vec<String> {
-    let sign = match d.change {
-        Change::Created => "+",
-        Change::Changed => "~",
-        Change::Unchanged => "=",
-        Change::Extra => "!",
-    };
-    let mut notes = vec![d.change.as_str().to_owned()];
-    if d.change == Change::Extra {
-        notes.push("not in the plan; apply leaves it".into());
-    }
-    if !d.server_checked {
-        notes.push("checked by the server once its namespace exists".into());
-    }
-    for m in &d.other_managers {
-        let verb = if d.ours { "edited by" } else { "managed by" };
-        notes.push(format!(
-            "{verb} {} ({}): {}",
-            m.manager,
-            m.operation,
-            m.fields.join(" ")
-        ));
-    }
-    for c in &d.conflicts {
-        notes.push(format!("conflict with {} on {}", c.manager, c.field));
-    }
-    let mut out = vec![format!(
-        "{sign} {}  ({})",
-        Untrusted(&d.object.to_string()),
-        Untrusted(&notes.join("; "))
-    )];
-    if d.change != Change::Unchanged {
-        out.extend(d.lines.iter().map(|l| format!("    {}", Untrusted(l))));
-    }
-    out
 }

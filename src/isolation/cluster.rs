@@ -758,6 +758,17 @@ impl DiffSummary {
         s
     }
 
+    /// The counts and names, for the audit log and `--json`.
+    pub fn json(&self) -> Value {
+        serde_json::json!({
+            "created": self.created.len(),
+            "changed": self.changed.len(),
+            "unchanged": self.unchanged.len(),
+            "extra": self.extra.len(),
+            "objects": self,
+        })
+    }
+
     /// `2 created, 1 changed, 3 unchanged, 0 extra`.
     pub fn counts(&self) -> String {
         format!(
@@ -768,6 +779,41 @@ impl DiffSummary {
             self.extra.len()
         )
     }
+}
+
+/// One object of a diff as text: a heading, then its YAML lines (outside
+/// text: escape it before a terminal).
+pub fn object_lines(d: &ObjectDiff) -> Vec<String> {
+    let sign = match d.change {
+        Change::Created => "+",
+        Change::Changed => "~",
+        Change::Unchanged => "=",
+        Change::Extra => "!",
+    };
+    let mut notes = vec![d.change.as_str().to_owned()];
+    if d.change == Change::Extra {
+        notes.push("not in the plan; apply leaves it".into());
+    }
+    if !d.server_checked {
+        notes.push("checked by the server once its namespace exists".into());
+    }
+    for m in &d.other_managers {
+        let verb = if d.ours { "edited by" } else { "managed by" };
+        notes.push(format!(
+            "{verb} {} ({}): {}",
+            m.manager,
+            m.operation,
+            m.fields.join(" ")
+        ));
+    }
+    for c in &d.conflicts {
+        notes.push(format!("conflict with {} on {}", c.manager, c.field));
+    }
+    let mut out = vec![format!("{sign} {}  ({})", d.object, notes.join("; "))];
+    if d.change != Change::Unchanged {
+        out.extend(d.lines.iter().map(|l| format!("    {l}")));
+    }
+    out
 }
 
 /// Namespaces first (everything else lives in them), else the plan's order.
@@ -1008,7 +1054,10 @@ fn planned_namespaces(planned: &[Planned]) -> BTreeSet<String> {
 pub async fn diff(cluster: &Cluster, planned: &[Planned]) -> Result<Vec<ObjectDiff>, ClusterError> {
     let namespaces = planned_namespaces(planned);
     let existing = cluster.existing_namespaces(&namespaces).await?;
-    let mut out: Vec<ObjectDiff> = futures::stream::iter(ordered(planned))
+    // The futures are made first: a stream mapping a closure over them
+    // would not be `Send` (the console's service runs this on its runtime).
+    let requests: Vec<_> = ordered(planned)
+        .into_iter()
         .map(|p| {
             let ns_exists = p
                 .object
@@ -1017,6 +1066,8 @@ pub async fn diff(cluster: &Cluster, planned: &[Planned]) -> Result<Vec<ObjectDi
                 .is_none_or(|ns| existing.contains(ns));
             cluster.diff_one(p, ns_exists)
         })
+        .collect();
+    let mut out: Vec<ObjectDiff> = futures::stream::iter(requests)
         .buffered(CONCURRENT_REQUESTS)
         .try_collect()
         .await?;

@@ -8,9 +8,13 @@
 //! - `cluster`: a real cluster: live state, diff and server-side apply;
 //! - `status`: each deployment's isolation and drift against its plan;
 //! - `reach`: who can reach whom on which ports, as Kubernetes decides it;
+//! - `drift`, `agent`: the agent's scheduled drift check and its records;
 //! - `settings`: the `[isolation]` table of windflow.toml.
 
+pub mod agent;
 pub mod cluster;
+pub mod drift;
+pub mod matrix;
 pub mod pane;
 pub mod plan;
 pub mod ports;

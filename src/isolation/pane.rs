@@ -1,6 +1,13 @@
 //! The Isolation pane: each deployment's namespace with its badges (ingress
 //! and egress denied by default, Pod Security level), quota warnings and
 //! drift in the danger colour; the selected one's drift and problems below.
+//!
+//! Views over the list: the selected namespace's YAML, planned or live
+//! (Enter; `v` switches); the reachability matrix of every namespace with
+//! pods (`m`; Enter on a cell lists the pods and the policies that let them
+//! through); the plan's diff against the live objects (`d`). `p` writes the
+//! plan into the cluster folder; `A` applies it after the namespace's name
+//! is typed (step-up). The service's outcome says how each ended.
 
 use std::sync::Arc;
 
@@ -9,27 +16,62 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
 
-use super::service::{IsolationEvent, IsolationRequest};
+use super::matrix::Matrix;
+use super::service::{DiffView, IsolationEvent, IsolationRequest, Snapshot};
 use super::status::Status;
 use crate::console::actions::{ActionDef, name};
-use crate::console::app::Request;
+use crate::console::app::{ConfirmSpec, Request};
 use crate::console::filter::{self, Filter};
 use crate::console::panes::{Effect, ListView, Pane, RenderCtx, Shared};
 use crate::console::theme::Role;
 use crate::display::clean_line;
-use crate::service::DomainRx;
+use crate::service::{DomainRx, Level};
 
 pub const ID: &str = super::service::NAME;
 const REFRESH: &str = "refresh";
+const MATRIX: &str = "matrix";
+const LIVE: &str = "live";
+const PLAN: &str = "plan";
+const DIFF: &str = "diff";
+const APPLY: &str = "apply";
+pub const LEFT: &str = "column_left";
+pub const RIGHT: &str = "column_right";
 
-#[derive(Default)]
+/// What the pane shows over its list.
+enum View {
+    List,
+    /// The namespace's objects as YAML: planned, or live.
+    Yaml {
+        deployment: String,
+        live: bool,
+        scroll: usize,
+    },
+    Diff {
+        diff: Arc<DiffView>,
+        scroll: usize,
+    },
+    Matrix(Box<Matrix>),
+}
+
 pub struct IsolationPane {
     list: ListView,
-    statuses: Arc<Vec<Status>>,
-    problems: Vec<String>,
+    snapshot: Arc<Snapshot>,
+    view: View,
     /// Nothing read yet.
     waiting: bool,
     feed: Option<DomainRx<IsolationEvent>>,
+}
+
+impl Default for IsolationPane {
+    fn default() -> Self {
+        Self {
+            list: ListView::default(),
+            snapshot: Arc::default(),
+            view: View::List,
+            waiting: false,
+            feed: None,
+        }
+    }
 }
 
 impl IsolationPane {
@@ -42,16 +84,99 @@ impl IsolationPane {
         }
     }
 
-    /// Shows these statuses (and what could not be read).
-    pub fn set(&mut self, statuses: Arc<Vec<Status>>, problems: Vec<String>) {
-        self.statuses = statuses;
-        self.problems = problems;
+    /// Shows what the service read.
+    pub fn set(&mut self, snapshot: Arc<Snapshot>) {
+        if let View::Matrix(m) = &mut self.view {
+            m.rebuild(&snapshot.live);
+        }
+        self.snapshot = snapshot;
         self.waiting = false;
     }
 
     fn visible(&self) -> Vec<&Status> {
-        visible_in(&self.statuses, self.list.filter.as_ref())
+        visible_in(&self.snapshot.statuses, self.list.filter.as_ref())
     }
+
+    fn selected(&self) -> Option<&Status> {
+        self.visible().get(self.list.selected).copied()
+    }
+
+    /// The YAML lines of a namespace: its plan, or its live objects.
+    fn yaml(&self, deployment: &str, live: bool) -> Vec<String> {
+        let snap = &self.snapshot;
+        let Some(plan) = snap.plans.iter().find(|p| p.deployment == deployment) else {
+            return vec![format!("# no spec for {deployment} any more")];
+        };
+        let text = if live {
+            live_yaml(&snap.live, plan.namespace_name())
+        } else {
+            plan.to_yaml()
+        };
+        text.lines().map(str::to_owned).collect()
+    }
+
+    fn guarded_apply(&self, effects: &mut Vec<Effect>) {
+        let Some(s) = self.selected() else { return };
+        let (id, ns) = (s.deployment.clone(), s.namespace.clone());
+        let summary = match &self.view {
+            View::Diff { diff, .. } if diff.deployment == id => diff.summary.clone(),
+            _ => "not diffed yet (d shows the diff)".into(),
+        };
+        let target = self.snapshot.source.clone();
+        effects.push(Effect::Confirm(ConfirmSpec {
+            title: format!("Apply the isolation of {id}?"),
+            body: format!(
+                "To {target}: {summary}. Server-side apply as windflow (a folder: the plan is written there); audited."
+            ),
+            typed: Some(ns),
+            action: "isolation.apply",
+            pending: format!("applying {id} to {target}"),
+            guard: Some("isolation.apply"),
+            then: vec![Request::domain(IsolationRequest::Apply {
+                deployment: id,
+                by: String::new(),
+            })],
+        }));
+    }
+}
+
+/// The live objects of `namespace` as YAML documents.
+fn live_yaml(live: &super::state::ClusterState, namespace: &str) -> String {
+    let ours = |m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
+        m.namespace.as_deref() == Some(namespace)
+    };
+    let mut docs: Vec<serde_json::Value> = Vec::new();
+    let mut push = |v: Result<serde_json::Value, serde_json::Error>| {
+        if let Ok(v) = v {
+            docs.push(v);
+        }
+    };
+    for n in live
+        .namespaces
+        .iter()
+        .filter(|n| n.metadata.name.as_deref() == Some(namespace))
+    {
+        push(serde_json::to_value(n));
+    }
+    for o in live.quotas.iter().filter(|o| ours(&o.metadata)) {
+        push(serde_json::to_value(o));
+    }
+    for o in live.limit_ranges.iter().filter(|o| ours(&o.metadata)) {
+        push(serde_json::to_value(o));
+    }
+    for o in live.policies.iter().filter(|o| ours(&o.metadata)) {
+        push(serde_json::to_value(o));
+    }
+    let pods = live.pods.iter().filter(|o| ours(&o.metadata)).count();
+    if docs.is_empty() {
+        return format!("# {namespace} is not in the live state: the plan is not applied\n");
+    }
+    let mut out = format!("# {namespace} as it is live ({pods} pods not shown)\n");
+    for d in docs {
+        out.push_str("---\n");
+        out.push_str(&serde_yaml_ng::to_string(&d).unwrap_or_default());
+    }
+    out
 }
 
 fn visible_in<'a>(statuses: &'a [Status], filter: Option<&Filter>) -> Vec<&'a Status> {
@@ -84,6 +209,67 @@ fn psa_level(s: &Status) -> String {
         .unwrap_or_else(|| "none".into())
 }
 
+/// Moves a scroll offset by a list action over `len` lines.
+fn scroll(offset: &mut usize, action: &str, len: usize, page: usize) -> bool {
+    let before = *offset;
+    let last = len.saturating_sub(1);
+    *offset = match action {
+        name::UP => offset.saturating_sub(1),
+        name::DOWN => (*offset + 1).min(last),
+        name::TOP => 0,
+        name::BOTTOM => last,
+        name::HALF_PAGE_UP => offset.saturating_sub(page / 2),
+        name::HALF_PAGE_DOWN => (*offset + page / 2).min(last),
+        name::PAGE_UP => offset.saturating_sub(page),
+        name::PAGE_DOWN => (*offset + page).min(last),
+        _ => return false,
+    };
+    *offset != before
+}
+
+/// A diff line's colour.
+fn diff_role(line: &str) -> Role {
+    match line.trim_start().chars().next() {
+        Some('+') => Role::Ok,
+        Some('~') => Role::Warn,
+        Some('!') | Some('-') => Role::Danger,
+        Some('=') => Role::Muted,
+        _ => Role::Text,
+    }
+}
+
+/// Lines from `scroll` on, in a bordered block titled `title`.
+fn text_view(
+    frame: &mut Frame,
+    area: Rect,
+    ctx: &RenderCtx,
+    title: String,
+    lines: &[String],
+    scroll: &mut usize,
+    role: impl Fn(&str) -> Role,
+) {
+    let t = ctx.theme;
+    let height = area.height.saturating_sub(2) as usize;
+    *scroll = (*scroll).min(lines.len().saturating_sub(height.max(1)));
+    let shown: Vec<Line> = lines
+        .iter()
+        .skip(*scroll)
+        .take(height)
+        .map(|l| Line::styled(clean_line(l).into_owned(), t.role(role(l))))
+        .collect();
+    let title = format!(
+        "{title} {}-{} of {} ",
+        (*scroll + 1).min(lines.len()),
+        (*scroll + height).min(lines.len()),
+        lines.len()
+    );
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(t.border(ctx.focused))
+        .title(Span::styled(clean_line(&title).into_owned(), t.title()));
+    frame.render_widget(Paragraph::new(shown).block(block), area);
+}
+
 impl Pane for IsolationPane {
     fn id(&self) -> &'static str {
         ID
@@ -94,17 +280,132 @@ impl Pane for IsolationPane {
     }
 
     fn actions(&self) -> Vec<ActionDef> {
-        vec![ActionDef::new(ID, REFRESH, "Read the specs and the cluster folder now").hint()]
+        vec![
+            ActionDef::new(ID, REFRESH, "Read the specs and the live state now").hint(),
+            ActionDef::new(
+                ID,
+                MATRIX,
+                "Reachability matrix (Enter: the pods and policies of a cell)",
+            )
+            .hint(),
+            ActionDef::new(ID, LIVE, "YAML view: switch between planned and live"),
+            ActionDef::new(
+                ID,
+                PLAN,
+                "Plan: write the selected deployment's manifests to the cluster folder",
+            )
+            .mutating(),
+            ActionDef::new(
+                ID,
+                DIFF,
+                "Diff the selected deployment's plan against the live objects",
+            )
+            .hint(),
+            ActionDef::new(
+                ID,
+                APPLY,
+                "Apply the selected deployment's plan (type the namespace; step-up)",
+            )
+            .hint()
+            .mutating()
+            .guarded("isolation.apply"),
+            ActionDef::new(ID, LEFT, "Matrix: the column to the left"),
+            ActionDef::new(ID, RIGHT, "Matrix: the column to the right"),
+        ]
     }
 
     fn handle(&mut self, action: &str, _shared: &Shared, effects: &mut Vec<Effect>) -> bool {
+        let id = self.selected().map(|s| s.deployment.clone());
         match action {
             REFRESH => {
                 effects.push(Effect::Request(Request::domain(IsolationRequest::Refresh)));
-                false
+                return false;
             }
-            name::SELECT => false,
-            other => self.list.navigate(other, self.visible().len()),
+            MATRIX => {
+                self.view = match self.view {
+                    View::Matrix(_) => View::List,
+                    _ => View::Matrix(Box::new(Matrix::new(&self.snapshot.live))),
+                };
+                return true;
+            }
+            PLAN | DIFF => {
+                let Some(id) = id else { return false };
+                let (req, what) = if action == PLAN {
+                    (
+                        IsolationRequest::Plan {
+                            deployment: id.clone(),
+                        },
+                        format!("writing the plan of {id} into the cluster folder"),
+                    )
+                } else {
+                    (
+                        IsolationRequest::Diff {
+                            deployment: id.clone(),
+                        },
+                        format!("comparing the plan of {id} with the live objects"),
+                    )
+                };
+                effects.push(Effect::Request(Request::domain(req)));
+                effects.push(Effect::Notify(Level::Info, format!("{what}…")));
+                return false;
+            }
+            APPLY => {
+                self.guarded_apply(effects);
+                return false;
+            }
+            _ => {}
+        }
+        match &mut self.view {
+            View::List => match action {
+                name::SELECT => match id {
+                    Some(deployment) => {
+                        self.view = View::Yaml {
+                            deployment,
+                            live: false,
+                            scroll: 0,
+                        };
+                        true
+                    }
+                    None => false,
+                },
+                LIVE | LEFT | RIGHT => false,
+                other => self.list.navigate(other, self.visible().len()),
+            },
+            View::Yaml {
+                deployment,
+                live,
+                scroll: at,
+            } => {
+                if action == LIVE {
+                    *live = !*live;
+                    *at = 0;
+                    return true;
+                }
+                let (d, l) = (deployment.clone(), *live);
+                let len = self.yaml(&d, l).len();
+                let View::Yaml { scroll: at, .. } = &mut self.view else {
+                    return false;
+                };
+                scroll(at, action, len, self.list.height)
+            }
+            View::Diff { diff, scroll: at } => {
+                scroll(at, action, diff.lines.len(), self.list.height)
+            }
+            View::Matrix(m) => m.handle(action, &self.snapshot.live),
+        }
+    }
+
+    fn back(&mut self) -> bool {
+        match &mut self.view {
+            View::List => false,
+            View::Matrix(m) if m.drill.is_some() => {
+                m.drill = None;
+                true
+            }
+            _ => {
+                self.view = View::List;
+                true
+            }
         }
     }
 
@@ -112,25 +413,68 @@ impl Pane for IsolationPane {
         let Some(feed) = &mut self.feed else {
             return false;
         };
-        match feed.drain().into_iter().last() {
-            Some(IsolationEvent::Statuses { statuses, problems }) => {
-                self.set(statuses, problems);
-                true
+        let mut changed = false;
+        let mut latest = None;
+        for ev in feed.drain() {
+            match ev {
+                IsolationEvent::Statuses(s) => latest = Some(s),
+                IsolationEvent::Diff(d) => {
+                    self.view = View::Diff { diff: d, scroll: 0 };
+                    changed = true;
+                }
             }
-            None => false,
         }
+        if let Some(s) = latest {
+            self.set(s);
+            changed = true;
+        }
+        changed
     }
 
     fn render(&mut self, frame: &mut Frame, area: Rect, ctx: &RenderCtx) {
         let t = ctx.theme;
-        let statuses = Arc::clone(&self.statuses);
+        match &mut self.view {
+            View::List => {}
+            View::Matrix(m) => return m.render(frame, area, ctx),
+            View::Diff { diff, scroll: at } => {
+                let title = format!(
+                    " Diff of {} against {}: {} ",
+                    diff.deployment, diff.against, diff.summary
+                );
+                let lines = if diff.lines.is_empty() {
+                    vec!["nothing planned".to_owned()]
+                } else {
+                    diff.lines.clone()
+                };
+                self.list.height = area.height.saturating_sub(2) as usize;
+                return text_view(frame, area, ctx, title, &lines, at, diff_role);
+            }
+            View::Yaml {
+                deployment, live, ..
+            } => {
+                let (d, l) = (deployment.clone(), *live);
+                let lines = self.yaml(&d, l);
+                let ns = crate::deployments::namespace_of(&d);
+                let title = format!(
+                    " {ns}: {} YAML (v: {}) ",
+                    if l { "live" } else { "planned" },
+                    if l { "planned" } else { "live" }
+                );
+                self.list.height = area.height.saturating_sub(2) as usize;
+                let View::Yaml { scroll: at, .. } = &mut self.view else {
+                    return;
+                };
+                return text_view(frame, area, ctx, title, &lines, at, |_| Role::Text);
+            }
+        }
+        let snapshot = Arc::clone(&self.snapshot);
         let flt = self.list.filter.clone();
-        let rows = visible_in(&statuses, flt.as_ref());
+        let rows = visible_in(&snapshot.statuses, flt.as_ref());
         let detail_h = if area.height >= 14 { 7 } else { 0 };
         let [top, bottom] =
             Layout::vertical([Constraint::Min(3), Constraint::Length(detail_h)]).areas(area);
         let count = |word: &str| rows.iter().filter(|s| state_word(s) == word).count();
-        let mut title = format!(" Isolation ({} deployments", self.statuses.len());
+        let mut title = format!(" Isolation ({} deployments", snapshot.statuses.len());
         for (n, word) in [
             (count("DRIFT"), "drifted"),
             (count("not applied"), "not applied"),
@@ -149,14 +493,14 @@ impl Pane for IsolationPane {
             .title(Span::styled(title, t.title()));
         if rows.is_empty() {
             let text = if self.waiting {
-                "reading the deployment specs and the cluster folder…".to_string()
-            } else if let Some(p) = self.problems.first() {
+                "reading the deployment specs and the live state…".to_string()
+            } else if let Some(p) = snapshot.problems.first() {
                 format!("nothing to show: {}", clean_line(p))
             } else {
                 "no deployment specs: add one to deployments_dir (see `windflow deployments`)"
                     .to_string()
             };
-            let role = if self.problems.is_empty() {
+            let role = if snapshot.problems.is_empty() {
                 Role::Muted
             } else {
                 Role::Danger
@@ -282,7 +626,7 @@ impl Pane for IsolationPane {
                 ));
             }
         }
-        for p in &self.problems {
+        for p in &snapshot.problems {
             lines.push(Line::styled(
                 format!("not read: {}", clean_line(p)),
                 t.role(Role::Danger),
@@ -291,7 +635,10 @@ impl Pane for IsolationPane {
         let block = Block::default()
             .borders(Borders::ALL)
             .border_style(t.border(false))
-            .title(Span::styled(" Drift ", t.title()));
+            .title(Span::styled(
+                format!(" Drift · {} ", clean_line(&snapshot.source)),
+                t.title(),
+            ));
         frame.render_widget(
             Paragraph::new(lines)
                 .wrap(Wrap { trim: false })
@@ -310,12 +657,19 @@ impl Pane for IsolationPane {
     }
 
     fn selected_text(&self, _shared: &Shared) -> Option<String> {
-        self.visible()
-            .get(self.list.selected)
-            .map(|s| format!("{} {} {}", s.deployment, s.namespace, state_word(s)))
+        match &self.view {
+            View::Matrix(m) => m.selected_text(),
+            View::Yaml {
+                deployment, live, ..
+            } => Some(self.yaml(deployment, *live).join("\n")),
+            View::Diff { diff, .. } => Some(diff.lines.join("\n")),
+            View::List => self
+                .selected()
+                .map(|s| format!("{} {} {}", s.deployment, s.namespace, state_word(s))),
+        }
     }
 
     fn click(&mut self, row: u16) -> bool {
-        self.list.click(row, self.visible().len())
+        matches!(self.view, View::List) && self.list.click(row, self.visible().len())
     }
 }

@@ -55,6 +55,10 @@ pub const LIMITS: &str = "limits";
 /// The three Pod Security Admission modes.
 pub const PSA_MODES: [&str; 3] = ["enforce", "audit", "warn"];
 
+/// The first line of every file `isolate plan` writes, followed by the
+/// deployment's id: what `isolate plan --all` may remove ([`prune`]).
+pub const PLAN_MARK: &str = "# windflow-isolation-plan: ";
+
 /// The name of a service's policy.
 pub fn service_policy(service: &str) -> String {
     format!("svc-{service}")
@@ -139,9 +143,11 @@ impl Plan {
     /// The manifests as YAML documents separated by `---`, for `kubectl apply -f`.
     pub fn to_yaml(&self) -> String {
         let mut out = format!(
-            "# Isolation of deployment {}, written by `windflow isolate plan`.\n\
-             # Edit the deployment's spec and plan again rather than this file.\n",
-            self.deployment
+            "{PLAN_MARK}{}\n\
+             # Isolation of deployment {}, written by `windflow isolate plan`.\n\
+             # Edit the deployment's spec and plan again rather than this file;\n\
+             # `isolate plan --all` removes it once the spec is gone.\n",
+            self.deployment, self.deployment
         );
         for o in self.objects() {
             out.push_str("---\n");
@@ -412,6 +418,47 @@ pub fn write(dir: &Path, plan: &Plan) -> std::io::Result<std::path::PathBuf> {
     let path = dir.join(plan.file_name());
     crate::fsutil::write_atomic(&path, plan.to_yaml().as_bytes(), 0o644)?;
     Ok(path)
+}
+
+/// The deployment whose plan `path` holds, when `isolate plan` wrote it: a
+/// regular file named `wf-<id>.yaml` whose first line is [`PLAN_MARK`] `<id>`.
+pub fn written_plan(path: &Path) -> Option<String> {
+    use std::io::{BufRead, Read};
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    if !meta.file_type().is_file() {
+        return None;
+    }
+    let file = std::fs::File::open(path).ok()?;
+    let mut first = String::new();
+    std::io::BufReader::new(file.take(256))
+        .read_line(&mut first)
+        .ok()?;
+    let id = first.trim_end().strip_prefix(PLAN_MARK)?;
+    let name = path.file_name()?.to_str()?;
+    (name == format!("{}.yaml", namespace_of(id))).then(|| id.to_owned())
+}
+
+/// Removes from `dir` the plans `isolate plan` wrote for deployments not in
+/// `keep` (their spec was removed); nothing else is touched. Returns the
+/// files removed, by deployment id.
+pub fn prune(dir: &Path, keep: &[&str]) -> std::io::Result<Vec<(String, std::path::PathBuf)>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut removed = Vec::new();
+    for entry in entries {
+        let path = entry?.path();
+        if let Some(id) = written_plan(&path)
+            && !keep.contains(&id.as_str())
+        {
+            std::fs::remove_file(&path)?;
+            removed.push((id, path));
+        }
+    }
+    removed.sort();
+    Ok(removed)
 }
 
 // ------------------------------------------------------------------ diff

@@ -3,9 +3,13 @@
 //! ```toml
 //! [isolation]
 //! cluster_dir = "cluster"   # the folder backend; relative to this file's folder
+//! kubeconfig = "kubeconfig" # a real cluster instead (or `context`): the
+//! context = "prod"          #   console's diff and apply, the agent's drift check
+//! drift_every = "5m"        # how often `windflow agent` checks drift
 //! ```
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -17,7 +21,16 @@ use crate::tomlpos::FileError;
 pub struct IsolationFile {
     /// The folder of manifests that stands for the cluster.
     pub cluster_dir: Option<PathBuf>,
+    /// A real cluster's kubeconfig (relative to this file's folder).
+    pub kubeconfig: Option<PathBuf>,
+    /// A context of the kubeconfig (KUBECONFIG's when `kubeconfig` is unset).
+    pub context: Option<String>,
+    /// How often the agent checks drift (`30s`, `5m`, `1h`).
+    pub drift_every: Option<String>,
 }
+
+/// How often the agent checks drift unless `drift_every` says otherwise.
+pub const DRIFT_EVERY: Duration = Duration::from_secs(300);
 
 #[derive(Deserialize)]
 struct Wrapper {
@@ -47,14 +60,50 @@ pub fn cluster_dir(config: &Config, flag: Option<&Path>) -> Result<PathBuf, File
         return Ok(dir.to_path_buf());
     }
     Ok(match read(config)?.cluster_dir {
-        Some(dir) => config
-            .paths
-            .config_file
-            .parent()
-            .unwrap_or(Path::new("."))
-            .join(dir),
+        Some(dir) => relative(config, dir),
         None => config.paths.data_dir.join("cluster"),
     })
+}
+
+fn relative(config: &Config, path: PathBuf) -> PathBuf {
+    config
+        .paths
+        .config_file
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(path)
+}
+
+/// The real cluster of `kubeconfig` / `context` under `[isolation]`; `None`
+/// when neither is set (the folder backend).
+pub fn cluster_target(config: &Config) -> Result<Option<super::cluster::ClusterTarget>, FileError> {
+    let file = read(config)?;
+    if file.kubeconfig.is_none() && file.context.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(super::cluster::ClusterTarget {
+        kubeconfig: file.kubeconfig.map(|k| relative(config, k)),
+        context: file.context,
+    }))
+}
+
+/// `drift_every` under `[isolation]`, else [`DRIFT_EVERY`]; zero is refused.
+pub fn drift_every(config: &Config) -> Result<Duration, FileError> {
+    let Some(text) = read(config)?.drift_every else {
+        return Ok(DRIFT_EVERY);
+    };
+    let bad = |m: String| {
+        FileError::new(
+            &config.paths.config_file,
+            format!("[isolation] drift_every: {m}"),
+        )
+    };
+    match crate::secrets::model::parse_duration(&text).map_err(bad)? {
+        n if n > 0 => Ok(Duration::from_secs(n as u64)),
+        _ => Err(bad(format!(
+            "{text:?} must be longer than zero (e.g. \"5m\")"
+        ))),
+    }
 }
 
 /// The deployments folder: `--deployments`, else the config's `deployments_dir`.

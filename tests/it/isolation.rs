@@ -416,7 +416,7 @@ fn reachability_agrees_with_the_kubernetes_network_policy_documentation() {
 
 /// Pods for the shipped example deployments, the ingress controller, the
 /// cluster DNS and a pod of nobody's in `default`.
-fn example_pods() -> String {
+pub fn example_pods() -> String {
     let mut w = String::new();
     for (ns, labels) in [("ingress-nginx", ""), ("kube-system", ""), ("default", "")] {
         w.push_str(&namespace(ns, labels));
@@ -1415,7 +1415,9 @@ async fn isolation_pane_shows_badges_drift_and_missing_namespaces() {
         Sources {
             deployments: specs.into(),
             cluster: cluster.clone(),
+            target: None,
         },
+        windflow::audit::Audit::discard(),
         sink,
     );
     let mut app = crate::console::app_with_pane(Box::new(IsolationPane::new(pane_rx)));
@@ -1429,10 +1431,12 @@ async fn isolation_pane_shows_badges_drift_and_missing_namespaces() {
                 app.update(Msg::Service(ev));
             }
             crate::support::Next::Domain(ev) => {
-                let IsolationEvent::Statuses { .. } = &ev;
+                let statuses = matches!(ev, IsolationEvent::Statuses(_));
                 relay.pass(ev);
                 app.update(Msg::Wake);
-                break;
+                if statuses {
+                    break;
+                }
             }
         }
     }

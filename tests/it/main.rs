@@ -13,6 +13,8 @@ mod e2e;
 mod hostile;
 mod isolation;
 mod isolation_cluster;
+mod isolation_drift;
+mod isolation_pane;
 mod mfa;
 mod operators;
 mod props;
