@@ -1109,3 +1109,22 @@ fn ten_panes_and_more_fit_the_bar_and_are_reached_by_key_and_name() {
     app.run_command(&format!("pane {last}"), &mut out);
     assert_eq!(app.pane().id(), last);
 }
+
+/// A problem's source stands apart from its message, however long the name
+/// ("sessions session store unreachable", not "sessionssession store").
+#[test]
+fn overview_problems_separate_source_and_message() {
+    let mut app = app();
+    app.update(Msg::Service(ServiceEvent::Activity {
+        service: "sessions",
+        level: Level::Error,
+        message: "session store unreachable".into(),
+        at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_000_020),
+    }));
+    let screen = screen(&mut app, 80, 24);
+    assert!(
+        screen.contains(" sessions session store unreachable"),
+        "{screen}"
+    );
+    assert!(screen.contains(" redis   connection refused"), "{screen}");
+}

@@ -17,6 +17,7 @@ mod mfa;
 mod operators;
 mod props;
 mod pty_selftest;
+mod readme;
 mod robustness;
 mod scans;
 mod secrets;
