@@ -1128,3 +1128,26 @@ fn overview_problems_separate_source_and_message() {
     );
     assert!(screen.contains(" redis   connection refused"), "{screen}");
 }
+
+/// Help lists a key for each pane there is, with the pane's name, and none
+/// for panes that do not exist.
+#[test]
+fn help_names_each_panes_key_and_no_other() {
+    use windflow::console::help::{HelpRow, rows};
+    let app = app();
+    let pane_keys: Vec<String> = rows(&app)
+        .into_iter()
+        .filter_map(|r| match r {
+            HelpRow::Entry { description, .. } if description.starts_with("Pane ") => {
+                Some(description)
+            }
+            _ => None,
+        })
+        .collect();
+    let expected: Vec<String> = console::panes()
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("Pane {}: {}", i + 1, p.title()))
+        .collect();
+    assert_eq!(pane_keys, expected);
+}

@@ -120,22 +120,24 @@ fn comment_start(text: &str) -> Option<usize> {
     None
 }
 
-/// The commands of a shell block starting at README line `first_line`.
+/// The commands of a shell block, each with its README line.
 /// A `console` block's commands are its `$ ` lines (the others are output).
 pub fn commands(block: &Block) -> Vec<Cmd> {
     let console = block.lang == "console";
     let exits = Regex::new(r"^exits (\d+)\b").unwrap();
     let runs_until = Regex::new(r"^runs until (SIGTERM|SIGINT|Ctrl-C)").unwrap();
+    let exits_after = Regex::new(r"\bexits (\d+)\b").unwrap();
     let mut out = Vec::new();
     let mut lines = block.body.lines().enumerate();
     while let Some((i, line)) = lines.next() {
         let line_no = block.line + 1 + i;
-        let mut text = match console {
-            true => match line.strip_prefix("$ ") {
+        let mut text = if console {
+            match line.strip_prefix("$ ") {
                 Some(cmd) => cmd.to_owned(),
                 None => continue,
-            },
-            false => line.to_owned(),
+            }
+        } else {
+            line.to_owned()
         };
         if text.trim().is_empty() || text.trim_start().starts_with('#') {
             continue;
@@ -156,8 +158,7 @@ pub fn commands(block: &Block) -> Vec<Cmd> {
             } else {
                 libc::SIGINT
             };
-            let exit =
-                code(&Regex::new(r"\bexits (\d+)\b").unwrap()).map_or(0, |n| n.parse().unwrap());
+            let exit = code(&exits_after).map_or(0, |n| n.parse().unwrap());
             Ending::RunsUntil(sig, exit)
         } else {
             Ending::Exits(code(&exits).map_or(0, |n| n.parse().unwrap()))
