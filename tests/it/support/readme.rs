@@ -180,7 +180,7 @@ pub enum Plan {
     Skip(&'static str),
     /// Opens the console: run in a pseudo-terminal, quit with `q`.
     Console(String),
-    /// Run by bash as written, placeholders filled in.
+    /// Run by bash as written (without its comment), placeholders filled in.
     Shell(String),
 }
 
@@ -202,8 +202,6 @@ pub fn plan(cmd: &Cmd) -> Plan {
             .is_ok_and(|cli| cli.command.is_none());
     if console {
         Plan::Console(text)
-    } else if text == code {
-        Plan::Shell(cmd.text.clone())
     } else {
         Plan::Shell(text)
     }
