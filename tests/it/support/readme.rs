@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command as Process, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -448,35 +448,26 @@ impl Runner {
     }
 
     /// `text` with its placeholders filled in for the command `cmd`.
-    pub fn fill(&mut self, cmd: &Cmd, text: &str) -> String {
+    fn fill(&mut self, cmd: &Cmd, text: &str) -> String {
         let at = format!("README.md:{}", cmd.line);
         let words = shlex::split(cmd.code()).unwrap_or_default();
         let re = Regex::new(r"<([a-z][a-z0-9-]*)>").unwrap();
-        let mut out = String::new();
-        let mut last = 0;
-        for c in re.captures_iter(text) {
-            let m = c.get(0).unwrap();
-            let value = match &c[1] {
-                "code" => {
-                    let who = code_owner(&words).unwrap_or_else(|| {
-                        panic!("{at}: <code> without --operator NAME or `mfa confirm|verify NAME`")
-                    });
-                    self.codes.next(&who, &at)
-                }
-                "token" => self.token.clone().unwrap_or_else(|| {
-                    panic!("{at}: <token>, but no earlier command printed an enrolment token")
-                }),
-                other => self
-                    .servers
-                    .fill(other)
-                    .unwrap_or_else(|| panic!("{at}: unknown placeholder <{other}>")),
-            };
-            out.push_str(&text[last..m.start()]);
-            out.push_str(&value);
-            last = m.end();
-        }
-        out.push_str(&text[last..]);
-        out
+        re.replace_all(text, |c: &regex::Captures| match &c[1] {
+            "code" => {
+                let who = code_owner(&words).unwrap_or_else(|| {
+                    panic!("{at}: <code> without --operator NAME or `mfa confirm|verify NAME`")
+                });
+                self.codes.next(&who, &at)
+            }
+            "token" => self.token.clone().unwrap_or_else(|| {
+                panic!("{at}: <token>, but no earlier command printed an enrolment token")
+            }),
+            other => self
+                .servers
+                .fill(other)
+                .unwrap_or_else(|| panic!("{at}: unknown placeholder <{other}>")),
+        })
+        .into_owned()
     }
 
     /// The bash script that runs `body` in the block's shell.
@@ -619,10 +610,6 @@ impl Runner {
 
     pub fn data_dir(&self) -> PathBuf {
         self.root.path().join("data/windflow")
-    }
-
-    pub fn root(&self) -> &Path {
-        self.root.path()
     }
 }
 
