@@ -31,8 +31,9 @@
 //!   `<vault-addr>` and `<vault-token>` (OpenBao), `<elasticsearch-url>`
 //!   (osmem-server), `<webhook-url>` and `<slack-url>` (an HTTP receiver):
 //!   real servers, each started the first time a command names it. Any
-//!   other `<name>` fails the test; comments are not run, so they may say
-//!   `<id>`. A code is accepted once and only a newer one after it, so an
+//!   other `<name>` fails the test (a new backend gets its placeholder in
+//!   `support::readme::Servers::fill`); comments are not run, so they may
+//!   say `<id>`. A code is accepted once and only a newer one after it, so an
 //!   operator has about three codes per 30 s: after that the test waits for
 //!   the next step. Prefer a grant (`login`) for a series of commands.
 //! - Handled apart, and said in the test's output: `scripts/test` (this
