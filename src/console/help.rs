@@ -67,6 +67,12 @@ pub fn rows(app: &App) -> Vec<HelpRow> {
                 let keys = app.keymap.keys_label(scope, def.name)?;
                 let b = app.keymap.binding(scope, def.name)?;
                 let mut description = b.description.clone();
+                // A pane key names its pane; keys of panes that do not exist are left out.
+                if scope == actions::GLOBAL
+                    && let Some(i) = actions::name::PANE.iter().position(|p| *p == def.name)
+                {
+                    description = format!("{description}: {}", app.panes.get(i)?.title());
+                }
                 if def.mutates {
                     description.push_str(" [changes state]");
                 }

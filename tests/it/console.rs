@@ -1109,3 +1109,45 @@ fn ten_panes_and_more_fit_the_bar_and_are_reached_by_key_and_name() {
     app.run_command(&format!("pane {last}"), &mut out);
     assert_eq!(app.pane().id(), last);
 }
+
+/// A problem's source stands apart from its message, however long the name
+/// ("sessions session store unreachable", not "sessionssession store").
+#[test]
+fn overview_problems_separate_source_and_message() {
+    let mut app = app();
+    app.update(Msg::Service(ServiceEvent::Activity {
+        service: "sessions",
+        level: Level::Error,
+        message: "session store unreachable".into(),
+        at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_000_020),
+    }));
+    let screen = screen(&mut app, 80, 24);
+    assert!(
+        screen.contains(" sessions session store unreachable"),
+        "{screen}"
+    );
+    assert!(screen.contains(" redis   connection refused"), "{screen}");
+}
+
+/// Help lists a key for each pane there is, with the pane's name, and none
+/// for panes that do not exist.
+#[test]
+fn help_names_each_panes_key_and_no_other() {
+    use windflow::console::help::{HelpRow, rows};
+    let app = app();
+    let pane_keys: Vec<String> = rows(&app)
+        .into_iter()
+        .filter_map(|r| match r {
+            HelpRow::Entry { description, .. } if description.starts_with("Pane ") => {
+                Some(description)
+            }
+            _ => None,
+        })
+        .collect();
+    let expected: Vec<String> = console::panes()
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("Pane {}: {}", i + 1, p.title()))
+        .collect();
+    assert_eq!(pane_keys, expected);
+}

@@ -19,6 +19,7 @@ mod mfa;
 mod operators;
 mod props;
 mod pty_selftest;
+mod readme;
 mod robustness;
 mod scans;
 mod secrets;

@@ -254,7 +254,8 @@ impl Pane for Overview {
                     Line::from(vec![
                         Span::styled(fmt::clock_time(e.at, ctx.utc), t.muted()),
                         Span::raw(" "),
-                        Span::styled(format!("{:<8}", e.source), t.accent()),
+                        // One space after the source, however long its name.
+                        Span::styled(format!("{:<7} ", e.source), t.accent()),
                         Span::styled(clean_line(&e.message).into_owned(), t.role(role)),
                     ])
                 })

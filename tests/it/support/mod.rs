@@ -8,6 +8,7 @@ pub mod audit_tail;
 pub mod cli;
 pub mod kube_api;
 pub mod pty;
+pub mod readme;
 pub mod secrets_bao;
 pub mod sessions_redis;
 pub mod slow_proxy;
