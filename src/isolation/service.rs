@@ -76,7 +76,13 @@ pub enum IsolationRequest {
 impl crate::service::DomainRequestKind for IsolationRequest {
     const DOMAIN: &'static str = NAME;
     fn permission(&self) -> Option<&'static str> {
-        None
+        match self {
+            IsolationRequest::Apply { .. } => Some("isolation.apply"),
+            // Reading, and writing the plan into the local folder (as `isolate plan` does).
+            IsolationRequest::Refresh
+            | IsolationRequest::Plan { .. }
+            | IsolationRequest::Diff { .. } => None,
+        }
     }
 }
 
