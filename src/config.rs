@@ -343,12 +343,20 @@ impl Config {
             }
         };
         // Where a refused value came from: the flag, the variable or the file.
-        let origin = |key: &str, var: &str| match sources[key] {
-            Source::Flag => format!("from --{}", key.replace('_', "-")),
-            Source::Env => format!("from {var}"),
-            Source::File => format!("in {}", config_file.display()),
-            Source::Default => "the default".to_string(),
-        };
+        fn origin_of(
+            sources: &BTreeMap<&'static str, Source>,
+            config_file: &Path,
+            key: &str,
+            var: &str,
+        ) -> String {
+            match sources[key] {
+                Source::Flag => format!("from --{}", key.replace('_', "-")),
+                Source::Env => format!("from {var}"),
+                Source::File => format!("in {}", config_file.display()),
+                Source::Default => "the default".to_string(),
+            }
+        }
+        let origin = |key: &str, var: &str| origin_of(&sources, &config_file, key, var);
         if !LOG_LEVELS.contains(&log_level.as_str()) {
             return Err(ConfigError::Invalid(format!(
                 "log level `{log_level}` ({}): use one of {}",
@@ -420,6 +428,42 @@ impl Config {
             keymap_overrides: base.config.join("keymap.toml"),
             deployments_dir,
         };
+        for (key, var, name, dir, bundled) in [
+            (
+                "theme",
+                "WINDFLOW_THEME",
+                &theme,
+                &paths.themes_dir,
+                &crate::console::theme::BUNDLED[..],
+            ),
+            (
+                "keymap",
+                "WINDFLOW_KEYMAP",
+                &keymap,
+                &paths.keymaps_dir,
+                &crate::console::keymap::BUNDLED[..],
+            ),
+        ] {
+            let mut known: Vec<String> = bundled.iter().map(|(n, _)| n.to_string()).collect();
+            if let Ok(entries) = std::fs::read_dir(dir) {
+                known.extend(entries.flatten().filter_map(|e| {
+                    let p = e.path();
+                    (p.extension()? == "toml")
+                        .then(|| p.file_stem()?.to_str().map(str::to_owned))?
+                }));
+            }
+            known.sort_unstable();
+            known.dedup();
+            if !known.contains(name) {
+                return Err(ConfigError::Invalid(format!(
+                    "{key} `{name}` ({}): no such {key}; there are {} (the bundled ones and \
+                     {}/*.toml)",
+                    origin_of(&sources, &paths.config_file, key, var),
+                    known.join(", "),
+                    dir.display()
+                )));
+            }
+        }
         Ok(Self {
             operator,
             environment,

@@ -846,3 +846,35 @@ fn copy_inside_tmux_with_set_clipboard_off_says_how_to_enable_it() {
     assert!(tmux(&["send-keys", "y"]).status.success());
     wait("set-clipboard is off");
 }
+
+/// An unknown theme or keymap is refused by `config show` (and so by the
+/// console and every command) with exit 2, naming where it came from and
+/// the ones that exist; a theme file in the config dir's `themes/` counts.
+#[test]
+fn unknown_theme_or_keymap_is_refused_naming_those_that_exist() {
+    let env = crate::support::cli::CliEnv::new();
+    let config_dir = env.data().parent().unwrap().join("config/windflow");
+    std::fs::create_dir_all(config_dir.join("themes")).unwrap();
+    std::fs::write(config_dir.join("windflow.toml"), "theme = \"nope\"\n").unwrap();
+    let out = env.run(&["config", "show"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("theme `nope`") && err.contains("windflow.toml"),
+        "{err}"
+    );
+    assert!(err.contains("dark") && err.contains("light"), "{err}");
+
+    let out = env.run(&["--keymap", "emacs", "config", "show"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+
+    // The user's own theme file makes the name known.
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/themes/dark.toml"),
+        config_dir.join("themes/nope.toml"),
+    )
+    .unwrap();
+    let v = env.json(&["config", "show", "--json"]);
+    assert_eq!(v["theme"], "nope");
+}
