@@ -34,8 +34,9 @@ use crate::store::Store;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum BackendKind {
-    /// The embedded local store (default).
-    Local,
+    /// The embedded store (default; `local` is accepted too).
+    #[value(name = "embedded", alias = "local")]
+    Embedded,
     /// Vault KV v2 at VAULT_ADDR with VAULT_TOKEN.
     Vault,
 }
@@ -74,7 +75,7 @@ impl BackendArgs {
     pub fn flags(&self) -> SettingsFlags {
         SettingsFlags {
             backend: self.backend.map(|b| match b {
-                BackendKind::Local => "local".into(),
+                BackendKind::Embedded => "embedded".into(),
                 BackendKind::Vault => "vault".into(),
             }),
             vault_addr: self.vault_addr.clone(),

@@ -4,7 +4,7 @@
 //!
 //! ```toml
 //! [secrets]
-//! backend = "vault"            # or "local" (the embedded store, default)
+//! backend = "vault"            # or "embedded" (the default; "local" is an alias)
 //! ttl = "30d"                  # lifetime of written values (expires_at)
 //!
 //! [secrets.vault]
@@ -236,7 +236,7 @@ impl SecretsSettings {
             .clone()
             .or_else(|| env_nonempty("WINDFLOW_SECRETS_BACKEND"))
             .or(fs.backend)
-            .unwrap_or_else(|| "local".into());
+            .unwrap_or_else(|| "embedded".into());
         let ttl_origin = match flags.ttl {
             Some(_) => "--ttl".to_string(),
             None => format!("{} ttl", at("")),
@@ -252,7 +252,7 @@ impl SecretsSettings {
             );
         }
         let backend = match backend.to_ascii_lowercase().as_str() {
-            "local" | "embedded" => Backend::Local,
+            "embedded" | "local" => Backend::Local,
             "vault" | "openbao" | "bao" => {
                 let addr = flags
                     .vault_addr
@@ -286,7 +286,7 @@ impl SecretsSettings {
             }
             other => {
                 return Err(format!(
-                    "secrets backend {other:?}: use local or vault (--backend, \
+                    "secrets backend {other:?}: use embedded or vault (--backend, \
                      WINDFLOW_SECRETS_BACKEND or backend in {})",
                     at("")
                 ));

@@ -818,6 +818,14 @@ fn cli_flow(cli: &Cli) {
 fn cli_local_store() {
     let cli = Cli::new(false);
     cli_flow(&cli);
+    // One name for the embedded store, in output and for --backend; `local`
+    // is an alias.
+    for name in ["embedded", "local"] {
+        let l = cli.sj(&["--backend", name, "list", "--json"]);
+        assert_eq!(l["backend"], "embedded", "{name}");
+    }
+    let v = cli.json(&["config", "show", "--json"]);
+    assert_eq!(v["backends"]["secrets"]["backend"], "embedded", "{v}");
     // Read-only refuses changes (exit 3) and writes nothing.
     let a = cli.secrets(&["--read-only", "put", "deployments/ro", "k=v"]);
     let out = cli.run(&a.iter().map(String::as_str).collect::<Vec<_>>());
