@@ -286,7 +286,9 @@ fn out_json<T: Serialize>(v: &T) -> Result<(), CliError> {
 fn sess_err(e: SessionError) -> CliError {
     match e {
         SessionError::Input(m) => CliError::Usage(m),
-        e @ SessionError::Unavailable { .. } => CliError::Unavailable(e.to_string()),
+        e @ (SessionError::Unavailable { .. } | SessionError::Auth { .. }) => {
+            CliError::Unavailable(e.to_string())
+        }
         other => CliError::Failure(anyhow::anyhow!("{other}")),
     }
 }

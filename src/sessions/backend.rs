@@ -56,6 +56,13 @@ pub enum SessionError {
         "the session store at {target} is unreachable ({message}); nothing was changed: it reconnects by itself, try again shortly"
     )]
     Unavailable { target: String, message: String },
+    #[error(
+        "the session store at {target} refused the credentials: authentication failed ({message}); \
+         this will not heal by itself: fix the password in the Redis URL \
+         (redis://:PASSWORD@host:port or redis://USER:PASSWORD@host:port for an ACL user) \
+         given by --redis-url or WINDFLOW_REDIS_URL"
+    )]
+    Auth { target: String, message: String },
     #[error("the session store at {target} failed: {message}")]
     Backend { target: String, message: String },
     #[error(transparent)]
@@ -1155,6 +1162,16 @@ fn redis_err(target: &str, e: redis::RedisError) -> SessionError {
     let message = e.to_string();
     if let Some(message) = tls_problem(&message) {
         return SessionError::Backend {
+            target: target.to_string(),
+            message,
+        };
+    }
+    let refused = e.kind() == redis::ErrorKind::AuthenticationFailed
+        || ["WRONGPASS", "NOAUTH", "invalid username-password"]
+            .iter()
+            .any(|m| message.contains(m));
+    if refused {
+        return SessionError::Auth {
             target: target.to_string(),
             message,
         };

@@ -2161,3 +2161,26 @@ fn cli_takes_a_unique_id_prefix() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("at least 6"));
 }
+
+/// A wrong Redis password is named as such, with the setting to fix, and
+/// never promised to heal by itself (also `NOAUTH`: no password at all).
+#[test]
+fn cli_names_a_refused_redis_password() {
+    let redis = RedisServer::start_with_password("right-pass");
+    let port = redis.url().rsplit(':').next().unwrap().to_string();
+    for url in [
+        format!("redis://:wrong-pass@127.0.0.1:{port}"),
+        format!("redis://127.0.0.1:{port}"),
+    ] {
+        let cli = new_cli(Some(url.clone()));
+        let out = cli.run(&["sessions", "list"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(4), "{url}: {err}");
+        assert!(err.contains("authentication failed"), "{url}: {err}");
+        assert!(err.contains("WINDFLOW_REDIS_URL"), "{url}: {err}");
+        assert!(!err.contains("reconnects by itself"), "{url}: {err}");
+        assert!(!err.contains("wrong-pass"), "the password is shown: {err}");
+    }
+    let ok = new_cli(Some(format!("redis://:right-pass@127.0.0.1:{port}")));
+    ok.expect(&["sessions", "list"], 0);
+}

@@ -46,6 +46,20 @@ impl RedisServer {
         panic!("redis-server did not start on a free port after 5 tries");
     }
 
+    /// A plain server that requires `password` (`requirepass`).
+    pub fn start_with_password(password: &str) -> Self {
+        let mut s = Self {
+            port: free_port(),
+            child: None,
+            dir: tempfile::tempdir().unwrap(),
+            extra: vec!["--requirepass".into(), password.into()],
+            tls: false,
+            _certs: None,
+        };
+        assert!(s.spawn(), "redis-server with a password did not start");
+        s
+    }
+
     /// A TLS-only server (certificate for 127.0.0.1 signed by a fresh CA,
     /// made with the `openssl` command) that requires `password`. Returns
     /// the server and the CA certificate (PEM).
@@ -128,7 +142,8 @@ impl RedisServer {
                 self.child = None;
                 return false;
             }
-            let up = if self.tls {
+            // A server with a password answers PING with NOAUTH: a connection will do.
+            let up = if self.tls || !self.extra.is_empty() {
                 std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
             } else {
                 self.ping()
