@@ -14,6 +14,7 @@
 
 pub mod agent;
 pub mod alert;
+pub mod alertmanager;
 pub mod chain;
 pub mod demo;
 pub mod elastic;

@@ -1,0 +1,142 @@
+//! Alertmanager as an alert channel, against a real Prometheus Alertmanager
+//! routing to a webhook receiver of the test: alerts recorded by the CLI
+//! arrive through it; silences made from the CLI suppress the next one.
+
+use serde_json::json;
+use windflow::audit::alert::{Alert, Channel};
+use windflow::audit::settings::{ChannelKind, ChannelSpec};
+use windflow::audit::{SecurityEvent, Severity};
+
+use crate::support::alertmanager as am;
+use crate::support::audit_servers as servers;
+use crate::support::cli::CliEnv;
+
+fn critical(event_type: &str, user: &str) -> Alert {
+    let mut ev = SecurityEvent::new(event_type, Some(user), json!({}));
+    ev.severity = Severity::Critical;
+    Alert::new(ev, 1)
+}
+
+fn am_spec(url: String) -> ChannelSpec {
+    ChannelSpec {
+        name: "am".into(),
+        kind: ChannelKind::Alertmanager,
+        url: url.into(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn an_alert_recorded_by_the_cli_reaches_the_receiver_through_alertmanager() {
+    let am = am::start(&["alertname", "user"]);
+    let env = CliEnv::new()
+        .with_var("WINDFLOW_ALERT_ALERTMANAGER_URL", &am.url())
+        .with_var(
+            "WINDFLOW_ALERT_ALERTMANAGER_GENERATOR_URL",
+            "https://windflow.example/audit",
+        )
+        .recording_as("ops");
+    let ev = env.json(&[
+        "audit",
+        "log",
+        "--type",
+        "mfa_lockout",
+        "--user",
+        "bob\u{1b}[2J",
+        "--severity",
+        "critical",
+        "--details",
+        r#"{"deployment":"payments"}"#,
+        "--json",
+    ]);
+    let got = am.wait_for_alert("alertname", "mfa_lockout");
+    let labels = &got["labels"];
+    assert_eq!(labels["severity"], "critical");
+    assert_eq!(labels["source"], "windflow");
+    assert_eq!(labels["deployment"], "payments");
+    // Outside text as the display boundary shows it: no raw escape.
+    assert_eq!(labels["user"], "bob\\x1b[2J");
+    assert_eq!(got["annotations"]["event_id"], ev["id"]);
+    assert!(
+        got["annotations"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("[CRITICAL] mfa_lockout"),
+        "{got}"
+    );
+    assert_eq!(got["generatorURL"], "https://windflow.example/audit");
+    assert_eq!(got["status"], "firing");
+    // Delivered, so nothing is owed.
+    let status = env.json(&["agent", "status", "--json"]);
+    assert_eq!(status["owed_alerts"], 0, "{status}");
+}
+
+#[tokio::test]
+async fn every_instance_of_a_cluster_gets_the_alert_with_the_credentials() {
+    let (a, b) = (servers::receiver(), servers::receiver());
+    let spec = ChannelSpec {
+        urls: vec![format!("http://127.0.0.1:{}/", b.port).into()],
+        bearer_token: Some("tok-secret".to_string().into()),
+        ..am_spec(format!("http://127.0.0.1:{}", a.port))
+    };
+    Channel::new(spec)
+        .unwrap()
+        .send(&critical("x", "u"))
+        .await
+        .unwrap();
+    for r in [&a, &b] {
+        let got = r.got.lock().unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].path, "/api/v2/alerts");
+        assert_eq!(got[0].authorization.as_deref(), Some("Bearer tok-secret"));
+        assert_eq!(got[0].body[0]["labels"]["alertname"], "x");
+    }
+    // Basic auth instead.
+    let c = servers::receiver();
+    let spec = ChannelSpec {
+        username: Some("wf".into()),
+        password: Some("pw-secret".to_string().into()),
+        ..am_spec(format!("http://127.0.0.1:{}", c.port))
+    };
+    Channel::new(spec)
+        .unwrap()
+        .send(&critical("x", "u"))
+        .await
+        .unwrap();
+    // base64("wf:pw-secret")
+    assert_eq!(
+        c.got.lock().unwrap()[0].authorization.as_deref(),
+        Some("Basic d2Y6cHctc2VjcmV0")
+    );
+}
+
+#[tokio::test]
+async fn one_instance_down_still_delivers_and_all_down_or_refused_fails() {
+    let up = servers::receiver();
+    let dead = format!("http://127.0.0.1:{}", servers::free_port());
+    let spec = ChannelSpec {
+        urls: vec![format!("http://127.0.0.1:{}", up.port).into()],
+        ..am_spec(dead.clone())
+    };
+    Channel::new(spec)
+        .unwrap()
+        .send(&critical("x", "u"))
+        .await
+        .unwrap();
+    assert_eq!(up.got.lock().unwrap().len(), 1);
+    // Refused credentials: an error that says so, without the secret.
+    *up.status.lock().unwrap() = 401;
+    let spec = ChannelSpec {
+        bearer_token: Some("tok-secret".to_string().into()),
+        urls: vec![format!("http://127.0.0.1:{}", up.port).into()],
+        ..am_spec(dead)
+    };
+    let err = Channel::new(spec)
+        .unwrap()
+        .send(&critical("x", "u"))
+        .await
+        .unwrap_err();
+    assert!(err.contains("credentials were refused"), "{err}");
+    assert!(err.contains("unreachable"), "{err}");
+    assert!(!err.contains("tok-secret"), "{err}");
+}
