@@ -4,6 +4,7 @@
 //! Exit codes, the same for every subcommand: 0 ok, 1 failure, 2 bad usage
 //! or bad input, 3 refused by policy.
 
+pub mod alerts;
 pub mod audit;
 pub mod auth;
 mod config;
@@ -140,6 +141,11 @@ pub enum Command {
     Audit {
         #[command(subcommand)]
         command: crate::cli::audit::AuditCommand,
+    },
+    /// Alertmanager silences: silences, silence, unsilence.
+    Alerts {
+        #[command(subcommand)]
+        command: crate::cli::alerts::AlertsCommand,
     },
     /// Envelope encryption: encrypt, decrypt, rewrap, add-key.
     Crypto {
@@ -346,6 +352,7 @@ fn run_command(cli: Cli, config: &Config) -> Result<ExitCode, CliError> {
             crate::cli::sessions::run(&config, cli.global.redis_url.as_deref(), command)
         }
         Some(Command::Audit { command }) => crate::cli::audit::run(&config, command),
+        Some(Command::Alerts { command }) => crate::cli::alerts::run(&config, command),
         Some(Command::Agent { command: None }) => {
             crate::agent::run(&config, cli.global.redis_url.as_deref())
         }

@@ -50,6 +50,7 @@ pub fn changes(command: &Command) -> Option<(&'static str, &'static str)> {
                 command: AlertsCommand::List { .. } | AlertsCommand::Test { .. },
             } => None,
         },
+        Command::Alerts { command } => command.changes(),
         Command::Crypto { command } => match command {
             CryptoCommand::Encrypt { .. } | CryptoCommand::Decrypt { .. } => None,
             CryptoCommand::Rewrap { .. } => Some((

@@ -140,3 +140,110 @@ async fn one_instance_down_still_delivers_and_all_down_or_refused_fails() {
     assert!(err.contains("unreachable"), "{err}");
     assert!(!err.contains("tok-secret"), "{err}");
 }
+
+#[test]
+fn a_silence_created_from_the_cli_suppresses_the_next_alert() {
+    let am = am::start(&["alertname"]);
+    let env = CliEnv::new()
+        .with_var("WINDFLOW_ALERT_ALERTMANAGER_URL", &am.url())
+        .acting_as("ops");
+    // Read-only refuses it before anything is asked of Alertmanager.
+    env.expect(
+        &[
+            "--read-only",
+            "alerts",
+            "silence",
+            "--match",
+            "user=x",
+            "--for",
+            "1h",
+            "--comment",
+            "c",
+        ],
+        3,
+    );
+    let created = env.json(&[
+        "alerts",
+        "silence",
+        "--match",
+        "user=mallory",
+        "--match",
+        "source=windflow",
+        "--for",
+        "2h",
+        "--comment",
+        "maintenance CHG-1",
+        "--json",
+    ]);
+    let id = created["id"].as_str().unwrap().to_owned();
+    let listed = env.json(&["alerts", "silences", "--json"]);
+    assert_eq!(listed[0]["id"], id.as_str(), "{listed}");
+    assert_eq!(listed[0]["status"]["state"], "active");
+    assert_eq!(listed[0]["createdBy"], "ops");
+    assert_eq!(listed[0]["comment"], "maintenance CHG-1");
+    let text = env.expect(&["alerts", "silences"], 0);
+    assert!(
+        text.contains(&id) && text.contains("user=\"mallory\""),
+        "{text}"
+    );
+
+    // Mallory's alert first, then bob's, in one group: the notification
+    // that carries bob's never carries mallory's.
+    for user in ["mallory", "bob"] {
+        env.expect(
+            &[
+                "audit",
+                "log",
+                "--type",
+                "mfa_lockout",
+                "--user",
+                user,
+                "--severity",
+                "critical",
+            ],
+            0,
+        );
+    }
+    am.wait_for_alert("user", "bob");
+    let users: Vec<_> = am
+        .notified_alerts()
+        .iter()
+        .map(|a| a["labels"]["user"].clone())
+        .collect();
+    assert!(!users.contains(&json!("mallory")), "{users:?}");
+    // Alertmanager holds it, silenced by that silence.
+    let held = am.get("/api/v2/alerts");
+    let mallory = held
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["labels"]["user"] == "mallory")
+        .unwrap_or_else(|| panic!("{held}"));
+    assert_eq!(mallory["status"]["state"], "suppressed");
+    assert_eq!(mallory["status"]["silencedBy"], json!([id]));
+
+    env.expect(&["alerts", "unsilence", &id], 0);
+    let listed = env.json(&["alerts", "silences", "--json"]);
+    assert_eq!(listed, json!([]));
+    let all = env.json(&["alerts", "silences", "--all", "--json"]);
+    assert_eq!(all[0]["status"]["state"], "expired");
+    let types = env.event_types();
+    assert!(
+        types.contains(&"alert_silenced".to_string())
+            && types.contains(&"alert_unsilenced".to_string()),
+        "{types:?}"
+    );
+}
+
+#[test]
+fn silences_without_an_alertmanager_say_what_to_set() {
+    let env = CliEnv::new();
+    let out = env.run(&["alerts", "silences"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("WINDFLOW_ALERT_ALERTMANAGER_URL"));
+    let env = env.with_var(
+        "WINDFLOW_ALERT_ALERTMANAGER_URL",
+        &format!("http://127.0.0.1:{}", servers::free_port()),
+    );
+    env.expect(&["alerts", "silences"], 4);
+}
