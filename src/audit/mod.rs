@@ -25,6 +25,7 @@ pub mod pane;
 pub mod query;
 pub mod service;
 pub mod settings;
+pub mod silences;
 pub mod source;
 pub mod spool;
 pub mod tail;

@@ -247,3 +247,129 @@ fn silences_without_an_alertmanager_say_what_to_set() {
     );
     env.expect(&["alerts", "silences"], 4);
 }
+
+/// The console's audit service against a real Alertmanager: a silence
+/// asked for by the pane is created as the signed-in operator and recorded;
+/// the next poll shows the alert silenced by it; the pane shows that, and
+/// its `:silence` and `M` turn into the request and the pre-filled palette.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_silences_and_the_pane_shows_the_alert_silenced() {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+    use windflow::audit::alertmanager::Matcher;
+    use windflow::audit::pane::AuditPane;
+    use windflow::audit::service::AuditEvent;
+    use windflow::audit::settings::AuditSettings;
+    use windflow::audit::silences::{AmView, AuditRequest};
+    use windflow::audit::{Audit, MemorySink};
+    use windflow::console::app::{App, Mode, Request};
+    use windflow::service::{DomainRequest, Handle, Wake};
+
+    let am = am::start(&["alertname"]);
+    let spec = am_spec(am.url());
+    Channel::new(spec.clone())
+        .unwrap()
+        .send(&critical("mfa_lockout", "mallory"))
+        .await
+        .unwrap();
+    let settings = AuditSettings {
+        channels: vec![spec],
+        ..Default::default()
+    };
+    let sink = Arc::new(MemorySink::default());
+    let (events, _common, mut feed) = windflow::service::detached::<AuditEvent>();
+    let handle =
+        windflow::audit::silences::spawn(&settings, Audit::new(sink.clone()), events).unwrap();
+    let mut req = DomainRequest::new(AuditRequest::Silence {
+        matchers: vec![Matcher::parse("user=mallory").unwrap()],
+        duration: Duration::from_secs(3600),
+        comment: "maintenance CHG-2".into(),
+    });
+    req.actor = Some("ops".into());
+    assert!(handle.send(req));
+    // The views the service sends until one shows mallory's alert silenced.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let view: AmView = loop {
+        let silenced = feed.drain().into_iter().find_map(|ev| match ev {
+            AuditEvent::Alertmanager(v)
+                if v.alerts.iter().any(|a| !a.status.silenced_by.is_empty()) =>
+            {
+                Some(v)
+            }
+            _ => None,
+        });
+        if let Some(v) = silenced {
+            break v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no view showed the alert silenced"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let silence = &view.silences[0];
+    assert_eq!(silence.created_by, "ops");
+    assert_eq!(
+        view.alerts[0].status.silenced_by,
+        std::slice::from_ref(&silence.id)
+    );
+    let recorded = sink.events();
+    let ev = recorded
+        .iter()
+        .find(|e| e.event_type == "alert_silenced")
+        .expect("the silence is audited");
+    assert_eq!(ev.user_id.as_deref(), Some("ops"));
+    assert_eq!(ev.details["silence_id"], silence.id.as_str());
+
+    // The pane, fed that view: `A` shows the alert silenced by it, until when.
+    let (tx, rx) = Wake::default().channel();
+    let panes = crate::support::panes_with(Box::new(AuditPane::new(rx, 100)));
+    let mut app = App::new(crate::console::settings(), panes, "dark", "vim").unwrap();
+    crate::console::focus(&mut app, "audit");
+    assert!(tx.try_send(AuditEvent::Alertmanager(view.clone())));
+    app.update(windflow::console::app::Msg::Wake);
+    crate::console::typed(&mut app, "A");
+    let s = crate::console::screen(&mut app, 200, 24);
+    assert!(s.contains("mfa_lockout") && s.contains("silenced"), "{s}");
+    assert!(
+        s.contains(&format!("by {} until {}", silence.id, silence.ends_at)),
+        "{s}"
+    );
+    assert!(
+        s.contains("SILENCES (1)") && s.contains("maintenance CHG-2"),
+        "{s}"
+    );
+    // `M` on the selected alert: the palette, pre-filled with its labels.
+    crate::console::typed(&mut app, "M");
+    let Mode::Palette(p) = &app.mode else {
+        panic!("no palette")
+    };
+    assert_eq!(p.line(), "silence alertname=mfa_lockout user=mallory 2h ");
+    crate::console::press(&mut app, crossterm::event::KeyCode::Esc);
+    // `:silence` asks first, then sends the request to the audit service.
+    let mut out = Vec::new();
+    app.run_command(
+        "silence user=bob severity=~high|critical 30m on call swap",
+        &mut out,
+    );
+    assert!(matches!(app.mode, Mode::Confirm(_)), "{:?}", out);
+    let out = crate::console::typed(&mut app, "y");
+    let Some(Request::Domain(req)) = out.first() else {
+        panic!("{out:?}")
+    };
+    let Some(AuditRequest::Silence {
+        matchers,
+        duration,
+        comment,
+    }) = req.get::<AuditRequest>()
+    else {
+        panic!("{req:?}")
+    };
+    assert_eq!(matchers.len(), 2);
+    assert_eq!(*duration, Duration::from_secs(1800));
+    assert_eq!(comment, "on call swap");
+    // A bad one says why, and asks nothing.
+    let mut out = Vec::new();
+    app.run_command("silence user=bob forever x", &mut out);
+    assert!(!matches!(app.mode, Mode::Confirm(_)) && out.is_empty());
+}

@@ -140,8 +140,16 @@ pub fn start(group_by: &[&str]) -> Alertmanager {
     }
 }
 
-/// A GET of `url`: the status code and the body.
+/// A GET of `url`: the status code and the body (on a thread of its own,
+/// so that async tests may call it too).
 pub fn http_get(url: &str) -> Result<(u16, String), String> {
+    let url = url.to_owned();
+    std::thread::spawn(move || get_on_own_runtime(&url))
+        .join()
+        .unwrap()
+}
+
+fn get_on_own_runtime(url: &str) -> Result<(u16, String), String> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
