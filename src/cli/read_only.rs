@@ -69,12 +69,13 @@ pub fn changes(command: &Command) -> Option<(&'static str, &'static str)> {
         Command::Secrets(args) => secrets(&args.command),
         Command::Sessions { command } => sessions(command),
         Command::Init { .. } => Some(("init", "prepares the data dir (store and master key)")),
-        Command::Agent { command: None } => Some((
+        Command::Agent { command: None, .. } => Some((
             "agent",
             "delivers alerts, ships events and finishes rotations",
         )),
         Command::Agent {
             command: Some(AgentCommand::Status { .. }),
+            ..
         } => None,
         Command::Deployments { .. } => None,
         Command::Isolate { command } => match command {
