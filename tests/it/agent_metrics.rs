@@ -110,7 +110,7 @@ fn the_metrics_page_passes_promtool_and_moves_with_events_and_alerts() {
     assert_eq!(code, 200);
     promtool_check(&page);
     assert!(page.contains("windflow_agent_leader 1"), "{page}");
-    let recorded = r#"windflow_events_recorded_total{type="mfa_lockout",severity="critical"}"#;
+    let recorded = r#"windflow_events_recorded_total{severity="critical",type="mfa_lockout"}"#;
     let sent = r#"windflow_alerts_sent_total{channel="webhook"}"#;
     assert_eq!(agent.sample(recorded), 0.0);
     let sent_before = agent.sample(sent);
