@@ -134,7 +134,7 @@ pub const DOMAINS: &[Domain] = &[
     },
     Domain {
         id: crate::audit::service::SERVICE,
-        permissions: &["audit.log"],
+        permissions: &["audit.log", "alerts.silence"],
         agent_duties: &["alert delivery", "Elasticsearch shipping"],
         console: crate::audit::service::console,
         agent: Some(crate::audit::agent::start),

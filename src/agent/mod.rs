@@ -19,6 +19,7 @@
 mod duties;
 mod election;
 pub mod lease;
+pub mod metrics;
 pub mod settings;
 mod status;
 
@@ -135,7 +136,13 @@ fn store_scope(store: &Store) -> Result<String, String> {
 
 /// `windflow agent`: runs until SIGTERM or SIGINT. With `redis_url`, the
 /// lease in that Redis elects the leader among the data dir's agents.
-pub fn run(config: &Config, redis_url: Option<&str>) -> Result<ExitCode, CliError> {
+/// With `metrics_addr`, it also serves `/metrics`, `/healthz` and `/readyz`
+/// there ([`metrics`]).
+pub fn run(
+    config: &Config,
+    redis_url: Option<&str>,
+    metrics_addr: Option<std::net::SocketAddr>,
+) -> Result<ExitCode, CliError> {
     let data_dir = config.paths.data_dir.clone();
     crate::fsutil::private_dir(&data_dir).map_err(fail)?;
     let agent_settings = AgentSettings::from_config(config).map_err(CliError::Usage)?;
@@ -179,7 +186,23 @@ pub fn run(config: &Config, redis_url: Option<&str>) -> Result<ExitCode, CliErro
         store,
         dispatching: Arc::new(AtomicBool::new(false)),
     };
-    let code = runtime.block_on(serve(ctx, lease, agent_settings.renew, me, config));
+    let metrics = metrics_addr.map(|addr| {
+        let names = ctx
+            .settings
+            .channels
+            .iter()
+            .map(|c| c.name.clone())
+            .collect();
+        (
+            addr,
+            Arc::new(metrics::Metrics::new(
+                ctx.store.clone(),
+                ctx.data_dir.clone(),
+                names,
+            )),
+        )
+    });
+    let code = runtime.block_on(serve(ctx, lease, agent_settings.renew, me, config, metrics));
     runtime.shutdown_timeout(Duration::from_millis(200));
     drop(lock_file);
     code
@@ -244,8 +267,26 @@ async fn serve(
     renew: Duration,
     me: Holder,
     config: &Config,
+    metrics: Option<(std::net::SocketAddr, Arc<metrics::Metrics>)>,
 ) -> Result<ExitCode, CliError> {
     let started_at = unix_now();
+    let (metrics_stop, metrics_stopped) = tokio::sync::watch::channel(false);
+    let _metrics_server = match &metrics {
+        Some((addr, m)) => {
+            let server = metrics::serve(*addr, m.clone()).map_err(|e| {
+                CliError::Usage(format!("--metrics-addr {addr}: cannot listen: {e}"))
+            })?;
+            tokio::spawn(metrics::follow_events(m.clone(), metrics_stopped));
+            log(
+                "info",
+                "serving metrics",
+                json!({ "addr": addr.to_string() }),
+            );
+            Some(server)
+        }
+        None => None,
+    };
+    let metrics = metrics.map(|(_, m)| m);
     log(
         "info",
         "agent started",
@@ -292,10 +333,17 @@ async fn serve(
         lease_key: lease.as_ref().map(|l| l.key().to_owned()),
     };
     let write = |b: &Heartbeat| {
-        if let Err(e) = ctx
+        let put = ctx
             .store
-            .put(NS, &beat_key, &serde_json::to_vec(b).unwrap_or_default())
-        {
+            .put(NS, &beat_key, &serde_json::to_vec(b).unwrap_or_default());
+        if let Some(m) = &metrics {
+            m.leader.set(i64::from(b.leadership.leader() == Some(true)));
+            m.delivering.set(i64::from(b.dispatching));
+            if put.is_ok() {
+                m.heartbeat_at.store(b.last_heartbeat, Ordering::Relaxed);
+            }
+        }
+        if let Err(e) = put {
             log(
                 "error",
                 "cannot write the heartbeat",
@@ -331,6 +379,7 @@ async fn serve(
         }
     };
     log("info", "stopping", json!({ "signal": signal }));
+    let _ = metrics_stop.send(true);
     // In-flight work may finish, but never past the lease: another agent
     // may take it from then on.
     let wait = elected.valid_until.map_or(duties::STOP_WAIT, |until| {

@@ -197,20 +197,29 @@ impl Folder {
 pub struct Channel {
     pub spec: ChannelSpec,
     http: reqwest::Client,
+    am: Option<super::alertmanager::AmClient>,
     /// The longest one email may take, sign-in included.
     email_deadline: Duration,
 }
 
 impl Channel {
     pub fn new(spec: ChannelSpec) -> Result<Self, String> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .no_proxy()
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let http = if spec.kind == ChannelKind::Email {
+            // SMTP's CA is lettre's; the HTTP client is not used.
+            reqwest::Client::builder()
+                .no_proxy()
+                .build()
+                .map_err(|e| format!("cannot build the HTTP client: {e}"))?
+        } else {
+            super::alertmanager::http_client(&spec)?
+        };
+        let am = (spec.kind == ChannelKind::Alertmanager)
+            .then(|| super::alertmanager::AmClient::new(&spec))
+            .transpose()?;
         Ok(Self {
             spec,
             http,
+            am,
             email_deadline: SMTP_DEADLINE,
         })
     }
@@ -227,13 +236,16 @@ impl Channel {
             ChannelKind::Webhook => self.post(&alert.webhook_payload(), alert).await,
             ChannelKind::Slack => self.post(&alert.slack_payload(), alert).await,
             ChannelKind::Email => self.email(alert).await,
+            ChannelKind::Alertmanager => match &self.am {
+                Some(am) => am.post(alert).await,
+                None => Err("the Alertmanager client was not built".into()),
+            },
         }
     }
 
     async fn post(&self, body: &serde_json::Value, alert: &Alert) -> Result<(), String> {
-        let resp = self
-            .http
-            .post(self.spec.url.expose_secret())
+        let req = self.http.post(self.spec.url.expose_secret());
+        let resp = super::alertmanager::with_auth(&self.spec, req)
             .header("Idempotency-Key", alert.idempotency_key())
             .json(body)
             .send()
@@ -569,6 +581,7 @@ mod tests {
             to: vec![],
             from: None,
             ca_file: None,
+            ..Default::default()
         }
     }
 
@@ -592,6 +605,7 @@ mod tests {
             to: vec!["oncall@example.test".into()],
             from: None,
             ca_file: None,
+            ..Default::default()
         })
         .unwrap()
         .with_email_deadline(Duration::from_millis(300));
@@ -636,6 +650,7 @@ mod tests {
             to: vec!["oncall@example.test".into()],
             from: None,
             ca_file: None,
+            ..Default::default()
         })
         .unwrap();
         let alert = Alert::new(SecurityEvent::new("x", Some("u"), json!({})), 1);

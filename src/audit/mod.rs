@@ -14,6 +14,7 @@
 
 pub mod agent;
 pub mod alert;
+pub mod alertmanager;
 pub mod chain;
 pub mod demo;
 pub mod elastic;
@@ -24,6 +25,7 @@ pub mod pane;
 pub mod query;
 pub mod service;
 pub mod settings;
+pub mod silences;
 pub mod source;
 pub mod spool;
 pub mod tail;

@@ -3,6 +3,10 @@
 //! user (`u`), free text with `/` (matches highlighted, `c` keeps context
 //! lines), a detail view (`enter`), the alert channels and dead letters
 //! (`D`), and the jump to the event's session in the sessions pane (`S`).
+//! With an Alertmanager channel, `A` shows the alerts it holds from
+//! WindFlow (active, silenced by which silence until when, or inhibited)
+//! and its silences; `M` opens `:silence` pre-filled with the selected
+//! alert's labels; `:silence` and `:unsilence` go to the audit service.
 //!
 //! The pane owns what it shows: a ring of the newest events (the capacity
 //! of `[audit] tail_capacity`), the source it names in its title, and the
@@ -18,11 +22,14 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
 
 use super::alert::AlertState;
+use super::alertmanager::Matcher;
 use super::query::Source;
 use super::service::{AuditEvent, Batch};
+use super::silences::{AmView, AuditRequest};
 use super::tail::{Ring, TailFilter, WINDOWS, haystack, timestamp_ms};
 use super::{SecurityEvent, Severity};
 use crate::console::actions::{ActionDef, name};
+use crate::console::app::{ConfirmSpec, Request};
 use crate::console::filter::{self, Filter};
 use crate::console::panes::{Effect, ListView, Pane, RenderCtx, Shared};
 use crate::console::theme::Role;
@@ -37,6 +44,10 @@ const USER: &str = "user";
 const CONTEXT: &str = "context";
 const DEAD: &str = "dead_letters";
 const SESSION: &str = "session";
+const ALERTMANAGER: &str = "alertmanager";
+const SILENCE: &str = "silence";
+/// The duration `M` pre-fills.
+const SILENCE_DEFAULT: &str = "2h";
 /// The pane that lists sessions (the `sessions` domain).
 pub const SESSIONS_PANE: &str = "sessions";
 
@@ -48,6 +59,7 @@ enum View {
     List,
     Detail,
     Dead,
+    Alertmanager,
 }
 
 /// One row of the filtered view: absolute index in the feed, timestamp, and
@@ -70,6 +82,8 @@ struct Tail {
     /// Reading the source failed (the last error).
     error: Option<String>,
     alerts: AlertState,
+    /// What the Alertmanager channel holds (None: no such channel, or not polled yet).
+    am: Option<AmView>,
 }
 
 impl Tail {
@@ -80,6 +94,7 @@ impl Tail {
             behind: false,
             error: None,
             alerts: AlertState::default(),
+            am: None,
         }
     }
 
@@ -117,6 +132,8 @@ pub struct AuditPane {
     scanned: u64,
     /// Absolute index of the last event matched (for context lines after it).
     last_hit: Option<u64>,
+    /// The selected row of the Alertmanager view.
+    am_list: ListView,
 }
 
 impl Default for AuditPane {
@@ -147,6 +164,7 @@ impl AuditPane {
             visible: Vec::new(),
             scanned: 0,
             last_hit: None,
+            am_list: ListView::default(),
         }
     }
 
@@ -175,6 +193,7 @@ impl AuditPane {
                 self.tail.error = error;
             }
             AuditEvent::Alerts(state) => self.tail.alerts = state,
+            AuditEvent::Alertmanager(view) => self.tail.am = Some(view),
         }
     }
 
@@ -314,6 +333,17 @@ impl Pane for AuditPane {
             ActionDef::new(ID, CONTEXT, "Keep context lines around text matches"),
             ActionDef::new(ID, DEAD, "Show undelivered alerts (dead letters)"),
             ActionDef::new(ID, SESSION, "Open the event's session in the sessions pane"),
+            ActionDef::new(
+                ID,
+                ALERTMANAGER,
+                "Alertmanager: alerts, their state and silences",
+            ),
+            ActionDef::new(
+                ID,
+                SILENCE,
+                "Silence the selected alert (:silence pre-filled)",
+            )
+            .mutating(),
         ]
     }
 
@@ -383,6 +413,27 @@ impl Pane for AuditPane {
                     )),
                 }
                 return false;
+            }
+            ALERTMANAGER => {
+                self.view = if self.view == View::Alertmanager {
+                    View::List
+                } else {
+                    View::Alertmanager
+                };
+            }
+            SILENCE => {
+                match self.silence_line() {
+                    Some(line) => effects.push(Effect::Palette(line)),
+                    None => effects.push(Effect::Notify(
+                        Level::Info,
+                        "select an alert (A) or an event to silence".into(),
+                    )),
+                }
+                return false;
+            }
+            other if self.view == View::Alertmanager && other != DEAD => {
+                let len = self.tail.am.as_ref().map_or(0, |v| v.alerts.len());
+                return self.am_list.navigate(other, len);
             }
             DEAD => {
                 self.view = if self.view == View::Dead {
@@ -619,6 +670,10 @@ impl Pane for AuditPane {
                 frame.render_widget(Paragraph::new(lines), body);
                 return;
             }
+            View::Alertmanager => {
+                self.render_am(frame, body, ctx);
+                return;
+            }
             View::List => {}
         }
 
@@ -668,6 +723,24 @@ impl Pane for AuditPane {
         frame.render_widget(table, body);
     }
 
+    fn command(&mut self, name: &str, arg: &str, effects: &mut Vec<Effect>) -> bool {
+        let spec = match name {
+            "silence" => silence_spec(arg),
+            "unsilence" => unsilence_spec(arg),
+            _ => return false,
+        };
+        self.view = View::Alertmanager;
+        match spec {
+            Ok(spec) if self.tail.am.is_some() => effects.push(Effect::Confirm(spec)),
+            Ok(_) => effects.push(Effect::Notify(
+                Level::Warn,
+                "no Alertmanager channel: set WINDFLOW_ALERT_ALERTMANAGER_URL or [[audit.channels]] kind = \"alertmanager\"".into(),
+            )),
+            Err(e) => effects.push(Effect::Notify(Level::Warn, e)),
+        }
+        true
+    }
+
     fn set_filter(&mut self, filter: Option<Filter>) {
         self.list.filter = filter;
         self.list.selected = 0;
@@ -691,5 +764,245 @@ impl Pane for AuditPane {
             self.frozen_at = Some(self.tail.ring.pushed());
         }
         moved
+    }
+}
+
+/// `:silence LABEL=VALUE... DURATION COMMENT`: matchers up to the first word
+/// that is not one, then the duration, then the comment.
+fn silence_spec(arg: &str) -> Result<ConfirmSpec, String> {
+    const USAGE: &str = "`:silence LABEL=VALUE... DURATION COMMENT` (e.g. user=bob 2h maintenance)";
+    let words: Vec<&str> = arg.split_whitespace().collect();
+    let n = words
+        .iter()
+        .take_while(|w| w.contains('=') || w.contains("!~"))
+        .count();
+    let matchers = words[..n]
+        .iter()
+        .map(|w| Matcher::parse(w))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (Some(duration), comment) = (words.get(n), words.get(n + 1..).unwrap_or(&[]).join(" "))
+    else {
+        return Err(format!("{USAGE}: no duration"));
+    };
+    if matchers.is_empty() || comment.is_empty() {
+        return Err(format!("{USAGE}: give matchers, a duration and a comment"));
+    }
+    let secs =
+        crate::secrets::model::parse_duration(duration).map_err(|e| format!("{USAGE}: {e}"))?;
+    if secs <= 0 {
+        return Err(format!("{USAGE}: the duration must be more than zero"));
+    }
+    let shown = clean_line(
+        &matchers
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+    )
+    .into_owned();
+    Ok(ConfirmSpec {
+        title: format!("Silence {shown} for {duration}?"),
+        body: format!(
+            "Alertmanager sends no notification for alerts matching {shown} until the silence ends. Comment: {}",
+            clean_line(&comment)
+        ),
+        typed: None,
+        action: SILENCE,
+        pending: format!("creating a silence for {shown}"),
+        guard: Some("alerts.silence"),
+        then: vec![Request::domain(AuditRequest::Silence {
+            matchers,
+            duration: std::time::Duration::from_secs(secs as u64),
+            comment,
+        })],
+    })
+}
+
+/// `:unsilence ID`.
+fn unsilence_spec(arg: &str) -> Result<ConfirmSpec, String> {
+    let id = arg.trim();
+    if id.is_empty() || id.contains(char::is_whitespace) {
+        return Err("`:unsilence ID`: give one silence id (A lists them)".into());
+    }
+    let shown = clean_line(id).into_owned();
+    Ok(ConfirmSpec {
+        title: format!("Expire silence {shown}?"),
+        body: "The alerts it silenced notify again.".into(),
+        typed: None,
+        action: "unsilence",
+        pending: format!("expiring silence {shown}"),
+        guard: Some("alerts.silence"),
+        then: vec![Request::domain(AuditRequest::Unsilence {
+            id: id.to_owned(),
+        })],
+    })
+}
+
+impl AuditPane {
+    /// `silence` pre-filled with the labels of the selected Alertmanager
+    /// alert (or of the selected event), the default duration, and room
+    /// for the comment.
+    fn silence_line(&self) -> Option<String> {
+        let labels: Vec<(String, String)> = if self.view == View::Alertmanager {
+            let a = self.tail.am.as_ref()?.alerts.get(self.am_list.selected)?;
+            ["alertname", "user", "deployment"]
+                .iter()
+                .filter_map(|k| a.labels.get(*k).map(|v| (k.to_string(), v.clone())))
+                .collect()
+        } else {
+            let ev = self.selected_event()?;
+            let mut l = vec![("alertname".to_string(), ev.event_type.clone())];
+            l.extend(ev.user_id.map(|u| ("user".to_string(), u)));
+            l
+        };
+        // A value with a space would end the matchers: such labels are left to type.
+        let words: Vec<String> = labels
+            .iter()
+            .filter(|(_, v)| !v.is_empty() && !v.contains(char::is_whitespace))
+            .map(|(k, v)| format!("{k}={}", clean_line(v)))
+            .collect();
+        (!words.is_empty()).then(|| format!("silence {} {SILENCE_DEFAULT} ", words.join(" ")))
+    }
+
+    /// The Alertmanager view: its alerts from WindFlow and their state, then
+    /// the silences as a table. Everything it says came from outside.
+    fn render_am(&mut self, frame: &mut Frame, body: Rect, ctx: &RenderCtx) {
+        let t = ctx.theme;
+        let Some(am) = &self.tail.am else {
+            frame.render_widget(
+                Paragraph::new(
+                    "no Alertmanager channel (WINDFLOW_ALERT_ALERTMANAGER_URL or [[audit.channels]] kind = \"alertmanager\"), or not read yet",
+                )
+                .style(t.muted()),
+                body,
+            );
+            return;
+        };
+        let [head, alerts_area, sil_head, sil_area] = Layout::vertical([
+            Constraint::Length(1),
+            Constraint::Fill(1),
+            Constraint::Length(1),
+            Constraint::Fill(1),
+        ])
+        .areas(body);
+        let head_line = match &am.error {
+            Some(e) => Line::styled(
+                format!(
+                    "Alertmanager {}: {} (shown: the last answer)",
+                    Untrusted(&am.channel),
+                    Untrusted(e)
+                ),
+                t.role(Role::Danger),
+            ),
+            None => Line::styled(
+                format!(
+                    "Alertmanager {} · {} alert(s) from WindFlow",
+                    Untrusted(&am.channel),
+                    am.alerts.len()
+                ),
+                t.muted(),
+            ),
+        };
+        frame.render_widget(Paragraph::new(head_line), head);
+        let window = self.am_list.window(
+            am.alerts.len(),
+            alerts_area.height.saturating_sub(1) as usize,
+        );
+        let rows: Vec<Row> = am.alerts[window.clone()]
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let st = &a.status;
+                let (state, role, why) = if !st.silenced_by.is_empty() {
+                    let by = &st.silenced_by[0];
+                    let until = am
+                        .silence(by)
+                        .map_or("?".to_string(), |s| s.ends_at.clone());
+                    (
+                        "silenced",
+                        Role::Warn,
+                        format!("by {} until {}", Untrusted(by), Untrusted(&until)),
+                    )
+                } else if !st.inhibited_by.is_empty() {
+                    (
+                        "inhibited",
+                        Role::Warn,
+                        format!("by {}", Untrusted(&st.inhibited_by.join(","))),
+                    )
+                } else if st.state == "active" {
+                    ("active", Role::Danger, String::new())
+                } else {
+                    ("unprocessed", Role::Accent, String::new())
+                };
+                let label =
+                    |k: &str| Untrusted(a.labels.get(k).map_or("-", String::as_str)).to_string();
+                let row = Row::new(vec![
+                    Cell::from(label("alertname")),
+                    Cell::from(label("severity")),
+                    Cell::from(label("user")),
+                    Cell::from(state).style(t.role(role)),
+                    Cell::from(why).style(t.muted()),
+                ]);
+                self.am_list.mark(row, window.start + i, ctx)
+            })
+            .collect();
+        frame.render_widget(
+            Table::new(
+                rows,
+                [
+                    Constraint::Length(24),
+                    Constraint::Length(9),
+                    Constraint::Length(14),
+                    Constraint::Length(11),
+                    Constraint::Fill(1),
+                ],
+            )
+            .header(
+                Row::new(["ALERT", "SEVERITY", "USER", "STATE", "SILENCE / INHIBITION"])
+                    .style(t.muted()),
+            ),
+            alerts_area,
+        );
+        frame.render_widget(
+            Paragraph::new(Line::styled(
+                format!(
+                    "SILENCES ({}) · :silence MATCHERS DURATION COMMENT · :unsilence ID",
+                    am.silences.len()
+                ),
+                t.muted(),
+            )),
+            sil_head,
+        );
+        let rows: Vec<Row> = am
+            .silences
+            .iter()
+            .map(|s| {
+                Row::new(vec![
+                    Cell::from(Untrusted(&s.id).to_string()),
+                    Cell::from(Untrusted(&s.status.state).to_string()),
+                    Cell::from(Untrusted(&s.ends_at).to_string()),
+                    Cell::from(Untrusted(&s.created_by).to_string()),
+                    Cell::from(Untrusted(&s.matchers_text()).to_string()),
+                    Cell::from(Untrusted(&s.comment).to_string()),
+                ])
+            })
+            .collect();
+        frame.render_widget(
+            Table::new(
+                rows,
+                [
+                    Constraint::Length(36),
+                    Constraint::Length(8),
+                    Constraint::Length(24),
+                    Constraint::Length(10),
+                    Constraint::Length(28),
+                    Constraint::Fill(1),
+                ],
+            )
+            .header(
+                Row::new(["ID", "STATE", "ENDS", "BY", "MATCHERS", "COMMENT"]).style(t.muted()),
+            ),
+            sil_area,
+        );
     }
 }

@@ -36,6 +36,8 @@ pub enum AuditEvent {
     Reading { behind: bool, error: Option<String> },
     /// Alert delivery: the channels and the undelivered alerts.
     Alerts(AlertState),
+    /// What the Alertmanager channel holds: alerts, their state, silences.
+    Alertmanager(super::silences::AmView),
 }
 
 /// Events on their way to the pane. Each holds a share of the service's
@@ -112,7 +114,9 @@ pub fn console(ctx: &crate::domains::ConsoleCtx) -> crate::domains::Started {
     let events = Events::new(ctx.events.clone(), tx);
     spawn(settings, ctx.data_dir, events.clone())
         .map_err(|e| crate::cli::CliError::Usage(format!("audit: {e}")))?;
-    spawn_alerts(settings, ctx.data_dir, ctx.store.clone(), events);
+    spawn_alerts(settings, ctx.data_dir, ctx.store.clone(), events.clone());
+    let handle = super::silences::spawn(settings, ctx.audit.clone(), events)
+        .map(|h| h as std::sync::Arc<dyn crate::service::Handle>);
     if ctx.demo {
         super::demo::spawn(ctx.audit.clone(), super::demo::rate_from_env());
     }
@@ -121,7 +125,7 @@ pub fn console(ctx: &crate::domains::ConsoleCtx) -> crate::domains::Started {
             rx,
             settings.tail_capacity,
         ))),
-        handle: None,
+        handle,
     })
 }
 

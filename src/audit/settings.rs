@@ -8,8 +8,16 @@
 //!
 //! [[audit.channels]]
 //! name = "oncall"
-//! kind = "webhook"            # webhook, slack or email
+//! kind = "webhook"            # webhook, slack, email or alertmanager
 //! url = "https://hooks.example/audit"
+//!
+//! [[audit.channels]]
+//! name = "am"
+//! kind = "alertmanager"       # Prometheus Alertmanager's v2 API
+//! url = "http://alertmanager-0:9093"
+//! urls = ["http://alertmanager-1:9093"]   # more instances of an HA cluster
+//! bearer_token = "..."        # or username and password; ca_file for TLS
+//! generator_url = "https://windflow.example/audit"
 //!
 //! [[audit.rules]]
 //! min_severity = "high"       # and/or: types = ["mfa_lockout"]
@@ -60,6 +68,7 @@ pub enum ChannelKind {
     Webhook,
     Slack,
     Email,
+    Alertmanager,
 }
 
 impl ChannelKind {
@@ -68,6 +77,7 @@ impl ChannelKind {
             ChannelKind::Webhook => "webhook",
             ChannelKind::Slack => "slack",
             ChannelKind::Email => "email",
+            ChannelKind::Alertmanager => "alertmanager",
         }
     }
 }
@@ -88,6 +98,40 @@ pub struct ChannelSpec {
     /// (a private CA; public ones are trusted already).
     #[serde(default)]
     pub ca_file: Option<std::path::PathBuf>,
+    /// Alertmanager: more instances of one HA cluster; every alert is
+    /// posted to each (as Prometheus does).
+    #[serde(default)]
+    pub urls: Vec<SecretString>,
+    /// HTTP basic auth (webhook, Slack, Alertmanager).
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<SecretString>,
+    /// An `Authorization: Bearer` token (webhook, Slack, Alertmanager).
+    #[serde(default)]
+    pub bearer_token: Option<SecretString>,
+    /// Alertmanager: the `generatorURL` of every alert (a link back to WindFlow).
+    #[serde(default)]
+    pub generator_url: Option<String>,
+}
+
+impl Default for ChannelSpec {
+    /// A webhook with no URL: for struct literals that set what they need.
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            kind: ChannelKind::Webhook,
+            url: SecretString::from(String::new()),
+            to: Vec::new(),
+            from: None,
+            ca_file: None,
+            urls: Vec::new(),
+            username: None,
+            password: None,
+            bearer_token: None,
+            generator_url: None,
+        }
+    }
 }
 
 impl std::fmt::Debug for ChannelSpec {
@@ -103,14 +147,52 @@ impl std::fmt::Debug for ChannelSpec {
 impl ChannelSpec {
     /// Scheme, host and port only (paths of Slack URLs are tokens).
     pub fn shown_url(&self) -> String {
-        let url = self.url.expose_secret();
-        let Some((scheme, rest)) = url.split_once("://") else {
-            return "(invalid URL)".into();
-        };
-        let authority = rest.split('/').next().unwrap_or("");
-        let host = authority.rsplit('@').next().unwrap_or("");
-        format!("{scheme}://{host}")
+        shown(self.url.expose_secret())
     }
+
+    /// Every URL of the channel: `url`, then `urls`.
+    pub fn all_urls(&self) -> impl Iterator<Item = &SecretString> {
+        std::iter::once(&self.url).chain(&self.urls)
+    }
+}
+
+impl ChannelSpec {
+    /// What is wrong with the options beside the URL, if anything.
+    fn http_options_problem(&self) -> Option<String> {
+        let http = self.kind != ChannelKind::Email;
+        if !http
+            && (self.username.is_some() || self.password.is_some() || self.bearer_token.is_some())
+        {
+            return Some("username, password and bearer_token are for HTTP channels (an SMTP URL holds its own credentials)".into());
+        }
+        if self.kind != ChannelKind::Alertmanager
+            && (!self.urls.is_empty() || self.generator_url.is_some())
+        {
+            return Some("urls and generator_url are for kind = \"alertmanager\"".into());
+        }
+        if self.bearer_token.is_some() && (self.username.is_some() || self.password.is_some()) {
+            return Some("give either a bearer_token or a username and password, not both".into());
+        }
+        if self.password.is_some() && self.username.is_none() {
+            return Some("a password without a username".into());
+        }
+        if let Some(g) = &self.generator_url
+            && url::Url::parse(g).is_err()
+        {
+            return Some(format!("generator_url {g:?} is not a URL"));
+        }
+        None
+    }
+}
+
+/// Scheme, host and port of `url` only.
+pub fn shown(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "(invalid URL)".into();
+    };
+    let authority = rest.split('/').next().unwrap_or("");
+    let host = authority.rsplit('@').next().unwrap_or("");
+    format!("{scheme}://{host}")
 }
 
 /// Which events go to which channels.
@@ -209,6 +291,7 @@ impl AuditSettings {
                 to: Vec::new(),
                 from: None,
                 ca_file: None,
+                ..Default::default()
             });
         }
         if let Some(url) = set("WINDFLOW_ALERT_SLACK_URL") {
@@ -219,6 +302,7 @@ impl AuditSettings {
                 to: Vec::new(),
                 from: None,
                 ca_file: None,
+                ..Default::default()
             });
         }
         if let Some(url) = set("WINDFLOW_ALERT_SMTP_URL") {
@@ -235,6 +319,29 @@ impl AuditSettings {
                 to,
                 from: set("WINDFLOW_ALERT_EMAIL_FROM"),
                 ca_file: set("WINDFLOW_ALERT_SMTP_CA_FILE").map(Into::into),
+                ..Default::default()
+            });
+        }
+        if let Some(urls) = set("WINDFLOW_ALERT_ALERTMANAGER_URL") {
+            let mut urls = urls
+                .split(',')
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .map(|u| SecretString::from(u.to_owned()));
+            let url = urls.next().ok_or(
+                "WINDFLOW_ALERT_ALERTMANAGER_URL: no URL (give one, or several comma-separated)",
+            )?;
+            s.channels.push(ChannelSpec {
+                name: "alertmanager".into(),
+                kind: ChannelKind::Alertmanager,
+                url,
+                urls: urls.collect(),
+                username: set("WINDFLOW_ALERT_ALERTMANAGER_USERNAME"),
+                password: set("WINDFLOW_ALERT_ALERTMANAGER_PASSWORD").map(SecretString::from),
+                bearer_token: set("WINDFLOW_ALERT_ALERTMANAGER_TOKEN").map(SecretString::from),
+                ca_file: set("WINDFLOW_ALERT_ALERTMANAGER_CA_FILE").map(Into::into),
+                generator_url: set("WINDFLOW_ALERT_ALERTMANAGER_GENERATOR_URL"),
+                ..Default::default()
             });
         }
         for (i, c) in s.channels.iter().enumerate() {
@@ -245,14 +352,17 @@ impl AuditSettings {
                     ChannelKind::Webhook => "WINDFLOW_ALERT_WEBHOOK_URL",
                     ChannelKind::Slack => "WINDFLOW_ALERT_SLACK_URL",
                     ChannelKind::Email => "WINDFLOW_ALERT_SMTP_URL",
+                    ChannelKind::Alertmanager => "WINDFLOW_ALERT_ALERTMANAGER_URL",
                 }
                 .to_string()
             };
-            let url = c.url.expose_secret();
-            let ok = match c.kind {
-                ChannelKind::Email => url.starts_with("smtp://") || url.starts_with("smtps://"),
-                _ => url.starts_with("http://") || url.starts_with("https://"),
-            };
+            let ok = c
+                .all_urls()
+                .map(ExposeSecret::expose_secret)
+                .all(|url| match c.kind {
+                    ChannelKind::Email => url.starts_with("smtp://") || url.starts_with("smtps://"),
+                    _ => url.starts_with("http://") || url.starts_with("https://"),
+                });
             if !ok {
                 return Err(format!(
                     "{origin}: alert channel {:?} ({}): the URL must start with {}",
@@ -263,6 +373,13 @@ impl AuditSettings {
                     } else {
                         "http:// or https://"
                     }
+                ));
+            }
+            if let Some(problem) = c.http_options_problem() {
+                return Err(format!(
+                    "{origin}: alert channel {:?} ({}): {problem}",
+                    c.name,
+                    c.kind.as_str()
                 ));
             }
             if c.kind == ChannelKind::Email && c.to.is_empty() {
@@ -362,5 +479,49 @@ mod tests {
             err.starts_with("/etc/w.toml [[audit.rules]]: unknown channel \"nope\""),
             "{err}"
         );
+    }
+
+    #[test]
+    fn alertmanager_from_env_and_file_with_its_options_checked() {
+        let env = |k: &str| match k {
+            "WINDFLOW_ALERT_ALERTMANAGER_URL" => Some("http://am-0:9093, http://am-1:9093".into()),
+            "WINDFLOW_ALERT_ALERTMANAGER_TOKEN" => Some("tok-secret".into()),
+            _ => None,
+        };
+        let s = AuditSettings::load(None, Path::new("w.toml"), &env).unwrap();
+        let am = &s.channels[0];
+        assert_eq!(am.kind, ChannelKind::Alertmanager);
+        let urls: Vec<_> = am
+            .all_urls()
+            .map(|u| u.expose_secret().to_owned())
+            .collect();
+        assert_eq!(urls, ["http://am-0:9093", "http://am-1:9093"]);
+        assert!(!format!("{am:?}").contains("tok-secret"));
+        for (extra, want) in [
+            (
+                "bearer_token = \"t\"\nusername = \"u\"",
+                "either a bearer_token",
+            ),
+            ("password = \"p\"", "without a username"),
+            ("generator_url = \"not a url\"", "generator_url"),
+            ("urls = [\"ftp://x\"]", "must start with http"),
+        ] {
+            let table: toml::Table = toml::from_str(&format!(
+                "[[channels]]\nname = \"am\"\nkind = \"alertmanager\"\nurl = \"http://a:9093\"\n{extra}"
+            ))
+            .unwrap();
+            let err =
+                AuditSettings::load(Some(&table), Path::new("/etc/w.toml"), &|_| None).unwrap_err();
+            assert!(
+                err.starts_with("/etc/w.toml [[audit.channels]]") && err.contains(want),
+                "{extra}: {err}"
+            );
+        }
+        let table: toml::Table = toml::from_str(
+            "[[channels]]\nname = \"w\"\nkind = \"webhook\"\nurl = \"http://a\"\nurls = [\"http://b\"]",
+        )
+        .unwrap();
+        let err = AuditSettings::load(Some(&table), Path::new("w.toml"), &|_| None).unwrap_err();
+        assert!(err.contains("for kind = \"alertmanager\""), "{err}");
     }
 }

@@ -93,6 +93,8 @@ pub const ACTIONS: &[(&str, Requirement)] = &[
     ("scans.run", need(Role::Operator, false)),
     // Server-side apply of a deployment's isolation to a cluster.
     ("isolation.apply", need(Role::Operator, true)),
+    // Creating or expiring an Alertmanager silence hides pages from on-call.
+    ("alerts.silence", need(Role::Operator, true)),
 ];
 
 /// What `action` needs (see [`ACTIONS`]); unknown actions need an admin with step-up.

@@ -50,7 +50,7 @@ pub enum AuditCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum AlertsCommand {
-    /// Send a test alert to CHANNEL (webhook, slack, email or a configured name).
+    /// Send a test alert to CHANNEL (webhook, slack, email, alertmanager or a configured name).
     Test {
         channel: String,
         #[arg(long)]
@@ -638,7 +638,7 @@ fn alerts(config: &Config, command: AlertsCommand) -> Result<ExitCode, CliError>
             } else {
                 if s.channels.is_empty() {
                     out(
-                        "no alert channels (set WINDFLOW_ALERT_WEBHOOK_URL, _SLACK_URL or _SMTP_URL, or [[audit.channels]] in windflow.toml)",
+                        "no alert channels (set WINDFLOW_ALERT_WEBHOOK_URL, _SLACK_URL, _SMTP_URL or _ALERTMANAGER_URL, or [[audit.channels]] in windflow.toml)",
                     )?;
                 }
                 for c in &s.channels {

@@ -4,6 +4,7 @@
 //! Exit codes, the same for every subcommand: 0 ok, 1 failure, 2 bad usage
 //! or bad input, 3 refused by policy.
 
+pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod common;
@@ -142,6 +143,11 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::cli::audit::AuditCommand,
     },
+    /// Alertmanager silences: silences, silence, unsilence.
+    Alerts {
+        #[command(subcommand)]
+        command: crate::cli::alerts::AlertsCommand,
+    },
     /// Envelope encryption: encrypt, decrypt, rewrap, add-key.
     Crypto {
         #[command(subcommand)]
@@ -180,6 +186,10 @@ pub enum Command {
     Agent {
         #[command(subcommand)]
         command: Option<AgentCommand>,
+        /// Serve Prometheus metrics on /metrics, and /healthz and /readyz, at
+        /// this address (e.g. 127.0.0.1:9464).
+        #[arg(long, value_name = "ADDR", env = "WINDFLOW_AGENT_METRICS_ADDR")]
+        metrics_addr: Option<std::net::SocketAddr>,
     },
 }
 
@@ -312,7 +322,10 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
     let base = BaseDirs::detect()?;
     let config = Config::load(&cli.global.flags(), &env, &base)?;
     // The console and the agent deliver alerts all along.
-    let long_running = matches!(cli.command, None | Some(Command::Agent { command: None }));
+    let long_running = matches!(
+        cli.command,
+        None | Some(Command::Agent { command: None, .. })
+    );
     let result = run_command(cli, &config);
     if !long_running {
         // Whatever the command recorded is owed an alert now.
@@ -347,12 +360,15 @@ fn run_command(cli: Cli, config: &Config) -> Result<ExitCode, CliError> {
             crate::cli::sessions::run(&config, cli.global.redis_url.as_deref(), command)
         }
         Some(Command::Audit { command }) => crate::cli::audit::run(&config, command),
-        Some(Command::Agent { command: None }) => {
-            crate::agent::run(&config, cli.global.redis_url.as_deref())
-        }
+        Some(Command::Alerts { command }) => crate::cli::alerts::run(&config, command),
+        Some(Command::Agent {
+            command: None,
+            metrics_addr,
+        }) => crate::agent::run(&config, cli.global.redis_url.as_deref(), metrics_addr),
         Some(Command::Init { force }) => run_init(&config, force),
         Some(Command::Agent {
             command: Some(AgentCommand::Status { json, check }),
+            ..
         }) => crate::agent::run_status(&config, json, check),
         Some(Command::Completions { shell }) => {
             clap_complete::generate(

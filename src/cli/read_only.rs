@@ -50,6 +50,7 @@ pub fn changes(command: &Command) -> Option<(&'static str, &'static str)> {
                 command: AlertsCommand::List { .. } | AlertsCommand::Test { .. },
             } => None,
         },
+        Command::Alerts { command } => command.changes(),
         Command::Crypto { command } => match command {
             CryptoCommand::Encrypt { .. } | CryptoCommand::Decrypt { .. } => None,
             CryptoCommand::Rewrap { .. } => Some((
@@ -68,12 +69,13 @@ pub fn changes(command: &Command) -> Option<(&'static str, &'static str)> {
         Command::Secrets(args) => secrets(&args.command),
         Command::Sessions { command } => sessions(command),
         Command::Init { .. } => Some(("init", "prepares the data dir (store and master key)")),
-        Command::Agent { command: None } => Some((
+        Command::Agent { command: None, .. } => Some((
             "agent",
             "delivers alerts, ships events and finishes rotations",
         )),
         Command::Agent {
             command: Some(AgentCommand::Status { .. }),
+            ..
         } => None,
         Command::Deployments { .. } => None,
         Command::Isolate { command } => match command {

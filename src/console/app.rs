@@ -643,6 +643,7 @@ impl App {
                         None => self.notify(Level::Warn, format!("there is no {pane} pane")),
                     }
                 }
+                Effect::Palette(line) => self.mode = Mode::Palette(Palette::with_line(self, &line)),
                 Effect::Confirm(spec) => {
                     self.mode = Mode::Confirm(ConfirmState {
                         input: single_line_input(
@@ -1199,7 +1200,19 @@ impl App {
                 );
                 self.dispatch(panes::overview::ID, "compact_store", out);
             }
-            _ => {}
+            // A pane's own command: the pane that takes it is focused.
+            name => {
+                let mut effects = Vec::new();
+                if let Some(i) = self
+                    .panes
+                    .iter_mut()
+                    .position(|p| p.command(name, &arg, &mut effects))
+                {
+                    self.focus_pane(i);
+                }
+                self.dirty = true;
+                self.apply_effects(effects, out);
+            }
         }
     }
 

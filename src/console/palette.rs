@@ -90,6 +90,20 @@ pub const COMMANDS: &[CommandDef] = &[
         args: Args::Free,
     },
     CommandDef {
+        name: "silence",
+        usage: "silence K=V T WHY",
+        summary: "Silence alerts matching K=V... for T (2h), comment WHY",
+        mutates: true,
+        args: Args::Free,
+    },
+    CommandDef {
+        name: "unsilence",
+        usage: "unsilence ID",
+        summary: "Expire an Alertmanager silence",
+        mutates: true,
+        args: Args::Free,
+    },
+    CommandDef {
         name: "compact",
         usage: "compact",
         summary: "Compact the embedded store",
@@ -147,6 +161,14 @@ impl Palette {
             base: String::new(),
             history_pos: None,
         };
+        p.edited(app);
+        p
+    }
+
+    /// The palette with `line` typed in.
+    pub fn with_line(app: &App, line: &str) -> Self {
+        let mut p = Self::new(app);
+        p.set_line(line);
         p.edited(app);
         p
     }

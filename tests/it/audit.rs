@@ -352,6 +352,7 @@ fn spec(name: &str, kind: ChannelKind, url: String) -> ChannelSpec {
         to: vec!["oncall@example.test".into()],
         from: Some("windflow@example.test".into()),
         ca_file: None,
+        ..Default::default()
     }
 }
 

@@ -136,6 +136,7 @@ fn email_spec(name: &str, url: String) -> ChannelSpec {
         to: vec!["oncall@example.test".into()],
         from: Some("windflow@example.test".into()),
         ca_file: None,
+        ..Default::default()
     }
 }
 

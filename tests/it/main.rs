@@ -1,6 +1,8 @@
 //! One integration test crate (the library is linked once).
 
 mod agent;
+mod agent_metrics;
+mod alertmanager;
 mod audit;
 mod audit_auth;
 mod audit_e2e;

@@ -29,6 +29,9 @@ pub enum Effect {
     /// Focus the pane with this id and select `item` in it (e.g. an event's
     /// session in the sessions pane); see [`Pane::show`].
     Show { pane: &'static str, item: String },
+    /// Open the command palette with this line typed in (for the operator
+    /// to finish, e.g. a `silence` pre-filled with an alert's labels).
+    Palette(String),
 }
 
 /// The console state every pane may read.
@@ -200,6 +203,11 @@ pub trait Pane {
     /// Selects `item` (an id this pane lists, e.g. a session id) for
     /// [`Effect::Show`]; returns whether it was found.
     fn show(&mut self, _item: &str) -> bool {
+        false
+    }
+    /// A palette command that this pane runs (`silence ...`); returns
+    /// whether it is this pane's.
+    fn command(&mut self, _name: &str, _arg: &str, _effects: &mut Vec<Effect>) -> bool {
         false
     }
     /// Called when shared state changed; returns whether the pane must redraw

@@ -34,7 +34,7 @@ fn wait_port(port: u16, what: &str) {
 
 /// A running server, killed on drop.
 pub struct Server {
-    child: Child,
+    pub child: Child,
     pub port: u16,
 }
 
@@ -158,6 +158,8 @@ pub struct Received {
     pub body: serde_json::Value,
     /// The `Idempotency-Key` header, if sent.
     pub idempotency_key: Option<String>,
+    /// The `Authorization` header, if sent.
+    pub authorization: Option<String>,
 }
 
 /// An HTTP/1.1 receiver on loopback: answers `status` to every POST and
@@ -199,6 +201,7 @@ fn serve(conn: TcpStream, got: &Mutex<Vec<Received>>, status: &Mutex<u16>) {
             .to_owned();
         let mut len = 0usize;
         let mut idempotency_key = None;
+        let mut authorization = None;
         loop {
             let mut h = String::new();
             if reader.read_line(&mut h).unwrap_or(0) == 0 {
@@ -218,6 +221,11 @@ fn serve(conn: TcpStream, got: &Mutex<Vec<Received>>, status: &Mutex<u16>) {
             {
                 idempotency_key = Some(v.trim().to_owned());
             }
+            if let Some((k, v)) = h.split_once(':')
+                && k.eq_ignore_ascii_case("authorization")
+            {
+                authorization = Some(v.trim().to_owned());
+            }
         }
         let mut body = vec![0u8; len];
         if reader.read_exact(&mut body).is_err() {
@@ -229,6 +237,7 @@ fn serve(conn: TcpStream, got: &Mutex<Vec<Received>>, status: &Mutex<u16>) {
                 path,
                 body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
                 idempotency_key,
+                authorization,
             });
         }
         let reply =

@@ -70,6 +70,7 @@ impl Tailed {
                 self.error = error;
             }
             AuditEvent::Alerts(a) => self.alerts = a,
+            AuditEvent::Alertmanager(_) => {}
         }
     }
 

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod alertmanager;
 pub mod audit_auth;
 pub mod audit_servers;
 pub mod audit_tail;
