@@ -53,6 +53,13 @@ pub enum AuditRequest {
 
 impl crate::service::DomainRequestKind for AuditRequest {
     const DOMAIN: &'static str = SERVICE;
+    fn permission(&self) -> Option<&'static str> {
+        match self {
+            AuditRequest::Silence { .. } | AuditRequest::Unsilence { .. } => {
+                Some("alerts.silence")
+            }
+        }
+    }
 }
 
 #[derive(Clone)]

@@ -213,7 +213,7 @@ pub fn run(config: &Config, command: AlertsCommand) -> Result<ExitCode, CliError
         } => {
             let client = client(&settings, channel.as_deref())?;
             let actor =
-                crate::cli::secrets::authorize(config, "alerts.silence", &step_up, "a silence")?;
+                crate::cli::secrets::authorize(config, "alerts.silence", &step_up)?;
             let new =
                 new_silence(&matchers, &duration, &comment, &actor).map_err(CliError::Usage)?;
             let id = runtime()?
@@ -255,7 +255,7 @@ pub fn run(config: &Config, command: AlertsCommand) -> Result<ExitCode, CliError
         } => {
             let client = client(&settings, channel.as_deref())?;
             let actor =
-                crate::cli::secrets::authorize(config, "alerts.silence", &step_up, "unsilencing")?;
+                crate::cli::secrets::authorize(config, "alerts.silence", &step_up)?;
             runtime()?
                 .block_on(client.expire_silence(&id))
                 .map_err(am_err)?;
