@@ -4,6 +4,7 @@
 //! Exit codes, the same for every subcommand: 0 ok, 1 failure, 2 bad usage
 //! or bad input, 3 refused by policy.
 
+pub mod anomaly;
 pub mod audit;
 pub mod auth;
 mod config;
@@ -173,6 +174,11 @@ pub enum Command {
     Init {
         #[arg(long)]
         force: bool,
+    },
+    /// Anomaly detectors (isolation forest, one-class SVM, local outlier factor): score.
+    Anomaly {
+        #[command(subcommand)]
+        command: crate::cli::anomaly::AnomalyCommand,
     },
     /// The headless agent: delivers alerts, ships events and finishes
     /// rotations while no console runs. `agent status` says whether one runs.
@@ -346,6 +352,7 @@ fn run_command(cli: Cli, config: &Config) -> Result<ExitCode, CliError> {
             crate::cli::sessions::run(&config, cli.global.redis_url.as_deref(), command)
         }
         Some(Command::Audit { command }) => crate::cli::audit::run(&config, command),
+        Some(Command::Anomaly { command }) => crate::cli::anomaly::run(command),
         Some(Command::Agent { command: None }) => {
             crate::agent::run(&config, cli.global.redis_url.as_deref())
         }

@@ -76,6 +76,9 @@ pub fn changes(command: &Command) -> Option<(&'static str, &'static str)> {
             command: Some(AgentCommand::Status { .. }),
         } => None,
         Command::Deployments { .. } => None,
+        Command::Anomaly { command } => match command {
+            super::anomaly::AnomalyCommand::Score(_) => None,
+        },
         Command::Isolate { command } => match command {
             super::isolate::IsolateCommand::Plan { .. } => Some((
                 "isolate plan",

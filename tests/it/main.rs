@@ -1,6 +1,7 @@
 //! One integration test crate (the library is linked once).
 
 mod agent;
+mod anomaly;
 mod audit;
 mod audit_auth;
 mod audit_e2e;
