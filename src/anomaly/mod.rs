@@ -15,6 +15,7 @@
 //! vectorises (the data are a few thousand rows of a few dozen features).
 
 pub mod data;
+pub mod features;
 pub mod iforest;
 pub mod lof;
 pub mod ocsvm;
