@@ -18,6 +18,7 @@ pub mod data;
 pub mod features;
 pub mod iforest;
 pub mod lof;
+pub mod logins;
 pub mod ocsvm;
 
 use serde::{Deserialize, Serialize};

@@ -175,7 +175,7 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Anomaly detectors (isolation forest, one-class SVM, local outlier factor): score.
+    /// Anomaly detectors (isolation forest, one-class SVM, local outlier factor): score, train.
     Anomaly {
         #[command(subcommand)]
         command: crate::cli::anomaly::AnomalyCommand,
@@ -352,7 +352,7 @@ fn run_command(cli: Cli, config: &Config) -> Result<ExitCode, CliError> {
             crate::cli::sessions::run(&config, cli.global.redis_url.as_deref(), command)
         }
         Some(Command::Audit { command }) => crate::cli::audit::run(&config, command),
-        Some(Command::Anomaly { command }) => crate::cli::anomaly::run(command),
+        Some(Command::Anomaly { command }) => crate::cli::anomaly::run(&config, command),
         Some(Command::Agent { command: None }) => {
             crate::agent::run(&config, cli.global.redis_url.as_deref())
         }

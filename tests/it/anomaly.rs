@@ -217,3 +217,125 @@ fn bad_input_names_the_file_and_row_and_exits_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing.csv: cannot read"));
 }
+
+/// `n` sign-ins (user sessions) of five users on weekdays at office hours
+/// from their own /24, the last one an hour ago.
+fn office_sign_ins(n: usize, from: usize) -> Vec<windflow::audit::SecurityEvent> {
+    let end = chrono::Utc::now() - chrono::Duration::hours(1);
+    (from..from + n)
+        .map(|i| {
+            let user = format!("user{}", i % 5);
+            let at = end - chrono::Duration::minutes(((from + n - 1 - i) * 37) as i64);
+            let mut e = windflow::audit::SecurityEvent::new(
+                "session_created",
+                Some(&user),
+                serde_json::json!({"session": format!("s{i}"), "ip": format!("10.0.{}.{}", i % 5, 10 + i % 7)}),
+            );
+            e.timestamp = at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            e.user_agent = Some(format!("browser-{}", i % 5));
+            e
+        })
+        .collect()
+}
+
+#[test]
+fn train_waits_for_200_sign_ins_then_keeps_sealed_versions() {
+    use windflow::anomaly::logins;
+    let env = CliEnv::new();
+    env.expect(&["init"], 0);
+    let data = env.data();
+    let keys = windflow::crypto::Keyring::from_env_or_file(
+        &data.join(windflow::crypto::KEY_FILE_NAME),
+        false,
+    )
+    .unwrap();
+    let log = windflow::audit::local::LocalLog::with_keyring(
+        data.join("audit"),
+        std::sync::Arc::new(
+            windflow::crypto::Keyring::from_env_or_file(
+                &data.join(windflow::crypto::KEY_FILE_NAME),
+                false,
+            )
+            .unwrap(),
+        ),
+    );
+    log.append(&office_sign_ins(150, 0)).unwrap();
+
+    // Cold start: said, nothing stored.
+    let cold = env.json(&["anomaly", "train", "--json"]);
+    assert_eq!(cold["models"][0]["trained"], false, "{cold}");
+    assert_eq!(cold["models"][0]["sign_ins"], 150);
+    assert_eq!(cold["models"][0]["needed"], 200);
+    let store = windflow::store::Store::open(&data).unwrap();
+    assert!(logins::latest(&store, &keys).unwrap().is_none());
+
+    log.append(&office_sign_ins(100, 150)).unwrap();
+    let first = env.json(&["anomaly", "train", "--json"]);
+    assert_eq!(first["models"][0]["trained"], true, "{first}");
+    assert_eq!(first["models"][0]["version"], 1);
+    assert_eq!(first["models"][0]["sign_ins"], 250);
+    // Sign-ins older than --since are left out (each batch: one every 37 minutes up to an hour ago).
+    let recent = env.json(&["anomaly", "train", "--since", "3d", "--json"]);
+    assert_eq!(recent["models"][0]["version"], 2);
+    assert!(recent["models"][0]["sign_ins"].as_u64().unwrap() < 250);
+    // Read-only refuses to store a model.
+    env.expect(&["--read-only", "anomaly", "train"], 3);
+
+    // Sealed: the stored bytes name no user and hold no feature.
+    let stored = store.list(logins::NS, "login/").unwrap();
+    assert_eq!(stored.len(), 2);
+    for (_, bytes) in &stored {
+        let text = String::from_utf8_lossy(bytes);
+        assert!(!text.contains("user") && !text.contains("hour_sin") && !text.contains("scores"));
+    }
+    let model = logins::latest(&store, &keys).unwrap().expect("a model");
+    assert_eq!(model.version, 2);
+    // A sign-in at 03:12 from elsewhere after failures is an anomaly, explained.
+    let mut history = logins::replay(
+        &mut windflow::audit::source::LocalFollower::from_start(&data.join("audit")),
+        0,
+    )
+    .unwrap()
+    .history;
+    let night = chrono::Utc::now()
+        .date_naive()
+        .and_hms_opt(3, 12, 0)
+        .unwrap()
+        .and_utc();
+    let event = |kind: &str, at: chrono::DateTime<chrono::Utc>, ip: Option<&str>| {
+        let mut e = windflow::audit::SecurityEvent::new(kind, Some("user1"), serde_json::json!({}));
+        e.timestamp = at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        e.ip_address = ip.map(Into::into);
+        e.user_agent = Some("curl/8".into());
+        e
+    };
+    for m in 1..=4 {
+        history.observe(&event(
+            "signin_failure",
+            night - chrono::Duration::minutes(m),
+            None,
+        ));
+    }
+    let odd = history
+        .observe(&event("signin_success", night, Some("198.51.100.4")))
+        .unwrap();
+    let verdict = model.assess(&odd);
+    assert!(verdict.anomaly, "{verdict:?}");
+    assert!(
+        verdict
+            .explanation
+            .starts_with("user1 signed in at 03:12 UTC")
+            && verdict.explanation.contains("from a new network")
+            && verdict
+                .explanation
+                .contains("after 4 failures in 10 minutes"),
+        "{}",
+        verdict.explanation
+    );
+    // Training is audited.
+    let trained = crate::support::audit_events(&data)
+        .into_iter()
+        .filter(|e| e.event_type == "anomaly_model_trained")
+        .count();
+    assert_eq!(trained, 2);
+}
