@@ -4,6 +4,7 @@
 //! [`cli::main`]. See `ARCHITECTURE.md` for the map.
 
 pub mod agent;
+pub mod anomaly;
 pub mod audit;
 pub mod auth;
 pub mod cli;

@@ -78,6 +78,13 @@ pub fn changes(command: &Command) -> Option<(&'static str, &'static str)> {
             ..
         } => None,
         Command::Deployments { .. } => None,
+        Command::Anomaly { command } => match command {
+            super::anomaly::AnomalyCommand::Score(_) => None,
+            super::anomaly::AnomalyCommand::Train { .. } => Some((
+                "anomaly train",
+                "stores a new version of the sign-in model",
+            )),
+        },
         Command::Isolate { command } => match command {
             super::isolate::IsolateCommand::Plan { .. } => Some((
                 "isolate plan",

@@ -3,6 +3,7 @@
 mod agent;
 mod agent_metrics;
 mod alertmanager;
+mod anomaly;
 mod audit;
 mod audit_auth;
 mod audit_e2e;

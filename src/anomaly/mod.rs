@@ -1,0 +1,182 @@
+//! Anomaly detectors: isolation forest, one-class SVM (RBF kernel) and local
+//! outlier factor, with scikit-learn's defaults, seeded and reproducible.
+//!
+//! Every detector scores a row of numbers; a higher score means more
+//! anomalous, and a score above the detector's threshold is an anomaly:
+//!
+//! | detector | score | threshold (scikit-learn's `predict`) |
+//! |---|---|---|
+//! | isolation forest | `2^(-E[h(x)] / c(256))`, in (0, 1] (`-score_samples`) | 0.5 |
+//! | one-class SVM | `rho - sum(alpha_i K(sv_i, x))` (`-decision_function`) | 0 |
+//! | local outlier factor | the LOF, about 1 inside a cluster (`-score_samples`) | 1.5 |
+//!
+//! smartcore has none of the three; the neighbour search and the kernel
+//! rows are plain loops over row-major `f64` rows, which the compiler
+//! vectorises (the data are a few thousand rows of a few dozen features).
+
+pub mod data;
+pub mod features;
+pub mod iforest;
+pub mod lof;
+pub mod logins;
+pub mod ocsvm;
+
+use serde::{Deserialize, Serialize};
+
+pub use data::{DataError, Matrix, Table};
+
+/// Which detector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Detector {
+    #[serde(rename = "iforest")]
+    IsolationForest,
+    #[serde(rename = "ocsvm")]
+    OneClassSvm,
+    #[serde(rename = "lof")]
+    LocalOutlierFactor,
+}
+
+impl Detector {
+    pub const ALL: [Detector; 3] = [
+        Detector::IsolationForest,
+        Detector::OneClassSvm,
+        Detector::LocalOutlierFactor,
+    ];
+
+    /// The short name used on the command line and in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Detector::IsolationForest => "iforest",
+            Detector::OneClassSvm => "ocsvm",
+            Detector::LocalOutlierFactor => "lof",
+        }
+    }
+
+    /// The fewest training rows the detector can be fitted on.
+    pub fn min_rows(self) -> usize {
+        match self {
+            Detector::LocalOutlierFactor => lof::NEIGHBOURS + 1,
+            Detector::IsolationForest | Detector::OneClassSvm => 1,
+        }
+    }
+}
+
+/// A fitted detector.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "detector", rename_all = "lowercase")]
+pub enum Model {
+    #[serde(rename = "iforest")]
+    IsolationForest(iforest::IsolationForest),
+    #[serde(rename = "ocsvm")]
+    OneClassSvm(ocsvm::OneClassSvm),
+    #[serde(rename = "lof")]
+    LocalOutlierFactor(lof::Lof),
+}
+
+/// Why a detector could not be fitted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FitError {
+    #[error("{detector} needs at least {needed} training rows, got {got}")]
+    TooFewRows {
+        detector: &'static str,
+        needed: usize,
+        got: usize,
+    },
+}
+
+impl Model {
+    /// Fits `detector` on the rows of `train` with scikit-learn's defaults;
+    /// `seed` drives the isolation forest's sampling (the other two are
+    /// deterministic).
+    pub fn fit(detector: Detector, train: &Matrix, seed: u64) -> Result<Model, FitError> {
+        if train.rows() < detector.min_rows() {
+            return Err(FitError::TooFewRows {
+                detector: detector.name(),
+                needed: detector.min_rows(),
+                got: train.rows(),
+            });
+        }
+        Ok(match detector {
+            Detector::IsolationForest => {
+                Model::IsolationForest(iforest::IsolationForest::fit(train, seed))
+            }
+            Detector::OneClassSvm => Model::OneClassSvm(ocsvm::OneClassSvm::fit(train)),
+            Detector::LocalOutlierFactor => Model::LocalOutlierFactor(lof::Lof::fit(train)),
+        })
+    }
+
+    pub fn detector(&self) -> Detector {
+        match self {
+            Model::IsolationForest(_) => Detector::IsolationForest,
+            Model::OneClassSvm(_) => Detector::OneClassSvm,
+            Model::LocalOutlierFactor(_) => Detector::LocalOutlierFactor,
+        }
+    }
+
+    /// The number of features a row must have.
+    pub fn features(&self) -> usize {
+        match self {
+            Model::IsolationForest(m) => m.features(),
+            Model::OneClassSvm(m) => m.features(),
+            Model::LocalOutlierFactor(m) => m.features(),
+        }
+    }
+
+    /// The score of a new row: higher is more anomalous.
+    pub fn score(&self, row: &[f64]) -> f64 {
+        assert_eq!(row.len(), self.features(), "row width");
+        match self {
+            Model::IsolationForest(m) => m.score(row),
+            Model::OneClassSvm(m) => m.score(row),
+            Model::LocalOutlierFactor(m) => m.score(row),
+        }
+    }
+
+    /// The scores of the training rows themselves: for the local outlier
+    /// factor each row is scored against its neighbours other than itself
+    /// (scikit-learn's `negative_outlier_factor_`, sign flipped); the other
+    /// detectors score them as new rows.
+    pub fn score_training(&self, train: &Matrix) -> Vec<f64> {
+        match self {
+            Model::LocalOutlierFactor(m) => m.training_scores().to_vec(),
+            _ => self.score_all(train),
+        }
+    }
+
+    /// The scores of every row of `rows`, in order.
+    pub fn score_all(&self, rows: &Matrix) -> Vec<f64> {
+        rows.iter().map(|r| self.score(r)).collect()
+    }
+
+    /// Scores above this are anomalies (scikit-learn's `predict` with its
+    /// default `contamination="auto"` or `nu`).
+    pub fn threshold(&self) -> f64 {
+        match self {
+            Model::IsolationForest(_) => iforest::THRESHOLD,
+            Model::OneClassSvm(_) => ocsvm::THRESHOLD,
+            Model::LocalOutlierFactor(_) => lof::THRESHOLD,
+        }
+    }
+}
+
+/// The squared Euclidean distance of two rows of the same width.
+#[inline]
+pub(crate) fn squared_distance(a: &[f64], b: &[f64]) -> f64 {
+    // Four running sums: independent lanes the compiler keeps in vector registers.
+    let mut acc = [0.0f64; 4];
+    let (ca, ra) = a.as_chunks::<4>();
+    let (cb, rb) = b.as_chunks::<4>();
+    for (x, y) in ca.iter().zip(cb) {
+        for l in 0..4 {
+            let d = x[l] - y[l];
+            acc[l] += d * d;
+        }
+    }
+    let mut sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    for (x, y) in ra.iter().zip(rb) {
+        let d = x - y;
+        sum += d * d;
+    }
+    sum
+}

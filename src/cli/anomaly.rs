@@ -1,0 +1,189 @@
+//! `windflow anomaly score`: fits a detector on a CSV file of numbers and
+//! scores the rows of another (or the same) file. `windflow anomaly train`:
+//! fits the sign-in detector on the audit history and stores it sealed.
+//! Exit codes as in [`crate::cli`]: 0 done (a cold start included: it
+//! says so), 1 failure, 2 bad usage or bad input (the error names the file
+//! and the row).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use crate::anomaly::logins::{self, LoginModel};
+use crate::anomaly::{Detector, Model, Table};
+use crate::audit::source::LocalFollower;
+use crate::cli::CliError;
+use crate::cli::deployments::print_json;
+use crate::config::Config;
+
+#[derive(Debug, Subcommand)]
+pub enum AnomalyCommand {
+    /// Fit a detector on --train and score every row of --input (higher is
+    /// more anomalous). CSV files: a header of column names, then numbers; a
+    /// `label` column is ignored.
+    Score(ScoreArgs),
+    /// Fit the sign-in detector on the audit history and keep it, sealed, as
+    /// a new version in the store. With fewer than 200 sign-ins nothing is
+    /// trained (cold start: no sign-in alerts until then).
+    Train {
+        /// How far back the training sign-ins go: 30d, 12h, ...
+        #[arg(long, default_value = "30d", value_name = "AGE")]
+        since: String,
+        /// Seed of the isolation forest.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ScoreArgs {
+    /// iforest (isolation forest), ocsvm (one-class SVM) or lof (local outlier factor).
+    #[arg(long, value_parser = parse_detector)]
+    pub detector: Detector,
+    /// The rows to learn from.
+    #[arg(long, value_name = "FILE")]
+    pub train: PathBuf,
+    /// The rows to score; when they are the training rows, the local outlier
+    /// factor scores each among the others.
+    #[arg(long, value_name = "FILE")]
+    pub input: PathBuf,
+    /// Seed of the isolation forest's sampling (the same seed, the same scores).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_detector(s: &str) -> Result<Detector, String> {
+    Detector::ALL
+        .into_iter()
+        .find(|d| d.name() == s)
+        .ok_or_else(|| format!("unknown detector {s:?}: iforest, ocsvm or lof"))
+}
+
+pub fn run(config: &Config, command: AnomalyCommand) -> Result<ExitCode, CliError> {
+    let (json, res) = match command {
+        AnomalyCommand::Score(args) => (args.json, score(&args)),
+        AnomalyCommand::Train { since, seed, json } => (json, train(config, &since, seed, json)),
+    };
+    if json && let Err(e) = &res {
+        print_json(&e.to_json())?;
+    }
+    res
+}
+
+fn train(config: &Config, since: &str, seed: u64, json: bool) -> Result<ExitCode, CliError> {
+    let age = crate::audit::tail::parse_since(since).map_err(CliError::Usage)?;
+    let since_ms = chrono::Utc::now().timestamp_millis()
+        - i64::try_from(age.as_millis())
+            .map_err(|_| CliError::Usage(format!("--since {since:?}: too long")))?;
+    let data_dir = &config.paths.data_dir;
+    let keys = crate::cli::auth::load_keyring(config, true)?;
+    let store = crate::store::Store::open(data_dir)?;
+    let mut follower = LocalFollower::from_start(&data_dir.join("audit"));
+    let history = logins::replay(&mut follower, since_ms).map_err(|e| {
+        CliError::Failure(anyhow::anyhow!(
+            "reading the audit log in {}: {e}",
+            data_dir.join("audit").display()
+        ))
+    })?;
+    let version = logins::next_version(&store)?;
+    let report = match LoginModel::train(&history.logins, seed, version) {
+        Err(cold) => json!({
+            "kind": "login",
+            "trained": false,
+            "sign_ins": cold.have,
+            "needed": logins::COLD_START,
+            "message": cold.to_string(),
+        }),
+        Ok(model) => {
+            logins::save(&store, &keys, &model)?;
+            crate::cli::audit::cli_audit(config)?
+                .emit(
+                    "anomaly_model_trained",
+                    None,
+                    json!({"kind": "login", "version": version, "sign_ins": model.events()}),
+                )
+                .map_err(|e| CliError::Failure(e.into()))?;
+            json!({
+                "kind": "login",
+                "trained": true,
+                "version": version,
+                "detector": model.model.detector().name(),
+                "sign_ins": model.events(),
+            })
+        }
+    };
+    if json {
+        print_json(
+            &json!({ "events": history.events, "unreadable_lines": history.unreadable, "models": [report] }),
+        )?;
+    } else {
+        match report["trained"].as_bool() {
+            Some(true) => println!(
+                "login: model version {version} trained on {} sign-ins",
+                report["sign_ins"]
+            ),
+            _ => println!("login: {}", report["message"].as_str().unwrap_or_default()),
+        }
+        if history.unreadable > 0 {
+            println!(
+                "{} audit log lines were not events and were skipped",
+                history.unreadable
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read(file: &Path) -> Result<Table, CliError> {
+    Table::read(file).map_err(|e| CliError::Usage(e.to_string()))
+}
+
+fn score(args: &ScoreArgs) -> Result<ExitCode, CliError> {
+    let train = read(&args.train)?;
+    let input = read(&args.input)?;
+    if input.columns != train.columns {
+        return Err(CliError::Usage(format!(
+            "{}: line 1: columns {} differ from {}'s {}",
+            args.input.display(),
+            input.columns.join(","),
+            args.train.display(),
+            train.columns.join(",")
+        )));
+    }
+    let model = Model::fit(args.detector, &train.matrix, args.seed)
+        .map_err(|e| CliError::Usage(format!("{}: {e}", args.train.display())))?;
+    let scores = if input.matrix == train.matrix {
+        model.score_training(&train.matrix)
+    } else {
+        model.score_all(&input.matrix)
+    };
+    let threshold = model.threshold();
+    let anomalies: Vec<usize> = (0..scores.len())
+        .filter(|i| scores[*i] > threshold)
+        .collect();
+    if args.json {
+        print_json(&json!({
+            "detector": args.detector.name(),
+            "scores": scores,
+            "threshold": threshold,
+            "anomalies": anomalies,
+        }))?;
+    } else {
+        println!(
+            "{}: {} of {} rows above the threshold {threshold}",
+            args.detector.name(),
+            anomalies.len(),
+            scores.len()
+        );
+        for i in anomalies {
+            println!("row {}\t{:.6}", i + 1, scores[i]);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
