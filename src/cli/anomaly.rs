@@ -15,7 +15,7 @@ use crate::anomaly::logins::{self, LoginModel};
 use crate::anomaly::{Detector, Model, Table};
 use crate::audit::source::LocalFollower;
 use crate::cli::CliError;
-use crate::cli::deployments::print_json;
+use crate::cli::common::print_json;
 use crate::config::Config;
 
 #[derive(Debug, Subcommand)]

@@ -4,11 +4,8 @@
 //! Exit codes, the same for every subcommand: 0 ok, 1 failure, 2 bad usage
 //! or bad input, 3 refused by policy.
 
-<<<<<<< HEAD
 pub mod alerts;
-=======
 pub mod anomaly;
->>>>>>> wt-anom
 pub mod audit;
 pub mod auth;
 pub mod common;
@@ -369,18 +366,12 @@ fn run_command(cli: Cli, config: &Config) -> Result<ExitCode, CliError> {
             crate::cli::sessions::run(&config, cli.global.redis_url.as_deref(), command)
         }
         Some(Command::Audit { command }) => crate::cli::audit::run(&config, command),
-<<<<<<< HEAD
         Some(Command::Alerts { command }) => crate::cli::alerts::run(&config, command),
+        Some(Command::Anomaly { command }) => crate::cli::anomaly::run(&config, command),
         Some(Command::Agent {
             command: None,
             metrics_addr,
         }) => crate::agent::run(&config, cli.global.redis_url.as_deref(), metrics_addr),
-=======
-        Some(Command::Anomaly { command }) => crate::cli::anomaly::run(&config, command),
-        Some(Command::Agent { command: None }) => {
-            crate::agent::run(&config, cli.global.redis_url.as_deref())
-        }
->>>>>>> wt-anom
         Some(Command::Init { force }) => run_init(&config, force),
         Some(Command::Agent {
             command: Some(AgentCommand::Status { json, check }),
