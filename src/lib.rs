@@ -7,6 +7,7 @@ pub mod agent;
 pub mod audit;
 pub mod auth;
 pub mod cli;
+pub mod compliance;
 pub mod config;
 pub mod console;
 pub mod crypto;
