@@ -132,6 +132,13 @@ pub const DOMAINS: &[Domain] = &[
         agent: None,
     },
     Domain {
+        id: crate::compliance::service::NAME,
+        permissions: &["compliance.evidence", "compliance.waive"],
+        agent_duties: &[],
+        console: crate::compliance::service::console,
+        agent: None,
+    },
+    Domain {
         id: crate::audit::service::SERVICE,
         permissions: &["audit.log"],
         agent_duties: &["alert delivery", "Elasticsearch shipping"],

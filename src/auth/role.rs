@@ -93,6 +93,9 @@ pub const ACTIONS: &[(&str, Requirement)] = &[
     ("scans.run", need(Role::Operator, false)),
     // Server-side apply of a deployment's isolation to a cluster.
     ("isolation.apply", need(Role::Operator, true)),
+    // Evidence satisfies a manual compliance control; a waiver accepts a failing one.
+    ("compliance.evidence", need(Role::Operator, false)),
+    ("compliance.waive", need(Role::Operator, true)),
 ];
 
 /// What `action` needs (see [`ACTIONS`]); unknown actions need an admin with step-up.

@@ -76,6 +76,7 @@ pub fn changes(command: &Command) -> Option<(&'static str, &'static str)> {
             command: Some(AgentCommand::Status { .. }),
         } => None,
         Command::Deployments { .. } => None,
+        Command::Compliance { command } => compliance(command),
         Command::Isolate { command } => match command {
             super::isolate::IsolateCommand::Plan { .. } => Some((
                 "isolate plan",
@@ -140,5 +141,22 @@ fn sessions(command: &SessionsCommand) -> Option<(&'static str, &'static str)> {
         SessionsCommand::RevokeUser { .. } => {
             Some(("sessions revoke-user", "revokes a user's sessions"))
         }
+    }
+}
+
+fn compliance(
+    command: &super::compliance::ComplianceCommand,
+) -> Option<(&'static str, &'static str)> {
+    use super::compliance::{ComplianceCommand, EvidenceCommand};
+    match command {
+        ComplianceCommand::Check { .. }
+        | ComplianceCommand::Report { .. }
+        | ComplianceCommand::Evidence {
+            command: EvidenceCommand::List { .. },
+        } => None,
+        ComplianceCommand::Evidence {
+            command: EvidenceCommand::Add { .. },
+        } => Some(("compliance evidence add", "records evidence for a control")),
+        ComplianceCommand::Waive { .. } => Some(("compliance waive", "waives a control")),
     }
 }

@@ -705,14 +705,14 @@ pub fn control(
                 }
             }
             if out.status != ControlStatus::Fail {
-                let reasons: Vec<String> = out
-                    .checks
-                    .iter()
-                    .filter_map(|r| match &r.outcome {
-                        Outcome::Undecided { reason } => Some(reason.clone()),
-                        _ => None,
-                    })
-                    .collect();
+                let mut reasons: Vec<String> = Vec::new();
+                for r in &out.checks {
+                    if let Outcome::Undecided { reason } = &r.outcome
+                        && !reasons.contains(reason)
+                    {
+                        reasons.push(reason.clone());
+                    }
+                }
                 if !reasons.is_empty() {
                     out.status = ControlStatus::Manual;
                     out.needs = Some(format!(

@@ -163,27 +163,28 @@ fn remotes(s: &Sources) -> Vec<Remote> {
     out
 }
 
-async fn secrets_of(
-    store: &dyn SecretStore,
-    keyring: &Keyring,
-    paths: &[String],
-) -> Vec<SecretFact> {
+async fn secrets_of(secrets: &crate::secrets::Secrets, paths: &[String]) -> Vec<SecretFact> {
     let mut out = Vec::new();
     for path in paths {
-        let fact = match store.read(path, None).await {
-            Ok(v) => {
-                let ctx = crate::secrets::model::context(path);
-                let sealed = v.data.iter().try_for_each(|(key, envelope)| {
-                    keyring
-                        .decrypt(&ctx, envelope)
-                        .map(drop)
-                        .map_err(|e| format!("key `{key}` is not sealed for {ctx}: {e}"))
-                });
+        // Reading opens every value with the keyring for the path's context:
+        // a value not sealed by the envelope (or for another deployment) fails.
+        let fact = match secrets.read(path, None).await {
+            Ok((_, meta)) => SecretFact {
+                path: path.clone(),
+                version: meta.version,
+                written_at: meta.created_time,
+                sealed: Ok(()),
+            },
+            Err(e @ crate::secrets::SecretsError::Crypto { .. }) => {
+                let meta = secrets.metadata(path).await.ok();
                 SecretFact {
                     path: path.clone(),
-                    version: v.meta.version,
-                    written_at: v.meta.created_time,
-                    sealed,
+                    version: meta.as_ref().map_or(0, |m| m.current_version),
+                    written_at: meta
+                        .as_ref()
+                        .and_then(|m| m.current())
+                        .map_or(0, |v| v.created_time),
+                    sealed: Err(format!("not sealed by the envelope: {e}")),
                 }
             }
             Err(e) => SecretFact {
@@ -291,6 +292,12 @@ pub async fn gather(s: &Sources<'_>) -> Facts {
 
     let secrets_read = Read::now(format!("the secrets in {}", s.secrets.target()));
     let listed = s.secrets.list_recursive("deployments/").await;
+    let reader = crate::secrets::Secrets::new(
+        s.secrets.clone(),
+        s.keyring.clone(),
+        s.store.clone(),
+        crate::audit::Audit::discard(),
+    );
     let mut deployments = Vec::new();
     for d in &s.catalog.deployments {
         let id = &d.spec.id;
@@ -301,7 +308,7 @@ pub async fn gather(s: &Sources<'_>) -> Facts {
                     .filter(|p| crate::secrets::model::deployment_id(p) == Some(id.as_str()))
                     .cloned()
                     .collect();
-                Ok(secrets_of(s.secrets.as_ref(), &s.keyring, &mine).await)
+                Ok(secrets_of(&reader, &mine).await)
             }
             Err(e) => Err(format!("cannot list the secrets: {e}")),
         };
