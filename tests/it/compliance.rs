@@ -324,6 +324,19 @@ fn compliance_evidence_and_waivers_need_their_role_are_audited_and_show_their_ex
     let types = env.event_types();
     assert!(types.contains(&"compliance_evidence_added".to_string()));
     assert!(types.contains(&"compliance_waiver_granted".to_string()));
+    // The audit tail filters by framework tag: the waiver is SOC 2 CC3.4 evidence.
+    let tagged = env.expect(&["audit", "tail", "--tag", "tsc_CC3.4", "--json"], 0);
+    let tagged: Vec<Value> = tagged
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(tagged.len(), 1, "{tagged:?}");
+    assert_eq!(tagged[0]["event_type"], "compliance_waiver_granted");
+    let mfa = env.expect(&["audit", "tail", "--tag", "pci_dss_8.4.2", "--json"], 0);
+    assert!(
+        mfa.contains("\"mfa_enrolled\"") && !mfa.contains("compliance_"),
+        "{mfa}"
+    );
 
     // Read-only mode refuses both.
     run([with(&waive), vec!["--read-only".into()]].concat(), 3);
