@@ -22,8 +22,8 @@ fn spec(i: usize) -> String {
          [resources]\ncpu = \"4\"\nmemory = \"8Gi\"\npods = 20\n\
          [[services]]\nname = \"api\"\nimage = \"registry.example/app-{i}/api:1.0\"\nports = [8080]\n",
         i % 7,
-        i % 4 == 0,
-        i % 3 == 0
+        i.is_multiple_of(4),
+        i.is_multiple_of(3)
     )
 }
 
