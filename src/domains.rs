@@ -133,6 +133,13 @@ pub const DOMAINS: &[Domain] = &[
         agent: Some(crate::isolation::agent::start),
     },
     Domain {
+        id: crate::compliance::service::NAME,
+        permissions: &["compliance.evidence", "compliance.waive"],
+        agent_duties: &[],
+        console: crate::compliance::service::console,
+        agent: None,
+    },
+    Domain {
         id: crate::audit::service::SERVICE,
         permissions: &["audit.log", "alerts.silence"],
         agent_duties: &["alert delivery", "Elasticsearch shipping"],

@@ -8,6 +8,7 @@ pub mod anomaly;
 pub mod audit;
 pub mod auth;
 pub mod cli;
+pub mod compliance;
 pub mod config;
 pub mod console;
 pub mod crypto;

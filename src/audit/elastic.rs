@@ -330,6 +330,9 @@ impl EsClient {
         if let Some(t) = &filter.event_type {
             must.push(json!({"term": {"event_type": t}}));
         }
+        if let Some(tag) = &filter.tag {
+            must.push(json!({"terms": {"event_type": super::event::types_tagged(tag)}}));
+        }
         if let Some(u) = &filter.user {
             must.push(json!({"term": {"user_id": u}}));
         }

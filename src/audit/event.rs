@@ -47,16 +47,42 @@ const EVENT_TYPES: &str = include_str!("../../assets/audit/event_types.toml");
 #[derive(Deserialize)]
 struct EventTypes {
     severity: BTreeMap<String, Severity>,
+    /// The compliance requirements each type is evidence for.
+    #[serde(default)]
+    tags: BTreeMap<String, Vec<String>>,
+}
+
+fn types_table() -> &'static EventTypes {
+    static TABLE: OnceLock<EventTypes> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        // The file is part of the build and checked by a unit test.
+        toml::from_str::<EventTypes>(EVENT_TYPES).unwrap_or(EventTypes {
+            severity: BTreeMap::new(),
+            tags: BTreeMap::new(),
+        })
+    })
+}
+
+/// The framework tags of `event_type` (`pci_dss_10.2.4`, `tsc_CC6.1`, ...).
+pub fn framework_tags(event_type: &str) -> &'static [String] {
+    types_table()
+        .tags
+        .get(event_type)
+        .map_or(&[], Vec::as_slice)
+}
+
+/// The event types carrying `tag`.
+pub fn types_tagged(tag: &str) -> Vec<&'static str> {
+    types_table()
+        .tags
+        .iter()
+        .filter(|(_, tags)| tags.iter().any(|t| t == tag))
+        .map(|(t, _)| t.as_str())
+        .collect()
 }
 
 fn severity_table() -> &'static BTreeMap<String, Severity> {
-    static TABLE: OnceLock<BTreeMap<String, Severity>> = OnceLock::new();
-    TABLE.get_or_init(|| {
-        // The file is part of the build and checked by a unit test.
-        toml::from_str::<EventTypes>(EVENT_TYPES)
-            .map(|t| t.severity)
-            .unwrap_or_default()
-    })
+    &types_table().severity
 }
 
 /// Where an action came from: filled once per process (see [`Origin::detect`]).
@@ -185,6 +211,31 @@ mod tests {
         assert_eq!(Severity::of("mfa_lockout"), Severity::High);
         assert_eq!(Severity::of("operator_removed"), Severity::High);
         assert_eq!(Severity::of("no_such_event"), Severity::Medium);
+    }
+
+    #[test]
+    fn every_tagged_type_is_known_and_its_tags_are_in_wazuh_style() {
+        let table: EventTypes = toml::from_str(EVENT_TYPES).unwrap();
+        let style = regex::Regex::new(
+            r"^(pci_dss_\d+(\.\d+)*|gdpr_[IVX]+_\d+(\.\d+)*(\.[a-z])?|hipaa_164\.\d+(\.[a-z0-9]+)*|tsc_[A-Z]+\d+\.\d+)$",
+        )
+        .unwrap();
+        for (t, tags) in &table.tags {
+            assert!(
+                table.severity.contains_key(t),
+                "{t} is tagged but has no severity"
+            );
+            for tag in tags {
+                assert!(style.is_match(tag), "{t}: {tag}");
+            }
+        }
+        assert!(
+            framework_tags("mfa_failure")
+                .iter()
+                .any(|t| t == "pci_dss_10.2.4")
+        );
+        assert!(types_tagged("tsc_CC6.1").contains(&"signin_success"));
+        assert!(framework_tags("no_such_event").is_empty());
     }
 
     #[test]

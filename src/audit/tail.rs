@@ -99,6 +99,8 @@ pub struct TailFilter {
     pub window: Option<Duration>,
     /// Case-insensitive free text over type, user, ip, session and details.
     pub text: Option<String>,
+    /// Only the types carrying this framework tag (`pci_dss_10.2.4`).
+    pub tag: Option<String>,
 }
 
 impl TailFilter {
@@ -109,6 +111,13 @@ impl TailFilter {
     /// Whether `ev` passes; `now_ms` is the current time in Unix milliseconds.
     pub fn matches(&self, ev: &SecurityEvent, now_ms: i64) -> bool {
         if self.severity.is_some_and(|s| ev.severity < s) {
+            return false;
+        }
+        if self
+            .tag
+            .as_ref()
+            .is_some_and(|t| !super::event::framework_tags(&ev.event_type).contains(t))
+        {
             return false;
         }
         if self

@@ -423,6 +423,12 @@ impl Pane for Operators {
         self.render_token(frame, area, ctx);
     }
 
+    /// Shows the operator `item` (from the Compliance pane's jump).
+    fn show(&mut self, item: &str) -> bool {
+        self.set_filter(Filter::new(&format!("^{} ", regex::escape(item))));
+        !self.visible().is_empty()
+    }
+
     fn set_filter(&mut self, filter: Option<Filter>) {
         self.list.filter = filter;
         self.list.selected = 0;

@@ -95,6 +95,9 @@ pub const ACTIONS: &[(&str, Requirement)] = &[
     ("isolation.apply", need(Role::Operator, true)),
     // Creating or expiring an Alertmanager silence hides pages from on-call.
     ("alerts.silence", need(Role::Operator, true)),
+    // Evidence satisfies a manual compliance control; a waiver accepts a failing one.
+    ("compliance.evidence", need(Role::Operator, false)),
+    ("compliance.waive", need(Role::Operator, true)),
 ];
 
 /// What `action` needs (see [`ACTIONS`]); unknown actions need an admin with step-up.

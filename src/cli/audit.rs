@@ -88,6 +88,9 @@ pub struct FilterArgs {
     pub event_type: Option<String>,
     #[arg(long)]
     pub user: Option<String>,
+    /// Only the event types carrying this framework tag (pci_dss_10.2.4, tsc_CC6.1, ...).
+    #[arg(long)]
+    pub tag: Option<String>,
     /// Only events newer than this (30s, 15m, 2h, 1d).
     #[arg(long, value_parser = parse_since)]
     pub since: Option<Duration>,
@@ -132,6 +135,7 @@ impl FilterArgs {
             user: self.user.clone(),
             window: self.since,
             text,
+            tag: self.tag.clone(),
         }
     }
 }

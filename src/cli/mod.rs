@@ -9,6 +9,7 @@ pub mod anomaly;
 pub mod audit;
 pub mod auth;
 pub mod common;
+pub mod compliance;
 mod config;
 pub mod deployments;
 pub mod isolate;
@@ -168,6 +169,11 @@ pub enum Command {
     Isolate {
         #[command(subcommand)]
         command: crate::cli::isolate::IsolateCommand,
+    },
+    /// Compliance per deployment (SOC 2, GDPR, HIPAA, PCI DSS): check, report, evidence, waive.
+    Compliance {
+        #[command(subcommand)]
+        command: crate::cli::compliance::ComplianceCommand,
     },
     /// Secrets (embedded store or Vault KV v2): list, get, put, history, diff, rotate, rollback.
     Secrets(Box<crate::cli::secrets::SecretsArgs>),
@@ -362,6 +368,9 @@ fn run_command(cli: Cli, config: &Config) -> Result<ExitCode, CliError> {
         Some(Command::Secrets(args)) => crate::cli::secrets::run(&config, *args),
         Some(Command::Deployments { command }) => crate::cli::deployments::run(&config, command),
         Some(Command::Isolate { command }) => crate::cli::isolate::run(&config, command),
+        Some(Command::Compliance { command }) => {
+            crate::cli::compliance::run(&config, cli.global.redis_url.as_deref(), command)
+        }
         Some(Command::Sessions { command }) => {
             crate::cli::sessions::run(&config, cli.global.redis_url.as_deref(), command)
         }

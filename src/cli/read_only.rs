@@ -85,6 +85,7 @@ pub fn changes(command: &Command) -> Option<(&'static str, &'static str)> {
                 "stores a new version of the sign-in model",
             )),
         },
+        Command::Compliance { command } => compliance(command),
         Command::Isolate { command } => match command {
             super::isolate::IsolateCommand::Plan { .. } => Some((
                 "isolate plan",
@@ -149,5 +150,22 @@ fn sessions(command: &SessionsCommand) -> Option<(&'static str, &'static str)> {
         SessionsCommand::RevokeUser { .. } => {
             Some(("sessions revoke-user", "revokes a user's sessions"))
         }
+    }
+}
+
+fn compliance(
+    command: &super::compliance::ComplianceCommand,
+) -> Option<(&'static str, &'static str)> {
+    use super::compliance::{ComplianceCommand, EvidenceCommand};
+    match command {
+        ComplianceCommand::Check { .. }
+        | ComplianceCommand::Report { .. }
+        | ComplianceCommand::Evidence {
+            command: EvidenceCommand::List { .. },
+        } => None,
+        ComplianceCommand::Evidence {
+            command: EvidenceCommand::Add { .. },
+        } => Some(("compliance evidence add", "records evidence for a control")),
+        ComplianceCommand::Waive { .. } => Some(("compliance waive", "waives a control")),
     }
 }

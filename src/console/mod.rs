@@ -45,6 +45,7 @@ pub fn panes() -> Vec<Box<dyn Pane>> {
         Box::new(crate::secrets::pane::SecretsPane::default()),
         Box::new(crate::scans::pane::ScansPane::default()),
         Box::new(crate::isolation::pane::IsolationPane::default()),
+        Box::new(crate::compliance::pane::CompliancePane::default()),
         Box::new(crate::audit::pane::AuditPane::default()),
         Box::new(crate::auth::pane::Operators::default()),
     ])

@@ -647,6 +647,12 @@ impl Pane for IsolationPane {
         );
     }
 
+    /// Shows the deployment `item` (from the Compliance pane's jump).
+    fn show(&mut self, item: &str) -> bool {
+        self.set_filter(Filter::new(&format!("^{} ", regex::escape(item))));
+        !self.visible().is_empty()
+    }
+
     fn set_filter(&mut self, filter: Option<Filter>) {
         self.list.filter = filter;
         self.list.selected = 0;

@@ -965,6 +965,12 @@ impl Pane for SecretsPane {
         }
     }
 
+    /// Shows the secrets under `item` (from the Compliance pane's jump).
+    fn show(&mut self, item: &str) -> bool {
+        self.set_filter(Filter::new(item));
+        !self.rows.is_empty()
+    }
+
     fn set_filter(&mut self, filter: Option<Filter>) {
         self.list.filter = filter;
         self.list.selected = 0;

@@ -1082,11 +1082,8 @@ impl windflow::console::panes::Pane for Blank {
 fn ten_panes_and_more_fit_the_bar_and_are_reached_by_key_and_name() {
     let mut panes = console::panes();
     let at = panes.len() - 1;
-    for (id, title) in [
-        ("anomalies", "Anomalies"),
-        ("compliance", "Compliance"),
-        ("extra", "Extra"),
-    ] {
+    // With the Compliance pane there are nine: two stand-ins make eleven.
+    for (id, title) in [("anomalies", "Anomalies"), ("extra", "Extra")] {
         panes.insert(at, Box::new(Blank(id, title)));
     }
     assert_eq!(panes.len(), 11);
