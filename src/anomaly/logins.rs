@@ -11,6 +11,7 @@
 //! - A sign-in is an anomaly when its score is above the forest's
 //!   threshold (0.5) and its risk is medium or more.
 
+use crate::crypto::contexts;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -152,10 +153,6 @@ fn key(version: u64) -> String {
     format!("{PREFIX}{version:010}")
 }
 
-fn context(version: u64) -> String {
-    format!("anomaly-model:login:{version}")
-}
-
 /// The version the next trained model gets.
 pub fn next_version(store: &Store) -> anyhow::Result<u64> {
     let newest = store
@@ -170,7 +167,7 @@ pub fn next_version(store: &Store) -> anyhow::Result<u64> {
 /// another version's key does not open).
 pub fn save(store: &Store, keys: &Keyring, model: &LoginModel) -> anyhow::Result<()> {
     let json = serde_json::to_vec(model)?;
-    let sealed = keys.encrypt(&context(model.version), &json)?;
+    let sealed = keys.encrypt(&contexts::anomaly_model("login", model.version), &json)?;
     store.put(NS, &key(model.version), sealed.as_bytes())?;
     Ok(())
 }
@@ -188,7 +185,10 @@ pub fn latest(store: &Store, keys: &Keyring) -> anyhow::Result<Option<LoginModel
         .strip_prefix(PREFIX)
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| anyhow::anyhow!("stored model {k:?} has no version"))?;
-    let plain = keys.decrypt(&context(version), std::str::from_utf8(&sealed)?)?;
+    let plain = keys.decrypt(
+        &contexts::anomaly_model("login", version),
+        std::str::from_utf8(&sealed)?,
+    )?;
     let model: LoginModel = serde_json::from_slice(&plain)?;
     anyhow::ensure!(
         model.format == FORMAT && model.version == version,

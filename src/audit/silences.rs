@@ -55,9 +55,7 @@ impl crate::service::DomainRequestKind for AuditRequest {
     const DOMAIN: &'static str = SERVICE;
     fn permission(&self) -> Option<&'static str> {
         match self {
-            AuditRequest::Silence { .. } | AuditRequest::Unsilence { .. } => {
-                Some("alerts.silence")
-            }
+            AuditRequest::Silence { .. } | AuditRequest::Unsilence { .. } => Some("alerts.silence"),
         }
     }
 }

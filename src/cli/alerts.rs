@@ -114,12 +114,7 @@ pub fn client(settings: &AuditSettings, name: Option<&str>) -> Result<AmClient, 
     AmClient::new(spec).map_err(CliError::Usage)
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(fail)
-}
+use crate::cli::common::runtime;
 
 /// An Alertmanager error: unreachable is exit 4, anything else 1.
 fn am_err(e: String) -> CliError {
@@ -212,8 +207,7 @@ pub fn run(config: &Config, command: AlertsCommand) -> Result<ExitCode, CliError
             json,
         } => {
             let client = client(&settings, channel.as_deref())?;
-            let actor =
-                crate::cli::secrets::authorize(config, "alerts.silence", &step_up)?;
+            let actor = crate::cli::secrets::authorize(config, "alerts.silence", &step_up)?;
             let new =
                 new_silence(&matchers, &duration, &comment, &actor).map_err(CliError::Usage)?;
             let id = runtime()?
@@ -254,8 +248,7 @@ pub fn run(config: &Config, command: AlertsCommand) -> Result<ExitCode, CliError
             json,
         } => {
             let client = client(&settings, channel.as_deref())?;
-            let actor =
-                crate::cli::secrets::authorize(config, "alerts.silence", &step_up)?;
+            let actor = crate::cli::secrets::authorize(config, "alerts.silence", &step_up)?;
             runtime()?
                 .block_on(client.expire_silence(&id))
                 .map_err(am_err)?;

@@ -87,12 +87,7 @@ impl From<ClusterError> for CliError {
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::Failure(e.into()))
-}
+use crate::cli::common::runtime;
 
 /// `isolate diff ID`: prints what `apply` would change.
 pub fn run_diff(

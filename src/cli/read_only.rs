@@ -80,10 +80,9 @@ pub fn changes(command: &Command) -> Option<(&'static str, &'static str)> {
         Command::Deployments { .. } => None,
         Command::Anomaly { command } => match command {
             super::anomaly::AnomalyCommand::Score(_) => None,
-            super::anomaly::AnomalyCommand::Train { .. } => Some((
-                "anomaly train",
-                "stores a new version of the sign-in model",
-            )),
+            super::anomaly::AnomalyCommand::Train { .. } => {
+                Some(("anomaly train", "stores a new version of the sign-in model"))
+            }
         },
         Command::Compliance { command } => compliance(command),
         Command::Isolate { command } => match command {

@@ -75,8 +75,16 @@ pub const FINGERPRINT: Reserved = Reserved {
     read_with: "`windflow secrets get PATH` (which shows fingerprints)",
 };
 
+/// Trained anomaly models (people's habits): `anomaly-model:<kind>:<version>`.
+pub const ANOMALY_MODEL: Reserved = Reserved {
+    prefix: "anomaly-model:",
+    holds: "trained anomaly models (people's sign-in habits)",
+    read_with: "`windflow anomaly train` (which keeps them)",
+};
+
 /// Every context family windflow uses.
 pub const RESERVED: &[Reserved] = &[
+    ANOMALY_MODEL,
     FINGERPRINT,
     TOTP,
     GRANT,
@@ -87,6 +95,11 @@ pub const RESERVED: &[Reserved] = &[
     AUDIT_CHAIN,
     RECORD,
 ];
+
+/// The context of version `version` of the `kind` anomaly model.
+pub fn anomaly_model(kind: &str, version: u64) -> String {
+    format!("{}{kind}:{version}", ANOMALY_MODEL.prefix)
+}
 
 /// The context of the secret value fingerprint key.
 pub fn fingerprint_secrets() -> String {
