@@ -251,14 +251,17 @@ impl Channel {
             .send()
             .await
             .map_err(|e| format!("{} unreachable: {}", self.spec.shown_url(), e.without_url()))?;
-        if !resp.status().is_success() {
-            return Err(format!(
-                "{} answered {}",
-                self.spec.shown_url(),
-                resp.status()
-            ));
+        let status = resp.status();
+        match status.as_u16() {
+            _ if status.is_success() => Ok(()),
+            // A refusal of the credentials will not heal by retrying: say so.
+            code @ (401 | 403) => Err(format!(
+                "{} answered {status}: authentication failed (HTTP {code}); check the \
+                 channel's credentials (username/password, bearer_token, or the token in its URL)",
+                self.spec.shown_url()
+            )),
+            _ => Err(format!("{} answered {status}", self.spec.shown_url())),
         }
-        Ok(())
     }
 
     /// TLS trusting the CA in `ca` (PEM): implicit TLS for `smtps://`, else

@@ -498,6 +498,24 @@ fn cli_alerts_test_sends_through_the_configured_channel() {
         hook.got.lock().unwrap()[0].body["event"]["event_type"],
         "alert_test"
     );
+    // A receiver refusing the credentials is named as such.
+    for code in [401u16, 403] {
+        *hook.status.lock().unwrap() = code;
+        let out = env
+            .cmd(&["audit", "alerts", "test", "webhook"])
+            .env(
+                "WINDFLOW_ALERT_WEBHOOK_URL",
+                format!("http://127.0.0.1:{}/x", hook.port),
+            )
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_ne!(out.status.code(), Some(0), "{err}");
+        assert!(
+            err.contains(&format!("authentication failed (HTTP {code})")),
+            "{err}"
+        );
+    }
     // An unknown channel names what is configured.
     let out = env.run(&["audit", "alerts", "test", "pager"]);
     assert_eq!(out.status.code(), Some(2));

@@ -29,7 +29,8 @@
 //!   `--operator NAME`, or of NAME in `mfa confirm|verify NAME`; `<token>`
 //!   the latest enrolment token a command printed; `<redis-url>`,
 //!   `<vault-addr>` and `<vault-token>` (OpenBao), `<elasticsearch-url>`
-//!   (osmem-server), `<webhook-url>` and `<slack-url>` (an HTTP receiver):
+//!   (osmem-server), `<webhook-url>` and `<slack-url>` (an HTTP receiver),
+//!   `<alertmanager-url>` (Prometheus Alertmanager):
 //!   real servers, each started the first time a command names it. Any
 //!   other `<name>` fails the test (a new backend gets its placeholder in
 //!   `support::readme::Servers::fill`); comments are not run, so they may

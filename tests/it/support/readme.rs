@@ -235,6 +235,7 @@ pub struct Servers {
     bao: Option<crate::support::secrets_bao::Bao>,
     osmem: Option<crate::support::audit_servers::Server>,
     receiver: Option<crate::support::audit_servers::Receiver>,
+    alertmanager: Option<crate::support::alertmanager::Alertmanager>,
 }
 
 impl Servers {
@@ -262,6 +263,10 @@ impl Servers {
                 .url(),
             "webhook-url" => format!("http://127.0.0.1:{}/webhook", receiver(self)),
             "slack-url" => format!("http://127.0.0.1:{}/slack", receiver(self)),
+            "alertmanager-url" => self
+                .alertmanager
+                .get_or_insert_with(|| crate::support::alertmanager::start(&["alertname"]))
+                .url(),
             _ => return None,
         })
     }
