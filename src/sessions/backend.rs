@@ -798,13 +798,21 @@ impl RedisStore {
 
     /// Reads and checks the TLS files of `tls` for `url` (no connection).
     pub fn check_tls(url: &str, tls: &RedisTls) -> Result<Option<redis::TlsCertificates>> {
-        if tls.client_cert.is_some() || tls.client_key.is_some() {
-            Self::require_tls(url, "a client certificate")?;
-        }
+        let named = |what: &str, f: &Option<super::settings::FileSetting>| {
+            f.as_ref().map(|f| format!("{what} {}", f.named()))
+        };
         // A CA file says the traffic should be encrypted; a plain URL would
         // silently not be.
-        if tls.ca_file.is_some() {
-            Self::require_tls(url, "a CA file")?;
+        let set: Vec<String> = [
+            named("the CA file", &tls.ca_file),
+            named("the client certificate", &tls.client_cert),
+            named("the client key", &tls.client_key),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !set.is_empty() {
+            Self::require_tls(url, &set.join(" and "))?;
         }
         tls.certificates()
     }
@@ -823,7 +831,8 @@ impl RedisStore {
             return Ok(());
         }
         Err(SessionError::Input(format!(
-            "{what} is set for Redis but {} is not a TLS URL: use rediss://",
+            "{what} is set for Redis, but {} is not a TLS URL: use rediss:// \
+             (or unset that setting to connect without TLS)",
             crate::service::redact_url(url)
         )))
     }

@@ -40,7 +40,7 @@ pub struct FileSetting {
 }
 
 impl FileSetting {
-    fn named(&self) -> String {
+    pub fn named(&self) -> String {
         format!("{} ({})", self.path.display(), self.origin)
     }
 }

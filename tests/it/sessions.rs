@@ -707,14 +707,21 @@ async fn redis_client_certificate_files_are_checked_before_connecting() {
         tls_files(None, Some(&cert), Some(&key)),
         "redis://127.0.0.1:1",
     );
-    assert!(e.contains("use rediss://"), "{e}");
+    assert!(
+        e.contains("use rediss://") && e.contains("WINDFLOW_REDIS_CLIENT_CERT"),
+        "{e}"
+    );
     // A CA file with one: the traffic would not be encrypted as the file suggests.
     let e = refused(
         tls_files(Some(&certs.ca), None, None),
         "redis://127.0.0.1:1",
     );
+    // Named: the file and the setting it came from.
     assert!(
-        e.contains("a CA file") && e.contains("use rediss://"),
+        e.contains("the CA file")
+            && e.contains(&certs.ca.display().to_string())
+            && e.contains("WINDFLOW_REDIS_CA_FILE")
+            && e.contains("use rediss://"),
         "{e}"
     );
 
