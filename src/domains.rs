@@ -1,17 +1,21 @@
 //! The domains, in one list. Each says here how it plugs in: its console
-//! services and pane, the permissions it guards with, and its duties in
-//! `windflow agent`. The console starts from this list; its panes follow
-//! the list's order (between the console's own Overview and Activity).
+//! services and pane, its subcommands, its `config show` section, the
+//! permissions it guards with, and its duties in `windflow agent`. The
+//! console, the command line, `config show` and the agent start from this
+//! list; panes and subcommands follow its order (panes between the console's
+//! own Overview and Activity).
 //!
 //! A new domain adds its entry here, its folder under `src/`, its commands
-//! under `src/cli/`, and its permissions in `auth::role::ACTIONS` (a test
-//! checks that every permission named anywhere is in that table).
+//! under `src/cli/` (each a [`crate::cli::plug::Subcommand`]), and its
+//! permissions in `auth::role::ACTIONS` (a test checks that every permission
+//! named anywhere is in that table).
 
 use std::path::Path;
 use std::sync::Arc;
 
 use crate::audit::Audit;
 use crate::cli::CliError;
+use crate::cli::plug::{Command, command};
 use crate::config::Config;
 use crate::console::panes::Pane;
 use crate::crypto::Keyring;
@@ -77,10 +81,20 @@ pub struct Domain {
     pub permissions: &'static [&'static str],
     /// What it does in `windflow agent` while no console runs.
     pub agent_duties: &'static [&'static str],
-    pub console: StartConsole,
+    /// Starts its console services and pane (none: it has no console part yet).
+    pub console: Option<StartConsole>,
     /// Starts those duties in the agent.
     pub agent: Option<StartAgent>,
+    /// Its subcommands: `windflow NAME ...`.
+    pub commands: &'static [Command],
+    /// Its section of `config show`: where its data lives, what it talks
+    /// to (nothing secret), or why its settings do not resolve.
+    pub shown: Option<ShowSettings>,
 }
+
+/// A domain's `config show` section, from the configuration and the Redis
+/// URL (`--redis-url` / `WINDFLOW_REDIS_URL`).
+pub type ShowSettings = fn(&Config, Option<&str>) -> Result<serde_json::Value, String>;
 
 /// The console's own permissions (no domain's).
 pub const CORE_PERMISSIONS: &[&str] = &["console.open", "view"];
@@ -91,15 +105,19 @@ pub const DOMAINS: &[Domain] = &[
         id: crate::store::service::NAME,
         permissions: &["store.compact"],
         agent_duties: &[],
-        console: crate::store::service::console,
+        console: Some(crate::store::service::console),
         agent: None,
+        commands: &[],
+        shown: None,
     },
     Domain {
         id: crate::sessions::service::NAME,
         permissions: &["sessions.create", "sessions.revoke", "sessions.revoke_user"],
         agent_duties: &[],
-        console: crate::sessions::service::console,
+        console: Some(crate::sessions::service::console),
         agent: None,
+        commands: &[command::<crate::cli::plug::Group<crate::cli::sessions::SessionsCommand>>()],
+        shown: Some(crate::sessions::settings::config_section),
     },
     Domain {
         id: crate::secrets::service::NAME,
@@ -115,36 +133,55 @@ pub const DOMAINS: &[Domain] = &[
             "clean-up of rotated versions",
             "scheduled rotations",
         ],
-        console: crate::secrets::service::console,
+        console: Some(crate::secrets::service::console),
         agent: Some(crate::secrets::agent::start),
+        commands: &[command::<crate::cli::secrets::SecretsArgs>()],
+        shown: Some(crate::secrets::settings::config_section),
     },
     Domain {
         id: crate::scans::service::NAME,
         permissions: &["scans.run", "scans.waive"],
         agent_duties: &[],
-        console: crate::scans::service::console,
+        console: Some(crate::scans::service::console),
         agent: None,
+        commands: &[command::<crate::cli::plug::Group<crate::cli::scans::ScanCommand>>()],
+        shown: None,
     },
     Domain {
         id: crate::isolation::service::NAME,
         permissions: &["isolation.apply"],
         agent_duties: &["scheduled drift checks"],
-        console: crate::isolation::service::console,
+        console: Some(crate::isolation::service::console),
         agent: Some(crate::isolation::agent::start),
+        commands: &[command::<crate::cli::plug::Group<crate::cli::isolate::IsolateCommand>>()],
+        shown: Some(crate::isolation::settings::config_section),
     },
     Domain {
         id: crate::compliance::service::NAME,
         permissions: &["compliance.evidence", "compliance.waive"],
         agent_duties: &[],
-        console: crate::compliance::service::console,
+        console: Some(crate::compliance::service::console),
         agent: None,
+        commands: &[command::<crate::cli::plug::Group<crate::cli::compliance::ComplianceCommand>>()],
+        shown: None,
     },
     Domain {
         id: crate::audit::service::SERVICE,
         permissions: &["audit.log", "alerts.silence"],
         agent_duties: &["alert delivery", "Elasticsearch shipping"],
-        console: crate::audit::service::console,
+        console: Some(crate::audit::service::console),
         agent: Some(crate::audit::agent::start),
+        commands: &[command::<crate::cli::plug::Group<crate::cli::audit::AuditCommand>>(), command::<crate::cli::plug::Group<crate::cli::alerts::AlertsCommand>>()],
+        shown: Some(crate::audit::settings::config_section),
+    },
+    Domain {
+        id: "anomaly",
+        permissions: &["anomaly.train"],
+        agent_duties: &[],
+        console: None,
+        agent: None,
+        commands: &[command::<crate::cli::plug::Group<crate::cli::anomaly::AnomalyCommand>>()],
+        shown: None,
     },
     Domain {
         id: crate::auth::service::NAME,
@@ -156,8 +193,10 @@ pub const DOMAINS: &[Domain] = &[
             "crypto.rotate",
         ],
         agent_duties: &[],
-        console: crate::auth::service::console,
+        console: Some(crate::auth::service::console),
         agent: None,
+        commands: &[command::<crate::cli::plug::Group<crate::cli::auth::MfaCommand>>(), command::<crate::cli::plug::Group<crate::cli::auth::OperatorsCommand>>(), command::<crate::cli::auth::LoginArgs>(), command::<crate::cli::auth::LogoutArgs>(), command::<crate::cli::plug::Group<crate::cli::auth::CryptoCommand>>()],
+        shown: None,
     },
 ];
 
@@ -242,7 +281,7 @@ mod tests {
         let panes: Vec<&str> = crate::console::panes().iter().map(|p| p.id()).collect();
         for d in DOMAINS {
             // The store has no pane of its own (the Overview shows it).
-            if d.id != crate::store::service::NAME {
+            if d.id != crate::store::service::NAME && d.console.is_some() {
                 assert!(panes.contains(&d.id), "no pane for domain {}", d.id);
             }
         }

@@ -426,6 +426,31 @@ impl AuditSettings {
     }
 }
 
+/// The `config show` section: the local log, Elasticsearch (credentials
+/// only as "set") and the alert channels.
+pub fn config_section(
+    config: &crate::config::Config,
+    _redis_url: Option<&str>,
+) -> Result<serde_json::Value, String> {
+    use serde_json::json;
+    let s = AuditSettings::from_config(config)?;
+    let channels: Vec<serde_json::Value> = s
+        .channels
+        .iter()
+        .map(|c| json!({ "name": c.name, "kind": c.kind.as_str(), "to": c.shown_url() }))
+        .collect();
+    Ok(json!({
+        "local_log": config.paths.data_dir.join("audit"),
+        "elasticsearch": s.elasticsearch.as_ref().map(|es| json!({
+            "url": es.shown(),
+            "username": es.username,
+            "password": es.password().map(|_| "set"),
+            "api_key": es.api_key.as_ref().map(|_| "set"),
+        })),
+        "alert_channels": channels,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

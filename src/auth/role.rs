@@ -98,6 +98,8 @@ pub const ACTIONS: &[(&str, Requirement)] = &[
     // Evidence satisfies a manual compliance control; a waiver accepts a failing one.
     ("compliance.evidence", need(Role::Operator, false)),
     ("compliance.waive", need(Role::Operator, true)),
+    // A new sign-in model decides which sign-ins alert: a poisoned one hides them.
+    ("anomaly.train", need(Role::Operator, true)),
 ];
 
 /// What `action` needs (see [`ACTIONS`]); unknown actions need an admin with step-up.

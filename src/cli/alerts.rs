@@ -296,3 +296,14 @@ fn record(
         .map(|_| ())
         .map_err(|e| format!("the audit log cannot record {event}: {e}"))
 }
+
+impl crate::cli::plug::Subcommand for crate::cli::plug::Group<AlertsCommand> {
+    const NAME: &'static str = "alerts";
+    const ABOUT: &'static str = "Alertmanager silences: silences, silence, unsilence";
+    fn changes(&self) -> Option<(&'static str, &'static str)> {
+        self.command.changes()
+    }
+    fn run(self, ctx: &crate::cli::plug::Ctx) -> Result<ExitCode, CliError> {
+        run(ctx.config, self.command)
+    }
+}

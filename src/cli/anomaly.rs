@@ -36,6 +36,8 @@ pub enum AnomalyCommand {
         seed: u64,
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        step_up: crate::cli::auth::StepUp,
     },
 }
 
@@ -68,7 +70,12 @@ fn parse_detector(s: &str) -> Result<Detector, String> {
 pub fn run(config: &Config, command: AnomalyCommand) -> Result<ExitCode, CliError> {
     let (json, res) = match command {
         AnomalyCommand::Score(args) => (args.json, score(&args)),
-        AnomalyCommand::Train { since, seed, json } => (json, train(config, &since, seed, json)),
+        AnomalyCommand::Train {
+            since,
+            seed,
+            json,
+            step_up,
+        } => (json, train(config, &since, seed, json, &step_up)),
     };
     if json && let Err(e) = &res {
         print_json(&e.to_json())?;
@@ -76,7 +83,16 @@ pub fn run(config: &Config, command: AnomalyCommand) -> Result<ExitCode, CliErro
     res
 }
 
-fn train(config: &Config, since: &str, seed: u64, json: bool) -> Result<ExitCode, CliError> {
+fn train(
+    config: &Config,
+    since: &str,
+    seed: u64,
+    json: bool,
+    step_up: &crate::cli::auth::StepUp,
+) -> Result<ExitCode, CliError> {
+    // A model decides which sign-ins alert: training one is an operator's
+    // act, with a fresh second factor, and recorded under their name.
+    let by = crate::cli::secrets::authorize(config, "anomaly.train", step_up)?;
     let age = crate::audit::tail::parse_since(since).map_err(CliError::Usage)?;
     let since_ms = chrono::Utc::now().timestamp_millis()
         - i64::try_from(age.as_millis())
@@ -105,7 +121,7 @@ fn train(config: &Config, since: &str, seed: u64, json: bool) -> Result<ExitCode
             crate::cli::audit::cli_audit(config)?
                 .emit(
                     "anomaly_model_trained",
-                    None,
+                    Some(&by),
                     json!({"kind": "login", "version": version, "sign_ins": model.events()}),
                 )
                 .map_err(|e| CliError::Failure(e.into()))?;
@@ -186,4 +202,15 @@ fn score(args: &ScoreArgs) -> Result<ExitCode, CliError> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+impl crate::cli::plug::Subcommand for crate::cli::plug::Group<AnomalyCommand> {
+    const NAME: &'static str = "anomaly";
+    const ABOUT: &'static str = "Anomaly detectors (isolation forest, one-class SVM, local outlier factor): score, train";
+    fn changes(&self) -> Option<(&'static str, &'static str)> {
+        crate::cli::read_only::anomaly(&self.command)
+    }
+    fn run(self, ctx: &crate::cli::plug::Ctx) -> Result<ExitCode, CliError> {
+        run(ctx.config, self.command)
+    }
 }

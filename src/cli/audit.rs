@@ -749,3 +749,14 @@ pub fn console_audit(
         Some(start),
     ))
 }
+
+impl crate::cli::plug::Subcommand for crate::cli::plug::Group<AuditCommand> {
+    const NAME: &'static str = "audit";
+    const ABOUT: &'static str = "Security events: log, tail, search, verify, alerts test";
+    fn changes(&self) -> Option<(&'static str, &'static str)> {
+        crate::cli::read_only::audit(&self.command)
+    }
+    fn run(self, ctx: &crate::cli::plug::Ctx) -> Result<ExitCode, CliError> {
+        run(ctx.config, self.command)
+    }
+}

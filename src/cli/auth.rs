@@ -916,3 +916,58 @@ fn read_stdin() -> Result<Zeroizing<Vec<u8>>, CliError> {
     .map(Zeroizing::new)
     .map_err(|e| CliError::Usage(format!("cannot read stdin: {e}")))
 }
+
+impl crate::cli::plug::Subcommand for crate::cli::plug::Group<MfaCommand> {
+    const NAME: &'static str = "mfa";
+    const ABOUT: &'static str = "TOTP second factor: enroll, confirm, verify, backup codes, reset";
+    fn changes(&self) -> Option<(&'static str, &'static str)> {
+        crate::cli::read_only::mfa(&self.command)
+    }
+    fn run(self, ctx: &crate::cli::plug::Ctx) -> Result<ExitCode, CliError> {
+        run_mfa(ctx.config, self.command)
+    }
+}
+
+impl crate::cli::plug::Subcommand for crate::cli::plug::Group<OperatorsCommand> {
+    const NAME: &'static str = "operators";
+    const ABOUT: &'static str = "Operators and their roles: add, list, remove, set-role";
+    fn changes(&self) -> Option<(&'static str, &'static str)> {
+        crate::cli::read_only::operators(&self.command)
+    }
+    fn run(self, ctx: &crate::cli::plug::Ctx) -> Result<ExitCode, CliError> {
+        run_operators(ctx.config, self.command)
+    }
+}
+
+impl crate::cli::plug::Subcommand for LoginArgs {
+    const NAME: &'static str = "login";
+    const ABOUT: &'static str = "Open a step-up grant (5 minutes, or step_up_minutes): --operator NAME --code CODE [--tty: honoured only from this terminal]";
+    fn changes(&self) -> Option<(&'static str, &'static str)> {
+        Some(("login", "opens a step-up grant"))
+    }
+    fn run(self, ctx: &crate::cli::plug::Ctx) -> Result<ExitCode, CliError> {
+        run_login(ctx.config, self)
+    }
+}
+
+impl crate::cli::plug::Subcommand for LogoutArgs {
+    const NAME: &'static str = "logout";
+    const ABOUT: &'static str = "Close the step-up grant of --operator NAME";
+    fn changes(&self) -> Option<(&'static str, &'static str)> {
+        Some(("logout", "closes the step-up grant"))
+    }
+    fn run(self, ctx: &crate::cli::plug::Ctx) -> Result<ExitCode, CliError> {
+        run_logout(ctx.config, self)
+    }
+}
+
+impl crate::cli::plug::Subcommand for crate::cli::plug::Group<CryptoCommand> {
+    const NAME: &'static str = "crypto";
+    const ABOUT: &'static str = "Envelope encryption: encrypt, decrypt, rewrap, add-key";
+    fn changes(&self) -> Option<(&'static str, &'static str)> {
+        crate::cli::read_only::crypto(&self.command)
+    }
+    fn run(self, ctx: &crate::cli::plug::Ctx) -> Result<ExitCode, CliError> {
+        run_crypto(ctx.config, self.command)
+    }
+}

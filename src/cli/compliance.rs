@@ -557,3 +557,14 @@ fn text(results: &[DeploymentResult]) -> Vec<String> {
     }
     lines
 }
+
+impl crate::cli::plug::Subcommand for crate::cli::plug::Group<ComplianceCommand> {
+    const NAME: &'static str = "compliance";
+    const ABOUT: &'static str = "Compliance per deployment (SOC 2, GDPR, HIPAA, PCI DSS): check, report, evidence, waive";
+    fn changes(&self) -> Option<(&'static str, &'static str)> {
+        crate::cli::read_only::compliance(&self.command)
+    }
+    fn run(self, ctx: &crate::cli::plug::Ctx) -> Result<ExitCode, CliError> {
+        run(ctx.config, ctx.redis_url, self.command)
+    }
+}

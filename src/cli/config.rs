@@ -8,15 +8,17 @@ use serde_json::{Value, json};
 
 use crate::config::Config;
 
-/// Each domain's backend: `{"sessions": {...}, "secrets": {...}, "audit": {...}}`.
+/// Each domain's section (`{"sessions": {...}, "secrets": {...}, ...}`, from
+/// the domain list), then the agent's.
 pub fn backends(config: &Config, redis_url: Option<&str>) -> Value {
-    let env = |k: &str| std::env::var(k).ok();
-    json!({
-        "sessions": or_error(sessions(config, redis_url)),
-        "secrets": or_error(secrets(config, &env)),
-        "audit": or_error(audit(config)),
-        "agent": or_error(agent(config, redis_url)),
-    })
+    let mut sections = serde_json::Map::new();
+    for domain in crate::domains::DOMAINS {
+        if let Some(shown) = domain.shown {
+            sections.insert(domain.id.into(), or_error(shown(config, redis_url)));
+        }
+    }
+    sections.insert("agent".into(), or_error(agent(config, redis_url)));
+    Value::Object(sections)
 }
 
 /// Whether several agents elect a leader (Redis configured), and the lease.
@@ -39,65 +41,8 @@ fn or_error(v: Result<Value, String>) -> Value {
     v.unwrap_or_else(|e| json!({ "error": e }))
 }
 
-fn sessions(config: &Config, redis_url: Option<&str>) -> Result<Value, String> {
-    // Checked as the console checks them: a missing or open key file shows here.
-    let tls = crate::sessions::settings::RedisTls::checked(config, redis_url)?;
-    let file = |f: &Option<crate::sessions::settings::FileSetting>| {
-        f.as_ref()
-            .map(|f| json!({ "path": f.path, "from": f.origin }))
-    };
-    Ok(match redis_url {
-        None => json!({ "backend": "embedded", "store": config.paths.data_dir }),
-        Some(url) => json!({
-            "backend": "redis",
-            "url": crate::service::redact_url(url),
-            "ca_file": file(&tls.ca_file),
-            "client_cert": file(&tls.client_cert),
-            "client_key": file(&tls.client_key),
-        }),
-    })
-}
 
-fn secrets(config: &Config, env: &dyn Fn(&str) -> Option<String>) -> Result<Value, String> {
-    use crate::secrets::settings::{Backend, Flags, SecretsSettings};
-    let s = SecretsSettings::from_config(config, &Flags::default(), env)?;
-    let rules: Vec<String> = s.rules.iter().map(|r| r.summary()).collect();
-    Ok(match &s.backend {
-        Backend::Local => json!({
-            "backend": "embedded",
-            "store": config.paths.data_dir,
-            "ttl_secs": s.ttl_secs,
-            "rotation_rules": rules,
-        }),
-        Backend::Vault(v) => json!({
-            "backend": "vault",
-            "addr": crate::service::redact_url(&v.addr),
-            "mount": v.mount,
-            "token": "set",
-            "ttl_secs": s.ttl_secs,
-            "rotation_rules": rules,
-        }),
-    })
-}
 
-fn audit(config: &Config) -> Result<Value, String> {
-    let s = crate::audit::settings::AuditSettings::from_config(config)?;
-    let channels: Vec<Value> = s
-        .channels
-        .iter()
-        .map(|c| json!({ "name": c.name, "kind": c.kind.as_str(), "to": c.shown_url() }))
-        .collect();
-    Ok(json!({
-        "local_log": config.paths.data_dir.join("audit"),
-        "elasticsearch": s.elasticsearch.as_ref().map(|es| json!({
-            "url": es.shown(),
-            "username": es.username,
-            "password": es.password().map(|_| "set"),
-            "api_key": es.api_key.as_ref().map(|_| "set"),
-        })),
-        "alert_channels": channels,
-    }))
-}
 
 /// The text form: one line per setting, nested keys joined with dots.
 pub fn lines(backends: &Value) -> Vec<String> {

@@ -603,3 +603,14 @@ fn run_can_reach(
         ExitCode::from(if reachable { 0 } else { 1 }),
     )
 }
+
+impl crate::cli::plug::Subcommand for crate::cli::plug::Group<IsolateCommand> {
+    const NAME: &'static str = "isolate";
+    const ABOUT: &'static str = "Namespace isolation per deployment: plan, status, matrix, can-reach";
+    fn changes(&self) -> Option<(&'static str, &'static str)> {
+        crate::cli::read_only::isolate(&self.command)
+    }
+    fn run(self, ctx: &crate::cli::plug::Ctx) -> Result<ExitCode, CliError> {
+        run(ctx.config, self.command)
+    }
+}

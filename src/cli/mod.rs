@@ -14,6 +14,7 @@ mod config;
 pub mod deployments;
 pub mod isolate;
 pub mod isolate_cluster;
+pub mod plug;
 mod read_only;
 pub mod scans;
 pub mod secrets;
@@ -24,7 +25,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{Args, CommandFactory, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::config::{BaseDirs, Config, Flags};
 use crate::console::{self, Exit, Services, app::App, app::Settings, theme::ColorMode};
@@ -113,6 +114,8 @@ pub struct GlobalArgs {
     pub redis_url: Option<String>,
 }
 
+/// The console's own subcommands; each domain's come from the domain list
+/// ([`plug`], [`command`]).
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Show the effective configuration.
@@ -125,73 +128,16 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// TOTP second factor: enroll, confirm, verify, backup codes, reset.
-    Mfa {
-        #[command(subcommand)]
-        command: crate::cli::auth::MfaCommand,
-    },
-    /// Operators and their roles: add, list, remove, set-role.
-    Operators {
-        #[command(subcommand)]
-        command: crate::cli::auth::OperatorsCommand,
-    },
-    /// Open a step-up grant (5 minutes, or step_up_minutes): --operator NAME --code CODE
-    /// [--tty: honoured only from this terminal].
-    Login(crate::cli::auth::LoginArgs),
-    /// Close the step-up grant of --operator NAME.
-    Logout(crate::cli::auth::LogoutArgs),
-    /// Security events: log, tail, search, verify, alerts test.
-    Audit {
-        #[command(subcommand)]
-        command: crate::cli::audit::AuditCommand,
-    },
-    /// Alertmanager silences: silences, silence, unsilence.
-    Alerts {
-        #[command(subcommand)]
-        command: crate::cli::alerts::AlertsCommand,
-    },
-    /// Envelope encryption: encrypt, decrypt, rewrap, add-key.
-    Crypto {
-        #[command(subcommand)]
-        command: crate::cli::auth::CryptoCommand,
-    },
-    /// Vulnerability reports and scans through the deploy gate; Kubernetes manifest checks.
-    Scan {
-        #[command(subcommand)]
-        command: crate::cli::scans::ScanCommand,
-    },
     /// Deployment specs (shared by isolation and compliance): list, show, check.
     Deployments {
         #[command(subcommand)]
         command: crate::cli::deployments::DeploymentsCommand,
-    },
-    /// Namespace isolation per deployment: plan, status, matrix, can-reach.
-    Isolate {
-        #[command(subcommand)]
-        command: crate::cli::isolate::IsolateCommand,
-    },
-    /// Compliance per deployment (SOC 2, GDPR, HIPAA, PCI DSS): check, report, evidence, waive.
-    Compliance {
-        #[command(subcommand)]
-        command: crate::cli::compliance::ComplianceCommand,
-    },
-    /// Secrets (embedded store or Vault KV v2): list, get, put, history, diff, rotate, rollback.
-    Secrets(Box<crate::cli::secrets::SecretsArgs>),
-    /// User sessions: list, show, create, validate, revoke, revoke-user.
-    Sessions {
-        #[command(subcommand)]
-        command: crate::cli::sessions::SessionsCommand,
     },
     /// Prepare the data dir (store and master key); `--force` starts a new,
     /// empty store beside history whose store was lost (typed confirmation, audited).
     Init {
         #[arg(long)]
         force: bool,
-    },
-    /// Anomaly detectors (isolation forest, one-class SVM, local outlier factor): score, train.
-    Anomaly {
-        #[command(subcommand)]
-        command: crate::cli::anomaly::AnomalyCommand,
     },
     /// The headless agent: delivers alerts, ships events and finishes
     /// rotations while no console runs. `agent status` says whether one runs.
@@ -309,12 +255,29 @@ impl GlobalArgs {
     }
 }
 
+/// The whole command line: the console's own options and subcommands, then
+/// each domain's subcommands in the domain list's order.
+pub fn command() -> clap::Command {
+    plug::commands().fold(Cli::command(), |cmd, c| cmd.subcommand((c.define)()))
+}
+
+/// Parses `args` (the program name first) as [`command`] does.
+pub fn parse_from<I, T>(args: I) -> Result<(Cli, clap::ArgMatches), clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let matches = command().try_get_matches_from(args)?;
+    let cli = Cli::from_arg_matches(&matches)?;
+    Ok((cli, matches))
+}
+
 /// Parses the command line and runs it.
 pub fn main() -> ExitCode {
     // One TLS stack (rustls with ring) for every client; an error means it is already set.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let cli = Cli::parse();
-    match run(cli) {
+    let (cli, matches) = parse_from(std::env::args_os()).unwrap_or_else(|e| e.exit());
+    match run(cli, &matches) {
         Ok(code) => code,
         Err(e) => {
             // Errors quote names, paths and server answers: through the
@@ -329,16 +292,27 @@ pub fn main() -> ExitCode {
     }
 }
 
-pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
+/// Runs what [`parse_from`] parsed.
+pub fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<ExitCode, CliError> {
     let env = |k: &str| std::env::var(k).ok();
     let base = BaseDirs::detect()?;
     let config = Config::load(&cli.global.flags(), &env, &base)?;
     // The console and the agent deliver alerts all along.
-    let long_running = matches!(
-        cli.command,
-        None | Some(Command::Agent { command: None, .. })
-    );
-    let result = run_command(cli, &config);
+    let long_running = matches.subcommand_name().is_none()
+        || matches!(cli.command, Some(Command::Agent { command: None, .. }));
+    let result = match matches.subcommand() {
+        Some((name, sub)) if cli.command.is_none() => {
+            let plugged = plug::commands()
+                .find(|c| c.name == name)
+                .ok_or_else(|| CliError::Usage(format!("unknown subcommand {name:?}")))?;
+            let ctx = plug::Ctx {
+                config: &config,
+                redis_url: cli.global.redis_url.as_deref(),
+            };
+            (plugged.run)(&ctx, sub)
+        }
+        _ => run_command(cli, &config),
+    };
     if !long_running {
         // Whatever the command recorded is owed an alert now.
         crate::cli::audit::deliver_owed(&config);
@@ -349,7 +323,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
 fn run_command(cli: Cli, config: &Config) -> Result<ExitCode, CliError> {
     let config = config.clone();
     if let Some(command) = &cli.command {
-        read_only::check(config.read_only, command)?;
+        read_only::check(config.read_only, read_only::changes(command))?;
     }
     match cli.command {
         None => run_console(config, cli.global.demo, cli.global.redis_url.clone()),
@@ -359,24 +333,7 @@ fn run_command(cli: Cli, config: &Config) -> Result<ExitCode, CliError> {
             show_config(&config, cli.global.redis_url.as_deref(), json)?;
             Ok(ExitCode::SUCCESS)
         }
-        Some(Command::Mfa { command }) => crate::cli::auth::run_mfa(&config, command),
-        Some(Command::Operators { command }) => crate::cli::auth::run_operators(&config, command),
-        Some(Command::Login(args)) => crate::cli::auth::run_login(&config, args),
-        Some(Command::Logout(args)) => crate::cli::auth::run_logout(&config, args),
-        Some(Command::Crypto { command }) => crate::cli::auth::run_crypto(&config, command),
-        Some(Command::Scan { command }) => crate::cli::scans::run(&config, command),
-        Some(Command::Secrets(args)) => crate::cli::secrets::run(&config, *args),
         Some(Command::Deployments { command }) => crate::cli::deployments::run(&config, command),
-        Some(Command::Isolate { command }) => crate::cli::isolate::run(&config, command),
-        Some(Command::Compliance { command }) => {
-            crate::cli::compliance::run(&config, cli.global.redis_url.as_deref(), command)
-        }
-        Some(Command::Sessions { command }) => {
-            crate::cli::sessions::run(&config, cli.global.redis_url.as_deref(), command)
-        }
-        Some(Command::Audit { command }) => crate::cli::audit::run(&config, command),
-        Some(Command::Alerts { command }) => crate::cli::alerts::run(&config, command),
-        Some(Command::Anomaly { command }) => crate::cli::anomaly::run(&config, command),
         Some(Command::Agent {
             command: None,
             metrics_addr,
@@ -387,12 +344,7 @@ fn run_command(cli: Cli, config: &Config) -> Result<ExitCode, CliError> {
             ..
         }) => crate::agent::run_status(&config, json, check),
         Some(Command::Completions { shell }) => {
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "windflow",
-                &mut std::io::stdout(),
-            );
+            clap_complete::generate(shell, &mut command(), "windflow", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -615,8 +567,8 @@ fn run_console(
         };
         let mut panes = Vec::new();
         let mut handles = Vec::new();
-        for domain in crate::domains::DOMAINS {
-            let plug = (domain.console)(&ctx)?;
+        for start in crate::domains::DOMAINS.iter().filter_map(|d| d.console) {
+            let plug = start(&ctx)?;
             panes.extend(plug.pane);
             handles.extend(plug.handle);
         }

@@ -1,7 +1,8 @@
 //! `--read-only` (or `read_only = true`, `WINDFLOW_READ_ONLY`) for the
-//! headless commands: the one list of the commands that change state,
-//! checked before any of them runs. The matches are exhaustive, so a new
-//! command does not build until it is placed on one side or the other.
+//! headless commands: what each command changes, checked before any of them
+//! runs. The matches are exhaustive, so a new command does not build until
+//! it is placed on one side or the other; a domain's subcommand states it
+//! through [`super::plug::Subcommand::changes`].
 //! (The console enforces read-only on its own actions.)
 
 use super::audit::{AlertsCommand, AuditCommand};
@@ -11,9 +12,11 @@ use super::secrets::SecretsCommand;
 use super::sessions::SessionsCommand;
 use super::{AgentCommand, CliError, Command, ConfigCommand};
 
-/// Refuses (exit 3) a command that changes state while read-only is on.
-pub fn check(read_only: bool, command: &Command) -> Result<(), CliError> {
-    match changes(command) {
+/// Refuses (exit 3) a command that changes state while read-only is on;
+/// `changes` is the command's name and what it changes (see [`changes`]
+/// and each domain command's `changes`).
+pub fn check(read_only: bool, changes: Option<(&str, &str)>) -> Result<(), CliError> {
+    match changes {
         Some((name, what)) if read_only => Err(CliError::Refused(format!(
             "read-only mode: `windflow {name}` {what}; run without --read-only \
              (and without read_only in windflow.toml or WINDFLOW_READ_ONLY)"
@@ -22,52 +25,15 @@ pub fn check(read_only: bool, command: &Command) -> Result<(), CliError> {
     }
 }
 
-/// The command's name and what it changes, or `None` for a command that
-/// only reads.
+/// The console's own command's name and what it changes, or `None` for a
+/// command that only reads.
 pub fn changes(command: &Command) -> Option<(&'static str, &'static str)> {
     match command {
         Command::Config {
             command: ConfigCommand::Show { .. },
         }
-        | Command::Completions { .. } => None,
-        Command::Mfa { command } => mfa(command),
-        Command::Operators { command } => match command {
-            OperatorsCommand::List { .. } => None,
-            OperatorsCommand::Add { .. } => Some(("operators add", "adds an operator")),
-            OperatorsCommand::Remove { .. } => Some(("operators remove", "removes an operator")),
-            OperatorsCommand::SetRole { .. } => {
-                Some(("operators set-role", "changes an operator's role"))
-            }
-        },
-        Command::Login(_) => Some(("login", "opens a step-up grant")),
-        Command::Logout(_) => Some(("logout", "closes the step-up grant")),
-        Command::Audit { command } => match command {
-            AuditCommand::Log(_) => Some(("audit log", "records an event in the audit log")),
-            AuditCommand::Tail(_)
-            | AuditCommand::Search(_)
-            | AuditCommand::Verify { .. }
-            | AuditCommand::Alerts {
-                command: AlertsCommand::List { .. } | AlertsCommand::Test { .. },
-            } => None,
-        },
-        Command::Alerts { command } => command.changes(),
-        Command::Crypto { command } => match command {
-            CryptoCommand::Encrypt { .. } | CryptoCommand::Decrypt { .. } => None,
-            CryptoCommand::Rewrap { .. } => Some((
-                "crypto rewrap",
-                "re-encrypts the stored records under the newest key",
-            )),
-            CryptoCommand::AddKey { .. } => {
-                Some(("crypto add-key", "adds a master key to the key file"))
-            }
-        },
-        Command::Scan { command } => match command {
-            ScanCommand::Report { .. }
-            | ScanCommand::Image { .. }
-            | ScanCommand::Manifests { .. } => None,
-        },
-        Command::Secrets(args) => secrets(&args.command),
-        Command::Sessions { command } => sessions(command),
+        | Command::Completions { .. }
+        | Command::Deployments { .. } => None,
         Command::Init { .. } => Some(("init", "prepares the data dir (store and master key)")),
         Command::Agent { command: None, .. } => Some((
             "agent",
@@ -77,32 +43,81 @@ pub fn changes(command: &Command) -> Option<(&'static str, &'static str)> {
             command: Some(AgentCommand::Status { .. }),
             ..
         } => None,
-        Command::Deployments { .. } => None,
-        Command::Anomaly { command } => match command {
-            super::anomaly::AnomalyCommand::Score(_) => None,
-            super::anomaly::AnomalyCommand::Train { .. } => {
-                Some(("anomaly train", "stores a new version of the sign-in model"))
-            }
-        },
-        Command::Compliance { command } => compliance(command),
-        Command::Isolate { command } => match command {
-            super::isolate::IsolateCommand::Plan { .. } => Some((
-                "isolate plan",
-                "writes the deployments' manifests into the cluster folder",
-            )),
-            super::isolate::IsolateCommand::Apply { .. } => Some((
-                "isolate apply",
-                "applies the deployment's objects to the cluster",
-            )),
-            super::isolate::IsolateCommand::Status { .. }
-            | super::isolate::IsolateCommand::Matrix { .. }
-            | super::isolate::IsolateCommand::CanReach { .. }
-            | super::isolate::IsolateCommand::Diff { .. } => None,
-        },
     }
 }
 
-fn mfa(command: &MfaCommand) -> Option<(&'static str, &'static str)> {
+pub fn operators(command: &OperatorsCommand) -> Option<(&'static str, &'static str)> {
+    match command {
+        OperatorsCommand::List { .. } => None,
+        OperatorsCommand::Add { .. } => Some(("operators add", "adds an operator")),
+        OperatorsCommand::Remove { .. } => Some(("operators remove", "removes an operator")),
+        OperatorsCommand::SetRole { .. } => {
+            Some(("operators set-role", "changes an operator's role"))
+        }
+    }
+}
+
+pub fn audit(command: &AuditCommand) -> Option<(&'static str, &'static str)> {
+    match command {
+        AuditCommand::Log(_) => Some(("audit log", "records an event in the audit log")),
+        AuditCommand::Tail(_)
+        | AuditCommand::Search(_)
+        | AuditCommand::Verify { .. }
+        | AuditCommand::Alerts {
+            command: AlertsCommand::List { .. } | AlertsCommand::Test { .. },
+        } => None,
+    }
+}
+
+pub fn crypto(command: &CryptoCommand) -> Option<(&'static str, &'static str)> {
+    match command {
+        CryptoCommand::Encrypt { .. } | CryptoCommand::Decrypt { .. } => None,
+        CryptoCommand::Rewrap { .. } => Some((
+            "crypto rewrap",
+            "re-encrypts the stored records under the newest key",
+        )),
+        CryptoCommand::AddKey { .. } => {
+            Some(("crypto add-key", "adds a master key to the key file"))
+        }
+    }
+}
+
+pub fn scan(command: &ScanCommand) -> Option<(&'static str, &'static str)> {
+    match command {
+        ScanCommand::Report { .. } | ScanCommand::Image { .. } | ScanCommand::Manifests { .. } => {
+            None
+        }
+    }
+}
+
+pub fn anomaly(command: &super::anomaly::AnomalyCommand) -> Option<(&'static str, &'static str)> {
+    match command {
+        super::anomaly::AnomalyCommand::Score(_) => None,
+        super::anomaly::AnomalyCommand::Train { .. } => {
+            Some(("anomaly train", "stores a new version of the sign-in model"))
+        }
+    }
+}
+
+pub fn isolate(command: &super::isolate::IsolateCommand) -> Option<(&'static str, &'static str)> {
+    use super::isolate::IsolateCommand;
+    match command {
+        IsolateCommand::Plan { .. } => Some((
+            "isolate plan",
+            "writes the deployments' manifests into the cluster folder",
+        )),
+        IsolateCommand::Apply { .. } => Some((
+            "isolate apply",
+            "applies the deployment's objects to the cluster",
+        )),
+        IsolateCommand::Status { .. }
+        | IsolateCommand::Matrix { .. }
+        | IsolateCommand::CanReach { .. }
+        | IsolateCommand::Diff { .. } => None,
+    }
+}
+
+pub fn mfa(command: &MfaCommand) -> Option<(&'static str, &'static str)> {
     match command {
         MfaCommand::Enroll { .. } => Some(("mfa enroll", "starts an enrolment")),
         MfaCommand::Confirm { .. } => Some(("mfa confirm", "activates a second factor")),
@@ -118,7 +133,7 @@ fn mfa(command: &MfaCommand) -> Option<(&'static str, &'static str)> {
     }
 }
 
-fn secrets(command: &SecretsCommand) -> Option<(&'static str, &'static str)> {
+pub fn secrets(command: &SecretsCommand) -> Option<(&'static str, &'static str)> {
     match command {
         SecretsCommand::List { .. }
         | SecretsCommand::Get { .. }
@@ -137,7 +152,7 @@ fn secrets(command: &SecretsCommand) -> Option<(&'static str, &'static str)> {
     }
 }
 
-fn sessions(command: &SessionsCommand) -> Option<(&'static str, &'static str)> {
+pub fn sessions(command: &SessionsCommand) -> Option<(&'static str, &'static str)> {
     match command {
         SessionsCommand::List { .. } | SessionsCommand::Show { .. } => None,
         SessionsCommand::Create { .. } => Some(("sessions create", "opens a session")),
@@ -152,7 +167,7 @@ fn sessions(command: &SessionsCommand) -> Option<(&'static str, &'static str)> {
     }
 }
 
-fn compliance(
+pub fn compliance(
     command: &super::compliance::ComplianceCommand,
 ) -> Option<(&'static str, &'static str)> {
     use super::compliance::{ComplianceCommand, EvidenceCommand};

@@ -429,3 +429,14 @@ fn print_manifests(
     writeln!(out, "{}", crate::display::clean_lines(&lines))
         .map_err(|e| CliError::Failure(e.into()))
 }
+
+impl crate::cli::plug::Subcommand for crate::cli::plug::Group<ScanCommand> {
+    const NAME: &'static str = "scan";
+    const ABOUT: &'static str = "Vulnerability reports and scans through the deploy gate; Kubernetes manifest checks";
+    fn changes(&self) -> Option<(&'static str, &'static str)> {
+        crate::cli::read_only::scan(&self.command)
+    }
+    fn run(self, ctx: &crate::cli::plug::Ctx) -> Result<ExitCode, CliError> {
+        run(ctx.config, self.command)
+    }
+}

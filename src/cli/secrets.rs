@@ -49,7 +49,7 @@ fn parse_token(s: &str) -> Result<secrecy::SecretString, String> {
 /// beats the `[secrets]` table of windflow.toml.
 #[derive(Debug, Clone, Args)]
 pub struct BackendArgs {
-    /// local (the embedded store, default) or vault [env: WINDFLOW_SECRETS_BACKEND].
+    /// embedded (the default; `local` is an alias) or vault [env: WINDFLOW_SECRETS_BACKEND].
     #[arg(long, value_enum, global = true)]
     pub backend: Option<BackendKind>,
     /// Vault's address [env: VAULT_ADDR].
@@ -1069,13 +1069,24 @@ fn put_values(assignments: &[String], file: Option<&PathBuf>) -> Result<Values, 
     Ok(values)
 }
 
+impl crate::cli::plug::Subcommand for SecretsArgs {
+    const NAME: &'static str = "secrets";
+    const ABOUT: &'static str = "Secrets (embedded store or Vault KV v2): list, get, put, history, diff, rotate, rollback";
+    fn changes(&self) -> Option<(&'static str, &'static str)> {
+        crate::cli::read_only::secrets(&self.command)
+    }
+    fn run(self, ctx: &crate::cli::plug::Ctx) -> Result<ExitCode, CliError> {
+        run(ctx.config, self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
+    use clap::FromArgMatches;
 
     #[test]
     fn the_vault_token_never_shows_in_debug() {
-        let cli = crate::cli::Cli::try_parse_from([
+        let (_, matches) = crate::cli::parse_from([
             "windflow",
             "secrets",
             "--vault-token",
@@ -1083,6 +1094,10 @@ mod tests {
             "list",
         ])
         .unwrap();
-        assert!(!format!("{cli:?}").contains("very-secret"));
+        let (name, sub) = matches.subcommand().unwrap();
+        assert_eq!(name, "secrets");
+        let args = super::SecretsArgs::from_arg_matches(sub).unwrap();
+        assert!(matches!(args.command, super::SecretsCommand::List { .. }));
+        assert!(!format!("{args:?}").contains("very-secret"));
     }
 }

@@ -592,3 +592,14 @@ async fn run_async(
     }
     Ok(ExitCode::SUCCESS)
 }
+
+impl crate::cli::plug::Subcommand for crate::cli::plug::Group<SessionsCommand> {
+    const NAME: &'static str = "sessions";
+    const ABOUT: &'static str = "User sessions: list, show, create, validate, revoke, revoke-user";
+    fn changes(&self) -> Option<(&'static str, &'static str)> {
+        crate::cli::read_only::sessions(&self.command)
+    }
+    fn run(self, ctx: &crate::cli::plug::Ctx) -> Result<ExitCode, CliError> {
+        run(ctx.config, ctx.redis_url, self.command)
+    }
+}

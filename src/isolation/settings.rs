@@ -110,3 +110,25 @@ pub fn drift_every(config: &Config) -> Result<Duration, FileError> {
 pub fn deployments_dir(config: &Config, flag: Option<&Path>) -> PathBuf {
     flag.map_or_else(|| config.paths.deployments_dir.clone(), Path::to_path_buf)
 }
+/// The `config show` section: the cluster (a folder or a kubeconfig and
+/// context), the deployments folder and the drift check's period.
+pub fn config_section(config: &Config, _redis_url: Option<&str>) -> Result<serde_json::Value, String> {
+    use serde_json::json;
+    let err = |e: FileError| e.to_string();
+    let cluster = match cluster_target(config).map_err(err)? {
+        None => json!({ "backend": "folder", "dir": cluster_dir(config, None).map_err(err)? }),
+        Some(t) => json!({
+            "backend": "kubernetes",
+            "kubeconfig": t.kubeconfig.map_or_else(
+                || "KUBECONFIG or ~/.kube/config".to_owned(),
+                |k| k.display().to_string(),
+            ),
+            "context": t.context.unwrap_or_else(|| "the kubeconfig's current context".into()),
+        }),
+    };
+    Ok(json!({
+        "cluster": cluster,
+        "deployments_dir": deployments_dir(config, None),
+        "drift_every_secs": drift_every(config).map_err(err)?.as_secs(),
+    }))
+}

@@ -503,6 +503,34 @@ impl FileRule {
     }
 }
 
+/// The `config show` section: the backend (the Vault token only as "set")
+/// and the rotation rules.
+pub fn config_section(
+    config: &crate::config::Config,
+    _redis_url: Option<&str>,
+) -> Result<serde_json::Value, String> {
+    use serde_json::json;
+    let env = |k: &str| std::env::var(k).ok();
+    let s = SecretsSettings::from_config(config, &Flags::default(), &env)?;
+    let rules: Vec<String> = s.rules.iter().map(|r| r.summary()).collect();
+    Ok(match &s.backend {
+        Backend::Local => json!({
+            "backend": "embedded",
+            "store": config.paths.data_dir,
+            "ttl_secs": s.ttl_secs,
+            "rotation_rules": rules,
+        }),
+        Backend::Vault(v) => json!({
+            "backend": "vault",
+            "addr": crate::service::redact_url(&v.addr),
+            "mount": v.mount,
+            "token": "set",
+            "ttl_secs": s.ttl_secs,
+            "rotation_rules": rules,
+        }),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

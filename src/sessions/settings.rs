@@ -307,6 +307,30 @@ fn client_identity(cert: &FileSetting, key: &FileSetting) -> Result<redis::Clien
     })
 }
 
+/// The `config show` section: the embedded store, or Redis (password
+/// hidden) with its TLS files checked as the console checks them.
+pub fn config_section(
+    config: &crate::config::Config,
+    redis_url: Option<&str>,
+) -> std::result::Result<serde_json::Value, String> {
+    use serde_json::json;
+    let tls = RedisTls::checked(config, redis_url)?;
+    let file = |f: &Option<FileSetting>| {
+        f.as_ref()
+            .map(|f| json!({ "path": f.path, "from": f.origin }))
+    };
+    Ok(match redis_url {
+        None => json!({ "backend": "embedded", "store": config.paths.data_dir }),
+        Some(url) => json!({
+            "backend": "redis",
+            "url": crate::service::redact_url(url),
+            "ca_file": file(&tls.ca_file),
+            "client_cert": file(&tls.client_cert),
+            "client_key": file(&tls.client_key),
+        }),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

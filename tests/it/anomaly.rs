@@ -262,6 +262,9 @@ fn train_waits_for_200_sign_ins_then_keeps_sealed_versions() {
     log.append(&office_sign_ins(150, 0)).unwrap();
 
     // Cold start: said, nothing stored.
+    // Training is an operator's act, with a second factor.
+    env.expect(&["anomaly", "train"], 3);
+    let env = env.acting_as("ana");
     let cold = env.json(&["anomaly", "train", "--json"]);
     assert_eq!(cold["models"][0]["trained"], false, "{cold}");
     assert_eq!(cold["models"][0]["sign_ins"], 150);

@@ -696,7 +696,12 @@ fn version_config_show_and_completions() {
     }
     // A domain whose settings are wrong shows why, and the rest still shows.
     let file = home.path().join("windflow.toml");
-    std::fs::write(&file, "[sessions]\nredis_client_key = \"k.pem\"\n").unwrap();
+    std::fs::write(
+        &file,
+        "[sessions]\nredis_client_key = \"k.pem\"\n\
+         [isolation]\ncontext = \"prod\"\ndrift_every = \"10m\"\n",
+    )
+    .unwrap();
     let out = run(
         &[
             "config",
@@ -718,6 +723,11 @@ fn version_config_show_and_completions() {
         .unwrap_or_default();
     assert!(why.contains("redis_client_key"), "{v}");
     assert_eq!(v["backends"]["secrets"]["backend"], "embedded");
+    // Each domain with settings has its section (from the domain list).
+    let isolation = &v["backends"]["isolation"];
+    assert_eq!(isolation["cluster"]["backend"], "kubernetes", "{v}");
+    assert_eq!(isolation["cluster"]["context"], "prod");
+    assert_eq!(isolation["drift_every_secs"], 600);
 
     let out = run(&["config", "show", "--log-level", "loud"], &[]);
     assert_eq!(out.status.code(), Some(2), "bad input exits 2");
@@ -727,10 +737,11 @@ fn version_config_show_and_completions() {
     for shell in ["bash", "zsh", "fish"] {
         let out = run(&["completions", shell], &[]);
         assert!(out.status.success());
-        assert!(
-            String::from_utf8_lossy(&out.stdout).contains("windflow"),
-            "{shell}"
-        );
+        let script = String::from_utf8_lossy(&out.stdout);
+        // The domains' subcommands are completed with the console's own.
+        for sub in ["windflow", "isolate", "compliance", "config", "agent"] {
+            assert!(script.contains(sub), "{shell}: no {sub}");
+        }
     }
 }
 
