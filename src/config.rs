@@ -199,7 +199,12 @@ impl Config {
                     })
                 });
         let file = match read {
-            Ok(src) => Some(parse_file(&zeroize::Zeroizing::new(src), &config_file)?),
+            Ok(src) => {
+                let src = zeroize::Zeroizing::new(src);
+                let file = parse_file(&src, &config_file)?;
+                check_tables(&src, &config_file)?;
+                Some(file)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && explicit.is_none() => None,
             Err(source) => {
                 return Err(ConfigError::Read {
@@ -523,6 +528,18 @@ pub fn parse_file(src: &str, path: &Path) -> Result<FileConfig, ConfigError> {
     toml::from_str(src).map_err(|e| ConfigError::File(FileError::from_toml(path, src, &e)))
 }
 
+/// The tables that domains and the agent own, each checked strictly by its
+/// owner: a typo in any table stops every command and the console (exit 2),
+/// naming the file, the line, the key and the keys expected.
+fn check_tables(src: &str, path: &Path) -> Result<(), ConfigError> {
+    let agent: crate::domains::TableCheck = crate::agent::settings::check_table;
+    let owned = crate::domains::DOMAINS.iter().filter_map(|d| d.table);
+    for (_, check) in owned.chain([("agent", agent)]) {
+        check(src, path).map_err(ConfigError::File)?;
+    }
+    Ok(())
+}
+
 /// The `[name]` table of `config`'s file, for the domains that read their own
 /// settings; `None` when the file or the table is missing. The file's text is
 /// wiped once parsed (a `[secrets]` table may hold a token).
@@ -551,6 +568,22 @@ mod tests {
             config: "/c/windflow".into(),
             data: "/d/windflow".into(),
             state: "/s/windflow".into(),
+        }
+    }
+
+    #[test]
+    fn every_owned_table_is_a_key_of_the_file_and_is_checked() {
+        for (name, check) in crate::domains::DOMAINS
+            .iter()
+            .filter_map(|d| d.table)
+            .chain([("agent", crate::agent::settings::check_table as crate::domains::TableCheck)])
+        {
+            let ok = format!("[{name}]\n");
+            parse_file(&ok, Path::new("w.toml")).unwrap_or_else(|e| panic!("[{name}]: {e}"));
+            let typo = format!("[{name}]\nno_such_key = 1\n");
+            let e = check(&typo, Path::new("w.toml")).unwrap_err();
+            assert_eq!(e.line, Some(2), "[{name}]: {e}");
+            assert!(e.to_string().contains("no_such_key"), "{e}");
         }
     }
 

@@ -90,11 +90,21 @@ pub struct Domain {
     /// Its section of `config show`: where its data lives, what it talks
     /// to (nothing secret), or why its settings do not resolve.
     pub shown: Option<ShowSettings>,
+    /// Its table of windflow.toml (`[name]`), checked whenever the file is
+    /// read: an unknown key stops every command, naming file, line and key.
+    pub table: Option<(&'static str, TableCheck)>,
 }
 
-/// A domain's `config show` section, from the configuration and the Redis
-/// URL (`--redis-url` / `WINDFLOW_REDIS_URL`).
-pub type ShowSettings = fn(&Config, Option<&str>) -> Result<serde_json::Value, String>;
+/// A domain's `config show` section, from the configuration and the session
+/// store's Redis as resolved (or why it did not resolve).
+pub type ShowSettings = fn(&Config, &RedisChoice) -> Result<serde_json::Value, String>;
+
+/// The session store's Redis as resolved from `--redis-url`,
+/// `WINDFLOW_REDIS_URL` and `[sessions]` (`None`: the embedded store).
+pub type RedisChoice = Result<Option<crate::sessions::settings::Redis>, String>;
+
+/// Checks a domain's table of the config file strictly (file, line, key).
+pub type TableCheck = fn(&str, &Path) -> Result<(), crate::tomlpos::FileError>;
 
 /// The console's own permissions (no domain's).
 pub const CORE_PERMISSIONS: &[&str] = &["console.open", "view"];
@@ -109,6 +119,7 @@ pub const DOMAINS: &[Domain] = &[
         agent: None,
         commands: &[],
         shown: None,
+        table: None,
     },
     Domain {
         id: crate::sessions::service::NAME,
@@ -118,6 +129,7 @@ pub const DOMAINS: &[Domain] = &[
         agent: None,
         commands: &[command::<crate::cli::plug::Group<crate::cli::sessions::SessionsCommand>>()],
         shown: Some(crate::sessions::settings::config_section),
+        table: Some(("sessions", crate::sessions::settings::check_table)),
     },
     Domain {
         id: crate::secrets::service::NAME,
@@ -137,6 +149,7 @@ pub const DOMAINS: &[Domain] = &[
         agent: Some(crate::secrets::agent::start),
         commands: &[command::<crate::cli::secrets::SecretsArgs>()],
         shown: Some(crate::secrets::settings::config_section),
+        table: Some(("secrets", crate::secrets::settings::check_table)),
     },
     Domain {
         id: crate::scans::service::NAME,
@@ -146,6 +159,7 @@ pub const DOMAINS: &[Domain] = &[
         agent: None,
         commands: &[command::<crate::cli::plug::Group<crate::cli::scans::ScanCommand>>()],
         shown: None,
+        table: None,
     },
     Domain {
         id: crate::isolation::service::NAME,
@@ -155,6 +169,7 @@ pub const DOMAINS: &[Domain] = &[
         agent: Some(crate::isolation::agent::start),
         commands: &[command::<crate::cli::plug::Group<crate::cli::isolate::IsolateCommand>>()],
         shown: Some(crate::isolation::settings::config_section),
+        table: Some(("isolation", crate::isolation::settings::check_table)),
     },
     Domain {
         id: crate::compliance::service::NAME,
@@ -164,6 +179,7 @@ pub const DOMAINS: &[Domain] = &[
         agent: None,
         commands: &[command::<crate::cli::plug::Group<crate::cli::compliance::ComplianceCommand>>()],
         shown: None,
+        table: None,
     },
     Domain {
         id: crate::audit::service::SERVICE,
@@ -173,6 +189,7 @@ pub const DOMAINS: &[Domain] = &[
         agent: Some(crate::audit::agent::start),
         commands: &[command::<crate::cli::plug::Group<crate::cli::audit::AuditCommand>>(), command::<crate::cli::plug::Group<crate::cli::alerts::AlertsCommand>>()],
         shown: Some(crate::audit::settings::config_section),
+        table: Some(("audit", crate::audit::settings::check_table)),
     },
     Domain {
         id: "anomaly",
@@ -182,6 +199,7 @@ pub const DOMAINS: &[Domain] = &[
         agent: None,
         commands: &[command::<crate::cli::plug::Group<crate::cli::anomaly::AnomalyCommand>>()],
         shown: None,
+        table: None,
     },
     Domain {
         id: crate::auth::service::NAME,
@@ -197,6 +215,7 @@ pub const DOMAINS: &[Domain] = &[
         agent: None,
         commands: &[command::<crate::cli::plug::Group<crate::cli::auth::MfaCommand>>(), command::<crate::cli::plug::Group<crate::cli::auth::OperatorsCommand>>(), command::<crate::cli::auth::LoginArgs>(), command::<crate::cli::auth::LogoutArgs>(), command::<crate::cli::plug::Group<crate::cli::auth::CryptoCommand>>()],
         shown: None,
+        table: None,
     },
 ];
 

@@ -90,6 +90,67 @@ impl fmt::Display for FileError {
 
 impl std::error::Error for FileError {}
 
+/// The `[name]` table of a TOML source read as `T` (whose unknown keys are
+/// errors: `#[serde(deny_unknown_fields)]`), the rest of the file ignored;
+/// an error names the file, the line and the key, and serde's message lists
+/// the keys expected. `None` when the file has no such table.
+pub fn table<T: serde::de::DeserializeOwned>(
+    src: &str,
+    path: &Path,
+    name: &str,
+) -> Result<Option<T>, FileError> {
+    use serde::de::DeserializeSeed;
+    let located = |e: toml::de::Error| {
+        let e = FileError::from_toml(path, src, &e);
+        // serde names the key but not its table: say which.
+        FileError {
+            message: format!("[{name}]: {}", e.message),
+            ..e
+        }
+    };
+    let de = toml::Deserializer::parse(src).map_err(|e| FileError::from_toml(path, src, &e))?;
+    Pick::<T> {
+        name,
+        _t: std::marker::PhantomData,
+    }
+    .deserialize(de)
+    .map_err(located)
+}
+
+/// Reads one key of a map as `T`, skipping the others.
+struct Pick<'a, T> {
+    name: &'a str,
+    _t: std::marker::PhantomData<T>,
+}
+
+impl<'de, T: serde::de::DeserializeOwned> serde::de::DeserializeSeed<'de> for Pick<'_, T> {
+    type Value = Option<T>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, de: D) -> Result<Option<T>, D::Error> {
+        de.deserialize_map(self)
+    }
+}
+
+impl<'de, T: serde::de::DeserializeOwned> serde::de::Visitor<'de> for Pick<'_, T> {
+    type Value = Option<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "a table with an optional [{}] table", self.name)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Option<T>, A::Error> {
+        let mut found = None;
+        while let Some(key) = map.next_key::<String>()? {
+            if key == self.name {
+                found = Some(map.next_value::<T>()?);
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,5 +164,30 @@ mod tests {
         assert_eq!(key_on_line(src, 2).as_deref(), Some("t"));
         let e = FileError::new(Path::new("/x.toml"), "bad").at(src, src.find("\"x\"").unwrap());
         assert_eq!(e.to_string(), "/x.toml, line 3, key `read_only`: bad");
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct T {
+        url: Option<String>,
+        ttl: Option<u64>,
+    }
+
+    #[test]
+    fn a_table_is_read_strictly_with_its_line_and_the_keys_expected() {
+        let path = Path::new("/w.toml");
+        let src = "theme = \"dark\"\n[other]\nanything = 1\n[t]\nurl = \"x\"\nurll = \"y\"\n";
+        let e = table::<T>(src, path, "t").unwrap_err();
+        assert_eq!(e.line, Some(6), "{e}");
+        assert_eq!(e.key.as_deref(), Some("urll"));
+        let text = e.to_string();
+        assert!(text.starts_with("/w.toml, line 6, key `urll`: [t]: unknown field `urll`"), "{text}");
+        assert!(text.contains("`url`") && text.contains("`ttl`"), "{text}");
+        let e = table::<T>("[t]\nttl = \"soon\"\n", path, "t").unwrap_err();
+        assert_eq!((e.line, e.key.as_deref()), (Some(2), Some("ttl")), "{e}");
+        assert!(table::<T>("[other]\nx = 1\n", path, "t").unwrap().is_none());
+        let t = table::<T>("[t]\nttl = 3\n", path, "t").unwrap().unwrap();
+        assert_eq!(t.ttl, Some(3));
     }
 }

@@ -116,6 +116,11 @@ impl AgentSettings {
     }
 }
 
+/// Strict check of the `[agent]` table at start-up (file, line, key).
+pub fn check_table(src: &str, path: &std::path::Path) -> Result<(), crate::tomlpos::FileError> {
+    crate::tomlpos::table::<AgentTable>(src, path, "agent").map(drop)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

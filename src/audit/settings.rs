@@ -430,7 +430,7 @@ impl AuditSettings {
 /// only as "set") and the alert channels.
 pub fn config_section(
     config: &crate::config::Config,
-    _redis_url: Option<&str>,
+    _redis: &crate::domains::RedisChoice,
 ) -> Result<serde_json::Value, String> {
     use serde_json::json;
     let s = AuditSettings::from_config(config)?;
@@ -449,6 +449,11 @@ pub fn config_section(
         })),
         "alert_channels": channels,
     }))
+}
+
+/// Strict check of the `[audit]` table at start-up (file, line, key).
+pub fn check_table(src: &str, path: &std::path::Path) -> Result<(), crate::tomlpos::FileError> {
+    crate::tomlpos::table::<AuditTable>(src, path, "audit").map(drop)
 }
 
 #[cfg(test)]

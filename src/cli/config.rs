@@ -10,13 +10,14 @@ use crate::config::Config;
 
 /// Each domain's section (`{"sessions": {...}, "secrets": {...}, ...}`, from
 /// the domain list), then the agent's.
-pub fn backends(config: &Config, redis_url: Option<&str>) -> Value {
+pub fn backends(config: &Config, redis: &crate::domains::RedisChoice) -> Value {
     let mut sections = serde_json::Map::new();
     for domain in crate::domains::DOMAINS {
         if let Some(shown) = domain.shown {
-            sections.insert(domain.id.into(), or_error(shown(config, redis_url)));
+            sections.insert(domain.id.into(), or_error(shown(config, redis)));
         }
     }
+    let redis_url = redis.as_ref().ok().and_then(|r| r.as_ref()).map(|r| r.url.as_str());
     sections.insert("agent".into(), or_error(agent(config, redis_url)));
     Value::Object(sections)
 }

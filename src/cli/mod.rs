@@ -300,6 +300,25 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<ExitCode, CliError> {
     // The console and the agent deliver alerts all along.
     let long_running = matches.subcommand_name().is_none()
         || matches!(cli.command, Some(Command::Agent { command: None, .. }));
+    // The session store's Redis, once for every command; `config show`
+    // shows why it does not resolve, every other command stops on it.
+    let given = cli.global.redis_url.as_deref().map(|url| {
+        let origin = match matches.value_source("redis_url") {
+            Some(clap::parser::ValueSource::EnvVariable) => "WINDFLOW_REDIS_URL",
+            _ => "--redis-url",
+        };
+        (url, origin)
+    });
+    let redis = crate::sessions::settings::redis(&config, given, &env);
+    if let Some(Command::Config {
+        command: ConfigCommand::Show { json },
+    }) = &cli.command
+    {
+        show_config(&config, &redis, *json)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let redis = redis.map_err(CliError::Usage)?;
+    let redis_url = redis.as_ref().map(|r| r.url.as_str());
     let result = match matches.subcommand() {
         Some((name, sub)) if cli.command.is_none() => {
             let plugged = plug::commands()
@@ -307,11 +326,11 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<ExitCode, CliError> {
                 .ok_or_else(|| CliError::Usage(format!("unknown subcommand {name:?}")))?;
             let ctx = plug::Ctx {
                 config: &config,
-                redis_url: cli.global.redis_url.as_deref(),
+                redis_url,
             };
             (plugged.run)(&ctx, sub)
         }
-        _ => run_command(cli, &config),
+        _ => run_command(cli, &config, redis_url),
     };
     if !long_running {
         // Whatever the command recorded is owed an alert now.
@@ -320,24 +339,19 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<ExitCode, CliError> {
     result
 }
 
-fn run_command(cli: Cli, config: &Config) -> Result<ExitCode, CliError> {
+fn run_command(cli: Cli, config: &Config, redis_url: Option<&str>) -> Result<ExitCode, CliError> {
     let config = config.clone();
     if let Some(command) = &cli.command {
         read_only::check(config.read_only, read_only::changes(command))?;
     }
     match cli.command {
-        None => run_console(config, cli.global.demo, cli.global.redis_url.clone()),
-        Some(Command::Config {
-            command: ConfigCommand::Show { json },
-        }) => {
-            show_config(&config, cli.global.redis_url.as_deref(), json)?;
-            Ok(ExitCode::SUCCESS)
-        }
+        None => run_console(config, cli.global.demo, redis_url.map(str::to_owned)),
+        Some(Command::Config { .. }) => unreachable!("config show runs before the others"),
         Some(Command::Deployments { command }) => crate::cli::deployments::run(&config, command),
         Some(Command::Agent {
             command: None,
             metrics_addr,
-        }) => crate::agent::run(&config, cli.global.redis_url.as_deref(), metrics_addr),
+        }) => crate::agent::run(&config, redis_url, metrics_addr),
         Some(Command::Init { force }) => run_init(&config, force),
         Some(Command::Agent {
             command: Some(AgentCommand::Status { json, check }),
@@ -395,8 +409,12 @@ fn run_init(config: &Config, force: bool) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn show_config(config: &Config, redis_url: Option<&str>, json: bool) -> Result<(), CliError> {
-    let backends = crate::cli::config::backends(config, redis_url);
+fn show_config(
+    config: &Config,
+    redis: &crate::domains::RedisChoice,
+    json: bool,
+) -> Result<(), CliError> {
+    let backends = crate::cli::config::backends(config, redis);
     let mut out = std::io::stdout().lock();
     let res = if json {
         let mut v = serde_json::to_value(config).map_err(|e| CliError::Failure(e.into()))?;

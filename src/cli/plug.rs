@@ -14,7 +14,8 @@ use crate::config::Config;
 /// What a subcommand runs with.
 pub struct Ctx<'a> {
     pub config: &'a Config,
-    /// `--redis-url` / `WINDFLOW_REDIS_URL`, for the commands that reach sessions.
+    /// The session store's Redis (`--redis-url`, `WINDFLOW_REDIS_URL` or
+    /// `[sessions] redis_url`), for the commands that reach sessions.
     pub redis_url: Option<&'a str>,
 }
 

@@ -112,7 +112,10 @@ pub fn deployments_dir(config: &Config, flag: Option<&Path>) -> PathBuf {
 }
 /// The `config show` section: the cluster (a folder or a kubeconfig and
 /// context), the deployments folder and the drift check's period.
-pub fn config_section(config: &Config, _redis_url: Option<&str>) -> Result<serde_json::Value, String> {
+pub fn config_section(
+    config: &Config,
+    _redis: &crate::domains::RedisChoice,
+) -> Result<serde_json::Value, String> {
     use serde_json::json;
     let err = |e: FileError| e.to_string();
     let cluster = match cluster_target(config).map_err(err)? {
@@ -131,4 +134,8 @@ pub fn config_section(config: &Config, _redis_url: Option<&str>) -> Result<serde
         "deployments_dir": deployments_dir(config, None),
         "drift_every_secs": drift_every(config).map_err(err)?.as_secs(),
     }))
+}
+/// Strict check of the `[isolation]` table at start-up (file, line, key).
+pub fn check_table(src: &str, path: &Path) -> Result<(), crate::tomlpos::FileError> {
+    crate::tomlpos::table::<IsolationFile>(src, path, "isolation").map(drop)
 }

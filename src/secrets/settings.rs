@@ -507,7 +507,7 @@ impl FileRule {
 /// and the rotation rules.
 pub fn config_section(
     config: &crate::config::Config,
-    _redis_url: Option<&str>,
+    _redis: &crate::domains::RedisChoice,
 ) -> Result<serde_json::Value, String> {
     use serde_json::json;
     let env = |k: &str| std::env::var(k).ok();
@@ -529,6 +529,11 @@ pub fn config_section(
             "rotation_rules": rules,
         }),
     })
+}
+
+/// Strict check of the `[secrets]` table at start-up (file, line, key).
+pub fn check_table(src: &str, path: &Path) -> Result<(), crate::tomlpos::FileError> {
+    crate::tomlpos::table::<FileSecrets>(src, path, "secrets").map(drop)
 }
 
 #[cfg(test)]

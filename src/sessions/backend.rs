@@ -60,7 +60,8 @@ pub enum SessionError {
         "the session store at {target} refused the credentials: authentication failed ({message}); \
          this will not heal by itself: fix the password in the Redis URL \
          (redis://:PASSWORD@host:port or redis://USER:PASSWORD@host:port for an ACL user) \
-         given by --redis-url or WINDFLOW_REDIS_URL"
+         given by --redis-url or WINDFLOW_REDIS_URL, or the password of [sessions] \
+         redis_password_file / redis_password_env in windflow.toml"
     )]
     Auth { target: String, message: String },
     #[error("the session store at {target} failed: {message}")]

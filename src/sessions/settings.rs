@@ -4,11 +4,20 @@
 //!
 //! ```toml
 //! [sessions]
+//! redis_url = "rediss://redis.internal:6380"             # WINDFLOW_REDIS_URL, --redis-url win
+//! redis_password_file = "/etc/windflow/redis.pass"      # mode 0600; or:
+//! redis_password_env = "REDIS_PASSWORD"                  # the variable that holds it
 //! max_lifetime = "12h"                                   # however active, a session ends then
 //! redis_ca_file = "/etc/windflow/redis-ca.pem"          # WINDFLOW_REDIS_CA_FILE
 //! redis_client_cert = "/etc/windflow/redis-client.pem"  # WINDFLOW_REDIS_CLIENT_CERT
 //! redis_client_key = "/etc/windflow/redis-client.key"   # WINDFLOW_REDIS_CLIENT_KEY (mode 0600)
 //! ```
+//!
+//! The Redis URL is taken from `--redis-url`, else `WINDFLOW_REDIS_URL`, else
+//! `redis_url` here (without one, sessions stay in the embedded store). A
+//! password is never written in the file's URL: `redis_password_file` or
+//! `redis_password_env` gives it to whichever URL is used, unless that URL
+//! carries its own.
 //!
 //! Relative paths in the file are taken from the file's folder. The CA file
 //! replaces the system roots for the server's certificate; the client
@@ -60,6 +69,10 @@ struct SessionsTable {
     ascii_user_ids: Option<bool>,
     /// The absolute lifetime (see [`max_lifetime`]).
     max_lifetime: Option<String>,
+    /// The session store (see [`redis`]).
+    redis_url: Option<String>,
+    redis_password_file: Option<PathBuf>,
+    redis_password_env: Option<String>,
     redis_ca_file: Option<PathBuf>,
     redis_client_cert: Option<PathBuf>,
     redis_client_key: Option<PathBuf>,
@@ -103,6 +116,134 @@ pub fn max_lifetime(
         ));
     }
     Ok(std::time::Duration::from_secs(secs.unsigned_abs()))
+}
+
+/// Strict check of the `[sessions]` table at start-up (file, line, key).
+pub fn check_table(src: &str, path: &Path) -> std::result::Result<(), crate::tomlpos::FileError> {
+    crate::tomlpos::table::<SessionsTable>(src, path, "sessions").map(drop)
+}
+
+/// The session store's Redis, as resolved from the flag, the environment
+/// and the file.
+pub struct Redis {
+    /// The URL to connect with (its password included: never shown as is).
+    pub url: Zeroizing<String>,
+    /// `--redis-url`, `WINDFLOW_REDIS_URL`, or `<file> [sessions] redis_url`.
+    pub origin: String,
+    /// Where the password came from, when not from the URL itself.
+    pub password_origin: Option<String>,
+}
+
+impl std::fmt::Debug for Redis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Redis")
+            .field("url", &crate::service::redact_url(&self.url))
+            .field("origin", &self.origin)
+            .field("password_origin", &self.password_origin)
+            .finish()
+    }
+}
+
+/// The session store's Redis: `given` (`--redis-url` or `WINDFLOW_REDIS_URL`,
+/// named by `given_origin`), else `[sessions] redis_url`; `None` for the
+/// embedded store. The password of `redis_password_file` (0600) or
+/// `redis_password_env` goes into a URL without one. Errors name the
+/// setting at fault and never show a password.
+pub fn redis(
+    config: &crate::config::Config,
+    given: Option<(&str, &str)>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> std::result::Result<Option<Redis>, String> {
+    let file = &config.paths.config_file;
+    let t: SessionsTable = match crate::config::file_table(config, "sessions")? {
+        Some(table) => table
+            .try_into()
+            .map_err(|e| format!("{} [sessions]: {e}", file.display()))?,
+        None => SessionsTable::default(),
+    };
+    let at = |key: &str| format!("{} [sessions] {key}", file.display());
+    let (url, origin) = match (given, t.redis_url.filter(|u| !u.trim().is_empty())) {
+        (Some((url, origin)), _) => (url.to_owned(), origin.to_owned()),
+        (None, Some(url)) => {
+            if url::Url::parse(&url).is_ok_and(|u| u.password().is_some()) {
+                return Err(format!(
+                    "{}: the URL holds a password; keep it out of the file's text with \
+                     redis_password_file (mode 0600) or redis_password_env",
+                    at("redis_url")
+                ));
+            }
+            (url, at("redis_url"))
+        }
+        (None, None) => return Ok(None),
+    };
+    let url = Zeroizing::new(url);
+    let password = match (t.redis_password_file, t.redis_password_env) {
+        (Some(_), Some(_)) => {
+            return Err(format!(
+                "{} and redis_password_env are both set: keep one",
+                at("redis_password_file")
+            ));
+        }
+        (Some(path), None) => {
+            let path = file.parent().unwrap_or(Path::new("")).join(path);
+            let setting = FileSetting {
+                origin: at("redis_password_file"),
+                path,
+            };
+            Some((password_file(&setting)?, setting.named()))
+        }
+        (None, Some(var)) => {
+            let is_name = !var.is_empty()
+                && !var.starts_with(|c: char| c.is_ascii_digit())
+                && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !is_name {
+                return Err(format!(
+                    "{} must name an environment variable (letters, digits and _), \
+                     not hold the password",
+                    at("redis_password_env")
+                ));
+            }
+            let value = env(&var).filter(|v| !v.is_empty()).ok_or_else(|| {
+                format!("{} names {var}, which is not set", at("redis_password_env"))
+            })?;
+            Some((Zeroizing::new(value), format!("{var} ({})", at("redis_password_env"))))
+        }
+        (None, None) => None,
+    };
+    let Some((password, password_origin)) = password else {
+        return Ok(Some(Redis {
+            url,
+            origin,
+            password_origin: None,
+        }));
+    };
+    let mut parsed = url::Url::parse(&url)
+        .map_err(|e| format!("the Redis URL from {origin} does not parse: {e}"))?;
+    if parsed.password().is_some() {
+        return Err(format!(
+            "the Redis URL from {origin} holds a password and {password_origin} gives \
+             another: keep one"
+        ));
+    }
+    parsed.set_password(Some(&password)).map_err(|()| {
+        format!("the Redis URL from {origin} takes no password (no host): put it in the URL")
+    })?;
+    Ok(Some(Redis {
+        url: Zeroizing::new(parsed.into()),
+        origin,
+        password_origin: Some(password_origin),
+    }))
+}
+
+/// The first line of a password file, which must be private to its owner.
+fn password_file(f: &FileSetting) -> std::result::Result<Zeroizing<String>, String> {
+    let bytes = read_private(f, "the Redis password file").map_err(|e| e.to_string())?;
+    let text = Zeroizing::new(String::from_utf8_lossy(&bytes).into_owned());
+    let line = text.lines().next().unwrap_or_default().trim();
+    if line.is_empty() {
+        return Err(format!("the Redis password file {} is empty", f.named()));
+    }
+    Ok(Zeroizing::new(line.to_owned()))
 }
 
 impl RedisTls {
@@ -235,17 +376,12 @@ fn certs(pem: &[u8]) -> Vec<rustls::pki_types::CertificateDer<'static>> {
 }
 
 /// Reads a private key file, refusing one open to group or others.
-fn read_private(f: &FileSetting) -> Result<Zeroizing<Vec<u8>>> {
-    let cannot = |e: std::io::Error| {
-        SessionError::Input(format!(
-            "{}: cannot read the Redis client key: {e}",
-            f.named()
-        ))
-    };
+fn read_private(f: &FileSetting, what: &str) -> Result<Zeroizing<Vec<u8>>> {
+    let cannot = |e: std::io::Error| SessionError::Input(format!("{}: cannot read {what}: {e}", f.named()));
     let mut file = std::fs::File::open(&f.path).map_err(cannot)?;
     if let Some(mode) = crate::fsutil::exposed_mode(&file).map_err(cannot)? {
         return Err(SessionError::Input(format!(
-            "the Redis client key {} is {} by group/others (mode {mode:04o}); run chmod 600 {}",
+            "{what} {} is {} by group/others (mode {mode:04o}); run chmod 600 {}",
             f.named(),
             crate::fsutil::exposure(mode),
             f.path.display()
@@ -268,7 +404,7 @@ fn client_identity(cert: &FileSetting, key: &FileSetting) -> Result<redis::Clien
             cert.named()
         )));
     }
-    let key_pem = read_private(key)?;
+    let key_pem = read_private(key, "the Redis client key")?;
     // The parser's error text is not shown: it may quote the file.
     let der = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|_| {
         SessionError::Input(format!(
@@ -311,19 +447,22 @@ fn client_identity(cert: &FileSetting, key: &FileSetting) -> Result<redis::Clien
 /// hidden) with its TLS files checked as the console checks them.
 pub fn config_section(
     config: &crate::config::Config,
-    redis_url: Option<&str>,
+    redis: &crate::domains::RedisChoice,
 ) -> std::result::Result<serde_json::Value, String> {
     use serde_json::json;
-    let tls = RedisTls::checked(config, redis_url)?;
+    let redis = redis.as_ref().map_err(Clone::clone)?.as_ref();
+    let tls = RedisTls::checked(config, redis.map(|r| r.url.as_str()))?;
     let file = |f: &Option<FileSetting>| {
         f.as_ref()
             .map(|f| json!({ "path": f.path, "from": f.origin }))
     };
-    Ok(match redis_url {
+    Ok(match redis {
         None => json!({ "backend": "embedded", "store": config.paths.data_dir }),
-        Some(url) => json!({
+        Some(r) => json!({
             "backend": "redis",
-            "url": crate::service::redact_url(url),
+            "url": crate::service::redact_url(&r.url),
+            "url_from": r.origin,
+            "password_from": r.password_origin,
             "ca_file": file(&tls.ca_file),
             "client_cert": file(&tls.client_cert),
             "client_key": file(&tls.client_key),

@@ -11,6 +11,7 @@ mod audit_pane;
 mod audit_source;
 mod auth;
 mod compliance;
+mod config_tables;
 mod console;
 mod crypto;
 mod e2e;
