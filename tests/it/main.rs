@@ -14,6 +14,7 @@ mod compliance;
 mod config_tables;
 mod console;
 mod crypto;
+mod drills;
 mod e2e;
 mod hostile;
 mod isolation;
