@@ -576,7 +576,10 @@ mod tests {
         for (name, check) in crate::domains::DOMAINS
             .iter()
             .filter_map(|d| d.table)
-            .chain([("agent", crate::agent::settings::check_table as crate::domains::TableCheck)])
+            .chain([(
+                "agent",
+                crate::agent::settings::check_table as crate::domains::TableCheck,
+            )])
         {
             let ok = format!("[{name}]\n");
             parse_file(&ok, Path::new("w.toml")).unwrap_or_else(|e| panic!("[{name}]: {e}"));

@@ -182,7 +182,10 @@ mod tests {
         assert_eq!(e.line, Some(6), "{e}");
         assert_eq!(e.key.as_deref(), Some("urll"));
         let text = e.to_string();
-        assert!(text.starts_with("/w.toml, line 6, key `urll`: [t]: unknown field `urll`"), "{text}");
+        assert!(
+            text.starts_with("/w.toml, line 6, key `urll`: [t]: unknown field `urll`"),
+            "{text}"
+        );
         assert!(text.contains("`url`") && text.contains("`ttl`"), "{text}");
         let e = table::<T>("[t]\nttl = \"soon\"\n", path, "t").unwrap_err();
         assert_eq!((e.line, e.key.as_deref()), (Some(2), Some("ttl")), "{e}");

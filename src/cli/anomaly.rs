@@ -206,7 +206,8 @@ fn score(args: &ScoreArgs) -> Result<ExitCode, CliError> {
 
 impl crate::cli::plug::Subcommand for crate::cli::plug::Group<AnomalyCommand> {
     const NAME: &'static str = "anomaly";
-    const ABOUT: &'static str = "Anomaly detectors (isolation forest, one-class SVM, local outlier factor): score, train";
+    const ABOUT: &'static str =
+        "Anomaly detectors (isolation forest, one-class SVM, local outlier factor): score, train";
     fn changes(&self) -> Option<(&'static str, &'static str)> {
         crate::cli::read_only::anomaly(&self.command)
     }

@@ -560,7 +560,8 @@ fn text(results: &[DeploymentResult]) -> Vec<String> {
 
 impl crate::cli::plug::Subcommand for crate::cli::plug::Group<ComplianceCommand> {
     const NAME: &'static str = "compliance";
-    const ABOUT: &'static str = "Compliance per deployment (SOC 2, GDPR, HIPAA, PCI DSS): check, report, evidence, waive";
+    const ABOUT: &'static str =
+        "Compliance per deployment (SOC 2, GDPR, HIPAA, PCI DSS): check, report, evidence, waive";
     fn changes(&self) -> Option<(&'static str, &'static str)> {
         crate::cli::read_only::compliance(&self.command)
     }

@@ -17,7 +17,11 @@ pub fn backends(config: &Config, redis: &crate::domains::RedisChoice) -> Value {
             sections.insert(domain.id.into(), or_error(shown(config, redis)));
         }
     }
-    let redis_url = redis.as_ref().ok().and_then(|r| r.as_ref()).map(|r| r.url.as_str());
+    let redis_url = redis
+        .as_ref()
+        .ok()
+        .and_then(|r| r.as_ref())
+        .map(|r| r.url.as_str());
     sections.insert("agent".into(), or_error(agent(config, redis_url)));
     Value::Object(sections)
 }
@@ -41,9 +45,6 @@ fn agent(config: &Config, redis_url: Option<&str>) -> Result<Value, String> {
 fn or_error(v: Result<Value, String>) -> Value {
     v.unwrap_or_else(|e| json!({ "error": e }))
 }
-
-
-
 
 /// The text form: one line per setting, nested keys joined with dots.
 pub fn lines(backends: &Value) -> Vec<String> {

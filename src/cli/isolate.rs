@@ -606,7 +606,8 @@ fn run_can_reach(
 
 impl crate::cli::plug::Subcommand for crate::cli::plug::Group<IsolateCommand> {
     const NAME: &'static str = "isolate";
-    const ABOUT: &'static str = "Namespace isolation per deployment: plan, status, matrix, can-reach";
+    const ABOUT: &'static str =
+        "Namespace isolation per deployment: plan, status, matrix, can-reach";
     fn changes(&self) -> Option<(&'static str, &'static str)> {
         crate::cli::read_only::isolate(&self.command)
     }

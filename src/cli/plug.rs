@@ -69,7 +69,9 @@ fn run<T: Subcommand>(ctx: &Ctx, matches: &ArgMatches) -> Result<ExitCode, CliEr
 
 /// Every domain's subcommands, in the domain list's order.
 pub fn commands() -> impl Iterator<Item = &'static Command> {
-    crate::domains::DOMAINS.iter().flat_map(|d| d.commands.iter())
+    crate::domains::DOMAINS
+        .iter()
+        .flat_map(|d| d.commands.iter())
 }
 
 #[cfg(test)]
@@ -128,7 +130,8 @@ mod tests {
         let err = (plugged.run)(&ctx, sub).unwrap_err();
         assert_eq!(err.code(), 3, "{err}");
         assert!(
-            err.to_string().contains("read-only mode: `windflow anomaly train`"),
+            err.to_string()
+                .contains("read-only mode: `windflow anomaly train`"),
             "{err}"
         );
     }

@@ -81,7 +81,7 @@ fn parse_tool(s: &str) -> Result<Tool, String> {
     }
 }
 
-pub fn run(_config: &Config, command: ScanCommand) -> Result<ExitCode, CliError> {
+pub fn run(config: &Config, command: ScanCommand) -> Result<ExitCode, CliError> {
     match command {
         ScanCommand::Report {
             files,
@@ -97,7 +97,7 @@ pub fn run(_config: &Config, command: ScanCommand) -> Result<ExitCode, CliError>
                 runs.push(Run::ok(f.display().to_string(), r.artifact.clone()));
                 reports.push((f.display().to_string(), r));
             }
-            judge(&reports, &runs, &policy, today, json)
+            judge(config, &reports, &runs, &policy, today, json)
         }
         ScanCommand::Image {
             images,
@@ -165,7 +165,7 @@ pub fn run(_config: &Config, command: ScanCommand) -> Result<ExitCode, CliError>
                     }
                 }
             }
-            judge(&reports, &runs, &policy, today, json)
+            judge(config, &reports, &runs, &policy, today, json)
         }
         ScanCommand::Manifests {
             paths,
@@ -258,7 +258,30 @@ pub fn verdict_json(
     })
 }
 
+/// Keeps each judged image's verdict as its latest (for compliance and the
+/// metrics) and records it; the images kept, or why none were.
+fn keep_verdicts(
+    config: &Config,
+    merged: &[crate::scans::MergedFinding],
+    runs: &[Run],
+    policy: &Policy,
+    today: NaiveDate,
+) -> Result<Vec<String>, String> {
+    if config.read_only {
+        return Err("verdict not kept: read-only mode".into());
+    }
+    let by = crate::cli::common::explicit_operator(config);
+    let kept = crate::scans::verdicts::per_image(merged, runs, policy, today, by.as_deref());
+    let not_kept = |e: String| format!("verdict not kept: {e}");
+    let store =
+        crate::store::Store::open(&config.paths.data_dir).map_err(|e| not_kept(e.to_string()))?;
+    let audit = crate::cli::audit::cli_audit(config).map_err(|e| not_kept(e.to_string()))?;
+    crate::scans::verdicts::record(&store, &audit, &kept)?;
+    Ok(kept.into_iter().map(|k| k.image).collect())
+}
+
 fn judge(
+    config: &Config,
     reports: &[(String, Report)],
     runs: &[Run],
     policy: &Policy,
@@ -269,8 +292,14 @@ fn judge(
     let merged = merge(reports.iter().flat_map(|(_, r)| r.findings.iter().cloned()));
     let agg = aggregate(&merged);
     let verdict = gate::judge(&merged, runs, policy, today);
+    let kept = keep_verdicts(config, &merged, runs, policy, today);
     if json {
-        print_json(&verdict_json(reports, &merged, &agg, &verdict))?;
+        let mut out = verdict_json(reports, &merged, &agg, &verdict);
+        out["kept"] = match &kept {
+            Ok(images) => json!(images),
+            Err(why) => json!({ "error": why }),
+        };
+        print_json(&out)?;
     } else {
         let mut lines = Vec::new();
         if verdict.partial() {
@@ -338,10 +367,21 @@ fn judge(
                 ));
             }
         }
+        if let Ok(images) = &kept {
+            lines.push(String::new());
+            lines.push(format!(
+                "kept as the latest verdict of {}",
+                images.join(", ")
+            ));
+        }
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         writeln!(out, "{}", crate::display::clean_lines(&lines))
             .and_then(|_| out.flush())
             .map_err(|e| CliError::Failure(e.into()))?;
+    }
+    if let Err(why) = &kept {
+        // The gate's answer stands; what was not kept is said.
+        eprintln!("windflow: {}", crate::display::clean_line(why));
     }
     match verdict.decision {
         Decision::Allowed => Ok(ExitCode::SUCCESS),
@@ -432,7 +472,8 @@ fn print_manifests(
 
 impl crate::cli::plug::Subcommand for crate::cli::plug::Group<ScanCommand> {
     const NAME: &'static str = "scan";
-    const ABOUT: &'static str = "Vulnerability reports and scans through the deploy gate; Kubernetes manifest checks";
+    const ABOUT: &'static str =
+        "Vulnerability reports and scans through the deploy gate; Kubernetes manifest checks";
     fn changes(&self) -> Option<(&'static str, &'static str)> {
         crate::cli::read_only::scan(&self.command)
     }

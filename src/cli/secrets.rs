@@ -1071,7 +1071,8 @@ fn put_values(assignments: &[String], file: Option<&PathBuf>) -> Result<Values, 
 
 impl crate::cli::plug::Subcommand for SecretsArgs {
     const NAME: &'static str = "secrets";
-    const ABOUT: &'static str = "Secrets (embedded store or Vault KV v2): list, get, put, history, diff, rotate, rollback";
+    const ABOUT: &'static str =
+        "Secrets (embedded store or Vault KV v2): list, get, put, history, diff, rotate, rollback";
     fn changes(&self) -> Option<(&'static str, &'static str)> {
         crate::cli::read_only::secrets(&self.command)
     }

@@ -412,13 +412,7 @@ pub fn run_check(
             };
             (outcome, &d.cluster_read)
         }
-        Check::DeployGate => (
-            undecided(format!(
-                "no deploy-gate verdict is kept for the images of {id}: the scans domain stores none \
-                 (run `windflow scan image` or `scan report` in the pipeline and attach its output as evidence)"
-            )),
-            &d.cluster_read,
-        ),
+        Check::DeployGate => (gate_outcome(d), &d.gate_read),
         Check::ManifestScore => {
             let m = &d.manifests;
             let min = rules.min_manifest_score;
@@ -853,6 +847,69 @@ pub fn deployment(
     }
 }
 
+/// The deploy gate over the latest verdict of each image the deployment
+/// runs: a block fails it; an image never judged, judged with no verdict or
+/// judged on part of its scans leaves it undecided; all allowed passes.
+fn gate_outcome(d: &DeploymentFacts) -> Outcome {
+    let id = &d.spec.id;
+    if d.gate.is_empty() {
+        return undecided(format!("{id} names no image: nothing to judge"));
+    }
+    let mut blocked = Vec::new();
+    let mut open = Vec::new();
+    for (image, kept) in &d.gate {
+        match kept {
+            Err(e) => open.push(format!("{image}: {e}")),
+            Ok(None) => open.push(format!("{image}: never judged by the deploy gate")),
+            Ok(Some(k)) if k.decision == "blocked" => blocked.push(format!(
+                "{image} is blocked by the deploy gate ({} critical, {} high; {})",
+                k.critical, k.high, k.at
+            )),
+            Ok(Some(k)) if k.decision != "allowed" => open.push(format!(
+                "{image}: no verdict at {} (every scan failed)",
+                k.at
+            )),
+            Ok(Some(k)) if k.partial => open.push(format!(
+                "{image}: allowed at {} on part of its scans ({} failed)",
+                k.at,
+                k.failed.join(", ")
+            )),
+            Ok(Some(_)) => {}
+        }
+    }
+    if !blocked.is_empty() {
+        return fail(
+            blocked,
+            "fix or waive the findings, then scan again: `windflow scan image IMAGE`",
+        );
+    }
+    if !open.is_empty() {
+        return undecided(format!(
+            "{}; scan each image: `windflow scan image IMAGE` (or `scan report` in the pipeline)",
+            open.join("; ")
+        ));
+    }
+    let oldest = d
+        .gate
+        .iter()
+        .filter_map(|(_, k)| {
+            k.as_ref()
+                .ok()
+                .and_then(Option::as_ref)
+                .map(|k| k.at.as_str())
+        })
+        .min()
+        .unwrap_or_default();
+    pass(format!(
+        "every image allowed by the deploy gate: {} (oldest verdict {oldest})",
+        d.gate
+            .iter()
+            .map(|(i, _)| i.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -887,6 +944,8 @@ mod tests {
             secrets_read: read(),
             manifests: Default::default(),
             cluster_read: read(),
+            gate: Vec::new(),
+            gate_read: read(),
         };
         Facts {
             deployments: vec![d],
@@ -1059,5 +1118,55 @@ mod tests {
         // The empty audit log fails outright.
         let det = control_of(&r, "gdpr-art33-detection");
         assert_eq!(det.status, ControlStatus::Fail);
+    }
+
+    #[test]
+    fn the_deploy_gate_reads_the_latest_verdict_of_each_image() {
+        use crate::scans::verdicts::Kept;
+        let kept = |image: &str, decision: &str, partial: bool| Kept {
+            image: image.into(),
+            decision: decision.into(),
+            partial,
+            critical: usize::from(decision == "blocked"),
+            high: 0,
+            failed: if partial {
+                vec!["grype".into()]
+            } else {
+                Vec::new()
+            },
+            at: "2026-12-04T10:00:00Z".into(),
+            by: None,
+        };
+        let mut f = facts("personal_data = false\nphi = false\ncard_data = false");
+        let d = &mut f.deployments[0];
+        let pass_all = vec![
+            ("a:1".to_owned(), Ok(Some(kept("a:1", "allowed", false)))),
+            ("b:1".to_owned(), Ok(Some(kept("b:1", "allowed", false)))),
+        ];
+        d.gate = pass_all.clone();
+        assert!(matches!(gate_outcome(d), Outcome::Pass { .. }));
+        for (second, want) in [
+            (Ok(Some(kept("b:1", "blocked", false))), "fail"),
+            (Ok(Some(kept("b:1", "no_verdict", false))), "undecided"),
+            (Ok(Some(kept("b:1", "allowed", true))), "undecided"),
+            (Ok(None), "undecided"),
+            (Err("unreadable".to_owned()), "undecided"),
+        ] {
+            d.gate = vec![pass_all[0].clone(), ("b:1".to_owned(), second)];
+            let got = match gate_outcome(d) {
+                Outcome::Pass { .. } => "pass",
+                Outcome::Fail { issues, .. } => {
+                    assert!(issues[0].contains("b:1"), "{issues:?}");
+                    "fail"
+                }
+                Outcome::Undecided { reason } => {
+                    assert!(reason.contains("b:1"), "{reason}");
+                    "undecided"
+                }
+            };
+            assert_eq!(got, want, "{:?}", d.gate[1]);
+        }
+        d.gate = Vec::new();
+        assert!(matches!(gate_outcome(d), Outcome::Undecided { .. }));
     }
 }

@@ -61,6 +61,10 @@ pub struct DeploymentFacts {
     /// The manifests of its namespace in the cluster folder.
     pub manifests: ManifestReport,
     pub cluster_read: Read,
+    /// Each image of its services with the latest deploy-gate verdict kept
+    /// for it (`None`: never judged), or why it could not be read.
+    pub gate: Vec<(String, Result<Option<crate::scans::verdicts::Kept>, String>)>,
+    pub gate_read: Read,
 }
 
 #[derive(Clone, Debug)]
@@ -314,7 +318,16 @@ pub async fn gather(s: &Sources<'_>) -> Facts {
         };
         let manifests =
             k8s::check_objects(by_namespace.remove(&namespace_of(id)).unwrap_or_default());
+        let mut images: Vec<&str> = d.spec.services.iter().map(|s| s.image.as_str()).collect();
+        images.sort_unstable();
+        images.dedup();
+        let gate = images
+            .into_iter()
+            .map(|i| (i.to_owned(), crate::scans::verdicts::latest(&s.store, i)))
+            .collect();
         deployments.push(DeploymentFacts {
+            gate,
+            gate_read: Read::now("the deploy-gate verdicts kept in the store"),
             isolation: status::status(&plan::plan(&d.spec), &folder.state),
             spec: d.spec.clone(),
             file: d.path.clone(),

@@ -10,6 +10,7 @@ pub mod pane;
 pub mod report;
 pub mod runner;
 pub mod service;
+pub mod verdicts;
 
 pub use gate::{Decision, Policy, Run, Verdict, Waiver};
 pub use merge::{Aggregate, MergedFinding, aggregate, merge};

@@ -167,6 +167,9 @@ pub struct ScanConfig {
     pub policy_path: Option<PathBuf>,
     pub runner: RunnerConfig,
     pub audit: Audit,
+    /// Where each image's latest verdict is kept (see [`super::verdicts`]);
+    /// `None`: verdicts are shown, not kept.
+    pub store: Option<Arc<crate::store::Store>>,
 }
 
 struct State {
@@ -186,6 +189,7 @@ struct Inner {
     cancel: watch::Sender<bool>,
     policy_path: Option<PathBuf>,
     audit: Audit,
+    store: Option<Arc<crate::store::Store>>,
 }
 
 fn send(events: &Events, ev: ScanEvent) {
@@ -206,6 +210,7 @@ pub fn console(ctx: &crate::domains::ConsoleCtx) -> crate::domains::Started {
             policy_path: Some(ctx.data_dir.join("scans").join("policy.toml")),
             runner: RunnerConfig::default(),
             audit: ctx.audit.clone(),
+            store: (!ctx.demo).then(|| ctx.store.clone()),
         },
         Events::new(ctx.events.clone(), tx),
     );
@@ -241,6 +246,7 @@ pub fn spawn(config: ScanConfig, events: Events) -> ScanHandle {
         cancel,
         policy_path: config.policy_path,
         audit: config.audit,
+        store: config.store,
     });
     let health_inner = inner.clone();
     tokio::spawn(async move {
@@ -344,19 +350,26 @@ impl Inner {
 
     async fn judge(&self, group: u64, findings: Vec<Finding>, runs: Vec<Run>) {
         let today = chrono::Utc::now().date_naive();
-        let ev = {
+        let (ev, kept) = {
             let mut s = self.state.lock().expect("scan state");
             s.groups.insert(group, (findings.clone(), runs.clone()));
             let merged = merge(findings);
             let counts = aggregate(&merged).counts;
             let verdict = gate::judge(&merged, &runs, &s.policy, today);
-            ScanEvent::Verdict {
+            let kept = super::verdicts::per_image(&merged, &runs, &s.policy, today, None);
+            let ev = ScanEvent::Verdict {
                 group,
                 findings: Arc::new(merged),
                 counts,
                 verdict,
-            }
+            };
+            (ev, kept)
         };
+        if let Some(store) = &self.store
+            && let Err(e) = super::verdicts::record(store, &self.audit, &kept)
+        {
+            activity(&self.events, NAME, Level::Error, e).await;
+        }
         if let ScanEvent::Verdict { verdict, .. } = &ev {
             let level = match verdict.decision {
                 Decision::Allowed if !verdict.partial() => Level::Info,

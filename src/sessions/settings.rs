@@ -206,7 +206,10 @@ pub fn redis(
             let value = env(&var).filter(|v| !v.is_empty()).ok_or_else(|| {
                 format!("{} names {var}, which is not set", at("redis_password_env"))
             })?;
-            Some((Zeroizing::new(value), format!("{var} ({})", at("redis_password_env"))))
+            Some((
+                Zeroizing::new(value),
+                format!("{var} ({})", at("redis_password_env")),
+            ))
         }
         (None, None) => None,
     };
@@ -377,7 +380,8 @@ fn certs(pem: &[u8]) -> Vec<rustls::pki_types::CertificateDer<'static>> {
 
 /// Reads a private key file, refusing one open to group or others.
 fn read_private(f: &FileSetting, what: &str) -> Result<Zeroizing<Vec<u8>>> {
-    let cannot = |e: std::io::Error| SessionError::Input(format!("{}: cannot read {what}: {e}", f.named()));
+    let cannot =
+        |e: std::io::Error| SessionError::Input(format!("{}: cannot read {what}: {e}", f.named()));
     let mut file = std::fs::File::open(&f.path).map_err(cannot)?;
     if let Some(mode) = crate::fsutil::exposed_mode(&file).map_err(cannot)? {
         return Err(SessionError::Input(format!(

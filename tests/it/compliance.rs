@@ -180,7 +180,8 @@ fn compliance_checks_read_rotated_secrets_missing_egress_deny_and_an_operator_wi
         gate["needs"]
             .as_str()
             .unwrap()
-            .contains("no deploy-gate verdict")
+            .contains("registry.example/shop/api:1.0: never judged by the deploy gate"),
+        "{gate}"
     );
     assert!(
         v["recommendations"]
@@ -498,4 +499,71 @@ fn compliance_pane_shows_the_matrix_drills_down_and_jumps_to_the_pane_that_fixes
     crate::console::typed(&mut app, "F");
     assert_eq!(app.pane().id(), "isolation");
     assert_eq!(app.pane().filter().map(|f| f.text.as_str()), Some("^shop "));
+}
+
+/// A Trivy report of `image` with one finding of `severity` (none: clean).
+fn trivy_report(dir: &Path, image: &str, severity: Option<&str>) -> PathBuf {
+    let vulns = match severity {
+        None => serde_json::json!([]),
+        Some(sev) => serde_json::json!([{
+            "VulnerabilityID": "CVE-2024-0001",
+            "PkgName": "openssl",
+            "InstalledVersion": "3.0.1",
+            "FixedVersion": "3.0.2",
+            "Severity": sev,
+            "Title": "a flaw"
+        }]),
+    };
+    let report = serde_json::json!({
+        "SchemaVersion": 2,
+        "ArtifactName": image,
+        "ArtifactType": "container_image",
+        "Results": [{"Target": format!("{image} (debian 12)"), "Class": "os-pkgs", "Type": "debian", "Vulnerabilities": vulns}]
+    });
+    let path = dir.join(format!("trivy-{}.json", severity.unwrap_or("clean")));
+    std::fs::write(&path, report.to_string()).unwrap();
+    path
+}
+
+#[test]
+fn the_deploy_gate_control_reads_the_verdict_kept_for_each_image() {
+    let env = CliEnv::new().acting_as("alice");
+    let (specs, cluster) = world(&env, true);
+    let image = "registry.example/shop/api:1.0";
+    let gate = |env: &CliEnv| {
+        let v = check(env, &specs, &cluster, 3);
+        control(&v, "PCI DSS", "pci-6.3-vulnerabilities").clone()
+    };
+    // Blocked: the control fails and names the image.
+    let blocked = trivy_report(env.root.path(), image, Some("CRITICAL"));
+    let out = env.run(&["scan", "report", blocked.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(3));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["kept"], serde_json::json!([image]), "{v}");
+    let c = gate(&env);
+    assert_eq!(c["status"], "fail", "{c}");
+    assert!(
+        c["issues"][0]
+            .as_str()
+            .unwrap()
+            .contains("is blocked by the deploy gate"),
+        "{c}"
+    );
+    // Clean now: the latest verdict allows it.
+    let clean = trivy_report(env.root.path(), image, None);
+    env.expect(&["scan", "report", clean.to_str().unwrap()], 0);
+    let c = gate(&env);
+    assert_eq!(c["status"], "pass", "{c}");
+    // Each verdict is an audit event.
+    let events = env.run(&["audit", "tail", "--type", "deploy_gate_verdict", "--json"]);
+    let text = String::from_utf8_lossy(&events.stdout).into_owned();
+    assert!(
+        text.contains("\"blocked\"") && text.contains("\"allowed\""),
+        "{text}"
+    );
+    // Read-only judges but keeps nothing, and says so.
+    let out = env.run(&["--read-only", "scan", "report", blocked.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("verdict not kept: read-only"));
+    assert_eq!(gate(&env)["status"], "pass");
 }

@@ -23,7 +23,11 @@ fn stderr_of(env: &CliEnv, args: &[&str], code: i32) -> String {
 #[test]
 fn a_typo_in_any_table_stops_every_command_naming_file_line_and_key() {
     let cases = [
-        ("sessions", "redis_ur = \"redis://127.0.0.1:6379\"", "redis_url"),
+        (
+            "sessions",
+            "redis_ur = \"redis://127.0.0.1:6379\"",
+            "redis_url",
+        ),
         ("secrets", "backnd = \"vault\"", "backend"),
         ("audit", "tail_capasity = 10", "tail_capacity"),
         ("isolation", "kube_config = \"k\"", "kubeconfig"),
@@ -54,11 +58,10 @@ fn private(path: &Path, text: &str) {
 }
 
 fn db_size(redis: &RedisServer, password: &str) -> i64 {
-    let url = redis.url().replace("redis://", &format!("redis://:{password}@"));
-    let mut c = redis::Client::open(url)
-        .unwrap()
-        .get_connection()
-        .unwrap();
+    let url = redis
+        .url()
+        .replace("redis://", &format!("redis://:{password}@"));
+    let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
     redis::cmd("DBSIZE").query(&mut c).unwrap()
 }
 
@@ -91,7 +94,10 @@ fn sessions_redis_url_and_its_password_come_from_the_file_env_and_flags_in_that_
     // The file's Redis is used, with the password from the private file.
     assert_eq!(db_size(&redis, "pw-4711"), 0);
     env.json_code(&create, 0);
-    assert!(db_size(&redis, "pw-4711") > 0, "the session is not in Redis");
+    assert!(
+        db_size(&redis, "pw-4711") > 0,
+        "the session is not in Redis"
+    );
     let listed = env.json_code(&["sessions", "list", "--json"], 0);
     assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
 
@@ -102,14 +108,32 @@ fn sessions_redis_url_and_its_password_come_from_the_file_env_and_flags_in_that_
     let shown: serde_json::Value = serde_json::from_str(&text).unwrap();
     let s = &shown["backends"]["sessions"];
     assert_eq!(s["backend"], "redis", "{shown}");
-    assert!(s["url"].as_str().unwrap().contains(":****@127.0.0.1"), "{s}");
-    assert!(s["url_from"].as_str().unwrap().ends_with("[sessions] redis_url"), "{s}");
-    assert!(s["password_from"].as_str().unwrap().contains("redis_password_file"), "{s}");
+    assert!(
+        s["url"].as_str().unwrap().contains(":****@127.0.0.1"),
+        "{s}"
+    );
+    assert!(
+        s["url_from"]
+            .as_str()
+            .unwrap()
+            .ends_with("[sessions] redis_url"),
+        "{s}"
+    );
+    assert!(
+        s["password_from"]
+            .as_str()
+            .unwrap()
+            .contains("redis_password_file"),
+        "{s}"
+    );
 
     // A password file others may read is refused, naming it and the fix.
     std::fs::set_permissions(&pass, std::fs::Permissions::from_mode(0o644)).unwrap();
     let err = stderr_of(&env, &["sessions", "list"], 2);
-    assert!(err.contains("redis.pass") && err.contains("chmod 600"), "{err}");
+    assert!(
+        err.contains("redis.pass") && err.contains("chmod 600"),
+        "{err}"
+    );
     assert!(err.contains("[sessions] redis_password_file"), "{err}");
     std::fs::set_permissions(&pass, std::fs::Permissions::from_mode(0o600)).unwrap();
 
@@ -128,10 +152,16 @@ fn sessions_redis_url_and_its_password_come_from_the_file_env_and_flags_in_that_
         .with_var("WINDFLOW_REDIS_URL", dead);
     let out = by_flag.run(&["--redis-url", &redis.url(), "config", "show", "--json"]);
     let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(shown["backends"]["sessions"]["url_from"], "--redis-url", "{shown}");
+    assert_eq!(
+        shown["backends"]["sessions"]["url_from"], "--redis-url",
+        "{shown}"
+    );
     let out = by_flag.run(&["config", "show", "--json"]);
     let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(shown["backends"]["sessions"]["url_from"], "WINDFLOW_REDIS_URL", "{shown}");
+    assert_eq!(
+        shown["backends"]["sessions"]["url_from"], "WINDFLOW_REDIS_URL",
+        "{shown}"
+    );
 }
 
 #[test]
@@ -148,17 +178,26 @@ fn sessions_redis_password_env_names_a_variable_and_the_file_holds_no_password()
     let env = env.with_var("WINDFLOW_CONFIG", path.to_str().unwrap());
     // Unset: named.
     let err = stderr_of(&env, &["sessions", "list"], 2);
-    assert!(err.contains("WF_TEST_REDIS_PW") && err.contains("not set"), "{err}");
+    assert!(
+        err.contains("WF_TEST_REDIS_PW") && err.contains("not set"),
+        "{err}"
+    );
     let with = env.with_var("WF_TEST_REDIS_PW", "pw-0815");
     let listed = with.json_code(&["sessions", "list", "--json"], 0);
     assert_eq!(listed, serde_json::json!([]));
     let shown = String::from_utf8_lossy(&with.run(&["config", "show"]).stdout).into_owned();
-    assert!(!shown.contains("pw-0815") && shown.contains("WF_TEST_REDIS_PW"), "{shown}");
+    assert!(
+        !shown.contains("pw-0815") && shown.contains("WF_TEST_REDIS_PW"),
+        "{shown}"
+    );
 
     // A password written into the file's URL is refused, naming the key.
     let url = redis.url().replace("redis://", "redis://:pw-0815@");
     std::fs::write(&path, format!("[sessions]\nredis_url = \"{url}\"\n")).unwrap();
     let err = stderr_of(&with, &["sessions", "list"], 2);
-    assert!(err.contains("[sessions] redis_url") && err.contains("redis_password_file"), "{err}");
+    assert!(
+        err.contains("[sessions] redis_url") && err.contains("redis_password_file"),
+        "{err}"
+    );
     assert!(!err.contains("pw-0815"), "{err}");
 }

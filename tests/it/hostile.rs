@@ -669,6 +669,7 @@ async fn scans_pane_shows_hostile_report_and_manifest_names_escaped() {
             policy_path: Some(dir.path().join("p.toml")),
             runner: Default::default(),
             audit: windflow::audit::Audit::discard(),
+            store: None,
         },
         sink,
     );

@@ -1486,6 +1486,7 @@ mod pane {
                     ..RunnerConfig::default()
                 },
                 audit: Audit::discard(),
+                store: None,
             },
             sink,
         );
@@ -1720,6 +1721,7 @@ mod pane {
                     ..RunnerConfig::default()
                 },
                 audit: Audit::discard(),
+                store: None,
             },
             sink,
         );
