@@ -37,6 +37,8 @@ use crate::store::Store;
 /// Event types are outside text (any script may record any): beyond this
 /// many, new types are counted under `type="other"`.
 const MAX_TYPES: usize = 500;
+/// At most this many drifting deployments are tracked (the gauge stops there).
+const MAX_DRIFTING: usize = 10_000;
 
 /// The agent's metrics and what they are read from.
 pub struct Metrics {
@@ -45,6 +47,13 @@ pub struct Metrics {
     types_seen: Mutex<HashSet<String>>,
     rotations: IntCounterVec,
     hijacks: IntCounter,
+    sessions: IntCounterVec,
+    verdicts: IntCounterVec,
+    anomalies: IntCounterVec,
+    drifts: IntCounter,
+    drifting: IntGauge,
+    /// The deployments drifting now (from the drift events seen).
+    drifting_now: Mutex<std::collections::BTreeSet<String>>,
     owed: IntGaugeVec,
     retrying: IntGaugeVec,
     sent: IntCounterVec,
@@ -94,6 +103,31 @@ impl Metrics {
                 "Session hijack attempts recorded",
             ))
             .expect("a valid metric"),
+            sessions: counters(
+                "session_events_total",
+                "Session lifecycle events: created, revoked (one or all of a user's), envelope refused",
+                &["kind"],
+            ),
+            verdicts: counters(
+                "deploy_gate_verdicts_total",
+                "Deploy-gate verdicts kept, by decision (allowed, blocked, no_verdict) and whether partial",
+                &["decision", "partial"],
+            ),
+            anomalies: counters(
+                "anomalies_detected_total",
+                "Anomalies detected, by kind (login, api, deployment)",
+                &["kind"],
+            ),
+            drifts: IntCounter::with_opts(opts(
+                "isolation_drift_events_total",
+                "Isolation drifts found (appeared or changed)",
+            ))
+            .expect("a valid metric"),
+            drifting: gauge(
+                "isolation_drifting_deployments",
+                "Deployments whose namespace drifts from their plan, as the drift events since the agent started say",
+            ),
+            drifting_now: Mutex::default(),
             owed: gauges(
                 "alerts_owed",
                 "Alerts waiting for delivery, by channel",
@@ -136,10 +170,15 @@ impl Metrics {
             data_dir,
             channels,
         };
-        let all: [Box<dyn prometheus::core::Collector>; 11] = [
+        let all: [Box<dyn prometheus::core::Collector>; 16] = [
             Box::new(m.events.clone()),
             Box::new(m.rotations.clone()),
             Box::new(m.hijacks.clone()),
+            Box::new(m.sessions.clone()),
+            Box::new(m.verdicts.clone()),
+            Box::new(m.anomalies.clone()),
+            Box::new(m.drifts.clone()),
+            Box::new(m.drifting.clone()),
             Box::new(m.owed.clone()),
             Box::new(m.retrying.clone()),
             Box::new(m.sent.clone()),
@@ -180,8 +219,54 @@ impl Metrics {
         if let Some(o) = outcome {
             self.rotations.with_label_values(&[o]).inc();
         }
-        if ev.event_type == "session_hijack_attempt" {
-            self.hijacks.inc();
+        self.count_domain_event(ev);
+    }
+
+    /// The domains' counters: sessions, deploy-gate verdicts, anomalies,
+    /// isolation drift.
+    fn count_domain_event(&self, ev: &SecurityEvent) {
+        let field = |k: &str| ev.details.get(k).and_then(|v| v.as_str());
+        match ev.event_type.as_str() {
+            "session_hijack_attempt" => self.hijacks.inc(),
+            "session_created" => self.sessions.with_label_values(&["created"]).inc(),
+            "session_revoked" => self.sessions.with_label_values(&["revoked"]).inc(),
+            "sessions_revoked_user" => self.sessions.with_label_values(&["revoked_user"]).inc(),
+            "session_envelope_refused" => {
+                self.sessions.with_label_values(&["envelope_refused"]).inc()
+            }
+            crate::scans::verdicts::EVENT => {
+                // Labels from a fixed set: the event's text is not trusted.
+                let decision = match field("decision") {
+                    Some(d @ ("allowed" | "blocked" | "no_verdict")) => d,
+                    _ => "other",
+                };
+                let partial = ev.details.get("partial").and_then(|v| v.as_bool()) == Some(true);
+                self.verdicts
+                    .with_label_values(&[decision, if partial { "true" } else { "false" }])
+                    .inc();
+            }
+            "isolation_drift" | "isolation_drift_resolved" => {
+                let mut now = self.drifting_now.lock().unwrap_or_else(|p| p.into_inner());
+                let deployment = field("deployment").unwrap_or("unknown").to_owned();
+                if ev.event_type == "isolation_drift" {
+                    self.drifts.inc();
+                    if now.len() < MAX_DRIFTING {
+                        now.insert(deployment);
+                    }
+                } else {
+                    now.remove(&deployment);
+                }
+                self.drifting.set(now.len() as i64);
+            }
+            t => {
+                if let Some(kind) = t.strip_suffix("_anomaly_detected") {
+                    let kind = match kind {
+                        "login" | "api" | "deployment" => kind,
+                        _ => "other",
+                    };
+                    self.anomalies.with_label_values(&[kind]).inc();
+                }
+            }
         }
     }
 

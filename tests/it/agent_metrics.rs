@@ -143,6 +143,61 @@ fn the_metrics_page_passes_promtool_and_moves_with_events_and_alerts() {
 }
 
 #[test]
+fn domain_counters_move_with_verdicts_sessions_anomalies_and_drift() {
+    let env = CliEnv::new().recording_as("ops");
+    env.expect(&["audit", "log", "--type", "warmup"], 0);
+    let agent = Agent::start(&env);
+    let log = |kind: &str, details: &str| {
+        env.expect(&["audit", "log", "--type", kind, "--details", details], 0);
+    };
+    log(
+        "deploy_gate_verdict",
+        r#"{"decision":"blocked","partial":false}"#,
+    );
+    log(
+        "deploy_gate_verdict",
+        r#"{"decision":"allowed","partial":true}"#,
+    );
+    // Text from outside never becomes a label.
+    log(
+        "deploy_gate_verdict",
+        r#"{"decision":"evil\"} 1\nx{","partial":false}"#,
+    );
+    log("session_created", "{}");
+    log("sessions_revoked_user", "{}");
+    log("login_anomaly_detected", "{}");
+    log("isolation_drift", r#"{"deployment":"shop"}"#);
+    log("isolation_drift", r#"{"deployment":"pay"}"#);
+    log("isolation_drift", r#"{"deployment":"shop"}"#);
+    log("isolation_drift_resolved", r#"{"deployment":"pay"}"#);
+    agent.wait("the drift counted", |a| {
+        a.sample("windflow_isolation_drift_events_total") == 3.0
+    });
+    let blocked = r#"windflow_deploy_gate_verdicts_total{decision="blocked",partial="false"}"#;
+    assert_eq!(agent.sample(blocked), 1.0);
+    let partial = r#"windflow_deploy_gate_verdicts_total{decision="allowed",partial="true"}"#;
+    assert_eq!(agent.sample(partial), 1.0);
+    let other = r#"windflow_deploy_gate_verdicts_total{decision="other",partial="false"}"#;
+    assert_eq!(agent.sample(other), 1.0);
+    assert_eq!(
+        agent.sample(r#"windflow_session_events_total{kind="created"}"#),
+        1.0
+    );
+    assert_eq!(
+        agent.sample(r#"windflow_session_events_total{kind="revoked_user"}"#),
+        1.0
+    );
+    assert_eq!(
+        agent.sample(r#"windflow_anomalies_detected_total{kind="login"}"#),
+        1.0
+    );
+    // shop still drifts, pay was resolved.
+    assert_eq!(agent.sample("windflow_isolation_drifting_deployments"), 1.0);
+    let (_, page) = agent.get("/metrics");
+    promtool_check(&page);
+}
+
+#[test]
 fn a_taken_metrics_address_is_bad_input_naming_it() {
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = busy.local_addr().unwrap().to_string();
