@@ -373,3 +373,50 @@ async fn the_console_silences_and_the_pane_shows_the_alert_silenced() {
     app.run_command("silence user=bob forever x", &mut out);
     assert!(!matches!(app.mode, Mode::Confirm(_)) && out.is_empty());
 }
+
+/// The real console in a terminal: the Audit pane's Alertmanager view shows
+/// the alert, `M` pre-fills `:silence` with its labels, the silence is made
+/// (confirmed, as the signed-in operator) and the view shows it silenced.
+#[test]
+fn a_silence_made_in_the_console_shows_the_alert_silenced() {
+    use std::time::Duration;
+    const T: Duration = Duration::from_secs(30);
+    let am = am::start(&["alertname"]);
+    let env = CliEnv::new()
+        .with_var("WINDFLOW_ALERT_ALERTMANAGER_URL", &am.url())
+        .acting_as("ops");
+    env.expect(
+        &[
+            "audit",
+            "log",
+            "--type",
+            "mfa_lockout",
+            "--user",
+            "mallory",
+            "--severity",
+            "critical",
+        ],
+        0,
+    );
+    am.wait_for_alert("user", "mallory");
+    let mut pty = env.signed_in_console("alice", 200, 40);
+    let wait = |pty: &crate::support::pty::Pty, text: &str| {
+        pty.wait_for(text, T)
+            .unwrap_or_else(|e| panic!("{e}\n{}", pty.screen_text()))
+    };
+    pty.keys(":pane audit\r");
+    pty.keys("A");
+    wait(&pty, "mallory");
+    pty.keys("M");
+    wait(&pty, "silence alertname=mfa_lockout user=mallory 2h");
+    pty.keys("drill CHG-3\r");
+    wait(&pty, "until the silence ends");
+    pty.keys("y");
+    wait(&pty, "SILENCES (1)");
+    wait(&pty, "silenced");
+    let listed = env.json(&["alerts", "silences", "--json"]);
+    assert_eq!(listed[0]["createdBy"], "alice", "{listed}");
+    assert_eq!(listed[0]["comment"], "drill CHG-3");
+    let id = listed[0]["id"].as_str().unwrap();
+    wait(&pty, &format!("by {id}"));
+}
