@@ -236,10 +236,9 @@ impl Metrics {
             }
             crate::scans::verdicts::EVENT => {
                 // Labels from a fixed set: the event's text is not trusted.
-                let decision = match field("decision") {
-                    Some(d @ ("allowed" | "blocked" | "no_verdict")) => d,
-                    _ => "other",
-                };
+                let decision = field("decision")
+                    .filter(|d| ["allowed", "blocked", "no_verdict"].contains(d))
+                    .unwrap_or("other");
                 let partial = ev.details.get("partial").and_then(|v| v.as_bool()) == Some(true);
                 self.verdicts
                     .with_label_values(&[decision, if partial { "true" } else { "false" }])

@@ -298,7 +298,7 @@ fn run_cmd(
         } => {
             let link = records::check_link(&link).map_err(CliError::Usage)?;
             let note = records::check_text("--note", &note).map_err(CliError::Usage)?;
-            let secs = duration("--expires", &expires, 1095)?;
+            let secs = duration("--expires", &expires, records::EVIDENCE_MAX_DAYS)?;
             known_control(config, &deployments, &id, &control)?;
             let by = crate::cli::secrets::authorize(config, "compliance.evidence", &step_up)?;
             let t = now();
@@ -312,13 +312,8 @@ fn run_cmd(
                 expires_at: t + secs,
             };
             let store = Store::open(&config.paths.data_dir)?;
-            records::put_evidence(&store, &e)?;
-            audited(
-                config,
-                "compliance_evidence_added",
-                &e.by,
-                json!({"deployment": e.deployment, "control": e.control, "link": e.link, "expires_at": crate::compliance::eval::rfc3339(e.expires_at)}),
-            )?;
+            let audit = crate::cli::audit::cli_audit(config)?;
+            records::add_evidence(&store, &audit, &e).map_err(failure)?;
             done(
                 json,
                 &json!({"evidence": e}),
@@ -343,7 +338,7 @@ fn run_cmd(
             json,
         } => {
             let reason = records::check_text("--reason", &reason).map_err(CliError::Usage)?;
-            let secs = duration("--expires", &expires, 365)?;
+            let secs = duration("--expires", &expires, records::WAIVER_MAX_DAYS)?;
             known_control(config, &deployments, &id, &control)?;
             let by = crate::cli::secrets::authorize(config, "compliance.waive", &step_up)?;
             let t = now();
@@ -356,13 +351,8 @@ fn run_cmd(
                 expires_at: t + secs,
             };
             let store = Store::open(&config.paths.data_dir)?;
-            records::put_waiver(&store, &w)?;
-            audited(
-                config,
-                "compliance_waiver_granted",
-                &w.by,
-                json!({"deployment": w.deployment, "control": w.control, "reason": w.reason, "expires_at": crate::compliance::eval::rfc3339(w.expires_at)}),
-            )?;
+            let audit = crate::cli::audit::cli_audit(config)?;
+            records::add_waiver(&store, &audit, &w).map_err(failure)?;
             done(
                 json,
                 &json!({"waiver": w}),
@@ -386,16 +376,12 @@ fn done(json: bool, v: &serde_json::Value, line: &str) -> Result<ExitCode, CliEr
     Ok(ExitCode::SUCCESS)
 }
 
-/// `90d` to seconds: more than nothing, at most `max_days`.
 fn duration(flag: &str, text: &str, max_days: i64) -> Result<i64, CliError> {
-    let secs = crate::secrets::model::parse_duration(text)
-        .map_err(|e| CliError::Usage(format!("{flag} `{text}`: {e}")))?;
-    if secs <= 0 || secs > max_days * 86_400 {
-        return Err(CliError::Usage(format!(
-            "{flag} `{text}`: more than nothing and at most {max_days}d"
-        )));
-    }
-    Ok(secs)
+    records::lifetime(flag, text, max_days).map_err(CliError::Usage)
+}
+
+fn failure(e: String) -> CliError {
+    CliError::Failure(anyhow::anyhow!(e))
 }
 
 /// The deployment exists and the control is one of a framework's.
@@ -419,22 +405,6 @@ fn known_control(
     Err(CliError::Usage(format!(
         "no control `{control}` in the frameworks (`windflow compliance check {id}` lists them)"
     )))
-}
-
-fn audited(
-    config: &Config,
-    event: &str,
-    by: &str,
-    details: serde_json::Value,
-) -> Result<(), CliError> {
-    crate::cli::audit::cli_audit(config)?
-        .emit(event, Some(by), details)
-        .map(drop)
-        .map_err(|e| {
-            CliError::Failure(anyhow::anyhow!(
-                "stored, but the audit event {event} was not recorded: {e}"
-            ))
-        })
 }
 
 fn list(config: &Config, id: Option<&str>, json: bool) -> Result<ExitCode, CliError> {

@@ -3,7 +3,9 @@
 //! selected one's issues, what its checks read, its evidence and waiver;
 //! `fix` jumps to the pane where a failing control is fixed (Secrets,
 //! Isolation, Operators, Audit, Scans, Sessions), showing the deployment
-//! or the operator there.
+//! or the operator there; `evidence` and `waive` open `:evidence` and
+//! `:waive` pre-filled with the selected control (confirmed, with the role
+//! and step-up the CLI asks for).
 
 use std::sync::Arc;
 
@@ -15,7 +17,7 @@ use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
 use super::eval::{ControlResult, ControlStatus, DeploymentResult, FrameworkStatus, Outcome};
 use super::service::{ComplianceEvent, ComplianceRequest};
 use crate::console::actions::{ActionDef, name};
-use crate::console::app::Request;
+use crate::console::app::{ConfirmSpec, Request};
 use crate::console::filter::{self, Filter};
 use crate::console::panes::{Effect, ListView, Pane, RenderCtx, Shared};
 use crate::console::theme::{Role, Theme};
@@ -25,6 +27,8 @@ use crate::service::DomainRx;
 pub const ID: &str = super::service::NAME;
 const REFRESH: &str = "refresh";
 const FIX: &str = "fix";
+const EVIDENCE: &str = "evidence";
+const WAIVE: &str = "waive";
 
 #[derive(Default)]
 pub struct CompliancePane {
@@ -411,6 +415,85 @@ fn detail_lines(c: &ControlResult, t: &Theme) -> Vec<Line<'static>> {
     lines
 }
 
+impl CompliancePane {
+    /// The deployment and control selected in the drill-down.
+    fn selected_control(&self) -> Option<(String, String)> {
+        let (r, (_, list)) = (self.opened()?, self.open.as_ref()?);
+        let (_, c) = Self::items(r).into_iter().nth(list.selected)?;
+        Some((r.deployment.clone(), c.id.clone()))
+    }
+}
+
+/// The words of `:evidence` / `:waive`: deployment, control, lifetime, rest.
+fn words<'a>(arg: &'a str, usage: &str) -> Result<(&'a str, &'a str, &'a str, String), String> {
+    let w: Vec<&str> = arg.split_whitespace().collect();
+    match w.as_slice() {
+        [deployment, control, lasts, rest @ ..] if !rest.is_empty() => {
+            Ok((deployment, control, lasts, rest.join(" ")))
+        }
+        _ => Err(format!("{usage}: too few words")),
+    }
+}
+
+/// `:evidence DEPLOYMENT CONTROL LIFETIME LINK NOTE...`
+fn evidence_spec(arg: &str) -> Result<ConfirmSpec, String> {
+    const USAGE: &str = "`:evidence DEPLOYMENT CONTROL 90d LINK NOTE` (the control selected: e)";
+    let (deployment, control, lasts, rest) = words(arg, USAGE)?;
+    let (link, note) = rest.split_once(' ').unwrap_or((rest.as_str(), ""));
+    let link = super::records::check_link(link).map_err(|e| format!("{USAGE}: {e}"))?;
+    let note = super::records::check_text("the note", note).map_err(|e| format!("{USAGE}: {e}"))?;
+    let secs = super::records::lifetime("the lifetime", lasts, super::records::EVIDENCE_MAX_DAYS)?;
+    let (d, c) = (clean_line(deployment), clean_line(control));
+    Ok(ConfirmSpec {
+        title: format!("Evidence for {c} of {d}, for {lasts}?"),
+        body: format!(
+            "The control counts as satisfied until the evidence expires. Link: {}. Note: {}",
+            clean_line(&link),
+            clean_line(&note)
+        ),
+        typed: None,
+        action: EVIDENCE,
+        pending: format!("recording evidence for {c} of {d}"),
+        guard: Some("compliance.evidence"),
+        then: vec![Request::domain(ComplianceRequest::AddEvidence {
+            deployment: deployment.to_owned(),
+            control: control.to_owned(),
+            link,
+            note,
+            lasts: secs,
+            by: None,
+        })],
+    })
+}
+
+/// `:waive DEPLOYMENT CONTROL LIFETIME REASON...`
+fn waive_spec(arg: &str) -> Result<ConfirmSpec, String> {
+    const USAGE: &str = "`:waive DEPLOYMENT CONTROL 30d REASON` (the control selected: w)";
+    let (deployment, control, lasts, reason) = words(arg, USAGE)?;
+    let reason =
+        super::records::check_text("the reason", &reason).map_err(|e| format!("{USAGE}: {e}"))?;
+    let secs = super::records::lifetime("the lifetime", lasts, super::records::WAIVER_MAX_DAYS)?;
+    let (d, c) = (clean_line(deployment), clean_line(control));
+    Ok(ConfirmSpec {
+        title: format!("Waive {c} of {d} for {lasts}?"),
+        body: format!(
+            "A failing control counts as accepted until the waiver expires. Reason: {}",
+            clean_line(&reason)
+        ),
+        typed: None,
+        action: WAIVE,
+        pending: format!("waiving {c} of {d}"),
+        guard: Some("compliance.waive"),
+        then: vec![Request::domain(ComplianceRequest::Waive {
+            deployment: deployment.to_owned(),
+            control: control.to_owned(),
+            reason,
+            lasts: secs,
+            by: None,
+        })],
+    })
+}
+
 impl Pane for CompliancePane {
     fn id(&self) -> &'static str {
         ID
@@ -429,6 +512,13 @@ impl Pane for CompliancePane {
             )
             .hint(),
             ActionDef::new(ID, FIX, "Go to the pane that fixes the selected control").hint(),
+            ActionDef::new(
+                ID,
+                EVIDENCE,
+                "Evidence for the selected control: :evidence pre-filled",
+            )
+            .hint(),
+            ActionDef::new(ID, WAIVE, "Waive the selected control: :waive pre-filled").hint(),
         ]
     }
 
@@ -442,6 +532,21 @@ impl Pane for CompliancePane {
                 match self.fix_target() {
                     Ok((pane, item)) => effects.push(Effect::Show { pane, item }),
                     Err(why) => effects.push(Effect::Notify(crate::service::Level::Info, why)),
+                }
+                false
+            }
+            EVIDENCE | WAIVE => {
+                match self.selected_control() {
+                    Some((deployment, control)) if action == EVIDENCE => effects.push(
+                        Effect::Palette(format!("evidence {deployment} {control} 90d https://")),
+                    ),
+                    Some((deployment, control)) => effects.push(Effect::Palette(format!(
+                        "waive {deployment} {control} 30d "
+                    ))),
+                    None => effects.push(Effect::Notify(
+                        crate::service::Level::Info,
+                        "open a deployment (Enter) and select a control first".into(),
+                    )),
                 }
                 false
             }
@@ -472,6 +577,19 @@ impl Pane for CompliancePane {
 
     fn back(&mut self) -> bool {
         self.open.take().is_some()
+    }
+
+    fn command(&mut self, name: &str, arg: &str, effects: &mut Vec<Effect>) -> bool {
+        let spec = match name {
+            "evidence" => evidence_spec(arg),
+            "waive" => waive_spec(arg),
+            _ => return false,
+        };
+        match spec {
+            Ok(spec) => effects.push(Effect::Confirm(spec)),
+            Err(e) => effects.push(Effect::Notify(crate::service::Level::Warn, e)),
+        }
+        true
     }
 
     fn poll(&mut self, _effects: &mut Vec<Effect>) -> bool {

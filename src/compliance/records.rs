@@ -93,6 +93,60 @@ pub fn put_waiver(store: &Store, w: &Waiver) -> Result<(), StoreError> {
     store.put(NS, &key("waiver", &w.deployment, &w.control), &bytes)
 }
 
+/// Keeps `e` and records `compliance_evidence_added` under its author.
+pub fn add_evidence(
+    store: &Store,
+    audit: &crate::audit::Audit,
+    e: &Evidence,
+) -> Result<(), String> {
+    put_evidence(store, e).map_err(|err| format!("evidence not stored: {err}"))?;
+    audited(
+        audit,
+        "compliance_evidence_added",
+        &e.by,
+        serde_json::json!({"deployment": e.deployment, "control": e.control, "link": e.link, "expires_at": super::eval::rfc3339(e.expires_at)}),
+    )
+}
+
+/// Keeps `w` and records `compliance_waiver_granted` under its author.
+pub fn add_waiver(store: &Store, audit: &crate::audit::Audit, w: &Waiver) -> Result<(), String> {
+    put_waiver(store, w).map_err(|err| format!("waiver not stored: {err}"))?;
+    audited(
+        audit,
+        "compliance_waiver_granted",
+        &w.by,
+        serde_json::json!({"deployment": w.deployment, "control": w.control, "reason": w.reason, "expires_at": super::eval::rfc3339(w.expires_at)}),
+    )
+}
+
+fn audited(
+    audit: &crate::audit::Audit,
+    event: &str,
+    by: &str,
+    details: serde_json::Value,
+) -> Result<(), String> {
+    audit
+        .emit(event, Some(by), details)
+        .map(drop)
+        .map_err(|e| format!("stored, but the audit event {event} was not recorded: {e}"))
+}
+
+/// How long evidence and a waiver may last at most, in days.
+pub const EVIDENCE_MAX_DAYS: i64 = 1095;
+pub const WAIVER_MAX_DAYS: i64 = 365;
+
+/// `90d` to seconds: more than nothing, at most `max_days`.
+pub fn lifetime(what: &str, text: &str, max_days: i64) -> Result<i64, String> {
+    let secs =
+        crate::secrets::model::parse_duration(text).map_err(|e| format!("{what} `{text}`: {e}"))?;
+    if secs <= 0 || secs > max_days * 86_400 {
+        return Err(format!(
+            "{what} `{text}`: more than nothing and at most {max_days}d"
+        ));
+    }
+    Ok(secs)
+}
+
 /// A note, a link or a reason: one line of text, not empty, not huge.
 pub fn check_text(what: &str, s: &str) -> Result<String, String> {
     let t = s.trim();

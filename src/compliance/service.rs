@@ -1,6 +1,8 @@
 //! The compliance service of a console: every half minute (and on request)
 //! it gathers the facts, checks every deployment against the frameworks and
-//! sends the pane the results; its health says what it could not read.
+//! sends the pane the results; its health says what it could not read. It
+//! also keeps evidence and waivers given from the pane (as the CLI does),
+//! then checks again.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -33,6 +35,24 @@ pub type Events = crate::service::Sink<ComplianceEvent>;
 pub enum ComplianceRequest {
     /// Gather the facts and check now.
     Refresh,
+    /// Evidence for a manual control, by the acting operator.
+    AddEvidence {
+        deployment: String,
+        control: String,
+        link: String,
+        note: String,
+        /// Seconds until it expires.
+        lasts: i64,
+        by: Option<String>,
+    },
+    /// A control accepted as it is, with why, by the acting operator.
+    Waive {
+        deployment: String,
+        control: String,
+        reason: String,
+        lasts: i64,
+        by: Option<String>,
+    },
 }
 
 impl crate::service::DomainRequestKind for ComplianceRequest {
@@ -40,6 +60,8 @@ impl crate::service::DomainRequestKind for ComplianceRequest {
     fn permission(&self) -> Option<&'static str> {
         match self {
             ComplianceRequest::Refresh => None,
+            ComplianceRequest::AddEvidence { .. } => Some("compliance.evidence"),
+            ComplianceRequest::Waive { .. } => Some("compliance.waive"),
         }
     }
 }
@@ -53,9 +75,17 @@ impl crate::service::Handle for ComplianceHandle {
     fn domain(&self) -> &'static str {
         NAME
     }
+    /// Evidence and waivers are recorded as given by the acting operator.
     fn send(&self, req: crate::service::DomainRequest) -> bool {
-        req.take::<ComplianceRequest>()
-            .is_ok_and(|(_, r)| self.tx.try_send(r).is_ok())
+        let Ok((actor, mut r)) = req.take::<ComplianceRequest>() else {
+            return false;
+        };
+        if let ComplianceRequest::AddEvidence { by, .. } | ComplianceRequest::Waive { by, .. } =
+            &mut r
+        {
+            *by = actor;
+        }
+        self.tx.try_send(r).is_ok()
     }
     fn probe(&self) {
         let _ = self.tx.try_send(ComplianceRequest::Refresh);
@@ -72,6 +102,8 @@ struct Inputs {
     deployments: PathBuf,
     cluster: PathBuf,
     frameworks: Vec<Framework>,
+    /// Where evidence and waivers given here are recorded.
+    log: crate::audit::Audit,
 }
 
 impl Inputs {
@@ -112,6 +144,79 @@ impl Inputs {
         problems.extend(more);
         (results, problems)
     }
+
+    /// Keeps evidence or a waiver: the line the status bar shows, or why not.
+    fn keep(&self, req: ComplianceRequest) -> Result<String, String> {
+        use super::records::{self, Evidence, Waiver};
+        let now = chrono::Utc::now().timestamp();
+        let known = |deployment: &str, control: &str| -> Result<(), String> {
+            let catalog = crate::deployments::load_dir(&self.deployments)
+                .map_err(|e| format!("the deployments cannot be read: {}", e[0]))?;
+            catalog.find(deployment)?;
+            if !self
+                .frameworks
+                .iter()
+                .any(|f| f.controls.iter().any(|c| c.id == control))
+            {
+                return Err(format!("no control `{control}` in the frameworks"));
+            }
+            Ok(())
+        };
+        let no_operator = || "no operator is signed in".to_string();
+        match req {
+            ComplianceRequest::Refresh => Ok(String::new()),
+            ComplianceRequest::AddEvidence {
+                deployment,
+                control,
+                link,
+                note,
+                lasts,
+                by,
+            } => {
+                known(&deployment, &control)?;
+                let e = Evidence {
+                    deployment,
+                    control,
+                    link: records::check_link(&link)?,
+                    note: records::check_text("the note", &note)?,
+                    by: by.ok_or_else(no_operator)?,
+                    added_at: now,
+                    expires_at: now + lasts,
+                };
+                records::add_evidence(&self.store, &self.log, &e)?;
+                Ok(format!(
+                    "evidence for {} of {} recorded; it expires {}",
+                    e.control,
+                    e.deployment,
+                    super::eval::rfc3339(e.expires_at)
+                ))
+            }
+            ComplianceRequest::Waive {
+                deployment,
+                control,
+                reason,
+                lasts,
+                by,
+            } => {
+                known(&deployment, &control)?;
+                let w = Waiver {
+                    deployment,
+                    control,
+                    reason: records::check_text("the reason", &reason)?,
+                    by: by.ok_or_else(no_operator)?,
+                    granted_at: now,
+                    expires_at: now + lasts,
+                };
+                records::add_waiver(&self.store, &self.log, &w)?;
+                Ok(format!(
+                    "{} of {} waived until {}",
+                    w.control,
+                    w.deployment,
+                    super::eval::rfc3339(w.expires_at)
+                ))
+            }
+        }
+    }
 }
 
 /// The compliance domain's part of a console: its service and its pane.
@@ -134,6 +239,7 @@ pub fn console(ctx: &crate::domains::ConsoleCtx) -> crate::domains::Started {
         cluster: crate::isolation::settings::cluster_dir(ctx.config, None)
             .map_err(|e| usage(format!("invalid config file {e}")))?,
         frameworks,
+        log: ctx.audit.clone(),
     };
     let (tx, rx) = ctx.wake.channel();
     let handle = spawn(inputs, Events::new(ctx.events.clone(), tx));
@@ -154,7 +260,21 @@ fn spawn(inputs: Inputs, events: Events) -> ComplianceHandle {
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
-                req = rx.recv() => if req.is_none() { return },
+                req = rx.recv() => match req {
+                    None => return,
+                    Some(ComplianceRequest::Refresh) => {}
+                    Some(req) => {
+                        let i = inputs.clone();
+                        let kept = tokio::task::spawn_blocking(move || i.keep(req))
+                            .await
+                            .unwrap_or_else(|e| Err(format!("stopped: {e}")));
+                        let (level, line) = match kept {
+                            Ok(line) => (crate::service::Level::Info, line),
+                            Err(e) => (crate::service::Level::Error, format!("nothing was recorded: {e}")),
+                        };
+                        crate::service::outcome(&events, NAME, level, line).await;
+                    }
+                },
             }
             // Gathering reads files and the store: off the runtime's workers.
             let (i, rt) = (inputs.clone(), tokio::runtime::Handle::current());

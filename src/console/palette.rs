@@ -97,6 +97,20 @@ pub const COMMANDS: &[CommandDef] = &[
         args: Args::Free,
     },
     CommandDef {
+        name: "evidence",
+        usage: "evidence ID CONTROL T LINK NOTE",
+        summary: "Evidence for a compliance control, valid for T (90d)",
+        mutates: true,
+        args: Args::Free,
+    },
+    CommandDef {
+        name: "waive",
+        usage: "waive ID CONTROL T REASON",
+        summary: "Waive a compliance control for T (30d), saying why",
+        mutates: true,
+        args: Args::Free,
+    },
+    CommandDef {
         name: "unsilence",
         usage: "unsilence ID",
         summary: "Expire an Alertmanager silence",

@@ -567,3 +567,72 @@ fn the_deploy_gate_control_reads_the_verdict_kept_for_each_image() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("verdict not kept: read-only"));
     assert_eq!(gate(&env)["status"], "pass");
 }
+
+/// The real console: `w` and `e` on a control of the drill-down open
+/// `:waive` and `:evidence` pre-filled; confirmed, each is kept, audited
+/// under the signed-in operator and shown on the control.
+#[test]
+fn evidence_and_waivers_from_the_keyboard() {
+    use std::time::Duration;
+    const T: Duration = Duration::from_secs(30);
+    let env = CliEnv::new();
+    let (specs, cluster) = world(&env, false);
+    let config = env.root.path().join("windflow.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "deployments_dir = \"{}\"\n[isolation]\ncluster_dir = \"{}\"\n",
+            specs.display(),
+            cluster.display()
+        ),
+    )
+    .unwrap();
+    let env = env.with_var("WINDFLOW_CONFIG", config.to_str().unwrap());
+    let mut pty = env.signed_in_console("alice", 140, 40);
+    let wait = |pty: &crate::support::pty::Pty, text: &str| {
+        pty.wait_for(text, T)
+            .unwrap_or_else(|e| panic!("{e}\n{}", pty.screen_text()))
+    };
+    pty.keys(":pane compliance\r");
+    wait(&pty, "NON-COMPLIANT");
+    pty.key(crate::support::pty::Key::Enter);
+    wait(&pty, "shop: not compliant");
+    // PCI DSS 1.3, after SOC 2's 11 and GDPR's 10 controls: failing.
+    pty.keys(&"j".repeat(21));
+    wait(&pty, "issue: egress is not denied by default in wf-shop");
+    pty.keys("w");
+    wait(&pty, "waive shop pci-1.3-network 30d");
+    pty.keys("egress opened for the migration CHG-9\r");
+    wait(&pty, "Waive pci-1.3-network of shop for 30d?");
+    pty.keys("y");
+    wait(&pty, "pci-1.3-network of shop waived until");
+    wait(
+        &pty,
+        "waiver: egress opened for the migration CHG-9 by alice",
+    );
+    // Evidence for the control above it.
+    pty.keys("k");
+    pty.keys("e");
+    wait(&pty, "evidence shop ");
+    pty.keys("docs.example/firewall-review.pdf reviewed quarterly\r");
+    // The link was pre-filled with https://, so this reads as one.
+    wait(&pty, "Evidence for ");
+    pty.keys("y");
+    wait(&pty, "recorded; it expires");
+
+    let listed = env.run(&["compliance", "evidence", "list", "--json"]);
+    let text = String::from_utf8_lossy(&listed.stdout).into_owned();
+    assert!(
+        text.contains("firewall-review.pdf") && text.contains("CHG-9"),
+        "{text}"
+    );
+    let events = env.run(&["audit", "tail", "--json", "-n", "50"]);
+    let events = String::from_utf8_lossy(&events.stdout).into_owned();
+    for kind in ["compliance_waiver_granted", "compliance_evidence_added"] {
+        let line = events
+            .lines()
+            .find(|l| l.contains(kind))
+            .unwrap_or_else(|| panic!("no {kind}: {events}"));
+        assert!(line.contains("\"user_id\":\"alice\""), "{line}");
+    }
+}
