@@ -145,6 +145,9 @@ pub struct DeploymentResult {
     pub frameworks: Vec<FrameworkResult>,
     pub recommendations: Vec<String>,
     pub checked_at: String,
+    /// The images its services run (what the deploy gate judges).
+    #[serde(skip)]
+    pub images: Vec<String>,
 }
 
 fn by_name<S: serde::Serializer>(f: &[FrameworkResult], s: S) -> Result<S::Ok, S::Error> {
@@ -844,6 +847,7 @@ pub fn deployment(
         frameworks: results,
         recommendations,
         checked_at: rfc3339(now),
+        images: d.gate.iter().map(|(image, _)| image.clone()).collect(),
     }
 }
 

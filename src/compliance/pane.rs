@@ -119,8 +119,10 @@ impl CompliancePane {
             .collect()
     }
 
-    /// Where the selected control is fixed, and what to show there.
-    fn fix_target(&self) -> Result<(&'static str, String), String> {
+    /// Where the selected control is fixed: the pane, with what it fixes
+    /// selected there (a secret, an operator, a deployment's namespace), or
+    /// with the fix started (`:scan` of the deployment's images) or said.
+    fn fix_target(&self) -> Result<Vec<Effect>, String> {
         let (r, sel) = match (self.opened(), &self.open) {
             (Some(r), Some((_, l))) => (r, l.selected),
             _ => return Err("open a deployment first (select)".into()),
@@ -141,6 +143,42 @@ impl CompliancePane {
                 ),
             });
         };
+        let failing = c
+            .checks
+            .iter()
+            .find(|k| k.pane.is_some() && !matches!(k.outcome, Outcome::Pass { .. }));
+        let said = failing
+            .and_then(|k| match &k.outcome {
+                Outcome::Fail { recommendation, .. } => Some(recommendation.clone()),
+                Outcome::Undecided { reason } => Some(reason.clone()),
+                Outcome::Pass { .. } => None,
+            })
+            .or_else(|| c.recommendation.clone())
+            .unwrap_or_default();
+        let focus = Effect::Show {
+            pane,
+            item: String::new(),
+        };
+        if failing.is_some_and(|k| k.check == "scans.deploy_gate") && !r.images.is_empty() {
+            // The fix is a scan of the deployment's images: started, to confirm.
+            return Ok(vec![
+                focus,
+                Effect::Palette(format!("scan {}", r.images.join(" "))),
+            ]);
+        }
+        if [
+            crate::audit::pane::ID,
+            crate::scans::pane::ID,
+            crate::sessions::pane::ID,
+        ]
+        .contains(&pane)
+        {
+            // Settings and history, not a row of that pane: what to do, said there.
+            return Ok(vec![
+                focus,
+                Effect::Notify(crate::service::Level::Info, format!("{}: {said}", c.id)),
+            ]);
+        }
         // The operator named by the first issue, for the Operators pane.
         let item = if pane == crate::auth::pane::ID {
             c.issues
@@ -154,7 +192,7 @@ impl CompliancePane {
         } else {
             r.deployment.clone()
         };
-        Ok((pane, item))
+        Ok(vec![Effect::Show { pane, item }])
     }
 
     fn render_matrix(&mut self, frame: &mut Frame, area: Rect, ctx: &RenderCtx) {
@@ -530,7 +568,7 @@ impl Pane for CompliancePane {
             }
             FIX => {
                 match self.fix_target() {
-                    Ok((pane, item)) => effects.push(Effect::Show { pane, item }),
+                    Ok(mut go) => effects.append(&mut go),
                     Err(why) => effects.push(Effect::Notify(crate::service::Level::Info, why)),
                 }
                 false

@@ -633,7 +633,8 @@ impl App {
                     match self.panes.iter().position(|p| p.id() == pane) {
                         Some(i) => {
                             self.focus_pane(i);
-                            if !self.panes[i].show(&item) {
+                            // No item: the pane itself is what to see.
+                            if !item.is_empty() && !self.panes[i].show(&item) {
                                 self.notify(
                                     Level::Warn,
                                     format!("{item} is not in the {pane} pane"),

@@ -499,6 +499,52 @@ fn compliance_pane_shows_the_matrix_drills_down_and_jumps_to_the_pane_that_fixes
     crate::console::typed(&mut app, "F");
     assert_eq!(app.pane().id(), "isolation");
     assert_eq!(app.pane().filter().map(|f| f.text.as_str()), Some("^shop "));
+
+    // The deploy gate (never judged): to the Scans pane with `:scan` of the
+    // deployment's images typed in, to confirm with Enter.
+    crate::console::focus(&mut app, "compliance");
+    let selected = |app: &App| app.pane().selected_text(&app.shared).unwrap_or_default();
+    for _ in 0..60 {
+        if selected(&app).contains("pci-6.3-vulnerabilities") {
+            break;
+        }
+        crate::console::typed(&mut app, "j");
+    }
+    assert!(
+        selected(&app).contains("pci-6.3-vulnerabilities"),
+        "{}",
+        selected(&app)
+    );
+    crate::console::typed(&mut app, "F");
+    assert_eq!(app.pane().id(), "scans");
+    let windflow::console::app::Mode::Palette(p) = &app.mode else {
+        panic!(
+            "no palette: {:?}",
+            crate::console::screen(&mut app, 110, 30)
+        )
+    };
+    assert_eq!(p.line(), "scan registry.example/shop/api:1.0");
+    crate::console::press(&mut app, crossterm::event::KeyCode::Esc);
+
+    // Alerting (a setting, not a row; no channel here): the Audit pane, with
+    // what to do said, and no "not in the pane" warning.
+    crate::console::focus(&mut app, "compliance");
+    for _ in 0..60 {
+        if selected(&app).contains("pci-10.4-review") {
+            break;
+        }
+        crate::console::typed(&mut app, "j");
+    }
+    assert!(
+        selected(&app).contains("pci-10.4-review fail"),
+        "{}",
+        selected(&app)
+    );
+    crate::console::typed(&mut app, "F");
+    assert_eq!(app.pane().id(), "audit");
+    let s = crate::console::screen(&mut app, 110, 30);
+    assert!(!s.contains("is not in the audit pane"), "{s}");
+    assert!(s.contains("pci-10.4-review:"), "{s}");
 }
 
 /// A Trivy report of `image` with one finding of `severity` (none: clean).
