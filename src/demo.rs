@@ -10,6 +10,43 @@ use crate::store::service::{StoreHandle, StoreRequest};
 
 pub const NAME: &str = "demo";
 
+/// The sample deployment specs (`assets/deployments`), built in.
+const SPECS: &[(&str, &str)] = &[
+    (
+        "storefront.toml",
+        include_str!("../assets/deployments/storefront.toml"),
+    ),
+    (
+        "payments.toml",
+        include_str!("../assets/deployments/payments.toml"),
+    ),
+    (
+        "clinical-analytics.toml",
+        include_str!("../assets/deployments/clinical-analytics.toml"),
+    ),
+    (
+        "mailer.toml",
+        include_str!("../assets/deployments/mailer.toml"),
+    ),
+];
+
+/// The demo's own settings over `config`: its data dir is `dir`, its
+/// deployments are the samples (written into `dir`), and no table of the
+/// config file applies (no real cluster, Vault, Redis or Elasticsearch is
+/// read or changed by a demo).
+pub fn confine(config: &mut crate::config::Config, dir: &std::path::Path) -> std::io::Result<()> {
+    let specs = dir.join("deployments");
+    std::fs::create_dir_all(&specs)?;
+    for (name, text) in SPECS {
+        std::fs::write(specs.join(name), text)?;
+    }
+    config.paths.data_dir = dir.to_path_buf();
+    config.paths.deployments_dir = specs;
+    config.paths.config_file = dir.join("windflow.toml");
+    config.paths.config_file_exists = false;
+    Ok(())
+}
+
 pub fn spawn(store: StoreHandle, events: EventTx) {
     tokio::spawn(run(store, events));
 }

@@ -511,9 +511,14 @@ fn run_console(
     } else {
         None
     };
-    let data_dir = demo_dir
-        .as_ref()
-        .map_or(config.paths.data_dir.clone(), |d| d.path().to_path_buf());
+    // Alert channels of the file stay in a demo, so that alerting can be tried out.
+    let mut audit_settings =
+        crate::audit::settings::AuditSettings::from_config(&config).map_err(CliError::Usage)?;
+    let mut config = config;
+    if let Some(dir) = &demo_dir {
+        crate::demo::confine(&mut config, dir.path()).map_err(anyhow::Error::from)?;
+    }
+    let data_dir = config.paths.data_dir.clone();
     let _log =
         logging::init(&config.paths.log_file, &config.log_level).map_err(CliError::Failure)?;
     tracing::info!(data_dir = %data_dir.display(), demo = demo_mode, "console starting");
@@ -545,9 +550,6 @@ fn run_console(
             .then(|| std::time::Duration::from_secs(config.auto_lock_minutes * 60)),
         step_up_window: std::time::Duration::from_secs(config.step_up_minutes * 60),
     };
-    // Themes and keymaps are checked before the terminal is touched.
-    let mut audit_settings =
-        crate::audit::settings::AuditSettings::from_config(&config).map_err(CliError::Usage)?;
     // The demo's made-up events never reach a real Elasticsearch (alert
     // channels stay, so that alerting can be tried out).
     if demo_mode {

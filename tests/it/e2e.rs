@@ -889,3 +889,58 @@ fn unknown_theme_or_keymap_is_refused_naming_those_that_exist() {
     let v = env.json(&["config", "show", "--json"]);
     assert_eq!(v["theme"], "nope");
 }
+
+/// The demo runs on its own: the sample deployments in its own folder, and
+/// none of the config file's tables (the cluster folder and deployments a
+/// user configured are neither read nor written).
+#[test]
+fn the_demo_keeps_to_its_own_deployments_and_cluster() {
+    let home = tempfile::tempdir().unwrap();
+    let specs = home.path().join("my-specs");
+    std::fs::create_dir_all(&specs).unwrap();
+    std::fs::write(specs.join("broken.toml"), "id = \n").unwrap();
+    let cluster = home.path().join("my-cluster");
+    let config = home.path().join("windflow.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "deployments_dir = \"{}\"\n[isolation]\ncluster_dir = \"{}\"\n",
+            specs.display(),
+            cluster.display()
+        ),
+    )
+    .unwrap();
+    let h = home.path().display().to_string();
+    let env = [
+        ("HOME", h.as_str()),
+        ("XDG_CONFIG_HOME", &format!("{h}/config")),
+        ("XDG_DATA_HOME", &format!("{h}/data")),
+        ("XDG_STATE_HOME", &format!("{h}/state")),
+        ("WINDFLOW_CONFIG", config.to_str().unwrap()),
+    ];
+    let mut pty = start(&[], &env, 120, 30);
+    pty.wait_for("demo (demo sign-in)", T).unwrap();
+    pty.keys(":pane compliance\r");
+    pty.wait_for("Compliance (4 deployments", T)
+        .unwrap_or_else(|e| panic!("{e}\n{}", pty.screen_text()));
+    for id in ["payments", "storefront", "clinical-analytics", "mailer"] {
+        assert!(pty.contains(id), "{id}: {}", pty.screen_text());
+    }
+    assert!(!pty.contains("broken.toml"), "{}", pty.screen_text());
+    pty.keys(":pane isolation\r");
+    pty.wait_for("payments", T).unwrap();
+    pty.keys("q");
+    assert_eq!(exited_cleanly(&mut pty), 0);
+    assert!(
+        !cluster.exists(),
+        "the demo touched the configured cluster folder"
+    );
+    // No master key or store was made in the real data dir.
+    assert!(
+        !home
+            .path()
+            .join("data/windflow")
+            .join("master.key")
+            .exists()
+    );
+}
