@@ -762,3 +762,178 @@ async fn scans_pane_shows_hostile_report_and_manifest_names_escaped() {
         "the container, in the checks: {objects}"
     );
 }
+
+/// Whether every line of an `audit show` is one of its fields or a later
+/// line of a value (indented under a bar): no value starts a line of its own.
+#[track_caller]
+fn assert_fields_only(out: &str) {
+    const FIELDS: &[&str] = &[
+        "id ",
+        "time ",
+        "type ",
+        "severity ",
+        "user ",
+        "ip ",
+        "user agent ",
+        "session ",
+        "tags ",
+        "details",
+        "  ",
+    ];
+    for l in out.lines() {
+        assert!(
+            FIELDS.iter().any(|f| l.starts_with(f)),
+            "a line that is no field: {l:?} in\n{out}"
+        );
+        if let Some(rest) = l.strip_prefix("  ")
+            && rest.starts_with(' ')
+        {
+            assert!(
+                rest.trim_start().starts_with("| "),
+                "an indented line without the bar: {l:?}"
+            );
+        }
+    }
+}
+
+/// `audit show ID`: the whole event, every field through the display
+/// boundary, a value with line breaks shown as lines under its field;
+/// `--json` exact; an unknown id (hostile itself) exits 2 naming it escaped.
+#[test]
+fn audit_show_prints_every_field_escaped_and_multi_line_values_as_lines() {
+    let env = CliEnv::new().recording_as("ops");
+    let details = serde_json::json!({
+        "note": HOSTILE,
+        "nested": { "k": HOSTILE },
+        HOSTILE: 1,
+    })
+    .to_string();
+    let logged = env.json(&[
+        "audit",
+        "log",
+        "--type",
+        "login_failure",
+        "--user",
+        HOSTILE,
+        "--details",
+        &details,
+        "--json",
+    ]);
+    let id = logged["id"].as_str().unwrap();
+    env.expect(&["audit", "log", "--type", "other", "--user", "bob"], 0);
+
+    let (out, err) = stdout_and_stderr(&env, &["audit", "show", id]);
+    assert_shown_escaped("audit show", &out);
+    assert!(raw_char(&err, true).is_none(), "stderr: {err:?}");
+    assert_fields_only(&out);
+    assert!(line_with(&out, "id ").ends_with(id), "{out}");
+    assert!(line_with(&out, "type ").ends_with("login_failure"), "{out}");
+    assert!(line_with(&out, "severity ").ends_with("medium"), "{out}");
+    assert!(line_with(&out, "tags ").contains("ingested"), "{out}");
+    assert!(!out.contains("bob"), "another event shown:\n{out}");
+    // The user's newline: its second line under a bar, not a row of its own.
+    assert!(
+        line_with(&out, "user ").ends_with("\\u{2066}x\\u{2069}"),
+        "{out}"
+    );
+    assert_eq!(
+        out.lines()
+            .filter(|l| l.trim_start().starts_with("| FAKE ROW <!channel>"))
+            .count(),
+        2,
+        "the user's and the note's second lines:\n{out}"
+    );
+    // Details: each key a field, nested values as indented JSON, the hostile
+    // key escaped on one line, the recording actor there too.
+    assert!(line_with(&out, "  note ").contains("\\x1b]52;c;"), "{out}");
+    assert!(line_with(&out, "  actor ").ends_with("ops"), "{out}");
+    assert!(line_with(&out, "  nested ").ends_with('{'), "{out}");
+    assert!(
+        line_with(&out, "\"k\": ").contains("\\u{9b}31m adm\\u{202e}nimda"),
+        "JSON leaves C1 and bidi raw; the boundary does not:\n{out}"
+    );
+    assert!(
+        line_with(&out, "<!channel> 1").contains("\\nFAKE ROW"),
+        "the key on one line:\n{out}"
+    );
+
+    // --json is exact.
+    let ev = env.json(&["audit", "show", id, "--json"]);
+    assert_eq!(ev["id"], id);
+    assert_eq!(ev["user_id"], HOSTILE);
+    assert_eq!(ev["details"]["note"], HOSTILE);
+    assert_eq!(ev["details"][HOSTILE], 1);
+
+    // Unknown ids exit 2 and are named, escaped.
+    let missing = env.run(&["audit", "show", "0123456789abcdef"]);
+    assert_eq!(missing.status.code(), Some(2));
+    let err = String::from_utf8(missing.stderr).unwrap();
+    assert!(err.contains("no event with id 0123456789abcdef"), "{err}");
+    let missing = env.run(&["audit", "show", HOSTILE]);
+    assert_eq!(missing.status.code(), Some(2));
+    let err = String::from_utf8(missing.stderr).unwrap();
+    assert!(raw_char(&err, true).is_none(), "stderr: {err:?}");
+    assert!(err.contains("eve\\x1b]0;pwned"), "{err}");
+}
+
+/// `audit show` reads by the rule of tail and search, against a real
+/// osmem-server: an event another producer indexed (only in Elasticsearch)
+/// is found and shown escaped; while Elasticsearch is down the local log
+/// answers for this data dir's events (exit 4, one line saying so), and an
+/// id only Elasticsearch holds is "not in the local log" (exit 4), not unknown.
+#[test]
+fn audit_show_reads_elasticsearch_and_the_local_log_by_the_rule_of_tail() {
+    use crate::support::audit_servers as servers;
+    use windflow::audit::SecurityEvent;
+    use windflow::audit::elastic::EsClient;
+    use windflow::audit::settings::EsSettings;
+
+    let mut server = servers::osmem(0);
+    let url = server.url();
+    let env = CliEnv::new()
+        .recording_as("ops")
+        .with_var("ELASTICSEARCH_URL", &url);
+    let mine = env.json(&["audit", "log", "--type", "deployment", "--json"]);
+    let mine = mine["id"].as_str().unwrap();
+    let mut foreign = SecurityEvent::new(
+        "login_failure",
+        Some(HOSTILE),
+        serde_json::json!({ "note": HOSTILE }),
+    );
+    foreign.user_agent = Some(HOSTILE.into());
+    let client = EsClient::new(&EsSettings {
+        url: url.clone(),
+        username: None,
+        password: None,
+        api_key: None,
+    })
+    .unwrap();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            client.put_template().await.unwrap();
+            client.bulk(std::slice::from_ref(&foreign)).await.unwrap();
+        });
+
+    let (out, err) = stdout_and_stderr(&env, &["audit", "show", &foreign.id]);
+    assert_shown_escaped("audit show (elasticsearch)", &out);
+    assert_fields_only(&out);
+    assert!(err.is_empty(), "{err}");
+    assert!(line_with(&out, "user agent ").contains("\\x1b[2J"), "{out}");
+    env.expect(&["audit", "show", mine], 0);
+
+    server.stop();
+    let shown = env.run(&["audit", "show", mine]);
+    assert_eq!(shown.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&shown.stdout).contains(mine));
+    assert!(String::from_utf8_lossy(&shown.stderr).contains("local log's events only"));
+    let gone = env.run(&["audit", "show", &foreign.id]);
+    assert_eq!(gone.status.code(), Some(4));
+    let err = String::from_utf8_lossy(&gone.stderr);
+    assert!(
+        err.contains("in the local log, and Elasticsearch did not answer"),
+        "{err}"
+    );
+}
