@@ -937,3 +937,198 @@ fn audit_show_reads_elasticsearch_and_the_local_log_by_the_rule_of_tail() {
         "{err}"
     );
 }
+
+/// Markup an attacker would put in a report: HTML that runs script or loads
+/// from outside, and Markdown that links, emphasises, quotes or numbers.
+const MARKUP: &str = "<script>alert(1)</script><img src=x onerror=alert(2)> \
+    [click](javascript:alert(3)) ![i](https://evil.test/i.png) <https://evil.test> \
+    *em* _u_ `code` ~~s~~ a|b &lt; \\ # h";
+
+/// `s` as a TOML basic string, every character that is not printable ASCII
+/// written as an escape (a spec file is text).
+fn toml_str(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            ' '..='~' => out.push(c),
+            c => out.push_str(&format!("\\U{:08X}", c as u32)),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A deployment `shop` whose free text is hostile (the owner refuses
+/// controls, not bidi overrides; protection measures take anything), planned
+/// into a cluster folder that also holds objects another writer named.
+struct HostileShop {
+    env: CliEnv,
+    specs: String,
+    cluster: String,
+}
+
+impl HostileShop {
+    fn new() -> Self {
+        let env = CliEnv::new().acting_as("alice");
+        let specs = env.root.path().join("specs");
+        std::fs::create_dir_all(&specs).unwrap();
+        let spec = format!(
+            "id = \"shop\"\nowner = {}\nenvironment = \"prod\"\n[data]\npersonal_data = true\nphi = false\nconsent_management = false\n\
+             card_data = true\nretention_days = 90\nprotection_measures = [{}, {}]\n\
+             [resources]\ncpu = \"1\"\nmemory = \"1Gi\"\npods = 2\n\
+             [[services]]\nname = \"api\"\nimage = {}\nports = [8080]\n",
+            toml_str(&format!("team adm\u{202e}nimda \u{2066}x\u{2069} {MARKUP}")),
+            toml_str(HOSTILE),
+            toml_str(MARKUP),
+            toml_str("registry.example/shop/api:1.0"),
+        );
+        std::fs::write(specs.join("shop.toml"), spec).unwrap();
+        let cluster = env.root.path().join("cluster");
+        let specs = specs.display().to_string();
+        let cluster_s = cluster.display().to_string();
+        env.expect(
+            &[
+                "isolate",
+                "plan",
+                "shop",
+                "--deployments",
+                &specs,
+                "--cluster-dir",
+                &cluster_s,
+            ],
+            0,
+        );
+        let policy = serde_json::json!({
+            "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": HOSTILE, "namespace": "wf-shop"},
+            "spec": {"podSelector": {}, "ingress": [{"from": [{"namespaceSelector": {}}]}]},
+        });
+        // JSON with every non-ASCII character escaped (YAML forbids raw C1).
+        let ascii: String = serde_json::to_string(&policy)
+            .unwrap()
+            .chars()
+            .map(|c| match c.is_ascii() {
+                true => c.to_string(),
+                false => format!("\\u{:04x}", c as u32),
+            })
+            .collect();
+        std::fs::write(cluster.join("hostile.json"), ascii).unwrap();
+        Self {
+            env,
+            specs,
+            cluster: cluster_s,
+        }
+    }
+
+    /// Runs `args` with the folders; returns the exit code, stdout, stderr.
+    fn run(&self, args: &[&str], cluster: bool) -> (Option<i32>, String, String) {
+        let mut all = args.to_vec();
+        all.extend(["--deployments", &self.specs]);
+        if cluster {
+            all.extend(["--cluster-dir", &self.cluster]);
+        }
+        let out = self.env.run(&all);
+        (
+            out.status.code(),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    }
+}
+
+/// The newer commands (deployments, isolate, compliance, anomaly) print a
+/// spec's, a cluster folder's and a CSV file's hostile text through the
+/// display boundary, in their output and in their errors.
+#[test]
+fn deployments_isolate_compliance_and_anomaly_show_hostile_text_escaped() {
+    let shop = HostileShop::new();
+    let clean = |what: &str, out: &str| {
+        if let Some((i, c)) = raw_char(out, true) {
+            panic!("{what}: raw {c:?} at byte {i}:\n{out:?}");
+        }
+    };
+
+    for args in [&["deployments", "list"][..], &["deployments", "show", "shop"]] {
+        let (code, out, err) = shop.run(args, false);
+        assert_eq!(code, Some(0), "{args:?}: {err}");
+        clean(&format!("{args:?}"), &out);
+        assert!(out.contains("team adm\\u{202e}nimda \\u{2066}x"), "{args:?}:\n{out}");
+    }
+    let (_, show, _) = shop.run(&["deployments", "show", "shop"], false);
+    assert_shown_escaped("deployments show", &show);
+    assert!(!show.lines().any(|l| l.starts_with("FAKE ROW")), "{show}");
+    let (code, out, err) = shop.run(
+        &["deployments", "check", &format!("{}/shop.toml", shop.specs)],
+        false,
+    );
+    assert_eq!(code, Some(0), "{err}");
+    clean("deployments check", &out);
+
+    // A spec whose id is hostile: refused, the id shown escaped.
+    let bad = shop.env.root.path().join("bad.toml");
+    let good = std::fs::read_to_string(format!("{}/shop.toml", shop.specs)).unwrap();
+    let hostile_id = format!("id = {}", toml_str(HOSTILE));
+    std::fs::write(&bad, good.replacen("id = \"shop\"", &hostile_id, 1)).unwrap();
+    let (code, out, err) = shop.run(&["deployments", "check", bad.to_str().unwrap()], false);
+    assert_eq!(code, Some(2), "{out}{err}");
+    clean("deployments check (stderr)", &err);
+    assert!(err.contains("eve\\x1b]0;pwned"), "{err}");
+
+    // isolate status: the foreign policy's name, escaped, one line.
+    let (code, out, err) = shop.run(&["isolate", "status", "shop"], true);
+    assert_eq!(code, Some(1), "drift: {out}{err}");
+    assert_shown_escaped("isolate status", &out);
+    clean("isolate status (stderr)", &err);
+    assert!(!out.lines().any(|l| l.starts_with("FAKE ROW")), "{out}");
+
+    // compliance check and evidence list: the measures, a hostile note.
+    let (code, out, err) = shop.run(&["compliance", "check", "shop"], true);
+    assert_eq!(code, Some(3), "{out}{err}");
+    clean("compliance check", &out);
+    clean("compliance check (stderr)", &err);
+    assert!(out.contains("shop: NOT COMPLIANT"), "{out}");
+    let (code, _, err) = shop.run(
+        &[
+            "compliance",
+            "evidence",
+            "add",
+            "shop",
+            "gdpr-art30-records",
+            "--link",
+            "https://wiki.example/ropa?q=\"><script>alert(1)</script>",
+            "--note",
+            &format!("RoPA \u{202e}fdp.exe {MARKUP}"),
+            "--expires",
+            "90d",
+        ],
+        false,
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let list = shop.env.expect(&["compliance", "evidence", "list"], 0);
+    clean("compliance evidence list", &list);
+    assert!(list.contains("RoPA \\u{202e}fdp.exe <script>"), "{list}");
+
+    // anomaly score: a CSV header another tool wrote, named in the error.
+    let dir = shop.env.root.path();
+    std::fs::write(dir.join("train.csv"), "a,b\n1,2\n2,3\n3,4\n4,5\n").unwrap();
+    let header = HOSTILE.replace(['\n', ','], " ");
+    std::fs::write(dir.join("input.csv"), format!("a,{header}\n1,2\n")).unwrap();
+    let out = shop.env.run(&[
+        "anomaly",
+        "score",
+        "--detector",
+        "iforest",
+        "--train",
+        dir.join("train.csv").to_str().unwrap(),
+        "--input",
+        dir.join("input.csv").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    clean("anomaly score (stderr)", &err);
+    assert!(err.contains("eve\\x1b]0;pwned\\x07"), "{err}");
+}
