@@ -942,7 +942,7 @@ fn audit_show_reads_elasticsearch_and_the_local_log_by_the_rule_of_tail() {
 /// from outside, and Markdown that links, emphasises, quotes or numbers.
 const MARKUP: &str = "<script>alert(1)</script><img src=x onerror=alert(2)> \
     [click](javascript:alert(3)) ![i](https://evil.test/i.png) <https://evil.test> \
-    *em* _u_ `code` ~~s~~ a|b &lt; \\ # h";
+    *em* _u_ `code` ~~s~~ ^sup^ $x$ [[wiki]] a|b &lt; \\ # h {#id .c}";
 
 /// `s` as a TOML basic string, every character that is not printable ASCII
 /// written as an escape (a spec file is text).
@@ -1052,11 +1052,17 @@ fn deployments_isolate_compliance_and_anomaly_show_hostile_text_escaped() {
         }
     };
 
-    for args in [&["deployments", "list"][..], &["deployments", "show", "shop"]] {
+    for args in [
+        &["deployments", "list"][..],
+        &["deployments", "show", "shop"],
+    ] {
         let (code, out, err) = shop.run(args, false);
         assert_eq!(code, Some(0), "{args:?}: {err}");
         clean(&format!("{args:?}"), &out);
-        assert!(out.contains("team adm\\u{202e}nimda \\u{2066}x"), "{args:?}:\n{out}");
+        assert!(
+            out.contains("team adm\\u{202e}nimda \\u{2066}x"),
+            "{args:?}:\n{out}"
+        );
     }
     let (_, show, _) = shop.run(&["deployments", "show", "shop"], false);
     assert_shown_escaped("deployments show", &show);
@@ -1131,4 +1137,177 @@ fn deployments_isolate_compliance_and_anomaly_show_hostile_text_escaped() {
     let err = String::from_utf8(out.stderr).unwrap();
     clean("anomaly score (stderr)", &err);
     assert!(err.contains("eve\\x1b]0;pwned\\x07"), "{err}");
+}
+
+/// The text of a Markdown document as a CommonMark renderer reads it, with
+/// every extension pulldown-cmark has (tables, strikethrough, math, wiki
+/// links, super- and subscript, heading attributes, ...) but typographic
+/// quotes, and every construct it found that
+/// the report does not write itself (links, images, HTML, emphasis, code,
+/// quotes, numbered lists, rules).
+fn markdown_read(doc: &str) -> (String, Vec<String>) {
+    use pulldown_cmark::{Event, Options, Parser, Tag};
+    let mut text = String::new();
+    let mut foreign = Vec::new();
+    for ev in Parser::new_ext(doc, Options::all() - Options::ENABLE_SMART_PUNCTUATION) {
+        match ev {
+            Event::Text(t) => text.push_str(&t),
+            Event::SoftBreak | Event::HardBreak => text.push('\n'),
+            Event::Start(
+                Tag::Heading { .. }
+                | Tag::Paragraph
+                | Tag::Table(_)
+                | Tag::TableHead
+                | Tag::TableRow
+                | Tag::TableCell
+                | Tag::List(None)
+                | Tag::Item
+                | Tag::Strong,
+            )
+            | Event::End(_) => text.push(' '),
+            other => foreign.push(format!("{other:?}")),
+        }
+    }
+    (text, foreign)
+}
+
+/// The compliance report in Markdown and HTML, with a hostile spec, evidence
+/// and waiver: read back by a CommonMark renderer and by Python's HTML
+/// parser, the outside text is text (no link, image, emphasis, code, list or
+/// tag of its own), shown whole with its controls escaped, and the HTML page
+/// loads nothing and runs nothing.
+#[test]
+fn compliance_reports_escape_hostile_text_as_markdown_and_html() {
+    let shop = HostileShop::new();
+    let note = format!("RoPA \u{202e}fdp.exe {MARKUP}");
+    let link = "https://wiki.example/ropa?q=\"><script>alert(4)</script>";
+    let (code, _, err) = shop.run(
+        &[
+            "compliance",
+            "evidence",
+            "add",
+            "shop",
+            "gdpr-art30-records",
+            "--link",
+            link,
+            "--note",
+            &note,
+            "--expires",
+            "90d",
+        ],
+        false,
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let reason = format!("1. accepted {MARKUP}");
+    let (code, _, err) = shop.run(
+        &[
+            "compliance",
+            "waive",
+            "shop",
+            "gdpr-art7-consent",
+            "--reason",
+            &reason,
+            "--expires",
+            "30d",
+        ],
+        false,
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let report = |format: &str| {
+        let (code, out, err) = shop.run(
+            &[
+                "compliance",
+                "report",
+                "shop",
+                "--framework",
+                "gdpr",
+                "--format",
+                format,
+            ],
+            true,
+        );
+        assert_eq!(code, Some(0), "{err}");
+        if let Some((i, c)) = raw_char(&out, true) {
+            panic!("{format}: raw {c:?} at byte {i}:\n{out}");
+        }
+        out
+    };
+    // What a reader must see, whole: the note (its override escaped), the
+    // link, the reason, the measures.
+    let shown_note = format!("RoPA \\u{{202e}}fdp.exe {MARKUP}");
+    let wanted = [
+        shown_note.as_str(),
+        link,
+        &reason,
+        "eve\\x1b]0;pwned\\x07\\x1b]52;c;cHduZWQ=\\x07\\x1b[2J",
+        "adm\\u{202e}nimda \\u{2066}x\\u{2069}\\nFAKE ROW <!channel>",
+    ];
+
+    let md = report("md");
+    let (text, foreign) = markdown_read(&md);
+    assert!(foreign.is_empty(), "Markdown read as {foreign:#?} in\n{md}");
+    for w in wanted {
+        assert!(text.contains(w), "{w:?} not read from\n{md}\nread:\n{text}");
+    }
+
+    let html = report("html");
+    let python = crate::support::python_with("html.parser");
+    let script = r#"
+import json, sys
+from html.parser import HTMLParser
+class P(HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.tags, self.text, self.where = [], [], []
+    def handle_starttag(self, tag, attrs):
+        self.tags.append([tag, attrs]); self.where.append(tag)
+    def handle_startendtag(self, tag, attrs):
+        self.tags.append([tag, attrs])
+    def handle_endtag(self, tag):
+        if self.where and self.where[-1] == tag: self.where.pop()
+    def handle_data(self, data):
+        if not self.where or self.where[-1] not in ("style", "title"): self.text.append(data)
+    def handle_comment(self, data): self.tags.append(["!--", []])
+    def handle_pi(self, data): self.tags.append(["?", []])
+p = P(); p.feed(sys.stdin.read()); p.close()
+print(json.dumps({"tags": p.tags, "text": "".join(p.text)}))
+"#;
+    let mut child = std::process::Command::new(python)
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(html.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let read: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    const OURS: &[&str] = &[
+        "html", "head", "meta", "title", "style", "body", "h1", "h2", "p", "strong", "span",
+        "table", "tr", "th", "td", "ul", "li",
+    ];
+    for t in read["tags"].as_array().unwrap() {
+        let name = t[0].as_str().unwrap();
+        assert!(OURS.contains(&name), "a <{name}> from data in\n{html}");
+        for a in t[1].as_array().unwrap() {
+            let key = a[0].as_str().unwrap();
+            assert!(
+                ["class", "lang", "charset"].contains(&key),
+                "attribute {key} on <{name}> in\n{html}"
+            );
+        }
+    }
+    let text = read["text"].as_str().unwrap();
+    for w in wanted {
+        assert!(
+            text.contains(w),
+            "{w:?} not read from\n{html}\nread:\n{text}"
+        );
+    }
 }
