@@ -1311,3 +1311,37 @@ print(json.dumps({"tags": p.tags, "text": "".join(p.text)}))
         );
     }
 }
+
+/// A silence another writer made (amtool, against a real Alertmanager) with
+/// a hostile author and comment: `alerts silences` shows them escaped, each
+/// silence on one line.
+#[test]
+fn alerts_silences_show_a_hostile_author_and_comment_escaped() {
+    use crate::support::alertmanager as am;
+    let am = am::start(&["alertname"]);
+    let out = std::process::Command::new("amtool")
+        .args([
+            "silence",
+            "add",
+            &format!("--alertmanager.url={}", am.url()),
+            &format!("--author={HOSTILE}"),
+            &format!("--comment={HOSTILE}"),
+            "--duration=1h",
+            "user=mallory",
+        ])
+        .output()
+        .expect("amtool (Debian prometheus-alertmanager) runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let env = CliEnv::new().with_var("WINDFLOW_ALERT_ALERTMANAGER_URL", &am.url());
+    let (text, err) = stdout_and_stderr(&env, &["alerts", "silences"]);
+    assert_shown_escaped("alerts silences", &text);
+    assert!(raw_char(&err, true).is_none(), "{err:?}");
+    assert_eq!(text.lines().count(), 2, "a header and one silence:\n{text}");
+    assert!(!text.lines().any(|l| l.starts_with("FAKE ROW")), "{text}");
+    let listed = env.json(&["alerts", "silences", "--json"]);
+    assert_eq!(listed[0]["comment"], HOSTILE);
+}
