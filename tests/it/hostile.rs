@@ -1345,3 +1345,39 @@ fn alerts_silences_show_a_hostile_author_and_comment_escaped() {
     let listed = env.json(&["alerts", "silences", "--json"]);
     assert_eq!(listed[0]["comment"], HOSTILE);
 }
+
+/// What an alert says in Slack and in an e-mail body, for a hostile event:
+/// Slack's markup escaped, and in both no raw control or bidi override
+/// (JSON escaping leaves C1 controls and overrides raw), the corpus shown.
+#[test]
+fn slack_text_and_email_body_show_hostile_events_escaped() {
+    use windflow::audit::SecurityEvent;
+    use windflow::audit::alert::Alert;
+    let mut ev = SecurityEvent::new(
+        "secret_exfiltration",
+        Some(HOSTILE),
+        serde_json::json!({ "note": HOSTILE, "link": "<https://evil.test|login>" }),
+    );
+    ev.user_agent = Some(HOSTILE.into());
+    let alert = Alert::new(ev, 1);
+
+    let slack = alert.slack_payload()["text"].as_str().unwrap().to_owned();
+    if let Some((i, c)) = raw_char(&slack, true) {
+        panic!("slack: raw {c:?} at {i}:\n{slack:?}");
+    }
+    assert!(
+        slack.contains("adm\\u{202e}nimda \\u{2066}x\\u{2069}"),
+        "{slack}"
+    );
+    assert!(slack.contains("\\x1b]52;c;cHduZWQ="), "{slack}");
+    assert!(slack.contains("&lt;!channel&gt;"), "{slack}");
+    assert!(slack.contains("&lt;https://evil.test|login&gt;"), "{slack}");
+    assert!(!slack.contains(['<', '>']), "{slack}");
+    // One line of summary, then the details in one code block.
+    assert_eq!(slack.lines().count(), 2, "{slack}");
+
+    let body = alert.email_body();
+    assert_shown_escaped("e-mail body", &body);
+    assert!(!body.lines().any(|l| l.starts_with("FAKE ROW")), "{body}");
+    assert_eq!(alert.email_subject().lines().count(), 1);
+}
