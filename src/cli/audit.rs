@@ -25,7 +25,7 @@ use crate::audit::{AuditSink, Origin, SecurityEvent, Severity};
 use crate::cli::CliError;
 use crate::config::Config;
 use crate::crypto::{KEY_FILE_NAME, Keyring};
-use crate::display::{Untrusted, UntrustedLines};
+use crate::display::Untrusted;
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
@@ -559,21 +559,21 @@ fn show(config: &Config, id: &str, json: bool) -> Result<ExitCode, CliError> {
 const LABEL: usize = 11;
 
 /// Every field of `ev`, one per line, through the display boundary. A value
-/// with line breaks (a user agent, a note in the details) is shown as lines;
-/// its later lines are indented under a bar, so no value can start a line
-/// of its own and pass for a field.
+/// with line breaks (a user agent, a note in the details) is shown as lines,
+/// each escaped on its own (tabs too); its later lines are indented under a
+/// bar, so no value can start a line of its own and pass for a field.
 pub fn detail(ev: &SecurityEvent) -> String {
     let mut lines = Vec::new();
     let mut field = |label: &str, value: &str| {
         let mut parts = value.split('\n');
         let first = parts.next().unwrap_or_default();
         lines.push(
-            format!("{label:<LABEL$} {}", UntrustedLines(first))
+            format!("{label:<LABEL$} {}", Untrusted(first))
                 .trim_end()
                 .to_owned(),
         );
         for more in parts {
-            lines.push(format!("{:LABEL$} | {}", "", UntrustedLines(more)));
+            lines.push(format!("{:LABEL$} | {}", "", Untrusted(more)));
         }
     };
     let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
@@ -594,12 +594,21 @@ pub fn detail(ev: &SecurityEvent) -> String {
                     serde_json::Value::String(s) => s.clone(),
                     v => serde_json::to_string_pretty(v).unwrap_or_default(),
                 };
-                field(&format!("  {}", Untrusted(key)), &text);
+                field(&format!("  {}", shown_key(key)), &text);
             }
         }
         _ => field("details", "-"),
     }
     lines.join("\n")
+}
+
+/// A detail key on its line: escaped, and quoted when it is empty or starts
+/// or ends with a space or a bar, so it reads as neither a continuation nor
+/// another key.
+fn shown_key(key: &str) -> String {
+    let shown = Untrusted(key).to_string();
+    let plain = !key.is_empty() && !key.starts_with([' ', '|']) && !key.ends_with(' ');
+    if plain { shown } else { format!("\"{shown}\"") }
 }
 
 fn verify(config: &Config, json: bool) -> Result<ExitCode, CliError> {

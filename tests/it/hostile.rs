@@ -765,34 +765,39 @@ async fn scans_pane_shows_hostile_report_and_manifest_names_escaped() {
 
 /// Whether every line of an `audit show` is one of its fields or a later
 /// line of a value (indented under a bar): no value starts a line of its own.
-#[track_caller]
-fn assert_fields_only(out: &str) {
+fn fields_only(out: &str) -> Result<(), String> {
     const FIELDS: &[&str] = &[
-        "id ",
-        "time ",
-        "type ",
-        "severity ",
-        "user ",
-        "ip ",
-        "user agent ",
-        "session ",
-        "tags ",
+        "id",
+        "time",
+        "type",
+        "severity",
+        "user",
+        "ip",
+        "user agent",
+        "session",
+        "tags",
         "details",
-        "  ",
     ];
     for l in out.lines() {
-        assert!(
-            FIELDS.iter().any(|f| l.starts_with(f)),
-            "a line that is no field: {l:?} in\n{out}"
-        );
-        if let Some(rest) = l.strip_prefix("  ")
-            && rest.starts_with(' ')
-        {
-            assert!(
-                rest.trim_start().starts_with("| "),
-                "an indented line without the bar: {l:?}"
-            );
+        let field = FIELDS
+            .iter()
+            .any(|f| l == *f || l.starts_with(&format!("{f} ")));
+        // A detail key: two spaces, then a character that is not a space or a bar.
+        let key = l
+            .strip_prefix("  ")
+            .is_some_and(|r| !r.starts_with([' ', '|']));
+        let more = l.trim_start().starts_with("| ") && l.starts_with("            | ");
+        if !(field || key || more) {
+            return Err(format!("a line that is no field: {l:?} in\n{out}"));
         }
+    }
+    Ok(())
+}
+
+#[track_caller]
+fn assert_fields_only(out: &str) {
+    if let Err(e) = fields_only(out) {
+        panic!("{e}");
     }
 }
 
@@ -1380,4 +1385,54 @@ fn slack_text_and_email_body_show_hostile_events_escaped() {
     assert_shown_escaped("e-mail body", &body);
     assert!(!body.lines().any(|l| l.starts_with("FAKE ROW")), "{body}");
     assert_eq!(alert.email_subject().lines().count(), 1);
+}
+
+/// `audit show`'s rendering over generated events (random bytes, text and
+/// the corpus's pieces in every field and detail key): no raw control or
+/// bidi character but line breaks, and every line is a field or a later
+/// line of a value under its bar. `PROPTEST_CASES` inputs (256 by default).
+#[test]
+fn audit_show_detail_holds_for_generated_events() {
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    use windflow::audit::SecurityEvent;
+
+    let piece = prop_oneof![
+        vec(any::<u8>(), 0..48).prop_map(|b| String::from_utf8_lossy(&b).into_owned()),
+        any::<String>(),
+        proptest::sample::select(
+            SHOWN
+                .iter()
+                .map(|s| s.replace("\\x1b", "\u{1b}"))
+                .collect::<Vec<_>>()
+        ),
+        Just(HOSTILE.to_string()),
+    ];
+    let event = (vec(piece, 6), any::<bool>());
+    let config = Config {
+        failure_persistence: None,
+        ..Config::default()
+    };
+    TestRunner::new(config)
+        .run(&event, |(p, nested)| {
+            let inner = if nested {
+                serde_json::json!({ &p[4]: [p[5].clone()] })
+            } else {
+                serde_json::json!(p[5].clone())
+            };
+            let mut ev =
+                SecurityEvent::new(&p[0], Some(&p[1]), serde_json::json!({ &p[3]: inner }));
+            ev.user_agent = Some(p[2].clone());
+            ev.id = p[4].clone();
+            let out = windflow::cli::audit::detail(&ev);
+            prop_assert!(raw_char(&out, true).is_none(), "{out:?}");
+            prop_assert!(
+                fields_only(&out).is_ok(),
+                "{}",
+                fields_only(&out).unwrap_err()
+            );
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
 }
