@@ -258,11 +258,11 @@ impl Unreadable {
 }
 
 /// A stored record that did not open (a live session or a hijack record).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// Its id is a credential: shown shortened (see `service::short`).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Unopened {
     pub id: String,
     pub hijack_record: bool,
-    #[serde(flatten)]
     pub why: Unreadable,
 }
 
