@@ -517,7 +517,8 @@ impl Pane for SessionsPane {
             .borders(Borders::ALL)
             .border_style(t.border(ctx.focused))
             .title(Span::styled(title, t.title()));
-        if !unreadable.is_empty() {
+        // With no row, the message in the list's place says it instead.
+        if !unreadable.is_empty() && total > 0 {
             block = block.title_bottom(Span::styled(
                 format!(" {} ", unreadable.join("; ")),
                 t.role(Role::Warn),
