@@ -328,3 +328,51 @@ async fn sessions_pane_counts_and_names_sealed_sessions_redis() {
     )
     .await;
 }
+
+/// The console (the real binary in a terminal): sessions sealed under a key
+/// it has not loaded are counted and named in the Sessions pane where the
+/// list is, not shown as "No sessions".
+#[test]
+fn console_sessions_pane_names_sessions_sealed_under_a_key_not_loaded() {
+    const T: Duration = Duration::from_secs(20);
+    let env = CliEnv::new().acting_as("admin");
+    let file_key = std::fs::read_to_string(env.data().join("master.key")).unwrap();
+    let newer = MasterKey::generate();
+    // Created while a newer key was loaded too: sealed under it (the newest).
+    let both = format!("{},{}", file_key.trim(), newer.to_base64().as_str());
+    for user in ["alice", "bob"] {
+        let out = env
+            .cmd(&[
+                "sessions",
+                "create",
+                "--user",
+                user,
+                "--ip",
+                "203.0.113.7",
+                "--user-agent",
+                "curl/8",
+            ])
+            .env("WINDFLOW_MASTER_KEY", &both)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // The console with the key file only.
+    let mut pty = env.signed_in_console("ops", 140, 30);
+    pty.keys(":pane sessions\r");
+    let said = format!(
+        "2 sessions are sealed under key {}, which is not loaded",
+        newer.kid()
+    );
+    pty.wait_for(&said, T)
+        .unwrap_or_else(|e| panic!("{e}:\n{}", pty.screen_text()));
+    let screen = pty.screen_text();
+    assert!(screen.contains("No session could be read"), "{screen}");
+    assert!(!screen.contains("No sessions."), "{screen}");
+    pty.keys("q");
+    assert_eq!(pty.wait_exit(T).expect("windflow exits").exit_code(), 0);
+}
