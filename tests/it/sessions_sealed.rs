@@ -146,6 +146,26 @@ fn cli_sealed(redis: Option<&RedisServer>) {
     short.sort_unstable();
     assert_eq!(named, short);
 
+    // The key file replaced by another key: the same.
+    let key_file = env.data().join("master.key");
+    let original = std::fs::read_to_string(&key_file).unwrap();
+    std::fs::write(&key_file, format!("{}\n", other_b64.as_str())).unwrap();
+    let listed = env.run(&["sessions", "list"]);
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert_eq!(
+        listed.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    assert!(
+        text.contains(&format!(
+            "3 sessions are sealed under key {kid}, which is not loaded"
+        )),
+        "{text}"
+    );
+    std::fs::write(&key_file, original).unwrap();
+
     // One user's: the index names them, the key does not open them.
     let (code, text, _) = run(&other_b64, &["sessions", "list", "--user", "alice"]);
     assert_eq!(code, Some(0));
