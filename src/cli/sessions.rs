@@ -230,6 +230,16 @@ fn unreadable_line(why: &Unreadable, ids: &[&str]) -> String {
     Untrusted(&format!("{}: {}", why.say(ids.len()), named.join(", "))).to_string()
 }
 
+/// One reason in `sessions list --json`: the reason's fields (`reason`,
+/// `kid` or `error`), `count`, the short ids and the `message`.
+fn unreadable_json(why: &Unreadable, ids: &[&str]) -> serde_json::Value {
+    let mut v = json!(why);
+    v["count"] = json!(ids.len());
+    v["sessions"] = json!(ids.iter().map(|id| short(id)).collect::<Vec<_>>());
+    v["message"] = json!(why.say(ids.len()));
+    v
+}
+
 /// The FLAGS column: a hijack record, and a user id that looks like another.
 fn flags(l: &Listed) -> String {
     let mut f = Vec::new();
@@ -464,13 +474,10 @@ async fn run_async(
             if json {
                 out_json(&json!({
                     "sessions": rows.iter().map(view).collect::<Vec<_>>(),
-                    "unreadable": unreadable.iter().map(|(why, ids)| {
-                        let mut v = json!(why);
-                        v["count"] = json!(ids.len());
-                        v["sessions"] = json!(ids.iter().map(|id| short(id)).collect::<Vec<_>>());
-                        v["message"] = json!(why.say(ids.len()));
-                        v
-                    }).collect::<Vec<_>>(),
+                    "unreadable": unreadable
+                        .iter()
+                        .map(|(why, ids)| unreadable_json(why, ids))
+                        .collect::<Vec<_>>(),
                 }))?;
             } else {
                 out(&table(&rows))?;
