@@ -488,10 +488,17 @@ async fn run_async(
         }
         SessionsCommand::Show { id, json } => {
             let id = resolve(sessions, &id).await?;
-            let Some(l) = sessions.get(&id).await.map_err(sess_err)? else {
+            let found = sessions.find(&id).await.map_err(sess_err)?;
+            let Some(l) = found.listed.into_iter().next() else {
                 return Err(CliError::Failure(anyhow::anyhow!(
-                    "no session {} (expired, revoked, or never created)",
-                    short(&id)
+                    "{}",
+                    match found.unopened.first() {
+                        Some(u) => unreadable_line(&u.why, &[&u.id]),
+                        None => format!(
+                            "no session {} (expired, revoked, or never created)",
+                            short(&id)
+                        ),
+                    }
                 )));
             };
             if json {

@@ -149,10 +149,12 @@ pub async fn list_all(store: &dyn SessionStore) -> Result<Found> {
     store.list_all().await
 }
 
-/// Looks one id up (live session first, then hijack record).
-pub async fn get(store: &dyn SessionStore, id: &str) -> Result<Option<Listed>> {
+/// Looks one id up (live session first, then hijack record): the first
+/// that opens, else what is stored under the id and did not open.
+pub async fn get(store: &dyn SessionStore, id: &str) -> Result<Found> {
+    let mut found = Found::default();
     if !is_valid_id(id) {
-        return Ok(None);
+        return Ok(found);
     }
     for hijack in [false, true] {
         let e = Entry {
@@ -160,11 +162,16 @@ pub async fn get(store: &dyn SessionStore, id: &str) -> Result<Option<Listed>> {
             hijack,
             expires_at: 0,
         };
-        if let Some(l) = store.fetch(std::slice::from_ref(&e)).await?.listed.pop() {
-            return Ok(Some(l));
+        let mut f = store.fetch(std::slice::from_ref(&e)).await?;
+        if let Some(l) = f.listed.pop() {
+            return Ok(Found {
+                listed: vec![l],
+                unopened: Vec::new(),
+            });
         }
+        found.unopened.append(&mut f.unopened);
     }
-    Ok(None)
+    Ok(found)
 }
 
 pub fn now_ms() -> i64 {

@@ -185,6 +185,12 @@ impl Sessions {
     }
 
     pub async fn get(&self, id: &str) -> Result<Option<Listed>> {
+        Ok(self.find(id).await?.listed.pop())
+    }
+
+    /// The session or hijack record `id` names, or why it does not open
+    /// (see [`backend::get`]).
+    pub async fn find(&self, id: &str) -> Result<Found> {
         backend::get(self.store.as_ref(), id).await
     }
 

@@ -146,6 +146,17 @@ fn cli_sealed(redis: Option<&RedisServer>) {
     short.sort_unstable();
     assert_eq!(named, short);
 
+    // One of them shown: said why, not "no session".
+    let (code, out, err) = run(&other_b64, &["sessions", "show", &ids[0]]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(
+        err.contains(&format!(
+            "1 session is sealed under key {kid}, which is not loaded: {}",
+            &ids[0][..8]
+        )),
+        "{err}"
+    );
+
     // The key file replaced by another key: the same.
     let key_file = env.data().join("master.key");
     let original = std::fs::read_to_string(&key_file).unwrap();
