@@ -4,20 +4,28 @@
 # CASES generated inputs (default 1,000,000) in a release build, one after the
 # other; prints the inputs, the time and the inputs/s of each, and for the
 # parsers how many inputs they accepted. Exits 1 if a property fails (the
-# smallest failing input is printed).
-#   bench/props.sh [CASES]
+# smallest failing input is printed). FILTER keeps the targets whose name
+# holds it (`bench/props.sh 1000000 display`: the display boundary only, the
+# fuzzing of issue 19, as cargo-fuzz needs a nightly build of its own).
+#   bench/props.sh [CASES] [FILTER]
 # The build goes to CARGO_TARGET_DIR (default target/); PROPTEST_RNG_SEED
 # replays a run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cases=${1:-1000000}
+filter=${2:-}
 bin=$(cargo test --release --test it --no-run 2>&1 |
     sed -n 's/.*Executable tests\/it\/main.rs (\(.*\))$/\1/p')
 if [ ! -x "$bin" ]; then
     echo "props.sh: the release test binary did not build" >&2
     exit 2
 fi
-targets=$("$bin" props:: --list 2>/dev/null | sed -n 's/: test$//p' | grep -v '::regression_')
+targets=$("$bin" props:: --list 2>/dev/null | sed -n 's/: test$//p' | grep -v '::regression_' |
+    grep -F -- "$filter" || true)
+if [ -z "$targets" ]; then
+    echo "props.sh: no property target matches \"$filter\"" >&2
+    exit 2
+fi
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 failed=0

@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 
 use super::SecurityEvent;
 use super::settings::{ChannelKind, ChannelSpec, Rule};
+use crate::display::{clean, clean_line};
 
 /// One alert: an event and how many times it happened in the fold window.
 #[derive(Clone, Debug, PartialEq)]
@@ -67,13 +68,15 @@ impl Alert {
 
     /// Slack's text is markup: `&`, `<` and `>` of the event are escaped, so
     /// a user named `<!channel>` or `<https://evil|login>` neither pings a
-    /// channel nor makes a link.
+    /// channel nor makes a link; controls and bidi overrides are shown as
+    /// escapes (the display boundary), so none reorders the text.
     pub fn slack_payload(&self) -> serde_json::Value {
+        let shown = |s: &str| slack_escape(&clean_line(s)).into_owned();
         json!({ "text": format!(
             "WindFlow security alert: {} (event {})\n```{}```",
-            slack_escape(&self.summary()),
-            slack_escape(&self.event.id),
-            slack_escape(&self.event.details.to_string())
+            shown(&self.summary()),
+            shown(&self.event.id),
+            shown(&self.event.details.to_string())
         ) })
     }
 
@@ -81,15 +84,17 @@ impl Alert {
     /// from a user name would start a header of its own), controls and bidi
     /// overrides shown as escapes.
     pub fn email_subject(&self) -> String {
-        crate::display::clean_line(&self.summary()).into_owned()
+        clean_line(&self.summary()).into_owned()
     }
 
-    /// The e-mail body, plain text: the summary line and the event as JSON.
+    /// The e-mail body, plain text: the summary line and the event as JSON,
+    /// through the display boundary (JSON leaves C1 controls and bidi
+    /// overrides raw; a mail reader in a terminal would obey them).
     pub fn email_body(&self) -> String {
         format!(
             "{}\n\n{}\n",
             self.email_subject(),
-            serde_json::to_string_pretty(&self.event).unwrap_or_default()
+            clean(&serde_json::to_string_pretty(&self.event).unwrap_or_default())
         )
     }
 }

@@ -336,6 +336,9 @@ impl EsClient {
         if let Some(u) = &filter.user {
             must.push(json!({"term": {"user_id": u}}));
         }
+        if let Some(id) = &filter.id {
+            must.push(json!({"term": {"id": id}}));
+        }
         if let Some(w) = filter.window {
             must.push(json!({"range": {"timestamp": {"gte": now_ms - w.as_millis() as i64}}}));
         }

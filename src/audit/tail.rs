@@ -101,6 +101,8 @@ pub struct TailFilter {
     pub text: Option<String>,
     /// Only the types carrying this framework tag (`pci_dss_10.2.4`).
     pub tag: Option<String>,
+    /// Only the event with this id (`audit show`).
+    pub id: Option<String>,
 }
 
 impl TailFilter {
@@ -125,6 +127,9 @@ impl TailFilter {
             .as_ref()
             .is_some_and(|t| *t != ev.event_type)
         {
+            return false;
+        }
+        if self.id.as_ref().is_some_and(|id| *id != ev.id) {
             return false;
         }
         if self
@@ -172,6 +177,7 @@ impl TailFilter {
             }),
             event_type: self.event_type.as_deref().map(|t| field("event_type", t)),
             user: self.user.as_deref().map(|u| field("user_id", u)),
+            id: self.id.as_deref().map(|id| field("id", id)),
         }
     }
 
@@ -213,6 +219,7 @@ pub struct Prefilter {
     severities: Option<Vec<memchr::memmem::Finder<'static>>>,
     event_type: Option<memchr::memmem::Finder<'static>>,
     user: Option<memchr::memmem::Finder<'static>>,
+    id: Option<memchr::memmem::Finder<'static>>,
 }
 
 impl Prefilter {
@@ -222,7 +229,7 @@ impl Prefilter {
         {
             return false;
         }
-        [&self.event_type, &self.user]
+        [&self.event_type, &self.user, &self.id]
             .into_iter()
             .flatten()
             .all(|f| f.find(line).is_some())

@@ -36,6 +36,13 @@ pub enum AuditCommand {
     Tail(TailArgs),
     /// Events whose type, user, address, session or details contain QUERY.
     Search(SearchArgs),
+    /// One event in full, every field (read like tail and search).
+    Show {
+        /// The event's id (`audit tail --json` and `audit log` print it).
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Check the HMAC chain of the local log; names the first bad record.
     Verify {
         #[arg(long)]
@@ -136,6 +143,7 @@ impl FilterArgs {
             window: self.since,
             text,
             tag: self.tag.clone(),
+            id: None,
         }
     }
 }
@@ -306,6 +314,7 @@ pub fn run(config: &Config, command: AuditCommand) -> Result<ExitCode, CliError>
         AuditCommand::Log(a) => log(config, a),
         AuditCommand::Tail(a) => tail(config, a),
         AuditCommand::Search(a) => search(config, a),
+        AuditCommand::Show { id, json } => show(config, &id, json),
         AuditCommand::Verify { json } => verify(config, json),
         AuditCommand::Alerts { command } => alerts(config, command),
     }
@@ -516,6 +525,90 @@ fn search(config: &Config, a: SearchArgs) -> Result<ExitCode, CliError> {
         out(&format!("{} events", evs.len()))?;
     }
     Ok(exit_for(&answer.source))
+}
+
+/// `audit show ID`: the event read by the rule of [`crate::audit::query`];
+/// exit 2 for an id no source holds, 4 when Elasticsearch did not answer
+/// (and the local log did, with or without the event).
+fn show(config: &Config, id: &str, json: bool) -> Result<ExitCode, CliError> {
+    let reader = reader(config)?;
+    let filter = TailFilter {
+        id: Some(id.to_owned()),
+        ..TailFilter::default()
+    };
+    let answer = runtime()?.block_on(reader.read(&filter, 1)).map_err(fail)?;
+    say_source(&answer.source);
+    let Some(ev) = answer.events.first() else {
+        let what = format!("no event with id {}", Untrusted(id));
+        return Err(match answer.source {
+            Source::Fallback { .. } => CliError::Unavailable(format!(
+                "{what} in the local log, and Elasticsearch did not answer"
+            )),
+            _ => CliError::Usage(format!("{what} ({})", answer.source.label())),
+        });
+    };
+    if json {
+        out(&serde_json::to_string_pretty(ev).map_err(fail)?)?;
+    } else {
+        out(&detail(ev))?;
+    }
+    Ok(exit_for(&answer.source))
+}
+
+/// Width of the field names of [`detail`] (a space always follows).
+const LABEL: usize = 11;
+
+/// Every field of `ev`, one per line, through the display boundary. A value
+/// with line breaks (a user agent, a note in the details) is shown as lines,
+/// each escaped on its own (tabs too); its later lines are indented under a
+/// bar, so no value can start a line of its own and pass for a field.
+pub fn detail(ev: &SecurityEvent) -> String {
+    let mut lines = Vec::new();
+    let mut field = |label: &str, value: &str| {
+        let mut parts = value.split('\n');
+        let first = parts.next().unwrap_or_default();
+        lines.push(
+            format!("{label:<LABEL$} {}", Untrusted(first))
+                .trim_end()
+                .to_owned(),
+        );
+        for more in parts {
+            lines.push(format!("{:LABEL$} | {}", "", Untrusted(more)));
+        }
+    };
+    let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    field("id", &ev.id);
+    field("time", &ev.timestamp);
+    field("type", &ev.event_type);
+    field("severity", ev.severity.as_str());
+    field("user", &or_dash(&ev.user_id));
+    field("ip", &or_dash(&ev.ip_address));
+    field("user agent", &or_dash(&ev.user_agent));
+    field("session", &or_dash(&ev.session_id));
+    field("tags", &ev.tags.join(", "));
+    match ev.details.as_object() {
+        Some(map) if !map.is_empty() => {
+            field("details", "");
+            for (key, value) in map {
+                let text = match value {
+                    serde_json::Value::String(s) => s.clone(),
+                    v => serde_json::to_string_pretty(v).unwrap_or_default(),
+                };
+                field(&format!("  {}", shown_key(key)), &text);
+            }
+        }
+        _ => field("details", "-"),
+    }
+    lines.join("\n")
+}
+
+/// A detail key on its line: escaped, and quoted when it is empty or starts
+/// or ends with a space or a bar, so it reads as neither a continuation nor
+/// another key.
+fn shown_key(key: &str) -> String {
+    let shown = Untrusted(key).to_string();
+    let plain = !key.is_empty() && !key.starts_with([' ', '|']) && !key.ends_with(' ');
+    if plain { shown } else { format!("\"{shown}\"") }
 }
 
 fn verify(config: &Config, json: bool) -> Result<ExitCode, CliError> {

@@ -62,6 +62,7 @@ pub fn audit(command: &AuditCommand) -> Option<(&'static str, &'static str)> {
         AuditCommand::Log(_) => Some(("audit log", "records an event in the audit log")),
         AuditCommand::Tail(_)
         | AuditCommand::Search(_)
+        | AuditCommand::Show { .. }
         | AuditCommand::Verify { .. }
         | AuditCommand::Alerts {
             command: AlertsCommand::List { .. } | AlertsCommand::Test { .. },

@@ -23,7 +23,9 @@ use crate::cli::auth::{StepUp, load_keyring, open_auth};
 use crate::cli::common::{self, explicit_operator};
 use crate::config::Config;
 use crate::display::{Untrusted, code_points, looks_alike, skeleton};
-use crate::sessions::backend::{LocalStore, RedisStore, SessionError, SessionStore, now_ms};
+use crate::sessions::backend::{
+    LocalStore, RedisStore, SessionError, SessionStore, Unreadable, now_ms, unreadable_groups,
+};
 use crate::sessions::model::{
     Device, Invalid, Listed, SessionType, Validation, human, is_valid_id,
 };
@@ -210,6 +212,32 @@ fn table(rows: &[Listed]) -> String {
     }
     out.push_str(&format!("\n{} sessions", rows.len()));
     out
+}
+
+/// Most ids named on an unreadable-records line.
+const UNREADABLE_IDS: usize = 10;
+
+/// `3 sessions are sealed under key 1a2b3c4d, which is not loaded: ab12cd34, ...`
+fn unreadable_line(why: &Unreadable, ids: &[&str]) -> String {
+    let mut named: Vec<&str> = ids
+        .iter()
+        .take(UNREADABLE_IDS)
+        .map(|id| short(id))
+        .collect();
+    let more = ids.len().saturating_sub(UNREADABLE_IDS);
+    let more = (more > 0).then(|| format!("and {more} more"));
+    named.extend(more.as_deref());
+    Untrusted(&format!("{}: {}", why.say(ids.len()), named.join(", "))).to_string()
+}
+
+/// One reason in `sessions list --json`: the reason's fields (`reason`,
+/// `kid` or `error`), `count`, the short ids and the `message`.
+fn unreadable_json(why: &Unreadable, ids: &[&str]) -> serde_json::Value {
+    let mut v = json!(why);
+    v["count"] = json!(ids.len());
+    v["sessions"] = json!(ids.iter().map(|id| short(id)).collect::<Vec<_>>());
+    v["message"] = json!(why.say(ids.len()));
+    v
 }
 
 /// The FLAGS column: a hijack record, and a user id that looks like another.
@@ -434,25 +462,43 @@ async fn run_async(
 ) -> Result<ExitCode, CliError> {
     match cmd {
         SessionsCommand::List { user, json } => {
-            let mut rows = sessions.list(user.as_deref()).await.map_err(sess_err)?;
+            let found = sessions.read(user.as_deref()).await.map_err(sess_err)?;
+            let mut rows = found.listed;
             rows.sort_by(|a, b| {
                 b.risk()
                     .cmp(&a.risk())
                     .then(a.session.user_id.cmp(&b.session.user_id))
                     .then(b.session.last_activity.cmp(&a.session.last_activity))
             });
+            let unreadable = unreadable_groups(&found.unopened);
             if json {
-                out_json(&rows.iter().map(view).collect::<Vec<_>>())?;
+                out_json(&json!({
+                    "sessions": rows.iter().map(view).collect::<Vec<_>>(),
+                    "unreadable": unreadable
+                        .iter()
+                        .map(|(why, ids)| unreadable_json(why, ids))
+                        .collect::<Vec<_>>(),
+                }))?;
             } else {
                 out(&table(&rows))?;
+                for (why, ids) in &unreadable {
+                    out(&unreadable_line(why, ids))?;
+                }
             }
         }
         SessionsCommand::Show { id, json } => {
             let id = resolve(sessions, &id).await?;
-            let Some(l) = sessions.get(&id).await.map_err(sess_err)? else {
+            let found = sessions.find(&id).await.map_err(sess_err)?;
+            let Some(l) = found.listed.into_iter().next() else {
                 return Err(CliError::Failure(anyhow::anyhow!(
-                    "no session {} (expired, revoked, or never created)",
-                    short(&id)
+                    "{}",
+                    match found.unopened.first() {
+                        Some(u) => unreadable_line(&u.why, &[&u.id]),
+                        None => format!(
+                            "no session {} (expired, revoked, or never created)",
+                            short(&id)
+                        ),
+                    }
                 )));
             };
             if json {

@@ -27,15 +27,40 @@ pub fn render(r: &DeploymentResult, format: Format) -> String {
     }
 }
 
-/// A Markdown table cell or line: one line, with the characters Markdown
-/// acts on escaped.
+/// A Markdown table cell or line: one line, with every character Markdown
+/// acts on escaped (CommonMark lets any ASCII punctuation be escaped), and
+/// what would act at the start of a line (a list item, a numbered item, a
+/// thematic break) escaped there too, though our text always comes first.
 fn md(s: &str) -> String {
-    let mut out = String::new();
-    for c in clean_line(s).chars() {
-        if matches!(
+    let text = clean_line(s);
+    let mut out = String::with_capacity(text.len() + 8);
+    // `1.` or `1)` at the start would number a list: escape its mark.
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    for (i, c) in text.char_indices() {
+        let special = matches!(
             c,
-            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '#' | '!'
-        ) {
+            '\\' | '`'
+                | '*'
+                | '_'
+                | '['
+                | ']'
+                | '('
+                | ')'
+                | '<'
+                | '>'
+                | '|'
+                | '#'
+                | '!'
+                | '~'
+                | '&'
+                | '$'
+                | '^'
+                | '{'
+                | '}'
+        );
+        let starts = (i == 0 && matches!(c, '-' | '+' | '='))
+            || (digits > 0 && i == digits && matches!(c, '.' | ')'));
+        if special || starts {
             out.push('\\');
         }
         out.push(c);
@@ -253,7 +278,13 @@ mod tests {
             html_escape("<script>x</script>&\"'"),
             "&lt;script&gt;x&lt;/script&gt;&amp;&quot;&#39;"
         );
-        assert_eq!(md("a|b [x](y) *z*"), "a\\|b \\[x\\](y) \\*z\\*");
+        assert_eq!(
+            md("a|b [x](y) *z* ~s~ &amp; `c`"),
+            "a\\|b \\[x\\]\\(y\\) \\*z\\* \\~s\\~ \\&amp; \\`c\\`"
+        );
+        assert_eq!(md("- a"), "\\- a");
+        assert_eq!(md("12. a"), "12\\. a");
+        assert_eq!(md("3) a-b"), "3\\) a-b");
         // A newline cannot start a row or a heading of its own.
         assert!(!md("a\n# b").contains('\n'));
         assert!(!html_escape("a\n<b>").contains('\n'));

@@ -118,10 +118,11 @@ pub trait SessionStore: Send + Sync {
     fn refusals(&self) -> &Refusals;
     /// Every live session and hijack record with its expiry (no payloads).
     fn entries(&self) -> BoxFuture<'_, Result<Vec<Entry>>>;
-    /// The payloads of `entries` (missing ones are left out).
-    fn fetch<'a>(&'a self, entries: &'a [Entry]) -> BoxFuture<'a, Result<Vec<Listed>>>;
+    /// The payloads of `entries` (missing ones are left out), and the
+    /// records among them that did not open.
+    fn fetch<'a>(&'a self, entries: &'a [Entry]) -> BoxFuture<'a, Result<Found>>;
     /// Every session and hijack record, fetched (one pass where the backend can).
-    fn list_all(&self) -> BoxFuture<'_, Result<Vec<Listed>>> {
+    fn list_all(&self) -> BoxFuture<'_, Result<Found>> {
         Box::pin(async move {
             let entries = self.entries().await?;
             self.fetch(&entries).await
@@ -137,7 +138,7 @@ pub trait SessionStore: Send + Sync {
         Box::pin(async { Ok(None) })
     }
     /// The live sessions of one user, from the per-user index.
-    fn user_sessions<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Vec<Listed>>>;
+    fn user_sessions<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Found>>;
     /// Removes a session (and its hijack record); returns the removed session.
     fn revoke<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Session>>>;
     /// Removes every session of `user` at once; returns their ids.
@@ -145,14 +146,16 @@ pub trait SessionStore: Send + Sync {
 }
 
 /// Every session and hijack record, fetched.
-pub async fn list_all(store: &dyn SessionStore) -> Result<Vec<Listed>> {
+pub async fn list_all(store: &dyn SessionStore) -> Result<Found> {
     store.list_all().await
 }
 
-/// Looks one id up (live session first, then hijack record).
-pub async fn get(store: &dyn SessionStore, id: &str) -> Result<Option<Listed>> {
+/// Looks one id up (live session first, then hijack record): the first
+/// that opens, else what is stored under the id and did not open.
+pub async fn get(store: &dyn SessionStore, id: &str) -> Result<Found> {
+    let mut found = Found::default();
     if !is_valid_id(id) {
-        return Ok(None);
+        return Ok(found);
     }
     for hijack in [false, true] {
         let e = Entry {
@@ -160,11 +163,16 @@ pub async fn get(store: &dyn SessionStore, id: &str) -> Result<Option<Listed>> {
             hijack,
             expires_at: 0,
         };
-        if let Some(l) = store.fetch(std::slice::from_ref(&e)).await?.pop() {
-            return Ok(Some(l));
+        let mut f = store.fetch(std::slice::from_ref(&e)).await?;
+        if let Some(l) = f.listed.pop() {
+            return Ok(Found {
+                listed: vec![l],
+                unopened: Vec::new(),
+            });
         }
+        found.unopened.append(&mut f.unopened);
     }
-    Ok(None)
+    Ok(found)
 }
 
 pub fn now_ms() -> i64 {
@@ -221,6 +229,102 @@ impl Refusals {
     /// The refusals not taken before.
     pub fn take_new(&self) -> Vec<Refused> {
         std::mem::take(&mut self.0.lock().unwrap_or_else(|p| p.into_inner()).new)
+    }
+}
+
+/// Why a stored record could not be read.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum Unreadable {
+    /// Sealed under a master key that is not loaded (its key id).
+    KeyNotLoaded { kid: String },
+    /// It does not decrypt with the loaded keys: malformed, tampered with
+    /// or corrupted (what is wrong, never its content).
+    Damaged { error: String },
+    /// It opens, but is another session's, copied under this id.
+    Misplaced,
+}
+
+impl Unreadable {
+    /// What `count` records unreadable for this reason are, in words:
+    /// `3 sessions are sealed under key 1a2b3c4d, which is not loaded`.
+    pub fn say(&self, count: usize) -> String {
+        let (what, are) = match count {
+            1 => ("1 session".to_string(), "is"),
+            n => (format!("{n} sessions"), "are"),
+        };
+        match self {
+            Unreadable::KeyNotLoaded { kid } => {
+                format!("{what} {are} sealed under key {kid}, which is not loaded")
+            }
+            Unreadable::Damaged { error } => format!("{what} cannot be decrypted: {error}"),
+            Unreadable::Misplaced => {
+                format!("{what} {are} refused: another session's record copied under its id")
+            }
+        }
+    }
+}
+
+/// A stored record that did not open (a live session or a hijack record).
+/// Its id is a credential: shown shortened (see `service::short`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unopened {
+    pub id: String,
+    pub hijack_record: bool,
+    pub why: Unreadable,
+}
+
+/// What a read found: the records it opened, and those it could not.
+#[derive(Debug, Default)]
+pub struct Found {
+    pub listed: Vec<Listed>,
+    pub unopened: Vec<Unopened>,
+}
+
+impl Found {
+    fn push(&mut self, read: std::result::Result<Listed, Unopened>) {
+        match read {
+            Ok(l) => self.listed.push(l),
+            Err(u) => self.unopened.push(u),
+        }
+    }
+
+    fn append(&mut self, mut other: Found) {
+        self.listed.append(&mut other.listed);
+        self.unopened.append(&mut other.unopened);
+    }
+}
+
+/// Unopened records counted by reason, in a stable order: each reason, its
+/// count, and the (short) ids.
+pub fn unreadable_groups(unopened: &[Unopened]) -> Vec<(Unreadable, Vec<&str>)> {
+    let mut groups: std::collections::BTreeMap<&Unreadable, Vec<&str>> = Default::default();
+    for u in unopened {
+        groups.entry(&u.why).or_default().push(&u.id);
+    }
+    groups
+        .into_iter()
+        .map(|(why, ids)| (why.clone(), ids))
+        .collect()
+}
+
+/// Why `envelope` did not open as the record under its id: its key is not
+/// loaded, it is damaged, or (`why` says) it is another session's.
+fn unreadable(keys: &Keyring, envelope: &str, why: Invalid) -> Unreadable {
+    if why == Invalid::Misplaced {
+        return Unreadable::Misplaced;
+    }
+    match crate::crypto::Envelope::parse(envelope) {
+        Err(e) => Unreadable::Damaged {
+            error: e.to_string(),
+        },
+        Ok(e) if keys.get(&e.kid).is_none() => Unreadable::KeyNotLoaded { kid: e.kid },
+        Ok(e) => Unreadable::Damaged {
+            error: format!(
+                "it does not open as a session with key {} (tampered with or corrupted)",
+                e.kid
+            ),
+        },
     }
 }
 
@@ -512,7 +616,7 @@ impl SessionStore for LocalStore {
         }))
     }
 
-    fn fetch<'a>(&'a self, entries: &'a [Entry]) -> BoxFuture<'a, Result<Vec<Listed>>> {
+    fn fetch<'a>(&'a self, entries: &'a [Entry]) -> BoxFuture<'a, Result<Found>> {
         let entries = entries.to_vec();
         let refusals = self.refusals.clone();
         Box::pin(self.blocking(move |store, keys| {
@@ -536,14 +640,15 @@ impl SessionStore for LocalStore {
                 }
                 Ok(out)
             })?;
-            Ok(rows
-                .into_iter()
-                .filter_map(|(id, hijack, env, exp)| listed(keys, &refusals, &id, hijack, &env, exp))
-                .collect())
+            let mut found = Found::default();
+            for (id, hijack, env, exp) in rows {
+                found.push(listed(keys, &refusals, &id, hijack, &env, exp));
+            }
+            Ok(found)
         }))
     }
 
-    fn user_sessions<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Vec<Listed>>> {
+    fn user_sessions<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Found>> {
         let user = user.to_string();
         let refusals = self.refusals.clone();
         Box::pin(self.blocking(move |store, keys| {
@@ -557,10 +662,11 @@ impl SessionStore for LocalStore {
                 })?;
                 rows.collect()
             })?;
-            Ok(rows
-                .into_iter()
-                .filter_map(|(id, env, exp)| listed(keys, &refusals, &id, false, &env, exp))
-                .collect())
+            let mut found = Found::default();
+            for (id, env, exp) in rows {
+                found.push(listed(keys, &refusals, &id, false, &env, exp));
+            }
+            Ok(found)
         }))
     }
 
@@ -620,7 +726,8 @@ impl SessionStore for LocalStore {
     }
 }
 
-/// The record stored under `id`, opened; a refused one is noted in `refusals`.
+/// The record stored under `id`, opened; a refused one is noted in
+/// `refusals` and said why.
 fn listed(
     keys: &Keyring,
     refusals: &Refusals,
@@ -628,21 +735,25 @@ fn listed(
     hijack: bool,
     env: &str,
     expires_at: i64,
-) -> Option<Listed> {
+) -> std::result::Result<Listed, Unopened> {
     let opened = if hijack {
         open_hijack(keys, id, env).map(|(session, attempt)| (session, Some(attempt)))
     } else {
         open(keys, id, env).map(|session| (session, None))
     };
     match opened {
-        Ok((session, hijack)) => Some(Listed {
+        Ok((session, hijack)) => Ok(Listed {
             session,
             expires_at,
             hijack,
         }),
         Err(why) => {
             refusals.note(id, hijack, why);
-            None
+            Err(Unopened {
+                id: id.to_owned(),
+                hijack_record: hijack,
+                why: unreadable(keys, env, why),
+            })
         }
     }
 }
@@ -1077,7 +1188,7 @@ fn stream_ids(v: &redis::Value) -> Vec<(String, Option<String>)> {
         .collect()
 }
 
-type Opening = tokio::task::JoinHandle<Vec<Listed>>;
+type Opening = tokio::task::JoinHandle<Found>;
 
 impl RedisStore {
     /// Opens a batch of (id, hijack?, GET reply, PTTL reply) off the IO
@@ -1091,25 +1202,24 @@ impl RedisStore {
         let refusals = self.refusals.clone();
         tokio::task::spawn_blocking(move || {
             let now = now_ms();
-            raw.into_iter()
-                .filter_map(|(id, hijack, env, ttl)| {
-                    let env: Option<String> = redis::from_redis_value(env).ok().flatten();
-                    let ttl: i64 = redis::from_redis_value(ttl).unwrap_or(-2);
-                    if ttl == -2 {
-                        return None;
-                    }
+            let mut found = Found::default();
+            for (id, hijack, env, ttl) in raw {
+                let env: Option<String> = redis::from_redis_value(env).ok().flatten();
+                let ttl: i64 = redis::from_redis_value(ttl).unwrap_or(-2);
+                if let (Some(env), false) = (env, ttl == -2) {
                     let exp = if ttl < 0 { i64::MAX } else { now + ttl };
-                    listed(&keys, &refusals, &id, hijack, &env?, exp)
-                })
-                .collect()
+                    found.push(listed(&keys, &refusals, &id, hijack, &env, exp));
+                }
+            }
+            found
         })
     }
 }
 
-async fn collect(opening: Vec<Opening>) -> Result<Vec<Listed>> {
-    let mut out = Vec::new();
+async fn collect(opening: Vec<Opening>) -> Result<Found> {
+    let mut out = Found::default();
     for o in opening {
-        out.extend(o.await.map_err(|e| SessionError::Backend {
+        out.append(o.await.map_err(|e| SessionError::Backend {
             target: "session decryption".into(),
             message: e.to_string(),
         })?);
@@ -1271,7 +1381,7 @@ impl SessionStore for RedisStore {
         })
     }
 
-    fn fetch<'a>(&'a self, entries: &'a [Entry]) -> BoxFuture<'a, Result<Vec<Listed>>> {
+    fn fetch<'a>(&'a self, entries: &'a [Entry]) -> BoxFuture<'a, Result<Found>> {
         Box::pin(async move {
             let mut c = self.conn.clone();
             let mut opening = Vec::new();
@@ -1298,7 +1408,7 @@ impl SessionStore for RedisStore {
         })
     }
 
-    fn list_all(&self) -> BoxFuture<'_, Result<Vec<Listed>>> {
+    fn list_all(&self) -> BoxFuture<'_, Result<Found>> {
         Box::pin(async move {
             let mut c = self.conn.clone();
             let mut opening = Vec::new();
@@ -1398,7 +1508,7 @@ impl SessionStore for RedisStore {
         })
     }
 
-    fn user_sessions<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Vec<Listed>>> {
+    fn user_sessions<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Found>> {
         Box::pin(async move {
             let mut c = self.conn.clone();
             let ids: Vec<String> = self

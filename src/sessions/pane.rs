@@ -18,6 +18,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
 
+use super::backend::unreadable_groups;
 use super::model::{Listed, human};
 use super::service::{SessionsEvent, SessionsRequest, Snapshot, short};
 use crate::console::actions::{ActionDef, name};
@@ -501,10 +502,28 @@ impl Pane for SessionsPane {
             ),
             _ => title,
         };
-        let block = Block::default()
+        // Records that did not open: counted and named where the list is.
+        let unreadable: Vec<String> = self
+            .snapshot
+            .as_ref()
+            .map(|snap| {
+                unreadable_groups(&snap.unopened)
+                    .iter()
+                    .map(|(why, ids)| clean_line(&why.say(ids.len())).into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut block = Block::default()
             .borders(Borders::ALL)
             .border_style(t.border(ctx.focused))
             .title(Span::styled(title, t.title()));
+        // With no row, the message in the list's place says it instead.
+        if !unreadable.is_empty() && total > 0 {
+            block = block.title_bottom(Span::styled(
+                format!(" {} ", unreadable.join("; ")),
+                t.role(Role::Warn),
+            ));
+        }
         if table_area.height > 0 {
             let inner_height = table_area.height.saturating_sub(3) as usize;
             let window = self.list.window(self.order.len(), inner_height);
@@ -629,6 +648,13 @@ impl Pane for SessionsPane {
                     (None, None) => (
                         "Waiting for the session store's first answer…".to_string(),
                         t.muted(),
+                    ),
+                    _ if total == 0 && !unreadable.is_empty() => (
+                        format!(
+                            "No session could be read: {}.",
+                            unreadable.join("; ")
+                        ),
+                        t.role(Role::Warn),
                     ),
                     _ if total == 0 => (
                         "No sessions. Create one with `windflow sessions create`, or start with --demo."

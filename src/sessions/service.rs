@@ -10,7 +10,9 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use super::backend::{self, Entry, Refused, Result, SessionError, SessionStore, now_ms};
+use super::backend::{
+    self, Entry, Found, Refused, Result, SessionError, SessionStore, Unopened, now_ms,
+};
 use super::model::{
     Device, HijackAttempt, Lifetime, Listed, Session, SessionType, Validation, check_user,
 };
@@ -168,6 +170,11 @@ impl Sessions {
     }
 
     pub async fn list(&self, user: Option<&str>) -> Result<Vec<Listed>> {
+        Ok(self.read(user).await?.listed)
+    }
+
+    /// [`Sessions::list`], with the records that did not open.
+    pub async fn read(&self, user: Option<&str>) -> Result<Found> {
         match user {
             Some(u) => {
                 check_user(u).map_err(SessionError::Input)?;
@@ -178,6 +185,12 @@ impl Sessions {
     }
 
     pub async fn get(&self, id: &str) -> Result<Option<Listed>> {
+        Ok(self.find(id).await?.listed.pop())
+    }
+
+    /// The session or hijack record `id` names, or why it does not open
+    /// (see [`backend::get`]).
+    pub async fn find(&self, id: &str) -> Result<Found> {
         backend::get(self.store.as_ref(), id).await
     }
 
@@ -275,6 +288,8 @@ pub fn short(id: &str) -> &str {
 #[derive(Default)]
 pub struct Snapshot {
     pub rows: Vec<Arc<Listed>>,
+    /// The stored records that did not open (by id), which `rows` lacks.
+    pub unopened: Vec<Unopened>,
     /// Unix ms of the poll.
     pub at: i64,
     /// Changes whenever `rows` does.
@@ -285,6 +300,7 @@ impl std::fmt::Debug for Snapshot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Snapshot")
             .field("rows", &self.rows.len())
+            .field("unopened", &self.unopened.len())
             .field("generation", &self.generation)
             .finish()
     }
@@ -419,6 +435,8 @@ pub fn spawn(sessions: Sessions, events: Events) -> SessionsHandle {
 #[derive(Default)]
 pub struct Poller {
     cache: HashMap<(String, bool), Arc<Listed>>,
+    /// The records that did not open, by the same key.
+    unopened: HashMap<(String, bool), Unopened>,
     snapshot: Arc<Snapshot>,
     cursor: Option<String>,
     full_at: Option<std::time::Instant>,
@@ -446,8 +464,11 @@ impl Poller {
         self.cache.retain(|_, l| l.expires_at > now);
         let changed = changed || self.cache.len() != before;
         if changed || self.snapshot.generation == 0 {
+            let mut unopened: Vec<Unopened> = self.unopened.values().cloned().collect();
+            unopened.sort_by(|a, b| (&a.id, a.hijack_record).cmp(&(&b.id, b.hijack_record)));
             self.snapshot = Arc::new(Snapshot {
                 rows: self.cache.values().cloned().collect(),
+                unopened,
                 at: now,
                 generation: self.snapshot.generation + 1,
             });
@@ -461,15 +482,18 @@ impl Poller {
         let cursor = store.change_cursor().await?;
         let changed = if cursor.is_some() || self.cache.is_empty() {
             let all = store.list_all().await?;
-            let mut fresh = HashMap::with_capacity(all.len());
-            for l in all {
+            let mut fresh = HashMap::with_capacity(all.listed.len());
+            for l in all.listed {
                 fresh.insert((l.session.id.clone(), l.hijack.is_some()), Arc::new(l));
             }
+            let unopened = keyed(all.unopened);
             let same = fresh.len() == self.cache.len()
                 && fresh
                     .iter()
-                    .all(|(k, v)| self.cache.get(k).is_some_and(|c| c.session == v.session));
+                    .all(|(k, v)| self.cache.get(k).is_some_and(|c| c.session == v.session))
+                && unopened == self.unopened;
             self.cache = fresh;
+            self.unopened = unopened;
             !same
         } else {
             self.incremental(store).await?
@@ -498,14 +522,21 @@ impl Poller {
         let before = self.cache.len();
         self.cache.retain(|k, _| seen.contains_key(k));
         let mut changed = self.cache.len() != before;
+        let unopened_before = self.unopened.clone();
+        self.unopened.retain(|k, _| seen.contains_key(k));
         if !wanted.is_empty() {
-            for l in store.fetch(&wanted).await? {
+            let found = store.fetch(&wanted).await?;
+            for e in &wanted {
+                self.unopened.remove(&(e.id.clone(), e.hijack));
+            }
+            self.unopened.extend(keyed(found.unopened));
+            for l in found.listed {
                 let key = (l.session.id.clone(), l.hijack.is_some());
                 self.cache.insert(key, Arc::new(l));
                 changed = true;
             }
         }
-        Ok(changed)
+        Ok(changed || self.unopened != unopened_before)
     }
 
     /// Re-reads the sessions (and hijack records) of the changed ids.
@@ -528,13 +559,24 @@ impl Poller {
             .collect();
         for e in &wanted {
             self.cache.remove(&(e.id.clone(), e.hijack));
+            self.unopened.remove(&(e.id.clone(), e.hijack));
         }
-        for l in store.fetch(&wanted).await? {
+        let found = store.fetch(&wanted).await?;
+        self.unopened.extend(keyed(found.unopened));
+        for l in found.listed {
             self.cache
                 .insert((l.session.id.clone(), l.hijack.is_some()), Arc::new(l));
         }
         Ok(true)
     }
+}
+
+/// Unopened records by (id, hijack record), as the poller keys its cache.
+fn keyed(unopened: Vec<Unopened>) -> HashMap<(String, bool), Unopened> {
+    unopened
+        .into_iter()
+        .map(|u| ((u.id.clone(), u.hijack_record), u))
+        .collect()
 }
 
 /// Sends what changed, so an idle console does not redraw: health when its

@@ -89,7 +89,7 @@ fn hijack_alert_to_every_session_of_the_user_revoked_in_four_keys() {
     eprintln!("drill: hijack alert to revoke-all in {} keys", drill.keys);
 
     let left = env.json(&["sessions", "list", "--user", "frank", "--json"]);
-    let live: Vec<_> = left
+    let live: Vec<_> = left["sessions"]
         .as_array()
         .unwrap()
         .iter()
@@ -97,7 +97,7 @@ fn hijack_alert_to_every_session_of_the_user_revoked_in_four_keys() {
         .collect();
     assert!(live.is_empty(), "frank still has sessions: {left}");
     let grace = env.json(&["sessions", "list", "--user", "grace", "--json"]);
-    assert_eq!(grace.as_array().map(Vec::len), Some(1), "{grace}");
+    assert_eq!(grace["sessions"].as_array().map(Vec::len), Some(1), "{grace}");
 }
 
 #[test]

@@ -763,3 +763,677 @@ async fn scans_pane_shows_hostile_report_and_manifest_names_escaped() {
         "the container, in the checks: {objects}"
     );
 }
+
+/// Whether every line of an `audit show` is one of its fields or a later
+/// line of a value (indented under a bar): no value starts a line of its own.
+fn fields_only(out: &str) -> Result<(), String> {
+    const FIELDS: &[&str] = &[
+        "id",
+        "time",
+        "type",
+        "severity",
+        "user",
+        "ip",
+        "user agent",
+        "session",
+        "tags",
+        "details",
+    ];
+    for l in out.lines() {
+        let field = FIELDS
+            .iter()
+            .any(|f| l == *f || l.starts_with(&format!("{f} ")));
+        // A detail key: two spaces, then a character that is not a space or a bar.
+        let key = l
+            .strip_prefix("  ")
+            .is_some_and(|r| !r.starts_with([' ', '|']));
+        let more = l.trim_start().starts_with("| ") && l.starts_with("            | ");
+        if !(field || key || more) {
+            return Err(format!("a line that is no field: {l:?} in\n{out}"));
+        }
+    }
+    Ok(())
+}
+
+#[track_caller]
+fn assert_fields_only(out: &str) {
+    if let Err(e) = fields_only(out) {
+        panic!("{e}");
+    }
+}
+
+/// `audit show ID`: the whole event, every field through the display
+/// boundary, a value with line breaks shown as lines under its field;
+/// `--json` exact; an unknown id (hostile itself) exits 2 naming it escaped.
+#[test]
+fn audit_show_prints_every_field_escaped_and_multi_line_values_as_lines() {
+    let env = CliEnv::new().recording_as("ops");
+    let details = serde_json::json!({
+        "note": HOSTILE,
+        "nested": { "k": HOSTILE },
+        HOSTILE: 1,
+    })
+    .to_string();
+    let logged = env.json(&[
+        "audit",
+        "log",
+        "--type",
+        "login_failure",
+        "--user",
+        HOSTILE,
+        "--details",
+        &details,
+        "--json",
+    ]);
+    let id = logged["id"].as_str().unwrap();
+    env.expect(&["audit", "log", "--type", "other", "--user", "bob"], 0);
+
+    let (out, err) = stdout_and_stderr(&env, &["audit", "show", id]);
+    assert_shown_escaped("audit show", &out);
+    assert!(raw_char(&err, true).is_none(), "stderr: {err:?}");
+    assert_fields_only(&out);
+    assert!(line_with(&out, "id ").ends_with(id), "{out}");
+    assert!(line_with(&out, "type ").ends_with("login_failure"), "{out}");
+    assert!(line_with(&out, "severity ").ends_with("medium"), "{out}");
+    assert!(line_with(&out, "tags ").contains("ingested"), "{out}");
+    assert!(!out.contains("bob"), "another event shown:\n{out}");
+    // The user's newline: its second line under a bar, not a row of its own.
+    assert!(
+        line_with(&out, "user ").ends_with("\\u{2066}x\\u{2069}"),
+        "{out}"
+    );
+    assert_eq!(
+        out.lines()
+            .filter(|l| l.trim_start().starts_with("| FAKE ROW <!channel>"))
+            .count(),
+        2,
+        "the user's and the note's second lines:\n{out}"
+    );
+    // Details: each key a field, nested values as indented JSON, the hostile
+    // key escaped on one line, the recording actor there too.
+    assert!(line_with(&out, "  note ").contains("\\x1b]52;c;"), "{out}");
+    assert!(line_with(&out, "  actor ").ends_with("ops"), "{out}");
+    assert!(line_with(&out, "  nested ").ends_with('{'), "{out}");
+    assert!(
+        line_with(&out, "\"k\": ").contains("\\u{9b}31m adm\\u{202e}nimda"),
+        "JSON leaves C1 and bidi raw; the boundary does not:\n{out}"
+    );
+    assert!(
+        line_with(&out, "<!channel> 1").contains("\\nFAKE ROW"),
+        "the key on one line:\n{out}"
+    );
+
+    // --json is exact.
+    let ev = env.json(&["audit", "show", id, "--json"]);
+    assert_eq!(ev["id"], id);
+    assert_eq!(ev["user_id"], HOSTILE);
+    assert_eq!(ev["details"]["note"], HOSTILE);
+    assert_eq!(ev["details"][HOSTILE], 1);
+
+    // Unknown ids exit 2 and are named, escaped.
+    let missing = env.run(&["audit", "show", "0123456789abcdef"]);
+    assert_eq!(missing.status.code(), Some(2));
+    let err = String::from_utf8(missing.stderr).unwrap();
+    assert!(err.contains("no event with id 0123456789abcdef"), "{err}");
+    let missing = env.run(&["audit", "show", HOSTILE]);
+    assert_eq!(missing.status.code(), Some(2));
+    let err = String::from_utf8(missing.stderr).unwrap();
+    assert!(raw_char(&err, true).is_none(), "stderr: {err:?}");
+    assert!(err.contains("eve\\x1b]0;pwned"), "{err}");
+}
+
+/// `audit show` reads by the rule of tail and search, against a real
+/// osmem-server: an event another producer indexed (only in Elasticsearch)
+/// is found and shown escaped; while Elasticsearch is down the local log
+/// answers for this data dir's events (exit 4, one line saying so), and an
+/// id only Elasticsearch holds is "not in the local log" (exit 4), not unknown.
+#[test]
+fn audit_show_reads_elasticsearch_and_the_local_log_by_the_rule_of_tail() {
+    use crate::support::audit_servers as servers;
+    use windflow::audit::SecurityEvent;
+    use windflow::audit::elastic::EsClient;
+    use windflow::audit::settings::EsSettings;
+
+    let mut server = servers::osmem(0);
+    let url = server.url();
+    let env = CliEnv::new()
+        .recording_as("ops")
+        .with_var("ELASTICSEARCH_URL", &url);
+    let mine = env.json(&["audit", "log", "--type", "deployment", "--json"]);
+    let mine = mine["id"].as_str().unwrap();
+    let mut foreign = SecurityEvent::new(
+        "login_failure",
+        Some(HOSTILE),
+        serde_json::json!({ "note": HOSTILE }),
+    );
+    foreign.user_agent = Some(HOSTILE.into());
+    let client = EsClient::new(&EsSettings {
+        url: url.clone(),
+        username: None,
+        password: None,
+        api_key: None,
+    })
+    .unwrap();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            client.put_template().await.unwrap();
+            client.bulk(std::slice::from_ref(&foreign)).await.unwrap();
+        });
+
+    let (out, err) = stdout_and_stderr(&env, &["audit", "show", &foreign.id]);
+    assert_shown_escaped("audit show (elasticsearch)", &out);
+    assert_fields_only(&out);
+    assert!(err.is_empty(), "{err}");
+    assert!(line_with(&out, "user agent ").contains("\\x1b[2J"), "{out}");
+    env.expect(&["audit", "show", mine], 0);
+
+    server.stop();
+    let shown = env.run(&["audit", "show", mine]);
+    assert_eq!(shown.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&shown.stdout).contains(mine));
+    assert!(String::from_utf8_lossy(&shown.stderr).contains("local log's events only"));
+    let gone = env.run(&["audit", "show", &foreign.id]);
+    assert_eq!(gone.status.code(), Some(4));
+    let err = String::from_utf8_lossy(&gone.stderr);
+    assert!(
+        err.contains("in the local log, and Elasticsearch did not answer"),
+        "{err}"
+    );
+}
+
+/// Markup an attacker would put in a report: HTML that runs script or loads
+/// from outside, and Markdown that links, emphasises, quotes or numbers.
+const MARKUP: &str = "<script>alert(1)</script><img src=x onerror=alert(2)> \
+    [click](javascript:alert(3)) ![i](https://evil.test/i.png) <https://evil.test> \
+    *em* _u_ `code` ~~s~~ ^sup^ $x$ [[wiki]] a|b &lt; \\ # h {#id .c}";
+
+/// `s` as a TOML basic string, every character that is not printable ASCII
+/// written as an escape (a spec file is text).
+fn toml_str(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            ' '..='~' => out.push(c),
+            c => out.push_str(&format!("\\U{:08X}", c as u32)),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A deployment `shop` whose free text is hostile (the owner refuses
+/// controls, not bidi overrides; protection measures take anything), planned
+/// into a cluster folder that also holds objects another writer named.
+struct HostileShop {
+    env: CliEnv,
+    specs: String,
+    cluster: String,
+}
+
+impl HostileShop {
+    fn new() -> Self {
+        let env = CliEnv::new().acting_as("alice");
+        let specs = env.root.path().join("specs");
+        std::fs::create_dir_all(&specs).unwrap();
+        let spec = format!(
+            "id = \"shop\"\nowner = {}\nenvironment = \"prod\"\n[data]\npersonal_data = true\nphi = false\nconsent_management = false\n\
+             card_data = true\nretention_days = 90\nprotection_measures = [{}, {}]\n\
+             [resources]\ncpu = \"1\"\nmemory = \"1Gi\"\npods = 2\n\
+             [[services]]\nname = \"api\"\nimage = {}\nports = [8080]\n",
+            toml_str(&format!("team adm\u{202e}nimda \u{2066}x\u{2069} {MARKUP}")),
+            toml_str(HOSTILE),
+            toml_str(MARKUP),
+            toml_str("registry.example/shop/api:1.0"),
+        );
+        std::fs::write(specs.join("shop.toml"), spec).unwrap();
+        let cluster = env.root.path().join("cluster");
+        let specs = specs.display().to_string();
+        let cluster_s = cluster.display().to_string();
+        env.expect(
+            &[
+                "isolate",
+                "plan",
+                "shop",
+                "--deployments",
+                &specs,
+                "--cluster-dir",
+                &cluster_s,
+            ],
+            0,
+        );
+        let policy = serde_json::json!({
+            "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": HOSTILE, "namespace": "wf-shop"},
+            "spec": {"podSelector": {}, "ingress": [{"from": [{"namespaceSelector": {}}]}]},
+        });
+        // JSON with every non-ASCII character escaped (YAML forbids raw C1).
+        let ascii: String = serde_json::to_string(&policy)
+            .unwrap()
+            .chars()
+            .map(|c| match c.is_ascii() {
+                true => c.to_string(),
+                false => format!("\\u{:04x}", c as u32),
+            })
+            .collect();
+        std::fs::write(cluster.join("hostile.json"), ascii).unwrap();
+        Self {
+            env,
+            specs,
+            cluster: cluster_s,
+        }
+    }
+
+    /// Runs `args` with the folders; returns the exit code, stdout, stderr.
+    fn run(&self, args: &[&str], cluster: bool) -> (Option<i32>, String, String) {
+        let mut all = args.to_vec();
+        all.extend(["--deployments", &self.specs]);
+        if cluster {
+            all.extend(["--cluster-dir", &self.cluster]);
+        }
+        let out = self.env.run(&all);
+        (
+            out.status.code(),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    }
+}
+
+/// The newer commands (deployments, isolate, compliance, anomaly) print a
+/// spec's, a cluster folder's and a CSV file's hostile text through the
+/// display boundary, in their output and in their errors.
+#[test]
+fn deployments_isolate_compliance_and_anomaly_show_hostile_text_escaped() {
+    let shop = HostileShop::new();
+    let clean = |what: &str, out: &str| {
+        if let Some((i, c)) = raw_char(out, true) {
+            panic!("{what}: raw {c:?} at byte {i}:\n{out:?}");
+        }
+    };
+
+    for args in [
+        &["deployments", "list"][..],
+        &["deployments", "show", "shop"],
+    ] {
+        let (code, out, err) = shop.run(args, false);
+        assert_eq!(code, Some(0), "{args:?}: {err}");
+        clean(&format!("{args:?}"), &out);
+        assert!(
+            out.contains("team adm\\u{202e}nimda \\u{2066}x"),
+            "{args:?}:\n{out}"
+        );
+    }
+    let (_, show, _) = shop.run(&["deployments", "show", "shop"], false);
+    assert_shown_escaped("deployments show", &show);
+    assert!(!show.lines().any(|l| l.starts_with("FAKE ROW")), "{show}");
+    let (code, out, err) = shop.run(
+        &["deployments", "check", &format!("{}/shop.toml", shop.specs)],
+        false,
+    );
+    assert_eq!(code, Some(0), "{err}");
+    clean("deployments check", &out);
+
+    // A spec whose id is hostile: refused, the id shown escaped.
+    let bad = shop.env.root.path().join("bad.toml");
+    let good = std::fs::read_to_string(format!("{}/shop.toml", shop.specs)).unwrap();
+    let hostile_id = format!("id = {}", toml_str(HOSTILE));
+    std::fs::write(&bad, good.replacen("id = \"shop\"", &hostile_id, 1)).unwrap();
+    let (code, out, err) = shop.run(&["deployments", "check", bad.to_str().unwrap()], false);
+    assert_eq!(code, Some(2), "{out}{err}");
+    clean("deployments check (stderr)", &err);
+    assert!(err.contains("eve\\x1b]0;pwned"), "{err}");
+
+    // isolate status: the foreign policy's name, escaped, one line.
+    let (code, out, err) = shop.run(&["isolate", "status", "shop"], true);
+    assert_eq!(code, Some(1), "drift: {out}{err}");
+    assert_shown_escaped("isolate status", &out);
+    clean("isolate status (stderr)", &err);
+    assert!(!out.lines().any(|l| l.starts_with("FAKE ROW")), "{out}");
+
+    // compliance check and evidence list: the measures, a hostile note.
+    let (code, out, err) = shop.run(&["compliance", "check", "shop"], true);
+    assert_eq!(code, Some(3), "{out}{err}");
+    clean("compliance check", &out);
+    clean("compliance check (stderr)", &err);
+    assert!(out.contains("shop: NOT COMPLIANT"), "{out}");
+    let (code, _, err) = shop.run(
+        &[
+            "compliance",
+            "evidence",
+            "add",
+            "shop",
+            "gdpr-art30-records",
+            "--link",
+            "https://wiki.example/ropa?q=\"><script>alert(1)</script>",
+            "--note",
+            &format!("RoPA \u{202e}fdp.exe {MARKUP}"),
+            "--expires",
+            "90d",
+        ],
+        false,
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let list = shop.env.expect(&["compliance", "evidence", "list"], 0);
+    clean("compliance evidence list", &list);
+    assert!(list.contains("RoPA \\u{202e}fdp.exe <script>"), "{list}");
+
+    // anomaly score: a CSV header another tool wrote, named in the error.
+    let dir = shop.env.root.path();
+    std::fs::write(dir.join("train.csv"), "a,b\n1,2\n2,3\n3,4\n4,5\n").unwrap();
+    let header = HOSTILE.replace(['\n', ','], " ");
+    std::fs::write(dir.join("input.csv"), format!("a,{header}\n1,2\n")).unwrap();
+    let out = shop.env.run(&[
+        "anomaly",
+        "score",
+        "--detector",
+        "iforest",
+        "--train",
+        dir.join("train.csv").to_str().unwrap(),
+        "--input",
+        dir.join("input.csv").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    clean("anomaly score (stderr)", &err);
+    assert!(err.contains("eve\\x1b]0;pwned\\x07"), "{err}");
+}
+
+/// The text of a Markdown document as a CommonMark renderer reads it, with
+/// every extension pulldown-cmark has (tables, strikethrough, math, wiki
+/// links, super- and subscript, heading attributes, ...) but typographic
+/// quotes, and every construct it found that
+/// the report does not write itself (links, images, HTML, emphasis, code,
+/// quotes, numbered lists, rules).
+fn markdown_read(doc: &str) -> (String, Vec<String>) {
+    use pulldown_cmark::{Event, Options, Parser, Tag};
+    let mut text = String::new();
+    let mut foreign = Vec::new();
+    for ev in Parser::new_ext(doc, Options::all() - Options::ENABLE_SMART_PUNCTUATION) {
+        match ev {
+            Event::Text(t) => text.push_str(&t),
+            Event::SoftBreak | Event::HardBreak => text.push('\n'),
+            Event::Start(
+                Tag::Heading { .. }
+                | Tag::Paragraph
+                | Tag::Table(_)
+                | Tag::TableHead
+                | Tag::TableRow
+                | Tag::TableCell
+                | Tag::List(None)
+                | Tag::Item
+                | Tag::Strong,
+            )
+            | Event::End(_) => text.push(' '),
+            other => foreign.push(format!("{other:?}")),
+        }
+    }
+    (text, foreign)
+}
+
+/// The compliance report in Markdown and HTML, with a hostile spec, evidence
+/// and waiver: read back by a CommonMark renderer and by Python's HTML
+/// parser, the outside text is text (no link, image, emphasis, code, list or
+/// tag of its own), shown whole with its controls escaped, and the HTML page
+/// loads nothing and runs nothing.
+#[test]
+fn compliance_reports_escape_hostile_text_as_markdown_and_html() {
+    let shop = HostileShop::new();
+    let note = format!("RoPA \u{202e}fdp.exe {MARKUP}");
+    let link = "https://wiki.example/ropa?q=\"><script>alert(4)</script>";
+    let (code, _, err) = shop.run(
+        &[
+            "compliance",
+            "evidence",
+            "add",
+            "shop",
+            "gdpr-art30-records",
+            "--link",
+            link,
+            "--note",
+            &note,
+            "--expires",
+            "90d",
+        ],
+        false,
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let reason = format!("1. accepted {MARKUP}");
+    let (code, _, err) = shop.run(
+        &[
+            "compliance",
+            "waive",
+            "shop",
+            "gdpr-art7-consent",
+            "--reason",
+            &reason,
+            "--expires",
+            "30d",
+        ],
+        false,
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let report = |format: &str| {
+        let (code, out, err) = shop.run(
+            &[
+                "compliance",
+                "report",
+                "shop",
+                "--framework",
+                "gdpr",
+                "--format",
+                format,
+            ],
+            true,
+        );
+        assert_eq!(code, Some(0), "{err}");
+        if let Some((i, c)) = raw_char(&out, true) {
+            panic!("{format}: raw {c:?} at byte {i}:\n{out}");
+        }
+        out
+    };
+    // What a reader must see, whole: the note (its override escaped), the
+    // link, the reason, the measures.
+    let shown_note = format!("RoPA \\u{{202e}}fdp.exe {MARKUP}");
+    let wanted = [
+        shown_note.as_str(),
+        link,
+        &reason,
+        "eve\\x1b]0;pwned\\x07\\x1b]52;c;cHduZWQ=\\x07\\x1b[2J",
+        "adm\\u{202e}nimda \\u{2066}x\\u{2069}\\nFAKE ROW <!channel>",
+    ];
+
+    let md = report("md");
+    let (text, foreign) = markdown_read(&md);
+    assert!(foreign.is_empty(), "Markdown read as {foreign:#?} in\n{md}");
+    for w in wanted {
+        assert!(text.contains(w), "{w:?} not read from\n{md}\nread:\n{text}");
+    }
+
+    let html = report("html");
+    let python = crate::support::python_with("html.parser");
+    let script = r#"
+import json, sys
+from html.parser import HTMLParser
+class P(HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.tags, self.text, self.where = [], [], []
+    def handle_starttag(self, tag, attrs):
+        self.tags.append([tag, attrs]); self.where.append(tag)
+    def handle_startendtag(self, tag, attrs):
+        self.tags.append([tag, attrs])
+    def handle_endtag(self, tag):
+        if self.where and self.where[-1] == tag: self.where.pop()
+    def handle_data(self, data):
+        if not self.where or self.where[-1] not in ("style", "title"): self.text.append(data)
+    def handle_comment(self, data): self.tags.append(["!--", []])
+    def handle_pi(self, data): self.tags.append(["?", []])
+p = P(); p.feed(sys.stdin.read()); p.close()
+print(json.dumps({"tags": p.tags, "text": "".join(p.text)}))
+"#;
+    let mut child = std::process::Command::new(python)
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(html.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let read: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    const OURS: &[&str] = &[
+        "html", "head", "meta", "title", "style", "body", "h1", "h2", "p", "strong", "span",
+        "table", "tr", "th", "td", "ul", "li",
+    ];
+    for t in read["tags"].as_array().unwrap() {
+        let name = t[0].as_str().unwrap();
+        assert!(OURS.contains(&name), "a <{name}> from data in\n{html}");
+        for a in t[1].as_array().unwrap() {
+            let key = a[0].as_str().unwrap();
+            assert!(
+                ["class", "lang", "charset"].contains(&key),
+                "attribute {key} on <{name}> in\n{html}"
+            );
+        }
+    }
+    let text = read["text"].as_str().unwrap();
+    for w in wanted {
+        assert!(
+            text.contains(w),
+            "{w:?} not read from\n{html}\nread:\n{text}"
+        );
+    }
+}
+
+/// A silence another writer made (amtool, against a real Alertmanager) with
+/// a hostile author and comment: `alerts silences` shows them escaped, each
+/// silence on one line.
+#[test]
+fn alerts_silences_show_a_hostile_author_and_comment_escaped() {
+    use crate::support::alertmanager as am;
+    let am = am::start(&["alertname"]);
+    let out = std::process::Command::new("amtool")
+        .args([
+            "silence",
+            "add",
+            &format!("--alertmanager.url={}", am.url()),
+            &format!("--author={HOSTILE}"),
+            &format!("--comment={HOSTILE}"),
+            "--duration=1h",
+            "user=mallory",
+        ])
+        .output()
+        .expect("amtool (Debian prometheus-alertmanager) runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let env = CliEnv::new().with_var("WINDFLOW_ALERT_ALERTMANAGER_URL", &am.url());
+    let (text, err) = stdout_and_stderr(&env, &["alerts", "silences"]);
+    assert_shown_escaped("alerts silences", &text);
+    assert!(raw_char(&err, true).is_none(), "{err:?}");
+    assert_eq!(text.lines().count(), 2, "a header and one silence:\n{text}");
+    assert!(!text.lines().any(|l| l.starts_with("FAKE ROW")), "{text}");
+    let listed = env.json(&["alerts", "silences", "--json"]);
+    assert_eq!(listed[0]["comment"], HOSTILE);
+}
+
+/// What an alert says in Slack and in an e-mail body, for a hostile event:
+/// Slack's markup escaped, and in both no raw control or bidi override
+/// (JSON escaping leaves C1 controls and overrides raw), the corpus shown.
+#[test]
+fn slack_text_and_email_body_show_hostile_events_escaped() {
+    use windflow::audit::SecurityEvent;
+    use windflow::audit::alert::Alert;
+    let mut ev = SecurityEvent::new(
+        "secret_exfiltration",
+        Some(HOSTILE),
+        serde_json::json!({ "note": HOSTILE, "link": "<https://evil.test|login>" }),
+    );
+    ev.user_agent = Some(HOSTILE.into());
+    let alert = Alert::new(ev, 1);
+
+    let slack = alert.slack_payload()["text"].as_str().unwrap().to_owned();
+    if let Some((i, c)) = raw_char(&slack, true) {
+        panic!("slack: raw {c:?} at {i}:\n{slack:?}");
+    }
+    assert!(
+        slack.contains("adm\\u{202e}nimda \\u{2066}x\\u{2069}"),
+        "{slack}"
+    );
+    assert!(slack.contains("\\x1b]52;c;cHduZWQ="), "{slack}");
+    assert!(slack.contains("&lt;!channel&gt;"), "{slack}");
+    assert!(slack.contains("&lt;https://evil.test|login&gt;"), "{slack}");
+    assert!(!slack.contains(['<', '>']), "{slack}");
+    // One line of summary, then the details in one code block.
+    assert_eq!(slack.lines().count(), 2, "{slack}");
+
+    let body = alert.email_body();
+    assert_shown_escaped("e-mail body", &body);
+    assert!(!body.lines().any(|l| l.starts_with("FAKE ROW")), "{body}");
+    assert_eq!(alert.email_subject().lines().count(), 1);
+}
+
+/// `audit show`'s rendering over generated events (random bytes, text and
+/// the corpus's pieces in every field and detail key): no raw control or
+/// bidi character but line breaks, and every line is a field or a later
+/// line of a value under its bar. `PROPTEST_CASES` inputs (256 by default).
+#[test]
+fn audit_show_detail_holds_for_generated_events() {
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    use windflow::audit::SecurityEvent;
+
+    let piece = prop_oneof![
+        vec(any::<u8>(), 0..48).prop_map(|b| String::from_utf8_lossy(&b).into_owned()),
+        any::<String>(),
+        proptest::sample::select(
+            SHOWN
+                .iter()
+                .map(|s| s.replace("\\x1b", "\u{1b}"))
+                .collect::<Vec<_>>()
+        ),
+        Just(HOSTILE.to_string()),
+    ];
+    let event = (vec(piece, 6), any::<bool>());
+    let config = Config {
+        failure_persistence: None,
+        ..Config::default()
+    };
+    TestRunner::new(config)
+        .run(&event, |(p, nested)| {
+            let inner = if nested {
+                serde_json::json!({ &p[4]: [p[5].clone()] })
+            } else {
+                serde_json::json!(p[5].clone())
+            };
+            let mut ev =
+                SecurityEvent::new(&p[0], Some(&p[1]), serde_json::json!({ &p[3]: inner }));
+            ev.user_agent = Some(p[2].clone());
+            ev.id = p[4].clone();
+            let out = windflow::cli::audit::detail(&ev);
+            prop_assert!(raw_char(&out, true).is_none(), "{out:?}");
+            prop_assert!(
+                fields_only(&out).is_ok(),
+                "{}",
+                fields_only(&out).unwrap_err()
+            );
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+}

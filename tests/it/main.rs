@@ -31,6 +31,7 @@ mod scans;
 mod secrets;
 mod security;
 mod sessions;
+mod sessions_sealed;
 mod snapshots;
 mod store;
 mod support;

@@ -97,7 +97,7 @@ fn sessions_create_needs_an_operator_with_the_role() {
         stderr(&out)
     );
     assert_eq!(
-        env.json(&["sessions", "list", "--json"]),
+        env.json(&["sessions", "list", "--json"])["sessions"],
         serde_json::json!([])
     );
 
@@ -318,7 +318,7 @@ fn audit_log_records_the_operator_and_ingest_may_only_record() {
     assert!(err.contains("needs viewer"), "{err}");
     as_ci(&["mfa", "enroll", "ci"]);
     assert_eq!(
-        env.json(&["sessions", "list", "--json"]),
+        env.json(&["sessions", "list", "--json"])["sessions"],
         serde_json::json!([])
     );
 
@@ -859,7 +859,7 @@ fn session_envelopes_are_bound_to_their_id() {
     // Listing leaves both out and says so; every refusal is recorded.
     let out = env.run(&["sessions", "list", "--json"]);
     let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let ids: Vec<&str> = listed
+    let ids: Vec<&str> = listed["sessions"]
         .as_array()
         .unwrap()
         .iter()

@@ -853,7 +853,7 @@ fn cli_flow(cli: &Cli) {
     let text = cli.expect(&["sessions", "list"], 0);
     assert!(text.contains("alice") && text.contains(&id[..8]), "{text}");
     let listed = cli.json_code(&["sessions", "list", "--user", "alice", "--json"], 0);
-    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed["sessions"].as_array().unwrap().len(), 1);
     let shown = cli.json_code(&["sessions", "show", &id, "--json"], 0);
     assert_eq!(shown["id"], id.as_str());
     assert_eq!(shown["ip_address"], "203.0.113.10");
@@ -948,7 +948,7 @@ fn cli_flow(cli: &Cli) {
     let r = cli.json_code(&["sessions", "revoke-user", "bob", "--json"], 0);
     assert_eq!(r["revoked"], 2);
     assert_eq!(
-        cli.json_code(&["sessions", "list", "--user", "bob", "--json"], 0),
+        cli.json_code(&["sessions", "list", "--user", "bob", "--json"], 0)["sessions"],
         serde_json::json!([])
     );
 
@@ -1201,7 +1201,7 @@ fn cli_redis_mutual_tls() {
         "--json",
     ]);
     let listed = cli.json(&["sessions", "list", "--json"]);
-    assert_eq!(listed[0]["id"], created["id"]);
+    assert_eq!(listed["sessions"][0]["id"], created["id"]);
 
     // A key open to others is refused (exit 2), naming the file and the fix.
     std::fs::set_permissions(
@@ -1339,6 +1339,7 @@ mod pane {
             rows: rows.into_iter().map(Arc::new).collect(),
             at: NOW,
             generation,
+            ..Default::default()
         });
         (Shared::default(), snap)
     }
@@ -1554,6 +1555,7 @@ mod pane {
             rows: rows().into_iter().map(Arc::new).collect(),
             at: NOW,
             generation: 1,
+            ..Default::default()
         }));
         app
     }
@@ -1602,6 +1604,7 @@ mod pane {
             rows: fewer.into_iter().map(Arc::new).collect(),
             at: NOW,
             generation: 2,
+            ..Default::default()
         }));
         press(&mut app, KeyCode::Enter);
         let screen = crate::console::screen(&mut app, 80, 24);

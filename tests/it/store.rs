@@ -110,7 +110,10 @@ fn fifty_processes_of_mixed_writes_lose_nothing_and_keep_the_store_whole() {
         let secrets = env.json(&["secrets", "list", "--json"]);
         let secrets = names(&secrets["secrets"], "path");
         let operators = names(&env.json(&["operators", "list", "--json"]), "name");
-        let sessions = names(&env.json(&["sessions", "list", "--json"]), "user_id");
+        let sessions = names(
+            &env.json(&["sessions", "list", "--json"])["sessions"],
+            "user_id",
+        );
         let audited: BTreeSet<String> =
             env.events().into_iter().filter_map(|e| e.user_id).collect();
 
