@@ -237,7 +237,30 @@ impl Pane for Overview {
             .borders(Borders::ALL)
             .border_style(t.border(false))
             .title(Span::styled(" Recent problems ", t.title()));
-        let lines: Vec<Line> = if problems.is_empty() {
+        // A service that is not well says so here too, even with no event of it.
+        let unwell: Vec<&str> = ctx
+            .shared
+            .services
+            .iter()
+            .filter(|s| {
+                s.health.as_ref().is_some_and(|h| {
+                    matches!(
+                        h.state,
+                        HealthState::Degraded | HealthState::Reconnecting | HealthState::Down
+                    )
+                })
+            })
+            .map(|s| s.name)
+            .collect();
+        let lines: Vec<Line> = if problems.is_empty() && !unwell.is_empty() {
+            vec![Line::styled(
+                format!(
+                    "No warning or error recorded, but not every service is well: {} (see its row above).",
+                    unwell.join(", ")
+                ),
+                t.role(Role::Warn),
+            )]
+        } else if problems.is_empty() {
             vec![Line::styled(
                 "No warnings or errors. Alerts appear here once an alert source is configured.",
                 t.muted(),
