@@ -108,6 +108,11 @@ impl Auth {
         self
     }
 
+    /// The acting operator, when one is set.
+    pub fn actor(&self) -> Option<&str> {
+        self.actor.as_deref()
+    }
+
     pub fn policy(&self) -> &mfa::Policy {
         &self.policy
     }
@@ -772,15 +777,20 @@ impl Auth {
         Ok(())
     }
 
-    /// Re-encrypts every stored MFA record and grant under the newest key.
+    /// Re-encrypts every stored MFA record and grant under the newest key
+    /// (the caller records the event, with the other kinds of record).
     pub fn rewrap(&self) -> Result<Vec<RewrapCount>, AuthError> {
-        let report = sealed::rewrap_all(&self.store, &self.keyring)?;
-        self.emit(
-            "envelopes_rewrapped",
-            None,
-            json!({ "primary_kid": self.keyring.primary_kid(), "namespaces": report }),
-        );
-        Ok(report)
+        sealed::rewrap_all(&self.store, &self.keyring)
+    }
+
+    /// How many records each master key sealed or MAC'd, by kind.
+    pub fn kid_counts(
+        &self,
+    ) -> Result<Vec<(&'static str, std::collections::BTreeMap<String, usize>)>, AuthError> {
+        Ok(vec![
+            ("MFA records", sealed::kid_counts(&self.store, MFA_NS, "")?),
+            ("step-up grants", sealed::kid_counts(&self.store, GRANTS_NS, "")?),
+        ])
     }
 
     // ------------------------------------------------------------ events

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod auth;
 pub mod common;
 pub mod compliance;
+pub mod crypto;
 mod config;
 pub mod deployments;
 pub mod isolate;
@@ -363,7 +364,9 @@ fn run_command(cli: Cli, config: &Config) -> Result<ExitCode, CliError> {
         Some(Command::Operators { command }) => crate::cli::auth::run_operators(&config, command),
         Some(Command::Login(args)) => crate::cli::auth::run_login(&config, args),
         Some(Command::Logout(args)) => crate::cli::auth::run_logout(&config, args),
-        Some(Command::Crypto { command }) => crate::cli::auth::run_crypto(&config, command),
+        Some(Command::Crypto { command }) => {
+            crate::cli::auth::run_crypto(&config, cli.global.redis_url.as_deref(), command)
+        }
         Some(Command::Scan { command }) => crate::cli::scans::run(&config, command),
         Some(Command::Secrets(args)) => crate::cli::secrets::run(&config, *args),
         Some(Command::Deployments { command }) => crate::cli::deployments::run(&config, command),

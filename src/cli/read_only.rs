@@ -60,6 +60,10 @@ pub fn changes(command: &Command) -> Option<(&'static str, &'static str)> {
             CryptoCommand::AddKey { .. } => {
                 Some(("crypto add-key", "adds a master key to the key file"))
             }
+            CryptoCommand::RetireKey { .. } => Some((
+                "crypto retire-key",
+                "removes a master key from the key file",
+            )),
         },
         Command::Scan { command } => match command {
             ScanCommand::Report { .. }
