@@ -197,7 +197,7 @@ pub enum CryptoCommand {
     /// uses it: refused, listing what does, while any record is sealed or
     /// MAC'd under it, audit records included.
     RetireKey {
-        /// The key's id (8 hex digits, see `windflow config show`).
+        /// The key's id (8 hex digits, as `crypto add-key` printed it).
         kid: String,
         /// Do not ask to type the key id (for scripts).
         #[arg(long)]

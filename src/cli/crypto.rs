@@ -93,6 +93,8 @@ pub fn rewrap(
     let auth = rotation_auth(config, step_up)?;
     let keyring = auth.keyring().clone();
     let rt = super::common::runtime()?;
+    // The Redis client is made inside the runtime.
+    let _runtime = rt.enter();
     let mut failures = Vec::new();
     let mut report: Vec<RewrapCount> = Vec::new();
     if let Some(counts) = each(&mut failures, "operators and second factors", || {
@@ -362,6 +364,7 @@ fn usage(
         usage.add(kind, counts.get(kid).copied().unwrap_or(0));
     }
     let rt = super::common::runtime()?;
+    let _runtime = rt.enter();
     let s = open_secrets(config, backend, auth)?;
     for (kind, n) in rt
         .block_on(crate::secrets::rewrap::usage(&s, kid))

@@ -348,7 +348,7 @@ pub fn retire_key(path: &Path, kid: &str) -> Result<(), KeyError> {
     if !found {
         return Err(KeyError::Retire {
             kid: kid.to_owned(),
-            why: format!("{shown} holds no key with this id (see `windflow config show`)"),
+            why: format!("{shown} holds no key with this id"),
         });
     }
     let dir = path

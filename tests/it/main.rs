@@ -24,6 +24,7 @@ mod operators;
 mod props;
 mod pty_selftest;
 mod readme;
+mod rewrap;
 mod robustness;
 mod scans;
 mod secrets;
