@@ -245,6 +245,16 @@ mod tests {
         // `sealed::context(ns, key)` builds `contexts::totp`/`contexts::grant`.
         ("src/auth/sealed.rs", "&context(ns, key)"),
         ("src/auth/sealed.rs", "&context"),
+        // `rewrap_namespace` takes each key's context from its caller
+        // (`sealed::context`, `contexts::anomaly_model`).
+        ("src/auth/sealed.rs", "context"),
+        // `bound` is `contexts::secret_value`; `model::context(path)` is
+        // `contexts::deployment`/`contexts::secret`.
+        ("src/secrets/rewrap.rs", "&bound"),
+        ("src/secrets/rewrap.rs", "&model::context(path)"),
+        ("src/secrets/mod.rs", "&model::context(path)"),
+        // `bound` is `contexts::session` or `contexts::session_hijack`.
+        ("src/sessions/backend.rs", "&bound"),
         // `model::context(path)` is `contexts::deployment`/`contexts::secret`.
         ("src/secrets/mod.rs", "&ctx"),
         // `open_json(keys, context, ..)` gets `contexts::session*` from its callers.

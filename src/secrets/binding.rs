@@ -9,8 +9,10 @@
 //! version sealed with bound contexts; older versions were written before
 //! and open under the path's context). Metadata without a MAC is the format
 //! from before: accepted, as unbound, until `windflow crypto rewrap` binds
-//! it, and only while the store has not been bound as a whole (the marker
-//! rewrap leaves): after that, metadata without a MAC is refused.
+//! it, and only while the store is not bound as a whole: a marker in the
+//! local store (`binding/secrets|<target>`), written with the first secret
+//! of an empty store or by a rewrap that bound every secret, after which
+//! metadata without a MAC is refused.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -94,8 +96,8 @@ pub fn check(
             Ok(Binding::Unbound)
         } else {
             Err(tampered(
-                "it carries no MAC, and every secret of this store was bound by \
-                 `windflow crypto rewrap`: its MAC was removed"
+                "it carries no MAC, and every secret of this store is bound (since its \
+                 first secret, or since `windflow crypto rewrap`): its MAC was removed"
                     .into(),
             ))
         };
@@ -153,6 +155,15 @@ impl BoundStore {
             .local
             .get(MARKER_NS, &marker_key(&self.inner.target()))?
             .is_none())
+    }
+
+    /// From now on metadata without a MAC is refused here.
+    pub fn mark_bound(&self) -> Result<()> {
+        Ok(self.local.put(
+            MARKER_NS,
+            &marker_key(&self.inner.target()),
+            self.keyring.primary_kid().as_bytes(),
+        )?)
     }
 
     /// Checks `meta` and records a mismatch.

@@ -34,7 +34,7 @@ use model::{
 pub use vault::{DEFAULT_MOUNT, VaultSettings, VaultStore};
 
 use crate::audit::Audit;
-use crate::crypto::Keyring;
+use crate::crypto::{Keyring, contexts};
 use crate::store::Store;
 
 /// Secrets over one backend, with the local store for journals and schedules.
@@ -158,7 +158,7 @@ impl Secrets {
             .map(|(k, v)| {
                 self.keyring
                     .encrypt(
-                        &crate::crypto::contexts::secret_value(path, k, version),
+                        &contexts::secret_value(path, k, version),
                         v.expose().as_bytes(),
                     )
                     .map(|env| (k.clone(), env))
@@ -186,7 +186,7 @@ impl Secrets {
             .iter()
             .map(|(k, env)| {
                 let pt = match self.keyring.decrypt(
-                    &crate::crypto::contexts::secret_value(path, k, version),
+                    &contexts::secret_value(path, k, version),
                     env,
                 ) {
                     Ok(pt) => pt,
@@ -294,6 +294,10 @@ impl Secrets {
         // What stays of the custom metadata: checked first, so that a write
         // never signs metadata edited outside windflow.
         let mut custom = if cas == 0 {
+            // The first secret of an empty store: bound as a whole from the start.
+            if self.bound.legacy_ok()? && self.store.list("").await?.is_empty() {
+                self.bound.mark_bound()?;
+            }
             BTreeMap::new()
         } else {
             self.store.metadata(path).await?.custom

@@ -30,11 +30,7 @@ pub async fn rewrap(s: &Secrets) -> Result<Vec<RewrapCount>> {
         rewrap_versions(s).await?
     };
     if secrets.failed.is_empty() {
-        s.local().put(
-            binding::MARKER_NS,
-            &binding::marker_key(&s.store().target()),
-            s.keyring().primary_kid().as_bytes(),
-        )?;
+        s.bound().mark_bound()?;
     }
     Ok(vec![secrets, rewrap_journals(s)?])
 }

@@ -10,6 +10,7 @@ mod audit_e2e;
 mod audit_pane;
 mod audit_source;
 mod auth;
+mod binding;
 mod compliance;
 mod console;
 mod crypto;
