@@ -255,8 +255,6 @@ mod tests {
         ("src/secrets/mod.rs", "&model::context(path)"),
         // `bound` is `contexts::session` or `contexts::session_hijack`.
         ("src/sessions/backend.rs", "&bound"),
-        // `model::context(path)` is `contexts::deployment`/`contexts::secret`.
-        ("src/secrets/mod.rs", "&ctx"),
         // `open_json(keys, context, ..)` gets `contexts::session*` from its callers.
         ("src/sessions/backend.rs", "context"),
     ];
