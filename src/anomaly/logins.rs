@@ -183,7 +183,7 @@ pub fn rewrap(store: &Store, keys: &Keyring) -> anyhow::Result<crate::auth::Rewr
 }
 
 /// How many stored models each master key sealed.
-pub fn kid_counts(store: &Store) -> anyhow::Result<std::collections::BTreeMap<String, usize>> {
+pub fn kid_counts(store: &Store) -> anyhow::Result<crate::auth::sealed::KidCounts> {
     Ok(crate::auth::sealed::kid_counts(store, NS, PREFIX)?)
 }
 

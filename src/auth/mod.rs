@@ -222,11 +222,8 @@ impl Auth {
         only_if_empty: bool,
     ) -> Result<Operator, AuthError> {
         validate_name(name)?;
-        let stored = StoredOperator::new(
-            name,
-            role,
-            mfa::unix_seconds(std::time::SystemTime::now()),
-        );
+        let stored =
+            StoredOperator::new(name, role, mfa::unix_seconds(std::time::SystemTime::now()));
         let value = stored.encode(&self.keyring);
         // 0 inserted, 1 name taken, 2 store not empty.
         let outcome = self.store.transaction(|tx| {
@@ -862,8 +859,7 @@ impl Auth {
         let legacy_ok = self.operators_legacy_ok()?;
         for (key, bytes) in self.store.list(OPERATORS_NS, "")? {
             count.total += 1;
-            let (op, bound) = match StoredOperator::decode(&key, &bytes, &self.keyring, legacy_ok)
-            {
+            let (op, bound) = match StoredOperator::decode(&key, &bytes, &self.keyring, legacy_ok) {
                 Ok(decoded) => decoded,
                 Err(e) => {
                     self.note_tampered(&e);
@@ -892,7 +888,9 @@ impl Auth {
                 count.rewrapped += 1;
                 count.unbound += usize::from(bound == Bound::Legacy);
             } else {
-                count.failed.push(format!("{key}: changed meanwhile; run rewrap again"));
+                count
+                    .failed
+                    .push(format!("{key}: changed meanwhile; run rewrap again"));
             }
         }
         if count.failed.is_empty() {
@@ -902,18 +900,19 @@ impl Auth {
     }
 
     /// How many records each master key sealed or MAC'd, by kind.
-    pub fn kid_counts(
-        &self,
-    ) -> Result<Vec<(&'static str, std::collections::BTreeMap<String, usize>)>, AuthError> {
+    pub fn kid_counts(&self) -> Result<Vec<(&'static str, sealed::KidCounts)>, AuthError> {
         Ok(vec![
             ("MFA records", sealed::kid_counts(&self.store, MFA_NS, "")?),
-            ("step-up grants", sealed::kid_counts(&self.store, GRANTS_NS, "")?),
+            (
+                "step-up grants",
+                sealed::kid_counts(&self.store, GRANTS_NS, "")?,
+            ),
             ("operator role MACs", self.operator_mac_kids()?),
         ])
     }
 
-    fn operator_mac_kids(&self) -> Result<std::collections::BTreeMap<String, usize>, AuthError> {
-        let mut counts = std::collections::BTreeMap::new();
+    fn operator_mac_kids(&self) -> Result<sealed::KidCounts, AuthError> {
+        let mut counts = sealed::KidCounts::new();
         for (_, bytes) in self.store.list(OPERATORS_NS, "")? {
             let kid = serde_json::from_slice::<StoredOperator>(&bytes)
                 .ok()

@@ -97,7 +97,9 @@ impl StoredOperator {
             reason: reason.to_owned(),
         };
         if op.name != key {
-            return Err(tampered("it names another operator (copied from another record)"));
+            return Err(tampered(
+                "it names another operator (copied from another record)",
+            ));
         }
         let Some(tag) = &op.mac else {
             return if legacy_ok {
@@ -113,9 +115,11 @@ impl StoredOperator {
         let refs: Vec<&[u8]> = fields.iter().map(Vec::as_slice).collect();
         match keyring.check_mac(&mac_context(), &refs, tag) {
             Ok(()) => Ok((op, Bound::Yes)),
-            Err(crate::crypto::CryptoError::UnknownKey { kid }) => Err(AuthError::Crypto(
-                crate::crypto::CryptoError::UnknownKey { kid },
-            )),
+            Err(crate::crypto::CryptoError::UnknownKey { kid }) => {
+                Err(AuthError::Crypto(crate::crypto::CryptoError::UnknownKey {
+                    kid,
+                }))
+            }
             Err(_) => Err(tampered(
                 "its MAC does not match (the role, name or creation time was edited)",
             )),

@@ -217,13 +217,12 @@ pub fn rewrap_namespace(
     Ok(count)
 }
 
+/// How many records each master key sealed (or MAC'd), by kid.
+pub type KidCounts = std::collections::BTreeMap<String, usize>;
+
 /// How many envelopes of `ns` (keys starting with `prefix`) each master key sealed.
-pub fn kid_counts(
-    store: &Store,
-    ns: &str,
-    prefix: &str,
-) -> Result<std::collections::BTreeMap<String, usize>, AuthError> {
-    let mut counts = std::collections::BTreeMap::new();
+pub fn kid_counts(store: &Store, ns: &str, prefix: &str) -> Result<KidCounts, AuthError> {
+    let mut counts = KidCounts::new();
     for (_, value) in store.list(ns, prefix)? {
         let kid = crate::crypto::sealed_kid(&String::from_utf8_lossy(&value))
             .unwrap_or_else(|| "unreadable".into());

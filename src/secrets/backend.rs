@@ -224,6 +224,10 @@ pub struct DocEdit<'a> {
     pub versions: Vec<(u64, &'a mut Sealed)>,
 }
 
+/// A stored secret's custom metadata and `(version, values)` of every
+/// version that holds values.
+pub type DocView = (BTreeMap<String, String>, Vec<(u64, Sealed)>);
+
 impl LocalStore {
     pub fn new(store: Arc<Store>) -> Self {
         Self { store }

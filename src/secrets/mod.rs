@@ -185,10 +185,10 @@ impl Secrets {
         sealed
             .iter()
             .map(|(k, env)| {
-                let pt = match self.keyring.decrypt(
-                    &contexts::secret_value(path, k, version),
-                    env,
-                ) {
+                let pt = match self
+                    .keyring
+                    .decrypt(&contexts::secret_value(path, k, version), env)
+                {
                     Ok(pt) => pt,
                     Err(_) if binding.legacy_ok(version) => self
                         .keyring

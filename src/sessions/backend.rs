@@ -24,7 +24,7 @@
 //! validation can never write back a session that a revocation removed
 //! meanwhile: the validation's write only happens if the key still exists.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -39,6 +39,7 @@ use super::model::{
     HijackAttempt, Invalid, Lifetime, Listed, Session, Validation, is_valid_id, to_json,
 };
 use crate::auth::RewrapCount;
+use crate::auth::sealed::KidCounts;
 use crate::crypto::{Keyring, contexts};
 use crate::service::Backend;
 use crate::store::{Store, StoreError};
@@ -147,7 +148,7 @@ pub trait SessionStore: Send + Sync {
     /// changed meanwhile (a validation, a revocation) is left to that change.
     fn rewrap(&self) -> BoxFuture<'_, Result<RewrapCount>>;
     /// How many stored records each master key sealed (`crypto retire-key`).
-    fn kid_counts(&self) -> BoxFuture<'_, Result<BTreeMap<String, usize>>>;
+    fn kid_counts(&self) -> BoxFuture<'_, Result<KidCounts>>;
 }
 
 /// Every session and hijack record, fetched.
@@ -322,7 +323,9 @@ fn reseal(
 /// What became of one record in `crypto rewrap`.
 enum Resealed {
     Current,
-    Written { legacy: bool },
+    Written {
+        legacy: bool,
+    },
     /// Changed meanwhile (validated, revoked): that change sealed it anew.
     Changed,
     Refused(Invalid),
@@ -345,7 +348,7 @@ fn tally(count: &mut RewrapCount, id: &str, hijack: bool, what: Resealed) {
     }
 }
 
-fn add_kid(counts: &mut BTreeMap<String, usize>, envelope: &str) {
+fn add_kid(counts: &mut KidCounts, envelope: &str) {
     let kid = crate::crypto::sealed_kid(envelope).unwrap_or_else(|| "unreadable".into());
     *counts.entry(kid).or_default() += 1;
 }
@@ -722,7 +725,7 @@ impl SessionStore for LocalStore {
         }))
     }
 
-    fn kid_counts(&self) -> BoxFuture<'_, Result<BTreeMap<String, usize>>> {
+    fn kid_counts(&self) -> BoxFuture<'_, Result<KidCounts>> {
         Box::pin(self.blocking(|store, _| {
             let envelopes: Vec<String> = store.transaction(|tx| {
                 let mut st = tx.prepare(
@@ -731,7 +734,7 @@ impl SessionStore for LocalStore {
                 let rows = st.query_map([], |r| r.get(0))?;
                 rows.collect()
             })?;
-            let mut counts = BTreeMap::new();
+            let mut counts = KidCounts::new();
             envelopes.iter().for_each(|e| add_kid(&mut counts, e));
             Ok(counts)
         }))
@@ -1015,7 +1018,11 @@ impl RedisStore {
             let keys: Vec<String> = batch
                 .iter()
                 .map(|e| {
-                    let prefix = if e.hijack { HIJACK_PREFIX } else { SESSION_PREFIX };
+                    let prefix = if e.hijack {
+                        HIJACK_PREFIX
+                    } else {
+                        SESSION_PREFIX
+                    };
                     format!("{prefix}{}", e.id)
                 })
                 .collect();
@@ -1628,7 +1635,14 @@ impl SessionStore for RedisStore {
         Box::pin(async move {
             let mut count = RewrapCount::new("sessions");
             for (id, hijack, envelope) in self.stored_envelopes().await? {
-                let key = format!("{}{id}", if hijack { HIJACK_PREFIX } else { SESSION_PREFIX });
+                let key = format!(
+                    "{}{id}",
+                    if hijack {
+                        HIJACK_PREFIX
+                    } else {
+                        SESSION_PREFIX
+                    }
+                );
                 let what = match reseal(&self.keys, &id, hijack, &envelope) {
                     Ok(None) => Resealed::Current,
                     Ok(Some((new, legacy))) => {
@@ -1657,9 +1671,9 @@ impl SessionStore for RedisStore {
         })
     }
 
-    fn kid_counts(&self) -> BoxFuture<'_, Result<BTreeMap<String, usize>>> {
+    fn kid_counts(&self) -> BoxFuture<'_, Result<KidCounts>> {
         Box::pin(async move {
-            let mut counts = BTreeMap::new();
+            let mut counts = KidCounts::new();
             for (_, _, envelope) in self.stored_envelopes().await? {
                 add_kid(&mut counts, &envelope);
             }

@@ -53,7 +53,10 @@ fn refused(env: &CliEnv, args: &[&str], record: &str) {
     let out = env.run(args);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
-    assert!(err.contains(record) && err.contains("changed outside windflow"), "{args:?}: {err}");
+    assert!(
+        err.contains(record) && err.contains("changed outside windflow"),
+        "{args:?}: {err}"
+    );
 }
 
 /// bob: an admin demoted to viewer, holding an open grant.
@@ -61,7 +64,18 @@ fn demoted_bob() -> CliEnv {
     let env = CliEnv::new().acting_as("admin");
     env.operator_with_grant("bob");
     env.expect(&["operators", "set-role", "bob", "viewer"], 0);
-    env.expect(&["--operator", "bob", "operators", "add", "x1", "--role", "admin"], 3);
+    env.expect(
+        &[
+            "--operator",
+            "bob",
+            "operators",
+            "add",
+            "x1",
+            "--role",
+            "admin",
+        ],
+        3,
+    );
     env
 }
 
@@ -71,14 +85,26 @@ fn a_role_edited_in_the_database_is_refused_and_recorded() {
     edit(&env, "operators", "bob", |v| v["role"] = "admin".into());
     refused(
         &env,
-        &["--operator", "bob", "operators", "add", "mallory", "--role", "admin"],
+        &[
+            "--operator",
+            "bob",
+            "operators",
+            "add",
+            "mallory",
+            "--role",
+            "admin",
+        ],
         "operators/bob",
     );
     assert_eq!(tampered_events(&env), vec!["operators/bob".to_owned()]);
     // Nobody was added, and the others are untouched.
     let db = db(&env);
     let n: i64 = db
-        .query_row("SELECT count(*) FROM kv WHERE ns = 'operators' AND key = 'mallory'", [], |r| r.get(0))
+        .query_row(
+            "SELECT count(*) FROM kv WHERE ns = 'operators' AND key = 'mallory'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(n, 0);
     env.expect(&["operators", "add", "carol", "--role", "viewer"], 0);
@@ -89,7 +115,15 @@ fn a_role_edited_in_the_database_is_refused_and_recorded() {
     });
     refused(
         &env,
-        &["--operator", "bob", "operators", "add", "mallory", "--role", "admin"],
+        &[
+            "--operator",
+            "bob",
+            "operators",
+            "add",
+            "mallory",
+            "--role",
+            "admin",
+        ],
         "operators/bob",
     );
     // Nor is copying the admin's record under bob's name.
@@ -97,15 +131,39 @@ fn a_role_edited_in_the_database_is_refused_and_recorded() {
     write_record(&env, "operators", "bob", &admin);
     refused(
         &env,
-        &["--operator", "bob", "operators", "add", "mallory", "--role", "admin"],
+        &[
+            "--operator",
+            "bob",
+            "operators",
+            "add",
+            "mallory",
+            "--role",
+            "admin",
+        ],
         "operators/bob",
     );
 
     // An admin rewrites the record: bob is a viewer again, and bound.
     env.expect(&["operators", "set-role", "bob", "viewer"], 0);
-    env.expect(&["--operator", "bob", "operators", "add", "mallory", "--role", "admin"], 3);
+    env.expect(
+        &[
+            "--operator",
+            "bob",
+            "operators",
+            "add",
+            "mallory",
+            "--role",
+            "admin",
+        ],
+        3,
+    );
     let listed = env.json(&["operators", "list", "--json"]);
-    let bob = listed.as_array().unwrap().iter().find(|o| o["name"] == "bob").unwrap();
+    let bob = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "bob")
+        .unwrap();
     assert_eq!(bob["role"], "viewer");
 }
 
@@ -121,7 +179,18 @@ fn records_from_before_binding_are_accepted_until_rewrap_binds_them() {
     db(&env)
         .execute("DELETE FROM kv WHERE ns = 'binding'", [])
         .unwrap();
-    env.expect(&["--operator", "bob", "operators", "add", "x2", "--role", "admin"], 3);
+    env.expect(
+        &[
+            "--operator",
+            "bob",
+            "operators",
+            "add",
+            "x2",
+            "--role",
+            "admin",
+        ],
+        3,
+    );
     let report = env.json(&["crypto", "rewrap", "--json"]);
     let ops = report["namespaces"]
         .as_array()
@@ -129,7 +198,11 @@ fn records_from_before_binding_are_accepted_until_rewrap_binds_them() {
         .iter()
         .find(|c| c["namespace"] == "operators")
         .unwrap();
-    assert_eq!((ops["rewrapped"].as_u64(), ops["unbound"].as_u64()), (Some(2), Some(2)), "{report}");
+    assert_eq!(
+        (ops["rewrapped"].as_u64(), ops["unbound"].as_u64()),
+        (Some(2), Some(2)),
+        "{report}"
+    );
     let text = env.expect(&["crypto", "rewrap"], 0);
     assert!(!text.contains("unbound"), "nothing is left unbound: {text}");
     // Bound now: stripping the MAC again is refused.
@@ -139,7 +212,15 @@ fn records_from_before_binding_are_accepted_until_rewrap_binds_them() {
     });
     refused(
         &env,
-        &["--operator", "bob", "operators", "add", "mallory", "--role", "admin"],
+        &[
+            "--operator",
+            "bob",
+            "operators",
+            "add",
+            "mallory",
+            "--role",
+            "admin",
+        ],
         "operators/bob",
     );
 }
@@ -152,8 +233,26 @@ fn doc(env: &CliEnv, path: &str) -> Value {
 fn secret_values_and_metadata_are_bound_to_their_place() {
     let env = CliEnv::new().acting_as("admin");
     let path = "deployments/api-7";
-    env.expect(&["secrets", "put", path, "db_password=old-pass", "api_key=old-key"], 0);
-    env.expect(&["secrets", "put", path, "db_password=new-pass", "api_key=new-key"], 0);
+    env.expect(
+        &[
+            "secrets",
+            "put",
+            path,
+            "db_password=old-pass",
+            "api_key=old-key",
+        ],
+        0,
+    );
+    env.expect(
+        &[
+            "secrets",
+            "put",
+            path,
+            "db_password=new-pass",
+            "api_key=new-key",
+        ],
+        0,
+    );
     let get = |v: &str| env.run(&["secrets", "get", path, "--version", v, "--reveal", "--json"]);
     assert_eq!(get("2").status.code(), Some(0));
     let original = doc(&env, path);
@@ -174,7 +273,8 @@ fn secret_values_and_metadata_are_bound_to_their_place() {
     // Version 1's value grafted into version 2 (a rotation undone).
     write_record(&env, "secrets.kv", path, &original);
     edit(&env, "secrets.kv", path, |d| {
-        d["versions"]["2"]["data"]["db_password"] = d["versions"]["1"]["data"]["db_password"].clone();
+        d["versions"]["2"]["data"]["db_password"] =
+            d["versions"]["1"]["data"]["db_password"].clone();
     });
     refused(
         &env,
@@ -183,9 +283,14 @@ fn secret_values_and_metadata_are_bound_to_their_place() {
     );
 
     // Metadata edited: expiry pushed out, another creator, or the MAC stripped too.
-    let edits: [(&str, fn(&mut Value)); 3] = [
-        ("expires_at", |d| d["custom"]["expires_at"] = "2099-01-01T00:00:00Z".into()),
-        ("created_by", |d| d["custom"]["created_by"] = "mallory".into()),
+    type Edit = (&'static str, fn(&mut Value));
+    let edits: [Edit; 3] = [
+        ("expires_at", |d| {
+            d["custom"]["expires_at"] = "2099-01-01T00:00:00Z".into()
+        }),
+        ("created_by", |d| {
+            d["custom"]["created_by"] = "mallory".into()
+        }),
         ("stripped", |d| {
             let c = d["custom"].as_object_mut().unwrap();
             c.remove("windflow_mac");
@@ -202,14 +307,30 @@ fn secret_values_and_metadata_are_bound_to_their_place() {
             let out = env.run(args);
             let err = String::from_utf8_lossy(&out.stderr);
             assert_eq!(out.status.code(), Some(1), "{what} {args:?}: {err}");
-            assert!(err.contains("the metadata of secret deployments/api-7"), "{what}: {err}");
+            assert!(
+                err.contains("the metadata of secret deployments/api-7"),
+                "{what}: {err}"
+            );
         }
         let listed = env.expect(&["secrets", "list", "--json"], 0);
-        assert!(!listed.contains("2099"), "{what}: the edited expiry is shown: {listed}");
+        assert!(
+            !listed.contains("2099"),
+            "{what}: the edited expiry is shown: {listed}"
+        );
     }
     let events = tampered_events(&env);
-    assert!(events.iter().any(|r| r.contains("key db_password of version 2")), "{events:?}");
-    assert!(events.iter().any(|r| r == "the metadata of secret deployments/api-7"), "{events:?}");
+    assert!(
+        events
+            .iter()
+            .any(|r| r.contains("key db_password of version 2")),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|r| r == "the metadata of secret deployments/api-7"),
+        "{events:?}"
+    );
 
     // Put back as written, everything reads again.
     write_record(&env, "secrets.kv", path, &original);
@@ -224,30 +345,53 @@ fn secrets_written_before_binding_are_read_then_bound_by_rewrap() {
     use windflow::crypto::contexts;
     let env = CliEnv::new().acting_as("admin");
     let path = "deployments/api-7";
-    env.expect(&["secrets", "put", path, "db_password=one", "api_key=k1"], 0);
-    env.expect(&["secrets", "put", path, "db_password=two", "api_key=k2"], 0);
+    env.expect(
+        &["secrets", "put", path, "db_password=one", "api_key=k1"],
+        0,
+    );
+    env.expect(
+        &["secrets", "put", path, "db_password=two", "api_key=k2"],
+        0,
+    );
     // Made into what the previous version wrote: values sealed for the
     // deployment alone, metadata without MAC, no binding marker.
-    let keys = windflow::crypto::Keyring::from_env_or_file(&env.data().join("master.key"), false).unwrap();
+    let keys =
+        windflow::crypto::Keyring::from_env_or_file(&env.data().join("master.key"), false).unwrap();
     edit(&env, "secrets.kv", path, |d| {
         for v in ["1", "2"] {
             let data = d["versions"][v]["data"].as_object_mut().unwrap();
             for (k, env) in data.iter_mut() {
                 let version: u64 = v.parse().unwrap();
                 let plain = keys
-                    .decrypt(&contexts::secret_value(path, k, version), env.as_str().unwrap())
+                    .decrypt(
+                        &contexts::secret_value(path, k, version),
+                        env.as_str().unwrap(),
+                    )
                     .unwrap();
-                *env = keys.encrypt(&contexts::deployment("api-7"), &plain).unwrap().into();
+                *env = keys
+                    .encrypt(&contexts::deployment("api-7"), &plain)
+                    .unwrap()
+                    .into();
             }
         }
         let c = d["custom"].as_object_mut().unwrap();
         c.remove("windflow_mac");
         c.remove("windflow_bound_from");
     });
-    db(&env).execute("DELETE FROM kv WHERE ns = 'binding'", []).unwrap();
+    db(&env)
+        .execute("DELETE FROM kv WHERE ns = 'binding'", [])
+        .unwrap();
     let before = doc(&env, path);
 
-    let got = env.json(&["secrets", "get", path, "--version", "1", "--reveal", "--json"]);
+    let got = env.json(&[
+        "secrets",
+        "get",
+        path,
+        "--version",
+        "1",
+        "--reveal",
+        "--json",
+    ]);
     assert_eq!(got["keys"]["db_password"]["value"], "one");
     let report = env.json(&["crypto", "rewrap", "--json"]);
     let secrets = report["namespaces"]
@@ -256,9 +400,18 @@ fn secrets_written_before_binding_are_read_then_bound_by_rewrap() {
         .iter()
         .find(|c| c["namespace"] == "secrets")
         .unwrap();
-    assert_eq!((secrets["rewrapped"].as_u64(), secrets["unbound"].as_u64()), (Some(1), Some(1)), "{report}");
+    assert_eq!(
+        (secrets["rewrapped"].as_u64(), secrets["unbound"].as_u64()),
+        (Some(1), Some(1)),
+        "{report}"
+    );
     let after = doc(&env, path);
-    assert!(after["custom"]["windflow_mac"].as_str().unwrap().starts_with("m1."));
+    assert!(
+        after["custom"]["windflow_mac"]
+            .as_str()
+            .unwrap()
+            .starts_with("m1.")
+    );
     assert_eq!(after["custom"]["windflow_bound_from"], "1");
     for v in ["1", "2"] {
         let got = env.json(&["secrets", "get", path, "--version", v, "--reveal", "--json"]);

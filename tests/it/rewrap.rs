@@ -38,7 +38,9 @@ fn stored_texts(env: &CliEnv) -> Vec<(String, String)> {
     out.extend(rows.map(Result::unwrap));
     let mut st = db.prepare("SELECT id, envelope FROM session").unwrap();
     let rows = st
-        .query_map([], |r| Ok((format!("session/{}", r.get::<_, String>(0)?), r.get(1)?)))
+        .query_map([], |r| {
+            Ok((format!("session/{}", r.get::<_, String>(0)?), r.get(1)?))
+        })
         .unwrap();
     out.extend(rows.map(Result::unwrap));
     out
@@ -48,7 +50,9 @@ fn stored_texts(env: &CliEnv) -> Vec<(String, String)> {
 fn sealed_under(env: &CliEnv, kid: &str) -> Vec<String> {
     stored_texts(env)
         .into_iter()
-        .filter(|(_, text)| text.contains(&format!("wf1.{kid}.")) || text.contains(&format!("m1.{kid}.")))
+        .filter(|(_, text)| {
+            text.contains(&format!("wf1.{kid}.")) || text.contains(&format!("m1.{kid}."))
+        })
         .map(|(name, _)| name)
         .collect()
 }
@@ -64,7 +68,14 @@ fn namespace<'a>(report: &'a Value, name: &str) -> &'a Value {
 
 fn create_session(env: &CliEnv) -> String {
     let created = env.json(&[
-        "sessions", "create", "--user", "alice", "--ip", "203.0.113.10", "--user-agent", UA,
+        "sessions",
+        "create",
+        "--user",
+        "alice",
+        "--ip",
+        "203.0.113.10",
+        "--user-agent",
+        UA,
         "--json",
     ]);
     created["id"].as_str().unwrap().to_owned()
@@ -84,7 +95,10 @@ fn rotation_left_journaled(env: &CliEnv, path: &str) {
     let mut line = String::new();
     while !line.contains("paused at deploy:done") {
         line.clear();
-        assert!(err.read_line(&mut line).unwrap() > 0, "rotate ended before pausing");
+        assert!(
+            err.read_line(&mut line).unwrap() > 0,
+            "rotate ended before pausing"
+        );
     }
     // SAFETY: kill(2) on our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
@@ -120,8 +134,14 @@ fn train_model(env: &CliEnv) {
 #[test]
 fn rewrap_seals_every_record_under_the_new_key_and_retire_key_waits_for_them() {
     let env = CliEnv::new().acting_as("admin");
-    env.expect(&["secrets", "put", "deployments/api-7", "db_password=hunter2"], 0);
-    env.expect(&["secrets", "put", "deployments/api-7", "db_password=hunter3"], 0);
+    env.expect(
+        &["secrets", "put", "deployments/api-7", "db_password=hunter2"],
+        0,
+    );
+    env.expect(
+        &["secrets", "put", "deployments/api-7", "db_password=hunter3"],
+        0,
+    );
     env.expect(&["secrets", "put", "app/x", "password=first"], 0);
     env.expect(&["secrets", "delete", "app/x", "--versions", "1"], 0);
     env.expect(&["secrets", "undelete", "app/x", "--versions", "1"], 0);
@@ -131,11 +151,25 @@ fn rewrap_seals_every_record_under_the_new_key_and_retire_key_waits_for_them() {
     train_model(&env);
     let old = keyring(&env).primary_kid();
     let before = sealed_under(&env, &old);
-    for kind in ["mfa/admin", "grants/admin", "secrets.kv/deployments/api-7", "anomaly/login/"] {
-        assert!(before.iter().any(|r| r.starts_with(kind)), "{kind} not in {before:?}");
+    for kind in [
+        "mfa/admin",
+        "grants/admin",
+        "secrets.kv/deployments/api-7",
+        "anomaly/login/",
+    ] {
+        assert!(
+            before.iter().any(|r| r.starts_with(kind)),
+            "{kind} not in {before:?}"
+        );
     }
-    assert!(before.iter().any(|r| r.starts_with("secrets.rotation/")), "{before:?}");
-    assert!(before.iter().any(|r| r.starts_with("session/")), "{before:?}");
+    assert!(
+        before.iter().any(|r| r.starts_with("secrets.rotation/")),
+        "{before:?}"
+    );
+    assert!(
+        before.iter().any(|r| r.starts_with("session/")),
+        "{before:?}"
+    );
 
     let added = env.json(&["crypto", "add-key", "--json"]);
     let new = added["kid"].as_str().unwrap().to_owned();
@@ -160,7 +194,10 @@ fn rewrap_seals_every_record_under_the_new_key_and_retire_key_waits_for_them() {
     let report = env.json(&["crypto", "rewrap", "--json"]);
     assert_eq!(report["primary_kid"], new.as_str());
     let secrets = namespace(&report, "secrets");
-    assert_eq!((secrets["total"].as_u64(), secrets["rewrapped"].as_u64()), (Some(3), Some(3)));
+    assert_eq!(
+        (secrets["total"].as_u64(), secrets["rewrapped"].as_u64()),
+        (Some(3), Some(3))
+    );
     assert_eq!(namespace(&report, "rotation journals")["rewrapped"], 1);
     assert_eq!(namespace(&report, "sessions")["rewrapped"], 1);
     assert_eq!(namespace(&report, "anomaly models")["rewrapped"], 1);
@@ -195,17 +232,45 @@ fn rewrap_seals_every_record_under_the_new_key_and_retire_key_waits_for_them() {
             .is_ok()
     );
     let recovered = env.json(&["secrets", "recover", "--json"]);
-    assert_eq!(recovered["recovered"].as_array().unwrap().len(), 1, "{recovered}");
-    assert_eq!(recovered["unrecoverable"].as_array().unwrap().len(), 0, "{recovered}");
+    assert_eq!(
+        recovered["recovered"].as_array().unwrap().len(),
+        1,
+        "{recovered}"
+    );
+    assert_eq!(
+        recovered["unrecoverable"].as_array().unwrap().len(),
+        0,
+        "{recovered}"
+    );
     for (v, want) in [("1", "hunter2"), ("2", "hunter3")] {
-        let got = env.json(&["secrets", "get", "deployments/api-7", "--version", v, "--reveal", "--json"]);
+        let got = env.json(&[
+            "secrets",
+            "get",
+            "deployments/api-7",
+            "--version",
+            v,
+            "--reveal",
+            "--json",
+        ]);
         assert_eq!(got["keys"]["db_password"]["value"], want, "{got}");
     }
-    let got = env.json(&["secrets", "get", "app/x", "--version", "1", "--reveal", "--json"]);
+    let got = env.json(&[
+        "secrets",
+        "get",
+        "app/x",
+        "--version",
+        "1",
+        "--reveal",
+        "--json",
+    ]);
     assert_eq!(got["keys"]["password"]["value"], "first", "{got}");
     env.json(&["sessions", "show", &session, "--json"]);
     let store = windflow::store::Store::open(&env.data()).unwrap();
-    assert!(windflow::anomaly::logins::latest(&store, &keyring(&env)).unwrap().is_some());
+    assert!(
+        windflow::anomaly::logins::latest(&store, &keyring(&env))
+            .unwrap()
+            .is_some()
+    );
     // A second rewrap has nothing left to do.
     let again = env.json(&["crypto", "rewrap", "--json"]);
     for c in again["namespaces"].as_array().unwrap() {
@@ -214,7 +279,10 @@ fn rewrap_seals_every_record_under_the_new_key_and_retire_key_waits_for_them() {
 
     // The audit log verifies across the key change: records under both keys.
     let verified = env.expect(&["audit", "verify"], 0);
-    assert!(verified.contains("intact") || verified.contains("ok"), "{verified}");
+    assert!(
+        verified.contains("intact") || verified.contains("ok"),
+        "{verified}"
+    );
     let kids: std::collections::BTreeSet<String> = std::fs::read_dir(env.data().join("audit"))
         .unwrap()
         .flatten()
@@ -223,7 +291,12 @@ fn rewrap_seals_every_record_under_the_new_key_and_retire_key_waits_for_them() {
             std::fs::read_to_string(e.path())
                 .unwrap()
                 .lines()
-                .map(|l| serde_json::from_str::<Value>(l).unwrap()["kid"].as_str().unwrap().to_owned())
+                .map(|l| {
+                    serde_json::from_str::<Value>(l).unwrap()["kid"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned()
+                })
                 .collect::<Vec<_>>()
         })
         .collect();
@@ -233,8 +306,14 @@ fn rewrap_seals_every_record_under_the_new_key_and_retire_key_waits_for_them() {
     let out = env.run(&["crypto", "retire-key", &old, "--yes"]);
     assert_eq!(out.status.code(), Some(3));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("audit records in") && err.contains("keep this key"), "{err}");
-    assert!(!err.contains("secret versions") && !err.contains("sessions"), "{err}");
+    assert!(
+        err.contains("audit records in") && err.contains("keep this key"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("secret versions") && !err.contains("sessions"),
+        "{err}"
+    );
     assert_eq!(keyring(&env).kids().len(), 2);
 }
 
@@ -247,25 +326,49 @@ fn retire_key_removes_an_unused_key_after_a_typed_confirmation() {
     // An older key that never sealed anything, first in the file.
     let unused = windflow::crypto::MasterKey::generate();
     let text = std::fs::read_to_string(&key_file).unwrap();
-    std::fs::write(&key_file, format!("{}\n{text}", unused.to_base64().as_str())).unwrap();
+    std::fs::write(
+        &key_file,
+        format!("{}\n{text}", unused.to_base64().as_str()),
+    )
+    .unwrap();
     let kid = unused.kid();
     let before = std::fs::read(&key_file).unwrap();
 
     env.expect(&["--read-only", "crypto", "retire-key", &kid, "--yes"], 3);
     let out = env.run_stdin(&["crypto", "retire-key", &kid], b"deadbeef\n");
-    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("not confirmed"));
     env.expect(&["crypto", "retire-key", &primary, "--yes"], 2);
     env.expect(&["crypto", "retire-key", "0badc0de", "--yes"], 2);
-    assert_eq!(std::fs::read(&key_file).unwrap(), before, "a refusal changed the key file");
+    assert_eq!(
+        std::fs::read(&key_file).unwrap(),
+        before,
+        "a refusal changed the key file"
+    );
     assert!(!env.event_types().contains(&"master_key_retired".to_owned()));
 
-    let out = env.run_stdin(&["crypto", "retire-key", &kid, "--json"], format!("{kid}\n").as_bytes());
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = env.run_stdin(
+        &["crypto", "retire-key", &kid, "--json"],
+        format!("{kid}\n").as_bytes(),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let done: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(done["retired"], true);
     assert_eq!(std::fs::read_to_string(&key_file).unwrap(), text);
-    assert_eq!(std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     assert_eq!(keyring(&env).kids(), vec![primary]);
     let event = env
         .events()
@@ -288,16 +391,28 @@ fn vault_values_are_written_again_as_new_versions_with_a_note() {
         .with_var("VAULT_ADDR", &bao.addr)
         .with_var("VAULT_TOKEN", TOKEN)
         .acting_as("admin");
-    env.expect(&["secrets", "put", "deployments/api-7", "db_password=hunter2"], 0);
-    env.expect(&["secrets", "put", "deployments/api-7", "db_password=hunter3"], 0);
+    env.expect(
+        &["secrets", "put", "deployments/api-7", "db_password=hunter2"],
+        0,
+    );
+    env.expect(
+        &["secrets", "put", "deployments/api-7", "db_password=hunter3"],
+        0,
+    );
     let old = keyring(&env).primary_kid();
-    let new = env.json(&["crypto", "add-key", "--json"])["kid"].as_str().unwrap().to_owned();
+    let new = env.json(&["crypto", "add-key", "--json"])["kid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     let report = env.json(&["crypto", "rewrap", "--json"]);
     let secrets = namespace(&report, "secrets");
     assert_eq!(secrets["rewrapped"], 1, "{report}");
     let notes = secrets["notes"].as_array().unwrap();
-    assert!(notes[0].as_str().unwrap().contains("2 older version(s)"), "{report}");
+    assert!(
+        notes[0].as_str().unwrap().contains("2 older version(s)"),
+        "{report}"
+    );
 
     // Version 3 is version 2 sealed under the new key, with the note; Vault says so itself.
     let out = bao.cli(&["kv", "get", "-format=json", "secret/deployments/api-7"]);
@@ -305,13 +420,32 @@ fn vault_values_are_written_again_as_new_versions_with_a_note() {
     assert_eq!(raw["data"]["metadata"]["version"], 3, "{raw}");
     let value = raw["data"]["data"]["db_password"].as_str().unwrap();
     assert!(value.starts_with(&format!("wf1.{new}.")), "{value}");
-    let out = bao.cli(&["kv", "metadata", "get", "-format=json", "secret/deployments/api-7"]);
+    let out = bao.cli(&[
+        "kv",
+        "metadata",
+        "get",
+        "-format=json",
+        "secret/deployments/api-7",
+    ]);
     let meta: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let note = meta["data"]["custom_metadata"]["windflow_rewrapped"].as_str().unwrap();
-    assert!(note.contains("version 2 written again as version 3") && note.contains(&new), "{note}");
+    let note = meta["data"]["custom_metadata"]["windflow_rewrapped"]
+        .as_str()
+        .unwrap();
+    assert!(
+        note.contains("version 2 written again as version 3") && note.contains(&new),
+        "{note}"
+    );
     let got = env.json(&["secrets", "get", "deployments/api-7", "--reveal", "--json"]);
     assert_eq!(got["keys"]["db_password"]["value"], "hunter3");
-    let got = env.json(&["secrets", "get", "deployments/api-7", "--version", "1", "--reveal", "--json"]);
+    let got = env.json(&[
+        "secrets",
+        "get",
+        "deployments/api-7",
+        "--version",
+        "1",
+        "--reveal",
+        "--json",
+    ]);
     assert_eq!(got["keys"]["db_password"]["value"], "hunter2");
 
     // The older versions still need the old key.
@@ -319,10 +453,22 @@ fn vault_values_are_written_again_as_new_versions_with_a_note() {
     assert_eq!(out.status.code(), Some(3));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("2 secret versions"), "{err}");
-    env.expect(&["secrets", "destroy", "deployments/api-7", "--versions", "1,2"], 0);
+    env.expect(
+        &[
+            "secrets",
+            "destroy",
+            "deployments/api-7",
+            "--versions",
+            "1,2",
+        ],
+        0,
+    );
     let out = env.run(&["crypto", "retire-key", &old, "--yes"]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!err.contains("secret versions") && err.contains("audit records in"), "{err}");
+    assert!(
+        !err.contains("secret versions") && err.contains("audit records in"),
+        "{err}"
+    );
     // Nothing left to write again.
     let again = env.json(&["crypto", "rewrap", "--json"]);
     assert_eq!(namespace(&again, "secrets")["rewrapped"], 0, "{again}");
@@ -337,7 +483,10 @@ fn redis_sessions_are_sealed_again_keeping_their_ttl() {
         .acting_as("admin");
     let id = create_session(&env);
     let old = keyring(&env).primary_kid();
-    let new = env.json(&["crypto", "add-key", "--json"])["kid"].as_str().unwrap().to_owned();
+    let new = env.json(&["crypto", "add-key", "--json"])["kid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let out = env.run(&["crypto", "retire-key", &old, "--yes"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("1 sessions"), "{err}");
@@ -350,9 +499,23 @@ fn redis_sessions_are_sealed_again_keeping_their_ttl() {
     let stored: String = redis::cmd("GET").arg(&key).query(&mut c).unwrap();
     assert!(stored.starts_with(&format!("wf1.{new}.")), "{stored}");
     let ttl_after: i64 = redis::cmd("PTTL").arg(&key).query(&mut c).unwrap();
-    assert!(ttl_after > 0 && ttl_after <= ttl_before, "{ttl_before} then {ttl_after}");
+    assert!(
+        ttl_after > 0 && ttl_after <= ttl_before,
+        "{ttl_before} then {ttl_after}"
+    );
     // Still valid for the same device.
-    env.expect(&["sessions", "validate", &id, "--ip", "203.0.113.10", "--user-agent", UA], 0);
+    env.expect(
+        &[
+            "sessions",
+            "validate",
+            &id,
+            "--ip",
+            "203.0.113.10",
+            "--user-agent",
+            UA,
+        ],
+        0,
+    );
     let out = env.run(&["crypto", "retire-key", &old, "--yes"]);
     assert!(!String::from_utf8_lossy(&out.stderr).contains("sessions"));
 }

@@ -120,7 +120,9 @@ async fn behaviour(f: &Fixture) {
         "secret:deployments/api-7#other@1",
     ] {
         assert!(
-            s.keyring().decrypt(other, &raw.data["db_password"]).is_err(),
+            s.keyring()
+                .decrypt(other, &raw.data["db_password"])
+                .is_err(),
             "{other}"
         );
     }

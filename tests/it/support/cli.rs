@@ -237,7 +237,8 @@ impl CliEnv {
         // (there is no master key to MAC it with): accepted as unbound
         // while the store is not bound as a whole.
         let store = windflow::store::Store::open(&self.data()).unwrap();
-        let record = serde_json::json!({ "name": name, "role": "admin", "created_at": 1_750_000_000u64 });
+        let record =
+            serde_json::json!({ "name": name, "role": "admin", "created_at": 1_750_000_000u64 });
         store
             .put(
                 windflow::auth::OPERATORS_NS,
