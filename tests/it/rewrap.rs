@@ -519,3 +519,40 @@ fn redis_sessions_are_sealed_again_keeping_their_ttl() {
     let out = env.run(&["crypto", "retire-key", &old, "--yes"]);
     assert!(!String::from_utf8_lossy(&out.stderr).contains("sessions"));
 }
+
+/// Records cut off the log just before a key change are not chained over
+/// silently by the first record under the new key: the head anchor, sealed
+/// under the old key, is still checked, and the writer records the gap.
+#[test]
+fn records_cut_before_a_key_change_are_not_healed_by_the_new_key() {
+    let env = CliEnv::new().acting_as("admin");
+    env.expect(&["secrets", "put", "app/x", "k=v1"], 0);
+    env.expect(&["secrets", "put", "app/x", "k=v2"], 0);
+    // The key change is recorded under the old key, the last record before the cut.
+    env.expect(&["crypto", "add-key"], 0);
+    let log = std::fs::read_dir(env.data().join("audit"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .max()
+        .unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    let kept: Vec<&str> = text.lines().collect();
+    std::fs::write(&log, format!("{}\n", kept[..kept.len() - 2].join("\n"))).unwrap();
+    env.expect(&["secrets", "put", "app/x", "k=v3"], 0);
+    let gaps: Vec<_> = env
+        .events()
+        .into_iter()
+        .filter(|e| e.event_type == "audit_gap")
+        .collect();
+    assert_eq!(gaps.len(), 1, "the cut went unnoticed");
+    assert!(
+        gaps[0].details["what"]
+            .as_str()
+            .unwrap()
+            .contains("were removed"),
+        "{:?}",
+        gaps[0]
+    );
+}
