@@ -295,7 +295,12 @@ impl Secrets {
         // never signs metadata edited outside windflow.
         let mut custom = if cas == 0 {
             // The first secret of an empty store: bound as a whole from the start.
-            if self.bound.legacy_ok()? && self.store.list("").await?.is_empty() {
+            let empty = if self.store.kind() == "embedded" {
+                self.local.count(backend::LOCAL_NS)? == 0
+            } else {
+                self.store.list("").await?.is_empty()
+            };
+            if empty && self.bound.legacy_ok()? {
                 self.bound.mark_bound()?;
             }
             BTreeMap::new()
