@@ -195,7 +195,9 @@ pub enum CryptoCommand {
     },
     /// Remove an older master key from the key file (admin), once nothing
     /// uses it: refused, listing what does, while any record is sealed or
-    /// MAC'd under it, audit records included.
+    /// MAC'd under it, audit records included. Sessions are looked for in
+    /// the store --redis-url (WINDFLOW_REDIS_URL) names, else the embedded
+    /// one; secrets in the backend the flags or windflow.toml name.
     RetireKey {
         /// The key's id (8 hex digits, as `crypto add-key` printed it).
         kid: String,

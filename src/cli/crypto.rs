@@ -104,14 +104,22 @@ pub fn rewrap(
     }
     if let Some(counts) = each(&mut failures, "secrets", || {
         let s = open_secrets(config, backend, &auth)?;
-        rt.block_on(crate::secrets::rewrap::rewrap(&s))
-            .map_err(secrets_err)
+        let mut counts = rt
+            .block_on(crate::secrets::rewrap::rewrap(&s))
+            .map_err(secrets_err)?;
+        counts[0].notes.insert(
+            0,
+            format!("in {} ({})", s.store().target(), s.store().kind()),
+        );
+        Ok(counts)
     }) {
         report.extend(counts);
     }
     if let Some(count) = each(&mut failures, "sessions", || {
         let store = sessions_store(config, redis_url)?;
-        rt.block_on(store.rewrap()).map_err(sess_err)
+        let mut count = rt.block_on(store.rewrap()).map_err(sess_err)?;
+        count.notes.insert(0, format!("in {}", store.target()));
+        Ok(count)
     }) {
         report.push(count);
     }
@@ -304,7 +312,7 @@ pub fn retire_key(
              `windflow crypto add-key`, run `windflow crypto rewrap`, then retire {kid}"
         )));
     }
-    let usage = usage(config, redis_url, backend, &auth, kid)?;
+    let (usage, checked) = usage(config, redis_url, backend, &auth, kid)?;
     if !usage.is_empty() {
         let mut why = format!(
             "master key {kid} is still in use: {}. Run `windflow crypto rewrap` to seal records \
@@ -343,22 +351,27 @@ pub fn retire_key(
     crate::crypto::retire_key(&path, kid).map_err(key_err)?;
     auth.emit("master_key_retired", None, json!({ "kid": kid }));
     if json {
-        print_json(&json!({ "retired": true, "kid": kid, "key_file": path }))?;
+        print_json(&json!({ "retired": true, "kid": kid, "key_file": path, "checked": checked }))?;
     } else {
-        print_text(&format!("retired master key {kid} from {}", path.display()))?;
+        print_text(&format!(
+            "retired master key {kid} from {}: nothing used it ({})",
+            path.display(),
+            checked.join(", ")
+        ))?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Everything that still needs `kid`. A store that cannot be read is an
-/// error: a key is never retired on a count that was not made.
+/// Everything that still needs `kid`, and what was looked at. A store
+/// that cannot be read is an error: a key is never retired on a count that
+/// was not made.
 fn usage(
     config: &Config,
     redis_url: Option<&str>,
     backend: &BackendArgs,
     auth: &Auth,
     kid: &str,
-) -> Result<Usage, CliError> {
+) -> Result<(Usage, Vec<String>), CliError> {
     let mut usage = Usage::default();
     for (kind, counts) in auth.kid_counts().map_err(auth_err)? {
         usage.add(kind, counts.get(kid).copied().unwrap_or(0));
@@ -379,5 +392,14 @@ fn usage(
         .map_err(|e| CliError::Failure(anyhow::anyhow!("{e}")))?;
     usage.add("anomaly models", models.get(kid).copied().unwrap_or(0));
     usage.audit_months = audit_usage(config, kid);
-    Ok(usage)
+    let checked = vec![
+        format!("the local store {}", auth.store().path().display()),
+        format!("secrets in {}", s.store().target()),
+        format!("sessions in {}", sessions.target()),
+        format!(
+            "the audit log in {}",
+            config.paths.data_dir.join("audit").display()
+        ),
+    ];
+    Ok((usage, checked))
 }

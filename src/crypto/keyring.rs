@@ -408,3 +408,51 @@ fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> KeyE
         source,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retiring_a_key_rewrites_the_file_without_it_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(KEY_FILE_NAME);
+        let (old, mid, new) = (
+            MasterKey::generate(),
+            MasterKey::generate(),
+            MasterKey::generate(),
+        );
+        let text = format!(
+            "# keys of prod\n{}\n{}\n{}\n",
+            old.to_base64().as_str(),
+            mid.to_base64().as_str(),
+            new.to_base64().as_str()
+        );
+        std::fs::write(&path, &text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+        for refused in [new.kid(), "0badc0de".to_owned()] {
+            assert!(matches!(
+                retire_key(&path, &refused),
+                Err(KeyError::Retire { .. })
+            ));
+        }
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+
+        retire_key(&path, &mid.kid()).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!(
+                "# keys of prod\n{}\n{}\n",
+                old.to_base64().as_str(),
+                new.to_base64().as_str()
+            )
+        );
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        let ring = read_key_file(&path).unwrap();
+        assert_eq!(ring.kids(), vec![old.kid(), new.kid()]);
+        // No temporary file is left beside it.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}
