@@ -196,6 +196,11 @@ async fn rewrap_current(
     if mac_old {
         let mut custom = raw.custom;
         custom.remove(META_MAC);
+        // No version was written bound here (the current one is deleted or
+        // already bound): an unbound secret's versions all stay as they are.
+        custom
+            .entry(META_BOUND_FROM.into())
+            .or_insert_with(|| (current + 1).to_string());
         s.store().set_custom(path, &custom).await?;
     }
     Ok(mac_old)

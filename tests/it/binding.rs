@@ -428,3 +428,82 @@ fn secrets_written_before_binding_are_read_then_bound_by_rewrap() {
         "of version 2 of secret deployments/api-7",
     );
 }
+
+/// The same on a real OpenBao, edited with its own CLI: metadata put back
+/// with another expiry, and a version written with two keys' values swapped.
+#[test]
+fn vault_metadata_and_values_edited_with_the_bao_cli_are_refused() {
+    use crate::support::secrets_bao::{Bao, TOKEN};
+    let bao = Bao::start();
+    let env = CliEnv::new()
+        .with_var("WINDFLOW_SECRETS_BACKEND", "vault")
+        .with_var("VAULT_ADDR", &bao.addr)
+        .with_var("VAULT_TOKEN", TOKEN)
+        .acting_as("admin");
+    let path = "deployments/api-7";
+    env.expect(
+        &["secrets", "put", path, "db_password=pass", "api_key=key"],
+        0,
+    );
+    let kv = |args: &[&str]| {
+        let out = bao.cli(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout).unwrap_or(Value::Null)
+    };
+    let meta = kv(&[
+        "kv",
+        "metadata",
+        "get",
+        "-format=json",
+        "secret/deployments/api-7",
+    ]);
+    let custom = meta["data"]["custom_metadata"].as_object().unwrap().clone();
+
+    // Every entry kept, the MAC included, but the expiry pushed out.
+    let mut args = vec!["kv".to_owned(), "metadata".into(), "patch".into()];
+    for (k, v) in &custom {
+        let v = if k == "expires_at" {
+            "2099-01-01T00:00:00Z"
+        } else {
+            v.as_str().unwrap()
+        };
+        args.push(format!("-custom-metadata={k}={v}"));
+    }
+    args.push("secret/deployments/api-7".into());
+    kv(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    refused(
+        &env,
+        &["secrets", "get", path, "--json"],
+        "the metadata of secret deployments/api-7",
+    );
+
+    // Put back; then version 2 written with version 1's values swapped between the keys.
+    let mut args = vec!["kv".to_owned(), "metadata".into(), "patch".into()];
+    for (k, v) in &custom {
+        args.push(format!("-custom-metadata={k}={}", v.as_str().unwrap()));
+    }
+    args.push("secret/deployments/api-7".into());
+    kv(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    env.expect(&["secrets", "get", path, "--json"], 0);
+    let v1 = kv(&["kv", "get", "-format=json", "secret/deployments/api-7"]);
+    let data = &v1["data"]["data"];
+    kv(&[
+        "kv",
+        "put",
+        "-cas=1",
+        "secret/deployments/api-7",
+        &format!("db_password={}", data["api_key"].as_str().unwrap()),
+        &format!("api_key={}", data["db_password"].as_str().unwrap()),
+    ]);
+    refused(
+        &env,
+        &["secrets", "get", path, "--reveal", "--json"],
+        "of version 2 of secret deployments/api-7",
+    );
+    let events = tampered_events(&env);
+    assert_eq!(events.len(), 2, "{events:?}");
+}
