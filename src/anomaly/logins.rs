@@ -172,6 +172,21 @@ pub fn save(store: &Store, keys: &Keyring, model: &LoginModel) -> anyhow::Result
     Ok(())
 }
 
+/// Seals every stored model again under the primary key (`crypto rewrap`).
+pub fn rewrap(store: &Store, keys: &Keyring) -> anyhow::Result<crate::auth::RewrapCount> {
+    let mut count = crate::auth::sealed::rewrap_namespace(store, keys, NS, PREFIX, |k| {
+        let version = k.strip_prefix(PREFIX)?.parse().ok()?;
+        Some(contexts::anomaly_model("login", version))
+    })?;
+    count.namespace = "anomaly models".into();
+    Ok(count)
+}
+
+/// How many stored models each master key sealed.
+pub fn kid_counts(store: &Store) -> anyhow::Result<crate::auth::sealed::KidCounts> {
+    Ok(crate::auth::sealed::kid_counts(store, NS, PREFIX)?)
+}
+
 /// The newest model, if any was trained.
 pub fn latest(store: &Store, keys: &Keyring) -> anyhow::Result<Option<LoginModel>> {
     let Some((k, sealed)) = store

@@ -312,21 +312,15 @@ struct HeadRecord {
     mac: String,
 }
 
-impl ChainKeys {
-    /// The chain key of one master key.
-    pub fn one(key: &ChainKey) -> Self {
-        Self(HashMap::from([(key.kid.clone(), key.clone())]))
-    }
-}
-
 /// Before an append: whether the log's last record (`seq`, `last`) is the
-/// one its head anchor names. `None` when it is, when the head is one append
-/// behind (a crash between the two writes), or when the head is sealed under
-/// another key (nothing to compare); else what is missing, in words.
+/// one its head anchor names, checked with the key the head names (`keys`
+/// holds every loaded key: across a key change the head is still under the
+/// old one). `None` when it is, or when the head is one append behind (a
+/// crash between the two writes); else what is missing, in words.
 pub fn head_gap(
     head: &Path,
     month: &str,
-    key: &ChainKey,
+    keys: &ChainKeys,
     seq: u64,
     last: &[u8; MAC_LEN],
 ) -> Option<String> {
@@ -336,14 +330,7 @@ pub fn head_gap(
             format!("the head anchor of {month} is missing while the log holds {seq} records: it was deleted")
         });
     }
-    let other_key = std::fs::read(head)
-        .ok()
-        .and_then(|b| serde_json::from_slice::<HeadRecord>(&b).ok())
-        .is_some_and(|h| h.kid != key.kid);
-    if other_key {
-        return None;
-    }
-    match read_head(head, month, &ChainKeys::one(key)) {
+    match read_head(head, month, keys) {
         Ok(Some((hs, chain))) if hs == seq && chain == *last => None,
         Ok(Some((hs, _))) if hs + 1 == seq => None,
         Ok(Some((hs, _))) if hs > seq => Some(format!(

@@ -34,6 +34,9 @@ enum KeyProvider {
 #[derive(Default)]
 struct State {
     key: Option<ChainKey>,
+    /// The chain keys of every loaded master key (a head anchor written
+    /// before a key change is checked with the key that wrote it).
+    keys: Option<Arc<ChainKeys>>,
     open: HashMap<String, OpenFile>,
 }
 
@@ -118,25 +121,29 @@ impl LocalLog {
         list_files(&self.dir)
     }
 
-    fn chain_key(&self, state: &mut State) -> Result<ChainKey, AuditError> {
-        if let Some(k) = &state.key {
-            return Ok(k.clone());
+    fn chain_key(&self, state: &mut State) -> Result<(ChainKey, Arc<ChainKeys>), AuditError> {
+        if let (Some(k), Some(all)) = (&state.key, &state.keys) {
+            return Ok((k.clone(), all.clone()));
         }
-        let key = match &self.keys {
-            KeyProvider::Ring(ring) => ChainKey::new(ring.primary()),
+        let loaded;
+        let ring = match &self.keys {
+            KeyProvider::Ring(ring) => ring.as_ref(),
             KeyProvider::Lazy(source) => {
-                let ring = Keyring::load(source).map_err(|e| AuditError::Key(e.to_string()))?;
-                ChainKey::new(ring.primary())
+                loaded = Keyring::load(source).map_err(|e| AuditError::Key(e.to_string()))?;
+                &loaded
             }
         };
+        let key = ChainKey::new(ring.primary());
+        let all = Arc::new(ChainKeys::new(ring));
         state.key = Some(key.clone());
-        Ok(key)
+        state.keys = Some(all.clone());
+        Ok((key, all))
     }
 
     /// Appends `events` (each to the file of its month), in order.
     pub fn append(&self, events: &[SecurityEvent]) -> Result<(), AuditError> {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let key = self.chain_key(&mut state)?;
+        let (key, all) = self.chain_key(&mut state)?;
         let mut i = 0;
         while i < events.len() {
             let month = events[i].month();
@@ -144,7 +151,7 @@ impl LocalLog {
             while j < events.len() && events[j].month() == month {
                 j += 1;
             }
-            self.append_month(&mut state, &key, &month, &events[i..j])?;
+            self.append_month(&mut state, (&key, &all), &month, &events[i..j])?;
             i = j;
         }
         Ok(())
@@ -153,7 +160,7 @@ impl LocalLog {
     fn append_month(
         &self,
         state: &mut State,
-        key: &ChainKey,
+        (key, all): (&ChainKey, &ChainKeys),
         month: &str,
         events: &[SecurityEvent],
     ) -> Result<(), AuditError> {
@@ -216,7 +223,7 @@ impl LocalLog {
             // silently: an `audit_gap` record says what is missing.
             let (seq, last) = read_last_link(&mut of.file, len, key, month).map_err(io)?;
             len = of.file.metadata().map_err(io)?.len();
-            gap = chain::head_gap(&head_path(&path), month, key, seq, &last);
+            gap = chain::head_gap(&head_path(&path), month, all, seq, &last);
             of.seq = seq;
             of.last = last;
             of.len = len;

@@ -57,6 +57,13 @@ pub enum AuthError {
         reason: TokenRejection,
     },
 
+    #[error(
+        "record {record} in the local store was changed outside windflow and is refused: \
+         {reason}. The event is recorded; an admin rewrites it with `windflow operators \
+         set-role` (or removes it), or restores it from a backup"
+    )]
+    Tampered { record: String, reason: String },
+
     #[error("{0}")]
     Invalid(String),
 }
@@ -115,7 +122,8 @@ impl AuthError {
             AuthError::Mfa(_)
             | AuthError::Crypto(_)
             | AuthError::Store(_)
-            | AuthError::Corrupt(_) => 1,
+            | AuthError::Corrupt(_)
+            | AuthError::Tampered { .. } => 1,
         }
     }
 

@@ -36,7 +36,7 @@ use crate::audit::Audit;
 use crate::crypto::Keyring;
 use crate::mfa::{self, MfaError, MfaRecord};
 use crate::store::Store;
-use operators::StoredOperator;
+use operators::{BINDING_NS, Bound, StoredOperator};
 
 /// Operators, their second factors and grants, over the local store.
 /// Cheap to clone.
@@ -108,6 +108,11 @@ impl Auth {
         self
     }
 
+    /// The acting operator, when one is set.
+    pub fn actor(&self) -> Option<&str> {
+        self.actor.as_deref()
+    }
+
     pub fn policy(&self) -> &mfa::Policy {
         &self.policy
     }
@@ -128,11 +133,12 @@ impl Auth {
 
     /// Every operator, by name.
     pub fn operators(&self) -> Result<Vec<Operator>, AuthError> {
+        let legacy_ok = self.operators_legacy_ok()?;
         self.store
             .list(OPERATORS_NS, "")?
             .into_iter()
             .map(|(key, bytes)| {
-                let stored = StoredOperator::decode(&key, &bytes)?;
+                let stored = self.decode_operator(&key, &bytes, legacy_ok)?;
                 // One record that does not open costs its own row, not the list.
                 Ok(match self.is_enrolled(&stored.name) {
                     Ok(enrolled) => stored.with_enrolled(enrolled),
@@ -147,11 +153,12 @@ impl Auth {
 
     /// Every operator with the state of their second factor, by name.
     pub fn operator_statuses(&self) -> Result<Vec<OperatorStatus>, AuthError> {
+        let legacy_ok = self.operators_legacy_ok()?;
         self.store
             .list(OPERATORS_NS, "")?
             .into_iter()
             .map(|(key, bytes)| {
-                let stored = StoredOperator::decode(&key, &bytes)?;
+                let stored = self.decode_operator(&key, &bytes, legacy_ok)?;
                 let (record, unreadable) = match self.mfa_record(&stored.name) {
                     Ok(r) => (r, false),
                     Err(_) => (None, true),
@@ -215,12 +222,9 @@ impl Auth {
         only_if_empty: bool,
     ) -> Result<Operator, AuthError> {
         validate_name(name)?;
-        let stored = StoredOperator {
-            name: name.to_owned(),
-            role,
-            created_at: mfa::unix_seconds(std::time::SystemTime::now()),
-        };
-        let value = stored.encode();
+        let stored =
+            StoredOperator::new(name, role, mfa::unix_seconds(std::time::SystemTime::now()));
+        let value = stored.encode(&self.keyring);
         // 0 inserted, 1 name taken, 2 store not empty.
         let outcome = self.store.transaction(|tx| {
             if only_if_empty {
@@ -232,6 +236,15 @@ impl Auth {
                 if n > 0 {
                     return Ok(2);
                 }
+            }
+            let empty: i64 = tx.query_row(
+                "SELECT count(*) FROM kv WHERE ns = ?1",
+                [OPERATORS_NS],
+                |r| r.get(0),
+            )?;
+            if empty == 0 {
+                // A new store: every operator record is bound from the start.
+                write_marker(tx)?;
             }
             let inserted = tx.execute(
                 "INSERT INTO kv (ns, key, value, updated_at) VALUES (?1, ?2, ?3, unixepoch())
@@ -294,7 +307,8 @@ impl Auth {
     /// each other at once leave one.
     pub fn set_role(&self, name: &str, role: Role) -> Result<(), AuthError> {
         let from = self.change_operator(name, |tx, target, admins| {
-            if target.role == role {
+            // A record without a MAC (refused, or from before) is written anew.
+            if target.role == role && target.mac.is_some() {
                 return Ok(Ok(None));
             }
             if target.role == Role::Admin && admins <= 1 {
@@ -306,9 +320,17 @@ impl Auth {
                 role,
                 ..target.clone()
             };
+            let changed = StoredOperator {
+                created_at: if target.created_at == 0 {
+                    mfa::unix_seconds(std::time::SystemTime::now())
+                } else {
+                    target.created_at
+                },
+                ..changed
+            };
             tx.execute(
                 "UPDATE kv SET value = ?3, updated_at = unixepoch() WHERE ns = ?1 AND key = ?2",
-                rusqlite::params![OPERATORS_NS, name, changed.encode()],
+                rusqlite::params![OPERATORS_NS, name, changed.encode(&self.keyring)],
             )?;
             Ok(Ok(Some(target.role)))
         })?;
@@ -326,7 +348,9 @@ impl Auth {
     /// one store transaction (an IMMEDIATE one: no other writer runs between
     /// the count and the change). The acting operator, when known, must
     /// still be allowed `operators.manage` at that moment: a demotion that
-    /// committed since their authorisation wins.
+    /// committed since their authorisation wins. Records that fail their
+    /// check count for nothing (not as admins, not as the actor); the target
+    /// may be one, so that an admin can rewrite or remove it.
     fn change_operator<T>(
         &self,
         name: &str,
@@ -336,16 +360,27 @@ impl Auth {
             usize,
         ) -> rusqlite::Result<Result<T, AuthError>>,
     ) -> Result<T, AuthError> {
-        self.store.transaction(|tx| {
+        let mut refused = Vec::new();
+        let out = self.store.transaction(|tx| {
+            let legacy_ok = !has_marker(tx)?;
             let mut st = tx.prepare_cached("SELECT key, value FROM kv WHERE ns = ?1")?;
             let rows = st.query_map([OPERATORS_NS], |r| {
                 Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
             })?;
             let mut ops = Vec::new();
+            let mut target = None;
             for row in rows {
                 let (key, bytes) = row?;
-                match StoredOperator::decode(&key, &bytes) {
-                    Ok(op) => ops.push(op),
+                match StoredOperator::decode(&key, &bytes, &self.keyring, legacy_ok) {
+                    Ok((op, _)) => ops.push(op),
+                    Err(e @ AuthError::Tampered { .. }) => {
+                        if key == name {
+                            // Rewritten or removed whole: nothing of it is
+                            // trusted, its role counts as the lowest.
+                            target = Some(StoredOperator::new(name, Role::Viewer, 0));
+                        }
+                        refused.push(e);
+                    }
                     Err(e) => return Ok(Err(e)),
                 }
             }
@@ -358,18 +393,53 @@ impl Auth {
                     return Ok(Err(e));
                 }
             }
-            let Some(target) = ops.iter().find(|o| o.name == name) else {
+            let Some(target) = ops.iter().find(|o| o.name == name).or(target.as_ref()) else {
                 return Ok(Err(AuthError::UnknownOperator(name.to_owned())));
             };
             let admins = ops.iter().filter(|o| o.role == Role::Admin).count();
             change(tx, target, admins)
-        })?
+        })?;
+        for e in &refused {
+            self.note_tampered(e);
+        }
+        out
+    }
+
+    /// Whether operator records without a MAC are still accepted (a store
+    /// written before records were bound, not yet rewrapped).
+    fn operators_legacy_ok(&self) -> Result<bool, AuthError> {
+        Ok(self.store.get(BINDING_NS, OPERATORS_NS)?.is_none())
+    }
+
+    /// Checks a stored operator record; a tampered one is recorded and refused.
+    fn decode_operator(
+        &self,
+        key: &str,
+        bytes: &[u8],
+        legacy_ok: bool,
+    ) -> Result<StoredOperator, AuthError> {
+        StoredOperator::decode(key, bytes, &self.keyring, legacy_ok)
+            .map(|(op, _)| op)
+            .inspect_err(|e| self.note_tampered(e))
+    }
+
+    /// Records a tampered record (any other error passes).
+    fn note_tampered(&self, e: &AuthError) {
+        if let AuthError::Tampered { record, reason } = e {
+            tracing::error!(%record, "tampered record refused");
+            self.emit(
+                "record_tampered",
+                None,
+                json!({ "record": record, "reason": reason }),
+            );
+        }
     }
 
     fn stored_operator(&self, name: &str) -> Result<Option<StoredOperator>, AuthError> {
+        let legacy_ok = self.operators_legacy_ok()?;
         self.store
             .get(OPERATORS_NS, name)?
-            .map(|bytes| StoredOperator::decode(name, &bytes))
+            .map(|bytes| self.decode_operator(name, &bytes, legacy_ok))
             .transpose()
     }
 
@@ -772,15 +842,86 @@ impl Auth {
         Ok(())
     }
 
-    /// Re-encrypts every stored MFA record and grant under the newest key.
+    /// Re-encrypts every stored MFA record and grant under the newest key
+    /// (the caller records the event, with the other kinds of record).
     pub fn rewrap(&self) -> Result<Vec<RewrapCount>, AuthError> {
-        let report = sealed::rewrap_all(&self.store, &self.keyring)?;
-        self.emit(
-            "envelopes_rewrapped",
-            None,
-            json!({ "primary_kid": self.keyring.primary_kid(), "namespaces": report }),
-        );
+        let mut report = sealed::rewrap_all(&self.store, &self.keyring)?;
+        report.push(self.bind_operators()?);
         Ok(report)
+    }
+
+    /// MACs every operator record under the primary key (those without a
+    /// MAC counted as unbound), each in its own transaction and only if
+    /// unchanged since read; once all are, operator records without a MAC
+    /// are refused from then on (the binding marker).
+    fn bind_operators(&self) -> Result<RewrapCount, AuthError> {
+        let mut count = RewrapCount::new(OPERATORS_NS);
+        let legacy_ok = self.operators_legacy_ok()?;
+        for (key, bytes) in self.store.list(OPERATORS_NS, "")? {
+            count.total += 1;
+            let (op, bound) = match StoredOperator::decode(&key, &bytes, &self.keyring, legacy_ok) {
+                Ok(decoded) => decoded,
+                Err(e) => {
+                    self.note_tampered(&e);
+                    count.failed.push(format!("{key}: {e}"));
+                    continue;
+                }
+            };
+            let current = bound == Bound::Yes
+                && !op
+                    .mac
+                    .as_deref()
+                    .is_some_and(|t| self.keyring.mac_needs_rewrap(t));
+            if current {
+                count.unchanged += 1;
+                continue;
+            }
+            let value = op.encode(&self.keyring);
+            let written = self.store.transaction(|tx| {
+                tx.execute(
+                    "UPDATE kv SET value = ?3, updated_at = unixepoch() \
+                     WHERE ns = ?1 AND key = ?2 AND value = ?4",
+                    rusqlite::params![OPERATORS_NS, key, value, bytes],
+                )
+            })?;
+            if written == 1 {
+                count.rewrapped += 1;
+                count.unbound += usize::from(bound == Bound::Legacy);
+            } else {
+                count
+                    .failed
+                    .push(format!("{key}: changed meanwhile; run rewrap again"));
+            }
+        }
+        if count.failed.is_empty() {
+            self.store.transaction(write_marker)?;
+        }
+        Ok(count)
+    }
+
+    /// How many records each master key sealed or MAC'd, by kind.
+    pub fn kid_counts(&self) -> Result<Vec<(&'static str, sealed::KidCounts)>, AuthError> {
+        Ok(vec![
+            ("MFA records", sealed::kid_counts(&self.store, MFA_NS, "")?),
+            (
+                "step-up grants",
+                sealed::kid_counts(&self.store, GRANTS_NS, "")?,
+            ),
+            ("operator role MACs", self.operator_mac_kids()?),
+        ])
+    }
+
+    fn operator_mac_kids(&self) -> Result<sealed::KidCounts, AuthError> {
+        let mut counts = sealed::KidCounts::new();
+        for (_, bytes) in self.store.list(OPERATORS_NS, "")? {
+            let kid = serde_json::from_slice::<StoredOperator>(&bytes)
+                .ok()
+                .and_then(|op| op.mac)
+                .and_then(|tag| crate::crypto::mac_kid(&tag).map(str::to_owned))
+                .unwrap_or_else(|| "none".into());
+            *counts.entry(kid).or_default() += 1;
+        }
+        Ok(counts)
     }
 
     // ------------------------------------------------------------ events
@@ -842,6 +983,25 @@ fn at_least(operator: &str, role: Role, action: &str) -> Result<(), AuthError> {
     Ok(())
 }
 
+/// Whether operator records are bound as a whole (see [`operators`]).
+fn has_marker(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<bool> {
+    tx.query_row(
+        "SELECT count(*) FROM kv WHERE ns = ?1 AND key = ?2",
+        [BINDING_NS, OPERATORS_NS],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
+}
+
+fn write_marker(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO kv (ns, key, value, updated_at) VALUES (?1, ?2, x'31', unixepoch())
+         ON CONFLICT (ns, key) DO NOTHING",
+        [BINDING_NS, OPERATORS_NS],
+    )
+    .map(|_| ())
+}
+
 /// A short machine-readable reason (for events and `--json`), never a secret.
 pub fn reason(e: &AuthError) -> &'static str {
     match e {
@@ -855,6 +1015,7 @@ pub fn reason(e: &AuthError) -> &'static str {
         AuthError::Crypto(_) => "crypto",
         AuthError::Store(_) => "store",
         AuthError::Corrupt(_) => "corrupt_record",
+        AuthError::Tampered { .. } => "tampered_record",
         AuthError::Invalid(_) => "invalid",
         AuthError::EnrolmentRefused { reason, .. } => reason.as_str(),
     }

@@ -1,9 +1,19 @@
 //! Operators: who may use the console, with which role. Stored as plain JSON
-//! in the store namespace `operators` (nothing in it is secret).
+//! in the store namespace `operators` (nothing in it is secret), each record
+//! carrying a MAC of its name, role and creation time under a key derived
+//! from the master key (`record-mac:operators`): a role edited in the
+//! database is refused, naming the record, never acted on.
+//!
+//! Records written before the MAC (no `mac` field at all) are accepted as
+//! unbound only while the store has no binding marker for operators (kv
+//! `binding/operators`), which the first operator of a new store and
+//! `windflow crypto rewrap` (once every record is bound) write; from then
+//! on a record without a MAC is refused like an edited one.
 
 use serde::{Deserialize, Serialize};
 
 use super::{AuthError, Role};
+use crate::crypto::Keyring;
 
 /// Store namespace of operators.
 pub const OPERATORS_NS: &str = "operators";
@@ -26,23 +36,106 @@ pub struct Operator {
     pub problem: Option<String>,
 }
 
+/// Store namespace of the binding markers.
+pub const BINDING_NS: &str = "binding";
+
 /// What is stored per operator (`enrolled` comes from the MFA record).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct StoredOperator {
     pub name: String,
     pub role: Role,
     pub created_at: u64,
+    /// `m1.<kid>.<hex>`; absent only in records written before the MAC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
+}
+
+/// How a stored operator record checked out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Bound {
+    Yes,
+    /// Written before the MAC, accepted while the store is not bound.
+    Legacy,
+}
+
+fn mac_context() -> String {
+    crate::crypto::contexts::record_mac(OPERATORS_NS)
 }
 
 impl StoredOperator {
-    pub fn decode(key: &str, bytes: &[u8]) -> Result<Self, AuthError> {
-        serde_json::from_slice(bytes)
-            .map_err(|_| AuthError::Corrupt(format!("{OPERATORS_NS}/{key}")))
+    pub fn new(name: &str, role: Role, created_at: u64) -> Self {
+        Self {
+            name: name.to_owned(),
+            role,
+            created_at,
+            mac: None,
+        }
     }
 
-    pub fn encode(&self) -> Vec<u8> {
+    fn fields(&self) -> [Vec<u8>; 3] {
+        [
+            self.name.as_bytes().to_vec(),
+            self.role.as_str().as_bytes().to_vec(),
+            self.created_at.to_be_bytes().to_vec(),
+        ]
+    }
+
+    /// Parses and checks the record stored under `key`: its name must be
+    /// the key, its MAC must match (see the module docs for records
+    /// without one).
+    pub fn decode(
+        key: &str,
+        bytes: &[u8],
+        keyring: &Keyring,
+        legacy_ok: bool,
+    ) -> Result<(Self, Bound), AuthError> {
+        let record = format!("{OPERATORS_NS}/{key}");
+        let op: Self =
+            serde_json::from_slice(bytes).map_err(|_| AuthError::Corrupt(record.clone()))?;
+        let tampered = |reason: &str| AuthError::Tampered {
+            record: record.clone(),
+            reason: reason.to_owned(),
+        };
+        if op.name != key {
+            return Err(tampered(
+                "it names another operator (copied from another record)",
+            ));
+        }
+        let Some(tag) = &op.mac else {
+            return if legacy_ok {
+                Ok((op, Bound::Legacy))
+            } else {
+                Err(tampered(
+                    "it carries no MAC, and every operator record of this store is bound: \
+                     its MAC was removed",
+                ))
+            };
+        };
+        let fields = op.fields();
+        let refs: Vec<&[u8]> = fields.iter().map(Vec::as_slice).collect();
+        match keyring.check_mac(&mac_context(), &refs, tag) {
+            Ok(()) => Ok((op, Bound::Yes)),
+            Err(crate::crypto::CryptoError::UnknownKey { kid }) => {
+                Err(AuthError::Crypto(crate::crypto::CryptoError::UnknownKey {
+                    kid,
+                }))
+            }
+            Err(_) => Err(tampered(
+                "its MAC does not match (the role, name or creation time was edited)",
+            )),
+        }
+    }
+
+    /// The record with its MAC under the primary key, as stored.
+    pub fn encode(&self, keyring: &Keyring) -> Vec<u8> {
+        let fields = self.fields();
+        let refs: Vec<&[u8]> = fields.iter().map(Vec::as_slice).collect();
+        let signed = Self {
+            mac: Some(keyring.mac(&mac_context(), &refs)),
+            ..self.clone()
+        };
         // A struct of strings and integers always serialises.
-        serde_json::to_vec(self).unwrap_or_default()
+        serde_json::to_vec(&signed).unwrap_or_default()
     }
 
     pub fn with_enrolled(self, enrolled: bool) -> Operator {

@@ -148,43 +148,87 @@ fn open<T: DeserializeOwned>(
     serde_json::from_slice(&json).map_err(|_| AuthError::Corrupt(format!("{ns}/{key}")))
 }
 
-/// What `windflow crypto rewrap` did in one namespace.
+/// What `windflow crypto rewrap` did with one kind of record.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct RewrapCount {
     pub namespace: String,
     pub total: usize,
     pub rewrapped: usize,
     pub unchanged: usize,
+    /// Records of the format before records were bound to their place
+    /// (no MAC, or values sealed under a context without their key and
+    /// version): accepted unverified until this rewrap bound them.
+    #[serde(default)]
+    pub unbound: usize,
     /// `key: reason` of every record that could not be rewrapped.
     pub failed: Vec<String>,
+    /// What was left as it was, and why (not a failure).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+impl RewrapCount {
+    pub fn new(namespace: &str) -> Self {
+        Self {
+            namespace: namespace.to_owned(),
+            ..Self::default()
+        }
+    }
 }
 
 /// Re-encrypts every record of the encrypted namespaces that is not sealed
-/// under the keyring's primary key. Each record is rewrapped in its own
-/// transaction (re-read inside it, so a concurrent update is never lost).
+/// under the keyring's primary key.
 pub fn rewrap_all(store: &Store, keyring: &Keyring) -> Result<Vec<RewrapCount>, AuthError> {
-    let mut report = Vec::new();
-    for ns in ENCRYPTED_NAMESPACES {
-        let mut count = RewrapCount {
-            namespace: (*ns).to_owned(),
-            ..RewrapCount::default()
+    ENCRYPTED_NAMESPACES
+        .iter()
+        .map(|ns| rewrap_namespace(store, keyring, ns, "", |key| Some(context(ns, key))))
+        .collect()
+}
+
+/// Re-encrypts every envelope stored in `ns` under keys starting with
+/// `prefix` that is not sealed under the primary key; `context` gives each
+/// key's context (`None`: not a record of this kind, left alone). Each
+/// record is rewrapped in its own transaction, re-read inside it, so a
+/// concurrent update is never lost.
+pub fn rewrap_namespace(
+    store: &Store,
+    keyring: &Keyring,
+    ns: &str,
+    prefix: &str,
+    context: impl Fn(&str) -> Option<String>,
+) -> Result<RewrapCount, AuthError> {
+    let mut count = RewrapCount::new(ns);
+    for (key, value) in store.list(ns, prefix)? {
+        let Some(context) = context(&key) else {
+            continue;
         };
-        for (key, value) in store.list(ns, "")? {
-            count.total += 1;
-            let text = String::from_utf8_lossy(&value);
-            if !keyring.needs_rewrap(&text) {
-                count.unchanged += 1;
-                continue;
-            }
-            match rewrap_one(store, keyring, ns, &key)? {
-                Ok(true) => count.rewrapped += 1,
-                Ok(false) => count.unchanged += 1,
-                Err(e) => count.failed.push(format!("{key}: {e}")),
-            }
+        count.total += 1;
+        let text = String::from_utf8_lossy(&value);
+        if !keyring.needs_rewrap(&text) {
+            count.unchanged += 1;
+            continue;
         }
-        report.push(count);
+        match rewrap_one(store, keyring, ns, &key, &context)? {
+            Ok(true) => count.rewrapped += 1,
+            Ok(false) => count.unchanged += 1,
+            Err(e) => count.failed.push(format!("{key}: {e}")),
+        }
     }
-    Ok(report)
+    Ok(count)
+}
+
+/// How many records each master key sealed (or MAC'd), by kid.
+pub type KidCounts = std::collections::BTreeMap<String, usize>;
+
+/// How many envelopes of `ns` (keys starting with `prefix`) each master key sealed.
+pub fn kid_counts(store: &Store, ns: &str, prefix: &str) -> Result<KidCounts, AuthError> {
+    let mut counts = KidCounts::new();
+    for (_, value) in store.list(ns, prefix)? {
+        let kid = crate::crypto::sealed_kid(&String::from_utf8_lossy(&value))
+            .unwrap_or_else(|| "unreadable".into());
+        *counts.entry(kid).or_default() += 1;
+    }
+    Ok(counts)
 }
 
 /// `Ok(Ok(true))` rewrapped, `Ok(Ok(false))` gone or already current.
@@ -193,8 +237,8 @@ fn rewrap_one(
     keyring: &Keyring,
     ns: &str,
     key: &str,
+    context: &str,
 ) -> Result<Result<bool, CryptoError>, AuthError> {
-    let context = context(ns, key);
     Ok(store.transaction(|tx| {
         let Some(old) = tx
             .query_row(
@@ -210,7 +254,7 @@ fn rewrap_one(
         if !keyring.needs_rewrap(&text) {
             return Ok(Ok(false));
         }
-        match keyring.rewrap(&context, &text) {
+        match keyring.rewrap(context, &text) {
             Ok(new) => write(tx, ns, key, new.as_bytes()).map(|()| Ok(true)),
             Err(e) => Ok(Err(e)),
         }

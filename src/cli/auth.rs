@@ -181,10 +181,33 @@ pub enum CryptoCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Re-encrypt every stored MFA record and grant under the newest master key (admin).
+    /// Re-encrypt every sealed record under the newest master key and bind
+    /// records to their place (admin): MFA records, grants, operators,
+    /// secrets (every version; Vault: the current one, as a new version),
+    /// rotation journals, sessions (embedded or Redis) and anomaly models.
     Rewrap {
         #[command(flatten)]
         step_up: StepUp,
+        #[command(flatten)]
+        backend: crate::cli::secrets::BackendArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an older master key from the key file (admin), once nothing
+    /// uses it: refused, listing what does, while any record is sealed or
+    /// MAC'd under it, audit records included. Sessions are looked for in
+    /// the store --redis-url (WINDFLOW_REDIS_URL) names, else the embedded
+    /// one; secrets in the backend the flags or windflow.toml name.
+    RetireKey {
+        /// The key's id (8 hex digits, as `crypto add-key` printed it).
+        kid: String,
+        /// Do not ask to type the key id (for scripts).
+        #[arg(long)]
+        yes: bool,
+        #[command(flatten)]
+        step_up: StepUp,
+        #[command(flatten)]
+        backend: crate::cli::secrets::BackendArgs,
         #[arg(long)]
         json: bool,
     },
@@ -237,7 +260,7 @@ fn authorize(
     Ok(auth.clone().with_actor(&actor))
 }
 
-fn key_err(e: KeyError) -> CliError {
+pub(crate) fn key_err(e: KeyError) -> CliError {
     match e {
         KeyError::InsecurePermissions { .. } => CliError::Refused(e.to_string()),
         KeyError::Io { .. } => CliError::Failure(anyhow::anyhow!("{e}")),
@@ -751,7 +774,11 @@ pub fn run_logout(config: &Config, args: LogoutArgs) -> Result<ExitCode, CliErro
 
 // ------------------------------------------------------------------ crypto
 
-pub fn run_crypto(config: &Config, command: CryptoCommand) -> Result<ExitCode, CliError> {
+pub fn run_crypto(
+    config: &Config,
+    redis_url: Option<&str>,
+    command: CryptoCommand,
+) -> Result<ExitCode, CliError> {
     match command {
         CryptoCommand::Encrypt { context, json } => {
             check_context(&context)?;
@@ -817,41 +844,18 @@ pub fn run_crypto(config: &Config, command: CryptoCommand) -> Result<ExitCode, C
             }
             ok()
         }
-        CryptoCommand::Rewrap { step_up, json } => {
-            let auth = rotation_auth(config, &step_up)?;
-            let report = auth.rewrap().map_err(auth_err)?;
-            let failed: usize = report.iter().map(|c| c.failed.len()).sum();
-            if json {
-                print_json(
-                    &json!({ "primary_kid": auth.keyring().primary_kid(), "namespaces": report }),
-                )?;
-            } else {
-                let mut lines = vec![format!(
-                    "rewrapped under master key {}",
-                    auth.keyring().primary_kid()
-                )];
-                for c in &report {
-                    lines.push(format!(
-                        "  {:8} {} record(s): {} rewrapped, {} already current, {} failed",
-                        c.namespace,
-                        c.total,
-                        c.rewrapped,
-                        c.unchanged,
-                        c.failed.len()
-                    ));
-                    lines.extend(c.failed.iter().map(|f| format!("    {f}")));
-                }
-                print_text(&lines.join("\n"))?;
-            }
-            if failed > 0 {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "windflow: {failed} record(s) could not be rewrapped (load the key that sealed them)"
-                );
-                return Ok(ExitCode::from(1));
-            }
-            ok()
-        }
+        CryptoCommand::Rewrap {
+            step_up,
+            backend,
+            json,
+        } => crate::cli::crypto::rewrap(config, redis_url, &step_up, &backend, json),
+        CryptoCommand::RetireKey {
+            kid,
+            yes,
+            step_up,
+            backend,
+            json,
+        } => crate::cli::crypto::retire_key(config, redis_url, &kid, yes, &step_up, &backend, json),
         CryptoCommand::AddKey { step_up, json } => {
             if std::env::var(MASTER_KEY_ENV).is_ok_and(|v| !v.trim().is_empty()) {
                 return Err(CliError::Usage(format!(
@@ -879,7 +883,7 @@ pub fn run_crypto(config: &Config, command: CryptoCommand) -> Result<ExitCode, C
 }
 
 /// Key rotation is an admin action once operators exist.
-fn rotation_auth(config: &Config, step_up: &StepUp) -> Result<Auth, CliError> {
+pub(crate) fn rotation_auth(config: &Config, step_up: &StepUp) -> Result<Auth, CliError> {
     let auth = open_auth(config)?;
     if auth.has_operators().map_err(auth_err)? {
         authorize(&auth, config, "crypto.rotate", step_up)
@@ -963,11 +967,11 @@ impl crate::cli::plug::Subcommand for LogoutArgs {
 
 impl crate::cli::plug::Subcommand for crate::cli::plug::Group<CryptoCommand> {
     const NAME: &'static str = "crypto";
-    const ABOUT: &'static str = "Envelope encryption: encrypt, decrypt, rewrap, add-key";
+    const ABOUT: &'static str = "Envelope encryption: encrypt, decrypt, rewrap, add-key, retire-key";
     fn changes(&self) -> Option<(&'static str, &'static str)> {
         crate::cli::read_only::crypto(&self.command)
     }
     fn run(self, ctx: &crate::cli::plug::Ctx) -> Result<ExitCode, CliError> {
-        run_crypto(ctx.config, self.command)
+        run_crypto(ctx.config, ctx.redis_url, self.command)
     }
 }

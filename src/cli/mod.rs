@@ -11,6 +11,7 @@ pub mod auth;
 pub mod common;
 pub mod compliance;
 mod config;
+pub mod crypto;
 pub mod deployments;
 pub mod isolate;
 pub mod isolate_cluster;

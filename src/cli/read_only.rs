@@ -80,6 +80,10 @@ pub fn crypto(command: &CryptoCommand) -> Option<(&'static str, &'static str)> {
         CryptoCommand::AddKey { .. } => {
             Some(("crypto add-key", "adds a master key to the key file"))
         }
+        CryptoCommand::RetireKey { .. } => Some((
+            "crypto retire-key",
+            "removes a master key from the key file",
+        )),
     }
 }
 

@@ -82,8 +82,18 @@ pub const ANOMALY_MODEL: Reserved = Reserved {
     read_with: "`windflow anomaly train` (which keeps them)",
 };
 
+/// The HKDF contexts of the keys that MAC records the product trusts
+/// (operators' roles, secret metadata): `record-mac:<kind>`. Nothing is
+/// sealed under them; reserved so that no envelope shares their keys.
+pub const RECORD_MAC: Reserved = Reserved {
+    prefix: "record-mac:",
+    holds: "the keys of record MACs (roles, secret metadata)",
+    read_with: "the `windflow` command of the record's domain",
+};
+
 /// Every context family windflow uses.
 pub const RESERVED: &[Reserved] = &[
+    RECORD_MAC,
     ANOMALY_MODEL,
     FINGERPRINT,
     TOTP,
@@ -130,6 +140,19 @@ pub fn deployment(id: &str) -> String {
 /// The context of the secret at `path` (not a deployment's).
 pub fn secret(path: &str) -> String {
     format!("{}{path}", SECRET.prefix)
+}
+
+/// The context of one value of a secret: `key` of version `version` at
+/// `path` (`secret:<path>#<key>@<version>`; `#` and `@` are in neither a
+/// path nor a key), so a value moved to another key, version or path does
+/// not open.
+pub fn secret_value(path: &str, key: &str, version: u64) -> String {
+    format!("{}{path}#{key}@{version}", SECRET.prefix)
+}
+
+/// The HKDF context of the MAC key of records of `kind`.
+pub fn record_mac(kind: &str) -> String {
+    format!("{}{kind}", RECORD_MAC.prefix)
 }
 
 /// The context of the rotation journal of `path`.
@@ -180,6 +203,8 @@ mod tests {
             grant("alice"),
             deployment("api-7"),
             secret("db/main"),
+            secret_value("db/main", "password", 3),
+            record_mac("operators"),
             rotation("deployments/api-7"),
             session("abc"),
             session_hijack("abc"),
@@ -220,8 +245,16 @@ mod tests {
         // `sealed::context(ns, key)` builds `contexts::totp`/`contexts::grant`.
         ("src/auth/sealed.rs", "&context(ns, key)"),
         ("src/auth/sealed.rs", "&context"),
-        // `model::context(path)` is `contexts::deployment`/`contexts::secret`.
-        ("src/secrets/mod.rs", "&ctx"),
+        // `rewrap_namespace` takes each key's context from its caller
+        // (`sealed::context`, `contexts::anomaly_model`).
+        ("src/auth/sealed.rs", "context"),
+        // `bound` is `contexts::secret_value`; `model::context(path)` is
+        // `contexts::deployment`/`contexts::secret`.
+        ("src/secrets/rewrap.rs", "&bound"),
+        ("src/secrets/rewrap.rs", "&model::context(path)"),
+        ("src/secrets/mod.rs", "&model::context(path)"),
+        // `bound` is `contexts::session` or `contexts::session_hijack`.
+        ("src/sessions/backend.rs", "&bound"),
         // `open_json(keys, context, ..)` gets `contexts::session*` from its callers.
         ("src/sessions/backend.rs", "context"),
     ];

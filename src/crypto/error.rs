@@ -116,6 +116,15 @@ pub enum KeyError {
         origin: String,
     },
 
+    /// A key that cannot be retired from the key file.
+    #[error("cannot retire master key {kid}: {why}")]
+    Retire {
+        /// The key's id.
+        kid: String,
+        /// Why (never key material).
+        why: String,
+    },
+
     /// Like ssh, we refuse a key file that other users may read or change.
     #[error(
         "key file {} is {} by group/others (mode {mode:04o}); run chmod 600 {}",

@@ -306,6 +306,70 @@ fn append_key(path: &Path, key: &MasterKey, create_new: bool) -> Result<(), KeyE
         .map_err(io_error(action, path))
 }
 
+/// Removes the key `kid` from the key file, whole or not at all: the other
+/// lines are written to a temporary file (mode 0600) beside it, synced and
+/// renamed over it. The primary (last) key and an absent kid are refused:
+/// nothing is written then. The caller checks that nothing uses the key.
+pub fn retire_key(path: &Path, kid: &str) -> Result<(), KeyError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(io_error("read", path))?;
+    check_permissions(&file, path)?;
+    let mut text = Zeroizing::new(String::new());
+    file.read_to_string(&mut text)
+        .map_err(io_error("read", path))?;
+    let shown = path.display().to_string();
+    let ring = parse_keys(text.lines(), &shown, |n| format!("line {n} of {shown}"))?;
+    if ring.primary_kid() == kid {
+        return Err(KeyError::Retire {
+            kid: kid.to_owned(),
+            why: "it is the primary key (the newest, which encrypts): add a new key first \
+                  (`windflow crypto add-key`) and rewrap"
+                .into(),
+        });
+    }
+    let mut kept = Zeroizing::new(String::with_capacity(text.len()));
+    let mut found = false;
+    for line in text.lines() {
+        let entry = line.trim();
+        let this = !entry.is_empty()
+            && !entry.starts_with('#')
+            && MasterKey::from_base64(entry).is_ok_and(|k| k.kid_str() == kid);
+        if this {
+            found = true;
+        } else {
+            kept.push_str(line);
+            kept.push('\n');
+        }
+    }
+    if !found {
+        return Err(KeyError::Retire {
+            kid: kid.to_owned(),
+            why: format!("{shown} holds no key with this id"),
+        });
+    }
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".master.key.")
+        .permissions(std::fs::Permissions::from_mode(0o600))
+        .tempfile_in(dir)
+        .map_err(io_error("rewrite", path))?;
+    tmp.write_all(kept.as_bytes())
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(io_error("rewrite", path))?;
+    tmp.persist(path)
+        .map_err(|e| io_error("rewrite", path)(e.error))?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_error("rewrite", path))
+}
+
 /// True for an empty file or one whose last byte is a newline.
 fn ends_with_newline(file: &mut File) -> io::Result<bool> {
     if file.metadata()?.len() == 0 {
@@ -342,5 +406,53 @@ fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> KeyE
         action,
         path: path.to_owned(),
         source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retiring_a_key_rewrites_the_file_without_it_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(KEY_FILE_NAME);
+        let (old, mid, new) = (
+            MasterKey::generate(),
+            MasterKey::generate(),
+            MasterKey::generate(),
+        );
+        let text = format!(
+            "# keys of prod\n{}\n{}\n{}\n",
+            old.to_base64().as_str(),
+            mid.to_base64().as_str(),
+            new.to_base64().as_str()
+        );
+        std::fs::write(&path, &text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+        for refused in [new.kid(), "0badc0de".to_owned()] {
+            assert!(matches!(
+                retire_key(&path, &refused),
+                Err(KeyError::Retire { .. })
+            ));
+        }
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+
+        retire_key(&path, &mid.kid()).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!(
+                "# keys of prod\n{}\n{}\n",
+                old.to_base64().as_str(),
+                new.to_base64().as_str()
+            )
+        );
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        let ring = read_key_file(&path).unwrap();
+        assert_eq!(ring.kids(), vec![old.kid(), new.kid()]);
+        // No temporary file is left beside it.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }

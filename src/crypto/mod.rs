@@ -21,11 +21,13 @@ pub mod envelope;
 mod error;
 mod key;
 mod keyring;
+mod mac;
 mod plaintext;
 pub mod primitives;
 
 pub use envelope::{Envelope, derive_key, open, seal, seal_with};
 pub use error::{CryptoError, KeyError};
 pub use key::{MASTER_KEY_LEN, MasterKey, kid_of};
-pub use keyring::{KEY_FILE_NAME, KeySource, Keyring, MASTER_KEY_ENV};
+pub use keyring::{KEY_FILE_NAME, KeySource, Keyring, MASTER_KEY_ENV, retire_key};
+pub use mac::{mac_kid, sealed_kid};
 pub use plaintext::Plaintext;

@@ -52,6 +52,11 @@ pub enum SecretsError {
     Invalid(String),
     #[error("cannot decrypt {path}: {reason} (is the right master key loaded?)")]
     Crypto { path: String, reason: String },
+    #[error(
+        "{record} was changed outside windflow and is refused: {reason}. The event is \
+         recorded; restore the record from a backup, or write the secret again"
+    )]
+    Tampered { record: String, reason: String },
     #[error("secret store error: {0}")]
     Backend(String),
     #[error(transparent)]
@@ -70,6 +75,7 @@ impl SecretsError {
             SecretsError::Unreachable { .. } => "unreachable",
             SecretsError::Invalid(_) => "invalid",
             SecretsError::Crypto { .. } => "crypto",
+            SecretsError::Tampered { .. } => "tampered",
             SecretsError::Backend(_) => "backend",
             SecretsError::Store(_) => "store",
         }
@@ -210,9 +216,67 @@ impl Doc {
     }
 }
 
+/// One stored secret as `crypto rewrap` rewrites it in place: its custom
+/// metadata and the values of every version that still holds them
+/// (deleted ones included, which an undelete brings back).
+pub struct DocEdit<'a> {
+    pub custom: &'a mut BTreeMap<String, String>,
+    pub versions: Vec<(u64, &'a mut Sealed)>,
+}
+
+/// A stored secret's custom metadata and `(version, values)` of every
+/// version that holds values.
+pub type DocView = (BTreeMap<String, String>, Vec<(u64, Sealed)>);
+
 impl LocalStore {
     pub fn new(store: Arc<Store>) -> Self {
         Self { store }
+    }
+
+    /// Every stored secret's path.
+    pub fn paths(&self) -> Result<Vec<String>> {
+        Ok(self
+            .store
+            .list(LOCAL_NS, "")?
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect())
+    }
+
+    /// `path`'s custom metadata and the values of every version that holds them.
+    #[allow(clippy::type_complexity)]
+    pub fn view(
+        &self,
+        path: &str,
+    ) -> Result<Option<(BTreeMap<String, String>, Vec<(u64, Sealed)>)>> {
+        Ok(self.load(path)?.map(|doc| {
+            let versions = doc
+                .versions
+                .into_iter()
+                .filter_map(|(v, d)| d.data.map(|s| (v, s)))
+                .collect();
+            (doc.custom, versions)
+        }))
+    }
+
+    /// Lets `f` rewrite `path` in one transaction: `Ok(true)` writes what
+    /// it changed, `Ok(false)` or an error writes nothing. A path gone
+    /// meanwhile is `Ok(false)`.
+    pub fn edit(&self, path: &str, f: impl FnOnce(DocEdit<'_>) -> Result<bool>) -> Result<bool> {
+        self.update(path, |doc| {
+            let Some(mut doc) = doc else {
+                return Ok((None, false));
+            };
+            let changed = f(DocEdit {
+                custom: &mut doc.custom,
+                versions: doc
+                    .versions
+                    .iter_mut()
+                    .filter_map(|(v, d)| d.data.as_mut().map(|s| (*v, s)))
+                    .collect(),
+            })?;
+            Ok((Some(doc), changed))
+        })
     }
 
     fn load(&self, path: &str) -> Result<Option<Doc>> {

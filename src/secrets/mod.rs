@@ -10,9 +10,11 @@
 
 pub mod agent;
 pub mod backend;
+pub mod binding;
 pub mod demo;
 pub mod model;
 pub mod pane;
+pub mod rewrap;
 pub mod rotation;
 pub mod schedule;
 pub mod service;
@@ -32,13 +34,15 @@ use model::{
 pub use vault::{DEFAULT_MOUNT, VaultSettings, VaultStore};
 
 use crate::audit::Audit;
-use crate::crypto::Keyring;
+use crate::crypto::{Keyring, contexts};
 use crate::store::Store;
 
 /// Secrets over one backend, with the local store for journals and schedules.
 #[derive(Clone)]
 pub struct Secrets {
     store: Arc<dyn SecretStore>,
+    /// The same store, seen as the binding layer it is.
+    bound: Arc<binding::BoundStore>,
     keyring: Arc<Keyring>,
     local: Arc<Store>,
     audit: Audit,
@@ -64,8 +68,15 @@ impl Secrets {
         audit: Audit,
     ) -> Self {
         model::use_fingerprint_key(&keyring);
-        Self {
+        let bound = Arc::new(binding::BoundStore::new(
             store,
+            keyring.clone(),
+            local.clone(),
+            audit.clone(),
+        ));
+        Self {
+            store: bound.clone(),
+            bound,
             keyring,
             local,
             audit,
@@ -112,6 +123,11 @@ impl Secrets {
         &self.store
     }
 
+    /// The store's binding layer (metadata MACs, see [`binding`]).
+    pub fn bound(&self) -> &binding::BoundStore {
+        &self.bound
+    }
+
     pub fn local(&self) -> &Arc<Store> {
         &self.local
     }
@@ -135,14 +151,16 @@ impl Secrets {
         }
     }
 
-    /// Encrypts each value for `path`'s context.
-    pub fn seal(&self, path: &str, values: &Values) -> Result<Sealed> {
-        let ctx = model::context(path);
+    /// Encrypts each value for its path, key and version.
+    pub fn seal(&self, path: &str, version: u64, values: &Values) -> Result<Sealed> {
         values
             .iter()
             .map(|(k, v)| {
                 self.keyring
-                    .encrypt(&ctx, v.expose().as_bytes())
+                    .encrypt(
+                        &contexts::secret_value(path, k, version),
+                        v.expose().as_bytes(),
+                    )
                     .map(|env| (k.clone(), env))
                     .map_err(|e| SecretsError::Crypto {
                         path: path.to_owned(),
@@ -152,19 +170,47 @@ impl Secrets {
             .collect()
     }
 
-    /// Decrypts each value of `path`.
-    pub fn open(&self, path: &str, sealed: &Sealed) -> Result<Values> {
-        let ctx = model::context(path);
+    /// Decrypts each value of version `version` of `path`: sealed for its
+    /// path, key and version, or (a version written before values were
+    /// bound, as `binding` says) for the path alone. A value that opens
+    /// under neither was moved from another key, version or path: refused
+    /// and recorded.
+    pub fn open(
+        &self,
+        path: &str,
+        version: u64,
+        binding: binding::Binding,
+        sealed: &Sealed,
+    ) -> Result<Values> {
         sealed
             .iter()
             .map(|(k, env)| {
-                let pt = self
+                let pt = match self
                     .keyring
-                    .decrypt(&ctx, env)
-                    .map_err(|e| SecretsError::Crypto {
-                        path: format!("{path} key {k}"),
-                        reason: e.to_string(),
-                    })?;
+                    .decrypt(&contexts::secret_value(path, k, version), env)
+                {
+                    Ok(pt) => pt,
+                    Err(_) if binding.legacy_ok(version) => self
+                        .keyring
+                        .decrypt(&model::context(path), env)
+                        .map_err(|e| SecretsError::Crypto {
+                            path: format!("{path} key {k}"),
+                            reason: e.to_string(),
+                        })?,
+                    Err(crate::crypto::CryptoError::AuthenticationFailed) => {
+                        return Err(self.tampered(
+                            format!("the value of key {k} of version {version} of secret {path}"),
+                            "it was not sealed for this path, key and version (moved from \
+                             another key, version or path, or edited)",
+                        ));
+                    }
+                    Err(e) => {
+                        return Err(SecretsError::Crypto {
+                            path: format!("{path} key {k}"),
+                            reason: e.to_string(),
+                        });
+                    }
+                };
                 let text = std::str::from_utf8(&pt).map_err(|_| SecretsError::Crypto {
                     path: format!("{path} key {k}"),
                     reason: "the value is not UTF-8 text".into(),
@@ -172,6 +218,19 @@ impl Secrets {
                 Ok((k.clone(), SecretValue::new(text)))
             })
             .collect()
+    }
+
+    /// A tampered record: recorded, and the error naming it.
+    fn tampered(&self, record: String, reason: &str) -> SecretsError {
+        tracing::error!(%record, "tampered record refused");
+        self.emit(
+            "record_tampered",
+            json!({ "record": record, "reason": reason }),
+        );
+        SecretsError::Tampered {
+            record,
+            reason: reason.to_owned(),
+        }
     }
 
     /// Every secret path under `prefix`.
@@ -190,7 +249,8 @@ impl Secrets {
     pub async fn read(&self, path: &str, version: Option<u64>) -> Result<(Values, VersionMeta)> {
         model::check_path(path).map_err(SecretsError::Invalid)?;
         let v = self.store.read(path, version).await?;
-        Ok((self.open(path, &v.data)?, v.meta))
+        let binding = self.bound.binding(path).await?;
+        Ok((self.open(path, v.meta.version, binding, &v.data)?, v.meta))
     }
 
     /// A version's values for a person or a script to see: emits `secret_revealed`.
@@ -220,22 +280,59 @@ impl Secrets {
         for k in values.keys() {
             model::check_key(k).map_err(|e| SecretsError::Invalid(format!("{path}: {e}")))?;
         }
-        let sealed = self.seal(path, values)?;
+        self.write_noted(path, values, cas, None).await
+    }
+
+    /// [`Secrets::write`], adding `note` to the custom metadata.
+    pub async fn write_noted(
+        &self,
+        path: &str,
+        values: &Values,
+        cas: u64,
+        note: Option<(&str, String)>,
+    ) -> Result<VersionMeta> {
+        // What stays of the custom metadata: checked first, so that a write
+        // never signs metadata edited outside windflow.
+        let mut custom = if cas == 0 {
+            // The first secret of an empty store: bound as a whole from the start.
+            let empty = if self.store.kind() == "embedded" {
+                self.local.count(backend::LOCAL_NS)? == 0
+            } else {
+                self.store.list("").await?.is_empty()
+            };
+            if empty && self.bound.legacy_ok()? {
+                self.bound.mark_bound()?;
+            }
+            BTreeMap::new()
+        } else {
+            self.store.metadata(path).await?.custom
+        };
+        if let Some((k, v)) = note {
+            custom.insert(k.to_owned(), v);
+        }
+        let sealed = self.seal(path, cas + 1, values)?;
         let meta = self.store.write(path, &sealed, cas).await?;
-        self.stamp(path, meta.created_time).await?;
+        if meta.version != cas + 1 {
+            return Err(SecretsError::Backend(format!(
+                "{path}: the store wrote version {} after check-and-set against version {cas}: \
+                 its values are sealed for version {}",
+                meta.version,
+                cas + 1
+            )));
+        }
+        self.stamp(path, custom, meta.created_time).await?;
         Ok(meta)
     }
 
     /// Sets `created_by`, `updated_by` (the acting operator; removed when
     /// none acts, so that it never names someone else's write),
     /// `deployment_id` and `expires_at`, keeping other custom metadata.
-    async fn stamp(&self, path: &str, written_at: i64) -> Result<()> {
-        let mut custom: BTreeMap<String, String> = self
-            .store
-            .metadata(path)
-            .await
-            .map(|m| m.custom)
-            .unwrap_or_default();
+    async fn stamp(
+        &self,
+        path: &str,
+        mut custom: BTreeMap<String, String>,
+        written_at: i64,
+    ) -> Result<()> {
         custom.insert(META_CREATED_BY.into(), CREATED_BY.into());
         match &self.actor {
             Some(actor) => custom.insert(META_UPDATED_BY.into(), actor.clone()),

@@ -38,6 +38,8 @@ use serde::{Deserialize, Serialize};
 use super::model::{
     HijackAttempt, Invalid, Lifetime, Listed, Session, Validation, is_valid_id, to_json,
 };
+use crate::auth::RewrapCount;
+use crate::auth::sealed::KidCounts;
 use crate::crypto::{Keyring, contexts};
 use crate::service::Backend;
 use crate::store::{Store, StoreError};
@@ -143,6 +145,12 @@ pub trait SessionStore: Send + Sync {
     fn revoke<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Session>>>;
     /// Removes every session of `user` at once; returns their ids.
     fn revoke_user<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Vec<String>>>;
+    /// Seals every stored session and hijack record again under the
+    /// primary master key, bound to its id (`crypto rewrap`); a record that
+    /// changed meanwhile (a validation, a revocation) is left to that change.
+    fn rewrap(&self) -> BoxFuture<'_, Result<RewrapCount>>;
+    /// How many stored records each master key sealed (`crypto retire-key`).
+    fn kid_counts(&self) -> BoxFuture<'_, Result<KidCounts>>;
 }
 
 /// Every session and hijack record, fetched.
@@ -385,6 +393,69 @@ fn open_hijack(
         |r: &HijackRecord| r.session.id.as_str(),
     )?;
     Ok((rec.session, rec.attempt))
+}
+
+/// A stored session (or hijack record) of `id` sealed again under the
+/// primary key for its id: `None` when it already is; with whether it was
+/// sealed under the unbound context of before. A record that does not open
+/// for `id` is left as it is (validation refuses and records it).
+fn reseal(
+    keys: &Keyring,
+    id: &str,
+    hijack: bool,
+    envelope: &str,
+) -> std::result::Result<Option<(String, bool)>, Invalid> {
+    let bound = if hijack {
+        contexts::session_hijack(id)
+    } else {
+        contexts::session(id)
+    };
+    let legacy = keys.decrypt(&bound, envelope).is_err();
+    if !legacy && !keys.needs_rewrap(envelope) {
+        return Ok(None);
+    }
+    let sealed = if hijack {
+        let (session, attempt) = open_hijack(keys, id, envelope)?;
+        seal_hijack(keys, &session, &attempt)
+    } else {
+        seal(keys, &open(keys, id, envelope)?)
+    };
+    sealed
+        .map(|new| Some((new, legacy)))
+        .map_err(|_| Invalid::Undecryptable)
+}
+
+/// What became of one record in `crypto rewrap`.
+enum Resealed {
+    Current,
+    Written {
+        legacy: bool,
+    },
+    /// Changed meanwhile (validated, revoked): that change sealed it anew.
+    Changed,
+    Refused(Invalid),
+}
+
+fn tally(count: &mut RewrapCount, id: &str, hijack: bool, what: Resealed) {
+    count.total += 1;
+    match what {
+        Resealed::Current | Resealed::Changed => count.unchanged += 1,
+        Resealed::Written { legacy } => {
+            count.rewrapped += 1;
+            count.unbound += usize::from(legacy);
+        }
+        Resealed::Refused(reason) => count.failed.push(format!(
+            "{} {}…: {}",
+            if hijack { "hijack record" } else { "session" },
+            id.get(..8).unwrap_or(id),
+            reason.as_str()
+        )),
+    }
+}
+
+fn add_kid(counts: &mut KidCounts, envelope: &str) {
+    let kid = crate::crypto::sealed_kid(envelope).unwrap_or_else(|| "unreadable".into());
+    *counts.entry(kid).or_default() += 1;
 }
 
 /// What a validation decides once the stored session is open: expired by
@@ -724,6 +795,57 @@ impl SessionStore for LocalStore {
             })?)
         }))
     }
+
+    fn rewrap(&self) -> BoxFuture<'_, Result<RewrapCount>> {
+        Box::pin(self.blocking(|store, keys| {
+            let mut count = RewrapCount::new("sessions");
+            for (table, hijack) in [("session", false), ("session_hijack", true)] {
+                let rows: Vec<(String, String)> = store.transaction(|tx| {
+                    let mut st = tx.prepare(&format!("SELECT id, envelope FROM {table}"))?;
+                    let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                    rows.collect()
+                })?;
+                for (id, envelope) in rows {
+                    let what = match reseal(keys, &id, hijack, &envelope) {
+                        Ok(None) => Resealed::Current,
+                        Ok(Some((new, legacy))) => {
+                            let n = store.transaction(|tx| {
+                                tx.execute(
+                                    &format!(
+                                        "UPDATE {table} SET envelope = ?1 WHERE id = ?2 AND envelope = ?3"
+                                    ),
+                                    params![new, id, envelope],
+                                )
+                            })?;
+                            if n == 1 {
+                                Resealed::Written { legacy }
+                            } else {
+                                Resealed::Changed
+                            }
+                        }
+                        Err(reason) => Resealed::Refused(reason),
+                    };
+                    tally(&mut count, &id, hijack, what);
+                }
+            }
+            Ok(count)
+        }))
+    }
+
+    fn kid_counts(&self) -> BoxFuture<'_, Result<KidCounts>> {
+        Box::pin(self.blocking(|store, _| {
+            let envelopes: Vec<String> = store.transaction(|tx| {
+                let mut st = tx.prepare(
+                    "SELECT envelope FROM session UNION ALL SELECT envelope FROM session_hijack",
+                )?;
+                let rows = st.query_map([], |r| r.get(0))?;
+                rows.collect()
+            })?;
+            let mut counts = KidCounts::new();
+            envelopes.iter().for_each(|e| add_kid(&mut counts, e));
+            Ok(counts)
+        }))
+    }
 }
 
 /// The record stored under `id`, opened; a refused one is noted in
@@ -844,6 +966,13 @@ redis.call('DEL', KEYS[1])
 return gone";
 
 /// KEYS: index. Drops expired ids and returns the live ones.
+/// KEYS: record. ARGV: envelope read, new envelope. Replaces the record,
+/// keeping its TTL, only if it is still the one read; returns whether it did.
+const LUA_REPLACE: &str = "
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+return 1";
+
 const LUA_USER_IDS: &str = "
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 return redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')";
@@ -856,6 +985,7 @@ struct Scripts {
     revoke: redis::Script,
     revoke_user: redis::Script,
     user_ids: redis::Script,
+    replace: redis::Script,
 }
 
 impl Scripts {
@@ -869,6 +999,7 @@ impl Scripts {
             revoke: redis::Script::new(LUA_REVOKE),
             revoke_user: redis::Script::new(LUA_REVOKE_USER),
             user_ids: timed(LUA_USER_IDS),
+            replace: redis::Script::new(LUA_REPLACE),
         }
     }
 }
@@ -985,6 +1116,40 @@ impl RedisStore {
 
     fn err(&self, e: redis::RedisError) -> SessionError {
         redis_err(&self.target, e)
+    }
+
+    /// Every stored session and hijack record: id, whether a hijack
+    /// record, and its envelope (records gone since the SCAN left out).
+    async fn stored_envelopes(&self) -> Result<Vec<(String, bool, String)>> {
+        let mut entries = Vec::new();
+        self.scan(SESSION_PREFIX, false, &mut entries).await?;
+        self.scan(HIJACK_PREFIX, true, &mut entries).await?;
+        let mut out = Vec::with_capacity(entries.len());
+        let mut c = self.conn.clone();
+        for batch in entries.chunks(SCAN_BATCH) {
+            let keys: Vec<String> = batch
+                .iter()
+                .map(|e| {
+                    let prefix = if e.hijack {
+                        HIJACK_PREFIX
+                    } else {
+                        SESSION_PREFIX
+                    };
+                    format!("{prefix}{}", e.id)
+                })
+                .collect();
+            let values: Vec<Option<String>> = redis::cmd("MGET")
+                .arg(&keys)
+                .query_async(&mut c)
+                .await
+                .map_err(|e| self.err(e))?;
+            for (e, v) in batch.iter().zip(values) {
+                if let Some(v) = v {
+                    out.push((e.id.clone(), e.hijack, v));
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Why session `id` is not there: revoked for a hijack attempt, revoked
@@ -1574,6 +1739,56 @@ impl SessionStore for RedisStore {
                 .await
                 .map_err(|e| self.err(e))?;
             Ok(ids)
+        })
+    }
+
+    fn rewrap(&self) -> BoxFuture<'_, Result<RewrapCount>> {
+        Box::pin(async move {
+            let mut count = RewrapCount::new("sessions");
+            for (id, hijack, envelope) in self.stored_envelopes().await? {
+                let key = format!(
+                    "{}{id}",
+                    if hijack {
+                        HIJACK_PREFIX
+                    } else {
+                        SESSION_PREFIX
+                    }
+                );
+                let what = match reseal(&self.keys, &id, hijack, &envelope) {
+                    Ok(None) => Resealed::Current,
+                    Ok(Some((new, legacy))) => {
+                        // Only if the record is still the one read, keeping its TTL.
+                        let mut c = self.conn.clone();
+                        let written: bool = self
+                            .scripts
+                            .replace
+                            .key(&key)
+                            .arg(&envelope)
+                            .arg(new)
+                            .invoke_async(&mut c)
+                            .await
+                            .map_err(|e| self.err(e))?;
+                        if written {
+                            Resealed::Written { legacy }
+                        } else {
+                            Resealed::Changed
+                        }
+                    }
+                    Err(reason) => Resealed::Refused(reason),
+                };
+                tally(&mut count, &id, hijack, what);
+            }
+            Ok(count)
+        })
+    }
+
+    fn kid_counts(&self) -> BoxFuture<'_, Result<KidCounts>> {
+        Box::pin(async move {
+            let mut counts = KidCounts::new();
+            for (_, _, envelope) in self.stored_envelopes().await? {
+                add_kid(&mut counts, &envelope);
+            }
+            Ok(counts)
         })
     }
 }

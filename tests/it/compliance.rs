@@ -206,9 +206,10 @@ fn compliance_checks_read_rotated_secrets_missing_egress_deny_and_an_operator_wi
     let enc = control(&v, "SOC 2", "soc2-cc6.1-encryption");
     assert_eq!(enc["status"], "fail");
     let issue = enc["issues"][0].as_str().unwrap();
+    // Written without windflow's metadata MAC: refused before any value is opened.
     assert!(
-        issue.starts_with("deployments/shop/raw: not sealed by the envelope: cannot decrypt")
-            && issue.contains("key token"),
+        issue.starts_with("deployments/shop/raw: its current version cannot be read")
+            && issue.contains("changed outside windflow"),
         "{issue}"
     );
     assert!(!issue.contains("plain-text"));

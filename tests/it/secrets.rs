@@ -112,15 +112,26 @@ async fn behaviour(f: &Fixture) {
     let (plain, meta) = s.read(path, None).await.unwrap();
     assert_eq!(plain["db_password"].expose(), "hunter2");
     assert_eq!(meta.version, 1);
-    // Envelopes are bound to the deployment: another context cannot open them.
+    // Envelopes are bound to the path, key and version: no other context opens them.
+    for other in [
+        "deployment:api-7",
+        "deployment:other",
+        "secret:deployments/api-7#db_password@2",
+        "secret:deployments/api-7#other@1",
+    ] {
+        assert!(
+            s.keyring()
+                .decrypt(other, &raw.data["db_password"])
+                .is_err(),
+            "{other}"
+        );
+    }
     assert!(
         s.keyring()
-            .decrypt("deployment:other", &raw.data["db_password"])
-            .is_err()
-    );
-    assert!(
-        s.keyring()
-            .decrypt("deployment:api-7", &raw.data["db_password"])
+            .decrypt(
+                &windflow::crypto::contexts::secret_value(path, "db_password", 1),
+                &raw.data["db_password"]
+            )
             .is_ok()
     );
 

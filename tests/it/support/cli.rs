@@ -233,18 +233,19 @@ impl CliEnv {
     /// straight into the store, so the audit log stays empty and no master
     /// key is made (the tests of the log and the key count on both).
     pub fn recording_as(self, name: &str) -> Self {
-        use std::sync::Arc;
-        use windflow::audit::{Audit, Discard};
-        use windflow::crypto::{Keyring, MasterKey};
+        // Written as a record from before operator records carried a MAC
+        // (there is no master key to MAC it with): accepted as unbound
+        // while the store is not bound as a whole.
         let store = windflow::store::Store::open(&self.data()).unwrap();
-        windflow::auth::Auth::new(
-            store,
-            Arc::new(Keyring::new(MasterKey::generate())),
-            Audit::new(Arc::new(Discard)),
-            windflow::mfa::Policy::default(),
-        )
-        .add_first_operator(name, windflow::auth::Role::Admin)
-        .unwrap();
+        let record =
+            serde_json::json!({ "name": name, "role": "admin", "created_at": 1_750_000_000u64 });
+        store
+            .put(
+                windflow::auth::OPERATORS_NS,
+                name,
+                record.to_string().as_bytes(),
+            )
+            .unwrap();
         self.with_var("WINDFLOW_OPERATOR", name)
     }
 
