@@ -967,7 +967,8 @@ impl crate::cli::plug::Subcommand for LogoutArgs {
 
 impl crate::cli::plug::Subcommand for crate::cli::plug::Group<CryptoCommand> {
     const NAME: &'static str = "crypto";
-    const ABOUT: &'static str = "Envelope encryption: encrypt, decrypt, rewrap, add-key, retire-key";
+    const ABOUT: &'static str =
+        "Envelope encryption: encrypt, decrypt, rewrap, add-key, retire-key";
     fn changes(&self) -> Option<(&'static str, &'static str)> {
         crate::cli::read_only::crypto(&self.command)
     }

@@ -99,7 +99,11 @@ fn sessions_redis_url_and_its_password_come_from_the_file_env_and_flags_in_that_
         "the session is not in Redis"
     );
     let listed = env.json_code(&["sessions", "list", "--json"], 0);
-    assert_eq!(listed["sessions"].as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(
+        listed["sessions"].as_array().map(Vec::len),
+        Some(1),
+        "{listed}"
+    );
 
     // config show says where each came from and masks the password.
     let out = env.run(&["config", "show", "--json"]);
@@ -146,7 +150,11 @@ fn sessions_redis_url_and_its_password_come_from_the_file_env_and_flags_in_that_
     );
     let by_env = env.with_var("WINDFLOW_REDIS_URL", &redis.url());
     let listed = by_env.json_code(&["sessions", "list", "--json"], 0);
-    assert_eq!(listed["sessions"].as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(
+        listed["sessions"].as_array().map(Vec::len),
+        Some(1),
+        "{listed}"
+    );
     let by_flag = CliEnv::new()
         .with_var("WINDFLOW_CONFIG", path.to_str().unwrap())
         .with_var("WINDFLOW_REDIS_URL", dead);

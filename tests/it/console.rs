@@ -1148,3 +1148,31 @@ fn help_names_each_panes_key_and_no_other() {
         .collect();
     assert_eq!(pane_keys, expected);
 }
+
+/// A service that is not well, with no warning recorded of it: Recent
+/// problems names it instead of saying all is well.
+#[test]
+fn recent_problems_name_a_degraded_service_even_without_an_event() {
+    let mut app = App::new(settings(), windflow::console::panes(), "dark", "vim").unwrap();
+    let ok = |s: &mut App| {
+        let s = screen(s, 120, 30);
+        s[s.find("Recent problems").expect("the panel")..].to_string()
+    };
+    assert!(ok(&mut app).contains("No warnings or errors"));
+    app.update(Msg::Service(ServiceEvent::Health {
+        service: "compliance",
+        health: Health {
+            state: HealthState::Degraded,
+            backend: Backend::Embedded,
+            target: "/etc/windflow/deployments".into(),
+            rtt: None,
+            last_error: Some("cannot read".into()),
+        },
+    }));
+    let problems = ok(&mut app);
+    assert!(!problems.contains("No warnings or errors."), "{problems}");
+    assert!(
+        problems.contains("not every service is well: compliance"),
+        "{problems}"
+    );
+}

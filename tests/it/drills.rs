@@ -97,7 +97,11 @@ fn hijack_alert_to_every_session_of_the_user_revoked_in_four_keys() {
         .collect();
     assert!(live.is_empty(), "frank still has sessions: {left}");
     let grace = env.json(&["sessions", "list", "--user", "grace", "--json"]);
-    assert_eq!(grace["sessions"].as_array().map(Vec::len), Some(1), "{grace}");
+    assert_eq!(
+        grace["sessions"].as_array().map(Vec::len),
+        Some(1),
+        "{grace}"
+    );
 }
 
 #[test]
