@@ -1437,3 +1437,73 @@ fn audit_show_detail_holds_for_generated_events() {
         })
         .unwrap_or_else(|e| panic!("{e}"));
 }
+
+/// The Isolation and Compliance panes in the real console, over the hostile
+/// shop: the foreign policy's name, the owner and the protection measures
+/// are shown escaped, and no hostile sequence is written to the terminal.
+#[test]
+fn isolation_and_compliance_panes_write_no_hostile_sequence() {
+    const T: std::time::Duration = std::time::Duration::from_secs(30);
+    let shop = HostileShop::new();
+    let config = shop.env.root.path().join("windflow.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "deployments_dir = \"{}\"\n[isolation]\ncluster_dir = \"{}\"\n",
+            shop.specs, shop.cluster
+        ),
+    )
+    .unwrap();
+    let HostileShop { env, .. } = shop;
+    let env = env.with_var("WINDFLOW_CONFIG", config.to_str().unwrap());
+    let mut pty = env.signed_in_console("ops", 220, 50);
+    let wait = |pty: &crate::support::pty::Pty, text: &str| {
+        pty.wait_for(text, T)
+            .unwrap_or_else(|e| panic!("{e}:\n{}", pty.screen_text()))
+    };
+    pty.keys(":pane isolation\r");
+    wait(&pty, "shop");
+    pty.keys("\r");
+    // The foreign policy another writer named, escaped, on one line.
+    wait(&pty, "eve\\x1b]0;pwned");
+    pty.keys(":pane compliance\r");
+    wait(&pty, "NON-COMPLIANT");
+    pty.keys("\r");
+    wait(&pty, "shop: not compliant");
+    // Down the controls to one whose issue lists the protection measures.
+    for _ in 0..40 {
+        if pty.contains("eve\\x1b]0;pwned") {
+            break;
+        }
+        pty.keys("j");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    wait(&pty, "eve\\x1b]0;pwned");
+    let screen = pty.screen_text();
+    assert!(
+        !screen
+            .lines()
+            .any(|l| l.trim_start().starts_with("FAKE ROW")),
+        "{screen}"
+    );
+    pty.keys("q");
+    assert_eq!(pty.wait_exit(T).expect("windflow exits").exit_code(), 0);
+    let raw = pty.raw_output();
+    let find = |needle: &[u8]| raw.windows(needle.len()).position(|w| w == needle);
+    for needle in [
+        &b"\x1b]52;c;cHduZWQ"[..],
+        b"\x1b]0;pwned",
+        b"\x1b[8mhid",
+        b"hid\rroot",
+        "\u{9b}".as_bytes(),
+        "\u{202e}".as_bytes(),
+        "\u{2066}".as_bytes(),
+    ] {
+        assert!(
+            find(needle).is_none(),
+            "{:?} was written to the terminal",
+            String::from_utf8_lossy(needle)
+        );
+    }
+    assert_ne!(pty.title(), "pwned");
+}
