@@ -22,18 +22,6 @@ pub fn exposure(mode: u32) -> &'static str {
     }
 }
 
-/// Reads a regular file whole; anything else (a FIFO, a device, a socket,
-/// a folder) is refused without waiting: the open does not block on a
-/// FIFO with no writer (`O_NONBLOCK`), and the type is checked on the
-/// opened file, so a swap between a check and the open changes nothing.
-pub fn read_regular(path: &Path) -> io::Result<Vec<u8>> {
-    let (file, meta) = open_regular(path)?;
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    // O_NONBLOCK changes nothing for a regular file's reads.
-    { file }.read_to_end(&mut bytes)?;
-    Ok(bytes)
-}
-
 /// `path` opened for reading without blocking on a FIFO, and its metadata,
 /// when it is a regular file; else an error naming what it is.
 fn open_regular(path: &Path) -> io::Result<(fs::File, fs::Metadata)> {
@@ -161,6 +149,11 @@ pub fn open_owned(path: &Path, create: bool) -> io::Result<fs::File> {
 
 /// Most bytes of a config or policy file, and of a secret's values.
 pub const CONFIG_CAP: u64 = 1 << 20;
+/// Most bytes of one scanner report (Trivy's report of a large image is
+/// tens of megabytes).
+pub const REPORT_CAP: u64 = 512 << 20;
+/// Most bytes of one manifest file (50,000 pods in one file is about 50 MB).
+pub const MANIFEST_CAP: u64 = 256 << 20;
 /// Most bytes read from standard input by `crypto encrypt|decrypt`.
 pub const STDIN_CAP: u64 = 64 << 20;
 

@@ -90,11 +90,12 @@ Grype JSON (`matches`), clair-scanner (`image` + `vulnerabilities`), klar (`Laye
 
 /// Reads and parses a report file.
 pub fn read_report(path: &Path) -> Result<Report, ReportError> {
-    let bytes = crate::fsutil::read_regular(path).map_err(|e| ReportError {
-        file: path.to_path_buf(),
-        place: "file".into(),
-        message: format!("cannot read it: {e}"),
-    })?;
+    let bytes = crate::fsutil::read_capped(path, crate::fsutil::REPORT_CAP, "a scanner report")
+        .map_err(|e| ReportError {
+            file: path.to_path_buf(),
+            place: "file".into(),
+            message: format!("cannot read it: {e}"),
+        })?;
     parse_report(path, &bytes)
 }
 

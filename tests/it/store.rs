@@ -520,3 +520,35 @@ fn oversized_or_endless_inputs_are_refused_at_once_with_the_cap() {
         "nothing written"
     );
 }
+
+/// Scanner reports and manifest files have caps too: a file past them is
+/// refused at once, naming the cap (exit 2), before anything is read.
+#[test]
+fn oversized_reports_and_manifests_are_refused_with_their_cap() {
+    let env = CliEnv::new();
+    let dir = env.root.path();
+    // Sparse: the size without the disk.
+    let sparse = |name: &str, len: u64| {
+        let path = dir.join(name);
+        let f = std::fs::File::create(&path).unwrap();
+        f.set_len(len).unwrap();
+        path
+    };
+    let report = sparse("trivy.json", (512 << 20) + 1);
+    let out = env.run(&["scan", "report", report.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("larger than 512 MiB"), "{err}");
+    let manifests = dir.join("manifests");
+    std::fs::create_dir_all(&manifests).unwrap();
+    std::fs::rename(
+        sparse("huge.yaml", (256 << 20) + 1),
+        manifests.join("huge.yaml"),
+    )
+    .unwrap();
+    let out = env.run(&["scan", "manifests", manifests.to_str().unwrap()]);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("larger than 256 MiB"), "{text}");
+}

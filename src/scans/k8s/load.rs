@@ -207,7 +207,7 @@ pub fn load_paths(paths: &[PathBuf]) -> Loaded {
         collect(p, true, &mut seen, &mut files, &mut loaded);
     }
     for f in files {
-        let text = crate::fsutil::read_regular(&f)
+        let text = crate::fsutil::read_capped(&f, crate::fsutil::MANIFEST_CAP, "a manifest file")
             .map_err(|e| format!("cannot read it: {e}"))
             .and_then(|b| {
                 String::from_utf8(b).map_err(|e| {
