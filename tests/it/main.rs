@@ -6,6 +6,7 @@ mod alertmanager;
 mod anomaly;
 mod audit;
 mod audit_auth;
+mod audit_chain;
 mod audit_e2e;
 mod audit_pane;
 mod audit_source;
