@@ -413,7 +413,10 @@ fn scan_month(path: &Path, month: &str, keys: &ChainKeys, want: &[u64]) -> Month
     let mut push_head = |scan: &mut MonthScan| {
         if let Some(p) = head_problem.take()
             && (p.key_not_loaded.is_none()
-                || !scan.problems.iter().any(|q| q.key_not_loaded == p.key_not_loaded))
+                || !scan
+                    .problems
+                    .iter()
+                    .any(|q| q.key_not_loaded == p.key_not_loaded))
         {
             scan.problems.push(p);
         }
@@ -572,7 +575,8 @@ fn check_records(
                             "expected record {expected_seq} here, found record {seq}: records were removed or reordered"
                         )
                     } else if first && seq == 1 {
-                        "the HMAC does not match: the record was edited (or the file renamed)".into()
+                        "the HMAC does not match: the record was edited (or the file renamed)"
+                            .into()
                     } else {
                         "the HMAC does not match: the record was edited".into()
                     };

@@ -9,7 +9,9 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use super::chain::{self, ChainKey, ChainKeys, FileReport, Link, MAC_LEN, Start, Tamper, Verification};
+use super::chain::{
+    self, ChainKey, ChainKeys, FileReport, Link, MAC_LEN, Start, Tamper, Verification,
+};
 use super::{AuditError, AuditSink, SecurityEvent};
 use crate::crypto::{KEY_FILE_NAME, KeySource, Keyring};
 use crate::fsutil;

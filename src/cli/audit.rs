@@ -528,10 +528,8 @@ fn verify(config: &Config, json: bool) -> Result<ExitCode, CliError> {
     let v = crate::audit::local::verify_all(&data_dir.join("audit"), &keyring);
     // Chained on after a recorded loss is not intact either.
     let gaps = gaps(&v.files);
-    let (unchecked, tampered): (Vec<_>, Vec<_>) = v
-        .problems
-        .iter()
-        .partition(|t| t.key_not_loaded.is_some());
+    let (unchecked, tampered): (Vec<_>, Vec<_>) =
+        v.problems.iter().partition(|t| t.key_not_loaded.is_some());
     let total: u64 = v.files.iter().map(|f| f.records).sum();
     let ok = v.problems.is_empty() && gaps.is_empty();
     if json {
@@ -585,13 +583,15 @@ fn verify(config: &Config, json: bool) -> Result<ExitCode, CliError> {
             ))?;
         }
     }
-    Ok(ExitCode::from(if !tampered.is_empty() || !gaps.is_empty() {
-        1
-    } else if unchecked.is_empty() {
-        0
-    } else {
-        2
-    }))
+    Ok(ExitCode::from(
+        if !tampered.is_empty() || !gaps.is_empty() {
+            1
+        } else if unchecked.is_empty() {
+            0
+        } else {
+            2
+        },
+    ))
 }
 
 /// The `audit_gap` records of verified files: where the log says it lost

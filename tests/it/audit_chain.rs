@@ -29,8 +29,11 @@ fn keyed_env() -> (CliEnv, Arc<Keyring>) {
         .mode(0o600)
         .open(env.data().join("master.key"))
         .unwrap();
-    std::io::Write::write_all(&mut file, format!("{}\n", key.to_base64().as_str()).as_bytes())
-        .unwrap();
+    std::io::Write::write_all(
+        &mut file,
+        format!("{}\n", key.to_base64().as_str()).as_bytes(),
+    )
+    .unwrap();
     (env, Arc::new(Keyring::new(key)))
 }
 
@@ -42,11 +45,7 @@ fn audit_dir(env: &CliEnv) -> PathBuf {
 fn backdated(env: &CliEnv, ring: &Arc<Keyring>, month: &str, n: usize) {
     let log = LocalLog::with_keyring(audit_dir(env), ring.clone());
     for i in 0..n {
-        let mut ev = SecurityEvent::new(
-            "secret_read",
-            Some("bob"),
-            serde_json::json!({ "n": i }),
-        );
+        let mut ev = SecurityEvent::new("secret_read", Some("bob"), serde_json::json!({ "n": i }));
         ev.timestamp = format!("{month}-{:02}T08:00:00.000Z", i + 1);
         log.record(&ev).unwrap();
     }
@@ -148,7 +147,10 @@ fn every_damaged_record_is_named_in_each_month() {
         .iter()
         .map(|p| {
             let file = p["file"].as_str().unwrap();
-            (file.rsplit('/').next().unwrap().to_owned(), p["line"].as_u64().unwrap())
+            (
+                file.rsplit('/').next().unwrap().to_owned(),
+                p["line"].as_u64().unwrap(),
+            )
         })
         .collect();
     assert_eq!(
@@ -161,7 +163,10 @@ fn every_damaged_record_is_named_in_each_month() {
         "{doc}"
     );
     assert_eq!(text.matches("TAMPERED").count(), 3, "{text}");
-    assert!(text.contains(&format!("{}:2 (record 2", file_name(EARLIER))), "{text}");
+    assert!(
+        text.contains(&format!("{}:2 (record 2", file_name(EARLIER))),
+        "{text}"
+    );
     assert!(text.contains(":3 (record 3"), "{text}");
     assert!(text.contains(":4: not a chained record"), "{text}");
     // The records after each damage still check.
@@ -177,7 +182,9 @@ fn a_long_lived_writer_reopens_a_removed_or_replaced_month_and_records_the_loss(
         let first = audit
             .emit("probe", Some("a"), serde_json::json!({}))
             .unwrap();
-        audit.emit("probe", Some("b"), serde_json::json!({})).unwrap();
+        audit
+            .emit("probe", Some("b"), serde_json::json!({}))
+            .unwrap();
         let path = log.file_for(&first.month());
         match how {
             "log removed" => std::fs::remove_file(&path).unwrap(),
@@ -193,7 +200,9 @@ fn a_long_lived_writer_reopens_a_removed_or_replaced_month_and_records_the_loss(
                 std::fs::rename(&tmp, &path).unwrap();
             }
         }
-        audit.emit("probe", Some("c"), serde_json::json!({})).unwrap();
+        audit
+            .emit("probe", Some("c"), serde_json::json!({}))
+            .unwrap();
 
         // The next record is in the file at the path, after a gap record
         // naming the loss.
@@ -213,7 +222,11 @@ fn a_long_lived_writer_reopens_a_removed_or_replaced_month_and_records_the_loss(
             out.contains("removed or replaced while this process was writing it"),
             "{how}: {out}"
         );
-        assert_eq!(doc["gaps"].as_array().map(Vec::len), Some(1), "{how}: {doc}");
+        assert_eq!(
+            doc["gaps"].as_array().map(Vec::len),
+            Some(1),
+            "{how}: {doc}"
+        );
     }
 }
 
@@ -222,13 +235,17 @@ fn a_log_file_restored_whole_under_a_long_lived_writer_needs_no_gap() {
     let (env, ring) = keyed_env();
     let log = Arc::new(LocalLog::with_keyring(audit_dir(&env), ring.clone()));
     let audit = Audit::new(log.clone());
-    let ev = audit.emit("probe", Some("a"), serde_json::json!({})).unwrap();
+    let ev = audit
+        .emit("probe", Some("a"), serde_json::json!({}))
+        .unwrap();
     let path = log.file_for(&ev.month());
     // The same bytes under a new inode (a restore from backup, a copy).
     let tmp = path.with_extension("tmp");
     std::fs::copy(&path, &tmp).unwrap();
     std::fs::rename(&tmp, &path).unwrap();
-    audit.emit("probe", Some("b"), serde_json::json!({})).unwrap();
+    audit
+        .emit("probe", Some("b"), serde_json::json!({}))
+        .unwrap();
     let (code, text, doc) = verify(&env);
     assert_eq!(code, 0, "{text}");
     assert_eq!(doc["records"], 2, "{doc}");
@@ -252,7 +269,10 @@ fn logs_written_before_months_chained_still_verify_and_the_next_month_links_to_t
     assert_eq!(doc["records"], 6, "{doc}");
 
     let now = log_current(&env, "alice");
-    assert!(now.as_str() > "2026-11", "the clock is before the fixture: {now}");
+    assert!(
+        now.as_str() > "2026-11",
+        "the clock is before the fixture: {now}"
+    );
     let first = lines(&dir.join(file_name(&now))).remove(0);
     assert!(
         first.contains("\"prev\":{\"month\":\"2026-11\",\"seq\":3,"),
