@@ -14,6 +14,7 @@ mod auth;
 mod compliance;
 mod console;
 mod crypto;
+mod disk_full;
 mod e2e;
 mod hostile;
 mod isolation;
