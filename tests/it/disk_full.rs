@@ -103,14 +103,15 @@ fn a_failed_append_on_a_full_disk_is_cut_back_and_names_the_full_disk() {
 
     let filler = fs.fill();
     let err = log.record(&event(n, 64 * 1024)).unwrap_err().to_string();
+    let after = std::fs::read(&path).unwrap();
+    assert!(
+        after == before,
+        "the failed append left {} bytes behind (a torn line)",
+        after.len() as i64 - before.len() as i64
+    );
     assert_eq!(
         err,
         format!("disk full: {} (free space and retry)", path.display())
-    );
-    assert_eq!(
-        std::fs::read(&path).unwrap(),
-        before,
-        "the failed append left bytes behind"
     );
 
     // Space back: the next append goes on and the log is intact.
