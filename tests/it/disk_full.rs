@@ -95,7 +95,7 @@ fn a_failed_append_on_a_full_disk_is_cut_back_and_names_the_full_disk() {
     // Some room left in the file's last page, so a long record would be
     // written in part before the disk runs out.
     let mut n = 0;
-    while n < 3 || std::fs::metadata(&path).unwrap().len() % 4096 == 0 {
+    while n < 3 || std::fs::metadata(&path).unwrap().len().is_multiple_of(4096) {
         log.record(&event(n, 10)).unwrap();
         n += 1;
     }
