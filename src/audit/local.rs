@@ -21,6 +21,13 @@ use crate::fsutil;
 /// The folder is 0700 and the files 0600. Several processes may append at
 /// once: each append holds an exclusive `flock` on the file while it reads
 /// the previous link and writes its line.
+///
+/// A long-lived log (the console's, the agent's) checks before each append
+/// that the files it holds are still the ones at their paths; a log or head
+/// removed or replaced is reopened, and when the file found there does not
+/// end with the record this process wrote last, an `audit_gap` record says
+/// so before the next event. A failed append (a full disk) is cut back to
+/// the last whole record.
 pub struct LocalLog {
     dir: PathBuf,
     keys: KeyProvider,
@@ -48,6 +55,9 @@ struct OpenFile {
     len: u64,
     seq: u64,
     last: [u8; MAC_LEN],
+    /// The last record this process wrote to a file of this month that was
+    /// since removed or replaced, until a gap record names the loss.
+    replaced: Option<(u64, [u8; MAC_LEN])>,
 }
 
 impl std::fmt::Debug for LocalLog {
@@ -168,13 +178,15 @@ impl LocalLog {
         if let Some(of) = state.open.get(month)
             && !of.in_place(&path).map_err(io)?
         {
-            replaced = Some((of.seq, of.last)).filter(|(seq, _)| *seq > 0);
+            replaced = of
+                .replaced
+                .or(Some((of.seq, of.last)).filter(|(seq, _)| *seq > 0));
             state.open.remove(month);
         }
         if !state.open.contains_key(month) {
-            state
-                .open
-                .insert(month.to_owned(), self.open_month(&path).map_err(io)?);
+            let mut of = self.open_month(&path).map_err(io)?;
+            of.replaced = replaced;
+            state.open.insert(month.to_owned(), of);
         }
         let of = state.open.get_mut(month).expect("just inserted");
         let _lock = Flock::exclusive(&of.file).map_err(io)?;
@@ -198,7 +210,7 @@ impl LocalLog {
                 }
             };
             gap = chain::head_gap(&head_path(&path), month, key, seq, &last);
-            if let Some((had, _)) = replaced.filter(|&was| was != (seq, last)) {
+            if let Some((had, _)) = of.replaced.filter(|&was| was != (seq, last)) {
                 let what = format!(
                     "the log of {month} was removed or replaced while this process was writing it \
                      (it had written records up to {had})"
@@ -227,21 +239,27 @@ impl LocalLog {
             seq += 1;
             last = mac;
         }
+        // A full disk (or any failed write) leaves no torn line: the log
+        // goes back to its last whole record, the head is left as it was.
+        if let Err(e) = of.file.write_all(&buf) {
+            of.cut_back(len);
+            return Err(io(e));
+        }
         // Still under the lock: the head names the record just written.
-        let written = of.file.write_all(&buf).and_then(|()| {
+        let head = {
             use std::os::unix::fs::FileExt;
             of.head
                 .write_all_at(&chain::head_line(key, month, seq, &last), 0)
-        });
-        if let Err(e) = written {
-            // A full disk (or any failed write) leaves no torn line: the log
-            // and its head go back to the last whole record.
-            of.undo(key, month, len);
+        };
+        if let Err(e) = head {
+            of.cut_back(len);
+            of.restore_head(key, month);
             return Err(io(e));
         }
         of.seq = seq;
         of.last = last;
         of.len = len + buf.len() as u64;
+        of.replaced = None;
         Ok(())
     }
 
@@ -277,6 +295,7 @@ impl LocalLog {
             len: u64::MAX,
             seq: 0,
             last: [0; MAC_LEN],
+            replaced: None,
         })
     }
 
@@ -330,15 +349,20 @@ impl OpenFile {
         Ok(true)
     }
 
-    /// After a failed append: the log cut back to `len` (its last whole
-    /// record) and the head back to the record before, both in place (no
-    /// new space needed). Best effort: what cannot be undone is found by
-    /// the next append (a cut-short line) and by `verify`.
-    fn undo(&mut self, key: &ChainKey, month: &str, len: u64) {
-        use std::os::unix::fs::FileExt;
+    /// After a failed append: the log cut back to `len`, its last whole
+    /// record (no new space needed). Best effort: what cannot be cut is
+    /// found by the next append (a cut-short line) and by `verify`.
+    fn cut_back(&mut self, len: u64) {
         if let Err(e) = self.file.set_len(len) {
             tracing::error!(error = %e, "cannot cut a failed audit append back");
         }
+        self.len = u64::MAX;
+    }
+
+    /// After a failed head write: the head names the record before again,
+    /// written in place.
+    fn restore_head(&mut self, key: &ChainKey, month: &str) {
+        use std::os::unix::fs::FileExt;
         let head = if self.seq == 0 {
             self.head.set_len(0)
         } else {
@@ -348,7 +372,6 @@ impl OpenFile {
         if let Err(e) = head {
             tracing::error!(error = %e, "cannot restore the audit head anchor");
         }
-        self.len = u64::MAX;
     }
 }
 
