@@ -535,9 +535,6 @@ fn check_records(
             }
         };
         let first = prev.is_none();
-        if first {
-            scan.link = head.prev.clone().flatten();
-        }
         if want.contains(&head.seq) {
             scan.chains.insert(head.seq, mac);
         }
@@ -581,14 +578,20 @@ fn check_records(
                         "the HMAC does not match: the record was edited".into()
                     };
                     bad(Some(seq), id, reason);
-                } else if seq != expected_seq {
-                    bad(
-                        Some(seq),
-                        id,
-                        format!("expected record {expected_seq}, found {seq}"),
-                    );
                 } else {
-                    count.good += 1;
+                    // Only a link that checks is followed to an earlier month.
+                    if first {
+                        scan.link = head.prev.flatten();
+                    }
+                    if seq != expected_seq {
+                        bad(
+                            Some(seq),
+                            id,
+                            format!("expected record {expected_seq}, found {seq}"),
+                        );
+                    } else {
+                        count.good += 1;
+                    }
                 }
             }
         }

@@ -547,15 +547,16 @@ fn verify(config: &Config, json: bool) -> Result<ExitCode, CliError> {
         }
         out(&serde_json::to_string_pretty(&doc).map_err(fail)?)?;
     } else {
+        // Event ids and reasons come from the files: cleaned for the terminal.
         for t in &tampered {
-            out(&format!("TAMPERED: {t}"))?;
+            out(&format!("TAMPERED: {}", Untrusted(&t.to_string())))?;
         }
         for g in &gaps {
             out(&format!(
                 "TAMPERED: {}:{}: records were lost before this point: {}",
                 g["file"].as_str().unwrap_or(""),
                 g["line"],
-                g["what"].as_str().unwrap_or("")
+                Untrusted(g["what"].as_str().unwrap_or(""))
             ))?;
         }
         // Not checkable is not tampered: say which key is missing.
