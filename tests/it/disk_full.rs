@@ -156,3 +156,31 @@ fn on_a_full_disk_store_reads_work_and_writes_name_the_full_disk() {
     );
     env.expect(&["audit", "verify"], 0);
 }
+
+#[test]
+fn a_store_opened_read_only_on_a_full_disk_writes_again_once_space_is_back() {
+    let Some((env, fs)) = env_on_tmpfs() else {
+        return;
+    };
+    let env = env.recording_as("ops");
+    let filler = fs.fill();
+    // A long-lived handle (the console's) opened on the full disk.
+    let store = windflow::store::Store::open(&env.data()).unwrap();
+    assert!(store.is_read_only());
+    assert!(store.count("operators").unwrap() > 0);
+    let err = store.put("probe", "k", b"v").unwrap_err().to_string();
+    assert_eq!(
+        err,
+        format!(
+            "disk full: {} (free space and retry)",
+            store.path().display()
+        )
+    );
+
+    std::fs::remove_file(filler).unwrap();
+    store.put("probe", "k", b"v").unwrap();
+    assert!(!store.is_read_only());
+    // It no longer holds the store to itself: another process writes.
+    env.expect(&["audit", "log", "--type", "probe", "--user", "u"], 0);
+    assert_eq!(store.get("probe", "k").unwrap().as_deref(), Some(&b"v"[..]));
+}
