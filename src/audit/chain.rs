@@ -10,15 +10,17 @@
 //!
 //! **Months chain on.** The first record of a month's file carries the
 //! chain-start marker `"prev"` right after `kid`:
-//! `"prev":{"month":"2026-10","seq":42,"chain":"<64 hex>"}` names the last
-//! record of the previous month's log at the time the month began, and the
-//! record chains from that chain value; `"prev":null` says no earlier month
-//! held a chained record, and the record chains from the month's genesis
-//! (a value bound to the month). The marker is covered by the MAC, so it can
-//! be neither stripped nor altered. `verify` then checks every link: a month
-//! whose log is gone (with or without its head anchor) while a later month
-//! chains from it is named as missing, and a link to a record the earlier
-//! log no longer holds is named too.
+//! `"prev":{"month":"2026-10","seq":42,"chain":"<64 hex>","earlier":["2026-08","2026-09"]}`
+//! names the last record of the previous month's log at the time the month
+//! began (and the months the chain went through before it), and the record
+//! chains from that chain value; `"prev":null` says no earlier month held a
+//! chained record, and the record chains from the month's genesis (a value
+//! bound to the month). The marker is covered by the MAC, so it can be
+//! neither stripped nor altered. `verify` then checks every link that
+//! checks: each month the chain went through whose log is gone (with or
+//! without its head anchor) is named as missing, and a link to a record the
+//! earlier log no longer holds is named too. Months with no events have no
+//! file and are not in any chain: they are not missing.
 //!
 //! **Logs written before months chained** have no `"prev"` in their first
 //! record: that file chains from its own genesis, as it always did, and still
@@ -97,6 +99,10 @@ pub struct Link {
     pub seq: u64,
     #[serde(with = "hex_mac")]
     pub chain: [u8; MAC_LEN],
+    /// The months the chain went through before `month`, oldest first, so
+    /// that several months deleted in a row are each named.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier: Vec<String>,
 }
 
 /// Where the first record of a month's file chains from.
@@ -226,6 +232,18 @@ pub fn last_link(tail: &[u8]) -> Option<(u64, [u8; MAC_LEN])> {
     })
 }
 
+/// The link of the first chained record in a log's first bytes (`None`
+/// for a month that starts the chain, or one written before months chained).
+pub fn first_link(head: &[u8]) -> Option<Link> {
+    let line = head
+        .split(|&b| b == b'\n')
+        .find_map(|line| split_line(line).map(|(body, _)| body))?;
+    serde_json::from_slice::<RecordHead>(&line)
+        .ok()?
+        .prev
+        .flatten()
+}
+
 /// One thing wrong with the log: a damaged record, a missing month, records
 /// cut off the end.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -337,7 +355,25 @@ pub fn verify_months(months: &[(String, PathBuf)], keys: &ChainKeys) -> Verifica
         out.files.extend(scan.report);
         out.problems.extend(scan.problems);
     }
+    let mut named = HashSet::new();
     for (path, month, link) in links {
+        // Months the chain went through whose log and head are both gone.
+        for m in &link.earlier {
+            if !found.contains_key(m.as_str()) && named.insert(m.clone()) {
+                out.problems.push(Tamper::new(
+                    &path.with_file_name(super::local::file_name(m)),
+                    0,
+                    None,
+                    format!(
+                        "the log of {m} is missing (deleted with its head anchor): the chain of \
+                         {month} went through it"
+                    ),
+                ));
+            }
+        }
+        if !found.contains_key(link.month.as_str()) && !named.insert(link.month.clone()) {
+            continue;
+        }
         let first = |reason| Tamper::new(path, 1, Some(1), reason);
         let problem = match found.get(link.month.as_str()) {
             None if link.month.as_str() >= month.as_str() => Some(first(format!(

@@ -317,10 +317,19 @@ impl LocalLog {
             };
             let len = file.metadata()?.len();
             if let Some((seq, chain)) = chain::last_link(&read_tail(&mut file, len)?) {
+                // The months before it: those its own first record names.
+                let earlier = chain::first_link(&read_head_bytes(&mut file, len)?)
+                    .map(|l| {
+                        let mut months = l.earlier;
+                        months.push(l.month);
+                        months
+                    })
+                    .unwrap_or_default();
                 return Ok(Start::After(Link {
                     month: m,
                     seq,
                     chain,
+                    earlier,
                 }));
             }
         }
@@ -474,6 +483,14 @@ fn read_last_link(file: &mut File, len: u64) -> std::io::Result<Option<(u64, [u8
         file.write_all(b"\n")?;
     }
     Ok(chain::last_link(&tail))
+}
+
+/// The first 256 KiB of a file of `len` bytes.
+fn read_head_bytes(file: &mut File, len: u64) -> std::io::Result<Vec<u8>> {
+    let mut head = vec![0u8; len.min(256 * 1024) as usize];
+    file.seek(SeekFrom::Start(0))?;
+    file.read_exact(&mut head)?;
+    Ok(head)
 }
 
 /// The last 256 KiB of a file of `len` bytes.

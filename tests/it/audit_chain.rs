@@ -15,8 +15,9 @@ use windflow::crypto::{Keyring, MasterKey};
 
 use crate::support::cli::CliEnv;
 
-/// A month long past: its records are written in-process with backdated
+/// Months long past: their records are written in-process with backdated
 /// timestamps, before the binary writes the current month.
+const FIRST: &str = "2025-05";
 const EARLIER: &str = "2025-06";
 
 /// An env whose master key file the test also holds.
@@ -79,25 +80,50 @@ fn write_lines(p: &Path, lines: &[String]) {
 }
 
 #[test]
-fn a_month_deleted_with_its_head_is_named_missing() {
+fn months_deleted_with_their_heads_are_each_named_missing() {
     let (env, ring) = keyed_env();
+    backdated(&env, &ring, FIRST, 2);
     backdated(&env, &ring, EARLIER, 3);
     let now = log_current(&env, "alice");
     log_current(&env, "carol");
     let current = audit_dir(&env).join(file_name(&now));
-    // The current month's first record chains from the earlier month's last.
+    // The current month's first record chains from the earlier month's last,
+    // and names the months before it.
     let first = lines(&current).remove(0);
     assert!(
         first.contains(&format!("\"prev\":{{\"month\":\"{EARLIER}\",\"seq\":3,")),
         "{first}"
     );
+    assert!(
+        first.contains(&format!("\"earlier\":[\"{FIRST}\"]")),
+        "{first}"
+    );
     let (code, text, doc) = verify(&env);
     assert_eq!(code, 0, "{text}");
-    assert_eq!(doc["records"], 5);
+    assert_eq!(doc["records"], 7);
 
-    let earlier = audit_dir(&env).join(file_name(EARLIER));
-    std::fs::remove_file(&earlier).unwrap();
-    std::fs::remove_file(head_path(&earlier)).unwrap();
+    let delete = |month: &str| {
+        let log = audit_dir(&env).join(file_name(month));
+        std::fs::remove_file(&log).unwrap();
+        std::fs::remove_file(head_path(&log)).unwrap();
+    };
+    let missing = |doc: &Value| -> Vec<String> {
+        doc["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                p["file"]
+                    .as_str()
+                    .unwrap()
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
+    };
+    delete(EARLIER);
     let (code, text, doc) = verify(&env);
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("TAMPERED"), "{text}");
@@ -105,15 +131,20 @@ fn a_month_deleted_with_its_head_is_named_missing() {
         text.contains(&format!("the log of {EARLIER} is missing")),
         "{text}"
     );
-    assert!(text.contains(&file_name(EARLIER)), "{text}");
-    let problems = doc["problems"].as_array().unwrap();
-    assert_eq!(problems.len(), 1, "{doc}");
-    assert!(
-        problems[0]["file"]
-            .as_str()
-            .unwrap()
-            .ends_with(&file_name(EARLIER)),
+    assert_eq!(missing(&doc), [file_name(EARLIER)], "{doc}");
+
+    // Two months in a row: each is named.
+    delete(FIRST);
+    let (code, text, doc) = verify(&env);
+    assert_eq!(code, 1, "{text}");
+    assert_eq!(
+        missing(&doc),
+        [file_name(FIRST), file_name(EARLIER)],
         "{doc}"
+    );
+    assert!(
+        text.contains(&format!("the log of {FIRST} is missing")),
+        "{text}"
     );
 }
 
