@@ -137,6 +137,10 @@ fn on_a_full_disk_store_reads_work_and_writes_name_the_full_disk() {
     // Reads: the store opens although its shared memory cannot be sized.
     let ops = env.json(&["operators", "list", "--json"]);
     assert_eq!(ops[0]["name"], "ops", "{ops}");
+    let secrets = env.json(&["secrets", "list", "--json"]);
+    assert_eq!(secrets["secrets"][0]["path"], "app/db", "{secrets}");
+    let tail = env.expect(&["audit", "tail", "--json"], 0);
+    assert!(tail.contains("secret_written"), "{tail}");
     // A write names the full disk, and its hint is not another data dir.
     let out = env.run(&["--operator", "ops", "secrets", "put", "app/db", "k=v2"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
