@@ -444,6 +444,7 @@ fn scan_month(path: &Path, month: &str, keys: &ChainKeys, want: &[u64]) -> Month
             }),
         ),
     };
+    let head_failed = head_problem.is_some();
     // A head under a key that is not loaded is named once with its records.
     let mut head_problem = head_problem;
     let mut push_head = |scan: &mut MonthScan| {
@@ -482,8 +483,8 @@ fn scan_month(path: &Path, month: &str, keys: &ChainKeys, want: &[u64]) -> Month
         records: records.good,
     });
     match anchor {
-        None if records.last_seq > 0 && !head.exists() => scan.problems.push(whole(format!(
-            "the head anchor {} is missing: records may have been removed from the end",
+        None if records.last_seq > 0 && !head_failed => scan.problems.push(whole(format!(
+            "the head anchor {} is missing or empty: records may have been removed from the end",
             head.display()
         ))),
         Some((seq, _)) if seq > records.last_seq => scan.problems.push(Tamper::new(
@@ -706,7 +707,8 @@ pub struct HeadError {
 }
 
 /// Reads and checks the head anchor of the log of `month`: its sequence
-/// number and chain value, or why it cannot be trusted.
+/// number and chain value (`None` when it is missing or empty), or why it
+/// cannot be trusted.
 pub fn read_head(
     path: &Path,
     month: &str,
@@ -717,6 +719,8 @@ pub fn read_head(
         key_not_loaded: None,
     };
     let bytes = match std::fs::read(path) {
+        // Empty: created with its log, before the first append completed.
+        Ok(b) if b.is_empty() => return Ok(None),
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => {

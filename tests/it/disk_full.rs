@@ -92,6 +92,16 @@ fn a_failed_append_on_a_full_disk_is_cut_back_and_names_the_full_disk() {
         )
     };
     let path = log.file_for(&event(0, 0).month());
+    // The month's first append fails: nothing is recorded and nothing
+    // looks tampered.
+    let filler = fs.fill();
+    let err = log.record(&event(0, 10)).unwrap_err().to_string();
+    assert!(err.starts_with("disk full: "), "{err}");
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+    let v = env.json(&["audit", "verify", "--json"]);
+    assert_eq!(v["ok"], true, "{v}");
+    std::fs::remove_file(filler).unwrap();
+
     // Some room left in the file's last page, so a long record would be
     // written in part before the disk runs out.
     let mut n = 0;
