@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -55,6 +55,9 @@ struct OpenFile {
     len: u64,
     seq: u64,
     last: [u8; MAC_LEN],
+    /// (device, inode) of the log and of the head, to tell when the files
+    /// at their paths are others.
+    ids: [(u64, u64); 2],
     /// The last record this process wrote to a file of this month that was
     /// since removed or replaced, until a gap record names the loss.
     replaced: Option<(u64, [u8; MAC_LEN])>,
@@ -279,7 +282,11 @@ impl LocalLog {
         let file = open(path, OpenOptions::new().read(true).append(true))?;
         let head_file = head_path(path);
         let head = open(&head_file, OpenOptions::new().write(true).truncate(false))?;
-        for (f, p) in [(&file, path), (&head, head_file.as_path())] {
+        let mut ids = [(0, 0); 2];
+        for (i, (f, p)) in [(&file, path), (&head, head_file.as_path())]
+            .into_iter()
+            .enumerate()
+        {
             let meta = f.metadata()?;
             fsutil::check_owner(p, &meta)?;
             if !meta.file_type().is_file() {
@@ -288,6 +295,7 @@ impl LocalLog {
                     p.display()
                 )));
             }
+            ids[i] = (meta.dev(), meta.ino());
         }
         Ok(OpenFile {
             file,
@@ -295,6 +303,7 @@ impl LocalLog {
             len: u64::MAX,
             seq: 0,
             last: [0; MAC_LEN],
+            ids,
             replaced: None,
         })
     }
@@ -345,11 +354,9 @@ impl LocalLog {
 impl OpenFile {
     /// Whether the log and head at their paths are still the files held.
     fn in_place(&self, path: &Path) -> std::io::Result<bool> {
-        use std::os::unix::fs::MetadataExt;
-        for (held, p) in [(&self.file, path), (&self.head, &head_path(path))] {
-            let held = held.metadata()?;
+        for (held, p) in self.ids.iter().zip([path, &head_path(path)]) {
             match std::fs::symlink_metadata(p) {
-                Ok(m) if m.ino() == held.ino() && m.dev() == held.dev() => {}
+                Ok(m) if (m.dev(), m.ino()) == *held => {}
                 Ok(_) => return Ok(false),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
                 Err(e) => return Err(e),
