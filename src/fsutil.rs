@@ -264,6 +264,11 @@ pub fn nofollow_error(e: io::Error, path: &Path) -> io::Error {
     }
 }
 
+/// Whether a failed write failed because the disk (or the user's quota) is full.
+pub fn is_disk_full(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT))
+}
+
 /// Refuses a file or folder that another user owns, as ssh does.
 pub fn check_owner(path: &Path, meta: &fs::Metadata) -> io::Result<()> {
     use std::os::unix::fs::MetadataExt;

@@ -5,11 +5,13 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use super::chain::{self, ChainKey, ChainKeys, FileReport, MAC_LEN, Tamper};
+use super::chain::{
+    self, ChainKey, ChainKeys, FileReport, Link, MAC_LEN, Start, Tamper, Verification,
+};
 use super::{AuditError, AuditSink, SecurityEvent};
 use crate::crypto::{KEY_FILE_NAME, KeySource, Keyring};
 use crate::fsutil;
@@ -19,6 +21,13 @@ use crate::fsutil;
 /// The folder is 0700 and the files 0600. Several processes may append at
 /// once: each append holds an exclusive `flock` on the file while it reads
 /// the previous link and writes its line.
+///
+/// A long-lived log (the console's, the agent's) checks before each append
+/// that the files it holds are still the ones at their paths; a log or head
+/// removed or replaced is reopened, and when the file found there does not
+/// end with the record this process wrote last, an `audit_gap` record says
+/// so before the next event. A failed append (a full disk) is cut back to
+/// the last whole record.
 pub struct LocalLog {
     dir: PathBuf,
     keys: KeyProvider,
@@ -49,6 +58,12 @@ struct OpenFile {
     len: u64,
     seq: u64,
     last: [u8; MAC_LEN],
+    /// (device, inode) of the log and of the head, to tell when the files
+    /// at their paths are others.
+    ids: [(u64, u64); 2],
+    /// The last record this process wrote to a file of this month that was
+    /// since removed or replaced, until a gap record names the loss.
+    replaced: Option<(u64, [u8; MAC_LEN])>,
 }
 
 impl std::fmt::Debug for LocalLog {
@@ -165,65 +180,53 @@ impl LocalLog {
         events: &[SecurityEvent],
     ) -> Result<(), AuditError> {
         let path = self.file_for(month);
-        let io = |source| AuditError::Io {
-            path: path.clone(),
-            source,
-        };
+        let io = |source| AuditError::io(path.clone(), source);
+        // The file we hold was removed or replaced (a new inode at its
+        // path): reopen, never append to a deleted file. What this process
+        // wrote last is remembered, so the loss is recorded, not healed.
+        let mut replaced = None;
+        if let Some(of) = state.open.get(month)
+            && !of.in_place(&path).map_err(io)?
+        {
+            replaced = of
+                .replaced
+                .or(Some((of.seq, of.last)).filter(|(seq, _)| *seq > 0));
+            state.open.remove(month);
+        }
         if !state.open.contains_key(month) {
-            fsutil::private_dir(&self.dir).map_err(io)?;
-            // Never through a symlink (appending to, or overwriting, a file
-            // elsewhere), never another user's file.
-            let file = OpenOptions::new()
-                .create(true)
-                .read(true)
-                .append(true)
-                .mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-                .open(&path)
-                .map_err(|e| io(fsutil::nofollow_error(e, &path)))?;
-            let head_file = head_path(&path);
-            let head = OpenOptions::new()
-                .create(true)
-                .write(true)
-                .truncate(false)
-                .mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-                .open(&head_file)
-                .map_err(|e| io(fsutil::nofollow_error(e, &head_file)))?;
-            for (f, p) in [(&file, &path), (&head, &head_file)] {
-                let meta = f.metadata().map_err(io)?;
-                fsutil::check_owner(p, &meta).map_err(io)?;
-                if !meta.file_type().is_file() {
-                    return Err(io(std::io::Error::other(format!(
-                        "{} is not a regular file",
-                        p.display()
-                    ))));
-                }
-            }
-            state.open.insert(
-                month.to_owned(),
-                OpenFile {
-                    file,
-                    head,
-                    len: u64::MAX,
-                    seq: 0,
-                    last: [0; MAC_LEN],
-                },
-            );
+            let mut of = self.open_month(&path).map_err(io)?;
+            of.replaced = replaced;
+            state.open.insert(month.to_owned(), of);
         }
         let of = state.open.get_mut(month).expect("just inserted");
         let _lock = Flock::exclusive(&of.file).map_err(io)?;
-        let len = of.file.metadata().map_err(io)?.len();
-        let mut len = len;
+        let mut len = of.file.metadata().map_err(io)?.len();
         let mut gap = None;
+        let mut start = None;
         if len != of.len {
             // First append, or another process appended: read the last link,
             // and check it is the record the head anchor names. A log cut
             // short, or a head deleted, is not healed by chaining on
             // silently: an `audit_gap` record says what is missing.
-            let (seq, last) = read_last_link(&mut of.file, len, key, month).map_err(io)?;
+            let link = read_last_link(&mut of.file, len).map_err(io)?;
             len = of.file.metadata().map_err(io)?.len();
+            let (seq, last) = match link {
+                Some(link) => link,
+                None => {
+                    let s = self.previous_link(month).map_err(io)?;
+                    let from = s.chain(key, month);
+                    start = Some(s);
+                    (0, from)
+                }
+            };
             gap = chain::head_gap(&head_path(&path), month, all, seq, &last);
+            if let Some((had, _)) = of.replaced.filter(|&was| was != (seq, last)) {
+                let what = format!(
+                    "the log of {month} was removed or replaced while this process was writing it \
+                     (it had written records up to {had})"
+                );
+                gap = Some(gap.map_or(what.clone(), |g| format!("{what}; {g}")));
+            }
             of.seq = seq;
             of.last = last;
             of.len = len;
@@ -239,49 +242,197 @@ impl LocalLog {
         let mut buf = Vec::with_capacity(events.len() * 512);
         let (mut seq, mut last) = (of.seq, of.last);
         for ev in gap_event.iter().chain(events) {
-            let (line, mac) = chain::seal_line(key, seq + 1, &last, ev)
+            let first = if seq == 0 { start.as_ref() } else { None };
+            let (line, mac) = chain::seal_line(key, seq + 1, &last, first, ev)
                 .map_err(|e| AuditError::Encode(e.to_string()))?;
             buf.extend_from_slice(&line);
             seq += 1;
             last = mac;
         }
+        // A full disk (or any failed write) leaves no torn line: the log
+        // goes back to its last whole record, the head is left as it was.
         if let Err(e) = of.file.write_all(&buf) {
-            of.len = u64::MAX;
+            of.cut_back(len);
             return Err(io(e));
         }
         // Still under the lock: the head names the record just written.
-        {
+        let head = {
             use std::os::unix::fs::FileExt;
             of.head
                 .write_all_at(&chain::head_line(key, month, seq, &last), 0)
-                .map_err(io)?;
+        };
+        if let Err(e) = head {
+            of.cut_back(len);
+            of.restore_head(key, month);
+            return Err(io(e));
         }
         of.seq = seq;
         of.last = last;
         of.len = len + buf.len() as u64;
+        of.replaced = None;
         Ok(())
     }
 
-    /// Verifies every file; the first bad record is the error.
+    /// Opens (creating) the log of a month and its head anchor.
+    fn open_month(&self, path: &Path) -> std::io::Result<OpenFile> {
+        fsutil::private_dir(&self.dir)?;
+        // Never through a symlink (appending to, or overwriting, a file
+        // elsewhere), never another user's file.
+        let open = |p: &Path, options: &mut OpenOptions| {
+            options
+                .create(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+                .open(p)
+                .map_err(|e| fsutil::nofollow_error(e, p))
+        };
+        let file = open(path, OpenOptions::new().read(true).append(true))?;
+        let head_file = head_path(path);
+        let head = open(&head_file, OpenOptions::new().write(true).truncate(false))?;
+        let mut ids = [(0, 0); 2];
+        for (i, (f, p)) in [(&file, path), (&head, head_file.as_path())]
+            .into_iter()
+            .enumerate()
+        {
+            let meta = f.metadata()?;
+            fsutil::check_owner(p, &meta)?;
+            if !meta.file_type().is_file() {
+                return Err(std::io::Error::other(format!(
+                    "{} is not a regular file",
+                    p.display()
+                )));
+            }
+            ids[i] = (meta.dev(), meta.ino());
+        }
+        Ok(OpenFile {
+            file,
+            head,
+            len: u64::MAX,
+            seq: 0,
+            last: [0; MAC_LEN],
+            ids,
+            replaced: None,
+        })
+    }
+
+    /// Where a month's new chain starts: the last record of the latest
+    /// earlier month whose log holds one, else the month's genesis.
+    fn previous_link(&self, month: &str) -> std::io::Result<Start> {
+        for (m, path) in list_files(&self.dir)?.into_iter().rev() {
+            if m.as_str() >= month {
+                continue;
+            }
+            let mut file = match OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+                .open(&path)
+            {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(fsutil::nofollow_error(e, &path)),
+            };
+            let len = file.metadata()?.len();
+            if let Some((seq, chain)) = chain::last_link(&read_tail(&mut file, len)?) {
+                // The months before it: those its own first record names.
+                let earlier = chain::first_link(&read_head_bytes(&mut file, len)?)
+                    .map(|l| {
+                        let mut months = l.earlier;
+                        months.push(l.month);
+                        months
+                    })
+                    .unwrap_or_default();
+                return Ok(Start::After(Link {
+                    month: m,
+                    seq,
+                    chain,
+                    earlier,
+                }));
+            }
+        }
+        Ok(Start::First)
+    }
+
+    /// Verifies every file; the first problem is the error.
     pub fn verify(&self, keyring: &Keyring) -> Result<Vec<FileReport>, Box<Tamper>> {
         verify_dir(&self.dir, keyring)
     }
 }
 
-/// Verifies every log file in `dir`, oldest month first.
+impl OpenFile {
+    /// Whether the log and head at their paths are still the files held.
+    fn in_place(&self, path: &Path) -> std::io::Result<bool> {
+        for (held, p) in self.ids.iter().zip([path, &head_path(path)]) {
+            match std::fs::symlink_metadata(p) {
+                Ok(m) if (m.dev(), m.ino()) == *held => {}
+                Ok(_) => return Ok(false),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
+    }
+
+    /// After a failed append: the log cut back to `len`, its last whole
+    /// record (no new space needed). Best effort: what cannot be cut is
+    /// found by the next append (a cut-short line) and by `verify`.
+    fn cut_back(&mut self, len: u64) {
+        if let Err(e) = self.file.set_len(len) {
+            tracing::error!(error = %e, "cannot cut a failed audit append back");
+        }
+        self.len = u64::MAX;
+    }
+
+    /// After a failed head write: the head names the record before again,
+    /// written in place.
+    fn restore_head(&mut self, key: &ChainKey, month: &str) {
+        use std::os::unix::fs::FileExt;
+        let head = if self.seq == 0 {
+            self.head.set_len(0)
+        } else {
+            self.head
+                .write_all_at(&chain::head_line(key, month, self.seq, &self.last), 0)
+        };
+        if let Err(e) = head {
+            tracing::error!(error = %e, "cannot restore the audit head anchor");
+        }
+    }
+}
+
+/// Verifies every log file in `dir`; the first problem (tampering before a
+/// record that cannot be checked) is the error.
 pub fn verify_dir(dir: &Path, keyring: &Keyring) -> Result<Vec<FileReport>, Box<Tamper>> {
+    let v = verify_all(dir, keyring);
+    let first = v
+        .problems
+        .iter()
+        .find(|t| t.key_not_loaded.is_none())
+        .or(v.problems.first());
+    match first {
+        Some(t) => Err(Box::new(t.clone())),
+        None => Ok(v.files),
+    }
+}
+
+/// Verifies every log file in `dir`, oldest month first, and the links
+/// between months: every problem is named.
+pub fn verify_all(dir: &Path, keyring: &Keyring) -> Verification {
     let keys = ChainKeys::new(keyring);
-    let files = list_files(dir).map_err(|e| {
-        Box::new(Tamper {
-            file: dir.to_owned(),
-            line: 0,
-            seq: None,
-            event_id: None,
-            reason: format!("cannot list the audit folder: {e}"),
-            key_not_loaded: None,
-        })
-    })?;
-    let mut months: Vec<(String, PathBuf)> = files;
+    let mut months = match list_files(dir) {
+        Ok(files) => files,
+        Err(e) => {
+            return Verification {
+                files: Vec::new(),
+                problems: vec![Tamper {
+                    file: dir.to_owned(),
+                    line: 0,
+                    seq: None,
+                    event_id: None,
+                    reason: format!("cannot list the audit folder: {e}"),
+                    key_not_loaded: None,
+                }],
+            };
+        }
+    };
     // A head anchor whose log is gone: the log was deleted.
     if let Ok(entries) = std::fs::read_dir(dir) {
         for entry in entries.flatten() {
@@ -296,12 +447,7 @@ pub fn verify_dir(dir: &Path, keyring: &Keyring) -> Result<Vec<FileReport>, Box<
         }
     }
     months.sort();
-    months
-        .iter()
-        .map(|(month, path)| {
-            chain::verify_with_head(path, &head_path(path), month, &keys).map_err(Box::new)
-        })
-        .collect()
+    chain::verify_months(&months, &keys)
 }
 
 /// The event type of the record that says the log lost records before it.
@@ -342,24 +488,32 @@ pub fn list_files(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
     Ok(files)
 }
 
-fn read_last_link(
-    file: &mut File,
-    len: u64,
-    key: &ChainKey,
-    month: &str,
-) -> std::io::Result<(u64, [u8; MAC_LEN])> {
-    if len == 0 {
-        return Ok((0, key.genesis(month)));
+/// The sequence number and chain value of the log's last record (`None`
+/// for a log without chained records). A write cut short is closed with a
+/// newline first, so the next record starts on its own line.
+fn read_last_link(file: &mut File, len: u64) -> std::io::Result<Option<(u64, [u8; MAC_LEN])>> {
+    let tail = read_tail(file, len)?;
+    if !tail.is_empty() && !tail.ends_with(b"\n") {
+        file.write_all(b"\n")?;
     }
+    Ok(chain::last_link(&tail))
+}
+
+/// The first 256 KiB of a file of `len` bytes.
+fn read_head_bytes(file: &mut File, len: u64) -> std::io::Result<Vec<u8>> {
+    let mut head = vec![0u8; len.min(256 * 1024) as usize];
+    file.seek(SeekFrom::Start(0))?;
+    file.read_exact(&mut head)?;
+    Ok(head)
+}
+
+/// The last 256 KiB of a file of `len` bytes.
+fn read_tail(file: &mut File, len: u64) -> std::io::Result<Vec<u8>> {
     let take = len.min(256 * 1024);
     file.seek(SeekFrom::Start(len - take))?;
     let mut tail = vec![0u8; take as usize];
     file.read_exact(&mut tail)?;
-    if !tail.ends_with(b"\n") {
-        // A write cut short: the next record starts on its own line.
-        file.write_all(b"\n")?;
-    }
-    Ok(chain::last_link(&tail).unwrap_or_else(|| (0, key.genesis(month))))
+    Ok(tail)
 }
 
 /// An exclusive advisory lock held until dropped.

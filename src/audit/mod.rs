@@ -46,10 +46,23 @@ pub enum AuditError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("disk full: {} (free space and retry)", .path.display())]
+    DiskFull { path: PathBuf },
     #[error("cannot encode a security event: {0}")]
     Encode(String),
     #[error("cannot load the master key that chains the audit log: {0}")]
     Key(String),
+}
+
+impl AuditError {
+    /// A failed read or write of `path`; a full disk is named as such.
+    pub fn io(path: PathBuf, source: std::io::Error) -> Self {
+        if crate::fsutil::is_disk_full(&source) {
+            Self::DiskFull { path }
+        } else {
+            Self::Io { path, source }
+        }
+    }
 }
 
 /// Somewhere security events go (a local log, Elasticsearch, ...).

@@ -96,6 +96,11 @@ const ROUTED_KEEP_MS: i64 = 35 * 24 * 3600 * 1000;
 /// current end: what was recorded before alerting existed is history, not
 /// owed. Every process that records events calls this before its first.
 pub fn prepare(store: &Store, audit_dir: &Path) -> Result<(), StoreError> {
+    // A store opened read-only on a full disk: reads need no cursor, and
+    // an event recorded now fails on the full disk anyway.
+    if store.is_read_only() {
+        return Ok(());
+    }
     let end = log_end(audit_dir);
     store.transaction(|tx| {
         tx.execute_batch(SCHEMA)?;

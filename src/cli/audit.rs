@@ -1,8 +1,11 @@
 //! `windflow audit ...`: record, tail, search and verify security events,
 //! and test alert channels. Every command takes `--json`.
 //!
-//! `audit verify` exits 0 when every record checks, 1 when a record was
-//! edited, removed or reordered (the first one is named), 2 on bad input.
+//! `audit verify` exits 0 when every record checks; 1 when records were
+//! edited, removed or reordered, a month's log is missing or the log
+//! records a gap (each one is named, file and line); 2 on bad input or when
+//! records are sealed under a key that is not loaded (and nothing is
+//! tampered).
 //! `audit tail` and `audit search` read by the rule of
 //! [`crate::audit::query`]; they exit 4 when Elasticsearch did not answer
 //! and the local log did (one line on stderr says so).
@@ -43,7 +46,7 @@ pub enum AuditCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Check the HMAC chain of the local log; names the first bad record.
+    /// Check the HMAC chain of the local log; names every bad record and missing month.
     Verify {
         #[arg(long)]
         json: bool,
@@ -615,76 +618,74 @@ fn verify(config: &Config, json: bool) -> Result<ExitCode, CliError> {
     let data_dir = &config.paths.data_dir;
     let keyring = Keyring::from_env_or_file(&data_dir.join(KEY_FILE_NAME), false)
         .map_err(|e| CliError::Usage(format!("cannot load the master key: {e}")))?;
-    let dir = data_dir.join("audit");
-    match crate::audit::local::verify_dir(&dir, &keyring) {
-        // Chained on, but after a recorded loss: not intact.
-        Ok(files) if !gaps(&files).is_empty() => {
-            let gaps = gaps(&files);
-            if json {
-                out(&serde_json::to_string_pretty(&json!({
-                    "ok": false, "files": files, "gaps": gaps,
-                }))
-                .map_err(fail)?)?;
-            } else {
-                for g in &gaps {
-                    out(&format!(
-                        "TAMPERED: {}:{}: records were lost before this point: {}",
-                        g["file"].as_str().unwrap_or(""),
-                        g["line"],
-                        g["what"].as_str().unwrap_or("")
-                    ))?;
-                }
-            }
-            Ok(ExitCode::from(1))
+    let v = crate::audit::local::verify_all(&data_dir.join("audit"), &keyring);
+    // Chained on after a recorded loss is not intact either.
+    let gaps = gaps(&v.files);
+    let (unchecked, tampered): (Vec<_>, Vec<_>) =
+        v.problems.iter().partition(|t| t.key_not_loaded.is_some());
+    let total: u64 = v.files.iter().map(|f| f.records).sum();
+    let ok = v.problems.is_empty() && gaps.is_empty();
+    if json {
+        let mut doc = json!({ "ok": ok, "records": total, "files": v.files });
+        if !tampered.is_empty() {
+            doc["first_bad"] = json!(tampered[0]);
+            doc["problems"] = json!(tampered);
         }
-        Ok(files) => {
-            let total: u64 = files.iter().map(|f| f.records).sum();
-            if json {
-                out(&serde_json::to_string_pretty(&json!({
-                    "ok": true, "records": total, "files": files,
-                }))
-                .map_err(fail)?)?;
-            } else {
-                for f in &files {
-                    out(&format!("ok  {}  {} records", f.file.display(), f.records))?;
-                }
-                out(&format!(
-                    "audit log intact: {total} records in {} files",
-                    files.len()
-                ))?;
-            }
-            Ok(ExitCode::SUCCESS)
+        if !gaps.is_empty() {
+            doc["gaps"] = json!(gaps);
         }
-        // Not checkable is not tampered: say which key is missing (exit 2).
-        Err(t) if t.key_not_loaded.is_some() => {
-            let kid = t.key_not_loaded.clone().unwrap_or_default();
-            if json {
-                out(&serde_json::to_string_pretty(&json!({
-                    "ok": false, "cannot_verify": *t,
-                }))
-                .map_err(fail)?)?;
-            } else {
-                out(&format!(
-                    "cannot verify: key {kid} is not loaded ({}:{}); add it to \
-                     WINDFLOW_MASTER_KEY or the key file and run again",
-                    t.file.display(),
-                    t.line
-                ))?;
-            }
-            Ok(ExitCode::from(2))
+        if !unchecked.is_empty() {
+            doc["cannot_verify"] = json!(unchecked[0]);
+            doc["not_verified"] = json!(unchecked);
         }
-        Err(t) => {
-            if json {
-                out(&serde_json::to_string_pretty(&json!({
-                    "ok": false, "first_bad": *t,
-                }))
-                .map_err(fail)?)?;
-            } else {
-                out(&format!("TAMPERED: {t}"))?;
+        out(&serde_json::to_string_pretty(&doc).map_err(fail)?)?;
+    } else {
+        // Event ids and reasons come from the files: cleaned for the terminal.
+        for t in &tampered {
+            out(&format!("TAMPERED: {}", Untrusted(&t.to_string())))?;
+        }
+        for g in &gaps {
+            out(&format!(
+                "TAMPERED: {}:{}: records were lost before this point: {}",
+                g["file"].as_str().unwrap_or(""),
+                g["line"],
+                Untrusted(g["what"].as_str().unwrap_or(""))
+            ))?;
+        }
+        // Not checkable is not tampered: say which key is missing.
+        for t in &unchecked {
+            out(&format!(
+                "cannot verify: key {} is not loaded ({}:{}); add it to \
+                 WINDFLOW_MASTER_KEY or the key file and run again",
+                t.key_not_loaded.as_deref().unwrap_or(""),
+                t.file.display(),
+                t.line
+            ))?;
+        }
+        if ok {
+            for f in &v.files {
+                out(&format!("ok  {}  {} records", f.file.display(), f.records))?;
             }
-            Ok(ExitCode::from(1))
+            out(&format!(
+                "audit log intact: {total} records in {} files",
+                v.files.len()
+            ))?;
+        } else if !tampered.is_empty() || !gaps.is_empty() {
+            out(&format!(
+                "audit log NOT intact: {} problems",
+                tampered.len() + gaps.len()
+            ))?;
         }
     }
+    Ok(ExitCode::from(
+        if !tampered.is_empty() || !gaps.is_empty() {
+            1
+        } else if unchecked.is_empty() {
+            0
+        } else {
+            2
+        },
+    ))
 }
 
 /// The `audit_gap` records of verified files: where the log says it lost

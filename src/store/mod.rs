@@ -1,6 +1,12 @@
 //! The embedded local store: one SQLite file in the data dir, shared by the
 //! domains (and by several `windflow` processes at once: the console and a
 //! runbook's CLI calls). Files are created 0600 inside a 0700 folder.
+//!
+//! On a full disk a write fails with [`StoreError::DiskFull`], naming the
+//! file. Reads go on: when SQLite cannot size the shared memory of the WAL
+//! index (the `-shm` file needs space), the store is opened read-only with
+//! the index in process memory (`locking_mode = EXCLUSIVE`: other processes
+//! wait for this one until it exits), and every write is refused as disk full.
 
 pub mod service;
 
@@ -27,6 +33,8 @@ pub enum StoreError {
         .path.display(), .history.display()
     )]
     MissingWithHistory { path: PathBuf, history: PathBuf },
+    #[error("disk full: {} (free space and retry)", .path.display())]
+    DiskFull { path: PathBuf },
     #[error("embedded store {path}: {source} (check the file, or start with another --data-dir)")]
     Sqlite {
         path: PathBuf,
@@ -51,7 +59,17 @@ fn prepare_file(path: &Path) -> std::io::Result<()> {
 
 pub struct Store {
     path: PathBuf,
-    conn: Mutex<Connection>,
+    conn: Mutex<Conn>,
+}
+
+/// The store's connection.
+struct Conn {
+    /// `None` only after a failed reopen, until the next attempt.
+    db: Option<Connection>,
+    /// Opened read-only because the disk was full: reopened before each
+    /// use, so a process goes back to writing (and lets go of its
+    /// exclusive lock) once there is space again.
+    read_only: bool,
 }
 
 impl std::fmt::Debug for Store {
@@ -125,31 +143,51 @@ impl Store {
     }
 
     fn connect(path: PathBuf) -> Result<Self> {
-        let err = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX
-            | OpenFlags::SQLITE_OPEN_NOFOLLOW;
-        let conn = Connection::open_with_flags(&path, flags).map_err(err)?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = NORMAL;
-             CREATE TABLE IF NOT EXISTS kv (
-                 ns TEXT NOT NULL,
-                 key TEXT NOT NULL,
-                 value BLOB NOT NULL,
-                 updated_at INTEGER NOT NULL,
-                 PRIMARY KEY (ns, key)
-             ) WITHOUT ROWID;",
-        )
-        .map_err(err)?;
+        let conn = Conn::open(&path)?;
         Ok(Self {
             path,
             conn: Mutex::new(conn),
         })
+    }
+
+    /// The connection, reopened first when it is read-only.
+    fn conn(&self) -> Result<std::sync::MutexGuard<'_, Conn>> {
+        // A panic while holding the lock leaves the connection usable.
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        if conn.read_only {
+            // The read-only connection (and its lock) let go first.
+            conn.db = None;
+            *conn = Conn::open(&self.path)?;
+        }
+        Ok(conn)
+    }
+
+    /// The error of a failed statement: a full disk named as such (a
+    /// write on a store opened read-only for a full disk too).
+    fn error(&self, conn: &Conn, source: rusqlite::Error) -> StoreError {
+        let Some(db) = &conn.db else {
+            return StoreError::Sqlite {
+                path: self.path.clone(),
+                source,
+            };
+        };
+        let refused =
+            conn.read_only && source.sqlite_error_code() == Some(rusqlite::ErrorCode::ReadOnly);
+        if refused || is_disk_full(db, &source) {
+            StoreError::DiskFull {
+                path: self.path.clone(),
+            }
+        } else {
+            StoreError::Sqlite {
+                path: self.path.clone(),
+                source,
+            }
+        }
+    }
+
+    /// Whether the store is open read-only because the disk is full.
+    pub fn is_read_only(&self) -> bool {
+        self.conn().map_or(true, |c| c.read_only)
     }
 
     pub fn path(&self) -> &Path {
@@ -157,12 +195,9 @@ impl Store {
     }
 
     fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
-        // A panic while holding the lock leaves the connection usable.
-        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        f(&conn).map_err(|source| StoreError::Sqlite {
-            path: self.path.clone(),
-            source,
-        })
+        let conn = self.conn()?;
+        let db = conn.db.as_ref().expect("an open connection");
+        f(db).map_err(|source| self.error(&conn, source))
     }
 
     /// Runs `f` on the connection (reads; a write is one statement).
@@ -175,17 +210,16 @@ impl Store {
         &self,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
     ) -> Result<T> {
-        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        let run = |conn: &mut Connection| {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let out = f(&tx)?;
-            tx.commit()?;
-            Ok(out)
-        };
-        run(&mut conn).map_err(|source| StoreError::Sqlite {
-            path: self.path.clone(),
-            source,
-        })
+        let mut conn = self.conn()?;
+        let db = conn.db.as_mut().expect("an open connection");
+        let out = db
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .and_then(|tx| {
+                let out = f(&tx)?;
+                tx.commit()?;
+                Ok(out)
+            });
+        out.map_err(|source| self.error(&conn, source))
     }
 
     pub fn put(&self, ns: &str, key: &str, value: &[u8]) -> Result<()> {
@@ -253,6 +287,94 @@ impl Store {
         let before = size();
         self.with(|c| c.execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);"))?;
         Ok((before, size()))
+    }
+}
+
+impl Conn {
+    /// A read-write connection in WAL mode; on a full disk, a read-only one.
+    fn open(path: &Path) -> Result<Self> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_NOFOLLOW;
+        let db = Connection::open_with_flags(path, flags).map_err(|source| StoreError::Sqlite {
+            path: path.to_owned(),
+            source,
+        })?;
+        let setup = db.busy_timeout(BUSY_TIMEOUT).and_then(|()| {
+            db.execute_batch(
+                "PRAGMA journal_mode = WAL;
+                 PRAGMA synchronous = NORMAL;
+                 CREATE TABLE IF NOT EXISTS kv (
+                     ns TEXT NOT NULL,
+                     key TEXT NOT NULL,
+                     value BLOB NOT NULL,
+                     updated_at INTEGER NOT NULL,
+                     PRIMARY KEY (ns, key)
+                 ) WITHOUT ROWID;",
+            )
+        });
+        match setup {
+            Ok(()) => Ok(Self {
+                db: Some(db),
+                read_only: false,
+            }),
+            Err(source) if is_disk_full(&db, &source) => {
+                drop(db);
+                Self::open_read_only(path)
+            }
+            Err(source) => Err(StoreError::Sqlite {
+                path: path.to_owned(),
+                source,
+            }),
+        }
+    }
+
+    /// The store on a full disk: read-only, its WAL index in this
+    /// process's memory (no `-shm` to size).
+    fn open_read_only(path: &Path) -> Result<Self> {
+        // Read-write descriptors (an exclusive lock needs one), but no
+        // statement may write.
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_NOFOLLOW;
+        let opened = Connection::open_with_flags(path, flags).and_then(|db| {
+            db.busy_timeout(BUSY_TIMEOUT)?;
+            db.execute_batch(
+                "PRAGMA locking_mode = EXCLUSIVE;
+                 PRAGMA query_only = ON;
+                 SELECT count(*) FROM kv;",
+            )?;
+            Ok(db)
+        });
+        match opened {
+            Ok(db) => {
+                tracing::warn!(store = %path.display(), "disk full: the store is open read-only");
+                Ok(Self {
+                    db: Some(db),
+                    read_only: true,
+                })
+            }
+            // Not even that: the disk is full, say so.
+            Err(_) => Err(StoreError::DiskFull {
+                path: path.to_owned(),
+            }),
+        }
+    }
+}
+
+/// Whether `source` failed because the disk is full: SQLite's own
+/// `SQLITE_FULL`, or an I/O error whose system error is `ENOSPC`/`EDQUOT`
+/// (sizing the `-shm` file fails as "disk I/O error ... xShmMap").
+fn is_disk_full(conn: &Connection, source: &rusqlite::Error) -> bool {
+    match source.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DiskFull) => true,
+        Some(rusqlite::ErrorCode::SystemIoFailure) => {
+            // SAFETY: the handle is live for the borrow of `conn`; the call
+            // only reads the errno SQLite saved for the last failed OS call.
+            let errno = unsafe { rusqlite::ffi::sqlite3_system_errno(conn.handle()) };
+            crate::fsutil::is_disk_full(&std::io::Error::from_raw_os_error(errno))
+        }
+        _ => false,
     }
 }
 
