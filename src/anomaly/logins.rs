@@ -153,14 +153,18 @@ fn key(version: u64) -> String {
     format!("{PREFIX}{version:010}")
 }
 
-/// The version the next trained model gets.
-pub fn next_version(store: &Store) -> anyhow::Result<u64> {
-    let newest = store
+/// The newest stored model's version, if any (without opening it).
+pub fn latest_version(store: &Store) -> anyhow::Result<Option<u64>> {
+    Ok(store
         .list(NS, PREFIX)?
         .iter()
         .filter_map(|(k, _)| k.strip_prefix(PREFIX)?.parse::<u64>().ok())
-        .max();
-    Ok(newest.map_or(1, |v| v + 1))
+        .max())
+}
+
+/// The version the next trained model gets.
+pub fn next_version(store: &Store) -> anyhow::Result<u64> {
+    Ok(latest_version(store)?.map_or(1, |v| v + 1))
 }
 
 /// Seals `model` under its version (bound to it: a sealed model moved to
