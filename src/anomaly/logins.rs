@@ -189,11 +189,11 @@ pub fn latest(store: &Store, keys: &Keyring) -> anyhow::Result<Option<LoginModel
         .strip_prefix(PREFIX)
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| anyhow::anyhow!("stored model {k:?} has no version"))?;
-    let plain = keys.decrypt(
-        &contexts::anomaly_model("login", version),
-        std::str::from_utf8(&sealed)?,
-    )?;
-    let model: LoginModel = serde_json::from_slice(&plain)?;
+    let opened = std::str::from_utf8(&sealed)
+        .map_err(anyhow::Error::from)
+        .and_then(|s| Ok(keys.decrypt(&contexts::anomaly_model("login", version), s)?))
+        .and_then(|plain| Ok(serde_json::from_slice::<LoginModel>(&plain)?));
+    let model = opened.map_err(|e| anyhow::anyhow!("stored model {k:?} does not open: {e}"))?;
     anyhow::ensure!(
         model.format == FORMAT && model.version == version,
         "stored model {k:?} is format {} version {}, expected format {FORMAT} version {version}",

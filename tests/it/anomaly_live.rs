@@ -11,6 +11,7 @@ use crate::support::cli::CliEnv;
 
 const DETECTED: &str = "login_anomaly_detected";
 const MODEL_READY: &str = "scoring sign-ins with the stored model";
+const BROKEN: &str = "the sign-in model does not open: sign-ins wait unscored";
 const COLD: &str =
     "no sign-in model yet: sign-ins are not scored until `windflow anomaly train` stores one";
 
@@ -139,4 +140,37 @@ fn without_a_model_the_agent_says_so_once_and_scores_nothing_until_one_is_traine
     let found = detected(&env);
     assert_eq!(found.len(), 1, "{found:#?}");
     assert_eq!(found[0].user_id.as_deref(), Some("user2"));
+}
+
+#[test]
+fn a_model_that_does_not_open_is_an_error_naming_the_cause_and_scores_nothing() {
+    let env = with_history();
+    train(&env);
+    // The sealed model moved under another version's key: it must not open.
+    let store = windflow::store::Store::open(&env.data()).unwrap();
+    let sealed = store.get("anomaly", "login/0000000001").unwrap().unwrap();
+    store.put("anomaly", "login/0000000002", &sealed).unwrap();
+    drop(store);
+    let agent = Agent::spawn(&env);
+    agent.wait_for(BROKEN);
+    let line = &agent.lines(BROKEN)[0];
+    assert_eq!(line["level"], "error");
+    let cause = line["error"].as_str().unwrap();
+    assert!(
+        cause.contains("\"login/0000000002\" does not open") && cause.contains("decryption"),
+        "{cause}"
+    );
+    assert!(!agent.logged(MODEL_READY) && !agent.logged(COLD));
+    let day = last_weekday();
+    let at = day.and_hms_opt(3, 0, 0).unwrap().and_utc();
+    audit_log(&env.data())
+        .append(&odd_sign_in("user1", at, 7))
+        .unwrap();
+    // A model that opens is trained: the sign-in that waited is scored.
+    train(&env);
+    agent.wait_for(MODEL_READY);
+    wait_until("the waiting sign-in scored", || scored(&agent) >= 1, || {});
+    let found = detected(&env);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].details["model_version"], 3);
 }
