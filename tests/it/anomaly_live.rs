@@ -119,6 +119,21 @@ fn the_agent_scores_each_new_sign_in_once_and_records_the_unusual_one_explained(
     let found = detected(&env);
     assert_eq!(found.len(), 2, "{found:#?}");
     assert_explained(&found[1], "user2", "03:30");
+
+    // `anomaly list`: newest first, with the score and the words.
+    let listed = env.json(&["anomaly", "list", "--json"]);
+    let rows = listed["anomalies"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{listed}");
+    assert_eq!(rows[0]["user"], "user2");
+    assert_eq!(rows[1]["user"], "user1");
+    assert_eq!(rows[1]["id"], found[0].id);
+    assert_eq!(rows[1]["score"], found[0].details["score"]);
+    assert_eq!(rows[1]["explanation"], found[0].details["explanation"]);
+    let text = env.expect(&["anomaly", "list"], 0);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[0].contains("user2 signed in at 03:30 UTC"), "{text}");
+    assert!(lines[1].contains("user1 signed in at 03:00 UTC"), "{text}");
 }
 
 #[test]
