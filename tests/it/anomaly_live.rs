@@ -3,7 +3,7 @@
 //! `login_anomaly_detected` for the unusual ones, once, across restarts.
 
 use serde_json::Value;
-use windflow::audit::SecurityEvent;
+use windflow::audit::{SecurityEvent, Severity};
 
 use crate::agent::{Agent, wait_until};
 use crate::support::anomaly::{audit_log, event, last_weekday, odd_sign_in, office_history};
@@ -58,6 +58,17 @@ fn assert_explained(ev: &SecurityEvent, user: &str, at: &str) {
     );
     assert_eq!(d["threshold"], 0.5);
     assert_eq!(d["model_version"], 1);
+    // Critical risk is recorded as critical (so it alerts), the rest as high.
+    let critical = d["risk"] == "critical";
+    assert_eq!(
+        ev.severity,
+        if critical {
+            Severity::Critical
+        } else {
+            Severity::High
+        },
+        "{d}"
+    );
     let words = d["explanation"].as_str().unwrap();
     for part in [
         &format!("{user} signed in at {at} UTC")[..],
