@@ -62,6 +62,9 @@ pub struct AgentCtx<'a> {
     pub store: &'a Arc<Store>,
     /// The secrets backend, when it could be opened.
     pub secrets: Option<&'a crate::secrets::Secrets>,
+    /// The master key, when it could be loaded (what is sealed in the store
+    /// opens with it).
+    pub keyring: Option<&'a Arc<Keyring>>,
     /// Whether this agent delivers alerts now (for `agent status`).
     pub dispatching: &'a Arc<std::sync::atomic::AtomicBool>,
     /// Turns true when the duties must stop.
@@ -205,9 +208,9 @@ pub const DOMAINS: &[Domain] = &[
     Domain {
         id: "anomaly",
         permissions: &["anomaly.train"],
-        agent_duties: &[],
+        agent_duties: &["live scoring of sign-ins"],
         console: None,
-        agent: None,
+        agent: Some(crate::anomaly::agent::start),
         commands: &[command::<
             crate::cli::plug::Group<crate::cli::anomaly::AnomalyCommand>,
         >()],

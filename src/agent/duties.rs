@@ -20,6 +20,8 @@ pub(super) struct Duties {
     pub(super) settings: AuditSettings,
     pub(super) store: Arc<Store>,
     pub(super) secrets: Option<crate::secrets::Secrets>,
+    /// The master key, when it could be loaded.
+    pub(super) keyring: Option<Arc<crate::crypto::Keyring>>,
     /// Whether this agent delivers alerts now.
     pub(super) dispatching: Arc<AtomicBool>,
 }
@@ -40,6 +42,7 @@ impl Duties {
             audit_settings: &self.settings,
             store: &self.store,
             secrets: self.secrets.as_ref(),
+            keyring: self.keyring.as_ref(),
             dispatching: &self.dispatching,
             stop: &stop,
         };

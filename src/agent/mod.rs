@@ -182,6 +182,12 @@ pub fn run(
         config: config.clone(),
         data_dir,
         secrets: open_secrets(config, &store, &host),
+        keyring: crate::crypto::Keyring::from_env_or_file(
+            &config.paths.data_dir.join(crate::crypto::KEY_FILE_NAME),
+            false,
+        )
+        .ok()
+        .map(Arc::new),
         settings,
         store,
         dispatching: Arc::new(AtomicBool::new(false)),

@@ -153,14 +153,18 @@ fn key(version: u64) -> String {
     format!("{PREFIX}{version:010}")
 }
 
-/// The version the next trained model gets.
-pub fn next_version(store: &Store) -> anyhow::Result<u64> {
-    let newest = store
+/// The newest stored model's version, if any (without opening it).
+pub fn latest_version(store: &Store) -> anyhow::Result<Option<u64>> {
+    Ok(store
         .list(NS, PREFIX)?
         .iter()
         .filter_map(|(k, _)| k.strip_prefix(PREFIX)?.parse::<u64>().ok())
-        .max();
-    Ok(newest.map_or(1, |v| v + 1))
+        .max())
+}
+
+/// The version the next trained model gets.
+pub fn next_version(store: &Store) -> anyhow::Result<u64> {
+    Ok(latest_version(store)?.map_or(1, |v| v + 1))
 }
 
 /// Seals `model` under its version (bound to it: a sealed model moved to
@@ -200,11 +204,11 @@ pub fn latest(store: &Store, keys: &Keyring) -> anyhow::Result<Option<LoginModel
         .strip_prefix(PREFIX)
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| anyhow::anyhow!("stored model {k:?} has no version"))?;
-    let plain = keys.decrypt(
-        &contexts::anomaly_model("login", version),
-        std::str::from_utf8(&sealed)?,
-    )?;
-    let model: LoginModel = serde_json::from_slice(&plain)?;
+    let opened = std::str::from_utf8(&sealed)
+        .map_err(anyhow::Error::from)
+        .and_then(|s| Ok(keys.decrypt(&contexts::anomaly_model("login", version), s)?))
+        .and_then(|plain| Ok(serde_json::from_slice::<LoginModel>(&plain)?));
+    let model = opened.map_err(|e| anyhow::anyhow!("stored model {k:?} does not open: {e}"))?;
     anyhow::ensure!(
         model.format == FORMAT && model.version == version,
         "stored model {k:?} is format {} version {}, expected format {FORMAT} version {version}",

@@ -14,6 +14,7 @@
 //! rows are plain loops over row-major `f64` rows, which the compiler
 //! vectorises (the data are a few thousand rows of a few dozen features).
 
+pub mod agent;
 pub mod data;
 pub mod features;
 pub mod iforest;

@@ -3,7 +3,8 @@
 //! fits the sign-in detector on the audit history and stores it sealed.
 //! Exit codes as in [`crate::cli`]: 0 done (a cold start included: it
 //! says so), 1 failure, 2 bad usage or bad input (the error names the file
-//! and the row).
+//! and the row). `windflow anomaly list`: the anomalies detected (the
+//! agent's `login_anomaly_detected` events), read as `audit tail` reads.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,12 +12,16 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 use serde_json::json;
 
+use crate::anomaly::agent::DETECTED;
 use crate::anomaly::logins::{self, LoginModel};
 use crate::anomaly::{Detector, Model, Table};
+use crate::audit::SecurityEvent;
 use crate::audit::source::LocalFollower;
+use crate::audit::tail::TailFilter;
 use crate::cli::CliError;
 use crate::cli::common::print_json;
 use crate::config::Config;
+use crate::display::Untrusted;
 
 #[derive(Debug, Subcommand)]
 pub enum AnomalyCommand {
@@ -38,6 +43,19 @@ pub enum AnomalyCommand {
         json: bool,
         #[command(flatten)]
         step_up: crate::cli::auth::StepUp,
+    },
+    /// The anomalies detected, newest first: user, score, risk and why, in
+    /// words. Read from Elasticsearch when configured (else, or when it does
+    /// not answer, the local log: exit 4 then).
+    List {
+        /// How far back: 30s, 15m, 2h, 1d, ...
+        #[arg(long, default_value = "1d", value_name = "AGE")]
+        since: String,
+        /// At most this many (the newest).
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -76,6 +94,7 @@ pub fn run(config: &Config, command: AnomalyCommand) -> Result<ExitCode, CliErro
             json,
             step_up,
         } => (json, train(config, &since, seed, json, &step_up)),
+        AnomalyCommand::List { since, limit, json } => (json, list(config, &since, limit, json)),
     };
     if json && let Err(e) = &res {
         print_json(&e.to_json())?;
@@ -156,6 +175,60 @@ fn train(
     Ok(ExitCode::SUCCESS)
 }
 
+/// One detected anomaly, as `anomaly list` shows it.
+fn row(ev: &SecurityEvent) -> serde_json::Value {
+    let d = &ev.details;
+    json!({
+        "id": ev.id,
+        "detected_at": ev.timestamp,
+        "kind": d.get("kind").cloned().unwrap_or(json!("login")),
+        "at": d.get("at"),
+        "user": ev.user_id,
+        "score": d.get("score"),
+        "threshold": d.get("threshold"),
+        "risk": d.get("risk"),
+        "model_version": d.get("model_version"),
+        "explanation": d.get("explanation"),
+        "severity": ev.severity,
+    })
+}
+
+fn list(config: &Config, since: &str, limit: usize, json: bool) -> Result<ExitCode, CliError> {
+    let window = crate::audit::tail::parse_since(since)
+        .map_err(|e| CliError::Usage(format!("--since {since:?}: {e}")))?;
+    let filter = TailFilter {
+        event_type: Some(DETECTED.into()),
+        window: Some(window),
+        ..TailFilter::default()
+    };
+    let reader = crate::cli::audit::reader(config)?;
+    let answer = crate::cli::common::runtime()?
+        .block_on(reader.read(&filter, limit))
+        .map_err(|e| CliError::Failure(e.into()))?;
+    crate::cli::audit::say_source(&answer.source);
+    let rows: Vec<serde_json::Value> = answer.events.iter().rev().map(row).collect();
+    if json {
+        print_json(&json!({ "anomalies": rows }))?;
+    } else if rows.is_empty() {
+        println!("no anomalies detected in the last {since}");
+    } else {
+        for r in &rows {
+            let text = |k: &str| r[k].as_str().unwrap_or("?").to_owned();
+            println!(
+                "{}  {:<7} {:<16} score {:.3} > {}  {:<8} {}",
+                text("at"),
+                text("kind"),
+                Untrusted(&text("user")),
+                r["score"].as_f64().unwrap_or(f64::NAN),
+                r["threshold"],
+                text("risk"),
+                Untrusted(&text("explanation")),
+            );
+        }
+    }
+    Ok(crate::cli::audit::exit_for(&answer.source))
+}
+
 fn read(file: &Path) -> Result<Table, CliError> {
     Table::read(file).map_err(|e| CliError::Usage(e.to_string()))
 }
@@ -206,8 +279,7 @@ fn score(args: &ScoreArgs) -> Result<ExitCode, CliError> {
 
 impl crate::cli::plug::Subcommand for crate::cli::plug::Group<AnomalyCommand> {
     const NAME: &'static str = "anomaly";
-    const ABOUT: &'static str =
-        "Anomaly detectors (isolation forest, one-class SVM, local outlier factor): score, train";
+    const ABOUT: &'static str = "Anomaly detectors (isolation forest, one-class SVM, local outlier factor): score, train, list";
     fn changes(&self) -> Option<(&'static str, &'static str)> {
         crate::cli::read_only::anomaly(&self.command)
     }

@@ -431,7 +431,7 @@ fn ingest_actor(config: &Config) -> Result<String, CliError> {
 
 /// The reader of the data dir's events, and of Elasticsearch when
 /// `ELASTICSEARCH_URL` is set.
-fn reader(config: &Config) -> Result<Reader, CliError> {
+pub(crate) fn reader(config: &Config) -> Result<Reader, CliError> {
     let es = settings(config)?
         .elasticsearch
         .as_ref()
@@ -442,7 +442,7 @@ fn reader(config: &Config) -> Result<Reader, CliError> {
 }
 
 /// One line on stderr when the local log answered for Elasticsearch.
-fn say_source(source: &Source) {
+pub(crate) fn say_source(source: &Source) {
     if let Some(n) = source.notice() {
         let _ = writeln!(std::io::stderr(), "windflow: {}", Untrusted(&n));
     }
@@ -450,7 +450,7 @@ fn say_source(source: &Source) {
 
 /// Exit 0 when the source meant to answer did; 4 (backend unavailable)
 /// when Elasticsearch did not and the local log answered instead.
-fn exit_for(source: &Source) -> ExitCode {
+pub(crate) fn exit_for(source: &Source) -> ExitCode {
     match source {
         Source::Fallback { .. } => ExitCode::from(CliError::Unavailable(String::new()).code()),
         _ => ExitCode::SUCCESS,

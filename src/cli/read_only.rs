@@ -97,7 +97,7 @@ pub fn scan(command: &ScanCommand) -> Option<(&'static str, &'static str)> {
 
 pub fn anomaly(command: &super::anomaly::AnomalyCommand) -> Option<(&'static str, &'static str)> {
     match command {
-        super::anomaly::AnomalyCommand::Score(_) => None,
+        super::anomaly::AnomalyCommand::Score(_) | super::anomaly::AnomalyCommand::List { .. } => None,
         super::anomaly::AnomalyCommand::Train { .. } => {
             Some(("anomaly train", "stores a new version of the sign-in model"))
         }

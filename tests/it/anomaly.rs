@@ -289,7 +289,14 @@ fn train_waits_for_200_sign_ins_then_keeps_sealed_versions() {
     assert_eq!(stored.len(), 2);
     for (_, bytes) in &stored {
         let text = String::from_utf8_lossy(bytes);
-        assert!(!text.contains("user") && !text.contains("hour_sin") && !text.contains("scores"));
+        // (Quoted: a quote is never part of the sealed text, a word may be by chance.)
+        assert!(
+            !text.contains("\"user")
+                && !text.contains("\"hour_sin\"")
+                && !text.contains("\"scores\""),
+            "{}",
+            &text[..text.len().min(200)]
+        );
     }
     let model = logins::latest(&store, &keys).unwrap().expect("a model");
     assert_eq!(model.version, 2);
@@ -341,4 +348,61 @@ fn train_waits_for_200_sign_ins_then_keeps_sealed_versions() {
         .filter(|e| e.event_type == "anomaly_model_trained")
         .count();
     assert_eq!(trained, 2);
+}
+
+/// `anomaly list` reads the anomaly events as `audit tail` does: within
+/// `--since` (1d by default), newest first, outside text escaped.
+#[test]
+fn anomaly_list_shows_the_detected_anomalies_newest_first_escaped() {
+    use crate::support::anomaly::audit_log;
+    let env = CliEnv::new();
+    env.expect(&["init"], 0);
+    let empty = env.expect(&["anomaly", "list"], 0);
+    assert!(
+        empty.contains("no anomalies detected in the last 1d"),
+        "{empty}"
+    );
+    let anomaly = |user: &str, explanation: &str, days_ago: i64| {
+        let mut e = windflow::audit::SecurityEvent::new(
+            "login_anomaly_detected",
+            Some(user),
+            serde_json::json!({
+                "kind": "login", "at": "2026-01-05T03:00:00Z", "score": 0.61,
+                "threshold": 0.5, "risk": "high", "model_version": 1,
+                "explanation": explanation,
+            }),
+        );
+        e.timestamp = (chrono::Utc::now() - chrono::Duration::days(days_ago))
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        e
+    };
+    audit_log(&env.data())
+        .append(&[
+            anomaly("old", "old signed in at 03:00 UTC", 3),
+            anomaly("ev\u{1b}[2Jil", "ev\u{1b}[2Jil signed in\nfake row", 0),
+        ])
+        .unwrap();
+    let rows = env.json(&["anomaly", "list", "--json"]);
+    assert_eq!(rows["anomalies"].as_array().unwrap().len(), 1, "{rows}");
+    let week = env.json(&["anomaly", "list", "--since", "7d", "--json"]);
+    let users: Vec<&str> = week["anomalies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["user"].as_str().unwrap())
+        .collect();
+    assert_eq!(users, ["ev\u{1b}[2Jil", "old"]);
+    let text = env.expect(&["anomaly", "list", "--since", "7d"], 0);
+    assert!(!text.contains('\u{1b}'), "{text:?}");
+    assert_eq!(text.lines().count(), 2, "{text}");
+    assert!(
+        text.lines()
+            .next()
+            .unwrap()
+            .contains("score 0.610 > 0.5  high"),
+        "{text}"
+    );
+    let bad = env.run(&["anomaly", "list", "--since", "soon"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--since \"soon\""));
 }

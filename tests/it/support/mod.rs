@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod alertmanager;
+pub mod anomaly;
 pub mod audit_auth;
 pub mod audit_servers;
 pub mod audit_tail;
