@@ -975,14 +975,16 @@ mod walk_inputs {
         assert_eq!(out.status.code(), Some(2));
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
-            err.contains("report.json: file: cannot read it: a FIFO, not a regular file"),
+            err.contains("report.json: file: cannot read it: ")
+                && err.contains("a FIFO, not a regular file; a scanner report must be a regular file"),
             "{err}"
         );
         let out = bounded(&["scan", "manifests", &f]);
         assert_eq!(out.status.code(), Some(2));
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
-            err.contains("report.json: cannot read it: a FIFO, not a regular file"),
+            err.contains("report.json: cannot read it: ")
+                && err.contains("a FIFO, not a regular file; a manifest file must be a regular file"),
             "{err}"
         );
     }
