@@ -21,6 +21,7 @@ pub mod iforest;
 pub mod lof;
 pub mod logins;
 pub mod ocsvm;
+pub mod triage;
 
 use serde::{Deserialize, Serialize};
 
