@@ -335,7 +335,13 @@ pub struct Verification {
 /// month whose log is gone but whose head anchor remains is listed too):
 /// every record of every file, each file against its head anchor, and each
 /// month's link to the one before it.
-pub fn verify_months(months: &[(String, PathBuf)], keys: &ChainKeys) -> Verification {
+/// `kept` holds the store's copy of each month's head anchor (see
+/// [`super::anchors`]).
+pub fn verify_months(
+    months: &[(String, PathBuf)],
+    keys: &ChainKeys,
+    kept: &HashMap<String, Vec<u8>>,
+) -> Verification {
     // Newest first: a month's link says which record of an earlier month
     // must be looked up when that month is read.
     let mut wanted: HashMap<&str, Vec<u64>> = HashMap::new();
@@ -344,7 +350,7 @@ pub fn verify_months(months: &[(String, PathBuf)], keys: &ChainKeys) -> Verifica
     let mut out = Verification::default();
     for (month, path) in months.iter().rev() {
         let want = wanted.remove(month.as_str()).unwrap_or_default();
-        let scan = scan_month(path, month, keys, &want);
+        let scan = scan_month(path, month, keys, &want, kept.get(month).map(Vec::as_slice));
         if let Some(link) = &scan.link {
             if let Some((m, _)) = months.iter().find(|(m, _)| *m == link.month) {
                 wanted.entry(m.as_str()).or_default().push(link.seq);
@@ -425,7 +431,13 @@ struct MonthScan {
     chains: HashMap<u64, [u8; MAC_LEN]>,
 }
 
-fn scan_month(path: &Path, month: &str, keys: &ChainKeys, want: &[u64]) -> MonthScan {
+fn scan_month(
+    path: &Path,
+    month: &str,
+    keys: &ChainKeys,
+    want: &[u64],
+    kept: Option<&[u8]>,
+) -> MonthScan {
     let head = head_path(path);
     let mut scan = MonthScan {
         report: None,
@@ -445,6 +457,16 @@ fn scan_month(path: &Path, month: &str, keys: &ChainKeys, want: &[u64]) -> Month
         ),
     };
     let head_failed = head_problem.is_some();
+    // The store's copy: checked where it names more than the head file.
+    let what = format!("the store's copy of the head anchor of {month}");
+    let kept = match kept.map(|k| parse_head(k, month, keys, &what)) {
+        Some(Ok(k)) if Some(k) != anchor && k.0 > 0 => Some(k),
+        Some(Err(e)) if e.key_not_loaded.is_none() => {
+            scan.problems.push(whole(e.reason));
+            None
+        }
+        _ => None,
+    };
     // A head under a key that is not loaded is named once with its records.
     let mut head_problem = head_problem;
     let mut push_head = |scan: &mut MonthScan| {
@@ -463,12 +485,18 @@ fn scan_month(path: &Path, month: &str, keys: &ChainKeys, want: &[u64]) -> Month
             scan.problems.push(whole(format!(
                 "the log of {month} was deleted (its head anchor names {seq} records)"
             )));
+        } else if let Some((seq, _)) = kept {
+            scan.problems.push(whole(format!(
+                "the log of {month} is missing (deleted with its head anchor; the store's copy \
+                 of the head anchor names {seq} records)"
+            )));
         }
         push_head(&mut scan);
         return scan;
     }
     let mut want: HashSet<u64> = want.iter().copied().collect();
     want.extend(anchor.map(|(seq, _)| seq));
+    want.extend(kept.map(|(seq, _)| seq));
     let records = match std::fs::read(path) {
         Ok(bytes) => check_records(path, month, keys, &bytes, &want, &mut scan),
         Err(e) => {
@@ -503,6 +531,30 @@ fn scan_month(path: &Path, month: &str, keys: &ChainKeys, want: &[u64]) -> Month
                 0,
                 Some(seq),
                 "record differs from the one the head anchor names: the end of the log was replaced"
+                    .into(),
+            ))
+        }
+        _ => {}
+    }
+    match kept {
+        Some((seq, _)) if seq > records.last_seq => scan.problems.push(Tamper::new(
+            path,
+            records.lines + 1,
+            Some(records.last_seq + 1),
+            format!(
+                "records {} to {seq} were removed from the end (the store's copy of the head \
+                 anchor names {seq} records, the log has {})",
+                records.last_seq + 1,
+                records.last_seq
+            ),
+        )),
+        Some((seq, chain)) if scan.chains.get(&seq) != Some(&chain) => {
+            scan.problems.push(Tamper::new(
+                path,
+                0,
+                Some(seq),
+                "record differs from the one the store's copy of the head anchor names: the \
+                 end of the log was replaced"
                     .into(),
             ))
         }
@@ -715,27 +767,38 @@ pub fn read_head(
     month: &str,
     keys: &ChainKeys,
 ) -> Result<Option<(u64, [u8; MAC_LEN])>, HeadError> {
-    let fail = |reason| HeadError {
-        reason,
-        key_not_loaded: None,
-    };
     let bytes = match std::fs::read(path) {
         // Empty: created with its log, before the first append completed.
         Ok(b) if b.is_empty() => return Ok(None),
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => {
-            return Err(fail(format!(
-                "cannot read the head anchor {}: {e}",
-                path.display()
-            )));
+            return Err(HeadError {
+                reason: format!("cannot read the head anchor {}: {e}", path.display()),
+                key_not_loaded: None,
+            });
         }
     };
-    let edited = || fail(format!("the head anchor {} was edited", path.display()));
-    let head: HeadRecord = serde_json::from_slice(&bytes).map_err(|_| edited())?;
+    parse_head(&bytes, month, keys, &format!("the head anchor {}", path.display())).map(Some)
+}
+
+/// Checks a head line of `month` (`what` names where it was read, in
+/// errors): its sequence number and chain value, or why it cannot be
+/// trusted.
+pub fn parse_head(
+    bytes: &[u8],
+    month: &str,
+    keys: &ChainKeys,
+    what: &str,
+) -> Result<(u64, [u8; MAC_LEN]), HeadError> {
+    let edited = || HeadError {
+        reason: format!("{what} was edited"),
+        key_not_loaded: None,
+    };
+    let head: HeadRecord = serde_json::from_slice(bytes).map_err(|_| edited())?;
     let key = keys.0.get(&head.kid).ok_or_else(|| HeadError {
         reason: format!(
-            "the head anchor is sealed under master key {} which is not loaded",
+            "{what} is sealed under master key {} which is not loaded",
             head.kid
         ),
         key_not_loaded: Some(head.kid.clone()),
@@ -747,5 +810,32 @@ pub fn read_head(
     if key.mac(&[b"head", month.as_bytes(), &head.seq.to_be_bytes(), &chain]) != mac {
         return Err(edited());
     }
-    Ok(Some((head.seq, chain)))
+    Ok((head.seq, chain))
+}
+
+/// Before an append: whether the log's last record (`seq`, `last`) is at or
+/// past the record the store's copy of the head anchor names (`kept`: the
+/// copy may be one append behind, never ahead). `None` when it is, or when
+/// the copy cannot be checked; else what is missing, in words.
+pub fn kept_anchor_gap(
+    kept: &[u8],
+    month: &str,
+    keys: &ChainKeys,
+    seq: u64,
+    last: &[u8; MAC_LEN],
+) -> Option<String> {
+    match parse_head(kept, month, keys, &format!("the store's copy of the head anchor of {month}")) {
+        Ok((ks, _)) if ks > seq => Some(format!(
+            "the store's copy of the head anchor names record {ks} but the log of {month} ends at \
+             record {seq}: records {}..={ks} were removed (with the head anchor file)",
+            seq + 1
+        )),
+        Ok((ks, chain)) if ks == seq && chain != *last => Some(format!(
+            "the log of {month} ends at record {seq} with another chain value than the store's \
+             copy of the head anchor names: records were removed or replaced"
+        )),
+        Ok(_) => None,
+        Err(e) if e.key_not_loaded.is_some() => None,
+        Err(e) => Some(e.reason),
+    }
 }

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use super::chain::{
     self, ChainKey, ChainKeys, FileReport, Link, MAC_LEN, Start, Tamper, Verification,
 };
+use super::anchors::Anchors;
 use super::{AuditError, AuditSink, SecurityEvent};
 use crate::crypto::{KEY_FILE_NAME, KeySource, Keyring};
 use crate::fsutil;
@@ -32,6 +33,8 @@ pub struct LocalLog {
     dir: PathBuf,
     keys: KeyProvider,
     state: Mutex<State>,
+    /// The store's copy of each month's head anchor.
+    anchors: Anchors,
 }
 
 enum KeyProvider {
@@ -99,12 +102,14 @@ impl LocalLog {
                 true,
             )),
             state: Mutex::default(),
+            anchors: Anchors::for_audit_dir(&data_dir.join("audit")),
         }
     }
 
     /// The log in `dir` itself, chained with the primary key of `keyring`.
     pub fn with_keyring(dir: PathBuf, keyring: Arc<Keyring>) -> Self {
         Self {
+            anchors: Anchors::for_audit_dir(&dir),
             dir,
             keys: KeyProvider::Ring(keyring),
             state: Mutex::default(),
@@ -117,6 +122,7 @@ impl LocalLog {
         let key_file = dir.parent().unwrap_or(&dir).join(KEY_FILE_NAME);
         Self {
             keys: KeyProvider::Lazy(KeySource::from_env_or_file(&key_file, true)),
+            anchors: Anchors::for_audit_dir(&dir),
             dir,
             state: Mutex::default(),
         }
@@ -219,7 +225,10 @@ impl LocalLog {
                     (0, from)
                 }
             };
-            gap = chain::head_gap(&head_path(&path), month, all, seq, &last);
+            gap = chain::head_gap(&head_path(&path), month, all, seq, &last).or_else(|| {
+                let kept = self.anchors.get(month)?;
+                chain::kept_anchor_gap(&kept, month, all, seq, &last)
+            });
             if let Some((had, _)) = of.replaced.filter(|&was| was != (seq, last)) {
                 let what = format!(
                     "the log of {month} was removed or replaced while this process was writing it \
@@ -255,17 +264,19 @@ impl LocalLog {
             of.cut_back(len);
             return Err(io(e));
         }
-        // Still under the lock: the head names the record just written.
+        // Still under the lock: the head names the record just written,
+        // and so does the store's copy.
+        let head_line = chain::head_line(key, month, seq, &last);
         let head = {
             use std::os::unix::fs::FileExt;
-            of.head
-                .write_all_at(&chain::head_line(key, month, seq, &last), 0)
+            of.head.write_all_at(&head_line, 0)
         };
         if let Err(e) = head {
             of.cut_back(len);
             of.restore_head(key, month);
             return Err(io(e));
         }
+        self.anchors.keep(month, &head_line);
         of.seq = seq;
         of.last = last;
         of.len = len + buf.len() as u64;
@@ -446,8 +457,30 @@ pub fn verify_all(dir: &Path, keyring: &Keyring) -> Verification {
             }
         }
     }
+    // The store's copy of the head anchors: a month it names whose log and
+    // head are both gone was deleted.
+    let kept = match super::anchors::all(dir) {
+        Ok(kept) => kept.unwrap_or_default(),
+        Err(reason) => {
+            let mut v = chain::verify_months(&months, &keys, &HashMap::new());
+            v.problems.push(Tamper {
+                file: dir.to_owned(),
+                line: 0,
+                seq: None,
+                event_id: None,
+                reason,
+                key_not_loaded: None,
+            });
+            return v;
+        }
+    };
+    for month in kept.keys() {
+        if !months.iter().any(|(m, _)| m == month) {
+            months.push((month.clone(), dir.join(file_name(month))));
+        }
+    }
     months.sort();
-    chain::verify_months(&months, &keys)
+    chain::verify_months(&months, &keys, &kept)
 }
 
 /// The event type of the record that says the log lost records before it.

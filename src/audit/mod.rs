@@ -15,6 +15,7 @@
 pub mod agent;
 pub mod alert;
 pub mod alertmanager;
+pub mod anchors;
 pub mod chain;
 pub mod demo;
 pub mod elastic;

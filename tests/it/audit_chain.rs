@@ -321,3 +321,40 @@ fn logs_written_before_months_chained_still_verify_and_the_next_month_links_to_t
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("the log of 2026-11 is missing"), "{text}");
 }
+
+/// The newest month's log deleted with its head anchor while no writer runs,
+/// or its last records deleted with the head: the store's copy of the head
+/// anchor names what is missing, and `audit verify` fails.
+#[test]
+fn the_store_copy_of_the_head_anchor_names_a_newest_month_deleted_whole() {
+    for cut in ["whole month", "end and head"] {
+        let (env, _ring) = keyed_env();
+        // The store exists before the first record (as it does for any
+        // operator's data dir).
+        env.expect(&["operators", "list"], 0);
+        let month = log_current(&env, "a");
+        log_current(&env, "b");
+        log_current(&env, "c");
+        let log = audit_dir(&env).join(file_name(&month));
+        let (code, text, _) = verify(&env);
+        assert_eq!(code, 0, "{text}");
+        std::fs::remove_file(head_path(&log)).unwrap();
+        match cut {
+            "whole month" => std::fs::remove_file(&log).unwrap(),
+            _ => {
+                let all = lines(&log);
+                write_lines(&log, &all[..all.len() - 1]);
+            }
+        }
+        let (code, text, doc) = verify(&env);
+        assert_eq!(code, 1, "{cut}: {text}");
+        let want = match cut {
+            "whole month" => format!(
+                "the log of {month} is missing (deleted with its head anchor; the store's copy of the head anchor names"
+            ),
+            _ => "were removed from the end (the store's copy of the head anchor names".to_owned(),
+        };
+        assert!(text.contains(&want), "{cut}: {text}");
+        assert!(doc.to_string().contains("store's copy"), "{cut}: {doc}");
+    }
+}

@@ -122,6 +122,14 @@ fn checks_after(agent: &Agent, since: usize, n: usize) {
 }
 
 /// The default-deny of `ns` in `file` without Egress.
+/// Replaces `file` whole (a new file renamed over it), as an editor or
+/// `kubectl`-style tool does: the agent never reads a half-written file.
+fn replace_file(file: &Path, text: &str) {
+    let tmp = file.with_extension("yaml.tmp");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, file).unwrap();
+}
+
 fn drop_egress(file: &Path, ns: &str) {
     let text = std::fs::read_to_string(file).unwrap();
     let from = format!(
@@ -134,7 +142,7 @@ fn drop_egress(file: &Path, ns: &str) {
         text.contains(&from),
         "the plan's default-deny is as expected"
     );
-    std::fs::write(file, text.replacen(&from, &to, 1)).unwrap();
+    replace_file(file, &text.replacen(&from, &to, 1));
 }
 
 /// The agent on the folder backend: an edited default-deny is one critical
@@ -190,14 +198,13 @@ fn the_agent_records_folder_drift_once_when_it_appears_changes_and_goes() {
     );
 
     // The drift changes: one more event, saying what it was.
-    std::fs::write(
+    replace_file(
         &file,
-        std::fs::read_to_string(&file).unwrap().replace(
+        &std::fs::read_to_string(&file).unwrap().replace(
             "pod-security.kubernetes.io/warn: restricted",
             "pod-security.kubernetes.io/warn: baseline",
         ),
-    )
-    .unwrap();
+    );
     wait_until(
         "a second isolation_drift event",
         || events(&env, "isolation_drift").len() == 2,
@@ -212,7 +219,7 @@ fn the_agent_records_folder_drift_once_when_it_appears_changes_and_goes() {
     );
     assert_eq!(second["details"]["before"], ev["details"]["drift"]);
 
-    std::fs::write(&file, &planned).unwrap();
+    replace_file(&file, &planned);
     wait_until(
         "an isolation_drift_resolved event",
         || !events(&env, "isolation_drift_resolved").is_empty(),

@@ -501,6 +501,17 @@ impl Runner {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         if background {
+            // As in a terminal: Ctrl-C's signal at its default action, even
+            // where the suite itself was started in the background (which
+            // leaves SIGINT and SIGQUIT ignored, and inherited so).
+            use std::os::unix::process::CommandExt;
+            unsafe {
+                p.pre_exec(|| {
+                    libc::signal(libc::SIGINT, libc::SIG_DFL);
+                    libc::signal(libc::SIGQUIT, libc::SIG_DFL);
+                    Ok(())
+                });
+            }
             let mut child = p.spawn().expect("bash");
             let output = Arc::new(Mutex::new(String::new()));
             for pipe in [
