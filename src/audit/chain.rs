@@ -329,6 +329,10 @@ impl ChainKeys {
 pub struct Verification {
     pub files: Vec<FileReport>,
     pub problems: Vec<Tamper>,
+    /// What could not be checked, beside the records (not tampering): the
+    /// store's copy of the head anchors when the store did not answer.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// Verifies the logs of `months` (`(YYYY-MM, log path)`, oldest first; a

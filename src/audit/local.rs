@@ -441,6 +441,7 @@ pub fn verify_all(dir: &Path, keyring: &Keyring) -> Verification {
                     reason: format!("cannot list the audit folder: {e}"),
                     key_not_loaded: None,
                 }],
+                warnings: Vec::new(),
             };
         }
     };
@@ -459,20 +460,14 @@ pub fn verify_all(dir: &Path, keyring: &Keyring) -> Verification {
     }
     // The store's copy of the head anchors: a month it names whose log and
     // head are both gone was deleted.
-    let kept = match super::anchors::all(dir) {
-        Ok(kept) => kept.unwrap_or_default(),
-        Err(reason) => {
-            let mut v = chain::verify_months(&months, &keys, &HashMap::new());
-            v.problems.push(Tamper {
-                file: dir.to_owned(),
-                line: 0,
-                seq: None,
-                event_id: None,
-                reason,
-                key_not_loaded: None,
-            });
-            return v;
-        }
+    // A store that does not answer (a full disk, a lock) is said, and the
+    // logs are checked against their head files alone.
+    let (kept, warning) = match super::anchors::all(dir) {
+        Ok(kept) => (kept.unwrap_or_default(), None),
+        Err(reason) => (
+            HashMap::new(),
+            Some(format!("{reason}: checked against the head anchor files only")),
+        ),
     };
     for month in kept.keys() {
         if !months.iter().any(|(m, _)| m == month) {
@@ -480,7 +475,9 @@ pub fn verify_all(dir: &Path, keyring: &Keyring) -> Verification {
         }
     }
     months.sort();
-    chain::verify_months(&months, &keys, &kept)
+    let mut v = chain::verify_months(&months, &keys, &kept);
+    v.warnings.extend(warning);
+    v
 }
 
 /// The event type of the record that says the log lost records before it.

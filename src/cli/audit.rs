@@ -638,6 +638,9 @@ fn verify(config: &Config, json: bool) -> Result<ExitCode, CliError> {
             doc["cannot_verify"] = json!(unchecked[0]);
             doc["not_verified"] = json!(unchecked);
         }
+        if !v.warnings.is_empty() {
+            doc["warnings"] = json!(v.warnings);
+        }
         out(&serde_json::to_string_pretty(&doc).map_err(fail)?)?;
     } else {
         // Event ids and reasons come from the files: cleaned for the terminal.
@@ -651,6 +654,9 @@ fn verify(config: &Config, json: bool) -> Result<ExitCode, CliError> {
                 g["line"],
                 Untrusted(g["what"].as_str().unwrap_or(""))
             ))?;
+        }
+        for w in &v.warnings {
+            out(&format!("note: {}", Untrusted(w)))?;
         }
         // Not checkable is not tampered: say which key is missing.
         for t in &unchecked {
