@@ -385,7 +385,7 @@ fn explain(config: &Config, id: &str, json: bool) -> Result<ExitCode, CliError> 
         print_json(&v)?;
     } else {
         for (label, value) in a.explain_lines() {
-            println!("{label:<13} {}", Untrusted(&value));
+            println!("{label:<15} {}", Untrusted(&value));
         }
     }
     Ok(ExitCode::SUCCESS)
