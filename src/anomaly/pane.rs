@@ -404,7 +404,9 @@ impl Pane for AnomalyPane {
         }
         title.push_str(&format!(")  sort {} ↓ ", self.sort.label()));
         let (main, detail) = if self.detail && area.height >= 18 {
-            let [a, b] = Layout::vertical([Constraint::Min(6), Constraint::Length(12)]).areas(area);
+            let want = self.selected().map_or(3, |a| a.explain_lines().len() as u16 + 2);
+            let h = want.clamp(8, area.height - 8);
+            let [a, b] = Layout::vertical([Constraint::Min(6), Constraint::Length(h)]).areas(area);
             (a, Some(b))
         } else if self.detail {
             (Rect::default(), Some(area))

@@ -326,6 +326,13 @@ impl Anomaly {
             ),
             ("risk".to_owned(), self.risk().to_owned()),
             (
+                "status".to_owned(),
+                match &self.mark {
+                    None => "new (not marked yet)".to_owned(),
+                    Some(m) => format!("{} by {} at {}", m.status.as_str(), m.by, m.at),
+                },
+            ),
+            (
                 "detector".to_owned(),
                 format!(
                     "{} model version {}",
@@ -341,11 +348,6 @@ impl Anomaly {
         for (name, value) in self.features() {
             lines.push((format!("  {name}"), value));
         }
-        let status = match &self.mark {
-            None => "new (not marked yet)".to_owned(),
-            Some(m) => format!("{} by {} at {}", m.status.as_str(), m.by, m.at),
-        };
-        lines.push(("status".to_owned(), status));
         if let Some(s) = self.source_event() {
             lines.push(("scored event".to_owned(), s.to_owned()));
         }
