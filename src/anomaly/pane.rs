@@ -568,3 +568,175 @@ impl AnomalyPane {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+    use ratatui::style::Color;
+
+    use super::*;
+    use crate::audit::SecurityEvent;
+    use crate::console::theme::ColorMode;
+
+    const NOW: i64 = 1_790_000_000_000;
+
+    fn anomaly(id: &str, user: &str, score: f64, risk: &str, mins_ago: i64) -> Anomaly {
+        let at = chrono::DateTime::from_timestamp_millis(NOW - mins_ago * 60_000).unwrap();
+        let ts = at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let mut e = SecurityEvent::new(
+            "login_anomaly_detected",
+            Some(user),
+            serde_json::json!({
+                "kind": "login", "at": ts, "score": score, "threshold": 0.5, "risk": risk,
+                "explanation": format!("{user} signed in at an unusual hour"),
+            }),
+        );
+        e.id = id.into();
+        e.timestamp = ts;
+        Anomaly::new(e, &HashMap::new())
+    }
+
+    fn pane(anomalies: Vec<Anomaly>, model: Option<u64>) -> AnomalyPane {
+        let mut p = AnomalyPane::default();
+        p.set(Arc::new(View {
+            anomalies,
+            model,
+            problem: None,
+        }));
+        p
+    }
+
+    fn three() -> Vec<Anomaly> {
+        vec![
+            anomaly("aaaaaaaa-1", "amy", 0.55, "critical", 300),
+            anomaly("bbbbbbbb-2", "bo", 0.80, "medium", 120),
+            anomaly("cccccccc-3", "cy", 0.60, "high", 5),
+        ]
+    }
+
+    fn users(p: &mut AnomalyPane) -> Vec<String> {
+        p.rows()
+            .iter()
+            .map(|a| a.entity().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn sorted_by_time_score_and_risk_filtered_and_counted_per_hour() {
+        let mut p = pane(three(), Some(1));
+        assert_eq!(users(&mut p), ["cy", "bo", "amy"]);
+        let shared = Shared::default();
+        let mut fx = Vec::new();
+        p.handle(SORT, &shared, &mut fx);
+        assert_eq!((p.sorting(), users(&mut p)), (SortBy::Score, vec!["bo".into(), "cy".into(), "amy".into()]));
+        p.handle(SORT, &shared, &mut fx);
+        assert_eq!((p.sorting(), users(&mut p)), (SortBy::Risk, vec!["amy".into(), "cy".into(), "bo".into()]));
+        p.handle(SORT, &shared, &mut fx);
+        assert_eq!(p.sorting(), SortBy::Time);
+        p.set_filter(Filter::new("critical"));
+        assert_eq!(users(&mut p), ["amy"]);
+        let hours = per_hour(&three(), NOW);
+        assert_eq!(hours[23], 1, "5 minutes ago: this hour");
+        assert_eq!(hours[21], 1, "2 hours ago");
+        assert_eq!(hours[18], 1, "5 hours ago");
+        assert_eq!(hours.iter().sum::<u64>(), 3);
+        let old = anomaly("d", "d", 0.6, "high", 25 * 60);
+        assert_eq!(per_hour(&[old], NOW).iter().sum::<u64>(), 0);
+    }
+
+    #[test]
+    fn marks_are_guarded_requests_a_false_positive_is_confirmed_and_s_goes_to_the_sessions() {
+        let mut p = pane(three(), Some(1));
+        let shared = Shared::default();
+        let mut fx = Vec::new();
+        p.handle(ACK, &shared, &mut fx);
+        let req = fx.iter().find_map(|e| match e {
+            Effect::Request(Request::Domain(d)) => Some(d),
+            _ => None,
+        });
+        let req = req.expect("ack is sent at once");
+        assert_eq!(req.permission, Some("anomaly.mark"));
+        match req.get::<AnomalyRequest>() {
+            Some(AnomalyRequest::Mark { id, status, .. }) => {
+                assert_eq!((id.as_str(), *status), ("cccccccc-3", Status::Acknowledged))
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut fx = Vec::new();
+        p.handle(FALSE_POSITIVE, &shared, &mut fx);
+        match &fx[..] {
+            [Effect::Confirm(spec)] => {
+                assert_eq!(spec.guard, Some("anomaly.mark"));
+                assert!(spec.title.contains("false positive"), "{}", spec.title);
+                assert_eq!(spec.then.len(), 1);
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut fx = Vec::new();
+        p.handle(SESSIONS, &shared, &mut fx);
+        match &fx[..] {
+            [Effect::Show { pane, item }] => {
+                assert_eq!(*pane, crate::sessions::pane::ID);
+                assert_eq!(item, "user:cy");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Every marking action is guarded and refused read-only.
+        for def in p.actions().iter().filter(|d| [ACK, RESOLVE, FALSE_POSITIVE].contains(&d.name)) {
+            assert_eq!((def.guard, def.mutates), (Some("anomaly.mark"), true), "{}", def.name);
+        }
+    }
+
+    fn draw(p: &mut AnomalyPane, w: u16, h: u16) -> (String, Terminal<TestBackend>) {
+        let theme = Theme::bundled("dark", ColorMode::None).unwrap();
+        let shared = Shared::default();
+        let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
+        term.draw(|f| {
+            let ctx = RenderCtx {
+                theme: &theme,
+                shared: &shared,
+                now: std::time::Instant::now(),
+                wall: SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(NOW as u64),
+                focused: true,
+                utc: true,
+            };
+            p.render(f, f.area(), &ctx);
+        })
+        .unwrap();
+        let buf = term.backend().buffer().clone();
+        let text = (0..h)
+            .map(|y| (0..w).map(|x| buf[(x, y)].symbol()).collect::<String>())
+            .collect::<Vec<_>>()
+            .join("\n");
+        (text, term)
+    }
+
+    #[test]
+    fn at_80x24_without_colour_every_column_shows_and_empty_states_say_why() {
+        let mut p = pane(three(), Some(1));
+        let (text, term) = draw(&mut p, 80, 22);
+        for part in ["Anomalies (3, 3 open)", "last 24 h:   3", "TIME↓", "ENTITY", "STATUS", "cy", "0.800", "critical", "new"] {
+            assert!(text.contains(part), "{part:?} not in\n{text}");
+        }
+        let buf = term.backend().buffer();
+        for cell in buf.content() {
+            assert!(
+                matches!(cell.fg, Color::Reset) && matches!(cell.bg, Color::Reset),
+                "a colour without colours: {cell:?}"
+            );
+        }
+        let (none, _) = draw(&mut pane(Vec::new(), None), 80, 22);
+        assert!(none.contains("No model trained yet"), "{none}");
+        let (quiet, _) = draw(&mut pane(Vec::new(), Some(2)), 80, 22);
+        assert!(quiet.contains("No anomalies: the agent scores each new sign-in with"), "{quiet}");
+        // Enter opens why; at 80x24 the list and the detail share the pane.
+        let shared = Shared::default();
+        p.handle(name::SELECT, &shared, &mut Vec::new());
+        let (why, _) = draw(&mut p, 80, 22);
+        assert!(why.contains("Why (Enter closes)") && why.contains("0.6000 > threshold 0.5000"), "{why}");
+        assert!(p.back() && !p.detail_open());
+    }
+}

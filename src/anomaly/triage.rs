@@ -465,4 +465,99 @@ mod tests {
         let err = Status::parse("done").unwrap_err();
         assert!(err.contains("ack, resolved, false-positive"), "{err}");
     }
+
+    fn detected(id: &str, user: &str, details: serde_json::Value) -> SecurityEvent {
+        let mut e = SecurityEvent::new("login_anomaly_detected", Some(user), details);
+        e.id = id.into();
+        e
+    }
+
+    #[test]
+    fn detected_types_are_named_by_their_suffix() {
+        for t in ["login_anomaly_detected", "api_anomaly_detected", "deployment_anomaly_detected"] {
+            assert!(is_detected(t), "{t}");
+        }
+        for t in ["_anomaly_detected", "anomaly_marked", "anomaly_model_trained", "login_anomaly"] {
+            assert!(!is_detected(t), "{t}");
+        }
+    }
+
+    #[test]
+    fn ids_are_found_whole_or_by_a_unique_prefix_of_six_or_more() {
+        let list: Vec<Anomaly> = ["abcdef01-aa", "abcdef02-bb", "12345678-cc"]
+            .iter()
+            .map(|id| Anomaly::new(detected(id, "u", serde_json::json!({})), &HashMap::new()))
+            .collect();
+        assert_eq!(find(&list, "12345678-cc").unwrap().id(), "12345678-cc");
+        assert_eq!(find(&list, "123456").unwrap().id(), "12345678-cc");
+        assert_eq!(find(&list, "abcdef02").unwrap().id(), "abcdef02-bb");
+        let many = find(&list, "abcdef").unwrap_err();
+        assert!(many.contains("starts 2 anomaly ids: abcdef01-aa, abcdef02-bb"), "{many}");
+        assert!(find(&list, "12345").unwrap_err().contains("at least 6"));
+        assert!(find(&list, "999999").unwrap_err().contains("no anomaly id starts with"));
+    }
+
+    #[test]
+    fn an_anomaly_reads_its_details_and_explains_itself() {
+        let d = serde_json::json!({
+            "kind": "deployment", "deployment": "shop", "score": 0.62, "threshold": 0.5,
+            "percentile": 99.2, "risk": "high", "explanation": "shop deployed at 03:00 UTC",
+            "source_event": "dep-1", "features": {"hour": 3, "images_new": 0.25},
+        });
+        let a = Anomaly::new(detected("x1", "ops", d), &HashMap::new());
+        assert_eq!((a.kind(), a.entity(), a.user()), ("deployment", "shop", Some("ops")));
+        assert_eq!(a.source_event(), Some("dep-1"));
+        assert_eq!(a.status(), Status::New);
+        let lines = a.explain_lines();
+        let get = |k: &str| lines.iter().find(|(l, _)| l == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("score"), Some("0.6200 > threshold 0.5000"));
+        assert_eq!(get("deployment"), Some("shop"));
+        assert_eq!(get("  hour"), Some("3"));
+        assert_eq!(get("  images_new"), Some("0.2500"));
+        assert_eq!(get("status"), Some("new (not marked yet)"));
+        // A login anomaly names its sign-in; without a kind, the type says it.
+        let l = Anomaly::new(
+            detected("x2", "bob", serde_json::json!({"signin_event": "s9", "score": 0.4, "threshold": 0.5})),
+            &HashMap::new(),
+        );
+        assert_eq!((l.kind(), l.entity(), l.source_event()), ("login", "bob", Some("s9")));
+        assert!(l.explain_lines().iter().any(|(_, v)| v == "0.4000 <= threshold 0.5000"));
+    }
+
+    #[test]
+    fn a_mark_is_recorded_then_kept_and_nothing_is_kept_when_recording_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let sink = std::sync::Arc::new(crate::audit::MemorySink::default());
+        let audit = crate::audit::Audit::new(sink.clone());
+        let a = Anomaly::new(
+            detected("a9", "bob", serde_json::json!({"kind": "login", "signin_event": "s9"})),
+            &HashMap::new(),
+        );
+        let (m, was) = record_mark(&store, &audit, &a, Status::FalsePositive, "ops").unwrap();
+        assert_eq!((m.status, was, m.source_event.as_deref()), (Status::FalsePositive, Status::New, Some("s9")));
+        assert_eq!(get(&store, "a9").unwrap(), Some(m));
+        let events = sink.events();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].event_type, MARKED);
+        assert_eq!(events[0].user_id.as_deref(), Some("ops"));
+        assert_eq!(events[0].details["status"], "false_positive");
+        assert_eq!(events[0].details["anomaly"], "a9");
+        assert_eq!(false_positives(&store, "login").unwrap(), HashSet::from(["s9".to_owned()]));
+        // An audit log that refuses: the mark is not kept.
+        let refusing = crate::audit::Audit::new(std::sync::Arc::new(Refusing));
+        let err = record_mark(&store, &refusing, &a, Status::Resolved, "ops").unwrap_err();
+        assert!(format!("{err:#}").contains("the mark was not kept"), "{err:#}");
+        assert_eq!(get(&store, "a9").unwrap().unwrap().status, Status::FalsePositive);
+    }
+
+    struct Refusing;
+    impl crate::audit::AuditSink for Refusing {
+        fn record(&self, _: &SecurityEvent) -> Result<(), crate::audit::AuditError> {
+            Err(crate::audit::AuditError::io(
+                "/nowhere".into(),
+                std::io::Error::other("refused"),
+            ))
+        }
+    }
 }
