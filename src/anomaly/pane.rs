@@ -168,7 +168,10 @@ impl AnomalyPane {
     /// The rows in display order.
     pub fn rows(&mut self) -> Vec<&Anomaly> {
         self.refresh_order();
-        self.order.iter().map(|i| &self.view.anomalies[*i]).collect()
+        self.order
+            .iter()
+            .map(|i| &self.view.anomalies[*i])
+            .collect()
     }
 
     fn selected(&self) -> Option<&Anomaly> {
@@ -345,7 +348,10 @@ impl Pane for AnomalyPane {
                 true
             }
             SESSIONS => {
-                match self.selected().map(|a| (a.event.user_id.clone(), a.entity().to_owned())) {
+                match self
+                    .selected()
+                    .map(|a| (a.event.user_id.clone(), a.entity().to_owned()))
+                {
                     Some((Some(user), _)) => effects.push(Effect::Show {
                         pane: crate::sessions::pane::ID,
                         item: format!("{}{user}", crate::sessions::pane::USER_ITEM),
@@ -404,7 +410,9 @@ impl Pane for AnomalyPane {
         }
         title.push_str(&format!(")  sort {} ↓ ", self.sort.label()));
         let (main, detail) = if self.detail && area.height >= 18 {
-            let want = self.selected().map_or(3, |a| a.explain_lines().len() as u16 + 2);
+            let want = self
+                .selected()
+                .map_or(3, |a| a.explain_lines().len() as u16 + 2);
             let h = want.clamp(8, area.height - 8);
             let [a, b] = Layout::vertical([Constraint::Min(6), Constraint::Length(h)]).areas(area);
             (a, Some(b))
@@ -435,10 +443,7 @@ impl Pane for AnomalyPane {
             ])
             .areas(spark);
             frame.render_widget(Paragraph::new(Span::styled(label, t.muted())), l);
-            frame.render_widget(
-                Sparkline::default().data(hours).style(t.accent()),
-                s,
-            );
+            frame.render_widget(Sparkline::default().data(hours).style(t.accent()), s);
             self.render_table(frame, table, ctx);
         }
         if let Some(d) = detail {
@@ -533,7 +538,10 @@ impl AnomalyPane {
                     cell(a.explanation(), t.text()),
                 ];
                 if wide {
-                    cells.insert(0, Cell::from(triage::short(a.id()).to_owned()).style(t.muted()));
+                    cells.insert(
+                        0,
+                        Cell::from(triage::short(a.id()).to_owned()).style(t.muted()),
+                    );
                 }
                 self.list.mark(Row::new(cells), window.start + i, ctx)
             })
@@ -618,10 +626,7 @@ mod tests {
     }
 
     fn users(p: &mut AnomalyPane) -> Vec<String> {
-        p.rows()
-            .iter()
-            .map(|a| a.entity().to_owned())
-            .collect()
+        p.rows().iter().map(|a| a.entity().to_owned()).collect()
     }
 
     #[test]
@@ -631,9 +636,15 @@ mod tests {
         let shared = Shared::default();
         let mut fx = Vec::new();
         p.handle(SORT, &shared, &mut fx);
-        assert_eq!((p.sorting(), users(&mut p)), (SortBy::Score, vec!["bo".into(), "cy".into(), "amy".into()]));
+        assert_eq!(
+            (p.sorting(), users(&mut p)),
+            (SortBy::Score, vec!["bo".into(), "cy".into(), "amy".into()])
+        );
         p.handle(SORT, &shared, &mut fx);
-        assert_eq!((p.sorting(), users(&mut p)), (SortBy::Risk, vec!["amy".into(), "cy".into(), "bo".into()]));
+        assert_eq!(
+            (p.sorting(), users(&mut p)),
+            (SortBy::Risk, vec!["amy".into(), "cy".into(), "bo".into()])
+        );
         p.handle(SORT, &shared, &mut fx);
         assert_eq!(p.sorting(), SortBy::Time);
         p.set_filter(Filter::new("critical"));
@@ -685,8 +696,17 @@ mod tests {
             other => panic!("{other:?}"),
         }
         // Every marking action is guarded and refused read-only.
-        for def in p.actions().iter().filter(|d| [ACK, RESOLVE, FALSE_POSITIVE].contains(&d.name)) {
-            assert_eq!((def.guard, def.mutates), (Some("anomaly.mark"), true), "{}", def.name);
+        for def in p
+            .actions()
+            .iter()
+            .filter(|d| [ACK, RESOLVE, FALSE_POSITIVE].contains(&d.name))
+        {
+            assert_eq!(
+                (def.guard, def.mutates),
+                (Some("anomaly.mark"), true),
+                "{}",
+                def.name
+            );
         }
     }
 
@@ -718,7 +738,17 @@ mod tests {
     fn at_80x24_without_colour_every_column_shows_and_empty_states_say_why() {
         let mut p = pane(three(), Some(1));
         let (text, term) = draw(&mut p, 80, 22);
-        for part in ["Anomalies (3, 3 open)", "last 24 h:   3", "TIME↓", "ENTITY", "STATUS", "cy", "0.800", "critical", "new"] {
+        for part in [
+            "Anomalies (3, 3 open)",
+            "last 24 h:   3",
+            "TIME↓",
+            "ENTITY",
+            "STATUS",
+            "cy",
+            "0.800",
+            "critical",
+            "new",
+        ] {
             assert!(text.contains(part), "{part:?} not in\n{text}");
         }
         let buf = term.backend().buffer();
@@ -731,12 +761,18 @@ mod tests {
         let (none, _) = draw(&mut pane(Vec::new(), None), 80, 22);
         assert!(none.contains("No model trained yet"), "{none}");
         let (quiet, _) = draw(&mut pane(Vec::new(), Some(2)), 80, 22);
-        assert!(quiet.contains("No anomalies: the agent scores each new sign-in with"), "{quiet}");
+        assert!(
+            quiet.contains("No anomalies: the agent scores each new sign-in with"),
+            "{quiet}"
+        );
         // Enter opens why; at 80x24 the list and the detail share the pane.
         let shared = Shared::default();
         p.handle(name::SELECT, &shared, &mut Vec::new());
         let (why, _) = draw(&mut p, 80, 22);
-        assert!(why.contains("Why (Enter closes)") && why.contains("0.6000 > threshold 0.5000"), "{why}");
+        assert!(
+            why.contains("Why (Enter closes)") && why.contains("0.6000 > threshold 0.5000"),
+            "{why}"
+        );
         assert!(p.back() && !p.detail_open());
     }
 }

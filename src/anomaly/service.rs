@@ -16,6 +16,7 @@ use super::triage::{self, Anomaly, Status};
 use crate::audit::SecurityEvent;
 use crate::audit::source::LocalFollower;
 use crate::audit::tail::TailFilter;
+use crate::display::clean_line;
 use crate::service::{Backend, Health, HealthState, Level, ServiceEvent};
 
 pub const NAME: &str = "anomaly";
@@ -168,8 +169,8 @@ impl Inputs {
         Ok(format!(
             "anomaly {} ({} {}) marked {} (was {})",
             triage::short(a.id()),
-            a.kind(),
-            a.entity(),
+            clean_line(a.kind()),
+            clean_line(a.entity()),
             status.as_str(),
             was.as_str()
         ))

@@ -123,7 +123,6 @@ pub fn false_positives(store: &Store, kind: &str) -> anyhow::Result<HashSet<Stri
         .collect())
 }
 
-
 /// Every anomaly kind's detected event ends so (`login_anomaly_detected`,
 /// `api_anomaly_detected`, ...).
 pub const DETECTED_SUFFIX: &str = "_anomaly_detected";
@@ -216,7 +215,9 @@ impl Anomaly {
 
     /// What the anomaly is about: the deployment when it names one, else the user.
     pub fn entity(&self) -> &str {
-        self.text("deployment").or_else(|| self.user()).unwrap_or("-")
+        self.text("deployment")
+            .or_else(|| self.user())
+            .unwrap_or("-")
     }
 
     /// When the scored event happened (else when it was detected).
@@ -251,7 +252,8 @@ impl Anomaly {
 
     /// The id of the scored event (the sign-in, API window or deployment).
     pub fn source_event(&self) -> Option<&str> {
-        self.text("source_event").or_else(|| self.text("signin_event"))
+        self.text("source_event")
+            .or_else(|| self.text("signin_event"))
     }
 
     /// Each feature's name and value, in the details' order.
@@ -367,7 +369,10 @@ pub fn find<'a>(anomalies: &'a [Anomaly], id: &str) -> Result<&'a Anomaly, Strin
             "no anomaly has the id {id:?}; give the whole id or at least {MIN_PREFIX} of its first characters (`anomaly list` shows them)"
         ));
     }
-    let mut found: Vec<&Anomaly> = anomalies.iter().filter(|a| a.id().starts_with(id)).collect();
+    let mut found: Vec<&Anomaly> = anomalies
+        .iter()
+        .filter(|a| a.id().starts_with(id))
+        .collect();
     found.sort_by(|a, b| a.id().cmp(b.id()));
     found.dedup_by(|a, b| a.id() == b.id());
     match found.as_slice() {
@@ -474,10 +479,19 @@ mod tests {
 
     #[test]
     fn detected_types_are_named_by_their_suffix() {
-        for t in ["login_anomaly_detected", "api_anomaly_detected", "deployment_anomaly_detected"] {
+        for t in [
+            "login_anomaly_detected",
+            "api_anomaly_detected",
+            "deployment_anomaly_detected",
+        ] {
             assert!(is_detected(t), "{t}");
         }
-        for t in ["_anomaly_detected", "anomaly_marked", "anomaly_model_trained", "login_anomaly"] {
+        for t in [
+            "_anomaly_detected",
+            "anomaly_marked",
+            "anomaly_model_trained",
+            "login_anomaly",
+        ] {
             assert!(!is_detected(t), "{t}");
         }
     }
@@ -492,9 +506,16 @@ mod tests {
         assert_eq!(find(&list, "123456").unwrap().id(), "12345678-cc");
         assert_eq!(find(&list, "abcdef02").unwrap().id(), "abcdef02-bb");
         let many = find(&list, "abcdef").unwrap_err();
-        assert!(many.contains("starts 2 anomaly ids: abcdef01-aa, abcdef02-bb"), "{many}");
+        assert!(
+            many.contains("starts 2 anomaly ids: abcdef01-aa, abcdef02-bb"),
+            "{many}"
+        );
         assert!(find(&list, "12345").unwrap_err().contains("at least 6"));
-        assert!(find(&list, "999999").unwrap_err().contains("no anomaly id starts with"));
+        assert!(
+            find(&list, "999999")
+                .unwrap_err()
+                .contains("no anomaly id starts with")
+        );
     }
 
     #[test]
@@ -505,7 +526,10 @@ mod tests {
             "source_event": "dep-1", "features": {"hour": 3, "images_new": 0.25},
         });
         let a = Anomaly::new(detected("x1", "ops", d), &HashMap::new());
-        assert_eq!((a.kind(), a.entity(), a.user()), ("deployment", "shop", Some("ops")));
+        assert_eq!(
+            (a.kind(), a.entity(), a.user()),
+            ("deployment", "shop", Some("ops"))
+        );
         assert_eq!(a.source_event(), Some("dep-1"));
         assert_eq!(a.status(), Status::New);
         let lines = a.explain_lines();
@@ -517,11 +541,22 @@ mod tests {
         assert_eq!(get("status"), Some("new (not marked yet)"));
         // A login anomaly names its sign-in; without a kind, the type says it.
         let l = Anomaly::new(
-            detected("x2", "bob", serde_json::json!({"signin_event": "s9", "score": 0.4, "threshold": 0.5})),
+            detected(
+                "x2",
+                "bob",
+                serde_json::json!({"signin_event": "s9", "score": 0.4, "threshold": 0.5}),
+            ),
             &HashMap::new(),
         );
-        assert_eq!((l.kind(), l.entity(), l.source_event()), ("login", "bob", Some("s9")));
-        assert!(l.explain_lines().iter().any(|(_, v)| v == "0.4000 <= threshold 0.5000"));
+        assert_eq!(
+            (l.kind(), l.entity(), l.source_event()),
+            ("login", "bob", Some("s9"))
+        );
+        assert!(
+            l.explain_lines()
+                .iter()
+                .any(|(_, v)| v == "0.4000 <= threshold 0.5000")
+        );
     }
 
     #[test]
@@ -531,11 +566,18 @@ mod tests {
         let sink = std::sync::Arc::new(crate::audit::MemorySink::default());
         let audit = crate::audit::Audit::new(sink.clone());
         let a = Anomaly::new(
-            detected("a9", "bob", serde_json::json!({"kind": "login", "signin_event": "s9"})),
+            detected(
+                "a9",
+                "bob",
+                serde_json::json!({"kind": "login", "signin_event": "s9"}),
+            ),
             &HashMap::new(),
         );
         let (m, was) = record_mark(&store, &audit, &a, Status::FalsePositive, "ops").unwrap();
-        assert_eq!((m.status, was, m.source_event.as_deref()), (Status::FalsePositive, Status::New, Some("s9")));
+        assert_eq!(
+            (m.status, was, m.source_event.as_deref()),
+            (Status::FalsePositive, Status::New, Some("s9"))
+        );
         assert_eq!(get(&store, "a9").unwrap(), Some(m));
         let events = sink.events();
         assert_eq!(events.len(), 1);
@@ -543,12 +585,21 @@ mod tests {
         assert_eq!(events[0].user_id.as_deref(), Some("ops"));
         assert_eq!(events[0].details["status"], "false_positive");
         assert_eq!(events[0].details["anomaly"], "a9");
-        assert_eq!(false_positives(&store, "login").unwrap(), HashSet::from(["s9".to_owned()]));
+        assert_eq!(
+            false_positives(&store, "login").unwrap(),
+            HashSet::from(["s9".to_owned()])
+        );
         // An audit log that refuses: the mark is not kept.
         let refusing = crate::audit::Audit::new(std::sync::Arc::new(Refusing));
         let err = record_mark(&store, &refusing, &a, Status::Resolved, "ops").unwrap_err();
-        assert!(format!("{err:#}").contains("the mark was not kept"), "{err:#}");
-        assert_eq!(get(&store, "a9").unwrap().unwrap().status, Status::FalsePositive);
+        assert!(
+            format!("{err:#}").contains("the mark was not kept"),
+            "{err:#}"
+        );
+        assert_eq!(
+            get(&store, "a9").unwrap().unwrap().status,
+            Status::FalsePositive
+        );
     }
 
     struct Refusing;

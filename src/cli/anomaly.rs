@@ -376,7 +376,12 @@ fn explain(config: &Config, id: &str, json: bool) -> Result<ExitCode, CliError> 
     let a = resolve(config, id)?;
     if json {
         let mut v = row(&a);
-        v["features"] = a.event.details.get("features").cloned().unwrap_or(json!({}));
+        v["features"] = a
+            .event
+            .details
+            .get("features")
+            .cloned()
+            .unwrap_or(json!({}));
         v["detector"] = a.event.details.get("detector").cloned().unwrap_or_default();
         v["above_threshold"] = match (a.score(), a.threshold()) {
             (Some(s), Some(t)) => json!(s > t),

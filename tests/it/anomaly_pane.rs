@@ -59,7 +59,10 @@ fn an_anomaly_the_agent_records_is_a_row_and_marking_it_changes_its_status_every
     agent.wait_for("scoring sign-ins with the stored model");
     pty.keys("8");
     wait(&pty, "Anomalies (0, 0 open)");
-    wait(&pty, "No anomalies: the agent scores each new sign-in with model version 1");
+    wait(
+        &pty,
+        "No anomalies: the agent scores each new sign-in with model version 1",
+    );
 
     // An unusual sign-in: the agent scores it and records the anomaly.
     let at = last_weekday().and_hms_opt(3, 0, 0).unwrap().and_utc();
@@ -124,7 +127,15 @@ fn from_an_anomaly_to_every_session_of_its_user_revoked_in_three_keys() {
     let env = CliEnv::new().acting_as("ops");
     let session = |user: &str, ip: &str| {
         env.json(&[
-            "sessions", "create", "--user", user, "--ip", ip, "--user-agent", "curl/8.5.0", "--json",
+            "sessions",
+            "create",
+            "--user",
+            user,
+            "--ip",
+            ip,
+            "--user-agent",
+            "curl/8.5.0",
+            "--json",
         ])["id"]
             .as_str()
             .unwrap()

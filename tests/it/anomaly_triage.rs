@@ -16,7 +16,9 @@ fn with_anomalies() -> (CliEnv, [String; 2]) {
     let env = env.acting_as("ops");
     let a = detected("mallory", 0.71, "critical", 60);
     let b = detected("trent", 0.58, "high", 1);
-    audit_log(&env.data()).append(&[a.clone(), b.clone()]).unwrap();
+    audit_log(&env.data())
+        .append(&[a.clone(), b.clone()])
+        .unwrap();
     (env, [a.id, b.id])
 }
 
@@ -42,7 +44,10 @@ fn an_operator_marks_an_anomaly_by_its_short_id_and_the_list_follows() {
     // New until marked; the text shows each short id and status.
     assert_eq!(
         statuses(&env, &[]),
-        [("trent".into(), "new".into()), ("mallory".into(), "new".into())]
+        [
+            ("trent".into(), "new".into()),
+            ("mallory".into(), "new".into())
+        ]
     );
     let text = env.expect(&["anomaly", "list"], 0);
     let first = text.lines().next().unwrap();
@@ -52,7 +57,10 @@ fn an_operator_marks_an_anomaly_by_its_short_id_and_the_list_follows() {
     // Marked by the 8 characters the list shows.
     let out = env.json(&["anomaly", "mark", &mallory[..8], "ack", "--json"]);
     assert_eq!(out["id"], mallory.as_str());
-    assert_eq!((out["status"].as_str(), out["was"].as_str()), (Some("acknowledged"), Some("new")));
+    assert_eq!(
+        (out["status"].as_str(), out["was"].as_str()),
+        (Some("acknowledged"), Some("new"))
+    );
     assert_eq!(out["mark"]["by"], "ops");
     assert_eq!(out["mark"]["source_event"], "signin-of-mallory");
     let said = env.expect(&["anomaly", "mark", &mallory[..10], "false-positive"], 0);
@@ -84,7 +92,10 @@ fn an_operator_marks_an_anomaly_by_its_short_id_and_the_list_follows() {
     );
     assert!(statuses(&env, &["--status", "resolved"]).is_empty());
     let none = env.expect(&["anomaly", "list", "--status", "resolved"], 0);
-    assert!(none.contains("no resolved anomalies in the last 1d"), "{none}");
+    assert!(
+        none.contains("no resolved anomalies in the last 1d"),
+        "{none}"
+    );
     let bad = env.run(&["anomaly", "list", "--status", "done"]);
     assert_eq!(bad.status.code(), Some(2));
 
@@ -98,7 +109,10 @@ fn an_operator_marks_an_anomaly_by_its_short_id_and_the_list_follows() {
     assert_eq!(marked[1].user_id.as_deref(), Some("ops"));
     let d = &marked[1].details;
     assert_eq!(d["anomaly"], mallory.as_str());
-    assert_eq!((d["status"].as_str(), d["was"].as_str()), (Some("false_positive"), Some("acknowledged")));
+    assert_eq!(
+        (d["status"].as_str(), d["was"].as_str()),
+        (Some("false_positive"), Some("acknowledged"))
+    );
     assert_eq!(d["entity"], "mallory");
     assert_eq!(d["source_event"], "signin-of-mallory");
     assert_eq!(marked[1].severity, windflow::audit::Severity::Medium);
@@ -135,7 +149,10 @@ fn marking_is_refused_read_only_to_a_viewer_and_for_unknown_or_ambiguous_ids() {
     let hostile = env.run(&["anomaly", "explain", "abc\u{1b}[2Jdef"]);
     assert_eq!(hostile.status.code(), Some(2));
     assert!(!hostile.stderr.contains(&0x1b), "{hostile:?}");
-    let mut twins = [detected("amy", 0.6, "high", 5), detected("bo", 0.6, "high", 4)];
+    let mut twins = [
+        detected("amy", 0.6, "high", 5),
+        detected("bo", 0.6, "high", 4),
+    ];
     twins[0].id = "abcdef01-0000-4000-8000-000000000001".into();
     twins[1].id = "abcdef02-0000-4000-8000-000000000002".into();
     audit_log(&env.data()).append(&twins).unwrap();
@@ -143,7 +160,10 @@ fn marking_is_refused_read_only_to_a_viewer_and_for_unknown_or_ambiguous_ids() {
     assert_eq!(many.status.code(), Some(2));
     let err = String::from_utf8_lossy(&many.stderr);
     assert!(err.contains("starts 2 anomaly ids"), "{err}");
-    assert!(err.contains(&twins[0].id) && err.contains(&twins[1].id), "{err}");
+    assert!(
+        err.contains(&twins[0].id) && err.contains(&twins[1].id),
+        "{err}"
+    );
     env.expect(&["anomaly", "mark", "abcdef02", "ack"], 0);
     // Nothing was marked by the refused runs.
     let marked = env
@@ -184,5 +204,8 @@ fn explain_says_score_against_threshold_percentile_features_and_status() {
     assert_eq!(v["features"]["failures_10m"], 4.0);
     assert_eq!(v["mark"]["by"], "ops");
     let text = env.expect(&["anomaly", "explain", &mallory], 0);
-    assert!(text.contains("status          resolved by ops at "), "{text}");
+    assert!(
+        text.contains("status          resolved by ops at "),
+        "{text}"
+    );
 }
