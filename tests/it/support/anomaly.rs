@@ -121,7 +121,7 @@ pub fn detected(user: &str, score: f64, risk: &str, minutes_ago: i64) -> Securit
             "percentile": 99.6,
             "risk": risk,
             "features": {
-                "hour_sin": 0.7071, "hour_cos": 0.7071, "weekday": 2.0,
+                "hour_sin": 0.6, "hour_cos": 0.8, "weekday": 2.0,
                 "new_device": 0.0, "new_network": 1.0, "failures_10m": 4.0,
                 "since_last": 4.58, "concurrent": 0.0,
             },
