@@ -15,7 +15,6 @@ use tokio::sync::mpsc;
 use super::triage::{self, Anomaly, Status};
 use crate::audit::SecurityEvent;
 use crate::audit::source::LocalFollower;
-use crate::audit::tail::TailFilter;
 use crate::display::clean_line;
 use crate::service::{Backend, Health, HealthState, Level, ServiceEvent};
 
@@ -26,6 +25,12 @@ pub const POLL: Duration = Duration::from_secs(1);
 
 /// The most anomalies kept (the newest).
 pub const KEEP: usize = 10_000;
+
+/// Most bytes of the log read in one step.
+const STEP: u64 = 8 << 20;
+
+/// What every anomaly event's line holds (its type's end, as serde writes it).
+const DETECTED_NEEDLE: &[u8] = b"_anomaly_detected\"";
 
 /// What the pane shows.
 #[derive(Debug, Default)]
@@ -109,30 +114,40 @@ impl Inputs {
     /// Reads what the log gained, the marks and the model's version.
     fn read(&self) -> View {
         let mut problems = Vec::new();
-        let filter = TailFilter {
-            text: Some(triage::DETECTED_SUFFIX.into()),
-            ..TailFilter::default()
-        };
+        // Only lines naming an anomaly type are parsed.
+        let needle = memchr::memmem::Finder::new(DETECTED_NEEDLE);
         let events: Vec<SecurityEvent> = {
             let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-            match st.follower.poll() {
-                Ok(chunks) => {
-                    let now = chrono::Utc::now().timestamp_millis();
-                    for c in &chunks {
-                        crate::audit::tail::each_event(c, &filter, now, |ev| {
-                            if triage::is_detected(&ev.event_type) {
-                                st.events.push_back(ev);
-                            }
-                        });
+            loop {
+                // In steps: a long log is read with bounded memory.
+                let (chunks, more) = match st.follower.poll_step(STEP) {
+                    Ok(read) => read,
+                    Err(e) => {
+                        problems.push(format!(
+                            "the audit log in {} does not read: {e}",
+                            self.dir.display()
+                        ));
+                        break;
                     }
-                    while st.events.len() > KEEP {
-                        st.events.pop_front();
+                };
+                for c in &chunks {
+                    for line in c.split(|b| *b == b'\n') {
+                        if needle.find(line).is_none() {
+                            continue;
+                        }
+                        if let Ok(ev) = serde_json::from_slice::<SecurityEvent>(line)
+                            && triage::is_detected(&ev.event_type)
+                        {
+                            st.events.push_back(ev);
+                        }
                     }
                 }
-                Err(e) => problems.push(format!(
-                    "the audit log in {} does not read: {e}",
-                    self.dir.display()
-                )),
+                while st.events.len() > KEEP {
+                    st.events.pop_front();
+                }
+                if !more {
+                    break;
+                }
             }
             st.events.iter().cloned().collect()
         };

@@ -229,3 +229,45 @@ fn a_hostile_user_in_an_anomaly_row_writes_no_control_sequence() {
     }
     assert_ne!(pty.title(), "pwned");
 }
+
+/// `?` on the Anomalies pane lists its keys in both bundled keymaps: the
+/// three marks, the sort and the way to the user's sessions.
+#[test]
+fn help_lists_the_anomaly_keys_in_both_keymaps() {
+    use windflow::console::app::App;
+    use windflow::console::help::{HelpRow, rows};
+    for (keymap, keys) in [
+        ("vim", ["a", "r", "f", "s", "S"]),
+        ("arrows", ["Alt-a", "Alt-r", "Alt-f", "F6", "Alt-s"]),
+    ] {
+        let mut app = App::new(
+            crate::console::settings(),
+            windflow::console::panes(),
+            "dark",
+            keymap,
+        )
+        .unwrap();
+        crate::console::focus(&mut app, "anomaly");
+        let entries: Vec<(String, String)> = rows(&app)
+            .into_iter()
+            .filter_map(|r| match r {
+                HelpRow::Entry { keys, description } => Some((keys, description)),
+                HelpRow::Section(_) => None,
+            })
+            .collect();
+        for (key, words) in keys.iter().zip([
+            "Mark the selected anomaly acknowledged",
+            "Mark the selected anomaly resolved",
+            "Mark the selected anomaly a false positive",
+            "Sort by the next column: time, score, risk",
+            "The sessions of the selected anomaly's user",
+        ]) {
+            assert!(
+                entries
+                    .iter()
+                    .any(|(k, d)| k.split(", ").any(|k| k == *key) && d.starts_with(words)),
+                "{keymap}: no `{key}` for {words:?} in {entries:#?}"
+            );
+        }
+    }
+}
