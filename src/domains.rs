@@ -206,10 +206,10 @@ pub const DOMAINS: &[Domain] = &[
         table: Some(("audit", crate::audit::settings::check_table)),
     },
     Domain {
-        id: "anomaly",
-        permissions: &["anomaly.train"],
+        id: crate::anomaly::service::NAME,
+        permissions: &["anomaly.train", "anomaly.mark"],
         agent_duties: &["live scoring of sign-ins"],
-        console: None,
+        console: Some(crate::anomaly::service::console),
         agent: Some(crate::anomaly::agent::start),
         commands: &[command::<
             crate::cli::plug::Group<crate::cli::anomaly::AnomalyCommand>,

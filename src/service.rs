@@ -94,6 +94,12 @@ pub enum ServiceEvent {
     Processed { service: &'static str, count: u64 },
     /// Sign-in, enrolment and step-up outcomes (for the console's gate).
     Auth(crate::auth::service::AuthEvent),
+    /// The users with open (new or acknowledged) anomalies, for the
+    /// Sessions pane's badge: the whole set, replacing the last one.
+    Flagged {
+        service: &'static str,
+        users: std::sync::Arc<std::collections::BTreeSet<String>>,
+    },
     /// A figure for the Overview (`sessions: 42`).
     Figure {
         service: &'static str,

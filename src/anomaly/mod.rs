@@ -21,6 +21,8 @@ pub mod iforest;
 pub mod lof;
 pub mod logins;
 pub mod ocsvm;
+pub mod pane;
+pub mod service;
 pub mod triage;
 
 use serde::{Deserialize, Serialize};

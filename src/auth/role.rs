@@ -100,6 +100,9 @@ pub const ACTIONS: &[(&str, Requirement)] = &[
     ("compliance.waive", need(Role::Operator, true)),
     // A new sign-in model decides which sign-ins alert: a poisoned one hides them.
     ("anomaly.train", need(Role::Operator, true)),
+    // Triage of a detected anomaly (acknowledged, resolved, false positive);
+    // a false positive is left out of the next training, which needs step-up.
+    ("anomaly.mark", need(Role::Operator, false)),
 ];
 
 /// What `action` needs (see [`ACTIONS`]); unknown actions need an admin with step-up.

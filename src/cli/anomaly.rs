@@ -3,8 +3,11 @@
 //! fits the sign-in detector on the audit history and stores it sealed.
 //! Exit codes as in [`crate::cli`]: 0 done (a cold start included: it
 //! says so), 1 failure, 2 bad usage or bad input (the error names the file
-//! and the row). `windflow anomaly list`: the anomalies detected (the
-//! agent's `login_anomaly_detected` events), read as `audit tail` reads.
+//! and the row). `windflow anomaly list`: the anomalies detected (every
+//! `*_anomaly_detected` event), read as `audit tail` reads, with their
+//! status. `windflow anomaly mark ID STATUS`: an operator's triage of one
+//! (audited). `windflow anomaly explain ID`: score against threshold,
+//! percentile, risk, features and the words.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -12,10 +15,9 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use crate::anomaly::agent::DETECTED;
 use crate::anomaly::logins::{self, LoginModel};
+use crate::anomaly::triage::{self, Anomaly, Status};
 use crate::anomaly::{Detector, Model, Table};
-use crate::audit::SecurityEvent;
 use crate::audit::source::LocalFollower;
 use crate::audit::tail::TailFilter;
 use crate::cli::CliError;
@@ -54,9 +56,48 @@ pub enum AnomalyCommand {
         /// At most this many (the newest).
         #[arg(long, default_value_t = 100)]
         limit: usize,
+        /// Only the anomalies with this status: new, acknowledged, resolved
+        /// or false-positive.
+        #[arg(long, value_parser = parse_status, value_name = "STATUS")]
+        status: Option<Status>,
         #[arg(long)]
         json: bool,
     },
+    /// Mark an anomaly (its id as `anomaly list` shows it, or a longer
+    /// prefix): ack, resolved or false-positive. An operator's act
+    /// (anomaly.mark), recorded as `anomaly_marked`; a false positive is
+    /// left out of the next training.
+    Mark {
+        id: String,
+        /// ack, resolved or false-positive.
+        #[arg(value_parser = parse_mark)]
+        status: Status,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        step_up: crate::cli::auth::StepUp,
+    },
+    /// Why an anomaly was flagged: score against the threshold, percentile,
+    /// risk, each feature's value, the explanation in words, and its status.
+    Explain {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_status(s: &str) -> Result<Status, String> {
+    Status::parse(s)
+}
+
+/// What an operator may mark an anomaly as (not back to new).
+fn parse_mark(s: &str) -> Result<Status, String> {
+    match Status::parse(s) {
+        Ok(Status::New) | Err(_) => Err(format!(
+            "unknown mark {s:?}: ack, resolved or false-positive"
+        )),
+        Ok(st) => Ok(st),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -94,7 +135,19 @@ pub fn run(config: &Config, command: AnomalyCommand) -> Result<ExitCode, CliErro
             json,
             step_up,
         } => (json, train(config, &since, seed, json, &step_up)),
-        AnomalyCommand::List { since, limit, json } => (json, list(config, &since, limit, json)),
+        AnomalyCommand::List {
+            since,
+            limit,
+            status,
+            json,
+        } => (json, list(config, &since, limit, status, json)),
+        AnomalyCommand::Mark {
+            id,
+            status,
+            json,
+            step_up,
+        } => (json, mark(config, &id, status, json, &step_up)),
+        AnomalyCommand::Explain { id, json } => (json, explain(config, &id, json)),
     };
     if json && let Err(e) = &res {
         print_json(&e.to_json())?;
@@ -176,57 +229,171 @@ fn train(
 }
 
 /// One detected anomaly, as `anomaly list` shows it.
-fn row(ev: &SecurityEvent) -> serde_json::Value {
+fn row(a: &Anomaly) -> serde_json::Value {
+    let ev = &a.event;
     let d = &ev.details;
     json!({
         "id": ev.id,
+        "short_id": triage::short(&ev.id),
+        "type": ev.event_type,
         "detected_at": ev.timestamp,
-        "kind": d.get("kind").cloned().unwrap_or(json!("login")),
+        "kind": a.kind(),
         "at": d.get("at"),
         "user": ev.user_id,
+        "deployment": d.get("deployment"),
         "score": d.get("score"),
         "threshold": d.get("threshold"),
+        "percentile": d.get("percentile"),
         "risk": d.get("risk"),
         "model_version": d.get("model_version"),
         "explanation": d.get("explanation"),
+        "source_event": a.source_event(),
         "severity": ev.severity,
+        "status": a.status().as_str(),
+        "mark": a.mark,
     })
 }
 
-fn list(config: &Config, since: &str, limit: usize, json: bool) -> Result<ExitCode, CliError> {
-    let window = crate::audit::tail::parse_since(since)
-        .map_err(|e| CliError::Usage(format!("--since {since:?}: {e}")))?;
+/// The detected anomalies within `window` (every one without it), oldest
+/// first, at most the newest `limit`, each with its mark; and where they
+/// were read from.
+fn read_anomalies(
+    config: &Config,
+    window: Option<std::time::Duration>,
+    limit: usize,
+) -> Result<(Vec<Anomaly>, crate::audit::query::Source), CliError> {
+    // Free text narrows to the anomaly types; the type's suffix decides.
     let filter = TailFilter {
-        event_type: Some(DETECTED.into()),
-        window: Some(window),
+        text: Some(triage::DETECTED_SUFFIX.into()),
+        window,
         ..TailFilter::default()
     };
     let reader = crate::cli::audit::reader(config)?;
     let answer = crate::cli::common::runtime()?
         .block_on(reader.read(&filter, limit))
         .map_err(|e| CliError::Failure(e.into()))?;
-    crate::cli::audit::say_source(&answer.source);
-    let rows: Vec<serde_json::Value> = answer.events.iter().rev().map(row).collect();
+    let store = crate::store::Store::open(&config.paths.data_dir)?;
+    let marks = triage::all(&store)?;
+    let anomalies = answer
+        .events
+        .into_iter()
+        .filter(|e| triage::is_detected(&e.event_type))
+        .map(|e| Anomaly::new(e, &marks))
+        .collect();
+    Ok((anomalies, answer.source))
+}
+
+fn list(
+    config: &Config,
+    since: &str,
+    limit: usize,
+    status: Option<Status>,
+    json: bool,
+) -> Result<ExitCode, CliError> {
+    let window = crate::audit::tail::parse_since(since)
+        .map_err(|e| CliError::Usage(format!("--since {since:?}: {e}")))?;
+    let (anomalies, source) = read_anomalies(config, Some(window), limit)?;
+    crate::cli::audit::say_source(&source);
+    let shown: Vec<&Anomaly> = anomalies
+        .iter()
+        .rev()
+        .filter(|a| status.is_none_or(|s| a.status() == s))
+        .collect();
     if json {
+        let rows: Vec<serde_json::Value> = shown.iter().map(|a| row(a)).collect();
         print_json(&json!({ "anomalies": rows }))?;
-    } else if rows.is_empty() {
-        println!("no anomalies detected in the last {since}");
+    } else if shown.is_empty() {
+        match status {
+            Some(s) => println!("no {} anomalies in the last {since}", s.word()),
+            None => println!("no anomalies detected in the last {since}"),
+        }
     } else {
-        for r in &rows {
-            let text = |k: &str| r[k].as_str().unwrap_or("?").to_owned();
+        for a in &shown {
             println!(
-                "{}  {:<7} {:<16} score {:.3} > {}  {:<8} {}",
-                text("at"),
-                text("kind"),
-                Untrusted(&text("user")),
-                r["score"].as_f64().unwrap_or(f64::NAN),
-                r["threshold"],
-                text("risk"),
-                Untrusted(&text("explanation")),
+                "{}  {}  {:<7} {:<16} score {:.3} > {}  {:<8} {:<14} {}",
+                triage::short(a.id()),
+                Untrusted(a.at()),
+                Untrusted(a.kind()),
+                Untrusted(a.entity()),
+                a.score().unwrap_or(f64::NAN),
+                a.threshold().map_or("?".to_owned(), |t| t.to_string()),
+                Untrusted(a.risk()),
+                a.status().as_str(),
+                Untrusted(a.explanation()),
             );
         }
     }
-    Ok(crate::cli::audit::exit_for(&answer.source))
+    Ok(crate::cli::audit::exit_for(&source))
+}
+
+/// The most anomalies an id is looked up among (the newest).
+const FIND_AMONG: usize = 100_000;
+
+/// The anomaly `id` names among every one recorded; an unknown or
+/// ambiguous id is bad input (exit 2), said escaped.
+fn resolve(config: &Config, id: &str) -> Result<Anomaly, CliError> {
+    let (anomalies, source) = read_anomalies(config, None, FIND_AMONG)?;
+    crate::cli::audit::say_source(&source);
+    triage::find(&anomalies, id)
+        .cloned()
+        .map_err(|e| CliError::Usage(Untrusted(&e).to_string()))
+}
+
+fn mark(
+    config: &Config,
+    id: &str,
+    status: Status,
+    json: bool,
+    step_up: &crate::cli::auth::StepUp,
+) -> Result<ExitCode, CliError> {
+    let by = crate::cli::secrets::authorize(config, "anomaly.mark", step_up)?;
+    let a = resolve(config, id)?;
+    let store = crate::store::Store::open(&config.paths.data_dir)?;
+    let audit = crate::cli::audit::cli_audit(config)?;
+    let (m, was) = triage::record_mark(&store, &audit, &a, status, &by)?;
+    if json {
+        print_json(&json!({
+            "id": a.id(),
+            "short_id": triage::short(a.id()),
+            "status": status.as_str(),
+            "was": was.as_str(),
+            "mark": m,
+        }))?;
+    } else {
+        println!(
+            "anomaly {} ({} {}) marked {} (was {})",
+            triage::short(a.id()),
+            Untrusted(a.kind()),
+            Untrusted(a.entity()),
+            status.as_str(),
+            was.as_str()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn explain(config: &Config, id: &str, json: bool) -> Result<ExitCode, CliError> {
+    let a = resolve(config, id)?;
+    if json {
+        let mut v = row(&a);
+        v["features"] = a
+            .event
+            .details
+            .get("features")
+            .cloned()
+            .unwrap_or(json!({}));
+        v["detector"] = a.event.details.get("detector").cloned().unwrap_or_default();
+        v["above_threshold"] = match (a.score(), a.threshold()) {
+            (Some(s), Some(t)) => json!(s > t),
+            _ => serde_json::Value::Null,
+        };
+        print_json(&v)?;
+    } else {
+        for (label, value) in a.explain_lines() {
+            println!("{label:<15} {}", Untrusted(&value));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn read(file: &Path) -> Result<Table, CliError> {
@@ -279,7 +446,7 @@ fn score(args: &ScoreArgs) -> Result<ExitCode, CliError> {
 
 impl crate::cli::plug::Subcommand for crate::cli::plug::Group<AnomalyCommand> {
     const NAME: &'static str = "anomaly";
-    const ABOUT: &'static str = "Anomaly detectors (isolation forest, one-class SVM, local outlier factor): score, train, list";
+    const ABOUT: &'static str = "Anomaly detectors (isolation forest, one-class SVM, local outlier factor): score, train, list, mark, explain";
     fn changes(&self) -> Option<(&'static str, &'static str)> {
         crate::cli::read_only::anomaly(&self.command)
     }

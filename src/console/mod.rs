@@ -47,6 +47,7 @@ pub fn panes() -> Vec<Box<dyn Pane>> {
         Box::new(crate::isolation::pane::IsolationPane::default()),
         Box::new(crate::compliance::pane::CompliancePane::default()),
         Box::new(crate::audit::pane::AuditPane::default()),
+        Box::new(crate::anomaly::pane::AnomalyPane::default()),
         Box::new(crate::auth::pane::Operators::default()),
     ])
 }

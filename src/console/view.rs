@@ -100,7 +100,8 @@ fn pane_bar(app: &App, frame: &mut Frame, area: Rect, hits: &mut HitMap) {
     let t = &app.theme;
     frame.render_widget(Block::default().style(t.bar()), area);
     // The widest form that fits: brand and full titles; then no brand; then
-    // the unfocused panes as their first letters; then as numbers only.
+    // closer together; then the unfocused panes as their first letters,
+    // then those closer together; then as numbers only.
     // Each pane's number key: 1 to 9, then 0; later panes have none (`:pane`).
     let key = |i: usize| match i {
         0..9 => format!("{} ", i + 1),
@@ -113,7 +114,9 @@ fn pane_bar(app: &App, frame: &mut Frame, area: Rect, hits: &mut HitMap) {
         match level {
             _ if i == app.focus => format!(" {key}{title} "),
             0 | 1 => format!(" {key}{title} "),
-            2 => format!(" {key}{short} "),
+            2 => format!(" {key}{title}"),
+            3 => format!(" {key}{short} "),
+            4 => format!(" {key}{short}"),
             _ if key.is_empty() => format!(" {short} "),
             _ => format!(" {key}"),
         }
@@ -128,9 +131,9 @@ fn pane_bar(app: &App, frame: &mut Frame, area: Rect, hits: &mut HitMap) {
             .sum();
         tabs + if level == 0 { brand.len() + 1 } else { 0 }
     };
-    let level = (0..3)
+    let level = (0..5)
         .find(|l| width(*l) <= area.width as usize)
-        .unwrap_or(3);
+        .unwrap_or(5);
     let mut spans = Vec::new();
     let mut x = area.x;
     if level == 0 {

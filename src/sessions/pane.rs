@@ -35,6 +35,11 @@ pub const SORT_RISK: &str = "sort_risk";
 pub const REVOKE: &str = "revoke";
 pub const REVOKE_USER: &str = "revoke_user";
 pub const USER: &str = "user";
+/// An item of [`Pane::show`] naming a user (`user:NAME`): the pane then
+/// shows only that user's sessions. Session ids have no `:`.
+pub const USER_ITEM: &str = "user:";
+/// The badge of a session whose user has open anomalies.
+pub const ANOMALY_BADGE: &str = "⚠ anomaly";
 
 /// What the table can be sorted by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -298,6 +303,17 @@ impl Pane for SessionsPane {
     /// Selects the session (from the audit pane's jump) and opens its detail;
     /// a filter that hides it is cleared.
     fn show(&mut self, item: &str) -> bool {
+        if let Some(user) = item.strip_prefix(USER_ITEM) {
+            // Every session of the user (from the Anomalies pane): the
+            // first selected, the detail closed, so `D` revokes them all.
+            self.only_user = Some(user.to_owned());
+            self.list.filter = None;
+            self.list.selected = 0;
+            self.detail = false;
+            self.stale = true;
+            self.sort_by(Column::Risk);
+            return true;
+        }
         for attempt in 0..2 {
             self.refresh_order();
             let Some(snap) = &self.snapshot else {
@@ -601,6 +617,10 @@ impl Pane for SessionsPane {
                             [
                                 danger.then_some("HIJACK"),
                                 looks_alike(&s.user_id).then_some("LOOK-ALIKE"),
+                                ctx.shared
+                                    .flagged_users
+                                    .contains(&s.user_id)
+                                    .then_some(ANOMALY_BADGE),
                             ]
                             .into_iter()
                             .flatten()

@@ -5,6 +5,8 @@ mod agent_metrics;
 mod alertmanager;
 mod anomaly;
 mod anomaly_live;
+mod anomaly_pane;
+mod anomaly_triage;
 mod audit;
 mod audit_auth;
 mod audit_chain;

@@ -43,6 +43,8 @@ pub struct Shared {
     pub activity: VecDeque<ActivityEntry>,
     /// Entries pushed out of the bounded activity log.
     pub activity_dropped: u64,
+    /// The users with open anomalies (new or acknowledged).
+    pub flagged_users: std::sync::Arc<std::collections::BTreeSet<String>>,
 }
 
 pub const ACTIVITY_CAPACITY: usize = 5000;
@@ -164,6 +166,11 @@ impl Shared {
                     .insert(label, value.clone())
                     .as_ref()
                     != Some(&value)
+            }
+            ServiceEvent::Flagged { users, .. } => {
+                let changed = *self.flagged_users != *users;
+                self.flagged_users = users;
+                changed
             }
             // The console's sign-in gate handles these.
             ServiceEvent::Auth(_) => false,

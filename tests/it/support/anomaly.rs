@@ -104,3 +104,33 @@ pub fn odd_sign_in(user: &str, at: DateTime<Utc>, n: u8) -> Vec<SecurityEvent> {
     ));
     events
 }
+
+/// A `login_anomaly_detected` event about `user` as the agent records it
+/// (every field of the details), detected `minutes_ago`, scored `score`.
+pub fn detected(user: &str, score: f64, risk: &str, minutes_ago: i64) -> SecurityEvent {
+    let at = Utc::now() - Duration::minutes(minutes_ago);
+    let mut e = SecurityEvent::new(
+        "login_anomaly_detected",
+        Some(user),
+        serde_json::json!({
+            "kind": "login",
+            "at": at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "detector": "iforest",
+            "model_version": 1,
+            "score": score,
+            "percentile": 99.6,
+            "risk": risk,
+            "features": {
+                "hour_sin": 0.6, "hour_cos": 0.8, "weekday": 2.0,
+                "new_device": 0.0, "new_network": 1.0, "failures_10m": 4.0,
+                "since_last": 4.58, "concurrent": 0.0,
+            },
+            "explanation": format!("{user} signed in at 03:00 UTC, an unusual hour, from a new network after 4 failures in 10 minutes"),
+            "user": user,
+            "threshold": 0.5,
+            "signin_event": format!("signin-of-{user}"),
+        }),
+    );
+    e.timestamp = at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    e
+}
