@@ -783,7 +783,13 @@ pub fn read_head(
             });
         }
     };
-    parse_head(&bytes, month, keys, &format!("the head anchor {}", path.display())).map(Some)
+    parse_head(
+        &bytes,
+        month,
+        keys,
+        &format!("the head anchor {}", path.display()),
+    )
+    .map(Some)
 }
 
 /// Checks a head line of `month` (`what` names where it was read, in
@@ -828,7 +834,12 @@ pub fn kept_anchor_gap(
     seq: u64,
     last: &[u8; MAC_LEN],
 ) -> Option<String> {
-    match parse_head(kept, month, keys, &format!("the store's copy of the head anchor of {month}")) {
+    match parse_head(
+        kept,
+        month,
+        keys,
+        &format!("the store's copy of the head anchor of {month}"),
+    ) {
         Ok((ks, _)) if ks > seq => Some(format!(
             "the store's copy of the head anchor names record {ks} but the log of {month} ends at \
              record {seq}: records {}..={ks} were removed (with the head anchor file)",

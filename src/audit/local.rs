@@ -9,10 +9,10 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use super::anchors::Anchors;
 use super::chain::{
     self, ChainKey, ChainKeys, FileReport, Link, MAC_LEN, Start, Tamper, Verification,
 };
-use super::anchors::Anchors;
 use super::{AuditError, AuditSink, SecurityEvent};
 use crate::crypto::{KEY_FILE_NAME, KeySource, Keyring};
 use crate::fsutil;
@@ -466,7 +466,9 @@ pub fn verify_all(dir: &Path, keyring: &Keyring) -> Verification {
         Ok(kept) => (kept.unwrap_or_default(), None),
         Err(reason) => (
             HashMap::new(),
-            Some(format!("{reason}: checked against the head anchor files only")),
+            Some(format!(
+                "{reason}: checked against the head anchor files only"
+            )),
         ),
     };
     for month in kept.keys() {

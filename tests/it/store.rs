@@ -301,7 +301,12 @@ fn an_append_after_a_cut_or_a_lost_head_records_the_gap_and_alerts_it() {
     let url = format!("http://127.0.0.1:{}/hook", hook.port);
     // The store keeps a copy of the head anchor: removing the head file with
     // the records it names, or the whole month, is a gap too.
-    for cut in ["last line", "head anchor", "last line and head anchor", "log and head anchor"] {
+    for cut in [
+        "last line",
+        "head anchor",
+        "last line and head anchor",
+        "log and head anchor",
+    ] {
         let env = CliEnv::new()
             .with_var("WINDFLOW_ALERT_WEBHOOK_URL", &url)
             .recording_as("ops");
