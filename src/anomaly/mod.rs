@@ -15,12 +15,17 @@
 //! vectorises (the data are a few thousand rows of a few dozen features).
 
 pub mod agent;
+pub mod api;
 pub mod data;
+pub mod deploys;
 pub mod features;
+pub mod history;
 pub mod iforest;
 pub mod lof;
 pub mod logins;
+pub mod models;
 pub mod ocsvm;
+pub mod training;
 pub mod triage;
 
 use serde::{Deserialize, Serialize};

@@ -99,7 +99,7 @@ pub fn anomaly(command: &super::anomaly::AnomalyCommand) -> Option<(&'static str
     match command {
         super::anomaly::AnomalyCommand::Score(_) | super::anomaly::AnomalyCommand::List { .. } => None,
         super::anomaly::AnomalyCommand::Train { .. } => {
-            Some(("anomaly train", "stores a new version of the sign-in model"))
+            Some(("anomaly train", "stores a new version of each anomaly model"))
         }
     }
 }
