@@ -25,6 +25,7 @@ pub mod lof;
 pub mod logins;
 pub mod models;
 pub mod ocsvm;
+pub mod settings;
 pub mod training;
 pub mod triage;
 
