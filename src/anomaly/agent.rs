@@ -400,7 +400,9 @@ impl Live {
     }
 
     fn note_recorded(&mut self, ev: &SecurityEvent) {
-        if Kind::ALL.iter().any(|k| k.detected_event() == ev.event_type)
+        if Kind::ALL
+            .iter()
+            .any(|k| k.detected_event() == ev.event_type)
             && let Some(id) = ev
                 .details
                 .get("source_event")
@@ -577,7 +579,10 @@ impl Live {
     /// Trains every kind again (the agent's schedule); the new models are
     /// picked up from their `anomaly_model_trained` events.
     fn retrain(&mut self) {
-        let every = self.s.retrain_every.unwrap_or(super::settings::RETRAIN_EVERY);
+        let every = self
+            .s
+            .retrain_every
+            .unwrap_or(super::settings::RETRAIN_EVERY);
         self.next_retrain = Some(now_ms() + every.as_millis() as i64);
         let Some(keys) = self.s.keys.clone() else {
             self.say(
@@ -599,8 +604,7 @@ impl Live {
                     if let Ok(version) = r.outcome {
                         let mut details = super::training::trained_details(r, version);
                         details["trigger"] = json!("schedule");
-                        if let Err(e) = self.s.audit.emit("anomaly_model_trained", None, details)
-                        {
+                        if let Err(e) = self.s.audit.emit("anomaly_model_trained", None, details) {
                             self.say(
                                 "error",
                                 "a retrained anomaly model is stored but its event is not recorded",

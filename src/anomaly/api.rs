@@ -285,7 +285,12 @@ mod tests {
         );
         assert_eq!(
             w.features,
-            [(1.0f64 + 4.0 / 5.0).log2(), 3f64.log2(), 0.5, 4097f64.log2()]
+            [
+                (1.0f64 + 4.0 / 5.0).log2(),
+                3f64.log2(),
+                0.5,
+                4097f64.log2()
+            ]
         );
         // The clock closes what has ended (alice's, 10:00-10:05), not bob's
         // window still open (10:05-10:10).
@@ -321,7 +326,13 @@ mod tests {
         for i in 0..412 {
             let at = format!("2026-12-04T23:0{}:{:02}Z", i / 60 % 5, i % 60);
             let status = if i < 157 { 500 } else { 200 };
-            burst.observe(&request("bob", &at, &format!("/v1/x{}", i % 27), status, 24));
+            burst.observe(&request(
+                "bob",
+                &at,
+                &format!("/v1/x{}", i % 27),
+                status,
+                24,
+            ));
         }
         let w = burst.close_until(ms("2026-12-05T00:00:00Z")).remove(0);
         assert_eq!(

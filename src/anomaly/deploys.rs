@@ -99,8 +99,10 @@ impl DeployHistory {
                 _ => 1,
             };
             let count = |k: &str| d.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
-            self.verdicts
-                .insert(image.to_owned(), (decision, count("critical") + count("high")));
+            self.verdicts.insert(
+                image.to_owned(),
+                (decision, count("critical") + count("high")),
+            );
             return None;
         }
         if event.event_type != DEPLOY_EVENT {

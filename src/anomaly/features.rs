@@ -239,7 +239,11 @@ impl Baseline {
             .enumerate()
             .map(|(i, v)| {
                 let d = v - self.mean[i];
-                if self.std[i] > 1e-9 { d / self.std[i] } else { d }
+                if self.std[i] > 1e-9 {
+                    d / self.std[i]
+                } else {
+                    d
+                }
             })
             .collect()
     }

@@ -3,10 +3,10 @@
 //! versions (see [`super::models`], which keeps every kind's models).
 //! These are the sign-in kind's shorthands.
 
-pub use super::history::{Replay, replay};
-pub use super::models::{Assessment, COLD_START, ColdStart, NS, Risk};
 use super::features::Login;
+pub use super::history::{Replay, replay};
 use super::models::{self, Kind, Trained};
+pub use super::models::{Assessment, COLD_START, ColdStart, NS, Risk};
 use crate::crypto::Keyring;
 use crate::store::Store;
 

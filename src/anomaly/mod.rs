@@ -17,6 +17,7 @@
 pub mod agent;
 pub mod api;
 pub mod data;
+pub mod demo;
 pub mod deploys;
 pub mod features;
 pub mod history;

@@ -79,7 +79,10 @@ fn fit<O: Observed + Clone>(
     seed: u64,
 ) -> anyhow::Result<KindReport> {
     let marked = super::triage::false_positives(store, kind.name())?;
-    let kept: Vec<&O> = rows.iter().filter(|o| !marked.contains(o.source())).collect();
+    let kept: Vec<&O> = rows
+        .iter()
+        .filter(|o| !marked.contains(o.source()))
+        .collect();
     let left_out = rows.len() - kept.len();
     let kept: Vec<O> = kept.into_iter().cloned().collect();
     let version = models::next_version(store, kind)?;

@@ -97,10 +97,13 @@ pub fn scan(command: &ScanCommand) -> Option<(&'static str, &'static str)> {
 
 pub fn anomaly(command: &super::anomaly::AnomalyCommand) -> Option<(&'static str, &'static str)> {
     match command {
-        super::anomaly::AnomalyCommand::Score(_) | super::anomaly::AnomalyCommand::List { .. } => None,
-        super::anomaly::AnomalyCommand::Train { .. } => {
-            Some(("anomaly train", "stores a new version of each anomaly model"))
+        super::anomaly::AnomalyCommand::Score(_) | super::anomaly::AnomalyCommand::List { .. } => {
+            None
         }
+        super::anomaly::AnomalyCommand::Train { .. } => Some((
+            "anomaly train",
+            "stores a new version of each anomaly model",
+        )),
     }
 }
 

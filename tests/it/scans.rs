@@ -976,7 +976,9 @@ mod walk_inputs {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
             err.contains("report.json: file: cannot read it: ")
-                && err.contains("a FIFO, not a regular file; a scanner report must be a regular file"),
+                && err.contains(
+                    "a FIFO, not a regular file; a scanner report must be a regular file"
+                ),
             "{err}"
         );
         let out = bounded(&["scan", "manifests", &f]);
@@ -984,7 +986,8 @@ mod walk_inputs {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
             err.contains("report.json: cannot read it: ")
-                && err.contains("a FIFO, not a regular file; a manifest file must be a regular file"),
+                && err
+                    .contains("a FIFO, not a regular file; a manifest file must be a regular file"),
             "{err}"
         );
     }
