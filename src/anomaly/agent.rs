@@ -28,7 +28,7 @@
 //!   event already names is never recorded again. While events wait for a
 //!   model that does not open, the cursor stays where it was.
 //! - The first start takes the whole log so far as history.
-//! - Retraining (the agent only): every `[anomaly] retrain_every` (24h by
+//! - Retraining (the agent, and the demo console): every `[anomaly] retrain_every` (24h by
 //!   default) after the newest model was trained, every kind is trained
 //!   again on the last 30 days (less the events marked false positive);
 //!   each new model is recorded as `anomaly_model_trained` and scoring
@@ -120,8 +120,8 @@ pub fn start(ctx: &AgentCtx, tasks: &mut AgentTasks) {
     tasks.spawn(serve(scorer, ctx.stop.clone()));
 }
 
-/// Scores in a console (no retraining) while no other process does; runs
-/// until the runtime stops.
+/// Scores in a console while no other process does; runs until the
+/// runtime stops.
 pub fn spawn_console(scorer: Scorer) {
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {

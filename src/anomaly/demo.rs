@@ -7,7 +7,9 @@
 //! At start, [`seed`] writes a made-up history into the demo's own audit
 //! log (the audit stream's last 10 minutes, 6 hours of API usage, 4 days
 //! of deployments, all before now) and trains every kind's model on it, so
-//! that the console scores live from the first minute.
+//! that the console scores live from the first minute; the console then
+//! retrains every [`RETRAIN_EVERY`] (as an agent does on its schedule), so
+//! that the sign-ins of the sessions demo become usual too.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -22,6 +24,8 @@ use crate::audit::{Audit, SecurityEvent};
 use crate::crypto::Keyring;
 use crate::store::Store;
 
+/// How often the demo console retrains every kind.
+pub const RETRAIN_EVERY: Duration = Duration::from_secs(60);
 /// The API's users (the audit stream's, but mallory).
 const API_USERS: [&str; 5] = ["alice", "bob", "carol", "dave", "erin"];
 /// A user's chance of a request in any one second.
@@ -131,10 +135,17 @@ pub fn deployment(rng: &mut impl Rng, t: DateTime<Utc>) -> Vec<SecurityEvent> {
     out
 }
 
-/// A sign-in unlike the user's: from a network and a device never seen.
+/// A sign-in unlike the others: an account that never signed in before,
+/// with no failure before it, from a network and with a client never seen.
 pub fn odd_login(rng: &mut impl Rng, t: DateTime<Utc>) -> Vec<SecurityEvent> {
-    let mut e = stamped("signin_success", Some("erin"), t, json!({"method": "totp"}));
-    e.ip_address = Some(format!("203.0.113.{}", rng.random_range(1..255)));
+    let user = format!("contractor{}", rng.random_range(100..1000));
+    let mut e = stamped(
+        "signin_success",
+        Some(&user),
+        t,
+        json!({"method": "password"}),
+    );
+    e.ip_address = Some(format!("198.51.100.{}", rng.random_range(1..255)));
     e.user_agent = Some("curl/8.5.0".into());
     vec![e]
 }

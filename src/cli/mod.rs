@@ -613,7 +613,8 @@ fn run_console(
             &config.keymap,
         )
         .map_err(CliError::Usage)?;
-        // Live anomaly scoring while no agent scores this data dir.
+        // Live anomaly scoring while no agent scores this data dir (no
+        // retraining: that is the agent's, but in the demo).
         crate::anomaly::agent::spawn_console(crate::anomaly::agent::Scorer {
             store: ctx.store.clone(),
             keys: Some(ctx.keyring.clone()),
@@ -624,7 +625,8 @@ fn run_console(
             )),
             data_dir: data_dir.clone(),
             say: crate::anomaly::agent::say_to_tracing,
-            retrain_every: None,
+            // The demo retrains as an agent would, on a short period.
+            retrain_every: demo_mode.then_some(crate::anomaly::demo::RETRAIN_EVERY),
         });
         if demo_mode {
             crate::anomaly::demo::spawn(ctx.audit.clone());

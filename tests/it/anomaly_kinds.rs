@@ -405,3 +405,27 @@ fn the_agent_retrains_every_kind_on_its_schedule_and_scores_with_the_new_models(
     let found = by(detected(&env, "deployment"), "mallory");
     assert!(found[0].details["model_version"].as_u64().unwrap() >= 2);
 }
+
+/// `windflow --demo`: trained on its made-up history at start, the console
+/// scores live, and the unusual sign-in and deployment the generator makes
+/// (here every 3 s) are recorded as anomalies in the Audit pane (the API
+/// burst only when its 5-minute window closes).
+#[test]
+fn the_demo_records_the_anomalies_it_makes() {
+    use crate::support::pty::Pty;
+    let t = std::time::Duration::from_secs(60);
+    let mut pty = Pty::spawn(
+        &crate::support::windflow_bin(),
+        &["--demo"],
+        &[("WINDFLOW_DEMO_ODD_EVERY", "3")],
+        120,
+        30,
+    );
+    pty.wait_for("demo (demo sign-in)", t).unwrap();
+    pty.keys(":pane audit\r");
+    pty.keys("/anomaly_detected\r");
+    // The account that never signed in (the type column is cut at 24).
+    pty.wait_for("login_anomaly_detected   contractor", t)
+        .unwrap();
+    pty.wait_for("deployment_anomaly_detec mallory", t).unwrap();
+}
