@@ -141,7 +141,7 @@ impl Replay {
         let mut closed = self.api_history.close_until(now_ms - GRACE_MS);
         closed.retain(|w| w.start.timestamp_millis() >= since_ms);
         self.api.extend(closed);
-        self.api.sort_by(|a, b| a.start.cmp(&b.start));
+        self.api.sort_by_key(|w| w.start);
     }
 }
 
