@@ -186,16 +186,18 @@ pub fn odd_deployment(rng: &mut impl Rng, t: DateTime<Utc>) -> Vec<SecurityEvent
 }
 
 /// The made-up history before `now`, in time order: the audit stream's last
-/// 10 minutes at `rate` events a second, 6 hours of API requests and 240
+/// 10 minutes at `rate` events a second (at most 6000 events), 6 hours of API requests and 240
 /// deployments over 4 days (at any hour: the pipeline runs day and night).
 pub fn history(rng: &mut impl Rng, now: DateTime<Utc>, rate: f64) -> Vec<SecurityEvent> {
     let mut out = Vec::new();
-    let stream = (600.0 * rate) as i64;
+    // At most 6000 events of it (a fast stream: its last seconds).
+    let stream = (600.0 * rate).min(6000.0) as i64;
+    let span_ms = (stream as f64 / rate * 1000.0) as i64;
     for i in 0..stream {
         let mut e = crate::audit::demo::event(rng);
         at(
             &mut e,
-            now - chrono::Duration::milliseconds((stream - i) * 600_000 / stream),
+            now - chrono::Duration::milliseconds((stream - i) * span_ms / stream),
         );
         out.push(e);
     }
