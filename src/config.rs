@@ -45,6 +45,9 @@ pub struct FileConfig {
     /// The `[isolation]` table (the cluster folder), read by
     /// `isolation::settings`.
     pub isolation: Option<toml::Table>,
+    /// The `[anomaly]` table (the retraining period), read by
+    /// `anomaly::settings`.
+    pub anomaly: Option<toml::Table>,
     /// The `[secrets]` table (backend, Vault, rotation rules): checked and
     /// read by `secrets::settings`; not kept here, as it may hold a token.
     pub secrets: Option<serde::de::IgnoredAny>,

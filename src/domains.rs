@@ -208,14 +208,17 @@ pub const DOMAINS: &[Domain] = &[
     Domain {
         id: crate::anomaly::service::NAME,
         permissions: &["anomaly.train", "anomaly.mark"],
-        agent_duties: &["live scoring of sign-ins"],
+        agent_duties: &[
+            "live scoring of sign-ins, API usage and deployments",
+            "retraining of the anomaly models",
+        ],
         console: Some(crate::anomaly::service::console),
         agent: Some(crate::anomaly::agent::start),
         commands: &[command::<
             crate::cli::plug::Group<crate::cli::anomaly::AnomalyCommand>,
         >()],
-        shown: None,
-        table: None,
+        shown: Some(crate::anomaly::settings::config_section),
+        table: Some(("anomaly", crate::anomaly::settings::check_table)),
     },
     Domain {
         id: crate::auth::service::NAME,

@@ -48,6 +48,9 @@ pub struct Login {
     pub user: String,
     pub at: DateTime<Utc>,
     pub features: [f64; 8],
+    /// The sign-in event's id.
+    #[serde(default)]
+    pub source: String,
 }
 
 /// What each user has done so far: the state the features are taken from.
@@ -165,42 +168,60 @@ impl LoginHistory {
             user: user.to_owned(),
             at,
             features,
+            source: event.id.clone(),
         })
     }
 }
 
-/// Each feature's mean and standard deviation over the training sign-ins:
-/// what "stands out" is measured against.
+/// Each feature's mean, standard deviation and median over the training
+/// events: what "stands out" is measured against (and what is usual).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Baseline {
-    pub mean: [f64; 8],
-    pub std: [f64; 8],
+    pub mean: Vec<f64>,
+    pub std: Vec<f64>,
+    #[serde(default)]
+    pub median: Vec<f64>,
 }
 
 impl Baseline {
     pub fn of(logins: &[Login]) -> Self {
-        let n = logins.len().max(1) as f64;
-        let mut mean = [0.0; 8];
-        let mut std = [0.0; 8];
-        for l in logins {
-            for (m, v) in mean.iter_mut().zip(l.features) {
+        let rows: Vec<&[f64]> = logins.iter().map(|l| &l.features[..]).collect();
+        Self::of_rows(&rows)
+    }
+
+    /// The baseline of rows of equal width.
+    pub fn of_rows(rows: &[&[f64]]) -> Self {
+        let cols = rows.first().map_or(0, |r| r.len());
+        let n = rows.len().max(1) as f64;
+        let mut mean = vec![0.0; cols];
+        let mut std = vec![0.0; cols];
+        for r in rows {
+            for (m, v) in mean.iter_mut().zip(*r) {
                 *m += v / n;
             }
         }
-        for l in logins {
-            for ((s, m), v) in std.iter_mut().zip(mean).zip(l.features) {
+        for r in rows {
+            for ((s, m), v) in std.iter_mut().zip(&mean).zip(*r) {
                 *s += (v - m) * (v - m) / n;
             }
         }
+        let median = (0..cols)
+            .map(|i| {
+                let mut col: Vec<f64> = rows.iter().map(|r| r[i]).collect();
+                col.sort_by(f64::total_cmp);
+                col.get(col.len() / 2).copied().unwrap_or(0.0)
+            })
+            .collect();
         Self {
             mean,
-            std: std.map(f64::sqrt),
+            std: std.into_iter().map(f64::sqrt).collect(),
+            median,
         }
     }
 
     /// How many standard deviations feature `i` of `v` is from the mean
     /// (a feature that never varied: any change counts as far).
-    fn z(&self, i: usize, v: f64) -> f64 {
+    pub fn z(&self, i: usize, v: f64) -> f64 {
         let d = v - self.mean[i];
         if self.std[i] > 1e-9 {
             d / self.std[i]
@@ -210,11 +231,48 @@ impl Baseline {
             0.0
         }
     }
+
+    /// `row` standardised: each feature less its mean, over its standard
+    /// deviation (a feature that never varied: less its mean only).
+    pub fn standardise(&self, row: &[f64]) -> Vec<f64> {
+        row.iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let d = v - self.mean[i];
+                if self.std[i] > 1e-9 {
+                    d / self.std[i]
+                } else {
+                    d
+                }
+            })
+            .collect()
+    }
 }
 
 /// A feature stands out this many standard deviations above its mean (or,
 /// for the hour, away from it).
-const STANDS_OUT: f64 = 2.0;
+pub const STANDS_OUT: f64 = 2.0;
+
+impl super::models::Observed for Login {
+    fn kind(&self) -> super::models::Kind {
+        super::models::Kind::Login
+    }
+    fn row(&self) -> &[f64] {
+        &self.features
+    }
+    fn explain(&self, base: &Baseline) -> String {
+        Login::explain(self, base)
+    }
+    fn source(&self) -> &str {
+        &self.source
+    }
+    fn user(&self) -> &str {
+        &self.user
+    }
+    fn at(&self) -> DateTime<Utc> {
+        self.at
+    }
+}
 
 impl Login {
     /// Why this sign-in differs from the training ones, in words: e.g.

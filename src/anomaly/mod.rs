@@ -15,14 +15,21 @@
 //! vectorises (the data are a few thousand rows of a few dozen features).
 
 pub mod agent;
+pub mod api;
 pub mod data;
+pub mod demo;
+pub mod deploys;
 pub mod features;
+pub mod history;
 pub mod iforest;
 pub mod lof;
 pub mod logins;
+pub mod models;
 pub mod ocsvm;
 pub mod pane;
 pub mod service;
+pub mod settings;
+pub mod training;
 pub mod triage;
 
 use serde::{Deserialize, Serialize};

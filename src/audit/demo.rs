@@ -1,6 +1,8 @@
 //! Demo load for the audit domain: a realistic stream of security events
-//! (sign-ins and failures, secret reads, deployments, MFA, and now and then a
-//! critical one) emitted through the real audit handle at a configurable rate.
+//! (sign-ins and failures, each user from their own network, secret reads,
+//! MFA, and now and then a critical one) emitted through the real audit
+//! handle at a configurable rate. Deployments and API usage come from the
+//! anomaly domain's demo load ([`crate::anomaly::demo`]).
 
 use std::time::Duration;
 
@@ -27,32 +29,22 @@ const SECRETS: [&str; 5] = [
     "ci/deploy-token",
     "vault/root-ca",
 ];
-const SERVICES: [&str; 4] = ["payments", "checkout", "ledger", "auth-gateway"];
 
 /// One plausible event.
 pub fn event(rng: &mut impl Rng) -> SecurityEvent {
-    let user = *USERS.choose(rng).expect("not empty");
-    let ip = format!(
-        "10.{}.{}.{}",
-        rng.random_range(0..4),
-        rng.random_range(0..255),
-        rng.random_range(1..255)
-    );
+    let u = rng.random_range(0..USERS.len());
+    let user = USERS[u];
+    let ip = format!("10.0.{u}.{}", rng.random_range(1..255));
     let roll: u32 = rng.random_range(0..1000);
     let mut ev = match roll {
         0..=299 => SecurityEvent::new("signin_success", Some(user), json!({"method": "totp"})),
         300..=419 => {
             SecurityEvent::new("signin_failure", Some(user), json!({"reason": "bad code"}))
         }
-        420..=699 => SecurityEvent::new(
+        420..=849 => SecurityEvent::new(
             "secret_read",
             Some(user),
             json!({"path": SECRETS.choose(rng).expect("not empty")}),
-        ),
-        700..=849 => SecurityEvent::new(
-            "deployment",
-            Some(user),
-            json!({"service": SERVICES.choose(rng).expect("not empty"), "version": format!("1.{}.{}", rng.random_range(0..40), rng.random_range(0..9))}),
         ),
         850..=949 => SecurityEvent::new("mfa_success", Some(user), json!({"method": "totp"})),
         950..=989 => SecurityEvent::new("mfa_lockout", Some(user), json!({"failures": 5})),
@@ -98,7 +90,6 @@ mod tests {
             "signin_success",
             "signin_failure",
             "secret_read",
-            "deployment",
             "mfa_lockout",
         ] {
             assert!(evs.iter().any(|e| e.event_type == t), "{t}");

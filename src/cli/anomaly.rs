@@ -1,6 +1,7 @@
 //! `windflow anomaly score`: fits a detector on a CSV file of numbers and
 //! scores the rows of another (or the same) file. `windflow anomaly train`:
-//! fits the sign-in detector on the audit history and stores it sealed.
+//! fits every kind's detector (sign-ins, API usage, deployments) on the
+//! audit history and stores each sealed.
 //! Exit codes as in [`crate::cli`]: 0 done (a cold start included: it
 //! says so), 1 failure, 2 bad usage or bad input (the error names the file
 //! and the row). `windflow anomaly list`: the anomalies detected (every
@@ -15,10 +16,9 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use crate::anomaly::logins::{self, LoginModel};
+use crate::anomaly::training;
 use crate::anomaly::triage::{self, Anomaly, Status};
 use crate::anomaly::{Detector, Model, Table};
-use crate::audit::source::LocalFollower;
 use crate::audit::tail::TailFilter;
 use crate::cli::CliError;
 use crate::cli::common::print_json;
@@ -31,11 +31,13 @@ pub enum AnomalyCommand {
     /// more anomalous). CSV files: a header of column names, then numbers; a
     /// `label` column is ignored.
     Score(ScoreArgs),
-    /// Fit the sign-in detector on the audit history and keep it, sealed, as
-    /// a new version in the store. With fewer than 200 sign-ins nothing is
-    /// trained (cold start: no sign-in alerts until then).
+    /// Fit each kind's detector (sign-ins: isolation forest, API usage:
+    /// one-class SVM, deployments: local outlier factor) on the audit
+    /// history, less the events marked false positive, and keep each model,
+    /// sealed, as a new version in the store. A kind with fewer than 200
+    /// events is not trained (cold start: no alerts of that kind until then).
     Train {
-        /// How far back the training sign-ins go: 30d, 12h, ...
+        /// How far back the training events go: 30d, 12h, ...
         #[arg(long, default_value = "30d", value_name = "AGE")]
         since: String,
         /// Seed of the isolation forest.
@@ -172,51 +174,27 @@ fn train(
     let data_dir = &config.paths.data_dir;
     let keys = crate::cli::auth::load_keyring(config, true)?;
     let store = crate::store::Store::open(data_dir)?;
-    let mut follower = LocalFollower::from_start(&data_dir.join("audit"));
-    let history = logins::replay(&mut follower, since_ms).map_err(|e| {
-        CliError::Failure(anyhow::anyhow!(
-            "reading the audit log in {}: {e}",
-            data_dir.join("audit").display()
-        ))
-    })?;
-    let version = logins::next_version(&store)?;
-    let report = match LoginModel::train(&history.logins, seed, version) {
-        Err(cold) => json!({
-            "kind": "login",
-            "trained": false,
-            "sign_ins": cold.have,
-            "needed": logins::COLD_START,
-            "message": cold.to_string(),
-        }),
-        Ok(model) => {
-            logins::save(&store, &keys, &model)?;
-            crate::cli::audit::cli_audit(config)?
+    let (history, reports) = training::train_all(&store, &keys, data_dir, since_ms, seed)?;
+    let audit = crate::cli::audit::cli_audit(config)?;
+    for r in &reports {
+        if let Ok(version) = r.outcome {
+            audit
                 .emit(
                     "anomaly_model_trained",
                     Some(&by),
-                    json!({"kind": "login", "version": version, "sign_ins": model.events()}),
+                    training::trained_details(r, version),
                 )
                 .map_err(|e| CliError::Failure(e.into()))?;
-            json!({
-                "kind": "login",
-                "trained": true,
-                "version": version,
-                "detector": model.model.detector().name(),
-                "sign_ins": model.events(),
-            })
         }
-    };
+    }
     if json {
+        let models: Vec<serde_json::Value> = reports.iter().map(|r| r.json()).collect();
         print_json(
-            &json!({ "events": history.events, "unreadable_lines": history.unreadable, "models": [report] }),
+            &json!({ "events": history.events, "unreadable_lines": history.unreadable, "models": models }),
         )?;
     } else {
-        match report["trained"].as_bool() {
-            Some(true) => println!(
-                "login: model version {version} trained on {} sign-ins",
-                report["sign_ins"]
-            ),
-            _ => println!("login: {}", report["message"].as_str().unwrap_or_default()),
+        for r in &reports {
+            println!("{}", Untrusted(&r.line()));
         }
         if history.unreadable > 0 {
             println!(

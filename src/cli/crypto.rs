@@ -124,7 +124,7 @@ pub fn rewrap(
         report.push(count);
     }
     if let Some(count) = each(&mut failures, "anomaly models", || {
-        crate::anomaly::logins::rewrap(auth.store(), &keyring)
+        crate::anomaly::models::rewrap(auth.store(), &keyring)
             .map_err(|e| CliError::Failure(anyhow::anyhow!("{e}")))
     }) {
         report.push(count);
@@ -388,7 +388,7 @@ fn usage(
     let sessions = sessions_store(config, redis_url)?;
     let counts = rt.block_on(sessions.kid_counts()).map_err(sess_err)?;
     usage.add("sessions", counts.get(kid).copied().unwrap_or(0));
-    let models = crate::anomaly::logins::kid_counts(auth.store())
+    let models = crate::anomaly::models::kid_counts(auth.store())
         .map_err(|e| CliError::Failure(anyhow::anyhow!("{e}")))?;
     usage.add("anomaly models", models.get(kid).copied().unwrap_or(0));
     usage.audit_months = audit_usage(config, kid);

@@ -565,6 +565,18 @@ fn run_console(
         audit.clone(),
         crate::mfa::Policy::default(),
     );
+    // The demo's anomaly models are trained on a made-up history first,
+    // so that the console scores live from the start.
+    if demo_mode {
+        crate::anomaly::demo::seed(
+            &data_dir,
+            &store,
+            &keyring,
+            &audit,
+            crate::audit::demo::rate_from_env(),
+        )
+        .map_err(CliError::Failure)?;
+    }
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -601,6 +613,24 @@ fn run_console(
             &config.keymap,
         )
         .map_err(CliError::Usage)?;
+        // Live anomaly scoring while no agent scores this data dir (no
+        // retraining: that is the agent's, but in the demo).
+        crate::anomaly::agent::spawn_console(crate::anomaly::agent::Scorer {
+            store: ctx.store.clone(),
+            keys: Some(ctx.keyring.clone()),
+            audit: ctx.audit.clone(),
+            origin: crate::audit::Origin::detect(concat!(
+                "windflow-console/",
+                env!("CARGO_PKG_VERSION")
+            )),
+            data_dir: data_dir.clone(),
+            say: crate::anomaly::agent::say_to_tracing,
+            // The demo retrains as an agent would, on a short period.
+            retrain_every: demo_mode.then_some(crate::anomaly::demo::RETRAIN_EVERY),
+        });
+        if demo_mode {
+            crate::anomaly::demo::spawn(ctx.audit.clone());
+        }
         let authz = auth.clone();
         let auth_handle = crate::auth::service::spawn(auth, tx.clone());
         if let Some(start) = es_shipper {

@@ -100,9 +100,10 @@ pub fn anomaly(command: &super::anomaly::AnomalyCommand) -> Option<(&'static str
         super::anomaly::AnomalyCommand::Score(_)
         | super::anomaly::AnomalyCommand::List { .. }
         | super::anomaly::AnomalyCommand::Explain { .. } => None,
-        super::anomaly::AnomalyCommand::Train { .. } => {
-            Some(("anomaly train", "stores a new version of the sign-in model"))
-        }
+        super::anomaly::AnomalyCommand::Train { .. } => Some((
+            "anomaly train",
+            "stores a new version of each anomaly model",
+        )),
         super::anomaly::AnomalyCommand::Mark { .. } => Some((
             "anomaly mark",
             "records an anomaly's status (and leaves a false positive out of training)",

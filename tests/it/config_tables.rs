@@ -32,6 +32,7 @@ fn a_typo_in_any_table_stops_every_command_naming_file_line_and_key() {
         ("audit", "tail_capasity = 10", "tail_capacity"),
         ("isolation", "kube_config = \"k\"", "kubeconfig"),
         ("agent", "lease_secs = \"5s\"", "lease_key"),
+        ("anomaly", "retrain_evry = \"1h\"", "retrain_every"),
     ];
     for (table, line, expected) in cases {
         let env = CliEnv::new();

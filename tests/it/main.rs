@@ -4,6 +4,7 @@ mod agent;
 mod agent_metrics;
 mod alertmanager;
 mod anomaly;
+mod anomaly_kinds;
 mod anomaly_live;
 mod anomaly_pane;
 mod anomaly_triage;
