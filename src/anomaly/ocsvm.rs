@@ -180,7 +180,8 @@ pub(crate) fn exp(x: f64) -> f64 {
 }
 
 /// SMO on the one-class dual; kernel rows computed when first needed and
-/// kept (oldest dropped first past [`CACHE_BYTES`]).
+/// kept (oldest dropped first past [`CACHE_BYTES`]), a block of a new row
+/// copied from the cached rows when they hold it.
 struct Solver<'a> {
     x: &'a Matrix,
     columns: Columns,
@@ -221,6 +222,15 @@ impl<'a> Solver<'a> {
         let mut row = vec![0.0f32; self.x.rows()].into_boxed_slice();
         let mut block = [0.0; BLOCK];
         for (start, out) in (0..).step_by(BLOCK).zip(row.chunks_mut(BLOCK)) {
+            let cached = &self.rows[start..start + out.len()];
+            if cached.iter().all(Option::is_some) {
+                // Q is symmetric, and Q_ji is computed as the very same
+                // numbers as Q_ij: take them from the cached rows.
+                for (o, r) in out.iter_mut().zip(cached.iter().flatten()) {
+                    *o = r[i];
+                }
+                continue;
+            }
             let k = &mut block[..out.len()];
             kernel(&self.columns, xi, self.gamma, start, k);
             for (o, v) in out.iter_mut().zip(k.iter()) {
