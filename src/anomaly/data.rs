@@ -261,7 +261,7 @@ mod tests {
         let rows: Vec<Vec<f64>> = (0..37)
             .map(|i| {
                 (0..21)
-                    .map(|f| ((i * 7 + f * 13) % 29) as f64 * 10f64.powi((f % 5) as i32 - 2) - 3.0)
+                    .map(|f| ((i * 7 + f * 13) % 29) as f64 * 10f64.powi(f % 5 - 2) - 3.0)
                     .collect()
             })
             .collect();

@@ -148,8 +148,8 @@ pub(crate) fn exp(x: f64) -> f64 {
     // Adding 1.5 * 2^52 rounds to an integer and leaves it in the low bits.
     const SHIFT: f64 = 6_755_399_441_055_744.0;
     // ln 2 split so that `n * LN2_HI` is exact.
-    const LN2_HI: f64 = 6.931_471_803_691_238_164_9e-1;
-    const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
+    const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000);
+    const LN2_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76);
     const INV_FACT: [f64; 14] = [
         1.0,
         1.0,
