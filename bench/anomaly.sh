@@ -29,11 +29,13 @@ mid_us() {
             printf "%.1f", v; exit
         }' "$ours"
 }
-printf '\n%-8s %18s %18s %8s   %14s %14s\n' detector "fit+score ours ms" "scikit-learn ms" speedup "1 event ours us" "scikit-learn us"
+printf '\n%-8s %18s %18s %8s   %14s %14s   %s\n' detector "fit+score ours ms" "scikit-learn ms" speedup "1 event ours us" "scikit-learn us" "targets (faster; 10x; event < 50 us)"
 "$python" bench/anomaly_sklearn.py "$data" | while IFS=$'\t' read -r d theirs_ms theirs_one; do
     fit=$(mid_us "anomaly/fit+score cardio/$d")
     one=$(mid_us "anomaly/score one event/$d")
     awk -v d="$d" -v f="$fit" -v t="$theirs_ms" -v o="$one" -v t1="$theirs_one" 'BEGIN {
-        printf "%-8s %18.2f %18.2f %7.1fx   %14.1f %14.1f\n", d, f / 1000, t, t * 1000 / f, o, t1
+        r = t * 1000 / f
+        printf "%-8s %18.2f %18.2f %7.1fx   %14.1f %14.1f   %s; %s; %s\n", d, f / 1000, t, r, o, t1,
+            (r >= 1 ? "met" : "MISSED"), (r >= 10 ? "met" : "not yet"), (o < 50 ? "met" : "MISSED")
     }'
 done

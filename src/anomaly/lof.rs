@@ -14,9 +14,12 @@
 //! scikit-learn's `negative_outlier_factor_`); a new row's are the k
 //! nearest training rows (`score_samples`, novelty mode).
 
+use std::sync::OnceLock;
+
 use serde::{Deserialize, Serialize};
 
-use super::{Matrix, squared_distance};
+use super::Matrix;
+use super::data::{BLOCK, Columns};
 
 pub const NEIGHBOURS: usize = 20;
 /// scikit-learn's offset for `contamination="auto"`.
@@ -30,35 +33,44 @@ pub struct Lof {
     k_distance: Vec<f64>,
     lrd: Vec<f64>,
     training_scores: Vec<f64>,
+    /// `train` feature after feature, built on first use.
+    #[serde(skip)]
+    columns: OnceLock<Columns>,
 }
 
 /// The `k` nearest rows seen so far, nearest first: (squared distance, row).
-#[derive(Clone)]
-struct Nearest {
+struct Nearest<'a> {
     k: usize,
-    items: Vec<(f64, u32)>,
+    items: &'a mut Vec<(f64, u32)>,
 }
 
-impl Nearest {
-    fn new(k: usize) -> Self {
-        Self {
-            k,
-            items: Vec::with_capacity(k + 1),
-        }
-    }
-
+impl Nearest<'_> {
     /// Offers `row` at squared distance `d2`; an equal distance never
-    /// displaces a row offered earlier.
+    /// displaces a row offered earlier. Returns the squared distance a
+    /// later row must beat: the k-th's once there are `k`, else infinity.
     #[inline]
-    fn offer(&mut self, d2: f64, row: u32) {
-        if self.items.len() == self.k {
-            if d2 >= self.items[self.k - 1].0 {
-                return;
+    fn offer(&mut self, d2: f64, row: u32) -> f64 {
+        let items = &mut *self.items;
+        let mut at = items.len();
+        if at == self.k {
+            if d2 >= items[at - 1].0 {
+                return items[at - 1].0;
             }
-            self.items.pop();
+            at -= 1;
+        } else {
+            items.push((d2, row));
         }
-        let at = self.items.partition_point(|(d, _)| *d <= d2);
-        self.items.insert(at, (d2, row));
+        // Insertion from the far end: k is small.
+        while at > 0 && items[at - 1].0 > d2 {
+            items[at] = items[at - 1];
+            at -= 1;
+        }
+        items[at] = (d2, row);
+        if items.len() == self.k {
+            items[self.k - 1].0
+        } else {
+            f64::INFINITY
+        }
     }
 }
 
@@ -67,31 +79,66 @@ impl Lof {
     pub fn fit(x: &Matrix) -> Self {
         let n = x.rows();
         let k = NEIGHBOURS.min(n - 1);
-        let mut near = vec![Nearest::new(k); n];
-        // Every pair once; each row is offered its others in row order.
+        let columns = Columns::of(x);
+        let mut items = vec![Vec::with_capacity(k + 1); n];
+        // What a row must beat to enter each row's neighbours: checked
+        // before anything else, and few rows pass once they fill.
+        let mut bar = vec![f64::INFINITY; n];
+        let mut dist = vec![0.0; BLOCK];
+        // Every pair once, the distances a block at a time; each row is
+        // offered its others in row order.
         for a in 0..n {
             let xa = x.row(a);
-            for b in a + 1..n {
-                let d2 = squared_distance(xa, x.row(b));
-                near[a].offer(d2, b as u32);
-                near[b].offer(d2, a as u32);
+            let (before, after) = items.split_at_mut(a + 1);
+            let mut near = Nearest {
+                k,
+                items: &mut before[a],
+            };
+            let mut bar_a = bar[a];
+            for start in (a + 1..n).step_by(BLOCK) {
+                let d = &mut dist[..BLOCK.min(n - start)];
+                columns.squared_distances(xa, start, d);
+                // A mask of the rows that may enter either list, 64 at a
+                // time without branches; then only those are looked at.
+                for (c, chunk) in d.chunks(64).enumerate() {
+                    let from = start + 64 * c;
+                    let bars = &bar[from..from + chunk.len()];
+                    let mut mask = 0u64;
+                    for (i, (d2, bb)) in chunk.iter().zip(bars).enumerate() {
+                        mask |= u64::from(*d2 < bar_a || d2 < bb) << i;
+                    }
+                    while mask != 0 {
+                        let i = mask.trailing_zeros() as usize;
+                        mask &= mask - 1;
+                        let (b, d2) = (from + i, chunk[i]);
+                        if d2 < bar_a {
+                            bar_a = near.offer(d2, b as u32);
+                        }
+                        if d2 < bar[b] {
+                            bar[b] = Nearest {
+                                k,
+                                items: &mut after[b - a - 1],
+                            }
+                            .offer(d2, a as u32);
+                        }
+                    }
+                }
             }
+            bar[a] = bar_a;
         }
-        let k_distance: Vec<f64> = near.iter().map(|m| m.items[k - 1].0.sqrt()).collect();
-        let lrd: Vec<f64> = near
-            .iter()
-            .map(|m| density(&m.items, &k_distance))
-            .collect();
-        let training_scores = near
+        let k_distance: Vec<f64> = items.iter().map(|m| m[k - 1].0.sqrt()).collect();
+        let lrd: Vec<f64> = items.iter().map(|m| density(m, &k_distance)).collect();
+        let training_scores = items
             .iter()
             .zip(&lrd)
-            .map(|(m, own)| mean_ratio(&m.items, &lrd, *own))
+            .map(|(m, own)| mean_ratio(m, &lrd, *own))
             .collect();
         Self {
             train: x.clone(),
             k_distance,
             lrd,
             training_scores,
+            columns: OnceLock::from(columns),
         }
     }
 
@@ -104,14 +151,30 @@ impl Lof {
         &self.training_scores
     }
 
-    /// The LOF of a new row among the training rows.
+    /// The LOF of a new row among the training rows: its k nearest by a
+    /// scan of every training row a block at a time, then the training
+    /// rows' k-distances and densities kept from the fit.
     pub fn score(&self, row: &[f64]) -> f64 {
-        let mut near = Nearest::new(self.k_distance.len().min(NEIGHBOURS));
-        for (i, t) in self.train.iter().enumerate() {
-            near.offer(squared_distance(row, t), i as u32);
+        let columns = self.columns.get_or_init(|| Columns::of(&self.train));
+        let n = columns.rows();
+        let mut items = Vec::with_capacity(NEIGHBOURS + 1);
+        let mut near = Nearest {
+            k: self.k_distance.len().min(NEIGHBOURS),
+            items: &mut items,
+        };
+        let mut bar = f64::INFINITY;
+        let mut dist = [0.0; BLOCK];
+        for start in (0..n).step_by(BLOCK) {
+            let d = &mut dist[..BLOCK.min(n - start)];
+            columns.squared_distances(row, start, d);
+            for (i, d2) in (start..).zip(d.iter().copied()) {
+                if d2 < bar {
+                    bar = near.offer(d2, i as u32);
+                }
+            }
         }
-        let own = density(&near.items, &self.k_distance);
-        mean_ratio(&near.items, &self.lrd, own)
+        let own = density(&items, &self.k_distance);
+        mean_ratio(&items, &self.lrd, own)
     }
 }
 
@@ -128,4 +191,71 @@ fn density(neighbours: &[(f64, u32)], k_distance: &[f64]) -> f64 {
 fn mean_ratio(neighbours: &[(f64, u32)], lrd: &[f64], own: f64) -> f64 {
     let sum: f64 = neighbours.iter().map(|(_, o)| lrd[*o as usize] / own).sum();
     sum / neighbours.len() as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// LOF from its definition: every distance sorted, ties to the earlier row.
+    fn naive(train: &[Vec<f64>], row: &[f64], skip: Option<usize>) -> f64 {
+        let k = NEIGHBOURS;
+        let dist = |a: &[f64], b: &[f64]| -> f64 {
+            a.iter()
+                .zip(b)
+                .map(|(p, q)| (p - q) * (p - q))
+                .sum::<f64>()
+                .sqrt()
+        };
+        let neighbours = |p: &[f64], skip: Option<usize>| -> Vec<(f64, usize)> {
+            let mut all: Vec<(f64, usize)> = (0..train.len())
+                .filter(|i| Some(*i) != skip)
+                .map(|i| (dist(p, &train[i]), i))
+                .collect();
+            all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            all.truncate(k);
+            all
+        };
+        let k_distance = |o: usize| neighbours(&train[o], Some(o))[k - 1].0;
+        let lrd = |p: &[f64], skip: Option<usize>| -> f64 {
+            let n = neighbours(p, skip);
+            let reach: f64 = n.iter().map(|(d, o)| d.max(k_distance(*o))).sum();
+            1.0 / (reach / k as f64 + EPSILON)
+        };
+        let own = lrd(row, skip);
+        let n = neighbours(row, skip);
+        n.iter()
+            .map(|(_, o)| lrd(&train[*o], Some(*o)) / own)
+            .sum::<f64>()
+            / k as f64
+    }
+
+    #[test]
+    fn scores_follow_the_definition_with_ties_to_the_earlier_row() {
+        // A grid (many equal distances), duplicates, and a few far rows.
+        let mut rows: Vec<Vec<f64>> = (0..90)
+            .map(|i| vec![(i % 9) as f64, (i / 9) as f64, ((i * 5) % 3) as f64])
+            .collect();
+        rows.extend([
+            vec![2.0, 3.0, 1.0],
+            vec![2.0, 3.0, 1.0],
+            vec![40.0, 0.0, 0.0],
+        ]);
+        let lof = Lof::fit(&Matrix::from_rows(&rows));
+        for (i, row) in rows.iter().enumerate() {
+            let want = naive(&rows, row, Some(i));
+            let got = lof.training_scores()[i];
+            assert!((got - want).abs() < 1e-9, "row {i}: {got} vs {want}");
+        }
+        for row in [
+            vec![4.5, 4.5, 1.0],
+            vec![2.0, 3.0, 1.0],
+            vec![-20.0, 5.0, 9.0],
+        ] {
+            let (got, want) = (lof.score(&row), naive(&rows, &row, None));
+            assert!((got - want).abs() < 1e-9, "{row:?}: {got} vs {want}");
+        }
+        assert!(lof.training_scores()[92] > THRESHOLD);
+        assert!(lof.score(&[-20.0, 5.0, 9.0]) > THRESHOLD);
+    }
 }
