@@ -204,11 +204,43 @@ pub fn history(rng: &mut impl Rng, now: DateTime<Utc>, rate: f64) -> Vec<Securit
     for s in (1..=6 * 3600).rev() {
         out.extend(requests_at(rng, now - chrono::Duration::seconds(s)));
     }
+    out.extend(sessions_history(rng, now));
     for _ in 0..240 {
         let t = now - chrono::Duration::seconds(rng.random_range(60..4 * 86_400));
         out.extend(deployment(rng, t));
     }
     out.sort_by(|a, b| a.timestamp.cmp(&b.timestamp));
+    out
+}
+
+/// The sessions demo's last 10 minutes ([`crate::sessions::demo`]): each
+/// user signs in from their home network, about 24 sessions are open at
+/// once, and most that end are signed out of.
+fn sessions_history(rng: &mut impl Rng, now: DateTime<Utc>) -> Vec<SecurityEvent> {
+    use crate::sessions::demo::{USERS, usual_ip};
+    let mut open: Vec<(usize, String)> = Vec::new();
+    let mut out = Vec::new();
+    for s in (1..=600).rev() {
+        let t = now - chrono::Duration::seconds(s);
+        if open.len() < 24 && rng.random_bool(0.7) {
+            let u = rng.random_range(0..USERS.len());
+            let id = format!("{:08x}", rng.random::<u32>());
+            let details =
+                json!({"session": id, "type": "web", "ip": usual_ip(u, rng), "by": "demo"});
+            out.push(stamped("session_created", Some(USERS[u]), t, details));
+            open.push((u, id));
+        }
+        if !open.is_empty() && rng.random_bool(0.1) {
+            let (u, id) = open.swap_remove(rng.random_range(0..open.len()));
+            let t = t + chrono::Duration::milliseconds(500);
+            out.push(stamped(
+                "session_revoked",
+                Some(USERS[u]),
+                t,
+                json!({"session": id, "by": "demo"}),
+            ));
+        }
+    }
     out
 }
 

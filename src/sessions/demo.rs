@@ -1,6 +1,6 @@
 //! The demo population (`windflow --demo`): several users on several
-//! devices open sessions, use them (validations slide their TTL), drop some
-//! (left to expire), and now and then a session id is replayed from another
+//! devices (mostly their usual ones) open sessions, use them (validations
+//! slide their TTL), sign out of some and leave others to expire, and now and then a session id is replayed from another
 //! device: a hijack attempt the pane shows. It drives [`Sessions`] like a
 //! real client would; nothing is painted.
 
@@ -13,7 +13,7 @@ use super::model::{Device, SessionType};
 use super::service::Sessions;
 use crate::service::{EventTx, Level, activity};
 
-const USERS: [&str; 6] = ["alice", "bob", "carol", "dave", "erin", "frank"];
+pub const USERS: [&str; 6] = ["alice", "bob", "carol", "dave", "erin", "frank"];
 const AGENTS: [&str; 5] = [
     "Mozilla/5.0 (X11; Linux x86_64; rv:130.0) Gecko/20100101 Firefox/130.0",
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 Safari/605.1.15",
@@ -30,6 +30,17 @@ pub fn spawn(sessions: Sessions, events: EventTx) {
     tokio::spawn(run(sessions.with_ttl(DEMO_TTL), events));
 }
 
+fn session_type(ua: &str) -> SessionType {
+    if ua.starts_with("windflow") {
+        SessionType::Cli
+    } else if ua.starts_with("python") {
+        SessionType::Api
+    } else {
+        SessionType::Web
+    }
+}
+
+/// A device anywhere: a thief's, or now and then a user's new one.
 fn device(rng: &mut impl Rng) -> (Device, SessionType) {
     let ua = *AGENTS.choose(rng).expect("agents");
     let ip = format!(
@@ -39,14 +50,29 @@ fn device(rng: &mut impl Rng) -> (Device, SessionType) {
         rng.random_range(0..50),
         rng.random_range(1..255)
     );
-    let t = if ua.starts_with("windflow") {
-        SessionType::Cli
-    } else if ua.starts_with("python") {
-        SessionType::Api
-    } else {
-        SessionType::Web
-    };
-    (Device::new(ip.parse().expect("an address"), ua), t)
+    (
+        Device::new(ip.parse().expect("an address"), ua),
+        session_type(ua),
+    )
+}
+
+/// An address on the home network (a /24 of its own) of `USERS[user]`.
+pub fn usual_ip(user: usize, rng: &mut impl Rng) -> String {
+    format!("10.{}.{}.{}", 40 + user, user, rng.random_range(1..255))
+}
+
+/// A user's own devices: one of their two usual ones on their home
+/// network, and now and then (3 %) a device never seen before.
+fn usual_device(user: usize, rng: &mut impl Rng) -> (Device, SessionType) {
+    if rng.random_bool(0.03) {
+        return device(rng);
+    }
+    let ua = AGENTS[(user + rng.random_range(0..2)) % AGENTS.len()];
+    let ip = usual_ip(user, rng);
+    (
+        Device::new(ip.parse().expect("an address"), ua),
+        session_type(ua),
+    )
 }
 
 async fn run(sessions: Sessions, events: EventTx) {
@@ -59,8 +85,9 @@ async fn run(sessions: Sessions, events: EventTx) {
         let action = {
             let mut rng = rand::rng();
             if live.len() < TARGET && rng.random_bool(0.7) {
-                let user = *USERS.choose(&mut rng).expect("users");
-                let (d, t) = device(&mut rng);
+                let u = rng.random_range(0..USERS.len());
+                let (d, t) = usual_device(u, &mut rng);
+                let user = USERS[u];
                 Some((0u8, user.to_string(), d, t))
             } else {
                 None
@@ -101,8 +128,12 @@ async fn run(sessions: Sessions, events: EventTx) {
             )
             .await;
         } else if drop_one {
-            // The client goes away: the session expires on its own.
-            live.swap_remove(pick);
+            // The client goes away: mostly it signs out, sometimes the
+            // session is left to expire on its own.
+            let (id, _) = live.swap_remove(pick);
+            if rand::rng().random_bool(0.9) {
+                let _ = sessions.revoke(&id, "demo").await;
+            }
         } else {
             let (id, d) = live[pick].clone();
             if !matches!(
