@@ -294,7 +294,7 @@ impl AnomalyPane {
                 .into()
         } else {
             format!(
-                "No anomalies: the agent scores each new sign-in with model version {} and none stood out.",
+                "No anomalies: new sign-ins are scored live with model version {} and none stood out.",
                 self.view.model.unwrap_or_default()
             )
         }
@@ -762,7 +762,7 @@ mod tests {
         assert!(none.contains("No model trained yet"), "{none}");
         let (quiet, _) = draw(&mut pane(Vec::new(), Some(2)), 80, 22);
         assert!(
-            quiet.contains("No anomalies: the agent scores each new sign-in with"),
+            quiet.contains("No anomalies: new sign-ins are scored live with"),
             "{quiet}"
         );
         // Enter opens why; at 80x24 the list and the detail share the pane.

@@ -42,7 +42,7 @@ fn start_switch_help_theme_resize_quit() {
     pty.wait_for("DEMO", T).unwrap();
     // Every service connected: at 80 columns the status bar counts them.
     pty.wait_until(
-        |s| s.lines().nth(23).is_some_and(|l| l.contains(" 6 up ●")),
+        |s| s.lines().nth(23).is_some_and(|l| l.contains(" 7 up ●")),
         T,
     )
     .unwrap();
