@@ -71,7 +71,7 @@ fn start_switch_help_theme_resize_quit() {
     pty.key(Key::Enter);
     pty.wait_for("theme light", T).unwrap();
 
-    pty.resize(120, 40);
+    pty.resize(150, 40);
     // The status bar moves to the new last row and the pane widens.
     pty.wait_until(|s| s.lines().nth(39).is_some_and(|l| l.contains("UTC")), T)
         .unwrap();
@@ -86,7 +86,7 @@ fn start_switch_help_theme_resize_quit() {
     )
     .unwrap();
     pty.wait_until(
-        |s| s.lines().nth(1).is_some_and(|l| l.chars().count() == 120),
+        |s| s.lines().nth(1).is_some_and(|l| l.chars().count() == 150),
         T,
     )
     .unwrap();
