@@ -82,9 +82,7 @@ fn an_anomaly_scored_live_is_a_row_and_marking_it_changes_its_status_everywhere(
     let id = env
         .events()
         .into_iter()
-        .find(|e| {
-            e.event_type == "login_anomaly_detected" && e.user_id.as_deref() == Some("user1")
-        })
+        .find(|e| e.event_type == "login_anomaly_detected" && e.user_id.as_deref() == Some("user1"))
         .expect("the anomaly was recorded")
         .id;
     assert!(row.contains(&id[..8]), "the short id is shown: {row}");
