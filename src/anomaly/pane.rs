@@ -437,13 +437,23 @@ impl Pane for AnomalyPane {
                 .map_or(0, |d| d.as_millis() as i64);
             let hours = per_hour(all, now_ms);
             let label = format!("last 24 h: {:>3}  ", hours.iter().sum::<u64>());
-            let [l, s] = Layout::horizontal([
+            let [l, s, rest] = Layout::horizontal([
                 Constraint::Length(label.chars().count() as u16),
                 Constraint::Length(24),
+                Constraint::Min(0),
             ])
             .areas(spark);
             frame.render_widget(Paragraph::new(Span::styled(label, t.muted())), l);
             frame.render_widget(Sparkline::default().data(hours).style(t.accent()), s);
+            // Rows are listed, but what could not be read (the marks, the
+            // models) is said beside them: a status is never taken on trust.
+            if let Some(p) = &self.view.problem {
+                let said = format!("  ⚠ {}", clean_line(p));
+                frame.render_widget(
+                    Paragraph::new(Span::styled(said, t.role(Role::Danger))),
+                    rest,
+                );
+            }
             self.render_table(frame, table, ctx);
         }
         if let Some(d) = detail {
@@ -774,5 +784,21 @@ mod tests {
             "{why}"
         );
         assert!(p.back() && !p.detail_open());
+    }
+
+    #[test]
+    fn marks_that_do_not_read_are_said_beside_the_rows() {
+        let mut p = AnomalyPane::default();
+        p.set(Arc::new(View {
+            anomalies: three(),
+            model: Some(1),
+            problem: Some("the marks do not read, so statuses are unknown (shown as new)".into()),
+        }));
+        let (text, _) = draw(&mut p, 120, 22);
+        assert!(text.contains("cy"), "{text}");
+        assert!(
+            text.contains("⚠ the marks do not read, so statuses are unknown"),
+            "{text}"
+        );
     }
 }

@@ -152,7 +152,9 @@ impl Inputs {
             st.events.iter().cloned().collect()
         };
         let marks = triage::all(&self.store).unwrap_or_else(|e| {
-            problems.push(format!("{e:#}"));
+            problems.push(format!(
+                "the marks do not read, so statuses are unknown (shown as new): {e:#}"
+            ));
             Default::default()
         });
         let model = super::logins::latest_version(&self.store).unwrap_or_else(|e| {
