@@ -214,15 +214,15 @@ pub fn history(rng: &mut impl Rng, now: DateTime<Utc>, rate: f64) -> Vec<Securit
 }
 
 /// The sessions demo's last 10 minutes ([`crate::sessions::demo`]): each
-/// user signs in from their home network, about 24 sessions are open at
-/// once, and most that end are signed out of.
+/// user signs in from their home network, about [`TARGET`](crate::sessions::demo::TARGET) sessions are
+/// open at once, and most that end are signed out of.
 fn sessions_history(rng: &mut impl Rng, now: DateTime<Utc>) -> Vec<SecurityEvent> {
-    use crate::sessions::demo::{USERS, usual_ip};
+    use crate::sessions::demo::{TARGET, USERS, usual_ip};
     let mut open: Vec<(usize, String)> = Vec::new();
     let mut out = Vec::new();
     for s in (1..=600).rev() {
         let t = now - chrono::Duration::seconds(s);
-        if open.len() < 24 && rng.random_bool(0.7) {
+        if open.len() < TARGET && rng.random_bool(0.7) {
             let u = rng.random_range(0..USERS.len());
             let id = format!("{:08x}", rng.random::<u32>());
             let details =

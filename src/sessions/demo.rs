@@ -22,7 +22,7 @@ const AGENTS: [&str; 5] = [
     "python-requests/2.32",
 ];
 /// Sessions kept alive (validated now and then); others are left to expire.
-const TARGET: usize = 24;
+pub const TARGET: usize = 24;
 /// Demo sessions live two minutes without activity, so expiry shows.
 const DEMO_TTL: Duration = Duration::from_secs(120);
 
