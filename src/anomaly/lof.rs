@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Matrix;
 use super::data::{BLOCK, Columns};
+use super::neighbours;
 
 pub const NEIGHBOURS: usize = 20;
 /// scikit-learn's offset for `contamination="auto"`.
@@ -75,57 +76,13 @@ impl Nearest<'_> {
 }
 
 impl Lof {
-    /// Fits on `x` (more than [`NEIGHBOURS`] rows).
+    /// Fits on `x` (more than [`NEIGHBOURS`] rows): every row's neighbours
+    /// among the others ([`neighbours::of_every_row`]), their k-distances
+    /// and densities, and the rows' own scores.
     pub fn fit(x: &Matrix) -> Self {
         let n = x.rows();
         let k = NEIGHBOURS.min(n - 1);
-        let columns = Columns::of(x);
-        let mut items = vec![Vec::with_capacity(k + 1); n];
-        // What a row must beat to enter each row's neighbours: checked
-        // before anything else, and few rows pass once they fill.
-        let mut bar = vec![f64::INFINITY; n];
-        let mut dist = vec![0.0; BLOCK];
-        // Every pair once, the distances a block at a time; each row is
-        // offered its others in row order.
-        for a in 0..n {
-            let xa = x.row(a);
-            let (before, after) = items.split_at_mut(a + 1);
-            let mut near = Nearest {
-                k,
-                items: &mut before[a],
-            };
-            let mut bar_a = bar[a];
-            for start in (a + 1..n).step_by(BLOCK) {
-                let d = &mut dist[..BLOCK.min(n - start)];
-                columns.squared_distances(xa, start, d);
-                // A mask of the rows that may enter either list, 64 at a
-                // time without branches; then only those are looked at.
-                for (c, chunk) in d.chunks(64).enumerate() {
-                    let from = start + 64 * c;
-                    let bars = &bar[from..from + chunk.len()];
-                    let mut mask = 0u64;
-                    for (i, (d2, bb)) in chunk.iter().zip(bars).enumerate() {
-                        mask |= u64::from(*d2 < bar_a || d2 < bb) << i;
-                    }
-                    while mask != 0 {
-                        let i = mask.trailing_zeros() as usize;
-                        mask &= mask - 1;
-                        let (b, d2) = (from + i, chunk[i]);
-                        if d2 < bar_a {
-                            bar_a = near.offer(d2, b as u32);
-                        }
-                        if d2 < bar[b] {
-                            bar[b] = Nearest {
-                                k,
-                                items: &mut after[b - a - 1],
-                            }
-                            .offer(d2, a as u32);
-                        }
-                    }
-                }
-            }
-            bar[a] = bar_a;
-        }
+        let items = neighbours::of_every_row(x, k);
         let k_distance: Vec<f64> = items.iter().map(|m| m[k - 1].0.sqrt()).collect();
         let lrd: Vec<f64> = items.iter().map(|m| density(m, &k_distance)).collect();
         let training_scores = items
@@ -138,7 +95,7 @@ impl Lof {
             k_distance,
             lrd,
             training_scores,
-            columns: OnceLock::from(columns),
+            columns: OnceLock::new(),
         }
     }
 
