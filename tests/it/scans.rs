@@ -1476,6 +1476,23 @@ mod pane {
         }
     }
 
+    /// Applies the events already sent, until none comes for a moment.
+    async fn settle(app: &mut App, relay: &mut Relay<ScanEvent>) {
+        while let Ok(next) =
+            tokio::time::timeout(Duration::from_millis(300), relay.next_any()).await
+        {
+            let msg = match next {
+                crate::support::Next::Common(ev) => Msg::Service(ev),
+                crate::support::Next::Domain(ev) => {
+                    relay.pass(ev);
+                    Msg::Wake
+                }
+            };
+            let reqs = app.update(msg);
+            assert!(reqs.is_empty(), "unexpected requests {reqs:?}");
+        }
+    }
+
     /// The scan service, and an app whose Scans pane it feeds (through a relay).
     fn start(policy: &std::path::Path) -> (ScanHandle, Relay<ScanEvent>, App) {
         let (relay, sink, pane_rx) = Relay::new();
@@ -1610,6 +1627,9 @@ mod pane {
             matches!(e, ScanEvent::Verdict { .. })
         })
         .await;
+        // The outcome line was sent before the verdict, on the common
+        // channel, which the relay may read after it.
+        settle(&mut app, &mut rx).await;
         // libc-bin's copy of the CVE is another package: still blocked, by one critical now.
         typed(&mut app, "h");
         let s = screen(&mut app, 80, 24);
