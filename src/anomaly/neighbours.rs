@@ -54,7 +54,7 @@ fn search(x: &Matrix, k: usize, portable: bool) -> Vec<Vec<(f64, u32)>> {
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
     let walks = cores.min(n / 512).clamp(1, 8);
     let claimed: Vec<AtomicBool> = (0..n).map(|_| AtomicBool::new(false)).collect();
-    let mut lists: Vec<Vec<(f64, u32)>> = if walks == 1 {
+    let lists: Vec<Vec<(f64, u32)>> = if walks == 1 {
         walk(x, &estimates, k, &claimed, 0)
     } else {
         let (estimates, claimed) = (&estimates, &claimed);
@@ -78,7 +78,6 @@ fn search(x: &Matrix, k: usize, portable: bool) -> Vec<Vec<(f64, u32)>> {
         lists
     };
     debug_assert!(lists.iter().all(|l| l.len() == k));
-    lists.shrink_to_fit();
     lists
 }
 
@@ -453,19 +452,21 @@ impl Estimates {
     /// Row `q`'s `k` nearest others among its candidates `kept`: first
     /// those under the k-th smallest upper bound of their estimates, then
     /// those by the definition.
-    fn nearest(&self, x: &Matrix, q: usize, kept: &[(f32, u32)], k: usize) -> Vec<(f64, u32)> {
-        let own = f64::from(self.slack[q]);
-        let slack = |j: u32| f64::from(self.slack[j as usize]) + own;
+    fn nearest(
+        &self,
+        x: &Matrix,
+        q: usize,
+        kept: &mut Vec<(f32, u32)>,
+        k: usize,
+    ) -> Vec<(f64, u32)> {
+        if kept.len() > k {
+            self.tighten(q, kept, k, &mut Vec::with_capacity(kept.len()));
+        }
         let mut rows: Vec<(f64, u32)> = kept
             .iter()
             .filter(|(_, j)| *j as usize != q)
-            .map(|(e, j)| (f64::from(*e) + slack(*j), *j))
+            .map(|(_, j)| (0.0, *j))
             .collect();
-        if rows.len() > k {
-            let (_, kth, _) = rows.select_nth_unstable_by(k - 1, |a, b| a.0.total_cmp(&b.0));
-            let bar = kth.0 * (1.0 + 1e-12);
-            rows.retain(|(upper, j)| upper - 2.0 * slack(*j) <= bar);
-        }
         squared_distances(x, x.row(q), &mut rows);
         nearest_first(&mut rows, k)
     }
