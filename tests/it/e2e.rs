@@ -923,8 +923,10 @@ fn the_demo_keeps_to_its_own_deployments_and_cluster() {
     pty.keys(":pane compliance\r");
     pty.wait_for("Compliance (4 deployments", T)
         .unwrap_or_else(|e| panic!("{e}\n{}", pty.screen_text()));
+    // The rows fill in as each deployment's status is computed.
     for id in ["payments", "storefront", "clinical-analytics", "mailer"] {
-        assert!(pty.contains(id), "{id}: {}", pty.screen_text());
+        pty.wait_for(id, T)
+            .unwrap_or_else(|e| panic!("{id}: {e}\n{}", pty.screen_text()));
     }
     assert!(!pty.contains("broken.toml"), "{}", pty.screen_text());
     pty.keys(":pane isolation\r");
