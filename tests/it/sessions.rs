@@ -2056,12 +2056,19 @@ fn demo_console_shows_sessions_and_revokes_one() {
     pty.wait_for("Overview", T).unwrap();
     pty.keys(":pane sessions\r");
     pty.wait_for("sort risk", T).unwrap();
-    // The demo population arrives within a few polls.
+    // The demo population arrives within a few polls: a table row, not a
+    // notice that names a demo user before the first snapshot is listed.
     pty.wait_until(
         |s| {
-            ["alice", "bob", "carol", "dave", "erin", "frank"]
-                .iter()
-                .any(|u| s.contains(u))
+            s.lines()
+                .any(|l| l.contains("┌ Sessions (") && !l.contains("(0)"))
+                && s.lines().any(|l| {
+                    l.starts_with('│')
+                        && ["alice", "bob", "carol", "dave", "erin", "frank"]
+                            .iter()
+                            .any(|u| l.contains(u))
+                        && [" web ", " api ", " cli "].iter().any(|t| l.contains(t))
+                })
         },
         T,
     )
