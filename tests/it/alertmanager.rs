@@ -113,7 +113,8 @@ async fn every_instance_of_a_cluster_gets_the_alert_with_the_credentials() {
 #[tokio::test]
 async fn one_instance_down_still_delivers_and_all_down_or_refused_fails() {
     let up = servers::receiver();
-    let dead = format!("http://127.0.0.1:{}", servers::free_port());
+    let dead_port = servers::dead_port();
+    let dead = format!("http://127.0.0.1:{}", dead_port.port);
     let spec = ChannelSpec {
         urls: vec![format!("http://127.0.0.1:{}", up.port).into()],
         ..am_spec(dead.clone())
@@ -241,9 +242,10 @@ fn silences_without_an_alertmanager_say_what_to_set() {
     let out = env.run(&["alerts", "silences"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("WINDFLOW_ALERT_ALERTMANAGER_URL"));
+    let dead = servers::dead_port();
     let env = env.with_var(
         "WINDFLOW_ALERT_ALERTMANAGER_URL",
-        &format!("http://127.0.0.1:{}", servers::free_port()),
+        &format!("http://127.0.0.1:{}", dead.port),
     );
     env.expect(&["alerts", "silences"], 4);
 }

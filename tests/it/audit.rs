@@ -369,14 +369,9 @@ async fn alerts_reach_webhook_slack_and_email_fold_repeats_and_dead_letter_failu
     let _ = rustls::crypto::ring::default_provider().install_default();
     let hook = servers::receiver();
     let smtp = servers::smtp();
-    // A port held for the whole test, whose every connection is closed
-    // unanswered: a free port could be taken by another test's server.
-    let dead = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        std::thread::spawn(move || listener.incoming().for_each(drop));
-        port
-    };
+    // Held for the whole test: a merely free port could be taken by another
+    // test's server.
+    let dead = servers::dead_port();
     let specs = vec![
         spec(
             "webhook",
@@ -396,7 +391,7 @@ async fn alerts_reach_webhook_slack_and_email_fold_repeats_and_dead_letter_failu
         spec(
             "broken",
             ChannelKind::Webhook,
-            format!("http://127.0.0.1:{dead}/"),
+            format!("http://127.0.0.1:{}/", dead.port),
         ),
     ];
     let mut alerter = Alerter::spawn(

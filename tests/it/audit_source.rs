@@ -18,7 +18,7 @@ use windflow::audit::{AuditSink, LocalLog, SecurityEvent};
 use windflow::console::app::{App, Msg};
 
 use crate::console::{screen, settings};
-use crate::support::audit_servers::{self as servers, free_port};
+use crate::support::audit_servers as servers;
 use crate::support::cli::CliEnv as Env;
 
 fn es(url: &str) -> EsSettings {
@@ -151,7 +151,8 @@ fn cli_tail_and_search_answer_from_the_local_log_while_elasticsearch_is_down_and
     // spool too); dave was recorded while no Elasticsearch answered.
     let _server = servers::osmem(server.port);
     index(&url, &[bob_of(&env)]);
-    let dead = format!("http://127.0.0.1:{}", free_port());
+    let dead_port = servers::dead_port();
+    let dead = format!("http://127.0.0.1:{}", dead_port.port);
     let out = env
         .cmd(&["audit", "log", "--type", "deployment", "--user", "dave"])
         .env("ELASTICSEARCH_URL", &dead)

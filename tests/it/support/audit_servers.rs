@@ -21,6 +21,26 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A loopback port that refuses every connection for as long as this lives:
+/// bound, so no other test's server can take it, but not listening.
+pub struct DeadPort {
+    _socket: socket2::Socket,
+    pub port: u16,
+}
+
+pub fn dead_port() -> DeadPort {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    socket
+        .bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    let port = socket.local_addr().unwrap().as_socket().unwrap().port();
+    DeadPort {
+        _socket: socket,
+        port,
+    }
+}
+
 fn wait_port(port: u16, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
