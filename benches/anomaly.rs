@@ -28,10 +28,7 @@ fn detectors(c: &mut Criterion) {
     fit.sample_size(10);
     for d in Detector::ALL {
         fit.bench_function(d.name(), |b| {
-            b.iter(|| {
-                let model = Model::fit(d, black_box(&x), 0).unwrap();
-                model.score_training(&x)
-            })
+            b.iter(|| Model::fit_scored(d, black_box(&x), 0).unwrap())
         });
     }
     fit.finish();

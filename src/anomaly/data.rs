@@ -112,7 +112,7 @@ impl Columns {
     /// kept in vector registers.
     #[inline(always)]
     pub(crate) fn squared_distances_portable(&self, x: &[f64], start: usize, out: &mut [f64]) {
-        const TILE: usize = 8;
+        const TILE: usize = 16;
         let (tiles, rest) = out.as_chunks_mut::<TILE>();
         let mut j = start;
         for o in tiles {

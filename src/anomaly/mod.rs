@@ -109,13 +109,7 @@ impl Model {
     /// `seed` drives the isolation forest's sampling (the other two are
     /// deterministic).
     pub fn fit(detector: Detector, train: &Matrix, seed: u64) -> Result<Model, FitError> {
-        if train.rows() < detector.min_rows() {
-            return Err(FitError::TooFewRows {
-                detector: detector.name(),
-                needed: detector.min_rows(),
-                got: train.rows(),
-            });
-        }
+        Self::check_rows(detector, train)?;
         Ok(match detector {
             Detector::IsolationForest => {
                 Model::IsolationForest(iforest::IsolationForest::fit(train, seed))
@@ -123,6 +117,47 @@ impl Model {
             Detector::OneClassSvm => Model::OneClassSvm(ocsvm::OneClassSvm::fit(train)),
             Detector::LocalOutlierFactor => Model::LocalOutlierFactor(lof::Lof::fit(train)),
         })
+    }
+
+    /// [`Model::fit`], and the scores of the training rows themselves, in
+    /// order: for the local outlier factor each row among the others
+    /// (scikit-learn's `negative_outlier_factor_`, sign flipped); for the
+    /// one-class SVM from the solver's gradient (within `3e-8` of the sum
+    /// of scoring each row anew: see [`ocsvm`]); for the isolation forest
+    /// each scored as a new row.
+    pub fn fit_scored(
+        detector: Detector,
+        train: &Matrix,
+        seed: u64,
+    ) -> Result<(Model, Vec<f64>), FitError> {
+        Self::check_rows(detector, train)?;
+        Ok(match detector {
+            Detector::OneClassSvm => {
+                let (m, scores) = ocsvm::OneClassSvm::fit_scored(train);
+                (Model::OneClassSvm(m), scores)
+            }
+            Detector::LocalOutlierFactor => {
+                let m = lof::Lof::fit(train);
+                let scores = m.training_scores().to_vec();
+                (Model::LocalOutlierFactor(m), scores)
+            }
+            Detector::IsolationForest => {
+                let m = Model::IsolationForest(iforest::IsolationForest::fit(train, seed));
+                let scores = m.score_all(train);
+                (m, scores)
+            }
+        })
+    }
+
+    fn check_rows(detector: Detector, train: &Matrix) -> Result<(), FitError> {
+        if train.rows() < detector.min_rows() {
+            return Err(FitError::TooFewRows {
+                detector: detector.name(),
+                needed: detector.min_rows(),
+                got: train.rows(),
+            });
+        }
+        Ok(())
     }
 
     pub fn detector(&self) -> Detector {
@@ -149,17 +184,6 @@ impl Model {
             Model::IsolationForest(m) => m.score(row),
             Model::OneClassSvm(m) => m.score(row),
             Model::LocalOutlierFactor(m) => m.score(row),
-        }
-    }
-
-    /// The scores of the training rows themselves: for the local outlier
-    /// factor each row is scored against its neighbours other than itself
-    /// (scikit-learn's `negative_outlier_factor_`, sign flipped); the other
-    /// detectors score them as new rows.
-    pub fn score_training(&self, train: &Matrix) -> Vec<f64> {
-        match self {
-            Model::LocalOutlierFactor(m) => m.training_scores().to_vec(),
-            _ => self.score_all(train),
         }
     }
 

@@ -233,8 +233,7 @@ impl Trained {
             })
             .collect();
         let x = Matrix::from_rows(&input);
-        let model = Model::fit(detector, &x, seed).expect("enough rows");
-        let mut scores = model.score_training(&x);
+        let (model, mut scores) = Model::fit_scored(detector, &x, seed).expect("enough rows");
         scores.sort_by(f64::total_cmp);
         Ok(Self {
             format: FORMAT,

@@ -18,7 +18,7 @@ use serde_json::json;
 
 use crate::anomaly::training;
 use crate::anomaly::triage::{self, Anomaly, Status};
-use crate::anomaly::{Detector, Model, Table};
+use crate::anomaly::{Detector, FitError, Model, Table};
 use crate::audit::tail::TailFilter;
 use crate::cli::CliError;
 use crate::cli::common::print_json;
@@ -390,12 +390,13 @@ fn score(args: &ScoreArgs) -> Result<ExitCode, CliError> {
             train.columns.join(",")
         )));
     }
-    let model = Model::fit(args.detector, &train.matrix, args.seed)
-        .map_err(|e| CliError::Usage(format!("{}: {e}", args.train.display())))?;
-    let scores = if input.matrix == train.matrix {
-        model.score_training(&train.matrix)
+    let bad_train = |e: FitError| CliError::Usage(format!("{}: {e}", args.train.display()));
+    let (model, scores) = if input.matrix == train.matrix {
+        Model::fit_scored(args.detector, &train.matrix, args.seed).map_err(bad_train)?
     } else {
-        model.score_all(&input.matrix)
+        let model = Model::fit(args.detector, &train.matrix, args.seed).map_err(bad_train)?;
+        let scores = model.score_all(&input.matrix);
+        (model, scores)
     };
     let threshold = model.threshold();
     let anomalies: Vec<usize> = (0..scores.len())
