@@ -122,8 +122,8 @@ impl Model {
     /// [`Model::fit`], and the scores of the training rows themselves, in
     /// order: for the local outlier factor each row among the others
     /// (scikit-learn's `negative_outlier_factor_`, sign flipped); for the
-    /// one-class SVM from the solver's gradient (within `3e-8` of the sum
-    /// of scoring each row anew: see [`ocsvm`]); for the isolation forest
+    /// one-class SVM `rho - G_i` from the solver's gradient (within
+    /// `3e-8 G_i` of scoring the row anew: see [`ocsvm`]); for the isolation forest
     /// each scored as a new row.
     pub fn fit_scored(
         detector: Detector,
